@@ -1,0 +1,41 @@
+// One run as the orchestrator hands it to an agent: what to start, with which quotas and cores, for how long.
+// Every backend (sim, docker) takes exactly this record, so a campaign file runs unchanged on any testbed.
+import { z } from 'zod';
+import { Enforcement, ScenarioParams, WorkloadKind } from '../workloads/catalog.ts';
+
+export const ContainerShape = z
+  .object({
+    /** CFS bandwidth: quota per period, in microseconds (cpu.cfs_quota_us / cpu.cfs_period_us). */
+    quotaUs: z.number().int().min(1000).max(10_000_000),
+    periodUs: z.number().int().min(1000).max(1_000_000),
+    /** cpuset: the cores the container may run on. */
+    cpus: z.array(z.number().int().min(0)).min(1),
+  })
+  .strict();
+export type ContainerShape = z.infer<typeof ContainerShape>;
+
+export const RunSpec = z
+  .object({
+    runId: z.string().min(1),
+    campaignId: z.string().min(1),
+    scenarioId: z.string().min(1),
+    repetition: z.number().int().min(0),
+    workload: WorkloadKind,
+    params: ScenarioParams,
+    enforcement: Enforcement,
+    /** Number of neighbour containers (K) beside the one victim. */
+    neighbours: z.number().int().min(1).max(64),
+    warmupS: z.number().min(0).max(600),
+    durationS: z.number().positive().max(3600),
+    victim: ContainerShape,
+    neighbour: ContainerShape,
+    /** Traffic peers (iperf3 servers for senders, clients for receivers): unconstrained, off the victim's cores. */
+    peer: z.object({ cpus: z.array(z.number().int().min(0)).min(1), hostId: z.string().optional() }).strict(),
+    /** Cores that take the NIC's receive processing (IRQ affinity on a real NIC, RPS on veth). */
+    nicCpus: z.array(z.number().int().min(0)).min(1),
+    seed: z.number().int(),
+    /** Host profile for the simulated kernel (ignored by real backends). */
+    profile: z.string().default('paper'),
+  })
+  .strict();
+export type RunSpec = z.infer<typeof RunSpec>;
