@@ -1,0 +1,140 @@
+// Matrix expansion: a validated CampaignSpec -> the list of runs to do, each a complete RunSpec.
+// cells (workload x cross product of its parameter lists) x enforcement x repetition, minus the excluded,
+// in a seeded shuffled order (Flent style: drift and warm-up effects spread over all scenarios) or nested.
+// Pure and deterministic: the same spec and campaign id give the same runs, ids, seeds and order.
+import { createHash } from 'node:crypto';
+import type { RunSpec } from '../../agents/run-spec.ts';
+import { defaultMessageBytes, isNetworkWorkload, type Enforcement, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
+import { mergeSettings, type CampaignSpec, type ExcludeFilter, type RunSettings } from './spec.ts';
+
+/** A run as planned: exactly what the run machine hands to an agent. The campaign machine fills
+ *  `peer.hostId` (and, for sim hosts, may replace `profile`) when it leases the hosts. */
+export type PlannedRun = RunSpec;
+
+/** One scenario of the matrix before enforcement and repetition: a workload with explicit parameters. */
+export interface Cell {
+  /** Index of the matrix entry it comes from. */
+  entryIndex: number;
+  workload: WorkloadKind;
+  label?: string;
+  /** Explicit parameters: defaults filled (flows 1, catalog message size); rateGbps absent = unlimited. */
+  params: ScenarioParams;
+  /** Stable readable key: `sysbench`, `udp-sender unlimited`, `tcp-receiver rateGbps=9`, `tcp-sender flows=4`. */
+  scenarioId: string;
+  settings: RunSettings;
+  /** Enforcement modes for which a filter drops this cell. */
+  excludedFor: Enforcement[];
+}
+
+/** Enforcement order in plans and reports: no enforcement first, then the real fix, then the approximation. */
+export const ENFORCEMENT_ORDER: readonly Enforcement[] = ['none', 'iron-kernel', 'ebpf'];
+
+/** The scenarios of the matrix, in file order (entries, then rate, flows, message size). */
+export function expandCells(spec: CampaignSpec): Cell[] {
+  const cells: Cell[] = [];
+  spec.matrix.forEach((entry, entryIndex) => {
+    const network = isNetworkWorkload(entry.workload);
+    const rates: (number | null | undefined)[] = entry.rateGbps ?? [undefined];
+    const flowsList: (number | undefined)[] = entry.flows ?? [undefined];
+    const sizes: (number | undefined)[] = entry.messageBytes ?? [undefined];
+    const settings = mergeSettings(spec.defaults, entry.overrides);
+    for (const rate of rates)
+      for (const flows of flowsList)
+        for (const size of sizes) {
+          const params: ScenarioParams = {};
+          if (typeof rate === 'number') params.rateGbps = rate;
+          if (network) {
+            params.flows = flows ?? 1;
+            params.messageBytes = size ?? defaultMessageBytes(entry.workload);
+          }
+          const words: string[] = [entry.workload];
+          if (rate !== undefined) words.push(rate === null ? 'unlimited' : `rateGbps=${rate}`);
+          if (flows !== undefined) words.push(`flows=${flows}`);
+          if (size !== undefined) words.push(`messageBytes=${size}`);
+          if (entry.label) words.push(`[${entry.label}]`);
+          const cell: Cell = { entryIndex, workload: entry.workload, params, scenarioId: words.join(' '), settings, excludedFor: [] };
+          if (entry.label) cell.label = entry.label;
+          cell.excludedFor = spec.enforcement.filter((enf) => spec.exclude.some((f) => matches(f, cell, enf)));
+          cells.push(cell);
+        }
+  });
+  return cells;
+}
+
+/** A filter drops a cell (under one enforcement mode) when every key it gives matches. */
+export function matches(filter: ExcludeFilter, cell: Pick<Cell, 'workload' | 'label' | 'params'>, enforcement: Enforcement): boolean {
+  if (filter.workload && !filter.workload.includes(cell.workload)) return false;
+  if (filter.label && (cell.label === undefined || !filter.label.includes(cell.label))) return false;
+  if (filter.rateGbps && (!isNetworkWorkload(cell.workload) || !filter.rateGbps.includes(cell.params.rateGbps ?? null))) return false;
+  if (filter.flows && (cell.params.flows === undefined || !filter.flows.includes(cell.params.flows))) return false;
+  if (filter.messageBytes && (cell.params.messageBytes === undefined || !filter.messageBytes.includes(cell.params.messageBytes))) return false;
+  if (filter.enforcement && !filter.enforcement.includes(enforcement)) return false;
+  return true;
+}
+
+/**
+ * Every run of the campaign, in execution order. Nested order (shuffle: false) is repetition, then matrix
+ * cell, then enforcement (file order); shuffle: true permutes that list with a PRNG seeded by the campaign seed.
+ * runId = position (1-based, zero-padded) + a short hash of (campaignId, scenario, enforcement, repetition).
+ * seed = hash of (campaign seed, scenario, enforcement, repetition): independent of order and campaign id,
+ * so the same run in a rerun of the same file gets the same seed.
+ */
+export function expandCampaign(spec: CampaignSpec, campaignId: string): PlannedRun[] {
+  const cells = expandCells(spec);
+  const profile = spec.hosts.find((h) => h.roles.includes('server') && h.profile !== null)?.profile ?? 'paper';
+  const nested: { cell: Cell; enforcement: Enforcement; repetition: number }[] = [];
+  for (let repetition = 0; repetition < spec.repetitions; repetition++)
+    for (const cell of cells)
+      for (const enforcement of spec.enforcement)
+        if (!cell.excludedFor.includes(enforcement)) nested.push({ cell, enforcement, repetition });
+
+  const order = spec.shuffle ? shuffled(nested, hash32(`shuffle\0${spec.seed}`)) : nested;
+  const width = Math.max(4, String(order.length).length);
+  return order.map(({ cell, enforcement, repetition }, index): PlannedRun => {
+    const s = cell.settings;
+    const key = `${cell.scenarioId}\0${enforcement}\0${repetition}`;
+    return {
+      runId: `${String(index + 1).padStart(width, '0')}-${sha256(`${campaignId}\0${key}`).slice(0, 8)}`,
+      campaignId,
+      scenarioId: cell.scenarioId,
+      repetition,
+      workload: cell.workload,
+      params: { ...cell.params },
+      enforcement,
+      neighbours: s.neighbours,
+      warmupS: s.warmupS,
+      durationS: s.durationS,
+      victim: { ...s.victim, cpus: [...s.victim.cpus] },
+      neighbour: { ...s.neighbour, cpus: [...s.neighbour.cpus] },
+      peer: { cpus: [...s.peer.cpus] },
+      nicCpus: [...s.nicCpus],
+      seed: hash32(`${spec.seed}\0${key}`) >>> 1, // 31 bits: a positive int in every language's RNG API
+      profile,
+    };
+  });
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+function hash32(text: string): number {
+  return parseInt(sha256(text).slice(0, 8), 16);
+}
+
+/** Fisher-Yates with mulberry32: a small, well-known PRNG whose stream is identical on every platform. */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  const out = [...items];
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}

@@ -1,0 +1,432 @@
+// The campaign file: what a researcher writes (YAML), validated into a complete CampaignSpec before anything
+// starts. Every mistake in a file is refused with ONE UserInputError that says file:line:col and what is wrong.
+// Shape: a host pool, run defaults, a matrix of workloads x parameter lists, filters, enforcement modes,
+// repetitions, a seed. The loader fills every default, so the validated spec (and its hash) says everything.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ENFORCEMENTS, WORKLOAD_KINDS } from '../../workloads/catalog.ts';
+import { UserInputError } from '../errors.ts';
+import { expandCells, type Cell } from './matrix.ts';
+import { describeIssue, formatPath, locator, refusal, type Path, type Problem } from './problems.ts';
+
+// ---------------------------------------------------------------------------------------------------------
+// Field schemas, each with the message a researcher should read.
+
+const wholeNumber = (min: number, max: number) => {
+  const error = `expected a whole number from ${min} to ${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+const seconds = (min: number, max: number, exclusiveMin = false) => {
+  const error = `expected a number of seconds ${exclusiveMin ? 'above' : 'from'} ${min} ${exclusiveMin ? 'and up to' : 'to'} ${max}`;
+  const base = z.number({ error });
+  return (exclusiveMin ? base.gt(min, { error }) : base.min(min, { error })).max(max, { error });
+};
+/** A YAML scalar or a list of them; a scalar means a one-element list. */
+const listOf = <T extends z.ZodType>(item: T, what: string) =>
+  z.preprocess((v) => (Array.isArray(v) ? v : v === undefined ? v : [v]), z.array(item, { error: `expected ${what} or a list of them` }).min(1, { error: `expected at least one ${what}` }));
+
+const CPU_MAX = 1023;
+const cpuList = z
+  .array(wholeNumber(0, CPU_MAX), { error: 'expected a list of core numbers, e.g. [0] or [0, 1]' })
+  .min(1, { error: 'expected at least one core' })
+  .refine((cpus) => new Set(cpus).size === cpus.length, { error: 'a core is listed twice' });
+
+const rateError = 'expected a rate in Gbit/s above 0 and up to 400, or unlimited';
+const rateGbps = z.union(
+  [z.literal('unlimited'), z.null(), z.number({ error: rateError }).gt(0, { error: rateError }).max(400, { error: rateError })],
+  { error: rateError },
+);
+const flows = wholeNumber(1, 256);
+const messageBytes = wholeNumber(64, 65507);
+const workload = z.enum(WORKLOAD_KINDS, { error: `expected one of ${WORKLOAD_KINDS.join(', ')}` });
+const enforcement = z.enum(ENFORCEMENTS, { error: `expected one of ${ENFORCEMENTS.join(', ')}` });
+
+/** A container's CPU shape; in a file every field is optional and inherits from the level above. */
+const ShapeOverride = z
+  .object({
+    quotaUs: wholeNumber(1000, 10_000_000),
+    periodUs: wholeNumber(1000, 1_000_000),
+    cpus: cpuList,
+  })
+  .partial()
+  .strict();
+const PeerOverride = z.object({ cpus: cpuList }).partial().strict();
+
+/** Everything a run inherits and a matrix entry may override. */
+const RunSettingsFields = {
+  warmupS: seconds(0, 600),
+  durationS: seconds(0, 3600, true),
+  neighbours: wholeNumber(1, 64),
+  victim: ShapeOverride,
+  neighbour: ShapeOverride,
+  peer: PeerOverride,
+  nicCpus: cpuList,
+};
+const RunSettingsOverride = z.object(RunSettingsFields).partial().strict();
+
+const HostFile = z
+  .object({
+    id: z.string({ error: 'expected a host id' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, {
+      error: 'expected a host id of letters, digits, dot, dash or underscore',
+    }),
+    backend: z.enum(['sim', 'docker'], { error: 'expected sim or docker' }),
+    /** Simulated-kernel host profile; sim hosts only. Default `paper`. */
+    profile: z.string({ error: 'expected a profile name' }).min(1).optional(),
+    roles: listOf(z.enum(['server', 'peer'], { error: 'expected server or peer' }), 'role').optional(),
+  })
+  .strict();
+
+const MatrixEntryFile = z
+  .object({
+    workload,
+    /** Disambiguates two entries with the same workload and parameters (e.g. different quotas). */
+    label: z.string({ error: 'expected a short label' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/, {
+      error: 'expected a short label of letters, digits, dot, dash or underscore',
+    }).optional(),
+    rateGbps: listOf(rateGbps, 'rate').optional(),
+    flows: listOf(flows, 'flow count').optional(),
+    messageBytes: listOf(messageBytes, 'message size').optional(),
+    ...RunSettingsOverride.shape,
+  })
+  .strict();
+
+const ExcludeFile = z
+  .object({
+    workload: listOf(workload, 'workload').optional(),
+    label: listOf(z.string(), 'label').optional(),
+    rateGbps: listOf(rateGbps, 'rate').optional(),
+    flows: listOf(flows, 'flow count').optional(),
+    messageBytes: listOf(messageBytes, 'message size').optional(),
+    enforcement: listOf(enforcement, 'enforcement').optional(),
+  })
+  .strict()
+  .refine((f) => Object.keys(f).length > 0, { error: 'an empty filter would drop every run' });
+
+const CampaignFile = z
+  .object({
+    name: z.string({ error: 'expected a campaign name' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
+      error: 'expected a campaign name of letters, digits, dot, dash or underscore (at most 64)',
+    }),
+    description: z.string({ error: 'expected a text' }).max(2000).optional(),
+    hosts: z.array(HostFile, { error: 'expected a list of hosts' }).min(1, { error: 'expected at least one host' }),
+    defaults: RunSettingsOverride.optional(),
+    matrix: z.array(MatrixEntryFile, { error: 'expected a list of matrix entries' }).min(1, { error: 'expected at least one matrix entry' }),
+    exclude: z.array(ExcludeFile, { error: 'expected a list of filters' }).optional(),
+    enforcement: listOf(enforcement, 'enforcement mode').optional(),
+    repetitions: wholeNumber(1, 1000).optional(),
+    seed: wholeNumber(0, 2 ** 32 - 1).optional(),
+    shuffle: z.boolean({ error: 'expected true or false' }).optional(),
+    maxAttempts: wholeNumber(1, 20).optional(),
+  })
+  .strict();
+
+// ---------------------------------------------------------------------------------------------------------
+// The validated spec: complete, explicit, canonical. This is what the matrix, the store and the hash see.
+
+export interface ContainerShapeSpec {
+  quotaUs: number;
+  periodUs: number;
+  cpus: number[];
+}
+export interface RunSettings {
+  warmupS: number;
+  durationS: number;
+  neighbours: number;
+  victim: ContainerShapeSpec;
+  neighbour: ContainerShapeSpec;
+  peer: { cpus: number[] };
+  nicCpus: number[];
+}
+export type HostRole = 'server' | 'peer';
+export interface HostSpec {
+  id: string;
+  backend: 'sim' | 'docker';
+  /** Sim host profile; null for docker hosts. */
+  profile: string | null;
+  roles: HostRole[];
+}
+export type RunSettingsOverride = z.infer<typeof RunSettingsOverride>;
+/** One matrix entry: a workload and its parameter lists (null rate = unlimited), plus setting overrides. */
+export interface MatrixEntry {
+  workload: (typeof WORKLOAD_KINDS)[number];
+  label?: string;
+  rateGbps?: (number | null)[];
+  flows?: number[];
+  messageBytes?: number[];
+  overrides: RunSettingsOverride;
+}
+export interface ExcludeFilter {
+  workload?: (typeof WORKLOAD_KINDS)[number][];
+  label?: string[];
+  rateGbps?: (number | null)[];
+  flows?: number[];
+  messageBytes?: number[];
+  enforcement?: (typeof ENFORCEMENTS)[number][];
+}
+export interface CampaignSpec {
+  name: string;
+  description: string;
+  hosts: HostSpec[];
+  defaults: RunSettings;
+  matrix: MatrixEntry[];
+  exclude: ExcludeFilter[];
+  enforcement: (typeof ENFORCEMENTS)[number][];
+  repetitions: number;
+  seed: number;
+  shuffle: boolean;
+  maxAttempts: number;
+}
+
+export interface LoadedCampaign {
+  spec: CampaignSpec;
+  source: { path: string; text: string };
+  /** sha256 (hex) of the canonical JSON of `spec`: two files that mean the same campaign hash the same. */
+  hash: string;
+  /** Things that are allowed but probably not meant; the CLI prints them before starting. */
+  warnings: string[];
+}
+
+/** What a run inherits when the file says nothing (IRON section 2.3: both containers on core 0, 50% quota). */
+export const BUILTIN_DEFAULTS: RunSettings = {
+  warmupS: 1,
+  durationS: 5,
+  neighbours: 1,
+  victim: { quotaUs: 50_000, periodUs: 100_000, cpus: [0] },
+  neighbour: { quotaUs: 50_000, periodUs: 100_000, cpus: [0] },
+  peer: { cpus: [1] },
+  nicCpus: [0],
+};
+export const DEFAULT_SIM_PROFILE = 'paper';
+
+/** Applies `over` on top of `base`; container shapes merge field by field. */
+export function mergeSettings(base: RunSettings, over: RunSettingsOverride | undefined): RunSettings {
+  if (!over) return base;
+  return {
+    warmupS: over.warmupS ?? base.warmupS,
+    durationS: over.durationS ?? base.durationS,
+    neighbours: over.neighbours ?? base.neighbours,
+    victim: { ...base.victim, ...over.victim },
+    neighbour: { ...base.neighbour, ...over.neighbour },
+    peer: { ...base.peer, ...over.peer },
+    nicCpus: over.nicCpus ?? base.nicCpus,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Loading.
+
+const BUILTIN_DIR = join(dirname(fileURLToPath(import.meta.url)), 'builtin');
+export const DEFAULT_CAMPAIGN = 'paper';
+
+/** The campaigns shipped in the package: every `*.yaml` in orchestrator/campaign/builtin/. */
+export function listBuiltinCampaigns(): { name: string; description: string; path: string }[] {
+  if (!existsSync(BUILTIN_DIR)) return [];
+  return readdirSync(BUILTIN_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => {
+      const path = join(BUILTIN_DIR, f);
+      let description = '';
+      try {
+        const js = parseDocument(readFileSync(path, 'utf8')).toJS() as { description?: unknown } | null;
+        if (js && typeof js.description === 'string') description = js.description;
+      } catch {
+        // a broken built-in still lists; loading it says what is wrong
+      }
+      return { name: f.slice(0, -'.yaml'.length), description, path };
+    });
+}
+
+/**
+ * Loads a campaign from a file path or a built-in name (`paper`, `smoke`, ...). With no argument: `paper`.
+ * Throws one UserInputError (file:line:col: what is wrong) for anything invalid; nothing has started then.
+ */
+export function loadCampaign(pathOrName: string = DEFAULT_CAMPAIGN): LoadedCampaign {
+  const path = resolveCampaignPath(pathOrName);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UserInputError(`cannot read the campaign file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, displayPath(path));
+  }
+  return parseCampaign(text, path);
+}
+
+function resolveCampaignPath(pathOrName: string): string {
+  const builtins = listBuiltinCampaigns();
+  const looksLikePath = /[\\/]/.test(pathOrName) || /\.ya?ml$/i.test(pathOrName);
+  if (existsSync(pathOrName)) {
+    if (statSync(pathOrName).isDirectory()) throw new UserInputError(`is a directory, not a campaign file`, pathOrName);
+    return pathOrName;
+  }
+  const builtin = builtins.find((b) => b.name === pathOrName);
+  if (builtin && !looksLikePath) return builtin.path;
+  const names = builtins.map((b) => b.name).join(', ');
+  if (looksLikePath) throw new UserInputError(`no such campaign file (built-in campaigns: ${names})`, pathOrName);
+  throw new UserInputError(`unknown campaign '${pathOrName}': no such file and no built-in of that name (built-in campaigns: ${names})`);
+}
+
+function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+/** Parses and validates campaign text; `path` is only used in messages and in `source`. */
+export function parseCampaign(text: string, path = 'campaign.yaml'): LoadedCampaign {
+  const file = displayPath(path);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e) => {
+      const pos = e.linePos?.[0];
+      const where = pos ? `${file}:${pos.line}:${pos.col}` : file;
+      return { where, message: `YAML syntax: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}` };
+    });
+    throw refusal(problems);
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    throw new UserInputError(`YAML: ${(err as Error).message}`, file);
+  }
+  if (raw === null || raw === undefined) throw new UserInputError('the file is empty: a campaign needs at least `name`, `hosts` and `matrix`', file);
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new UserInputError('expected a mapping of campaign keys (name, hosts, matrix, ...)', `${file}:1:1`);
+
+  const locate = locator(doc, lineCounter, file);
+  const parsed = CampaignFile.safeParse(raw, { reportInput: true });
+  if (!parsed.success) throw refusal(parsed.error.issues.flatMap((issue) => describeIssue(issue, locate, CampaignFile)));
+
+  const spec = normalize(parsed.data);
+  const { problems, warnings } = checkSemantics(spec, (path) => locate(path).where);
+  if (problems.length > 0) throw refusal(problems);
+  return { spec, source: { path, text }, hash: hashSpec(spec), warnings };
+}
+
+export function hashSpec(spec: CampaignSpec): string {
+  return createHash('sha256').update(canonicalJson(spec)).digest('hex');
+}
+
+/** JSON with object keys sorted at every level and undefined dropped: one text per meaning. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+type FileCampaign = z.infer<typeof CampaignFile>;
+const toRates = (rates: ('unlimited' | null | number)[] | undefined) => rates?.map((r) => (r === 'unlimited' ? null : r));
+
+function normalize(file: FileCampaign): CampaignSpec {
+  const defaults = mergeSettings(BUILTIN_DEFAULTS, file.defaults);
+  return {
+    name: file.name,
+    description: file.description ?? '',
+    hosts: file.hosts.map((h) => ({
+      id: h.id,
+      backend: h.backend,
+      profile: h.backend === 'sim' ? (h.profile ?? DEFAULT_SIM_PROFILE) : (h.profile ?? null),
+      roles: h.roles ? [...new Set(h.roles)] : ['server'],
+    })),
+    defaults,
+    matrix: file.matrix.map((m) => {
+      const { workload, label, rateGbps, flows, messageBytes, ...overrides } = m;
+      const entry: MatrixEntry = { workload, overrides };
+      if (label !== undefined) entry.label = label;
+      if (rateGbps !== undefined) entry.rateGbps = toRates(rateGbps);
+      if (flows !== undefined) entry.flows = flows;
+      if (messageBytes !== undefined) entry.messageBytes = messageBytes;
+      return entry;
+    }),
+    exclude: (file.exclude ?? []).map((f) => {
+      const { rateGbps, ...rest } = f;
+      return rateGbps !== undefined ? { ...rest, rateGbps: toRates(rateGbps) } : rest;
+    }),
+    enforcement: [...new Set(file.enforcement ?? ['none' as const])],
+    repetitions: file.repetitions ?? 3,
+    seed: file.seed ?? 1,
+    shuffle: file.shuffle ?? true,
+    maxAttempts: file.maxAttempts ?? 3,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Semantic checks: things a schema cannot say.
+
+
+function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { problems: Problem[]; warnings: string[] } {
+  const problems: Problem[] = [];
+  const warnings: string[] = [];
+  const problem = (path: Path, message: string) => problems.push({ where: locate(path), message: `${formatPath(path)}: ${message}` });
+
+  const seen = new Map<string, number>();
+  spec.hosts.forEach((h, i) => {
+    const first = seen.get(h.id);
+    if (first !== undefined) problem(['hosts', i, 'id'], `host id '${h.id}' is already used by hosts[${first}]`);
+    else seen.set(h.id, i);
+    if (h.backend === 'docker' && h.profile !== null) problem(['hosts', i, 'profile'], 'a profile is for simulated hosts only (backend: sim)');
+  });
+  const servers = spec.hosts.filter((h) => h.roles.includes('server'));
+  if (servers.length === 0) problem(['hosts'], "no host has the role 'server': every run needs one server host");
+  const backends = new Set(servers.map((h) => h.backend));
+  if (backends.size > 1) problem(['hosts'], 'server hosts mix sim and docker backends: runs on them would not be comparable');
+  const profiles = new Set(servers.filter((h) => h.backend === 'sim').map((h) => h.profile));
+  if (profiles.size > 1) problem(['hosts'], `server hosts use different sim profiles (${[...profiles].join(', ')}): runs on them would not be comparable`);
+  const hasPeerHost = spec.hosts.some((h) => h.roles.includes('peer'));
+
+  // Settings per matrix entry: the merged shapes must make sense on one host.
+  spec.matrix.forEach((entry, i) => {
+    const s = mergeSettings(spec.defaults, entry.overrides);
+    const at: Path = entry.overrides.peer || entry.overrides.victim ? ['matrix', i] : ['defaults'];
+    if (!hasPeerHost && s.peer.cpus.some((c) => s.victim.cpus.includes(c)))
+      problem([...at], `peer cpus [${s.peer.cpus}] overlap the victim's cpus [${s.victim.cpus}]; with no 'peer' host the traffic peers run beside the victim and must stay off its cores`);
+    if (entry.workload === 'sysbench' && (entry.rateGbps || entry.flows || entry.messageBytes))
+      problem(['matrix', i], 'sysbench takes no rateGbps, flows or messageBytes');
+    if (entry.workload !== 'sysbench' && hasSettingsOverride(entry.overrides) && !spec.matrix.some((m) => m.workload === 'sysbench' && sameOverrides(m.overrides, entry.overrides)))
+      warnings.push(`matrix[${i}] (${entry.workload}) overrides run settings, but penalties compare it with the sysbench control, which runs with other settings`);
+  });
+
+  // The expanded matrix: duplicates, emptiness, and a control arm for every enforcement mode.
+  const cells = expandCells(spec);
+  const byScenario = new Map<string, Cell>();
+  for (const cell of cells) {
+    const prior = byScenario.get(cell.scenarioId);
+    if (prior && prior.entryIndex !== cell.entryIndex)
+      problem(['matrix', cell.entryIndex], `repeats the scenario '${cell.scenarioId}' of matrix[${prior.entryIndex}] (add a distinct \`label:\` if the settings differ)`);
+    else if (prior) problem(['matrix', cell.entryIndex], `lists the scenario '${cell.scenarioId}' twice`);
+    else byScenario.set(cell.scenarioId, cell);
+  }
+  const kept = (enf: string, pred: (c: Cell) => boolean) => cells.some((c) => pred(c) && !c.excludedFor.includes(enf as never));
+  if (!spec.matrix.some((m) => m.workload === 'sysbench')) {
+    problem(['matrix'], 'no sysbench entry: penalties need the sysbench-neighbour control (add `- workload: sysbench`)');
+  } else {
+    for (const enf of spec.enforcement) {
+      if (kept(enf, (c) => c.workload !== 'sysbench') && !kept(enf, (c) => c.workload === 'sysbench'))
+        problem(['exclude'], `the filters drop every sysbench control run with enforcement ${enf}: its penalties could not be computed`);
+    }
+  }
+  if (!spec.enforcement.some((enf) => kept(enf, () => true))) problem(['exclude'], 'the filters drop every run');
+  return { problems, warnings };
+}
+
+const SETTINGS_KEYS = Object.keys(RunSettingsFields) as (keyof RunSettingsOverride)[];
+function hasSettingsOverride(o: RunSettingsOverride): boolean {
+  return SETTINGS_KEYS.some((k) => o[k] !== undefined);
+}
+function sameOverrides(a: RunSettingsOverride, b: RunSettingsOverride): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
