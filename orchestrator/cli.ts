@@ -1,1 +1,94 @@
-console.log("hello from cli", process.argv.slice(2))
+// The ironlab command line. Each command lives in its own module; this file only declares flags and maps
+// errors to exit codes: bad input or a missing prerequisite -> one clear line and exit 2.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { UserInputError } from './errors.ts';
+import { IRONLAB_VERSION } from './provenance.ts';
+
+const program = new Command('ironlab')
+  .description('Measure and enforce CPU isolation between containers under network load (IRON, NSDI 2018)')
+  .version(IRONLAB_VERSION)
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+const positiveInt = (flag: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} takes a whole number >= 1`);
+  return n;
+};
+
+program
+  .command('run')
+  .description('run a campaign (a YAML file or a built-in name; default: the built-in paper campaign on simulated hosts)')
+  .argument('[campaign]', 'campaign file or built-in name (see `ironlab campaigns`)')
+  .option('--db <file>', 'result store (SQLite)', 'ironlab.db')
+  .option('--resume <id>', 'finish an interrupted campaign from its ledger, never repeating a completed run')
+  .option('--json', 'print the report as JSON (the `ironlab report --format json` contract) instead of a table')
+  .option('--no-progress', 'no progress line')
+  .option('--log <file>', 'orchestrator and agent log (default: ironlab.log beside the store)')
+  .action(async (campaign: string | undefined, o) => {
+    if (campaign && o.resume) throw new UserInputError('give a campaign or --resume ID, not both', '--resume');
+    const { runCampaign } = await import('./commands/run-command.ts');
+    const r = await runCampaign({ campaign, db: o.db, resume: o.resume, json: Boolean(o.json), progress: o.progress, log: o.log });
+    process.exitCode = r.exitCode;
+  });
+
+program
+  .command('campaigns')
+  .description('list the built-in campaigns')
+  .action(async () => {
+    const { listBuiltinCampaigns } = await import('./campaign/spec.ts');
+    for (const c of listBuiltinCampaigns()) process.stdout.write(`${c.name.padEnd(14)} ${c.description}\n`);
+  });
+
+program
+  .command('report')
+  .description('report a stored campaign: penalty factors with 95% confidence intervals')
+  .option('--db <file>', 'result store (SQLite)', 'ironlab.db')
+  .option('--campaign <id>', 'campaign id (default: the latest)')
+  .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+  .option('--out <file>', 'write to a file instead of stdout')
+  .option('--list', 'list the campaigns in the store')
+  .action(async (o) => {
+    const { reportCommand } = await import('./commands/report-command.ts');
+    await reportCommand({ db: o.db, campaign: o.campaign, format: o.format, out: o.out, list: Boolean(o.list) });
+  });
+
+program
+  .command('agent')
+  .description('run a host agent that dials the orchestrator')
+  .requiredOption('--connect <url>', "the orchestrator's WebSocket URL (ws://host:port)")
+  .requiredOption('--token-file <file>', 'file holding the shared token (mode 0600)')
+  .addOption(new Option('--backend <kind>', 'host backend').choices(['sim', 'docker']).default('sim'))
+  .requiredOption('--host-id <name>', 'this host as the campaign names it')
+  .option('--reap-grace <seconds>', 'reap everything after the orchestrator has been gone this long', positiveInt('--reap-grace'), 30)
+  .action(async (o) => {
+    const { runAgentCommand } = await import('../agents/agent-command.ts');
+    process.exitCode = await runAgentCommand({ connect: o.connect, tokenFile: o.tokenFile, backend: o.backend, hostId: o.hostId, reapGraceS: o.reapGrace });
+  });
+
+try {
+  const { registerSimCommand } = await import('./commands/sim-command.ts');
+  registerSimCommand(program);
+} catch (err) {
+  if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = exitCodeFor(err);
+}
+
+function exitCodeFor(err: unknown): number {
+  const e = err as { code?: string; exitCode?: number; message?: string };
+  if (typeof e?.code === 'string' && e.code.startsWith('commander.')) {
+    // commander already printed the message (or the help/version text)
+    return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
+  }
+  if (err instanceof UserInputError) {
+    process.stderr.write(`ironlab: ${err.message}\n`);
+    return 2;
+  }
+  process.stderr.write(`ironlab: ${(err as Error)?.stack ?? String(err)}\n`);
+  return 1;
+}

@@ -1,0 +1,59 @@
+// `ironlab agent`: run a host agent by hand (or as the testbed starts it). It dials the orchestrator, proves
+// the token from a file only its owner can read, and serves its backend until stopped.
+import { readFileSync, statSync } from 'node:fs';
+import { Agent } from './agent.ts';
+import type { Backend } from './backend.ts';
+import { PrerequisiteError, UserInputError } from '../orchestrator/errors.ts';
+import { IRONLAB_VERSION } from '../orchestrator/provenance.ts';
+
+export interface AgentCommandOptions {
+  connect: string;
+  tokenFile: string;
+  backend: string;
+  hostId: string;
+  reapGraceS: number;
+}
+
+export async function createBackend(kind: string, hostId: string): Promise<Backend> {
+  switch (kind) {
+    case 'sim': {
+      const { SimBackend } = await import('./backends/sim-backend.ts');
+      return new SimBackend({ hostId });
+    }
+    case 'docker':
+      throw new PrerequisiteError('the docker backend is not part of this version yet; use --backend sim', '--backend');
+    default:
+      throw new UserInputError(`unknown backend '${kind}' (sim | docker)`, '--backend');
+  }
+}
+
+export function readToken(file: string): string {
+  let mode: number;
+  try {
+    mode = statSync(file).mode;
+  } catch {
+    throw new UserInputError('cannot read the token file', file);
+  }
+  if (mode & 0o077) throw new UserInputError(`token file is readable by others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`, file);
+  const token = readFileSync(file, 'utf8').trim();
+  if (token.length < 32) throw new UserInputError('token is too short (at least 32 characters)', file);
+  return token;
+}
+
+export async function runAgentCommand(opts: AgentCommandOptions): Promise<number> {
+  if (!/^wss?:\/\//.test(opts.connect)) throw new UserInputError(`expected a ws:// or wss:// URL, got '${opts.connect}'`, '--connect');
+  const token = readToken(opts.tokenFile);
+  const backend = await createBackend(opts.backend, opts.hostId);
+  const agent = new Agent({ url: opts.connect, token, hostId: opts.hostId, backend, version: IRONLAB_VERSION, reapGraceMs: opts.reapGraceS * 1000 });
+  const stop = () => void agent.stop();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  await agent.start();
+  const exit = await agent.exited;
+  if (exit.reason === 'refused') {
+    process.stderr.write(`ironlab agent: refused by the orchestrator: ${exit.message}\n`);
+    return 2;
+  }
+  await backend.reap().catch(() => []);
+  return 0;
+}

@@ -1,0 +1,128 @@
+// The wire between orchestrator and agents. Both sides validate every message with these schemas; anything
+// that does not parse is refused with an `error` message and never reaches a handler.
+//
+//   server -> agent   {type:'challenge', nonce}                      on connect
+//   agent  -> server  {type:'hello', hostId, backend, version, proof} proof = HMAC-SHA256(token, nonce), hex
+//   server -> agent   {type:'welcome'} | {type:'error', ...} + close  nothing else is accepted before hello
+//   server -> agent   {type:'request', id, op, args}                 id = operation id (idempotency key)
+//   agent  -> server  {type:'response', id, ok:true, result} | {type:'response', id, ok:false, error}
+//   agent  -> server  {type:'event', id, event, data}                progress of a running op
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { Enforcement } from '../workloads/catalog.ts';
+import { RunSpec } from './run-spec.ts';
+import { Sample } from './samples.ts';
+import type { EnforcementSupport, HostFacts, RunResult } from './backend.ts';
+
+export const PROTOCOL_VERSION = 1;
+/** Messages above this size are refused (ws closes the socket with 1009). */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** WebSocket close codes of our own (4000-4999 are application codes). */
+export const CLOSE = { unauthenticated: 4401, forbidden: 4403, protocol: 4400, replaced: 4409 } as const;
+
+const HostId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'host ids are 1-63 letters, digits, . _ -');
+const OpId = z.string().min(1).max(200);
+
+export const ErrorBody = z.object({ code: z.string().max(64), message: z.string().max(4000), retryable: z.boolean() }).strict();
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+// ---- server -> agent
+export const Challenge = z.object({ type: z.literal('challenge'), nonce: z.string().length(64), protocol: z.number().int() }).strict();
+export const Welcome = z.object({ type: z.literal('welcome'), hostId: HostId }).strict();
+export const Request = z.object({ type: z.literal('request'), id: OpId, op: z.string().max(64), args: z.unknown() }).strict();
+export const ServerError = z.object({ type: z.literal('error'), error: ErrorBody, inReplyTo: z.string().optional() }).strict();
+export const ServerMessage = z.discriminatedUnion('type', [Challenge, Welcome, Request, ServerError]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+
+// ---- agent -> server
+export const Hello = z
+  .object({
+    type: z.literal('hello'),
+    hostId: HostId,
+    backend: z.enum(['sim', 'docker']),
+    version: z.string().max(64),
+    protocol: z.number().int(),
+    proof: z.string().regex(/^[0-9a-f]{64}$/),
+  })
+  .strict();
+export const Response = z.union([
+  z.object({ type: z.literal('response'), id: OpId, ok: z.literal(true), result: z.unknown() }).strict(),
+  z.object({ type: z.literal('response'), id: OpId, ok: z.literal(false), error: ErrorBody }).strict(),
+]);
+export const Event = z
+  .object({ type: z.literal('event'), id: OpId, event: z.enum(['progress', 'log']), data: z.record(z.string(), z.unknown()) })
+  .strict();
+export const AgentError = z.object({ type: z.literal('error'), error: ErrorBody, inReplyTo: z.string().optional() }).strict();
+export const AgentMessage = z.union([Hello, Response, Event, AgentError]);
+export type AgentMessage = z.infer<typeof AgentMessage>;
+export type Hello = z.infer<typeof Hello>;
+
+// ---- results
+export const HostFactsSchema: z.ZodType<HostFacts> = z.object({
+  hostId: z.string(),
+  backend: z.enum(['sim', 'docker']),
+  kernel: z.string(),
+  cpuModel: z.string(),
+  cores: z.number().int().min(1),
+  nic: z.object({ name: z.string(), driver: z.string(), speedMbps: z.number().nullable() }),
+  cgroupVersion: z.union([z.literal(1), z.literal(2), z.null()]),
+  extra: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+});
+export const CapabilitiesSchema: z.ZodType<EnforcementSupport[]> = z.array(
+  z.object({ mode: Enforcement, available: z.boolean(), reason: z.string().optional() }),
+);
+export const RunResultSchema: z.ZodType<RunResult> = z.object({
+  runId: z.string(),
+  samples: z.array(Sample),
+  provenance: z.record(z.string(), z.union([z.string(), z.number(), z.null()])),
+});
+
+/** The ops an agent answers: argument and result schemas. An op not listed here is refused. */
+export const OPS = {
+  facts: { args: z.object({}).strict(), result: HostFactsSchema },
+  capabilities: { args: z.object({}).strict(), result: CapabilitiesSchema },
+  'run.setup': { args: z.object({ run: RunSpec }).strict(), result: z.null() },
+  'run.warmup': { args: z.object({ runId: z.string() }).strict(), result: z.null() },
+  'run.measure': { args: z.object({ runId: z.string() }).strict(), result: z.null() },
+  'run.collect': { args: z.object({ runId: z.string() }).strict(), result: RunResultSchema },
+  'run.teardown': { args: z.object({ runId: z.string() }).strict(), result: z.null() },
+  reap: { args: z.object({ campaignId: z.string().optional() }).strict(), result: z.array(z.string()) },
+} as const;
+export type OpName = keyof typeof OPS;
+export type OpArgs<O extends OpName> = z.input<(typeof OPS)[O]['args']>;
+export type OpResult<O extends OpName> = z.infer<(typeof OPS)[O]['result']>;
+
+export function isOpName(op: string): op is OpName {
+  return Object.prototype.hasOwnProperty.call(OPS, op);
+}
+
+// ---- authentication: the token never crosses the wire, only an HMAC of a fresh nonce
+export function proofFor(token: string, nonce: string): string {
+  return createHmac('sha256', token).update(nonce).digest('hex');
+}
+
+export function verifyProof(token: string, nonce: string, proof: string): boolean {
+  const expected = Buffer.from(proofFor(token, nonce), 'hex');
+  const given = Buffer.from(proof, 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** Parse one frame: JSON, then the schema. Returns a readable reason instead of throwing. */
+export function parseMessage<T>(schema: z.ZodType<T>, raw: unknown): { ok: true; value: T } | { ok: false; reason: string } {
+  let data: unknown;
+  try {
+    data = JSON.parse(typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : String(raw));
+  } catch {
+    return { ok: false, reason: 'message is not valid JSON' };
+  }
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) return { ok: false, reason: describeZodError(parsed.error) };
+  return { ok: true, value: parsed.data };
+}
+
+export function describeZodError(err: z.ZodError): string {
+  const issue = err.issues[0];
+  if (!issue) return 'invalid message';
+  const path = issue.path.length ? issue.path.join('.') : '(message)';
+  return `${path}: ${issue.message}`;
+}

@@ -1,0 +1,229 @@
+// `ironlab run [campaign]`: the main job. Loads and validates the campaign (before anything starts), starts
+// the hub and the agents, drives the campaign machine, shows progress, and prints the penalty table.
+// Ctrl-C aborts cleanly: runs in flight are torn down, completed runs stay in the store, exit code 130.
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createActor, fromPromise, waitFor } from 'xstate';
+import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
+import type { RunSpec } from '../../agents/run-spec.ts';
+import { loadCampaign, hashSpec, type CampaignSpec } from '../campaign/spec.ts';
+import { expandCampaign } from '../campaign/matrix.ts';
+import { campaignMachine, type LedgerOpened } from '../machines/campaign-machine.ts';
+import { AgentHub } from '../hub/hub.ts';
+import { Store } from '../store/store.ts';
+import { LocalAgents } from '../../testbed/local-agents.ts';
+import { PrerequisiteError, UserInputError } from '../errors.ts';
+import { orchestratorProvenance } from '../provenance.ts';
+import { ProgressView } from '../progress.ts';
+import { campaignSummary, renderSummary } from './summary.ts';
+
+export interface RunOptions {
+  campaign?: string;
+  db: string;
+  resume?: string;
+  json: boolean;
+  progress: boolean;
+  /** Orchestrator and agent logs. */
+  log?: string;
+  /** Extra flags for the agents the orchestrator starts (tests: short reaper grace). */
+  agentArgs?: string[];
+  hostWaitMs?: number;
+  /** Called once the campaign id is known (tests use it to kill things mid-run). */
+  onStarted?: (info: { campaignId: string; agents: LocalAgents; hub: AgentHub }) => void;
+}
+
+export interface RunReport {
+  exitCode: number;
+  campaignId: string | null;
+}
+
+export async function runCampaign(opts: RunOptions): Promise<RunReport> {
+  const dbPath = resolve(opts.db);
+  const logPath = resolve(opts.log ?? join(dirname(dbPath), 'ironlab.log'));
+  const store = Store.open(dbPath);
+  const log = createWriteStream(logPath, { flags: 'a' });
+  const say = (line: string) => log.write(`${new Date().toISOString()} ${line}\n`);
+  const out = (line: string) => !opts.json && process.stdout.write(`${line}\n`);
+
+  // ---- what to run: a new campaign (validated before anything starts) or the rest of an old one
+  let spec: CampaignSpec;
+  let campaignId: string;
+  let plan: RunSpec[] | null = null;
+  let source = { path: '', text: '' };
+  if (opts.resume) {
+    const row = store.campaign(opts.resume);
+    if (!row) throw new UserInputError(`no campaign '${opts.resume}' in ${opts.db} (ironlab report --db ${opts.db} lists them)`, '--resume');
+    spec = row.spec as CampaignSpec;
+    campaignId = row.id;
+    out(`resuming campaign ${campaignId} (${spec.name})`);
+  } else {
+    const loaded = loadCampaign(opts.campaign);
+    for (const w of loaded.warnings) out(`warning: ${w}`);
+    spec = loaded.spec;
+    source = loaded.source;
+    campaignId = newCampaignId();
+    plan = expandCampaign(spec, campaignId);
+  }
+  const hostIds = spec.hosts.map((h) => h.id);
+  const serverHosts = spec.hosts.filter((h) => h.roles.includes('server')).map((h) => h.id);
+
+  // ---- the testbed: a hub on loopback and one local agent per host
+  const tokenDir = mkdtempSync(join(tmpdir(), 'ironlab-'));
+  const tokenFile = join(tokenDir, 'token');
+  const token = randomBytes(32).toString('hex');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  const hub = new AgentHub({ token, expectedHosts: new Set(hostIds) });
+  const url = await hub.listen();
+  const agents = new LocalAgents({ url, tokenFile, hosts: spec.hosts.map((h) => ({ id: h.id, backend: h.backend })), stderr: log, extraArgs: opts.agentArgs });
+  hub.on('refused', (reason) => say(`hub refused a connection: ${reason}`));
+  say(`campaign ${campaignId}: hub at ${url}, agents for ${hostIds.join(', ')}`);
+
+  const facts = new Map<string, { facts: HostFacts; capabilities: EnforcementSupport[] }>();
+  const machine = campaignMachine.provide({
+    actors: {
+      provisionHosts: fromPromise(async () => {
+        agents.start();
+        return await waitForHosts(hub, hostIds, 30_000, logPath);
+      }),
+      prepareHosts: fromPromise(async () => {
+        for (const hostId of hostIds) {
+          const agent = hub.connection(hostId);
+          if (!agent) throw new Error(`host ${hostId} went away while being prepared`);
+          const f = await agent.request('facts', {}, { id: `${campaignId}/${hostId}/facts`, timeoutMs: 30_000 });
+          const caps = await agent.request('capabilities', {}, { id: `${campaignId}/${hostId}/capabilities`, timeoutMs: 30_000 });
+          facts.set(hostId, { facts: f, capabilities: caps });
+        }
+        checkEnforcement(spec, facts);
+      }),
+      openLedger: fromPromise(async (): Promise<LedgerOpened> => {
+        if (plan) {
+          const mode = [...new Set(spec.hosts.map((h) => h.backend))].join('+');
+          store.createCampaign(
+            { id: campaignId, name: spec.name, mode, createdAt: new Date().toISOString(), spec, specHash: hashSpec(spec), sourcePath: source.path, sourceText: source.text, seed: spec.seed, provenance: orchestratorProvenance() },
+            plan,
+          );
+        } else {
+          const reset = store.resetInProgress(campaignId, true);
+          if (reset) say(`resume: ${reset} run(s) left in progress or failed went back to todo`);
+        }
+        for (const { facts: f, capabilities } of facts.values()) store.recordHost(campaignId, f, capabilities);
+        const ledger = store.ledger(campaignId);
+        return {
+          todo: ledger.filter((r) => r.status === 'todo').map((r) => r.spec),
+          total: ledger.length,
+          done: ledger.filter((r) => r.status === 'done').length,
+          failed: ledger.filter((r) => r.status === 'failed').length,
+        };
+      }),
+      analyse: fromPromise<unknown, { campaignId: string }>(async () => campaignSummary(store, campaignId)),
+    },
+  });
+
+  const actor = createActor(machine, {
+    input: {
+      campaignId,
+      serverHosts,
+      agentFor: (h) => hub.connection(h),
+      hostWaitMs: opts.hostWaitMs ?? 60_000,
+      ledger: {
+        startRun: (runId, hostId) => store.startRun(campaignId, runId, hostId),
+        completeRun: (result, hostId) => void store.completeRun(campaignId, result.runId, result.samples, { ...result.provenance, hostId }),
+        failRun: (runId, error, retryable) => {
+          say(`run ${runId} failed (${retryable ? 'retryable' : 'fatal'}): ${error}`);
+          return store.failRun(campaignId, runId, error, retryable, spec.maxAttempts) === 'todo' ? 'todo' : 'failed';
+        },
+        releaseRun: (runId) => store.releaseRun(campaignId, runId),
+      },
+    },
+  });
+  hub.on('ready', (c) => {
+    say(`agent ${c.hostId} ready (${c.backend}, ${c.version})`);
+    actor.send({ type: 'HOST_READY', hostId: c.hostId });
+  });
+  hub.on('lost', (hostId, reason) => {
+    say(`agent ${hostId} lost: ${reason}`);
+    actor.send({ type: 'HOST_LOST', hostId, reason });
+  });
+
+  const progress = new ProgressView({ enabled: opts.progress && !opts.json, label: spec.name });
+  actor.subscribe((snap) => {
+    if (snap.matches('running') || snap.matches('aborting')) progress.update(snap.context.counts);
+  });
+
+  let interrupted = 0;
+  const onSigint = () => {
+    interrupted++;
+    if (interrupted === 1) {
+      progress.stop();
+      process.stderr.write('\naborting: tearing down the runs in flight (Ctrl-C again to quit at once; completed runs are kept)\n');
+      actor.send({ type: 'ABORT' });
+    } else {
+      process.stderr.write(`quitting now; resume with: ironlab run --resume ${campaignId} --db ${opts.db}\n`);
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  opts.onStarted?.({ campaignId, agents, hub });
+
+  actor.start();
+  const final = await waitFor(actor, (s) => s.status === 'done', { timeout: Infinity });
+  process.off('SIGINT', onSigint);
+  process.off('SIGTERM', onSigint);
+  progress.stop();
+
+  await agents.stop();
+  await hub.close();
+  rmSync(tokenDir, { recursive: true, force: true });
+
+  const ctx = final.context;
+  const state = final.value as 'done' | 'failed' | 'aborted';
+  const created = store.campaign(campaignId) !== undefined;
+  if (created) store.setCampaignStatus(campaignId, state);
+  say(`campaign ${campaignId} ${state}${ctx.error ? `: ${ctx.error}` : ''}`);
+  log.end();
+
+  if (state === 'failed') {
+    const err = ctx.errorKind === 'input' ? new UserInputError(ctx.error ?? 'failed') : new Error(`campaign ${campaignId} failed: ${ctx.error}`);
+    store.close();
+    throw err;
+  }
+  if (opts.json) process.stdout.write(JSON.stringify(campaignSummary(store, campaignId).json, null, 2) + '\n');
+  else {
+    out(renderSummary(campaignSummary(store, campaignId)));
+    if (ctx.failures.length) out(`${ctx.failures.length} run(s) failed for good: ${ctx.failures.map((f) => `${f.runId} (${f.error})`).join('; ')}`);
+    if (state === 'aborted') out(`aborted after ${ctx.counts.done} of ${ctx.counts.total} runs; continue with: ironlab run --resume ${campaignId} --db ${opts.db}`);
+    out(`results: ${opts.db} (campaign ${campaignId}); log: ${logPath}`);
+  }
+  store.close();
+  return { exitCode: state === 'aborted' ? 130 : ctx.failures.length ? 1 : 0, campaignId };
+}
+
+function newCampaignId(): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `c${t}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Resolve when every host's agent is connected; fail naming the hosts that are not. */
+async function waitForHosts(hub: AgentHub, hostIds: string[], timeoutMs: number, logPath: string): Promise<string[]> {
+  const missing = () => hostIds.filter((h) => !hub.connection(h));
+  const deadline = Date.now() + timeoutMs;
+  while (missing().length) {
+    if (Date.now() > deadline) throw new Error(`no agent connected for ${missing().join(', ')} within ${timeoutMs / 1000} s (see ${logPath})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return hostIds;
+}
+
+/** Every server host must be able to run every enforcement mode the campaign asks for. */
+function checkEnforcement(spec: CampaignSpec, hosts: Map<string, { capabilities: EnforcementSupport[] }>): void {
+  for (const h of spec.hosts.filter((h) => h.roles.includes('server'))) {
+    const caps = hosts.get(h.id)?.capabilities ?? [];
+    for (const mode of spec.enforcement) {
+      const c = caps.find((x) => x.mode === mode);
+      if (!c?.available) throw new PrerequisiteError(`cannot run enforcement '${mode}': ${c?.reason ?? 'not supported by this agent'}`, `host ${h.id}`);
+    }
+  }
+}

@@ -1,0 +1,250 @@
+// The result store (SQLite through better-sqlite3). The run ledger is the source of truth for resume: a run
+// is todo, running, done or failed; a done run's samples were written in the same transaction that marked it
+// done, so a crash at any instant leaves either no samples and a non-done row, or both.
+import Database from 'better-sqlite3';
+import type { Sample } from '../../agents/samples.ts';
+import type { RunSpec } from '../../agents/run-spec.ts';
+import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
+import { UserInputError } from '../errors.ts';
+
+export type RunStatus = 'todo' | 'running' | 'done' | 'failed';
+export type CampaignStatus = 'running' | 'done' | 'failed' | 'aborted';
+
+export interface CampaignRow {
+  id: string;
+  name: string;
+  mode: string;
+  createdAt: string;
+  finishedAt: string | null;
+  status: CampaignStatus;
+  spec: unknown;
+  specHash: string;
+  sourcePath: string;
+  seed: number;
+  provenance: Record<string, unknown>;
+}
+
+export interface LedgerRow {
+  runId: string;
+  seq: number;
+  status: RunStatus;
+  attempts: number;
+  hostId: string | null;
+  lastError: string | null;
+  spec: RunSpec;
+}
+
+export interface StoredRun extends LedgerRow {
+  samples: Sample[];
+  provenance: Record<string, unknown>;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS campaigns (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, mode TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT,
+  status TEXT NOT NULL, spec_json TEXT NOT NULL, spec_hash TEXT NOT NULL, source_path TEXT NOT NULL,
+  source_text TEXT NOT NULL, seed INTEGER NOT NULL, provenance_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  campaign_id TEXT NOT NULL REFERENCES campaigns(id), run_id TEXT NOT NULL, seq INTEGER NOT NULL,
+  scenario_id TEXT NOT NULL, workload TEXT NOT NULL, enforcement TEXT NOT NULL, repetition INTEGER NOT NULL,
+  spec_json TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('todo','running','done','failed')),
+  attempts INTEGER NOT NULL DEFAULT 0, host_id TEXT, last_error TEXT, started_at TEXT, finished_at TEXT,
+  provenance_json TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (campaign_id, run_id));
+CREATE TABLE IF NOT EXISTS run_attempts (
+  campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, attempt INTEGER NOT NULL, host_id TEXT, outcome TEXT NOT NULL,
+  error TEXT, at TEXT NOT NULL, PRIMARY KEY (campaign_id, run_id, attempt));
+CREATE TABLE IF NOT EXISTS samples (
+  campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL,
+  labels_json TEXT NOT NULL, FOREIGN KEY (campaign_id, run_id) REFERENCES runs(campaign_id, run_id));
+CREATE INDEX IF NOT EXISTS samples_by_run ON samples (campaign_id, run_id);
+CREATE TABLE IF NOT EXISTS host_facts (
+  campaign_id TEXT NOT NULL, host_id TEXT NOT NULL, facts_json TEXT NOT NULL, capabilities_json TEXT NOT NULL,
+  recorded_at TEXT NOT NULL, PRIMARY KEY (campaign_id, host_id));
+`;
+
+const now = () => new Date().toISOString();
+
+export class Store {
+  private constructor(private readonly db: Database.Database) {}
+
+  static open(path: string): Store {
+    let db: Database.Database;
+    try {
+      db = new Database(path);
+    } catch (err) {
+      throw new UserInputError(`cannot open the result store: ${(err as Error).message}`, path);
+    }
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    return new Store(db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Create the campaign and its whole ledger (all todo) in one transaction. */
+  createCampaign(c: Omit<CampaignRow, 'finishedAt' | 'status'> & { sourceText: string }, runs: RunSpec[]): void {
+    const insertCampaign = this.db.prepare(
+      `INSERT INTO campaigns (id, name, mode, created_at, status, spec_json, spec_hash, source_path, source_text, seed, provenance_json)
+       VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+    );
+    const insertRun = this.db.prepare(
+      `INSERT INTO runs (campaign_id, run_id, seq, scenario_id, workload, enforcement, repetition, spec_json, status)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'todo')`,
+    );
+    this.db.transaction(() => {
+      insertCampaign.run(c.id, c.name, c.mode, c.createdAt, JSON.stringify(c.spec), c.specHash, c.sourcePath, c.sourceText, c.seed, JSON.stringify(c.provenance));
+      runs.forEach((r, seq) => insertRun.run(c.id, r.runId, seq, r.scenarioId, r.workload, r.enforcement, r.repetition, JSON.stringify(r)));
+    })();
+  }
+
+  campaign(id: string): CampaignRow | undefined {
+    const row = this.db.prepare(`SELECT * FROM campaigns WHERE id = ?`).get(id) as Record<string, any> | undefined;
+    return row && toCampaign(row);
+  }
+
+  latestCampaign(): CampaignRow | undefined {
+    const row = this.db.prepare(`SELECT * FROM campaigns ORDER BY created_at DESC, rowid DESC LIMIT 1`).get() as Record<string, any> | undefined;
+    return row && toCampaign(row);
+  }
+
+  campaigns(): CampaignRow[] {
+    return (this.db.prepare(`SELECT * FROM campaigns ORDER BY created_at`).all() as Record<string, any>[]).map(toCampaign);
+  }
+
+  setCampaignStatus(id: string, status: CampaignStatus): void {
+    this.db.prepare(`UPDATE campaigns SET status = ?, finished_at = ? WHERE id = ?`).run(status, status === 'running' ? null : now(), id);
+  }
+
+  recordHost(campaignId: string, facts: HostFacts, capabilities: EnforcementSupport[]): void {
+    this.db
+      .prepare(`INSERT OR REPLACE INTO host_facts (campaign_id, host_id, facts_json, capabilities_json, recorded_at) VALUES (?, ?, ?, ?, ?)`)
+      .run(campaignId, facts.hostId, JSON.stringify(facts), JSON.stringify(capabilities), now());
+  }
+
+  hosts(campaignId: string): { facts: HostFacts; capabilities: EnforcementSupport[] }[] {
+    return (this.db.prepare(`SELECT * FROM host_facts WHERE campaign_id = ? ORDER BY host_id`).all(campaignId) as Record<string, string>[]).map((r) => ({
+      facts: JSON.parse(r.facts_json),
+      capabilities: JSON.parse(r.capabilities_json),
+    }));
+  }
+
+  ledger(campaignId: string): LedgerRow[] {
+    return (this.db.prepare(`SELECT * FROM runs WHERE campaign_id = ? ORDER BY seq`).all(campaignId) as Record<string, any>[]).map(toLedger);
+  }
+
+  /**
+   * Resume: runs left 'running' by a crashed orchestrator go back to todo; with `alsoFailed`, so do runs that
+   * failed for good last time (with fresh attempts). Done runs are never touched.
+   */
+  resetInProgress(campaignId: string, alsoFailed = false): number {
+    return this.db.transaction(() => {
+      let n = this.db.prepare(`UPDATE runs SET status = 'todo', host_id = NULL WHERE campaign_id = ? AND status = 'running'`).run(campaignId).changes;
+      if (alsoFailed) n += this.db.prepare(`UPDATE runs SET status = 'todo', host_id = NULL, attempts = 0 WHERE campaign_id = ? AND status = 'failed'`).run(campaignId).changes;
+      return n;
+    })();
+  }
+
+  /** Mark a todo run running on a host and count the attempt. Returns the attempt number. */
+  startRun(campaignId: string, runId: string, hostId: string): number {
+    return this.db.transaction(() => {
+      const r = this.db.prepare(`UPDATE runs SET status = 'running', attempts = attempts + 1, host_id = ?, started_at = ? WHERE campaign_id = ? AND run_id = ? AND status = 'todo'`).run(hostId, now(), campaignId, runId);
+      if (r.changes !== 1) throw new Error(`run ${runId} is not todo`);
+      return (this.db.prepare(`SELECT attempts FROM runs WHERE campaign_id = ? AND run_id = ?`).get(campaignId, runId) as { attempts: number }).attempts;
+    })();
+  }
+
+  /** Write a run's samples and mark it done, atomically. A run already done is left as it is (no duplicates). */
+  completeRun(campaignId: string, runId: string, samples: Sample[], provenance: Record<string, unknown>): boolean {
+    const insert = this.db.prepare(`INSERT INTO samples (campaign_id, run_id, metric, value, unit, labels_json) VALUES (?, ?, ?, ?, ?, ?)`);
+    return this.db.transaction(() => {
+      const row = this.db.prepare(`SELECT status, attempts, host_id FROM runs WHERE campaign_id = ? AND run_id = ?`).get(campaignId, runId) as
+        | { status: RunStatus; attempts: number; host_id: string | null }
+        | undefined;
+      if (!row) throw new Error(`no run ${runId} in campaign ${campaignId}`);
+      if (row.status === 'done') return false;
+      this.db.prepare(`DELETE FROM samples WHERE campaign_id = ? AND run_id = ?`).run(campaignId, runId);
+      for (const s of samples) insert.run(campaignId, runId, s.metric, s.value, s.unit, JSON.stringify(s.labels));
+      this.db
+        .prepare(`UPDATE runs SET status = 'done', finished_at = ?, last_error = NULL, provenance_json = ? WHERE campaign_id = ? AND run_id = ?`)
+        .run(now(), JSON.stringify(provenance), campaignId, runId);
+      this.attempt(campaignId, runId, row.attempts, row.host_id, 'done', null);
+      return true;
+    })();
+  }
+
+  /** Record a failed attempt: back to todo while attempts remain and the failure is retryable, else failed. */
+  failRun(campaignId: string, runId: string, error: string, retryable: boolean, maxAttempts: number): RunStatus {
+    return this.db.transaction(() => {
+      const row = this.db.prepare(`SELECT attempts, host_id, status FROM runs WHERE campaign_id = ? AND run_id = ?`).get(campaignId, runId) as
+        | { attempts: number; host_id: string | null; status: RunStatus }
+        | undefined;
+      if (!row || row.status === 'done') return row?.status ?? 'failed';
+      const status: RunStatus = retryable && row.attempts < maxAttempts ? 'todo' : 'failed';
+      this.db.prepare(`UPDATE runs SET status = ?, last_error = ?, finished_at = ? WHERE campaign_id = ? AND run_id = ?`).run(status, error, now(), campaignId, runId);
+      this.attempt(campaignId, runId, row.attempts, row.host_id, retryable ? 'retryable-failure' : 'fatal-failure', error);
+      return status;
+    })();
+  }
+
+  /** An aborted run (Ctrl-C) goes back to todo without using up an attempt. */
+  releaseRun(campaignId: string, runId: string): void {
+    this.db.prepare(`UPDATE runs SET status = 'todo', attempts = MAX(attempts - 1, 0), host_id = NULL WHERE campaign_id = ? AND run_id = ? AND status = 'running'`).run(campaignId, runId);
+  }
+
+  /** Every run with its samples (for analysis and reports). */
+  runs(campaignId: string): StoredRun[] {
+    const samples = this.db.prepare(`SELECT run_id, metric, value, unit, labels_json FROM samples WHERE campaign_id = ?`).all(campaignId) as Record<string, any>[];
+    const byRun = new Map<string, Sample[]>();
+    for (const s of samples) {
+      let list = byRun.get(s.run_id);
+      if (!list) byRun.set(s.run_id, (list = []));
+      list.push({ metric: s.metric, value: s.value, unit: s.unit, labels: JSON.parse(s.labels_json) });
+    }
+    return (this.db.prepare(`SELECT * FROM runs WHERE campaign_id = ? ORDER BY seq`).all(campaignId) as Record<string, any>[]).map((r) => ({
+      ...toLedger(r),
+      samples: byRun.get(r.run_id) ?? [],
+      provenance: JSON.parse(r.provenance_json),
+    }));
+  }
+
+  attempts(campaignId: string): { runId: string; attempt: number; hostId: string | null; outcome: string; error: string | null }[] {
+    return (this.db.prepare(`SELECT * FROM run_attempts WHERE campaign_id = ? ORDER BY run_id, attempt`).all(campaignId) as Record<string, any>[]).map((r) => ({
+      runId: r.run_id,
+      attempt: r.attempt,
+      hostId: r.host_id,
+      outcome: r.outcome,
+      error: r.error,
+    }));
+  }
+
+  private attempt(campaignId: string, runId: string, attempt: number, hostId: string | null, outcome: string, error: string | null): void {
+    this.db
+      .prepare(`INSERT OR REPLACE INTO run_attempts (campaign_id, run_id, attempt, host_id, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+      .run(campaignId, runId, attempt, hostId, outcome, error, now());
+  }
+}
+
+function toCampaign(r: Record<string, any>): CampaignRow {
+  return {
+    id: r.id,
+    name: r.name,
+    mode: r.mode,
+    createdAt: r.created_at,
+    finishedAt: r.finished_at,
+    status: r.status,
+    spec: JSON.parse(r.spec_json),
+    specHash: r.spec_hash,
+    sourcePath: r.source_path,
+    seed: r.seed,
+    provenance: JSON.parse(r.provenance_json),
+  };
+}
+
+function toLedger(r: Record<string, any>): LedgerRow {
+  return { runId: r.run_id, seq: r.seq, status: r.status, attempts: r.attempts, hostId: r.host_id, lastError: r.last_error, spec: JSON.parse(r.spec_json) };
+}
