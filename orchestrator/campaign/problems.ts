@@ -124,7 +124,7 @@ export function suggest(key: string, known: string[]): string | undefined {
     const score = lower === kl ? 0 : kl.startsWith(lower) || lower.startsWith(kl) ? 1 : editDistance(lower, kl);
     if (score < bestScore) [best, bestScore] = [k, score];
   }
-  return bestScore <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+  return bestScore <= Math.max(1, Math.floor(key.length / 3)) ? best : undefined;
 }
 function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);

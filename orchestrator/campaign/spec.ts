@@ -430,3 +430,8 @@ function hasSettingsOverride(o: RunSettingsOverride): boolean {
 function sameOverrides(a: RunSettingsOverride, b: RunSettingsOverride): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
+
+/** Where a campaign's runs run: the backend of its server hosts (`sim` | `docker`). */
+export function campaignMode(spec: CampaignSpec): 'sim' | 'docker' {
+  return spec.hosts.find((h) => h.roles.includes('server'))?.backend ?? 'sim';
+}

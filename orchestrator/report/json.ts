@@ -1,0 +1,67 @@
+// The JSON report: the contract other tools read (`ironlab run --json`, notebooks, CI checks).
+// Keep these fields; add new ones beside them, never rename. ReportJson is the zod schema of the contract.
+import { z } from 'zod';
+import { Enforcement, ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import type { ScenarioSummary } from '../analysis/penalty.ts';
+import { sortScenarios } from './order.ts';
+
+export interface CampaignInfo {
+  id: string;
+  name: string;
+  /** Where the runs ran: the server hosts' backend (`sim` | `docker`). */
+  mode: string;
+  /** ISO 8601. */
+  createdAt: string;
+}
+
+const nullableNumber = z.number().nullable();
+export const ReportJson = z.object({
+  campaign: z.object({ id: z.string(), name: z.string(), mode: z.string(), createdAt: z.string() }),
+  scenarios: z.array(
+    z.object({
+      id: z.string(),
+      workload: WorkloadKind,
+      enforcement: Enforcement,
+      /** rateGbps absent = unlimited. */
+      params: ScenarioParams,
+      penalty: z.object({
+        /** Control mean / interference mean; null when an arm has no completed run. */
+        mean: nullableNumber,
+        /** 95% confidence interval; null when it cannot be computed (n < 2, unbounded). */
+        ci95: z.tuple([z.number(), z.number()]).nullable(),
+        n: z.number().int().min(0),
+      }),
+      victim: z.object({ controlEventsPerSec: nullableNumber, interferenceEventsPerSec: nullableNumber }),
+      ksoftirqdShare: nullableNumber,
+    }),
+  ),
+});
+export type ReportJson = z.infer<typeof ReportJson>;
+
+/** The report as a plain object (JSON.stringify it); scenarios in display order. */
+export function reportJson(campaign: CampaignInfo, summaries: readonly ScenarioSummary[]) {
+  return {
+    campaign: { id: campaign.id, name: campaign.name, mode: campaign.mode, createdAt: campaign.createdAt },
+    scenarios: sortScenarios(summaries).map((s) => ({
+      id: s.scenarioId,
+      workload: s.workload,
+      enforcement: s.enforcement,
+      params: { ...s.params },
+      penalty: {
+        mean: s.penalty.mean,
+        ci95: s.penalty.ci95 ? ([s.penalty.ci95[0], s.penalty.ci95[1]] as [number, number]) : null,
+        n: s.penalty.n,
+        // beyond the contract:
+        df: s.penalty.df === Infinity ? null : s.penalty.df,
+        ...(s.penalty.note ? { note: s.penalty.note } : {}),
+      },
+      victim: { controlEventsPerSec: s.victim.controlEventsPerSec, interferenceEventsPerSec: s.victim.interferenceEventsPerSec },
+      ksoftirqdShare: s.ksoftirqdShare,
+      // beyond the contract:
+      controlN: s.control?.n ?? 0,
+      cv: s.cv,
+      timeBreakdownS: s.timeBreakdown,
+      notDone: s.notDone,
+    })),
+  } satisfies ReportJson;
+}

@@ -1,0 +1,31 @@
+// The order scenarios are shown in: catalog workload order, then parameters (unlimited rate first, then
+// ascending), then enforcement none, iron-kernel, ebpf. Reports (table, JSON) all use it.
+import { WORKLOAD_KINDS, type Enforcement, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
+import { ENFORCEMENT_ORDER } from '../campaign/matrix.ts';
+
+export interface Orderable {
+  scenarioId: string;
+  workload: WorkloadKind;
+  params: ScenarioParams;
+  enforcement: Enforcement;
+}
+
+export function compareScenarios(a: Orderable, b: Orderable): number {
+  return (
+    WORKLOAD_KINDS.indexOf(a.workload) - WORKLOAD_KINDS.indexOf(b.workload) ||
+    (a.params.rateGbps ?? 0) - (b.params.rateGbps ?? 0) ||
+    (a.params.flows ?? 0) - (b.params.flows ?? 0) ||
+    (a.params.messageBytes ?? 0) - (b.params.messageBytes ?? 0) ||
+    (a.scenarioId < b.scenarioId ? -1 : a.scenarioId > b.scenarioId ? 1 : 0) ||
+    rank(a.enforcement) - rank(b.enforcement)
+  );
+}
+
+function rank(e: Enforcement): number {
+  const i = ENFORCEMENT_ORDER.indexOf(e);
+  return i < 0 ? ENFORCEMENT_ORDER.length : i;
+}
+
+export function sortScenarios<T extends Orderable>(items: readonly T[]): T[] {
+  return [...items].sort(compareScenarios);
+}
