@@ -126,6 +126,10 @@ repetitions: 0
     expect(err.message).toMatch(/p\.yaml:9:3: defaults: peer cpus \[0,1\] overlap the victim's cpus \[0\]/);
   });
 
+  it('refuses an empty filter, which would drop everything', () => {
+    expect(refusal(() => parseCampaign(minimal('exclude:\n  - {}\n'), 'f.yaml')).message).toBe('f.yaml:9:5: exclude[0]: an empty filter would drop every run');
+  });
+
   it('refuses a scenario listed twice and filters that drop the control', () => {
     expect(refusal(() => parseCampaign(minimal('  - workload: tcp-receiver\n    rateGbps: 9\n'), 'd.yaml')).message).toMatch(
       /d\.yaml:8:5: matrix\[2\]: repeats the scenario 'tcp-receiver rateGbps=9' of matrix\[1\]/,
