@@ -386,7 +386,8 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
   if (backends.size > 1) problem(['hosts'], 'server hosts mix sim and docker backends: runs on them would not be comparable');
   const profiles = new Set(servers.filter((h) => h.backend === 'sim').map((h) => h.profile));
   if (profiles.size > 1) problem(['hosts'], `server hosts use different sim profiles (${[...profiles].join(', ')}): runs on them would not be comparable`);
-  const hasPeerHost = spec.hosts.some((h) => h.roles.includes('peer'));
+  // A dedicated peer host takes the traffic peers off the server; a host that is both may lease as either.
+  const hasPeerHost = spec.hosts.some((h) => h.roles.includes('peer') && !h.roles.includes('server'));
 
   // Settings per matrix entry: the merged shapes must make sense on one host.
   spec.matrix.forEach((entry, i) => {
