@@ -12,6 +12,8 @@ export interface AgentCommandOptions {
   backend: string;
   hostId: string;
   reapGraceS: number;
+  /** Started by an orchestrator on this machine: when that process is gone, reap and exit. */
+  orchestratorPid?: number;
 }
 
 export async function createBackend(kind: string, hostId: string): Promise<Backend> {
@@ -48,6 +50,7 @@ export async function runAgentCommand(opts: AgentCommandOptions): Promise<number
   const stop = () => void agent.stop();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  if (opts.orchestratorPid) watchOrchestrator(opts.orchestratorPid, agent);
   await agent.start();
   const exit = await agent.exited;
   if (exit.reason === 'refused') {
@@ -56,4 +59,18 @@ export async function runAgentCommand(opts: AgentCommandOptions): Promise<number
   }
   await backend.reap().catch(() => []);
   return 0;
+}
+
+/** An agent the orchestrator started dies with it (after reaping), instead of waiting for a new one forever. */
+function watchOrchestrator(pid: number, agent: Agent): void {
+  const timer = setInterval(() => {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      clearInterval(timer);
+      process.stderr.write(`[agent] orchestrator ${pid} is gone; reaping and exiting\n`);
+      void agent.stop();
+    }
+  }, 500);
+  timer.unref();
 }

@@ -53,7 +53,7 @@ export class LocalAgents {
   }
 
   private spawnAgent(hostId: string, backend: 'sim' | 'docker'): void {
-    const args = [IRONLAB_BIN, 'agent', '--connect', this.opts.url, '--token-file', this.opts.tokenFile, '--backend', backend, '--host-id', hostId, ...(this.opts.extraArgs ?? [])];
+    const args = [IRONLAB_BIN, 'agent', '--connect', this.opts.url, '--token-file', this.opts.tokenFile, '--backend', backend, '--host-id', hostId, '--orchestrator-pid', String(process.pid), ...(this.opts.extraArgs ?? [])];
     const pipeErr = typeof this.opts.stderr === 'object';
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', pipeErr ? 'pipe' : (this.opts.stderr as 'ignore' | 'inherit') ?? 'ignore'] });
     if (pipeErr) child.stderr!.pipe(this.opts.stderr as NodeJS.WritableStream, { end: false });

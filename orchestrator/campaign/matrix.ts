@@ -4,7 +4,7 @@
 // Pure and deterministic: the same spec and campaign id give the same runs, ids, seeds and order.
 import { createHash } from 'node:crypto';
 import type { RunSpec } from '../../agents/run-spec.ts';
-import { ScenarioParams as ScenarioParamsSchema, defaultMessageBytes, isNetworkWorkload, type Enforcement, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
+import { defaultMessageBytes, isNetworkWorkload, type Enforcement, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
 import { mergeSettings, type CampaignSpec, type ExcludeFilter, type RunSettings } from './spec.ts';
 
 /** A run as planned: exactly what the run machine hands to an agent. The campaign machine fills
@@ -46,9 +46,7 @@ export function expandCells(spec: CampaignSpec): Cell[] {
           if (network) {
             params.flows = flows ?? 1;
             const bytes = size ?? defaultMessageBytes(entry.workload);
-            // The catalog caps messageBytes at the UDP datagram limit (65507) while its TCP default is 131072:
-            // a default the RunSpec would refuse is left out (= iperf3's own default) rather than planned.
-            if (bytes !== undefined && ScenarioParamsSchema.shape.messageBytes.safeParse(bytes).success) params.messageBytes = bytes;
+            if (bytes !== undefined) params.messageBytes = bytes;
           }
           const words: string[] = [entry.workload];
           if (rate !== undefined) words.push(rate === null ? 'unlimited' : `rateGbps=${rate}`);

@@ -41,7 +41,8 @@ const rateGbps = z.union(
   { error: rateError },
 );
 const flows = wholeNumber(1, 256);
-const messageBytes = wholeNumber(64, 65507);
+// Up to one UDP datagram (65507) for UDP workloads, 1 MiB writes for TCP; checked per workload below.
+const messageBytes = wholeNumber(64, 1 << 20);
 const workload = z.enum(WORKLOAD_KINDS, { error: `expected one of ${WORKLOAD_KINDS.join(', ')}` });
 const enforcement = z.enum(ENFORCEMENTS, { error: `expected one of ${ENFORCEMENTS.join(', ')}` });
 
@@ -397,6 +398,9 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
       problem([...at], `peer cpus [${s.peer.cpus}] overlap the victim's cpus [${s.victim.cpus}]; with no 'peer' host the traffic peers run beside the victim and must stay off its cores`);
     if (entry.workload === 'sysbench' && (entry.rateGbps || entry.flows || entry.messageBytes))
       problem(['matrix', i], 'sysbench takes no rateGbps, flows or messageBytes');
+    entry.messageBytes?.forEach((bytes, j) => {
+      if (entry.workload.startsWith('udp') && bytes > 65507) problem(['matrix', i, 'messageBytes', j], `a UDP datagram holds at most 65507 bytes, got ${bytes}`);
+    });
     if (entry.workload !== 'sysbench' && hasSettingsOverride(entry.overrides) && !spec.matrix.some((m) => m.workload === 'sysbench' && sameOverrides(m.overrides, entry.overrides)))
       warnings.push(`matrix[${i}] (${entry.workload}) overrides run settings, but penalties compare it with the sysbench control, which runs with other settings`);
   });

@@ -50,7 +50,7 @@ describe('run machine', () => {
   });
 
   it('phases are named actors that tests can replace', async () => {
-    const machine = runMachine.provide({ actors: { measureRun: fromPromise(async () => { throw new Error('replaced'); }) } });
+    const machine = runMachine.provide({ actors: { measureRun: fromPromise<void, any>(async () => { throw new Error('replaced'); }) } });
     const actor = createActor(machine, { input: { run: testRun(), agent: new FakeAgent('h1', new FakeBackend()), attempt: 1, recorder: recorder() } }).start();
     const snap = await waitFor(actor, (s) => s.status === 'done');
     expect(snap.output).toMatchObject({ outcome: 'failed', phase: 'measure', error: 'replaced' });
@@ -90,7 +90,7 @@ function campaignWith(agents: FakeAgent[], runs = [0, 1, 2, 3, 4, 5].map((i) => 
       provisionHosts: fromPromise(async () => agents.map((a) => a.hostId)),
       prepareHosts: fromPromise(async () => {}),
       openLedger: fromPromise(async () => ({ todo: runs, total: runs.length, done: 0, failed: 0 })),
-      analyse: fromPromise(async () => ({ analysed: true })),
+      analyse: fromPromise<unknown, { campaignId: string }>(async () => ({ analysed: true })),
     },
   });
   return { machine, ledger, input: { campaignId: 'c1', serverHosts: agents.map((a) => a.hostId), agentFor: (h: string) => (byId.get(h)?.lost ? undefined : byId.get(h)), ledger: ledger.ops, hostWaitMs } };
