@@ -2,7 +2,7 @@
 // the hub and the agents, drives the campaign machine, shows progress, and prints the penalty table.
 // Ctrl-C aborts cleanly: runs in flight are torn down, completed runs stay in the store, exit code 130.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createActor, fromPromise, waitFor } from 'xstate';
@@ -42,16 +42,18 @@ export interface RunReport {
 export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   const dbPath = resolve(opts.db);
   const logPath = resolve(opts.log ?? join(dirname(dbPath), 'ironlab.log'));
-  const store = Store.open(dbPath);
-  const log = createWriteStream(logPath, { flags: 'a' });
-  const say = (line: string) => log.write(`${new Date().toISOString()} ${line}\n`);
   const out = (line: string) => !opts.json && process.stdout.write(`${line}\n`);
 
-  // ---- what to run: a new campaign (validated before anything starts) or the rest of an old one
+  // ---- what to run: a new campaign (validated before anything is created) or the rest of an old one
   let spec: CampaignSpec;
   let campaignId: string;
   let plan: RunSpec[] | null = null;
   let source = { path: '', text: '' };
+  const loaded = opts.resume ? null : loadCampaign(opts.campaign);
+  if (opts.resume && !existsSync(dbPath)) throw new UserInputError('no result store here to resume from', opts.db);
+  const store = Store.open(dbPath);
+  const log = createWriteStream(logPath, { flags: 'a' });
+  const say = (line: string) => log.write(`${new Date().toISOString()} ${line}\n`);
   if (opts.resume) {
     const row = store.campaign(opts.resume);
     if (!row) throw new UserInputError(`no campaign '${opts.resume}' in ${opts.db} (ironlab report --db ${opts.db} lists them)`, '--resume');
@@ -59,7 +61,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
     campaignId = row.id;
     out(`resuming campaign ${campaignId} (${spec.name})`);
   } else {
-    const loaded = loadCampaign(opts.campaign);
+    if (!loaded) throw new Error('unreachable');
     for (const w of loaded.warnings) out(`warning: ${w}`);
     spec = loaded.spec;
     source = loaded.source;

@@ -1,0 +1,82 @@
+// `npm run bench [-- --json] [part...]`: the one benchmark entry point. Each part measures what an issue
+// promises (speed, overhead) and returns figures; people get a readable list, tools one JSON object.
+// Parts: sim (simulated kernel speed, paper campaign wall time), docker (run overhead, agent CPU).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IRONLAB_BIN } from '../../testbed/local-agents.ts';
+
+type Figures = Record<string, number>;
+interface Part {
+  describe: string;
+  run: () => Promise<Figures>;
+  /** Targets the issues set: figure -> [comparison, bound]. */
+  targets: Record<string, ['>=' | '<=', number]>;
+}
+
+const PARTS: Record<string, Part> = {
+  sim: {
+    describe: 'simulated host kernel: speed on the heaviest scenario, and the whole paper campaign end to end',
+    targets: { simSpeedup: ['>=', 200], paperCampaignWallS: ['<=', 60] },
+    run: async () => {
+      const { benchSimSpeed } = await import('./sim-speed.ts');
+      const { simSpeedup } = await benchSimSpeed();
+      return { simSpeedup, paperCampaignWallS: paperCampaignWallS() };
+    },
+  },
+  docker: {
+    describe: 'docker backend: wall time a run adds to its measurement window, agent CPU during measurement',
+    targets: { runOverheadS: ['<=', 1.5], agentCpuShare: ['<=', 0.01] },
+    run: async () => {
+      const mod = await import('./docker-bench.ts' as string).catch(() => null);
+      if (!mod) throw new Error('the docker benchmark is not part of this version yet');
+      return (await mod.benchDocker()) as Figures;
+    },
+  },
+};
+
+/** Wall seconds of `ironlab run` (the built-in paper campaign) from process start to exit. */
+function paperCampaignWallS(): number {
+  const dir = mkdtempSync(join(tmpdir(), 'ironlab-bench-'));
+  try {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, [IRONLAB_BIN, 'run', 'paper', '--db', join(dir, 'bench.db'), '--no-progress'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (r.status !== 0) throw new Error(`ironlab run paper failed (exit ${r.status}): ${r.stderr}`);
+    return Math.round(wall * 100) / 100;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const wanted = args.filter((a) => !a.startsWith('--'));
+const unknown = wanted.filter((p) => !(p in PARTS));
+if (unknown.length) {
+  process.stderr.write(`bench: unknown part(s) ${unknown.join(', ')}; parts: ${Object.keys(PARTS).join(', ')}\n`);
+  process.exit(2);
+}
+const chosen = wanted.length ? wanted : Object.keys(PARTS);
+const all: Figures = {};
+let failed = false;
+for (const name of chosen) {
+  const part = PARTS[name];
+  if (!json) process.stdout.write(`\n${name}: ${part.describe}\n`);
+  try {
+    const figures = await part.run();
+    Object.assign(all, figures);
+    if (!json)
+      for (const [k, v] of Object.entries(figures)) {
+        const t = part.targets[k];
+        const ok = t ? (t[0] === '>=' ? v >= t[1] : v <= t[1]) : true;
+        process.stdout.write(`  ${k.padEnd(20)} ${String(v).padStart(10)}   ${t ? `target ${t[0]} ${t[1]}  ${ok ? 'met' : 'MISSED'}` : ''}\n`);
+      }
+  } catch (err) {
+    failed = true;
+    process.stderr.write(`bench ${name}: ${(err as Error).message}\n`);
+  }
+}
+if (json) process.stdout.write(JSON.stringify(all) + '\n');
+process.exitCode = failed ? 1 : 0;
