@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createActor, fromPromise, waitFor } from 'xstate';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
-import { loadCampaign, hashSpec, type CampaignSpec } from '../campaign/spec.ts';
+import { loadCampaign, hashSpec, type CampaignSpec, type LoadedCampaign } from '../campaign/spec.ts';
 import { expandCampaign } from '../campaign/matrix.ts';
 import { campaignMachine, type LedgerOpened } from '../machines/campaign-machine.ts';
 import { AgentHub } from '../hub/hub.ts';
@@ -45,29 +45,14 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   const out = (line: string) => !opts.json && process.stdout.write(`${line}\n`);
 
   // ---- what to run: a new campaign (validated before anything is created) or the rest of an old one
-  let spec: CampaignSpec;
-  let campaignId: string;
-  let plan: RunSpec[] | null = null;
-  let source = { path: '', text: '' };
   const loaded = opts.resume ? null : loadCampaign(opts.campaign);
   if (opts.resume && !existsSync(dbPath)) throw new UserInputError('no result store here to resume from', opts.db);
   const store = Store.open(dbPath);
+  const { spec, campaignId, plan, source } = loaded ? planNew(loaded) : planResume(store, opts.resume!, opts.db);
+  if (loaded) for (const w of loaded.warnings) out(`warning: ${w}`);
+  else out(`resuming campaign ${campaignId} (${spec.name})`);
   const log = createWriteStream(logPath, { flags: 'a' });
   const say = (line: string) => log.write(`${new Date().toISOString()} ${line}\n`);
-  if (opts.resume) {
-    const row = store.campaign(opts.resume);
-    if (!row) throw new UserInputError(`no campaign '${opts.resume}' in ${opts.db} (ironlab report --db ${opts.db} lists them)`, '--resume');
-    spec = row.spec as CampaignSpec;
-    campaignId = row.id;
-    out(`resuming campaign ${campaignId} (${spec.name})`);
-  } else {
-    if (!loaded) throw new Error('unreachable');
-    for (const w of loaded.warnings) out(`warning: ${w}`);
-    spec = loaded.spec;
-    source = loaded.source;
-    campaignId = newCampaignId();
-    plan = expandCampaign(spec, campaignId);
-  }
   const hostIds = spec.hosts.map((h) => h.id);
   const serverHosts = spec.hosts.filter((h) => h.roles.includes('server')).map((h) => h.id);
 
@@ -201,6 +186,25 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   }
   store.close();
   return { exitCode: state === 'aborted' ? 130 : ctx.failures.length ? 1 : 0, campaignId };
+}
+
+interface Plan {
+  spec: CampaignSpec;
+  campaignId: string;
+  /** The runs of a new campaign; null when resuming (the ledger has them). */
+  plan: RunSpec[] | null;
+  source: { path: string; text: string };
+}
+
+function planNew(loaded: LoadedCampaign): Plan {
+  const campaignId = newCampaignId();
+  return { spec: loaded.spec, campaignId, plan: expandCampaign(loaded.spec, campaignId), source: loaded.source };
+}
+
+function planResume(store: Store, id: string, db: string): Plan {
+  const row = store.campaign(id);
+  if (!row) throw new UserInputError(`no campaign '${id}' in ${db} (ironlab report --list --db ${db} lists them)`, '--resume');
+  return { spec: row.spec as CampaignSpec, campaignId: row.id, plan: null, source: { path: row.sourcePath, text: '' } };
 }
 
 function newCampaignId(): string {
