@@ -5,6 +5,15 @@
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import { CONTROL_WORKLOAD, type Enforcement, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
 import { CORE_CATEGORIES, METRIC, type CoreCategory, type Sample } from '../../agents/samples.ts';
+import {
+  bootstrapRatioOfMeans,
+  coefficientOfVariation,
+  DEFAULT_CV_THRESHOLD,
+  outlierIndices,
+  seedFor,
+  type BootstrapInterval,
+  type DisagreementOptions,
+} from './statistics.ts';
 
 export type RunStatus = 'todo' | 'running' | 'done' | 'failed' | 'skipped' | (string & {});
 
@@ -29,6 +38,8 @@ export interface ArmStats {
   /** Runs with a victim sample. */
   n: number;
   runIds: string[];
+  /** Victim sysbench events/s of each counted run, in the order of runIds. */
+  eventsPerSec: number[];
   /** Victim sysbench events/s: mean, sample standard deviation (null for n < 2), coefficient of variation. */
   meanEventsPerSec: number;
   sdEventsPerSec: number | null;
@@ -37,6 +48,8 @@ export interface ArmStats {
   ksoftirqdShare: number | null;
   /** Mean seconds per category of core_time_s on the victim's core; null if no run reported it. */
   timeBreakdown: TimeBreakdown | null;
+  /** Runs whose victim events/s lie far from the arm's median (modified z-score, see statistics.ts). */
+  outlierRunIds: string[];
 }
 
 export interface Penalty {
@@ -68,14 +81,38 @@ export interface ScenarioSummary {
   interference: ArmStats | null;
   /** Runs of this scenario that are not done (failed, skipped, ...): left out of every number above. */
   notDone: number;
+  /**
+   * Percentile bootstrap 95% interval of the same ratio of means (seeded, see AnalysisOptions.seed); null when
+   * an arm has fewer than 2 repetitions. Reported beside `penalty.ci95` (Fieller), which stays the headline
+   * interval: see the note on `summarizePenalties`.
+   */
+  bootstrap: BootstrapInterval | null;
+  /** Whether the repetitions behind this penalty disagree, and why (in words a user can act on). */
+  disagreement: { flagged: boolean; reasons: string[] };
+}
+
+export interface AnalysisOptions extends DisagreementOptions {
+  /** Base seed of the bootstrap (each scenario derives its own from it and its key). Default 1. */
+  seed?: number;
+  /** Bootstrap resamples. Default 10 000. */
+  resamples?: number;
 }
 
 /**
  * One summary per network scenario and enforcement mode (the sysbench control itself is not a row: its
  * statistics are in every summary's `control`). Input order does not matter; output is in first-seen order,
  * sort it for display with the report module.
+ *
+ * Two intervals, one headline. `penalty.ci95` (Fieller, Welch df) is the one tables and charts show; the
+ * percentile bootstrap (`bootstrap`) is reported beside it. Why Fieller stays the headline: campaigns run 2-5
+ * repetitions per arm. A bootstrap of n = 3 values has only 10 distinct resamples per arm, its spread is the
+ * plug-in variance (too small by (n−1)/n) and it has no t correction for estimating that variance from 3
+ * values, so its 95% percentile interval covers the true ratio far less than 95% of the time (it is often
+ * half as wide as Fieller's). Fieller's interval is exact for normal means and widens with the t quantile as
+ * it should when n is small. The bootstrap makes no normality assumption, which starts to matter only with
+ * ~10+ repetitions; where the two disagree markedly, the data are not normal and deserve a look.
  */
-export function summarizePenalties(records: readonly RunRecord[]): ScenarioSummary[] {
+export function summarizePenalties(records: readonly RunRecord[], options: AnalysisOptions = {}): ScenarioSummary[] {
   const groups = new Map<string, RunRecord[]>();
   for (const r of records) {
     const key = `${r.scenarioId}\0${r.enforcement}`;
@@ -85,7 +122,7 @@ export function summarizePenalties(records: readonly RunRecord[]): ScenarioSumma
   }
   const controlByEnforcement = new Map<Enforcement, ArmStats | null>();
   const controlOf = (enf: Enforcement) => {
-    if (!controlByEnforcement.has(enf)) controlByEnforcement.set(enf, armStats(records.filter((r) => r.workload === CONTROL_WORKLOAD && r.enforcement === enf)));
+    if (!controlByEnforcement.has(enf)) controlByEnforcement.set(enf, armStats(records.filter((r) => r.workload === CONTROL_WORKLOAD && r.enforcement === enf), options));
     return controlByEnforcement.get(enf) ?? null;
   };
 
@@ -94,7 +131,14 @@ export function summarizePenalties(records: readonly RunRecord[]): ScenarioSumma
     const first = runs[0];
     if (first.workload === CONTROL_WORKLOAD) continue;
     const control = controlOf(first.enforcement);
-    const interference = armStats(runs);
+    const interference = armStats(runs, options);
+    const bootstrap =
+      control && interference
+        ? bootstrapRatioOfMeans(control.eventsPerSec, interference.eventsPerSec, {
+            seed: seedFor(options.seed ?? 1, `${first.scenarioId}\0${first.enforcement}`),
+            ...(options.resamples !== undefined ? { resamples: options.resamples } : {}),
+          })
+        : null;
     out.push({
       scenarioId: first.scenarioId,
       workload: first.workload,
@@ -108,9 +152,24 @@ export function summarizePenalties(records: readonly RunRecord[]): ScenarioSumma
       control,
       interference,
       notDone: runs.filter((r) => r.status !== 'done').length,
+      bootstrap,
+      disagreement: disagreementOf(control, interference, options),
     });
   }
   return out;
+}
+
+/** Repetitions disagree when an arm's CV is above the threshold or an arm holds an outlier. */
+export function disagreementOf(control: ArmStats | null, interference: ArmStats | null, options: DisagreementOptions = {}): { flagged: boolean; reasons: string[] } {
+  const threshold = options.cvThreshold ?? DEFAULT_CV_THRESHOLD;
+  const reasons: string[] = [];
+  const arms: [string, ArmStats | null][] = [['control', control], ['interference', interference]];
+  for (const [name, arm] of arms) {
+    if (!arm) continue;
+    if (arm.cv !== null && arm.cv > threshold) reasons.push(`${name} arm varies by ${(arm.cv * 100).toFixed(1)}% (CV above ${(threshold * 100).toFixed(0)}%)`);
+    if (arm.outlierRunIds.length) reasons.push(`${name} arm has outlier run${arm.outlierRunIds.length === 1 ? '' : 's'} ${arm.outlierRunIds.join(', ')}`);
+  }
+  return { flagged: reasons.length > 0, reasons };
 }
 
 function penaltyOf(control: ArmStats | null, interference: ArmStats | null, enforcement: Enforcement): Penalty {
@@ -171,7 +230,7 @@ export function ratioOfMeans(x: SampleMoments, y: SampleMoments, level = 0.95): 
 }
 
 /** Statistics of the done runs in `runs` that carry a victim sample; null if there are none. */
-export function armStats(runs: readonly RunRecord[]): ArmStats | null {
+export function armStats(runs: readonly RunRecord[], options: DisagreementOptions = {}): ArmStats | null {
   const done = runs.filter((r) => r.status === 'done' && r.samples.some((s) => s.metric === METRIC.victimEventsPerSec));
   if (done.length === 0) return null;
   const events = done.map((r) => sumMetric(r.samples, METRIC.victimEventsPerSec));
@@ -197,11 +256,13 @@ export function armStats(runs: readonly RunRecord[]): ArmStats | null {
   return {
     n: done.length,
     runIds: done.map((r) => r.runId),
+    eventsPerSec: events,
     meanEventsPerSec: mean,
     sdEventsPerSec: sd,
-    cv: sd !== null && mean !== 0 ? sd / mean : null,
+    cv: coefficientOfVariation(events),
     ksoftirqdShare: shares.length ? meanOf(shares) : null,
     timeBreakdown,
+    outlierRunIds: outlierIndices(events, options).map((i) => done[i].runId),
   };
 }
 

@@ -122,6 +122,17 @@ const CampaignFile = z
     seed: wholeNumber(0, 2 ** 32 - 1).optional(),
     shuffle: z.boolean({ error: 'expected true or false' }).optional(),
     maxAttempts: wholeNumber(1, 20).optional(),
+    /** Adaptive repetitions: add repetitions to a scenario until its 95% penalty interval is this tight. */
+    until: z
+      .object({
+        ciHalfWidth: z
+          .number({ error: 'expected a penalty half-width above 0 and up to 10, e.g. 0.05' })
+          .gt(0, { error: 'expected a penalty half-width above 0 and up to 10, e.g. 0.05' })
+          .max(10, { error: 'expected a penalty half-width above 0 and up to 10, e.g. 0.05' }),
+        maxRepetitions: wholeNumber(2, 1000),
+      }, { error: 'expected { ciHalfWidth: 0.05, maxRepetitions: 10 }' })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -180,6 +191,16 @@ export interface CampaignSpec {
   seed: number;
   shuffle: boolean;
   maxAttempts: number;
+  /**
+   * Adaptive repetitions (absent = exactly `repetitions` per scenario): after the planned repetitions, a
+   * scenario gets more until the half-width of its 95% penalty interval is at most `ciHalfWidth` (penalty
+   * units) or it has `maxRepetitions`. Absent rather than null when not given, so older specs hash the same.
+   */
+  until?: UntilSpec;
+}
+export interface UntilSpec {
+  ciHalfWidth: number;
+  maxRepetitions: number;
 }
 
 export interface LoadedCampaign {
@@ -362,6 +383,7 @@ function normalize(file: FileCampaign): CampaignSpec {
     seed: file.seed ?? 1,
     shuffle: file.shuffle ?? true,
     maxAttempts: file.maxAttempts ?? 3,
+    ...(file.until ? { until: { ciHalfWidth: file.until.ciHalfWidth, maxRepetitions: file.until.maxRepetitions } } : {}),
   };
 }
 
@@ -389,6 +411,8 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
   if (profiles.size > 1) problem(['hosts'], `server hosts use different sim profiles (${[...profiles].join(', ')}): runs on them would not be comparable`);
   // A dedicated peer host takes the traffic peers off the server; a host that is both may lease as either.
   const hasPeerHost = spec.hosts.some((h) => h.roles.includes('peer') && !h.roles.includes('server'));
+  if (spec.until && spec.until.maxRepetitions < spec.repetitions)
+    problem(['until', 'maxRepetitions'], `is ${spec.until.maxRepetitions}, below the ${spec.repetitions} planned repetitions (maxRepetitions caps them all)`);
 
   // Settings per matrix entry: the merged shapes must make sense on one host.
   spec.matrix.forEach((entry, i) => {

@@ -62,6 +62,9 @@ export function reportJson(campaign: CampaignInfo, summaries: readonly ScenarioS
       cv: s.cv,
       timeBreakdownS: s.timeBreakdown,
       notDone: s.notDone,
+      /** Percentile bootstrap 95% interval of the same ratio (seeded); `penalty.ci95` (Fieller) is the headline. */
+      bootstrap: s.bootstrap ? { ci95: [s.bootstrap.ci[0], s.bootstrap.ci[1]] as [number, number], resamples: s.bootstrap.resamples, seed: s.bootstrap.seed } : null,
+      disagreement: s.disagreement ? { flagged: s.disagreement.flagged, reasons: [...s.disagreement.reasons] } : { flagged: false, reasons: [] },
     })),
   } satisfies ReportJson;
 }
