@@ -1,0 +1,174 @@
+// The `sim` backend: the Backend interface over the simulated host kernel (agents/sim). Runs are kept in
+// memory by runId; every op is idempotent (a repeated warmup or measure after it completed is a no-op), and
+// warmup/measure simulate in chunks, yielding to the event loop about every 50 ms of wall time so the
+// agent's WebSocket heartbeats keep flowing, and stopping promptly when the AbortSignal fires.
+import { hostname } from 'node:os';
+import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } from '../backend.ts';
+import { RunSpec } from '../run-spec.ts';
+import { ENFORCEMENTS } from '../../workloads/catalog.ts';
+import { FatalError, RetryableError } from '../../orchestrator/errors.ts';
+import { HostKernel, type KernelSnapshot } from '../sim/host-kernel.ts';
+import { loadProfile } from '../sim/profile.ts';
+import { samplesFromSim } from '../sim/samples-from-sim.ts';
+
+export const SIM_MODEL_VERSION = '1';
+
+type Phase = 'setup' | 'warmed' | 'measured';
+
+interface SimRun {
+  spec: RunSpec;
+  kernel: HostKernel;
+  phase: Phase;
+  start?: KernelSnapshot;
+  end?: KernelSnapshot;
+}
+
+export interface SimBackendOptions {
+  hostId?: string;
+  /** Profile reported by facts() (each run still names its own profile). */
+  profile?: string;
+  /** Wall milliseconds between yields to the event loop. */
+  yieldEveryMs?: number;
+}
+
+export class SimBackend implements Backend {
+  readonly kind = 'sim' as const;
+  private readonly runs = new Map<string, SimRun>();
+  private readonly hostId: string;
+  private readonly profile: string;
+  private readonly yieldEveryMs: number;
+
+  constructor(opts: SimBackendOptions = {}) {
+    this.hostId = opts.hostId ?? `sim-${hostname()}`;
+    this.profile = opts.profile ?? 'paper';
+    this.yieldEveryMs = opts.yieldEveryMs ?? 50;
+    loadProfile(this.profile); // fail at construction on a bad profile, not in the middle of a campaign
+  }
+
+  async facts(): Promise<HostFacts> {
+    const p = loadProfile(this.profile);
+    return {
+      hostId: this.hostId,
+      backend: 'sim',
+      kernel: `ironlab-sim model ${SIM_MODEL_VERSION} (profile ${p.name})`,
+      cpuModel: p.cpuModel,
+      cores: p.coreCount,
+      nic: { name: p.nicName, driver: p.nicDriver, speedMbps: p.linkGbps * 1000 },
+      cgroupVersion: 2,
+      extra: { profile: p.name, simStepUs: p.simStepUs, irqModerationUs: p.irqModerationUs },
+    };
+  }
+
+  async capabilities(): Promise<EnforcementSupport[]> {
+    return ENFORCEMENTS.map((mode) => ({ mode, available: true }));
+  }
+
+  async setup(run: RunSpec, signal: AbortSignal): Promise<void> {
+    throwIfAborted(signal);
+    const parsed = RunSpec.safeParse(run);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new FatalError(`invalid run spec: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`, 'INVALID_RUN');
+    }
+    const spec = parsed.data;
+    const existing = this.runs.get(spec.runId);
+    if (existing) {
+      if (JSON.stringify(existing.spec) !== JSON.stringify(spec)) {
+        throw new FatalError(`run ${spec.runId} is already set up with a different spec`, 'RUN_CONFLICT');
+      }
+      return;
+    }
+    let kernel: HostKernel;
+    try {
+      kernel = new HostKernel(spec, loadProfile(spec.profile));
+    } catch (err) {
+      throw new FatalError(`run ${spec.runId}: ${err instanceof Error ? err.message : String(err)}`, 'INVALID_RUN');
+    }
+    this.runs.set(spec.runId, { spec, kernel, phase: 'setup' });
+  }
+
+  async warmup(runId: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
+    const run = this.get(runId);
+    if (run.phase !== 'setup') return;
+    await this.simulate(run, run.spec.warmupS * 1e9, 'warmup', signal, progress);
+    run.phase = 'warmed';
+  }
+
+  async measure(runId: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
+    const run = this.get(runId);
+    if (run.phase === 'measured') return;
+    if (run.phase === 'setup') throw new FatalError(`run ${runId}: measure before warmup`, 'BAD_ORDER');
+    // A measure interrupted half-way restarts its window (the snapshot is taken again).
+    run.start = run.kernel.snapshot();
+    await this.simulate(run, run.spec.durationS * 1e9, 'measure', signal, progress);
+    run.end = run.kernel.snapshot();
+    run.phase = 'measured';
+  }
+
+  async collect(runId: string): Promise<RunResult> {
+    const run = this.get(runId);
+    if (run.phase !== 'measured' || !run.start || !run.end) throw new FatalError(`run ${runId}: collect before measure`, 'BAD_ORDER');
+    const p = run.kernel.prof;
+    return {
+      runId,
+      samples: samplesFromSim(run.spec, run.start, run.end, run.kernel.cores),
+      provenance: {
+        backend: 'sim',
+        simModelVersion: SIM_MODEL_VERSION,
+        profile: p.name,
+        kernel: `ironlab-sim model ${SIM_MODEL_VERSION}`,
+        cpuModel: p.cpuModel,
+        nic: `${p.nicName} (${p.nicDriver})`,
+        enforcement: run.spec.enforcement,
+        enforcementVersion: run.spec.enforcement === 'none' ? null : `sim-${SIM_MODEL_VERSION}`,
+        seed: run.spec.seed,
+        irqAffinity: run.spec.nicCpus.join(','),
+      },
+    };
+  }
+
+  async teardown(runId: string): Promise<void> {
+    this.runs.delete(runId);
+  }
+
+  async reap(campaignId?: string): Promise<string[]> {
+    const removed: string[] = [];
+    for (const [id, run] of this.runs) {
+      if (campaignId !== undefined && run.spec.campaignId !== campaignId) continue;
+      this.runs.delete(id);
+      removed.push(`sim-run:${id}`);
+    }
+    return removed;
+  }
+
+  private get(runId: string): SimRun {
+    const run = this.runs.get(runId);
+    if (!run) throw new FatalError(`unknown run '${runId}' on sim host ${this.hostId} (not set up, or torn down)`, 'UNKNOWN_RUN');
+    return run;
+  }
+
+  /** Advance the run's kernel by `ns`, in chunks, yielding and checking the signal between chunks. */
+  private async simulate(run: SimRun, ns: number, phase: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
+    const end = run.kernel.nowNs + ns;
+    const startNs = run.kernel.nowNs;
+    let chunkNs = 10e6; // adapted so each chunk takes about yieldEveryMs of wall time
+    progress(phase, 0);
+    while (run.kernel.nowNs < end - 1) {
+      throwIfAborted(signal);
+      const t0 = performance.now();
+      run.kernel.run(Math.min(chunkNs, end - run.kernel.nowNs));
+      const wall = Math.max(0.1, performance.now() - t0);
+      chunkNs = Math.max(1e6, Math.min(1e9, chunkNs * Math.min(4, this.yieldEveryMs / wall)));
+      progress(phase, ns > 0 ? (run.kernel.nowNs - startNs) / ns : 1);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    throwIfAborted(signal);
+    progress(phase, 1);
+  }
+}
+
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) {
+    throw new RetryableError(`sim run aborted${signal.reason ? `: ${String(signal.reason instanceof Error ? signal.reason.message : signal.reason)}` : ''}`, 'ABORTED');
+  }
+}

@@ -1,0 +1,124 @@
+// Host profiles: every cost and kernel constant the simulated host uses, with the unit in each key's name.
+// Profiles are JSON files under agents/sim/profiles/; each carries a `_doc` map saying where every value
+// comes from. The schema is strict so a typo in a profile is an error, not a silently ignored constant.
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+const ns = z.number().min(0);
+const pos = z.number().positive();
+const int = z.number().int().positive();
+
+export const HostProfile = z
+  .object({
+    name: z.string().min(1),
+    description: z.string(),
+    cpuModel: z.string(),
+    nicName: z.string(),
+    nicDriver: z.string(),
+    // Machine
+    coreCount: int,
+    linkGbps: pos,
+    wireOverheadBytesPerFrame: ns,
+    mtuBytes: int,
+    tcpMssBytes: int,
+    linkRttUs: pos,
+    // Simulation step (fluid granularity)
+    simStepUs: pos,
+    simIdleStepUs: pos,
+    // Scheduler (CFS) and bandwidth control
+    schedLatencyUs: pos,
+    schedMinGranularityUs: pos,
+    schedWakeupGranularityUs: pos,
+    cfsSliceUs: pos,
+    // Interrupts, NAPI and softirq budgets
+    irqModerationUs: pos,
+    hardIrqNsPerInterrupt: ns,
+    napiWeightPackets: int,
+    netdevBudgetPackets: int,
+    netdevBudgetUs: pos,
+    softirqMaxTimeUs: pos,
+    softirqMaxRestarts: int,
+    rxRingPackets: int,
+    // Per-packet costs: driver and completion
+    driverRxNsPerPacket: ns,
+    driverTxNsPerPacket: ns,
+    txCompletionNsPerPacket: ns,
+    // UDP
+    udpTxSyscallNsPerPacket: ns,
+    udpRxStackNsPerPacket: ns,
+    udpRecvSyscallNsPerPacket: ns,
+    udpSndbufBytes: int,
+    udpRcvbufBytes: int,
+    skbTruesizeBytes: int,
+    // HTB
+    htbDequeueNsPerPacket: ns,
+    htbWatchdogNsPerWakeup: ns,
+    htbTimerMinUs: pos,
+    htbBurstUs: pos,
+    qdiscQueuePackets: int,
+    // TCP
+    tcpRxGroNsPerPacket: ns,
+    tcpRxStackNsPerSuperPacket: ns,
+    tcpAckTxNsPerPacket: ns,
+    tcpAckRxNsPerPacket: ns,
+    tcpTxNsPerTsoSegment: ns,
+    tcpTxCopyNsPerByte: ns,
+    tcpRxCopyNsPerByte: ns,
+    tcpSyscallNsPerCall: ns,
+    tcpTsoMaxBytes: int,
+    groMaxSegments: int,
+    groFlowInterleavePenalty: ns,
+    tcpAckEverySegments: int,
+    tcpRmemMaxBytes: int,
+    tcpWmemMaxBytes: int,
+    tcpInitialCwndSegments: int,
+    tcpCubicBeta: z.number().gt(0).lt(1),
+    // Peers across the link
+    peerUdpMaxPacketsPerSecond: pos,
+    // Workloads
+    sysbenchEventsPerCpuSecond: pos,
+    // Enforcement overheads and the eBPF controller
+    ironAccountingNsPerPacket: ns,
+    ebpfAccountingNsPerPacket: ns,
+    ebpfDropNsPerPacket: ns,
+    ebpfControllerIntervalUs: pos,
+    ebpfMinQuotaUs: pos,
+    // Jitter that makes repetitions differ
+    arrivalJitterFraction: z.number().min(0).max(0.5),
+    costJitterFraction: z.number().min(0).max(0.5),
+    cpuSpeedJitterFraction: z.number().min(0).max(0.1),
+    _doc: z.record(z.string(), z.string()),
+  })
+  .strict();
+export type HostProfile = z.infer<typeof HostProfile>;
+
+const PROFILE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'profiles');
+const cache = new Map<string, HostProfile>();
+
+export function listProfiles(): string[] {
+  return readdirSync(PROFILE_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
+}
+
+/** Load and validate a profile by name; throws an Error naming the profile and the bad key. */
+export function loadProfile(name: string): HostProfile {
+  const hit = cache.get(name);
+  if (hit) return hit;
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name) || !listProfiles().includes(name)) {
+    throw new Error(`unknown host profile '${name}' (known: ${listProfiles().join(', ')})`);
+  }
+  const raw: unknown = JSON.parse(readFileSync(join(PROFILE_DIR, `${name}.json`), 'utf8'));
+  const parsed = HostProfile.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`host profile '${name}': ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  const undocumented = Object.keys(parsed.data).filter((k) => k !== '_doc' && !(k in parsed.data._doc));
+  if (undocumented.length > 0) throw new Error(`host profile '${name}': undocumented keys: ${undocumented.join(', ')}`);
+  cache.set(name, parsed.data);
+  return parsed.data;
+}

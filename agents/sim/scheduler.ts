@@ -1,0 +1,74 @@
+// A per-core CFS run queue, reduced to what matters here: each entity (a container's task, or the core's
+// ksoftirqd in the root cgroup) has a weight and a vruntime; the scheduler keeps the current entity until
+// another runnable one is behind it by more than the granularity, so tasks alternate in slices as CFS does.
+// A waking entity is placed at min_vruntime - sched_latency/2 (sleeper credit) and may preempt the current
+// one if it is behind by more than the wakeup granularity: this is how ksoftirqd gets the core quickly.
+
+export interface SchedEntity {
+  /** Index of the container (0 = victim, 1..K = neighbours) or -1 for ksoftirqd. */
+  readonly container: number;
+  readonly weight: number;
+  vruntime: number;
+  /** Was runnable at the last pick (to detect wakeups). */
+  wasRunnable: boolean;
+  /** Woke since it last ran: eligible for wakeup preemption. */
+  woke: boolean;
+}
+
+export class RunQueue {
+  readonly entities: SchedEntity[] = [];
+  minVruntime = 0;
+  current: SchedEntity | null = null;
+
+  constructor(
+    private readonly sliceNs: number,
+    private readonly wakeupGranNs: number,
+    private readonly sleeperCreditNs: number,
+  ) {}
+
+  add(container: number, weight = 1024): SchedEntity {
+    const e: SchedEntity = { container, weight, vruntime: this.minVruntime, wasRunnable: false, woke: false };
+    this.entities.push(e);
+    return e;
+  }
+
+  /** Note which entities are runnable now; place the ones that just woke up. */
+  private place(runnable: (e: SchedEntity) => boolean): void {
+    for (const e of this.entities) {
+      const r = runnable(e);
+      if (r && !e.wasRunnable) {
+        const floor = this.minVruntime - this.sleeperCreditNs;
+        if (e.vruntime < floor) e.vruntime = floor;
+        e.woke = true;
+      }
+      e.wasRunnable = r;
+    }
+  }
+
+  /** Choose the entity to run next, or null (idle). */
+  pick(runnable: (e: SchedEntity) => boolean): SchedEntity | null {
+    this.place(runnable);
+    let best: SchedEntity | null = null;
+    for (const e of this.entities) {
+      if (!e.wasRunnable) continue;
+      if (best === null || e.vruntime < best.vruntime) best = e;
+    }
+    const cur = this.current;
+    if (best !== null && cur !== null && cur !== best && cur.wasRunnable) {
+      // Keep the current entity within its slice, unless a woken one is far enough behind.
+      const gran = best.woke ? this.wakeupGranNs : this.sliceNs;
+      if (cur.vruntime - best.vruntime < gran) best = cur;
+    }
+    this.current = best;
+    if (best) best.woke = false;
+    return best;
+  }
+
+  /** Account `ns` of execution to an entity's vruntime (weight-scaled), and advance min_vruntime. */
+  account(e: SchedEntity, ns: number): void {
+    e.vruntime += (ns * 1024) / e.weight;
+    let min = Infinity;
+    for (const x of this.entities) if (x.wasRunnable && x.vruntime < min) min = x.vruntime;
+    if (min !== Infinity && min > this.minVruntime) this.minVruntime = min;
+  }
+}
