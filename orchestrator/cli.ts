@@ -45,12 +45,13 @@ program
   .description('report a stored campaign: penalty factors with 95% confidence intervals')
   .option('--db <file>', 'result store (SQLite)', 'ironlab.db')
   .option('--campaign <id>', 'campaign id (default: the latest)')
-  .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
-  .option('--out <file>', 'write to a file instead of stdout')
+  .addOption(new Option('--format <format>', 'output format (html: one self-contained file, use with --out DIR)').choices(['table', 'json', 'csv', 'ndjson', 'html']).default('table'))
+  .option('--out <path>', 'write to a file instead of stdout (html: a directory, report.html is written in it)')
+  .option('--compare <ids...>', 'two campaigns side by side per scenario: --compare A B (table or json)')
   .option('--list', 'list the campaigns in the store')
   .action(async (o) => {
     const { reportCommand } = await import('./commands/report-command.ts');
-    await reportCommand({ db: o.db, campaign: o.campaign, format: o.format, out: o.out, list: Boolean(o.list) });
+    await reportCommand({ db: o.db, campaign: o.campaign, format: o.format, out: o.out, list: Boolean(o.list), compare: o.compare });
   });
 
 program

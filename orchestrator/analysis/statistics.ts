@@ -106,7 +106,7 @@ export interface DisagreementOptions {
   /** A repetition further than this many robust z-scores from its arm's median is an outlier. Default 3.5. */
   outlierZ?: number;
   /**
-   * Floor of the robust spread, relative to the median (default 0.01, i.e. 1%): without it, two identical
+   * Floor of the robust spread, relative to the median (default 0.02: with the default z of 3.5, a repetition must be 7% off its arm's median): without it, two identical
    * repetitions (MAD 0) would make any third value, however close, an outlier.
    */
   minRelativeSpread?: number;
@@ -124,7 +124,7 @@ export function outlierIndices(values: readonly number[], options: DisagreementO
   const z = options.outlierZ ?? DEFAULT_OUTLIER_Z;
   const med = median(values);
   const mad = median(values.map((v) => Math.abs(v - med)));
-  const spread = Math.max(1.4826 * mad, (options.minRelativeSpread ?? 0.01) * Math.abs(med));
+  const spread = Math.max(1.4826 * mad, (options.minRelativeSpread ?? 0.02) * Math.abs(med));
   if (spread === 0) return [];
   return values.flatMap((v, i) => (Math.abs(v - med) / spread > z ? [i] : []));
 }

@@ -1,20 +1,30 @@
-// `ironlab report`: a stored campaign as a table, the JSON contract, or tidy CSV.
-import { existsSync, writeFileSync } from 'node:fs';
+// `ironlab report`: a stored campaign as a table, the JSON contract, tidy CSV or NDJSON, or one self-contained
+// HTML file; or two campaigns side by side (`--compare A B`, table or JSON).
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
 import { Store } from '../store/store.ts';
-import { reportCsv } from '../report/index.ts';
+import { compareCampaigns, compareJson, compareTable, reportCsv, reportHtml, reportNdjson, HTML_FILE_NAME } from '../report/index.ts';
 import { UserInputError } from '../errors.ts';
-import { campaignSummary, renderSummary } from './summary.ts';
+import { campaignReportInput, campaignSummary, renderSummary } from './summary.ts';
+
+export type ReportFormat = 'table' | 'json' | 'csv' | 'ndjson' | 'html';
 
 export interface ReportOptions {
   db: string;
   campaign?: string;
-  format: 'table' | 'json' | 'csv';
+  format: ReportFormat;
+  /** A file; for html a directory (report.html is written in it) or a file name ending in .html. */
   out?: string;
   list: boolean;
+  /** Two campaign ids: A then B. */
+  compare?: string[];
 }
 
 export async function reportCommand(o: ReportOptions): Promise<void> {
   if (!existsSync(o.db)) throw new UserInputError('no result store here (run `ironlab run` first, or give --db FILE)', o.db);
+  if (o.compare && o.compare.length !== 2) throw new UserInputError(`--compare takes two campaign ids (A B), got ${o.compare.length}`, '--compare');
+  if (o.compare && o.campaign) throw new UserInputError('give --campaign or --compare A B, not both', '--compare');
+  if (o.compare && o.format !== 'table' && o.format !== 'json') throw new UserInputError(`--compare writes a table or json, not ${o.format}`, '--format');
   const store = Store.open(o.db);
   try {
     if (o.list) {
@@ -22,15 +32,45 @@ export async function reportCommand(o: ReportOptions): Promise<void> {
       emit(lines.join('\n') + '\n', o.out);
       return;
     }
+    if (o.compare) {
+      const [a, b] = o.compare.map((id) => campaignSummary(store, id));
+      const c = compareCampaigns({ campaign: a.campaign, summaries: a.summaries }, { campaign: b.campaign, summaries: b.summaries });
+      emit(o.format === 'json' ? JSON.stringify(compareJson(c), null, 2) + '\n' : compareTable(c, { color: !o.out && Boolean(process.stdout.isTTY) }) + '\n', o.out);
+      return;
+    }
     const id = o.campaign ?? store.latestCampaign()?.id;
     if (!id) throw new UserInputError('the store holds no campaign yet', o.db);
     const s = campaignSummary(store, id);
-    const text =
-      o.format === 'json' ? JSON.stringify(s.json, null, 2) + '\n' : o.format === 'csv' ? reportCsv(s.campaign, s.records) : renderSummary(s, !o.out && Boolean(process.stdout.isTTY)) + '\n';
-    emit(text, o.out);
+    switch (o.format) {
+      case 'json':
+        return emit(JSON.stringify(s.json, null, 2) + '\n', o.out);
+      case 'csv':
+        return emit(reportCsv(s.campaign, s.records), o.out);
+      case 'ndjson':
+        return emit(reportNdjson(s.campaign, s.records), o.out);
+      case 'html': {
+        if (!o.out && process.stdout.isTTY) throw new UserInputError('an HTML report goes to a directory: give --out DIR', '--out');
+        const html = reportHtml(campaignReportInput(store, id, s));
+        if (!o.out) return emit(html, undefined);
+        const file = htmlTarget(o.out);
+        writeFileSync(file, html);
+        process.stderr.write(`ironlab: wrote ${file}\n`);
+        return;
+      }
+      default:
+        return emit(renderSummary(s, !o.out && Boolean(process.stdout.isTTY)) + '\n', o.out);
+    }
   } finally {
     store.close();
   }
+}
+
+/** `--out DIR` (made if missing) -> DIR/report.html; `--out FILE.html` -> that file. */
+export function htmlTarget(out: string): string {
+  const isDir = existsSync(out) ? statSync(out).isDirectory() : extname(out).toLowerCase() !== '.html';
+  if (!isDir) return resolve(out);
+  mkdirSync(out, { recursive: true });
+  return resolve(join(out, HTML_FILE_NAME));
 }
 
 function emit(text: string, out: string | undefined): void {

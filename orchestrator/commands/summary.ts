@@ -1,8 +1,10 @@
 // From the store to a campaign's summary: the stored runs become analysis records, the analysis gives one
-// summary per (scenario, enforcement), and the report modules render it (table, JSON contract, CSV).
+// summary per (scenario, enforcement) with its statistics (Fieller and seeded bootstrap intervals, CV,
+// disagreement flags), and the report modules render it (table, JSON contract, CSV, NDJSON, HTML).
 import type { Store, StoredRun } from '../store/store.ts';
 import { summarizePenalties, type ScenarioSummary } from '../analysis/penalty.ts';
 import { reportJson, reportTable, type CsvRunRecord } from '../report/index.ts';
+import type { HtmlReportInput, HtmlRun } from '../report/html.ts';
 import { UserInputError } from '../errors.ts';
 
 export interface CampaignSummary {
@@ -32,7 +34,8 @@ export function campaignSummary(store: Store, campaignId: string): CampaignSumma
   const c = store.campaign(campaignId);
   if (!c) throw new UserInputError(`no campaign '${campaignId}' in this store`, '--campaign');
   const records = store.runs(campaignId).map(toRecord);
-  const summaries = summarizePenalties(records);
+  // the campaign's seed seeds the bootstrap: the same campaign reports the same intervals every time
+  const summaries = summarizePenalties(records, { seed: c.seed });
   const campaign = { id: c.id, name: c.name, mode: c.mode, createdAt: c.createdAt, status: c.status };
   const count = (s: string) => records.filter((r) => r.status === s).length;
   return {
@@ -41,6 +44,22 @@ export function campaignSummary(store: Store, campaignId: string): CampaignSumma
     summaries,
     json: reportJson(campaign, summaries),
     counts: { total: records.length, done: count('done'), failed: count('failed'), todo: records.length - count('done') - count('failed') },
+  };
+}
+
+/** Everything the HTML report shows: the summary plus hosts, provenance and the ledger's attempts and errors. */
+export function campaignReportInput(store: Store, campaignId: string, summary = campaignSummary(store, campaignId)): HtmlReportInput {
+  const c = store.campaign(campaignId)!;
+  const stored = new Map(store.runs(campaignId).map((r) => [r.runId, r]));
+  const runs: HtmlRun[] = summary.records.map((r) => {
+    const s = stored.get(r.runId);
+    return { ...r, attempts: s?.attempts, lastError: s?.lastError ?? null, provenance: s?.provenance ?? {} };
+  });
+  return {
+    campaign: { ...summary.campaign, seed: c.seed, specHash: c.specHash, sourcePath: c.sourcePath, provenance: c.provenance },
+    summaries: summary.summaries,
+    runs,
+    hosts: store.hosts(campaignId),
   };
 }
 
