@@ -88,9 +88,15 @@ export class EbpfAccounting extends AccountingPolicy {
   readonly mode = 'ebpf' as const;
   private readonly owedNs: Float64Array;
   private readonly paidNs: Float64Array;
+  /** Signed: > 0 the container owes CPU time, < 0 it is owed a credit. */
   private readonly debtNs: Float64Array;
-  private nextRunNs: number;
+  private readonly nextRunNs: Float64Array;
 
+  /**
+   * The controller follows research/ebpf-iron.md section 5: one tick per interval per container, right after
+   * the container's period boundary (it polls cpu.stat for nr_periods), so the refill a write causes hands
+   * out little beyond the fresh quota; what it does hand out is added to the debt.
+   */
   constructor(
     groups: CfsBandwidth[],
     homeCpu: number[],
@@ -98,14 +104,14 @@ export class EbpfAccounting extends AccountingPolicy {
     private readonly baseQuotaNs: number[],
     private readonly intervalNs: number,
     private readonly minQuotaNs: number,
-    phaseNs: number,
+    pollDelayNs: number,
   ) {
     super(groups, homeCpu);
     const n = groups.length;
     this.owedNs = new Float64Array(n);
     this.paidNs = new Float64Array(n);
     this.debtNs = new Float64Array(n);
-    this.nextRunNs = phaseNs;
+    this.nextRunNs = Float64Array.from(groups, (g) => g.nextRefillNs + pollDelayNs);
   }
 
   onSoftirq(cpu: number, ctx: number, totalNs: number, ownerNs: Float64Array, now: number): void {
@@ -121,20 +127,23 @@ export class EbpfAccounting extends AccountingPolicy {
     return this.groups[owner].isThrottled(this.homeCpu[owner]);
   }
 
-  /** The user-space controller: at most one quota write per interval, and only when the value changes. */
   override onTick(now: number): void {
-    if (now < this.nextRunNs) return;
-    this.nextRunNs += this.intervalNs;
     for (let i = 0; i < this.groups.length; i++) {
-      const net = this.owedNs[i] - this.paidNs[i]; // > 0: owes network time; < 0: paid for others
+      if (now < this.nextRunNs[i]) continue;
+      this.nextRunNs[i] += this.intervalNs;
+      const g = this.groups[i];
+      const net = this.owedNs[i] - this.paidNs[i]; // owner's network time minus what it paid for others
       this.owedNs[i] = 0;
       this.paidNs[i] = 0;
       if (net > 0) this.chargedNs[i] += net;
       else this.creditedNs[i] -= net;
-      const want = this.baseQuotaNs[i] - net - this.debtNs[i];
-      const quota = Math.round(Math.max(this.minQuotaNs, Math.min(want, 4 * this.baseQuotaNs[i])) / 1000) * 1000;
-      this.debtNs[i] = Math.max(0, quota - want);
-      if (quota !== this.groups[i].quotaNs) this.debtNs[i] += this.groups[i].rewriteQuota(quota, now);
+      this.debtNs[i] += net;
+      const periods = this.intervalNs / g.periodNs;
+      const base = this.baseQuotaNs[i];
+      const want = base - this.debtNs[i] / periods;
+      const quota = Math.round(Math.max(this.minQuotaNs, Math.min(2 * base, want)) / 1000) * 1000; // cfs_quota_us is in us
+      this.debtNs[i] -= (base - quota) * periods;
+      if (quota !== g.quotaNs) this.debtNs[i] += g.rewriteQuota(quota, now); // each write refills: over-grant is debt
     }
   }
 }

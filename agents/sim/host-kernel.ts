@@ -183,7 +183,7 @@ export class HostKernel {
           this.groups.map((g) => g.quotaNs),
           Math.max(p.ebpfControllerIntervalUs * 1000, this.groups[0].periodNs),
           p.ebpfMinQuotaUs * 1000,
-          Math.floor(this.rng.next() * p.ebpfControllerIntervalUs * 1000) + 1,
+          Math.floor(this.rng.next() * p.ebpfPollDelayUs * 1000) + 1,
         );
     }
   }
@@ -231,6 +231,10 @@ export class HostKernel {
     const rq = this.rqs[c];
     const cat = this.coreCatNs;
     const base = c * N_CATS;
+    if (traffics.length === 0 && rq.entities.length === 1 && !this.ksoftirqdPending[c]) {
+      cat[base + CAT_IDLE] += Q; // nothing can run here: an idle core
+      return;
+    }
     this.stalled.fill(0);
     let t = 0;
     // The NIC (or the qdisc watchdog) interrupts once per moderation interval when work is pending, unless

@@ -85,6 +85,7 @@ export const HostProfile = z
     ebpfDropNsPerPacket: ns,
     ebpfControllerIntervalUs: pos,
     ebpfMinQuotaUs: pos,
+    ebpfPollDelayUs: pos,
     // Jitter that makes repetitions differ
     arrivalJitterFraction: z.number().min(0).max(0.5),
     costJitterFraction: z.number().min(0).max(0.5),

@@ -76,6 +76,7 @@ export class Traffic {
   retransmits = 0;
   readonly dropped = new Float64Array(DROP_REASONS.length);
   private nowNs = 0;
+  private rxUsedNs = 0;
 
   constructor(
     p: TrafficParams,
@@ -239,9 +240,9 @@ export class Traffic {
       }
       if (this.ringPackets > 0 && left > 0 && pk > 0) {
         const n = this.kind === 'udp-receiver' ? this.udpRx(left, pk, scale, acct) : this.tcpDataRx(left, pk, scale, acct);
-        left -= n.ns;
-        pk -= n.packets;
-        out.packets += n.packets;
+        left -= this.rxUsedNs;
+        pk -= n;
+        out.packets += n;
       }
       if (this.ackPacketsInRing > 0 && left > 0 && pk > 0 && this.tcpTx) {
         const c = (p.tcpAckRxNsPerPacket + acct) * scale;
@@ -275,7 +276,8 @@ export class Traffic {
     }
   }
 
-  private udpRx(budgetNs: number, budgetPackets: number, scale: number, acct: number): { ns: number; packets: number } {
+  /** Receive up to the budget; returns packets, leaves the time used in rxUsedNs. */
+  private udpRx(budgetNs: number, budgetPackets: number, scale: number, acct: number): number {
     const p = this.prof;
     const dropping = this.policy.dropAfterDriver(this.owner);
     const c = (dropping ? p.ebpfDropNsPerPacket + acct : p.driverRxNsPerPacket + p.udpRxStackNsPerPacket + acct) * scale;
@@ -287,10 +289,11 @@ export class Traffic {
       this.socketPackets += fit;
       this.dropped[R_SOCK] += n - fit;
     }
-    return { ns: n * c, packets: n };
+    this.rxUsedNs = n * c;
+    return n;
   }
 
-  private tcpDataRx(budgetNs: number, budgetPackets: number, scale: number, acct: number): { ns: number; packets: number } {
+  private tcpDataRx(budgetNs: number, budgetPackets: number, scale: number, acct: number): number {
     const p = this.prof;
     const flow = this.tcpRx!;
     const dropping = this.policy.dropAfterDriver(this.owner);
@@ -301,7 +304,8 @@ export class Traffic {
       this.dropped[R_EBPF] += n;
       flow.onLoss(n, this.nowNs);
       this.retransmits += n;
-      return { ns: n * c, packets: n };
+      this.rxUsedNs = n * c;
+    return n;
     }
     // GRO merges what one poll finds of each flow; each super-packet goes up the stack once and is ACKed.
     const batch = groBatch(Math.min(this.ringPackets, p.napiWeightPackets), flow.flows, p.groMaxSegments, p.groFlowInterleavePenalty);
@@ -309,7 +313,8 @@ export class Traffic {
     const n = Math.min(this.ringPackets, budgetNs / c, budgetPackets);
     this.takeFromRing(n);
     flow.onDelivered(n);
-    return { ns: n * c, packets: n };
+    this.rxUsedNs = n * c;
+    return n;
   }
 
   private takeFromRing(n: number): void {

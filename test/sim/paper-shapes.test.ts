@@ -1,0 +1,77 @@
+// Shapes of IRON.md section 4 on the `paper` profile with the paper campaign defaults. These are orderings
+// and bounds, not fitted values: they emerge from softirq running on the victim's time and ksoftirqd.
+import { describe, expect, it } from 'vitest';
+import type { Enforcement, ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import { penalty as penaltyOf } from './helpers.ts';
+
+const cache = new Map<string, number>();
+function penalty(workload: WorkloadKind, params: ScenarioParams = {}, enforcement: Enforcement = 'none'): number {
+  const key = `${workload}${JSON.stringify(params)}${enforcement}`;
+  let p = cache.get(key);
+  if (p === undefined) {
+    p = penaltyOf({ workload, params, enforcement, seed: 11 });
+    cache.set(key, p);
+  }
+  return p;
+}
+
+describe('paper shapes (vanilla)', () => {
+  it('UDP sender without a rate limit: near 1.0', () => {
+    expect(penalty('udp-sender')).toBeLessThan(1.08);
+  });
+
+  it('HTB-limited UDP sender: a modest penalty, largest at 1-3 Gbit/s', () => {
+    const low = Math.max(...[1, 2, 3].map((rateGbps) => penalty('udp-sender', { rateGbps })));
+    expect(low).toBeGreaterThan(1.08);
+    expect(low).toBeLessThan(1.35);
+    expect(low).toBeGreaterThan(penalty('udp-sender', { rateGbps: 8 }));
+    expect(low).toBeGreaterThan(penalty('udp-sender', { rateGbps: 5 }));
+  });
+
+  it('TCP sender: above the UDP sender, rising with flows', () => {
+    const f1 = penalty('tcp-sender', { flows: 1 });
+    const f8 = penalty('tcp-sender', { flows: 8 });
+    expect(f1).toBeGreaterThan(penalty('udp-sender'));
+    expect(f8).toBeGreaterThan(penalty('tcp-sender', { flows: 4 }));
+    expect(penalty('tcp-sender', { flows: 4 })).toBeGreaterThan(f1);
+  });
+
+  it('UDP receiver: above the senders', () => {
+    const recv = Math.max(...[1, 2, 4, 8].map((rateGbps) => penalty('udp-receiver', { rateGbps })));
+    const htb = Math.max(...[1, 2, 3].map((rateGbps) => penalty('udp-sender', { rateGbps })));
+    expect(recv).toBeGreaterThan(htb);
+    expect(recv).toBeGreaterThan(penalty('tcp-sender', { flows: 8 }));
+  });
+
+  it('TCP receiver: rising with the offered rate to several times', () => {
+    const p = [1, 2, 4, 6].map((rateGbps) => penalty('tcp-receiver', { rateGbps }));
+    for (let i = 1; i < p.length; i++) expect(p[i]).toBeGreaterThan(p[i - 1]);
+    expect(Math.max(...p, penalty('tcp-receiver', { rateGbps: 9 }))).toBeGreaterThan(2);
+  });
+});
+
+describe('enforcement', () => {
+  const heavy: [WorkloadKind, ScenarioParams][] = [
+    ['udp-sender', { rateGbps: 2 }],
+    ['tcp-sender', { flows: 8 }],
+    ['udp-receiver', { rateGbps: 4 }],
+    ['udp-receiver', { rateGbps: 8 }],
+    ['tcp-receiver', { rateGbps: 6 }],
+    ['tcp-receiver', { rateGbps: 9 }],
+  ];
+  it('iron-kernel holds every scenario within 5%', () => {
+    for (const [w, p] of heavy) expect(penalty(w, p, 'iron-kernel'), `${w} ${JSON.stringify(p)}`).toBeLessThanOrEqual(1.05);
+  });
+  it('ebpf helps, but no more than iron-kernel overall', () => {
+    let none = 0;
+    let ebpf = 0;
+    let iron = 0;
+    for (const [w, p] of heavy) {
+      none += penalty(w, p, 'none');
+      ebpf += penalty(w, p, 'ebpf');
+      iron += penalty(w, p, 'iron-kernel');
+    }
+    expect(ebpf).toBeLessThan(none);
+    expect(ebpf).toBeGreaterThanOrEqual(iron - 0.05 * heavy.length);
+  });
+});
