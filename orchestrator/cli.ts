@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserInputError } from './errors.ts';
 import { IRONLAB_VERSION } from './provenance.ts';
+import { registerSimCommand } from './commands/sim-command.ts';
 
 const program = new Command('ironlab')
   .description('Measure and enforce CPU isolation between containers under network load (IRON, NSDI 2018)')
@@ -68,12 +69,7 @@ program
     process.exitCode = await runAgentCommand({ connect: o.connect, tokenFile: o.tokenFile, backend: o.backend, hostId: o.hostId, reapGraceS: o.reapGrace, orchestratorPid: o.orchestratorPid });
   });
 
-try {
-  const { registerSimCommand } = await import('./commands/sim-command.ts');
-  registerSimCommand(program);
-} catch (err) {
-  if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-}
+registerSimCommand(program);
 
 try {
   await program.parseAsync(process.argv);
