@@ -17,6 +17,10 @@
     return v === null || v === undefined ? '-' : v.toFixed(2);
   }
 
+  function round(v) {
+    return Math.round(v * 1000) / 1000;
+  }
+
   function step(lo, hi) {
     var span = hi - lo;
     return span > 3 ? 1 : span > 1.2 ? 0.5 : span > 0.4 ? 0.1 : 0.05;
@@ -104,8 +108,9 @@
         name: 'penalty factor',
         nameGap: 12,
         // always show 1.00 and the target; round the ends to the tick step so no odd label crowds a tick
-        min: function (v) { var lo = Math.min(v.min, 1); return Math.floor(lo / step(lo, v.max) - 0.25) * step(lo, v.max); },
-        max: function (v) { var hi = Math.max(v.max, data.target); return Math.ceil(hi / step(v.min, hi) + 0.25) * step(v.min, hi); },
+        min: function (v) { var lo = Math.min(v.min, 1), st = step(lo, v.max); return round(Math.floor(lo / st - 0.25) * st); },
+        max: function (v) { var hi = Math.max(v.max, data.target), st = step(v.min, hi); return round(Math.ceil(hi / st + 0.25) * st); },
+        axisLabel: { formatter: function (v) { return String(round(v)); } },
       },
       series: series,
     };
