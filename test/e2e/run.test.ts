@@ -10,7 +10,7 @@ describe('ironlab run', () => {
     const r = await runCli(['run', 'smoke', '--db', db]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/smoke.*8\/8 runs done/);
+    expect(r.stdout).toMatch(/smoke.*12\/12 runs done/);
     for (const row of ['tcp-receiver rateGbps=9', 'udp-receiver rateGbps=4']) expect(r.stdout).toContain(row);
     expect(r.stdout).toMatch(/95% CI/);
     expect(ledger(db).every((x) => x.status === 'done')).toBe(true);
@@ -28,6 +28,12 @@ describe('ironlab run', () => {
     expect(tcp.penalty.mean).toBeGreaterThan(1.5); // a 9 Gbit/s TCP flood into the neighbour hurts the victim
     const iron = json.scenarios.find((s) => s.workload === 'tcp-receiver' && s.enforcement === 'iron-kernel')!;
     expect(iron.penalty.mean).toBeLessThan(tcp.penalty.mean!);
+
+    const csv = await runCli(['report', '--db', db, '--format', 'csv']);
+    expect(csv.code).toBe(0);
+    const lines = csv.stdout.trim().split(/\r?\n/);
+    expect(lines[0]).toMatch(/^campaign,run,scenario,workload/);
+    expect(lines.length).toBeGreaterThan(12 * 10); // one row per sample of 12 runs
   });
 
   it('refuses an invalid campaign file with file, line and column, exit code 2, and creates nothing', async () => {
