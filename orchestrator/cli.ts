@@ -5,6 +5,12 @@ import { UserInputError } from './errors.ts';
 import { IRONLAB_VERSION } from './provenance.ts';
 import { registerSimCommand } from './commands/sim-command.ts';
 
+// `ironlab report | head`: a closed pipe ends the output, not the process with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('ironlab')
   .description('Measure and enforce CPU isolation between containers under network load (IRON, NSDI 2018)')
   .version(IRONLAB_VERSION)
