@@ -1,8 +1,8 @@
 // Helpers for end-to-end tests: run the real CLI as a user would, and read the store it wrote.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { IRONLAB_BIN } from '../../testbed/local-agents.ts';
 
@@ -28,8 +28,13 @@ export function startCli(args: string[]): { child: ChildProcess; done: Promise<C
   return { child, done, output: () => stdout + stderr };
 }
 
-export function runCli(args: string[]): Promise<CliResult> {
-  return startCli(args).done;
+export async function runCli(args: string[]): Promise<CliResult> {
+  const r = await startCli(args).done;
+  const db = args[args.indexOf('--db') + 1];
+  // On an unexpected failure, show the orchestrator's and agents' log (it sits beside the store).
+  if (r.code !== 0 && r.code !== 2 && args.includes('--db') && existsSync(join(dirname(db), 'ironlab.log')))
+    console.error(`ironlab ${args.join(' ')} exited ${r.code}; its log:\n${readFileSync(join(dirname(db), 'ironlab.log'), 'utf8')}\n${r.stderr}`);
+  return r;
 }
 
 /** Read-only peek at the store while a campaign writes it (WAL lets readers in). */
