@@ -247,6 +247,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 td.bad { background: var(--bad); }
 tr.flagged td { background: var(--flag); }
 tr.run-failed td { color: #922b21; }
+table.runs td:not(:last-child), table.stats td:nth-child(-n+2) { white-space: nowrap; }
 ul.verdict li { margin: 2px 0; }
 .missing { color: var(--muted); }
 code { font-size: 12px; }
