@@ -201,3 +201,37 @@ describe('reconnection and the reaper', () => {
     expect(conn2.hostId).toBe('h1');
   });
 });
+
+describe('the agent facing a broken orchestrator', () => {
+  it('answers invalid and unknown messages with an error and keeps serving', async () => {
+    const { WebSocketServer } = await import('ws');
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => new Promise<void>((r) => wss.close(() => r())));
+    await new Promise((r) => wss.once('listening', r));
+    const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
+    const got: any[] = [];
+    const served = new Promise<void>((resolve) =>
+      wss.on('connection', (ws) => {
+        ws.on('message', (raw) => {
+          const m = JSON.parse(raw.toString());
+          got.push(m);
+          if (m.type === 'hello') {
+            ws.send('not json at all');
+            ws.send(JSON.stringify({ type: 'request', id: 7 }));
+            ws.send(JSON.stringify({ type: 'welcome', hostId: 'h1' }));
+            ws.send(JSON.stringify({ type: 'request', id: 'q1', op: 'facts', args: {} }));
+          }
+          if (m.type === 'response') resolve();
+        });
+        ws.send(JSON.stringify({ type: 'challenge', nonce: 'n'.repeat(64), protocol: PROTOCOL_VERSION }));
+      }),
+    );
+    const { agent } = startAgent(url);
+    await agent.start();
+    await served;
+    const errors = got.filter((m) => m.type === 'error').map((m) => m.error.message);
+    expect(errors).toEqual(['message is not valid JSON', expect.stringMatching(/^id: /)]);
+    expect(got.at(-1)).toMatchObject({ type: 'response', id: 'q1', ok: true });
+    expect(agent.connected).toBe(true);
+  });
+});
