@@ -22,8 +22,7 @@ export async function createBackend(kind: string, hostId: string): Promise<Backe
       const { SimBackend } = await import('./backends/sim-backend.ts');
       return new SimBackend({ hostId });
     }
-    case 'docker':
-      throw new PrerequisiteError('the docker backend is not part of this version yet; use --backend sim', '--backend');
+    case 'docker': return new (await import('./backends/docker-backend.ts')).DockerBackend({ hostId, trafficNic: process.env.IRONLAB_TRAFFIC_NIC || null });
     default:
       throw new UserInputError(`unknown backend '${kind}' (sim | docker)`, '--backend');
   }

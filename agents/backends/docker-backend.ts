@@ -1,0 +1,303 @@
+// The real dataplane: each run is a victim sysbench container and K neighbours (sysbench or an iperf3 side of
+// a flood) with CFS quota and cpuset, their traffic peers unconstrained off the victim's cores, all on a
+// link-local Docker network of the run's own. The neighbours' network processing is steered onto the NIC
+// cores (RPS on the veths), and the kernel's counters are read at the window's edges.
+//
+//   setup:    network, containers created; iperf3 servers started (idle until a client connects), steered
+//   warmup:   victim, sysbench neighbours and flood clients started; HTB on rate-limited senders; wait warmupS
+//   measure:  snapshot, wait durationS (a timer, no polling), snapshot
+//   collect:  cut sysbench's interval reports to the window; flood counters; iperf3's report as provenance
+//   teardown: containers and network removed, changed sysfs values restored
+import Docker from 'dockerode';
+import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } from '../backend.ts';
+import type { RunSpec } from '../run-spec.ts';
+import { METRIC, neighbourName, peerName, sample, victimName, type Sample } from '../samples.ts';
+import { isNetworkWorkload } from '../../workloads/catalog.ts';
+import { floodPlan, iperf3ClientArgv, iperf3ServerArgv, sysbenchArgv } from '../../workloads/argv.ts';
+import { buildImage, findImage, imageTag } from '../../workloads/image.ts';
+import { eventsPerSecondIn, parseSysbenchIntervals } from '../../workloads/sysbench-output.ts';
+import { parseIperf3Json } from '../../workloads/iperf3-output.ts';
+import { FatalError, PrerequisiteError, RetryableError } from '../../orchestrator/errors.ts';
+import { createContainer, createRunNetwork, logsOf, removeLabelled, waitForExit, waitForOutput, type ContainerSpec, type Owner, type RunNetwork } from '../docker/containers.ts';
+import { cgroupPathsOf, findKsoftirqd, takeSnapshot, type CgroupPaths, type Snapshot } from '../docker/counters.ts';
+import { addHtb, htbDrops } from '../docker/htb.ts';
+import { hostFacts } from '../docker/host-facts.ts';
+import { RestoreLedger } from '../docker/restore-ledger.ts';
+import { hostVethOf, pinQueueIrqs, steerRps } from '../docker/steering.ts';
+import { windowSamples } from '../docker/window-samples.ts';
+import { floodSamples } from '../docker/flood-samples.ts';
+
+type Program = 'sysbench' | 'iperf3-server' | 'iperf3-client';
+
+interface RunContainer {
+  name: string;
+  program: Program;
+  container: Docker.Container;
+  pid: number | null;
+  /** Rate for an HTB qdisc on this container's eth0 (a rate-limited sender), bits/s. */
+  htbRateBps: number | null;
+}
+
+interface RunState {
+  spec: RunSpec;
+  owner: Owner;
+  network: RunNetwork;
+  containers: RunContainer[];
+  cgroups: Map<string, CgroupPaths>;
+  start: Snapshot | null;
+  end: Snapshot | null;
+  result: RunResult | null;
+}
+
+export interface DockerBackendOptions {
+  hostId: string;
+  docker?: Docker;
+  /** A real NIC that carries the test traffic (a lab with peer hosts): its queue IRQs get pinned. */
+  trafficNic?: string | null;
+}
+
+export class DockerBackend implements Backend {
+  readonly kind = 'docker' as const;
+  private readonly docker: Docker;
+  private readonly runs = new Map<string, RunState>();
+  private readonly ledger: RestoreLedger;
+  private readonly ksoftirqd = findKsoftirqd();
+  private image: Promise<string> | null = null;
+
+  constructor(private readonly opts: DockerBackendOptions) {
+    this.docker = opts.docker ?? new Docker();
+    this.ledger = new RestoreLedger(opts.hostId);
+  }
+
+  facts(): Promise<HostFacts> {
+    return hostFacts(this.opts.hostId, this.opts.trafficNic ?? null);
+  }
+
+  async capabilities(): Promise<EnforcementSupport[]> {
+    return [
+      { mode: 'none', available: true },
+      { mode: 'ebpf', available: false, reason: 'the docker backend does not drive eBPF accounting and drops yet (issue 5)' },
+      { mode: 'iron-kernel', available: false, reason: 'the docker backend cannot detect or toggle an IRON kernel switch yet (issue 5)' },
+    ];
+  }
+
+  async setup(run: RunSpec, signal: AbortSignal): Promise<void> {
+    if (run.enforcement !== 'none') throw new FatalError(`enforcement '${run.enforcement}' is not available on the docker backend yet`, 'UNSUPPORTED');
+    if (run.peer.hostId && run.peer.hostId !== this.opts.hostId)
+      throw new FatalError(`traffic peers on another host (${run.peer.hostId}) are not supported by the docker backend yet`, 'UNSUPPORTED');
+    const image = await this.ensureImage();
+    const owner: Owner = { hostId: this.opts.hostId, campaignId: run.campaignId, runId: run.runId };
+    await this.teardown(run.runId); // leftovers of an earlier attempt at this run
+    await removeLabelled(this.docker, owner);
+    try {
+      const network = await createRunNetwork(this.docker, owner);
+      const state: RunState = { spec: run, owner, network, containers: [], cgroups: new Map(), start: null, end: null, result: null };
+      this.runs.set(run.runId, state);
+      const specs = plan(run, network);
+      state.containers = await Promise.all(
+        specs.map(async ({ spec, program, htbRateBps }) => ({ name: spec.role, program, htbRateBps, pid: null, container: await createContainer(this.docker, owner, network, image, spec) })),
+      );
+      // Servers first, so that clients find them listening when warm-up starts.
+      const servers = state.containers.filter((c) => c.program === 'iperf3-server');
+      await Promise.all(servers.map((c) => this.startOne(state, c)));
+      await Promise.all(servers.map((c) => waitForOutput(c.container, 'Server listening', 10_000, signal)));
+    } catch (err) {
+      if (err instanceof FatalError) throw err;
+      throw new RetryableError(`setup on ${this.opts.hostId}: ${(err as Error).message}`, 'DOCKER');
+    }
+  }
+
+  async warmup(runId: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
+    const state = this.need(runId);
+    await Promise.all(state.containers.filter((c) => c.pid === null).map((c) => this.startOne(state, c)));
+    // The qdisc goes on as soon as the sender's namespace exists; the few ms before are inside the warm-up.
+    await Promise.all(state.containers.filter((c) => c.htbRateBps && c.pid).map((c) => addHtb(c.pid!, c.htbRateBps!)));
+    await sleep(state.spec.warmupS * 1000, signal, (f) => progress('warmup', f));
+  }
+
+  async measure(runId: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
+    const state = this.need(runId);
+    const pids = new Map(state.containers.filter((c) => c.program !== 'sysbench' && c.pid).map((c) => [c.name, c.pid!]));
+    try {
+      state.start = takeSnapshot(this.ksoftirqd, state.cgroups, pids);
+      await sleep(state.spec.durationS * 1000, signal, (f) => progress('measure', f));
+      state.end = takeSnapshot(this.ksoftirqd, state.cgroups, pids);
+    } catch (err) {
+      throw signal.aborted ? err : await this.diagnose(state, err);
+    }
+  }
+
+  async collect(runId: string): Promise<RunResult> {
+    const state = this.need(runId);
+    if (state.result) return state.result;
+    const { spec, start, end } = state;
+    if (!start || !end) throw new FatalError(`run ${runId} has not been measured`, 'NOT_MEASURED');
+    const samples: Sample[] = [];
+    for (const c of state.containers.filter((c) => c.program === 'sysbench')) {
+      const eps = eventsPerSecondIn(parseSysbenchIntervals(await logsOf(c.container)), start.atMs, end.atMs);
+      if (eps === null) throw new RetryableError(`${c.name}: no sysbench report inside the ${spec.durationS} s window`, 'NO_REPORT');
+      samples.push(sample(c.name === victimName ? METRIC.victimEventsPerSec : METRIC.neighbourEventsPerSec, eps, 'events/s', { container: c.name }));
+    }
+    const cgroupNames = [victimName, ...Array.from({ length: spec.neighbours }, (_, i) => neighbourName(i))];
+    samples.push(...windowSamples(spec, start, end, cgroupNames), ...floodSamples(spec, start, end));
+    const provenance: Record<string, string | number | null> = {
+      backend: 'docker',
+      image: imageTag(),
+      imageId: (await findImage(this.docker))?.id ?? null,
+      network: `${state.network.prefix}0/24`,
+      steering: this.opts.trafficNic ? `irq:${this.opts.trafficNic}->${spec.nicCpus}` : `rps->${spec.nicCpus}`,
+    };
+    for (const c of state.containers.filter((c) => c.htbRateBps && c.pid)) {
+      const drops = await htbDrops(c.pid!);
+      samples.push(sample(METRIC.packetsDropped, drops, 'packets', { container: c.name, reason: 'qdisc' }));
+      provenance[`${c.name}.htbRateBps`] = c.htbRateBps;
+    }
+    await this.floodReports(state, provenance);
+    state.result = { runId, samples, provenance };
+    return state.result;
+  }
+
+  async teardown(runId: string): Promise<void> {
+    const state = this.runs.get(runId);
+    this.runs.delete(runId);
+    this.ledger.restore((e) => e.runId === runId);
+    if (state) await removeLabelled(this.docker, state.owner);
+  }
+
+  async reap(campaignId?: string): Promise<string[]> {
+    for (const [id, s] of this.runs) if (!campaignId || s.spec.campaignId === campaignId) this.runs.delete(id);
+    const restored = this.ledger.restore((e) => !campaignId || e.campaignId === campaignId).map((p) => `restored ${p}`);
+    let removed: string[] = [];
+    try {
+      removed = await removeLabelled(this.docker, { hostId: this.opts.hostId, campaignId });
+    } catch (err) {
+      // No engine: nothing of ours can be running in it. Say so instead of failing the agent's start.
+      if (!/ENOENT|ECONNREFUSED/.test((err as Error).message)) throw err;
+    }
+    return [...removed, ...restored];
+  }
+
+  // ---- helpers
+
+  private need(runId: string): RunState {
+    const s = this.runs.get(runId);
+    if (!s) throw new FatalError(`no run ${runId} set up on ${this.opts.hostId}`, 'UNKNOWN_RUN');
+    return s;
+  }
+
+  private ensureImage(): Promise<string> {
+    this.image ??= buildImage({ docker: this.docker })
+      .then((i) => i.tag)
+      .catch((err) => {
+        this.image = null;
+        if (err instanceof PrerequisiteError) throw new FatalError(err.message, 'PREREQUISITE');
+        throw err;
+      });
+    return this.image;
+  }
+
+  /** Start a container, then learn its pid and cgroup and steer its traffic (neighbours and peers only). */
+  private async startOne(state: RunState, c: RunContainer): Promise<void> {
+    await c.container.start();
+    c.pid = (await c.container.inspect()).State.Pid;
+    if (c.name === victimName || c.name.startsWith('neighbour-')) state.cgroups.set(c.name, cgroupPathsOf(c.pid));
+    if (c.program === 'sysbench') return;
+    // The host-side veth of a container receives what that container sends. Traffic *to* the neighbours
+    // (sent by the peers) is this host's NIC receive work: it goes to the NIC cores. Traffic *to* the peers
+    // stands for the remote host's receive work: it goes to the peers' cores, not the victim's.
+    const scope = { runId: state.owner.runId, campaignId: state.owner.campaignId };
+    const toNeighbour = c.name.startsWith('peer-');
+    steerRps(this.ledger, scope, hostVethOf(c.pid), toNeighbour ? state.spec.nicCpus : state.spec.peer.cpus);
+    if (this.opts.trafficNic) pinQueueIrqs(this.ledger, scope, this.opts.trafficNic, state.spec.nicCpus);
+  }
+
+  /** Why a run cannot be measured: a workload that exited early, with the end of its output. */
+  private async diagnose(state: RunState, err: unknown): Promise<Error> {
+    for (const c of state.containers) {
+      const info = await c.container.inspect().catch(() => null);
+      if (info && !info.State.Running && c.program !== 'iperf3-server') {
+        const tail = (await logsOf(c.container, false).catch(() => '')).trim().split('\n').slice(-3).join(' | ');
+        return new RetryableError(`${c.name} exited early (code ${info.State.ExitCode}): ${tail.slice(-300)}`, 'WORKLOAD_EXITED');
+      }
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  /**
+   * iperf3's own report of each flood, for the record: the client is interrupted (SIGINT makes iperf3 print
+   * its JSON at once) instead of waited for. The sender's side of the report (bytes, TCP retransmits) is
+   * complete; the receiver's side is not (the samples come from the kernel's window counters anyway).
+   */
+  private async floodReports(state: RunState, provenance: Record<string, string | number | null>): Promise<void> {
+    const clients = state.containers.filter((c) => c.program === 'iperf3-client');
+    await Promise.all(
+      clients.map(async (c) => {
+        await c.container.kill({ signal: 'SIGINT' }).catch(() => undefined); // already exited: fine
+        const exited = await waitForExit(c.container, 1500);
+        if (!exited) return void (provenance[`${c.name}.iperf3`] = 'still running at collect');
+        try {
+          const r = parseIperf3Json(await logsOf(c.container, false));
+          provenance[`${c.name}.iperf3SentBytes`] = r.sentBytes;
+          provenance[`${c.name}.iperf3Retransmits`] = r.retransmits;
+          provenance[`${c.name}.iperf3LostPackets`] = r.packetsLost;
+          if (r.error) provenance[`${c.name}.iperf3Error`] = r.error;
+        } catch (err) {
+          provenance[`${c.name}.iperf3`] = `unreadable: ${(err as Error).message}`.slice(0, 200);
+        }
+      }),
+    );
+  }
+}
+
+/** The run's containers, from the catalog kind only: argv arrays built here, nothing taken from the wire. */
+export function plan(run: RunSpec, net: RunNetwork): { spec: ContainerSpec; program: Program; htbRateBps: number | null }[] {
+  // Workloads outlast the window by a margin, so that no edge of the window races with their end; collect
+  // interrupts the flood clients and teardown removes everything. iperf3 -t still bounds every flood.
+  const runS = run.warmupS + run.durationS;
+  const victimIp = `${net.prefix}2`;
+  const neighbourIp = (i: number) => `${net.prefix}${10 + i}`;
+  const peerIp = (i: number) => `${net.prefix}${100 + i}`;
+  const out: ReturnType<typeof plan> = [
+    { spec: { role: victimName, argv: sysbenchArgv(runS + 5), cpus: run.victim.cpus, quotaUs: run.victim.quotaUs, periodUs: run.victim.periodUs, ip: victimIp }, program: 'sysbench', htbRateBps: null },
+  ];
+  const shape = { cpus: run.neighbour.cpus, quotaUs: run.neighbour.quotaUs, periodUs: run.neighbour.periodUs };
+  for (let i = 0; i < run.neighbours; i++) {
+    if (!isNetworkWorkload(run.workload)) {
+      out.push({ spec: { role: neighbourName(i), argv: sysbenchArgv(runS + 5), ...shape, ip: neighbourIp(i) }, program: 'sysbench', htbRateBps: null });
+      continue;
+    }
+    const flood = floodPlan(run.workload, run.params);
+    const floodS = Math.ceil(runS) + 3;
+    const neighbourIsClient = flood.clientSide === 'neighbour';
+    out.push({
+      spec: { role: neighbourName(i), argv: neighbourIsClient ? iperf3ClientArgv(run.workload, run.params, peerIp(i), floodS) : iperf3ServerArgv(), ...shape, ip: neighbourIp(i) },
+      program: neighbourIsClient ? 'iperf3-client' : 'iperf3-server',
+      htbRateBps: neighbourIsClient ? flood.htbRateBps : null,
+    });
+    out.push({
+      spec: { role: peerName(i), argv: neighbourIsClient ? iperf3ServerArgv() : iperf3ClientArgv(run.workload, run.params, neighbourIp(i), floodS), cpus: run.peer.cpus, ip: peerIp(i) },
+      program: neighbourIsClient ? 'iperf3-server' : 'iperf3-client',
+      htbRateBps: null,
+    });
+  }
+  return out;
+}
+
+/** Wait `ms` (abortable), reporting progress a few times: a timer, so the wait itself costs no CPU. */
+function sleep(ms: number, signal: AbortSignal, progress: (fraction: number) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new RetryableError('aborted', 'ABORTED'));
+    const t0 = Date.now();
+    const tick = setInterval(() => progress(Math.min(1, (Date.now() - t0) / ms)), Math.max(250, ms / 4));
+    const done = setTimeout(() => {
+      clearInterval(tick);
+      progress(1);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', () => {
+      clearInterval(tick);
+      clearTimeout(done);
+      reject(new RetryableError('aborted', 'ABORTED'));
+    }, { once: true });
+  });
+}

@@ -1,0 +1,161 @@
+// Container lifecycle for one run: a project-created bridge network on a link-local subnet, and labelled
+// containers with CFS quota and cpuset. Every resource carries the labels ironlab.campaign / ironlab.run /
+// ironlab.host and a name starting with `ironlab-`, which is all the reaper needs to find it again.
+import { createHash } from 'node:crypto';
+import Docker from 'dockerode';
+
+export const LABELS = { campaign: 'ironlab.campaign', run: 'ironlab.run', host: 'ironlab.host', role: 'ironlab.role' } as const;
+export const NAME_PREFIX = 'ironlab-';
+
+export interface Owner {
+  hostId: string;
+  campaignId: string;
+  runId: string;
+}
+
+export function labelsFor(o: Owner, role?: string): Record<string, string> {
+  return { [LABELS.campaign]: o.campaignId, [LABELS.run]: o.runId, [LABELS.host]: o.hostId, ...(role ? { [LABELS.role]: role } : {}) };
+}
+
+/** A short, stable id for a run's resource names (bridge names are limited to 15 characters). */
+export function shortId(o: Owner): string {
+  return createHash('sha256').update(`${o.hostId}/${o.campaignId}/${o.runId}`).digest('hex').slice(0, 7);
+}
+
+/**
+ * Third octet candidates of the run's 169.254.X.0/24 subnet, starting from a hash of the run (so concurrent
+ * hosts on one engine rarely collide). 0, 255 and 169 (169.254.169.254 is the cloud metadata address) are skipped.
+ */
+export function subnetCandidates(short: string, count = 12): number[] {
+  const out: number[] = [];
+  for (let x = (parseInt(short, 16) % 250) + 1; out.length < count; x = (x % 254) + 1) if (x !== 169) out.push(x);
+  return out;
+}
+
+export interface RunNetwork {
+  id: string;
+  name: string;
+  bridge: string;
+  /** `169.254.X.` : append a host number. */
+  prefix: string;
+}
+
+export async function createRunNetwork(docker: Docker, o: Owner): Promise<RunNetwork> {
+  const short = shortId(o);
+  const name = `${NAME_PREFIX}${short}`;
+  const bridge = `${NAME_PREFIX}${short}`; // 15 characters: the kernel's limit for interface names
+  let lastErr: unknown;
+  for (const x of subnetCandidates(short)) {
+    try {
+      const net = await docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Labels: labelsFor(o),
+        IPAM: { Driver: 'default', Config: [{ Subnet: `169.254.${x}.0/24`, Gateway: `169.254.${x}.1` }] },
+        Options: { 'com.docker.network.bridge.name': bridge },
+      });
+      return { id: net.id, name, bridge, prefix: `169.254.${x}.` };
+    } catch (err) {
+      lastErr = err;
+      // Another network holds this subnet: try the next one. Anything else is not ours to work around.
+      if (!/overlap|in use|already/i.test((err as Error).message)) throw err;
+      if (/already exists/i.test((err as Error).message)) throw err;
+    }
+  }
+  throw lastErr;
+}
+
+export interface ContainerSpec {
+  role: string;
+  argv: string[];
+  cpus: number[];
+  /** CFS bandwidth; absent for unconstrained traffic peers. */
+  quotaUs?: number;
+  periodUs?: number;
+  ip: string;
+}
+
+export async function createContainer(docker: Docker, o: Owner, net: RunNetwork, image: string, spec: ContainerSpec): Promise<Docker.Container> {
+  return docker.createContainer({
+    name: `${NAME_PREFIX}${shortId(o)}-${spec.role}`,
+    Image: image,
+    Cmd: spec.argv,
+    // A TTY makes sysbench and iperf3 line-buffered, so Docker's per-line timestamps are the time of printing.
+    Tty: true,
+    Labels: labelsFor(o, spec.role),
+    HostConfig: {
+      NetworkMode: net.name,
+      CpusetCpus: spec.cpus.join(','),
+      ...(spec.quotaUs ? { CpuQuota: spec.quotaUs, CpuPeriod: spec.periodUs } : {}),
+      // Floods are bounded by iperf3 -t; this is the backstop against a runaway log.
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
+    },
+    NetworkingConfig: { EndpointsConfig: { [net.name]: { IPAMConfig: { IPv4Address: spec.ip } } } },
+  });
+}
+
+/** Text of a TTY container's log, every line prefixed with Docker's RFC 3339 timestamp. */
+export async function logsOf(c: Docker.Container, timestamps = true): Promise<string> {
+  const body = (await c.logs({ stdout: true, stderr: true, timestamps, follow: false })) as unknown;
+  // docker-modem parses a body that happens to be valid JSON (a TTY log holding only iperf3 -J output).
+  const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : JSON.stringify(body);
+  return text.replace(/\r/g, '');
+}
+
+/** Wait until the container's output contains `text` (a server saying it listens), or fail after `timeoutMs`. */
+export async function waitForOutput(c: Docker.Container, text: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await logsOf(c, false)).includes(text)) return;
+    if (signal?.aborted) throw new Error('aborted');
+    if (Date.now() > deadline) throw new Error(`container did not print '${text}' within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Wait for a container to exit, at most `timeoutMs`; true when it did. */
+export async function waitForExit(c: Docker.Container, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
+  try {
+    return await Promise.race([c.wait().then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+type Filter = { hostId: string; campaignId?: string; runId?: string };
+
+function labelFilter(f: Filter): string[] {
+  const l = [`${LABELS.host}=${f.hostId}`];
+  if (f.campaignId) l.push(`${LABELS.campaign}=${f.campaignId}`);
+  if (f.runId) l.push(`${LABELS.run}=${f.runId}`);
+  return l;
+}
+
+/** Remove the containers, then the networks, that match; returns their names. A missing one is not an error. */
+export async function removeLabelled(docker: Docker, f: Filter): Promise<string[]> {
+  const removed: string[] = [];
+  const containers = await docker.listContainers({ all: true, filters: { label: labelFilter(f) } });
+  await Promise.all(
+    containers.map(async (c) => {
+      try {
+        await docker.getContainer(c.Id).remove({ force: true });
+        removed.push(`container ${(c.Names[0] ?? c.Id).replace(/^\//, '')}`);
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+      }
+    }),
+  );
+  const networks = await docker.listNetworks({ filters: { label: labelFilter(f) } });
+  for (const n of networks.filter((n) => n.Name.startsWith(NAME_PREFIX))) {
+    try {
+      await docker.getNetwork(n.Id).remove();
+      removed.push(`network ${n.Name}`);
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,117 @@
+// Kernel counters read at the edges of the measurement window (never in between: reading costs the host CPU
+// we are measuring). One snapshot = /proc/stat per core, /proc/softirqs, each core's ksoftirqd time, and each
+// container's cgroup v1 cpu.stat and cpuacct usage. samples.ts turns two snapshots into samples.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  cgroupPathFor,
+  parseKeyValues,
+  parseNetDev,
+  parsePidStat,
+  parseSnmp,
+  parseProcStat,
+  parseSoftirqs,
+  parseUsagePercpu,
+  type CpuTimes,
+  type DevCounters,
+} from './proc-parsers.ts';
+
+export const CGROUP_ROOT = '/sys/fs/cgroup';
+
+export interface CgroupPaths {
+  cpu: string;
+  cpuacct: string;
+}
+
+export interface CgroupCounters {
+  nrPeriods: number;
+  nrThrottled: number;
+  throttledNs: number;
+  usageNs: number;
+  usagePercpuNs: number[];
+}
+
+export interface Snapshot {
+  atMs: number;
+  cores: Map<number, CpuTimes>;
+  softirqs: Record<string, number[]>;
+  /** ksoftirqd/N utime+stime in ticks, by core. */
+  ksoftirqdTicks: Map<number, number>;
+  cgroups: Map<string, CgroupCounters>;
+  /** Per-container network namespace counters (read through /proc/<pid>/net, no entering the namespace). */
+  netns: Map<string, NetnsCounters>;
+}
+
+export interface NetnsCounters {
+  snmp: Record<string, Record<string, number>>;
+  eth0: DevCounters | null;
+}
+
+export function readNetns(pid: number): NetnsCounters {
+  return {
+    snmp: parseSnmp(readFileSync(`/proc/${pid}/net/snmp`, 'utf8')),
+    eth0: parseNetDev(readFileSync(`/proc/${pid}/net/dev`, 'utf8')).get('eth0') ?? null,
+  };
+}
+
+/** ksoftirqd/N pids, found once (kernel threads live as long as the CPU is online). */
+export function findKsoftirqd(proc = '/proc'): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync(proc)) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const m = readFileSync(join(proc, entry, 'comm'), 'utf8').trim().match(/^ksoftirqd\/(\d+)$/);
+      if (m) out.set(Number(m[1]), Number(entry));
+    } catch {
+      // processes exit while we scan
+    }
+  }
+  return out;
+}
+
+/** The v1 cpu and cpuacct directories of a process (Docker's cgroupfs driver: .../docker/<id>). */
+export function cgroupPathsOf(pid: number, root = CGROUP_ROOT): CgroupPaths {
+  const text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  const cpu = cgroupPathFor(text, 'cpu');
+  const cpuacct = cgroupPathFor(text, 'cpuacct');
+  if (cpu === null || cpuacct === null) throw new Error(`process ${pid} has no cgroup v1 cpu/cpuacct hierarchy (cgroup v2 is not supported yet)`);
+  // cpu and cpuacct may be co-mounted (cpu,cpuacct) or separate (this machine): both names resolve.
+  return { cpu: join(root, 'cpu', cpu), cpuacct: join(root, 'cpuacct', cpuacct) };
+}
+
+export function readCgroup(p: CgroupPaths): CgroupCounters {
+  const stat = parseKeyValues(readFileSync(join(p.cpu, 'cpu.stat'), 'utf8'));
+  return {
+    nrPeriods: stat.nr_periods ?? 0,
+    nrThrottled: stat.nr_throttled ?? 0,
+    throttledNs: stat.throttled_time ?? 0,
+    usageNs: Number(readFileSync(join(p.cpuacct, 'cpuacct.usage'), 'utf8').trim()),
+    usagePercpuNs: parseUsagePercpu(readFileSync(join(p.cpuacct, 'cpuacct.usage_percpu'), 'utf8')),
+  };
+}
+
+export function takeSnapshot(ksoftirqd: Map<number, number>, cgroups: Map<string, CgroupPaths>, pids: Map<string, number> = new Map()): Snapshot {
+  const ksoftirqdTicks = new Map<number, number>();
+  for (const [core, pid] of ksoftirqd) {
+    const s = parsePidStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    ksoftirqdTicks.set(core, s.utime + s.stime);
+  }
+  const cg = new Map<string, CgroupCounters>();
+  for (const [name, paths] of cgroups) cg.set(name, readCgroup(paths));
+  const netns = new Map<string, NetnsCounters>();
+  for (const [name, pid] of pids) {
+    try {
+      netns.set(name, readNetns(pid));
+    } catch {
+      // a flood client that already exited has no namespace left to read
+    }
+  }
+  return {
+    atMs: Date.now(),
+    cores: parseProcStat(readFileSync('/proc/stat', 'utf8')),
+    softirqs: parseSoftirqs(readFileSync('/proc/softirqs', 'utf8')),
+    ksoftirqdTicks,
+    cgroups: cg,
+    netns,
+  };
+}

@@ -1,0 +1,48 @@
+// A network neighbour's traffic over the measurement window, from the kernel's per-namespace counters of the
+// sending and receiving containers (/proc/<pid>/net/snmp and net/dev read at the window's edges). These are
+// exact to the window, which iperf3's own report (averaged over the whole flood, warm-up included) is not;
+// that report is kept in the run's provenance.
+import type { RunSpec } from '../run-spec.ts';
+import { METRIC, neighbourName, peerName, sample, type Sample } from '../samples.ts';
+import { defaultMessageBytes, directionOf, protocolOf } from '../../workloads/catalog.ts';
+import type { NetnsCounters, Snapshot } from './counters.ts';
+
+/** Ethernet + IPv4 + TCP with timestamps: subtracted per received segment to approximate TCP goodput. */
+const TCP_HEADER_BYTES = 14 + 20 + 32;
+
+export function floodSamples(run: RunSpec, a: Snapshot, b: Snapshot): Sample[] {
+  const dir = directionOf(run.workload);
+  const proto = protocolOf(run.workload);
+  if (!dir || !proto) return [];
+  const windowS = (b.atMs - a.atMs) / 1000;
+  const out: Sample[] = [];
+  for (let i = 0; i < run.neighbours; i++) {
+    const n = neighbourName(i);
+    const p = peerName(i);
+    const [sender, receiver] = dir === 'send' ? [n, p] : [p, n];
+    const d = (name: string, f: (c: NetnsCounters) => number) => {
+      const x = a.netns.get(name);
+      const y = b.netns.get(name);
+      return x && y ? f(y) - f(x) : 0;
+    };
+    const snmp = (table: string, key: string) => (c: NetnsCounters) => c.snmp[table]?.[key] ?? 0;
+    let goodputBytes: number;
+    if (proto === 'udp') {
+      const delivered = d(receiver, snmp('Udp', 'InDatagrams'));
+      goodputBytes = delivered * (run.params.messageBytes ?? defaultMessageBytes(run.workload) ?? 0);
+      out.push(sample(METRIC.packetsSent, d(sender, snmp('Udp', 'OutDatagrams')), 'packets', { container: sender }));
+      out.push(sample(METRIC.packetsReceived, delivered, 'packets', { container: receiver }));
+      out.push(sample(METRIC.packetsDropped, d(receiver, snmp('Udp', 'RcvbufErrors')), 'packets', { container: receiver, reason: 'socket_buffer' }));
+      out.push(sample(METRIC.retransmits, 0, 'count', { container: n }));
+    } else {
+      const segs = d(receiver, snmp('Tcp', 'InSegs'));
+      goodputBytes = Math.max(0, d(receiver, (c) => c.eth0?.rxBytes ?? 0) - segs * TCP_HEADER_BYTES);
+      out.push(sample(METRIC.packetsSent, d(sender, snmp('Tcp', 'OutSegs')), 'packets', { container: sender }));
+      out.push(sample(METRIC.packetsReceived, segs, 'packets', { container: receiver }));
+      out.push(sample(METRIC.retransmits, d(sender, snmp('Tcp', 'RetransSegs')), 'count', { container: n }));
+    }
+    out.push(sample(METRIC.packetsDropped, d(receiver, (c) => c.eth0?.rxDropped ?? 0), 'packets', { container: receiver, reason: 'ring' }));
+    out.push(sample(METRIC.neighbourThroughputGbps, windowS > 0 ? (goodputBytes * 8) / 1e9 / windowS : 0, 'Gbit/s', { container: n }));
+  }
+  return out;
+}

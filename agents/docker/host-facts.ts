@@ -1,0 +1,102 @@
+// Host facts recorded with every campaign: kernel, CPU, cores, the NIC that carries the test traffic and how
+// its interrupts are steered, cgroup version. systeminformation for the OS and CPU, sysfs/procfs for the rest.
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import si from 'systeminformation';
+import type { HostFacts } from '../backend.ts';
+import { parseInterrupts, queueIrqs } from './proc-parsers.ts';
+
+const read = (p: string) => {
+  try {
+    return readFileSync(p, 'utf8').trim();
+  } catch {
+    return null;
+  }
+};
+
+/** The interface of the default route (/proc/net/route: destination 00000000). */
+export function defaultRouteDev(text: string): string | null {
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === '00000000') return f[0];
+  }
+  return null;
+}
+
+export function nicDriver(dev: string, sysNet = '/sys/class/net'): string {
+  try {
+    return basename(readlinkSync(join(sysNet, dev, 'device', 'driver')));
+  } catch {
+    // Virtual devices have no `device`; their kind is in uevent for some (bridge) and implied by name for veth.
+    if (existsSync(join(sysNet, dev, 'bridge'))) return 'bridge';
+    return dev.startsWith('veth') ? 'veth' : 'virtual';
+  }
+}
+
+export function cgroupVersion(root = '/sys/fs/cgroup'): 1 | 2 | null {
+  if (existsSync(join(root, 'cpu', 'cpu.cfs_quota_us'))) return 1;
+  if ((read(join(root, 'cgroup.controllers')) ?? '').split(' ').includes('cpu')) return 2;
+  return null;
+}
+
+function irqAffinity(dev: string): string | null {
+  const text = read('/proc/interrupts');
+  if (!text) return null;
+  const irqs = queueIrqs(parseInterrupts(text), dev);
+  if (!irqs.length) return null;
+  return irqs.map(({ irq, queue }) => `q${queue}:irq${irq}->${read(`/proc/irq/${irq}/smp_affinity_list`)}`).join(' ');
+}
+
+function rpsOf(dev: string): string | null {
+  const dir = `/sys/class/net/${dev}/queues`;
+  if (!existsSync(dir)) return null;
+  return readdirSync(dir)
+    .filter((q) => q.startsWith('rx-'))
+    .map((q) => `${q}:${read(join(dir, q, 'rps_cpus'))}`)
+    .join(' ');
+}
+
+/**
+ * `trafficNic`: a real NIC the test traffic crosses (a lab with a peer host), or null when it stays on this
+ * host's veth pairs (the local Docker network) — then the NIC is reported as veth, steered by RPS.
+ */
+export async function hostFacts(hostId: string, trafficNic: string | null): Promise<HostFacts> {
+  const [os, cpu] = await Promise.all([si.osInfo(), si.cpu()]);
+  const uplink = defaultRouteDev(read('/proc/net/route') ?? '') ?? 'none';
+  const nic = trafficNic
+    ? { name: trafficNic, driver: nicDriver(trafficNic), speedMbps: speedOf(trafficNic) }
+    : { name: 'veth', driver: 'veth', speedMbps: null };
+  return {
+    hostId,
+    backend: 'docker',
+    kernel: os.kernel,
+    cpuModel: `${cpu.manufacturer} ${cpu.brand}`.trim(),
+    cores: cpu.cores,
+    nic,
+    cgroupVersion: cgroupVersion(),
+    extra: {
+      steering: trafficNic ? 'irq-affinity' : 'rps',
+      uplinkNic: uplink,
+      uplinkDriver: uplink === 'none' ? null : nicDriver(uplink),
+      uplinkSpeedMbps: uplink === 'none' ? null : speedOf(uplink),
+      uplinkRps: uplink === 'none' ? null : rpsOf(uplink),
+      nicIrqAffinity: trafficNic ? irqAffinity(trafficNic) : null,
+      nicRps: trafficNic ? rpsOf(trafficNic) : null,
+      irqTimeAccounting: irqTimeAccounting(),
+      distro: `${os.distro} ${os.release}`,
+    },
+  };
+}
+
+function speedOf(dev: string): number | null {
+  const s = Number(read(`/sys/class/net/${dev}/speed`));
+  return Number.isFinite(s) && s > 0 ? s : null;
+}
+
+/** Whether softirq time is measured precisely (CONFIG_IRQ_TIME_ACCOUNTING) or tick-sampled; null if unknown. */
+function irqTimeAccounting(): boolean | null {
+  const release = read('/proc/sys/kernel/osrelease');
+  const config = release ? read(`/boot/config-${release}`) : null;
+  if (config) return /^CONFIG_IRQ_TIME_ACCOUNTING=y/m.test(config);
+  return null;
+}
