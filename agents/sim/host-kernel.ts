@@ -10,7 +10,7 @@ import { AccountingPolicy, EbpfAccounting, IronAccounting, VanillaAccounting } f
 import { CfsBandwidth } from './cfs-bandwidth.ts';
 import type { HostProfile } from './profile.ts';
 import { createRng, type Rng } from './rng.ts';
-import { RunQueue, type SchedEntity } from './scheduler.ts';
+import { CoreScheduler, type SchedEntity } from './scheduler.ts';
 import { RxRings, Traffic, type SoftirqUse } from './traffic.ts';
 
 /** Per-core time categories, in the order of CORE_CATEGORIES in agents/samples.ts. */
@@ -18,6 +18,7 @@ export const CAT_VICTIM = 0, CAT_NEIGHBOURS = 1, CAT_SOFTIRQ_TASK = 2, CAT_KSOFT
 export const N_CATS = 6;
 const KSOFTIRQD = -1;
 const IDLE = -1;
+const KSOFTIRQD_RUNNING = -3; // `running` while ksoftirqd is on the core: a tick's irq_exit finds softirqs disabled
 
 export interface ContainerSnapshot {
   sysbenchEvents: number;
@@ -61,8 +62,7 @@ export class HostKernel {
   readonly softirqVecNs: Float64Array;
   private readonly sysbenchEvents: Float64Array;
   private readonly eventsPerNs: Float64Array;
-  private readonly rqs: RunQueue[] = [];
-  private readonly ksoftirqd: SchedEntity[] = [];
+  private readonly scheds: CoreScheduler[] = [];
   private readonly runnableFn: ((e: SchedEntity) => boolean)[] = [];
   private readonly coreTraffic: Traffic[][] = [];
   private readonly allTraffic: Traffic[] = [];
@@ -78,6 +78,11 @@ export class HostKernel {
   private readonly napiScheduled: Uint8Array;
   private readonly ksoftirqdPending: Uint8Array;
   private readonly lastIrqNs: Float64Array;
+  private readonly nextTickNs: Float64Array;
+  private readonly tickPhaseNs: Float64Array;
+  private readonly episodeEndNs: Float64Array;
+  private readonly softirqJiffies: number;
+  private readonly tickNs: number;
   private readonly stalled: Uint8Array; // containers that blocked during the current step on the current core
   private readonly ownerNs: Float64Array;
   private readonly use: SoftirqUse = { rxNs: 0, txNs: 0, packets: 0 };
@@ -143,12 +148,12 @@ export class HostKernel {
     }
 
     // Run queues: each container's task on its home core, and a ksoftirqd on every core.
-    const rqArgs = [prof.schedLatencyUs * 500, prof.schedWakeupGranularityUs * 1000, prof.schedLatencyUs * 500] as const;
+    // With Docker's cgroupfs layout the containers share a `docker` group entity beside ksoftirqd.
+    const sliceNs = Math.max(prof.schedLatencyUs * 500, prof.schedMinGranularityUs * 1000);
     for (let c = 0; c < this.cores; c++) {
-      const rq = new RunQueue(Math.max(rqArgs[0], prof.schedMinGranularityUs * 1000), rqArgs[1], rqArgs[2]);
-      this.rqs.push(rq);
-      for (let i = 0; i < this.nContainers; i++) if (this.homeCpu[i] === c) rq.add(i);
-      this.ksoftirqd.push(rq.add(KSOFTIRQD));
+      const here: number[] = [];
+      for (let i = 0; i < this.nContainers; i++) if (this.homeCpu[i] === c) here.push(i);
+      this.scheds.push(new CoreScheduler(here, prof.containersUnderDockerCgroup, sliceNs, prof.schedWakeupGranularityUs * 1000, prof.schedLatencyUs * 500));
       this.runnableFn.push((e) => this.isRunnable(c, e));
     }
 
@@ -161,6 +166,14 @@ export class HostKernel {
     this.napiScheduled = new Uint8Array(this.cores);
     this.ksoftirqdPending = new Uint8Array(this.cores);
     this.lastIrqNs = new Float64Array(this.cores).fill(-Infinity);
+    // The scheduler tick of each core, at a random phase.
+    this.tickNs = 1e9 / prof.timerTickHz;
+    this.nextTickNs = new Float64Array(this.cores);
+    for (let c = 0; c < this.cores; c++) this.nextTickNs[c] = this.rng.next() * this.tickNs;
+    this.tickPhaseNs = Float64Array.from(this.nextTickNs);
+    this.episodeEndNs = new Float64Array(this.cores);
+    // MAX_SOFTIRQ_TIME = msecs_to_jiffies(2): __do_softirq restarts only while jiffies < start + that many jiffies.
+    this.softirqJiffies = Math.max(1, Math.ceil((prof.softirqMaxTimeUs * 1000) / this.tickNs - 1e-9));
     this.stalled = new Uint8Array(this.nContainers);
     this.ownerNs = new Float64Array(this.nContainers);
     this.timelineBucketNs = (opts.timelineBucketMs ?? 0) * 1e6;
@@ -227,14 +240,20 @@ export class HostKernel {
   private runCore(c: number, now: number, Q: number): void {
     const prof = this.prof;
     const traffics = this.coreTraffic[c];
-    const scale = traffics.length > 0 ? 1 + prof.costJitterFraction * this.rng.centered() : 1;
-    const rq = this.rqs[c];
+    const sched = this.scheds[c];
     const cat = this.coreCatNs;
     const base = c * N_CATS;
-    if (traffics.length === 0 && rq.entities.length === 1 && !this.ksoftirqdPending[c]) {
+    // The scheduler tick of this step (if any): its irq_exit runs pending softirqs on the interrupted task.
+    let tickAt = -1;
+    if (this.nextTickNs[c] < now + Q) {
+      tickAt = this.nextTickNs[c] - now;
+      while (this.nextTickNs[c] < now + Q) this.nextTickNs[c] += this.tickNs;
+    }
+    if (traffics.length === 0 && sched.empty && !this.ksoftirqdPending[c]) {
       cat[base + CAT_IDLE] += Q; // nothing can run here: an idle core
       return;
     }
+    const scale = traffics.length > 0 ? 1 + prof.costJitterFraction * this.rng.centered() : 1;
     this.stalled.fill(0);
     let t = 0;
     // The NIC (or the qdisc watchdog) interrupts once per moderation interval when work is pending, unless
@@ -243,7 +262,8 @@ export class HostKernel {
     if (!this.napiScheduled[c] && !this.ksoftirqdPending[c] && traffics.length > 0 && now - this.lastIrqNs[c] >= prof.irqModerationUs * 1000 - 1 && this.hasSoftirqWork(c)) {
       irqAt = this.rng.next() * Q * 0.999;
     }
-    let running = IDLE; // who is on the core at time t (a container index or IDLE)
+    if (traffics.length === 0) tickAt = -1;
+    let running = IDLE; // who is on the core at time t (a container index, IDLE or KSOFTIRQD_RUNNING)
 
     while (t < Q - 1e-6) {
       if (irqAt >= 0 && t >= irqAt) {
@@ -251,21 +271,36 @@ export class HostKernel {
         this.lastIrqNs[c] = now + t;
         this.napiScheduled[c] = 1;
         this.inEpisode[c] = 1;
-        this.episodeCtx[c] = running;
+        this.episodeCtx[c] = running === KSOFTIRQD_RUNNING ? IDLE : running;
         this.episodeNs[c] = 0;
         this.episodePackets[c] = 0;
+        this.episodeEndNs[c] = this.softirqDeadline(c, now + t);
         const hard = this.softirqSlice(c, now + t, Math.min(prof.hardIrqNsPerInterrupt * scale, Q - t), 0, scale, true);
         t += hard;
         this.episodeNs[c] = hard;
         continue;
       }
+      if (tickAt >= 0 && t >= tickAt) {
+        tickAt = -1;
+        // invoke_softirq at the tick's irq_exit: NET_RX is pending while NAPI is scheduled. Since 4.9 it is
+        // left to ksoftirqd when that thread is runnable; before, it runs here on the interrupted task.
+        if (!this.inEpisode[c] && running !== KSOFTIRQD_RUNNING && this.napiScheduled[c] && (!this.ksoftirqdPending[c] || !prof.softirqDeferToKsoftirqdWhilePending) && this.hasSoftirqWork(c)) {
+          this.inEpisode[c] = 1;
+          this.episodeCtx[c] = running;
+          this.episodeNs[c] = 0;
+          this.episodePackets[c] = 0;
+          this.episodeEndNs[c] = this.softirqDeadline(c, now + t);
+        }
+        continue;
+      }
       if (this.inEpisode[c]) {
         // __do_softirq at irq exit: runs until the work is done or 2 ms / 10 restarts are spent.
-        const maxNs = Math.min(prof.softirqMaxTimeUs, prof.netdevBudgetUs) * 1000 - this.episodeNs[c];
+        const maxNs = this.episodeEndNs[c] - (now + t);
         const pkLimit = prof.netdevBudgetPackets * prof.softirqMaxRestarts;
         const used = this.softirqSlice(c, now + t, Math.min(Q - t, maxNs), pkLimit - this.episodePackets[c], scale, false);
         t += used;
         this.episodeNs[c] += used;
+        if (tickAt >= 0 && tickAt <= t + 1e-6) tickAt = -1; // the tick came inside softirq: irq_exit runs nothing
         if (!this.hasSoftirqWork(c)) {
           this.inEpisode[c] = 0;
           this.napiScheduled[c] = 0;
@@ -279,8 +314,10 @@ export class HostKernel {
         this.ksoftirqdPending[c] = 0;
         this.napiScheduled[c] = 0;
       }
-      const e = rq.pick(this.runnableFn[c]);
-      const until = irqAt >= 0 ? irqAt : Q;
+      const e = sched.pick(this.runnableFn[c]);
+      let until = Q;
+      if (irqAt >= 0) until = irqAt;
+      if (tickAt >= 0 && tickAt < until) until = tickAt;
       if (e === null) {
         cat[base + CAT_IDLE] += until - t;
         t = until;
@@ -289,12 +326,13 @@ export class HostKernel {
       }
       if (e.container === KSOFTIRQD) {
         const used = this.softirqSlice(c, now + t, until - t, Infinity, scale, false, true);
-        running = IDLE;
-        rq.account(e, used);
+        running = KSOFTIRQD_RUNNING;
+        sched.account(e, used);
         t += used;
         if (!this.hasSoftirqWork(c)) {
           this.ksoftirqdPending[c] = 0;
           this.napiScheduled[c] = 0;
+          running = IDLE;
         }
         if (used <= 0) this.ksoftirqdPending[c] = 0;
         continue;
@@ -315,7 +353,7 @@ export class HostKernel {
       running = used >= maxNs - 1e-6 ? i : IDLE;
       if (used > 0) {
         g.charge(c, used, now + t);
-        rq.account(e, used);
+        sched.account(e, used);
         cat[base + (i === 0 ? CAT_VICTIM : CAT_NEIGHBOURS)] += used;
         t += used;
       }
@@ -355,11 +393,16 @@ export class HostKernel {
     const ctx = inKsoftirqd ? IDLE : this.episodeCtx[c];
     this.policy.onSoftirq(c, ctx, used, owners, now);
     // The interrupted task's clock runs on: its vruntime pays too (vanilla CFS cannot tell).
-    if (ctx >= 0) {
-      const rq = this.rqs[c];
-      for (const e of rq.entities) if (e.container === ctx) rq.account(e, used);
-    }
+    if (ctx >= 0) this.scheds[c].accountContainer(ctx, used);
     return used;
+  }
+
+  /** When __do_softirq started at `startNs` on core `c` stops restarting: the jiffy deadline (a tick instant). */
+  private softirqDeadline(c: number, startNs: number): number {
+    const T = this.tickNs;
+    const phase = this.tickPhaseNs[c];
+    const firstTick = phase + (Math.floor((startNs - phase) / T + 1e-9) + 1) * T;
+    return firstTick + (this.softirqJiffies - 1) * T;
   }
 
   private hasSoftirqWork(c: number): boolean {

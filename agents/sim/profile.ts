@@ -32,6 +32,12 @@ export const HostProfile = z
     schedMinGranularityUs: pos,
     schedWakeupGranularityUs: pos,
     cfsSliceUs: pos,
+    /** Containers' cgroups sit under a `docker` parent group (cgroupfs driver) that competes with ksoftirqd. */
+    containersUnderDockerCgroup: z.boolean(),
+    /** Timer interrupt rate (CONFIG_HZ): every tick's irq_exit runs pending softirqs on the interrupted task. */
+    timerTickHz: pos,
+    /** 4.9+ rule (commit 4cd13c21b207): while ksoftirqd is runnable, irq_exit leaves new softirqs to it. */
+    softirqDeferToKsoftirqdWhilePending: z.boolean(),
     // Interrupts, NAPI and softirq budgets
     irqModerationUs: pos,
     hardIrqNsPerInterrupt: ns,

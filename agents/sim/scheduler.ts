@@ -72,3 +72,62 @@ export class RunQueue {
     if (min !== Infinity && min > this.minVruntime) this.minVruntime = min;
   }
 }
+
+/** Container index of the group entity that stands for the `docker` parent cgroup in a core's top run queue. */
+export const DOCKER_GROUP = -2;
+
+/**
+ * The run queues of one core with the cgroup hierarchy: with Docker's cgroupfs driver (cgroup v1) every
+ * container's cgroup sits under /sys/fs/cgroup/cpu/docker/, so the core's top-level CFS run queue holds the
+ * root cgroup's tasks (ksoftirqd, weight 1024) and one group entity for `docker` (cpu.shares 1024); the
+ * containers share the docker group's time in its own run queue. A flat hierarchy (containers directly under
+ * the root, as with a custom --cgroup-parent=/) puts all of them beside ksoftirqd in one queue.
+ */
+export class CoreScheduler {
+  readonly top: RunQueue;
+  /** The docker group's run queue (null when the hierarchy is flat). */
+  readonly child: RunQueue | null;
+  readonly ksoftirqd: SchedEntity;
+  private readonly group: SchedEntity | null;
+  private readonly entityOf = new Map<number, SchedEntity>();
+
+  constructor(containers: number[], dockerParent: boolean, sliceNs: number, wakeupGranNs: number, sleeperCreditNs: number) {
+    this.top = new RunQueue(sliceNs, wakeupGranNs, sleeperCreditNs);
+    this.child = dockerParent ? new RunQueue(sliceNs, wakeupGranNs, sleeperCreditNs) : null;
+    for (const i of containers) this.entityOf.set(i, (this.child ?? this.top).add(i));
+    this.group = this.child && containers.length > 0 ? this.top.add(DOCKER_GROUP) : null;
+    this.ksoftirqd = this.top.add(-1);
+  }
+
+  /** Nothing but ksoftirqd lives on this core. */
+  get empty(): boolean {
+    return this.entityOf.size === 0;
+  }
+
+  /** Pick the task to run: ksoftirqd or the docker group at the top, then a container inside the group. */
+  pick(runnable: (e: SchedEntity) => boolean): SchedEntity | null {
+    const child = this.child;
+    const group = this.group;
+    if (child === null || group === null) return this.top.pick(runnable);
+    let anyChild = false;
+    const ents = child.entities;
+    for (let k = 0; k < ents.length; k++) if (runnable(ents[k])) { anyChild = true; break; }
+    const e = this.top.pick((x) => (x === group ? anyChild : runnable(x)));
+    if (e !== group) return e;
+    return child.pick(runnable);
+  }
+
+  /** `ns` of execution by `e` (and by its parent group entity). */
+  account(e: SchedEntity, ns: number): void {
+    if (e.container >= 0 && this.child !== null) {
+      this.child.account(e, ns);
+      this.top.account(this.group!, ns);
+    } else this.top.account(e, ns);
+  }
+
+  /** `ns` spent in softirq on container `i`'s time: its clock (and its group's) runs on. */
+  accountContainer(i: number, ns: number): void {
+    const e = this.entityOf.get(i);
+    if (e) this.account(e, ns);
+  }
+}
