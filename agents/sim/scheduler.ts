@@ -90,6 +90,10 @@ export class CoreScheduler {
   readonly ksoftirqd: SchedEntity;
   private readonly group: SchedEntity | null;
   private readonly entityOf = new Map<number, SchedEntity>();
+  // Reused by pick() so the hot loop allocates no closure per call.
+  private anyChild = false;
+  private outer: (e: SchedEntity) => boolean = () => false;
+  private readonly topRunnable = (x: SchedEntity): boolean => (x === this.group ? this.anyChild : this.outer(x));
 
   constructor(containers: number[], dockerParent: boolean, sliceNs: number, wakeupGranNs: number, sleeperCreditNs: number) {
     this.top = new RunQueue(sliceNs, wakeupGranNs, sleeperCreditNs);
@@ -112,7 +116,9 @@ export class CoreScheduler {
     let anyChild = false;
     const ents = child.entities;
     for (let k = 0; k < ents.length; k++) if (runnable(ents[k])) { anyChild = true; break; }
-    const e = this.top.pick((x) => (x === group ? anyChild : runnable(x)));
+    this.anyChild = anyChild;
+    this.outer = runnable;
+    const e = this.top.pick(this.topRunnable);
     if (e !== group) return e;
     return child.pick(runnable);
   }
