@@ -82,8 +82,7 @@ export function matches(filter: ExcludeFilter, cell: Pick<Cell, 'workload' | 'la
  */
 export function expandCampaign(spec: CampaignSpec, campaignId: string): PlannedRun[] {
   const cells = expandCells(spec);
-  const profile = spec.hosts.find((h) => h.roles.includes('server') && h.profile !== null)?.profile ?? 'paper';
-  const nested: { cell: Cell; enforcement: Enforcement; repetition: number }[] = [];
+  const nested: Planned[] = [];
   for (let repetition = 0; repetition < spec.repetitions; repetition++)
     for (const cell of cells)
       for (const enforcement of spec.enforcement)
@@ -91,28 +90,60 @@ export function expandCampaign(spec: CampaignSpec, campaignId: string): PlannedR
 
   const order = spec.shuffle ? shuffled(nested, hash32(`shuffle\0${spec.seed}`)) : nested;
   const width = Math.max(4, String(order.length).length);
-  return order.map(({ cell, enforcement, repetition }, index): PlannedRun => {
-    const s = cell.settings;
-    const key = `${cell.scenarioId}\0${enforcement}\0${repetition}`;
-    return {
-      runId: `${String(index + 1).padStart(width, '0')}-${sha256(`${campaignId}\0${key}`).slice(0, 8)}`,
-      campaignId,
-      scenarioId: cell.scenarioId,
-      repetition,
-      workload: cell.workload,
-      params: { ...cell.params },
-      enforcement,
-      neighbours: s.neighbours,
-      warmupS: s.warmupS,
-      durationS: s.durationS,
-      victim: { ...s.victim, cpus: [...s.victim.cpus] },
-      neighbour: { ...s.neighbour, cpus: [...s.neighbour.cpus] },
-      peer: { cpus: [...s.peer.cpus] },
-      nicCpus: [...s.nicCpus],
-      seed: hash32(`${spec.seed}\0${key}`) >>> 1, // 31 bits: a positive int in every language's RNG API
-      profile,
-    };
-  });
+  return order.map((p, index) => planRun(spec, campaignId, p, String(index + 1).padStart(width, '0')));
+}
+
+/** A request for more repetitions of one arm (adaptive repetitions, `until:` in the campaign file). */
+export interface ExtraRepetitions {
+  scenarioId: string;
+  enforcement: Enforcement;
+  /** The repetition numbers to add (continuing after the ones the ledger has). */
+  repetitions: number[];
+}
+
+/**
+ * More runs of cells the campaign already has, planned exactly as expandCampaign plans them (same seeds for the
+ * same scenario, enforcement and repetition), numbered after the ledger's last run and shuffled per round.
+ */
+export function expandExtraRepetitions(spec: CampaignSpec, campaignId: string, requests: readonly ExtraRepetitions[], firstIndex: number, round: number): PlannedRun[] {
+  const cells = new Map(expandCells(spec).map((c) => [c.scenarioId, c]));
+  const nested: Planned[] = [];
+  for (const r of requests) {
+    const cell = cells.get(r.scenarioId);
+    if (!cell) throw new Error(`no matrix cell '${r.scenarioId}' in campaign ${spec.name}`);
+    for (const repetition of r.repetitions) nested.push({ cell, enforcement: r.enforcement, repetition });
+  }
+  const order = spec.shuffle ? shuffled(nested, hash32(`shuffle\0${spec.seed}\0round${round}`)) : nested;
+  return order.map((p, i) => planRun(spec, campaignId, p, String(firstIndex + i).padStart(4, '0')));
+}
+
+interface Planned {
+  cell: Cell;
+  enforcement: Enforcement;
+  repetition: number;
+}
+
+function planRun(spec: CampaignSpec, campaignId: string, { cell, enforcement, repetition }: Planned, number: string): PlannedRun {
+  const s = cell.settings;
+  const key = `${cell.scenarioId}\0${enforcement}\0${repetition}`;
+  return {
+    runId: `${number}-${sha256(`${campaignId}\0${key}`).slice(0, 8)}`,
+    campaignId,
+    scenarioId: cell.scenarioId,
+    repetition,
+    workload: cell.workload,
+    params: { ...cell.params },
+    enforcement,
+    neighbours: s.neighbours,
+    warmupS: s.warmupS,
+    durationS: s.durationS,
+    victim: { ...s.victim, cpus: [...s.victim.cpus] },
+    neighbour: { ...s.neighbour, cpus: [...s.neighbour.cpus] },
+    peer: { cpus: [...s.peer.cpus] },
+    nicCpus: [...s.nicCpus],
+    seed: hash32(`${spec.seed}\0${key}`) >>> 1, // 31 bits: a positive int in every language's RNG API
+    profile: spec.hosts.find((h) => h.roles.includes('server') && h.profile !== null)?.profile ?? 'paper',
+  };
 }
 
 function sha256(text: string): string {

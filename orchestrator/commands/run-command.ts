@@ -9,7 +9,8 @@ import { createActor, fromPromise, waitFor } from 'xstate';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import { loadCampaign, hashSpec, type CampaignSpec, type LoadedCampaign } from '../campaign/spec.ts';
-import { expandCampaign } from '../campaign/matrix.ts';
+import { expandCampaign, expandExtraRepetitions } from '../campaign/matrix.ts';
+import { repetitionPlan } from '../analysis/adaptive.ts';
 import { campaignMachine, type LedgerOpened } from '../machines/campaign-machine.ts';
 import { AgentHub } from '../hub/hub.ts';
 import { Store } from '../store/store.ts';
@@ -68,6 +69,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   say(`campaign ${campaignId}: hub at ${url}, agents for ${hostIds.join(', ')}`);
 
   const facts = new Map<string, { facts: HostFacts; capabilities: EnforcementSupport[] }>();
+  let rounds = 0;
   const machine = campaignMachine.provide({
     actors: {
       provisionHosts: fromPromise(async () => {
@@ -103,6 +105,12 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
           done: ledger.filter((r) => r.status === 'done').length,
           failed: ledger.filter((r) => r.status === 'failed').length,
         };
+      }),
+      extendLedger: fromPromise<RunSpec[], { campaignId: string }>(async () => {
+        if (!spec.until) return [];
+        const runs = extraRepetitions(store, spec, campaignId, ++rounds);
+        if (runs.length) say(`until ${JSON.stringify(spec.until)}: round ${rounds} adds ${runs.length} run(s)`);
+        return runs;
       }),
       analyse: fromPromise<unknown, { campaignId: string }>(async () => campaignSummary(store, campaignId)),
     },
@@ -205,6 +213,24 @@ function planResume(store: Store, id: string, db: string): Plan {
   const row = store.campaign(id);
   if (!row) throw new UserInputError(`no campaign '${id}' in ${db} (ironlab report --list --db ${db} lists them)`, '--resume');
   return { spec: row.spec as CampaignSpec, campaignId: row.id, plan: null, source: { path: row.sourcePath, text: '' } };
+}
+
+/**
+ * Adaptive repetitions: the runs that bring every scenario's interval to the campaign's `until` target (or its
+ * repetitions to the cap), appended to the ledger as todo. None when every scenario is there.
+ */
+function extraRepetitions(store: Store, spec: CampaignSpec, campaignId: string, round: number): RunSpec[] {
+  const plan = repetitionPlan(campaignSummary(store, campaignId).summaries, spec.until!);
+  if (plan.length === 0) return [];
+  const ledger = store.ledger(campaignId);
+  const requests = plan.map((r) => {
+    const taken = ledger.filter((x) => x.spec.scenarioId === r.scenarioId && x.spec.enforcement === r.enforcement).map((x) => x.spec.repetition);
+    const next = Math.max(-1, ...taken) + 1;
+    return { scenarioId: r.scenarioId, enforcement: r.enforcement, repetitions: Array.from({ length: r.extra }, (_, i) => next + i) };
+  });
+  const runs = expandExtraRepetitions(spec, campaignId, requests, ledger.length + 1, round);
+  store.appendRuns(campaignId, runs);
+  return runs;
 }
 
 function newCampaignId(): string {

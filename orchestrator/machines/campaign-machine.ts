@@ -76,6 +76,8 @@ export const campaignMachine = setup({
     prepareHosts: notProvided('prepareHosts') as unknown as ReturnType<typeof fromPromise<void, { campaignId: string }>>,
     openLedger: notProvided('openLedger') as unknown as ReturnType<typeof fromPromise<LedgerOpened, { campaignId: string }>>,
     analyse: notProvided('analyse') as unknown as ReturnType<typeof fromPromise<unknown, { campaignId: string }>>,
+    /** Adaptive repetitions: runs to add once the ledger is done (none = go on to the analysis). */
+    extendLedger: fromPromise<RunSpec[], { campaignId: string }>(async () => []),
     runMachine,
   },
   delays: {
@@ -202,7 +204,7 @@ export const campaignMachine = setup({
     },
     running: {
       entry: 'dispatch',
-      always: { guard: 'finished', target: 'analysing' },
+      always: { guard: 'finished', target: 'extending' },
       on: {
         'xstate.done.actor.*': { actions: ['settleRun', 'dispatch'], target: '.check' },
         HOST_READY: { actions: [assign({ ready: ({ context, event }) => [...new Set([...context.ready, event.hostId])] }), 'dispatch'], target: '.check' },
@@ -222,6 +224,26 @@ export const campaignMachine = setup({
           },
         },
       },
+    },
+    extending: {
+      invoke: {
+        src: 'extendLedger',
+        input: ({ context }) => ({ campaignId: context.campaignId }),
+        onDone: [
+          {
+            guard: ({ event }) => event.output.length > 0,
+            target: 'running',
+            actions: assign({
+              queue: ({ event }) => event.output,
+              specs: ({ event }) => new Map(event.output.map((r) => [r.runId, r])),
+              counts: ({ context, event }) => ({ ...context.counts, total: context.counts.total + event.output.length }),
+            }),
+          },
+          { target: 'analysing' },
+        ],
+        onError: { target: 'failed', actions: 'keepError' },
+      },
+      on: { ABORT: 'aborted' },
     },
     aborting: {
       entry: 'abortRuns',

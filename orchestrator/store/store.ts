@@ -102,6 +102,18 @@ export class Store {
     })();
   }
 
+  /** Add todo runs to a campaign's ledger (adaptive repetitions), numbered after its last run. */
+  appendRuns(campaignId: string, runs: RunSpec[]): void {
+    const insertRun = this.db.prepare(
+      `INSERT INTO runs (campaign_id, run_id, seq, scenario_id, workload, enforcement, repetition, spec_json, status)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'todo')`,
+    );
+    this.db.transaction(() => {
+      let seq = (this.db.prepare(`SELECT COALESCE(MAX(seq), -1) AS s FROM runs WHERE campaign_id = ?`).get(campaignId) as { s: number }).s;
+      for (const r of runs) insertRun.run(campaignId, r.runId, ++seq, r.scenarioId, r.workload, r.enforcement, r.repetition, JSON.stringify(r));
+    })();
+  }
+
   campaign(id: string): CampaignRow | undefined {
     const row = this.db.prepare(`SELECT * FROM campaigns WHERE id = ?`).get(id) as Record<string, any> | undefined;
     return row && toCampaign(row);
