@@ -64,18 +64,23 @@ type Events =
   | { type: 'ABORT' }
   | (DoneActorEvent<RunOutcome> & { actorId: string });
 
-const notProvided = (name: string) =>
-  fromPromise<never, unknown>(async () => {
+/** A step the driver must provide with `.provide()`; running without it is a programming error. */
+function required<Output>(name: string) {
+  return fromPromise<Output, { campaignId: string }>(async () => {
     throw new Error(`campaign actor '${name}' was not provided`);
   });
+}
 
 export const campaignMachine = setup({
   types: { context: {} as Ctx, input: {} as CampaignInput, events: {} as Events },
   actors: {
-    provisionHosts: notProvided('provisionHosts') as unknown as ReturnType<typeof fromPromise<string[], { campaignId: string }>>,
-    prepareHosts: notProvided('prepareHosts') as unknown as ReturnType<typeof fromPromise<void, { campaignId: string }>>,
-    openLedger: notProvided('openLedger') as unknown as ReturnType<typeof fromPromise<LedgerOpened, { campaignId: string }>>,
-    analyse: notProvided('analyse') as unknown as ReturnType<typeof fromPromise<unknown, { campaignId: string }>>,
+    /** Start or reach the hosts' agents; resolves with the hosts that are ready. */
+    provisionHosts: required<string[]>('provisionHosts'),
+    /** Facts and capabilities of every host; refuses enforcement a host cannot run. */
+    prepareHosts: required<void>('prepareHosts'),
+    /** Create the ledger (new campaign) or reopen it (resume). */
+    openLedger: required<LedgerOpened>('openLedger'),
+    analyse: required<unknown>('analyse'),
     /** Adaptive repetitions: runs to add once the ledger is done (none = go on to the analysis). */
     extendLedger: fromPromise<RunSpec[], { campaignId: string }>(async () => []),
     runMachine,
