@@ -1,0 +1,101 @@
+// The docker backend on a real engine: a short run per arm kind, the samples it yields, and nothing left behind.
+import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import Docker from 'dockerode';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { DockerBackend } from '../../agents/backends/docker-backend.ts';
+import { METRIC, sumOf } from '../../agents/samples.ts';
+import { buildImage } from '../../workloads/image.ts';
+import { testRun } from '../fakes/fake-backend.ts';
+import { dockerReadiness } from './helpers/ready.ts';
+
+const { ready } = await dockerReadiness();
+const hostId = 'docker-test'; // fixed: beforeAll reaps what an earlier, interrupted test run left
+const docker = new Docker();
+const never = new AbortController().signal;
+
+async function leftovers(): Promise<string[]> {
+  const c = await docker.listContainers({ all: true, filters: { label: [`ironlab.host=${hostId}`] } });
+  const n = await docker.listNetworks({ filters: { label: [`ironlab.host=${hostId}`] } });
+  return [...c.map((x) => x.Names[0]), ...n.map((x) => x.Name)];
+}
+
+/** rps_cpus of every veth on the host: the run must put each one back (or take its veth away). */
+function rpsValues(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const dev of readdirSync('/sys/class/net')) {
+    try {
+      out[dev] = readFileSync(`/sys/class/net/${dev}/queues/rx-0/rps_cpus`, 'utf8').trim();
+    } catch {
+      // no rx queue (bonding masters and the like)
+    }
+  }
+  return out;
+}
+
+describe.skipIf(!ready)('docker backend (real engine)', () => {
+  let backend: DockerBackend;
+  beforeAll(async () => {
+    backend = new DockerBackend({ hostId });
+    await backend.reap();
+  });
+
+  it('a second image build is a no-op', async () => {
+    const info = await buildImage();
+    expect(info.built).toBe(false);
+  });
+
+  it('reports host facts and honest capabilities', async () => {
+    const f = await backend.facts();
+    expect(f).toMatchObject({ backend: 'docker', hostId, cgroupVersion: 1, nic: { driver: 'veth' } });
+    expect(f.cores).toBeGreaterThanOrEqual(2);
+    const caps = await backend.capabilities();
+    expect(caps.find((c) => c.mode === 'none')?.available).toBe(true);
+    expect(caps.find((c) => c.mode === 'ebpf')).toMatchObject({ available: false, reason: expect.any(String) });
+  });
+
+  it('runs a tcp-receiver arm: quota enforced, softirq on the victim core, nothing left behind', async () => {
+    const before = rpsValues();
+    const run = testRun({ runId: 'tcp-rx', campaignId: 'c-test', workload: 'tcp-receiver', warmupS: 1, durationS: 2 });
+    await backend.setup(run, never);
+    onTestFinished(() => backend.teardown(run.runId));
+    const [victim] = await docker.listContainers({ all: true, filters: { label: [`ironlab.host=${hostId}`, 'ironlab.role=victim'] } });
+    const inspect = await docker.getContainer(victim.Id).inspect();
+    expect(inspect.HostConfig).toMatchObject({ CpuQuota: 50000, CpuPeriod: 100000, CpusetCpus: '0' });
+    expect(inspect.Config.Labels).toMatchObject({ 'ironlab.campaign': 'c-test', 'ironlab.run': 'tcp-rx', 'ironlab.host': hostId });
+    await backend.warmup(run.runId, never, () => {});
+    await backend.measure(run.runId, never, () => {});
+    const { samples } = await backend.collect(run.runId);
+    await backend.teardown(run.runId);
+
+    expect(sumOf(samples, METRIC.windowS)).toBeGreaterThan(1.9);
+    expect(sumOf(samples, METRIC.victimEventsPerSec)).toBeGreaterThan(50);
+    expect(sumOf(samples, METRIC.neighbourThroughputGbps, { container: 'neighbour-0' })).toBeGreaterThan(0.01);
+    // CFS: the victim gets at most its 50% quota of the window (+ rounding of the window's edges)
+    expect(sumOf(samples, METRIC.cgroupUsageS, { container: 'victim' })).toBeLessThan(0.5 * 2 + 0.15);
+    expect(sumOf(samples, METRIC.softirqTimeS, { core: '0', vec: 'NET_RX' })).toBeGreaterThan(0);
+    expect(await leftovers()).toEqual([]);
+    expect(rpsValues()).toEqual(Object.fromEntries(Object.entries(before).filter(([d]) => d in rpsValues())));
+    expect(execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' })).not.toMatch(/htb/);
+  });
+
+  it('runs a rate-limited udp-sender arm with HTB on the sender and removes it', async () => {
+    const run = testRun({ runId: 'udp-tx', campaignId: 'c-test', workload: 'udp-sender', params: { rateGbps: 0.5 }, warmupS: 1, durationS: 1 });
+    await backend.setup(run, never);
+    onTestFinished(() => backend.teardown(run.runId));
+    await backend.warmup(run.runId, never, () => {});
+    const [n] = await docker.listContainers({ filters: { label: [`ironlab.host=${hostId}`, 'ironlab.role=neighbour-0'] } });
+    const pid = (await docker.getContainer(n.Id).inspect()).State.Pid;
+    expect(execFileSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'tc', 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' })).toMatch(/qdisc htb 1: root/);
+    await backend.measure(run.runId, never, () => {});
+    const { samples, provenance } = await backend.collect(run.runId);
+    await backend.teardown(run.runId);
+    expect(sumOf(samples, METRIC.packetsSent, { container: 'neighbour-0' })).toBeGreaterThan(0);
+    expect(provenance['neighbour-0.htbRateBps']).toBe(5e8);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('refuses enforcement it cannot do, as a fatal error', async () => {
+    await expect(backend.setup(testRun({ runId: 'e', enforcement: 'ebpf' }), never)).rejects.toMatchObject({ name: 'FatalError' });
+  });
+});
