@@ -35,4 +35,39 @@ describe('losing an agent mid-run', () => {
     expect(attempts.at(-1)!.outcome).toBe('done');
     expect(ledger(db).every((r) => r.status === 'done')).toBe(true);
   });
+
+  it('declares a hung agent (SIGSTOP) lost by missed heartbeats within 10 s, and finishes on the other host', async () => {
+    const db = tempDb();
+    let stoppedAt = 0;
+    let lostAfterMs = -1;
+    let pid = 0;
+    const result = await runCampaign({
+      campaign: fixture('e2e-long.yaml'),
+      db,
+      json: true,
+      progress: false,
+      onStarted: ({ agents, hub }) => {
+        hub.on('lost', (hostId, reason) => {
+          if (hostId === 'sim-1' && stoppedAt && lostAfterMs < 0) {
+            lostAfterMs = Date.now() - stoppedAt;
+            expect(reason).toMatch(/heartbeats missed/);
+          }
+        });
+        void until('a run in flight on sim-1', () => ledger(db).find((r) => r.status === 'running' && r.host_id === 'sim-1')).then(() => {
+          pid = agents.pid('sim-1')!;
+          stoppedAt = Date.now();
+          process.kill(pid, 'SIGSTOP');
+        });
+      },
+    });
+    try {
+      if (pid) process.kill(pid, 'SIGCONT'); // normally already gone: teardown kills what does not stop
+    } catch {
+      // ESRCH: gone
+    }
+    expect(result.exitCode).toBe(0);
+    expect(lostAfterMs).toBeGreaterThan(0);
+    expect(lostAfterMs).toBeLessThan(10_000);
+    expect(ledger(db).every((r) => r.status === 'done')).toBe(true);
+  });
 });
