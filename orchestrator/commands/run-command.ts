@@ -2,8 +2,7 @@
 // the hub and the agents, drives the campaign machine, shows progress, and prints the penalty table.
 // Ctrl-C aborts cleanly: runs in flight are torn down, completed runs stay in the store, exit code 130.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createActor, fromPromise, waitFor } from 'xstate';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
@@ -17,6 +16,7 @@ import { Store } from '../store/store.ts';
 import { LocalAgents } from '../../testbed/local-agents.ts';
 import { PrerequisiteError, UserInputError } from '../errors.ts';
 import { orchestratorProvenance } from '../provenance.ts';
+import { createRunToken } from '../run-token.ts';
 import { ProgressView } from '../progress.ts';
 import { campaignSummary, renderSummary } from './summary.ts';
 
@@ -58,13 +58,10 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   const serverHosts = spec.hosts.filter((h) => h.roles.includes('server')).map((h) => h.id);
 
   // ---- the testbed: a hub on loopback and one local agent per host
-  const tokenDir = mkdtempSync(join(tmpdir(), 'ironlab-'));
-  const tokenFile = join(tokenDir, 'token');
-  const token = randomBytes(32).toString('hex');
-  writeFileSync(tokenFile, token, { mode: 0o600 });
-  const hub = new AgentHub({ token, expectedHosts: new Set(hostIds) });
+  const runToken = createRunToken();
+  const hub = new AgentHub({ token: runToken.token, expectedHosts: new Set(hostIds) });
   const url = await hub.listen();
-  const agents = new LocalAgents({ url, tokenFile, hosts: spec.hosts.map((h) => ({ id: h.id, backend: h.backend })), stderr: log, extraArgs: opts.agentArgs });
+  const agents = new LocalAgents({ url, tokenFile: runToken.file, hosts: spec.hosts.map((h) => ({ id: h.id, backend: h.backend })), stderr: log, extraArgs: opts.agentArgs });
   hub.on('refused', (reason) => say(`hub refused a connection: ${reason}`));
   say(`campaign ${campaignId}: hub at ${url}, agents for ${hostIds.join(', ')}`);
 
@@ -171,7 +168,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
 
   await agents.stop();
   await hub.close();
-  rmSync(tokenDir, { recursive: true, force: true });
+  runToken.remove();
 
   const ctx = final.context;
   const state = final.value as 'done' | 'failed' | 'aborted';

@@ -1,6 +1,7 @@
 // `ironlab run` end to end, as a user runs it: real CLI, real agent processes, real WebSockets, SQLite.
 import { describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { ReportJson } from '../../orchestrator/report/json.ts';
 import { agentsOf, fixture, ledger, query, runCli, startCli, tempDb, until } from './helpers.ts';
 
@@ -81,7 +82,10 @@ describe('ironlab run', () => {
     await until('orphaned agents to exit', async () => (await agentsOf(cli.child.pid!)).length === 0, 15_000);
 
     const id = query<{ id: string }>(db, 'SELECT id FROM campaigns')[0].id;
+    const staleTokens = () => readdirSync(tmpdir()).filter((n) => n.startsWith(`ironlab-run-${cli.child.pid}-`));
+    expect(staleTokens()).toHaveLength(1); // SIGKILL gave it no chance to clean up
     const r = await runCli(['run', '--resume', id, '--db', db]);
+    expect(staleTokens()).toEqual([]); // the next run removed it
     expect(r.code).toBe(0);
     const after = ledger(db);
     expect(after.every((x) => x.status === 'done')).toBe(true);

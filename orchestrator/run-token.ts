@@ -1,0 +1,45 @@
+// The token a campaign's agents prove: 32 random bytes, in a file only its owner can read, in a directory
+// named after the orchestrator's pid. Directories of orchestrators that died without cleaning up (SIGKILL)
+// are removed by the next run, so no token outlives its campaign for long.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const PREFIX = 'ironlab-run-';
+
+export interface RunToken {
+  token: string;
+  file: string;
+  remove(): void;
+}
+
+export function createRunToken(): RunToken {
+  reapStaleTokens();
+  const dir = mkdtempSync(join(tmpdir(), `${PREFIX}${process.pid}-`));
+  const file = join(dir, 'token');
+  const token = randomBytes(32).toString('hex');
+  writeFileSync(file, token, { mode: 0o600 });
+  return { token, file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Remove token directories whose orchestrator process no longer exists. Returns what was removed. */
+export function reapStaleTokens(dir = tmpdir()): string[] {
+  const removed: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const m = name.startsWith(PREFIX) ? /^(\d+)-/.exec(name.slice(PREFIX.length)) : null;
+    if (!m || alive(Number(m[1]))) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
