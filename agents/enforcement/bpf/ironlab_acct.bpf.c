@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0
+// ironlab accounting: split every NET_RX / NET_TX softirq's time among the owners of the packets it processed,
+// and remember whose task it interrupted (the kernel charges that task, as IRQ_TIME_ACCOUNTING is off).
+//
+// Interval attribution (research/ebpf-iron.md §4): the time between packet marker i and marker i+1 on a CPU is
+// packet i's processing; the time before the first marker goes to the first packet's owner; the rest after the
+// last marker to the last owner. A softirq without any IPv4 marker is unattributed (owner 0).
+// Markers: receive = net:netif_receive_skb, owner = IPv4 destination; send = net:net_dev_start_xmit inside
+// NET_TX, owner = IPv4 source (the sending container). Softirq vectors do not nest on one CPU, so per-CPU state
+// needs no locks. Enqueues (netif_rx) are markers too (owner = the sender), see ironlab_enqueue. To keep the per-packet cost low, time accumulates in the per-CPU state and is flushed to the
+// hash only when the owner changes or the softirq ends.
+// Only tp_btf programs: kprobes and fentry are unavailable on our kernels; tp_btf also skips TP_fast_assign.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#define NET_TX 2
+#define NET_RX 3
+#define ETH_P_IP 0x0800
+
+struct cpu_state {
+  __u64 t_entry;   // softirq entry time
+  __u64 t_last;    // last marker (or entry)
+  __u64 acc;       // time accumulated for `owner` since the last flush
+  __u64 ctx_cg;    // cpu-cgroup (v1 or v2 where the cpu controller lives) inode of the interrupted task
+  __u32 owner;     // IPv4 (network order) of the current owner; 0 = unattributed
+  __u32 vec;       // 0 = not inside a network softirq
+  __u64 pkts;      // packets of `owner` since the last flush
+  __u32 have;      // 1 once `owner` is known for this softirq
+  __u32 enq_owner; // owner of the last packet enqueued on this CPU outside a softirq (see ironlab_enqueue)
+};
+
+// Key of the attribution table: who ran it (ctx_cg), whose packets (owner), which vector.
+struct acct_key {
+  __u64 ctx_cg;
+  __u32 owner;
+  __u32 vec;
+};
+
+struct acct_val {
+  __u64 ns;
+  __u64 packets;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct cpu_state);
+} ironlab_state SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+  __uint(max_entries, 8192);
+  __type(key, struct acct_key);
+  __type(value, struct acct_val);
+} ironlab_acct SEC(".maps");
+
+// Per-CPU softirq totals by vector (index = vec): what the tracepoints measure, attributed or not.
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 10);
+  __type(key, __u32);
+  __type(value, __u64);
+} ironlab_total SEC(".maps");
+
+static __always_inline void flush(struct cpu_state *st) {
+  __u64 packets = st->pkts;
+  struct acct_key k = { .ctx_cg = st->ctx_cg, .owner = st->owner, .vec = st->vec };
+  struct acct_val *v = bpf_map_lookup_elem(&ironlab_acct, &k);
+  if (v) {
+    v->ns += st->acc;
+    v->packets += packets;
+  } else {
+    struct acct_val nv = { .ns = st->acc, .packets = packets };
+    bpf_map_update_elem(&ironlab_acct, &k, &nv, BPF_ANY);
+  }
+  st->acc = 0;
+  st->pkts = 0;
+}
+
+// The interrupted task's cpu cgroup, as the inode of its cgroupfs directory (kernfs node id), which user space
+// gets with stat(2). Read through CO-RE because the task is "current", not the packet owner.
+static __always_inline __u64 current_cpu_cgroup(void) {
+  struct task_struct *t = bpf_get_current_task_btf();
+  return BPF_CORE_READ(t, sched_task_group, css.cgroup, kn, id);
+}
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(ironlab_sirq_entry, unsigned int vec) {
+  if (vec != NET_RX && vec != NET_TX) return 0;
+  __u32 z = 0;
+  struct cpu_state *st = bpf_map_lookup_elem(&ironlab_state, &z);
+  if (!st) return 0;
+  __u64 now = bpf_ktime_get_ns();
+  st->t_entry = now;
+  st->t_last = now;
+  st->acc = 0;
+  st->pkts = 0;
+  st->vec = vec;
+  // A softirq raised by an enqueue starts out as that packet's (its first work is the RPS IPI); otherwise the
+  // time before the first marker goes to the first packet's owner (driver/GRO work for it).
+  st->owner = vec == NET_RX ? st->enq_owner : 0;
+  st->have = st->owner != 0;
+  st->enq_owner = 0;
+  st->ctx_cg = current_cpu_cgroup();
+  return 0;
+}
+
+// One packet marker: close the previous packet's interval, switch owner when it changes.
+static __always_inline void mark(__u32 vec, __u32 owner) {
+  __u32 z = 0;
+  struct cpu_state *st = bpf_map_lookup_elem(&ironlab_state, &z);
+  if (!st || st->vec != vec) return;
+  __u64 now = bpf_ktime_get_ns();
+  st->acc += now - st->t_last;
+  st->t_last = now;
+  if (!st->have) {
+    st->owner = owner; // the time before the first packet belongs to it
+    st->have = 1;
+  } else if (owner != st->owner) {
+    flush(st); // the interval just closed was the previous owner's packet
+    st->owner = owner;
+  }
+  st->pkts++;
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(ironlab_rx, struct sk_buff *skb) {
+  __u32 daddr = 0;
+  // skb->data already points at L3 here (after eth_type_trans); network_header is not reset yet.
+  if (skb->protocol == bpf_htons(ETH_P_IP)) bpf_probe_read_kernel(&daddr, 4, skb->data + 16);
+  mark(NET_RX, daddr);
+  return 0;
+}
+
+// Enqueue to a backlog (veth, loopback) is the end of the sender's transmit path. With RPS the enqueueing CPU
+// then raises NET_RX just to send the IPI to the target CPU, and in a VM that IPI (an MSR write, a VM exit) is
+// the dominant cost (checked with a profile: most unmarked NET_RX time was in net_rps_send_ipi). Like a NIC's
+// transmit, it is the sender's: the owner is the IPv4 source. Inside a network softirq an enqueue is a marker;
+// outside one it names the owner of the next NET_RX softirq on this CPU (the one that sends the IPI).
+SEC("tp_btf/netif_rx")
+int BPF_PROG(ironlab_enqueue, struct sk_buff *skb) {
+  __u32 z = 0;
+  struct cpu_state *st = bpf_map_lookup_elem(&ironlab_state, &z);
+  if (!st || st->vec == NET_TX) return 0;
+  __u32 saddr = 0;
+  if (skb->protocol == bpf_htons(ETH_P_IP)) bpf_probe_read_kernel(&saddr, 4, skb->data + 12);
+  if (st->vec == NET_RX) mark(NET_RX, saddr);
+  else st->enq_owner = saddr;
+  return 0;
+}
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(ironlab_tx, const struct sk_buff *skb, const struct net_device *dev) {
+  __u32 saddr = 0;
+  if (skb->protocol == bpf_htons(ETH_P_IP)) bpf_probe_read_kernel(&saddr, 4, skb->head + skb->network_header + 12);
+  mark(NET_TX, saddr);
+  return 0;
+}
+
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(ironlab_sirq_exit, unsigned int vec) {
+  if (vec != NET_RX && vec != NET_TX) return 0;
+  __u32 z = 0;
+  struct cpu_state *st = bpf_map_lookup_elem(&ironlab_state, &z);
+  if (!st || st->vec != vec) return 0;
+  __u64 now = bpf_ktime_get_ns();
+  st->acc += now - st->t_last;
+  flush(st);
+  __u32 idx = vec;
+  __u64 *tot = bpf_map_lookup_elem(&ironlab_total, &idx);
+  if (tot) *tot += now - st->t_entry;
+  st->vec = 0;
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
