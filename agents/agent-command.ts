@@ -3,7 +3,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Agent } from './agent.ts';
 import type { Backend } from './backend.ts';
-import { PrerequisiteError, UserInputError } from '../orchestrator/errors.ts';
+import { UserInputError } from '../orchestrator/errors.ts';
 import { IRONLAB_VERSION } from '../orchestrator/provenance.ts';
 
 export interface AgentCommandOptions {
@@ -14,15 +14,21 @@ export interface AgentCommandOptions {
   reapGraceS: number;
   /** Started by an orchestrator on this machine: when that process is gone, reap and exit. */
   orchestratorPid?: number;
+  /** The traffic NIC (real lab hosts): its queue IRQs are steered to the victim's core. */
+  nic?: string;
 }
 
-export async function createBackend(kind: string, hostId: string): Promise<Backend> {
+/** `nic`: the traffic NIC of a real lab host, whose queue IRQs are pinned to the run's nicCpus (docker only). */
+export async function createBackend(kind: string, hostId: string, nic: string | null = null): Promise<Backend> {
   switch (kind) {
     case 'sim': {
       const { SimBackend } = await import('./backends/sim-backend.ts');
       return new SimBackend({ hostId });
     }
-    case 'docker': return new (await import('./backends/docker-backend.ts')).DockerBackend({ hostId, trafficNic: process.env.IRONLAB_TRAFFIC_NIC || null });
+    case 'docker': {
+      const { DockerBackend } = await import('./backends/docker-backend.ts');
+      return new DockerBackend({ hostId, trafficNic: nic });
+    }
     default:
       throw new UserInputError(`unknown backend '${kind}' (sim | docker)`, '--backend');
   }
@@ -44,7 +50,7 @@ export function readToken(file: string): string {
 export async function runAgentCommand(opts: AgentCommandOptions): Promise<number> {
   if (!/^wss?:\/\//.test(opts.connect)) throw new UserInputError(`expected a ws:// or wss:// URL, got '${opts.connect}'`, '--connect');
   const token = readToken(opts.tokenFile);
-  const backend = await createBackend(opts.backend, opts.hostId);
+  const backend = await createBackend(opts.backend, opts.hostId, opts.nic ?? null);
   const agent = new Agent({ url: opts.connect, token, hostId: opts.hostId, backend, version: IRONLAB_VERSION, reapGraceMs: opts.reapGraceS * 1000 });
   const stop = () => void agent.stop();
   process.on('SIGTERM', stop);

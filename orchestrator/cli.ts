@@ -69,10 +69,11 @@ program
   .addOption(new Option('--backend <kind>', 'host backend').choices(['sim', 'docker']).default('sim'))
   .requiredOption('--host-id <name>', 'this host as the campaign names it')
   .option('--reap-grace <seconds>', 'reap everything after the orchestrator has been gone this long', positiveInt('--reap-grace'), 30)
+  .option('--nic <dev>', "real lab hosts: the traffic NIC whose queue IRQs go to the victim's core (ixgbe, ice...)")
   .addOption(new Option('--orchestrator-pid <pid>', 'exit (after reaping) when this local orchestrator process is gone').argParser(positiveInt('--orchestrator-pid')).hideHelp())
   .action(async (o) => {
     const { runAgentCommand } = await import('../agents/agent-command.ts');
-    process.exitCode = await runAgentCommand({ connect: o.connect, tokenFile: o.tokenFile, backend: o.backend, hostId: o.hostId, reapGraceS: o.reapGrace, orchestratorPid: o.orchestratorPid });
+    process.exitCode = await runAgentCommand({ connect: o.connect, tokenFile: o.tokenFile, backend: o.backend, hostId: o.hostId, reapGraceS: o.reapGrace, orchestratorPid: o.orchestratorPid, nic: o.nic });
   });
 
 registerSimCommand(program);

@@ -1,0 +1,54 @@
+// `ironlab run local-docker`, the paper's experiment for real on this machine, as a user runs it: the CLI,
+// an agent process with the docker backend, real containers with quotas, RPS onto the victim's core. It must
+// finish with a penalty and a confidence interval for the control and all four floods, and leave nothing.
+import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import Docker from 'dockerode';
+import { describe, expect, it } from 'vitest';
+import { ReportJson } from '../../orchestrator/report/json.ts';
+import { RestoreLedger } from '../../agents/docker/restore-ledger.ts';
+import { ledger, runCli, tempDb } from '../e2e/helpers.ts';
+import { dockerReadiness } from './helpers/ready.ts';
+
+const { ready } = await dockerReadiness();
+
+function rpsValues(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const dev of readdirSync('/sys/class/net')) {
+    try {
+      out[dev] = readFileSync(`/sys/class/net/${dev}/queues/rx-0/rps_cpus`, 'utf8').trim();
+    } catch {
+      // no rx queue
+    }
+  }
+  return out;
+}
+
+describe.skipIf(!ready)('ironlab run local-docker', () => {
+  it('measures the penalty of every flood with a 95% CI, and leaves no container, network, qdisc or sysfs change', async () => {
+    const rpsBefore = rpsValues();
+    const db = tempDb();
+    const r = await runCli(['run', 'local-docker', '--db', db, '--no-progress']);
+    console.log(r.stdout); // the table, for the CI log
+    expect(r.code).toBe(0);
+    expect(ledger(db).every((x) => x.status === 'done')).toBe(true);
+
+    const rep = await runCli(['report', '--db', db, '--format', 'json']);
+    const json = ReportJson.parse(JSON.parse(rep.stdout));
+    expect(json.campaign.mode).toBe('docker');
+    expect(new Set(json.scenarios.map((s) => s.workload))).toEqual(new Set(['udp-sender', 'tcp-sender', 'udp-receiver', 'tcp-receiver']));
+    for (const s of json.scenarios) {
+      expect(s.penalty.mean).toBeGreaterThan(0);
+      expect(s.penalty.ci95).not.toBeNull();
+      expect(s.victim.controlEventsPerSec).toBeGreaterThan(0);
+    }
+
+    const docker = new Docker();
+    expect(await docker.listContainers({ all: true, filters: { label: ['ironlab.host=local-docker'] } })).toEqual([]);
+    expect(await docker.listNetworks({ filters: { label: ['ironlab.host=local-docker'] } })).toEqual([]);
+    expect(execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' })).not.toMatch(/htb/);
+    expect(new RestoreLedger('local-docker').entries()).toEqual([]);
+    const rpsAfter = rpsValues();
+    for (const [dev, v] of Object.entries(rpsBefore)) if (dev in rpsAfter) expect(rpsAfter[dev]).toBe(v);
+  }, 600_000);
+});
