@@ -62,6 +62,16 @@ program
   });
 
 program
+  .command('image')
+  .description('the workload image (Debian rootfs with sysbench and iperf3) for the docker backend')
+  .command('build')
+  .description('build it with debootstrap + docker import, tagged with a hash of its recipe (a no-op when present)')
+  .action(async () => {
+    const { buildImageCommand } = await import('../workloads/image.ts');
+    process.exitCode = await buildImageCommand();
+  });
+
+program
   .command('agent')
   .description('run a host agent that dials the orchestrator')
   .requiredOption('--connect <url>', "the orchestrator's WebSocket URL (ws://host:port)")
