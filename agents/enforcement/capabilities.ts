@@ -1,0 +1,83 @@
+// Which enforcement modes this host can run, and for each it cannot, why — in words that say what to do.
+// `none` always runs (accounting is added when eBPF is available). tracefs and bpffs are mounted here when
+// missing and we are root, since a fresh VM or mount namespace often lacks them.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { delimiter, join } from 'node:path';
+import type { EnforcementSupport } from '../backend.ts';
+import { PrerequisiteError } from '../../orchestrator/errors.ts';
+import { detectIronKernel } from './iron-kernel.ts';
+import { LIBBPF_PATH } from './libbpf.ts';
+
+const PREREQS = 'run testbed/prereqs-ebpf.sh as root';
+
+export interface CapabilityOptions {
+  procRoot?: string;
+  /** Mount tracefs/bpffs when missing (root only). */
+  mount?: boolean;
+}
+
+function onPath(bin: string): boolean {
+  return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter).some((d) => existsSync(join(d, bin)));
+}
+
+function mounted(fstype: string, at: string): boolean {
+  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => {
+    const [, mnt, type] = l.split(' ');
+    return mnt === at && type === fstype;
+  });
+}
+
+function tryMount(fstype: string, src: string, at: string): boolean {
+  try {
+    execFileSync('mount', ['-t', fstype, src, at], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Everything eBPF enforcement needs that is missing, as short reasons. */
+export function ebpfMissing(opts: CapabilityOptions = {}): string[] {
+  const miss: string[] = [];
+  const root = process.getuid?.() === 0;
+  if (!root) miss.push('not root (loading BPF programs and writing cgroup quotas need root)');
+  if (!existsSync('/sys/kernel/btf/vmlinux')) miss.push('no BTF at /sys/kernel/btf/vmlinux (kernel built without CONFIG_DEBUG_INFO_BTF)');
+  if (!mounted('tracefs', '/sys/kernel/tracing') && !(root && opts.mount !== false && tryMount('tracefs', 'nodev', '/sys/kernel/tracing'))) {
+    miss.push('no tracefs at /sys/kernel/tracing (mount -t tracefs nodev /sys/kernel/tracing)');
+  }
+  if (!mounted('bpf', '/sys/fs/bpf') && !(root && opts.mount !== false && tryMount('bpf', 'bpf', '/sys/fs/bpf'))) {
+    miss.push('no bpffs at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)');
+  }
+  const tools = ['clang', 'bpftool', 'tc', 'nsenter'].filter((t) => !onPath(t));
+  if (tools.length) miss.push(`missing ${tools.join(', ')} (${PREREQS})`);
+  if (!existsSync(LIBBPF_PATH)) miss.push(`no libbpf at ${LIBBPF_PATH} (apt-get install libbpf1)`);
+  if (!existsSync('/usr/include/bpf/bpf_helpers.h')) miss.push('no libbpf headers (apt-get install libbpf-dev)');
+  if (!existsSync('/usr/include/x86_64-linux-gnu/asm/types.h')) miss.push('no kernel UAPI headers (apt-get install linux-libc-dev)');
+  try {
+    createRequire(import.meta.url).resolve('koffi');
+  } catch {
+    miss.push('the koffi npm package is not installed (npm ci)');
+  }
+  if (!existsSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us')) miss.push('no cgroup v1 cpu controller with CFS bandwidth at /sys/fs/cgroup/cpu');
+  return miss;
+}
+
+export function enforcementCapabilities(opts: CapabilityOptions = {}): EnforcementSupport[] {
+  const miss = ebpfMissing(opts);
+  const iron = detectIronKernel(opts.procRoot);
+  const root = process.getuid?.() === 0;
+  const ironReason = !iron.present ? iron.reason : !root ? 'not root (writing /proc/sys/kernel/iron_enabled needs root)' : undefined;
+  return [
+    { mode: 'none', available: true },
+    miss.length ? { mode: 'ebpf', available: false, reason: miss.join('; ') } : { mode: 'ebpf', available: true },
+    ironReason ? { mode: 'iron-kernel', available: false, reason: ironReason } : { mode: 'iron-kernel', available: true },
+  ];
+}
+
+/** Throw one clear PrerequisiteError when `mode` cannot run here. */
+export function requireMode(mode: EnforcementSupport['mode'], opts: CapabilityOptions = {}): void {
+  const s = enforcementCapabilities(opts).find((c) => c.mode === mode);
+  if (s && !s.available) throw new PrerequisiteError(`enforcement '${mode}' cannot run on this host: ${s.reason}`);
+}

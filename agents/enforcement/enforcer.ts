@@ -1,0 +1,307 @@
+// The one entry point the docker backend drives: createEnforcer(mode, {containers, periodUs}) -> start / stop /
+// beginWindow / samples, and reapEnforcement() for the agent's reaper.
+//   none        accounting only (when eBPF is available): where the network softirq time went, nothing applied
+//   ebpf        accounting + charging through cfs_quota_us + tc drops for throttled owners
+//   iron-kernel the kernel's IRON switch on (verified, restored at stop) + accounting when available
+// Everything it creates is named ironlab*; everything it changes is recorded first in a state file.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Enforcement } from '../../workloads/catalog.ts';
+import { METRIC, sample, type Sample } from '../samples.ts';
+import { Accounting, accountingSamples, cgroupInode, diffSnapshots, summarize, type AcctSnapshot, type Owner } from './accounting.ts';
+import { buildBpf, DEFAULT_CACHE_DIR, type BpfObjects } from './build.ts';
+import { ebpfMissing, requireMode } from './capabilities.ts';
+import { ChargingController, type QuotaIo, type TickInput } from './charging.ts';
+import { DropMap, readCpuStat, shouldDrop } from './dropping.ts';
+import { IronKernelSwitch, restoreIronSwitch } from './iron-kernel.ts';
+import { DEFAULT_STATE_DIR, pidAlive, readStates, removeState, writeState, type EnforcementState } from './state.ts';
+import { attachDrop, detachDrop, ourFilters, TC_GLOBALS } from './tc.ts';
+
+export const ENFORCEMENT_VERSION = 'ironlab-ebpf-1';
+export const ALIAS = 'ironlab-enforced';
+
+export interface EnforcedContainer {
+  name: string;
+  ipv4: string;
+  cgroupCpuPath: string;
+  cgroupCpuacctPath: string;
+  /** Host-side veth: the drop filter goes on both its directions. */
+  hostVeth?: string;
+  /** Netns file holding hostVeth, when it is not the agent's (tests). */
+  hostVethNetns?: string;
+}
+export interface EnforcerOptions {
+  containers: EnforcedContainer[];
+  periodUs: number;
+  /** Controller tick; at least one period (each quota write refills the runtime). Default max(5 periods, 500 ms). */
+  tickMs?: number;
+  stateDir?: string;
+  procRoot?: string;
+  cacheDir?: string;
+  quotaIo?: QuotaIo;
+}
+export interface Enforcer {
+  readonly mode: Enforcement;
+  /** Whether eBPF accounting runs (always under ebpf; under none/iron-kernel only when the host allows it). */
+  readonly accounting: boolean;
+  start(): Promise<void>;
+  /** Undo everything; idempotent. */
+  stop(): Promise<void>;
+  /** Mark the start of the measurement window (default: start()). */
+  beginWindow(): void;
+  /** Samples of the window so far: attributed/charged/credited softirq time, drops. */
+  samples(windowS: number): Sample[];
+  provenance(): Record<string, string | number | null>;
+}
+
+const live = new Set<EnforcerImpl>();
+
+export function createEnforcer(mode: Enforcement, opts: EnforcerOptions): Enforcer {
+  return new EnforcerImpl(mode, opts);
+}
+
+class EnforcerImpl implements Enforcer {
+  readonly id = randomBytes(4).toString('hex');
+  accounting = false;
+  private acct: Accounting | null = null;
+  private objs: BpfObjects | null = null;
+  private charging: ChargingController | null = null;
+  private drops: DropMap | null = null;
+  private iron: IronKernelSwitch | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private owners: Owner[] = [];
+  private lastTick: { at: bigint; snap: AcctSnapshot; throttled: Map<string, number> } | null = null;
+  private window: { snap: AcctSnapshot; dropped: Map<string, number> } | null = null;
+  private state: EnforcementState;
+  private stateDir: string;
+  private why = '';
+
+  constructor(readonly mode: Enforcement, private o: EnforcerOptions) {
+    this.stateDir = o.stateDir ?? DEFAULT_STATE_DIR;
+    this.state = { id: this.id, pid: process.pid, mode, quotas: [], tc: [] };
+  }
+
+  async start(): Promise<void> {
+    if (this.lastTick || this.iron) return; // already started
+    live.add(this);
+    try {
+      if (this.mode !== 'none') requireMode(this.mode, { procRoot: this.o.procRoot });
+      if (this.mode === 'iron-kernel') {
+        this.iron = new IronKernelSwitch(this.o.procRoot ?? '/proc');
+        this.state.ironSwitch = { procRoot: this.iron.procRoot, value: '0' };
+        this.iron.set(true);
+        this.state.ironSwitch.value = this.iron.found!;
+        writeState(this.stateDir, this.state);
+      }
+      const missing = this.mode === 'ebpf' ? [] : ebpfMissing();
+      if (missing.length) this.why = missing.join('; ');
+      else this.startAccounting();
+      if (this.mode === 'ebpf') this.startEnforcing();
+      this.beginWindow();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  private startAccounting(): void {
+    this.objs = buildBpf(this.o.cacheDir ?? DEFAULT_CACHE_DIR);
+    this.owners = this.o.containers.map((c) => ({ name: c.name, ipv4: c.ipv4, cgroupIno: cgroupInode(c.cgroupCpuPath) }));
+    this.acct = Accounting.start(this.objs.acct);
+    this.accounting = true;
+    this.lastTick = { at: process.hrtime.bigint(), snap: this.acct.snapshot(), throttled: this.readThrottled() };
+  }
+
+  private startEnforcing(): void {
+    this.charging = new ChargingController(
+      this.o.containers.map((c) => ({ name: c.name, cgroupCpuPath: c.cgroupCpuPath })),
+      { io: this.o.quotaIo },
+    );
+    this.state.quotas = this.charging.originals();
+    writeState(this.stateDir, this.state); // before the first quota write or filter
+    for (const c of this.o.containers) {
+      if (!c.hostVeth) continue;
+      const t = { dev: c.hostVeth, netns: c.hostVethNetns };
+      const aliased = !c.hostVeth.startsWith('ironlab');
+      if (aliased) ip(t, ['link', 'set', 'dev', c.hostVeth, 'alias', ALIAS]); // label it, so the reaper may look
+      this.state.tc.push({ ...t, createdClsact: false, aliased });
+      writeState(this.stateDir, this.state);
+      this.state.tc[this.state.tc.length - 1] = { ...attachDrop(t, this.objs!.drop), aliased };
+      writeState(this.stateDir, this.state);
+    }
+    if (this.state.tc.length) this.drops = new DropMap();
+    const tickMs = Math.max(this.o.periodUs / 1000, this.o.tickMs ?? Math.max((5 * this.o.periodUs) / 1000, 500));
+    this.timer = setInterval(() => this.tick(), tickMs);
+    this.timer.unref();
+  }
+
+  private readThrottled(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const c of this.o.containers) {
+      try {
+        m.set(c.name, readCpuStat(c.cgroupCpuPath).nrThrottled);
+      } catch {
+        /* container gone */
+      }
+    }
+    return m;
+  }
+
+  /** One controller step: charge/credit since the last tick, then drop flags. */
+  private tick(): void {
+    if (!this.acct || !this.lastTick || !this.charging) return;
+    const now = process.hrtime.bigint();
+    const snap = this.acct.snapshot();
+    const throttled = this.readThrottled();
+    const sum = summarize(diffSnapshots(this.lastTick.snap, snap), this.owners);
+    const inputs = new Map<string, TickInput>();
+    for (const [name, f] of sum.owners) {
+      inputs.set(name, { chargeNs: f.chargeNs, creditNs: f.creditNs, throttledDelta: (throttled.get(name) ?? 0) - (this.lastTick.throttled.get(name) ?? 0) });
+    }
+    this.charging.tick(Number(now - this.lastTick.at) / 1000, inputs);
+    for (const c of this.o.containers) {
+      const st = this.charging.state(c.name);
+      if (!st || !this.drops) continue;
+      this.drops.set(c.ipv4, shouldDrop(inputs.get(c.name)?.throttledDelta ?? 0, st.debtUs, st.baseUs));
+    }
+    this.lastTick = { at: now, snap, throttled };
+  }
+
+  beginWindow(): void {
+    if (!this.acct) return;
+    const dropped = new Map(this.o.containers.map((c) => [c.name, this.drops?.dropped(c.ipv4) ?? 0]));
+    this.window = { snap: this.acct.snapshot(), dropped };
+  }
+
+  samples(windowS: number): Sample[] {
+    if (!this.acct || !this.window || !(windowS > 0)) return [];
+    const sum = summarize(diffSnapshots(this.window.snap, this.acct.snapshot()), this.owners);
+    const out = accountingSamples(sum, this.mode === 'ebpf');
+    if (this.drops) {
+      for (const c of this.o.containers) {
+        const n = this.drops.dropped(c.ipv4) - (this.window.dropped.get(c.name) ?? 0);
+        out.push(sample(METRIC.packetsDropped, n, 'packets', { container: c.name, reason: 'ebpf_throttled' }));
+      }
+    }
+    return out;
+  }
+
+  provenance(): Record<string, string | number | null> {
+    return {
+      enforcement: this.mode,
+      enforcementVersion: ENFORCEMENT_VERSION,
+      ebpfAccounting: this.accounting ? 'on' : `off: ${this.why || 'not started'}`,
+      ironKernelFound: this.iron?.found ?? null,
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.drops?.close();
+    this.drops = null;
+    for (const t of this.state.tc) {
+      detachDrop(t);
+      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', '']);
+    }
+    this.charging?.restore();
+    this.charging = null;
+    this.iron?.restore();
+    this.iron = null;
+    this.acct?.stop();
+    this.acct = null;
+    this.lastTick = null;
+    this.window = null;
+    live.delete(this);
+    removeState(this.stateDir, this.id);
+    // The pinned drop maps are shared by every enforcer on the host: remove them when the last one is gone.
+    if (this.state.tc.length && !readStates(this.stateDir).some((s) => pidAlive(s.pid))) removePins();
+    this.state.tc = [];
+  }
+}
+
+function ip(t: { netns?: string }, args: string[]): void {
+  const argv = t.netns ? ['nsenter', `--net=${t.netns}`, '--', 'ip', ...args] : ['ip', ...args];
+  execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+function quietIp(t: { netns?: string }, args: string[]): void {
+  try {
+    ip(t, args);
+  } catch {
+    /* device gone */
+  }
+}
+
+/** Remove ironlab's bpffs pins (tc's by-name maps and anything under /sys/fs/bpf/ironlab*). */
+function removePins(): string[] {
+  const removed: string[] = [];
+  for (const dir of [TC_GLOBALS, '/sys/fs/bpf']) {
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir)) {
+      if (!f.startsWith('ironlab')) continue;
+      rmSync(join(dir, f), { recursive: true, force: true });
+      removed.push(join(dir, f));
+    }
+  }
+  return removed;
+}
+
+/**
+ * The reaper: stop this process's enforcers, then undo what dead ones recorded (quotas, filters, the IRON
+ * switch), remove our filters from any interface named or labelled ironlab, and remove ironlab pins.
+ * Returns what it removed or restored.
+ */
+export async function reapEnforcement(opts: { stateDir?: string } = {}): Promise<string[]> {
+  const done: string[] = [];
+  for (const e of [...live]) {
+    await e.stop();
+    done.push(`enforcer ${e.id} stopped`);
+  }
+  const dir = opts.stateDir ?? DEFAULT_STATE_DIR;
+  for (const s of readStates(dir)) {
+    if (s.pid !== process.pid && pidAlive(s.pid)) continue; // another live agent's: not ours to undo
+    for (const q of s.quotas) {
+      try {
+        const cur = Number(readFileSync(q.file, 'utf8').trim());
+        if (cur !== q.quotaUs) {
+          writeFileSync(q.file, String(q.quotaUs));
+          done.push(`quota ${q.file} = ${q.quotaUs}`);
+        }
+      } catch {
+        /* cgroup gone */
+      }
+    }
+    for (const t of s.tc) {
+      done.push(...detachDrop(t));
+      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', '']);
+    }
+    if (s.ironSwitch) {
+      restoreIronSwitch(s.ironSwitch.procRoot, s.ironSwitch.value);
+      done.push(`iron switch = ${s.ironSwitch.value}`);
+    }
+    removeState(dir, s.id);
+  }
+  done.push(...reapLabelledInterfaces());
+  if (!readStates(dir).some((s) => pidAlive(s.pid))) done.push(...removePins().map((p) => `pin ${p}`));
+  return done;
+}
+
+/** Our filters on host interfaces named ironlab* or labelled with our alias (never anything else's). */
+function reapLabelledInterfaces(): string[] {
+  let links: { ifname: string; ifalias?: string }[] = [];
+  try {
+    links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' }));
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const l of links) {
+    if (!l.ifname.startsWith('ironlab') && l.ifalias !== ALIAS) continue;
+    if (!ourFilters({ dev: l.ifname }).length) continue;
+    out.push(...detachDrop({ dev: l.ifname, createdClsact: false }));
+    if (l.ifalias === ALIAS) quietIp({}, ['link', 'set', 'dev', l.ifname, 'alias', '']);
+  }
+  return out;
+}

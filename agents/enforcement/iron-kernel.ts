@@ -1,0 +1,68 @@
+// The IRON kernel switch (README.md in this folder documents the contract): an IRON-patched kernel exposes
+// /proc/sys/kernel/iron_enabled (0|1, read-write) and /proc/sys/kernel/iron_version (read-only version string).
+// The agent detects the switch, turns it on for a run, verifies by reading back, and restores the value it found.
+// Every path hangs off an injectable proc root, so tests run against a fake /proc tree.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PrerequisiteError } from '../../orchestrator/errors.ts';
+
+export const IRON_SWITCH = 'sys/kernel/iron_enabled';
+export const IRON_VERSION = 'sys/kernel/iron_version';
+
+export interface IronKernelInfo {
+  present: boolean;
+  enabled?: boolean;
+  version?: string;
+  /** Why iron-kernel cannot run here, when it cannot. */
+  reason?: string;
+}
+
+export function detectIronKernel(procRoot = '/proc'): IronKernelInfo {
+  const sw = join(procRoot, IRON_SWITCH);
+  if (!existsSync(sw)) {
+    return { present: false, reason: `kernel without the IRON switch: /proc/${IRON_SWITCH} does not exist (boot a kernel carrying the IRON patch; see agents/enforcement/README.md)` };
+  }
+  const enabled = readFileSync(sw, 'utf8').trim() === '1';
+  const vf = join(procRoot, IRON_VERSION);
+  const version = existsSync(vf) ? readFileSync(vf, 'utf8').trim() : 'unknown';
+  return { present: true, enabled, version };
+}
+
+/** Turns the switch on for a run and puts back what it found. */
+export class IronKernelSwitch {
+  private previous: '0' | '1' | null = null;
+  constructor(readonly procRoot = '/proc') {}
+
+  private get file(): string {
+    return join(this.procRoot, IRON_SWITCH);
+  }
+
+  /** Set the switch and read it back; throws PrerequisiteError when the kernel has no switch. */
+  set(on: boolean): void {
+    const info = detectIronKernel(this.procRoot);
+    if (!info.present) throw new PrerequisiteError(info.reason!);
+    if (this.previous === null) this.previous = info.enabled ? '1' : '0';
+    const want = on ? '1' : '0';
+    writeFileSync(this.file, want);
+    const got = readFileSync(this.file, 'utf8').trim();
+    if (got !== want) throw new Error(`IRON switch /proc/${IRON_SWITCH}: wrote ${want} but read back ${got}`);
+  }
+
+  /** The value found before the first set(), or null when never set. */
+  get found(): '0' | '1' | null {
+    return this.previous;
+  }
+
+  /** Restore the value found before the first set(). Idempotent. */
+  restore(): void {
+    if (this.previous === null) return;
+    if (existsSync(this.file)) writeFileSync(this.file, this.previous);
+    this.previous = null;
+  }
+}
+
+/** Restore a switch value recorded in a state file (the reaper's path, after an agent crash). */
+export function restoreIronSwitch(procRoot: string, value: '0' | '1'): void {
+  const f = join(procRoot, IRON_SWITCH);
+  if (existsSync(f)) writeFileSync(f, value);
+}

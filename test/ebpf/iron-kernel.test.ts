@@ -1,0 +1,69 @@
+// The IRON switch against a fake /proc tree (test/fixtures/proc-iron): copied to a temp dir, so toggling
+// never changes the fixture.
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { detectIronKernel, IronKernelSwitch, IRON_SWITCH } from '../../agents/enforcement/iron-kernel.ts';
+import { createEnforcer, reapEnforcement } from '../../agents/enforcement/enforcer.ts';
+import { PrerequisiteError } from '../../orchestrator/errors.ts';
+
+const dirs: string[] = [];
+function fakeProc(kind: 'patched' | 'stock'): string {
+  const d = mkdtempSync(join(tmpdir(), 'ironlab-proc-'));
+  dirs.push(d);
+  cpSync(`test/fixtures/proc-iron/${kind}`, d, { recursive: true });
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const value = (root: string) => readFileSync(join(root, IRON_SWITCH), 'utf8').trim();
+
+describe('iron-kernel switch', () => {
+  it('detects the switch and its version', () => {
+    expect(detectIronKernel(fakeProc('patched'))).toEqual({ present: true, enabled: false, version: 'iron-1.0 (NSDI18 charging+dropping)' });
+  });
+
+  it('toggles, verifies by reading back, and restores what it found', () => {
+    const root = fakeProc('patched');
+    const sw = new IronKernelSwitch(root);
+    sw.set(true);
+    expect(value(root)).toBe('1');
+    expect(sw.found).toBe('0');
+    sw.set(false);
+    sw.set(true);
+    sw.restore();
+    expect(value(root)).toBe('0');
+    sw.restore(); // idempotent
+    expect(value(root)).toBe('0');
+  });
+
+  it('refuses with a clear error naming the missing switch', () => {
+    const sw = new IronKernelSwitch(fakeProc('stock'));
+    expect(() => sw.set(true)).toThrow(PrerequisiteError);
+    expect(() => sw.set(true)).toThrow(/\/proc\/sys\/kernel\/iron_enabled/);
+  });
+
+  it('the enforcer turns it on for a run, and stop or the reaper restore it', async () => {
+    if (process.getuid?.() !== 0) return console.log('[skip] enforcer part needs root (it writes a state file under /run)');
+    const root = fakeProc('patched');
+    const stateDir = mkdtempSync(join(tmpdir(), 'ironlab-state-'));
+    dirs.push(stateDir);
+    const e = createEnforcer('iron-kernel', { containers: [], periodUs: 100_000, procRoot: root, stateDir });
+    await e.start();
+    expect(value(root)).toBe('1');
+    await e.stop();
+    expect(value(root)).toBe('0');
+    const e2 = createEnforcer('iron-kernel', { containers: [], periodUs: 100_000, procRoot: root, stateDir });
+    await e2.start();
+    const reaped = await reapEnforcement({ stateDir });
+    expect(reaped.join('\n')).toContain('stopped');
+    expect(value(root)).toBe('0');
+  });
+
+  it('the enforcer refuses iron-kernel on a stock kernel', async () => {
+    const e = createEnforcer('iron-kernel', { containers: [], periodUs: 100_000, procRoot: fakeProc('stock'), stateDir: join(tmpdir(), 'ironlab-unused') });
+    await expect(e.start()).rejects.toThrow(/iron_enabled/);
+  });
+});
