@@ -88,21 +88,22 @@ async function waitPort(): Promise<void> {
   throw new Error('iperf3 server did not listen');
 }
 
-/** Send `count` UDP datagrams A -> B with iperf3 (bounded) and return how many B received. */
+// A bounded UDP receiver and sender as tiny Node scripts: unlike iperf3 they need no TCP control connection,
+// which the drop filter would cut as well.
+const UDP_RECV = `const s=require('dgram').createSocket('udp4');let n=0;s.on('message',()=>n++);
+s.bind(5214,process.argv[1],()=>console.log('ready'));setTimeout(()=>{console.log('count',n);process.exit(0)},Number(process.argv[2]));`;
+const UDP_SEND = `const s=require('dgram').createSocket('udp4');const [ip,c]=[process.argv[1],Number(process.argv[2])];let i=0;
+(function f(){if(i++>=c){s.close();return}s.send(Buffer.alloc(64),5214,ip,()=>setTimeout(f,2))})();`;
+
+/** Send `count` UDP datagrams A -> B (about 2 ms apart) and return how many B received. Bounded in time. */
 export async function udpBurst(count: number): Promise<number> {
-  const server = spawnIn(NS_B, ['iperf3', '-s', '-1', '-B', IP_B, '-p', '5214', '-J']);
-  const sDone = collect(server);
-  for (let i = 0; i < 50; i++) {
-    if (sh('nsenter', [`--net=${nsPath(NS_B)}`, '--', 'ss', '-ltnH']).includes(':5214')) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  // 100 packets/s of 100 bytes for count/100 s: a trickle, bounded by -k.
-  const client = spawnIn(NS_A, ['iperf3', '-u', '-c', IP_B, '-p', '5214', '-l', '100', '-b', '80k', '-k', String(count), '-J']);
-  await collect(client);
-  const s = await sDone;
-  const j = JSON.parse(s.out);
-  const sum = j.end.sum ?? j.end.sum_received;
-  return sum.packets - sum.lost_packets;
+  const recv = spawnIn(NS_B, [process.execPath, '-e', UDP_RECV, IP_B, String(count * 3 + 1500)]);
+  const done = collect(recv);
+  await new Promise<void>((res) => recv.stdout!.on('data', (d) => String(d).includes('ready') && res()));
+  const send = spawnIn(NS_A, [process.execPath, '-e', UDP_SEND, IP_B, String(count)]);
+  await collect(send);
+  const out = (await done).out;
+  return Number(/count (\d+)/.exec(out)?.[1] ?? NaN);
 }
 
 /** A cgroup in both v1 cpu and cpuacct hierarchies, named ironlab-test-*. */
