@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { UserInputError } from './errors.ts';
 import { IRONLAB_VERSION } from './provenance.ts';
 import { registerSimCommand } from './commands/sim-command.ts';
+import { registerTestbedCommand } from './commands/testbed-command.ts';
 
 // `ironlab report | head`: a closed pipe ends the output, not the process with a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -87,6 +88,7 @@ program
   });
 
 registerSimCommand(program);
+registerTestbedCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -14,6 +14,7 @@ import { campaignMachine, type LedgerOpened } from '../machines/campaign-machine
 import { AgentHub } from '../hub/hub.ts';
 import { Store } from '../store/store.ts';
 import { LocalAgents } from '../../testbed/local-agents.ts';
+import { testbedFor } from '../../testbed/testbed-for.ts';
 import { PrerequisiteError, UserInputError } from '../errors.ts';
 import { orchestratorProvenance } from '../provenance.ts';
 import { createRunToken } from '../run-token.ts';
@@ -57,11 +58,16 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   const hostIds = spec.hosts.map((h) => h.id);
   const serverHosts = spec.hosts.filter((h) => h.roles.includes('server')).map((h) => h.id);
 
-  // ---- the testbed: a hub on loopback and one local agent per host
+  // ---- the testbed: a hub on loopback and one local agent per host. Hosts of a running `ironlab testbed`
+  // come with their own agents, dialing the testbed's address: the hub binds there, with the testbed's token.
+  const testbed = testbedFor(spec);
+  if (testbed) out(`using the ${testbed.description}`);
   const runToken = createRunToken();
-  const hub = new AgentHub({ token: runToken.token, expectedHosts: new Set(hostIds) });
+  const auth = testbed ?? runToken;
+  const hub = new AgentHub({ token: auth.token, expectedHosts: new Set(hostIds), bindHost: testbed?.bindHost, port: testbed?.port });
   const url = await hub.listen();
-  const agents = new LocalAgents({ url, tokenFile: runToken.file, hosts: spec.hosts.map((h) => ({ id: h.id, backend: h.backend })), stderr: log, extraArgs: opts.agentArgs });
+  const localHosts = spec.hosts.filter((h) => !testbed?.hostIds.has(h.id));
+  const agents = new LocalAgents({ url, tokenFile: auth.file, hosts: localHosts.map((h) => ({ id: h.id, backend: h.backend })), stderr: log, extraArgs: opts.agentArgs });
   hub.on('refused', (reason) => say(`hub refused a connection: ${reason}`));
   say(`campaign ${campaignId}: hub at ${url}, agents for ${hostIds.join(', ')}`);
 

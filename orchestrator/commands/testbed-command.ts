@@ -1,0 +1,111 @@
+// `ironlab testbed up | status | down`: one command to a ready testbed — an emulated lab on this machine
+// (default), a simulated lab (--sim), or a real lab from an inventory (--inventory FILE) — and one to remove it.
+// After `up`, `ironlab run CAMPAIGN` uses the testbed's hosts with no further step (see testbed/testbed-for.ts).
+import { Command, InvalidArgumentError } from 'commander';
+import type { HostFacts } from '../../agents/backend.ts';
+import { HostStepFailed } from '../../testbed/steps.ts';
+import { stateFile, testbedDir, type TestbedState } from '../../testbed/state.ts';
+
+const wholeNumber = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('--hosts takes a whole number from 1 to 64');
+  return n;
+};
+
+export function registerTestbedCommand(program: Command): void {
+  const testbed = program.command('testbed').description('bring a testbed up, show it, take it down (emulated lab, --sim, or --inventory)');
+
+  testbed
+    .command('up')
+    .description('bring up a testbed: N emulated hosts on this machine (root), N simulated hosts (--sim), or an inventory')
+    .option('--hosts <n>', 'number of hosts (emulated or simulated lab)', wholeNumber, 2)
+    .option('--sim', 'simulated hosts (no root needed)')
+    .option('--inventory <file>', 'a real lab: hosts reached over SSH (YAML)')
+    .option('--json', 'print the testbed as JSON')
+    .action(async (o) => {
+      const { testbedUp } = await import('../../testbed/testbed.ts');
+      const t0 = Date.now();
+      const say = (line: string) => process.stderr.write(`  ${line}\n`);
+      try {
+        const r = await testbedUp({ hosts: o.hosts, sim: Boolean(o.sim), inventory: o.inventory, say });
+        const facts = r.probe.kind === 'probed' ? r.probe.facts : new Map<string, HostFacts>();
+        if (o.json) return void process.stdout.write(JSON.stringify({ ...r.state, facts: Object.fromEntries(facts) }, null, 2) + '\n');
+        const secs = ((Date.now() - t0) / 1000).toFixed(1);
+        process.stdout.write(`${header(r.state)}: ${r.unchanged ? 'already up, nothing changed' : 'up'} (${secs} s)\n`);
+        process.stdout.write(table(upRows(r.state, facts, r.probe.kind === 'busy')) + '\n');
+      } catch (err) {
+        if (!(err instanceof HostStepFailed)) throw err;
+        process.stderr.write(`ironlab: testbed up: ${err.message}\nthe testbed was torn down: nothing of it is left\n`);
+        process.exitCode = 1;
+      }
+    });
+
+  testbed
+    .command('status')
+    .description('hosts, agents (connected, last heartbeat), dockerd state and image digest')
+    .option('--json', 'print as JSON')
+    .action(async (o) => {
+      const { testbedStatus } = await import('../../testbed/status.ts');
+      const s = await testbedStatus();
+      if (!s) {
+        if (o.json) process.stdout.write('null\n');
+        else process.stdout.write(`no testbed is up (${stateFile()}); start one with: ironlab testbed up\n`);
+        return;
+      }
+      if (o.json) return void process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+      process.stdout.write(`${header(s.state)}\n`);
+      const rows = s.hosts.map((h) => [
+        h.host.id,
+        h.host.roles.join(','),
+        h.host.backend,
+        h.host.address ?? '-',
+        !h.agentRunning ? 'NOT RUNNING' : (h.agent?.state ?? 'starting') + (h.agent?.pid ? ` (pid ${h.agent.pid})` : ''),
+        h.agent?.lastHeartbeat ? `${ago(h.agent.lastHeartbeat)} ago` : 'never',
+        h.dockerd,
+        h.image ? h.image.replace('sha256:', '').slice(0, 12) : '-',
+        h.nicRps ?? '-',
+      ]);
+      process.stdout.write(table([['host', 'roles', 'backend', 'address', 'agent', 'last heartbeat', 'dockerd', 'image', 'nic rps'], ...rows]) + '\n');
+    });
+
+  testbed
+    .command('down')
+    .description('remove the testbed: agents, engines and their data, namespaces, links, tokens (idempotent)')
+    .action(async () => {
+      const { testbedDown } = await import('../../testbed/testbed.ts');
+      const t0 = Date.now();
+      const removed = await testbedDown();
+      const secs = ((Date.now() - t0) / 1000).toFixed(1);
+      process.stdout.write(removed.length ? `testbed down (${secs} s): removed ${removed.join(', ')}\n` : `no testbed to take down (${testbedDir()})\n`);
+    });
+}
+
+function header(s: TestbedState): string {
+  const kind = s.kind === 'local' ? 'emulated lab' : s.kind === 'sim' ? 'simulated lab' : 'inventory lab';
+  return `testbed: ${kind}, ${s.hosts.length} host(s), orchestrator address ws://${s.hub.host}:${s.hub.port} (state ${stateFile()})`;
+}
+
+function upRows(s: TestbedState, facts: Map<string, HostFacts>, busy: boolean): string[][] {
+  const rows = s.hosts.map((h) => {
+    const f = facts.get(h.id);
+    const c = h.cores;
+    const nic = f && f.nic.name !== 'veth' ? `${f.nic.name} (${f.nic.driver})` : h.netns ? 'eth0 (veth)' : (f?.nic.name ?? '-');
+    const steering = f?.extra.nicIrqAffinity ?? f?.extra.nicRps ?? (h.netns ? `rps ${c.nic.join(',')}` : '-');
+    return [
+      h.id, h.roles.join(','), h.backend, h.address ?? '-', `${c.victim}/${c.neighbours}/${c.peers}/${c.nic}`,
+      f ? 'authenticated' : busy ? 'busy with a run' : 'not connected',
+      f?.kernel ?? '-', f ? `${f.cores} x ${f.cpuModel}` : '-', nic, String(steering), h.image ? h.image.id.replace('sha256:', '').slice(0, 12) : '-',
+    ];
+  });
+  return [['host', 'roles', 'backend', 'address', 'cores v/n/p/nic', 'agent', 'kernel', 'cpu', 'nic', 'irq/rps', 'image'], ...rows];
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}
+
+function ago(iso: string): string {
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  return s < 90 ? `${s.toFixed(0)} s` : `${(s / 60).toFixed(0)} min`;
+}

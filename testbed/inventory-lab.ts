@@ -1,0 +1,140 @@
+// A real lab from an inventory: over SSH, each host gets its prerequisites (Debian packages, Node.js 20),
+// a copy of ironlab (this package with its node_modules: same Debian, same architecture), the testbed's token
+// (mode 0600), the workload image (built there by the copy, a no-op when present), and a long-lived agent
+// started with `setsid -f` so that it outlives the SSH session. The agent dials the orchestrator address the
+// inventory gives; its status file on the host says how it is doing.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../orchestrator/provenance.ts';
+import { PrerequisiteError } from '../orchestrator/errors.ts';
+import type { AgentStatus } from './lab-agent.ts';
+import { LAB_PACKAGES, ensurePackages } from './prerequisites.ts';
+import { sleep } from './processes.ts';
+import { sshCopyTree, sshRun, type SshTarget } from './ssh.ts';
+import type { Inventory } from './inventory.ts';
+import { ensureToken, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
+import { step, type Say } from './steps.ts';
+
+/** Not copied to hosts: history, artifacts, result stores, browser-test tooling. */
+const NOT_SHIPPED = ['./.git', './test-artifacts', './node_modules/playwright-core', '*.db', '*.db-wal', '*.db-shm', './.ironlab'];
+
+export function inventoryLabPlan(inv: Inventory, _dir = testbedDir()): TestbedState {
+  const hosts: TestbedHost[] = inv.hosts.map((h) => ({
+    id: h.id,
+    roles: h.roles,
+    backend: h.backend,
+    address: h.address,
+    cores: h.cores,
+    nic: h.nic,
+    ssh: { user: h.ssh.user, key: h.ssh.key, port: h.ssh.port, installDir: h.installDir },
+    agent: { pid: null, statusFile: join(h.installDir, 'agent-status.json'), log: join(h.installDir, 'agent.log') },
+    image: null,
+  }));
+  return { version: 1, kind: 'inventory', createdAt: new Date().toISOString(), hub: { host: inv.orchestrator.address, port: inv.orchestrator.port }, bridge: null, iptablesRule: false, hosts };
+}
+
+const targetOf = (h: TestbedHost): SshTarget => ({ address: h.address!, user: h.ssh!.user, key: h.ssh!.key, port: h.ssh!.port });
+
+/** What the copy on a host is (commit + uncommitted changes + lockfile): when it matches, `up` copies nothing. */
+function installStamp(): string {
+  const git = (args: string[]) => {
+    try {
+      return execFileSync('git', ['-C', PACKAGE_ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 });
+    } catch {
+      return `no git ${Date.now()}`; // not a checkout: always copy
+    }
+  };
+  const h = createHash('sha256').update(readFileSync(join(PACKAGE_ROOT, 'package-lock.json')));
+  h.update(git(['rev-parse', 'HEAD'])).update(git(['diff', 'HEAD']));
+  return h.digest('hex').slice(0, 16);
+}
+
+export async function inventoryLabUp(state: TestbedState, _inv: Inventory, say: Say, dir = testbedDir()): Promise<TestbedState> {
+  writeState(state, dir);
+  const token = ensureToken(dir);
+  const stamp = installStamp();
+  for (const h of state.hosts) {
+    const t = targetOf(h);
+    const at = (argv: string[], input?: string) => sshRun(t, argv, input === undefined ? {} : { input });
+    const install = h.ssh!.installDir;
+    await step(h.id, 'ssh', say, () => at(['true']));
+    await step(h.id, 'prerequisites', say, async () => {
+      const root = (await at(['id', '-u'])).trim() === '0';
+      // Node.js 20 is not Debian bookworm's (18): it is checked, not installed.
+      await ensurePackages(at, { root, where: `host ${h.id}`, say, packages: h.backend === 'docker' ? LAB_PACKAGES : ['iproute2'] });
+      const node = await at(['node', '--version']).catch(() => 'none');
+      if (!/^v(2\d|[3-9]\d)\./.test(node.trim())) throw new PrerequisiteError(`needs Node.js 20 or later (found ${node.trim()})`, `host ${h.id}`);
+    });
+    await step(h.id, 'install', say, async () => {
+      const there = await at(['cat', join(install, '.ironlab-install')]).catch(() => '');
+      if (there.trim() !== stamp) {
+        await sshCopyTree(t, PACKAGE_ROOT, install, NOT_SHIPPED);
+        await at(['sh', '-c', 'printf %s "$2" > "$1/.ironlab-install"', 'sh', install, stamp]);
+      }
+      await at(['sh', '-c', 'umask 077 && cat > "$1"', 'sh', join(install, 'token')], token + '\n');
+    });
+    if (h.backend === 'docker') {
+      await step(h.id, 'docker', say, () => at(['docker', 'info', '--format', '{{.ServerVersion}}']));
+      const img = await step(h.id, 'image', say, () => at(['env', '-C', install, 'node', '--import', 'tsx', 'workloads/build-image.ts']));
+      const [tag, id] = img.trim().split(/\s+/);
+      h.image = { tag, id };
+    }
+    h.agent.pid = await step(h.id, 'agent', say, async () => {
+      const running = await remoteAgentPid(h);
+      if (running) return running;
+      await at([
+        'env', '-C', install, `IRONLAB_TRAFFIC_NIC=${h.nic}`, 'setsid', '-f', 'sh', '-c', 'exec "$@" >>agent.log 2>&1 </dev/null', 'sh',
+        'node', '--import', 'tsx', 'testbed/lab-agent.ts', '--connect', `ws://${state.hub.host}:${state.hub.port}`, '--token-file', join(install, 'token'),
+        '--backend', h.backend, '--host-id', h.id, '--status-file', h.agent.statusFile,
+      ]);
+      for (let i = 0; i < 100; i++) {
+        const pid = await remoteAgentPid(h);
+        if (pid) return pid;
+        await sleep(200);
+      }
+      throw new Error(`the agent did not start (see ${h.agent.log} on ${h.address})`);
+    });
+    writeState(state, dir);
+  }
+  return state;
+}
+
+/** The host's running agent, from its status file, checked against the process's command line. */
+async function remoteAgentPid(h: TestbedHost): Promise<number | null> {
+  const status = await remoteAgentStatus(h);
+  if (!status || status.state === 'stopped') return null;
+  const cmd = await sshRun(targetOf(h), ['cat', `/proc/${status.pid}/cmdline`]).catch(() => '');
+  return cmd.includes('lab-agent.ts') && cmd.includes(h.id) ? status.pid : null;
+}
+
+export async function remoteAgentStatus(h: TestbedHost): Promise<AgentStatus | null> {
+  try {
+    return JSON.parse(await sshRun(targetOf(h), ['cat', h.agent.statusFile])) as AgentStatus;
+  } catch {
+    return null;
+  }
+}
+
+/** Stop each host's agent (it reaps its containers), then remove the copy and its token. Unreachable hosts
+ *  are reported, not fatal: `down` does all it can. */
+export async function inventoryLabDown(state: TestbedState): Promise<string[]> {
+  const removed: string[] = [];
+  for (const h of state.hosts) {
+    const t = targetOf(h);
+    try {
+      const pid = await remoteAgentPid(h);
+      if (pid) {
+        await sshRun(t, ['kill', String(pid)]);
+        for (let i = 0; i < 100 && (await remoteAgentPid(h)); i++) await sleep(200);
+        removed.push(`agent ${h.id} (pid ${pid})`);
+      }
+      await sshRun(t, ['rm', '-rf', '--one-file-system', h.ssh!.installDir]);
+      removed.push(`${h.id}:${h.ssh!.installDir}`);
+    } catch (err) {
+      removed.push(`${h.id}: NOT cleaned (${(err as Error).message})`);
+    }
+  }
+  return removed;
+}

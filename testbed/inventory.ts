@@ -1,0 +1,81 @@
+// The inventory of a real lab: the hosts ironlab reaches over SSH, what each is for, its NIC and its cores, and
+// the address at which the hosts reach the orchestrator. Validated completely before anything is touched; a
+// mistake is one UserInputError with file:line:col, like a campaign file.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { UserInputError } from '../orchestrator/errors.ts';
+import { describeIssue, locator, refusal } from '../orchestrator/campaign/problems.ts';
+
+const cpuList = z.array(z.number({ error: 'expected a core number' }).int().min(0).max(1023), { error: 'expected a list of core numbers, e.g. [0]' }).min(1, { error: 'expected at least one core' });
+const name = (what: string) => z.string({ error: `expected ${what}` }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, { error: `expected ${what} of letters, digits, dot, dash or underscore` });
+
+const InventoryHost = z
+  .object({
+    id: name('a host id'),
+    /** What SSH dials (a name or an address). */
+    address: z.string({ error: 'expected the address SSH reaches the host at' }).min(1),
+    ssh: z
+      .object({
+        user: z.string({ error: 'expected an SSH user' }).min(1),
+        key: z.string({ error: 'expected the path of an SSH private key' }).min(1),
+        port: z.number({ error: 'expected a port number' }).int().min(1).max(65535).default(22),
+      })
+      .strict(),
+    roles: z.array(z.enum(['server', 'peer'], { error: 'expected server or peer' })).min(1).default(['server']),
+    /** The NIC the test traffic crosses: its driver and queue IRQ affinity are reported and steered. */
+    nic: name('a network interface name'),
+    cores: z.object({ victim: cpuList, neighbours: cpuList, peers: cpuList, nic: cpuList }).strict(),
+    backend: z.enum(['docker', 'sim'], { error: 'expected docker or sim' }).default('docker'),
+    /** Where the agent is installed on the host. */
+    installDir: z.string().regex(/^\//, { error: 'expected an absolute path' }).default('/opt/ironlab-agent'),
+  })
+  .strict();
+
+export const Inventory = z
+  .object({
+    name: z.string().optional(),
+    /** The address (of this machine) the hosts' agents dial, and its port. */
+    orchestrator: z.object({ address: z.string({ error: 'expected the address the hosts reach this machine at' }).min(1), port: z.number().int().min(1).max(65535).default(7787) }).strict(),
+    hosts: z.array(InventoryHost, { error: 'expected a list of hosts' }).min(1, { error: 'expected at least one host' }),
+  })
+  .strict();
+export type Inventory = z.infer<typeof Inventory>;
+export type InventoryHost = z.infer<typeof InventoryHost>;
+
+export function loadInventory(path: string): Inventory {
+  if (!existsSync(path)) throw new UserInputError('no such inventory file', path);
+  return parseInventory(readFileSync(path, 'utf8'), path);
+}
+
+export function parseInventory(text: string, file: string): Inventory {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw refusal(doc.errors.map((e) => ({ where: e.linePos?.[0] ? `${file}:${e.linePos[0].line}:${e.linePos[0].col}` : file, message: `YAML syntax: ${e.message.split('\n')[0]}` })));
+  }
+  const raw = doc.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new UserInputError('expected a mapping with `orchestrator` and `hosts`', `${file}:1:1`);
+  const locate = locator(doc, lineCounter, file);
+  const parsed = Inventory.safeParse(raw, { reportInput: true });
+  if (!parsed.success) throw refusal(parsed.error.issues.flatMap((i) => describeIssue(i, locate, Inventory)));
+  const inv = parsed.data;
+  const problems = [];
+  const seen = new Set<string>();
+  for (const [i, h] of inv.hosts.entries()) {
+    if (seen.has(h.id)) problems.push({ where: locate(['hosts', i, 'id']).where, message: `hosts[${i}].id: '${h.id}' is listed twice` });
+    seen.add(h.id);
+    h.ssh.key = expandPath(h.ssh.key, dirname(resolve(file)));
+    if (!existsSync(h.ssh.key)) problems.push({ where: locate(['hosts', i, 'ssh', 'key']).where, message: `hosts[${i}].ssh.key: no such file ${h.ssh.key}` });
+  }
+  if (problems.length) throw refusal(problems);
+  return inv;
+}
+
+/** `~/x` and paths relative to the inventory file, as a user expects. */
+function expandPath(p: string, base: string): string {
+  if (p.startsWith('~/')) return join(homedir(), p.slice(2));
+  return isAbsolute(p) ? p : join(base, p);
+}

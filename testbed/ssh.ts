@@ -1,0 +1,47 @@
+// Reaching an inventory host: the system ssh client, with argv arrays on our side. The remote side of SSH is
+// always a shell command line, so every argument is single-quoted (POSIX) before it is joined: no value from
+// an inventory or a path is ever interpreted by the remote shell. Host keys: trust on first use, remembered in
+// the testbed's own known_hosts (removed by `down`), never in the user's.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { CommandFailed, run, type RunOptions } from './exec.ts';
+import { testbedDir } from './state.ts';
+
+export interface SshTarget {
+  address: string;
+  user: string;
+  key: string;
+  port: number;
+}
+
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_./=:@%+,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function sshArgv(t: SshTarget, remote: string[], dir = testbedDir()): string[] {
+  return [
+    'ssh', '-i', t.key, '-p', String(t.port),
+    '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
+    '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR',
+    `${t.user}@${t.address}`, '--', remote.map(shellQuote).join(' '),
+  ];
+}
+
+/** Run argv on the host; resolves with its stdout. */
+export function sshRun(t: SshTarget, remote: string[], opts: RunOptions = {}): Promise<string> {
+  return run(sshArgv(t, remote), opts);
+}
+
+/** `tar -c` here piped into `tar -x` there: copies a directory tree to the host in one stream. */
+export function sshCopyTree(t: SshTarget, localDir: string, remoteDir: string, exclude: string[]): Promise<void> {
+  const remote = sshArgv(t, ['sh', '-c', 'mkdir -p "$1" && exec tar -x -C "$1"', 'sh', remoteDir]);
+  return new Promise((resolve, reject) => {
+    const tar = spawn('tar', ['-C', localDir, ...exclude.map((e) => `--exclude=${e}`), '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ssh = spawn(remote[0], remote.slice(1), { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    tar.stderr.on('data', (d) => (err += d));
+    ssh.stderr.on('data', (d) => (err += d));
+    tar.stdout.pipe(ssh.stdin);
+    ssh.on('exit', (code) => (code === 0 ? resolve() : reject(new CommandFailed(remote, code, err))));
+  });
+}

@@ -1,0 +1,42 @@
+// `testbed status`: for each host, its agent (process alive, connected or waiting, last heartbeat, from the
+// status file the agent keeps), its engine (dockerd running and answering) and the workload image's digest.
+// Nothing is changed; an inventory host is asked over SSH.
+import { findImage } from '../workloads/image.ts';
+import { agentAlive, readAgentStatus } from './agent-process.ts';
+import { dockerOf, dockerdAlive, dockerdResponds } from './host-dockerd.ts';
+import { remoteAgentStatus } from './inventory-lab.ts';
+import { nicRps } from './lab-network.ts';
+import type { AgentStatus } from './lab-agent.ts';
+import { sshRun } from './ssh.ts';
+import { readState, testbedDir, type TestbedHost, type TestbedState } from './state.ts';
+
+export interface HostStatus {
+  host: TestbedHost;
+  agentRunning: boolean;
+  agent: AgentStatus | null;
+  dockerd: 'running' | 'not running' | 'not answering' | 'n/a';
+  image: string | null;
+  nicRps: string | null;
+}
+
+export async function testbedStatus(dir = testbedDir()): Promise<{ state: TestbedState; hosts: HostStatus[] } | null> {
+  const state = readState(dir);
+  if (!state) return null;
+  return { state, hosts: await Promise.all(state.hosts.map((h) => hostStatus(state, h))) };
+}
+
+async function hostStatus(state: TestbedState, h: TestbedHost): Promise<HostStatus> {
+  if (state.kind === 'inventory') {
+    const t = { address: h.address!, user: h.ssh!.user, key: h.ssh!.key, port: h.ssh!.port };
+    const agent = await remoteAgentStatus(h);
+    const running = agent ? (await sshRun(t, ['cat', `/proc/${agent.pid}/cmdline`]).catch(() => '')).includes('lab-agent.ts') : false;
+    const docker = h.backend === 'docker' ? await sshRun(t, ['docker', 'image', 'inspect', '--format', '{{.Id}}', h.image?.tag ?? 'none']).then((s) => s.trim(), () => null) : null;
+    return { host: h, agentRunning: running, agent, dockerd: h.backend === 'docker' ? (docker ? 'running' : 'not answering') : 'n/a', image: docker, nicRps: null };
+  }
+  const agent = readAgentStatus(h);
+  if (!h.dockerd) return { host: h, agentRunning: agentAlive(h), agent, dockerd: 'n/a', image: null, nicRps: null };
+  const alive = dockerdAlive(h.dockerd);
+  const answers = alive && (await dockerdResponds(h.dockerd));
+  const image = answers ? ((await findImage(dockerOf(h.dockerd)))?.id ?? null) : null;
+  return { host: h, agentRunning: agentAlive(h), agent, dockerd: !alive ? 'not running' : answers ? 'running' : 'not answering', image, nicRps: await nicRps(h.id) };
+}

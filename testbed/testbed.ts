@@ -1,0 +1,76 @@
+// `testbed up | status | down` for every kind of testbed (emulated lab, simulated lab, inventory lab): one state
+// file, one token, one fixed orchestrator address. `up` is all or nothing: a failing step tears the whole
+// testbed down and says which host failed at which step and why. `down` removes everything and is idempotent.
+import { UserInputError } from '../orchestrator/errors.ts';
+import { probeAgents, type ProbeResult } from './agent-probe.ts';
+import { localLabDown, localLabPlan, localLabUp } from './local-lab.ts';
+import { ensurePackages } from './prerequisites.ts';
+import { run } from './exec.ts';
+import { inventoryLabDown, inventoryLabPlan, inventoryLabUp } from './inventory-lab.ts';
+import { loadInventory } from './inventory.ts';
+import { simLabDown, simLabPlan, simLabUp } from './sim-lab.ts';
+import { ensureToken, readState, removeStateDir, testbedDir, type TestbedState } from './state.ts';
+import { HostStepFailed, type Say } from './steps.ts';
+import { PrerequisiteError } from '../orchestrator/errors.ts';
+
+export interface UpOptions {
+  hosts: number;
+  sim: boolean;
+  inventory?: string;
+  say: Say;
+}
+
+export interface UpReport {
+  state: TestbedState;
+  /** True when the testbed was already up and nothing had to change. */
+  unchanged: boolean;
+  probe: ProbeResult;
+}
+
+export async function testbedUp(opts: UpOptions, dir = testbedDir()): Promise<UpReport> {
+  const kind = opts.inventory ? 'inventory' : opts.sim ? 'sim' : 'local';
+  const inventory = opts.inventory ? loadInventory(opts.inventory) : null; // validated before anything changes
+  if (kind !== 'sim' && process.getuid?.() !== 0)
+    throw new PrerequisiteError(`an ${kind === 'local' ? 'emulated lab (network namespaces, a dockerd per host)' : 'inventory lab'} needs root: run as root, or use --sim`, 'testbed up');
+  const existing = readState(dir);
+  if (existing && existing.kind !== kind) throw new UserInputError(`a ${existing.kind} testbed is up; run \`ironlab testbed down\` first`, 'testbed up');
+  if (existing && kind !== 'inventory' && existing.hosts.length !== opts.hosts)
+    throw new UserInputError(`the ${kind} testbed that is up has ${existing.hosts.length} hosts, not ${opts.hosts}; run \`ironlab testbed down\` first`, '--hosts');
+  const before = existing ? JSON.stringify(existing) : null;
+  const state = existing ?? (kind === 'local' ? localLabPlan(opts.hosts, dir) : kind === 'sim' ? simLabPlan(opts.hosts, dir) : inventoryLabPlan(inventory!, dir));
+  const token = ensureToken(dir);
+  try {
+    if (kind === 'local') {
+      await ensurePackages((argv) => run(argv), { root: true, where: 'this machine', say: opts.say });
+      await localLabUp(state, opts.say, dir);
+    } else if (kind === 'sim') await simLabUp(state, opts.say, dir);
+    else await inventoryLabUp(state, inventory!, opts.say, dir);
+    const probe = await probeAgents(state, token);
+    if (probe.kind === 'probed') {
+      const bad = [...probe.errors.entries()].map(([h, e]) => `${h}: ${e}`).concat(probe.missing.map((h) => `${h}: its agent did not connect within 30 s`));
+      if (bad.length) throw new HostStepFailed(bad[0].split(':')[0], 'agent-connect', bad.join('; '));
+    }
+    return { state, unchanged: before !== null && before === JSON.stringify(state), probe };
+  } catch (err) {
+    if (!(err instanceof HostStepFailed)) {
+      await testbedDown(dir).catch(() => undefined);
+      throw err;
+    }
+    opts.say(`${err.message}; tearing the testbed down`);
+    await testbedDown(dir);
+    throw err;
+  }
+}
+
+/** Remove the testbed, whatever its kind and whether or not its state file survived. */
+export async function testbedDown(dir = testbedDir()): Promise<string[]> {
+  const state = readState(dir);
+  const removed: string[] = [];
+  if (state?.kind === 'sim') await simLabDown(state);
+  if (state?.kind === 'inventory') removed.push(...(await inventoryLabDown(state)));
+  // The emulated lab's sweep runs even without a state file (it finds our namespaces and links by name).
+  if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory') removed.push(...(await localLabDown(state)));
+  if (state) removed.push(...state.hosts.map((h) => `host ${h.id}`));
+  removeStateDir(dir);
+  return removed;
+}
