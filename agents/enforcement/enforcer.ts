@@ -245,6 +245,15 @@ function removePins(): string[] {
       removed.push(join(dir, f));
     }
   }
+  // tc made /sys/fs/bpf/tc/globals and the ip/xdp links to it: remove them too, but only when nothing is left.
+  try {
+    if (readdirSync(TC_GLOBALS).length === 0 && readdirSync('/sys/fs/bpf/tc').length === 1) {
+      for (const l of ['ip', 'xdp']) rmSync(join('/sys/fs/bpf', l), { force: true });
+      rmSync('/sys/fs/bpf/tc', { recursive: true, force: true });
+    }
+  } catch {
+    /* never created */
+  }
   return removed;
 }
 
