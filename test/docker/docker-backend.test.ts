@@ -80,7 +80,7 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
   });
 
   it('runs a rate-limited udp-sender arm with HTB on the sender and removes it', async () => {
-    const run = testRun({ runId: 'udp-tx', campaignId: 'c-test', workload: 'udp-sender', params: { rateGbps: 0.5 }, warmupS: 1, durationS: 1 });
+    const run = testRun({ runId: 'udp-tx', campaignId: 'c-test', workload: 'udp-sender', params: { rateGbps: 0.5 }, warmupS: 1, durationS: 2 }); // 2 s: sysbench reports once a second
     await backend.setup(run, never);
     onTestFinished(() => backend.teardown(run.runId));
     await backend.warmup(run.runId, never, () => {});
