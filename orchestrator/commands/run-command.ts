@@ -184,7 +184,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   log.end();
 
   if (state === 'failed') {
-    const err = ctx.errorKind === 'input' ? new UserInputError(ctx.error ?? 'failed') : new Error(`campaign ${campaignId} failed: ${ctx.error}`);
+    const err = ctx.errorKind === 'input' ? new UserInputError(ctx.error ?? 'failed') : new Error(`campaign ${campaignId} failed: ${ctx.error} (agents and orchestrator log: ${logPath})`);
     store.close();
     throw err;
   }
