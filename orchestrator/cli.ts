@@ -1,7 +1,7 @@
 // The ironlab command line. Each command lives in its own module; this file only declares flags and maps
 // errors to exit codes: bad input or a missing prerequisite -> one clear line and exit 2.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { UserInputError } from './errors.ts';
+import { CampaignFailedError, UserInputError } from './errors.ts';
 import { IRONLAB_VERSION } from './provenance.ts';
 import { registerSimCommand } from './commands/sim-command.ts';
 import { registerTestbedCommand } from './commands/testbed-command.ts';
@@ -105,6 +105,10 @@ function exitCodeFor(err: unknown): number {
   if (err instanceof UserInputError) {
     process.stderr.write(`ironlab: ${err.message}\n`);
     return 2;
+  }
+  if (err instanceof CampaignFailedError) {
+    process.stderr.write(`ironlab: ${err.message}\n`);
+    return 1;
   }
   process.stderr.write(`ironlab: ${(err as Error)?.stack ?? String(err)}\n`);
   return 1;

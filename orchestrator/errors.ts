@@ -33,6 +33,11 @@ export class FatalError extends Error {
   }
 }
 
+/** A campaign that ended in its `failed` state (no host, a step that failed): not a bug, so no stack trace. Exit 1. */
+export class CampaignFailedError extends Error {
+  override name = 'CampaignFailedError';
+}
+
 export function isRetryable(err: unknown): boolean {
   return err instanceof RetryableError || (typeof err === 'object' && err !== null && (err as { retryable?: unknown }).retryable === true);
 }

@@ -15,7 +15,7 @@ import { AgentHub } from '../hub/hub.ts';
 import { Store } from '../store/store.ts';
 import { LocalAgents } from '../../testbed/local-agents.ts';
 import { testbedFor } from '../../testbed/testbed-for.ts';
-import { PrerequisiteError, UserInputError } from '../errors.ts';
+import { CampaignFailedError, PrerequisiteError, UserInputError } from '../errors.ts';
 import { orchestratorProvenance } from '../provenance.ts';
 import { createRunToken } from '../run-token.ts';
 import { ProgressView } from '../progress.ts';
@@ -184,7 +184,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   log.end();
 
   if (state === 'failed') {
-    const err = ctx.errorKind === 'input' ? new UserInputError(ctx.error ?? 'failed') : new Error(`campaign ${campaignId} failed: ${ctx.error} (agents and orchestrator log: ${logPath})`);
+    const err = ctx.errorKind === 'input' ? new UserInputError(ctx.error ?? 'failed') : new CampaignFailedError(`campaign ${campaignId} failed: ${ctx.error} (agents and orchestrator log: ${logPath})`);
     store.close();
     throw err;
   }
