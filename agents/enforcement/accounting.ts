@@ -7,6 +7,8 @@ import { METRIC, sample, type Sample } from '../samples.ts';
 
 export type Vec = 'NET_RX' | 'NET_TX';
 const VEC_NAME: Record<number, Vec> = { 2: 'NET_TX', 3: 'NET_RX' };
+/** sizeof(struct cpu_state) in ironlab_acct.bpf.c (per-CPU stride of ironlab_state). */
+const STATE_SIZE = 104;
 
 /** One row of the attribution table: `ns` of `vec` softirq owned by `owner` that ran while `ctxCg` was current. */
 export interface AcctRow {
@@ -63,13 +65,25 @@ export class Accounting {
         if (ns || packets) rows.push({ cpu, ctxCg, owner, vec, ns, packets });
       }
     }
+    // Then what each CPU holds pending (not yet in the hash; see cpu_state in the C source). Reading the hash
+    // first means a flush racing with us can only delay a part to the next snapshot, never count it twice.
+    const stFd = this.obj.mapFd('ironlab_state');
+    const st = mapLookup(stFd, Buffer.alloc(4), STATE_SIZE * this.ncpu);
+    for (let cpu = 0; st && cpu < this.ncpu; cpu++) {
+      const o = cpu * STATE_SIZE;
+      const vec = VEC_NAME[st.readUInt32LE(o + 12)];
+      if (!vec) continue;
+      const row = { cpu, ctxCg: Number(st.readBigUInt64LE(o)), owner: ipFromNetU32(st.readUInt32LE(o + 8)), vec, ns: Number(st.readBigUInt64LE(o + 16)), packets: Number(st.readBigUInt64LE(o + 24)) };
+      const same = rows.find((r) => r.cpu === cpu && r.ctxCg === row.ctxCg && r.owner === row.owner && r.vec === vec);
+      if (same) {
+        same.ns += row.ns;
+        same.packets += row.packets;
+      } else rows.push(row);
+    }
     const totals: AcctSnapshot['totals'] = [];
-    const tot = this.obj.mapFd('ironlab_total');
-    for (const idx of [2, 3]) {
-      const key = Buffer.alloc(4);
-      key.writeUInt32LE(idx);
-      const v = mapLookup(tot, key, 8 * this.ncpu);
-      for (let c = 0; v && c < this.ncpu; c++) totals.push({ cpu: c, vec: VEC_NAME[idx]!, ns: Number(v.readBigUInt64LE(c * 8)) });
+    for (let cpu = 0; st && cpu < this.ncpu; cpu++) {
+      totals.push({ cpu, vec: 'NET_TX', ns: Number(st.readBigUInt64LE(cpu * STATE_SIZE + 32)) });
+      totals.push({ cpu, vec: 'NET_RX', ns: Number(st.readBigUInt64LE(cpu * STATE_SIZE + 40)) });
     }
     return { rows, totals };
   }

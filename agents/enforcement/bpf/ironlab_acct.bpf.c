@@ -21,6 +21,18 @@
 #define ETH_P_IP 0x0800
 
 struct cpu_state {
+  // Pending attribution, written to ironlab_acct only when its key changes: in a steady flood the key rarely
+  // changes, so most softirqs touch no hash at all. User space adds the pending part when it reads (accounting.ts
+  // knows this layout: keep the first 48 bytes as they are).
+  __u64 p_ctx;
+  __u32 p_owner;
+  __u32 p_vec;     // 0 = nothing pending
+  __u64 p_ns;
+  __u64 p_pkts;
+  // Softirq time of this CPU by vector (NET_TX, NET_RX) as the entry/exit tracepoints measure it, attributed or
+  // not. Kept here rather than in a map of its own to save a lookup per softirq.
+  __u64 tot_tx;
+  __u64 tot_rx;
   __u64 t_entry;   // softirq entry time
   __u64 t_last;    // last marker (or entry)
   __u64 acc;       // time accumulated for `owner` since the last flush
@@ -58,41 +70,54 @@ struct {
   __type(value, struct acct_val);
 } ironlab_acct SEC(".maps");
 
-// Per-CPU softirq totals by vector (index = vec): what the tracepoints measure, attributed or not.
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 10);
-  __type(key, __u32);
-  __type(value, __u64);
-} ironlab_total SEC(".maps");
-
 static __always_inline void flush(struct cpu_state *st) {
-  __u64 packets = st->pkts;
-  struct acct_key k = { .ctx_cg = st->ctx_cg, .owner = st->owner, .vec = st->vec };
-  struct acct_val *v = bpf_map_lookup_elem(&ironlab_acct, &k);
-  if (v) {
-    v->ns += st->acc;
-    v->packets += packets;
+  if (st->p_vec == st->vec && st->p_ctx == st->ctx_cg && st->p_owner == st->owner) {
+    st->p_ns += st->acc;
+    st->p_pkts += st->pkts;
   } else {
-    struct acct_val nv = { .ns = st->acc, .packets = packets };
-    bpf_map_update_elem(&ironlab_acct, &k, &nv, BPF_ANY);
+    if (st->p_vec) {
+      struct acct_key k = { .ctx_cg = st->p_ctx, .owner = st->p_owner, .vec = st->p_vec };
+      struct acct_val *v = bpf_map_lookup_elem(&ironlab_acct, &k);
+      if (v) {
+        v->ns += st->p_ns;
+        v->packets += st->p_pkts;
+      } else {
+        struct acct_val nv = { .ns = st->p_ns, .packets = st->p_pkts };
+        bpf_map_update_elem(&ironlab_acct, &k, &nv, BPF_ANY);
+      }
+    }
+    st->p_ctx = st->ctx_cg;
+    st->p_owner = st->owner;
+    st->p_vec = st->vec;
+    st->p_ns = st->acc;
+    st->p_pkts = st->pkts;
   }
   st->acc = 0;
   st->pkts = 0;
 }
 
 // The interrupted task's cpu cgroup, as the inode of its cgroupfs directory (kernfs node id), which user space
-// gets with stat(2). Read through CO-RE because the task is "current", not the packet owner.
+// gets with stat(2). Plain loads on the BTF task pointer (CO-RE relocated through vmlinux.h's
+// preserve_access_index; the verifier makes them fault-safe), cheaper than bpf_probe_read_kernel calls.
 static __always_inline __u64 current_cpu_cgroup(void) {
   struct task_struct *t = bpf_get_current_task_btf();
-  return BPF_CORE_READ(t, sched_task_group, css.cgroup, kn, id);
+  struct task_group *tg = t->sched_task_group;
+  if (!tg) return 0;
+  struct cgroup *cg = tg->css.cgroup;
+  if (!cg) return 0;
+  struct kernfs_node *kn = cg->kn;
+  return kn ? kn->id : 0;
+}
+
+static __always_inline struct cpu_state *state(void) {
+  __u32 z = 0;
+  return bpf_map_lookup_elem(&ironlab_state, &z);
 }
 
 SEC("tp_btf/softirq_entry")
 int BPF_PROG(ironlab_sirq_entry, unsigned int vec) {
   if (vec != NET_RX && vec != NET_TX) return 0;
-  __u32 z = 0;
-  struct cpu_state *st = bpf_map_lookup_elem(&ironlab_state, &z);
+  struct cpu_state *st = state();
   if (!st) return 0;
   __u64 now = bpf_ktime_get_ns();
   st->t_entry = now;
@@ -110,10 +135,7 @@ int BPF_PROG(ironlab_sirq_entry, unsigned int vec) {
 }
 
 // One packet marker: close the previous packet's interval, switch owner when it changes.
-static __always_inline void mark(__u32 vec, __u32 owner) {
-  __u32 z = 0;
-  struct cpu_state *st = bpf_map_lookup_elem(&ironlab_state, &z);
-  if (!st || st->vec != vec) return;
+static __always_inline void mark(struct cpu_state *st, __u32 owner) {
   __u64 now = bpf_ktime_get_ns();
   st->acc += now - st->t_last;
   st->t_last = now;
@@ -129,10 +151,12 @@ static __always_inline void mark(__u32 vec, __u32 owner) {
 
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(ironlab_rx, struct sk_buff *skb) {
+  struct cpu_state *st = state();
+  if (!st || st->vec != NET_RX) return 0;
   __u32 daddr = 0;
   // skb->data already points at L3 here (after eth_type_trans); network_header is not reset yet.
   if (skb->protocol == bpf_htons(ETH_P_IP)) bpf_probe_read_kernel(&daddr, 4, skb->data + 16);
-  mark(NET_RX, daddr);
+  mark(st, daddr);
   return 0;
 }
 
@@ -143,36 +167,35 @@ int BPF_PROG(ironlab_rx, struct sk_buff *skb) {
 // outside one it names the owner of the next NET_RX softirq on this CPU (the one that sends the IPI).
 SEC("tp_btf/netif_rx")
 int BPF_PROG(ironlab_enqueue, struct sk_buff *skb) {
-  __u32 z = 0;
-  struct cpu_state *st = bpf_map_lookup_elem(&ironlab_state, &z);
+  struct cpu_state *st = state();
   if (!st || st->vec == NET_TX) return 0;
   __u32 saddr = 0;
   if (skb->protocol == bpf_htons(ETH_P_IP)) bpf_probe_read_kernel(&saddr, 4, skb->data + 12);
-  if (st->vec == NET_RX) mark(NET_RX, saddr);
+  if (st->vec == NET_RX) mark(st, saddr);
   else st->enq_owner = saddr;
   return 0;
 }
 
 SEC("tp_btf/net_dev_start_xmit")
 int BPF_PROG(ironlab_tx, const struct sk_buff *skb, const struct net_device *dev) {
+  struct cpu_state *st = state();
+  if (!st || st->vec != NET_TX) return 0; // transmits outside NET_TX are paid by the sender's own context
   __u32 saddr = 0;
   if (skb->protocol == bpf_htons(ETH_P_IP)) bpf_probe_read_kernel(&saddr, 4, skb->head + skb->network_header + 12);
-  mark(NET_TX, saddr);
+  mark(st, saddr);
   return 0;
 }
 
 SEC("tp_btf/softirq_exit")
 int BPF_PROG(ironlab_sirq_exit, unsigned int vec) {
   if (vec != NET_RX && vec != NET_TX) return 0;
-  __u32 z = 0;
-  struct cpu_state *st = bpf_map_lookup_elem(&ironlab_state, &z);
+  struct cpu_state *st = state();
   if (!st || st->vec != vec) return 0;
   __u64 now = bpf_ktime_get_ns();
   st->acc += now - st->t_last;
   flush(st);
-  __u32 idx = vec;
-  __u64 *tot = bpf_map_lookup_elem(&ironlab_total, &idx);
-  if (tot) *tot += now - st->t_entry;
+  if (vec == NET_RX) st->tot_rx += now - st->t_entry;
+  else st->tot_tx += now - st->t_entry;
   st->vec = 0;
   return 0;
 }
