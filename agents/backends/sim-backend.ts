@@ -55,7 +55,7 @@ export class SimBackend implements Backend {
       cores: p.coreCount,
       nic: { name: p.nicName, driver: p.nicDriver, speedMbps: p.linkGbps * 1000 },
       cgroupVersion: 2,
-      extra: { profile: p.name, simStepUs: p.simStepUs, irqModerationUs: p.irqModerationUs },
+      extra: { profile: p.name, simMaxAdvanceUs: p.simMaxAdvanceUs, irqModerationUs: p.irqModerationUs },
     };
   }
 

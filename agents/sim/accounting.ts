@@ -46,8 +46,12 @@ export abstract class AccountingPolicy {
   dropAfterDriver(_owner: number): boolean {
     return false;
   }
-  /** Called once per simulation step, before anything runs. */
+  /** Called at every event; acts when its own timer (nextEventNs) is due. */
   onTick(_now: number): void {}
+  /** The next instant the policy wants to act (the eBPF controller), or Infinity. */
+  nextEventNs(): number {
+    return Infinity;
+  }
 
   protected attribute(ownerNs: Float64Array): void {
     for (let i = 0; i < ownerNs.length; i++) this.attributedNs[i] += ownerNs[i];
@@ -125,6 +129,12 @@ export class EbpfAccounting extends AccountingPolicy {
 
   override dropAfterDriver(owner: number): boolean {
     return this.groups[owner].isThrottled(this.homeCpu[owner]);
+  }
+
+  override nextEventNs(): number {
+    let t = Infinity;
+    for (let i = 0; i < this.nextRunNs.length; i++) if (this.nextRunNs[i] < t) t = this.nextRunNs[i];
+    return t;
   }
 
   override onTick(now: number): void {

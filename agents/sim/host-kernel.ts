@@ -1,24 +1,29 @@
-// The simulated host kernel: cores, cgroups with CFS bandwidth control, a CFS run queue per core with a
-// ksoftirqd per core, the NIC (rings, interrupt moderation, NAPI budgets), the network neighbours' traffic,
-// and the accounting policy. Time advances in fixed steps (50 us by default); inside a step each core runs
-// a small event loop: the interrupt at the step's start, softirq at irq exit on the interrupted task, then
-// tasks picked by CFS until the step ends. Nothing here is fitted per scenario: the victim's loss comes from
-// softirq running on its time (and charged to its quota) and from ksoftirqd competing for its core.
+// The simulated host kernel: cores, cgroups with CFS bandwidth control, a fair share of each core among its
+// runnable entities (with Docker's cgroup hierarchy and a ksoftirqd per core), the NIC (interrupt moderation,
+// NAPI budgets, the jiffy deadline of __do_softirq), the network neighbours' traffic and the accounting policy.
+//
+// The engine is event-driven and fluid: between two events every rate is constant (packets move as fluids,
+// each core is shared among softirq, tasks and idle in fixed fractions), so nothing is done between events and
+// no result depends on a step. Events: the end of a softirq episode (NAPI budget, work done, jiffy deadline),
+// a scheduler tick on a core whose NAPI is in polling mode, a CFS period refill, a cgroup running out of
+// runtime, a ring or socket becoming empty or full, a TCP window change (loss, window closing), an eBPF
+// controller write, a redraw of the burst jitter, a timeline bucket. Nothing here is fitted per scenario: the
+// victim's loss comes from softirq running on its time (and charged to its quota) and from ksoftirqd
+// competing for its core.
 import type { RunSpec } from '../run-spec.ts';
 import { defaultMessageBytes, isNetworkWorkload } from '../../workloads/catalog.ts';
 import { AccountingPolicy, EbpfAccounting, IronAccounting, VanillaAccounting } from './accounting.ts';
 import { CfsBandwidth } from './cfs-bandwidth.ts';
 import type { HostProfile } from './profile.ts';
 import { createRng, type Rng } from './rng.ts';
-import { CoreScheduler, type SchedEntity } from './scheduler.ts';
-import { RxRings, Traffic, type SoftirqUse } from './traffic.ts';
+import { Traffic } from './traffic.ts';
 
 /** Per-core time categories, in the order of CORE_CATEGORIES in agents/samples.ts. */
 export const CAT_VICTIM = 0, CAT_NEIGHBOURS = 1, CAT_SOFTIRQ_TASK = 2, CAT_KSOFTIRQD = 3, CAT_IDLE = 4, CAT_OTHER = 5;
 export const N_CATS = 6;
-const KSOFTIRQD = -1;
 const IDLE = -1;
-const KSOFTIRQD_RUNNING = -3; // `running` while ksoftirqd is on the core: a tick's irq_exit finds softirqs disabled
+const NONE = -2;
+const RING_EPS = 1e-6;
 
 export interface ContainerSnapshot {
   sysbenchEvents: number;
@@ -60,33 +65,48 @@ export class HostKernel {
   readonly policy: AccountingPolicy;
   readonly coreCatNs: Float64Array;
   readonly softirqVecNs: Float64Array;
+  /** Events handled so far (for the speed benchmark and the convergence report). */
+  events = 0;
   private readonly sysbenchEvents: Float64Array;
   private readonly eventsPerNs: Float64Array;
-  private readonly scheds: CoreScheduler[] = [];
-  private readonly runnableFn: ((e: SchedEntity) => boolean)[] = [];
-  private readonly coreTraffic: Traffic[][] = [];
   private readonly allTraffic: Traffic[] = [];
-  private readonly rings: RxRings;
+  private readonly onCore: number[][] = []; // containers homed on each core
+  private readonly nicRecv: Traffic[][] = []; // receivers whose NIC queue interrupts each core
+  private readonly coreTraffic: Traffic[][] = []; // traffic creating softirq work on each core
   private readonly rng: Rng;
-  private readonly stepNs: number;
-  private readonly messageBytes: number;
-  // Per-core softirq state
-  private readonly inEpisode: Uint8Array;
-  private readonly episodeCtx: Int32Array;
-  private readonly episodeNs: Float64Array;
-  private readonly episodePackets: Float64Array;
-  private readonly napiScheduled: Uint8Array;
-  private readonly ksoftirqdPending: Uint8Array;
-  private readonly lastIrqNs: Float64Array;
-  private readonly nextTickNs: Float64Array;
-  private readonly tickPhaseNs: Float64Array;
-  private readonly episodeEndNs: Float64Array;
-  private readonly softirqJiffies: number;
   private readonly tickNs: number;
-  private readonly stalled: Uint8Array; // containers that blocked during the current step on the current core
+  private readonly tickPhaseNs: Float64Array;
+  private readonly nextTickNs: Float64Array;
+  private readonly softirqJiffies: number;
+  private readonly ticksPerTopSlice: number;
+  private readonly moderationNs: number;
+  private readonly maxAdvanceNs: number;
+  private readonly jitterIntervalNs: number;
+  private nextJitterNs: number;
+  // NAPI / softirq state per core
+  private readonly poll: Uint8Array; // NAPI scheduled with the interrupt masked: ksoftirqd is runnable
+  private readonly epCtx: Int32Array; // a softirq episode holds the core (NONE: no episode)
+  private readonly epEndNs: Float64Array;
+  private readonly epPkLeft: Float64Array;
+  // Allocation of the current interval
+  private readonly share: Float64Array; // per container: fraction of its home core its task uses
+  private readonly prevShare: Float64Array;
+  private readonly demand: Float64Array;
+  private readonly bh: Float64Array; // per container: softirq run at local_bh_enable in its own syscalls
+  private readonly sigma: Float64Array; // per core: softirq fraction in task/idle context (interrupt mode or episode)
+  private readonly hardSigma: Float64Array;
+  private readonly kShare: Float64Array; // per core: ksoftirqd
+  private readonly capTask: Float64Array;
+  private readonly idleShare: Float64Array;
+  private readonly prevIdle: Float64Array;
+  private readonly dFixed: Float64Array; // per core: softirq demand of senders (ns/ns)
+  private readonly chargeRate: Float64Array; // per container: runtime drawn per ns on its home core
+  private readonly ownerFrac: Float64Array; // cores x containers: who owns the softirq work on each core
+  private readonly txFrac: Float64Array; // per core: NET_TX part of softirq
   private readonly ownerNs: Float64Array;
-  private readonly use: SoftirqUse = { rxNs: 0, txNs: 0, packets: 0 };
-  private rotate = 0;
+  private readonly eventsPerTask: Float64Array;
+  private anyRamp = false;
+  private readonly messageBytes: number;
   // Timeline
   private readonly timelineBucketNs: number;
   private nextBucketNs: number;
@@ -96,7 +116,7 @@ export class HostKernel {
   constructor(
     readonly spec: RunSpec,
     readonly prof: HostProfile,
-    opts: { timelineBucketMs?: number } = {},
+    opts: { timelineBucketMs?: number; maxAdvanceUs?: number } = {},
   ) {
     this.cores = prof.coreCount;
     const allCpus = [...spec.victim.cpus, ...spec.neighbour.cpus, ...spec.nicCpus, ...spec.peer.cpus];
@@ -107,7 +127,6 @@ export class HostKernel {
     this.nContainers = K + 1;
     this.messageBytes = spec.params.messageBytes ?? defaultMessageBytes(spec.workload) ?? 131072;
     const network = isNetworkWorkload(spec.workload);
-    this.stepNs = (network ? prof.simStepUs : prof.simIdleStepUs) * 1000;
 
     // Cgroups: victim = 0, neighbours 1..K. Each has one task pinned to one core of its cpuset. The period
     // timers start at random phases, as they do when containers start at slightly different moments.
@@ -125,8 +144,12 @@ export class HostKernel {
     }
 
     this.policy = this.makePolicy();
-    this.rings = new RxRings(this.cores, prof.rxRingPackets);
-    for (let c = 0; c < this.cores; c++) this.coreTraffic.push([]);
+    for (let c = 0; c < this.cores; c++) {
+      this.onCore.push([]);
+      this.nicRecv.push([]);
+      this.coreTraffic.push([]);
+    }
+    for (let i = 0; i < this.nContainers; i++) this.onCore[this.homeCpu[i]].push(i);
     this.traffic.push(null);
     for (let i = 1; i < this.nContainers; i++) {
       if (!network) {
@@ -138,47 +161,61 @@ export class HostKernel {
       const t = new Traffic(
         { kind: spec.workload, owner: i, appCore: home, nicCore, rateGbps: spec.params.rateGbps, flows: spec.params.flows ?? 1, messageBytes: this.messageBytes },
         prof,
-        this.rings,
         this.policy,
       );
       this.traffic.push(t);
       this.allTraffic.push(t);
+      if (t.isReceiver) this.nicRecv[nicCore].push(t);
       this.coreTraffic[nicCore].push(t);
       if (home !== nicCore) this.coreTraffic[home].push(t);
     }
-
-    // Run queues: each container's task on its home core, and a ksoftirqd on every core.
-    // With Docker's cgroupfs layout the containers share a `docker` group entity beside ksoftirqd.
-    const sliceNs = Math.max(prof.schedLatencyUs * 500, prof.schedMinGranularityUs * 1000);
-    for (let c = 0; c < this.cores; c++) {
-      const here: number[] = [];
-      for (let i = 0; i < this.nContainers; i++) if (this.homeCpu[i] === c) here.push(i);
-      this.scheds.push(new CoreScheduler(here, prof.containersUnderDockerCgroup, sliceNs, prof.schedWakeupGranularityUs * 1000, prof.schedLatencyUs * 500));
-      this.runnableFn.push((e) => this.isRunnable(c, e));
-    }
+    // The link: receivers share the receive direction, senders the transmit direction.
+    const nRecv = this.allTraffic.filter((t) => t.isReceiver).length;
+    const nSend = this.allTraffic.length - nRecv;
+    for (const t of this.allTraffic) t.linePpns /= t.isReceiver ? nRecv : nSend;
 
     this.coreCatNs = new Float64Array(this.cores * N_CATS);
     this.softirqVecNs = new Float64Array(this.cores * 2);
-    this.inEpisode = new Uint8Array(this.cores);
-    this.episodeCtx = new Int32Array(this.cores);
-    this.episodeNs = new Float64Array(this.cores);
-    this.episodePackets = new Float64Array(this.cores);
-    this.napiScheduled = new Uint8Array(this.cores);
-    this.ksoftirqdPending = new Uint8Array(this.cores);
-    this.lastIrqNs = new Float64Array(this.cores).fill(-Infinity);
+    this.poll = new Uint8Array(this.cores);
+    this.epCtx = new Int32Array(this.cores).fill(NONE);
+    this.epEndNs = new Float64Array(this.cores);
+    this.epPkLeft = new Float64Array(this.cores);
+    this.share = new Float64Array(this.nContainers + 1);
+    this.prevShare = new Float64Array(this.nContainers + 1);
+    this.demand = new Float64Array(this.nContainers + 1);
+    this.bh = new Float64Array(this.nContainers);
+    this.sigma = new Float64Array(this.cores);
+    this.hardSigma = new Float64Array(this.cores);
+    this.kShare = new Float64Array(this.cores);
+    this.capTask = new Float64Array(this.cores);
+    this.idleShare = new Float64Array(this.cores);
+    this.prevIdle = new Float64Array(this.cores);
+    this.dFixed = new Float64Array(this.cores);
+    this.chargeRate = new Float64Array(this.nContainers);
+    this.ownerFrac = new Float64Array(this.cores * this.nContainers);
+    this.txFrac = new Float64Array(this.cores);
+    this.ownerNs = new Float64Array(this.nContainers);
+    this.eventsPerTask = new Float64Array(this.nContainers);
     // The scheduler tick of each core, at a random phase.
     this.tickNs = 1e9 / prof.timerTickHz;
-    this.nextTickNs = new Float64Array(this.cores);
-    for (let c = 0; c < this.cores; c++) this.nextTickNs[c] = this.rng.next() * this.tickNs;
-    this.tickPhaseNs = Float64Array.from(this.nextTickNs);
-    this.episodeEndNs = new Float64Array(this.cores);
+    this.tickPhaseNs = new Float64Array(this.cores);
+    for (let c = 0; c < this.cores; c++) this.tickPhaseNs[c] = this.rng.next() * this.tickNs;
+    this.nextTickNs = Float64Array.from(this.tickPhaseNs);
     // MAX_SOFTIRQ_TIME = msecs_to_jiffies(2): __do_softirq restarts only while jiffies < start + that many jiffies.
     this.softirqJiffies = Math.max(1, Math.ceil((prof.softirqMaxTimeUs * 1000) / this.tickNs - 1e-9));
-    this.stalled = new Uint8Array(this.nContainers);
-    this.ownerNs = new Float64Array(this.nContainers);
+    this.moderationNs = prof.irqModerationUs * 1000;
+    // sched_latency is scaled by 1 + ilog2(min(cpus, 8)) (sysctl_sched_tunable_scaling = log, the default);
+    // with two entities at the top (ksoftirqd and the docker group, or ksoftirqd and one container) each
+    // gets latency / 2 per turn, and a turn only ends at a tick (check_preempt_tick): it lasts this many ticks.
+    const scaledLatencyNs = prof.schedLatencyUs * 1000 * (1 + Math.floor(Math.log2(Math.min(this.cores, 8))));
+    this.ticksPerTopSlice = Math.max(1, Math.ceil(scaledLatencyNs / 2 / this.tickNs - 1e-9));
+    this.maxAdvanceNs = (opts.maxAdvanceUs ?? prof.simMaxAdvanceUs) * 1000;
+    this.jitterIntervalNs = prof.arrivalJitterIntervalUs * 1000;
+    this.nextJitterNs = network ? 0 : Infinity;
     this.timelineBucketNs = (opts.timelineBucketMs ?? 0) * 1e6;
-    this.nextBucketNs = this.timelineBucketNs;
+    this.nextBucketNs = this.timelineBucketNs > 0 ? this.timelineBucketNs : Infinity;
     this.lastBucketCat = new Float64Array(this.cores * N_CATS);
+    this.handleEvents();
   }
 
   private makePolicy(): AccountingPolicy {
@@ -201,223 +238,459 @@ export class HostKernel {
     }
   }
 
-  /** Advance simulated time by `ns` (rounded up to whole steps). */
+  /** Advance simulated time by `ns`, event by event. */
   run(ns: number): void {
-    const end = this.nowNs + ns - 1e-6;
-    while (this.nowNs < end) this.step();
+    const end = this.nowNs + ns;
+    while (this.nowNs < end - 1e-6) {
+      this.solve();
+      let dt = Math.min(end - this.nowNs, this.nextEventDt());
+      if (!(dt > 0.5)) dt = 0.5; // floating-point guard: never stall
+      this.advance(dt);
+      this.nowNs += dt;
+      this.handleEvents();
+      this.events++;
+    }
   }
 
-  private step(): void {
-    const now = this.nowNs;
-    const Q = this.stepNs;
-    const prof = this.prof;
-    for (let i = 0; i < this.nContainers; i++) this.groups[i].tick(now);
-    this.policy.onTick(now);
+  // ---- Rates between events -------------------------------------------------------------------------
 
-    if (this.allTraffic.length > 0) {
-      // The link: what was queued for transmission leaves at line rate; peers send towards us.
-      const linkBytes = (prof.linkGbps / 8) * Q;
-      let txLeft = linkBytes;
-      let rxLeft = linkBytes;
-      const n = this.allTraffic.length;
-      for (let k = 0; k < n; k++) {
-        const t = this.allTraffic[(k + this.rotate) % n];
-        txLeft -= t.drainWire(txLeft / (n - k));
-        if (t.htb) t.htb.refill(Q);
-        const jitter = 1 + prof.arrivalJitterFraction * this.rng.centered();
-        rxLeft -= t.arrive(now, Q, rxLeft / (n - k), jitter);
+  /** Compute every rate for the next interval, switching NAPI modes where the load says so. */
+  private solve(): void {
+    this.prevShare.set(this.share);
+    this.prevIdle.set(this.idleShare);
+    for (let pass = 0; pass < 4; pass++) {
+      for (let it = 0; it < 3; it++) {
+        for (let c = 0; c < this.cores; c++) this.allocateCore(c);
+        this.updateTraffic();
       }
-      this.rotate++;
+      if (!this.transitions()) break;
     }
-
-    for (let c = 0; c < this.cores; c++) this.runCore(c, now, Q);
-    this.nowNs = now + Q;
-
-    if (this.timelineBucketNs > 0 && this.nowNs >= this.nextBucketNs - 1e-6) this.closeBucket();
+    this.finishRates();
   }
 
-  /** One step of one core: the interrupt, softirq at irq exit, then CFS. */
-  private runCore(c: number, now: number, Q: number): void {
+  /** Split core `c` among softirq (interrupt mode or an episode), ksoftirqd, the tasks and idle. */
+  private allocateCore(c: number): void {
     const prof = this.prof;
-    const traffics = this.coreTraffic[c];
-    const sched = this.scheds[c];
-    const cat = this.coreCatNs;
-    const base = c * N_CATS;
-    // The scheduler tick of this step (if any): its irq_exit runs pending softirqs on the interrupted task.
-    let tickAt = -1;
-    if (this.nextTickNs[c] < now + Q) {
-      tickAt = this.nextTickNs[c] - now;
-      while (this.nextTickNs[c] < now + Q) this.nextTickNs[c] += this.tickNs;
+    const list = this.coreTraffic[c];
+    let d = 0;
+    let r = 0;
+    let pk = 0;
+    for (let k = 0; k < list.length; k++) {
+      const t = list[k];
+      if (t.nicCore === c) {
+        if (t.isReceiver) r += t.sqNic;
+        else d += t.sqNic;
+        pk += t.sqPackets;
+      }
+      if (t.appCore === c) d += t.sqApp;
     }
-    if (traffics.length === 0 && sched.empty && !this.ksoftirqdPending[c]) {
-      cat[base + CAT_IDLE] += Q; // nothing can run here: an idle core
-      return;
+    this.dFixed[c] = d;
+    let cap: number;
+    let ksoftirqdRunnable = false;
+    this.hardSigma[c] = 0;
+    if (this.epCtx[c] !== NONE) {
+      cap = 0;
+      this.sigma[c] = 1;
+    } else if (this.poll[c]) {
+      cap = 1;
+      this.sigma[c] = 0;
+      ksoftirqdRunnable = true;
+    } else {
+      // Interrupt mode: one interrupt per moderation interval (or per packet at low rates), each followed by
+      // __do_softirq at irq exit on whatever runs; as a fluid that is a fixed fraction of the core.
+      const hard = pk > 0 ? prof.hardIrqNsPerInterrupt * Math.min(1 / this.moderationNs, pk) : 0;
+      this.hardSigma[c] = hard;
+      const s = d + r + hard;
+      this.sigma[c] = s > 1 ? 1 : s;
+      cap = 1 - this.sigma[c];
     }
-    const scale = traffics.length > 0 ? 1 + prof.costJitterFraction * this.rng.centered() : 1;
-    this.stalled.fill(0);
-    let t = 0;
-    // The NIC (or the qdisc watchdog) interrupts once per moderation interval when work is pending, unless
-    // NAPI is already polling. The interrupt lands at a random instant of the step, on whatever runs then.
-    let irqAt = -1;
-    if (!this.napiScheduled[c] && !this.ksoftirqdPending[c] && traffics.length > 0 && now - this.lastIrqNs[c] >= prof.irqModerationUs * 1000 - 1 && this.hasSoftirqWork(c)) {
-      irqAt = this.rng.next() * Q * 0.999;
-    }
-    if (traffics.length === 0) tickAt = -1;
-    let running = IDLE; // who is on the core at time t (a container index, IDLE or KSOFTIRQD_RUNNING)
-
-    while (t < Q - 1e-6) {
-      if (irqAt >= 0 && t >= irqAt) {
-        irqAt = -1;
-        this.lastIrqNs[c] = now + t;
-        this.napiScheduled[c] = 1;
-        this.inEpisode[c] = 1;
-        this.episodeCtx[c] = running === KSOFTIRQD_RUNNING ? IDLE : running;
-        this.episodeNs[c] = 0;
-        this.episodePackets[c] = 0;
-        this.episodeEndNs[c] = this.softirqDeadline(c, now + t);
-        const hard = this.softirqSlice(c, now + t, Math.min(prof.hardIrqNsPerInterrupt * scale, Q - t), 0, scale, true);
-        t += hard;
-        this.episodeNs[c] = hard;
-        continue;
-      }
-      if (tickAt >= 0 && t >= tickAt) {
-        tickAt = -1;
-        // invoke_softirq at the tick's irq_exit: NET_RX is pending while NAPI is scheduled. Since 4.9 it is
-        // left to ksoftirqd when that thread is runnable; before, it runs here on the interrupted task.
-        if (!this.inEpisode[c] && running !== KSOFTIRQD_RUNNING && this.napiScheduled[c] && (!this.ksoftirqdPending[c] || !prof.softirqDeferToKsoftirqdWhilePending) && this.hasSoftirqWork(c)) {
-          this.inEpisode[c] = 1;
-          this.episodeCtx[c] = running;
-          this.episodeNs[c] = 0;
-          this.episodePackets[c] = 0;
-          this.episodeEndNs[c] = this.softirqDeadline(c, now + t);
-        }
-        continue;
-      }
-      if (this.inEpisode[c]) {
-        // __do_softirq at irq exit: runs until the work is done or 2 ms / 10 restarts are spent.
-        const maxNs = this.episodeEndNs[c] - (now + t);
-        const pkLimit = prof.netdevBudgetPackets * prof.softirqMaxRestarts;
-        const used = this.softirqSlice(c, now + t, Math.min(Q - t, maxNs), pkLimit - this.episodePackets[c], scale, false);
-        t += used;
-        this.episodeNs[c] += used;
-        if (tickAt >= 0 && tickAt <= t + 1e-6) tickAt = -1; // the tick came inside softirq: irq_exit runs nothing
-        if (!this.hasSoftirqWork(c)) {
-          this.inEpisode[c] = 0;
-          this.napiScheduled[c] = 0;
-        } else if (maxNs - used <= 1e-6 || this.episodePackets[c] >= pkLimit - 1e-9 || used <= 0) {
-          this.inEpisode[c] = 0;
-          this.ksoftirqdPending[c] = 1; // wakeup_softirqd: the rest waits for the thread
-        }
-        continue;
-      }
-      if (this.ksoftirqdPending[c] && !this.hasSoftirqWork(c)) {
-        this.ksoftirqdPending[c] = 0;
-        this.napiScheduled[c] = 0;
-      }
-      const e = sched.pick(this.runnableFn[c]);
-      let until = Q;
-      if (irqAt >= 0) until = irqAt;
-      if (tickAt >= 0 && tickAt < until) until = tickAt;
-      if (e === null) {
-        cat[base + CAT_IDLE] += until - t;
-        t = until;
-        running = IDLE;
-        continue;
-      }
-      if (e.container === KSOFTIRQD) {
-        const used = this.softirqSlice(c, now + t, until - t, Infinity, scale, false, true);
-        running = KSOFTIRQD_RUNNING;
-        sched.account(e, used);
-        t += used;
-        if (!this.hasSoftirqWork(c)) {
-          this.ksoftirqdPending[c] = 0;
-          this.napiScheduled[c] = 0;
-          running = IDLE;
-        }
-        if (used <= 0) this.ksoftirqdPending[c] = 0;
-        continue;
-      }
-      const i = e.container;
+    this.capTask[c] = cap;
+    // Before 4.9 every local_bh_enable() with NET_RX pending runs do_softirq in the caller's context: a network
+    // application on the NIC core (socket locks in each send/recv call) runs the pending softirq too.
+    const bhSoftirq = ksoftirqdRunnable && !prof.softirqDeferToKsoftirqdWhilePending;
+    // Fair share: ksoftirqd (root cgroup) and the docker group entity at the top, containers inside the group
+    // (or everybody at the top with a flat hierarchy). Equal weights (nice 0 = cpu.shares 1024) everywhere.
+    const here = this.onCore[c];
+    let dockerDemand = 0;
+    for (let k = 0; k < here.length; k++) {
+      const i = here[k];
       const g = this.groups[i];
-      const avail = g.available(c);
-      const maxNs = Math.min(until - t, avail);
-      let used: number;
-      const tr = this.traffic[i];
-      if (tr === null) {
-        used = maxNs;
-        this.sysbenchEvents[i] += used * this.eventsPerNs[i];
-      } else {
-        used = tr.appRun(maxNs, scale, this.messageBytes);
-      }
-      if (used < maxNs - 1e-6 || used <= 1e-6) this.stalled[i] = 1;
-      running = used >= maxNs - 1e-6 ? i : IDLE;
-      if (used > 0) {
-        g.charge(c, used, now + t);
-        sched.account(e, used);
-        cat[base + (i === 0 ? CAT_VICTIM : CAT_NEIGHBOURS)] += used;
-        t += used;
-      }
+      let dem: number;
+      const t = this.traffic[i];
+      if (g.isThrottled(c) || g.available(c) <= 0) dem = 0;
+      else if (t === null) dem = Infinity;
+      else if (bhSoftirq && t.nicCore === c) dem = Infinity; // woken by deliveries, busy in do_softirq
+      else dem = t.appDemand();
+      this.demand[i] = dem;
+      dockerDemand += dem;
+    }
+    let k = 0;
+    const KS = this.nContainers; // ksoftirqd's slot in share/demand
+    if (prof.containersUnderDockerCgroup) {
+      let dockerShare: number;
+      if (ksoftirqdRunnable) {
+        dockerShare = Math.min(dockerDemand, cap / 2);
+        k = cap - dockerShare;
+      } else dockerShare = Math.min(dockerDemand, cap);
+      this.waterfill(here, dockerShare);
+    } else if (ksoftirqdRunnable) {
+      // ksoftirqd is one more equal entity beside the containers.
+      this.demand[KS] = Infinity;
+      here.push(KS);
+      this.waterfill(here, cap);
+      here.pop();
+      k = this.share[KS];
+    } else this.waterfill(here, cap);
+    this.kShare[c] = k;
+    for (let j = 0; j < here.length; j++) {
+      const i = here[j];
+      const t = this.traffic[i];
+      this.bh[i] = bhSoftirq && t !== null && t.nicCore === c ? this.share[i] * this.bhFraction(c, t) : 0;
     }
   }
 
   /**
-   * Run softirq on core `c` for at most `budgetNs` (a fixed `fixedNs` for the hard interrupt itself), account
-   * it to its vector and category, and let the policy charge it. Returns the time used.
+   * Fraction of a network application's time spent in do_softirq at local_bh_enable while NAPI polls with a
+   * backlog: each call runs __do_softirq until its limits (restarts x budget, or the jiffy deadline, on
+   * average half a tick away) against the application's own work per system call.
    */
-  private softirqSlice(c: number, now: number, budgetNs: number, budgetPackets: number, scale: number, hardIrq: boolean, inKsoftirqd = false): number {
-    const owners = this.ownerNs;
-    owners.fill(0);
-    let used = 0;
-    let packets = 0;
-    const list = this.coreTraffic[c];
-    if (hardIrq) {
-      used = budgetNs;
-      owners[list[0].owner] += used;
-      this.softirqVecNs[c * 2] += used;
-    } else {
-      const n = list.length;
-      for (let k = 0; k < n && used < budgetNs - 1e-9 && packets < budgetPackets; k++) {
-        const t = list[(k + this.rotate) % n];
-        t.softirq(c, budgetNs - used, budgetPackets - packets, scale, this.use);
-        const ns = this.use.rxNs + this.use.txNs;
-        used += ns;
-        packets += this.use.packets;
-        owners[t.owner] += ns;
-        this.softirqVecNs[c * 2] += this.use.rxNs;
-        this.softirqVecNs[c * 2 + 1] += this.use.txNs;
+  private bhFraction(c: number, t: Traffic): number {
+    const recv = this.nicRecv[c];
+    let cost = 0;
+    for (let k = 0; k < recv.length; k++) cost = Math.max(cost, recv[k].ringCostNs);
+    const episode = Math.min(this.prof.softirqMaxRestarts * this.prof.netdevBudgetPackets * cost, this.tickNs / 2);
+    const own = t.syscallNs(this.messageBytes);
+    return episode / (episode + own);
+  }
+
+  /** Max-min fair split of `cap` among containers `ids` with demands in this.demand (equal weights). */
+  private waterfill(ids: number[], cap: number): void {
+    const n = ids.length;
+    for (let j = 0; j < n; j++) this.share[ids[j]] = 0;
+    let left = cap;
+    let open = 0;
+    for (let j = 0; j < n; j++) if (this.demand[ids[j]] > 0) open++;
+    while (open > 0 && left > 1e-15) {
+      const each = left / open;
+      let satisfied = false;
+      for (let j = 0; j < n; j++) {
+        const i = ids[j];
+        const want = this.demand[i] - this.share[i];
+        if (want <= 0) continue;
+        if (want <= each) {
+          this.share[i] += want;
+          left -= want;
+          open--;
+          satisfied = true;
+        }
       }
-      this.episodePackets[c] += packets;
+      if (!satisfied) {
+        for (let j = 0; j < n; j++) {
+          const i = ids[j];
+          if (this.demand[i] - this.share[i] > 0) this.share[i] += each;
+        }
+        left = 0;
+      }
     }
-    if (used <= 0) return 0;
-    this.coreCatNs[c * N_CATS + (inKsoftirqd ? CAT_KSOFTIRQD : CAT_SOFTIRQ_TASK)] += used;
-    const ctx = inKsoftirqd ? IDLE : this.episodeCtx[c];
-    this.policy.onSoftirq(c, ctx, used, owners, now);
-    // The interrupted task's clock runs on: its vruntime pays too (vanilla CFS cannot tell).
-    if (ctx >= 0) this.scheds[c].accountContainer(ctx, used);
-    return used;
+  }
+
+  private updateTraffic(): void {
+    const all = this.allTraffic;
+    for (let k = 0; k < all.length; k++) {
+      const t = all[k];
+      const n = t.nicCore;
+      let svc = Infinity;
+      let ppp = this.prof.napiWeightPackets;
+      if (t.isReceiver) {
+        const nr = this.nicRecv[n].length;
+        if (this.epCtx[n] !== NONE) svc = Math.max(0, 1 - this.dFixed[n]) / nr;
+        else if (this.poll[n]) {
+          let bh = 0;
+          const here = this.onCore[n];
+          for (let j = 0; j < here.length; j++) bh += this.bh[here[j]];
+          svc = Math.max(0, this.kShare[n] + bh - this.dFixed[n]) / nr;
+        }
+        else ppp = Math.max(1, t.rIn * this.moderationNs);
+      }
+      t.update(this.share[t.owner] - this.bh[t.owner], svc, ppp);
+    }
+  }
+
+  /** NAPI mode changes, TCP loss reactions and finished episodes; returns true if anything changed. */
+  private transitions(): boolean {
+    let changed = false;
+    const now = this.nowNs;
+    for (let c = 0; c < this.cores; c++) {
+      const recv = this.nicRecv[c];
+      if (recv.length === 0) continue;
+      let ringsEmpty = true;
+      let inflow = 0;
+      let served = 0;
+      let irqDemand = this.dFixed[c];
+      for (let k = 0; k < recv.length; k++) {
+        const t = recv[k];
+        if (t.ring > RING_EPS) ringsEmpty = false;
+        inflow += t.rIn;
+        served += t.rServe;
+        irqDemand += t.rIn * t.ringCostNs;
+      }
+      if (this.epCtx[c] !== NONE) {
+        // The episode's polls emptied the ring: napi_complete, the interrupt is unmasked again.
+        if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
+          this.epCtx[c] = NONE;
+          this.poll[c] = 0;
+          changed = true;
+        }
+      } else if (!this.poll[c]) {
+        if (this.sigma[c] >= 1 - 1e-9 && inflow > 0) {
+          // More softirq work than the core can run at irq exit: the episode on the interrupted task runs into
+          // its limits (10 restarts x netdev_budget, or the jiffy deadline), then ksoftirqd takes over and NAPI
+          // stays scheduled with the interrupt masked.
+          this.poll[c] = 1;
+          this.nextTickNs[c] = this.tickAfter(c, now);
+          this.startEpisode(c, this.prof.softirqMaxRestarts * this.prof.netdevBudgetPackets, this.softirqDeadline(c, now), true);
+          changed = true;
+        }
+      } else if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
+        this.poll[c] = 0; // ksoftirqd caught up: napi_complete
+        changed = true;
+      }
+    }
+    for (let k = 0; k < this.allTraffic.length; k++) {
+      const t = this.allTraffic[k];
+      if (t.kind !== 'tcp-receiver') continue;
+      if ((t.rRingDrop > 0 || t.dropping) && t.onLoss(now)) changed = true;
+    }
+    return changed;
+  }
+
+  /** Start a softirq episode on core `c` in the context of whatever runs there now (drawn by shares). */
+  private startEpisode(c: number, packets: number, deadlineNs: number, usePrev: boolean): void {
+    const share = usePrev ? this.prevShare : this.share;
+    const here = this.onCore[c];
+    let total = usePrev ? this.prevIdle[c] : this.idleShare[c];
+    let ks = usePrev ? 0 : this.kShare[c];
+    for (let j = 0; j < here.length; j++) total += share[here[j]];
+    total += ks;
+    let ctx = IDLE;
+    if (total > 0) {
+      let x = this.rng.next() * total;
+      if (x < ks) return; // the tick came while ksoftirqd ran: softirqs are already being served
+      x -= ks;
+      for (let j = 0; j < here.length; j++) {
+        const s = share[here[j]];
+        if (x < s) {
+          ctx = here[j];
+          break;
+        }
+        x -= s;
+      }
+    }
+    this.epCtx[c] = ctx;
+    this.epEndNs[c] = deadlineNs;
+    this.epPkLeft[c] = packets;
+  }
+
+  /** Idle shares, charge rates and owner fractions for the interval (after the rates are final). */
+  private finishRates(): void {
+    const nC = this.nContainers;
+    this.ownerFrac.fill(0);
+    this.txFrac.fill(0);
+    this.anyRamp = false;
+    for (let c = 0; c < this.cores; c++) {
+      const list = this.coreTraffic[c];
+      let tot = 0;
+      let tx = 0;
+      for (let k = 0; k < list.length; k++) {
+        const t = list[k];
+        let w = 0;
+        if (t.nicCore === c) w += t.sqNic;
+        if (t.appCore === c) {
+          w += t.sqApp;
+          tx += t.sqApp;
+        }
+        this.ownerFrac[c * nC + t.owner] += w;
+        tot += w;
+      }
+      if (tot > 0) {
+        for (let i = 0; i < nC; i++) this.ownerFrac[c * nC + i] /= tot;
+        this.txFrac[c] = tx / tot;
+      } else if (list.length > 0) this.ownerFrac[c * nC + list[0].owner] = 1;
+    }
+    // Tasks' real use (a demand-limited application may use a little less than its share), idle.
+    for (let c = 0; c < this.cores; c++) {
+      let used = 0;
+      const here = this.onCore[c];
+      for (let j = 0; j < here.length; j++) {
+        const i = here[j];
+        const t = this.traffic[i];
+        const u = t === null ? this.share[i] : t.appUse(this.share[i] - this.bh[i]);
+        this.share[i] = u;
+        used += u + this.bh[i];
+      }
+      this.idleShare[c] = Math.max(0, this.capTask[c] - this.kShare[c] - used);
+    }
+    // Runtime each container draws per ns (for the event at which it runs out).
+    const iron = this.policy.mode === 'iron-kernel';
+    for (let i = 0; i < nC; i++) this.chargeRate[i] = this.share[i] + (iron ? 0 : this.bh[i]);
+    for (let c = 0; c < this.cores; c++) {
+      const sig = this.sigma[c];
+      let bh = 0;
+      const on = this.onCore[c];
+      for (let j = 0; j < on.length; j++) bh += this.bh[on[j]];
+      if (sig <= 0 && this.kShare[c] <= 0 && bh <= 0) continue;
+      if (iron) {
+        const total = sig + this.kShare[c] + bh;
+        for (let i = 0; i < nC; i++) this.chargeRate[i] += total * this.ownerFrac[c * nC + i];
+      } else if (this.epCtx[c] !== NONE) {
+        if (this.epCtx[c] >= 0) this.chargeRate[this.epCtx[c]] += 1;
+      } else if (this.capTask[c] > 0) {
+        const here = this.onCore[c];
+        for (let j = 0; j < here.length; j++) this.chargeRate[here[j]] += (sig * this.share[here[j]]) / this.capTask[c];
+      }
+    }
+    for (let k = 0; k < this.allTraffic.length; k++) if (this.allTraffic[k].ramping()) this.anyRamp = true;
+  }
+
+  // ---- Events ---------------------------------------------------------------------------------------
+
+  private nextEventDt(): number {
+    const now = this.nowNs;
+    let dt = Infinity;
+    for (let i = 0; i < this.nContainers; i++) {
+      const g = this.groups[i];
+      dt = Math.min(dt, g.nextRefillNs - now);
+      const rate = this.chargeRate[i];
+      if (rate > 1e-12) {
+        const avail = g.available(this.homeCpu[i]);
+        if (avail > 0) dt = Math.min(dt, avail / rate);
+      }
+    }
+    dt = Math.min(dt, this.policy.nextEventNs() - now, this.nextJitterNs - now, this.nextBucketNs - now);
+    for (let c = 0; c < this.cores; c++) {
+      if (this.epCtx[c] !== NONE) {
+        dt = Math.min(dt, this.epEndNs[c] - now);
+        let pk = 0;
+        const recv = this.nicRecv[c];
+        for (let k = 0; k < recv.length; k++) pk += recv[k].rServe;
+        if (pk > 0) dt = Math.min(dt, this.epPkLeft[c] / pk);
+      } else if (this.poll[c] && !this.prof.softirqDeferToKsoftirqdWhilePending) dt = Math.min(dt, this.nextTickNs[c] - now);
+    }
+    for (let k = 0; k < this.allTraffic.length; k++) {
+      const t = this.allTraffic[k];
+      dt = Math.min(dt, t.nextThresholdNs());
+      if (t.rRingDrop > 0 && t.kind === 'tcp-receiver') dt = Math.min(dt, t.lastCutNs + t.rttNs() - now);
+    }
+    if (this.anyRamp) dt = Math.min(dt, this.maxAdvanceNs);
+    return dt;
+  }
+
+  /** Integrate every rate over `dt`. */
+  private advance(dt: number): void {
+    const nC = this.nContainers;
+    const cat = this.coreCatNs;
+    const now = this.nowNs + dt;
+    const owners = this.ownerNs;
+    for (let c = 0; c < this.cores; c++) {
+      const base = c * N_CATS;
+      const here = this.onCore[c];
+      for (let j = 0; j < here.length; j++) {
+        const i = here[j];
+        const ns = this.share[i] * dt;
+        if (ns <= 0) continue;
+        cat[base + (i === 0 ? CAT_VICTIM : CAT_NEIGHBOURS)] += ns;
+        this.groups[i].charge(c, ns, now);
+        if (this.traffic[i] === null) this.sysbenchEvents[i] += ns * this.eventsPerNs[i];
+      }
+      cat[base + CAT_IDLE] += this.idleShare[c] * dt;
+      const sig = this.sigma[c] * dt;
+      const ks = this.kShare[c] * dt;
+      let bh = 0;
+      for (let j = 0; j < here.length; j++) bh += this.bh[here[j]] * dt;
+      if (ks > 0) cat[base + CAT_KSOFTIRQD] += ks;
+      if (sig + bh > 0) cat[base + CAT_SOFTIRQ_TASK] += sig + bh;
+      const soft = sig + ks + bh;
+      if (soft <= 0) continue;
+      this.softirqVecNs[c * 2] += soft * (1 - this.txFrac[c]);
+      this.softirqVecNs[c * 2 + 1] += soft * this.txFrac[c];
+      // Who pays: the policy sees each context's softirq time with its owners.
+      const pay = (ctx: number, ns: number) => {
+        if (ns <= 0) return;
+        for (let i = 0; i < nC; i++) owners[i] = ns * this.ownerFrac[c * nC + i];
+        this.policy.onSoftirq(c, ctx, ns, owners, now);
+      };
+      if (ks > 0) pay(IDLE, ks);
+      if (bh > 0) for (let j = 0; j < here.length; j++) pay(here[j], this.bh[here[j]] * dt);
+      if (sig > 0) {
+        if (this.epCtx[c] !== NONE) pay(this.epCtx[c], sig);
+        else if (this.capTask[c] > 0) {
+          for (let j = 0; j < here.length; j++) pay(here[j], (sig * this.share[here[j]]) / this.capTask[c]);
+          pay(IDLE, (sig * (this.idleShare[c] + this.kShare[c])) / this.capTask[c]);
+        } else pay(IDLE, sig);
+      }
+    }
+    for (let c = 0; c < this.cores; c++) {
+      if (this.epCtx[c] === NONE) continue;
+      const recv = this.nicRecv[c];
+      for (let k = 0; k < recv.length; k++) this.epPkLeft[c] -= recv[k].rServe * dt;
+    }
+    for (let k = 0; k < this.allTraffic.length; k++) {
+      const t = this.allTraffic[k];
+      const ramp = t.ramping();
+      t.advance(dt);
+      if (ramp) t.grow(dt);
+    }
+  }
+
+  /** Timed events due at the current instant. */
+  private handleEvents(): void {
+    const now = this.nowNs;
+    const tiny = 1e-3;
+    for (let i = 0; i < this.nContainers; i++) this.groups[i].tick(now + tiny);
+    this.policy.onTick(now + tiny);
+    for (let i = 0; i < this.nContainers; i++) this.groups[i].throttleIfSpent(this.homeCpu[i], now);
+    for (let c = 0; c < this.cores; c++) {
+      let swallowed = false;
+      if (this.epCtx[c] !== NONE && (now >= this.epEndNs[c] - tiny || this.epPkLeft[c] <= 1e-6)) {
+        // Budget or jiffy deadline spent with work left: wakeup_softirqd; NAPI stays scheduled.
+        if (now >= this.epEndNs[c] - tiny) swallowed = true; // the deadline tick came inside softirq
+        this.epCtx[c] = NONE;
+      }
+      if (now >= this.nextTickNs[c] - tiny) {
+        // A scheduler tick. Its irq_exit runs pending NET_RX on the interrupted task while NAPI is polling
+        // (before 4.9; since 4.9 it is left to ksoftirqd), until the work is done, 10 restarts or the jiffy
+        // deadline, or after one round when need_resched is set: the tick that ends the current entity's turn
+        // (one in ticksPerTopSlice of the ticks that land on it) sets it, the others do not.
+        if (this.poll[c] && this.epCtx[c] === NONE && !swallowed && !this.prof.softirqDeferToKsoftirqdWhilePending) {
+          const endsTurn = this.rng.next() * this.ticksPerTopSlice < 1;
+          const rounds = endsTurn ? 1 : this.prof.softirqMaxRestarts;
+          this.startEpisode(c, rounds * this.prof.netdevBudgetPackets, this.softirqDeadline(c, now), false);
+        }
+        this.nextTickNs[c] = this.tickAfter(c, now + tiny);
+      }
+    }
+    if (now >= this.nextJitterNs - tiny) {
+      // Bursts on the wire and cache effects: each neighbour's arrival rate and costs vary per interval.
+      for (let k = 0; k < this.allTraffic.length; k++) {
+        const t = this.allTraffic[k];
+        t.arrivalJitter = 1 + this.prof.arrivalJitterFraction * this.rng.centered();
+        t.costJitter = 1 + this.prof.costJitterFraction * this.rng.centered();
+      }
+      this.nextJitterNs += this.jitterIntervalNs;
+    }
+    if (now >= this.nextBucketNs - tiny) this.closeBucket();
+  }
+
+  /** The first tick of core `c` strictly after `t`. */
+  private tickAfter(c: number, t: number): number {
+    const T = this.tickNs;
+    const phase = this.tickPhaseNs[c];
+    return phase + (Math.floor((t - phase) / T) + 1) * T;
   }
 
   /** When __do_softirq started at `startNs` on core `c` stops restarting: the jiffy deadline (a tick instant). */
   private softirqDeadline(c: number, startNs: number): number {
-    const T = this.tickNs;
-    const phase = this.tickPhaseNs[c];
-    const firstTick = phase + (Math.floor((startNs - phase) / T + 1e-9) + 1) * T;
-    return firstTick + (this.softirqJiffies - 1) * T;
-  }
-
-  private hasSoftirqWork(c: number): boolean {
-    const list = this.coreTraffic[c];
-    for (let k = 0; k < list.length; k++) if (list[k].hasSoftirqWork(c)) return true;
-    return false;
-  }
-
-  private isRunnable(c: number, e: SchedEntity): boolean {
-    if (e.container === KSOFTIRQD) return this.ksoftirqdPending[c] === 1;
-    const i = e.container;
-    if (this.stalled[i]) return false;
-    if (this.groups[i].available(c) <= 1e-6) return false;
-    const tr = this.traffic[i];
-    return tr === null || tr.appRunnable();
+    return this.tickAfter(c, startNs) + (this.softirqJiffies - 1) * this.tickNs;
   }
 
   private closeBucket(): void {

@@ -24,9 +24,8 @@ export const HostProfile = z
     mtuBytes: int,
     tcpMssBytes: int,
     linkRttUs: pos,
-    // Simulation step (fluid granularity)
-    simStepUs: pos,
-    simIdleStepUs: pos,
+    // Engine resolution: the longest fluid interval while a TCP peer's rate ramps (convergence-tested)
+    simMaxAdvanceUs: pos,
     // Scheduler (CFS) and bandwidth control
     schedLatencyUs: pos,
     schedMinGranularityUs: pos,
@@ -78,6 +77,8 @@ export const HostProfile = z
     groFlowInterleavePenalty: ns,
     tcpAckEverySegments: int,
     tcpRmemMaxBytes: int,
+    /** net.ipv4.tcp_adv_win_scale: the advertised window is rmem * (1 - 2^-scale). */
+    tcpAdvWinScale: z.number().int().min(1).max(4),
     tcpWmemMaxBytes: int,
     tcpInitialCwndSegments: int,
     tcpCubicBeta: z.number().gt(0).lt(1),
@@ -94,6 +95,8 @@ export const HostProfile = z
     ebpfPollDelayUs: pos,
     // Jitter that makes repetitions differ
     arrivalJitterFraction: z.number().min(0).max(0.5),
+    /** How long one burst (one draw of the arrival and cost jitter) lasts. */
+    arrivalJitterIntervalUs: pos,
     costJitterFraction: z.number().min(0).max(0.5),
     cpuSpeedJitterFraction: z.number().min(0).max(0.1),
     _doc: z.record(z.string(), z.string()),

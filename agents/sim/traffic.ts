@@ -1,27 +1,18 @@
-// The network side of one network neighbour: its peer across the link, its share of the NIC ring, its socket,
-// its qdisc, its TCP state, and the work each of these creates in softirq or in the application's own
-// system calls. Packet counts are fluids (fractional packets) so a 50 us step moves hundreds of packets at once.
-// Every packet is offered, then delivered, dropped with a reason, or still queued (see `conservation`).
+// The network side of one network neighbour, as fluids: its peer across the link, its NIC ring, its socket,
+// its qdisc, its TCP state, and the CPU work each of these creates in softirq or in the application's own
+// system calls. Between two events of the engine (host-kernel.ts) every rate here is constant; the engine
+// asks for the rates (`update`), advances the levels (`advance`) and asks when a level next crosses a
+// threshold (`nextThresholdNs`: ring empty/full, socket empty/full, send queue empty/full).
+// Every packet is offered, then delivered, dropped with a reason, or still queued (see `queued`).
 import type { WorkloadKind } from '../../workloads/catalog.ts';
 import type { AccountingPolicy } from './accounting.ts';
-import { Htb } from './htb.ts';
 import type { HostProfile } from './profile.ts';
-import { TcpRxFlow, TcpTxFlow, acksFor, groBatch } from './tcp.ts';
+import { groBatch } from './tcp.ts';
 
 export const DROP_REASONS = ['socket_buffer', 'nic_throttled', 'ebpf_throttled', 'qdisc', 'ring'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
-const R_SOCK = 0, R_NIC = 1, R_EBPF = 2, R_QDISC = 3, R_RING = 4;
-
-/** Shared per-core NIC receive ring occupancy (all owners whose traffic lands on that core). */
-export class RxRings {
-  readonly queued: Float64Array;
-  constructor(cores: number, readonly capacityPackets: number) {
-    this.queued = new Float64Array(cores);
-  }
-  room(core: number): number {
-    return Math.max(0, this.capacityPackets - this.queued[core]);
-  }
-}
+const R_SOCK = 0, R_NIC = 1, R_EBPF = 2, R_RING = 4;
+const EPS = 1e-6; // packets (or bytes for the TCP send queue): below this a buffer counts as empty
 
 export interface TrafficParams {
   kind: WorkloadKind;
@@ -33,404 +24,357 @@ export interface TrafficParams {
   messageBytes: number;
 }
 
-/** Result of one softirq service call, split by vector. */
-export interface SoftirqUse {
-  rxNs: number;
-  txNs: number;
-  packets: number;
-}
-
 export class Traffic {
   readonly kind: WorkloadKind;
   readonly owner: number;
   readonly appCore: number;
   readonly nicCore: number;
-  private readonly isUdp: boolean;
-  private readonly isSender: boolean;
-  // Packet geometry
-  private readonly payloadBytes: number;
-  private readonly wireBytesPerPacket: number;
-  // Receive side
-  ringPackets = 0;
-  private peerRateBytesPerNs = 0;
-  socketPackets = 0; // udp receiver
-  private readonly socketCapPackets: number;
-  readonly tcpRx: TcpRxFlow | null = null;
-  // Send side
-  private wmemPackets = 0; // udp sender: skbs charged to the socket until TX completion frees them
-  private readonly wmemCapPackets: number;
-  readonly htb: Htb | null = null;
-  readonly tcpTx: TcpTxFlow | null = null;
-  wireBytes = 0; // queued for the link, not yet transmitted
-  private wirePackets = 0;
-  txCompletions = 0;
-  private pendingAcks = 0;
-  private pendingAckedBytes = 0;
-  ackPacketsInRing = 0;
-  private ackedBytesInRing = 0;
-  private readonly ackEverySegments: number;
+  readonly isReceiver: boolean;
+  readonly isTcp: boolean;
+  readonly flows: number;
+  readonly payloadBytes: number;
+  readonly wireBytesPerPacket: number;
+  /** Packets per ns the link carries at most for this neighbour (its share is set by the engine). */
+  linePpns: number;
+  // ---- Receiver state ----
+  ring = 0;
+  /** Socket receive queue: datagrams (UDP) or MSS segments (TCP) not yet read. */
+  socket = 0;
+  readonly socketCap: number;
+  /** The peer's offered rate limit (packets/ns): iperf3 -b, the peer's own CPU (UDP), the link. */
+  readonly peerCapPpns: number;
+  /** TCP peer: congestion-controlled sending rate (packets/ns), cut on loss, grown per RTT. */
+  tcpRatePpns = 0;
+  lastCutNs = -Infinity;
+  ringCap: number;
+  // ---- Sender state ----
+  readonly htbPpns: number; // Infinity without a rate limit
+  /** TCP sender: bytes written by the application, not yet transmitted. */
+  sendQueueBytes = 0;
+  readonly sndbufBytes: number;
+  // ---- Jitter (redrawn by the engine every arrivalJitterIntervalUs) ----
+  arrivalJitter = 1;
+  costJitter = 1;
+  // ---- Costs (ns) ----
+  private readonly cApp: number; // per packet (receivers, UDP sender queued), per byte (TCP sender copy)
+  private readonly cDirect: number; // UDP sender: syscall + driver per packet
+  private readonly cDeq: number; // HTB dequeue + driver per packet, in NET_TX softirq
+  private readonly cCompl: number; // TX completion per skb
+  private readonly cTsoPerByte: number; // TCP transmit per byte (TSO super-segment cost / size)
+  private readonly cAckRx: number; // TCP sender: per ACK received
+  private readonly ackBytes: number; // TCP sender: payload bytes per ACK from the sink (GRO batch)
+  private readonly tsoBytes: number;
+  // ---- Rates of the current interval (per ns), set by update() ----
+  rArrive = 0; // offered by the peer (receivers) / sent by the application (senders)
+  rNicDrop = 0;
+  rIn = 0; // into the ring
+  rServe = 0; // processed by softirq out of the ring
+  rRingDrop = 0;
+  rEbpfDrop = 0;
+  rSockIn = 0;
+  rSockDrop = 0;
+  rApp = 0; // read by the application (receivers), sent (senders, packets or bytes for TCP)
+  rWire = 0; // TCP sender: bytes/ns leaving for the link
+  private qNet = 0; // TCP sender queue change, bytes/ns
+  windowLimited = false;
+  dropping = false; // NIC/eBPF drops for this owner (IRON / eBPF enforcement)
+  /** Softirq work this neighbour creates, ns per ns, on its NIC core (NET_RX) and on its app core (NET_TX). */
+  sqNic = 0;
+  sqApp = 0;
+  /** Softirq packets per ns (for the NAPI budget of an episode). */
+  sqPackets = 0;
+  /** Per-packet softirq cost of the ring (ns), for the service the engine grants. */
+  ringCostNs = 0;
   // Counters (packets are segments for TCP)
-  offered = 0; // sent by the peer (receivers) or by the application (senders)
-  delivered = 0; // read by the application (receivers) or put on the wire (senders)
+  offered = 0;
+  delivered = 0;
   goodputBytes = 0;
   retransmits = 0;
   readonly dropped = new Float64Array(DROP_REASONS.length);
-  private nowNs = 0;
-  private rxUsedNs = 0;
+  private readonly rwndSegments: number;
+  private readonly msgBytes: number;
 
   constructor(
     p: TrafficParams,
     private readonly prof: HostProfile,
-    private readonly rings: RxRings,
     private readonly policy: AccountingPolicy,
   ) {
     this.kind = p.kind;
     this.owner = p.owner;
     this.appCore = p.appCore;
     this.nicCore = p.nicCore;
-    this.isUdp = p.kind.startsWith('udp');
-    this.isSender = p.kind.endsWith('-sender');
-    const linkBytesPerNs = prof.linkGbps / 8;
-    if (this.isUdp) {
+    this.flows = p.flows;
+    this.msgBytes = p.messageBytes;
+    this.isReceiver = p.kind.endsWith('-receiver');
+    this.isTcp = p.kind.startsWith('tcp');
+    if (!this.isTcp) {
       this.payloadBytes = Math.min(p.messageBytes, prof.mtuBytes - 28);
       this.wireBytesPerPacket = this.payloadBytes + 28 + 14 + prof.wireOverheadBytesPerFrame;
     } else {
       this.payloadBytes = prof.tcpMssBytes;
-      this.wireBytesPerPacket = prof.tcpMssBytes + (prof.mtuBytes - prof.tcpMssBytes) + 14 + prof.wireOverheadBytesPerFrame;
+      this.wireBytesPerPacket = prof.mtuBytes + 14 + prof.wireOverheadBytesPerFrame;
     }
-    this.socketCapPackets = prof.udpRcvbufBytes / prof.skbTruesizeBytes;
-    this.wmemCapPackets = prof.udpSndbufBytes / prof.skbTruesizeBytes;
-    const rate = p.rateGbps !== undefined ? p.rateGbps / 8 : Infinity; // bytes per ns
-    if (p.kind === 'udp-receiver') {
-      const peerMax = (prof.peerUdpMaxPacketsPerSecond * this.payloadBytes) / 1e9;
-      this.peerRateBytesPerNs = Math.min(rate, peerMax, linkBytesPerNs);
-    }
-    if (p.kind === 'udp-sender' && p.rateGbps !== undefined) {
-      const l2 = this.payloadBytes + 28 + 14;
-      this.htb = new Htb(rate, rate * prof.htbBurstUs * 1000 + l2, l2, prof.qdiscQueuePackets, prof.htbTimerMinUs * 1000);
-    }
-    if (p.kind === 'tcp-receiver') {
-      this.tcpRx = new TcpRxFlow(
-        p.flows,
-        prof.tcpMssBytes,
-        Math.min(rate, linkBytesPerNs),
-        prof.tcpRmemMaxBytes,
-        prof.tcpWmemMaxBytes * p.flows,
-        prof.tcpCubicBeta,
-        prof.linkRttUs * 1000,
-        prof.tcpInitialCwndSegments,
-      );
-    }
-    if (p.kind === 'tcp-sender') {
-      const tsq = linkBytesPerNs * 1e6; // TSQ: about 1 ms of the link may sit below the socket
-      this.tcpTx = new TcpTxFlow(p.flows, prof.tcpMssBytes, prof.tcpWmemMaxBytes * p.flows, prof.tcpTsoMaxBytes, tsq, Infinity);
-    }
+    const linkBytesPerNs = prof.linkGbps / 8;
+    this.linePpns = linkBytesPerNs / this.wireBytesPerPacket;
+    const rate = p.rateGbps !== undefined ? p.rateGbps / 8 / this.payloadBytes : Infinity; // packets per ns
+    this.ringCap = prof.rxRingPackets;
+    this.tsoBytes = prof.tcpTsoMaxBytes;
+    // Socket receive queue: UDP counts skb truesize against rmem; TCP advertises a window of
+    // rmem * (1 - 2^-tcp_adv_win_scale), the rest of the buffer being reserved for skb overhead.
+    this.rwndSegments = (prof.tcpRmemMaxBytes * (1 - Math.pow(2, -prof.tcpAdvWinScale))) / prof.tcpMssBytes;
+    this.socketCap = this.isTcp ? this.rwndSegments : prof.udpRcvbufBytes / prof.skbTruesizeBytes;
+    this.sndbufBytes = prof.tcpWmemMaxBytes * p.flows;
+    if (p.kind === 'udp-receiver') this.peerCapPpns = Math.min(rate, prof.peerUdpMaxPacketsPerSecond / 1e9, this.linePpns);
+    else if (p.kind === 'tcp-receiver') this.peerCapPpns = Math.min(rate, this.linePpns);
+    else this.peerCapPpns = 0;
+    this.tcpRatePpns = Math.min(this.peerCapPpns, (prof.tcpInitialCwndSegments * p.flows) / (prof.linkRttUs * 1000));
+    this.htbPpns = p.kind === 'udp-sender' && p.rateGbps !== undefined ? rate : Infinity;
+
+    const acct = policy.overheadNsPerPacket;
+    this.cCompl = prof.txCompletionNsPerPacket + acct;
+    this.cDirect = prof.udpTxSyscallNsPerPacket + prof.driverTxNsPerPacket;
+    const ppw = this.htbPpns < Infinity ? Math.max(1, this.htbPpns * prof.htbTimerMinUs * 1000) : 1;
+    this.cDeq = prof.htbDequeueNsPerPacket + prof.driverTxNsPerPacket + prof.htbWatchdogNsPerWakeup / ppw + acct;
+    this.cTsoPerByte = prof.tcpTxNsPerTsoSegment / prof.tcpTsoMaxBytes;
+    this.cAckRx = prof.tcpAckRxNsPerPacket + acct;
     // The sink across the link coalesces our segments with GRO and ACKs each super-packet.
-    this.ackEverySegments = Math.max(
-      prof.tcpAckEverySegments,
-      groBatch(prof.napiWeightPackets, p.flows, prof.groMaxSegments, prof.groFlowInterleavePenalty),
-    );
+    this.ackBytes = prof.tcpMssBytes * Math.max(prof.tcpAckEverySegments, groBatch(prof.napiWeightPackets, p.flows, prof.groMaxSegments, prof.groFlowInterleavePenalty));
+    switch (p.kind) {
+      case 'udp-receiver':
+        this.cApp = prof.udpRecvSyscallNsPerPacket;
+        break;
+      case 'tcp-receiver':
+        this.cApp = prof.tcpMssBytes * (prof.tcpRxCopyNsPerByte + prof.tcpSyscallNsPerCall / p.messageBytes);
+        break;
+      case 'udp-sender':
+        this.cApp = prof.udpTxSyscallNsPerPacket;
+        break;
+      default:
+        this.cApp = prof.tcpTxCopyNsPerByte + prof.tcpSyscallNsPerCall / p.messageBytes;
+    }
   }
 
-  // ---- The link -------------------------------------------------------------------------------------
-
-  /** The peer sends towards us for `dtNs` within `linkBytes` of the receive link; returns wire bytes used. */
-  arrive(now: number, dtNs: number, linkBytes: number, jitter: number): number {
-    this.nowNs = now;
-    // ACKs from the sink for what left last step.
-    if (this.pendingAcks > 0) {
-      const space = this.rings.room(this.nicCore);
-      const acc = Math.min(this.pendingAcks, space);
-      this.ackPacketsInRing += acc;
-      this.ackedBytesInRing += this.pendingAckedBytes * (acc / this.pendingAcks);
-      this.rings.queued[this.nicCore] += acc;
-      // An ACK lost to a full ring is covered by the next cumulative ACK: fold its bytes into what arrived.
-      if (acc < this.pendingAcks) this.ackedBytesInRing += this.pendingAckedBytes * (1 - acc / this.pendingAcks);
-      this.pendingAcks = 0;
-      this.pendingAckedBytes = 0;
-    }
-    let segments = 0;
-    if (this.kind === 'udp-receiver') {
-      segments = Math.min(this.peerRateBytesPerNs * dtNs * jitter, linkBytes * (this.payloadBytes / this.wireBytesPerPacket)) / this.payloadBytes;
-    } else if (this.tcpRx) {
-      segments = this.tcpRx.sendable(dtNs, linkBytes * (this.payloadBytes / this.wireBytesPerPacket)) * jitter;
-      this.tcpRx.onSent(segments);
-    } else {
-      return 0;
-    }
-    this.offered += segments;
-    let lost = 0;
-    if (this.policy.dropAtNic(this.owner)) {
-      this.dropped[R_NIC] += segments;
-      lost = segments;
-    } else {
-      const accepted = Math.min(segments, this.rings.room(this.nicCore));
-      this.ringPackets += accepted;
-      this.rings.queued[this.nicCore] += accepted;
-      lost = segments - accepted;
-      this.dropped[R_RING] += lost;
-    }
-    if (lost > 0 && this.tcpRx) {
-      this.tcpRx.onLoss(lost, now);
-      this.retransmits += lost;
-    }
-    return segments * this.wireBytesPerPacket;
-  }
-
-  /** The link transmits `share` of our queued bytes; completions follow in softirq, ACKs come back. */
-  drainWire(maxBytes: number): number {
-    if (this.wireBytes <= 0) return 0;
-    const bytes = Math.min(this.wireBytes, maxBytes);
-    const frac = bytes / this.wireBytes;
-    const pkts = this.wirePackets * frac;
-    this.wireBytes -= bytes;
-    this.wirePackets -= pkts;
-    if (this.wireBytes < 1e-6) this.wireBytes = this.wirePackets = 0;
-    this.txCompletions += pkts;
-    if (this.tcpTx) {
-      const payload = bytes * (this.payloadBytes / this.wireBytesPerPacket);
-      const segs = payload / this.payloadBytes;
-      this.delivered += segs;
-      this.goodputBytes += payload;
-      this.pendingAcks += acksFor(segs, this.ackEverySegments);
-      this.pendingAckedBytes += payload;
-    } else {
-      this.delivered += pkts;
-      this.goodputBytes += pkts * this.payloadBytes;
-    }
-    return bytes;
-  }
-
-  /** Queue `n` packets (skbs) of `payload` bytes each for the link. */
-  private toWire(n: number, payloadBytes: number): void {
-    this.wirePackets += n;
-    this.wireBytes += n * payloadBytes * (this.wireBytesPerPacket / this.payloadBytes);
-  }
-
-  // ---- Softirq --------------------------------------------------------------------------------------
-
-  hasSoftirqWork(core: number): boolean {
-    if (core === this.nicCore) {
-      if (this.ringPackets > 1e-9 || this.ackPacketsInRing > 1e-9 || this.txCompletions > 1e-9) return true;
-      if (this.tcpTx && this.tcpTx.pushPending && this.tcpTx.transmittable(this.wireBytes) > 0) return true;
-    }
-    if (core === this.appCore && this.htb && this.htb.releasable() >= 1) return true;
-    return false;
-  }
-
-  /** Process softirq work on `core` within `budgetNs` and `budgetPackets`; costs scaled by `scale`. */
-  softirq(core: number, budgetNs: number, budgetPackets: number, scale: number, out: SoftirqUse): void {
-    out.rxNs = out.txNs = out.packets = 0;
+  /** Softirq cost of one packet out of the ring (ns), given how many packets one interrupt finds. */
+  private rxCostNs(packetsPerPoll: number): number {
     const p = this.prof;
     const acct = this.policy.overheadNsPerPacket;
-    let left = budgetNs;
-    let pk = budgetPackets;
-    if (core === this.nicCore) {
-      // TX completion (ixgbe cleans the TX ring in its NAPI poll, so it counts as NET_RX).
-      if (this.txCompletions > 0 && left > 0 && pk > 0) {
-        const c = (p.txCompletionNsPerPacket + acct) * scale;
-        const n = Math.min(this.txCompletions, left / c, pk);
-        this.txCompletions -= n;
-        if (this.txCompletions < 1e-9) this.txCompletions = 0;
-        this.wmemPackets = Math.max(0, this.wmemPackets - n);
-        if (this.tcpTx) this.tcpTx.pushPending = true; // TSQ: completions let the tasklet push more
-        left -= n * c;
-        pk -= n;
-        out.packets += n;
-      }
-      if (this.ringPackets > 0 && left > 0 && pk > 0) {
-        const n = this.kind === 'udp-receiver' ? this.udpRx(left, pk, scale, acct) : this.tcpDataRx(left, pk, scale, acct);
-        left -= this.rxUsedNs;
-        pk -= n;
-        out.packets += n;
-      }
-      if (this.ackPacketsInRing > 0 && left > 0 && pk > 0 && this.tcpTx) {
-        const c = (p.tcpAckRxNsPerPacket + acct) * scale;
-        const n = Math.min(this.ackPacketsInRing, left / c, pk);
-        const bytes = this.ackedBytesInRing * (n / this.ackPacketsInRing);
-        this.ackPacketsInRing -= n;
-        this.ackedBytesInRing -= bytes;
-        this.rings.queued[this.nicCore] -= n;
-        if (this.ackPacketsInRing < 1e-9) {
-          this.tcpTx.onAcked(bytes + this.ackedBytesInRing);
-          this.ackPacketsInRing = this.ackedBytesInRing = 0;
-        } else this.tcpTx.onAcked(bytes);
-        left -= n * c;
-        pk -= n;
-        out.packets += n;
-      }
-      // tcp_write_xmit from softirq: ACKs and completions opened the window while the app sleeps.
-      if (this.tcpTx && this.tcpTx.pushPending && left > 0) left -= this.tcpPush(left, scale);
-      out.rxNs = budgetNs - left;
-    }
-    if (core === this.appCore && this.htb && left > 0 && pk > 0) {
-      // The qdisc watchdog fires and net_tx_action dequeues what the tokens allow, then the driver sends it.
-      const c = (p.htbDequeueNsPerPacket + p.driverTxNsPerPacket + p.htbWatchdogNsPerWakeup / this.htb.packetsPerWakeup + acct) * scale;
-      const n = Math.min(this.htb.releasable(), left / c, pk);
-      if (n > 0) {
-        this.htb.dequeue(n);
-        this.toWire(n, this.payloadBytes);
-        out.txNs = n * c;
-        out.packets += n;
-      }
-    }
+    if (this.policy.dropAfterDriver(this.owner)) return (p.ebpfDropNsPerPacket + acct) * this.costJitter;
+    if (!this.isTcp) return (p.driverRxNsPerPacket + p.udpRxStackNsPerPacket + acct) * this.costJitter;
+    // GRO merges what one poll finds of each flow; each super-packet goes up the stack once and is ACKed
+    // (a GRO skb of >= 2 MSS triggers an immediate ACK; single segments are ACKed every second one).
+    const batch = groBatch(Math.min(packetsPerPoll, p.napiWeightPackets), this.flows, p.groMaxSegments, p.groFlowInterleavePenalty);
+    const perAck = p.tcpAckTxNsPerPacket + p.txCompletionNsPerPacket;
+    return (p.driverRxNsPerPacket + p.tcpRxGroNsPerPacket + acct + p.tcpRxStackNsPerSuperPacket / batch + perAck / Math.max(batch, p.tcpAckEverySegments)) * this.costJitter;
   }
 
-  /** Receive up to the budget; returns packets, leaves the time used in rxUsedNs. */
-  private udpRx(budgetNs: number, budgetPackets: number, scale: number, acct: number): number {
+  /** The application's own work per system call (ns): one datagram, or one message for TCP. */
+  syscallNs(messageBytes: number): number {
     const p = this.prof;
-    const dropping = this.policy.dropAfterDriver(this.owner);
-    const c = (dropping ? p.ebpfDropNsPerPacket + acct : p.driverRxNsPerPacket + p.udpRxStackNsPerPacket + acct) * scale;
-    const n = Math.min(this.ringPackets, budgetNs / c, budgetPackets);
-    this.takeFromRing(n);
-    if (dropping) this.dropped[R_EBPF] += n;
-    else {
-      const fit = Math.min(n, Math.max(0, this.socketCapPackets - this.socketPackets));
-      this.socketPackets += fit;
-      this.dropped[R_SOCK] += n - fit;
-    }
-    this.rxUsedNs = n * c;
-    return n;
-  }
-
-  private tcpDataRx(budgetNs: number, budgetPackets: number, scale: number, acct: number): number {
-    const p = this.prof;
-    const flow = this.tcpRx!;
-    const dropping = this.policy.dropAfterDriver(this.owner);
-    if (dropping) {
-      const c = (p.ebpfDropNsPerPacket + acct) * scale;
-      const n = Math.min(this.ringPackets, budgetNs / c, budgetPackets);
-      this.takeFromRing(n);
-      this.dropped[R_EBPF] += n;
-      flow.onLoss(n, this.nowNs);
-      this.retransmits += n;
-      this.rxUsedNs = n * c;
-    return n;
-    }
-    // GRO merges what one poll finds of each flow; each super-packet goes up the stack once and is ACKed.
-    const batch = groBatch(Math.min(this.ringPackets, p.napiWeightPackets), flow.flows, p.groMaxSegments, p.groFlowInterleavePenalty);
-    const c = (p.driverRxNsPerPacket + p.tcpRxGroNsPerPacket + acct + p.tcpRxStackNsPerSuperPacket / batch + p.tcpAckTxNsPerPacket / Math.max(batch, 2)) * scale;
-    const n = Math.min(this.ringPackets, budgetNs / c, budgetPackets);
-    this.takeFromRing(n);
-    flow.onDelivered(n);
-    this.rxUsedNs = n * c;
-    return n;
-  }
-
-  private takeFromRing(n: number): void {
-    this.ringPackets -= n;
-    this.rings.queued[this.nicCore] -= n;
-    if (this.ringPackets < 1e-9) {
-      this.rings.queued[this.nicCore] -= this.ringPackets;
-      this.ringPackets = 0;
-    }
-  }
-
-  /** Transmit queued TCP data from softirq; returns the time used. */
-  private tcpPush(budgetNs: number, scale: number): number {
-    const tx = this.tcpTx!;
-    const c = this.prof.tcpTxNsPerTsoSegment * scale;
-    const bytes = Math.min(tx.transmittable(this.wireBytes), (budgetNs / c) * tx.tsoBytes);
-    if (bytes <= 0) {
-      tx.pushPending = false;
-      return 0;
-    }
-    tx.transmit(bytes);
-    this.toWire(bytes / tx.tsoBytes, tx.tsoBytes);
-    if (tx.transmittable(this.wireBytes) <= 0) tx.pushPending = false;
-    return (bytes / tx.tsoBytes) * c;
-  }
-
-  // ---- The application (process context, charged to the neighbour's cgroup) -------------------------
-
-  appRunnable(): boolean {
     switch (this.kind) {
-      case 'udp-sender':
-        return this.wmemCapPackets - this.wmemPackets >= 1;
       case 'udp-receiver':
-        return this.socketPackets >= 1;
-      case 'tcp-sender':
-        return this.tcpTx!.writeRoom() >= this.prof.tcpTsoMaxBytes;
+      case 'udp-sender':
+        return this.cApp;
       case 'tcp-receiver':
-        return this.tcpRx!.socketBytes >= this.prof.tcpMssBytes;
+        return (this.cApp / p.tcpMssBytes) * messageBytes;
       default:
-        return false;
+        return this.cApp * messageBytes;
     }
   }
 
-  /** Run the application for at most `maxNs`; returns the time used (less when it blocks). */
-  appRun(maxNs: number, scale: number, messageBytes: number): number {
-    const p = this.prof;
+  /** The application's demand for CPU (fraction of its core): Infinity when it is CPU-bound. */
+  appDemand(): number {
+    const j = this.costJitter;
     switch (this.kind) {
-      case 'udp-sender': {
-        const room = this.wmemCapPackets - this.wmemPackets;
-        const cDirect = (p.udpTxSyscallNsPerPacket + p.driverTxNsPerPacket) * scale;
-        const cQueued = p.udpTxSyscallNsPerPacket * scale;
-        const direct = Math.min(room, maxNs / cDirect, this.htb ? this.htb.directAllowance() : Infinity);
-        let used = direct * cDirect;
-        let queued = 0;
-        if (this.htb && direct < room && used < maxNs) queued = Math.min(room - direct, (maxNs - used) / cQueued);
-        used += queued * cQueued;
-        if (this.htb) this.htb.sendDirect(direct);
-        this.toWire(direct, this.payloadBytes);
-        let qdrop = 0;
-        if (queued > 0) qdrop = this.htb!.enqueue(queued);
-        this.dropped[R_QDISC] += qdrop;
-        this.wmemPackets += direct + queued - qdrop;
-        this.offered += direct + queued;
-        return used;
-      }
-      case 'udp-receiver': {
-        const c = p.udpRecvSyscallNsPerPacket * scale;
-        const n = Math.min(this.socketPackets, maxNs / c);
-        this.socketPackets -= n;
-        this.delivered += n;
-        this.goodputBytes += n * this.payloadBytes;
-        return n * c;
-      }
-      case 'tcp-sender': {
-        const tx = this.tcpTx!;
-        const perByte = (p.tcpTxCopyNsPerByte + p.tcpSyscallNsPerCall / messageBytes) * scale;
-        const c = p.tcpTxNsPerTsoSegment * scale;
-        // Copy, then tcp_push inside sendmsg: what the window and TSQ allow goes out in process context,
-        // so budget the transmit cost of the data written while there is room below the socket.
-        const canPush = tx.transmittable(this.wireBytes) + tx.writeRoom() > 0 && this.wireBytes < tx.tsqLimitBytes;
-        const bytes = Math.min(tx.writeRoom(), maxNs / (perByte + (canPush ? c / tx.tsoBytes : 0)));
-        tx.writeQueueBytes += bytes;
-        this.offered += bytes / this.payloadBytes;
-        let used = bytes * perByte;
-        const out = Math.min(tx.transmittable(this.wireBytes), ((maxNs - used) / c) * tx.tsoBytes);
-        if (out > 0) {
-          tx.transmit(out);
-          this.toWire(out / tx.tsoBytes, tx.tsoBytes);
-          used += (out / tx.tsoBytes) * c;
-        }
-        return used;
-      }
-      case 'tcp-receiver': {
-        const rx = this.tcpRx!;
-        const perByte = (p.tcpRxCopyNsPerByte + p.tcpSyscallNsPerCall / messageBytes) * scale;
-        const bytes = Math.min(rx.socketBytes, maxNs / perByte);
-        rx.socketBytes -= bytes;
-        this.delivered += bytes / this.payloadBytes;
-        this.goodputBytes += bytes;
-        return bytes * perByte;
-      }
+      case 'udp-receiver':
+      case 'tcp-receiver':
+        return this.socket > EPS ? Infinity : this.rSockIn * this.cApp * j;
+      case 'udp-sender':
+        return this.htbPpns < Infinity ? this.htbPpns * this.cApp * j : this.linePpns * this.cDirect * j;
       default:
-        return 0;
+        return this.sendQueueBytes >= this.sndbufBytes - EPS ? this.linePpns * this.payloadBytes * this.cApp * j : Infinity;
     }
+  }
+
+  /**
+   * Rates for the next interval. `appShare`: the application's fraction of its core; `ringSvcNs`: ns of
+   * softirq per ns the NIC core grants this ring (Infinity in interrupt mode: the ring is served as packets
+   * come); `packetsPerPoll`: how many packets one poll finds (GRO batching).
+   */
+  update(appShare: number, ringSvcNs: number, packetsPerPoll: number): void {
+    this.sqNic = this.sqApp = this.sqPackets = 0;
+    this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rSockDrop = this.rApp = this.rWire = 0;
+    this.qNet = 0;
+    const j = this.costJitter;
+    if (this.isReceiver) {
+      const cApp = this.cApp * j;
+      const appPpns = appShare / cApp;
+      let A = this.isTcp ? Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns) : this.peerCapPpns * this.arrivalJitter;
+      this.windowLimited = this.isTcp && this.socket + this.ring >= this.rwndSegments - EPS;
+      if (this.windowLimited) A = Math.min(A, appPpns); // the advertised window paces the peer to the reader
+      this.rArrive = A;
+      this.dropping = this.policy.dropAtNic(this.owner) || this.policy.dropAfterDriver(this.owner);
+      if (this.policy.dropAtNic(this.owner)) this.rNicDrop = A;
+      else this.rIn = A;
+      const c = this.rxCostNs(packetsPerPoll);
+      this.ringCostNs = c;
+      if (ringSvcNs === Infinity) this.rServe = this.rIn;
+      else {
+        const cap = ringSvcNs / c;
+        this.rServe = this.ring <= EPS && cap >= this.rIn ? this.rIn : cap;
+      }
+      if (this.ring >= this.ringCap - EPS && this.rIn > this.rServe) this.rRingDrop = this.rIn - this.rServe;
+      if (this.policy.dropAfterDriver(this.owner)) this.rEbpfDrop = this.rServe;
+      else this.rSockIn = this.rServe;
+      this.rApp = this.socket <= EPS && appPpns >= this.rSockIn ? this.rSockIn : appPpns;
+      if (!this.isTcp && this.socket >= this.socketCap - EPS && this.rSockIn > this.rApp) this.rSockDrop = this.rSockIn - this.rApp;
+      this.sqNic = this.rServe * c;
+      this.sqPackets = this.rServe;
+      return;
+    }
+    if (this.kind === 'udp-sender') {
+      const need = this.htbPpns * this.cApp * j;
+      let sent: number;
+      if (this.htbPpns < Infinity && appShare >= need * (1 - 1e-9)) {
+        // The class is saturated: packets wait in the qdisc and the watchdog dequeues them in NET_TX softirq.
+        sent = this.htbPpns;
+        this.sqApp = sent * this.cDeq * j;
+      } else sent = Math.min(appShare / (this.cDirect * j), this.linePpns, this.htbPpns);
+      this.rApp = sent;
+      this.sqNic = sent * this.cCompl * j;
+      this.sqPackets = sent;
+      return;
+    }
+    // tcp-sender: the application copies into the socket; while data waits there, ACKs (NET_RX on the NIC core)
+    // clock it out with tcp_write_xmit from softirq (TSQ); otherwise sendmsg's tcp_push sends it in process context.
+    const L = this.linePpns * this.payloadBytes; // bytes per ns
+    const cCopy = this.cApp * j;
+    const cTso = this.cTsoPerByte * j;
+    let fromSoftirq: boolean;
+    if (this.sendQueueBytes > EPS) {
+      this.rWire = L;
+      const W = appShare / cCopy;
+      this.rApp = this.sendQueueBytes >= this.sndbufBytes - EPS ? Math.min(W, L) : W;
+      this.qNet = this.rApp - L;
+      fromSoftirq = true;
+    } else {
+      const W = appShare / (cCopy + cTso);
+      if (W >= L) {
+        this.rApp = appShare / cCopy;
+        this.rWire = L;
+        this.qNet = this.rApp - L;
+        fromSoftirq = true;
+      } else {
+        this.rApp = W;
+        this.rWire = W;
+        fromSoftirq = false;
+      }
+    }
+    const acks = this.rWire / this.ackBytes;
+    const skbs = this.rWire / this.tsoBytes;
+    this.sqNic = acks * this.cAckRx * j + skbs * this.cCompl * j + (fromSoftirq ? this.rWire * cTso : 0);
+    this.sqPackets = acks + skbs;
+  }
+
+  /** Application CPU actually used at `appShare` (a demand-limited app uses less than its share). */
+  appUse(appShare: number): number {
+    const j = this.costJitter;
+    switch (this.kind) {
+      case 'udp-receiver':
+      case 'tcp-receiver':
+        return Math.min(appShare, this.rApp * this.cApp * j);
+      case 'udp-sender':
+        return this.htbPpns < Infinity && this.sqApp > 0 ? Math.min(appShare, this.rApp * this.cApp * j) : Math.min(appShare, this.rApp * this.cDirect * j);
+      default:
+        return Math.min(appShare, this.sendQueueBytes > EPS || this.qNet > 0 ? this.rApp * this.cApp * j : this.rApp * (this.cApp + this.cTsoPerByte) * j);
+    }
+  }
+
+  /** Time (ns) until a buffer level crosses a threshold at the current rates. */
+  nextThresholdNs(): number {
+    let t = Infinity;
+    if (this.isReceiver) {
+      const dRing = this.rIn - this.rServe - this.rRingDrop;
+      if (dRing < -1e-15) t = Math.min(t, this.ring / -dRing);
+      else if (dRing > 1e-15 && this.ring < this.ringCap - EPS) t = Math.min(t, (this.ringCap - this.ring) / dRing);
+      const dSock = this.rSockIn - this.rApp - this.rSockDrop;
+      if (dSock < -1e-15) t = Math.min(t, this.socket / -dSock);
+      else if (dSock > 1e-15 && this.socket < this.socketCap - EPS) t = Math.min(t, (this.socketCap - this.socket) / dSock);
+      if (this.isTcp && !this.windowLimited && dSock + dRing > 1e-15) t = Math.min(t, Math.max(0, this.rwndSegments - this.socket - this.ring) / (dSock + dRing));
+    } else if (this.kind === 'tcp-sender') {
+      if (this.qNet < -1e-12) t = Math.min(t, this.sendQueueBytes / -this.qNet);
+      else if (this.qNet > 1e-12 && this.sendQueueBytes < this.sndbufBytes - EPS) t = Math.min(t, (this.sndbufBytes - this.sendQueueBytes) / this.qNet);
+    }
+    return t;
+  }
+
+  /** Advance levels and counters by `dt` ns at the current rates. */
+  advance(dt: number): void {
+    if (this.isReceiver) {
+      this.offered += this.rArrive * dt;
+      this.dropped[R_NIC] += this.rNicDrop * dt;
+      this.dropped[R_RING] += this.rRingDrop * dt;
+      this.dropped[R_EBPF] += this.rEbpfDrop * dt;
+      this.dropped[R_SOCK] += this.rSockDrop * dt;
+      if (this.isTcp) this.retransmits += (this.rNicDrop + this.rRingDrop + this.rEbpfDrop) * dt;
+      this.ring = clamp(this.ring + (this.rIn - this.rServe - this.rRingDrop) * dt, this.ringCap);
+      this.socket = clamp(this.socket + (this.rSockIn - this.rApp - this.rSockDrop) * dt, Infinity);
+      this.delivered += this.rApp * dt;
+      this.goodputBytes += this.rApp * dt * this.payloadBytes;
+      return;
+    }
+    if (this.kind === 'udp-sender') {
+      this.offered += this.rApp * dt;
+      this.delivered += this.rApp * dt;
+      this.goodputBytes += this.rApp * dt * this.payloadBytes;
+      return;
+    }
+    this.offered += (this.rApp * dt) / this.payloadBytes;
+    this.delivered += (this.rWire * dt) / this.payloadBytes;
+    this.goodputBytes += this.rWire * dt;
+    this.sendQueueBytes = clamp(this.sendQueueBytes + this.qNet * dt, this.sndbufBytes);
+  }
+
+  // ---- TCP congestion control of the peer (tcp-receiver) -----------------------------------------------
+
+  /** Round-trip time now: the base RTT plus the time the ring's backlog takes to be served. */
+  rttNs(): number {
+    const base = this.prof.linkRttUs * 1000;
+    return base + (this.ring > EPS ? this.ring / Math.max(this.rServe, 1 / Math.max(this.ringCostNs, 1)) : 0);
+  }
+
+  /** The peer's rate may grow (congestion avoidance: one MSS per flow per RTT). */
+  ramping(): boolean {
+    return this.kind === 'tcp-receiver' && !this.dropping && !this.windowLimited && this.rRingDrop <= 0 && this.tcpRatePpns < this.peerCapPpns;
+  }
+
+  /** Grow the peer's rate over `dt` (cwnd += flows * MSS per RTT, rate = cwnd / RTT). */
+  grow(dt: number): void {
+    const rtt = this.rttNs();
+    this.tcpRatePpns = Math.min(this.peerCapPpns, this.tcpRatePpns + (this.flows * dt) / (rtt * rtt));
+  }
+
+  /** The peer reacts to loss at `now`: multiplicative decrease at most once per RTT; returns true if it cut. */
+  onLoss(now: number): boolean {
+    const rtt = this.rttNs();
+    const floor = (2 * this.flows) / rtt;
+    if (this.dropping) {
+      // Every packet is dropped: repeated cuts collapse the window to its floor.
+      const changed = this.tcpRatePpns > floor;
+      this.tcpRatePpns = Math.min(this.tcpRatePpns, floor);
+      return changed;
+    }
+    if (now - this.lastCutNs < rtt) return false;
+    this.lastCutNs = now;
+    this.tcpRatePpns = Math.max(floor, Math.min(this.tcpRatePpns, this.rServe > 0 ? this.tcpRatePpns : this.tcpRatePpns) * this.prof.tcpCubicBeta);
+    return true;
   }
 
   // ---- Bookkeeping ----------------------------------------------------------------------------------
 
-  /** Packets (segments for TCP) still inside the host or the link: queued in a ring, socket, qdisc or queue. */
   queued(): number {
-    let q = this.ringPackets + this.socketPackets;
-    if (this.tcpRx) q += this.tcpRx.socketBytes / this.payloadBytes;
-    if (this.htb) q += this.htb.queuePackets;
-    if (this.tcpTx) q += (this.tcpTx.writeQueueBytes + this.wireBytes * (this.payloadBytes / this.wireBytesPerPacket)) / this.payloadBytes;
-    else if (this.isSender) q += this.wirePackets;
-    return q;
+    if (this.isReceiver) return this.ring + this.socket;
+    if (this.kind === 'tcp-sender') return this.sendQueueBytes / this.payloadBytes;
+    return 0;
   }
 
   totalDropped(): number {
@@ -438,4 +382,9 @@ export class Traffic {
     for (let i = 0; i < this.dropped.length; i++) d += this.dropped[i];
     return d;
   }
+}
+
+function clamp(x: number, max: number): number {
+  if (x < 1e-9) return 0;
+  return x > max ? max : x;
 }

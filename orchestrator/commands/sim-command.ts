@@ -120,7 +120,7 @@ export function runSimCommand(flags: SimFlags): SimCommandResult {
 }
 
 function timelineOf(buckets: TimelineBucket[]) {
-  return buckets.map((b) => ({ tS: Number(b.tS.toFixed(3)), cores: b.cores.map((row) => row.map((x) => Number(x.toFixed(6)))) }));
+  return buckets.map((b) => ({ tS: Number(b.tS.toFixed(3)), cores: b.cores.map((row) => row.map((x) => Number(x.toFixed(9)))) }));
 }
 
 function summarise(workload: WorkloadKind, samples: Sample[], windowS: number): SimArm {
