@@ -14,7 +14,7 @@ import type { RunSpec } from '../run-spec.ts';
 import { METRIC, neighbourName, peerName, sample, victimName, type Sample } from '../samples.ts';
 import { isNetworkWorkload } from '../../workloads/catalog.ts';
 import { floodPlan, iperf3ClientArgv, iperf3ServerArgv, sysbenchArgv } from '../../workloads/argv.ts';
-import { buildImage, findImage, imageTag } from '../../workloads/image.ts';
+import { buildImage, checkBuildPrerequisites, findImage, imageTag } from '../../workloads/image.ts';
 import { eventsPerSecondIn, parseSysbenchIntervals } from '../../workloads/sysbench-output.ts';
 import { parseIperf3Json } from '../../workloads/iperf3-output.ts';
 import { FatalError, PrerequisiteError, RetryableError } from '../../orchestrator/errors.ts';
@@ -74,8 +74,10 @@ export class DockerBackend implements Backend {
   }
 
   async capabilities(): Promise<EnforcementSupport[]> {
+    // Asked before a campaign creates anything: a missing prerequisite is reported here, once, with what to run.
+    const missing = await this.missingPrerequisites();
     return [
-      { mode: 'none', available: true },
+      missing ? { mode: 'none', available: false, reason: missing } : { mode: 'none', available: true },
       { mode: 'ebpf', available: false, reason: 'the docker backend does not drive eBPF accounting and drops yet (issue 5)' },
       { mode: 'iron-kernel', available: false, reason: 'the docker backend cannot detect or toggle an IRON kernel switch yet (issue 5)' },
     ];
@@ -183,6 +185,18 @@ export class DockerBackend implements Backend {
     const s = this.runs.get(runId);
     if (!s) throw new FatalError(`no run ${runId} set up on ${this.opts.hostId}`, 'UNKNOWN_RUN');
     return s;
+  }
+
+  /** Why this host cannot run containers (or build the image it needs), or null when it can. */
+  private async missingPrerequisites(): Promise<string | null> {
+    if (await findImage(this.docker).catch(() => null)) return null;
+    try {
+      await checkBuildPrerequisites(this.docker);
+      return null;
+    } catch (err) {
+      if (err instanceof PrerequisiteError) return err.message;
+      throw err;
+    }
   }
 
   private ensureImage(): Promise<string> {

@@ -2,7 +2,7 @@
 // the hub and the agents, drives the campaign machine, shows progress, and prints the penalty table.
 // Ctrl-C aborts cleanly: runs in flight are torn down, completed runs stay in the store, exit code 130.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createActor, fromPromise, waitFor } from 'xstate';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
@@ -49,6 +49,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   // ---- what to run: a new campaign (validated before anything is created) or the rest of an old one
   const loaded = opts.resume ? null : loadCampaign(opts.campaign);
   if (opts.resume && !existsSync(dbPath)) throw new UserInputError('no result store here to resume from', opts.db);
+  const dbExisted = existsSync(dbPath);
   const store = Store.open(dbPath);
   const { spec, campaignId, plan, source } = loaded ? planNew(loaded) : planResume(store, opts.resume!, opts.db);
   if (loaded) for (const w of loaded.warnings) out(`warning: ${w}`);
@@ -184,14 +185,17 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   log.end();
 
   if (state === 'failed') {
-    const err = ctx.errorKind === 'input' ? new UserInputError(ctx.error ?? 'failed') : new CampaignFailedError(`campaign ${campaignId} failed: ${ctx.error} (agents and orchestrator log: ${logPath})`);
     store.close();
-    throw err;
+    // Refused before its ledger existed (a missing prerequisite, no host): leave no empty store behind.
+    if (!created && !dbExisted) for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
+    throw ctx.errorKind === 'input'
+      ? new UserInputError(ctx.error ?? 'failed')
+      : new CampaignFailedError(`campaign ${campaignId} failed: ${ctx.error} (agents and orchestrator log: ${logPath})`);
   }
   if (opts.json) process.stdout.write(JSON.stringify(campaignSummary(store, campaignId).json, null, 2) + '\n');
   else {
     out(renderSummary(campaignSummary(store, campaignId)));
-    if (ctx.failures.length) out(`${ctx.failures.length} run(s) failed for good: ${ctx.failures.map((f) => `${f.runId} (${f.error})`).join('; ')}`);
+    if (ctx.failures.length) out(describeFailures(ctx.failures));
     if (state === 'aborted') out(`aborted after ${ctx.counts.done} of ${ctx.counts.total} runs; continue with: ironlab run --resume ${campaignId} --db ${opts.db}`);
     out(`results: ${opts.db} (campaign ${campaignId}); log: ${logPath}`);
   }
@@ -236,6 +240,14 @@ function extraRepetitions(store: Store, spec: CampaignSpec, campaignId: string, 
   return runs;
 }
 
+/** Failures grouped by their error, so that one cause shared by many runs reads as one line. */
+function describeFailures(failures: { runId: string; error: string }[]): string {
+  const byError = new Map<string, string[]>();
+  for (const f of failures) byError.set(f.error, [...(byError.get(f.error) ?? []), f.runId]);
+  const lines = [...byError].map(([error, runs]) => `  ${runs.length} run(s): ${error}\n    (${runs.slice(0, 5).join(', ')}${runs.length > 5 ? `, and ${runs.length - 5} more` : ''})`);
+  return `${failures.length} run(s) failed for good:\n${lines.join('\n')}`;
+}
+
 function newCampaignId(): string {
   const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `c${t}-${randomBytes(2).toString('hex')}`;
@@ -258,7 +270,8 @@ function checkEnforcement(spec: CampaignSpec, hosts: Map<string, { capabilities:
     const caps = hosts.get(h.id)?.capabilities ?? [];
     for (const mode of spec.enforcement) {
       const c = caps.find((x) => x.mode === mode);
-      if (!c?.available) throw new PrerequisiteError(`cannot run enforcement '${mode}': ${c?.reason ?? 'not supported by this agent'}`, `host ${h.id}`);
+      const why = c?.reason ?? 'not supported by this agent';
+      if (!c?.available) throw new PrerequisiteError(mode === 'none' ? `not ready: ${why}` : `cannot run enforcement '${mode}': ${why}`, `host ${h.id}`);
     }
   }
 }

@@ -46,6 +46,16 @@ describe('ironlab run', () => {
     expect(existsSync(db)).toBe(false);
   });
 
+  it('refuses a campaign whose host lacks a prerequisite, in one line naming the host and what to run, creating nothing', async () => {
+    const db = tempDb();
+    const cli = startCli(['run', 'local-docker', '--db', db], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' }); // no engine there
+    const r = await cli.done;
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/host local-docker: not ready: .*(Docker engine|root).*testbed\/prereqs\.sh/);
+    expect(existsSync(db)).toBe(false);
+  });
+
   it('refuses an unknown built-in name, listing the known ones', async () => {
     const r = await runCli(['run', 'no-such-campaign', '--db', tempDb()]);
     expect(r.code).toBe(2);
