@@ -10,7 +10,8 @@ export type ProbeResult =
   | { kind: 'busy' }
   | { kind: 'probed'; facts: Map<string, HostFacts>; missing: string[]; errors: Map<string, string> };
 
-export async function probeAgents(state: TestbedState, token: string, timeoutMs = 30_000): Promise<ProbeResult> {
+/** `alive(hostId)`: false once a host's agent process is known dead, so that nobody waits for it. */
+export async function probeAgents(state: TestbedState, token: string, alive: (hostId: string) => boolean = () => true, timeoutMs = 30_000): Promise<ProbeResult> {
   const hub = new AgentHub({ token, expectedHosts: new Set(state.hosts.map((h) => h.id)), bindHost: state.hub.host, port: state.hub.port });
   try {
     await hub.listen();
@@ -21,7 +22,7 @@ export async function probeAgents(state: TestbedState, token: string, timeoutMs 
   try {
     const ids = state.hosts.map((h) => h.id);
     const deadline = Date.now() + timeoutMs;
-    while (ids.some((id) => !hub.connection(id)) && Date.now() < deadline) await sleep(50);
+    while (ids.some((id) => !hub.connection(id) && alive(id)) && Date.now() < deadline) await sleep(50);
     const facts = new Map<string, HostFacts>();
     const errors = new Map<string, string>();
     for (const id of ids) {

@@ -1,7 +1,7 @@
 // Starting and stopping a testbed host's long-lived agent (testbed/lab-agent.ts) on this machine. An emulated
 // host's agent runs inside the host's network namespace (nsenter --net, like its dockerd) and a private mount
 // namespace (unshare --mount) for its own view of /sys/class/net; it talks to the host's dockerd via DOCKER_HOST.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../orchestrator/provenance.ts';
 import { startDetached } from './exec.ts';
@@ -30,7 +30,7 @@ export function startAgent(host: TestbedHost, hubUrl: string, tokenFile: string)
   mkdirSync(dirname(host.agent.log), { recursive: true });
   const node = [process.execPath, '--import', 'tsx', LAB_AGENT, '--connect', hubUrl, '--token-file', tokenFile, '--backend', host.backend, '--host-id', host.id, '--status-file', host.agent.statusFile];
   const argv = host.netns
-    ? ['nsenter', `--net=/var/run/netns/${host.netns}`, 'unshare', '--mount', '--propagation', 'private', '--', ...node, '--netns-sysfs', join(dirname(host.agent.statusFile), 'sysfs')]
+    ? ['nsenter', `--net=/var/run/netns/${host.netns}`, 'unshare', '--mount', '--propagation', 'private', '--', ...node, '--netns-sysfs', join(dirname(host.agent.statusFile), 'sysfs'), '--outer-mnt-ns', readlinkSync('/proc/self/ns/mnt')]
     : node;
   const env = { ...process.env, ...(host.dockerd ? { DOCKER_HOST: `unix://${host.dockerd.socket}` } : {}) };
   const fd = openSync(host.agent.log, 'a');
@@ -53,4 +53,12 @@ export function readAgentStatus(host: TestbedHost): AgentStatus | null {
   } catch {
     return null;
   }
+}
+
+/** The last lines of a local agent's log, for an error message that says why it did not connect. */
+export function agentLogTail(host: TestbedHost): string {
+  if (host.ssh || !existsSync(host.agent.log)) return '';
+  const lines = readFileSync(host.agent.log, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  // A crash prints a stack: its `Error: ...` line says why; otherwise the agent's last words.
+  return [...lines].reverse().find((l) => /^\w*Error\b/.test(l)) ?? lines.slice(-2).join(' / ');
 }

@@ -5,7 +5,7 @@
 // It writes a small status file (state, since, last heartbeat) that `testbed status` reads.
 //
 // Run as: node --import tsx testbed/lab-agent.ts --connect URL --token-file F --backend B --host-id H
-//         --status-file F [--netns-sysfs DIR]
+//         --status-file F [--netns-sysfs DIR --outer-mnt-ns NS]
 // --netns-sysfs DIR: the agent runs inside an emulated host's network namespace (nsenter --net) and in a private
 // mount namespace (unshare --mount): it mounts a sysfs that shows that namespace's interfaces over
 // /sys/class/net and /sys/devices/virtual/net, so RPS steering and NIC facts see the host's own "NIC" while
@@ -36,6 +36,8 @@ const { values: o } = parseArgs({
     'host-id': { type: 'string' },
     'status-file': { type: 'string' },
     'netns-sysfs': { type: 'string' },
+    /** The launcher's mount namespace (/proc/self/ns/mnt as it read it): ours must differ. */
+    'outer-mnt-ns': { type: 'string' },
   },
 });
 const hostId = o['host-id']!;
@@ -95,7 +97,7 @@ while (!stopping) {
 /** `sys`: an empty directory of the testbed's own (removed by down); the mount lives in our namespace only. */
 function mountNetnsSysfs(sys: string): void {
   // Refuse to touch the machine's own mount namespace: these mounts must die with this process.
-  if (readlinkSync('/proc/self/ns/mnt') === readlinkSync('/proc/1/ns/mnt')) throw new Error('--netns-sysfs needs a private mount namespace (start under unshare --mount)');
+  if (!o['outer-mnt-ns'] || readlinkSync('/proc/self/ns/mnt') === o['outer-mnt-ns']) throw new Error('--netns-sysfs needs a private mount namespace (start under unshare --mount)');
   mkdirSync(sys, { recursive: true });
   execFileSync('mount', ['-t', 'sysfs', 'sysfs', sys]);
   for (const sub of ['class/net', 'devices/virtual/net']) execFileSync('mount', ['--bind', join(sys, sub), join('/sys', sub)]);

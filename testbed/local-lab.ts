@@ -68,7 +68,10 @@ export async function localLabUp(state: TestbedState, say: Say, dir = testbedDir
 export async function localLabDown(state: TestbedState | null): Promise<string[]> {
   const removed: string[] = [];
   const hosts = state?.hosts ?? [];
-  await Promise.all(hosts.map((h) => stopAgent(h)));
+  for (const h of hosts.filter((h) => agentAlive(h))) {
+    await stopAgent(h);
+    removed.push(`agent ${h.id}`);
+  }
   for (const pid of pidsWith('--netns-sysfs').filter((p) => runsOurs(p, 'lab-agent.ts'))) {
     await terminate(pid, 'lab-agent.ts', 10_000);
     removed.push(`agent ${pid}`);

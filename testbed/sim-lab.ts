@@ -33,6 +33,8 @@ export async function simLabUp(state: TestbedState, say: Say, dir = testbedDir()
   return state;
 }
 
-export async function simLabDown(state: TestbedState): Promise<void> {
-  await Promise.all(state.hosts.map((h) => stopAgent(h)));
+export async function simLabDown(state: TestbedState): Promise<string[]> {
+  const running = state.hosts.filter((h) => agentAlive(h));
+  await Promise.all(running.map((h) => stopAgent(h)));
+  return running.map((h) => `agent ${h.id}`);
 }

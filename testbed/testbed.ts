@@ -3,6 +3,7 @@
 // testbed down and says which host failed at which step and why. `down` removes everything and is idempotent.
 import { UserInputError } from '../orchestrator/errors.ts';
 import { probeAgents, type ProbeResult } from './agent-probe.ts';
+import { agentAlive, agentLogTail } from './agent-process.ts';
 import { localLabDown, localLabPlan, localLabUp } from './local-lab.ts';
 import { ensurePackages } from './prerequisites.ts';
 import { run } from './exec.ts';
@@ -45,9 +46,10 @@ export async function testbedUp(opts: UpOptions, dir = testbedDir()): Promise<Up
       await localLabUp(state, opts.say, dir);
     } else if (kind === 'sim') await simLabUp(state, opts.say, dir);
     else await inventoryLabUp(state, inventory!, opts.say, dir);
-    const probe = await probeAgents(state, token);
+    // Local agents are watched by pid (a crashed one fails the step at once); remote ones by the deadline.
+    const probe = await probeAgents(state, token, (id) => kind === 'inventory' || agentAlive(state.hosts.find((h) => h.id === id)!));
     if (probe.kind === 'probed') {
-      const bad = [...probe.errors.entries()].map(([h, e]) => `${h}: ${e}`).concat(probe.missing.map((h) => `${h}: its agent did not connect within 30 s`));
+      const bad = [...probe.errors.entries()].map(([h, e]) => `${h}: ${e}`).concat(probe.missing.map((h) => `${h}: its agent did not connect (its log: ${agentLogTail(state.hosts.find((x) => x.id === h)!) || 'empty'})`));
       if (bad.length) throw new HostStepFailed(bad[0].split(':')[0], 'agent-connect', bad.join('; '));
     }
     return { state, unchanged: before !== null && before === JSON.stringify(state), probe };
@@ -66,7 +68,7 @@ export async function testbedUp(opts: UpOptions, dir = testbedDir()): Promise<Up
 export async function testbedDown(dir = testbedDir()): Promise<string[]> {
   const state = readState(dir);
   const removed: string[] = [];
-  if (state?.kind === 'sim') await simLabDown(state);
+  if (state?.kind === 'sim') removed.push(...(await simLabDown(state)));
   if (state?.kind === 'inventory') removed.push(...(await inventoryLabDown(state)));
   // The emulated lab's sweep runs even without a state file (it finds our namespaces and links by name).
   if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory') removed.push(...(await localLabDown(state)));
