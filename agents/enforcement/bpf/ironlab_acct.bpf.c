@@ -16,6 +16,14 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
+// A no-op cast the verifier inlines: it turns a raw kernel pointer (skb->data) into a typed one we may read
+// with plain fault-safe loads, instead of a bpf_probe_read_kernel call per packet (kernel >= 6.2).
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+static __always_inline const struct iphdr *ip_at(const void *p) {
+  return bpf_rdonly_cast(p, bpf_core_type_id_kernel(struct iphdr));
+}
+
 #define NET_TX 2
 #define NET_RX 3
 #define ETH_P_IP 0x0800
@@ -136,17 +144,23 @@ int BPF_PROG(ironlab_sirq_entry, unsigned int vec) {
 
 // One packet marker: close the previous packet's interval, switch owner when it changes.
 static __always_inline void mark(struct cpu_state *st, __u32 owner) {
+  st->pkts++;
+  // No clock read unless the owner changes: the running interval (since entry or the last change) simply
+  // stays with its owner. The first marker names the owner of the time since entry; in a flood most markers
+  // repeat the current owner.
+  if (!st->have) {
+    st->owner = owner;
+    st->have = 1;
+    return;
+  }
+  if (owner == st->owner) return;
   __u64 now = bpf_ktime_get_ns();
+  st->pkts--; // this packet starts the new owner's interval
   st->acc += now - st->t_last;
   st->t_last = now;
-  if (!st->have) {
-    st->owner = owner; // the time before the first packet belongs to it
-    st->have = 1;
-  } else if (owner != st->owner) {
-    flush(st); // the interval just closed was the previous owner's packet
-    st->owner = owner;
-  }
-  st->pkts++;
+  flush(st); // everything since the last change was the previous owner's
+  st->owner = owner;
+  st->pkts = 1;
 }
 
 SEC("tp_btf/netif_receive_skb")
@@ -155,7 +169,7 @@ int BPF_PROG(ironlab_rx, struct sk_buff *skb) {
   if (!st || st->vec != NET_RX) return 0;
   __u32 daddr = 0;
   // skb->data already points at L3 here (after eth_type_trans); network_header is not reset yet.
-  if (skb->protocol == bpf_htons(ETH_P_IP)) bpf_probe_read_kernel(&daddr, 4, skb->data + 16);
+  if (skb->protocol == bpf_htons(ETH_P_IP)) daddr = ip_at(skb->data)->daddr;
   mark(st, daddr);
   return 0;
 }
@@ -170,7 +184,7 @@ int BPF_PROG(ironlab_enqueue, struct sk_buff *skb) {
   struct cpu_state *st = state();
   if (!st || st->vec == NET_TX) return 0;
   __u32 saddr = 0;
-  if (skb->protocol == bpf_htons(ETH_P_IP)) bpf_probe_read_kernel(&saddr, 4, skb->data + 12);
+  if (skb->protocol == bpf_htons(ETH_P_IP)) saddr = ip_at(skb->data)->saddr;
   if (st->vec == NET_RX) mark(st, saddr);
   else st->enq_owner = saddr;
   return 0;
@@ -181,7 +195,7 @@ int BPF_PROG(ironlab_tx, const struct sk_buff *skb, const struct net_device *dev
   struct cpu_state *st = state();
   if (!st || st->vec != NET_TX) return 0; // transmits outside NET_TX are paid by the sender's own context
   __u32 saddr = 0;
-  if (skb->protocol == bpf_htons(ETH_P_IP)) bpf_probe_read_kernel(&saddr, 4, skb->head + skb->network_header + 12);
+  if (skb->protocol == bpf_htons(ETH_P_IP)) saddr = ip_at(skb->head + skb->network_header)->saddr;
   mark(st, saddr);
   return 0;
 }
