@@ -36,7 +36,7 @@ export function startAgent(host: TestbedHost, hubUrl: string, tokenFile: string)
   const fd = openSync(host.agent.log, 'a');
   try {
     // cwd: tsx resolves from the package, wherever the user typed the command
-    return startDetached(argv, { logFd: fd, env, cwd: PACKAGE_ROOT });
+    return startDetached(argv, { logFd: fd, env, cwd: PACKAGE_ROOT }).pid;
   } finally {
     closeSync(fd);
   }

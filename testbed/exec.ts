@@ -43,10 +43,13 @@ export async function succeeds(argv: string[], opts: RunOptions = {}): Promise<b
   }
 }
 
-/** Start a long-lived program in its own session (it outlives us), output to a log file; returns its pid. */
-export function startDetached(argv: string[], opts: { logFd: number; env?: NodeJS.ProcessEnv; cwd?: string }): number {
+/** Start a long-lived program in its own session (it outlives us), output to a log file. `exited()` tells
+ *  whether it has already ended (while we are still around to see it). */
+export function startDetached(argv: string[], opts: { logFd: number; env?: NodeJS.ProcessEnv; cwd?: string }): { pid: number; exited: () => boolean } {
   const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', opts.logFd, opts.logFd], env: opts.env ?? process.env, cwd: opts.cwd });
   child.unref();
   if (!child.pid) throw new Error(`could not start ${argv[0]}`);
-  return child.pid;
+  let ended = false;
+  child.on('exit', () => (ended = true));
+  return { pid: child.pid, exited: () => ended };
 }

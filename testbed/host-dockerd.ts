@@ -46,15 +46,16 @@ export async function ensureDockerd(host: TestbedHost, logFile: string): Promise
   mkdirSync(d.execRoot, { recursive: true });
   const argv = ['nsenter', `--net=/var/run/netns/${host.netns}`, 'dockerd', '--data-root', d.dataRoot, '--exec-root', d.execRoot, '-H', `unix://${d.socket}`, '--pidfile', d.pidFile, '--bridge=none', '--iptables=false', '--ip6tables=false'];
   const fd = openSync(logFile, 'a');
-  let pid: number;
+  let engine: ReturnType<typeof startDetached>;
   try {
-    pid = startDetached(argv, { logFd: fd });
+    engine = startDetached(argv, { logFd: fd });
   } finally {
     closeSync(fd);
   }
   for (let i = 0; i < 300; i++) {
     if (await dockerdResponds(d)) return;
-    if (!runsOurs(pid, d.dataRoot)) break;
+    // Not its command line: right after spawn the child may not have exec'd nsenter yet.
+    if (engine.exited()) break;
     await sleep(100);
   }
   const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join(' / ') : '';

@@ -23,6 +23,16 @@ export function runsOurs(pid: number | null | undefined, marker: string): boolea
   return (cmdlineOf(pid) ?? []).some((a) => a.includes(marker));
 }
 
+/** Does `pid` exist and is not a zombie? (for a child we just spawned, whose command line may still be ours) */
+export function pidExists(pid: number | null | undefined): boolean {
+  if (!pid) return false;
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** Pids whose command line contains `marker` (orphans of a killed dockerd: its containerd, shims). */
 export function pidsWith(marker: string): number[] {
   const out: number[] = [];

@@ -3,7 +3,8 @@
 // testbed down and says which host failed at which step and why. `down` removes everything and is idempotent.
 import { UserInputError } from '../orchestrator/errors.ts';
 import { probeAgents, type ProbeResult } from './agent-probe.ts';
-import { agentAlive, agentLogTail } from './agent-process.ts';
+import { agentLogTail } from './agent-process.ts';
+import { pidExists } from './processes.ts';
 import { localLabDown, localLabPlan, localLabUp } from './local-lab.ts';
 import { ensurePackages } from './prerequisites.ts';
 import { run } from './exec.ts';
@@ -47,7 +48,7 @@ export async function testbedUp(opts: UpOptions, dir = testbedDir()): Promise<Up
     } else if (kind === 'sim') await simLabUp(state, opts.say, dir);
     else await inventoryLabUp(state, inventory!, opts.say, dir);
     // Local agents are watched by pid (a crashed one fails the step at once); remote ones by the deadline.
-    const probe = await probeAgents(state, token, (id) => kind === 'inventory' || agentAlive(state.hosts.find((h) => h.id === id)!));
+    const probe = await probeAgents(state, token, (id) => kind === 'inventory' || pidExists(state.hosts.find((h) => h.id === id)!.agent.pid));
     if (probe.kind === 'probed') {
       const bad = [...probe.errors.entries()].map(([h, e]) => `${h}: ${e}`).concat(probe.missing.map((h) => `${h}: its agent did not connect (its log: ${agentLogTail(state.hosts.find((x) => x.id === h)!) || 'empty'})`));
       if (bad.length) throw new HostStepFailed(bad[0].split(':')[0], 'agent-connect', bad.join('; '));

@@ -90,7 +90,7 @@ function upRows(s: TestbedState, facts: Map<string, HostFacts>, busy: boolean): 
     const f = facts.get(h.id);
     const c = h.cores;
     const nic = f && f.nic.name !== 'veth' ? `${f.nic.name} (${f.nic.driver})` : h.netns ? 'eth0 (veth)' : (f?.nic.name ?? '-');
-    const steering = f?.extra.nicIrqAffinity ?? f?.extra.nicRps ?? (h.netns ? `rps ${c.nic.join(',')}` : '-');
+    const steering = f?.extra.nicIrqAffinity ?? f?.extra.nicRps ?? (h.netns ? `rps->cpu${c.nic.join(',')}` : '-');
     return [
       h.id, h.roles.join(','), h.backend, h.address ?? '-', `${c.victim}/${c.neighbours}/${c.peers}/${c.nic}`,
       f ? 'authenticated' : busy ? 'busy with a run' : 'not connected',
