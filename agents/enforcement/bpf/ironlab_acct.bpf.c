@@ -182,11 +182,11 @@ int BPF_PROG(ironlab_rx, struct sk_buff *skb) {
 SEC("tp_btf/netif_rx")
 int BPF_PROG(ironlab_enqueue, struct sk_buff *skb) {
   struct cpu_state *st = state();
-  if (!st || st->vec == NET_TX) return 0;
+  if (!st) return 0;
   __u32 saddr = 0;
   if (skb->protocol == bpf_htons(ETH_P_IP)) saddr = ip_at(skb->data)->saddr;
   if (st->vec == NET_RX) mark(st, saddr);
-  else st->enq_owner = saddr;
+  else st->enq_owner = saddr; // also from NET_TX (a qdisc dequeue into a veth): its IPI comes in a NET_RX later
   return 0;
 }
 
