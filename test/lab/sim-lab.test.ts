@@ -1,0 +1,77 @@
+// The simulated lab: `ironlab testbed up --sim` starts long-lived simulated agents (no root), the same campaign
+// files run on it through `ironlab run`, and `down` stops them. Also: an emulated lab refuses a user who is not
+// root, with one line and exit code 2, before anything is created.
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../e2e/helpers.ts';
+import { IRONLAB_BIN } from '../../testbed/local-agents.ts';
+import { labLeftovers, useTempTestbedDir } from './helpers.ts';
+
+describe('simulated lab: testbed up --sim, run, down', () => {
+  const dir = useTempTestbedDir();
+  afterAll(async () => {
+    await runCli(['testbed', 'down']);
+  });
+
+  it('starts authenticated simulated agents, and a second up changes nothing', async () => {
+    const up = await runCli(['testbed', 'up', '--sim', '--hosts', '2']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toContain('simulated lab, 2 host(s), orchestrator address ws://127.0.0.1:7788');
+    expect(up.stdout).toMatch(/lab-1\s+server\s+sim\s.*authenticated/);
+    expect(up.stdout).toMatch(/lab-2\s+peer\s+sim\s.*authenticated/);
+    expect((await runCli(['testbed', 'up', '--sim', '--hosts', '2'])).stdout).toContain('already up, nothing changed');
+    const other = await runCli(['testbed', 'up', '--sim', '--hosts', '3']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain('has 2 hosts, not 3');
+  });
+
+  it('runs a campaign with the testbed\'s agents', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'ironlab-sim-lab-'));
+    const campaign = join(work, 'sim-2host.yaml');
+    writeFileSync(campaign, [
+      'name: sim-2host',
+      'hosts: [{ id: lab-1, backend: sim, roles: [server] }, { id: lab-2, backend: sim, roles: [peer] }]',
+      'defaults: { warmupS: 0.2, durationS: 0.5 }',
+      'matrix: [{ workload: sysbench }, { workload: udp-receiver, rateGbps: [1] }]',
+      'enforcement: [none]',
+      'repetitions: 1',
+      '',
+    ].join('\n'));
+    const r = await runCli(['run', campaign, '--db', join(work, 'ironlab.db'), '--no-progress']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('using the testbed (sim');
+    expect(r.stdout).toMatch(/2\/2 runs done/);
+  });
+
+  it('shows its agents and takes them down', async () => {
+    const s = await runCli(['testbed', 'status']);
+    expect(s.stdout).toMatch(/lab-1\s+server\s+sim\s+-\s+(waiting|connected) \(pid \d+\)/);
+    const down = await runCli(['testbed', 'down']);
+    expect(down.stdout).toContain('removed agent lab-1, agent lab-2');
+    const left = labLeftovers(dir);
+    expect(left.processes).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)('emulated lab without root', () => {
+  it('is refused with one line and exit code 2, nothing created', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'ironlab-nonroot-')), 'tb');
+    chmodSync(join(dir, '..'), 0o777);
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const p = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, IRONLAB_BIN, 'testbed', 'up'], {
+        env: { ...process.env, IRONLAB_TESTBED_DIR: dir, HOME: '/tmp' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(r.stderr).toMatch(/^ironlab: testbed up: an emulated lab .* needs root: run as root, or use --sim\n$/);
+    expect(r.code).toBe(2);
+    expect(existsSync(dir)).toBe(false);
+  });
+});
