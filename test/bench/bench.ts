@@ -1,6 +1,7 @@
 // `npm run bench [-- --json] [part...]`: the one benchmark entry point. Each part measures what an issue
 // promises (speed, overhead) and returns figures; people get a readable list, tools one JSON object.
-// Parts: sim (simulated kernel speed, paper campaign wall time), docker (run overhead, agent CPU).
+// Parts: sim (simulated kernel speed, paper campaign wall time), docker (run overhead, agent CPU),
+// ebpf (accounting cost per packet event, throughput loss with accounting on). docker and ebpf need root.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,11 +29,12 @@ const PARTS: Record<string, Part> = {
   docker: {
     describe: 'docker backend: wall time a run adds to its measurement window, agent CPU during measurement',
     targets: { runOverheadS: ['<=', 1.5], agentCpuShare: ['<=', 0.01] },
-    run: async () => {
-      const mod = await import('./docker-bench.ts' as string).catch(() => null);
-      if (!mod) throw new Error('the docker benchmark is not part of this version yet');
-      return (await mod.benchDocker()) as Figures;
-    },
+    run: async () => (await import('./docker-bench.ts')).benchDocker(),
+  },
+  ebpf: {
+    describe: 'eBPF accounting: program run time per packet event (bpf_stats), iperf3 TCP throughput lost with it on',
+    targets: { ebpfNsPerPacket: ['<=', 250], ebpfThroughputLoss: ['<=', 0.03] },
+    run: async () => (await import('./ebpf-bench.ts')).benchEbpf(),
   },
 };
 
