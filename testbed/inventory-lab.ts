@@ -85,9 +85,9 @@ export async function inventoryLabUp(state: TestbedState, _inv: Inventory, say: 
       const running = await remoteAgentPid(h);
       if (running) return running;
       await at([
-        'env', '-C', install, `IRONLAB_TRAFFIC_NIC=${h.nic}`, 'setsid', '-f', 'sh', '-c', 'exec "$@" >>agent.log 2>&1 </dev/null', 'sh',
+        'env', '-C', install, 'setsid', '-f', 'sh', '-c', 'exec "$@" >>agent.log 2>&1 </dev/null', 'sh',
         'node', '--import', 'tsx', 'testbed/lab-agent.ts', '--connect', `ws://${state.hub.host}:${state.hub.port}`, '--token-file', join(install, 'token'),
-        '--backend', h.backend, '--host-id', h.id, '--status-file', h.agent.statusFile,
+        '--backend', h.backend, '--host-id', h.id, '--status-file', h.agent.statusFile, '--nic', h.nic!,
       ]);
       for (let i = 0; i < 100; i++) {
         const pid = await remoteAgentPid(h);

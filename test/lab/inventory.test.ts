@@ -1,0 +1,119 @@
+// A real lab from an inventory, exercised end to end on one machine: two emulated hosts (namespaces on a bridge)
+// each run their own sshd (openssh-server, a host key and a client key made for the test); `testbed up
+// --inventory` reaches them over SSH, checks prerequisites, installs the agent, starts it so that it outlives
+// the SSH session, and reports each host's facts (NIC and driver); `down` stops the agents and removes the
+// copies. The inventory loader's messages are checked first (no root needed).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../e2e/helpers.ts';
+import { loadInventory } from '../../testbed/inventory.ts';
+import { ensureBridge, ensureHostNetwork, removeLabNetwork } from '../../testbed/lab-network.ts';
+import { labSkipReason, useTempTestbedDir } from './helpers.ts';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'inventory');
+
+describe('inventory file', () => {
+  it('loads a valid inventory with defaults and the key path resolved beside the file', () => {
+    const inv = loadInventory(join(FIXTURES, 'good.yaml'));
+    expect(inv.orchestrator).toEqual({ address: '169.254.0.1', port: 7787 });
+    expect(inv.hosts.map((h) => [h.id, h.ssh.port, h.backend, h.installDir])).toEqual([
+      ['server-1', 22, 'docker', '/opt/ironlab-agent'],
+      ['peer-1', 2222, 'docker', '/opt/ironlab-agent'],
+    ]);
+    expect(inv.hosts[0].ssh.key).toBe(join(FIXTURES, 'key.txt'));
+  });
+
+  it('refuses mistakes with file:line:col, all of them, in file order', () => {
+    expect(() => loadInventory(join(FIXTURES, 'bad.yaml'))).toThrowError(
+      new RegExp(
+        [
+          String.raw`bad\.yaml:8:22: hosts\[0\]\.cores\.victim: expected a list of core numbers, e\.g\. \[0\], got 0`,
+          String.raw`\n  .*bad\.yaml:9:5: hosts\[1\]\.nic: is required .*`,
+          String.raw`\n  .*bad\.yaml:11:38: hosts\[1\]\.ssh: unknown key 'prot' \(expected one of: user, key, port\)`,
+        ].join(''),
+      ),
+    );
+  });
+
+  it('refuses a missing file', async () => {
+    const r = await runCli(['testbed', 'up', '--inventory', '/nonexistent/lab.yaml']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('ironlab: /nonexistent/lab.yaml: no such inventory file\n');
+  });
+});
+
+const skip = labSkipReason('test/lab/inventory (SSH)', { root: true, commands: ['sshd', 'ssh', 'ssh-keygen', 'dockerd', 'docker'] });
+
+describe.skipIf(skip)('inventory lab over SSH into emulated hosts', () => {
+  const hosts = ['inv-1', 'inv-2'];
+  const work = mkdtempSync(join(tmpdir(), 'ironlab-inv-'));
+  const inventory = join(work, 'lab.yaml');
+  const sshdPid = (h: string) => join(work, `sshd-${h}.pid`);
+
+  beforeAll(async () => {
+    useTempTestbedDir();
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'id')]);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'host_key')]);
+    writeFileSync(join(work, 'authorized_keys'), readFileSync(join(work, 'id.pub')));
+    mkdirSync('/run/sshd', { recursive: true }); // sshd's privilege separation directory
+    await ensureBridge();
+    for (const [i, h] of hosts.entries()) {
+      await ensureHostNetwork(h, i + 1);
+      const config = join(work, `sshd-${h}.conf`);
+      writeFileSync(config, [
+        `ListenAddress 169.254.0.${11 + i}`, `HostKey ${join(work, 'host_key')}`, `AuthorizedKeysFile ${join(work, 'authorized_keys')}`,
+        'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no',
+        `PidFile ${sshdPid(h)}`, '',
+      ].join('\n'));
+      // `ip netns exec` gives sshd (and so the agent it starts) a sysfs that shows the host's own eth0.
+      execFileSync('ip', ['netns', 'exec', `ironlab-${h}`, '/usr/sbin/sshd', '-f', config, '-E', join(work, `sshd-${h}.log`)]);
+    }
+    writeFileSync(inventory, [
+      'orchestrator: { address: 169.254.0.1, port: 7787 }',
+      'hosts:',
+      ...hosts.flatMap((h, i) => [
+        `  - id: ${h}`, `    address: 169.254.0.${11 + i}`, '    ssh: { user: root, key: id }', `    roles: [${i === 0 ? 'server' : 'peer'}]`,
+        '    nic: eth0', '    cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] }', `    installDir: /opt/ironlab-test-${h}`,
+      ]),
+      '',
+    ].join('\n'));
+  });
+
+  afterAll(async () => {
+    await runCli(['testbed', 'down']);
+    for (const h of hosts) {
+      if (existsSync(sshdPid(h))) process.kill(Number(readFileSync(sshdPid(h), 'utf8')), 'SIGTERM');
+    }
+    await removeLabNetwork(hosts.map((h) => `ironlab-${h}`));
+  });
+
+  it('installs and starts an agent on each host and reports its facts', async () => {
+    const up = await runCli(['testbed', 'up', '--inventory', inventory]);
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(up.stdout).toContain('inventory lab, 2 host(s), orchestrator address ws://169.254.0.1:7787');
+    expect(up.stdout).toMatch(/inv-1\s+server\s+docker\s+169\.254\.0\.11\s+0\/0\/1\/0\s+authenticated\s.*eth0 \((veth|virtual)\)\s+rx-0:/);
+    expect(up.stdout).toMatch(/inv-2\s+peer\s+docker\s+169\.254\.0\.12\s.*authenticated\s.*eth0 \((veth|virtual)\)\s+rx-0:/);
+    expect(existsSync('/opt/ironlab-test-inv-1/testbed/lab-agent.ts')).toBe(true);
+  });
+
+  it('finds the agents still running after the SSH sessions ended, and up again changes nothing', async () => {
+    const s = await runCli(['testbed', 'status']);
+    expect(s.stdout).toMatch(/inv-1\s+server\s+docker\s+169\.254\.0\.11\s+(waiting|connected) \(pid \d+\)\s.*running\s+[0-9a-f]{12}/);
+    const again = await runCli(['testbed', 'up', '--inventory', inventory]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('already up, nothing changed');
+  });
+
+  it('stops the agents and removes the copies on down', async () => {
+    const down = await runCli(['testbed', 'down']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stdout).toMatch(/agent inv-1 \(pid \d+\).*inv-1:\/opt\/ironlab-test-inv-1/);
+    expect(existsSync('/opt/ironlab-test-inv-1')).toBe(false);
+    expect(existsSync('/opt/ironlab-test-inv-2')).toBe(false);
+    const agents = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('lab-agent.ts') && l.includes('inv-'));
+    expect(agents).toEqual([]);
+  });
+});
