@@ -4,10 +4,14 @@
 // cores (RPS on the veths), and the kernel's counters are read at the window's edges.
 //
 //   setup:    network, containers created; iperf3 servers started (idle until a client connects), steered
-//   warmup:   victim, sysbench neighbours and flood clients started; HTB on rate-limited senders; wait warmupS
-//   measure:  snapshot, wait durationS (a timer, no polling), snapshot
-//   collect:  cut sysbench's interval reports to the window; flood counters; iperf3's report as provenance
-//   teardown: containers and network removed, changed sysfs values restored
+//   warmup:   victim, sysbench neighbours and flood clients started; HTB on rate-limited senders; the enforcer
+//             started (eBPF accounting under every mode the host allows; charging and drops under ebpf); wait warmupS
+//   measure:  snapshot, wait durationS (a timer, no polling), snapshot; the enforcer's window at the same edges
+//   collect:  cut sysbench's interval reports to the window; flood counters; iperf3's report as provenance;
+//             the enforcer's samples (attributed/charged/credited softirq time, drops) and provenance
+//   teardown: enforcer stopped (quotas, tc filters, pins back), containers and network removed, sysfs restored
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } from '../backend.ts';
 import type { RunSpec } from '../run-spec.ts';
@@ -26,6 +30,9 @@ import { RestoreLedger } from '../docker/restore-ledger.ts';
 import { hostVethOf, pinQueueIrqs, steerRps } from '../docker/steering.ts';
 import { windowSamples } from '../docker/window-samples.ts';
 import { floodSamples } from '../docker/flood-samples.ts';
+import { enforcementCapabilities } from '../enforcement/capabilities.ts';
+import { buildBpf } from '../enforcement/build.ts';
+import { createEnforcer, reapEnforcement, type EnforcedContainer, type Enforcer } from '../enforcement/enforcer.ts';
 
 type Program = 'sysbench' | 'iperf3-server' | 'iperf3-client';
 
@@ -34,6 +41,9 @@ interface RunContainer {
   program: Program;
   container: Docker.Container;
   pid: number | null;
+  ip: string;
+  /** The container's own CFS quota (us), for the check that enforcement gave it back; null = unconstrained. */
+  quotaUs: number | null;
   /** Rate for an HTB qdisc on this container's eth0 (a rate-limited sender), bits/s. */
   htbRateBps: number | null;
 }
@@ -47,6 +57,11 @@ interface RunState {
   start: Snapshot | null;
   end: Snapshot | null;
   result: RunResult | null;
+  enforcer: Enforcer | null;
+  /** Why the enforcer (accounting) is not running under `none`, for the provenance. */
+  enforcerNote: string | null;
+  /** The enforcer's samples over the measurement window, read at its end. */
+  enforcerSamples: Sample[];
 }
 
 export interface DockerBackendOptions {
@@ -75,16 +90,19 @@ export class DockerBackend implements Backend {
 
   async capabilities(): Promise<EnforcementSupport[]> {
     // Asked before a campaign creates anything: a missing prerequisite is reported here, once, with what to run.
+    // Every mode needs the containers; ebpf and iron-kernel also what the enforcement layer needs.
     const missing = await this.missingPrerequisites();
-    return [
-      missing ? { mode: 'none', available: false, reason: missing } : { mode: 'none', available: true },
-      { mode: 'ebpf', available: false, reason: 'the docker backend does not drive eBPF accounting and drops yet (issue 5)' },
-      { mode: 'iron-kernel', available: false, reason: 'the docker backend cannot detect or toggle an IRON kernel switch yet (issue 5)' },
-    ];
+    return enforcementCapabilities().map((e): EnforcementSupport => {
+      if (!missing) return e;
+      return { mode: e.mode, available: false, reason: e.available ? missing : `${missing}; ${e.reason}` };
+    });
   }
 
   async setup(run: RunSpec, signal: AbortSignal): Promise<void> {
-    if (run.enforcement !== 'none') throw new FatalError(`enforcement '${run.enforcement}' is not available on the docker backend yet`, 'UNSUPPORTED');
+    if (run.enforcement !== 'none') {
+      const support = enforcementCapabilities().find((e) => e.mode === run.enforcement);
+      if (!support?.available) throw new FatalError(`enforcement '${run.enforcement}' cannot run on ${this.opts.hostId}: ${support?.reason ?? 'unknown mode'}`, 'UNSUPPORTED');
+    }
     if (run.peer.hostId && run.peer.hostId !== this.opts.hostId)
       throw new FatalError(`traffic peers on another host (${run.peer.hostId}) are not supported by the docker backend yet`, 'UNSUPPORTED');
     const image = await this.ensureImage();
@@ -93,16 +111,32 @@ export class DockerBackend implements Backend {
     await removeLabelled(this.docker, owner);
     try {
       const network = await createRunNetwork(this.docker, owner);
-      const state: RunState = { spec: run, owner, network, containers: [], cgroups: new Map(), start: null, end: null, result: null };
+      const state: RunState = { spec: run, owner, network, containers: [], cgroups: new Map(), start: null, end: null, result: null, enforcer: null, enforcerNote: null, enforcerSamples: [] };
       this.runs.set(run.runId, state);
       const specs = plan(run, network);
       state.containers = await Promise.all(
-        specs.map(async ({ spec, program, htbRateBps }) => ({ name: spec.role, program, htbRateBps, pid: null, container: await createContainer(this.docker, owner, network, image, spec) })),
+        specs.map(async ({ spec, program, htbRateBps }) => ({
+          name: spec.role,
+          program,
+          htbRateBps,
+          pid: null,
+          ip: spec.ip,
+          quotaUs: spec.quotaUs ?? null,
+          container: await createContainer(this.docker, owner, network, image, spec),
+        })),
       );
       // Servers first, so that clients find them listening when warm-up starts.
       const servers = state.containers.filter((c) => c.program === 'iperf3-server');
       await Promise.all(servers.map((c) => this.startOne(state, c)));
       await Promise.all(servers.map((c) => waitForOutput(c.container, 'Server listening', 10_000, signal)));
+      // Compile the BPF objects now (cached per kernel), not inside the warm-up.
+      if (run.enforcement !== 'none' || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available) {
+        try {
+          buildBpf();
+        } catch (err) {
+          if (run.enforcement !== 'none') throw new FatalError(`building the BPF objects: ${(err as Error).message.slice(0, 300)}`, 'BPF_BUILD');
+        }
+      }
     } catch (err) {
       if (err instanceof FatalError) throw err;
       throw new RetryableError(`setup on ${this.opts.hostId}: ${(err as Error).message}`, 'DOCKER');
@@ -114,6 +148,7 @@ export class DockerBackend implements Backend {
     await Promise.all(state.containers.filter((c) => c.pid === null).map((c) => this.startOne(state, c)));
     // The qdisc goes on as soon as the sender's namespace exists; the few ms before are inside the warm-up.
     await Promise.all(state.containers.filter((c) => c.htbRateBps && c.pid).map((c) => addHtb(c.pid!, c.htbRateBps!)));
+    await this.startEnforcer(state);
     await sleep(state.spec.warmupS * 1000, signal, (f) => progress('warmup', f));
   }
 
@@ -121,9 +156,12 @@ export class DockerBackend implements Backend {
     const state = this.need(runId);
     const pids = new Map(state.containers.filter((c) => c.program !== 'sysbench' && c.pid).map((c) => [c.name, c.pid!]));
     try {
+      state.enforcer?.beginWindow();
       state.start = takeSnapshot(this.ksoftirqd, state.cgroups, pids);
       await sleep(state.spec.durationS * 1000, signal, (f) => progress('measure', f));
       state.end = takeSnapshot(this.ksoftirqd, state.cgroups, pids);
+      // Read at the window's end, not at collect: the floods go on until collect interrupts them.
+      state.enforcerSamples = state.enforcer?.samples((state.end.atMs - state.start.atMs) / 1000) ?? [];
     } catch (err) {
       throw signal.aborted ? err : await this.diagnose(state, err);
     }
@@ -141,13 +179,14 @@ export class DockerBackend implements Backend {
       samples.push(sample(c.name === victimName ? METRIC.victimEventsPerSec : METRIC.neighbourEventsPerSec, eps, 'events/s', { container: c.name }));
     }
     const cgroupNames = [victimName, ...Array.from({ length: spec.neighbours }, (_, i) => neighbourName(i))];
-    samples.push(...windowSamples(spec, start, end, cgroupNames), ...floodSamples(spec, start, end));
+    samples.push(...windowSamples(spec, start, end, cgroupNames), ...floodSamples(spec, start, end), ...state.enforcerSamples);
     const provenance: Record<string, string | number | null> = {
       backend: 'docker',
       image: imageTag(),
       imageId: (await findImage(this.docker))?.id ?? null,
       network: `${state.network.prefix}0/24`,
       steering: this.opts.trafficNic ? `irq:${this.opts.trafficNic}->${spec.nicCpus}` : `rps->${spec.nicCpus}`,
+      ...(state.enforcer ? state.enforcer.provenance() : { enforcement: spec.enforcement, ebpfAccounting: `off: ${state.enforcerNote ?? 'not started'}` }),
     };
     for (const c of state.containers.filter((c) => c.htbRateBps && c.pid)) {
       const drops = await htbDrops(c.pid!);
@@ -162,12 +201,24 @@ export class DockerBackend implements Backend {
   async teardown(runId: string): Promise<void> {
     const state = this.runs.get(runId);
     this.runs.delete(runId);
+    // The enforcer first: its quotas, tc filters and pins go back while the containers still exist to check.
+    const notRestored = state ? await this.stopEnforcer(state) : [];
     this.ledger.restore((e) => e.runId === runId);
     if (state) await removeLabelled(this.docker, state.owner);
+    if (notRestored.length) throw new FatalError(`enforcement left quotas changed on ${this.opts.hostId}: ${notRestored.join(', ')}`, 'NOT_RESTORED');
   }
 
   async reap(campaignId?: string): Promise<string[]> {
-    for (const [id, s] of this.runs) if (!campaignId || s.spec.campaignId === campaignId) this.runs.delete(id);
+    const stopped: string[] = [];
+    for (const [id, s] of this.runs) {
+      if (campaignId && s.spec.campaignId !== campaignId) continue;
+      this.runs.delete(id);
+      if (s.enforcer) stopped.push(`enforcer of ${id} stopped`);
+      await this.stopEnforcer(s);
+    }
+    // Then what dead agents' enforcers left (state files, tc filters, pins); runs of other campaigns still
+    // going in this agent keep theirs.
+    const enforcement = await reapEnforcement({ spareLive: this.runs.size > 0 });
     const restored = this.ledger.restore((e) => !campaignId || e.campaignId === campaignId).map((p) => `restored ${p}`);
     let removed: string[] = [];
     try {
@@ -176,7 +227,7 @@ export class DockerBackend implements Backend {
       // No engine: nothing of ours can be running in it. Say so instead of failing the agent's start.
       if (!/ENOENT|ECONNREFUSED/.test((err as Error).message)) throw err;
     }
-    return [...removed, ...restored];
+    return [...stopped, ...enforcement, ...removed, ...restored];
   }
 
   // ---- helpers
@@ -208,6 +259,54 @@ export class DockerBackend implements Backend {
         throw err;
       });
     return this.image;
+  }
+
+  /**
+   * The enforcer over every container of the run (peers too, unconstrained, so that their packets have an
+   * owner and the drop filter sits where their traffic enters). Under `none` it only accounts, and a host
+   * where accounting cannot run still runs the experiment, without those samples.
+   */
+  private async startEnforcer(state: RunState): Promise<void> {
+    const mode = state.spec.enforcement;
+    let enforcer: Enforcer | null = null;
+    try {
+      const containers: EnforcedContainer[] = state.containers
+        .filter((c) => c.pid)
+        .map((c) => {
+          const cg = state.cgroups.get(c.name) ?? cgroupPathsOf(c.pid!);
+          return { name: c.name, ipv4: c.ip, cgroupCpuPath: cg.cpu, cgroupCpuacctPath: cg.cpuacct, hostVeth: hostVethOf(c.pid!) };
+        });
+      enforcer = createEnforcer(mode, { containers, periodUs: state.spec.victim.periodUs });
+      await enforcer.start();
+      state.enforcer = enforcer;
+      if (!enforcer.accounting) state.enforcerNote = enforcer.provenance().ebpfAccounting as string;
+    } catch (err) {
+      await enforcer?.stop().catch(() => undefined);
+      const msg = (err as Error).message.slice(0, 300);
+      if (mode === 'none') return void (state.enforcerNote = msg);
+      if (err instanceof PrerequisiteError) throw new FatalError(msg, 'PREREQUISITE');
+      throw new RetryableError(`enforcement '${mode}' on ${this.opts.hostId}: ${msg}`, 'ENFORCEMENT');
+    }
+  }
+
+  /** Stop a run's enforcer (idempotent); returns the quotas it did not give back (must be none). */
+  private async stopEnforcer(state: RunState): Promise<string[]> {
+    const e = state.enforcer;
+    state.enforcer = null;
+    if (!e) return [];
+    await e.stop();
+    const wrong: string[] = [];
+    for (const c of state.containers) {
+      const cg = state.cgroups.get(c.name);
+      if (!cg || c.quotaUs === null) continue;
+      try {
+        const now = Number(readFileSync(join(cg.cpu, 'cpu.cfs_quota_us'), 'utf8').trim());
+        if (now !== c.quotaUs) wrong.push(`${c.name} ${now} != ${c.quotaUs}`);
+      } catch {
+        // the container (and its cgroup) is already gone
+      }
+    }
+    return wrong;
   }
 
   /** Start a container, then learn its pid and cgroup and steer its traffic (neighbours and peers only). */

@@ -77,6 +77,13 @@ class EnforcerImpl implements Enforcer {
   private state: EnforcementState;
   private stateDir: string;
   private why = '';
+  // What the controller did, for the run's provenance (did charging write quotas, did drops switch on).
+  private ticks = 0;
+  private dropOnTicks = new Map<string, number>();
+  private dropTicks = new Map<string, number>();
+  private minQuota = new Map<string, number>();
+  private maxQuota = new Map<string, number>();
+  private lastWindowCpu: Map<number, { totalNs: number; byOwner: Map<string, number> }> | null = null;
 
   constructor(readonly mode: Enforcement, private o: EnforcerOptions) {
     this.stateDir = o.stateDir ?? DEFAULT_STATE_DIR;
@@ -163,9 +170,15 @@ class EnforcerImpl implements Enforcer {
     this.charging.tick(Number(now - this.lastTick.at) / 1000, inputs);
     for (const c of this.o.containers) {
       const st = this.charging.state(c.name);
-      if (!st || !this.drops) continue;
-      this.drops.set(c.ipv4, shouldDrop(inputs.get(c.name)?.throttledDelta ?? 0, st.debtUs, st.baseUs));
+      // An unconstrained group (a traffic peer, quota -1) is never charged, so it is never throttled for it.
+      if (!st || !this.drops || st.baseUs <= 0) continue;
+      const on = shouldDrop(inputs.get(c.name)?.throttledDelta ?? 0, st.debtUs, st.baseUs);
+      if (this.drops.set(c.ipv4, on) && on) this.dropOnTicks.set(c.name, (this.dropOnTicks.get(c.name) ?? 0) + 1);
+      if (on) this.dropTicks.set(c.name, (this.dropTicks.get(c.name) ?? 0) + 1);
+      this.minQuota.set(c.name, Math.min(this.minQuota.get(c.name) ?? Infinity, st.currentUs));
+      this.maxQuota.set(c.name, Math.max(this.maxQuota.get(c.name) ?? -Infinity, st.currentUs));
     }
+    this.ticks++;
     this.lastTick = { at: now, snap, throttled };
   }
 
@@ -177,7 +190,9 @@ class EnforcerImpl implements Enforcer {
 
   samples(windowS: number): Sample[] {
     if (!this.acct || !this.window || !(windowS > 0)) return [];
-    const sum = summarize(diffSnapshots(this.window.snap, this.acct.snapshot()), this.owners);
+    const delta = diffSnapshots(this.window.snap, this.acct.snapshot());
+    const sum = summarize(delta, this.owners);
+    this.lastWindowCpu = netRxByCpu(delta, this.owners);
     const out = accountingSamples(sum, this.mode === 'ebpf');
     if (this.drops) {
       for (const c of this.o.containers) {
@@ -189,12 +204,34 @@ class EnforcerImpl implements Enforcer {
   }
 
   provenance(): Record<string, string | number | null> {
-    return {
+    const p: Record<string, string | number | null> = {
       enforcement: this.mode,
       enforcementVersion: ENFORCEMENT_VERSION,
       ebpfAccounting: this.accounting ? 'on' : `off: ${this.why || 'not started'}`,
       ironKernelFound: this.iron?.found ?? null,
     };
+    // Where each CPU's NET_RX time went in the last samples() window (tracepoint totals vs attributed by owner).
+    for (const [cpu, f] of this.lastWindowCpu ?? []) {
+      if (f.totalNs < 1e6) continue; // under a millisecond: noise
+      p[`acct.cpu${cpu}.netRxS`] = round(f.totalNs / 1e9);
+      for (const [name, ns] of f.byOwner) if (ns > 0) p[`acct.cpu${cpu}.netRxShare.${name}`] = round(ns / f.totalNs);
+    }
+    if (this.charging) {
+      p['charging.ticks'] = this.ticks;
+      for (const c of this.o.containers) {
+        const st = this.charging.state(c.name);
+        if (!st || st.baseUs <= 0) continue;
+        p[`charging.${c.name}.quotaWrites`] = st.writes;
+        p[`charging.${c.name}.baseQuotaUs`] = st.baseUs;
+        p[`charging.${c.name}.minQuotaUs`] = this.minQuota.get(c.name) ?? st.baseUs;
+        p[`charging.${c.name}.maxQuotaUs`] = this.maxQuota.get(c.name) ?? st.baseUs;
+        p[`charging.${c.name}.chargedS`] = round(st.chargedUs / 1e6);
+        p[`charging.${c.name}.creditedS`] = round(st.creditedUs / 1e6);
+        p[`charging.${c.name}.debtS`] = round(st.debtUs / 1e6);
+        p[`dropping.${c.name}.ticksOn`] = this.dropTicks.get(c.name) ?? 0;
+      }
+    }
+    return p;
   }
 
   async stop(): Promise<void> {
@@ -220,6 +257,24 @@ class EnforcerImpl implements Enforcer {
     if (this.state.tc.length && !readStates(this.stateDir).some((s) => pidAlive(s.pid))) removePins();
     this.state.tc = [];
   }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
+/** NET_RX time per CPU as the tracepoints measured it, and the part of it attributed to each known owner. */
+export function netRxByCpu(d: AcctSnapshot, owners: readonly Owner[]): Map<number, { totalNs: number; byOwner: Map<string, number> }> {
+  const byIp = new Map(owners.map((o) => [o.ipv4, o.name]));
+  const out = new Map<number, { totalNs: number; byOwner: Map<string, number> }>();
+  for (const t of d.totals) if (t.vec === 'NET_RX') out.set(t.cpu, { totalNs: t.ns, byOwner: new Map() });
+  for (const r of d.rows) {
+    if (r.vec !== 'NET_RX') continue;
+    const f = out.get(r.cpu);
+    const name = byIp.get(r.owner) ?? 'unattributed';
+    if (f) f.byOwner.set(name, (f.byOwner.get(name) ?? 0) + r.ns);
+  }
+  return out;
 }
 
 function ip(t: { netns?: string }, args: string[]): void {
@@ -262,15 +317,19 @@ function removePins(): string[] {
  * switch), remove our filters from any interface named or labelled ironlab, and remove ironlab pins.
  * Returns what it removed or restored.
  */
-export async function reapEnforcement(opts: { stateDir?: string } = {}): Promise<string[]> {
+export async function reapEnforcement(opts: { stateDir?: string; spareLive?: boolean } = {}): Promise<string[]> {
   const done: string[] = [];
-  for (const e of [...live]) {
-    await e.stop();
-    done.push(`enforcer ${e.id} stopped`);
+  if (!opts.spareLive) {
+    for (const e of [...live]) {
+      await e.stop();
+      done.push(`enforcer ${e.id} stopped`);
+    }
   }
+  const liveIds = new Set([...live].map((e) => e.id));
   const dir = opts.stateDir ?? DEFAULT_STATE_DIR;
   for (const s of readStates(dir)) {
     if (s.pid !== process.pid && pidAlive(s.pid)) continue; // another live agent's: not ours to undo
+    if (liveIds.has(s.id)) continue; // spared: a run of this process still in progress
     for (const q of s.quotas) {
       try {
         const cur = Number(readFileSync(q.file, 'utf8').trim());
@@ -292,7 +351,7 @@ export async function reapEnforcement(opts: { stateDir?: string } = {}): Promise
     }
     removeState(dir, s.id);
   }
-  done.push(...reapLabelledInterfaces());
+  if (!(opts.spareLive && live.size)) done.push(...reapLabelledInterfaces()); // live filters are labelled too
   if (!readStates(dir).some((s) => pidAlive(s.pid))) done.push(...removePins().map((p) => `pin ${p}`));
   return done;
 }

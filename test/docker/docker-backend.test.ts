@@ -8,11 +8,13 @@ import { METRIC, sumOf } from '../../agents/samples.ts';
 import { buildImage } from '../../workloads/image.ts';
 import { testRun } from '../fakes/fake-backend.ts';
 import { dockerReadiness } from './helpers/ready.ts';
+import { enforcementCapabilities } from '../../agents/enforcement/capabilities.ts';
 
 const { ready } = await dockerReadiness();
 const hostId = 'docker-test'; // fixed: beforeAll reaps what an earlier, interrupted test run left
 const docker = new Docker();
 const never = new AbortController().signal;
+const ebpfHere = ready && enforcementCapabilities().find((c) => c.mode === 'ebpf')?.available === true;
 
 async function leftovers(): Promise<string[]> {
   const c = await docker.listContainers({ all: true, filters: { label: [`ironlab.host=${hostId}`] } });
@@ -51,7 +53,10 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
     expect(f.cores).toBeGreaterThanOrEqual(2);
     const caps = await backend.capabilities();
     expect(caps.find((c) => c.mode === 'none')?.available).toBe(true);
-    expect(caps.find((c) => c.mode === 'ebpf')).toMatchObject({ available: false, reason: expect.any(String) });
+    // ebpf and iron-kernel as the enforcement layer sees this host (this kernel has no IRON switch).
+    const enf = enforcementCapabilities();
+    expect(caps.find((c) => c.mode === 'ebpf')).toEqual(enf.find((c) => c.mode === 'ebpf'));
+    expect(caps.find((c) => c.mode === 'iron-kernel')).toMatchObject({ available: false, reason: expect.stringContaining('iron_enabled') });
   });
 
   it('runs a tcp-receiver arm: quota enforced, softirq on the victim core, nothing left behind', async () => {
@@ -74,6 +79,11 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
     // CFS: the victim gets at most its 50% quota of the window (+ rounding of the window's edges)
     expect(sumOf(samples, METRIC.cgroupUsageS, { container: 'victim' })).toBeLessThan(0.5 * 2 + 0.15);
     expect(sumOf(samples, METRIC.softirqTimeS, { core: '0', vec: 'NET_RX' })).toBeGreaterThan(0);
+    // Accounting without enforcing, under `none`, where the host allows eBPF: the neighbour owns the flood's receive time.
+    if (ebpfHere) {
+      expect(sumOf(samples, METRIC.attributedSoftirqS, { container: 'neighbour-0', vec: 'NET_RX' })).toBeGreaterThan(0.01);
+      expect(samples.some((s) => s.metric === METRIC.creditedTimeS && s.labels.container === 'victim' && s.labels.enforced === 'no')).toBe(true);
+    }
     expect(await leftovers()).toEqual([]);
     expect(rpsValues()).toEqual(Object.fromEntries(Object.entries(before).filter(([d]) => d in rpsValues())));
     expect(execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' })).not.toMatch(/htb/);
@@ -95,7 +105,8 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
     expect(await leftovers()).toEqual([]);
   });
 
-  it('refuses enforcement it cannot do, as a fatal error', async () => {
-    await expect(backend.setup(testRun({ runId: 'e', enforcement: 'ebpf' }), never)).rejects.toMatchObject({ name: 'FatalError' });
+  it('refuses enforcement it cannot do, as a fatal error naming what is missing', async () => {
+    await expect(backend.setup(testRun({ runId: 'e', enforcement: 'iron-kernel' }), never)).rejects.toMatchObject({ name: 'FatalError', message: expect.stringContaining('iron_enabled') });
+    expect(await leftovers()).toEqual([]);
   });
 });
