@@ -12,7 +12,7 @@ import { PrerequisiteError } from '../orchestrator/errors.ts';
 import type { AgentStatus } from './lab-agent.ts';
 import { LAB_PACKAGES, ensurePackages } from './prerequisites.ts';
 import { sleep } from './processes.ts';
-import { sshCopyTree, sshRun, type SshTarget } from './ssh.ts';
+import { closeSsh, sshCopyTree, sshRun, type SshTarget } from './ssh.ts';
 import type { Inventory } from './inventory.ts';
 import { ensureToken, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
@@ -35,7 +35,7 @@ export function inventoryLabPlan(inv: Inventory, _dir = testbedDir()): TestbedSt
   return { version: 1, kind: 'inventory', createdAt: new Date().toISOString(), hub: { host: inv.orchestrator.address, port: inv.orchestrator.port }, bridge: null, iptablesRule: false, hosts };
 }
 
-const targetOf = (h: TestbedHost): SshTarget => ({ address: h.address!, user: h.ssh!.user, key: h.ssh!.key, port: h.ssh!.port });
+export const targetOf = (h: TestbedHost): SshTarget => ({ address: h.address!, user: h.ssh!.user, key: h.ssh!.key, port: h.ssh!.port });
 
 /** What the copy on a host is (commit + uncommitted changes + lockfile): when it matches, `up` copies nothing. */
 function installStamp(): string {
@@ -126,8 +126,8 @@ export async function inventoryLabDown(state: TestbedState): Promise<string[]> {
     try {
       const pid = await remoteAgentPid(h);
       if (pid) {
-        await sshRun(t, ['kill', String(pid)]);
-        for (let i = 0; i < 100 && (await remoteAgentPid(h)); i++) await sleep(200);
+        // One call: signal, then wait there (up to 20 s) for it to reap its containers and exit.
+        await sshRun(t, ['sh', '-c', 'kill "$1"; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done', 'sh', String(pid)]);
         removed.push(`agent ${h.id} (pid ${pid})`);
       }
       await sshRun(t, ['rm', '-rf', '--one-file-system', h.ssh!.installDir]);
@@ -135,6 +135,12 @@ export async function inventoryLabDown(state: TestbedState): Promise<string[]> {
     } catch (err) {
       removed.push(`${h.id}: NOT cleaned (${(err as Error).message})`);
     }
+    await closeSsh(t);
   }
   return removed;
+}
+
+/** End this command's SSH connections to the hosts. */
+export async function closeInventorySsh(state: TestbedState): Promise<void> {
+  await Promise.all(state.hosts.map((h) => closeSsh(targetOf(h))));
 }

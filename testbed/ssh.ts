@@ -1,7 +1,8 @@
 // Reaching an inventory host: the system ssh client, with argv arrays on our side. The remote side of SSH is
 // always a shell command line, so every argument is single-quoted (POSIX) before it is joined: no value from
 // an inventory or a path is ever interpreted by the remote shell. Host keys: trust on first use, remembered in
-// the testbed's own known_hosts (removed by `down`), never in the user's.
+// the testbed's own known_hosts (removed by `down`), never in the user's. One multiplexed connection per host
+// (ControlMaster) carries a command's many calls; the command closes it when done (closeSsh).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { CommandFailed, run, type RunOptions } from './exec.ts';
@@ -23,8 +24,16 @@ export function sshArgv(t: SshTarget, remote: string[], dir = testbedDir()): str
     'ssh', '-i', t.key, '-p', String(t.port),
     '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
     '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR',
+    '-o', 'ControlMaster=auto', '-o', `ControlPath=${join(dir, 'ssh-%C')}`, '-o', 'ControlPersist=15',
     `${t.user}@${t.address}`, '--', remote.map(shellQuote).join(' '),
   ];
+}
+
+/** End the multiplexed connection to a host, if any (otherwise it would linger for ControlPersist). */
+export async function closeSsh(t: SshTarget, dir = testbedDir()): Promise<void> {
+  const argv = sshArgv(t, [], dir);
+  const at = argv.indexOf(`${t.user}@${t.address}`);
+  await run([...argv.slice(0, at), '-O', 'exit', argv[at]]).catch(() => undefined);
 }
 
 /** Run argv on the host; resolves with its stdout. */

@@ -4,7 +4,7 @@
 import { findImage } from '../workloads/image.ts';
 import { agentAlive, readAgentStatus } from './agent-process.ts';
 import { dockerOf, dockerdAlive, dockerdResponds } from './host-dockerd.ts';
-import { remoteAgentStatus } from './inventory-lab.ts';
+import { closeInventorySsh, remoteAgentStatus } from './inventory-lab.ts';
 import { nicRps } from './lab-network.ts';
 import type { AgentStatus } from './lab-agent.ts';
 import { sshRun } from './ssh.ts';
@@ -22,7 +22,9 @@ export interface HostStatus {
 export async function testbedStatus(dir = testbedDir()): Promise<{ state: TestbedState; hosts: HostStatus[] } | null> {
   const state = readState(dir);
   if (!state) return null;
-  return { state, hosts: await Promise.all(state.hosts.map((h) => hostStatus(state, h))) };
+  const hosts = await Promise.all(state.hosts.map((h) => hostStatus(state, h)));
+  if (state.kind === 'inventory') await closeInventorySsh(state);
+  return { state, hosts };
 }
 
 async function hostStatus(state: TestbedState, h: TestbedHost): Promise<HostStatus> {

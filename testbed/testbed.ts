@@ -8,7 +8,7 @@ import { pidExists } from './processes.ts';
 import { localLabDown, localLabPlan, localLabUp } from './local-lab.ts';
 import { ensurePackages } from './prerequisites.ts';
 import { run } from './exec.ts';
-import { inventoryLabDown, inventoryLabPlan, inventoryLabUp } from './inventory-lab.ts';
+import { closeInventorySsh, inventoryLabDown, inventoryLabPlan, inventoryLabUp } from './inventory-lab.ts';
 import { loadInventory } from './inventory.ts';
 import { simLabDown, simLabPlan, simLabUp } from './sim-lab.ts';
 import { ensureToken, readState, removeStateDir, testbedDir, type TestbedState } from './state.ts';
@@ -53,6 +53,7 @@ export async function testbedUp(opts: UpOptions, dir = testbedDir()): Promise<Up
       const bad = [...probe.errors.entries()].map(([h, e]) => `${h}: ${e}`).concat(probe.missing.map((h) => `${h}: its agent did not connect (its log: ${agentLogTail(state.hosts.find((x) => x.id === h)!) || 'empty'})`));
       if (bad.length) throw new HostStepFailed(bad[0].split(':')[0], 'agent-connect', bad.join('; '));
     }
+    if (kind === 'inventory') await closeInventorySsh(state);
     return { state, unchanged: before !== null && before === JSON.stringify(state), probe };
   } catch (err) {
     if (!(err instanceof HostStepFailed)) {

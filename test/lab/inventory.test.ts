@@ -52,9 +52,10 @@ describe.skipIf(skip)('inventory lab over SSH into emulated hosts', () => {
   const work = mkdtempSync(join(tmpdir(), 'ironlab-inv-'));
   const inventory = join(work, 'lab.yaml');
   const sshdPid = (h: string) => join(work, `sshd-${h}.pid`);
+  let dir = '';
 
   beforeAll(async () => {
-    useTempTestbedDir();
+    dir = useTempTestbedDir();
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'id')]);
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'host_key')]);
     writeFileSync(join(work, 'authorized_keys'), readFileSync(join(work, 'id.pub')));
@@ -113,7 +114,8 @@ describe.skipIf(skip)('inventory lab over SSH into emulated hosts', () => {
     expect(down.stdout).toMatch(/agent inv-1 \(pid \d+\).*inv-1:\/opt\/ironlab-test-inv-1/);
     expect(existsSync('/opt/ironlab-test-inv-1')).toBe(false);
     expect(existsSync('/opt/ironlab-test-inv-2')).toBe(false);
-    const agents = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('lab-agent.ts') && l.includes('inv-'));
-    expect(agents).toEqual([]);
+    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => (l.includes('lab-agent.ts') && l.includes('inv-')) || l.includes(dir));
+    expect(left).toEqual([]); // no agent, no SSH connection left open
+    expect(existsSync(dir)).toBe(false);
   });
 });
