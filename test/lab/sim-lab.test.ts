@@ -2,7 +2,7 @@
 // files run on it through `ironlab run`, and `down` stops them. Also: an emulated lab refuses a user who is not
 // root, with one line and exit code 2, before anything is created.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,22 @@ describe('simulated lab: testbed up --sim, run, down', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('using the testbed (sim');
     expect(r.stdout).toMatch(/2\/2 runs done/);
+  });
+
+  it('names a testbed whose agents are gone instead of waiting for them, and up brings them back', async () => {
+    const state = JSON.parse(readFileSync(join(dir, 'testbed.json'), 'utf8')) as { hosts: { agent: { pid: number } }[] };
+    for (const h of state.hosts) process.kill(h.agent.pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await runCli(['run', 'smoke', '--db', join(mkdtempSync(join(tmpdir(), 'ironlab-sim-lab-')), 'x.db')]);
+    expect(r.code).toBe(0); // smoke names hosts the testbed does not provide: the testbed is not consulted
+    const work = mkdtempSync(join(tmpdir(), 'ironlab-sim-lab-'));
+    writeFileSync(join(work, 'c.yaml'), 'name: c\nhosts: [{ id: lab-1, backend: sim }]\nmatrix: [{ workload: sysbench }]\nrepetitions: 1\n');
+    const dead = await runCli(['run', join(work, 'c.yaml'), '--db', join(work, 'x.db')]);
+    expect(dead.code).toBe(2);
+    expect(dead.stderr).toMatch(/testbed: the sim testbed in .* is not running \(its agents are gone\): run `ironlab testbed up` again/);
+    const up = await runCli(['testbed', 'up', '--sim', '--hosts', '2']);
+    expect(up.stdout).toMatch(/: up \(/);
+    expect(up.stdout).toMatch(/lab-2\s+peer\s+sim\s.*authenticated/);
   });
 
   it('shows its agents and takes them down', async () => {
