@@ -50,6 +50,20 @@ describe('charging controller (fake cgroup files)', () => {
     expect(c.state('n')!.debtUs).toBe(100_000 + 40_000);
   });
 
+  it('does not bill the refill to a throttled group that is owed CPU (the credited victim)', () => {
+    const io = fakeIo(files());
+    const c = new ChargingController([{ name: 'v', cgroupCpuPath: '/cg' }], { io });
+    c.tick(S, inp('v', { creditNs: 100e6, throttledDelta: 5 }));
+    expect(io.writes).toEqual(['/cg/cpu.cfs_quota_us=60000']); // 100 ms over 10 periods -> +10 ms
+    expect(c.state('v')!.debtUs).toBe(-100_000);
+    // paid back by the raised quota over the next tick, then back to the original, never below it
+    c.tick(S, inp('v', { throttledDelta: 5 }));
+    expect(c.state('v')!.debtUs).toBe(0);
+    expect(io.writes.at(-1)).toBe('/cg/cpu.cfs_quota_us=50000');
+    c.tick(S, inp('v', { throttledDelta: 5 }));
+    expect(io.writes).toHaveLength(2);
+  });
+
   it('leaves unlimited groups alone', () => {
     const io = fakeIo({ '/cg/cpu.cfs_quota_us': '-1', '/cg/cpu.cfs_period_us': '100000' });
     const c = new ChargingController([{ name: 'n', cgroupCpuPath: '/cg' }], { io });
