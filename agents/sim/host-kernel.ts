@@ -55,6 +55,15 @@ export interface TimelineBucket {
   cores: number[][];
 }
 
+export interface KernelOptions {
+  /** Per-core timeline buckets (ms) for `ironlab sim --timeline`. */
+  timelineBucketMs?: number;
+  /** Override the profile's simMaxAdvanceUs (the longest fluid interval while a TCP peer ramps). */
+  maxAdvanceUs?: number;
+  /** Force an extra event every this many us, like a fixed step would (convergence checks only). */
+  eventGridUs?: number;
+}
+
 export class HostKernel {
   readonly cores: number;
   nowNs = 0;
@@ -81,6 +90,7 @@ export class HostKernel {
   private readonly ticksPerTopSlice: number;
   private readonly moderationNs: number;
   private readonly maxAdvanceNs: number;
+  private readonly gridNs: number;
   private readonly jitterIntervalNs: number;
   private nextJitterNs: number;
   // NAPI / softirq state per core
@@ -106,6 +116,11 @@ export class HostKernel {
   private readonly ownerNs: Float64Array;
   private readonly eventsPerTask: Float64Array;
   private anyRamp = false;
+  private readonly sigIn: Float64Array;
+  private readonly secS: Float64Array;
+  private readonly secR: Float64Array;
+  private readonly secHave: Uint8Array;
+  private readonly coreActive: Uint8Array; // anything lives on this core (else it is idle for the whole run)
   private readonly messageBytes: number;
   // Timeline
   private readonly timelineBucketNs: number;
@@ -116,7 +131,7 @@ export class HostKernel {
   constructor(
     readonly spec: RunSpec,
     readonly prof: HostProfile,
-    opts: { timelineBucketMs?: number; maxAdvanceUs?: number } = {},
+    opts: KernelOptions = {},
   ) {
     this.cores = prof.coreCount;
     const allCpus = [...spec.victim.cpus, ...spec.neighbour.cpus, ...spec.nicCpus, ...spec.peer.cpus];
@@ -174,6 +189,12 @@ export class HostKernel {
     const nSend = this.allTraffic.length - nRecv;
     for (const t of this.allTraffic) t.linePpns /= t.isReceiver ? nRecv : nSend;
 
+    this.sigIn = new Float64Array(this.cores);
+    this.secS = new Float64Array(this.cores);
+    this.secR = new Float64Array(this.cores);
+    this.secHave = new Uint8Array(this.cores);
+    this.coreActive = new Uint8Array(this.cores);
+    for (let c = 0; c < this.cores; c++) this.coreActive[c] = this.onCore[c].length > 0 || this.coreTraffic[c].length > 0 ? 1 : 0;
     this.coreCatNs = new Float64Array(this.cores * N_CATS);
     this.softirqVecNs = new Float64Array(this.cores * 2);
     this.poll = new Uint8Array(this.cores);
@@ -187,7 +208,7 @@ export class HostKernel {
     this.sigma = new Float64Array(this.cores);
     this.hardSigma = new Float64Array(this.cores);
     this.kShare = new Float64Array(this.cores);
-    this.capTask = new Float64Array(this.cores);
+    this.capTask = new Float64Array(this.cores).fill(1);
     this.idleShare = new Float64Array(this.cores);
     this.prevIdle = new Float64Array(this.cores);
     this.dFixed = new Float64Array(this.cores);
@@ -210,6 +231,7 @@ export class HostKernel {
     const scaledLatencyNs = prof.schedLatencyUs * 1000 * (1 + Math.floor(Math.log2(Math.min(this.cores, 8))));
     this.ticksPerTopSlice = Math.max(1, Math.ceil(scaledLatencyNs / 2 / this.tickNs - 1e-9));
     this.maxAdvanceNs = (opts.maxAdvanceUs ?? prof.simMaxAdvanceUs) * 1000;
+    this.gridNs = (opts.eventGridUs ?? 0) * 1000;
     this.jitterIntervalNs = prof.arrivalJitterIntervalUs * 1000;
     this.nextJitterNs = network ? 0 : Infinity;
     this.timelineBucketNs = (opts.timelineBucketMs ?? 0) * 1e6;
@@ -258,10 +280,32 @@ export class HostKernel {
   private solve(): void {
     this.prevShare.set(this.share);
     this.prevIdle.set(this.idleShare);
+    const sIn = this.sigIn;
     for (let pass = 0; pass < 4; pass++) {
-      for (let it = 0; it < 3; it++) {
-        for (let c = 0; c < this.cores; c++) this.allocateCore(c);
+      // Fixed point on each core's interrupt-mode softirq fraction: it sets the tasks' shares, which set what
+      // arrives (a window-limited reader paces its peer) and so the softirq fraction. Secant iteration.
+      for (let c = 0; c < this.cores; c++) {
+        sIn[c] = Math.min(1, this.sigmaDemand(c));
+        this.secHave[c] = 0;
+      }
+      for (let it = 0; it < 16; it++) {
+        for (let c = 0; c < this.cores; c++) if (this.coreActive[c]) this.allocateCore(c, sIn[c]);
         this.updateTraffic();
+        let done = true;
+        for (let c = 0; c < this.cores; c++) {
+          if (!this.coreActive[c] || this.poll[c] || this.epCtx[c] !== NONE) continue;
+          const out = Math.min(1, this.sigmaDemand(c));
+          const r = out - sIn[c];
+          if (Math.abs(r) <= 1e-10) continue;
+          done = false;
+          let next = out;
+          if (this.secHave[c] && Math.abs(r - this.secR[c]) > 1e-15) next = sIn[c] - (r * (sIn[c] - this.secS[c])) / (r - this.secR[c]);
+          this.secS[c] = sIn[c];
+          this.secR[c] = r;
+          this.secHave[c] = 1;
+          sIn[c] = next < 0 ? 0 : next > 1 ? 1 : next;
+        }
+        if (done) break;
       }
       if (!this.transitions()) break;
     }
@@ -269,8 +313,8 @@ export class HostKernel {
   }
 
   /** Split core `c` among softirq (interrupt mode or an episode), ksoftirqd, the tasks and idle. */
-  private allocateCore(c: number): void {
-    const prof = this.prof;
+  /** Softirq work the traffic now asks of core `c` (ns/ns) in interrupt mode, hard interrupts included. */
+  private sigmaDemand(c: number): number {
     const list = this.coreTraffic[c];
     let d = 0;
     let r = 0;
@@ -285,9 +329,16 @@ export class HostKernel {
       if (t.appCore === c) d += t.sqApp;
     }
     this.dFixed[c] = d;
+    // One interrupt per moderation interval (or per packet at low rates).
+    const hard = pk > 0 ? this.prof.hardIrqNsPerInterrupt * Math.min(1 / this.moderationNs, pk) : 0;
+    this.hardSigma[c] = hard;
+    return d + r + hard;
+  }
+
+  private allocateCore(c: number, sigmaIn: number): void {
+    const prof = this.prof;
     let cap: number;
     let ksoftirqdRunnable = false;
-    this.hardSigma[c] = 0;
     if (this.epCtx[c] !== NONE) {
       cap = 0;
       this.sigma[c] = 1;
@@ -296,13 +347,10 @@ export class HostKernel {
       this.sigma[c] = 0;
       ksoftirqdRunnable = true;
     } else {
-      // Interrupt mode: one interrupt per moderation interval (or per packet at low rates), each followed by
-      // __do_softirq at irq exit on whatever runs; as a fluid that is a fixed fraction of the core.
-      const hard = pk > 0 ? prof.hardIrqNsPerInterrupt * Math.min(1 / this.moderationNs, pk) : 0;
-      this.hardSigma[c] = hard;
-      const s = d + r + hard;
-      this.sigma[c] = s > 1 ? 1 : s;
-      cap = 1 - this.sigma[c];
+      // Interrupt mode: each interrupt is followed by __do_softirq at irq exit on whatever runs; as a fluid
+      // that is a fixed fraction of the core, ahead of every task.
+      this.sigma[c] = sigmaIn;
+      cap = 1 - sigmaIn;
     }
     this.capTask[c] = cap;
     // Before 4.9 every local_bh_enable() with NET_RX pending runs do_softirq in the caller's context: a network
@@ -582,15 +630,14 @@ export class HostKernel {
       if (t.rRingDrop > 0 && t.kind === 'tcp-receiver') dt = Math.min(dt, t.lastCutNs + t.rttNs() - now);
     }
     if (this.anyRamp) dt = Math.min(dt, this.maxAdvanceNs);
+    if (this.gridNs > 0) dt = Math.min(dt, (Math.floor(now / this.gridNs + 1e-9) + 1) * this.gridNs - now);
     return dt;
   }
 
   /** Integrate every rate over `dt`. */
   private advance(dt: number): void {
-    const nC = this.nContainers;
     const cat = this.coreCatNs;
     const now = this.nowNs + dt;
-    const owners = this.ownerNs;
     for (let c = 0; c < this.cores; c++) {
       const base = c * N_CATS;
       const here = this.onCore[c];
@@ -614,19 +661,14 @@ export class HostKernel {
       this.softirqVecNs[c * 2] += soft * (1 - this.txFrac[c]);
       this.softirqVecNs[c * 2 + 1] += soft * this.txFrac[c];
       // Who pays: the policy sees each context's softirq time with its owners.
-      const pay = (ctx: number, ns: number) => {
-        if (ns <= 0) return;
-        for (let i = 0; i < nC; i++) owners[i] = ns * this.ownerFrac[c * nC + i];
-        this.policy.onSoftirq(c, ctx, ns, owners, now);
-      };
-      if (ks > 0) pay(IDLE, ks);
-      if (bh > 0) for (let j = 0; j < here.length; j++) pay(here[j], this.bh[here[j]] * dt);
+      if (ks > 0) this.pay(c, IDLE, ks, now);
+      if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], this.bh[here[j]] * dt, now);
       if (sig > 0) {
-        if (this.epCtx[c] !== NONE) pay(this.epCtx[c], sig);
+        if (this.epCtx[c] !== NONE) this.pay(c, this.epCtx[c], sig, now);
         else if (this.capTask[c] > 0) {
-          for (let j = 0; j < here.length; j++) pay(here[j], (sig * this.share[here[j]]) / this.capTask[c]);
-          pay(IDLE, (sig * (this.idleShare[c] + this.kShare[c])) / this.capTask[c]);
-        } else pay(IDLE, sig);
+          for (let j = 0; j < here.length; j++) this.pay(c, here[j], (sig * this.share[here[j]]) / this.capTask[c], now);
+          this.pay(c, IDLE, (sig * (this.idleShare[c] + this.kShare[c])) / this.capTask[c], now);
+        } else this.pay(c, IDLE, sig, now);
       }
     }
     for (let c = 0; c < this.cores; c++) {
@@ -640,6 +682,14 @@ export class HostKernel {
       t.advance(dt);
       if (ramp) t.grow(dt);
     }
+  }
+
+  private pay(c: number, ctx: number, ns: number, now: number): void {
+    if (ns <= 0) return;
+    const nC = this.nContainers;
+    const owners = this.ownerNs;
+    for (let i = 0; i < nC; i++) owners[i] = ns * this.ownerFrac[c * nC + i];
+    this.policy.onSoftirq(c, ctx, ns, owners, now);
   }
 
   /** Timed events due at the current instant. */

@@ -2,7 +2,7 @@
 // chunks with a callback between them (the backend yields to the event loop there).
 import type { RunSpec } from '../run-spec.ts';
 import type { Sample } from '../samples.ts';
-import { HostKernel, type TimelineBucket } from './host-kernel.ts';
+import { HostKernel, type KernelOptions, type TimelineBucket } from './host-kernel.ts';
 import { loadProfile } from './profile.ts';
 import { samplesFromSim } from './samples-from-sim.ts';
 
@@ -13,7 +13,7 @@ export interface SimResult {
 }
 
 /** Simulate warm-up then the measurement window; returns the window's samples. */
-export function simulateRun(spec: RunSpec, opts: { timelineBucketMs?: number } = {}): SimResult {
+export function simulateRun(spec: RunSpec, opts: KernelOptions = {}): SimResult {
   const kernel = new HostKernel(spec, loadProfile(spec.profile), opts);
   kernel.run(spec.warmupS * 1e9);
   const start = kernel.snapshot();

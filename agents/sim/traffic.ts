@@ -46,6 +46,13 @@ export class Traffic {
   /** TCP peer: congestion-controlled sending rate (packets/ns), cut on loss, grown per RTT. */
   tcpRatePpns = 0;
   lastCutNs = -Infinity;
+  /**
+   * TCP peer: packets iperf3 is behind its target rate. iperf3 -b throttles on the average since the stream
+   * started (iperf_check_throttle), so after the window held it back it writes as fast as TCP lets it until it
+   * has caught up: the peer then offers up to the line rate, not the nominal rate.
+   */
+  peerDeficit = 0;
+  private rDeficit = 0;
   ringCap: number;
   // ---- Sender state ----
   readonly htbPpns: number; // Infinity without a rate limit
@@ -208,10 +215,18 @@ export class Traffic {
     if (this.isReceiver) {
       const cApp = this.cApp * j;
       const appPpns = appShare / cApp;
-      let A = this.isTcp ? Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns) : this.peerCapPpns * this.arrivalJitter;
+      let A: number;
+      if (this.isTcp) {
+        const appLimit = this.peerDeficit > EPS ? this.linePpns : this.peerCapPpns;
+        A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, appLimit);
+      } else A = this.peerCapPpns * this.arrivalJitter;
       this.windowLimited = this.isTcp && this.socket + this.ring >= this.rwndSegments - EPS;
       if (this.windowLimited) A = Math.min(A, appPpns); // the advertised window paces the peer to the reader
       this.rArrive = A;
+      if (this.isTcp) {
+        this.rDeficit = this.peerCapPpns - A;
+        if (this.peerDeficit <= EPS && this.rDeficit < 0) this.rDeficit = 0;
+      }
       this.dropping = this.policy.dropAtNic(this.owner) || this.policy.dropAfterDriver(this.owner);
       if (this.policy.dropAtNic(this.owner)) this.rNicDrop = A;
       else this.rIn = A;
@@ -300,6 +315,7 @@ export class Traffic {
       if (dSock < -1e-15) t = Math.min(t, this.socket / -dSock);
       else if (dSock > 1e-15 && this.socket < this.socketCap - EPS) t = Math.min(t, (this.socketCap - this.socket) / dSock);
       if (this.isTcp && !this.windowLimited && dSock + dRing > 1e-15) t = Math.min(t, Math.max(0, this.rwndSegments - this.socket - this.ring) / (dSock + dRing));
+      if (this.isTcp && this.peerDeficit > EPS && this.rDeficit < -1e-15) t = Math.min(t, this.peerDeficit / -this.rDeficit);
     } else if (this.kind === 'tcp-sender') {
       if (this.qNet < -1e-12) t = Math.min(t, this.sendQueueBytes / -this.qNet);
       else if (this.qNet > 1e-12 && this.sendQueueBytes < this.sndbufBytes - EPS) t = Math.min(t, (this.sndbufBytes - this.sendQueueBytes) / this.qNet);
@@ -318,6 +334,7 @@ export class Traffic {
       if (this.isTcp) this.retransmits += (this.rNicDrop + this.rRingDrop + this.rEbpfDrop) * dt;
       this.ring = clamp(this.ring + (this.rIn - this.rServe - this.rRingDrop) * dt, this.ringCap);
       this.socket = clamp(this.socket + (this.rSockIn - this.rApp - this.rSockDrop) * dt, Infinity);
+      if (this.isTcp) this.peerDeficit = clamp(this.peerDeficit + this.rDeficit * dt, Infinity);
       this.delivered += this.rApp * dt;
       this.goodputBytes += this.rApp * dt * this.payloadBytes;
       return;
@@ -344,13 +361,18 @@ export class Traffic {
 
   /** The peer's rate may grow (congestion avoidance: one MSS per flow per RTT). */
   ramping(): boolean {
-    return this.kind === 'tcp-receiver' && !this.dropping && !this.windowLimited && this.rRingDrop <= 0 && this.tcpRatePpns < this.peerCapPpns;
+    return this.kind === 'tcp-receiver' && !this.dropping && !this.windowLimited && this.rRingDrop <= 0 && this.tcpRatePpns < this.rateCeiling();
   }
 
   /** Grow the peer's rate over `dt` (cwnd += flows * MSS per RTT, rate = cwnd / RTT). */
   grow(dt: number): void {
     const rtt = this.rttNs();
-    this.tcpRatePpns = Math.min(this.peerCapPpns, this.tcpRatePpns + (this.flows * dt) / (rtt * rtt));
+    this.tcpRatePpns = Math.min(this.rateCeiling(), this.tcpRatePpns + (this.flows * dt) / (rtt * rtt));
+  }
+
+  /** What the peer's congestion window needs to cover: the line while catching up, else the nominal rate. */
+  private rateCeiling(): number {
+    return this.peerDeficit > EPS ? this.linePpns : this.peerCapPpns;
   }
 
   /** The peer reacts to loss at `now`: multiplicative decrease at most once per RTT; returns true if it cut. */
@@ -365,7 +387,7 @@ export class Traffic {
     }
     if (now - this.lastCutNs < rtt) return false;
     this.lastCutNs = now;
-    this.tcpRatePpns = Math.max(floor, Math.min(this.tcpRatePpns, this.rServe > 0 ? this.tcpRatePpns : this.tcpRatePpns) * this.prof.tcpCubicBeta);
+    this.tcpRatePpns = Math.max(floor, this.tcpRatePpns * this.prof.tcpCubicBeta);
     return true;
   }
 
