@@ -17,9 +17,13 @@ export class HostStepFailed extends Error {
 
 export type Say = (line: string) => void;
 
+/** Ctrl-C during `up`: the next step fails as 'interrupted', and `up` tears down what it made. */
+export const interruptUp = new AbortController();
+
 export async function step<T>(hostId: string, name: string, say: Say, fn: () => Promise<T> | T): Promise<T> {
   say(`${hostId}: ${name}`);
   try {
+    if (interruptUp.signal.aborted) throw new Error('interrupted (Ctrl-C)');
     if (process.env.IRONLAB_TESTBED_FAULT === `${hostId}:${name}`) throw new Error(`fault injected by IRONLAB_TESTBED_FAULT=${hostId}:${name}`);
     return await fn();
   } catch (err) {

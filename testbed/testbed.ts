@@ -38,6 +38,8 @@ export async function testbedUp(opts: UpOptions, dir = testbedDir()): Promise<Up
   if (existing && existing.kind !== kind) throw new UserInputError(`a ${existing.kind} testbed is up; run \`ironlab testbed down\` first`, 'testbed up');
   if (existing && kind !== 'inventory' && existing.hosts.length !== opts.hosts)
     throw new UserInputError(`the ${kind} testbed that is up has ${existing.hosts.length} hosts, not ${opts.hosts}; run \`ironlab testbed down\` first`, '--hosts');
+  if (existing && inventory && !sameHosts(existing, inventoryLabPlan(inventory, dir)))
+    throw new UserInputError('another inventory lab is up (its hosts differ from this file); run `ironlab testbed down` first', opts.inventory);
   const before = existing ? JSON.stringify(existing) : null;
   const state = existing ?? (kind === 'local' ? localLabPlan(opts.hosts, dir) : kind === 'sim' ? simLabPlan(opts.hosts, dir) : inventoryLabPlan(inventory!, dir));
   const token = ensureToken(dir);
@@ -77,4 +79,10 @@ export async function testbedDown(dir = testbedDir()): Promise<string[]> {
   if (state) removed.push(...state.hosts.map((h) => `host ${h.id}`));
   removeStateDir(dir);
   return removed;
+}
+
+/** Same hosts, reached the same way (what `up` made from an inventory, ignoring what it learnt: pids, images). */
+function sameHosts(a: TestbedState, b: TestbedState): boolean {
+  const key = (s: TestbedState) => JSON.stringify([s.hub, s.hosts.map((h) => [h.id, h.address, h.ssh, h.nic, h.cores, h.roles, h.backend])]);
+  return key(a) === key(b);
 }

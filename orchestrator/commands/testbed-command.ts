@@ -3,7 +3,7 @@
 // After `up`, `ironlab run CAMPAIGN` uses the testbed's hosts with no further step (see testbed/testbed-for.ts).
 import { Command, InvalidArgumentError } from 'commander';
 import type { HostFacts } from '../../agents/backend.ts';
-import { HostStepFailed } from '../../testbed/steps.ts';
+import { HostStepFailed, interruptUp } from '../../testbed/steps.ts';
 import { stateFile, testbedDir, type TestbedState } from '../../testbed/state.ts';
 
 const wholeNumber = (v: string) => {
@@ -26,6 +26,9 @@ export function registerTestbedCommand(program: Command): void {
       const { testbedUp } = await import('../../testbed/testbed.ts');
       const t0 = Date.now();
       const say = (line: string) => process.stderr.write(`  ${line}\n`);
+      // Ctrl-C: finish the step in progress, then tear down (a second Ctrl-C quits at once; `down` cleans up).
+      const onSigint = () => (interruptUp.signal.aborted ? process.exit(130) : (say('interrupted: tearing down after the current step'), interruptUp.abort()));
+      process.on('SIGINT', onSigint);
       try {
         const r = await testbedUp({ hosts: o.hosts, sim: Boolean(o.sim), inventory: o.inventory, say });
         const facts = r.probe.kind === 'probed' ? r.probe.facts : new Map<string, HostFacts>();
@@ -36,7 +39,9 @@ export function registerTestbedCommand(program: Command): void {
       } catch (err) {
         if (!(err instanceof HostStepFailed)) throw err;
         process.stderr.write(`ironlab: testbed up: ${err.message}\nthe testbed was torn down: nothing of it is left\n`);
-        process.exitCode = 1;
+        process.exitCode = interruptUp.signal.aborted ? 130 : 1;
+      } finally {
+        process.off('SIGINT', onSigint);
       }
     });
 
