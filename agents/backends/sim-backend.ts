@@ -11,7 +11,7 @@ import { HostKernel, type KernelSnapshot } from '../sim/host-kernel.ts';
 import { loadProfile } from '../sim/profile.ts';
 import { samplesFromSim } from '../sim/samples-from-sim.ts';
 
-export const SIM_MODEL_VERSION = '1';
+export const SIM_MODEL_VERSION = '2'; // 2: event-driven fluid engine (no step)
 
 type Phase = 'setup' | 'warmed' | 'measured';
 
@@ -156,7 +156,7 @@ export class SimBackend implements Backend {
     while (run.kernel.nowNs < end - 1) {
       throwIfAborted(signal);
       const t0 = performance.now();
-      run.kernel.run(Math.min(chunkNs, end - run.kernel.nowNs));
+      run.kernel.runTo(Math.min(run.kernel.nowNs + chunkNs, end), end); // pauses only at events: results do not depend on chunks
       const wall = Math.max(0.1, performance.now() - t0);
       chunkNs = Math.max(1e6, Math.min(1e9, chunkNs * Math.min(4, this.yieldEveryMs / wall)));
       progress(phase, ns > 0 ? (run.kernel.nowNs - startNs) / ns : 1);

@@ -116,6 +116,8 @@ export class HostKernel {
   private readonly ownerNs: Float64Array;
   private readonly eventsPerTask: Float64Array;
   private anyRamp = false;
+  private solvedAtNs = -1;
+  private pendingDt = 0;
   private readonly sigIn: Float64Array;
   private readonly secS: Float64Array;
   private readonly secR: Float64Array;
@@ -260,13 +262,27 @@ export class HostKernel {
     }
   }
 
-  /** Advance simulated time by `ns`, event by event. */
+  /** Advance simulated time by exactly `ns`, event by event (the end is an event: a snapshot is taken there). */
   run(ns: number): void {
     const end = this.nowNs + ns;
-    while (this.nowNs < end - 1e-6) {
-      this.solve();
-      let dt = Math.min(end - this.nowNs, this.nextEventDt());
+    this.runTo(end, end);
+  }
+
+  /**
+   * Advance event by event until simulated time reaches `targetNs`, stopping at the first event at or after it
+   * but never beyond `hardEndNs` (where it stops exactly). Only real events (and hard ends) cut intervals, so
+   * where a caller pauses (the backend's wall-clock chunks) does not change any result.
+   */
+  runTo(targetNs: number, hardEndNs: number): void {
+    while (this.nowNs < targetNs - 1e-6 && this.nowNs < hardEndNs - 1e-6) {
+      if (this.solvedAtNs !== this.nowNs) {
+        this.solve();
+        this.pendingDt = this.nextEventDt();
+        this.solvedAtNs = this.nowNs;
+      }
+      let dt = this.pendingDt;
       if (!(dt > 0.5)) dt = 0.5; // floating-point guard: never stall
+      if (this.nowNs + dt > hardEndNs) dt = hardEndNs - this.nowNs;
       this.advance(dt);
       this.nowNs += dt;
       this.handleEvents();

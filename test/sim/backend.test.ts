@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { SimBackend } from '../../agents/backends/sim-backend.ts';
 import { CORE_CATEGORIES, METRIC, sumOf } from '../../agents/samples.ts';
 import { paperRunSpec } from '../../agents/sim/paper-defaults.ts';
+import { simulateRun } from '../../agents/sim/simulate.ts';
 import { FatalError, RetryableError } from '../../orchestrator/errors.ts';
 
 const never = new AbortController().signal;
@@ -60,6 +61,19 @@ describe('SimBackend', () => {
     const s = (await b.collect('v')).samples;
     expect(sumOf(s, METRIC.attributedSoftirqS, { container: 'neighbour-0' })).toBeGreaterThan(0);
     expect(s.some((x) => x.metric === METRIC.chargedTimeS)).toBe(false);
+  });
+
+  it('results do not depend on how the backend chunks the simulation (same seed, same samples as simulateRun)', async () => {
+    // A TCP peer still ramping its window in the window is the case most sensitive to where time is cut.
+    const spec = paperRunSpec({ workload: 'tcp-receiver', params: { rateGbps: 9, flows: 4 }, enforcement: 'iron-kernel', warmupS: 0.05, durationS: 0.4, runId: 'c', seed: 9 });
+    const direct = simulateRun(spec).samples;
+    for (const yieldEveryMs of [0.01, 1000]) {
+      const b = new SimBackend({ yieldEveryMs });
+      await b.setup(spec, never);
+      await b.warmup('c', never, noProgress);
+      await b.measure('c', never, noProgress);
+      expect((await b.collect('c')).samples).toEqual(direct);
+    }
   });
 
   it('ops for unknown runIds fail with a clear error', async () => {
