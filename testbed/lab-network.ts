@@ -72,10 +72,17 @@ export async function nicRps(hostId: string): Promise<string | null> {
  * labelled `ironlab`. Returns whether the rule is in place.
  */
 export async function ensureForwardRule(): Promise<boolean> {
-  const bridged = existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables') && readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim() === '1';
-  if (!bridged || !(await succeeds(['iptables', '--version']))) return false;
+  if (!bridgedThroughIptables() || !(await succeeds(['iptables', '--version']))) return false;
   if (!(await succeeds(['iptables', '-C', ...FORWARD_RULE]))) await run(['iptables', '-I', ...FORWARD_RULE.slice(0, 1), '1', ...FORWARD_RULE.slice(1)]);
   return true;
+}
+
+const bridgedThroughIptables = () =>
+  existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables') && readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim() === '1';
+
+/** br_netfilter was loaded after `up` (a dockerd started since): the lab's traffic is being dropped. */
+export async function forwardRuleMissing(): Promise<boolean> {
+  return bridgedThroughIptables() && (await succeeds(['iptables', '--version'])) && !(await succeeds(['iptables', '-C', ...FORWARD_RULE]));
 }
 
 export async function removeForwardRule(): Promise<boolean> {

@@ -5,7 +5,7 @@ import { findImage } from '../workloads/image.ts';
 import { agentAlive, readAgentStatus } from './agent-process.ts';
 import { dockerOf, dockerdAlive, dockerdResponds } from './host-dockerd.ts';
 import { closeInventorySsh, remoteAgentStatus } from './inventory-lab.ts';
-import { nicRps } from './lab-network.ts';
+import { forwardRuleMissing, nicRps } from './lab-network.ts';
 import type { AgentStatus } from './lab-agent.ts';
 import { sshRun } from './ssh.ts';
 import { readState, testbedDir, type TestbedHost, type TestbedState } from './state.ts';
@@ -19,12 +19,14 @@ export interface HostStatus {
   nicRps: string | null;
 }
 
-export async function testbedStatus(dir = testbedDir()): Promise<{ state: TestbedState; hosts: HostStatus[] } | null> {
+export async function testbedStatus(dir = testbedDir()): Promise<{ state: TestbedState; hosts: HostStatus[]; warnings: string[] } | null> {
   const state = readState(dir);
   if (!state) return null;
   const hosts = await Promise.all(state.hosts.map((h) => hostStatus(state, h)));
   if (state.kind === 'inventory') await closeInventorySsh(state);
-  return { state, hosts };
+  const warnings: string[] = [];
+  if (state.kind === 'local' && (await forwardRuleMissing())) warnings.push("iptables now drops the lab's bridged traffic (a dockerd started since up): run `ironlab testbed up` again to add the ACCEPT rule");
+  return { state, hosts, warnings };
 }
 
 async function hostStatus(state: TestbedState, h: TestbedHost): Promise<HostStatus> {

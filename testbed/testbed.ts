@@ -13,6 +13,7 @@ import { loadInventory } from './inventory.ts';
 import { simLabDown, simLabPlan, simLabUp } from './sim-lab.ts';
 import { ensureToken, readState, removeStateDir, testbedDir, type TestbedState } from './state.ts';
 import { HostStepFailed, type Say } from './steps.ts';
+import { withTestbedLock } from './lock.ts';
 import { PrerequisiteError } from '../orchestrator/errors.ts';
 
 export interface UpOptions {
@@ -29,7 +30,11 @@ export interface UpReport {
   probe: ProbeResult;
 }
 
-export async function testbedUp(opts: UpOptions, dir = testbedDir()): Promise<UpReport> {
+export function testbedUp(opts: UpOptions, dir = testbedDir()): Promise<UpReport> {
+  return withTestbedLock(dir, () => up(opts, dir));
+}
+
+async function up(opts: UpOptions, dir: string): Promise<UpReport> {
   const kind = opts.inventory ? 'inventory' : opts.sim ? 'sim' : 'local';
   const inventory = opts.inventory ? loadInventory(opts.inventory) : null; // validated before anything changes
   if (kind !== 'sim' && process.getuid?.() !== 0)
@@ -59,17 +64,21 @@ export async function testbedUp(opts: UpOptions, dir = testbedDir()): Promise<Up
     return { state, unchanged: before !== null && before === JSON.stringify(state), probe };
   } catch (err) {
     if (!(err instanceof HostStepFailed)) {
-      await testbedDown(dir).catch(() => undefined);
+      await down(dir).catch(() => undefined);
       throw err;
     }
     opts.say(`${err.message}; tearing the testbed down`);
-    await testbedDown(dir);
+    await down(dir);
     throw err;
   }
 }
 
 /** Remove the testbed, whatever its kind and whether or not its state file survived. */
-export async function testbedDown(dir = testbedDir()): Promise<string[]> {
+export function testbedDown(dir = testbedDir()): Promise<string[]> {
+  return withTestbedLock(dir, () => down(dir));
+}
+
+async function down(dir: string): Promise<string[]> {
   const state = readState(dir);
   const removed: string[] = [];
   if (state?.kind === 'sim') removed.push(...(await simLabDown(state)));

@@ -71,6 +71,7 @@ export function registerTestbedCommand(program: Command): void {
         h.nicRps ?? '-',
       ]);
       process.stdout.write(table([['host', 'roles', 'backend', 'address', 'agent', 'last heartbeat', 'dockerd', 'image', 'nic rps'], ...rows]) + '\n');
+      for (const w of s.warnings) process.stdout.write(`warning: ${w}\n`);
     });
 
   testbed
