@@ -104,7 +104,6 @@ export class HostKernel {
   private readonly demand: Float64Array;
   private readonly bh: Float64Array; // per container: softirq run at local_bh_enable in its own syscalls
   private readonly sigma: Float64Array; // per core: softirq fraction in task/idle context (interrupt mode or episode)
-  private readonly hardSigma: Float64Array;
   private readonly kShare: Float64Array; // per core: ksoftirqd
   private readonly capTask: Float64Array;
   private readonly idleShare: Float64Array;
@@ -114,7 +113,6 @@ export class HostKernel {
   private readonly ownerFrac: Float64Array; // cores x containers: who owns the softirq work on each core
   private readonly txFrac: Float64Array; // per core: NET_TX part of softirq
   private readonly ownerNs: Float64Array;
-  private readonly eventsPerTask: Float64Array;
   private anyRamp = false;
   private solvedAtNs = -1;
   private pendingDt = 0;
@@ -208,7 +206,6 @@ export class HostKernel {
     this.demand = new Float64Array(this.nContainers + 1);
     this.bh = new Float64Array(this.nContainers);
     this.sigma = new Float64Array(this.cores);
-    this.hardSigma = new Float64Array(this.cores);
     this.kShare = new Float64Array(this.cores);
     this.capTask = new Float64Array(this.cores).fill(1);
     this.idleShare = new Float64Array(this.cores);
@@ -218,7 +215,6 @@ export class HostKernel {
     this.ownerFrac = new Float64Array(this.cores * this.nContainers);
     this.txFrac = new Float64Array(this.cores);
     this.ownerNs = new Float64Array(this.nContainers);
-    this.eventsPerTask = new Float64Array(this.nContainers);
     // The scheduler tick of each core, at a random phase.
     this.tickNs = 1e9 / prof.timerTickHz;
     this.tickPhaseNs = new Float64Array(this.cores);
@@ -328,7 +324,6 @@ export class HostKernel {
     this.finishRates();
   }
 
-  /** Split core `c` among softirq (interrupt mode or an episode), ksoftirqd, the tasks and idle. */
   /** Softirq work the traffic now asks of core `c` (ns/ns) in interrupt mode, hard interrupts included. */
   private sigmaDemand(c: number): number {
     const list = this.coreTraffic[c];
@@ -347,10 +342,10 @@ export class HostKernel {
     this.dFixed[c] = d;
     // One interrupt per moderation interval (or per packet at low rates).
     const hard = pk > 0 ? this.prof.hardIrqNsPerInterrupt * Math.min(1 / this.moderationNs, pk) : 0;
-    this.hardSigma[c] = hard;
     return d + r + hard;
   }
 
+  /** Split core `c` among softirq (interrupt mode or an episode), ksoftirqd, the tasks and idle. */
   private allocateCore(c: number, sigmaIn: number): void {
     const prof = this.prof;
     let cap: number;

@@ -99,7 +99,6 @@ export class Traffic {
   retransmits = 0;
   readonly dropped = new Float64Array(DROP_REASONS.length);
   private readonly rwndSegments: number;
-  private readonly msgBytes: number;
 
   constructor(
     p: TrafficParams,
@@ -111,7 +110,6 @@ export class Traffic {
     this.appCore = p.appCore;
     this.nicCore = p.nicCore;
     this.flows = p.flows;
-    this.msgBytes = p.messageBytes;
     this.isReceiver = p.kind.endsWith('-receiver');
     this.isTcp = p.kind.startsWith('tcp');
     if (!this.isTcp) {
