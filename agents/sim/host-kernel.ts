@@ -736,6 +736,7 @@ export class HostKernel {
         const t = this.allTraffic[k];
         t.arrivalJitter = 1 + this.prof.arrivalJitterFraction * this.rng.centered();
         t.costJitter = 1 + this.prof.costJitterFraction * this.rng.centered();
+        t.appJitter = 1 + this.prof.costJitterFraction * this.rng.centered();
       }
       this.nextJitterNs += this.jitterIntervalNs;
     }

@@ -61,7 +61,9 @@ export class Traffic {
   readonly sndbufBytes: number;
   // ---- Jitter (redrawn by the engine every arrivalJitterIntervalUs) ----
   arrivalJitter = 1;
+  /** Softirq (kernel path) cost factor and the application's own cost factor: separate code, separate draws. */
   costJitter = 1;
+  appJitter = 1;
   // ---- Costs (ns) ----
   private readonly cApp: number; // per packet (receivers, UDP sender queued), per byte (TCP sender copy)
   private readonly cDirect: number; // UDP sender: syscall + driver per packet
@@ -188,7 +190,7 @@ export class Traffic {
 
   /** The application's demand for CPU (fraction of its core): Infinity when it is CPU-bound. */
   appDemand(): number {
-    const j = this.costJitter;
+    const j = this.appJitter;
     switch (this.kind) {
       case 'udp-receiver':
       case 'tcp-receiver':
@@ -210,8 +212,9 @@ export class Traffic {
     this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rSockDrop = this.rApp = this.rWire = 0;
     this.qNet = 0;
     const j = this.costJitter;
+    const ja = this.appJitter;
     if (this.isReceiver) {
-      const cApp = this.cApp * j;
+      const cApp = this.cApp * ja;
       const appPpns = appShare / cApp;
       let A: number;
       if (this.isTcp) {
@@ -245,13 +248,13 @@ export class Traffic {
       return;
     }
     if (this.kind === 'udp-sender') {
-      const need = this.htbPpns * this.cApp * j;
+      const need = this.htbPpns * this.cApp * ja;
       let sent: number;
       if (this.htbPpns < Infinity && appShare >= need * (1 - 1e-9)) {
         // The class is saturated: packets wait in the qdisc and the watchdog dequeues them in NET_TX softirq.
         sent = this.htbPpns;
         this.sqApp = sent * this.cDeq * j;
-      } else sent = Math.min(appShare / (this.cDirect * j), this.linePpns, this.htbPpns);
+      } else sent = Math.min(appShare / (this.cDirect * ja), this.linePpns, this.htbPpns);
       this.rApp = sent;
       this.sqNic = sent * this.cCompl * j;
       this.sqPackets = sent;
@@ -260,7 +263,7 @@ export class Traffic {
     // tcp-sender: the application copies into the socket; while data waits there, ACKs (NET_RX on the NIC core)
     // clock it out with tcp_write_xmit from softirq (TSQ); otherwise sendmsg's tcp_push sends it in process context.
     const L = this.linePpns * this.payloadBytes; // bytes per ns
-    const cCopy = this.cApp * j;
+    const cCopy = this.cApp * ja;
     const cTso = this.cTsoPerByte * j;
     let fromSoftirq: boolean;
     if (this.sendQueueBytes > EPS) {
@@ -290,7 +293,7 @@ export class Traffic {
 
   /** Application CPU actually used at `appShare` (a demand-limited app uses less than its share). */
   appUse(appShare: number): number {
-    const j = this.costJitter;
+    const j = this.appJitter;
     switch (this.kind) {
       case 'udp-receiver':
       case 'tcp-receiver':
