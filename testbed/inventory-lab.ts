@@ -55,50 +55,56 @@ export async function inventoryLabUp(state: TestbedState, _inv: Inventory, say: 
   writeState(state, dir);
   const token = ensureToken(dir);
   const stamp = installStamp();
-  for (const h of state.hosts) {
-    const t = targetOf(h);
-    const at = (argv: string[], input?: string) => sshRun(t, argv, input === undefined ? {} : { input });
-    const install = h.ssh!.installDir;
-    await step(h.id, 'ssh', say, () => at(['true']));
-    await step(h.id, 'prerequisites', say, async () => {
-      const root = (await at(['id', '-u'])).trim() === '0';
-      // Node.js 20 is not Debian bookworm's (18): it is checked, not installed.
-      await ensurePackages(at, { root, where: `host ${h.id}`, say, packages: h.backend === 'docker' ? LAB_PACKAGES : ['iproute2'] });
-      const node = await at(['node', '--version']).catch(() => 'none');
-      if (!/^v(2\d|[3-9]\d)\./.test(node.trim())) throw new PrerequisiteError(`needs Node.js 20 or later (found ${node.trim()})`, `host ${h.id}`);
-    });
-    await step(h.id, 'install', say, async () => {
-      const there = await at(['cat', join(install, '.ironlab-install')]).catch(() => '');
-      if (there.trim() !== stamp) {
-        await sshCopyTree(t, PACKAGE_ROOT, install, NOT_SHIPPED);
-        await at(['sh', '-c', 'printf %s "$2" > "$1/.ironlab-install"', 'sh', install, stamp]);
-      }
-      await at(['sh', '-c', 'umask 077 && cat > "$1"', 'sh', join(install, 'token')], token + '\n');
-    });
-    if (h.backend === 'docker') {
-      await step(h.id, 'docker', say, () => at(['docker', 'info', '--format', '{{.ServerVersion}}']));
-      const img = await step(h.id, 'image', say, () => at(['env', '-C', install, 'node', '--import', 'tsx', 'workloads/build-image.ts']));
-      const [tag, id] = img.trim().split(/\s+/);
-      h.image = { tag, id };
-    }
-    h.agent.pid = await step(h.id, 'agent', say, async () => {
-      const running = await remoteAgentPid(h);
-      if (running) return running;
-      await at([
-        'env', '-C', install, 'setsid', '-f', 'sh', '-c', 'exec "$@" >>agent.log 2>&1 </dev/null', 'sh',
-        'node', '--import', 'tsx', 'testbed/lab-agent.ts', '--connect', `ws://${state.hub.host}:${state.hub.port}`, '--token-file', join(install, 'token'),
-        '--backend', h.backend, '--host-id', h.id, '--status-file', h.agent.statusFile, '--nic', h.nic!,
-      ]);
-      for (let i = 0; i < 100; i++) {
-        const pid = await remoteAgentPid(h);
-        if (pid) return pid;
-        await sleep(200);
-      }
-      throw new Error(`the agent did not start (see ${h.agent.log} on ${h.address})`);
-    });
-    writeState(state, dir);
-  }
+  // Hosts in parallel (a lab of ten is not ten times slower); the first failure is reported once all have
+  // settled, so that the teardown that follows never races a host still coming up.
+  const settled = await Promise.allSettled(state.hosts.map((h) => hostUp(state, h, token, stamp, say)));
+  writeState(state, dir);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   return state;
+}
+
+async function hostUp(state: TestbedState, h: TestbedHost, token: string, stamp: string, say: Say): Promise<void> {
+  const t = targetOf(h);
+  const at = (argv: string[], input?: string) => sshRun(t, argv, input === undefined ? {} : { input });
+  const install = h.ssh!.installDir;
+  await step(h.id, 'ssh', say, () => at(['true']));
+  await step(h.id, 'prerequisites', say, async () => {
+    const root = (await at(['id', '-u'])).trim() === '0';
+    // Node.js 20 is not Debian bookworm's (18): it is checked, not installed.
+    await ensurePackages(at, { root, where: `host ${h.id}`, say, packages: h.backend === 'docker' ? LAB_PACKAGES : ['iproute2'] });
+    const node = await at(['node', '--version']).catch(() => 'none');
+    if (!/^v(2\d|[3-9]\d)\./.test(node.trim())) throw new PrerequisiteError(`needs Node.js 20 or later (found ${node.trim()})`, `host ${h.id}`);
+  });
+  await step(h.id, 'install', say, async () => {
+    const there = await at(['cat', join(install, '.ironlab-install')]).catch(() => '');
+    if (there.trim() !== stamp) {
+      await sshCopyTree(t, PACKAGE_ROOT, install, NOT_SHIPPED);
+      await at(['sh', '-c', 'printf %s "$2" > "$1/.ironlab-install"', 'sh', install, stamp]);
+    }
+    await at(['sh', '-c', 'umask 077 && cat > "$1"', 'sh', join(install, 'token')], token + '\n');
+  });
+  if (h.backend === 'docker') {
+    await step(h.id, 'docker', say, () => at(['docker', 'info', '--format', '{{.ServerVersion}}']));
+    const img = await step(h.id, 'image', say, () => at(['env', '-C', install, 'node', '--import', 'tsx', 'workloads/build-image.ts']));
+    const [tag, id] = img.trim().split(/\s+/);
+    h.image = { tag, id };
+  }
+  h.agent.pid = await step(h.id, 'agent', say, async () => {
+    const running = await remoteAgentPid(h);
+    if (running) return running;
+    await at([
+      'env', '-C', install, 'setsid', '-f', 'sh', '-c', 'exec "$@" >>agent.log 2>&1 </dev/null', 'sh',
+      'node', '--import', 'tsx', 'testbed/lab-agent.ts', '--connect', `ws://${state.hub.host}:${state.hub.port}`, '--token-file', join(install, 'token'),
+      '--backend', h.backend, '--host-id', h.id, '--status-file', h.agent.statusFile, '--nic', h.nic!,
+    ]);
+    for (let i = 0; i < 100; i++) {
+      const pid = await remoteAgentPid(h);
+      if (pid) return pid;
+      await sleep(200);
+    }
+    throw new Error(`the agent did not start (see ${h.agent.log} on ${h.address})`);
+  });
 }
 
 /** The host's running agent, from its status file, checked against the process's command line. */
@@ -120,23 +126,26 @@ export async function remoteAgentStatus(h: TestbedHost): Promise<AgentStatus | n
 /** Stop each host's agent (it reaps its containers), then remove the copy and its token. Unreachable hosts
  *  are reported, not fatal: `down` does all it can. */
 export async function inventoryLabDown(state: TestbedState): Promise<string[]> {
+  const perHost = await Promise.all(state.hosts.map((h) => hostDown(h)));
+  return perHost.flat();
+}
+
+async function hostDown(h: TestbedHost): Promise<string[]> {
   const removed: string[] = [];
-  for (const h of state.hosts) {
-    const t = targetOf(h);
-    try {
-      const pid = await remoteAgentPid(h);
-      if (pid) {
-        // One call: signal, then wait there (up to 20 s) for it to reap its containers and exit.
-        await sshRun(t, ['sh', '-c', 'kill "$1"; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done', 'sh', String(pid)]);
-        removed.push(`agent ${h.id} (pid ${pid})`);
-      }
-      await sshRun(t, ['rm', '-rf', '--one-file-system', h.ssh!.installDir]);
-      removed.push(`${h.id}:${h.ssh!.installDir}`);
-    } catch (err) {
-      removed.push(`${h.id}: NOT cleaned (${(err as Error).message})`);
+  const t = targetOf(h);
+  try {
+    const pid = await remoteAgentPid(h);
+    if (pid) {
+      // One call: signal, then wait there (up to 20 s) for it to reap its containers and exit.
+      await sshRun(t, ['sh', '-c', 'kill "$1"; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done', 'sh', String(pid)]);
+      removed.push(`agent ${h.id} (pid ${pid})`);
     }
-    await closeSsh(t);
+    await sshRun(t, ['rm', '-rf', '--one-file-system', h.ssh!.installDir]);
+    removed.push(`${h.id}:${h.ssh!.installDir}`);
+  } catch (err) {
+    removed.push(`${h.id}: NOT cleaned (${(err as Error).message})`);
   }
+  await closeSsh(t);
   return removed;
 }
 

@@ -25,7 +25,7 @@ export function registerTestbedCommand(program: Command): void {
     .action(async (o) => {
       const { testbedUp } = await import('../../testbed/testbed.ts');
       const t0 = Date.now();
-      const say = (line: string) => process.stderr.write(`  ${line}\n`);
+      const say = (line: string) => process.stderr.write(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s  ${line}\n`);
       // Ctrl-C: finish the step in progress, then tear down (a second Ctrl-C quits at once; `down` cleans up).
       const onSigint = () => (interruptUp.signal.aborted ? process.exit(130) : (say('interrupted: tearing down after the current step'), interruptUp.abort()));
       process.on('SIGINT', onSigint);
