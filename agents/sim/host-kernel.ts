@@ -528,14 +528,17 @@ export class HostKernel {
     const share = usePrev ? this.prevShare : this.share;
     const here = this.onCore[c];
     let total = usePrev ? this.prevIdle[c] : this.idleShare[c];
-    let ks = usePrev ? 0 : this.kShare[c];
+    // Time already in softirq (ksoftirqd, an application inside do_softirq) takes no tick episode: softirqs
+    // are being served there and irq_exit finds them disabled.
+    let busy = usePrev ? 0 : this.kShare[c];
+    if (!usePrev) for (let j = 0; j < here.length; j++) busy += this.bh[here[j]];
     for (let j = 0; j < here.length; j++) total += share[here[j]];
-    total += ks;
+    total += busy;
     let ctx = IDLE;
     if (total > 0) {
       let x = this.rng.next() * total;
-      if (x < ks) return; // the tick came while ksoftirqd ran: softirqs are already being served
-      x -= ks;
+      if (x < busy) return;
+      x -= busy;
       for (let j = 0; j < here.length; j++) {
         const s = share[here[j]];
         if (x < s) {

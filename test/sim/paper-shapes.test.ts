@@ -43,8 +43,11 @@ describe('paper shapes (vanilla)', () => {
     expect(recv).toBeGreaterThan(penalty('tcp-sender', { flows: 8 }));
   });
 
-  it('UDP receiver: does not fall from 4 to 8 Gbit/s (beyond noise)', () => {
-    expect(penalty('udp-receiver', { rateGbps: 8 })).toBeGreaterThan(penalty('udp-receiver', { rateGbps: 4 }) * 0.95);
+  it('UDP receiver: from 4 to 8 Gbit/s it stays at its level (ksoftirqd takes over what softirq on the victim did)', () => {
+    const p4 = penalty('udp-receiver', { rateGbps: 4 });
+    const p8 = penalty('udp-receiver', { rateGbps: 8 });
+    expect(p8).toBeGreaterThan(p4 * 0.9);
+    expect(p8).toBeGreaterThan(2);
   });
 
   it('TCP receiver: rising with the offered rate to several times', () => {
