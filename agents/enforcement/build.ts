@@ -21,14 +21,21 @@ function run(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
 }
 
-/** Build (or reuse) both objects; throws with clang's message when a source does not compile. */
-export function buildBpf(cacheDir = DEFAULT_CACHE_DIR): BpfObjects {
-  const srcs = ['ironlab_acct.bpf.c', 'ironlab_drop.bpf.c'];
+/** The cache key: sources, kernel release, clang version. Computed once per process (clang --version ~30 ms). */
+let sourceKey: string | null = null;
+function key(srcs: string[]): string {
+  if (sourceKey) return sourceKey;
   const h = createHash('sha256');
   for (const s of srcs) h.update(readFileSync(join(BPF_SRC_DIR, s)));
   h.update(release());
   h.update(run('clang', ['--version']));
-  const dir = join(cacheDir, h.digest('hex').slice(0, 16));
+  return (sourceKey = h.digest('hex').slice(0, 16));
+}
+
+/** Build (or reuse) both objects; throws with clang's message when a source does not compile. */
+export function buildBpf(cacheDir = DEFAULT_CACHE_DIR): BpfObjects {
+  const srcs = ['ironlab_acct.bpf.c', 'ironlab_drop.bpf.c'];
+  const dir = join(cacheDir, key(srcs));
   const out: BpfObjects = { acct: join(dir, 'ironlab_acct.bpf.o'), drop: join(dir, 'ironlab_drop.bpf.o') };
   if (existsSync(out.acct) && existsSync(out.drop)) return out;
   mkdirSync(dir, { recursive: true });
