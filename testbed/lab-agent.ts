@@ -45,8 +45,12 @@ const { values: o } = parseArgs({
 const hostId = o['host-id']!;
 const statusFile = o['status-file']!;
 let status: AgentStatus = { pid: process.pid, hostId, state: 'starting', since: new Date().toISOString(), lastHeartbeat: null, message: '' };
+// While no run holds the address, every dial is refused: say so once, not every two seconds for days.
+let lastLine = '';
 const log = (line: string) => {
-  process.stderr.write(`${new Date().toISOString()} [agent ${hostId}] ${line}\n`);
+  const quiet = line.startsWith('connection error') && line === lastLine;
+  lastLine = line;
+  if (!quiet) process.stderr.write(`${new Date().toISOString()} [agent ${hostId}] ${line}\n`);
   // The agent says when a session is authenticated and when it ends: the status file follows at once.
   if (line.startsWith('connected to')) setStatus({ state: 'connected', lastHeartbeat: new Date().toISOString(), message: line });
   else if (line.startsWith('orchestrator went away')) setStatus({ state: 'waiting', message: line });

@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { HostFacts } from '../../agents/backend.ts';
 import { HostStepFailed, interruptUp } from '../../testbed/steps.ts';
+import { UserInputError } from '../errors.ts';
 import { stateFile, testbedDir, type TestbedState } from '../../testbed/state.ts';
 
 const wholeNumber = (v: string) => {
@@ -13,7 +14,28 @@ const wholeNumber = (v: string) => {
 };
 
 export function registerTestbedCommand(program: Command): void {
-  const testbed = program.command('testbed').description('bring a testbed up, show it, take it down (emulated lab, --sim, or --inventory)');
+  const testbed = program
+    .command('testbed')
+    .description('bring a testbed up, show it, take it down (emulated lab, --sim, or --inventory)')
+    .addHelpText(
+      'after',
+      `
+State: $IRONLAB_TESTBED_DIR, else /var/lib/ironlab/testbed as root, else ~/.ironlab/testbed: testbed.json, the
+token (mode 0600), per-host logs. The image archive is cached in $IRONLAB_CACHE_DIR (/var/lib/ironlab/cache).
+Hosts are lab-1..lab-N; their agents dial ws://169.254.0.1:7787 (emulated), ws://127.0.0.1:7788 (--sim) or
+the inventory's orchestrator address until \`ironlab run\` binds it: a campaign naming these hosts uses them.
+
+Inventory (YAML):
+  orchestrator: { address: orchestrator.lab, port: 7787 }   # where the hosts reach this machine
+  hosts:
+    - id: server-1
+      address: server-1.lab                        # what SSH dials
+      ssh: { user: root, key: ~/.ssh/id_ed25519, port: 22 }
+      roles: [server]                              # server | peer
+      nic: ens1f0                                  # the NIC the test traffic crosses
+      cores: { victim: [0], neighbours: [0], peers: [2], nic: [0] }
+      installDir: /opt/ironlab-agent               # default`,
+    );
 
   testbed
     .command('up')
@@ -24,6 +46,7 @@ export function registerTestbedCommand(program: Command): void {
     .option('--json', 'print the testbed as JSON')
     .action(async (o) => {
       const { testbedUp } = await import('../../testbed/testbed.ts');
+      if (o.sim && o.inventory) throw new UserInputError('give --sim or --inventory, not both', '--sim');
       const t0 = Date.now();
       const say = (line: string) => process.stderr.write(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s  ${line}\n`);
       // Ctrl-C: finish the step in progress, then tear down (a second Ctrl-C quits at once; `down` cleans up).
