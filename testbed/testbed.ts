@@ -8,6 +8,7 @@ import { pidExists } from './processes.ts';
 import { localLabDown, localLabPlan, localLabUp } from './local-lab.ts';
 import { ensurePackages } from './prerequisites.ts';
 import { run } from './exec.ts';
+import { mountsUnder } from './host-dockerd.ts';
 import { closeInventorySsh, inventoryLabDown, inventoryLabPlan, inventoryLabUp } from './inventory-lab.ts';
 import { loadInventory } from './inventory.ts';
 import { simLabDown, simLabPlan, simLabUp } from './sim-lab.ts';
@@ -86,6 +87,8 @@ async function down(dir: string): Promise<string[]> {
   // The emulated lab's sweep runs even without a state file (it finds our namespaces and links by name).
   if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory') removed.push(...(await localLabDown(state)));
   if (state) removed.push(...state.hosts.map((h) => `host ${h.id}`));
+  // A dockerd found without its state file leaves its mounts under the data root, inside this directory.
+  for (const m of mountsUnder([dir])) await run(['umount', '-l', m]).catch(() => undefined);
   removeStateDir(dir);
   return removed;
 }
