@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../e2e/helpers.ts';
+import { runCli, until } from '../e2e/helpers.ts';
 import { NOTHING_LEFT, labLeftovers, labSkipReason, useTempTestbedDir } from './helpers.ts';
 
 const skip = labSkipReason('test/lab/local-lab', { root: true, commands: ['dockerd', 'nsenter', 'unshare', 'iperf3', 'debootstrap'] });
@@ -29,8 +29,8 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
 
   it('carries traffic from host 2 into host 1 across the emulated NIC', async () => {
     const server = spawn('ip', ['netns', 'exec', 'ironlab-lab-1', 'iperf3', '-s', '-1', '-B', '169.254.0.11'], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 500));
-    const client = await run(['ip', 'netns', 'exec', 'ironlab-lab-2', 'iperf3', '-c', '169.254.0.11', '-t', '1', '-J']);
+    // The server takes a moment to listen: retry the (bounded, 1 s) client until it connects.
+    const client = await until('iperf3 across the lab', () => run(['ip', 'netns', 'exec', 'ironlab-lab-2', 'iperf3', '-c', '169.254.0.11', '-t', '1', '-J']), 20_000);
     server.kill();
     expect(JSON.parse(client).end.sum_received.bits_per_second).toBeGreaterThan(1e8);
   });
