@@ -8,6 +8,7 @@ import { METRIC, sumOf } from '../../agents/samples.ts';
 import { buildImage } from '../../workloads/image.ts';
 import { testRun } from '../fakes/fake-backend.ts';
 import { dockerReadiness } from './helpers/ready.ts';
+import { changedRps, rpsValues } from './helpers/host-state.ts';
 import { enforcementCapabilities } from '../../agents/enforcement/capabilities.ts';
 
 const { ready } = await dockerReadiness();
@@ -22,18 +23,6 @@ async function leftovers(): Promise<string[]> {
   return [...c.map((x) => x.Names[0]), ...n.map((x) => x.Name)];
 }
 
-/** rps_cpus of every veth on the host: the run must put each one back (or take its veth away). */
-function rpsValues(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const dev of readdirSync('/sys/class/net')) {
-    try {
-      out[dev] = readFileSync(`/sys/class/net/${dev}/queues/rx-0/rps_cpus`, 'utf8').trim();
-    } catch {
-      // no rx queue (bonding masters and the like)
-    }
-  }
-  return out;
-}
 
 describe.skipIf(!ready)('docker backend (real engine)', () => {
   let backend: DockerBackend;
@@ -85,7 +74,7 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
       expect(samples.some((s) => s.metric === METRIC.creditedTimeS && s.labels.container === 'victim' && s.labels.enforced === 'no')).toBe(true);
     }
     expect(await leftovers()).toEqual([]);
-    expect(rpsValues()).toEqual(Object.fromEntries(Object.entries(before).filter(([d]) => d in rpsValues())));
+    expect(changedRps(before, rpsValues())).toEqual([]);
     expect(execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' })).not.toMatch(/htb/);
   });
 

@@ -1,7 +1,6 @@
 // `ironlab run local-docker`, the paper's experiment for real on this machine, as a user runs it: the CLI,
 // an agent process with the docker backend, real containers with quotas, RPS onto the victim's core. It must
 // finish with a penalty and a confidence interval for the control and all four floods, and leave nothing.
-import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
@@ -9,20 +8,10 @@ import { ReportJson } from '../../orchestrator/report/json.ts';
 import { RestoreLedger } from '../../agents/docker/restore-ledger.ts';
 import { ledger, runCli, tempDb } from '../e2e/helpers.ts';
 import { dockerReadiness } from './helpers/ready.ts';
+import { changedRps, rpsValues } from './helpers/host-state.ts';
 
 const { ready } = await dockerReadiness();
 
-function rpsValues(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const dev of readdirSync('/sys/class/net')) {
-    try {
-      out[dev] = readFileSync(`/sys/class/net/${dev}/queues/rx-0/rps_cpus`, 'utf8').trim();
-    } catch {
-      // no rx queue
-    }
-  }
-  return out;
-}
 
 describe.skipIf(!ready)('ironlab run local-docker', () => {
   it('measures the penalty of every flood with a 95% CI, and leaves no container, network, qdisc or sysfs change', async () => {
@@ -48,7 +37,6 @@ describe.skipIf(!ready)('ironlab run local-docker', () => {
     expect(await docker.listNetworks({ filters: { label: ['ironlab.host=local-docker'] } })).toEqual([]);
     expect(execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' })).not.toMatch(/htb/);
     expect(new RestoreLedger('local-docker').entries()).toEqual([]);
-    const rpsAfter = rpsValues();
-    for (const [dev, v] of Object.entries(rpsBefore)) if (dev in rpsAfter) expect(rpsAfter[dev]).toBe(v);
+    expect(changedRps(rpsBefore, rpsValues())).toEqual([]);
   }, 600_000);
 });

@@ -15,6 +15,7 @@ import { DEFAULT_STATE_DIR } from '../../agents/enforcement/state.ts';
 import { METRIC } from '../../agents/samples.ts';
 import { ledger, query, runCli, tempDb } from '../e2e/helpers.ts';
 import { dockerReadiness } from './helpers/ready.ts';
+import { changedRps, rpsValues } from './helpers/host-state.ts';
 
 const { ready } = await dockerReadiness();
 const ebpf = enforcementCapabilities().find((c) => c.mode === 'ebpf')!;
@@ -23,17 +24,6 @@ if (ready && !ebpf.available) {
   console.warn(`skipping local-ebpf: ${ebpf.reason}`);
 }
 
-function rpsValues(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const dev of readdirSync('/sys/class/net')) {
-    try {
-      out[dev] = readFileSync(`/sys/class/net/${dev}/queues/rx-0/rps_cpus`, 'utf8').trim();
-    } catch {
-      // no rx queue
-    }
-  }
-  return out;
-}
 
 /** Every cfs quota under the cpu hierarchy (the containers' own cgroups go with them; the rest must not move). */
 function quotas(dir = '/sys/fs/cgroup/cpu', out: Record<string, string> = {}): Record<string, string> {
@@ -117,8 +107,7 @@ describe.skipIf(!ready || !ebpf.available)('ironlab run local-ebpf', () => {
     expect(existsSync(DEFAULT_STATE_DIR) ? readdirSync(DEFAULT_STATE_DIR) : []).toEqual([]);
     expect(execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' })).not.toMatch(/htb/);
     expect(new RestoreLedger('local-docker').entries()).toEqual([]);
-    const rpsAfter = rpsValues();
-    for (const [dev, v] of Object.entries(rpsBefore)) if (dev in rpsAfter) expect(rpsAfter[dev]).toBe(v);
+    expect(changedRps(rpsBefore, rpsValues())).toEqual([]);
     const quotasAfter = quotas();
     for (const [dir, v] of Object.entries(quotasBefore)) if (dir in quotasAfter) expect(`${dir}=${quotasAfter[dir]}`).toBe(`${dir}=${v}`);
   }, 900_000);
