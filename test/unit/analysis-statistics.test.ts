@@ -5,6 +5,7 @@ import { bootstrapRatioOfMeans, coefficientOfVariation, mulberry32, outlierIndic
 import { ciHalfWidth, moreRepetitionsNeeded, repetitionPlan } from '../../orchestrator/analysis/adaptive.ts';
 import { parseCampaign } from '../../orchestrator/campaign/spec.ts';
 import { UserInputError } from '../../orchestrator/errors.ts';
+import { minimalCampaign } from '../fixtures/campaigns/minimal.ts';
 
 let seq = 0;
 function run(scenarioId: string, workload: RunRecord['workload'], enforcement: RunRecord['enforcement'], events: number, status = 'done'): RunRecord {
@@ -139,14 +140,7 @@ describe('adaptive repetitions', () => {
 });
 
 describe("the campaign file's until field", () => {
-  const file = (extra: string) => `name: t
-hosts:
-  - { id: s1, backend: sim }
-matrix:
-  - workload: sysbench
-  - workload: tcp-receiver
-    rateGbps: [9]
-${extra}`;
+  const file = minimalCampaign;
 
   it('is optional, and absent from the spec (and its hash) when not given', () => {
     const plain = parseCampaign(file(''));

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { UserInputError } from '../../orchestrator/errors.ts';
 import { listBuiltinCampaigns, loadCampaign, parseCampaign } from '../../orchestrator/campaign/spec.ts';
+import { minimalCampaign } from '../fixtures/campaigns/minimal.ts';
 
 const fixture = (name: string) => join(import.meta.dirname, '../fixtures/campaigns', name);
 
@@ -16,14 +17,7 @@ function refusal(fn: () => unknown): UserInputError {
   throw new Error('expected a UserInputError');
 }
 
-const minimal = (extra: string) => `name: t
-hosts:
-  - { id: s1, backend: sim }
-matrix:
-  - workload: sysbench
-  - workload: tcp-receiver
-    rateGbps: [9]
-${extra}`;
+const minimal = minimalCampaign;
 
 describe('built-in campaigns', () => {
   it('lists paper and smoke with their descriptions', () => {
