@@ -92,7 +92,8 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
       }),
       openLedger: fromPromise(async (): Promise<LedgerOpened> => {
         if (plan) {
-          const mode = [...new Set(spec.hosts.map((h) => h.backend))].join('+');
+          // what the agents are, not what the file says: a testbed may serve a docker campaign with sim agents
+          const mode = [...new Set(spec.hosts.map((h) => facts.get(h.id)?.facts.backend ?? h.backend))].join('+');
           store.createCampaign(
             { id: campaignId, name: spec.name, mode, createdAt: new Date().toISOString(), spec, specHash: hashSpec(spec), sourcePath: source.path, sourceText: source.text, seed: spec.seed, provenance: orchestratorProvenance() },
             plan,

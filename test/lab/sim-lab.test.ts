@@ -28,22 +28,12 @@ describe('simulated lab: testbed up --sim, run, down', () => {
     expect(other.stderr).toContain('has 2 hosts, not 3');
   });
 
-  it('runs a campaign with the testbed\'s agents', async () => {
+  it('runs the shipped two-host campaign (lab-2host) with the testbed\'s agents', async () => {
     const work = mkdtempSync(join(tmpdir(), 'ironlab-sim-lab-'));
-    const campaign = join(work, 'sim-2host.yaml');
-    writeFileSync(campaign, [
-      'name: sim-2host',
-      'hosts: [{ id: lab-1, backend: sim, roles: [server] }, { id: lab-2, backend: sim, roles: [peer] }]',
-      'defaults: { warmupS: 0.2, durationS: 0.5 }',
-      'matrix: [{ workload: sysbench }, { workload: udp-receiver, rateGbps: [1] }]',
-      'enforcement: [none]',
-      'repetitions: 1',
-      '',
-    ].join('\n'));
-    const r = await runCli(['run', campaign, '--db', join(work, 'ironlab.db'), '--no-progress']);
+    const r = await runCli(['run', 'lab-2host', '--db', join(work, 'ironlab.db'), '--no-progress']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('using the testbed (sim');
-    expect(r.stdout).toMatch(/2\/2 runs done/);
+    expect(r.stdout).toMatch(/\(lab-2host, sim, done\): 10\/10 runs done/);
   });
 
   it('names a testbed whose agents are gone instead of waiting for them, and up brings them back', async () => {
