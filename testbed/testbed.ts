@@ -1,21 +1,20 @@
 // `testbed up | status | down` for every kind of testbed (emulated lab, simulated lab, inventory lab): one state
 // file, one token, one fixed orchestrator address. `up` is all or nothing: a failing step tears the whole
 // testbed down and says which host failed at which step and why. `down` removes everything and is idempotent.
-import { UserInputError } from '../orchestrator/errors.ts';
+import { PrerequisiteError, UserInputError } from '../orchestrator/errors.ts';
 import { probeAgents, type ProbeResult } from './agent-probe.ts';
 import { agentLogTail } from './agent-process.ts';
-import { pidExists } from './processes.ts';
-import { localLabDown, localLabPlan, localLabUp } from './local-lab.ts';
-import { ensurePackages } from './prerequisites.ts';
 import { run } from './exec.ts';
 import { mountsUnder } from './host-dockerd.ts';
 import { closeInventorySsh, inventoryLabDown, inventoryLabPlan, inventoryLabUp } from './inventory-lab.ts';
 import { loadInventory } from './inventory.ts';
+import { localLabDown, localLabPlan, localLabUp } from './local-lab.ts';
+import { withTestbedLock } from './lock.ts';
+import { ensurePackages } from './prerequisites.ts';
+import { pidExists } from './processes.ts';
 import { simLabDown, simLabPlan, simLabUp } from './sim-lab.ts';
 import { ensureToken, readState, removeStateDir, testbedDir, type TestbedState } from './state.ts';
 import { HostStepFailed, type Say } from './steps.ts';
-import { withTestbedLock } from './lock.ts';
-import { PrerequisiteError } from '../orchestrator/errors.ts';
 
 export interface UpOptions {
   hosts: number;
@@ -58,8 +57,11 @@ async function up(opts: UpOptions, dir: string): Promise<UpReport> {
     // Local agents are watched by pid (a crashed one fails the step at once); remote ones by the deadline.
     const probe = await probeAgents(state, token, (id) => kind === 'inventory' || pidExists(state.hosts.find((h) => h.id === id)!.agent.pid));
     if (probe.kind === 'probed') {
-      const bad = [...probe.errors.entries()].map(([h, e]) => `${h}: ${e}`).concat(probe.missing.map((h) => `${h}: its agent did not connect (its log: ${agentLogTail(state.hosts.find((x) => x.id === h)!) || 'empty'})`));
-      if (bad.length) throw new HostStepFailed(bad[0].split(':')[0], 'agent-connect', bad.join('; '));
+      const bad = [
+        ...[...probe.errors.entries()].map(([id, e]) => ({ id, why: e })),
+        ...probe.missing.map((id) => ({ id, why: `its agent did not connect (its log: ${agentLogTail(state.hosts.find((h) => h.id === id)!) || 'empty'})` })),
+      ];
+      if (bad.length) throw new HostStepFailed(bad[0].id, 'agent-connect', bad.map((b) => `${b.id}: ${b.why}`).join('; '));
     }
     if (kind === 'inventory') await closeInventorySsh(state);
     return { state, unchanged: before !== null && before === JSON.stringify(state), probe };
