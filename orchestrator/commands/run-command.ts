@@ -51,6 +51,11 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   if (opts.resume && !existsSync(dbPath)) throw new UserInputError('no result store here to resume from', opts.db);
   const dbExisted = existsSync(dbPath);
   const store = Store.open(dbPath);
+  /** Refused before the ledger existed (a missing prerequisite, no host, a busy testbed): leave no empty store. */
+  const discardStore = () => {
+    store.close();
+    if (!dbExisted) for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
+  };
   const { spec, campaignId, plan, source } = loaded ? planNew(loaded) : planResume(store, opts.resume!, opts.db);
   if (loaded) for (const w of loaded.warnings) out(`warning: ${w}`);
   else out(`resuming campaign ${campaignId} (${spec.name})`);
@@ -66,7 +71,13 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   const runToken = createRunToken();
   const auth = testbed ?? runToken;
   const hub = new AgentHub({ token: auth.token, expectedHosts: new Set(hostIds), bindHost: testbed?.bindHost, port: testbed?.port });
-  const url = await hub.listen();
+  const url = await hub.listen().catch((err: NodeJS.ErrnoException) => {
+    runToken.remove();
+    discardStore();
+    if (err.code === 'EADDRINUSE' && testbed)
+      throw new UserInputError(`another ironlab run is using this testbed (its address ${testbed.bindHost}:${testbed.port} is taken); wait for it to end`, testbed.description);
+    throw err;
+  });
   const localHosts = spec.hosts.filter((h) => !testbed?.hostIds.has(h.id));
   const agents = new LocalAgents({ url, tokenFile: auth.file, hosts: localHosts.map((h) => ({ id: h.id, backend: h.backend })), stderr: log, extraArgs: opts.agentArgs });
   hub.on('refused', (reason) => say(`hub refused a connection: ${reason}`));
@@ -186,9 +197,8 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   log.end();
 
   if (state === 'failed') {
-    store.close();
-    // Refused before its ledger existed (a missing prerequisite, no host): leave no empty store behind.
-    if (!created && !dbExisted) for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
+    if (created) store.close();
+    else discardStore();
     throw ctx.errorKind === 'input'
       ? new UserInputError(ctx.error ?? 'failed')
       : new CampaignFailedError(`campaign ${campaignId} failed: ${ctx.error} (agents and orchestrator log: ${logPath})`);
