@@ -27,9 +27,13 @@ export function nicDriver(dev: string, sysNet = '/sys/class/net'): string {
   try {
     return basename(readlinkSync(join(sysNet, dev, 'device', 'driver')));
   } catch {
-    // Virtual devices have no `device`; their kind is in uevent for some (bridge) and implied by name for veth.
+    // Virtual devices have no `device`. A bridge has a `bridge` directory; a veth (whatever its name: an
+    // emulated host's eth0 is one) links to its peer, so its iflink is not its own ifindex.
     if (existsSync(join(sysNet, dev, 'bridge'))) return 'bridge';
-    return dev.startsWith('veth') ? 'veth' : 'virtual';
+    const ifindex = read(join(sysNet, dev, 'ifindex'));
+    const iflink = read(join(sysNet, dev, 'iflink'));
+    if (dev.startsWith('veth') || (ifindex !== null && iflink !== null && ifindex !== iflink && iflink !== '0')) return 'veth';
+    return 'virtual';
   }
 }
 
