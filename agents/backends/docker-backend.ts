@@ -77,7 +77,7 @@ interface RunState {
   enforcerNote: string | null;
   /** The enforcer's samples over the measurement window, read at its end. */
   enforcerSamples: Sample[];
-  /** How a cross-host run steered the traffic NIC, for the provenance. */
+  /** How the traffic NIC was steered (its IRQs, or RPS on a cross-host run), for the provenance. */
   steering?: string;
 }
 
@@ -214,7 +214,7 @@ export class DockerBackend implements Backend {
       image: imageTag(),
       imageId: (await findImage(this.docker))?.id ?? null,
       network: state.network.subnet,
-      steering: state.steering ?? (this.opts.trafficNic ? `irq:${this.opts.trafficNic}->${spec.nicCpus}` : `rps->${spec.nicCpus}`),
+      steering: state.steering ?? `rps->${spec.nicCpus}`,
       ...(state.role === 'peer' ? {} : state.enforcer ? state.enforcer.provenance() : { enforcement: spec.enforcement, ebpfAccounting: `off: ${state.enforcerNote ?? 'not started'}` }),
     };
     for (const c of state.containers.filter((c) => c.htbRateBps && c.pid)) {
@@ -351,7 +351,7 @@ export class DockerBackend implements Backend {
     const scope = { runId: state.owner.runId, campaignId: state.owner.campaignId };
     const toNeighbour = c.name.startsWith('peer-');
     steerRps(this.ledger, scope, hostVethOf(c.pid), toNeighbour ? state.spec.nicCpus : state.spec.peer.cpus);
-    if (this.opts.trafficNic) pinQueueIrqs(this.ledger, scope, this.opts.trafficNic, state.spec.nicCpus);
+    if (this.opts.trafficNic && pinQueueIrqs(this.ledger, scope, this.opts.trafficNic, state.spec.nicCpus).length) state.steering = `irq:${this.opts.trafficNic}->${state.spec.nicCpus}`;
   }
 
   /**
