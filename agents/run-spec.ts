@@ -29,8 +29,20 @@ export const RunSpec = z
     durationS: z.number().positive().max(3600),
     victim: ContainerShape,
     neighbour: ContainerShape,
-    /** Traffic peers (iperf3 servers for senders, clients for receivers): unconstrained, off the victim's cores. */
-    peer: z.object({ cpus: z.array(z.number().int().min(0)).min(1), hostId: z.string().optional() }).strict(),
+    /**
+     * Traffic peers (iperf3 servers for senders, clients for receivers): unconstrained, off the victim's cores.
+     * Without `hostId` they run on the server host; with it, on that peer host (the campaign leases it with the
+     * server), and the traffic crosses the hosts' traffic NICs. `address` / `serverAddress`: the peer's and the
+     * server's IPv4 address on the traffic network, from which each side derives the other's container addresses.
+     */
+    peer: z
+      .object({
+        cpus: z.array(z.number().int().min(0)).min(1),
+        hostId: z.string().optional(),
+        address: z.string().optional(),
+        serverAddress: z.string().optional(),
+      })
+      .strict(),
     /** Cores that take the NIC's receive processing (IRQ affinity on a real NIC, RPS on veth). */
     nicCpus: z.array(z.number().int().min(0)).min(1),
     seed: z.number().int(),

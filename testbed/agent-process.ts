@@ -29,8 +29,9 @@ function readCmdHost(pid: number): string | null {
 export function startAgent(host: TestbedHost, hubUrl: string, tokenFile: string): number {
   mkdirSync(dirname(host.agent.log), { recursive: true });
   const node = [process.execPath, '--import', 'tsx', LAB_AGENT, '--connect', hubUrl, '--token-file', tokenFile, '--backend', host.backend, '--host-id', host.id, '--status-file', host.agent.statusFile];
+  // An emulated host's NIC is its eth0: cross-host runs put their containers on it.
   const argv = host.netns
-    ? ['nsenter', `--net=/var/run/netns/${host.netns}`, 'unshare', '--mount', '--propagation', 'private', '--', ...node, '--netns-sysfs', join(dirname(host.agent.statusFile), 'sysfs'), '--outer-mnt-ns', readlinkSync('/proc/self/ns/mnt')]
+    ? ['nsenter', `--net=/var/run/netns/${host.netns}`, 'unshare', '--mount', '--propagation', 'private', '--', ...node, '--nic', 'eth0', '--netns-sysfs', join(dirname(host.agent.statusFile), 'sysfs'), '--outer-mnt-ns', readlinkSync('/proc/self/ns/mnt')]
     : node;
   const env = { ...process.env, ...(host.dockerd ? { DOCKER_HOST: `unix://${host.dockerd.socket}` } : {}) };
   const fd = openSync(host.agent.log, 'a');

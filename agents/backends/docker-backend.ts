@@ -10,6 +10,12 @@
 //   collect:  cut sysbench's interval reports to the window; flood counters; iperf3's report as provenance;
 //             the enforcer's samples (attributed/charged/credited softirq time, drops) and provenance
 //   teardown: enforcer stopped (quotas, tc filters, pins back), containers and network removed, sysfs restored
+//
+// A run whose peers are on another host (RunSpec.peer.hostId) is split: this backend plays the server (victim
+// and neighbours) or, when the peer host is this host, the peer (only the peer-* iperf3 containers,
+// unconstrained on peer.cpus, and their counters). Both sides put their containers on a macvlan network on the
+// traffic NIC (traffic-network.ts), and steer that NIC's receive work: the server's to nicCpus, the peer's to
+// peer.cpus (queue IRQs on a real NIC; RPS where it has none, as the emulated lab's veth).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -28,6 +34,7 @@ import { addHtb, htbDrops } from '../docker/htb.ts';
 import { hostFacts } from '../docker/host-facts.ts';
 import { RestoreLedger } from '../docker/restore-ledger.ts';
 import { hostVethOf, pinQueueIrqs, steerRps } from '../docker/steering.ts';
+import { bridgeAddresses, createTrafficNetwork, crossHostAddresses, MAX_CROSS_HOST_NEIGHBOURS, removeStaleTrafficNetworks, type RunAddresses } from '../docker/traffic-network.ts';
 import { windowSamples } from '../docker/window-samples.ts';
 import { floodSamples } from '../docker/flood-samples.ts';
 import { enforcementCapabilities } from '../enforcement/capabilities.ts';
@@ -35,6 +42,13 @@ import { buildBpf } from '../enforcement/build.ts';
 import { createEnforcer, reapEnforcement, type EnforcedContainer, type Enforcer } from '../enforcement/enforcer.ts';
 
 type Program = 'sysbench' | 'iperf3-server' | 'iperf3-client';
+/** This host's part in a run: all of it, or one side of a run across hosts. */
+type Role = 'local' | 'server' | 'peer';
+
+export function roleOf(run: RunSpec, hostId: string): Role {
+  if (!run.peer.hostId) return 'local';
+  return run.peer.hostId === hostId ? 'peer' : 'server';
+}
 
 interface RunContainer {
   name: string;
@@ -50,6 +64,7 @@ interface RunContainer {
 
 interface RunState {
   spec: RunSpec;
+  role: Role;
   owner: Owner;
   network: RunNetwork;
   containers: RunContainer[];
@@ -62,12 +77,15 @@ interface RunState {
   enforcerNote: string | null;
   /** The enforcer's samples over the measurement window, read at its end. */
   enforcerSamples: Sample[];
+  /** How the traffic NIC was steered (its IRQs, or RPS on a cross-host run), for the provenance. */
+  steering?: string;
 }
 
 export interface DockerBackendOptions {
   hostId: string;
   docker?: Docker;
-  /** A real NIC that carries the test traffic (a lab with peer hosts): its queue IRQs get pinned. */
+  /** The NIC that carries the test traffic to and from peer hosts: its queue IRQs get pinned (RPS set when it
+   *  has none, as a veth), and cross-host runs put their containers on it. */
   trafficNic?: string | null;
 }
 
@@ -99,21 +117,28 @@ export class DockerBackend implements Backend {
   }
 
   async setup(run: RunSpec, signal: AbortSignal): Promise<void> {
-    if (run.enforcement !== 'none') {
+    const role = roleOf(run, this.opts.hostId);
+    if (run.enforcement !== 'none' && role !== 'peer') {
       const support = enforcementCapabilities().find((e) => e.mode === run.enforcement);
       if (!support?.available) throw new FatalError(`enforcement '${run.enforcement}' cannot run on ${this.opts.hostId}: ${support?.reason ?? 'unknown mode'}`, 'UNSUPPORTED');
     }
-    if (run.peer.hostId && run.peer.hostId !== this.opts.hostId)
-      throw new FatalError(`traffic peers on another host (${run.peer.hostId}) are not supported by the docker backend yet`, 'UNSUPPORTED');
+    const addresses = role === 'local' ? null : this.crossHostAddresses(run);
     const image = await this.ensureImage();
     const owner: Owner = { hostId: this.opts.hostId, campaignId: run.campaignId, runId: run.runId };
     await this.teardown(run.runId); // leftovers of an earlier attempt at this run
     await removeLabelled(this.docker, owner);
     try {
-      const network = await createRunNetwork(this.docker, owner);
-      const state: RunState = { spec: run, owner, network, containers: [], cgroups: new Map(), start: null, end: null, result: null, enforcer: null, enforcerNote: null, enforcerSamples: [] };
+      let network: RunNetwork;
+      if (role === 'local') network = await createRunNetwork(this.docker, owner);
+      else {
+        await removeStaleTrafficNetworks(this.docker, this.opts.hostId, new Set(this.runs.keys()));
+        network = await createTrafficNetwork(this.docker, owner, this.opts.trafficNic!, role === 'server' ? run.peer.serverAddress! : run.peer.address!);
+      }
+      const state: RunState = { spec: run, role, owner, network, containers: [], cgroups: new Map(), start: null, end: null, result: null, enforcer: null, enforcerNote: null, enforcerSamples: [] };
       this.runs.set(run.runId, state);
-      const specs = plan(run, network);
+      if (role !== 'local') this.steerTrafficNic(state);
+      // Each side creates only its own containers: the peer host the peer-*, the server the rest.
+      const specs = plan(run, addresses ?? bridgeAddresses(network.prefix)).filter((p) => role === 'local' || (role === 'peer') === p.spec.role.startsWith('peer-'));
       state.containers = await Promise.all(
         specs.map(async ({ spec, program, htbRateBps }) => ({
           name: spec.role,
@@ -130,7 +155,7 @@ export class DockerBackend implements Backend {
       await Promise.all(servers.map((c) => this.startOne(state, c)));
       await Promise.all(servers.map((c) => waitForOutput(c.container, 'Server listening', 10_000, signal)));
       // Compile the BPF objects now (cached per kernel), not inside the warm-up.
-      if (run.enforcement !== 'none' || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available) {
+      if (role !== 'peer' && (run.enforcement !== 'none' || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available)) {
         try {
           buildBpf();
         } catch (err) {
@@ -148,7 +173,7 @@ export class DockerBackend implements Backend {
     await Promise.all(state.containers.filter((c) => c.pid === null).map((c) => this.startOne(state, c)));
     // The qdisc goes on as soon as the sender's namespace exists; the few ms before are inside the warm-up.
     await Promise.all(state.containers.filter((c) => c.htbRateBps && c.pid).map((c) => addHtb(c.pid!, c.htbRateBps!)));
-    await this.startEnforcer(state);
+    if (state.role !== 'peer') await this.startEnforcer(state); // the peers are nobody's to enforce
     await sleep(state.spec.warmupS * 1000, signal, (f) => progress('warmup', f));
   }
 
@@ -173,20 +198,24 @@ export class DockerBackend implements Backend {
     const { spec, start, end } = state;
     if (!start || !end) throw new FatalError(`run ${runId} has not been measured`, 'NOT_MEASURED');
     const samples: Sample[] = [];
+    // On one side of a cross-host run, only what this host's containers and counters say.
+    const here = (container: string) => state.containers.some((c) => c.name === container);
     for (const c of state.containers.filter((c) => c.program === 'sysbench')) {
       const eps = eventsPerSecondIn(parseSysbenchIntervals(await logsOf(c.container)), start.atMs, end.atMs);
       if (eps === null) throw new RetryableError(`${c.name}: no sysbench report inside the ${spec.durationS} s window`, 'NO_REPORT');
       samples.push(sample(c.name === victimName ? METRIC.victimEventsPerSec : METRIC.neighbourEventsPerSec, eps, 'events/s', { container: c.name }));
     }
     const cgroupNames = [victimName, ...Array.from({ length: spec.neighbours }, (_, i) => neighbourName(i))];
-    samples.push(...windowSamples(spec, start, end, cgroupNames), ...floodSamples(spec, start, end), ...state.enforcerSamples);
+    if (state.role !== 'peer') samples.push(...windowSamples(spec, start, end, cgroupNames));
+    samples.push(...floodSamples(spec, start, end, here), ...state.enforcerSamples);
     const provenance: Record<string, string | number | null> = {
       backend: 'docker',
+      ...(state.role === 'local' ? {} : { role: state.role }),
       image: imageTag(),
       imageId: (await findImage(this.docker))?.id ?? null,
-      network: `${state.network.prefix}0/24`,
-      steering: this.opts.trafficNic ? `irq:${this.opts.trafficNic}->${spec.nicCpus}` : `rps->${spec.nicCpus}`,
-      ...(state.enforcer ? state.enforcer.provenance() : { enforcement: spec.enforcement, ebpfAccounting: `off: ${state.enforcerNote ?? 'not started'}` }),
+      network: state.network.subnet,
+      steering: state.steering ?? `rps->${spec.nicCpus}`,
+      ...(state.role === 'peer' ? {} : state.enforcer ? state.enforcer.provenance() : { enforcement: spec.enforcement, ebpfAccounting: `off: ${state.enforcerNote ?? 'not started'}` }),
     };
     for (const c of state.containers.filter((c) => c.htbRateBps && c.pid)) {
       const drops = await htbDrops(c.pid!);
@@ -274,7 +303,8 @@ export class DockerBackend implements Backend {
         .filter((c) => c.pid)
         .map((c) => {
           const cg = state.cgroups.get(c.name) ?? cgroupPathsOf(c.pid!);
-          return { name: c.name, ipv4: c.ip, cgroupCpuPath: cg.cpu, cgroupCpuacctPath: cg.cpuacct, hostVeth: hostVethOf(c.pid!) };
+          // A macvlan container has no veth of its own to filter on (drops across hosts: not yet).
+          return { name: c.name, ipv4: c.ip, cgroupCpuPath: cg.cpu, cgroupCpuacctPath: cg.cpuacct, hostVeth: state.role === 'local' ? hostVethOf(c.pid!) : undefined };
         });
       enforcer = createEnforcer(mode, { containers, periodUs: state.spec.victim.periodUs });
       await enforcer.start();
@@ -314,14 +344,40 @@ export class DockerBackend implements Backend {
     await c.container.start();
     c.pid = (await c.container.inspect()).State.Pid;
     if (c.name === victimName || c.name.startsWith('neighbour-')) state.cgroups.set(c.name, cgroupPathsOf(c.pid));
-    if (c.program === 'sysbench') return;
+    if (c.program === 'sysbench' || state.role !== 'local') return; // across hosts: the traffic NIC, steered at setup
     // The host-side veth of a container receives what that container sends. Traffic *to* the neighbours
     // (sent by the peers) is this host's NIC receive work: it goes to the NIC cores. Traffic *to* the peers
     // stands for the remote host's receive work: it goes to the peers' cores, not the victim's.
     const scope = { runId: state.owner.runId, campaignId: state.owner.campaignId };
     const toNeighbour = c.name.startsWith('peer-');
     steerRps(this.ledger, scope, hostVethOf(c.pid), toNeighbour ? state.spec.nicCpus : state.spec.peer.cpus);
-    if (this.opts.trafficNic) pinQueueIrqs(this.ledger, scope, this.opts.trafficNic, state.spec.nicCpus);
+    if (this.opts.trafficNic && pinQueueIrqs(this.ledger, scope, this.opts.trafficNic, state.spec.nicCpus).length) state.steering = `irq:${this.opts.trafficNic}->${state.spec.nicCpus}`;
+  }
+
+  /**
+   * One side of a cross-host run: the traffic NIC's receive work goes to the server's NIC cores (the victim's,
+   * in the paper's setup), or on the peer host to the peers' cores. Queue IRQs on a real NIC; RPS when it has
+   * none (a veth). Both through the restore ledger, put back at teardown.
+   */
+  private steerTrafficNic(state: RunState): void {
+    const nic = this.opts.trafficNic!;
+    const cpus = state.role === 'server' ? state.spec.nicCpus : state.spec.peer.cpus;
+    const scope = { runId: state.owner.runId, campaignId: state.owner.campaignId };
+    const irqs = pinQueueIrqs(this.ledger, scope, nic, cpus);
+    if (irqs.length) state.steering = `irq:${nic}->${cpus}`;
+    else {
+      steerRps(this.ledger, scope, nic, cpus);
+      state.steering = `rps:${nic}->${cpus}`;
+    }
+  }
+
+  /** Both sides' container addresses of a cross-host run; refused when this host cannot take part. */
+  private crossHostAddresses(run: RunSpec): RunAddresses {
+    const where = `run ${run.runId} has its traffic peers on ${run.peer.hostId}`;
+    if (!this.opts.trafficNic) throw new FatalError(`${where}, but ${this.opts.hostId} has no traffic NIC (start its agent with --nic DEV)`, 'UNSUPPORTED');
+    if (!run.peer.address || !run.peer.serverAddress) throw new FatalError(`${where}, but without both hosts' traffic addresses (their agents report them with --nic)`, 'UNSUPPORTED');
+    if (run.neighbours > MAX_CROSS_HOST_NEIGHBOURS) throw new FatalError(`${where}: at most ${MAX_CROSS_HOST_NEIGHBOURS} neighbours per run across hosts, not ${run.neighbours}`, 'UNSUPPORTED');
+    return crossHostAddresses(run.peer.serverAddress, run.peer.address);
   }
 
   /** Why a run cannot be measured: a workload that exited early, with the end of its output. */
@@ -363,13 +419,13 @@ export class DockerBackend implements Backend {
 }
 
 /** The run's containers, from the catalog kind only: argv arrays built here, nothing taken from the wire. */
-export function plan(run: RunSpec, net: RunNetwork): { spec: ContainerSpec; program: Program; htbRateBps: number | null }[] {
+export function plan(run: RunSpec, addr: RunAddresses): { spec: ContainerSpec; program: Program; htbRateBps: number | null }[] {
   // Workloads outlast the window by a margin, so that no edge of the window races with their end; collect
   // interrupts the flood clients and teardown removes everything. iperf3 -t still bounds every flood.
   const runS = run.warmupS + run.durationS;
-  const victimIp = `${net.prefix}2`;
-  const neighbourIp = (i: number) => `${net.prefix}${10 + i}`;
-  const peerIp = (i: number) => `${net.prefix}${100 + i}`;
+  const victimIp = addr.victim;
+  const neighbourIp = addr.neighbour;
+  const peerIp = addr.peer;
   const out: ReturnType<typeof plan> = [
     { spec: { role: victimName, argv: sysbenchArgv(runS + 5), cpus: run.victim.cpus, quotaUs: run.victim.quotaUs, periodUs: run.victim.periodUs, ip: victimIp }, program: 'sysbench', htbRateBps: null },
   ];

@@ -2,6 +2,8 @@
 // memory by runId; every op is idempotent (a repeated warmup or measure after it completed is a no-op), and
 // warmup/measure simulate in chunks, yielding to the event loop about every 50 ms of wall time so the
 // agent's WebSocket heartbeats keep flowing, and stopping promptly when the AbortSignal fires.
+// The simulated server host models its traffic peers across the link itself: a run's peer host
+// (RunSpec.peer.hostId = this host) only acknowledges the phases and reports nothing.
 import { hostname } from 'node:os';
 import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } from '../backend.ts';
 import { RunSpec } from '../run-spec.ts';
@@ -34,6 +36,8 @@ export interface SimBackendOptions {
 export class SimBackend implements Backend {
   readonly kind = 'sim' as const;
   private readonly runs = new Map<string, SimRun>();
+  /** Runs for which this host is only the peer host. */
+  private readonly peerRuns = new Map<string, RunSpec>();
   private readonly hostId: string;
   private readonly profile: string;
   private readonly yieldEveryMs: number;
@@ -71,6 +75,7 @@ export class SimBackend implements Backend {
       throw new FatalError(`invalid run spec: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`, 'INVALID_RUN');
     }
     const spec = parsed.data;
+    if (spec.peer.hostId === this.hostId) return void this.peerRuns.set(spec.runId, spec);
     const existing = this.runs.get(spec.runId);
     if (existing) {
       if (JSON.stringify(existing.spec) !== JSON.stringify(spec)) {
@@ -88,6 +93,7 @@ export class SimBackend implements Backend {
   }
 
   async warmup(runId: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
+    if (this.peerRuns.has(runId)) return;
     const run = this.get(runId);
     if (run.phase !== 'setup') return;
     await this.simulate(run, run.spec.warmupS * 1e9, 'warmup', signal, progress);
@@ -95,6 +101,7 @@ export class SimBackend implements Backend {
   }
 
   async measure(runId: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
+    if (this.peerRuns.has(runId)) return;
     const run = this.get(runId);
     if (run.phase === 'measured') return;
     if (run.phase === 'setup') throw new FatalError(`run ${runId}: measure before warmup`, 'BAD_ORDER');
@@ -106,6 +113,7 @@ export class SimBackend implements Backend {
   }
 
   async collect(runId: string): Promise<RunResult> {
+    if (this.peerRuns.has(runId)) return { runId, samples: [], provenance: { backend: 'sim', role: 'peer' } };
     const run = this.get(runId);
     if (run.phase !== 'measured' || !run.start || !run.end) throw new FatalError(`run ${runId}: collect before measure`, 'BAD_ORDER');
     const p = run.kernel.prof;
@@ -129,6 +137,7 @@ export class SimBackend implements Backend {
 
   async teardown(runId: string): Promise<void> {
     this.runs.delete(runId);
+    this.peerRuns.delete(runId);
   }
 
   async reap(campaignId?: string): Promise<string[]> {
@@ -138,6 +147,7 @@ export class SimBackend implements Backend {
       this.runs.delete(id);
       removed.push(`sim-run:${id}`);
     }
+    for (const [id, spec] of this.peerRuns) if (campaignId === undefined || spec.campaignId === campaignId) this.peerRuns.delete(id);
     return removed;
   }
 

@@ -1,4 +1,5 @@
-// Container lifecycle for one run: a project-created bridge network on a link-local subnet, and labelled
+// Container lifecycle for one run: a project-created bridge network on a link-local subnet (or, for a run
+// across hosts, a macvlan network on the traffic NIC: traffic-network.ts), and labelled
 // containers with CFS quota and cpuset. Every resource carries the labels ironlab.campaign / ironlab.run /
 // ironlab.host and a name starting with `ironlab-`, which is all the reaper needs to find it again.
 import { createHash } from 'node:crypto';
@@ -35,9 +36,12 @@ export function subnetCandidates(short: string, count = 12): number[] {
 export interface RunNetwork {
   id: string;
   name: string;
+  /** The bridge of a run's own network; the parent NIC of a cross-host run's macvlan network. */
   bridge: string;
-  /** `169.254.X.` : append a host number. */
+  /** `169.254.X.` : append a host number (a run's own bridge network). */
   prefix: string;
+  /** What it is, for the provenance. */
+  subnet: string;
 }
 
 export async function createRunNetwork(docker: Docker, o: Owner): Promise<RunNetwork> {
@@ -55,7 +59,7 @@ export async function createRunNetwork(docker: Docker, o: Owner): Promise<RunNet
         IPAM: { Driver: 'default', Config: [{ Subnet: `169.254.${x}.0/24`, Gateway: `169.254.${x}.1` }] },
         Options: { 'com.docker.network.bridge.name': bridge },
       });
-      return { id: net.id, name, bridge, prefix: `169.254.${x}.` };
+      return { id: net.id, name, bridge, prefix: `169.254.${x}.`, subnet: `169.254.${x}.0/24` };
     } catch (err) {
       lastErr = err;
       // Another network holds this subnet: try the next one. Anything else is not ours to work around.

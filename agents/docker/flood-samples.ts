@@ -1,7 +1,9 @@
 // A network neighbour's traffic over the measurement window, from the kernel's per-namespace counters of the
 // sending and receiving containers (/proc/<pid>/net/snmp and net/dev read at the window's edges). These are
 // exact to the window, which iperf3's own report (averaged over the whole flood, warm-up included) is not;
-// that report is kept in the run's provenance.
+// that report is kept in the run's provenance. When the peers run on another host, each host reports the
+// samples read from its own containers' counters (`local`): the server the neighbours', the peer host the
+// peers'; the neighbour's goodput comes from whichever side receives. Labels are the same either way.
 import type { RunSpec } from '../run-spec.ts';
 import { METRIC, neighbourName, peerName, sample, type Sample } from '../samples.ts';
 import { defaultMessageBytes, directionOf, protocolOf } from '../../workloads/catalog.ts';
@@ -10,7 +12,7 @@ import type { NetnsCounters, Snapshot } from './counters.ts';
 /** Ethernet + IPv4 + TCP with timestamps: subtracted per received segment to approximate TCP goodput. */
 const TCP_HEADER_BYTES = 14 + 20 + 32;
 
-export function floodSamples(run: RunSpec, a: Snapshot, b: Snapshot): Sample[] {
+export function floodSamples(run: RunSpec, a: Snapshot, b: Snapshot, local: (container: string) => boolean = () => true): Sample[] {
   const dir = directionOf(run.workload);
   const proto = protocolOf(run.workload);
   if (!dir || !proto) return [];
@@ -26,21 +28,24 @@ export function floodSamples(run: RunSpec, a: Snapshot, b: Snapshot): Sample[] {
       return x && y ? f(y) - f(x) : 0;
     };
     const snmp = (table: string, key: string) => (c: NetnsCounters) => c.snmp[table]?.[key] ?? 0;
+    const fromSender = local(sender);
+    const fromReceiver = local(receiver);
     let goodputBytes: number;
     if (proto === 'udp') {
       const delivered = d(receiver, snmp('Udp', 'InDatagrams'));
       goodputBytes = delivered * (run.params.messageBytes ?? defaultMessageBytes(run.workload) ?? 0);
-      out.push(sample(METRIC.packetsSent, d(sender, snmp('Udp', 'OutDatagrams')), 'packets', { container: sender }));
-      out.push(sample(METRIC.packetsReceived, delivered, 'packets', { container: receiver }));
-      out.push(sample(METRIC.packetsDropped, d(receiver, snmp('Udp', 'RcvbufErrors')), 'packets', { container: receiver, reason: 'socket_buffer' }));
-      out.push(sample(METRIC.retransmits, 0, 'count', { container: n }));
+      if (fromSender) out.push(sample(METRIC.packetsSent, d(sender, snmp('Udp', 'OutDatagrams')), 'packets', { container: sender }));
+      if (fromReceiver) out.push(sample(METRIC.packetsReceived, delivered, 'packets', { container: receiver }));
+      if (fromReceiver) out.push(sample(METRIC.packetsDropped, d(receiver, snmp('Udp', 'RcvbufErrors')), 'packets', { container: receiver, reason: 'socket_buffer' }));
+      if (fromSender) out.push(sample(METRIC.retransmits, 0, 'count', { container: n }));
     } else {
       const segs = d(receiver, snmp('Tcp', 'InSegs'));
       goodputBytes = Math.max(0, d(receiver, (c) => c.eth0?.rxBytes ?? 0) - segs * TCP_HEADER_BYTES);
-      out.push(sample(METRIC.packetsSent, d(sender, snmp('Tcp', 'OutSegs')), 'packets', { container: sender }));
-      out.push(sample(METRIC.packetsReceived, segs, 'packets', { container: receiver }));
-      out.push(sample(METRIC.retransmits, d(sender, snmp('Tcp', 'RetransSegs')), 'count', { container: n }));
+      if (fromSender) out.push(sample(METRIC.packetsSent, d(sender, snmp('Tcp', 'OutSegs')), 'packets', { container: sender }));
+      if (fromReceiver) out.push(sample(METRIC.packetsReceived, segs, 'packets', { container: receiver }));
+      if (fromSender) out.push(sample(METRIC.retransmits, d(sender, snmp('Tcp', 'RetransSegs')), 'count', { container: n }));
     }
+    if (!fromReceiver) continue;
     out.push(sample(METRIC.packetsDropped, d(receiver, (c) => c.eth0?.rxDropped ?? 0), 'packets', { container: receiver, reason: 'ring' }));
     out.push(sample(METRIC.neighbourThroughputGbps, windowS > 0 ? (goodputBytes * 8) / 1e9 / windowS : 0, 'Gbit/s', { container: n }));
   }

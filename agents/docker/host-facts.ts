@@ -4,6 +4,7 @@ import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import si from 'systeminformation';
 import type { HostFacts } from '../backend.ts';
+import { nicIpv4 } from './traffic-network.ts';
 import { parseInterrupts, queueIrqs } from './proc-parsers.ts';
 
 const read = (p: string) => {
@@ -30,10 +31,10 @@ export function nicDriver(dev: string, sysNet = '/sys/class/net'): string {
     // Virtual devices have no `device`. A bridge has a `bridge` directory; a veth (whatever its name: an
     // emulated host's eth0 is one) links to its peer, so its iflink is not its own ifindex.
     if (existsSync(join(sysNet, dev, 'bridge'))) return 'bridge';
-    const ifindex = read(join(sysNet, dev, 'ifindex'));
-    const iflink = read(join(sysNet, dev, 'iflink'));
-    if (dev.startsWith('veth') || (ifindex !== null && iflink !== null && ifindex !== iflink && iflink !== '0')) return 'veth';
-    return 'virtual';
+    // A macvlan or vlan links to its lower device too, but names it with a lower_* entry.
+    const linked = read(join(sysNet, dev, 'iflink')) !== read(join(sysNet, dev, 'ifindex'));
+    const lower = existsSync(join(sysNet, dev)) && readdirSync(join(sysNet, dev)).some((e) => e.startsWith('lower_'));
+    return dev.startsWith('veth') || (linked && !lower) ? 'veth' : 'virtual';
   }
 }
 
@@ -79,13 +80,15 @@ export async function hostFacts(hostId: string, trafficNic: string | null): Prom
     nic,
     cgroupVersion: cgroupVersion(),
     extra: {
-      steering: trafficNic ? 'irq-affinity' : 'rps',
+      steering: trafficNic && irqAffinity(trafficNic) ? 'irq-affinity' : 'rps',
       uplinkNic: uplink,
       uplinkDriver: uplink === 'none' ? null : nicDriver(uplink),
       uplinkSpeedMbps: uplink === 'none' ? null : speedOf(uplink),
       uplinkRps: uplink === 'none' ? null : rpsOf(uplink),
       nicIrqAffinity: trafficNic ? irqAffinity(trafficNic) : null,
       nicRps: trafficNic ? rpsOf(trafficNic) : null,
+      // where the campaign tells the other side of a cross-host run to find this host's containers
+      nicAddress: trafficNic ? (nicIpv4(trafficNic)?.address ?? null) : null,
       irqTimeAccounting: irqTimeAccounting(),
       distro: `${os.distro} ${os.release}`,
     },

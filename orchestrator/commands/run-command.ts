@@ -63,6 +63,8 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   const say = (line: string) => log.write(`${new Date().toISOString()} ${line}\n`);
   const hostIds = spec.hosts.map((h) => h.id);
   const serverHosts = spec.hosts.filter((h) => h.roles.includes('server')).map((h) => h.id);
+  // Dedicated traffic hosts: a network run leases one with its server host (a host that is both serves).
+  const peerHosts = spec.hosts.filter((h) => h.roles.includes('peer') && !h.roles.includes('server')).map((h) => h.id);
 
   // ---- the testbed: a hub on loopback and one local agent per host. Hosts of a running `ironlab testbed`
   // come with their own agents, dialing the testbed's address: the hub binds there, with the testbed's token.
@@ -136,6 +138,11 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
     input: {
       campaignId,
       serverHosts,
+      peerHosts,
+      addressOf: (h) => {
+        const a = facts.get(h)?.facts.extra.nicAddress;
+        return typeof a === 'string' ? a : undefined;
+      },
       agentFor: (h) => hub.connection(h),
       hostWaitMs: opts.hostWaitMs ?? 60_000,
       ledger: {

@@ -1,7 +1,9 @@
 // A campaign: provision hosts -> prepare them -> open the ledger -> run it -> analyse -> done | failed | aborted.
-// Running the ledger leases each ready host to one run machine at a time; a run that fails retryably goes back
-// to the queue (to any host) until its attempts are used up. Hosts come and go through HOST_READY / HOST_LOST
-// events from the agent hub. The provisioning, preparation, ledger and analysis steps are named actors that the
+// Running the ledger leases each ready server host to one run machine at a time, and with it, for a network
+// run of a campaign that has peer hosts, one free peer host that carries the run's traffic peers (a sysbench
+// run needs none, and may go ahead of network runs waiting for a peer). A run that fails retryably, also
+// because its peer host was lost, goes back to the queue (to any hosts) until its attempts are used up. Hosts
+// come and go through HOST_READY / HOST_LOST events from the agent hub. The provisioning, preparation, ledger and analysis steps are named actors that the
 // driver provides (`.provide()`), so tests run this machine with fake agents and a simulated clock.
 import { assign, enqueueActions, fromPromise, setup, stopChild, type DoneActorEvent } from 'xstate';
 import type { RunSpec } from '../../agents/run-spec.ts';
@@ -9,6 +11,7 @@ import type { RunResult } from '../../agents/backend.ts';
 import type { AgentClient } from '../hub/agent-connection.ts';
 import { runMachine, type RunOutcome } from './run-machine.ts';
 import { UserInputError, messageOf } from '../errors.ts';
+import { isNetworkWorkload } from '../../workloads/catalog.ts';
 
 /** What the campaign needs from the ledger (the store implements it). */
 export interface LedgerOps {
@@ -23,6 +26,10 @@ export interface CampaignInput {
   campaignId: string;
   /** Hosts a run may be leased to (role `server`). */
   serverHosts: string[];
+  /** Hosts that carry the traffic peers of network runs (role `peer`, not `server`); none = peers on the server. */
+  peerHosts?: string[];
+  /** A host's IPv4 address on the traffic network, when its agent reported one (cross-host addressing). */
+  addressOf?: (hostId: string) => string | undefined;
   agentFor: (hostId: string) => AgentClient | undefined;
   ledger: LedgerOps;
   /** How long to wait with work queued and no host ready before giving up. */
@@ -49,7 +56,7 @@ interface Ctx extends CampaignInput {
   /** Every run still to do or in flight, by id (a retried run goes back to the queue from here). */
   specs: Map<string, RunSpec>;
   ready: string[];
-  busy: Record<string, string>; // hostId -> runId
+  busy: Record<string, string>; // hostId -> runId (server and peer hosts alike)
   counts: CampaignCounts;
   failures: { runId: string; error: string }[];
   error: string | null;
@@ -90,8 +97,7 @@ export const campaignMachine = setup({
   },
   guards: {
     finished: ({ context }) => context.queue.length === 0 && Object.keys(context.busy).length === 0,
-    starved: ({ context }) =>
-      context.queue.length > 0 && Object.keys(context.busy).length === 0 && !context.ready.some((h) => context.agentFor(h)),
+    starved: ({ context }) => context.queue.length > 0 && Object.keys(context.busy).length === 0 && planLeases(context).leases.length === 0,
     idle: ({ context }) => Object.keys(context.busy).length === 0,
   },
   actions: {
@@ -99,23 +105,17 @@ export const campaignMachine = setup({
       const err = (event as { error?: unknown }).error;
       return { error: messageOf(err), errorKind: err instanceof UserInputError ? ('input' as const) : ('internal' as const) };
     }),
-    /** Lease every free ready host to the next queued run. */
+    /** Lease every free ready server host (and a free peer host, for a network run) to the next run that fits. */
     dispatch: enqueueActions(({ context, enqueue }) => {
-      const queue = [...context.queue];
-      const busy = { ...context.busy };
-      for (const hostId of context.ready) {
-        if (queue.length === 0) break;
-        if (busy[hostId] || !context.serverHosts.includes(hostId)) continue;
-        const agent = context.agentFor(hostId);
-        if (!agent) continue;
-        const run = queue.shift()!;
-        const attempt = context.ledger.startRun(run.runId, hostId);
-        busy[hostId] = run.runId;
+      const { leases, queue, busy } = planLeases(context);
+      for (const { run, server, peer } of leases) {
+        const attempt = context.ledger.startRun(run.runId, server);
         enqueue.spawnChild('runMachine', {
           id: `run:${run.runId}:${attempt}`,
           input: {
-            run,
-            agent,
+            run: peer ? withPeerHost(run, server, peer, context.addressOf) : run,
+            agent: context.agentFor(server)!,
+            peerAgent: peer ? context.agentFor(peer) : undefined,
             attempt,
             slackMs: context.slackMs,
             recorder: { complete: (result: RunResult, host: string) => context.ledger.completeRun(result, host) },
@@ -144,8 +144,8 @@ export const campaignMachine = setup({
           failures.push({ runId: out.runId, error: `${out.phase}: ${out.error}` });
         }
       }
-      const busy = { ...context.busy };
-      delete busy[out.hostId];
+      // free the run's server host and its peer host
+      const busy = Object.fromEntries(Object.entries(context.busy).filter(([, runId]) => runId !== out.runId));
       enqueue(stopChild(done.actorId));
       enqueue.assign({ counts, queue, busy, failures });
     }),
@@ -268,6 +268,46 @@ export const campaignMachine = setup({
     aborted: { type: 'final' },
   },
 });
+
+interface Lease {
+  run: RunSpec;
+  server: string;
+  peer?: string;
+}
+
+/**
+ * Which queued runs start now, on which hosts: each free ready server host takes the first queued run it can
+ * run, a network run only together with a free ready peer host when the campaign has peer hosts. Pure: the
+ * `starved` guard asks it too (work queued, nothing running, and nothing can start).
+ */
+function planLeases(context: Ctx): { leases: Lease[]; queue: RunSpec[]; busy: Record<string, string> } {
+  const queue = [...context.queue];
+  const busy = { ...context.busy };
+  const leases: Lease[] = [];
+  const free = (h: string) => !busy[h] && context.ready.includes(h) && context.agentFor(h) !== undefined;
+  const peerHosts = context.peerHosts ?? [];
+  for (const server of context.serverHosts) {
+    if (!free(server)) continue;
+    const peer = peerHosts.find(free);
+    const i = queue.findIndex((r) => !needsPeerHost(r, peerHosts) || peer !== undefined);
+    if (i < 0) continue;
+    const [run] = queue.splice(i, 1);
+    const lease: Lease = needsPeerHost(run, peerHosts) ? { run, server, peer } : { run, server };
+    busy[server] = run.runId;
+    if (lease.peer) busy[lease.peer] = run.runId;
+    leases.push(lease);
+  }
+  return { leases, queue, busy };
+}
+
+const needsPeerHost = (run: RunSpec, peerHosts: string[]) => peerHosts.length > 0 && isNetworkWorkload(run.workload);
+
+/** The run as its two hosts see it: the peers on `peer`, and both hosts' traffic addresses (when known). */
+function withPeerHost(run: RunSpec, server: string, peer: string, addressOf?: (hostId: string) => string | undefined): RunSpec {
+  const address = addressOf?.(peer);
+  const serverAddress = addressOf?.(server);
+  return { ...run, peer: { ...run.peer, hostId: peer, ...(address ? { address } : {}), ...(serverAddress ? { serverAddress } : {}) } };
+}
 
 function findSpec(context: Ctx, actorId: string): RunSpec | undefined {
   // actor ids are run:<runId>:<attempt>

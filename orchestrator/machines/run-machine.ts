@@ -1,7 +1,10 @@
-// One run of the ledger on one host: setup -> warmup -> measure -> collect -> teardown -> record.
-// Every failure and an abort lead through teardown, so nothing a run created outlives it. Each phase is a
-// named actor (tests swap them with `.provide()`); each request carries an operation id derived from the run
-// and attempt, so a re-issued request is answered from the agent's memory instead of running twice.
+// One run of the ledger on its server host, and on its peer host when the campaign leased one:
+// setup -> warmup -> measure -> collect -> teardown -> record. With a peer agent every phase drives both:
+// setup the server, then the peer (every iperf3 server listens before any client starts in the warm-up);
+// warm-up, measure, collect and teardown on both at once; the peer's samples join the server's.
+// Every failure and an abort lead through teardown (of both), so nothing a run created outlives it. Each phase
+// is a named actor (tests swap them with `.provide()`); each request carries an operation id derived from the
+// run, attempt and side, so a re-issued request is answered from the agent's memory instead of running twice.
 import { assign, fromPromise, setup } from 'xstate';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import type { RunResult } from '../../agents/backend.ts';
@@ -15,7 +18,10 @@ export interface RunRecorder {
 
 export interface RunInput {
   run: RunSpec;
+  /** The server host's agent: the victim and the neighbours. */
   agent: AgentClient;
+  /** The peer host's agent (run.peer.hostId): the traffic peers. Absent when they run on the server host. */
+  peerAgent?: AgentClient;
   attempt: number;
   recorder: RunRecorder;
   /** Extra wall-clock allowance per op beyond the run's own durations (ms). */
@@ -23,16 +29,31 @@ export interface RunInput {
   onPhase?: (phase: string, fraction: number) => void;
 }
 
-export type RunOutcome =
-  | { runId: string; hostId: string; outcome: 'done' }
-  | { runId: string; hostId: string; outcome: 'failed'; error: string; retryable: boolean; phase: string }
-  | { runId: string; hostId: string; outcome: 'aborted' };
+export type RunOutcome = { runId: string; hostId: string; peerHostId?: string } & (
+  | { outcome: 'done' }
+  | { outcome: 'failed'; error: string; retryable: boolean; phase: string }
+  | { outcome: 'aborted' }
+);
 
 type Ctx = RunInput & { result: RunResult | null; error: { message: string; retryable: boolean; phase: string } | null; aborted: boolean; recorded: boolean };
 type PhaseInput = { ctx: Ctx };
 
+type Side = { agent: AgentClient; op: (name: string) => string };
 const opId = (ctx: Ctx, op: string) => `${ctx.run.campaignId}/${ctx.run.runId}/a${ctx.attempt}/${op}`;
 const deadline = (ctx: Ctx, seconds: number) => seconds * 1000 + (ctx.slackMs ?? 60_000);
+/** The agents of the run, server first; the peer's op ids are its own (`.../peer-setup`). */
+const sides = (ctx: Ctx): Side[] => [
+  { agent: ctx.agent, op: (name) => opId(ctx, name) },
+  ...(ctx.peerAgent ? [{ agent: ctx.peerAgent, op: (name: string) => opId(ctx, `peer-${name}`) }] : []),
+];
+
+/** One result for the run: the peer's samples (labelled peer-* as they come) and provenance (under `peer.`). */
+export function mergeResults(server: RunResult, peer: RunResult | undefined, peerHostId: string | undefined): RunResult {
+  if (!peer) return server;
+  const provenance: RunResult['provenance'] = { ...server.provenance, peerHostId: peerHostId ?? null };
+  for (const [k, v] of Object.entries(peer.provenance)) provenance[`peer.${k}`] = v;
+  return { runId: server.runId, samples: [...server.samples, ...peer.samples], provenance };
+}
 
 export const runMachine = setup({
   types: {
@@ -43,28 +64,46 @@ export const runMachine = setup({
   },
   actors: {
     setupRun: fromPromise<void, PhaseInput>(async ({ input: { ctx }, signal }) => {
-      await ctx.agent.request('run.setup', { run: ctx.run }, { id: opId(ctx, 'setup'), timeoutMs: deadline(ctx, 120), signal });
+      for (const s of sides(ctx)) await s.agent.request('run.setup', { run: ctx.run }, { id: s.op('setup'), timeoutMs: deadline(ctx, 120), signal });
     }),
     warmupRun: fromPromise<void, PhaseInput>(async ({ input: { ctx }, signal }) => {
-      await ctx.agent.request('run.warmup', { runId: ctx.run.runId }, {
-        id: opId(ctx, 'warmup'), timeoutMs: deadline(ctx, ctx.run.warmupS), signal,
-        onProgress: (d) => ctx.onPhase?.('warmup', Number(d.fraction) || 0),
-      });
+      await Promise.all(
+        sides(ctx).map((s, i) =>
+          s.agent.request('run.warmup', { runId: ctx.run.runId }, {
+            id: s.op('warmup'), timeoutMs: deadline(ctx, ctx.run.warmupS), signal,
+            onProgress: i === 0 ? (d) => ctx.onPhase?.('warmup', Number(d.fraction) || 0) : undefined,
+          }),
+        ),
+      );
     }),
     measureRun: fromPromise<void, PhaseInput>(async ({ input: { ctx }, signal }) => {
-      await ctx.agent.request('run.measure', { runId: ctx.run.runId }, {
-        id: opId(ctx, 'measure'), timeoutMs: deadline(ctx, ctx.run.durationS), signal,
-        onProgress: (d) => ctx.onPhase?.('measure', Number(d.fraction) || 0),
-      });
+      await Promise.all(
+        sides(ctx).map((s, i) =>
+          s.agent.request('run.measure', { runId: ctx.run.runId }, {
+            id: s.op('measure'), timeoutMs: deadline(ctx, ctx.run.durationS), signal,
+            onProgress: i === 0 ? (d) => ctx.onPhase?.('measure', Number(d.fraction) || 0) : undefined,
+          }),
+        ),
+      );
     }),
     collectRun: fromPromise<RunResult, PhaseInput>(async ({ input: { ctx }, signal }) => {
-      const result = await ctx.agent.request('run.collect', { runId: ctx.run.runId }, { id: opId(ctx, 'collect'), timeoutMs: deadline(ctx, 30), signal });
-      if (result.runId !== ctx.run.runId) throw new Error(`agent answered collect for ${result.runId}, not ${ctx.run.runId}`);
-      return result;
+      const [server, peer] = await Promise.all(
+        sides(ctx).map(async (s) => {
+          const result = await s.agent.request('run.collect', { runId: ctx.run.runId }, { id: s.op('collect'), timeoutMs: deadline(ctx, 30), signal });
+          if (result.runId !== ctx.run.runId) throw new Error(`agent ${s.agent.hostId} answered collect for ${result.runId}, not ${ctx.run.runId}`);
+          return result;
+        }),
+      );
+      return mergeResults(server, peer, ctx.peerAgent?.hostId);
     }),
     teardownRun: fromPromise<void, PhaseInput>(async ({ input: { ctx } }) => {
-      // No abort signal: teardown must run to its end even when the campaign is being aborted.
-      await ctx.agent.request('run.teardown', { runId: ctx.run.runId }, { id: opId(ctx, 'teardown'), timeoutMs: deadline(ctx, 60) });
+      // No abort signal: teardown must run to its end even when the campaign is being aborted; on both
+      // hosts, even when one of them fails (or is lost).
+      const done = await Promise.allSettled(
+        sides(ctx).map((s) => s.agent.request('run.teardown', { runId: ctx.run.runId }, { id: s.op('teardown'), timeoutMs: deadline(ctx, 60) })),
+      );
+      const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+      if (failed) throw failed.reason;
     }),
     recordRun: fromPromise<void, PhaseInput>(async ({ input: { ctx } }) => {
       ctx.recorder.complete(ctx.result!, ctx.agent.hostId);
@@ -141,7 +180,7 @@ export const runMachine = setup({
     aborted: { type: 'final' },
   },
   output: ({ context }): RunOutcome => {
-    const base = { runId: context.run.runId, hostId: context.agent.hostId };
+    const base = { runId: context.run.runId, hostId: context.agent.hostId, ...(context.peerAgent ? { peerHostId: context.peerAgent.hostId } : {}) };
     if (context.recorded) return { ...base, outcome: 'done' };
     if (context.aborted) return { ...base, outcome: 'aborted' };
     const e = context.error ?? { message: 'unknown failure', retryable: true, phase: 'unknown' };

@@ -14,11 +14,13 @@ export class FakeBackend implements Backend {
   /** Make the named phase throw (once per run id unless `always`). */
   failIn: { phase: string; retryable: boolean; always?: boolean } | null = null;
   private failed = new Set<string>();
+  /** Shared by several fakes, to see the order of calls across hosts: `<hostId> <call>`. */
+  journal: string[] | null = null;
 
   constructor(readonly hostId = 'fake-1') {}
 
   async facts(): Promise<HostFacts> {
-    this.calls.push('facts');
+    this.record('facts');
     return { hostId: this.hostId, backend: 'sim', kernel: 'fake', cpuModel: 'fake cpu', cores: 2, nic: { name: 'fake0', driver: 'fake', speedMbps: 10000 }, cgroupVersion: null, extra: {} };
   }
 
@@ -31,34 +33,36 @@ export class FakeBackend implements Backend {
   }
 
   async setup(run: RunSpec): Promise<void> {
-    this.calls.push(`setup ${run.runId}`);
+    this.record(`setup ${run.runId}`);
     this.maybeFail('setup', run.runId);
     this.runs.set(run.runId, run);
   }
 
   async warmup(runId: string, signal: AbortSignal): Promise<void> {
-    this.calls.push(`warmup ${runId}`);
+    this.record(`warmup ${runId}`);
     this.need(runId);
     await this.wait(signal);
     this.maybeFail('warmup', runId);
   }
 
   async measure(runId: string, signal: AbortSignal): Promise<void> {
-    this.calls.push(`measure ${runId}`);
+    this.record(`measure ${runId}`);
     this.need(runId);
     await this.wait(signal);
     this.maybeFail('measure', runId);
   }
 
   async collect(runId: string): Promise<RunResult> {
-    this.calls.push(`collect ${runId}`);
+    this.record(`collect ${runId}`);
     const run = this.need(runId);
+    // the peer host of a cross-host run reports its peers' counters only
+    if (run.peer.hostId === this.hostId) return { runId, samples: [sample(METRIC.packetsSent, 100, 'packets', { container: 'peer-0' })], provenance: { backend: 'fake', role: 'peer' } };
     const events = run.workload === 'sysbench' ? 1000 + run.repetition : 500 + run.repetition;
     return { runId, samples: [sample(METRIC.victimEventsPerSec, events, 'events/s', { container: 'victim' }), sample(METRIC.windowS, run.durationS, 's')], provenance: { backend: 'fake' } };
   }
 
   async teardown(runId: string): Promise<void> {
-    this.calls.push(`teardown ${runId}`);
+    this.record(`teardown ${runId}`);
     this.runs.delete(runId);
   }
 
@@ -67,6 +71,11 @@ export class FakeBackend implements Backend {
     const ids = [...this.runs.keys()];
     this.runs.clear();
     return ids;
+  }
+
+  private record(call: string): void {
+    this.calls.push(call);
+    this.journal?.push(`${this.hostId} ${call}`);
   }
 
   private need(runId: string): RunSpec {

@@ -1,13 +1,15 @@
 // The emulated lab for real: `ironlab testbed up` makes two hosts (namespaces, a dockerd each, the image, an
 // agent each), `up` again changes nothing, traffic crosses the emulated NIC, `ironlab run` uses the testbed with
-// no further step, and `down` leaves nothing: no namespace, interface, process, mount, iptables rule or file.
-import { spawn } from 'node:child_process';
+// no further step (a two-host campaign whose floods cross lab-2's NIC both ways), and `down` leaves nothing: no
+// namespace, interface, process, mount, iptables rule or file.
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, until } from '../e2e/helpers.ts';
 import { NOTHING_LEFT, labLeftovers, labSkipReason, useTempTestbedDir } from './helpers.ts';
+import { Store } from '../../orchestrator/store/store.ts';
 
 const skip = labSkipReason('test/lab/local-lab', { root: true, commands: ['dockerd', 'nsenter', 'unshare', 'iperf3', 'debootstrap'] });
 
@@ -35,22 +37,55 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     expect(JSON.parse(client).end.sum_received.bits_per_second).toBeGreaterThan(1e8);
   });
 
-  it('runs a campaign on the testbed with no further step', async () => {
+  it('runs a two-host campaign with no further step: receiver floods from lab-2 into lab-1, sender floods back, across the emulated NIC', async () => {
     const work = mkdtempSync(join(tmpdir(), 'ironlab-lab-run-'));
     const campaign = join(work, 'lab-mini.yaml');
     writeFileSync(campaign, [
       'name: lab-mini',
       'hosts: [{ id: lab-1, backend: docker, roles: [server] }, { id: lab-2, backend: docker, roles: [peer] }]',
-      'defaults: { warmupS: 0.5, durationS: 2, peer: { cpus: [1] }, nicCpus: [0] }',
-      'matrix: [{ workload: sysbench }, { workload: tcp-receiver }]',
+      'defaults: { warmupS: 0.5, durationS: 1.5, peer: { cpus: [1] }, nicCpus: [0] }',
+      'matrix: [{ workload: sysbench }, { workload: udp-receiver, rateGbps: [1] }, { workload: tcp-sender }]',
       'enforcement: [none]',
-      'repetitions: 1',
+      'repetitions: 2',
       '',
     ].join('\n'));
-    const r = await runCli(['run', campaign, '--db', join(work, 'ironlab.db'), '--no-progress']);
+    const before = nicBytes('ironlab-lab-2');
+    const db = join(work, 'ironlab.db');
+    const r = await runCli(['run', campaign, '--db', db, '--no-progress']);
+    const after = nicBytes('ironlab-lab-2');
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('provides lab-1, lab-2');
-    expect(r.stdout).toMatch(/2\/2 runs done/);
+    expect(r.stdout).toMatch(/6\/6 runs done/);
+
+    const store = Store.open(db);
+    const runs = store.runs(store.latestCampaign()!.id);
+    store.close();
+    const value = (x: (typeof runs)[number], metric: string, container?: string) =>
+      x.samples.filter((s) => s.metric === metric && (!container || s.labels.container === container)).reduce((a, s) => a + s.value, 0);
+    // bytes the neighbours' floods delivered inside the measurement windows: a lower bound of what crossed
+    const delivered = (workload: string) =>
+      runs.filter((x) => x.spec.workload === workload).reduce((a, x) => a + (value(x, 'neighbour_throughput_gbps') * 1e9 * value(x, 'window_s')) / 8, 0);
+    for (const x of runs.filter((x) => x.spec.workload !== 'sysbench')) {
+      expect(x.provenance, x.runId).toMatchObject({ peerHostId: 'lab-2', 'peer.role': 'peer', role: 'server', steering: 'rps:eth0->0', 'peer.steering': 'rps:eth0->1' });
+      expect(value(x, 'neighbour_throughput_gbps', 'neighbour-0'), x.runId).toBeGreaterThan(0.05);
+      expect(value(x, 'victim_events_per_sec'), x.runId).toBeGreaterThan(0);
+    }
+    // the peers' own counters come from lab-2: the udp-receiver's sending peer, the tcp-sender's receiving one
+    for (const x of runs.filter((x) => x.spec.workload === 'udp-receiver')) expect(value(x, 'packets_sent', 'peer-0'), x.runId).toBeGreaterThan(1000);
+    for (const x of runs.filter((x) => x.spec.workload === 'tcp-sender')) expect(value(x, 'packets_received', 'peer-0'), x.runId).toBeGreaterThan(1000);
+    for (const x of runs.filter((x) => x.spec.workload === 'sysbench')) expect(x.provenance.peerHostId, x.runId).toBeUndefined();
+    // lab-2 -> lab-1 (receiver scenarios) left through lab-2's NIC; lab-1 -> lab-2 (sender scenarios) came in through it
+    expect(delivered('udp-receiver')).toBeGreaterThan(1e7);
+    expect(delivered('tcp-sender')).toBeGreaterThan(1e7);
+    expect(after.tx - before.tx).toBeGreaterThanOrEqual(delivered('udp-receiver'));
+    expect(after.rx - before.rx).toBeGreaterThanOrEqual(delivered('tcp-sender'));
+    // and nothing of the runs is left in either host's engine or on its NIC
+    for (const host of ['lab-1', 'lab-2']) {
+      const sock = `unix:///run/ironlab-testbed/${host}.sock`;
+      expect(await run(['docker', '-H', sock, 'ps', '-aq', '--filter', 'label=ironlab.run'])).toBe('');
+      expect(await run(['docker', '-H', sock, 'network', 'ls', '-q', '--filter', 'label=ironlab.run'])).toBe('');
+      expect(await run(['ip', '-n', `ironlab-${host}`, '-o', 'link', 'show', 'type', 'macvlan'])).toBe('');
+    }
   });
 
   it('shows agents, engines and the image in status', async () => {
@@ -70,6 +105,12 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     expect(again.stdout).toContain('no testbed to take down');
   });
 });
+
+/** Bytes through a lab host's NIC (its eth0), as its kernel counts them. */
+function nicBytes(netns: string): { rx: number; tx: number } {
+  const [link] = JSON.parse(execFileSync('ip', ['-j', '-s', '-n', netns, 'link', 'show', 'dev', 'eth0'], { encoding: 'utf8' }));
+  return { rx: link.stats64.rx.bytes, tx: link.stats64.tx.bytes };
+}
 
 function run(argv: string[]): Promise<string> {
   return new Promise((resolve, reject) => {

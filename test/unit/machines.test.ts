@@ -6,6 +6,7 @@ import { runMachine } from '../../orchestrator/machines/run-machine.ts';
 import { campaignMachine, type LedgerOps } from '../../orchestrator/machines/campaign-machine.ts';
 import { agentSessionMachine } from '../../orchestrator/machines/agent-session.ts';
 import type { RunResult } from '../../agents/backend.ts';
+import type { RunSpec } from '../../agents/run-spec.ts';
 import { FakeBackend, testRun } from '../fakes/fake-backend.ts';
 import { FakeAgent } from '../fakes/fake-agent.ts';
 
@@ -54,6 +55,64 @@ describe('run machine', () => {
     const actor = createActor(machine, { input: { run: testRun(), agent: new FakeAgent('h1', new FakeBackend()), attempt: 1, recorder: recorder() } }).start();
     const snap = await waitFor(actor, (s) => s.status === 'done');
     expect(snap.output).toMatchObject({ outcome: 'failed', phase: 'measure', error: 'replaced' });
+  });
+});
+
+describe('run machine with a peer host', () => {
+  /** Server h1 and peer p1 sharing one journal; the requests' op ids as each agent saw them. */
+  function pair() {
+    const journal: string[] = [];
+    const server = new FakeBackend('h1');
+    const peer = new FakeBackend('p1');
+    server.journal = peer.journal = journal;
+    const ids: string[] = [];
+    const agent = (a: FakeAgent): FakeAgent => {
+      const request = a.request.bind(a);
+      a.request = (op, args, opts) => (ids.push(`${a.hostId} ${opts.id}`), request(op, args, opts));
+      return a;
+    };
+    const run = testRun({ workload: 'udp-receiver', scenarioId: 'udp-receiver', peer: { cpus: [1], hostId: 'p1', address: '169.254.0.12', serverAddress: '169.254.0.11' } });
+    return { journal, server, peer, ids, run, input: { run, agent: agent(new FakeAgent('h1', server)), peerAgent: agent(new FakeAgent('p1', peer)), attempt: 1 } };
+  }
+
+  it('sets up the server then the peer, drives both through every phase, and merges their samples', async () => {
+    const { journal, ids, input } = pair();
+    const rec = recorder();
+    const snap = await waitFor(createActor(runMachine, { input: { ...input, recorder: rec } }).start(), (s) => s.status === 'done');
+    expect(snap.output).toEqual({ runId: 'r1', hostId: 'h1', peerHostId: 'p1', outcome: 'done' });
+    expect(journal.slice(0, 2)).toEqual(['h1 setup r1', 'p1 setup r1']);
+    for (const phase of ['warmup', 'measure', 'collect', 'teardown']) {
+      expect(journal).toContain(`h1 ${phase} r1`);
+      expect(journal).toContain(`p1 ${phase} r1`);
+    }
+    // each phase on both before the next one starts anywhere
+    const at = (call: string) => Math.max(journal.indexOf(`h1 ${call}`), journal.indexOf(`p1 ${call}`));
+    expect(at('setup r1')).toBeLessThan(Math.min(journal.indexOf('h1 warmup r1'), journal.indexOf('p1 warmup r1')));
+    expect(at('measure r1')).toBeLessThan(Math.min(journal.indexOf('h1 collect r1'), journal.indexOf('p1 collect r1')));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toContain('p1 c1/r1/a1/peer-setup');
+    expect(ids).toContain('h1 c1/r1/a1/setup');
+    const [result] = rec.results;
+    expect(result.samples.map((x) => `${x.metric} ${x.labels.container ?? ''}`)).toEqual(['victim_events_per_sec victim', 'window_s ', 'packets_sent peer-0']);
+    expect(result.provenance).toMatchObject({ backend: 'fake', peerHostId: 'p1', 'peer.role': 'peer' });
+  });
+
+  it('tears down both hosts after a failure on either, and a lost peer fails the run retryably', async () => {
+    for (const side of ['server', 'peer'] as const) {
+      for (const phase of ['setup', 'warmup', 'measure']) {
+        const { journal, server, peer, input } = pair();
+        (side === 'server' ? server : peer).failIn = { phase, retryable: false };
+        const snap = await waitFor(createActor(runMachine, { input: { ...input, recorder: recorder() } }).start(), (s) => s.status === 'done');
+        expect(snap.output, `${side} ${phase}`).toMatchObject({ outcome: 'failed', phase, retryable: false });
+        expect(journal, `${side} ${phase}`).toEqual(expect.arrayContaining(['h1 teardown r1', 'p1 teardown r1']));
+        if (side === 'server' && phase === 'setup') expect(journal).not.toContain('p1 setup r1');
+      }
+    }
+    const { journal, input } = pair();
+    (input.peerAgent as FakeAgent).lost = true;
+    const snap = await waitFor(createActor(runMachine, { input: { ...input, recorder: recorder() } }).start(), (s) => s.status === 'done');
+    expect(snap.output).toMatchObject({ outcome: 'failed', phase: 'setup', retryable: true, peerHostId: 'p1' });
+    expect(journal).toContain('h1 teardown r1');
   });
 });
 
@@ -150,6 +209,65 @@ describe('campaign machine', () => {
     expect(backend.calls).toContain('teardown r0');
     expect(ledger.status.get('r0')).toBe('todo');
     expect(backend.calls.filter((c) => c.startsWith('setup'))).toHaveLength(1);
+  });
+});
+
+describe('campaign machine with peer hosts', () => {
+  function lab(runs: ReturnType<typeof testRun>[]) {
+    const journal: string[] = [];
+    const backends = ['s1', 'p1'].map((h) => Object.assign(new FakeBackend(h), { journal }));
+    const agents = backends.map((b) => new FakeAgent(b.hostId, b));
+    const c = campaignWith(agents, runs);
+    const addresses: Record<string, string> = { s1: '169.254.0.11', p1: '169.254.0.12' };
+    return { ...c, journal, backends, agents, input: { ...c.input, serverHosts: ['s1'], peerHosts: ['p1'], addressOf: (h: string) => addresses[h] } };
+  }
+  const network = (i: number) => testRun({ runId: `n${i}`, workload: 'tcp-receiver', scenarioId: 'tcp-receiver', repetition: i });
+  const control = (i: number) => testRun({ runId: `s${i}`, repetition: i });
+
+  it('leases a peer host with the server for network runs only, tells both hosts where the other is, and frees both', async () => {
+    const { machine, ledger, input, backends } = lab([network(0), control(0), network(1), control(1)]);
+    const seen: RunSpec[] = [];
+    const setup = backends[0].setup.bind(backends[0]);
+    backends[0].setup = (run) => (seen.push(run), setup(run));
+    const snap = await waitFor(createActor(machine, { input }).start(), (s) => s.status === 'done');
+    expect(snap.value).toBe('done');
+    expect(ledger.done.sort()).toEqual(['n0', 'n1', 's0', 's1']);
+    expect(backends[1].calls.filter((c) => c.startsWith('setup'))).toEqual(['setup n0', 'setup n1']);
+    expect(seen.find((r) => r.runId === 'n0')?.peer).toEqual({ cpus: [1], hostId: 'p1', address: '169.254.0.12', serverAddress: '169.254.0.11' });
+    expect(seen.find((r) => r.runId === 's0')?.peer).toEqual({ cpus: [1] });
+    expect(snap.context.busy).toEqual({});
+  });
+
+  it('lets a control run go ahead while no peer host is free, and waits for one for network runs', async () => {
+    const clock = new SimulatedClock();
+    const { machine, ledger, input, agents } = lab([network(0), control(0)]);
+    agents[1].lost = true;
+    const actor = createActor(machine, { input, clock }).start();
+    actor.send({ type: 'HOST_LOST', hostId: 'p1', reason: 'killed' });
+    await waitFor(actor, (s) => s.matches({ running: 'starved' }));
+    expect(ledger.done).toEqual(['s0']);
+    agents[1].lost = false;
+    actor.send({ type: 'HOST_READY', hostId: 'p1' });
+    const snap = await waitFor(actor, (s) => s.status === 'done');
+    expect(snap.value).toBe('done');
+    expect(ledger.done).toEqual(['s0', 'n0']);
+  });
+
+  it('fails a run whose peer host is lost retryably, and runs it again once the peer is back', async () => {
+    const { machine, ledger, input, agents, backends } = lab([network(0)]);
+    backends[1].phaseMs = 50;
+    const actor = createActor(machine, { input }).start();
+    while (!backends[1].calls.includes('warmup n0')) await new Promise((r) => setTimeout(r, 5));
+    agents[1].lost = true;
+    actor.send({ type: 'HOST_LOST', hostId: 'p1', reason: 'killed' });
+    await waitFor(actor, (s) => ledger.attempts.get('n0') === 1 && s.matches({ running: 'starved' }));
+    expect(ledger.status.get('n0')).toBe('todo');
+    expect(backends[0].calls).toContain('teardown n0');
+    agents[1].lost = false;
+    actor.send({ type: 'HOST_READY', hostId: 'p1' });
+    const snap = await waitFor(actor, (s) => s.status === 'done');
+    expect(snap.context.counts).toMatchObject({ done: 1, failed: 0, retried: 1 });
+    expect(ledger.attempts.get('n0')).toBe(2);
   });
 });
 

@@ -1,0 +1,96 @@
+// Cross-host runs: the traffic peers on a peer host, the victim and neighbours on the server host, and the
+// floods between them across the hosts' traffic NICs. Each host gives its side of the run a Docker macvlan
+// network on its traffic NIC, in the NIC's own subnet: the containers sit on the lab's wire like small hosts,
+// each with its own network namespace (so per-container counters and packet owners work as on one host), and
+// reach the other host's containers directly, with no routing, NAT or port mapping between them. (Host
+// networking with distinct ports would need none of this, but would put every container in the host's
+// namespace: no per-container counters, one address for all.) A macvlan child cannot talk to its parent's own
+// address; nothing here needs it to.
+//
+// Addresses must not collide across the hosts sharing the wire, while each host's engine allocates only from
+// its own pool. So each host takes a fixed /28 derived from its own address, and the other side derives the
+// same from the address the run carries (RunSpec.peer.address / serverAddress): host .(10+i) (the emulated
+// lab's lab-i, i = 1..12) -> .(48+16i)/28, i.e. .64-.79 for lab-1, .80-.95 for lab-2, ... .240-.255 for
+// lab-12: above every host address (.1 the orchestrator, .11-.22 the hosts), disjoint between hosts. A host
+// takes part in one run at a time (the campaign leases it), so the run's network may hold its whole range.
+// A parent NIC carries one macvlan network per engine: teardown removes it, and setup removes what a run
+// that is no longer running left behind.
+import { networkInterfaces } from 'node:os';
+import type Docker from 'dockerode';
+import { FatalError } from '../../orchestrator/errors.ts';
+import { LABELS, NAME_PREFIX, labelsFor, removeLabelled, shortId, type Owner, type RunNetwork } from './containers.ts';
+
+/** The container addresses of a run, by role. */
+export interface RunAddresses {
+  victim: string;
+  neighbour: (i: number) => string;
+  peer: (i: number) => string;
+}
+
+/** One host, one run: every container on the run's own bridge network (169.254.X.0/24). */
+export function bridgeAddresses(prefix: string): RunAddresses {
+  return { victim: `${prefix}2`, neighbour: (i) => `${prefix}${10 + i}`, peer: (i) => `${prefix}${100 + i}` };
+}
+
+/** Neighbours per run a cross-host range holds: the victim and K neighbours in 14 of the 16 addresses. */
+export const MAX_CROSS_HOST_NEIGHBOURS = 13;
+
+const toInt = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+const toIp = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+
+/** The first address of a host's /28, from the host's own traffic address (see the header). */
+export function rangeStart(hostAddress: string): number {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(hostAddress);
+  const i = m ? Number(m[4]) - 10 : NaN;
+  if (!m || !(i >= 1 && i <= 12))
+    throw new FatalError(`cross-host addressing needs traffic addresses x.y.z.11-22 (as the emulated lab's hosts have), not '${hostAddress}'`, 'UNSUPPORTED');
+  return toInt(`${m[1]}.${m[2]}.${m[3]}.0`) + 48 + 16 * i;
+}
+
+/** Both sides of a cross-host run: victim and neighbours in the server's range, peers in the peer's. */
+export function crossHostAddresses(serverAddress: string, peerAddress: string): RunAddresses {
+  const s = rangeStart(serverAddress);
+  const p = rangeStart(peerAddress);
+  return { victim: toIp(s + 1), neighbour: (i) => toIp(s + 2 + i), peer: (i) => toIp(p + 1 + i) };
+}
+
+/** IPv4 address and subnet of a NIC in this network namespace, or null when it has none. */
+export function nicIpv4(dev: string): { address: string; subnet: string } | null {
+  const a = networkInterfaces()[dev]?.find((x) => x.family === 'IPv4');
+  if (!a?.cidr) return null;
+  const bits = Number(a.cidr.split('/')[1]);
+  const size = 2 ** (32 - bits);
+  return { address: a.address, subnet: `${toIp(Math.floor(toInt(a.address) / size) * size)}/${bits}` };
+}
+
+/** The run's macvlan network on `nic`, allocating only from this host's range. */
+export async function createTrafficNetwork(docker: Docker, o: Owner, nic: string, hostAddress: string): Promise<RunNetwork> {
+  const ip = nicIpv4(nic);
+  if (!ip) throw new FatalError(`traffic NIC ${nic} has no IPv4 address on ${o.hostId}`, 'NO_TRAFFIC_NIC');
+  const name = `${NAME_PREFIX}${shortId(o)}`;
+  const ipRange = `${toIp(rangeStart(hostAddress))}/28`;
+  const net = await docker.createNetwork({
+    Name: name,
+    Driver: 'macvlan',
+    CheckDuplicate: true,
+    Labels: labelsFor(o),
+    // The gateway is only configuration here (every peer is on-link); the host's own address keeps Docker
+    // from reserving one inside the range.
+    IPAM: { Driver: 'default', Config: [{ Subnet: ip.subnet, IPRange: ipRange, Gateway: ip.address }] },
+    Options: { parent: nic, macvlan_mode: 'bridge' },
+  });
+  return { id: net.id, name, bridge: nic, prefix: '', subnet: `${ip.subnet} range ${ipRange} on ${nic}` };
+}
+
+/** Remove the macvlan networks (and their containers) of runs that are no longer running on this host. */
+export async function removeStaleTrafficNetworks(docker: Docker, hostId: string, live: Set<string>): Promise<string[]> {
+  const removed: string[] = [];
+  const nets = await docker.listNetworks({ filters: { label: [`${LABELS.host}=${hostId}`], driver: ['macvlan'] } });
+  for (const n of nets) {
+    const runId = n.Labels?.[LABELS.run];
+    const campaignId = n.Labels?.[LABELS.campaign];
+    if (!runId || !campaignId || live.has(runId)) continue;
+    removed.push(...(await removeLabelled(docker, { hostId, campaignId, runId })));
+  }
+  return removed;
+}
