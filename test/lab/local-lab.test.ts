@@ -30,11 +30,18 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
   });
 
   it('carries traffic from host 2 into host 1 across the emulated NIC', async () => {
-    const server = spawn('ip', ['netns', 'exec', 'ironlab-lab-1', 'iperf3', '-s', '-1', '-B', '169.254.0.11'], { stdio: 'ignore' });
-    // The server takes a moment to listen: retry the (bounded, 1 s) client until it connects.
-    const client = await until('iperf3 across the lab', () => run(['ip', 'netns', 'exec', 'ironlab-lab-2', 'iperf3', '-c', '169.254.0.11', '-t', '1', '-J']), 20_000);
-    server.kill();
-    expect(JSON.parse(client).end.sum_received.bits_per_second).toBeGreaterThan(1e8);
+    // A server that stays up (not -1): a client that comes too early and fails must not use it up.
+    const server = spawn('ip', ['netns', 'exec', 'ironlab-lab-1', 'iperf3', '-s', '-B', '169.254.0.11'], { stdio: 'ignore' });
+    try {
+      // The server takes a moment to listen: retry the (bounded, 1 s) client until it reports a transfer.
+      const received = await until('iperf3 across the lab', async () => {
+        const report = JSON.parse(await run(['ip', 'netns', 'exec', 'ironlab-lab-2', 'iperf3', '-c', '169.254.0.11', '-t', '1', '-J']));
+        return report.end?.sum_received as { bits_per_second: number } | undefined;
+      }, 20_000);
+      expect(received.bits_per_second).toBeGreaterThan(1e8);
+    } finally {
+      server.kill();
+    }
   });
 
   it('runs a two-host campaign with no further step: receiver floods from lab-2 into lab-1, sender floods back, across the emulated NIC', async () => {
