@@ -1,7 +1,7 @@
 // What the agent changed in sysfs/procfs (rps_cpus, IRQ affinity), with the original values, kept in a file
 // so that an agent started after a crash (kill -9) can put them back before it accepts work. A value is
 // written to the ledger *before* it is changed on the host: a crash between the two leaves a harmless entry.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export interface ChangedValue {
@@ -58,6 +58,8 @@ export class RestoreLedger {
   }
 
   private save(all: ChangedValue[]): void {
+    // Nothing left to restore: no file either, so that a clean host has nothing of ours under /run/ironlab.
+    if (all.length === 0) return void rmSync(this.file, { force: true });
     mkdirSync(dirname(this.file), { recursive: true });
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, JSON.stringify(all, null, 1));
