@@ -56,7 +56,7 @@ export function checkCases(c: Checks): CheckCase[] {
   for (const r of c.baseline?.comparison.rows ?? []) {
     if (!r.baseline) continue;
     const message = baselineFigures(r);
-    cases.push({ kind: 'baseline', name: `${r.scenarioId} ${r.enforcement}`, verdict: r.baseline.verdict, ok: ok(r.baseline.verdict), message, details: [message] });
+    cases.push({ kind: 'baseline', name: baselineCaseName(r), verdict: r.baseline.verdict, ok: ok(r.baseline.verdict), message, details: [message] });
   }
   return cases;
 }
@@ -66,6 +66,12 @@ function scenarioFigures(s: ScenarioCheck): string {
   const bounds = s.checks.map((b) => `${b.statistic} ${b.value === null ? '-' : b.value.toFixed(2)} ${b.verdict === 'passed' ? b.op : b.op === '<=' ? '>' : '<'} ${b.bound}`);
   const figures = `mean ${formatPenalty(s.mean)}, 95% CI ${formatCi(s.ci95)}, n ${s.n}${s.note ? `; ${s.note}` : ''}`;
   return `${s.scenarioId} ${s.enforcement}: ${bounds.join(', ')} (${figures})`;
+}
+
+/** `tcp-receiver rateGbps=9 ebpf`, and the baseline's mode when the campaigns were paired by scenario alone. */
+function baselineCaseName(r: CompareRow): string {
+  const current = r.b?.enforcement ?? r.enforcement;
+  return `${r.scenarioId} ${current}${r.a && r.a.enforcement !== current ? ` (baseline: ${r.a.enforcement})` : ''}`;
 }
 
 function baselineFigures(r: CompareRow): string {
@@ -114,7 +120,7 @@ export function checksJson(c: Checks) {
           campaign: { ...c.baseline.comparison.a },
           scenarios: c.baseline.comparison.rows
             .filter((r) => r.baseline)
-            .map((r) => ({ id: r.scenarioId, enforcement: r.enforcement, baseline: r.a, current: r.b, verdict: r.baseline!.verdict, change: r.baseline!.change })),
+            .map((r) => ({ id: r.scenarioId, enforcement: r.b?.enforcement ?? r.enforcement, baseline: r.a, current: r.b, verdict: r.baseline!.verdict, change: r.baseline!.change })),
         }
       : null,
   };
