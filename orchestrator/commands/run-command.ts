@@ -3,7 +3,7 @@
 // Ctrl-C aborts cleanly: runs in flight are torn down, completed runs stay in the store, exit code 130.
 // After the table come the CI checks (the file's expectations, --baseline) and their exit code, 3 on a failure.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createActor, fromPromise, waitFor } from 'xstate';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
@@ -228,6 +228,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   // an aborted campaign is not judged: its missing runs would read as inconclusive checks
   const checks = state === 'done' ? buildChecks(spec, summary, baseline, Boolean(opts.allowInconclusive)) : null;
   const checksFailed = checks ? checkCounts(checkCases(checks)).notOk > 0 : false;
+  if (checks && opts.junit) mkdirSync(dirname(resolve(opts.junit)), { recursive: true });
   if (checks && opts.junit) writeFileSync(opts.junit, junitXml(summary.campaign, checks, (Date.now() - startedAt) / 1000));
   if (opts.json) process.stdout.write(JSON.stringify({ ...summary.json, ...(checks ? checksJson(checks) : {}) }, null, 2) + '\n');
   else {
@@ -242,11 +243,9 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   return { exitCode: state === 'aborted' ? 130 : ctx.failures.length ? 1 : checksFailed ? EXIT_CHECKS_FAILED : 0, campaignId };
 }
 
-/** `--junit FILE`: refused before anything starts when it could not be written. */
+/** `--junit FILE`: refused before anything starts when it names a directory (a missing parent is made). */
 function checkJunitTarget(file: string): void {
-  const dir = dirname(resolve(file));
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserInputError(`no such directory: ${dir}`, '--junit');
-  if (existsSync(file) && statSync(file).isDirectory()) throw new UserInputError('is a directory, not a file', '--junit');
+  if (existsSync(file) && statSync(file).isDirectory()) throw new UserInputError(`${file} is a directory, not a file`, '--junit');
 }
 
 interface Plan {
