@@ -7,7 +7,7 @@
 import type { WorkloadKind } from '../../workloads/catalog.ts';
 import type { AccountingPolicy } from './accounting.ts';
 import type { HostProfile } from './profile.ts';
-import { groBatch } from './tcp.ts';
+import { groBatch, superPacketStackNs } from './tcp.ts';
 
 export const DROP_REASONS = ['socket_buffer', 'nic_throttled', 'ebpf_throttled', 'qdisc', 'ring'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -167,11 +167,12 @@ export class Traffic {
     const acct = this.policy.overheadNsPerPacket;
     if (this.policy.dropAfterDriver(this.owner)) return (p.ebpfDropNsPerPacket + acct) * this.costJitter;
     if (!this.isTcp) return (p.driverRxNsPerPacket + p.udpRxStackNsPerPacket + acct) * this.costJitter;
-    // GRO merges what one poll finds of each flow; each super-packet goes up the stack once and is ACKed
-    // (a GRO skb of >= 2 MSS triggers an immediate ACK; single segments are ACKed every second one).
+    // GRO merges what one poll finds of each flow; each super-packet goes up the stack once (a + b x segments)
+    // and is ACKed (a GRO skb of >= 2 MSS triggers an immediate ACK; single segments are ACKed every second one).
     const batch = groBatch(Math.min(packetsPerPoll, p.napiWeightPackets), this.flows, p.groMaxSegments, p.groFlowInterleavePenalty);
     const perAck = p.tcpAckTxNsPerPacket + p.txCompletionNsPerPacket;
-    return (p.driverRxNsPerPacket + p.tcpRxGroNsPerPacket + acct + p.tcpRxStackNsPerSuperPacket / batch + perAck / Math.max(batch, p.tcpAckEverySegments)) * this.costJitter;
+    const stack = superPacketStackNs(p, batch) / batch;
+    return (p.driverRxNsPerPacket + p.tcpRxGroNsPerPacket + acct + stack + perAck / Math.max(batch, p.tcpAckEverySegments)) * this.costJitter;
   }
 
   /** The application's own work per system call (ns): one datagram, or one message for TCP. */
@@ -186,6 +187,11 @@ export class Traffic {
       default:
         return this.cApp * messageBytes;
     }
+  }
+
+  /** A receiver whose socket is empty sleeps in recvmsg and is woken by each delivery. */
+  readerBlocked(): boolean {
+    return this.isReceiver && this.socket <= EPS;
   }
 
   /** The application's demand for CPU (fraction of its core): Infinity when it is CPU-bound. */
