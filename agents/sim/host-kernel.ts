@@ -76,6 +76,10 @@ export class HostKernel {
   readonly softirqVecNs: Float64Array;
   /** Events handled so far (for the speed benchmark and the convergence report). */
   events = 0;
+  /** How often NAPI went from interrupt mode to polling (ksoftirqd woken), by the rule that did it. */
+  readonly pollEntries = { overload: 0, jiffy: 0 };
+  /** Per container: softirq episode time (ns) that ran in its context with the core held (ticks, overload). */
+  readonly episodeNs: Float64Array;
   private readonly sysbenchEvents: Float64Array;
   private readonly eventsPerNs: Float64Array;
   private readonly allTraffic: Traffic[] = [];
@@ -178,6 +182,8 @@ export class HostKernel {
     }
     for (let i = 0; i < this.nContainers; i++) this.onCore[this.homeCpu[i]].push(i);
     this.traffic.push(null);
+    // A scenario's rateGbps is the total offered rate: the K network neighbours share it equally.
+    const perNeighbourGbps = spec.params.rateGbps !== undefined ? spec.params.rateGbps / K : undefined;
     for (let i = 1; i < this.nContainers; i++) {
       if (!network) {
         this.traffic.push(null);
@@ -186,7 +192,7 @@ export class HostKernel {
       const home = this.homeCpu[i];
       const nicCore = spec.nicCpus.includes(home) ? home : spec.nicCpus[(i - 1) % spec.nicCpus.length];
       const t = new Traffic(
-        { kind: spec.workload, owner: i, appCore: home, nicCore, rateGbps: spec.params.rateGbps, flows: spec.params.flows ?? 1, messageBytes: this.messageBytes },
+        { kind: spec.workload, owner: i, appCore: home, nicCore, rateGbps: perNeighbourGbps, flows: spec.params.flows ?? 1, messageBytes: this.messageBytes },
         prof,
         this.policy,
       );
@@ -222,6 +228,7 @@ export class HostKernel {
     this.kDefer = new Float64Array(this.cores);
     this.multiRound = new Float64Array(this.cores);
     this.lagNs = new Float64Array(this.nContainers);
+    this.episodeNs = new Float64Array(this.nContainers);
     this.topLagNs = new Float64Array(this.cores);
     this.lagRate = new Float64Array(this.nContainers);
     this.topLagRate = new Float64Array(this.cores);
@@ -501,20 +508,20 @@ export class HostKernel {
    * Packets one net_rx_action round polls on core `c`: each NAPI is polled once per round (at most
    * napi_weight = 64), and netdev_budget bounds the round only with 5+ active NAPIs.
    */
-  private roundPackets(c: number): number {
+  roundPackets(c: number): number {
     return Math.min(this.prof.netdevBudgetPackets, this.prof.napiWeightPackets * Math.max(1, this.rxNapis(c)));
   }
 
   /** The most packets one __do_softirq call polls: MAX_SOFTIRQ_RESTART rounds. */
-  private callPacketLimit(c: number): number {
+  callPacketLimit(c: number): number {
     return this.prof.softirqMaxRestarts * this.roundPackets(c);
   }
 
   /** Packets one interrupt finds on core `c` in interrupt mode (one per moderation interval, or per packet). */
-  private packetsPerInterrupt(c: number): number {
+  packetsPerInterrupt(c: number): number {
     const recv = this.nicRecv[c];
     let inflow = 0;
-    for (let k = 0; k < recv.length; k++) inflow += recv[k].rIn;
+    for (let k = 0; k < recv.length; k++) inflow += recv[k].burstPpns();
     return Math.max(inflow > 0 ? 1 : 0, inflow * this.moderationNs);
   }
 
@@ -522,7 +529,7 @@ export class HostKernel {
    * Fraction of an interrupt-mode call's receive work done in rounds that are followed by another one (the
    * first poll was full, NAPI stays on the poll list): the part a stop after that round leaves to ksoftirqd.
    */
-  private nonFinalFraction(c: number): number {
+  nonFinalFraction(c: number): number {
     const ppp = Math.min(this.packetsPerInterrupt(c), this.callPacketLimit(c));
     const R = this.roundPackets(c);
     if (ppp <= R) return 0;
@@ -546,12 +553,13 @@ export class HostKernel {
    */
   private deferFraction(c: number, sigmaIn: number): number {
     if (sigmaIn <= 0 || !this.wakesBlockedReader(c)) return 0;
-    const nf = this.nonFinalFraction(c);
-    if (nf <= 0) return 0;
+    const ppp = this.packetsPerInterrupt(c);
+    const R = this.roundPackets(c);
+    if (ppp <= R) return 0;
     const recv = this.nicRecv[c];
     let rx = 0;
     for (let k = 0; k < recv.length; k++) rx += recv[k].rIn * recv[k].ringCostNs;
-    return Math.min(1, (nf * rx) / sigmaIn);
+    return Math.min(1, (((ppp - R) / ppp) * rx) / sigmaIn);
   }
 
   /** Max-min fair split of `cap` among containers `ids` with demands in this.demand (equal weights). */
@@ -601,7 +609,7 @@ export class HostKernel {
           for (let j = 0; j < here.length; j++) bh += this.bh[here[j]];
           svc = Math.max(0, this.kShare[n] + bh - this.dFixed[n]) / nr;
         }
-        else ppp = Math.max(1, t.rIn * this.moderationNs);
+        else ppp = Math.max(1, t.burstPpns() * this.moderationNs);
       }
       t.update(this.share[t.owner] - this.bh[t.owner], svc, ppp);
     }
@@ -638,6 +646,7 @@ export class HostKernel {
           // its limits (10 restarts x netdev_budget, or the jiffy deadline), then ksoftirqd takes over and NAPI
           // stays scheduled with the interrupt masked.
           this.poll[c] = 1;
+          this.pollEntries.overload++;
           this.nextTickNs[c] = this.tickAfter(c, now);
           this.startEpisode(c, this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c), this.softirqDeadline(c, now), true);
           changed = true;
@@ -822,6 +831,7 @@ export class HostKernel {
       if (ks > 0) this.pay(c, IDLE, ks, now);
       if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], this.bh[here[j]] * dt, now);
       if (sig > 0) {
+        if (this.epCtx[c] >= 0) this.episodeNs[this.epCtx[c]] += sig;
         if (this.epCtx[c] >= 0 && !this.prof.irqTimeAccounting) this.accrueLag(c, this.epCtx[c], sig);
         if (this.epCtx[c] !== NONE) this.pay(c, this.epCtx[c], sig, now);
         else if (this.capTask[c] > 0) {
@@ -905,6 +915,7 @@ export class HostKernel {
           // after it (the first poll was full) ends the call there; NAPI stays scheduled and ksoftirqd takes over.
           if (this.rng.next() < this.sigma[c] * this.multiRound[c]) {
             this.poll[c] = 1;
+            this.pollEntries.jiffy++;
             this.solvedAtNs = -1;
           }
         }

@@ -189,6 +189,17 @@ export class Traffic {
     }
   }
 
+  /**
+   * Packets per ns while packets arrive (what one interrupt finds). A window-limited TCP peer does not send a
+   * smooth stream at the reader's pace: tcp_cleanup_rbuf advertises the space a read freed (a window update
+   * only once the window can at least double), and the peer sends that window at the line rate; the average
+   * stays the reader's drain rate (rIn), the batches per interrupt are line-rate ones.
+   */
+  burstPpns(): number {
+    if (this.isTcp && this.isReceiver && this.windowLimited && this.rIn > 0) return Math.max(this.rIn, this.linePpns);
+    return this.rIn;
+  }
+
   /** A receiver whose socket is empty sleeps in recvmsg and is woken by each delivery. */
   readerBlocked(): boolean {
     return this.isReceiver && this.socket <= EPS;
