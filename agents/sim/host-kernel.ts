@@ -110,7 +110,12 @@ export class HostKernel {
   private readonly sigma: Float64Array; // per core: softirq fraction in task/idle context (interrupt mode or episode)
   private readonly kShare: Float64Array; // per core: ksoftirqd
   private readonly kDefer: Float64Array; // per core, interrupt mode: fraction of the softirq work left to ksoftirqd
-  private readonly multiRound: Float64Array; // per core, interrupt mode: nonFinalFraction (ticks matter when > 0)
+  private readonly multiRound: Float64Array; // per core, interrupt mode: nonFinalFraction
+  // The jiffy deadline in interrupt mode as a clock: per tick, the chance that it lands inside a round that has
+  // a successor is sigma x multiRound; the ticks that do are drawn as a Poisson process of that rate (one event
+  // per switch, not one per tick).
+  private readonly jiffyRate: Float64Array; // per core, per ns
+  private readonly jiffyClock: Float64Array; // per core: hazard left until the next switch (unit exponential)
   /**
    * CFS vruntime memory. lagNs[i]: how far container i's vruntime is ahead of its siblings' in the docker group
    * (it ran a softirq episode on its time); topLagNs[c]: the same for the docker group entity against
@@ -227,6 +232,8 @@ export class HostKernel {
     this.kShare = new Float64Array(this.cores);
     this.kDefer = new Float64Array(this.cores);
     this.multiRound = new Float64Array(this.cores);
+    this.jiffyRate = new Float64Array(this.cores);
+    this.jiffyClock = Float64Array.from({ length: this.cores }, () => -Math.log(1 - this.rng.next()));
     this.lagNs = new Float64Array(this.nContainers);
     this.episodeNs = new Float64Array(this.nContainers);
     this.topLagNs = new Float64Array(this.cores);
@@ -742,7 +749,10 @@ export class HostKernel {
     const iron = this.policy.mode === 'iron-kernel';
     const bhCharged = !iron && !this.prof.irqTimeAccounting;
     for (let i = 0; i < nC; i++) this.chargeRate[i] = this.share[i] + (bhCharged ? this.bh[i] : 0);
-    for (let c = 0; c < this.cores; c++) this.multiRound[c] = this.poll[c] || this.epCtx[c] !== NONE ? 0 : this.nonFinalFraction(c);
+    for (let c = 0; c < this.cores; c++) {
+      this.multiRound[c] = this.poll[c] || this.epCtx[c] !== NONE ? 0 : this.nonFinalFraction(c);
+      this.jiffyRate[c] = this.softirqJiffies === 1 ? (this.sigma[c] * this.multiRound[c]) / this.tickNs : 0;
+    }
     for (let c = 0; c < this.cores; c++) {
       const sig = this.sigma[c];
       let bh = 0;
@@ -787,7 +797,7 @@ export class HostKernel {
         for (let k = 0; k < recv.length; k++) pk += recv[k].rServe;
         if (pk > 0) dt = Math.min(dt, this.epPkLeft[c] / pk);
       } else if (this.poll[c] && !this.prof.softirqDeferToKsoftirqdWhilePending) dt = Math.min(dt, this.nextTickNs[c] - now);
-      else if (!this.poll[c] && this.multiRound[c] > 0 && this.softirqJiffies === 1) dt = Math.min(dt, this.nextTickNs[c] - now);
+      if (this.jiffyRate[c] > 0) dt = Math.min(dt, this.jiffyClock[c] / this.jiffyRate[c]);
       if (this.topLagRate[c] > 0) dt = Math.min(dt, this.topLagNs[c] / this.topLagRate[c]);
     }
     for (let i = 0; i < this.nContainers; i++) if (this.lagRate[i] > 0) dt = Math.min(dt, this.lagNs[i] / this.lagRate[i]);
@@ -841,6 +851,7 @@ export class HostKernel {
       }
     }
     this.repayLag(dt);
+    for (let c = 0; c < this.cores; c++) if (this.jiffyRate[c] > 0) this.jiffyClock[c] = Math.max(0, this.jiffyClock[c] - this.jiffyRate[c] * dt);
     for (let c = 0; c < this.cores; c++) {
       if (this.epCtx[c] === NONE) continue;
       const recv = this.nicRecv[c];
@@ -905,21 +916,22 @@ export class HostKernel {
         // (before 4.9; since 4.9 it is left to ksoftirqd), until the work is done, 10 restarts or the jiffy
         // deadline, or after one round when need_resched is set: the tick that ends the current entity's turn
         // (one in ticksPerTopSlice of the ticks that land on it) sets it, the others do not.
-        const onTime = now <= this.nextTickNs[c] + tiny; // a tick that was an event (not one passed over)
         if (this.poll[c] && this.epCtx[c] === NONE && !swallowed && !this.prof.softirqDeferToKsoftirqdWhilePending) {
           const endsTurn = this.rng.next() * this.ticksPerTopSlice < 1;
           const rounds = this.episodeRounds(c, endsTurn ? 1 : this.prof.softirqMaxRestarts);
           this.startEpisode(c, rounds * this.roundPackets(c), this.softirqDeadline(c, now), false);
-        } else if (onTime && !this.poll[c] && this.epCtx[c] === NONE && this.multiRound[c] > 0 && this.softirqJiffies === 1) {
-          // The jiffy deadline in interrupt mode: a tick that lands inside a call's round that has another round
-          // after it (the first poll was full) ends the call there; NAPI stays scheduled and ksoftirqd takes over.
-          if (this.rng.next() < this.sigma[c] * this.multiRound[c]) {
-            this.poll[c] = 1;
-            this.pollEntries.jiffy++;
-            this.solvedAtNs = -1;
-          }
         }
         this.nextTickNs[c] = this.tickAfter(c, now + tiny);
+      }
+      if (this.jiffyRate[c] > 0 && this.jiffyClock[c] <= 1e-9) {
+        // The jiffy deadline in interrupt mode: a tick landed inside a call's round that has another round after
+        // it (the first poll was full): the call ends there, NAPI stays scheduled and ksoftirqd takes over.
+        this.jiffyClock[c] = -Math.log(1 - this.rng.next());
+        if (!this.poll[c] && this.epCtx[c] === NONE) {
+          this.poll[c] = 1;
+          this.pollEntries.jiffy++;
+          this.nextTickNs[c] = this.tickAfter(c, now);
+        }
       }
     }
     if (now >= this.nextJitterNs - tiny) {

@@ -71,11 +71,12 @@ describe('need_resched: waking a blocked reader ends the call after its first ro
   it('reader on the NIC core: about (85 - 64) / 85 of the receive work runs in ksoftirqd', () => {
     const k = kernel({ workload: 'udp-receiver', params: { rateGbps: 1 }, neighbours: 1, seed: 5 }, slowIrq);
     const s = coreShares(k, 0.5, 1);
-    const ppp = k.packetsPerInterrupt(0);
-    expect(ppp).toBeGreaterThan(64);
-    const expected = (ppp - 64) / ppp;
-    expect(s[CAT_KSOFTIRQD] / (s[CAT_KSOFTIRQD] + s[CAT_SOFTIRQ_TASK])).toBeGreaterThan(expected * 0.5);
-    expect(s[CAT_KSOFTIRQD] / (s[CAT_KSOFTIRQD] + s[CAT_SOFTIRQ_TASK])).toBeLessThan(expected * 1.2);
+    expect(k.packetsPerInterrupt(0)).toBeGreaterThan(64);
+    const ppp = (1e9 / 8 / k.traffic[1]!.payloadBytes) * 1000e-6; // nominal: 1 Gbit/s of datagrams, 1 ms apart
+    const expected = (ppp - 64) / ppp; // the rest of the softirq is the hard IRQs, a few %
+    const inKsoftirqd = s[CAT_KSOFTIRQD] / (s[CAT_KSOFTIRQD] + s[CAT_SOFTIRQ_TASK]);
+    expect(inKsoftirqd).toBeGreaterThan(expected * 0.8);
+    expect(inKsoftirqd).toBeLessThan(expected * 1.1);
   });
   it('reader on another core: nothing on this core to reschedule, every call runs to the end', () => {
     const spec = { ...paperRunSpec({ workload: 'udp-receiver', params: { rateGbps: 1 }, neighbours: 1, seed: 5 }) };
