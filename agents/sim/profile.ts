@@ -69,6 +69,8 @@ export const HostProfile = z
     tcpRxGroNsPerPacket: ns,
     tcpRxStackNsPerSuperPacket: ns,
     tcpRxStackNsPerSegment: ns,
+    /** Segments arriving while the reader owns the socket go to its backlog: TCP processing in the reader's context. */
+    tcpBacklogInReaderContext: z.boolean(),
     tcpAckTxNsPerPacket: ns,
     tcpAckRxNsPerPacket: ns,
     tcpTxNsPerTsoSegment: ns,

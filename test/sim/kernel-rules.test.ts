@@ -166,6 +166,26 @@ describe('GRO super-packet stack cost a + b x segments', () => {
   });
 });
 
+describe('TCP socket backlog: processing in the reader\'s context', () => {
+  function costs(socket: number, tcpBacklogInReaderContext: boolean) {
+    const t = new Traffic({ kind: 'tcp-receiver', owner: 1, appCore: 0, nicCore: 0, rateGbps: 9, flows: 1, messageBytes: 131072 }, { ...paper, tcpBacklogInReaderContext }, new VanillaAccounting([], []));
+    t.tcpRatePpns = t.peerCapPpns;
+    t.socket = socket;
+    t.update(0.3, Infinity, 64);
+    return { softirq: t.ringCostNs, reader: t.appUse(0.3) / t.rApp };
+  }
+  it('a reader with data queued owns the socket: tcp_rcv_established and the ACK move from softirq to it, nothing is lost', () => {
+    const owned = costs(100, true);
+    const inSoftirq = costs(100, false);
+    expect(owned.softirq).toBeLessThan(inSoftirq.softirq);
+    expect(owned.reader).toBeGreaterThan(inSoftirq.reader);
+    expect(owned.softirq + owned.reader).toBeCloseTo(inSoftirq.softirq + inSoftirq.reader, 6);
+  });
+  it('a reader blocked in select() does not own the socket: everything runs in softirq', () => {
+    expect(costs(0, true).softirq).toBeCloseTo(costs(0, false).softirq, 9);
+  });
+});
+
 describe('CONFIG_IRQ_TIME_ACCOUNTING', () => {
   it('softirq at irq exit is not charged to the interrupted cgroup: the victim is no longer throttled by it', () => {
     const run = (irqTimeAccounting: boolean) => {
