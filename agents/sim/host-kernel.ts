@@ -545,6 +545,8 @@ export class HostKernel {
 
   /** A blocked reader on core `c` is woken by this core's receive softirq (so it sets need_resched). */
   private wakesBlockedReader(c: number): boolean {
+    // Before 4.9 a reader on a polling NIC core is kept busy in do_softirq at local_bh_enable, not asleep.
+    if (this.poll[c] && !this.prof.softirqDeferToKsoftirqdWhilePending) return false;
     const recv = this.nicRecv[c];
     for (let k = 0; k < recv.length; k++) {
       const t = recv[k];
