@@ -18,12 +18,14 @@ import type { Inventory } from './inventory.ts';
 import { ensureToken, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
 
-/** The marker of a directory ironlab made for its agent: `down` removes only a directory that carries it. */
+/** The marker of a directory ironlab made for its agent: `down` removes only a directory that carries it
+ *  (or the install stamp, which copies made before the marker carry). */
 export const INSTALL_MARKER = '.ironlab-agent-dir';
+const MARKED = `{ [ -f "$1/${INSTALL_MARKER}" ] || [ -f "$1/.ironlab-install" ]; }`;
 /** $1 = install dir: claim it (create and mark) unless it exists, is not empty and is not ours. */
-export const CLAIM_INSTALL_DIR = `if [ -e "$1" ] && [ ! -f "$1/${INSTALL_MARKER}" ] && [ -n "$(ls -A "$1")" ]; then echo "$1 exists and is not an ironlab agent directory (no ${INSTALL_MARKER}); choose another installDir" >&2; exit 3; fi; mkdir -p "$1" && touch "$1/${INSTALL_MARKER}"`;
+export const CLAIM_INSTALL_DIR = `if [ -e "$1" ] && ! ${MARKED} && [ -n "$(ls -A "$1")" ]; then echo "$1 exists and is not an ironlab agent directory (no ${INSTALL_MARKER}); choose another installDir" >&2; exit 3; fi; mkdir -p "$1" && touch "$1/${INSTALL_MARKER}"`;
 /** $1 = install dir: remove it only if it carries the marker; say so when it does not. */
-export const REMOVE_IF_MARKED = `if [ ! -e "$1" ]; then exit 0; fi; if [ -f "$1/${INSTALL_MARKER}" ]; then exec rm -rf --one-file-system "$1"; fi; echo "$1 has no ${INSTALL_MARKER}: left in place" >&2; exit 3`;
+export const REMOVE_IF_MARKED = `if [ ! -e "$1" ]; then exit 0; fi; if ${MARKED}; then exec rm -rf --one-file-system "$1"; fi; echo "$1 has no ${INSTALL_MARKER}: left in place" >&2; exit 3`;
 
 /** Not copied to hosts: history, artifacts, result stores, browser-test tooling. */
 const NOT_SHIPPED = ['./.git', './test-artifacts', './node_modules/playwright-core', '*.db', '*.db-wal', '*.db-shm', './.ironlab'];
