@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { isIpv4 } from '../agents/run-spec.ts';
 import { UserInputError } from '../orchestrator/errors.ts';
 import { describeIssue, locator, refusal } from '../orchestrator/campaign/problems.ts';
 
@@ -17,10 +18,6 @@ const hostOrIpv4 = (what: string) =>
     .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, { error: `expected ${what}: a host name or an IPv4 address` })
     .max(253)
     .refine((a) => !/^[\d.]+$/.test(a) || isIpv4(a), { error: `expected ${what}: a host name or an IPv4 address (four numbers 0-255)` });
-export function isIpv4(a: string): boolean {
-  const parts = a.split('.');
-  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
-}
 const name = (what: string) => z.string({ error: `expected ${what}` }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, { error: `expected ${what} of letters, digits, dot, dash or underscore` });
 
 const InventoryHost = z

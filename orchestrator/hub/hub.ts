@@ -140,9 +140,11 @@ export class AgentHub extends EventEmitter<HubEvents> {
     ws.on('error', (err) => (socketError = err.message));
     ws.on('close', (code, reason) => {
       this.pending.delete(ws);
-      session.send({ type: 'SOCKET_CLOSED', code, reason: reason.toString() || socketError });
+      // a refused socket's session has already ended: nothing left to tell it
+      if (session.getSnapshot().status === 'active') session.send({ type: 'SOCKET_CLOSED', code, reason: reason.toString() || socketError });
     });
     const hello = (raw: WebSocket.RawData): void => {
+      if (session.getSnapshot().status !== 'active') return; // refused or timed out; its close is under way
       const probe = parseMessage(ProtocolProbe, raw);
       if (probe.ok && probe.value.type === 'hello' && probe.value.protocol !== PROTOCOL_VERSION) {
         const upgrade = probe.value.protocol < PROTOCOL_VERSION ? `the agent to ironlab ${IRONLAB_VERSION}` : 'this orchestrator';
