@@ -50,7 +50,7 @@ export const Inventory = z
   .object({
     name: z.string().optional(),
     /** The address (of this machine) the hosts' agents dial, and its port. */
-    orchestrator: z.object({ address: z.string({ error: 'expected the address the hosts reach this machine at' }).refine(isIpv4, { error: 'expected the IPv4 address the hosts reach this machine at' }), port: z.number().int().min(1).max(65535).default(7787) }).strict(),
+    orchestrator: z.object({ address: hostOrIpv4('the address the hosts reach this machine at'), port: z.number().int().min(1).max(65535).default(7787) }).strict(),
     hosts: z.array(InventoryHost, { error: 'expected a list of hosts' }).min(1, { error: 'expected at least one host' }),
   })
   .strict();

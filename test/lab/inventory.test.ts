@@ -56,7 +56,7 @@ describe('inventory file', () => {
     expect(load(hostile({ address: 'a b' }))).toThrow(/hosts\[0\]\.address/);
     expect(load(hostile({ address: '169.254.0.300' }))).toThrow(/four numbers 0-255/);
     expect(load(hostile({ key: '-oProxyCommand=x' }))).toThrow(/ssh\.key: expected the path/);
-    expect(load(hostile({}, '$(reboot)'))).toThrow(/orchestrator\.address: expected the IPv4 address/);
+    expect(load(hostile({}, '$(reboot)'))).toThrow(/orchestrator\.address: expected the address the hosts reach this machine at: a host name or an IPv4 address/);
   });
 
   it('refuses install directories that are not a directory of their own', () => {
