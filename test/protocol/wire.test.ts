@@ -316,6 +316,54 @@ describe('sealed frames', () => {
   });
 });
 
+describe('someone on the path', () => {
+  /** A relay between agent and hub that forwards everything, and lets the test inject frames either way. */
+  async function relay(hubUrl: string) {
+    const { WebSocketServer } = await import('ws');
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((r) => wss.once('listening', r));
+    cleanups.push(() => new Promise<void>((r) => wss.close(() => r())));
+    const ends: { toAgent?: WebSocket; toHub?: WebSocket } = {};
+    wss.on('connection', (agentSide) => {
+      const hubSide = new WebSocket(hubUrl);
+      ends.toAgent = agentSide;
+      ends.toHub = hubSide;
+      const queued: string[] = [];
+      hubSide.on('open', () => queued.splice(0).forEach((m) => hubSide.send(m)));
+      agentSide.on('message', (m) => (hubSide.readyState === hubSide.OPEN ? hubSide.send(m.toString()) : queued.push(m.toString())));
+      hubSide.on('message', (m) => agentSide.readyState === agentSide.OPEN && agentSide.send(m.toString()));
+      agentSide.on('close', () => hubSide.close());
+      hubSide.on('close', () => agentSide.close());
+      for (const s of [agentSide, hubSide]) s.on('error', () => {});
+    });
+    return { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`, ends };
+  }
+
+  it('can relay the handshake but inject nothing: not results to the hub, not requests to the agent', async () => {
+    for (const target of ['hub', 'agent'] as const) {
+      const { hub, url } = await startHub();
+      const r = await relay(url);
+      const ready = nextReady(hub);
+      const { agent, backend } = startAgent(r.url, { reapGraceMs: 60_000 });
+      await agent.start();
+      const conn = await ready;
+      await until(() => agent.connected);
+      const run = testRun();
+      await conn.request('run.setup', { run }, { id: 's1', timeoutMs: 5000 });
+      backend.phaseMs = 3000; // the honest answer comes late: the injection is first
+      const lost = new Promise((res) => hub.once('lost', res));
+      const pending = conn.request('run.warmup', { runId: run.runId }, { id: 'w1', timeoutMs: 10_000 }).catch((e: { code?: string }) => e);
+      const callsBefore = backend.calls.length;
+      if (target === 'hub') r.ends.toHub!.send(JSON.stringify({ type: 'response', id: 'w1', ok: true, result: null }));
+      else r.ends.toAgent!.send(JSON.stringify({ type: 'request', id: 'evil', op: 'reap', args: {} }));
+      await lost;
+      expect(await pending, target).toMatchObject({ code: 'AGENT_LOST' }); // the injected answer was not taken
+      expect(backend.calls.slice(callsBefore).filter((c) => c.startsWith('reap')), target).toEqual([]);
+      await hub.close();
+    }
+  });
+});
+
 describe('the hub under load of strangers', () => {
   it('keeps at most maxPendingSockets unauthenticated sockets and still admits an agent', async () => {
     const { hub, url } = await startHub({ maxPendingSockets: 5 });
