@@ -1,13 +1,17 @@
-// The host agent: dials the orchestrator, proves the shared token, then answers ops with its backend.
+// The host agent: dials the orchestrator, and answers ops with its backend only once the orchestrator has
+// proved the host's key in return (mutual handshake, channel.ts); every frame after that is sealed.
 // It reconnects with backoff while the orchestrator is away; after a grace period without one it reaps
 // everything it created, so a crashed orchestrator never leaves containers, qdiscs or pins behind.
+import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import type { Backend } from './backend.ts';
+import { SecureChannel, handshakeProof, hostKey, verifyHandshakeProof, type Transcript } from './channel.ts';
 import { OpDispatcher } from './dispatcher.ts';
-import { CLOSE, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage, parseMessage, proofFor, type AgentMessage } from './protocol.ts';
+import { CLOSE, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ProtocolProbe, ServerMessage, parseMessage, type AgentMessage } from './protocol.ts';
 
 export interface AgentOptions {
   url: string;
+  /** The campaign's or testbed's token, or this host's own key file contents (channel.ts). */
   token: string;
   hostId: string;
   backend: Backend;
@@ -30,6 +34,12 @@ export class Agent {
   private attempt = 0;
   private stopped = false;
   private authenticated = false;
+  private readonly key: Buffer;
+  /** This connection's handshake so far (set when our hello is sent), and its channel once both proved. */
+  private transcript: Transcript | null = null;
+  private channel: SecureChannel | null = null;
+  /** We closed this connection ourselves: its close code is ours echoed back, not a refusal. */
+  private droppedByUs = false;
   private reapTimer: NodeJS.Timeout | null = null;
   private silenceTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -38,6 +48,7 @@ export class Agent {
   readonly exited: Promise<AgentExit> = new Promise((r) => (this.resolveExit = r));
 
   constructor(private readonly opts: AgentOptions) {
+    this.key = hostKey(opts.token, opts.hostId);
     this.dispatcher = new OpDispatcher(opts.backend, (id, event, data) => this.send({ type: 'event', id, event, data }));
   }
 
@@ -72,22 +83,31 @@ export class Agent {
   }
 
   private onMessage(raw: WebSocket.RawData): void {
-    this.heardFromServer();
-    const parsed = parseMessage(ServerMessage, raw);
-    if (!parsed.ok) {
-      this.send({ type: 'error', error: { code: 'INVALID_MESSAGE', message: parsed.reason, retryable: false } });
-      return;
+    if (this.channel) return this.onSealed(raw);
+    const probe = parseMessage(ProtocolProbe, raw);
+    if (probe.ok && probe.value.type === 'challenge' && probe.value.protocol !== PROTOCOL_VERSION) {
+      const upgrade = probe.value.protocol < PROTOCOL_VERSION ? 'the orchestrator' : 'this agent';
+      return this.refused(`the orchestrator speaks protocol ${probe.value.protocol}, this agent ${PROTOCOL_VERSION}: upgrade ${upgrade} to the same ironlab version`);
     }
+    const parsed = parseMessage(ServerMessage, raw);
+    if (!parsed.ok) return this.drop(`unauthenticated orchestrator sent an invalid message (${parsed.reason})`);
     const msg = parsed.value;
     switch (msg.type) {
       case 'challenge': {
-        const proof = proofFor(this.opts.token, msg.nonce);
-        this.send({ type: 'hello', hostId: this.opts.hostId, backend: this.opts.backend.kind, version: this.opts.version, protocol: PROTOCOL_VERSION, proof });
+        if (this.transcript) return this.drop('second challenge');
+        this.transcript = { hostId: this.opts.hostId, serverNonce: msg.nonce, agentNonce: randomBytes(32).toString('hex') };
+        const proof = handshakeProof(this.key, 'agent', this.transcript);
+        this.ws?.send(JSON.stringify({ type: 'hello', hostId: this.opts.hostId, backend: this.opts.backend.kind, version: this.opts.version, protocol: PROTOCOL_VERSION, nonce: this.transcript.agentNonce, proof } satisfies AgentMessage));
         return;
       }
       case 'welcome':
+        // Obey only an orchestrator that holds this host's key: it proves it over both nonces.
+        if (!this.transcript || msg.hostId !== this.opts.hostId || !verifyHandshakeProof(this.key, 'orchestrator', this.transcript, msg.proof))
+          return this.drop('the orchestrator did not prove the token; not obeying it');
+        this.channel = new SecureChannel(this.key, 'agent', this.transcript);
         this.authenticated = true;
         this.attempt = 0;
+        this.heardFromServer();
         if (this.reapTimer) clearTimeout(this.reapTimer);
         this.reapTimer = null;
         this.log(`connected to ${this.opts.url} as ${this.opts.hostId}`);
@@ -96,21 +116,52 @@ export class Agent {
         this.log(`orchestrator says: ${msg.error.code}: ${msg.error.message}`);
         return;
       case 'request':
-        if (!this.authenticated) return; // never reached: the server sends no request before welcome
-        void this.dispatcher.handle(msg.id, msg.op, msg.args).then((outcome) =>
-          this.send(outcome.ok ? { type: 'response', id: msg.id, ok: true, result: outcome.result } : { type: 'response', id: msg.id, ok: false, error: outcome.error }),
-        );
-        return;
+        return this.drop(`request '${msg.op}' from an orchestrator that has not proved the token; not run`);
     }
+  }
+
+  /** A frame on an established channel: only an authentic, in-order one reaches the dispatcher. */
+  private onSealed(raw: WebSocket.RawData): void {
+    const opened = this.channel!.open(raw);
+    if (!opened.ok) return this.drop(`${opened.reason}; closing the connection`, CLOSE.protocol);
+    this.heardFromServer();
+    const parsed = parseMessage(ServerMessage, opened.json);
+    if (!parsed.ok) return this.send({ type: 'error', error: { code: 'INVALID_MESSAGE', message: parsed.reason, retryable: false } });
+    const msg = parsed.value;
+    if (msg.type === 'error') return this.log(`orchestrator says: ${msg.error.code}: ${msg.error.message}`);
+    if (msg.type !== 'request') return this.send({ type: 'error', error: { code: 'INVALID_MESSAGE', message: `unexpected '${msg.type}' after the handshake`, retryable: false } });
+    void this.dispatcher.handle(msg.id, msg.op, msg.args).then((outcome) =>
+      this.send(outcome.ok ? { type: 'response', id: msg.id, ok: true, result: outcome.result } : { type: 'response', id: msg.id, ok: false, error: outcome.error }),
+    );
+  }
+
+  /** Not our orchestrator (or a broken one): close and dial again with backoff; the reaper keeps counting. */
+  private drop(why: string, code: number = CLOSE.forbidden): void {
+    this.log(why);
+    this.droppedByUs = true;
+    this.ws?.close(code, why.slice(0, 120));
+  }
+
+  /** A version mismatch: retrying cannot help. */
+  private refused(message: string): void {
+    this.log(message);
+    this.stopped = true;
+    this.clearTimers();
+    this.ws?.close(CLOSE.protocol, message.slice(0, 120));
+    this.resolveExit({ reason: 'refused', message });
   }
 
   private onClose(code: number, reason: string): void {
     const wasAuthenticated = this.authenticated;
     this.authenticated = false;
+    const droppedByUs = this.droppedByUs;
+    this.transcript = null;
+    this.channel = null;
+    this.droppedByUs = false;
     this.ws = null;
     if (this.silenceTimer) clearTimeout(this.silenceTimer);
     if (this.stopped) return;
-    if (code === CLOSE.unauthenticated || code === CLOSE.forbidden) {
+    if (!droppedByUs && (code === CLOSE.unauthenticated || code === CLOSE.forbidden)) {
       // Wrong token or unknown host: retrying cannot help, and looping would hide the mistake.
       this.stopped = true;
       this.clearTimers();
@@ -148,8 +199,9 @@ export class Agent {
     }, this.opts.silenceTimeoutMs ?? 15_000);
   }
 
+  /** After the handshake only: sealed. A response whose connection is gone is dropped (the op id is remembered). */
   private send(msg: AgentMessage): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+    if (this.channel && this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.channel.seal(msg));
   }
 
   private clearTimers(): void {

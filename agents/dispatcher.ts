@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Backend } from './backend.ts';
 import { OPS, isOpName, describeZodError, type ErrorBody } from './protocol.ts';
+import type { RunSpec } from './run-spec.ts';
 import { isRetryable, messageOf } from '../orchestrator/errors.ts';
 
 export type Outcome = { ok: true; result: unknown } | { ok: false; error: ErrorBody };
@@ -15,6 +16,8 @@ export class OpDispatcher {
   private readonly outcomes = new Map<string, Promise<Outcome>>();
   /** One AbortController per run: teardown aborts whatever that run still has in flight. */
   private readonly runAborts = new Map<string, AbortController>();
+  /** This host's facts, asked once: a run's cores and addresses are checked against them. */
+  private facts: ReturnType<Backend['facts']> | null = null;
 
   constructor(
     private readonly backend: Backend,
@@ -48,6 +51,8 @@ export class OpDispatcher {
         case 'capabilities':
           return ok(await this.backend.capabilities());
         case 'run.setup': {
+          const misfit = await this.misfit(args.run);
+          if (misfit) return fail('INVALID_ARGS', `run.setup: ${misfit}`, false);
           const ctl = this.controllerFor(args.run.runId, true);
           await this.backend.setup(args.run, ctl.signal);
           return ok(null);
@@ -72,6 +77,25 @@ export class OpDispatcher {
       const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'BACKEND_ERROR';
       return fail(code, `${op}: ${messageOf(err)}`, isRetryable(err));
     }
+  }
+
+  /** Why a run cannot be this host's (cores it does not have, traffic addresses that are not its NIC's), or null. */
+  private async misfit(run: RunSpec): Promise<string | null> {
+    this.facts ??= this.backend.facts().catch((err) => {
+      this.facts = null;
+      throw err;
+    });
+    const facts = await this.facts;
+    const lists: [string, number[]][] = [['victim.cpus', run.victim.cpus], ['neighbour.cpus', run.neighbour.cpus], ['peer.cpus', run.peer.cpus], ['nicCpus', run.nicCpus]];
+    for (const [where, cpus] of lists) {
+      const missing = cpus.find((c) => c >= facts.cores);
+      if (missing !== undefined) return `run.${where}: core ${missing} does not exist on this host (${facts.cores} cores: 0-${facts.cores - 1})`;
+    }
+    const nic = facts.extra.nicAddress;
+    const addresses = [run.peer.address, run.peer.serverAddress].filter((a): a is string => a !== undefined);
+    if (addresses.length && typeof nic === 'string' && !addresses.includes(nic))
+      return `run.peer: traffic addresses ${addresses.join(', ')} do not include this host's (${nic})`;
+    return null;
   }
 
   private controllerFor(runId: string, fresh = false): AbortController {

@@ -1,20 +1,23 @@
 // The wire between orchestrator and agents. Both sides validate every message with these schemas; anything
 // that does not parse is refused with an `error` message and never reaches a handler.
 //
-//   server -> agent   {type:'challenge', nonce}                      on connect
-//   agent  -> server  {type:'hello', hostId, backend, version, proof} proof = HMAC-SHA256(token, nonce), hex
-//   server -> agent   {type:'welcome'} | {type:'error', ...} + close  nothing else is accepted before hello
+//   server -> agent   {type:'challenge', nonce, protocol}            on connect
+//   agent  -> server  {type:'hello', hostId, backend, version, protocol, nonce, proof}   the agent's proof
+//   server -> agent   {type:'welcome', hostId, proof} | {type:'error', ...} + close    the orchestrator's proof
+//   ---- from here on every frame is sealed (sequence number + MAC, see channel.ts)
 //   server -> agent   {type:'request', id, op, args}                 id = operation id (idempotency key)
 //   agent  -> server  {type:'response', id, ok:true, result} | {type:'response', id, ok:false, error}
 //   agent  -> server  {type:'event', id, event, data}                progress of a running op
-import { createHmac, timingSafeEqual } from 'node:crypto';
+// Proofs are HMAC-SHA256 with the host's key over the protocol, the host id and both nonces (channel.ts).
+// A peer that speaks another protocol version is refused with a message that says which side to upgrade.
 import { z } from 'zod';
 import { Enforcement } from '../workloads/catalog.ts';
 import { RunSpec } from './run-spec.ts';
 import { Sample } from './samples.ts';
 import type { EnforcementSupport, HostFacts, RunResult } from './backend.ts';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: mutual proofs with per-host keys and sealed frames (1: one-way proof, plain frames). */
+export const PROTOCOL_VERSION = 2;
 /** Messages above this size are refused (ws closes the socket with 1009). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** WebSocket close codes of our own (4000-4999 are application codes). */
@@ -22,13 +25,15 @@ export const CLOSE = { unauthenticated: 4401, forbidden: 4403, protocol: 4400, r
 
 const HostId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'host ids are 1-63 letters, digits, . _ -');
 const OpId = z.string().min(1).max(200);
+const Nonce = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits');
+const Proof = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits');
 
 export const ErrorBody = z.object({ code: z.string().max(64), message: z.string().max(4000), retryable: z.boolean() }).strict();
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
 // ---- server -> agent
-export const Challenge = z.object({ type: z.literal('challenge'), nonce: z.string().length(64), protocol: z.number().int() }).strict();
-export const Welcome = z.object({ type: z.literal('welcome'), hostId: HostId }).strict();
+export const Challenge = z.object({ type: z.literal('challenge'), nonce: Nonce, protocol: z.number().int() }).strict();
+export const Welcome = z.object({ type: z.literal('welcome'), hostId: HostId, proof: Proof }).strict();
 export const Request = z.object({ type: z.literal('request'), id: OpId, op: z.string().max(64), args: z.unknown() }).strict();
 export const ServerError = z.object({ type: z.literal('error'), error: ErrorBody, inReplyTo: z.string().optional() }).strict();
 export const ServerMessage = z.discriminatedUnion('type', [Challenge, Welcome, Request, ServerError]);
@@ -42,9 +47,12 @@ export const Hello = z
     backend: z.enum(['sim', 'docker']),
     version: z.string().max(64),
     protocol: z.number().int(),
-    proof: z.string().regex(/^[0-9a-f]{64}$/),
+    nonce: Nonce,
+    proof: Proof,
   })
   .strict();
+/** Just enough of a hello or challenge to tell which protocol its sender speaks (any version's shape). */
+export const ProtocolProbe = z.looseObject({ type: z.enum(['hello', 'challenge']), protocol: z.number().int() });
 export const Response = z.union([
   z.object({ type: z.literal('response'), id: OpId, ok: z.literal(true), result: z.unknown() }).strict(),
   z.object({ type: z.literal('response'), id: OpId, ok: z.literal(false), error: ErrorBody }).strict(),
@@ -94,17 +102,6 @@ export type OpResult<O extends OpName> = z.infer<(typeof OPS)[O]['result']>;
 
 export function isOpName(op: string): op is OpName {
   return Object.prototype.hasOwnProperty.call(OPS, op);
-}
-
-// ---- authentication: the token never crosses the wire, only an HMAC of a fresh nonce
-export function proofFor(token: string, nonce: string): string {
-  return createHmac('sha256', token).update(nonce).digest('hex');
-}
-
-export function verifyProof(token: string, nonce: string, proof: string): boolean {
-  const expected = Buffer.from(proofFor(token, nonce), 'hex');
-  const given = Buffer.from(proof, 'hex');
-  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** Parse one frame: JSON, then the schema. Returns a readable reason instead of throwing. */

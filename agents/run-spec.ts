@@ -3,13 +3,29 @@
 import { z } from 'zod';
 import { Enforcement, ScenarioParams, WorkloadKind } from '../workloads/catalog.ts';
 
+/** Core numbers: bounded here (a cpumask is built from them), and by the host's own cores where the run lands. */
+export const MAX_CPU = 1023;
+export const CpuList = z.array(z.number().int().min(0).max(MAX_CPU)).min(1).max(MAX_CPU + 1);
+
+/** Dotted-quad IPv4, four numbers 0-255 without leading zeros (which some parsers read as octal). */
+export function isIpv4(a: string): boolean {
+  const parts = a.split('.');
+  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
+}
+/** A unicast IPv4 address a traffic network can carry: not 0/8, loopback, multicast or reserved. */
+export const Ipv4Address = z
+  .string()
+  .max(15)
+  .refine(isIpv4, { error: 'expected an IPv4 address (four numbers 0-255)' })
+  .refine((a) => ![0, 127].includes(Number(a.split('.')[0])) && Number(a.split('.')[0]) < 224, { error: 'expected a unicast address (not 0/8, 127/8, multicast or reserved)' });
+
 export const ContainerShape = z
   .object({
     /** CFS bandwidth: quota per period, in microseconds (cpu.cfs_quota_us / cpu.cfs_period_us). */
     quotaUs: z.number().int().min(1000).max(10_000_000),
     periodUs: z.number().int().min(1000).max(1_000_000),
     /** cpuset: the cores the container may run on. */
-    cpus: z.array(z.number().int().min(0)).min(1),
+    cpus: CpuList,
   })
   .strict();
 export type ContainerShape = z.infer<typeof ContainerShape>;
@@ -37,14 +53,14 @@ export const RunSpec = z
      */
     peer: z
       .object({
-        cpus: z.array(z.number().int().min(0)).min(1),
-        hostId: z.string().optional(),
-        address: z.string().optional(),
-        serverAddress: z.string().optional(),
+        cpus: CpuList,
+        hostId: z.string().max(63).optional(),
+        address: Ipv4Address.optional(),
+        serverAddress: Ipv4Address.optional(),
       })
       .strict(),
     /** Cores that take the NIC's receive processing (IRQ affinity on a real NIC, RPS on veth). */
-    nicCpus: z.array(z.number().int().min(0)).min(1),
+    nicCpus: CpuList,
     seed: z.number().int(),
     /** Host profile for the simulated kernel (ignored by real backends). */
     profile: z.string().default('paper'),

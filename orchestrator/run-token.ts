@@ -1,8 +1,9 @@
 // The token a campaign's agents prove: 32 random bytes, in a file only its owner can read, in a directory
-// named after the orchestrator's pid. Directories of orchestrators that died without cleaning up (SIGKILL)
-// are removed by the next run, so no token outlives its campaign for long.
+// named after the orchestrator's pid. The directory goes when the run ends, also through process.exit (a
+// second Ctrl-C). Directories of orchestrators that died without cleaning up (SIGKILL) are removed by the
+// next run of the same user; another user's (root's) are left alone, never an error.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -20,17 +21,29 @@ export function createRunToken(): RunToken {
   const file = join(dir, 'token');
   const token = randomBytes(32).toString('hex');
   writeFileSync(file, token, { mode: 0o600 });
-  return { token, file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  const remove = () => {
+    process.off('exit', remove);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('exit', remove);
+  return { token, file, remove };
 }
 
-/** Remove token directories whose orchestrator process no longer exists. Returns what was removed. */
+/** Remove this user's token directories whose orchestrator process no longer exists. Returns what was removed. */
 export function reapStaleTokens(dir = tmpdir()): string[] {
   const removed: string[] = [];
+  const uid = process.getuid?.();
   for (const name of readdirSync(dir)) {
     const m = name.startsWith(PREFIX) ? /^(\d+)-/.exec(name.slice(PREFIX.length)) : null;
     if (!m || alive(Number(m[1]))) continue;
-    rmSync(join(dir, name), { recursive: true, force: true });
-    removed.push(name);
+    const path = join(dir, name);
+    try {
+      if (uid !== undefined && lstatSync(path).uid !== uid) continue;
+      rmSync(path, { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // gone meanwhile, or not ours to remove: not this run's business
+    }
   }
   return removed;
 }

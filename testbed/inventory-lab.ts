@@ -1,12 +1,13 @@
 // A real lab from an inventory: over SSH, each host gets its prerequisites (Debian packages, Node.js 20),
-// a copy of ironlab (this package with its node_modules: same Debian, same architecture), the testbed's token
-// (mode 0600), the workload image (built there by the copy, a no-op when present), and a long-lived agent
+// a copy of ironlab (this package with its node_modules: same Debian, same architecture), its own key derived
+// from the testbed's token (mode 0600), the workload image (built there by the copy, a no-op when present), and a long-lived agent
 // started with `setsid -f` so that it outlives the SSH session. The agent dials the orchestrator address the
 // inventory gives; its status file on the host says how it is doing.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostKeyFile } from '../agents/channel.ts';
 import { PACKAGE_ROOT } from '../orchestrator/provenance.ts';
 import { PrerequisiteError } from '../orchestrator/errors.ts';
 import type { AgentStatus } from './lab-agent.ts';
@@ -16,6 +17,15 @@ import { closeSsh, sshCopyTree, sshRun, type SshTarget } from './ssh.ts';
 import type { Inventory } from './inventory.ts';
 import { ensureToken, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
+
+/** The marker of a directory ironlab made for its agent: `down` removes only a directory that carries it
+ *  (or the install stamp, which copies made before the marker carry). */
+export const INSTALL_MARKER = '.ironlab-agent-dir';
+const MARKED = `{ [ -f "$1/${INSTALL_MARKER}" ] || [ -f "$1/.ironlab-install" ]; }`;
+/** $1 = install dir: claim it (create and mark) unless it exists, is not empty and is not ours. */
+export const CLAIM_INSTALL_DIR = `if [ -e "$1" ] && ! ${MARKED} && [ -n "$(ls -A "$1")" ]; then echo "$1 exists and is not an ironlab agent directory (no ${INSTALL_MARKER}); choose another installDir" >&2; exit 3; fi; mkdir -p "$1" && touch "$1/${INSTALL_MARKER}"`;
+/** $1 = install dir: remove it only if it carries the marker; say so when it does not. */
+export const REMOVE_IF_MARKED = `if [ ! -e "$1" ]; then exit 0; fi; if ${MARKED}; then exec rm -rf --one-file-system "$1"; fi; echo "$1 has no ${INSTALL_MARKER}: left in place" >&2; exit 3`;
 
 /** Not copied to hosts: history, artifacts, result stores, browser-test tooling. */
 const NOT_SHIPPED = ['./.git', './test-artifacts', './node_modules/playwright-core', '*.db', '*.db-wal', '*.db-shm', './.ironlab'];
@@ -77,12 +87,14 @@ async function hostUp(state: TestbedState, h: TestbedHost, token: string, stamp:
     if (!/^v(2\d|[3-9]\d)\./.test(node.trim())) throw new PrerequisiteError(`needs Node.js 20 or later (found ${node.trim()})`, `host ${h.id}`);
   });
   await step(h.id, 'install', say, async () => {
+    await at(['sh', '-c', CLAIM_INSTALL_DIR, 'sh', install]);
     const there = await at(['cat', join(install, '.ironlab-install')]).catch(() => '');
     if (there.trim() !== stamp) {
       await sshCopyTree(t, PACKAGE_ROOT, install, NOT_SHIPPED);
       await at(['sh', '-c', 'printf %s "$2" > "$1/.ironlab-install"', 'sh', install, stamp]);
     }
-    await at(['sh', '-c', 'umask 077 && cat > "$1"', 'sh', join(install, 'token')], token + '\n');
+    // The host gets its own key, not the testbed's token: it cannot speak for another host.
+    await at(['sh', '-c', 'umask 077 && cat > "$1"', 'sh', join(install, 'token')], hostKeyFile(token, h.id) + '\n');
   });
   if (h.backend === 'docker') {
     await step(h.id, 'docker', say, () => at(['docker', 'info', '--format', '{{.ServerVersion}}']));
@@ -140,7 +152,7 @@ async function hostDown(h: TestbedHost): Promise<string[]> {
       await sshRun(t, ['sh', '-c', 'kill "$1"; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done', 'sh', String(pid)]);
       removed.push(`agent ${h.id} (pid ${pid})`);
     }
-    await sshRun(t, ['rm', '-rf', '--one-file-system', h.ssh!.installDir]);
+    await sshRun(t, ['sh', '-c', REMOVE_IF_MARKED, 'sh', h.ssh!.installDir]);
     removed.push(`${h.id}:${h.ssh!.installDir}`);
   } catch (err) {
     removed.push(`${h.id}: NOT cleaned (${(err as Error).message})`);

@@ -6,21 +6,29 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { isIpv4 } from '../agents/run-spec.ts';
 import { UserInputError } from '../orchestrator/errors.ts';
 import { describeIssue, locator, refusal } from '../orchestrator/campaign/problems.ts';
 
 const cpuList = z.array(z.number({ error: 'expected a core number' }).int().min(0).max(1023), { error: 'expected a list of core numbers, e.g. [0]' }).min(1, { error: 'expected at least one core' });
+/** A host name or an IPv4 address: nothing ssh could read as an option or a user, nothing a shell would expand. */
+const hostOrIpv4 = (what: string) =>
+  z
+    .string({ error: `expected ${what}` })
+    .regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, { error: `expected ${what}: a host name or an IPv4 address` })
+    .max(253)
+    .refine((a) => !/^[\d.]+$/.test(a) || isIpv4(a), { error: `expected ${what}: a host name or an IPv4 address (four numbers 0-255)` });
 const name = (what: string) => z.string({ error: `expected ${what}` }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, { error: `expected ${what} of letters, digits, dot, dash or underscore` });
 
 const InventoryHost = z
   .object({
     id: name('a host id'),
     /** What SSH dials (a name or an address). */
-    address: z.string({ error: 'expected the address SSH reaches the host at' }).min(1),
+    address: hostOrIpv4('the address SSH reaches the host at'),
     ssh: z
       .object({
-        user: z.string({ error: 'expected an SSH user' }).min(1),
-        key: z.string({ error: 'expected the path of an SSH private key' }).min(1),
+        user: z.string({ error: 'expected an SSH user' }).regex(/^[a-z_][a-z0-9_.-]{0,31}$/, { error: 'expected an SSH user name: lower-case letters, digits, _ . - (not starting with - or a digit)' }),
+        key: z.string({ error: 'expected the path of an SSH private key' }).regex(/^[^-\s][^\n\0]*$/, { error: 'expected the path of an SSH private key (not starting with - or a space)' }),
         port: z.number({ error: 'expected a port number' }).int().min(1).max(65535).default(22),
       })
       .strict(),
@@ -29,8 +37,12 @@ const InventoryHost = z
     nic: name('a network interface name'),
     cores: z.object({ victim: cpuList, neighbours: cpuList, peers: cpuList, nic: cpuList }).strict(),
     backend: z.enum(['docker', 'sim'], { error: 'expected docker or sim' }).default('docker'),
-    /** Where the agent is installed on the host. */
-    installDir: z.string().regex(/^\//, { error: 'expected an absolute path' }).default('/opt/ironlab-agent'),
+    /** Where the agent is installed on the host: a directory of its own (it carries an ironlab marker, and
+     *  `down` removes only a marked directory), at least two levels deep. */
+    installDir: z
+      .string()
+      .regex(/^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._-]+){2,}$/, { error: 'expected an absolute path at least two levels deep (e.g. /opt/ironlab-agent), of letters, digits, . _ -' })
+      .default('/opt/ironlab-agent'),
   })
   .strict();
 
@@ -38,7 +50,7 @@ export const Inventory = z
   .object({
     name: z.string().optional(),
     /** The address (of this machine) the hosts' agents dial, and its port. */
-    orchestrator: z.object({ address: z.string({ error: 'expected the address the hosts reach this machine at' }).min(1), port: z.number().int().min(1).max(65535).default(7787) }).strict(),
+    orchestrator: z.object({ address: hostOrIpv4('the address the hosts reach this machine at'), port: z.number().int().min(1).max(65535).default(7787) }).strict(),
     hosts: z.array(InventoryHost, { error: 'expected a list of hosts' }).min(1, { error: 'expected at least one host' }),
   })
   .strict();

@@ -2,7 +2,8 @@
 // always a shell command line, so every argument is single-quoted (POSIX) before it is joined: no value from
 // an inventory or a path is ever interpreted by the remote shell. Host keys: trust on first use, remembered in
 // the testbed's own known_hosts (removed by `down`), never in the user's. One multiplexed connection per host
-// (ControlMaster) carries a command's many calls; the command closes it when done (closeSsh).
+// (ControlMaster) carries a command's many calls; the command closes it when done (closeSsh). The destination
+// follows `--`, and user and address are checked again here, so no inventory value can become an ssh option.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { CommandFailed, run, type RunOptions } from './exec.ts';
@@ -20,20 +21,26 @@ export function shellQuote(arg: string): string {
 }
 
 export function sshArgv(t: SshTarget, remote: string[], dir = testbedDir()): string[] {
+  return [...sshOptions(t, dir), '--', destination(t), remote.map(shellQuote).join(' ')];
+}
+
+function destination(t: SshTarget): string {
+  if (!/^[a-z_][a-z0-9_.-]*$/.test(t.user) || !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(t.address)) throw new Error(`refusing SSH destination ${JSON.stringify(`${t.user}@${t.address}`)}`);
+  return `${t.user}@${t.address}`;
+}
+
+function sshOptions(t: SshTarget, dir: string): string[] {
   return [
     'ssh', '-i', t.key, '-p', String(t.port),
     '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
     '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR',
     '-o', 'ControlMaster=auto', '-o', `ControlPath=${join(dir, 'ssh-%C')}`, '-o', 'ControlPersist=15',
-    `${t.user}@${t.address}`, '--', remote.map(shellQuote).join(' '),
   ];
 }
 
 /** End the multiplexed connection to a host, if any (otherwise it would linger for ControlPersist). */
 export async function closeSsh(t: SshTarget, dir = testbedDir()): Promise<void> {
-  const argv = sshArgv(t, [], dir);
-  const at = argv.indexOf(`${t.user}@${t.address}`);
-  await run([...argv.slice(0, at), '-O', 'exit', argv[at]]).catch(() => undefined);
+  await run([...sshOptions(t, dir), '-O', 'exit', '--', destination(t)]).catch(() => undefined);
 }
 
 /** Run argv on the host; resolves with its stdout. */

@@ -15,7 +15,7 @@ import { buildBpf, DEFAULT_CACHE_DIR, type BpfObjects } from './build.ts';
 import { ebpfMissing, requireMode } from './capabilities.ts';
 import { ChargingController, type QuotaIo, type TickInput } from './charging.ts';
 import { DropMap, readCpuStat, shouldDrop } from './dropping.ts';
-import { IronKernelSwitch, restoreIronSwitch } from './iron-kernel.ts';
+import { IronKernelSwitch, detectIronKernel, restoreIronSwitch } from './iron-kernel.ts';
 import { DEFAULT_STATE_DIR, pidAlive, readStates, removeState, writeState, type EnforcementState } from './state.ts';
 import { attachDrop, detachDrop, ourFilters, TC_GLOBALS } from './tc.ts';
 
@@ -97,10 +97,10 @@ class EnforcerImpl implements Enforcer {
       if (this.mode !== 'none') requireMode(this.mode, { procRoot: this.o.procRoot });
       if (this.mode === 'iron-kernel') {
         this.iron = new IronKernelSwitch(this.o.procRoot ?? '/proc');
-        this.state.ironSwitch = { procRoot: this.iron.procRoot, value: '0' };
-        this.iron.set(true);
-        this.state.ironSwitch.value = this.iron.found!;
+        // recorded (with the value found) before the switch changes: a crash in between leaves it restorable
+        this.state.ironSwitch = { procRoot: this.iron.procRoot, value: detectIronKernel(this.iron.procRoot).enabled ? '1' : '0' };
         writeState(this.stateDir, this.state);
+        this.iron.set(true);
       }
       const missing = this.mode === 'ebpf' ? [] : ebpfMissing();
       if (missing.length) this.why = missing.join('; ');
@@ -132,10 +132,11 @@ class EnforcerImpl implements Enforcer {
       if (!c.hostVeth) continue;
       const t = { dev: c.hostVeth, netns: c.hostVethNetns };
       const aliased = !c.hostVeth.startsWith('ironlab');
-      if (aliased) ip(t, ['link', 'set', 'dev', c.hostVeth, 'alias', ALIAS]); // label it, so the reaper may look
-      this.state.tc.push({ ...t, createdClsact: false, aliased });
+      // recorded with its original alias before the label goes on (the reaper may then look, and put it back)
+      this.state.tc.push({ ...t, createdClsact: false, aliased, ...(aliased ? { originalAlias: linkAlias(t) } : {}) });
       writeState(this.stateDir, this.state);
-      this.state.tc[this.state.tc.length - 1] = { ...attachDrop(t, this.objs!.drop), aliased };
+      if (aliased) ip(t, ['link', 'set', 'dev', c.hostVeth, 'alias', ALIAS]); // label it, so the reaper may look
+      this.state.tc[this.state.tc.length - 1] = { ...this.state.tc[this.state.tc.length - 1], ...attachDrop(t, this.objs!.drop) };
       writeState(this.stateDir, this.state);
     }
     if (this.state.tc.length) this.drops = new DropMap();
@@ -241,7 +242,7 @@ class EnforcerImpl implements Enforcer {
     this.drops = null;
     for (const t of this.state.tc) {
       detachDrop(t);
-      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', '']);
+      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', t.originalAlias ?? '']);
     }
     this.charging?.restore();
     this.charging = null;
@@ -280,6 +281,11 @@ export function netRxByCpu(d: AcctSnapshot, owners: readonly Owner[]): Map<numbe
 function ip(t: { netns?: string }, args: string[]): void {
   const argv = t.netns ? ['nsenter', `--net=${t.netns}`, '--', 'ip', ...args] : ['ip', ...args];
   execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+/** The interface's alias now ('' when none), to put back at teardown. */
+function linkAlias(t: { dev: string; netns?: string }): string {
+  const argv = t.netns ? ['nsenter', `--net=${t.netns}`, '--', 'ip', '-j', 'link', 'show', 'dev', t.dev] : ['ip', '-j', 'link', 'show', 'dev', t.dev];
+  return (JSON.parse(execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' })) as { ifalias?: string }[])[0]?.ifalias ?? '';
 }
 function quietIp(t: { netns?: string }, args: string[]): void {
   try {
@@ -327,7 +333,10 @@ export async function reapEnforcement(opts: { stateDir?: string; spareLive?: boo
   }
   const liveIds = new Set([...live].map((e) => e.id));
   const dir = opts.stateDir ?? DEFAULT_STATE_DIR;
+  /** Interfaces another live agent (or a spared run of ours) recorded: their filters are not ours to strip. */
+  const owned = new Set<string>();
   for (const s of readStates(dir)) {
+    if ((s.pid !== process.pid && pidAlive(s.pid)) || liveIds.has(s.id)) for (const t of s.tc) owned.add(t.dev);
     if (s.pid !== process.pid && pidAlive(s.pid)) continue; // another live agent's: not ours to undo
     if (liveIds.has(s.id)) continue; // spared: a run of this process still in progress
     for (const q of s.quotas) {
@@ -343,7 +352,7 @@ export async function reapEnforcement(opts: { stateDir?: string; spareLive?: boo
     }
     for (const t of s.tc) {
       done.push(...detachDrop(t));
-      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', '']);
+      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', t.originalAlias ?? '']);
     }
     if (s.ironSwitch) {
       restoreIronSwitch(s.ironSwitch.procRoot, s.ironSwitch.value);
@@ -351,13 +360,13 @@ export async function reapEnforcement(opts: { stateDir?: string; spareLive?: boo
     }
     removeState(dir, s.id);
   }
-  if (!(opts.spareLive && live.size)) done.push(...reapLabelledInterfaces()); // live filters are labelled too
+  if (!(opts.spareLive && live.size)) done.push(...reapLabelledInterfaces(owned)); // live filters are labelled too
   if (!readStates(dir).some((s) => pidAlive(s.pid))) done.push(...removePins().map((p) => `pin ${p}`));
   return done;
 }
 
 /** Our filters on host interfaces named ironlab* or labelled with our alias (never anything else's). */
-function reapLabelledInterfaces(): string[] {
+function reapLabelledInterfaces(owned: ReadonlySet<string>): string[] {
   let links: { ifname: string; ifalias?: string }[] = [];
   try {
     links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' }));
@@ -367,6 +376,7 @@ function reapLabelledInterfaces(): string[] {
   const out: string[] = [];
   for (const l of links) {
     if (!l.ifname.startsWith('ironlab') && l.ifalias !== ALIAS) continue;
+    if (owned.has(l.ifname)) continue; // a live agent's run: it removes its own
     if (!ourFilters({ dev: l.ifname }).length) continue;
     out.push(...detachDrop({ dev: l.ifname, createdClsact: false }));
     if (l.ifalias === ALIAS) quietIp({}, ['link', 'set', 'dev', l.ifname, 'alias', '']);

@@ -12,7 +12,7 @@ export interface EnforcementState {
   pid: number;
   mode: string;
   quotas: { file: string; quotaUs: number }[];
-  tc: (TcAttached & { aliased?: boolean })[];
+  tc: (TcAttached & { aliased?: boolean; originalAlias?: string })[];
   ironSwitch?: { procRoot: string; value: '0' | '1' };
 }
 

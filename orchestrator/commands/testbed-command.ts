@@ -34,7 +34,10 @@ Inventory (YAML):
       roles: [server]                              # server | peer
       nic: ens1f0                                  # the NIC the test traffic crosses
       cores: { victim: [0], neighbours: [0], peers: [2], nic: [0] }
-      installDir: /opt/ironlab-agent               # default`,
+      installDir: /opt/ironlab-agent               # default; a directory of its own, at least two levels deep:
+                                                   # up refuses a non-empty one it did not make, down removes
+                                                   # only one it made (it carries .ironlab-agent-dir)
+Each host is given its own key (derived from the testbed's token), so one host cannot speak for another.`,
     );
 
   testbed

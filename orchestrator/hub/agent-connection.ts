@@ -1,7 +1,6 @@
 // The orchestrator's handle on one authenticated agent: typed requests with deadlines, correlated by
 // operation id, results validated against the op's schema. When the agent is lost, every pending request
 // fails with a retryable error, so the run machine tears down and the ledger retries the run elsewhere.
-import type WebSocket from 'ws';
 import { OPS, type OpArgs, type OpName, type OpResult, describeZodError } from '../../agents/protocol.ts';
 import { FatalError, RetryableError } from '../errors.ts';
 
@@ -36,7 +35,8 @@ export class AgentConnection implements AgentClient {
     readonly hostId: string,
     readonly backend: 'sim' | 'docker',
     readonly version: string,
-    private readonly ws: WebSocket,
+    /** Sends one message on the host's sealed channel. */
+    private readonly link: { send(msg: unknown): void },
   ) {}
 
   get alive(): boolean {
@@ -61,7 +61,7 @@ export class AgentConnection implements AgentClient {
         { once: true },
       );
       this.pending.set(opts.id, { op, resolve: resolve as (v: unknown) => void, reject, timer, onProgress: opts.onProgress });
-      this.ws.send(JSON.stringify({ type: 'request', id: opts.id, op, args }));
+      this.link.send({ type: 'request', id: opts.id, op, args });
     });
   }
 

@@ -1,6 +1,10 @@
 // The result store (SQLite through better-sqlite3). The run ledger is the source of truth for resume: a run
 // is todo, running, done or failed; a done run's samples were written in the same transaction that marked it
 // done, so a crash at any instant leaves either no samples and a non-done row, or both.
+// A run's attempt number only ever goes up, across aborts and resumes (the run machine builds operation ids
+// from it, and long-lived agents answer a seen id from memory): what a resume or an abort gives back is
+// budget (`budget_base`: attempts not counted against maxAttempts), never the number. The attempt history
+// is appended to, never overwritten.
 import Database from 'better-sqlite3';
 import type { Sample } from '../../agents/samples.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
@@ -49,10 +53,11 @@ CREATE TABLE IF NOT EXISTS runs (
   scenario_id TEXT NOT NULL, workload TEXT NOT NULL, enforcement TEXT NOT NULL, repetition INTEGER NOT NULL,
   spec_json TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('todo','running','done','failed')),
   attempts INTEGER NOT NULL DEFAULT 0, host_id TEXT, last_error TEXT, started_at TEXT, finished_at TEXT,
-  provenance_json TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (campaign_id, run_id));
+  provenance_json TEXT NOT NULL DEFAULT '{}', budget_base INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (campaign_id, run_id));
 CREATE TABLE IF NOT EXISTS run_attempts (
-  campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, attempt INTEGER NOT NULL, host_id TEXT, outcome TEXT NOT NULL,
-  error TEXT, at TEXT NOT NULL, PRIMARY KEY (campaign_id, run_id, attempt));
+  id INTEGER PRIMARY KEY AUTOINCREMENT, campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+  host_id TEXT, outcome TEXT NOT NULL, error TEXT, at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS run_attempts_by_run ON run_attempts (campaign_id, run_id, attempt);
 CREATE TABLE IF NOT EXISTS samples (
   campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL,
   labels_json TEXT NOT NULL, FOREIGN KEY (campaign_id, run_id) REFERENCES runs(campaign_id, run_id));
@@ -78,6 +83,7 @@ export class Store {
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
+    migrate(db);
     db.exec(SCHEMA);
     return new Store(db);
   }
@@ -156,7 +162,7 @@ export class Store {
   resetInProgress(campaignId: string, alsoFailed = false): number {
     return this.db.transaction(() => {
       let n = this.db.prepare(`UPDATE runs SET status = 'todo', host_id = NULL WHERE campaign_id = ? AND status = 'running'`).run(campaignId).changes;
-      if (alsoFailed) n += this.db.prepare(`UPDATE runs SET status = 'todo', host_id = NULL, attempts = 0 WHERE campaign_id = ? AND status = 'failed'`).run(campaignId).changes;
+      if (alsoFailed) n += this.db.prepare(`UPDATE runs SET status = 'todo', host_id = NULL, budget_base = attempts WHERE campaign_id = ? AND status = 'failed'`).run(campaignId).changes;
       return n;
     })();
   }
@@ -192,20 +198,27 @@ export class Store {
   /** Record a failed attempt: back to todo while attempts remain and the failure is retryable, else failed. */
   failRun(campaignId: string, runId: string, error: string, retryable: boolean, maxAttempts: number): RunStatus {
     return this.db.transaction(() => {
-      const row = this.db.prepare(`SELECT attempts, host_id, status FROM runs WHERE campaign_id = ? AND run_id = ?`).get(campaignId, runId) as
-        | { attempts: number; host_id: string | null; status: RunStatus }
+      const row = this.db.prepare(`SELECT attempts, budget_base, host_id, status FROM runs WHERE campaign_id = ? AND run_id = ?`).get(campaignId, runId) as
+        | { attempts: number; budget_base: number; host_id: string | null; status: RunStatus }
         | undefined;
       if (!row || row.status === 'done') return row?.status ?? 'failed';
-      const status: RunStatus = retryable && row.attempts < maxAttempts ? 'todo' : 'failed';
+      const status: RunStatus = retryable && row.attempts - row.budget_base < maxAttempts ? 'todo' : 'failed';
       this.db.prepare(`UPDATE runs SET status = ?, last_error = ?, finished_at = ? WHERE campaign_id = ? AND run_id = ?`).run(status, error, now(), campaignId, runId);
       this.attempt(campaignId, runId, row.attempts, row.host_id, retryable ? 'retryable-failure' : 'fatal-failure', error);
       return status;
     })();
   }
 
-  /** An aborted run (Ctrl-C) goes back to todo without using up an attempt. */
+  /** An aborted run (Ctrl-C) goes back to todo without using up its budget (its attempt number stays). */
   releaseRun(campaignId: string, runId: string): void {
-    this.db.prepare(`UPDATE runs SET status = 'todo', attempts = MAX(attempts - 1, 0), host_id = NULL WHERE campaign_id = ? AND run_id = ? AND status = 'running'`).run(campaignId, runId);
+    this.db.transaction(() => {
+      const row = this.db.prepare(`SELECT attempts, host_id FROM runs WHERE campaign_id = ? AND run_id = ? AND status = 'running'`).get(campaignId, runId) as
+        | { attempts: number; host_id: string | null }
+        | undefined;
+      if (!row) return;
+      this.db.prepare(`UPDATE runs SET status = 'todo', budget_base = budget_base + 1, host_id = NULL WHERE campaign_id = ? AND run_id = ?`).run(campaignId, runId);
+      this.attempt(campaignId, runId, row.attempts, row.host_id, 'aborted', null);
+    })();
   }
 
   /** Every run with its samples (for analysis and reports). */
@@ -225,7 +238,7 @@ export class Store {
   }
 
   attempts(campaignId: string): { runId: string; attempt: number; hostId: string | null; outcome: string; error: string | null }[] {
-    return (this.db.prepare(`SELECT * FROM run_attempts WHERE campaign_id = ? ORDER BY run_id, attempt`).all(campaignId) as Record<string, any>[]).map((r) => ({
+    return (this.db.prepare(`SELECT * FROM run_attempts WHERE campaign_id = ? ORDER BY run_id, attempt, id`).all(campaignId) as Record<string, any>[]).map((r) => ({
       runId: r.run_id,
       attempt: r.attempt,
       hostId: r.host_id,
@@ -236,9 +249,24 @@ export class Store {
 
   private attempt(campaignId: string, runId: string, attempt: number, hostId: string | null, outcome: string, error: string | null): void {
     this.db
-      .prepare(`INSERT OR REPLACE INTO run_attempts (campaign_id, run_id, attempt, host_id, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+      .prepare(`INSERT INTO run_attempts (campaign_id, run_id, attempt, host_id, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
       .run(campaignId, runId, attempt, hostId, outcome, error, now());
   }
+}
+
+/** Stores written before attempts were kept monotonic: add the budget column; re-key the history by row. */
+function migrate(db: Database.Database): void {
+  const columns = (table: string) => (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
+  const runs = columns('runs');
+  if (runs.length && !runs.includes('budget_base')) db.exec(`ALTER TABLE runs ADD COLUMN budget_base INTEGER NOT NULL DEFAULT 0`);
+  const history = columns('run_attempts');
+  if (history.length && !history.includes('id'))
+    db.transaction(() => {
+      db.exec(`ALTER TABLE run_attempts RENAME TO run_attempts_v1`);
+      db.exec(SCHEMA);
+      db.exec(`INSERT INTO run_attempts (campaign_id, run_id, attempt, host_id, outcome, error, at) SELECT campaign_id, run_id, attempt, host_id, outcome, error, at FROM run_attempts_v1 ORDER BY at`);
+      db.exec(`DROP TABLE run_attempts_v1`);
+    })();
 }
 
 function toCampaign(r: Record<string, any>): CampaignRow {

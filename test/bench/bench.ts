@@ -1,6 +1,7 @@
 // `npm run bench [-- --json] [part...]`: the one benchmark entry point. Each part measures what an issue
 // promises (speed, overhead) and returns figures; people get a readable list, tools one JSON object.
-// Parts: sim (simulated kernel speed, paper campaign wall time), docker (run overhead, agent CPU),
+// Parts: sim (simulated kernel speed, paper campaign wall time), wire (the agent channel's handshake and frame
+// cost), docker (run overhead, agent CPU),
 // ebpf (accounting cost per packet event, throughput loss with accounting on). docker and ebpf need root.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +26,11 @@ const PARTS: Record<string, Part> = {
       const { simSpeedup } = await benchSimSpeed();
       return { simSpeedup, paperCampaignWallS: paperCampaignWallS() };
     },
+  },
+  wire: {
+    describe: 'agent channel: dial to authenticated both ways vs a bare WebSocket connect; handshake crypto; one frame sealed and opened',
+    targets: {},
+    run: async () => (await import('./wire-bench.ts')).benchWire(),
   },
   docker: {
     describe: 'docker backend: wall time a run adds to its measurement window, agent CPU during measurement',

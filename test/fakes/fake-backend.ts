@@ -19,8 +19,8 @@ export class FakeBackend implements Backend {
 
   constructor(readonly hostId = 'fake-1') {}
 
+  /** Not recorded: a read-only query (the agent asks it to check a run's cores), not a step of a run. */
   async facts(): Promise<HostFacts> {
-    this.record('facts');
     return { hostId: this.hostId, backend: 'sim', kernel: 'fake', cpuModel: 'fake cpu', cores: 2, nic: { name: 'fake0', driver: 'fake', speedMbps: 10000 }, cgroupVersion: null, extra: {} };
   }
 

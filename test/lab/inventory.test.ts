@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../e2e/helpers.ts';
-import { loadInventory } from '../../testbed/inventory.ts';
+import { loadInventory, parseInventory } from '../../testbed/inventory.ts';
+import { CLAIM_INSTALL_DIR, REMOVE_IF_MARKED } from '../../testbed/inventory-lab.ts';
+import { sshArgv } from '../../testbed/ssh.ts';
 import { ensureBridge, ensureHostNetwork, removeLabNetwork } from '../../testbed/lab-network.ts';
 import { labSkipReason, useTempTestbedDir } from './helpers.ts';
 
@@ -36,6 +38,62 @@ describe('inventory file', () => {
         ].join(''),
       ),
     );
+  });
+
+  const hostile = (host: Record<string, unknown>, orchestrator = '169.254.0.1') =>
+    [
+      `orchestrator: { address: ${JSON.stringify(orchestrator)} }`,
+      'hosts:',
+      `  - { id: h1, address: ${JSON.stringify(host.address ?? '169.254.0.11')}, ssh: { user: ${JSON.stringify(host.user ?? 'root')}, key: ${JSON.stringify(host.key ?? 'key.txt')} },`,
+      `      nic: eth0, cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] }, installDir: ${JSON.stringify(host.installDir ?? '/opt/ironlab-agent')} }`,
+    ].join('\n');
+  const load = (text: string) => () => parseInventory(text, join(FIXTURES, 'hostile.yaml'));
+
+  it('refuses values that ssh or a shell could read as options or commands, naming the field', () => {
+    expect(load(hostile({ user: '-oProxyCommand=touch /tmp/pwned' }))).toThrow(/hostile\.yaml:3:\d+: hosts\[0\]\.ssh\.user: expected an SSH user name/);
+    expect(load(hostile({ user: 'root@evil' }))).toThrow(/ssh\.user/);
+    expect(load(hostile({ address: '-oProxyCommand=x' }))).toThrow(/hosts\[0\]\.address: expected the address SSH reaches the host at: a host name or an IPv4 address/);
+    expect(load(hostile({ address: 'a b' }))).toThrow(/hosts\[0\]\.address/);
+    expect(load(hostile({ address: '169.254.0.300' }))).toThrow(/four numbers 0-255/);
+    expect(load(hostile({ key: '-oProxyCommand=x' }))).toThrow(/ssh\.key: expected the path/);
+    expect(load(hostile({}, '$(reboot)'))).toThrow(/orchestrator\.address: expected the address the hosts reach this machine at: a host name or an IPv4 address/);
+  });
+
+  it('refuses install directories that are not a directory of their own', () => {
+    for (const dir of ['/opt', '/', 'opt/x', '/opt/../etc', '/opt/./x', '/opt/x y', '/opt/$(x)'])
+      expect(load(hostile({ installDir: dir })), dir).toThrow(/installDir: expected an absolute path at least two levels deep/);
+    expect(load(hostile({ installDir: '/opt/ironlab-lab.2' }))().hosts[0].installDir).toBe('/opt/ironlab-lab.2');
+  });
+
+  it('puts -- before the SSH destination', () => {
+    const argv = sshArgv({ user: 'root', address: '169.254.0.11', key: '/k', port: 22 }, ['true'], '/tmp/x');
+    expect(argv.slice(-3)).toEqual(['--', 'root@169.254.0.11', 'true']);
+    expect(() => sshArgv({ user: '-oProxyCommand=x', address: 'h', key: '/k', port: 22 }, ['true'], '/tmp/x')).toThrow(/refusing SSH destination/);
+  });
+
+  it('claims only an empty or marked install directory, and down removes only a marked one (the scripts run here)', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ironlab-installdir-'));
+    const sh = (script: string, dir: string) => {
+      try {
+        execFileSync('sh', ['-c', script, 'sh', dir], { stdio: 'pipe' });
+        return 0;
+      } catch (err) {
+        return (err as { status: number }).status;
+      }
+    };
+    const foreign = join(root, 'opt');
+    mkdirSync(foreign);
+    writeFileSync(join(foreign, 'precious'), 'x');
+    expect(sh(CLAIM_INSTALL_DIR, foreign)).toBe(3);
+    expect(sh(REMOVE_IF_MARKED, foreign)).toBe(3);
+    expect(existsSync(join(foreign, 'precious'))).toBe(true);
+    const ours = join(root, 'ironlab-agent');
+    expect(sh(CLAIM_INSTALL_DIR, ours)).toBe(0);
+    writeFileSync(join(ours, 'agent.log'), 'x');
+    expect(sh(CLAIM_INSTALL_DIR, ours)).toBe(0); // up again
+    expect(sh(REMOVE_IF_MARKED, ours)).toBe(0);
+    expect(existsSync(ours)).toBe(false);
+    expect(sh(REMOVE_IF_MARKED, ours)).toBe(0); // down again
   });
 
   it('refuses a missing file', async () => {

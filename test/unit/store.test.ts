@@ -56,10 +56,12 @@ describe('store', () => {
     expect(again.runs('c1')[0].samples).toHaveLength(1);
   });
 
-  it('an aborted run goes back to todo without using up an attempt', () => {
+  it('an aborted run goes back to todo without using up an attempt (its attempt number stays)', () => {
     const { store } = freshStore();
     store.startRun('c1', 'a', 'h1');
     store.releaseRun('c1', 'a');
-    expect(store.ledger('c1')[0]).toMatchObject({ status: 'todo', attempts: 0 });
+    expect(store.ledger('c1')[0]).toMatchObject({ status: 'todo', attempts: 1 });
+    expect(store.startRun('c1', 'a', 'h1')).toBe(2);
+    expect(store.failRun('c1', 'a', 'lost', true, 2)).toBe('todo'); // the aborted attempt did not count
   });
 });
