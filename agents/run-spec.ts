@@ -19,6 +19,16 @@ export const Ipv4Address = z
   .refine(isIpv4, { error: 'expected an IPv4 address (four numbers 0-255)' })
   .refine((a) => ![0, 127].includes(Number(a.split('.')[0])) && Number(a.split('.')[0]) < 224, { error: 'expected a unicast address (not 0/8, 127/8, multicast or reserved)' });
 
+/**
+ * The range every ironlab traffic network lives in: IPv4 link-local (RFC 3927). Run networks, the emulated lab's
+ * wire and an inventory lab's traffic NICs all take their addresses from it, so a run spec naming any other
+ * address (a site network, a public host) is refused before a flood could be pointed there.
+ */
+export const TRAFFIC_RANGE = '169.254.0.0/16';
+export const isTrafficAddress = (a: string): boolean => isIpv4(a) && a.startsWith('169.254.');
+/** A traffic peer's or server's address: unicast IPv4 inside TRAFFIC_RANGE. */
+export const TrafficAddress = Ipv4Address.refine(isTrafficAddress, { error: `expected an address inside ${TRAFFIC_RANGE} (ironlab's traffic range)` });
+
 export const ContainerShape = z
   .object({
     /** CFS bandwidth: quota per period, in microseconds (cpu.cfs_quota_us / cpu.cfs_period_us). */
@@ -55,8 +65,8 @@ export const RunSpec = z
       .object({
         cpus: CpuList,
         hostId: z.string().max(63).optional(),
-        address: Ipv4Address.optional(),
-        serverAddress: Ipv4Address.optional(),
+        address: TrafficAddress.optional(),
+        serverAddress: TrafficAddress.optional(),
       })
       .strict(),
     /** Cores that take the NIC's receive processing (IRQ affinity on a real NIC, RPS on veth). */

@@ -145,7 +145,7 @@ describe('ops', () => {
     expect(err.message).toContain('run.durationS');
   });
 
-  it('bounds core lists by the schema and by the host, and parses traffic addresses as IPv4', async () => {
+  it('bounds core lists by the schema and by the host, and parses traffic addresses as IPv4 inside the link-local traffic range', async () => {
     const { conn, backend } = await connected();
     const setup = (run: object, id: string) => conn.request('run.setup', { run: { ...testRun(), ...run } as never }, { id, timeoutMs: 2000 }).catch((e) => e);
     const huge = await setup({ victim: { ...testRun().victim, cpus: [2 ** 31] } }, 'c1');
@@ -155,7 +155,7 @@ describe('ops', () => {
     expect(long.message).toMatch(/run\.nicCpus: /);
     const absent = await setup({ neighbour: { ...testRun().neighbour, cpus: [0, 5] } }, 'c3');
     expect(absent.message).toBe('h1: run.setup: run.neighbour.cpus: core 5 does not exist on this host (2 cores: 0-1)');
-    for (const [address, why] of [['169.254.1.300', /IPv4/], ['localhost', /IPv4/], ['127.0.0.1', /unicast/], ['0x7f.1.1.1', /IPv4/], ['224.0.0.1', /unicast/]] as const) {
+    for (const [address, why] of [['169.254.1.300', /IPv4/], ['localhost', /IPv4/], ['127.0.0.1', /unicast/], ['0x7f.1.1.1', /IPv4/], ['224.0.0.1', /unicast/], ['10.0.0.5', /169\.254\.0\.0\/16/], ['192.168.1.20', /traffic range/]] as const) {
       const err = await setup({ peer: { ...testRun().peer, hostId: 'h2', address, serverAddress: '169.254.1.10' } }, `a-${address}`);
       expect(err.message, address).toMatch(why);
     }
