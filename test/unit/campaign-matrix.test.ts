@@ -68,9 +68,9 @@ describe('expandCampaign', () => {
   it('drops excluded runs and applies overrides', () => {
     const { spec } = loadCampaign(fixture('custom.yaml'));
     const runs = expandCampaign(spec, 'c');
-    // cells: sysbench, udp-sender x3 (rate 1 excluded everywhere), tcp-sender x4 (4 and 8 excluded under ebpf)
-    // per repetition: none 1+2+4 = 7, ebpf 1+2+2 = 5 -> 12; x2 repetitions
-    expect(runs).toHaveLength(24);
+    // cells: sysbench, udp-sender x3 (rate 1 excluded everywhere), tcp-sender x4 (4 and 8 excluded under ebpf),
+    // sysbench [two] (the tcp-sender's control); per repetition: none 1+2+4+1 = 8, ebpf 1+2+2+1 = 6 -> 14; x2
+    expect(runs).toHaveLength(28);
     expect(runs.some((r) => r.params.rateGbps === 1)).toBe(false);
     expect(runs.filter((r) => r.workload === 'tcp-sender' && r.enforcement === 'ebpf').map((r) => r.params.flows).sort()).toEqual([1, 1, 2, 2]);
     expect(runs.find((r) => r.workload === 'tcp-sender')?.neighbours).toBe(2);
