@@ -35,7 +35,7 @@ export interface RunRecord {
   settingsKey?: string;
   /** Where the run ran, as far as pooling goes: the server host (real hosts), or the profile of identical simulated hosts. Absent = one place. */
   stratum?: string;
-  /** The kept attempt was out of guard (its attempts ran out): why. Such a run is left out of the penalty and counted. */
+  /** The kept attempt was out of guard (its attempts ran out: the condition is systematic, not a passing one): why. Counted and marked. */
   guardReason?: string | null;
   /** Reasons of earlier attempts that a guard repeated. */
   guardRepeats?: string[];
@@ -66,8 +66,8 @@ export interface ArmStats {
   repetitions: number[];
   /** Spread of the run conditions (achieved load, steal, foreign CPU, softirqs, ksoftirqd) over the counted runs. */
   conditions: ConditionsSpread;
-  /** Guards: attempts repeated because they were out of guard, and done runs left out (attempts used up). */
-  guards: { repeated: number; leftOut: number; reasons: string[] };
+  /** Guards: attempts repeated because they were out of guard, and counted runs kept out of guard (attempts used up). */
+  guards: { repeated: number; kept: number; reasons: string[] };
 }
 
 /** How the headline interval was made. */
@@ -345,12 +345,13 @@ export function ratioOfMeans(x: SampleMoments, y: SampleMoments, level = 0.95): 
 
 /** Statistics of the done runs in `runs` that carry a victim sample; null if there are none. */
 export function armStats(runs: readonly RunRecord[], options: DisagreementOptions = {}): ArmStats | null {
-  const withVictim = runs.filter((r) => r.status === 'done' && r.samples.some((s) => s.metric === METRIC.victimEventsPerSec));
-  // a run kept after its attempts ran out of guard is counted, never pooled
-  const done = withVictim.filter((r) => !r.guardReason);
+  const done = runs.filter((r) => r.status === 'done' && r.samples.some((s) => s.metric === METRIC.victimEventsPerSec));
+  // A run still out of guard after its attempts is kept: what stays out of guard on every attempt is how this
+  // scenario runs on this host (a deterministic simulated run, a generator that cannot reach the rate); the
+  // report marks it with its reason rather than dropping the scenario's data.
   const guards = {
     repeated: runs.reduce((a, r) => a + (r.guardRepeats?.length ?? 0), 0),
-    leftOut: withVictim.length - done.length,
+    kept: done.filter((r) => r.guardReason).length,
     reasons: [...new Set(runs.flatMap((r) => [...(r.guardRepeats ?? []), ...(r.guardReason ? [r.guardReason] : [])]))],
   };
   if (done.length === 0) return null;

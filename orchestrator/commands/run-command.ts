@@ -158,7 +158,9 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
         releaseRun: (runId) => store.releaseRun(campaignId, runId),
         guardRun: (result, hostId, reason) => {
           say(`run ${result.runId} out of guard: ${reason}`);
-          return store.guardRun(campaignId, result.runId, reason, spec.maxAttempts, result.samples, { ...result.provenance, hostId });
+          // a simulated run repeated with its seed gives the same numbers: marked and kept at once
+          const attempts = facts.get(hostId)?.facts.backend === 'sim' ? 1 : spec.maxAttempts;
+          return store.guardRun(campaignId, result.runId, reason, attempts, result.samples, { ...result.provenance, hostId });
         },
       },
     },

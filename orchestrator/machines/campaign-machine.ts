@@ -22,7 +22,7 @@ export interface LedgerOps {
   releaseRun(runId: string): void;
   /**
    * A run out of guard (its conditions would bias the penalty): 'todo' = marked and queued again (attempts
-   * left), 'done' = kept with the reason (attempts used up: counted in the report, left out of the penalty).
+   * left), 'done' = kept with the reason (attempts used up: the condition is systematic; counted and marked).
    */
   guardRun?(result: RunResult, hostId: string, reason: string): 'todo' | 'done';
 }

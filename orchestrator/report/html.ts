@@ -166,8 +166,8 @@ function statisticsTable(summaries: readonly ScenarioSummary[]): string {
   const head =
     '<tr><th>scenario</th><th>enforcement</th><th>host</th><th>penalty</th><th>95% CI</th><th>95% CI (bootstrap)</th><th>n</th><th>CV control</th><th>CV interference</th><th>ksoftirqd</th><th>victim events/s control / interference</th><th>check</th></tr>';
   const body = summaries.map((s) => {
-    const g = [s.control?.guards, s.interference?.guards].filter((x) => x && (x.repeated || x.leftOut));
-    const guard = g.length ? `out of guard: ${g.reduce((a, x) => a + x!.repeated, 0)} attempt(s) repeated, ${g.reduce((a, x) => a + x!.leftOut, 0)} run(s) left out (${[...new Set(g.flatMap((x) => x!.reasons))].join('; ')})` : undefined;
+    const g = [s.control?.guards, s.interference?.guards].filter((x) => x && (x.repeated || x.kept));
+    const guard = g.length ? `out of guard: ${g.reduce((a, x) => a + x!.repeated, 0)} attempt(s) repeated, ${g.reduce((a, x) => a + x!.kept, 0)} run(s) kept out of guard (${[...new Set(g.flatMap((x) => x!.reasons))].join('; ')})` : undefined;
     const notes = [s.penalty.note, s.notDone ? `${s.notDone} run(s) not done, left out` : undefined, ...(s.disagreement?.flagged ? s.disagreement.reasons : []), guard, ...(s.conditionNotes ?? [])].filter(Boolean);
     const flagged = s.disagreement?.flagged ?? false;
     return `<tr data-scenario="${esc(s.scenarioId)}" data-enforcement="${esc(s.enforcement)}"${flagged ? ' class="flagged"' : ''}><td>${esc(s.scenarioId)}</td><td>${esc(s.enforcement)}</td><td>${esc(s.stratum ?? '-')}</td><td class="num">${formatPenalty(s.penalty.mean)}</td><td class="num">${formatCi(s.penalty.ci95)} <small>${esc(s.penalty.method === 'paired-log-t' ? 'paired' : 'Fieller')}</small></td><td class="num">${formatCi(s.bootstrap?.ci ?? null)}</td><td class="num">${s.penalty.n}</td><td class="num">${formatCv(s.cv.control)}</td><td class="num">${formatCv(s.cv.interference)}</td><td class="num">${formatShare(s.ksoftirqdShare)}</td><td class="num">${num(s.victim.controlEventsPerSec)} / ${num(s.victim.interferenceEventsPerSec)}</td><td>${flagged ? '<b>repetitions disagree</b>: ' : ''}${esc(notes.join('; '))}</td></tr>`;
@@ -238,7 +238,7 @@ function runsTable(runs: readonly HtmlRun[]): string {
     const shares = r.samples.filter((s) => s.metric === METRIC.ksoftirqdShare && (s.labels.core === undefined || s.labels.core === String(r.victimCore)));
     const share = shares.length ? shares.reduce((a, s) => a + s.value, 0) / shares.length : null;
     const has = r.samples.some((s) => s.metric === METRIC.victimEventsPerSec);
-    return `<tr class="run-${esc(r.status)}"><td><code>${esc(r.runId)}</code></td><td>${esc(r.scenarioId)}</td><td>${esc(r.enforcement)}</td><td class="num">${r.repetition}</td><td>${esc(r.status)}</td><td>${esc(r.hostId ?? '-')}</td><td class="num">${r.attempts ?? '-'}</td><td class="num">${has ? num(events) : '-'}</td><td class="num">${formatShare(share)}</td><td><small>${esc([...(r.guardRepeats ?? []).map((g) => `repeated: ${g}`), ...(r.guardReason ? [`kept out of guard, left out: ${r.guardReason}`] : [])].join('; '))}</small></td><td><small>${esc(r.lastError ?? '')}</small></td></tr>`;
+    return `<tr class="run-${esc(r.status)}"><td><code>${esc(r.runId)}</code></td><td>${esc(r.scenarioId)}</td><td>${esc(r.enforcement)}</td><td class="num">${r.repetition}</td><td>${esc(r.status)}</td><td>${esc(r.hostId ?? '-')}</td><td class="num">${r.attempts ?? '-'}</td><td class="num">${has ? num(events) : '-'}</td><td class="num">${formatShare(share)}</td><td><small>${esc([...(r.guardRepeats ?? []).map((g) => `repeated: ${g}`), ...(r.guardReason ? [`kept out of guard: ${r.guardReason}`] : [])].join('; '))}</small></td><td><small>${esc(r.lastError ?? '')}</small></td></tr>`;
   });
   return `<table class="runs">${head}\n${body.join('\n')}</table>`;
 }

@@ -27,7 +27,7 @@ export interface StatisticsInfo {
   /** Adaptive stopping: the correction applied, in words; null without `until:`. */
   adaptiveCorrection: string | null;
   guards: { achievedLoadTolerance: number | null; maxStealShare: number | null; maxForeignCpuShare: number | null };
-  /** Attempts repeated out of guard, runs kept out of guard (left out of the penalties), and why. */
+  /** Attempts repeated out of guard, runs still out of guard on their last attempt (kept, counted, marked), and why. */
   guarded: { repeatedAttempts: number; runsKeptOutOfGuard: number; reasons: string[] };
 }
 

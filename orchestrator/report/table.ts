@@ -51,7 +51,7 @@ export function reportTable(summaries: readonly ScenarioSummary[], options: Tabl
     'conditions: spread over the interference runs of achieved/offered load, steal and foreign CPU on the victim core, softirqs/s' +
     (st?.adaptiveCorrection ? `\n${st.adaptiveCorrection}` : '') +
     (st && (st.guarded.repeatedAttempts || st.guarded.runsKeptOutOfGuard)
-      ? `\nguards: ${st.guarded.repeatedAttempts} attempt(s) repeated out of guard, ${st.guarded.runsKeptOutOfGuard} run(s) kept out of guard and left out of the penalties`
+      ? `\nguards: ${st.guarded.repeatedAttempts} attempt(s) repeated out of guard; ${st.guarded.runsKeptOutOfGuard} run(s) still out of guard on their last attempt, kept and marked`
       : '');
   const lines = table.toString().split('\n');
   const rule = lines[0].replace('┌', '├').replaceAll('┬', '┼').replace('┐', '┤');
@@ -60,12 +60,13 @@ export function reportTable(summaries: readonly ScenarioSummary[], options: Tabl
 }
 
 function guardNote(s: ScenarioSummary): string | undefined {
-  const g = [s.control?.guards, s.interference?.guards].filter((x) => x && (x.repeated || x.leftOut));
+  const g = [s.control?.guards, s.interference?.guards].filter((x) => x && (x.repeated || x.kept));
   if (!g.length) return undefined;
   const repeated = g.reduce((a, x) => a + x!.repeated, 0);
-  const leftOut = g.reduce((a, x) => a + x!.leftOut, 0);
+  const kept = g.reduce((a, x) => a + x!.kept, 0);
   const reasons = [...new Set(g.flatMap((x) => x!.reasons))];
-  return `out of guard: ${repeated} attempt(s) repeated${leftOut ? `, ${leftOut} run(s) left out` : ''} (${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; ...' : ''})`;
+  const what = [repeated ? `${repeated} attempt(s) repeated` : '', kept ? `${kept} run(s) kept out of guard` : ''].filter(Boolean).join(', ');
+  return `out of guard: ${what} (${reasons[0]}${reasons.length > 1 ? `; and ${reasons.length - 1} more` : ''})`;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;

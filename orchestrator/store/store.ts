@@ -210,7 +210,7 @@ export class Store {
   /**
    * A run whose conditions were out of guard: while attempts remain it goes back to todo, the attempt recorded
    * with outcome 'guard' and the reason; on its last attempt it is kept (done, with its samples) and the reason
-   * goes in its guard_reason, so the report counts it and leaves it out of the penalty. Never silently dropped.
+   * goes in its guard_reason, so the report counts and marks it. Never silently dropped.
    */
   guardRun(campaignId: string, runId: string, reason: string, maxAttempts: number, samples: Sample[], provenance: Record<string, unknown>): 'todo' | 'done' {
     return this.db.transaction(() => {
