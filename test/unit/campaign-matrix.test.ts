@@ -79,6 +79,20 @@ describe('expandCampaign', () => {
     expect(runs.map((r) => r.runId)).toEqual(runs.map((_, i) => expect.stringMatching(new RegExp(`^${String(i + 1).padStart(4, '0')}-`))));
   });
 
+  it('blocked design: one block per repetition, the control and every scenario in it, seeded order inside', () => {
+    const { spec } = loadCampaign('local-docker');
+    expect(spec.design).toBe('blocked');
+    const runs = expandCampaign(spec, 'c1');
+    const blocks = [0, 1, 2, 3].map((b) => runs.filter((r) => r.repetition === b));
+    // blocks run in order, each one back to back
+    expect(runs.map((r) => r.repetition)).toEqual([...runs.map((r) => r.repetition)].sort((a, b) => a - b));
+    for (const block of blocks) expect(block.map((r) => r.scenarioId).sort()).toEqual(['sysbench', 'tcp-receiver', 'tcp-sender flows=2', 'udp-receiver', 'udp-sender rateGbps=1']);
+    const orders = blocks.map((b) => b.map((r) => r.scenarioId).join('|'));
+    expect(new Set(orders).size).toBeGreaterThan(1); // not one fixed order
+    expect(expandCampaign(spec, 'c2').map((r) => `${r.scenarioId}|${r.repetition}|${r.seed}`)).toEqual(runs.map((r) => `${r.scenarioId}|${r.repetition}|${r.seed}`));
+    expect(expandCampaign({ ...spec, seed: 12 }, 'c1').map((r) => r.scenarioId)).not.toEqual(runs.map((r) => r.scenarioId));
+  });
+
   it('matches filter keys against filled-in defaults (flows 1 for tcp)', () => {
     const { spec } = parseCampaign(`name: f
 hosts: [{ id: s, backend: sim }]
