@@ -68,7 +68,11 @@ describe.skipIf(process.getuid?.() !== 0)('emulated lab without root', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'ironlab-nonroot-')), 'tb');
     chmodSync(join(dir, '..'), 0o777);
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const p = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, IRONLAB_BIN, 'testbed', 'up'], {
+      // A user who runs the CLI can read the checkout; nobody (65534) may not, if the clone lies in a 0700
+      // directory (a `mktemp -d` folder, /root). Ambient CAP_DAC_READ_SEARCH lets the process read and search any
+      // file, as that user could read their own clone, and nothing more: no write, no other root power, uid 65534.
+      const readable = ['--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search'];
+      const p = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...readable, process.execPath, IRONLAB_BIN, 'testbed', 'up'], {
         env: { ...process.env, IRONLAB_TESTBED_DIR: dir, HOME: '/tmp' },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
