@@ -81,6 +81,14 @@ describe('the verdict', () => {
   });
 });
 
+describe('the HTML file: design and run conditions', () => {
+  it('says which design and interval it used, and shows each arm\'s run conditions', () => {
+    expect(html).toContain('Design: shuffled (one seeded random order). Penalty and interval: unpaired, ratio of the arms\' means with a Fieller interval. Intervals are 95%.');
+    expect(html).toMatch(/<h3>Run conditions<\/h3>\s*<table class="conditions">/);
+    expect(html).toMatch(/<th>steal \(victim core\)<\/th><th>foreign CPU \(victim core\)<\/th>/);
+  });
+});
+
 describe('the HTML file', () => {
   it('is self-contained: no external script, style, font, image or link', () => {
     expect(html.startsWith('<!doctype html>')).toBe(true);
