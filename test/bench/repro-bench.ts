@@ -4,11 +4,12 @@
 //   reproMaxCiHalfWidth:   largest 95% half-width / penalty over every scenario of both campaigns
 //   reproMaxCampaignDiff:  largest |a - b| / ((a + b) / 2) between the two campaigns' penalties, per scenario
 //   reproCampaignWallS:    the longer of the two campaigns' wall times (s)
-// Each campaign holds /tmp/ironlab-real.lock (flock; $IRONLAB_REAL_LOCK to change), the machine-wide lock every
-// real suite takes, so nothing else real runs beside it. It prints, per scenario, both penalties with their
-// intervals and notes (what the report says about steal, foreign CPU, load), so a miss can be read from them.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+// Both campaigns run under /tmp/ironlab-real.lock (flock; $IRONLAB_REAL_LOCK to change), the machine-wide lock
+// every real suite takes, held from before the first to after the second, so nothing else real runs beside or
+// between them; when the bench itself was started under `flock` on that lock, it uses that hold. It prints, per
+// scenario, both penalties with their intervals and notes (steal, foreign CPU, load), so a miss can be read.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IRONLAB_BIN } from '../../testbed/local-agents.ts';
@@ -23,15 +24,45 @@ interface ScenarioJson {
 
 export const REAL_LOCK = process.env.IRONLAB_REAL_LOCK ?? '/tmp/ironlab-real.lock';
 
+/** Whether a process above this one is `flock <lock> ...` (the bench was started under the lock already). */
+export function lockHeldAbove(lock: string): boolean {
+  let pid = process.ppid;
+  for (let depth = 0; pid > 1 && depth < 32; depth++) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv[0].endsWith('flock') && argv.includes(lock)) return true;
+      pid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
+/**
+ * Takes the lock for as long as the returned holder lives: `flock` runs `cat` on a pipe from this process, so
+ * the lock goes when release() closes the pipe, or when this process dies for any reason.
+ */
+export async function holdLock(lock: string): Promise<{ release: () => void }> {
+  const holder: ChildProcess = spawn('flock', [lock, 'sh', '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    holder.once('error', (err) => reject(new Error(`cannot start flock (util-linux): ${err.message}`)));
+    holder.once('exit', (code) => reject(new Error(`flock ${lock} exited (${code}) before taking the lock`)));
+    holder.stdout!.once('data', () => resolve());
+  });
+  holder.removeAllListeners('exit');
+  return { release: () => holder.stdin!.end() };
+}
+
 function runOnce(campaign: string, dir: string, i: number): { wallS: number; scenarios: ScenarioJson[]; design?: string } {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('flock', [REAL_LOCK, process.execPath, IRONLAB_BIN, 'run', campaign, '--json', '--db', join(dir, `repro-${i}.db`), '--no-progress'], {
+  const r = spawnSync(process.execPath, [IRONLAB_BIN, 'run', campaign, '--json', '--db', join(dir, `repro-${i}.db`), '--no-progress'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',
     maxBuffer: 64 << 20,
   });
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.error) throw new Error(`cannot start flock (util-linux): ${r.error.message}`);
+  if (r.error) throw new Error(`cannot start ironlab: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`ironlab run ${campaign} failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   const json = JSON.parse(r.stdout) as { scenarios: ScenarioJson[]; statistics?: { design: string } };
   return { wallS, scenarios: json.scenarios, design: json.statistics?.design };
@@ -61,6 +92,7 @@ export async function benchRepro(opts: { campaign?: string; log?: (line: string)
   const campaign = opts.campaign ?? 'local-docker';
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const dir = mkdtempSync(join(tmpdir(), 'ironlab-repro-'));
+  const lock = lockHeldAbove(REAL_LOCK) ? null : await holdLock(REAL_LOCK);
   try {
     const a = runOnce(campaign, dir, 1);
     const b = runOnce(campaign, dir, 2);
@@ -75,6 +107,7 @@ export async function benchRepro(opts: { campaign?: string; log?: (line: string)
     }
     return { ...reproFigures(a.scenarios, b.scenarios), reproCampaignWallS: round(Math.max(a.wallS, b.wallS), 1) };
   } finally {
+    lock?.release();
     rmSync(dir, { recursive: true, force: true });
   }
 }
