@@ -35,7 +35,7 @@ export const METRIC = {
   attributedSoftirqS: 'attributed_softirq_s', // {container}: softirq time whose packets it owns (accounting)
   // Run conditions (why a run varies; the orchestrator's guards read them). A backend that cannot measure one
   // leaves it out: a guard with no metric present does not fire.
-  offeredGbps: 'offered_gbps', // {container}: the rate a flood was asked for (absent = unlimited)
+  offeredGbps: 'offered_gbps', // {container}: the rate a flood was asked for (absent = unlimited); the orchestrator's load guard reads it for open-loop UDP receiver floods only
   achievedGbps: 'achieved_gbps', // {container, source: iperf3|nic}: the rate it reached over the window
   achievedPps: 'achieved_pps', // {container, source: iperf3|nic}: packets/s it reached over the window
   stealTimeS: 'steal_time_s', // {core}: time the hypervisor ran something else on the core

@@ -19,6 +19,10 @@ describe('guardViolations', () => {
   it('names a flood that missed its offered rate, preferring iperf3 over the NIC counters', () => {
     expect(guardViolations(load(0.8), run, DEFAULT_GUARDS)).toEqual(['neighbour-0 achieved 0.80 of 1 Gbit/s offered (iperf3, 20% off, tolerance 10%)']);
     expect(guardViolations([...load(0.8, 'nic'), ...load(0.99).slice(1)], run, DEFAULT_GUARDS)).toEqual([]);
+    // a sender or a TCP flood reaches what its quota or its receiver allows: that is the measurement
+    expect(guardViolations(load(0.5), { ...run, workload: 'udp-sender' }, DEFAULT_GUARDS)).toEqual([]);
+    expect(guardViolations(load(0.5), { ...run, workload: 'tcp-receiver' }, DEFAULT_GUARDS)).toHaveLength(0);
+    expect(guardViolations(load(0.5), { ...run, workload: 'udp-receiver' }, DEFAULT_GUARDS)).toHaveLength(1);
     // an unlimited flood (no offered rate) has nothing to miss
     expect(guardViolations([sample('achieved_gbps', 0.1, 'Gbit/s', { container: 'neighbour-0', source: 'nic' })], run, DEFAULT_GUARDS)).toEqual([]);
   });
