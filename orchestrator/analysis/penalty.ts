@@ -1,7 +1,9 @@
-// The penalty factor (IRON section 2.3) per report scenario (scenarioId, enforcement), with its uncertainty.
-// penalty = mean victim events/s with sysbench neighbours (the control arm, same enforcement)
-//         / mean victim events/s with this scenario's neighbours (the interference arm).
-// 1.0 = perfect isolation. Only runs with status 'done' count; a run without a victim sample is left out.
+// The penalty factor (IRON section 2.3) per report scenario (scenarioId, enforcement, host), with its uncertainty.
+// penalty = victim events/s with sysbench neighbours (the control arm: same enforcement, run settings and host)
+//         / victim events/s with this scenario's neighbours (the interference arm).
+// Unpaired (shuffled design): ratio of the arms' means, Fieller interval. Paired (blocked design): geometric mean
+// of the within-block ratios, t interval on their logs. 1.0 = perfect isolation. Only runs with status 'done'
+// count; a run without a victim sample is left out.
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import { CONTROL_WORKLOAD, type Enforcement, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
 import { CORE_CATEGORIES, METRIC, type CoreCategory, type Sample } from '../../agents/samples.ts';
@@ -74,7 +76,7 @@ export interface ArmStats {
 export type IntervalMethod = 'fieller' | 'paired-log-t';
 
 export interface Penalty {
-  /** Ratio of means; null when an arm has no data. */
+  /** Ratio of means (unpaired) or geometric mean of the within-block ratios (paired); null when an arm has no data. */
   mean: number | null;
   /** 95% Fieller interval; null when n < 2 in either arm or when the interval is unbounded. */
   ci95: [number, number] | null;
