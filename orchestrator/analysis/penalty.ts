@@ -78,11 +78,11 @@ export type IntervalMethod = 'fieller' | 'paired-log-t';
 export interface Penalty {
   /** Ratio of means (unpaired) or geometric mean of the within-block ratios (paired); null when an arm has no data. */
   mean: number | null;
-  /** 95% Fieller interval; null when n < 2 in either arm or when the interval is unbounded. */
+  /** The interval (Fieller or paired, see method) at `level`; null when n < 2 or when it is unbounded. */
   ci95: [number, number] | null;
   /** Interference-arm repetitions that count. */
   n: number;
-  /** Welch–Satterthwaite degrees of freedom used for the t quantile (null when no interval). */
+  /** Degrees of freedom of the t quantile: Welch–Satterthwaite (Fieller) or blocks − 1 (paired); null when no interval. */
   df: number | null;
   /** Why there is no mean or no interval, in words a user can act on. */
   note?: string;
