@@ -74,7 +74,8 @@ describe.skipIf(process.getuid?.() !== 0)('emulated lab without root', () => {
     chmodSync(view, 0o755);
     onTestFinished(() => rmdirSync(view)); // an empty mount point here: the mount lived in the child's namespace
     const checkout = resolvePath(dirname(IRONLAB_BIN), '..', '..');
-    const asNobody = 'mount --bind "$1" "$2" && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$3" "$2/$4" testbed up';
+    // (cd there too: a cwd nobody cannot enter fails every child it spawns, esbuild's among them)
+    const asNobody = 'mount --bind "$1" "$2" && cd "$2" && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$3" "$2/$4" testbed up';
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const p = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', asNobody, 'sh', checkout, view, process.execPath, relative(checkout, IRONLAB_BIN)], {
         env: { ...process.env, IRONLAB_TESTBED_DIR: dir, HOME: '/tmp' },
