@@ -33,10 +33,23 @@ export const METRIC = {
   chargedTimeS: 'charged_time_s', // {container}: network softirq time charged to it as owner (enforcement)
   creditedTimeS: 'credited_time_s', // {container}: time given back for others' softirq run on its time
   attributedSoftirqS: 'attributed_softirq_s', // {container}: softirq time whose packets it owns (accounting)
+  // Run conditions (why a run varies; the orchestrator's guards read them). A backend that cannot measure one
+  // leaves it out: a guard with no metric present does not fire.
+  offeredGbps: 'offered_gbps', // {container}: the rate a flood was asked for (absent = unlimited); the orchestrator's load guard reads it for open-loop UDP receiver floods only
+  achievedGbps: 'achieved_gbps', // {container, source: iperf3|nic}: the rate it reached over the window
+  achievedPps: 'achieved_pps', // {container, source: iperf3|nic}: packets/s it reached over the window
+  stealTimeS: 'steal_time_s', // {core}: time the hypervisor ran something else on the core
+  foreignCpuTimeS: 'foreign_cpu_time_s', // {core, who: agent|dockerd|containerd|orchestrator|other}: CPU outside the experiment
+  softirqCount: 'softirq_count', // {core, vec: NET_RX|NET_TX}: softirqs raised over the window
 } as const;
 
 export const CORE_CATEGORIES = ['victim', 'neighbours', 'softirq_task', 'ksoftirqd', 'idle', 'other'] as const;
 export type CoreCategory = (typeof CORE_CATEGORIES)[number];
+/** Who a foreign_cpu_time_s sample is about (anything on a victim core that is not the experiment's containers). */
+export const FOREIGN_CPU_WHO = ['agent', 'dockerd', 'containerd', 'orchestrator', 'other'] as const;
+export type ForeignCpuWho = (typeof FOREIGN_CPU_WHO)[number];
+/** Where an achieved load was read: iperf3's own report or the NIC's counters. */
+export const LOAD_SOURCES = ['iperf3', 'nic'] as const;
 
 /** Container names used in labels: `victim`, `neighbour-0..K-1`, `peer-0..K-1`. */
 export const victimName = 'victim';

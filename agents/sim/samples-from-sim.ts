@@ -2,7 +2,8 @@
 // agents/samples.ts, with the same metric names and labels the docker backend produces.
 import type { RunSpec } from '../run-spec.ts';
 import { CORE_CATEGORIES, METRIC, neighbourName, peerName, sample, victimName, type Sample } from '../samples.ts';
-import { directionOf } from '../../workloads/catalog.ts';
+import { defaultMessageBytes, directionOf } from '../../workloads/catalog.ts';
+import { loadProfile } from './profile.ts';
 import { N_CATS, type KernelSnapshot } from './host-kernel.ts';
 import { DROP_REASONS } from './traffic.ts';
 
@@ -14,6 +15,11 @@ export function samplesFromSim(spec: RunSpec, start: KernelSnapshot, end: Kernel
   out.push(sample(METRIC.windowS, windowS, 's'));
   const name = (i: number) => (i === 0 ? victimName : neighbourName(i - 1));
   const direction = directionOf(spec.workload);
+  // payload bytes per packet, as the traffic model counts them (UDP: one datagram per packet; TCP: MSS segments)
+  const profile = loadProfile(spec.profile);
+  const payloadBytes = spec.workload.startsWith('udp')
+    ? Math.min(spec.params.messageBytes ?? defaultMessageBytes(spec.workload) ?? profile.mtuBytes - 28, profile.mtuBytes - 28)
+    : profile.tcpMssBytes;
 
   for (let i = 0; i < end.containers.length; i++) {
     const a = start.containers[i];
@@ -47,6 +53,12 @@ export function samplesFromSim(spec: RunSpec, start: KernelSnapshot, end: Kernel
       out.push(sample(METRIC.packetsSent, offered, 'packets', { container: peerName(i - 1) }));
     }
     out.push(sample(METRIC.retransmits, round(b.retransmits - a.retransmits), 'count', labels));
+    // The flood's load at the NIC: what the sender put on the wire, or what arrived for the receiver (before any
+    // drop). Offered: only where an unconstrained generator runs open loop at a set rate (the UDP receiver's peer).
+    const atNic = direction === 'send' ? delivered : offered;
+    out.push(sample(METRIC.achievedPps, atNic / windowS, 'packets/s', { container, source: 'nic' }));
+    out.push(sample(METRIC.achievedGbps, (atNic * payloadBytes * 8) / 1e9 / windowS, 'Gbit/s', { container, source: 'nic' }));
+    if (spec.workload === 'udp-receiver' && spec.params.rateGbps !== undefined) out.push(sample(METRIC.offeredGbps, spec.params.rateGbps, 'Gbit/s', labels));
     DROP_REASONS.forEach((reason, r) => {
       out.push(sample(METRIC.packetsDropped, round(b.dropped[r] - a.dropped[r]), 'packets', { container, reason }));
     });
@@ -62,6 +74,7 @@ export function samplesFromSim(spec: RunSpec, start: KernelSnapshot, end: Kernel
     out.push(sample(METRIC.softirqTimeS, (end.softirqVecNs[c * 2 + 1] - start.softirqVecNs[c * 2 + 1]) / 1e9, 's', { core, vec: 'NET_TX' }));
     const ksoft = (end.coreCatNs[c * N_CATS + 3] - start.coreCatNs[c * N_CATS + 3]) / 1e9;
     out.push(sample(METRIC.ksoftirqdTimeS, ksoft, 's', { core }));
+    out.push(sample(METRIC.stealTimeS, 0, 's', { core })); // a simulated host has no hypervisor
     if (spec.victim.cpus.includes(c)) out.push(sample(METRIC.ksoftirqdShare, ksoft / windowS, 'fraction', { core }));
   }
   return out;

@@ -31,15 +31,17 @@ export function ciHalfWidth(summary: Pick<ScenarioSummary, 'penalty'>): number |
  */
 export function moreRepetitionsNeeded(summary: ScenarioSummary, until: Until): number {
   const n = summary.interference?.n ?? 0;
+  // the interval's sample size: runs (unpaired) or complete blocks (paired)
+  const m = summary.penalty.n;
   const room = Math.max(0, until.maxRepetitions - n - summary.notDone);
   if (room === 0) return 0;
   // the victim made no progress or there is no control: more repetitions of this scenario do not help
   if (summary.control === null || (summary.interference !== null && summary.interference.meanEventsPerSec <= 0)) return 0;
   const w = ciHalfWidth(summary);
-  if (w === null) return Math.min(room, Math.max(1, 2 - n));
+  if (w === null) return Math.min(room, Math.max(1, 2 - m));
   if (w <= until.ciHalfWidth) return 0;
-  const target = Math.ceil(n * (w / until.ciHalfWidth) ** 2);
-  return Math.min(room, Math.max(1, target - n));
+  const target = Math.ceil(m * (w / until.ciHalfWidth) ** 2);
+  return Math.min(room, Math.max(1, target - m));
 }
 
 export interface RepetitionRequest {
@@ -51,25 +53,34 @@ export interface RepetitionRequest {
 }
 
 /**
- * The whole next round: one request per interference arm that needs more, and one per sysbench control arm
- * (scenarioId of the control, per enforcement mode) that is the bottleneck. A penalty's interval depends on both
- * arms; the control arm is shared by every scenario of its enforcement mode, so it is grown to the largest size
- * any of its scenarios asks for (never above the cap). Empty plan = the campaign is done.
+ * The whole next round: one request per interference arm that needs more, and one per control arm (the
+ * scenario each summary names as its control, per enforcement mode) that is the bottleneck. A penalty's interval
+ * depends on both arms; a control arm is shared by every scenario with its settings and enforcement mode, so it
+ * is grown to the largest size any of its scenarios asks for (never above the cap). In a blocked design
+ * (`paired`), every extra block needs its own control run: the control gets as many as the most any of its
+ * scenarios asks for. A scenario seen on several hosts asks once, for the most any host needs. Empty = done.
  */
-export function repetitionPlan(summaries: readonly ScenarioSummary[], until: Until, controlScenarioId = CONTROL_WORKLOAD as string): RepetitionRequest[] {
-  const plan: RepetitionRequest[] = [];
-  const controlTarget = new Map<Enforcement, { n: number; target: number }>();
+export function repetitionPlan(summaries: readonly ScenarioSummary[], until: Until, options: { paired?: boolean } = {}): RepetitionRequest[] {
+  const plan = new Map<string, RepetitionRequest>();
+  const controlTarget = new Map<string, { scenarioId: string; enforcement: Enforcement; extra: number }>();
+  const add = (r: RepetitionRequest) => {
+    const key = `${r.scenarioId}\0${r.enforcement}`;
+    const prior = plan.get(key);
+    if (!prior || prior.extra < r.extra) plan.set(key, r);
+  };
   for (const s of summaries) {
     const extra = moreRepetitionsNeeded(s, until);
     if (extra === 0) continue;
-    plan.push({ scenarioId: s.scenarioId, workload: s.workload, enforcement: s.enforcement, extra });
+    add({ scenarioId: s.scenarioId, workload: s.workload, enforcement: s.enforcement, extra });
     if (s.control) {
-      const wanted = Math.min(until.maxRepetitions, (s.interference?.n ?? 0) + s.notDone + extra);
-      const prior = controlTarget.get(s.enforcement);
-      controlTarget.set(s.enforcement, { n: s.control.n, target: Math.max(prior?.target ?? 0, wanted) });
+      const controlId = s.controlScenarioId ?? CONTROL_WORKLOAD;
+      const wanted = options.paired ? extra : Math.min(until.maxRepetitions, (s.interference?.n ?? 0) + s.notDone + extra) - s.control.n;
+      const key = `${controlId}\0${s.enforcement}`;
+      const prior = controlTarget.get(key);
+      controlTarget.set(key, { scenarioId: controlId, enforcement: s.enforcement, extra: Math.max(prior?.extra ?? 0, wanted) });
     }
   }
-  for (const [enforcement, { n, target }] of controlTarget)
-    if (target > n) plan.push({ scenarioId: controlScenarioId, workload: CONTROL_WORKLOAD, enforcement, extra: target - n });
-  return plan;
+  for (const { scenarioId, enforcement, extra } of controlTarget.values())
+    if (extra > 0) add({ scenarioId, workload: CONTROL_WORKLOAD, enforcement, extra });
+  return [...plan.values()];
 }

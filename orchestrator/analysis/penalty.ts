@@ -1,11 +1,15 @@
-// The penalty factor (IRON section 2.3) per report scenario (scenarioId, enforcement), with its uncertainty.
-// penalty = mean victim events/s with sysbench neighbours (the control arm, same enforcement)
-//         / mean victim events/s with this scenario's neighbours (the interference arm).
-// 1.0 = perfect isolation. Only runs with status 'done' count; a run without a victim sample is left out.
+// The penalty factor (IRON section 2.3) per report scenario (scenarioId, enforcement, host), with its uncertainty.
+// penalty = victim events/s with sysbench neighbours (the control arm: same enforcement, run settings and host)
+//         / victim events/s with this scenario's neighbours (the interference arm).
+// Unpaired (shuffled design): ratio of the arms' means, Fieller interval. Paired (blocked design): geometric mean
+// of the within-block ratios, t interval on their logs. 1.0 = perfect isolation. Only runs with status 'done'
+// count; a run without a victim sample is left out.
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import { CONTROL_WORKLOAD, type Enforcement, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
 import { CORE_CATEGORIES, METRIC, type CoreCategory, type Sample } from '../../agents/samples.ts';
+import { conditionNotes, conditionsSpread, runConditions, windowOf, type ConditionsSpread } from './conditions.ts';
 import {
+  bootstrapMeanLogRatio,
   bootstrapRatioOfMeans,
   coefficientOfVariation,
   DEFAULT_CV_THRESHOLD,
@@ -29,6 +33,16 @@ export interface RunRecord {
   /** The victim's core (its RunSpec's victim.cpus[0]): core_time_s and ksoftirqd_share are read there. */
   victimCore: number;
   samples: Sample[];
+  /** Canonical run settings (quotas, cores, neighbours, durations): a scenario's control must have the same. Absent = not checked. */
+  settingsKey?: string;
+  /** Where the run ran, as far as pooling goes: the server host (real hosts), or the profile of identical simulated hosts. Absent = one place. */
+  stratum?: string;
+  /** The kept attempt was out of guard (its attempts ran out: the condition is systematic, not a passing one): why. Counted and marked. */
+  guardReason?: string | null;
+  /** Reasons of earlier attempts that a guard repeated. */
+  guardRepeats?: string[];
+  /** Planned measurement window (s), for runs that report no window_s. */
+  durationS?: number;
 }
 
 export type TimeBreakdown = Record<CoreCategory, number>;
@@ -50,19 +64,35 @@ export interface ArmStats {
   timeBreakdown: TimeBreakdown | null;
   /** Runs whose victim events/s lie far from the arm's median (modified z-score, see statistics.ts). */
   outlierRunIds: string[];
+  /** Repetition number of each counted run, in the order of runIds (pairs runs in blocked designs). */
+  repetitions: number[];
+  /** Spread of the run conditions (achieved load, steal, foreign CPU, softirqs, ksoftirqd) over the counted runs. */
+  conditions: ConditionsSpread;
+  /** Guards: attempts repeated because they were out of guard, and counted runs kept out of guard (attempts used up). */
+  guards: { repeated: number; kept: number; reasons: string[] };
 }
 
+/** How the headline interval was made. */
+export type IntervalMethod = 'fieller' | 'paired-log-t';
+
 export interface Penalty {
-  /** Ratio of means; null when an arm has no data. */
+  /** Ratio of means (unpaired) or geometric mean of the within-block ratios (paired); null when an arm has no data. */
   mean: number | null;
-  /** 95% Fieller interval; null when n < 2 in either arm or when the interval is unbounded. */
+  /** The interval (Fieller or paired, see method) at `level`; null when n < 2 or when it is unbounded. */
   ci95: [number, number] | null;
   /** Interference-arm repetitions that count. */
   n: number;
-  /** Welch–Satterthwaite degrees of freedom used for the t quantile (null when no interval). */
+  /** Degrees of freedom of the t quantile: Welch–Satterthwaite (Fieller) or blocks − 1 (paired); null when no interval. */
   df: number | null;
   /** Why there is no mean or no interval, in words a user can act on. */
   note?: string;
+  /**
+   * fieller: ratio of the arms' means, Fieller interval (unpaired, shuffled design). paired-log-t: geometric
+   * mean of the within-block ratios control/interference, t interval on their logs (df n−1), back-transformed.
+   */
+  method: IntervalMethod;
+  /** Confidence level of ci95: 0.95, or higher when adaptive stopping is corrected for (see AnalysisOptions.looks). */
+  level: number;
 }
 
 export interface ScenarioSummary {
@@ -89,6 +119,12 @@ export interface ScenarioSummary {
   bootstrap: BootstrapInterval | null;
   /** Whether the repetitions behind this penalty disagree, and why (in words a user can act on). */
   disagreement: { flagged: boolean; reasons: string[] };
+  /** The control scenario the penalty divides by (same settings, enforcement and host); null without one. */
+  controlScenarioId: string | null;
+  /** The host (or simulated-host profile) of this row's runs; runs of different hosts are never pooled. */
+  stratum: string | null;
+  /** Why the repetitions may differ, from their own counters (steal, foreign CPU, load, ksoftirqd regime). */
+  conditionNotes: string[];
 }
 
 export interface AnalysisOptions extends DisagreementOptions {
@@ -96,6 +132,19 @@ export interface AnalysisOptions extends DisagreementOptions {
   seed?: number;
   /** Bootstrap resamples. Default 10 000. */
   resamples?: number;
+  /** blocked: paired analysis of within-block ratios; shuffled (default): Fieller on the arms' means. */
+  design?: 'blocked' | 'shuffled';
+  /** Nominal confidence level. Default 0.95. */
+  level?: number;
+  /**
+   * Adaptive repetitions (`until:`) look at the interval after every round and stop once it is tight: optional
+   * stopping. With at most `looks` looks, each interval is made at level 1 − (1 − level)/looks (Bonferroni over
+   * the looks), so the interval where a scenario stopped covers with at least `level` whatever the stopping
+   * rule. Default 1 (a fixed number of repetitions).
+   */
+  looks?: number;
+  /** Thresholds of the condition notes (the campaign's guards). */
+  noteThresholds?: { steal: number; foreign: number; load: number };
 }
 
 /**
@@ -113,38 +162,60 @@ export interface AnalysisOptions extends DisagreementOptions {
  * ~10+ repetitions; where the two disagree markedly, the data are not normal and deserve a look.
  */
 export function summarizePenalties(records: readonly RunRecord[], options: AnalysisOptions = {}): ScenarioSummary[] {
+  // One row per scenario, enforcement and host (stratum): done runs by where they ran; a run not done counts
+  // (notDone) in every row of its scenario, or makes one of its own when none has a done run.
   const groups = new Map<string, RunRecord[]>();
-  for (const r of records) {
-    const key = `${r.scenarioId}\0${r.enforcement}`;
+  const scenarioKey = (r: RunRecord) => `${r.scenarioId}\0${r.enforcement}`;
+  const push = (key: string, r: RunRecord) => {
     const list = groups.get(key);
     if (list) list.push(r);
     else groups.set(key, [r]);
-  }
-  const controlByEnforcement = new Map<Enforcement, ArmStats | null>();
-  const controlOf = (enf: Enforcement) => {
-    if (!controlByEnforcement.has(enf)) controlByEnforcement.set(enf, armStats(records.filter((r) => r.workload === CONTROL_WORKLOAD && r.enforcement === enf), options));
-    return controlByEnforcement.get(enf) ?? null;
   };
+  for (const r of records) if (r.status === 'done') push(`${scenarioKey(r)}\0${r.stratum ?? ''}`, r);
+  for (const r of records) {
+    if (r.status === 'done') continue;
+    const rows = [...groups.keys()].filter((k) => k.startsWith(`${scenarioKey(r)}\0`));
+    if (rows.length) for (const k of rows) groups.get(k)!.push(r);
+    else push(`${scenarioKey(r)}\0${r.stratum ?? ''}`, r);
+  }
+  const level = 1 - (1 - (options.level ?? 0.95)) / Math.max(1, options.looks ?? 1);
+  const paired = options.design === 'blocked';
+  // A scenario's control: sysbench runs with the same enforcement, the same run settings and the same host.
+  const controlRunsOf = (r: RunRecord) =>
+    records.filter(
+      (c) =>
+        c.workload === CONTROL_WORKLOAD &&
+        c.enforcement === r.enforcement &&
+        (c.stratum ?? '') === (r.stratum ?? '') &&
+        (c.settingsKey === undefined || r.settingsKey === undefined || c.settingsKey === r.settingsKey),
+    );
 
   const out: ScenarioSummary[] = [];
   for (const runs of groups.values()) {
     const first = runs[0];
     if (first.workload === CONTROL_WORKLOAD) continue;
-    const control = controlOf(first.enforcement);
+    const controlRuns = controlRunsOf(first);
+    const control = armStats(controlRuns, options);
     const interference = armStats(runs, options);
-    const bootstrap =
-      control && interference
-        ? bootstrapRatioOfMeans(control.eventsPerSec, interference.eventsPerSec, {
-            seed: seedFor(options.seed ?? 1, `${first.scenarioId}\0${first.enforcement}`),
-            ...(options.resamples !== undefined ? { resamples: options.resamples } : {}),
-          })
-        : null;
+    const bootSeed = seedFor(options.seed ?? 1, `${first.scenarioId}\0${first.enforcement}${first.stratum ? `\0${first.stratum}` : ''}`);
+    const resampleOpts = { seed: bootSeed, level, ...(options.resamples !== undefined ? { resamples: options.resamples } : {}) };
+    let penalty: Penalty;
+    let bootstrap: BootstrapInterval | null = null;
+    if (paired) {
+      const p = pairedPenalty(control, interference, first.enforcement, level);
+      penalty = p.penalty;
+      if (p.logRatios.length >= 2) bootstrap = bootstrapMeanLogRatio(p.logRatios, resampleOpts);
+    } else {
+      penalty = penaltyOf(control, interference, first.enforcement, level);
+      if (control && interference) bootstrap = bootstrapRatioOfMeans(control.eventsPerSec, interference.eventsPerSec, resampleOpts);
+    }
+    const thresholds = options.noteThresholds ?? { steal: 0.02, foreign: 0.05, load: 0.1 };
     out.push({
       scenarioId: first.scenarioId,
       workload: first.workload,
       params: { ...first.params },
       enforcement: first.enforcement,
-      penalty: penaltyOf(control, interference, first.enforcement),
+      penalty,
       victim: { controlEventsPerSec: control?.meanEventsPerSec ?? null, interferenceEventsPerSec: interference?.meanEventsPerSec ?? null },
       ksoftirqdShare: interference?.ksoftirqdShare ?? null,
       cv: { control: control?.cv ?? null, interference: interference?.cv ?? null },
@@ -154,9 +225,52 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
       notDone: runs.filter((r) => r.status !== 'done').length,
       bootstrap,
       disagreement: disagreementOf(control, interference, options),
+      controlScenarioId: controlRuns[0]?.scenarioId ?? null,
+      stratum: first.stratum ?? null,
+      conditionNotes: [
+        ...(control ? conditionNotes('control', control.conditions, thresholds) : []),
+        ...(interference ? conditionNotes('interference', interference.conditions, thresholds) : []),
+      ],
     });
   }
   return out;
+}
+
+/**
+ * Paired analysis of a blocked design: in block (repetition) b the control and the scenario ran back to back on
+ * one host, so r_b = control_b / interference_b is free of whatever drifted between blocks. The penalty is the
+ * geometric mean of the r_b, its interval a t interval on log r_b (df = pairs − 1) taken back with exp: exact
+ * when log r_b is normal, and a ratio's interval stays positive and asymmetric as it should.
+ */
+export function pairedPenalty(control: ArmStats | null, interference: ArmStats | null, enforcement: Enforcement, level = 0.95): { penalty: Penalty; logRatios: number[] } {
+  const n0 = interference?.n ?? 0;
+  const none = (note: string, n = n0): { penalty: Penalty; logRatios: number[] } => ({ penalty: { mean: null, ci95: null, n, df: null, note, method: 'paired-log-t', level }, logRatios: [] });
+  if (!control) return none(`no completed sysbench control run with enforcement ${enforcement} and the same settings and host`);
+  if (!interference) return none('no completed run');
+  if (interference.meanEventsPerSec <= 0) return none('the victim made no progress (0 events/s)');
+  const controlByBlock = new Map<number, number[]>();
+  control.repetitions.forEach((b, i) => controlByBlock.set(b, [...(controlByBlock.get(b) ?? []), control.eventsPerSec[i]]));
+  const logRatios: number[] = [];
+  interference.repetitions.forEach((b, i) => {
+    const c = controlByBlock.get(b);
+    const x = interference.eventsPerSec[i];
+    if (c && x > 0) logRatios.push(Math.log(meanOf(c) / x));
+  });
+  const n = logRatios.length;
+  if (n === 0) return none('no block has both a control run and a run of this scenario', 0);
+  const m = meanOf(logRatios);
+  const mean = Math.exp(m);
+  if (n < 2) return { penalty: { mean, ci95: null, n, df: null, note: `no interval with 1 complete block (needs 2)`, method: 'paired-log-t', level }, logRatios };
+  const sd = Math.sqrt(logRatios.reduce((a, d) => a + (d - m) ** 2, 0) / (n - 1));
+  const half = tQuantile(1 - (1 - level) / 2, n - 1) * (sd / Math.sqrt(n));
+  const unpaired = interference.n - n;
+  return {
+    penalty: {
+      mean, ci95: [Math.exp(m - half), Math.exp(m + half)], n, df: n - 1, method: 'paired-log-t', level,
+      ...(unpaired > 0 ? { note: `${unpaired} run${unpaired === 1 ? '' : 's'} without a control in its block, left out` } : {}),
+    },
+    logRatios,
+  };
 }
 
 /** Repetitions disagree when an arm's CV is above the threshold or an arm holds an outlier. */
@@ -172,16 +286,18 @@ export function disagreementOf(control: ArmStats | null, interference: ArmStats 
   return { flagged: reasons.length > 0, reasons };
 }
 
-function penaltyOf(control: ArmStats | null, interference: ArmStats | null, enforcement: Enforcement): Penalty {
+function penaltyOf(control: ArmStats | null, interference: ArmStats | null, enforcement: Enforcement, level = 0.95): Penalty {
   const n = interference?.n ?? 0;
-  if (!control) return { mean: null, ci95: null, n, df: null, note: `no completed sysbench control run with enforcement ${enforcement}` };
-  if (!interference) return { mean: null, ci95: null, n, df: null, note: 'no completed run' };
-  if (interference.meanEventsPerSec <= 0) return { mean: null, ci95: null, n, df: null, note: 'the victim made no progress (0 events/s)' };
+  const base = { method: 'fieller' as const, level };
+  if (!control) return { mean: null, ci95: null, n, df: null, note: `no completed sysbench control run with enforcement ${enforcement}`, ...base };
+  if (!interference) return { mean: null, ci95: null, n, df: null, note: 'no completed run', ...base };
+  if (interference.meanEventsPerSec <= 0) return { mean: null, ci95: null, n, df: null, note: 'the victim made no progress (0 events/s)', ...base };
   const ratio = ratioOfMeans(
     { mean: control.meanEventsPerSec, sd: control.sdEventsPerSec, n: control.n },
     { mean: interference.meanEventsPerSec, sd: interference.sdEventsPerSec, n: interference.n },
+    level,
   );
-  return { mean: ratio.mean, ci95: ratio.ci95, n, df: ratio.df, ...(ratio.note ? { note: ratio.note } : {}) };
+  return { mean: ratio.mean, ci95: ratio.ci95, n, df: ratio.df, ...(ratio.note ? { note: ratio.note } : {}), ...base };
 }
 
 export interface SampleMoments {
@@ -232,6 +348,14 @@ export function ratioOfMeans(x: SampleMoments, y: SampleMoments, level = 0.95): 
 /** Statistics of the done runs in `runs` that carry a victim sample; null if there are none. */
 export function armStats(runs: readonly RunRecord[], options: DisagreementOptions = {}): ArmStats | null {
   const done = runs.filter((r) => r.status === 'done' && r.samples.some((s) => s.metric === METRIC.victimEventsPerSec));
+  // A run still out of guard after its attempts is kept: what stays out of guard on every attempt is how this
+  // scenario runs on this host (a deterministic simulated run, a generator that cannot reach the rate); the
+  // report marks it with its reason rather than dropping the scenario's data.
+  const guards = {
+    repeated: runs.reduce((a, r) => a + (r.guardRepeats?.length ?? 0), 0),
+    kept: done.filter((r) => r.guardReason).length,
+    reasons: [...new Set(runs.flatMap((r) => [...(r.guardRepeats ?? []), ...(r.guardReason ? [r.guardReason] : [])]))],
+  };
   if (done.length === 0) return null;
   const events = done.map((r) => sumMetric(r.samples, METRIC.victimEventsPerSec));
   const mean = meanOf(events);
@@ -263,6 +387,9 @@ export function armStats(runs: readonly RunRecord[], options: DisagreementOption
     ksoftirqdShare: shares.length ? meanOf(shares) : null,
     timeBreakdown,
     outlierRunIds: outlierIndices(events, options).map((i) => done[i].runId),
+    repetitions: done.map((r) => r.repetition),
+    conditions: conditionsSpread(done.map((r) => runConditions(r.samples, [r.victimCore], windowOf(r.samples, r.durationS ?? 1)))),
+    guards,
   };
 }
 

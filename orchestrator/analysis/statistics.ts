@@ -92,6 +92,27 @@ export function bootstrapRatioOfMeans(x: readonly number[], y: readonly number[]
   return { ci: [quantileSorted(ratios, alpha), quantileSorted(ratios, 1 - alpha)], resamples, seed };
 }
 
+/**
+ * Percentile bootstrap interval of exp(mean(d)) for paired log ratios d (one per block): each resample draws
+ * |d| blocks with replacement. The paired counterpart of bootstrapRatioOfMeans; null with fewer than 2 blocks.
+ */
+export function bootstrapMeanLogRatio(d: readonly number[], options: BootstrapOptions = {}): BootstrapInterval | null {
+  const resamples = options.resamples ?? DEFAULT_RESAMPLES;
+  const level = options.level ?? 0.95;
+  const seed = options.seed ?? 1;
+  if (d.length < 2) return null;
+  const rand = mulberry32(seed);
+  const ratios: number[] = [];
+  for (let b = 0; b < resamples; b++) {
+    let total = 0;
+    for (let i = 0; i < d.length; i++) total += d[Math.floor(rand() * d.length)];
+    ratios.push(Math.exp(total / d.length));
+  }
+  ratios.sort((a, b) => a - b);
+  const alpha = (1 - level) / 2;
+  return { ci: [quantileSorted(ratios, alpha), quantileSorted(ratios, 1 - alpha)], resamples, seed };
+}
+
 /** Type-7 (linear interpolation) quantile of sorted values. */
 export function quantileSorted(sorted: readonly number[], p: number): number {
   const h = (sorted.length - 1) * p;

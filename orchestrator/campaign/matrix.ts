@@ -88,7 +88,7 @@ export function expandCampaign(spec: CampaignSpec, campaignId: string): PlannedR
       for (const enforcement of spec.enforcement)
         if (!cell.excludedFor.includes(enforcement)) nested.push({ cell, enforcement, repetition });
 
-  const order = spec.shuffle ? shuffled(nested, hash32(`shuffle\0${spec.seed}`)) : nested;
+  const order = (spec.design ?? 'shuffled') === 'blocked' ? blockOrder(spec, nested, `${spec.seed}`) : spec.shuffle ? shuffled(nested, hash32(`shuffle\0${spec.seed}`)) : nested;
   const width = Math.max(4, String(order.length).length);
   return order.map((p, index) => planRun(spec, campaignId, p, String(index + 1).padStart(width, '0')));
 }
@@ -113,8 +113,31 @@ export function expandExtraRepetitions(spec: CampaignSpec, campaignId: string, r
     if (!cell) throw new Error(`no matrix cell '${r.scenarioId}' in campaign ${spec.name}`);
     for (const repetition of r.repetitions) nested.push({ cell, enforcement: r.enforcement, repetition });
   }
-  const order = spec.shuffle ? shuffled(nested, hash32(`shuffle\0${spec.seed}\0round${round}`)) : nested;
+  const order = (spec.design ?? 'shuffled') === 'blocked' ? blockOrder(spec, nested, `${spec.seed}\0round${round}`) : spec.shuffle ? shuffled(nested, hash32(`shuffle\0${spec.seed}\0round${round}`)) : nested;
   return order.map((p, i) => planRun(spec, campaignId, p, String(firstIndex + i).padStart(4, '0')));
+}
+
+/**
+ * Blocked design: a block is one repetition number (the control and every scenario of that repetition), run back
+ * to back; blocks in repetition order, the runs inside a block in a random order seeded per block (nested order
+ * with shuffle: false). The campaign machine keeps a block on one server host.
+ */
+function blockOrder(spec: CampaignSpec, nested: readonly Planned[], seedKey: string): Planned[] {
+  const blocks = new Map<number, Planned[]>();
+  for (const p of nested) blocks.set(p.repetition, [...(blocks.get(p.repetition) ?? []), p]);
+  return [...blocks.keys()].sort((a, b) => a - b).flatMap((b) => (spec.shuffle ? shuffled(blocks.get(b)!, hash32(`block\0${seedKey}\0${b}`)) : blocks.get(b)!));
+}
+
+/** The block a run belongs to in a blocked design (its repetition number). */
+export const blockOf = (run: Pick<PlannedRun, 'repetition'>): string => `block-${run.repetition}`;
+
+/**
+ * The run settings a penalty's two arms must share, as one canonical string: quotas and cpusets of every
+ * container, neighbours, warm-up and window, peer and NIC cores.
+ */
+export function runSettingsKey(run: Pick<PlannedRun, 'neighbours' | 'warmupS' | 'durationS' | 'victim' | 'neighbour' | 'peer' | 'nicCpus'>): string {
+  const shape = (c: { quotaUs: number; periodUs: number; cpus: number[] }) => [c.quotaUs, c.periodUs, c.cpus.join(',')].join('/');
+  return [run.neighbours, run.warmupS, run.durationS, shape(run.victim), shape(run.neighbour), run.peer.cpus.join(','), run.nicCpus.join(',')].join(' ');
 }
 
 interface Planned {

@@ -70,6 +70,10 @@ const RunSettingsFields = {
 };
 const RunSettingsOverride = z.object(RunSettingsFields).partial().strict();
 
+export const DESIGNS = ['blocked', 'shuffled'] as const;
+const guardFractionError = 'expected a fraction from 0 to 1 (e.g. 0.05), or null to turn this guard off';
+const guardFraction = z.number({ error: guardFractionError }).min(0, { error: guardFractionError }).max(1, { error: guardFractionError }).nullable();
+
 const HostFile = z
   .object({
     id: z.string({ error: 'expected a host id' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, {
@@ -159,6 +163,18 @@ const CampaignFile = z
       .optional(),
     /** CI checks: bounds on selected scenarios' penalties, checked after the analysis (expectations.ts). */
     expect: z.array(ExpectFile, { error: 'expected a list of expectations' }).optional(),
+    /** blocked: each repetition a block (control + scenarios back to back, one host); shuffled: one random order. */
+    design: z.enum(DESIGNS, { error: `expected ${DESIGNS.join(' or ')}` }).optional(),
+    /** Run guards: a run out of them is marked with the reason and repeated (bounded by maxAttempts). */
+    guards: z
+      .object({
+        achievedLoadTolerance: guardFraction,
+        maxStealShare: guardFraction,
+        maxForeignCpuShare: guardFraction,
+      }, { error: 'expected { achievedLoadTolerance: 0.1, maxStealShare: 0.02, maxForeignCpuShare: 0.05 }' })
+      .partial()
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -237,7 +253,27 @@ export interface CampaignSpec {
   until?: UntilSpec;
   /** CI checks (absent when the file has none, so older specs hash the same). */
   expect?: ExpectationSpec[];
+  /**
+   * blocked (default for campaigns with a docker host): every repetition is a block run back to back on one
+   * server host, and penalties come from within-block ratios. shuffled (default for sim-only campaigns): one
+   * seeded random order over everything, penalties from the two arms' means (Fieller).
+   */
+  design: Design;
+  guards: GuardSpec;
 }
+export type Design = (typeof DESIGNS)[number];
+/**
+ * Run guards (null = off). A run is out of guard when the achieved load of a flood misses its offered load by
+ * more than `achievedLoadTolerance` (relative), or when steal time / foreign CPU on a victim core exceeds the
+ * share of the measurement window given. A guard whose metric a backend does not report never fires.
+ */
+export interface GuardSpec {
+  achievedLoadTolerance: number | null;
+  maxStealShare: number | null;
+  maxForeignCpuShare: number | null;
+}
+/** Defaults: a flood 10% off its rate, 2% steal or 5% of a victim core taken by other processes repeats the run. */
+export const DEFAULT_GUARDS: GuardSpec = { achievedLoadTolerance: 0.1, maxStealShare: 0.02, maxForeignCpuShare: 0.05 };
 export interface UntilSpec {
   ciHalfWidth: number;
   maxRepetitions: number;
@@ -423,6 +459,8 @@ function normalize(file: FileCampaign): CampaignSpec {
     seed: file.seed ?? 1,
     shuffle: file.shuffle ?? true,
     maxAttempts: file.maxAttempts ?? 3,
+    design: file.design ?? (file.hosts.some((h) => h.backend === 'docker') ? 'blocked' : 'shuffled'),
+    guards: { ...DEFAULT_GUARDS, ...file.guards },
     ...(file.until ? { until: { ciHalfWidth: file.until.ciHalfWidth, maxRepetitions: file.until.maxRepetitions } } : {}),
     ...(file.expect ? { expect: file.expect.map((e, i) => normalizeExpectation(e, i)) } : {}),
   };
@@ -473,8 +511,6 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
     entry.messageBytes?.forEach((bytes, j) => {
       if (entry.workload.startsWith('udp') && bytes > 65507) problem(['matrix', i, 'messageBytes', j], `a UDP datagram holds at most 65507 bytes, got ${bytes}`);
     });
-    if (entry.workload !== 'sysbench' && hasSettingsOverride(entry.overrides) && !spec.matrix.some((m) => m.workload === 'sysbench' && sameOverrides(m.overrides, entry.overrides)))
-      warnings.push(`matrix[${i}] (${entry.workload}) overrides run settings, but penalties compare it with the sysbench control, which runs with other settings`);
   });
 
   // The expanded matrix: duplicates, emptiness, and a control arm for every enforcement mode.
@@ -496,6 +532,19 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
         problem(['exclude'], `the filters drop every sysbench control run with enforcement ${enf}: its penalties could not be computed`);
     }
   }
+  // Every scenario's penalty divides by a control with the same run settings (quotas, cores, neighbours,
+  // durations): a scenario without one is refused, naming it, rather than compared with another control.
+  const missing = new Set<string>();
+  for (const cell of cells) {
+    if (cell.workload === 'sysbench' || missing.has(cell.scenarioId)) continue;
+    for (const enf of spec.enforcement) {
+      if (cell.excludedFor.includes(enf) || !kept(enf, (c) => c.workload === 'sysbench')) continue;
+      if (kept(enf, (c) => c.workload === 'sysbench' && sameSettings(c.settings, cell.settings))) continue;
+      missing.add(cell.scenarioId);
+      problem(['matrix', cell.entryIndex], `scenario '${cell.scenarioId}' has no sysbench control with the same run settings${spec.enforcement.length > 1 ? ` under enforcement ${enf}` : ''} (quotas, cores, neighbours, durations): add a \`- workload: sysbench\` entry with the same settings and a \`label:\``);
+      break;
+    }
+  }
   if (!spec.enforcement.some((enf) => kept(enf, () => true))) problem(['exclude'], 'the filters drop every run');
   spec.expect?.forEach((e, i) => {
     if (selectedScenarios(e, cells, spec.enforcement).length === 0)
@@ -504,11 +553,8 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
   return { problems, warnings };
 }
 
-const SETTINGS_KEYS = Object.keys(RunSettingsFields) as (keyof RunSettingsOverride)[];
-function hasSettingsOverride(o: RunSettingsOverride): boolean {
-  return SETTINGS_KEYS.some((k) => o[k] !== undefined);
-}
-function sameOverrides(a: RunSettingsOverride, b: RunSettingsOverride): boolean {
+/** Two cells run with the same settings: what a penalty's two arms must share. */
+export function sameSettings(a: RunSettings, b: RunSettings): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
 

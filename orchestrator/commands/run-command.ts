@@ -9,7 +9,8 @@ import { createActor, fromPromise, waitFor } from 'xstate';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import { loadCampaign, hashSpec, type CampaignSpec, type LoadedCampaign } from '../campaign/spec.ts';
-import { expandCampaign, expandExtraRepetitions } from '../campaign/matrix.ts';
+import { blockOf, expandCampaign, expandExtraRepetitions } from '../campaign/matrix.ts';
+import { guardViolations } from '../analysis/guards.ts';
 import { repetitionPlan } from '../analysis/adaptive.ts';
 import { campaignMachine, type LedgerOpened } from '../machines/campaign-machine.ts';
 import { AgentHub } from '../hub/hub.ts';
@@ -159,6 +160,8 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
       },
       agentFor: (h) => hub.connection(h),
       hostWaitMs: opts.hostWaitMs ?? 60_000,
+      ...(spec.design === 'blocked' ? { blockOf } : {}),
+      guardCheck: (result, run) => guardViolations(result.samples, run, spec.guards),
       ledger: {
         startRun: (runId, hostId) => store.startRun(campaignId, runId, hostId),
         completeRun: (result, hostId) => void store.completeRun(campaignId, result.runId, result.samples, { ...result.provenance, hostId }),
@@ -167,6 +170,12 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
           return store.failRun(campaignId, runId, error, retryable, spec.maxAttempts) === 'todo' ? 'todo' : 'failed';
         },
         releaseRun: (runId) => store.releaseRun(campaignId, runId),
+        guardRun: (result, hostId, reason) => {
+          say(`run ${result.runId} out of guard: ${reason}`);
+          // a simulated run repeated with its seed gives the same numbers: marked and kept at once
+          const attempts = facts.get(hostId)?.facts.backend === 'sim' ? 1 : spec.maxAttempts;
+          return store.guardRun(campaignId, result.runId, reason, attempts, result.samples, { ...result.provenance, hostId });
+        },
       },
     },
   });
@@ -264,7 +273,10 @@ function planNew(loaded: LoadedCampaign): Plan {
 function planResume(store: Store, id: string, db: string): Plan {
   const row = store.campaign(id);
   if (!row) throw new UserInputError(`no campaign '${id}' in ${db} (ironlab report --list --db ${db} lists them)`, '--resume');
-  return { spec: row.spec as CampaignSpec, campaignId: row.id, plan: null, source: { path: row.sourcePath, text: '' } };
+  // a campaign stored before designs and guards existed ran shuffled, without guards
+  const stored = row.spec as Partial<CampaignSpec>;
+  const spec = { ...stored, design: stored.design ?? 'shuffled', guards: stored.guards ?? { achievedLoadTolerance: null, maxStealShare: null, maxForeignCpuShare: null } } as CampaignSpec;
+  return { spec, campaignId: row.id, plan: null, source: { path: row.sourcePath, text: '' } };
 }
 
 /**
@@ -272,12 +284,15 @@ function planResume(store: Store, id: string, db: string): Plan {
  * repetitions to the cap), appended to the ledger as todo. None when every scenario is there.
  */
 function extraRepetitions(store: Store, spec: CampaignSpec, campaignId: string, round: number): RunSpec[] {
-  const plan = repetitionPlan(campaignSummary(store, campaignId).summaries, spec.until!);
+  const paired = spec.design === 'blocked';
+  const plan = repetitionPlan(campaignSummary(store, campaignId).summaries, spec.until!, { paired });
   if (plan.length === 0) return [];
   const ledger = store.ledger(campaignId);
+  // blocked: new blocks after the last one (a control and its scenarios share a repetition number)
+  const lastBlock = Math.max(-1, ...ledger.map((x) => x.spec.repetition));
   const requests = plan.map((r) => {
     const taken = ledger.filter((x) => x.spec.scenarioId === r.scenarioId && x.spec.enforcement === r.enforcement).map((x) => x.spec.repetition);
-    const next = Math.max(-1, ...taken) + 1;
+    const next = paired ? lastBlock + 1 : Math.max(-1, ...taken) + 1;
     return { scenarioId: r.scenarioId, enforcement: r.enforcement, repetitions: Array.from({ length: r.extra }, (_, i) => next + i) };
   });
   const runs = expandExtraRepetitions(spec, campaignId, requests, ledger.length + 1, round);

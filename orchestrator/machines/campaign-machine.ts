@@ -20,6 +20,11 @@ export interface LedgerOps {
   /** Returns the run's new status: back to 'todo' (retry) or 'failed' (attempts used up or fatal). */
   failRun(runId: string, error: string, retryable: boolean): 'todo' | 'failed';
   releaseRun(runId: string): void;
+  /**
+   * A run out of guard (its conditions would bias the penalty): 'todo' = marked and queued again (attempts
+   * left), 'done' = kept with the reason (attempts used up: the condition is systematic; counted and marked).
+   */
+  guardRun?(result: RunResult, hostId: string, reason: string): 'todo' | 'done';
 }
 
 export interface CampaignInput {
@@ -35,6 +40,10 @@ export interface CampaignInput {
   /** How long to wait with work queued and no host ready before giving up. */
   hostWaitMs: number;
   slackMs?: number;
+  /** Blocked designs: the block of a run; every run of a block goes to the server host that took its first run. */
+  blockOf?: (run: RunSpec) => string | undefined;
+  /** Why a collected run is out of guard (empty = in guard); absent = no guards. */
+  guardCheck?: (result: RunResult, run: RunSpec) => string[];
 }
 
 export interface LedgerOpened {
@@ -49,6 +58,8 @@ export interface CampaignCounts {
   done: number;
   failed: number;
   retried: number;
+  /** Attempts found out of guard (repeated or, on the last attempt, kept with the reason). */
+  guarded: number;
 }
 
 interface Ctx extends CampaignInput {
@@ -57,6 +68,8 @@ interface Ctx extends CampaignInput {
   specs: Map<string, RunSpec>;
   ready: string[];
   busy: Record<string, string>; // hostId -> runId (server and peer hosts alike)
+  /** Blocked designs: block -> the server host that runs it. */
+  blockHost: Record<string, string>;
   counts: CampaignCounts;
   failures: { runId: string; error: string }[];
   error: string | null;
@@ -107,7 +120,7 @@ export const campaignMachine = setup({
     }),
     /** Lease every free ready server host (and a free peer host, for a network run) to the next run that fits. */
     dispatch: enqueueActions(({ context, enqueue }) => {
-      const { leases, queue, busy } = planLeases(context);
+      const { leases, queue, busy, blockHost } = planLeases(context);
       for (const { run, server, peer } of leases) {
         const attempt = context.ledger.startRun(run.runId, server);
         enqueue.spawnChild('runMachine', {
@@ -118,11 +131,15 @@ export const campaignMachine = setup({
             peerAgent: peer ? context.agentFor(peer) : undefined,
             attempt,
             slackMs: context.slackMs,
-            recorder: { complete: (result: RunResult, host: string) => context.ledger.completeRun(result, host) },
+            guardCheck: context.guardCheck,
+            recorder: {
+              complete: (result: RunResult, host: string) => context.ledger.completeRun(result, host),
+              ...(context.ledger.guardRun ? { guard: context.ledger.guardRun.bind(context.ledger) } : {}),
+            },
           },
         });
       }
-      enqueue.assign({ queue, busy });
+      enqueue.assign({ queue, busy, blockHost });
     }),
     /** A run machine finished: book its outcome in the ledger and free its host. */
     settleRun: enqueueActions(({ context, event, enqueue }) => {
@@ -132,7 +149,15 @@ export const campaignMachine = setup({
       const queue = [...context.queue];
       const failures = [...context.failures];
       if (out.outcome === 'done') counts.done++;
-      else if (out.outcome === 'aborted') context.ledger.releaseRun(out.runId);
+      else if (out.outcome === 'guarded') {
+        counts.guarded++;
+        if (out.retry) {
+          counts.retried++;
+          // first in line: a block's repeated run runs before the block's host moves on
+          const spec = findSpec(context, done.actorId);
+          if (spec) queue.unshift(spec);
+        } else counts.done++;
+      } else if (out.outcome === 'aborted') context.ledger.releaseRun(out.runId);
       else {
         const status = context.ledger.failRun(out.runId, `${out.phase}: ${out.error}`, out.retryable);
         if (status === 'todo') {
@@ -161,7 +186,8 @@ export const campaignMachine = setup({
     specs: new Map(),
     ready: [],
     busy: {},
-    counts: { total: 0, done: 0, failed: 0, retried: 0 },
+    blockHost: {},
+    counts: { total: 0, done: 0, failed: 0, retried: 0, guarded: 0 },
     failures: [],
     error: null,
     errorKind: null,
@@ -200,7 +226,7 @@ export const campaignMachine = setup({
           actions: assign({
             queue: ({ event }) => event.output.todo,
             specs: ({ event }) => new Map(event.output.todo.map((r) => [r.runId, r])),
-            counts: ({ event }) => ({ total: event.output.total, done: event.output.done, failed: event.output.failed, retried: 0 }),
+            counts: ({ event }) => ({ total: event.output.total, done: event.output.done, failed: event.output.failed, retried: 0, guarded: 0 }),
           }),
         },
         onError: { target: 'failed', actions: 'keepError' },
@@ -280,24 +306,40 @@ interface Lease {
  * run, a network run only together with a free ready peer host when the campaign has peer hosts. Pure: the
  * `starved` guard asks it too (work queued, nothing running, and nothing can start).
  */
-function planLeases(context: Ctx): { leases: Lease[]; queue: RunSpec[]; busy: Record<string, string> } {
+function planLeases(context: Ctx): { leases: Lease[]; queue: RunSpec[]; busy: Record<string, string>; blockHost: Record<string, string> } {
   const queue = [...context.queue];
   const busy = { ...context.busy };
+  const blockHost = { ...context.blockHost };
   const leases: Lease[] = [];
   const free = (h: string) => !busy[h] && context.ready.includes(h) && context.agentFor(h) !== undefined;
   const peerHosts = context.peerHosts ?? [];
+  // A block stays on the host that took its first run, unless that host is gone (its runs then pair no more
+  // with the ones done there: the analysis pairs within a host only).
+  const blockFor = (r: RunSpec) => context.blockOf?.(r);
+  const mine = (r: RunSpec, server: string) => {
+    const b = blockFor(r);
+    return b !== undefined && blockHost[b] === server;
+  };
+  const open = (r: RunSpec) => {
+    const b = blockFor(r);
+    return b === undefined || blockHost[b] === undefined || !context.ready.includes(blockHost[b]);
+  };
   for (const server of context.serverHosts) {
     if (!free(server)) continue;
     const peer = peerHosts.find(free);
-    const i = queue.findIndex((r) => !needsPeerHost(r, peerHosts) || peer !== undefined);
+    const fits = (r: RunSpec) => !needsPeerHost(r, peerHosts) || peer !== undefined;
+    let i = queue.findIndex((r) => fits(r) && mine(r, server));
+    if (i < 0) i = queue.findIndex((r) => fits(r) && open(r));
     if (i < 0) continue;
     const [run] = queue.splice(i, 1);
+    const block = blockFor(run);
+    if (block !== undefined) blockHost[block] = server;
     const lease: Lease = needsPeerHost(run, peerHosts) ? { run, server, peer } : { run, server };
     busy[server] = run.runId;
     if (lease.peer) busy[lease.peer] = run.runId;
     leases.push(lease);
   }
-  return { leases, queue, busy };
+  return { leases, queue, busy, blockHost };
 }
 
 const needsPeerHost = (run: RunSpec, peerHosts: string[]) => peerHosts.length > 0 && isNetworkWorkload(run.workload);

@@ -14,6 +14,8 @@ import { isRetryable, messageOf } from '../errors.ts';
 export interface RunRecorder {
   /** Write the run's samples and mark it done, in one transaction. */
   complete(result: RunResult, hostId: string): void;
+  /** A run out of guard: 'todo' = queued again, 'done' = kept with the reason (attempts used up). Absent = recorded as any run. */
+  guard?(result: RunResult, hostId: string, reason: string): 'todo' | 'done';
 }
 
 export interface RunInput {
@@ -27,15 +29,28 @@ export interface RunInput {
   /** Extra wall-clock allowance per op beyond the run's own durations (ms). */
   slackMs?: number;
   onPhase?: (phase: string, fraction: number) => void;
+  /** Why a collected run is out of guard (empty = in guard); absent = no guards. */
+  guardCheck?: (result: RunResult, run: RunSpec) => string[];
 }
 
 export type RunOutcome = { runId: string; hostId: string; peerHostId?: string } & (
   | { outcome: 'done' }
   | { outcome: 'failed'; error: string; retryable: boolean; phase: string }
   | { outcome: 'aborted' }
+  /** Out of guard: repeated (`retry`) or, its attempts used up, kept with the reason. */
+  | { outcome: 'guarded'; reason: string; retry: boolean }
 );
 
-type Ctx = RunInput & { result: RunResult | null; error: { message: string; retryable: boolean; phase: string } | null; aborted: boolean; recorded: boolean };
+type Ctx = RunInput & {
+  result: RunResult | null;
+  error: { message: string; retryable: boolean; phase: string } | null;
+  aborted: boolean;
+  recorded: boolean;
+  /** Why the collected run is out of guard; null = in guard (or not checked). */
+  guardReason: string | null;
+  /** What the ledger did with a run out of guard. */
+  guarded: 'todo' | 'done' | null;
+};
 type PhaseInput = { ctx: Ctx };
 
 type Side = { agent: AgentClient; op: (name: string) => string };
@@ -108,6 +123,7 @@ export const runMachine = setup({
     recordRun: fromPromise<void, PhaseInput>(async ({ input: { ctx } }) => {
       ctx.recorder.complete(ctx.result!, ctx.agent.hostId);
     }),
+    recordGuarded: fromPromise<'todo' | 'done', PhaseInput>(async ({ input: { ctx } }) => ctx.recorder.guard!(ctx.result!, ctx.agent.hostId, ctx.guardReason!)),
   },
   actions: {
     keepError: assign({
@@ -117,10 +133,11 @@ export const runMachine = setup({
   guards: {
     failed: ({ context }) => context.error !== null,
     aborted: ({ context }) => context.aborted,
+    outOfGuard: ({ context }) => context.guardReason !== null && context.recorder.guard !== undefined,
   },
 }).createMachine({
   id: 'run',
-  context: ({ input }) => ({ ...input, result: null, error: null, aborted: false, recorded: false }),
+  context: ({ input }) => ({ ...input, result: null, error: null, aborted: false, recorded: false, guardReason: null, guarded: null }),
   initial: 'setup',
   on: {
     ABORT: { target: '.teardown', actions: assign({ aborted: true }) },
@@ -154,7 +171,13 @@ export const runMachine = setup({
       invoke: {
         src: 'collectRun',
         input: ({ context }) => ({ ctx: context }),
-        onDone: { target: 'teardown', actions: assign({ result: ({ event }) => event.output }) },
+        onDone: {
+          target: 'teardown',
+          actions: assign({
+            result: ({ event }) => event.output,
+            guardReason: ({ context, event }) => context.guardCheck?.(event.output, context.run).join('; ') || null,
+          }),
+        },
         onError: { target: 'teardown', actions: { type: 'keepError', params: { phase: 'collect' } } },
       },
     },
@@ -169,7 +192,16 @@ export const runMachine = setup({
       },
     },
     decide: {
-      always: [{ guard: 'aborted', target: 'aborted' }, { guard: 'failed', target: 'failed' }, { target: 'record' }],
+      always: [{ guard: 'aborted', target: 'aborted' }, { guard: 'failed', target: 'failed' }, { guard: 'outOfGuard', target: 'guarded' }, { target: 'record' }],
+    },
+    guarded: {
+      on: { ABORT: {} },
+      invoke: {
+        src: 'recordGuarded',
+        input: ({ context }) => ({ ctx: context }),
+        onDone: { target: 'done', actions: assign({ guarded: ({ event }) => event.output }) },
+        onError: { target: 'failed', actions: { type: 'keepError', params: { phase: 'record' } } },
+      },
     },
     record: {
       on: { ABORT: {} }, // the measurement is complete: keep it
@@ -181,6 +213,7 @@ export const runMachine = setup({
   },
   output: ({ context }): RunOutcome => {
     const base = { runId: context.run.runId, hostId: context.agent.hostId, ...(context.peerAgent ? { peerHostId: context.peerAgent.hostId } : {}) };
+    if (context.guarded) return { ...base, outcome: 'guarded', reason: context.guardReason!, retry: context.guarded === 'todo' };
     if (context.recorded) return { ...base, outcome: 'done' };
     if (context.aborted) return { ...base, outcome: 'aborted' };
     const e = context.error ?? { message: 'unknown failure', retryable: true, phase: 'unknown' };

@@ -40,19 +40,27 @@ export function verdictOf(summaries: readonly ScenarioSummary[]): Verdict {
     const prior = row.worst[s.enforcement];
     if (!prior || s.penalty.mean > prior.mean) row.worst[s.enforcement] = { scenarioId: s.scenarioId, mean: s.penalty.mean, ci95: s.penalty.ci95 };
   }
+  // Every scenario's interval counts: isolation holds only when each one is bounded and within the target; an
+  // interval wholly above it says it does not hold; anything else (one reaching above, none at all) is unshown.
   const sentences = modes.flatMap((mode) => {
-    const cells = [...rows.values()].flatMap((r) => (r.worst[mode] ? [r.worst[mode]!] : []));
+    const cells = summaries.filter((s) => s.enforcement === mode && s.penalty.mean !== null);
     if (cells.length === 0) return [];
-    const worst = cells.reduce((a, b) => (b.mean > a.mean ? b : a));
-    const ci = worst.ci95 ? ` (95% CI ${worst.ci95[0].toFixed(2)}–${worst.ci95[1].toFixed(2)})` : ' (no interval)';
+    const worst = cells.reduce((a, b) => (b.penalty.mean! > a.penalty.mean! ? b : a));
+    const ci = worst.penalty.ci95 ? ` (95% CI ${worst.penalty.ci95[0].toFixed(2)}–${worst.penalty.ci95[1].toFixed(2)})` : ' (no interval)';
     const label = mode === 'none' ? 'Without enforcement' : `With ${mode}`;
-    const held = worst.ci95 ? worst.ci95[1] <= ISOLATION_TARGET : worst.mean <= ISOLATION_TARGET;
-    const verdict = held
-      ? `isolation holds: every penalty is within ${ISOLATION_TARGET.toFixed(2)}`
-      : worst.ci95 && worst.ci95[0] <= ISOLATION_TARGET
-        ? `isolation is not shown to hold: the interval reaches above ${ISOLATION_TARGET.toFixed(2)}`
-        : `isolation does not hold`;
-    return [`${label}, the largest penalty is ${worst.mean.toFixed(2)}${ci} in ${worst.scenarioId}: ${verdict}.`];
+    // the worst scenario first: it names the verdict when it is the reason
+    const byWorst = [worst, ...cells.filter((s) => s !== worst)];
+    const above = byWorst.find((s) => s.penalty.ci95 && s.penalty.ci95[0] > ISOLATION_TARGET);
+    const unbounded = byWorst.find((s) => !s.penalty.ci95);
+    const reaching = byWorst.find((s) => s.penalty.ci95 && s.penalty.ci95[1] > ISOLATION_TARGET);
+    const verdict = above
+      ? `isolation does not hold${above !== worst ? ` (${above.scenarioId}: ${above.penalty.ci95![0].toFixed(2)}–${above.penalty.ci95![1].toFixed(2)})` : ''}`
+      : reaching
+        ? `isolation is not shown to hold: the interval of ${reaching.scenarioId} reaches above ${ISOLATION_TARGET.toFixed(2)}`
+        : unbounded
+          ? `isolation is not shown to hold: ${unbounded.scenarioId} has no interval`
+          : `isolation holds: every penalty's interval is within ${ISOLATION_TARGET.toFixed(2)}`;
+    return [`${label}, the largest penalty is ${worst.penalty.mean!.toFixed(2)}${ci} in ${worst.scenarioId}: ${verdict}.`];
   });
   return { modes, rows: [...rows.values()], sentences };
 }

@@ -14,6 +14,7 @@ import type { CampaignInfo } from './json.ts';
 import { sortScenarios } from './order.ts';
 import type { CsvRunRecord } from './rows.ts';
 import { formatCi, formatCv, formatPenalty, formatShare } from './table.ts';
+import type { Spread } from '../analysis/conditions.ts';
 
 export interface HtmlRun extends CsvRunRecord {
   attempts?: number;
@@ -73,7 +74,7 @@ export function reportHtml(input: HtmlReportInput): string {
 <header>
 <h1>Campaign ${esc(campaign.name)} <small>${esc(campaign.id)}</small></h1>
 <p class="meta">${esc(campaign.mode)} hosts · ${campaign.status ? `${esc(campaign.status)} · ` : ''}${done}/${input.runs.length} runs done · created ${esc(campaign.createdAt)} · report made ${esc(input.generatedAt ?? new Date().toISOString())}</p>
-<p class="meta">Penalty factor = victim sysbench events/s with sysbench neighbours ÷ with the scenario's neighbours (1.00 = perfect isolation; IRON's target is ${ISOLATION_TARGET.toFixed(2)}). Intervals are 95% (Fieller).</p>
+<p class="meta">Penalty factor = victim sysbench events/s with sysbench neighbours ÷ with the scenario's neighbours (1.00 = perfect isolation; IRON's target is ${ISOLATION_TARGET.toFixed(2)}). ${methodSentence(campaign.statistics)}</p>
 </header>
 
 <section id="verdict">
@@ -145,15 +146,50 @@ function verdictTable(v: ReturnType<typeof verdictOf>): string {
   return `<table class="verdict-table">${head}\n${body}</table>`;
 }
 
+/** The design and interval the numbers come from, and any correction, in one or two sentences. */
+function methodSentence(st: HtmlReportInput['campaign']['statistics']): string {
+  if (!st) return 'Intervals are 95% (Fieller).';
+  const design =
+    st.design === 'blocked'
+      ? 'Design: blocked (each repetition a block: the control and the scenarios back to back on one host, in a seeded random order). Penalty and interval: paired, from the within-block ratios (geometric mean, t interval on their logs, back-transformed).'
+      : 'Design: shuffled (one seeded random order). Penalty and interval: unpaired, ratio of the arms\' means with a Fieller interval.';
+  return `${design} Intervals are ${(st.level * 100).toFixed(st.level === 0.95 ? 0 : 2)}%.${st.adaptiveCorrection ? ` ${st.adaptiveCorrection[0].toUpperCase()}${st.adaptiveCorrection.slice(1)}.` : ''}`;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
+function spread(s: Spread | null | undefined, f: (x: number) => string): string {
+  if (!s) return '-';
+  return `${f(s.min)}–${f(s.max)}${s.cv !== null ? ` <small>(CV ${formatCv(s.cv)})</small>` : ''}`;
+}
+
 function statisticsTable(summaries: readonly ScenarioSummary[]): string {
   const head =
-    '<tr><th>scenario</th><th>enforcement</th><th>penalty</th><th>95% CI (Fieller)</th><th>95% CI (bootstrap)</th><th>n</th><th>CV control</th><th>CV interference</th><th>ksoftirqd</th><th>victim events/s control / interference</th><th>check</th></tr>';
+    '<tr><th>scenario</th><th>enforcement</th><th>host</th><th>penalty</th><th>95% CI</th><th>95% CI (bootstrap)</th><th>n</th><th>CV control</th><th>CV interference</th><th>ksoftirqd</th><th>victim events/s control / interference</th><th>check</th></tr>';
   const body = summaries.map((s) => {
-    const notes = [s.penalty.note, s.notDone ? `${s.notDone} run(s) not done, left out` : undefined, ...(s.disagreement?.flagged ? s.disagreement.reasons : [])].filter(Boolean);
+    const g = [s.control?.guards, s.interference?.guards].filter((x) => x && (x.repeated || x.kept));
+    const guard = g.length ? `out of guard: ${g.reduce((a, x) => a + x!.repeated, 0)} attempt(s) repeated, ${g.reduce((a, x) => a + x!.kept, 0)} run(s) kept out of guard (${[...new Set(g.flatMap((x) => x!.reasons))].join('; ')})` : undefined;
+    const notes = [s.penalty.note, s.notDone ? `${s.notDone} run(s) not done, left out` : undefined, ...(s.disagreement?.flagged ? s.disagreement.reasons : []), guard, ...(s.conditionNotes ?? [])].filter(Boolean);
     const flagged = s.disagreement?.flagged ?? false;
-    return `<tr data-scenario="${esc(s.scenarioId)}" data-enforcement="${esc(s.enforcement)}"${flagged ? ' class="flagged"' : ''}><td>${esc(s.scenarioId)}</td><td>${esc(s.enforcement)}</td><td class="num">${formatPenalty(s.penalty.mean)}</td><td class="num">${formatCi(s.penalty.ci95)}</td><td class="num">${formatCi(s.bootstrap?.ci ?? null)}</td><td class="num">${s.penalty.n}</td><td class="num">${formatCv(s.cv.control)}</td><td class="num">${formatCv(s.cv.interference)}</td><td class="num">${formatShare(s.ksoftirqdShare)}</td><td class="num">${num(s.victim.controlEventsPerSec)} / ${num(s.victim.interferenceEventsPerSec)}</td><td>${flagged ? '<b>repetitions disagree</b>: ' : ''}${esc(notes.join('; '))}</td></tr>`;
+    return `<tr data-scenario="${esc(s.scenarioId)}" data-enforcement="${esc(s.enforcement)}"${flagged ? ' class="flagged"' : ''}><td>${esc(s.scenarioId)}</td><td>${esc(s.enforcement)}</td><td>${esc(s.stratum ?? '-')}</td><td class="num">${formatPenalty(s.penalty.mean)}</td><td class="num">${formatCi(s.penalty.ci95)} <small>${esc(s.penalty.method === 'paired-log-t' ? 'paired' : 'Fieller')}</small></td><td class="num">${formatCi(s.bootstrap?.ci ?? null)}</td><td class="num">${s.penalty.n}</td><td class="num">${formatCv(s.cv.control)}</td><td class="num">${formatCv(s.cv.interference)}</td><td class="num">${formatShare(s.ksoftirqdShare)}</td><td class="num">${num(s.victim.controlEventsPerSec)} / ${num(s.victim.interferenceEventsPerSec)}</td><td>${flagged ? '<b>repetitions disagree</b>: ' : ''}${esc(notes.join('; '))}</td></tr>`;
   });
-  return `<table class="stats">${head}\n${body.join('\n')}</table>\n<p class="meta">Bootstrap: percentile, 10 000 stratified resamples, seeded per scenario (reproducible); with 2-3 repetitions it is narrower than it should be, which is why the Fieller interval is the headline. A scenario is flagged when an arm's coefficient of variation is above 5% or a repetition is an outlier (modified z-score above 3.5).</p>`;
+  return `<table class="stats">${head}\n${body.join('\n')}</table>\n<p class="meta">Bootstrap: percentile, 10 000 resamples (of each arm, or of the blocks in a blocked design), seeded per scenario (reproducible); with 2-3 repetitions it is narrower than it should be, which is why the t-based interval is the headline. A scenario is flagged when an arm's coefficient of variation is above 5% or a repetition is an outlier (modified z-score above 3.5).</p>
+<h3>Run conditions</h3>
+${conditionsTable(summaries)}`;
+}
+
+/** Per scenario and arm: the spread of the conditions its runs were measured under (why repetitions differ). */
+function conditionsTable(summaries: readonly ScenarioSummary[]): string {
+  const head =
+    '<tr><th>scenario</th><th>enforcement</th><th>arm</th><th>achieved Gbit/s</th><th>achieved / offered</th><th>steal (victim core)</th><th>foreign CPU (victim core)</th><th>foreign CPU by who</th><th>softirqs/s (victim core)</th><th>ksoftirqd share</th></tr>';
+  const rows = summaries.flatMap((s) =>
+    ([['control', s.control], ['interference', s.interference]] as const).flatMap(([arm, a]) => {
+      if (!a?.conditions) return [];
+      const c = a.conditions;
+      const who = Object.entries(c.foreignCpuByWho).map(([w, sp]) => `${esc(w)} ${spread(sp, pct)}`).join('<br>') || '-';
+      return [`<tr data-scenario="${esc(s.scenarioId)}" data-arm="${arm}"><td>${esc(s.scenarioId)}</td><td>${esc(s.enforcement)}</td><td>${arm}</td><td class="num">${spread(c.achievedGbps, (x) => x.toFixed(2))}</td><td class="num">${spread(c.loadRatio, (x) => x.toFixed(2))}</td><td class="num">${spread(c.stealShare, pct)}</td><td class="num">${spread(c.foreignCpuShare, pct)}</td><td>${who}</td><td class="num">${spread(c.softirqPerSec, (x) => x.toFixed(0))}</td><td class="num">${spread(c.ksoftirqdShare, pct)}</td></tr>`];
+    }),
+  );
+  return `<table class="conditions">${head}\n${rows.join('\n')}</table><p class="meta">min–max over the arm's counted repetitions (CV in brackets); "-" where the backend did not report the metric.</p>`;
 }
 
 function hostsTable(hosts: HtmlReportInput['hosts']): string {
@@ -195,14 +231,14 @@ function provenanceBlock(input: HtmlReportInput): string {
 }
 
 function runsTable(runs: readonly HtmlRun[]): string {
-  const head = '<tr><th>run</th><th>scenario</th><th>enforcement</th><th>rep</th><th>status</th><th>host</th><th>attempts</th><th>victim events/s</th><th>ksoftirqd</th><th>error</th></tr>';
+  const head = '<tr><th>run</th><th>scenario</th><th>enforcement</th><th>rep</th><th>status</th><th>host</th><th>attempts</th><th>victim events/s</th><th>ksoftirqd</th><th>guard</th><th>error</th></tr>';
   const sorted = [...runs].sort((a, b) => (a.scenarioId < b.scenarioId ? -1 : a.scenarioId > b.scenarioId ? 1 : 0) || (a.enforcement < b.enforcement ? -1 : a.enforcement > b.enforcement ? 1 : 0) || a.repetition - b.repetition);
   const body = sorted.map((r) => {
     const events = r.samples.filter((s) => s.metric === METRIC.victimEventsPerSec).reduce((a, s) => a + s.value, 0);
     const shares = r.samples.filter((s) => s.metric === METRIC.ksoftirqdShare && (s.labels.core === undefined || s.labels.core === String(r.victimCore)));
     const share = shares.length ? shares.reduce((a, s) => a + s.value, 0) / shares.length : null;
     const has = r.samples.some((s) => s.metric === METRIC.victimEventsPerSec);
-    return `<tr class="run-${esc(r.status)}"><td><code>${esc(r.runId)}</code></td><td>${esc(r.scenarioId)}</td><td>${esc(r.enforcement)}</td><td class="num">${r.repetition}</td><td>${esc(r.status)}</td><td>${esc(r.hostId ?? '-')}</td><td class="num">${r.attempts ?? '-'}</td><td class="num">${has ? num(events) : '-'}</td><td class="num">${formatShare(share)}</td><td><small>${esc(r.lastError ?? '')}</small></td></tr>`;
+    return `<tr class="run-${esc(r.status)}"><td><code>${esc(r.runId)}</code></td><td>${esc(r.scenarioId)}</td><td>${esc(r.enforcement)}</td><td class="num">${r.repetition}</td><td>${esc(r.status)}</td><td>${esc(r.hostId ?? '-')}</td><td class="num">${r.attempts ?? '-'}</td><td class="num">${has ? num(events) : '-'}</td><td class="num">${formatShare(share)}</td><td><small>${esc([...(r.guardRepeats ?? []).map((g) => `repeated: ${g}`), ...(r.guardReason ? [`kept out of guard: ${r.guardReason}`] : [])].join('; '))}</small></td><td><small>${esc(r.lastError ?? '')}</small></td></tr>`;
   });
   return `<table class="runs">${head}\n${body.join('\n')}</table>`;
 }

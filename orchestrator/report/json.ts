@@ -12,6 +12,23 @@ export interface CampaignInfo {
   mode: string;
   /** ISO 8601. */
   createdAt: string;
+  /** How the numbers were made (absent in reports of bare summaries, e.g. tests). */
+  statistics?: StatisticsInfo;
+}
+
+/** What the report says about how its numbers were made: design, interval, level, corrections, guards. */
+export interface StatisticsInfo {
+  /** blocked: within-block (paired) ratios; shuffled: the arms' means (unpaired). */
+  design: 'blocked' | 'shuffled';
+  /** The headline interval, in words. */
+  interval: string;
+  /** Confidence level of every ci95 (0.95, higher under the adaptive-stopping correction). */
+  level: number;
+  /** Adaptive stopping: the correction applied, in words; null without `until:`. */
+  adaptiveCorrection: string | null;
+  guards: { achievedLoadTolerance: number | null; maxStealShare: number | null; maxForeignCpuShare: number | null };
+  /** Attempts repeated out of guard, runs still out of guard on their last attempt (kept, counted, marked), and why. */
+  guarded: { repeatedAttempts: number; runsKeptOutOfGuard: number; reasons: string[] };
 }
 
 const nullableNumber = z.number().nullable();
@@ -52,6 +69,8 @@ export type ReportJson = z.infer<typeof ReportJson>;
 export function reportJson(campaign: CampaignInfo, summaries: readonly ScenarioSummary[]) {
   return {
     campaign: { id: campaign.id, name: campaign.name, mode: campaign.mode, createdAt: campaign.createdAt },
+    // beyond the contract:
+    ...(campaign.statistics ? { statistics: campaign.statistics } : {}),
     scenarios: sortScenarios(summaries).map((s) => ({
       id: s.scenarioId,
       workload: s.workload,
@@ -64,6 +83,9 @@ export function reportJson(campaign: CampaignInfo, summaries: readonly ScenarioS
         // beyond the contract:
         df: s.penalty.df === Infinity ? null : s.penalty.df,
         ...(s.penalty.note ? { note: s.penalty.note } : {}),
+        /** fieller (unpaired) | paired-log-t (blocked design); level of ci95. */
+        method: s.penalty.method,
+        level: s.penalty.level,
       },
       victim: { controlEventsPerSec: s.victim.controlEventsPerSec, interferenceEventsPerSec: s.victim.interferenceEventsPerSec },
       ksoftirqdShare: s.ksoftirqdShare,
@@ -75,6 +97,13 @@ export function reportJson(campaign: CampaignInfo, summaries: readonly ScenarioS
       /** Percentile bootstrap 95% interval of the same ratio (seeded); `penalty.ci95` (Fieller) is the headline. */
       bootstrap: s.bootstrap ? { ci95: [s.bootstrap.ci[0], s.bootstrap.ci[1]] as [number, number], resamples: s.bootstrap.resamples, seed: s.bootstrap.seed } : null,
       disagreement: s.disagreement ? { flagged: s.disagreement.flagged, reasons: [...s.disagreement.reasons] } : { flagged: false, reasons: [] },
+      /** The host of this row's runs (simulated hosts of one profile: `sim:PROFILE`); null when unknown. */
+      host: s.stratum,
+      controlScenario: s.controlScenarioId,
+      /** Spread over the repetitions of each arm: achieved load, steal, foreign CPU, softirqs/s, ksoftirqd share. */
+      conditions: { control: s.control?.conditions ?? null, interference: s.interference?.conditions ?? null },
+      guards: { control: s.control?.guards ?? null, interference: s.interference?.guards ?? null },
+      conditionNotes: [...s.conditionNotes],
     })),
   } satisfies ReportJson;
 }

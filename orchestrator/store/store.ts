@@ -36,6 +36,8 @@ export interface LedgerRow {
   hostId: string | null;
   lastError: string | null;
   spec: RunSpec;
+  /** A done run kept out of guard (its attempts used up): why. Null for a run in guard. */
+  guardReason: string | null;
 }
 
 export interface StoredRun extends LedgerRow {
@@ -85,6 +87,8 @@ export class Store {
     db.pragma('busy_timeout = 5000');
     migrate(db);
     db.exec(SCHEMA);
+    // stores made before run guards: add the column (null = in guard)
+    if (!(db.prepare(`PRAGMA table_info(runs)`).all() as { name: string }[]).some((c) => c.name === 'guard_reason')) db.exec(`ALTER TABLE runs ADD COLUMN guard_reason TEXT`);
     return new Store(db);
   }
 
@@ -209,6 +213,30 @@ export class Store {
     })();
   }
 
+  /**
+   * A run whose conditions were out of guard: while attempts remain it goes back to todo, the attempt recorded
+   * with outcome 'guard' and the reason; on its last attempt it is kept (done, with its samples) and the reason
+   * goes in its guard_reason, so the report counts and marks it. Never silently dropped.
+   */
+  guardRun(campaignId: string, runId: string, reason: string, maxAttempts: number, samples: Sample[], provenance: Record<string, unknown>): 'todo' | 'done' {
+    return this.db.transaction(() => {
+      const row = this.db.prepare(`SELECT attempts, budget_base, host_id, status FROM runs WHERE campaign_id = ? AND run_id = ?`).get(campaignId, runId) as
+        | { attempts: number; budget_base: number; host_id: string | null; status: RunStatus }
+        | undefined;
+      if (!row) throw new Error(`no run ${runId} in campaign ${campaignId}`);
+      if (row.status === 'done') return 'done';
+      if (row.attempts - row.budget_base < maxAttempts) {
+        this.db.prepare(`UPDATE runs SET status = 'todo', last_error = ?, finished_at = ? WHERE campaign_id = ? AND run_id = ?`).run(`guard: ${reason}`, now(), campaignId, runId);
+        this.attempt(campaignId, runId, row.attempts, row.host_id, 'guard', reason);
+        return 'todo';
+      }
+      this.completeRun(campaignId, runId, samples, provenance);
+      this.db.prepare(`UPDATE runs SET guard_reason = ? WHERE campaign_id = ? AND run_id = ?`).run(reason, campaignId, runId);
+      this.attempt(campaignId, runId, row.attempts, row.host_id, 'guard-kept', reason);
+      return 'done';
+    })();
+  }
+
   /** An aborted run (Ctrl-C) goes back to todo without using up its budget (its attempt number stays). */
   releaseRun(campaignId: string, runId: string): void {
     this.db.transaction(() => {
@@ -286,5 +314,5 @@ function toCampaign(r: Record<string, any>): CampaignRow {
 }
 
 function toLedger(r: Record<string, any>): LedgerRow {
-  return { runId: r.run_id, seq: r.seq, status: r.status, attempts: r.attempts, hostId: r.host_id, lastError: r.last_error, spec: JSON.parse(r.spec_json) };
+  return { runId: r.run_id, seq: r.seq, status: r.status, attempts: r.attempts, hostId: r.host_id, lastError: r.last_error, spec: JSON.parse(r.spec_json), guardReason: r.guard_reason ?? null };
 }

@@ -1,8 +1,9 @@
 // `npm run bench [-- --json] [part...]`: the one benchmark entry point. Each part measures what an issue
 // promises (speed, overhead) and returns figures; people get a readable list, tools one JSON object.
 // Parts: sim (simulated kernel speed, paper campaign wall time), wire (the agent channel's handshake and frame
-// cost), docker (run overhead, agent CPU),
-// ebpf (accounting cost per packet event, throughput loss with accounting on). docker and ebpf need root.
+// cost), docker (run overhead, agent CPU), ebpf (accounting cost per packet event, throughput loss with
+// accounting on), repro (a real campaign run twice: interval widths, agreement, wall time; `--campaign NAME`,
+// default local-docker). docker, ebpf and repro need root.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,11 @@ const PARTS: Record<string, Part> = {
     targets: { runOverheadS: ['<=', 1.5], agentCpuShare: ['<=', 0.01] },
     run: async () => (await import('./docker-bench.ts')).benchDocker(),
   },
+  repro: {
+    describe: 'a real campaign twice in a row (--campaign NAME, default local-docker): widest interval, disagreement, wall time',
+    targets: { reproMaxCiHalfWidth: ['<=', 0.05], reproMaxCampaignDiff: ['<=', 0.1], reproCampaignWallS: ['<=', 600] },
+    run: async () => (await import('./repro-bench.ts')).benchRepro({ campaign: campaignArg }),
+  },
   ebpf: {
     describe: 'eBPF accounting: program run time per packet event (bpf_stats), iperf3 TCP throughput lost with it on',
     targets: { ebpfNsPerPacket: ['<=', 250], ebpfThroughputLoss: ['<=', 0.03] },
@@ -60,13 +66,20 @@ function paperCampaignWallS(): number {
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
-const wanted = args.filter((a) => !a.startsWith('--'));
+const campaignAt = args.indexOf('--campaign');
+const campaignArg = campaignAt >= 0 ? args[campaignAt + 1] : undefined;
+if (campaignAt >= 0 && (!campaignArg || campaignArg.startsWith('--'))) {
+  process.stderr.write('bench: --campaign takes a campaign name or file\n');
+  process.exit(2);
+}
+const wanted = args.filter((a, i) => !a.startsWith('--') && !(campaignAt >= 0 && i === campaignAt + 1));
 const unknown = wanted.filter((p) => !(p in PARTS));
 if (unknown.length) {
   process.stderr.write(`bench: unknown part(s) ${unknown.join(', ')}; parts: ${Object.keys(PARTS).join(', ')}\n`);
   process.exit(2);
 }
-const chosen = wanted.length ? wanted : Object.keys(PARTS);
+// repro runs two real campaigns (minutes): only when asked for by name
+const chosen = wanted.length ? wanted : Object.keys(PARTS).filter((p) => p !== 'repro');
 const all: Figures = {};
 let failed = false;
 for (const name of chosen) {

@@ -37,3 +37,39 @@ describe('adaptive repetitions', () => {
     expect(reps).toEqual([0, 1, 2, 3, 4]);
   });
 });
+
+describe('adaptive repetitions with a labelled control or a blocked design', () => {
+  const write = (db: string, edit: (text: string) => string) => {
+    const path = join(dirname(db), 'adaptive-edited.yaml');
+    writeFileSync(path, edit(readFileSync(fixture('adaptive.yaml'), 'utf8')));
+    return path;
+  };
+
+  it('grows a labelled control arm (no cell named plain sysbench), and the report says how it corrected for stopping', async () => {
+    const db = tempDb();
+    const path = write(db, (t) => t.replace('  - workload: sysbench\n', '  - workload: sysbench\n    label: base\n').replace(/^until: .*$/m, 'until: { ciHalfWidth: 0.0001, maxRepetitions: 4 }'));
+    const r = await runCli(['run', path, '--db', db]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(perArm(db)).toEqual([
+      { scenario_id: 'sysbench [base]', n: 4 },
+      { scenario_id: 'udp-receiver rateGbps=8', n: 4 },
+    ]);
+    // 2 planned, cap 4: at most 3 looks, each interval at 1 - 0.05/3
+    expect(r.stdout).toContain('every interval is made at 98.33% (Bonferroni over the at most 3 looks)');
+    const json = await runCli(['report', '--format', 'json', '--db', db]);
+    expect(JSON.parse(json.stdout).scenarios[0].penalty).toMatchObject({ method: 'fieller', level: expect.closeTo(1 - 0.05 / 3, 12) });
+  });
+
+  it('in a blocked design adds whole blocks: a control run beside each extra scenario run, with the same repetition', async () => {
+    const db = tempDb();
+    const path = write(db, (t) => t.replace(/^until: .*$/m, 'until: { ciHalfWidth: 0.0001, maxRepetitions: 4 }\ndesign: blocked'));
+    const r = await runCli(['run', path, '--db', db]);
+    expect(r.code, r.stderr).toBe(0);
+    const reps = (id: string) => query<{ repetition: number }>(db, `SELECT repetition FROM runs WHERE scenario_id = '${id}' ORDER BY repetition`).map((x) => x.repetition);
+    expect(reps('sysbench')).toEqual([0, 1, 2, 3]);
+    expect(reps('udp-receiver rateGbps=8')).toEqual([0, 1, 2, 3]);
+    const json = JSON.parse((await runCli(['report', '--format', 'json', '--db', db])).stdout);
+    expect(json.statistics.design).toBe('blocked');
+    expect(json.scenarios[0].penalty).toMatchObject({ method: 'paired-log-t', n: 4 });
+  });
+});

@@ -107,3 +107,107 @@ describe('summarizePenalties', () => {
     expect(s.ksoftirqdShare).toBe(0.99);
   });
 });
+
+describe('controls, hosts and designs', () => {
+  it("divides by the control with the scenario's own run settings, not any sysbench run", () => {
+    // a labelled control with a 100 ms quota (150 events/s) beside the 50 ms control (100) and a 50 ms scenario (50)
+    const q50 = 'n1 1 5 50000/100000/0', q100 = 'n1 1 5 100000/100000/0';
+    const records = [
+      control(100, { settingsKey: q50 }), control(100, { settingsKey: q50 }),
+      control(150, { scenarioId: 'sysbench [q100]', settingsKey: q100 }), control(150, { scenarioId: 'sysbench [q100]', settingsKey: q100 }),
+      run({ events: 50, settingsKey: q50 }), run({ events: 50, settingsKey: q50 }),
+    ];
+    const [s] = summarizePenalties(records);
+    expect(s.penalty.mean).toBe(2);
+    expect(s.controlScenarioId).toBe('sysbench');
+    expect(s.control?.n).toBe(2);
+  });
+
+  it('never pools runs of different server hosts into one ratio', () => {
+    // host h1: control 100, scenario 50 (2.0); host h2: control 200, scenario 50 (4.0). Pooled it would read 3.0.
+    const records = [
+      control(100, { stratum: 'h1' }), control(102, { stratum: 'h1' }), run({ events: 50, stratum: 'h1' }), run({ events: 51, stratum: 'h1' }),
+      control(200, { stratum: 'h2' }), control(204, { stratum: 'h2' }), run({ events: 50, stratum: 'h2' }), run({ events: 51, stratum: 'h2' }),
+      run({ events: 0, status: 'failed', stratum: 'h2' }),
+    ];
+    const rows = summarizePenalties(records).sort((a, b) => (a.stratum! < b.stratum! ? -1 : 1));
+    expect(rows.map((s) => [s.stratum, s.penalty.mean?.toFixed(2), s.penalty.n])).toEqual([['h1', '2.00', 2], ['h2', '4.00', 2]]);
+    expect(rows.map((s) => s.notDone)).toEqual([1, 1]);
+  });
+
+  it('blocked design: penalty and interval from the within-block ratios, so drift between blocks cancels', () => {
+    // the machine slows by 20% per block; within each block the ratio is exactly 2
+    const drift = [1, 1.2, 0.8];
+    const records = drift.flatMap((f, b) => [control(100 * f, { repetition: b }), run({ events: 50 * f, repetition: b })]);
+    const [paired] = summarizePenalties(records, { design: 'blocked' });
+    expect(paired.penalty).toMatchObject({ mean: expect.closeTo(2, 12), n: 3, df: 2, method: 'paired-log-t', level: 0.95 });
+    expect(paired.penalty.ci95![1] - paired.penalty.ci95![0]).toBeLessThan(1e-9);
+    // the same runs as an unpaired (shuffled) campaign: Fieller sees the drift as noise
+    const [unpaired] = summarizePenalties(records);
+    expect(unpaired.penalty.method).toBe('fieller');
+    expect(unpaired.penalty.ci95![1] - unpaired.penalty.ci95![0]).toBeGreaterThan(0.5);
+  });
+
+  it('blocked design: a t interval on the log ratios (df = blocks - 1), back-transformed', () => {
+    const ratios = [2, 2.2, 1.8];
+    const records = ratios.flatMap((r, b) => [control(100, { repetition: b }), run({ events: 100 / r, repetition: b })]);
+    // an interference run without a control in its block is left out of the pairs, and said so
+    records.push(run({ events: 40, repetition: 7 }));
+    const [s] = summarizePenalties(records, { design: 'blocked' });
+    const d = ratios.map(Math.log);
+    const m = d.reduce((a, b) => a + b) / 3;
+    const sd = Math.sqrt(d.reduce((a, x) => a + (x - m) ** 2, 0) / 2);
+    const T_975_DF2 = 4.302652729911275;
+    expect(s.penalty.mean).toBeCloseTo(Math.exp(m), 12);
+    expect(s.penalty.ci95![0]).toBeCloseTo(Math.exp(m - (T_975_DF2 * sd) / Math.sqrt(3)), 9);
+    expect(s.penalty.ci95![1]).toBeCloseTo(Math.exp(m + (T_975_DF2 * sd) / Math.sqrt(3)), 9);
+    expect(s.penalty.n).toBe(3);
+    expect(s.penalty.note).toBe('1 run without a control in its block, left out');
+    expect(s.bootstrap?.ci[0]).toBeGreaterThanOrEqual(1.8);
+  });
+
+  it('adaptive stopping: with L possible looks every interval is made at 1 - 0.05/L (Bonferroni)', () => {
+    const records = [control(100), control(104), control(96), run({ events: 50 }), run({ events: 52 }), run({ events: 48 })];
+    const [plain] = summarizePenalties(records);
+    const [corrected] = summarizePenalties(records, { looks: 5 });
+    expect(corrected.penalty.level).toBeCloseTo(0.99, 12);
+    expect(corrected.penalty.ci95![0]).toBeLessThan(plain.penalty.ci95![0]);
+    expect(corrected.penalty.ci95![1]).toBeGreaterThan(plain.penalty.ci95![1]);
+    expect(corrected.penalty.ci95).toEqual(ratioOfMeans({ mean: 100, sd: 4, n: 3 }, { mean: 50, sd: 2, n: 3 }, 0.99).ci95);
+  });
+
+  it('counts runs kept out of guard and attempts a guard repeated, and reports the spread of run conditions', () => {
+    const cond = (achieved: number, steal: number): Sample[] => [
+      sample('window_s', 5, 's'),
+      sample('offered_gbps', 1, 'Gbit/s', { container: 'neighbour-0' }),
+      sample('achieved_gbps', achieved, 'Gbit/s', { container: 'neighbour-0', source: 'nic' }),
+      sample('achieved_gbps', achieved + 0.01, 'Gbit/s', { container: 'neighbour-0', source: 'iperf3' }),
+      sample('steal_time_s', steal, 's', { core: '0' }),
+      sample('steal_time_s', 4, 's', { core: '1' }), // not the victim's core
+      sample('foreign_cpu_time_s', 0.05, 's', { core: '0', who: 'dockerd' }),
+      sample('foreign_cpu_time_s', 0.1, 's', { core: '0', who: 'agent' }),
+      sample('softirq_count', 5000, 'count', { core: '0', vec: 'NET_RX' }),
+    ];
+    const withCond = (events: number, achieved: number, steal: number, over: Partial<RunRecord> = {}) => {
+      const r = run({ events, ...over });
+      r.samples.push(...cond(achieved, steal));
+      return r;
+    };
+    const records = [
+      control(100), control(100),
+      withCond(50, 0.99, 0, { guardRepeats: ['steal 12% on core 0'] }),
+      withCond(50, 0.84, 0.5, { guardReason: 'steal 10% on core 0' }),
+    ];
+    const [s] = summarizePenalties(records);
+    expect(s.penalty.n).toBe(2); // the run kept out of guard counts, marked
+    expect(s.interference?.guards).toEqual({ repeated: 1, kept: 1, reasons: ['steal 12% on core 0', 'steal 10% on core 0'] });
+    const c = s.interference!.conditions;
+    expect([c.achievedGbps?.min, c.achievedGbps?.max]).toEqual([0.85, 1.0]); // iperf3's own report first
+    expect([c.stealShare?.min, c.stealShare?.max]).toEqual([0, 0.1]);
+    expect(c.foreignCpuShare?.max).toBeCloseTo(0.03, 12);
+    expect(Object.keys(c.foreignCpuByWho)).toEqual(['agent', 'dockerd']);
+    expect(c.softirqPerSec?.mean).toBe(1000);
+    expect(s.control?.conditions.stealShare).toBeNull(); // not reported: not made up
+    expect(s.conditionNotes).toEqual(['interference: steal up to 10% of a victim core', 'interference: achieved load down to 85% of the offered rate']);
+  });
+});

@@ -68,15 +68,29 @@ describe('expandCampaign', () => {
   it('drops excluded runs and applies overrides', () => {
     const { spec } = loadCampaign(fixture('custom.yaml'));
     const runs = expandCampaign(spec, 'c');
-    // cells: sysbench, udp-sender x3 (rate 1 excluded everywhere), tcp-sender x4 (4 and 8 excluded under ebpf)
-    // per repetition: none 1+2+4 = 7, ebpf 1+2+2 = 5 -> 12; x2 repetitions
-    expect(runs).toHaveLength(24);
+    // cells: sysbench, udp-sender x3 (rate 1 excluded everywhere), tcp-sender x4 (4 and 8 excluded under ebpf),
+    // sysbench [two] (the tcp-sender's control); per repetition: none 1+2+4+1 = 8, ebpf 1+2+2+1 = 6 -> 14; x2
+    expect(runs).toHaveLength(28);
     expect(runs.some((r) => r.params.rateGbps === 1)).toBe(false);
     expect(runs.filter((r) => r.workload === 'tcp-sender' && r.enforcement === 'ebpf').map((r) => r.params.flows).sort()).toEqual([1, 1, 2, 2]);
     expect(runs.find((r) => r.workload === 'tcp-sender')?.neighbours).toBe(2);
     expect(runs.find((r) => r.workload === 'sysbench')?.neighbours).toBe(1);
     expect(runs.find((r) => r.workload === 'udp-sender')?.params.messageBytes).toBe(512);
     expect(runs.map((r) => r.runId)).toEqual(runs.map((_, i) => expect.stringMatching(new RegExp(`^${String(i + 1).padStart(4, '0')}-`))));
+  });
+
+  it('blocked design: one block per repetition, the control and every scenario in it, seeded order inside', () => {
+    const { spec } = loadCampaign('local-docker');
+    expect(spec.design).toBe('blocked');
+    const runs = expandCampaign(spec, 'c1');
+    const blocks = [0, 1, 2, 3].map((b) => runs.filter((r) => r.repetition === b));
+    // blocks run in order, each one back to back
+    expect(runs.map((r) => r.repetition)).toEqual([...runs.map((r) => r.repetition)].sort((a, b) => a - b));
+    for (const block of blocks) expect(block.map((r) => r.scenarioId).sort()).toEqual(['sysbench', 'tcp-receiver', 'tcp-sender flows=2', 'udp-receiver', 'udp-sender rateGbps=1']);
+    const orders = blocks.map((b) => b.map((r) => r.scenarioId).join('|'));
+    expect(new Set(orders).size).toBeGreaterThan(1); // not one fixed order
+    expect(expandCampaign(spec, 'c2').map((r) => `${r.scenarioId}|${r.repetition}|${r.seed}`)).toEqual(runs.map((r) => `${r.scenarioId}|${r.repetition}|${r.seed}`));
+    expect(expandCampaign({ ...spec, seed: 12 }, 'c1').map((r) => r.scenarioId)).not.toEqual(runs.map((r) => r.scenarioId));
   });
 
   it('matches filter keys against filled-in defaults (flows 1 for tcp)', () => {

@@ -134,14 +134,34 @@ repetitions: 0
     expect(refusal(() => parseCampaign(minimal('').replace('[9]', '[unlimited, null]'), 'u.yaml')).message).toMatch(/lists the scenario 'tcp-receiver unlimited' twice/);
   });
 
-  it('fills defaults, accepts scalars for lists, and warns about overrides the control lacks', () => {
+  it('fills defaults and accepts scalars for lists', () => {
     const { spec, warnings } = loadCampaign(fixture('custom.yaml'));
     expect(spec.description).toBe('');
     expect(spec.hosts[1].roles).toEqual(['peer']);
     expect(spec.defaults.victim).toEqual({ quotaUs: 50000, periodUs: 100000, cpus: [0] });
     expect(spec.matrix[1].messageBytes).toEqual([512]);
     expect(spec.maxAttempts).toBe(3);
-    expect(warnings).toEqual([expect.stringMatching(/matrix\[2\] \(tcp-sender\) overrides run settings/)]);
+    expect(warnings).toEqual([]);
+  });
+
+  it('refuses a scenario without a control of the same run settings, naming it', () => {
+    // a labelled control with a 100 ms quota beside a scenario with 50 ms quotas: it is not the scenario's control
+    const text = minimal('').replace('  - workload: sysbench\n', '  - workload: sysbench\n    label: q100\n    victim: { quotaUs: 100000 }\n');
+    const err = refusal(() => parseCampaign(text, 'q.yaml'));
+    expect(err.message).toMatch(/^q\.yaml:\d+:\d+: matrix\[1\]: scenario 'tcp-receiver rateGbps=9' has no sysbench control with the same run settings/);
+    expect(err.message.split('\n')).toHaveLength(1);
+    // with the matching control beside it, the same file is valid
+    expect(parseCampaign(text.replace('  - workload: sysbench\n    label: q100', '  - workload: sysbench\n  - workload: sysbench\n    label: q100')).spec.matrix).toHaveLength(3);
+  });
+
+  it('fills design and guards: blocked for docker hosts, shuffled for sim-only, and refuses bad values', () => {
+    expect(loadCampaign('paper').spec.design).toBe('shuffled');
+    expect(loadCampaign('local-docker').spec.design).toBe('blocked');
+    expect(loadCampaign('paper').spec.guards).toEqual({ achievedLoadTolerance: 0.1, maxStealShare: 0.02, maxForeignCpuShare: 0.05 });
+    const spec = parseCampaign(minimal('design: shuffled\nguards: { maxStealShare: 0.05, maxForeignCpuShare: null }\n')).spec;
+    expect([spec.design, spec.guards]).toEqual(['shuffled', { achievedLoadTolerance: 0.1, maxStealShare: 0.05, maxForeignCpuShare: null }]);
+    expect(refusal(() => parseCampaign(minimal('design: paired\n'), 'p.yaml')).message).toMatch(/p\.yaml:\d+:\d+: design: expected blocked or shuffled/);
+    expect(refusal(() => parseCampaign(minimal('guards: { maxStealShare: 2 }\n'), 'g.yaml')).message).toMatch(/guards\.maxStealShare: expected a fraction from 0 to 1/);
   });
 
   it('hashes meaning, not formatting', () => {

@@ -212,6 +212,39 @@ describe('campaign machine', () => {
   });
 });
 
+describe('campaign machine: blocks and guards', () => {
+  it('keeps every run of a block on the server host that took its first run', async () => {
+    const agents = ['h1', 'h2'].map((h) => new FakeAgent(h, Object.assign(new FakeBackend(h), { phaseMs: 2 })));
+    // three blocks of three runs each, queued block after block as the blocked design plans them
+    const runs = [0, 1, 2].flatMap((b) => ['a', 'b', 'c'].map((x) => testRun({ runId: `${x}${b}`, repetition: b })));
+    const { machine, input } = campaignWith(agents, runs);
+    const snap = await waitFor(createActor(machine, { input: { ...input, blockOf: (r: RunSpec) => `block-${r.repetition}` } }).start(), (s) => s.status === 'done');
+    expect(snap.context.counts).toMatchObject({ done: 9, failed: 0 });
+    const hostOf = new Map<string, string>();
+    for (const a of agents) for (const c of (a.impl as FakeBackend).calls) if (c.startsWith('setup ')) hostOf.set(c.slice(6), a.hostId);
+    for (const b of [0, 1, 2]) expect(new Set(['a', 'b', 'c'].map((x) => hostOf.get(`${x}${b}`))).size).toBe(1);
+    // both hosts ran blocks: blocks run in parallel, each whole on one host
+    expect(new Set(hostOf.values()).size).toBe(2);
+  });
+
+  it('repeats a run out of guard, first in line, up to maxAttempts, then keeps it with the reason', async () => {
+    const backend = new FakeBackend('h1');
+    const { machine, ledger, input } = campaignWith([new FakeAgent('h1', backend)], [testRun({ runId: 'g' }), testRun({ runId: 'ok' })]);
+    const guarded: string[] = [];
+    const guardRun = (r: RunResult, _h: string, reason: string) => {
+      guarded.push(`${r.runId}: ${reason}`);
+      return (ledger.attempts.get(r.runId) ?? 0) < 3 ? ('todo' as const) : ('done' as const);
+    };
+    const guardCheck = (r: RunResult, run: RunSpec) => (run.runId === 'g' ? ['steal 12% on core 0'] : []);
+    const snap = await waitFor(createActor(machine, { input: { ...input, guardCheck, ledger: { ...input.ledger, guardRun } } }).start(), (s) => s.status === 'done');
+    expect(guarded).toEqual(['g: steal 12% on core 0', 'g: steal 12% on core 0', 'g: steal 12% on core 0']);
+    expect(snap.context.counts).toMatchObject({ total: 2, done: 2, failed: 0, retried: 2, guarded: 3 });
+    // the repeated run went first in line, before the run queued after it
+    expect(backend.calls.filter((c) => c.startsWith('setup'))).toEqual(['setup g', 'setup g', 'setup g', 'setup ok']);
+    expect(ledger.done).toEqual(['ok']); // g was kept by guardRun, not recorded as a run in guard
+  });
+});
+
 describe('campaign machine with peer hosts', () => {
   function lab(runs: ReturnType<typeof testRun>[]) {
     const journal: string[] = [];

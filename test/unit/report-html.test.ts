@@ -64,6 +64,29 @@ describe('the verdict', () => {
     expect(v.sentences[0]).toMatch(/^Without enforcement, the largest penalty is 5\.\d\d \(95% CI 5\.\d\d–\d\.\d\d\) in tcp-receiver rateGbps=9: isolation does not hold\.$/);
     expect(v.sentences).toHaveLength(3);
   });
+
+  it('checks every scenario\'s interval: a wide one beside the largest, or none at all, never supports "holds"', () => {
+    const at = (scenarioId: string, mean: number, ci95: [number, number] | null) => {
+      const base = sim.summaries.find((s) => s.enforcement === 'iron-kernel')!;
+      return { ...base, scenarioId, penalty: { ...base.penalty, mean, ci95 } };
+    };
+    const tight = at('tcp-receiver rateGbps=9', 1.04, [1.03, 1.05]);
+    expect(verdictOf([tight]).sentences[0]).toMatch(/: isolation holds: every penalty's interval is within 1\.05\.$/);
+    // 1.04 [1.03, 1.05] beside 1.03 [0.85, 1.25]: the second interval reaches above the target
+    expect(verdictOf([tight, at('udp-receiver rateGbps=4', 1.03, [0.85, 1.25])]).sentences[0]).toMatch(
+      /largest penalty is 1\.04 .* isolation is not shown to hold: the interval of udp-receiver rateGbps=4 reaches above 1\.05\.$/,
+    );
+    // an unbounded (or missing) interval cannot support the claim, however small the penalty
+    expect(verdictOf([tight, at('udp-receiver rateGbps=4', 1.0, null)]).sentences[0]).toMatch(/isolation is not shown to hold: udp-receiver rateGbps=4 has no interval\.$/);
+  });
+});
+
+describe('the HTML file: design and run conditions', () => {
+  it('says which design and interval it used, and shows each arm\'s run conditions', () => {
+    expect(html).toContain('Design: shuffled (one seeded random order). Penalty and interval: unpaired, ratio of the arms\' means with a Fieller interval. Intervals are 95%.');
+    expect(html).toMatch(/<h3>Run conditions<\/h3>\s*<table class="conditions">/);
+    expect(html).toMatch(/<th>steal \(victim core\)<\/th><th>foreign CPU \(victim core\)<\/th>/);
+  });
 });
 
 describe('the HTML file', () => {

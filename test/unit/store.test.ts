@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { Store } from '../../orchestrator/store/store.ts';
 import { testRun } from '../fakes/fake-backend.ts';
 
@@ -31,6 +32,29 @@ describe('store', () => {
     const a = store.runs('c1').find((r) => r.runId === 'a')!;
     expect(a.status).toBe('done');
     expect(a.samples).toHaveLength(1);
+  });
+
+  it('puts a run out of guard back to todo with its reason, and keeps it marked on its last attempt', () => {
+    const { store } = freshStore();
+    store.startRun('c1', 'a', 'h1');
+    expect(store.guardRun('c1', 'a', 'steal 12% on core 0', 2, samples, {})).toBe('todo');
+    expect(store.ledger('c1')[0]).toMatchObject({ status: 'todo', lastError: 'guard: steal 12% on core 0', guardReason: null });
+    store.startRun('c1', 'a', 'h1');
+    expect(store.guardRun('c1', 'a', 'steal 11% on core 0', 2, samples, {})).toBe('done');
+    const a = store.runs('c1').find((r) => r.runId === 'a')!;
+    expect(a).toMatchObject({ status: 'done', guardReason: 'steal 11% on core 0' });
+    expect(a.samples).toHaveLength(1);
+    expect(store.attempts('c1').map((x) => [x.attempt, x.outcome, x.error])).toEqual([[1, 'guard', 'steal 12% on core 0'], [2, 'guard-kept', 'steal 11% on core 0']]);
+  });
+
+  it('opens a store made before run guards, adding the column', () => {
+    const { store, path } = freshStore();
+    store.close();
+    const raw = new Database(path);
+    raw.exec('ALTER TABLE runs DROP COLUMN guard_reason');
+    raw.close();
+    const again = Store.open(path);
+    expect(again.ledger('c1')[0].guardReason).toBeNull();
   });
 
   it('retries retryable failures until attempts run out; fatal ones at once', () => {
