@@ -33,6 +33,12 @@ export const METRIC = {
   chargedTimeS: 'charged_time_s', // {container}: network softirq time charged to it as owner (enforcement)
   creditedTimeS: 'credited_time_s', // {container}: time given back for others' softirq run on its time
   attributedSoftirqS: 'attributed_softirq_s', // {container}: softirq time whose packets it owns (accounting)
+  // The ebpf controller, one sample per CFS period {container, t: seconds since the window began}
+  controllerChargedS: 'controller_charged_s', // its packets' softirq time run on others' time in the period
+  controllerCreditedS: 'controller_credited_s', // others' softirq time run on its tasks in the period
+  controllerDebtS: 'controller_debt_s', // what it consumed beyond its quota, carried (> 0: its packets are dropped)
+  controllerQuotaUs: 'controller_quota_us', // cfs_quota_us it gets for the next period
+  controllerDrops: 'controller_drops', // packets dropped for it in the period {on: 1 while flagged}
 } as const;
 
 export const CORE_CATEGORIES = ['victim', 'neighbours', 'softirq_task', 'ksoftirqd', 'idle', 'other'] as const;
