@@ -33,10 +33,14 @@ program
   .option('--json', 'print the report as JSON (the `ironlab report --format json` contract) instead of a table')
   .option('--no-progress', 'no progress line')
   .option('--log <file>', 'orchestrator and agent log (default: ironlab.log beside the store)')
+  .option('--baseline <file|db[:id]>', "check every scenario against a stored campaign (a JSON report, or a store and campaign id; default id: the store's latest done campaign of the same name): one worse beyond both 95% intervals fails")
+  .option('--junit <file>', "write the checks (the campaign file's expectations, --baseline) as JUnit XML")
+  .option('--allow-inconclusive', 'a check whose 95% interval straddles its bound passes (default: it fails)')
+  .addHelpText('after', '\nExit codes: 0 done, checks passed; 1 some runs failed for good; 2 bad input or a missing prerequisite;\n3 a CI check failed (an expect: entry of the campaign file, or --baseline); 130 interrupted.')
   .action(async (campaign: string | undefined, o) => {
     if (campaign && o.resume) throw new UserInputError('give a campaign or --resume ID, not both', '--resume');
     const { runCampaign } = await import('./commands/run-command.ts');
-    const r = await runCampaign({ campaign, db: o.db, resume: o.resume, json: Boolean(o.json), progress: o.progress, log: o.log });
+    const r = await runCampaign({ campaign, db: o.db, resume: o.resume, json: Boolean(o.json), progress: o.progress, log: o.log, baseline: o.baseline, junit: o.junit, allowInconclusive: Boolean(o.allowInconclusive) });
     process.exitCode = r.exitCode;
   });
 

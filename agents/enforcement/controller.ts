@@ -107,7 +107,9 @@ export class GroupController {
     // Per-period rates of the last step predict the next period's.
     const want = this.baseUs + (inp.creditUs - inp.chargeUs) / periods - this.debtUs;
     const hi = this.baseUs * this.c.maxFactor;
-    const next = Math.round(Math.max(this.floorUs, Math.min(hi, want)) / this.c.stepUs) * this.c.stepUs;
+    // Steps are counted from the base, so a change smaller than a step leaves the base itself (33333 us stays
+    // 33333, not 33000: rounding the base would take 1% from a group that only ever used its own).
+    const next = this.baseUs + Math.round((Math.max(this.floorUs, Math.min(hi, want)) - this.baseUs) / this.c.stepUs) * this.c.stepUs;
     const quotaUs = Math.max(this.c.kernelMinUs, next);
     const write = quotaUs !== this.quotaUs;
     if (write) this.writes++;

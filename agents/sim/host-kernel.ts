@@ -76,6 +76,10 @@ export class HostKernel {
   readonly softirqVecNs: Float64Array;
   /** Events handled so far (for the speed benchmark and the convergence report). */
   events = 0;
+  /** How often NAPI went from interrupt mode to polling (ksoftirqd woken), by the rule that did it. */
+  readonly pollEntries = { overload: 0, jiffy: 0 };
+  /** Per container: softirq episode time (ns) that ran in its context with the core held (ticks, overload). */
+  readonly episodeNs: Float64Array;
   private readonly sysbenchEvents: Float64Array;
   private readonly eventsPerNs: Float64Array;
   private readonly allTraffic: Traffic[] = [];
@@ -105,6 +109,23 @@ export class HostKernel {
   private readonly bh: Float64Array; // per container: softirq run at local_bh_enable in its own syscalls
   private readonly sigma: Float64Array; // per core: softirq fraction in task/idle context (interrupt mode or episode)
   private readonly kShare: Float64Array; // per core: ksoftirqd
+  private readonly kDefer: Float64Array; // per core, interrupt mode: fraction of the softirq work left to ksoftirqd
+  private readonly multiRound: Float64Array; // per core, interrupt mode: nonFinalFraction
+  // The jiffy deadline in interrupt mode as a clock: per tick, the chance that it lands inside a round that has
+  // a successor is sigma x multiRound; the ticks that do are drawn as a Poisson process of that rate (one event
+  // per switch, not one per tick).
+  private readonly jiffyRate: Float64Array; // per core, per ns
+  private readonly jiffyClock: Float64Array; // per core: hazard left until the next switch (unit exponential)
+  /**
+   * CFS vruntime memory. lagNs[i]: how far container i's vruntime is ahead of its siblings' in the docker group
+   * (it ran a softirq episode on its time); topLagNs[c]: the same for the docker group entity against
+   * ksoftirqd. A lagging entity waits until the others have caught up (it repays the episode).
+   */
+  readonly lagNs: Float64Array;
+  readonly topLagNs: Float64Array;
+  private readonly lagRate: Float64Array; // per container: how fast its lag is being repaid (ns/ns)
+  private readonly topLagRate: Float64Array;
+  private readonly maxLagNs: number;
   private readonly capTask: Float64Array;
   private readonly idleShare: Float64Array;
   private readonly prevIdle: Float64Array;
@@ -166,6 +187,8 @@ export class HostKernel {
     }
     for (let i = 0; i < this.nContainers; i++) this.onCore[this.homeCpu[i]].push(i);
     this.traffic.push(null);
+    // A scenario's rateGbps is the total offered rate: the K network neighbours share it equally.
+    const perNeighbourGbps = spec.params.rateGbps !== undefined ? spec.params.rateGbps / K : undefined;
     for (let i = 1; i < this.nContainers; i++) {
       if (!network) {
         this.traffic.push(null);
@@ -174,7 +197,7 @@ export class HostKernel {
       const home = this.homeCpu[i];
       const nicCore = spec.nicCpus.includes(home) ? home : spec.nicCpus[(i - 1) % spec.nicCpus.length];
       const t = new Traffic(
-        { kind: spec.workload, owner: i, appCore: home, nicCore, rateGbps: spec.params.rateGbps, flows: spec.params.flows ?? 1, messageBytes: this.messageBytes },
+        { kind: spec.workload, owner: i, appCore: home, nicCore, rateGbps: perNeighbourGbps, flows: spec.params.flows ?? 1, messageBytes: this.messageBytes },
         prof,
         this.policy,
       );
@@ -207,6 +230,15 @@ export class HostKernel {
     this.bh = new Float64Array(this.nContainers);
     this.sigma = new Float64Array(this.cores);
     this.kShare = new Float64Array(this.cores);
+    this.kDefer = new Float64Array(this.cores);
+    this.multiRound = new Float64Array(this.cores);
+    this.jiffyRate = new Float64Array(this.cores);
+    this.jiffyClock = Float64Array.from({ length: this.cores }, () => -Math.log(1 - this.rng.next()));
+    this.lagNs = new Float64Array(this.nContainers);
+    this.episodeNs = new Float64Array(this.nContainers);
+    this.topLagNs = new Float64Array(this.cores);
+    this.lagRate = new Float64Array(this.nContainers);
+    this.topLagRate = new Float64Array(this.cores);
     this.capTask = new Float64Array(this.cores).fill(1);
     this.idleShare = new Float64Array(this.cores);
     this.prevIdle = new Float64Array(this.cores);
@@ -228,6 +260,9 @@ export class HostKernel {
     // gets latency / 2 per turn, and a turn only ends at a tick (check_preempt_tick): it lasts this many ticks.
     const scaledLatencyNs = prof.schedLatencyUs * 1000 * (1 + Math.floor(Math.log2(Math.min(this.cores, 8))));
     this.ticksPerTopSlice = Math.max(1, Math.ceil(scaledLatencyNs / 2 / this.tickNs - 1e-9));
+    // place_entity (GENTLE_FAIR_SLEEPERS): a waking entity is put at most sched_latency / 2 behind min_vruntime,
+    // so no entity is ever owed more than that.
+    this.maxLagNs = scaledLatencyNs / 2;
     this.maxAdvanceNs = (opts.maxAdvanceUs ?? prof.simMaxAdvanceUs) * 1000;
     this.gridNs = (opts.eventGridUs ?? 0) * 1000;
     this.jitterIntervalNs = prof.arrivalJitterIntervalUs * 1000;
@@ -350,6 +385,8 @@ export class HostKernel {
     const prof = this.prof;
     let cap: number;
     let ksoftirqdRunnable = false;
+    let kDemand = 0; // ksoftirqd's demand when it is not CPU-bound (deferred calls in interrupt mode)
+    this.kDefer[c] = 0;
     if (this.epCtx[c] !== NONE) {
       cap = 0;
       this.sigma[c] = 1;
@@ -359,9 +396,13 @@ export class HostKernel {
       ksoftirqdRunnable = true;
     } else {
       // Interrupt mode: each interrupt is followed by __do_softirq at irq exit on whatever runs; as a fluid
-      // that is a fixed fraction of the core, ahead of every task.
-      this.sigma[c] = sigmaIn;
-      cap = 1 - sigmaIn;
+      // that is a fixed fraction of the core, ahead of every task. A call that wakes a blocked reader on this
+      // core stops after its first round (need_resched) and leaves the rest to ksoftirqd.
+      const f = this.deferFraction(c, sigmaIn);
+      this.kDefer[c] = f;
+      this.sigma[c] = sigmaIn * (1 - f);
+      kDemand = sigmaIn * f;
+      cap = 1 - this.sigma[c];
     }
     this.capTask[c] = cap;
     // Before 4.9 every local_bh_enable() with NET_RX pending runs do_softirq in the caller's context: a network
@@ -385,21 +426,29 @@ export class HostKernel {
     }
     let k = 0;
     const KS = this.nContainers; // ksoftirqd's slot in share/demand
+    if (ksoftirqdRunnable) kDemand = Infinity;
+    this.topLagRate[c] = 0;
     if (prof.containersUnderDockerCgroup) {
+      // Two entities at the top: ksoftirqd and the docker group. The one whose vruntime is ahead (the docker
+      // group, after an episode ran on one of its tasks) waits until the other has caught up.
       let dockerShare: number;
-      if (ksoftirqdRunnable) {
-        dockerShare = Math.min(dockerDemand, cap / 2);
-        k = cap - dockerShare;
-      } else dockerShare = Math.min(dockerDemand, cap);
-      this.waterfill(here, dockerShare);
-    } else if (ksoftirqdRunnable) {
+      if (kDemand > 0 && this.topLagNs[c] > 0) {
+        k = Math.min(kDemand, cap);
+        dockerShare = Math.min(dockerDemand, cap - k);
+        this.topLagRate[c] = Math.max(0, k - dockerShare);
+      } else {
+        k = Math.min(kDemand, Math.max(cap / 2, cap - dockerDemand));
+        dockerShare = Math.min(dockerDemand, cap - k);
+      }
+      this.waterfillRepaying(here, dockerShare);
+    } else if (kDemand > 0) {
       // ksoftirqd is one more equal entity beside the containers.
-      this.demand[KS] = Infinity;
+      this.demand[KS] = kDemand;
       here.push(KS);
       this.waterfill(here, cap);
       here.pop();
       k = this.share[KS];
-    } else this.waterfill(here, cap);
+    } else this.waterfillRepaying(here, cap);
     this.kShare[c] = k;
     for (let j = 0; j < here.length; j++) {
       const i = here[j];
@@ -417,9 +466,109 @@ export class HostKernel {
     const recv = this.nicRecv[c];
     let cost = 0;
     for (let k = 0; k < recv.length; k++) cost = Math.max(cost, recv[k].ringCostNs);
-    const episode = Math.min(this.prof.softirqMaxRestarts * this.prof.netdevBudgetPackets * cost, this.tickNs / 2);
+    const episode = Math.min(this.callPacketLimit(c) * cost, this.tickNs / 2);
     const own = t.syscallNs(this.messageBytes);
     return episode / (episode + own);
+  }
+
+  /**
+   * CFS with vruntime memory: containers whose vruntime is ahead (lagNs > 0, they ran a softirq episode on
+   * their time) get only what the others leave until the others have caught up; lagRate says how fast.
+   */
+  private waterfillRepaying(ids: number[], cap: number): void {
+    let lagging = 0;
+    for (let j = 0; j < ids.length; j++) {
+      this.lagRate[ids[j]] = 0;
+      if (this.lagNs[ids[j]] > 0) lagging++;
+    }
+    if (lagging === 0 || lagging === ids.length) {
+      this.waterfill(ids, cap);
+      return;
+    }
+    const ahead: number[] = [];
+    const behind: number[] = [];
+    for (let j = 0; j < ids.length; j++) (this.lagNs[ids[j]] > 0 ? ahead : behind).push(ids[j]);
+    this.waterfill(behind, cap);
+    let used = 0;
+    let catchUp = 0;
+    let running = 0;
+    for (let j = 0; j < behind.length; j++) {
+      used += this.share[behind[j]];
+      if (this.demand[behind[j]] > 0) {
+        catchUp += this.share[behind[j]];
+        running++;
+      }
+    }
+    this.waterfill(ahead, Math.max(0, cap - used));
+    // The gap closes as fast as the others' vruntime advances beyond this one's; with nobody else runnable it
+    // stays (a sleeper is re-placed at most maxLagNs behind when it wakes).
+    const others = running > 0 ? catchUp / running : 0;
+    for (let j = 0; j < ahead.length; j++) this.lagRate[ahead[j]] = Math.max(0, others - this.share[ahead[j]]);
+  }
+
+  /** NAPI instances polled on core `c`: one RX queue per NIC core (all receivers' packets share it). */
+  private rxNapis(c: number): number {
+    return this.nicRecv[c].length > 0 ? 1 : 0;
+  }
+
+  /**
+   * Packets one net_rx_action round polls on core `c`: each NAPI is polled once per round (at most
+   * napi_weight = 64), and netdev_budget bounds the round only with 5+ active NAPIs.
+   */
+  roundPackets(c: number): number {
+    return Math.min(this.prof.netdevBudgetPackets, this.prof.napiWeightPackets * Math.max(1, this.rxNapis(c)));
+  }
+
+  /** The most packets one __do_softirq call polls: MAX_SOFTIRQ_RESTART rounds. */
+  callPacketLimit(c: number): number {
+    return this.prof.softirqMaxRestarts * this.roundPackets(c);
+  }
+
+  /** Packets one interrupt finds on core `c` in interrupt mode (one per moderation interval, or per packet). */
+  packetsPerInterrupt(c: number): number {
+    const recv = this.nicRecv[c];
+    let inflow = 0;
+    for (let k = 0; k < recv.length; k++) inflow += recv[k].burstPpns();
+    return Math.max(inflow > 0 ? 1 : 0, inflow * this.moderationNs);
+  }
+
+  /**
+   * Fraction of an interrupt-mode call's receive work done in rounds that are followed by another one (the
+   * first poll was full, NAPI stays on the poll list): the part a stop after that round leaves to ksoftirqd.
+   */
+  nonFinalFraction(c: number): number {
+    const ppp = Math.min(this.packetsPerInterrupt(c), this.callPacketLimit(c));
+    const R = this.roundPackets(c);
+    if (ppp <= R) return 0;
+    return (R * Math.ceil(ppp / R - 1)) / ppp;
+  }
+
+  /** A blocked reader on core `c` is woken by this core's receive softirq (so it sets need_resched). */
+  private wakesBlockedReader(c: number): boolean {
+    // Before 4.9 a reader on a polling NIC core is kept busy in do_softirq at local_bh_enable, not asleep.
+    if (this.poll[c] && !this.prof.softirqDeferToKsoftirqdWhilePending) return false;
+    const recv = this.nicRecv[c];
+    for (let k = 0; k < recv.length; k++) {
+      const t = recv[k];
+      if (t.appCore === c && t.rIn > 0 && t.readerBlocked()) return true;
+    }
+    return false;
+  }
+
+  /**
+   * need_resched: a call whose first round wakes a blocked reader that preempts (it slept, so it is placed
+   * behind the running task) does not restart; its remaining rounds go to ksoftirqd. Returns the fraction of
+   * the core's interrupt-mode softirq `sigmaIn` that ksoftirqd runs.
+   */
+  private deferFraction(c: number, sigmaIn: number): number {
+    if (sigmaIn <= 0 || !this.wakesBlockedReader(c)) return 0;
+    const ppp = this.packetsPerInterrupt(c);
+    const R = this.roundPackets(c);
+    if (ppp <= R) return 0;
+    const recv = this.nicRecv[c];
+    let rx = 0;
+    for (let k = 0; k < recv.length; k++) rx += recv[k].rIn * recv[k].ringCostNs;
+    return Math.min(1, (((ppp - R) / ppp) * rx) / sigmaIn);
   }
 
   /** Max-min fair split of `cap` among containers `ids` with demands in this.demand (equal weights). */
@@ -469,7 +618,7 @@ export class HostKernel {
           for (let j = 0; j < here.length; j++) bh += this.bh[here[j]];
           svc = Math.max(0, this.kShare[n] + bh - this.dFixed[n]) / nr;
         }
-        else ppp = Math.max(1, t.rIn * this.moderationNs);
+        else ppp = Math.max(1, t.burstPpns() * this.moderationNs);
       }
       t.update(this.share[t.owner] - this.bh[t.owner], svc, ppp);
     }
@@ -506,8 +655,9 @@ export class HostKernel {
           // its limits (10 restarts x netdev_budget, or the jiffy deadline), then ksoftirqd takes over and NAPI
           // stays scheduled with the interrupt masked.
           this.poll[c] = 1;
+          this.pollEntries.overload++;
           this.nextTickNs[c] = this.tickAfter(c, now);
-          this.startEpisode(c, this.prof.softirqMaxRestarts * this.prof.netdevBudgetPackets, this.softirqDeadline(c, now), true);
+          this.startEpisode(c, this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c), this.softirqDeadline(c, now), true);
           changed = true;
         }
       } else if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
@@ -521,6 +671,11 @@ export class HostKernel {
       if ((t.rRingDrop > 0 || t.dropping) && t.onLoss(now)) changed = true;
     }
     return changed;
+  }
+
+  /** Rounds an episode on core `c` may run: one if it wakes a blocked reader that preempts (need_resched). */
+  private episodeRounds(c: number, rounds: number): number {
+    return this.wakesBlockedReader(c) ? 1 : rounds;
   }
 
   /** Start a softirq episode on core `c` in the context of whatever runs there now (drawn by shares). */
@@ -594,7 +749,12 @@ export class HostKernel {
     }
     // Runtime each container draws per ns (for the event at which it runs out).
     const iron = this.policy.mode === 'iron-kernel';
-    for (let i = 0; i < nC; i++) this.chargeRate[i] = this.share[i] + (iron ? 0 : this.bh[i]);
+    const bhCharged = !iron && !this.prof.irqTimeAccounting;
+    for (let i = 0; i < nC; i++) this.chargeRate[i] = this.share[i] + (bhCharged ? this.bh[i] : 0);
+    for (let c = 0; c < this.cores; c++) {
+      this.multiRound[c] = this.poll[c] || this.epCtx[c] !== NONE ? 0 : this.nonFinalFraction(c);
+      this.jiffyRate[c] = this.softirqJiffies === 1 ? (this.sigma[c] * this.multiRound[c]) / this.tickNs : 0;
+    }
     for (let c = 0; c < this.cores; c++) {
       const sig = this.sigma[c];
       let bh = 0;
@@ -604,6 +764,8 @@ export class HostKernel {
       if (iron) {
         const total = sig + this.kShare[c] + bh;
         for (let i = 0; i < nC; i++) this.chargeRate[i] += total * this.ownerFrac[c * nC + i];
+      } else if (this.prof.irqTimeAccounting) {
+        continue; // irq time is not task time: the interrupted task's runtime is not charged
       } else if (this.epCtx[c] !== NONE) {
         if (this.epCtx[c] >= 0) this.chargeRate[this.epCtx[c]] += 1;
       } else if (this.capTask[c] > 0) {
@@ -637,7 +799,10 @@ export class HostKernel {
         for (let k = 0; k < recv.length; k++) pk += recv[k].rServe;
         if (pk > 0) dt = Math.min(dt, this.epPkLeft[c] / pk);
       } else if (this.poll[c] && !this.prof.softirqDeferToKsoftirqdWhilePending) dt = Math.min(dt, this.nextTickNs[c] - now);
+      if (this.jiffyRate[c] > 0) dt = Math.min(dt, this.jiffyClock[c] / this.jiffyRate[c]);
+      if (this.topLagRate[c] > 0) dt = Math.min(dt, this.topLagNs[c] / this.topLagRate[c]);
     }
+    for (let i = 0; i < this.nContainers; i++) if (this.lagRate[i] > 0) dt = Math.min(dt, this.lagNs[i] / this.lagRate[i]);
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
       dt = Math.min(dt, t.nextThresholdNs());
@@ -678,6 +843,8 @@ export class HostKernel {
       if (ks > 0) this.pay(c, IDLE, ks, now);
       if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], this.bh[here[j]] * dt, now);
       if (sig > 0) {
+        if (this.epCtx[c] >= 0) this.episodeNs[this.epCtx[c]] += sig;
+        if (this.epCtx[c] >= 0 && !this.prof.irqTimeAccounting) this.accrueLag(c, this.epCtx[c], sig);
         if (this.epCtx[c] !== NONE) this.pay(c, this.epCtx[c], sig, now);
         else if (this.capTask[c] > 0) {
           for (let j = 0; j < here.length; j++) this.pay(c, here[j], (sig * this.share[here[j]]) / this.capTask[c], now);
@@ -685,6 +852,8 @@ export class HostKernel {
         } else this.pay(c, IDLE, sig, now);
       }
     }
+    this.repayLag(dt);
+    for (let c = 0; c < this.cores; c++) if (this.jiffyRate[c] > 0) this.jiffyClock[c] = Math.max(0, this.jiffyClock[c] - this.jiffyRate[c] * dt);
     for (let c = 0; c < this.cores; c++) {
       if (this.epCtx[c] === NONE) continue;
       const recv = this.nicRecv[c];
@@ -698,8 +867,32 @@ export class HostKernel {
     }
   }
 
+  /**
+   * An episode of `ns` ran on container `i` (core `c`): its vruntime advanced while its siblings' did not, and the
+   * docker group's advanced while ksoftirqd's did not. Relative vruntimes only: the smallest lag on a core is 0.
+   */
+  private accrueLag(c: number, i: number, ns: number): void {
+    this.lagNs[i] = Math.min(this.maxLagNs, this.lagNs[i] + ns);
+    const here = this.onCore[c];
+    let min = Infinity;
+    for (let j = 0; j < here.length; j++) min = Math.min(min, this.lagNs[here[j]]);
+    for (let j = 0; j < here.length; j++) this.lagNs[here[j]] -= min;
+    if (this.prof.containersUnderDockerCgroup && this.poll[c]) this.topLagNs[c] = Math.min(this.maxLagNs, this.topLagNs[c] + ns);
+  }
+
+  private repayLag(dt: number): void {
+    for (let i = 0; i < this.nContainers; i++) {
+      if (this.lagRate[i] > 0) this.lagNs[i] = this.lagNs[i] - this.lagRate[i] * dt > 1e-3 ? this.lagNs[i] - this.lagRate[i] * dt : 0;
+    }
+    for (let c = 0; c < this.cores; c++) {
+      if (this.topLagRate[c] > 0) this.topLagNs[c] = this.topLagNs[c] - this.topLagRate[c] * dt > 1e-3 ? this.topLagNs[c] - this.topLagRate[c] * dt : 0;
+    }
+  }
+
   private pay(c: number, ctx: number, ns: number, now: number): void {
     if (ns <= 0) return;
+    // CONFIG_IRQ_TIME_ACCOUNTING: softirq time at irq exit is irq time, not the interrupted task's runtime.
+    if (this.prof.irqTimeAccounting && ctx >= 0) ctx = IDLE;
     const nC = this.nContainers;
     const owners = this.ownerNs;
     for (let i = 0; i < nC; i++) owners[i] = ns * this.ownerFrac[c * nC + i];
@@ -727,10 +920,20 @@ export class HostKernel {
         // (one in ticksPerTopSlice of the ticks that land on it) sets it, the others do not.
         if (this.poll[c] && this.epCtx[c] === NONE && !swallowed && !this.prof.softirqDeferToKsoftirqdWhilePending) {
           const endsTurn = this.rng.next() * this.ticksPerTopSlice < 1;
-          const rounds = endsTurn ? 1 : this.prof.softirqMaxRestarts;
-          this.startEpisode(c, rounds * this.prof.netdevBudgetPackets, this.softirqDeadline(c, now), false);
+          const rounds = this.episodeRounds(c, endsTurn ? 1 : this.prof.softirqMaxRestarts);
+          this.startEpisode(c, rounds * this.roundPackets(c), this.softirqDeadline(c, now), false);
         }
         this.nextTickNs[c] = this.tickAfter(c, now + tiny);
+      }
+      if (this.jiffyRate[c] > 0 && this.jiffyClock[c] <= 1e-9) {
+        // The jiffy deadline in interrupt mode: a tick landed inside a call's round that has another round after
+        // it (the first poll was full): the call ends there, NAPI stays scheduled and ksoftirqd takes over.
+        this.jiffyClock[c] = -Math.log(1 - this.rng.next());
+        if (!this.poll[c] && this.epCtx[c] === NONE) {
+          this.poll[c] = 1;
+          this.pollEntries.jiffy++;
+          this.nextTickNs[c] = this.tickAfter(c, now);
+        }
       }
     }
     if (now >= this.nextJitterNs - tiny) {

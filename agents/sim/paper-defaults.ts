@@ -1,7 +1,12 @@
 // The default RunSpec shape of the paper campaign and the `ironlab sim` command (IRON.md section 4): one
-// victim and one neighbour, each 50 ms per 100 ms on core 0, the NIC's interrupts on core 0, peers off-host.
+// victim and two neighbours ("the other containers", plural, run sysbench or the floods), all pinned
+// on core 0 with equal quotas that fill it (100/(K+1) ms per 100 ms each), the NIC's interrupts on core 0, peers
+// off-host. A scenario's rateGbps is the neighbours' total offered rate.
 import type { RunSpec } from '../run-spec.ts';
 import type { Enforcement, ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+
+/** Neighbours of the victim in the paper's set-up: more than one ("the other containers"). */
+export const PAPER_NEIGHBOURS = 2;
 
 export interface PaperRunOptions {
   workload: WorkloadKind;
@@ -17,6 +22,10 @@ export interface PaperRunOptions {
 }
 
 export function paperRunSpec(o: PaperRunOptions): RunSpec {
+  const K = o.neighbours ?? PAPER_NEIGHBOURS;
+  // K + 1 containers with equal quotas that together fill the core, so in the control arm every container gets
+  // its quota (quotas summing to more than the core would make the control a fair-share split instead).
+  const quotaUs = Math.round(100000 / (K + 1));
   return {
     runId: o.runId ?? `sim-${o.workload}-${o.seed ?? 1}`,
     campaignId: 'sim',
@@ -25,11 +34,11 @@ export function paperRunSpec(o: PaperRunOptions): RunSpec {
     workload: o.workload,
     params: o.params ?? {},
     enforcement: o.enforcement ?? 'none',
-    neighbours: o.neighbours ?? 1,
+    neighbours: K,
     warmupS: o.warmupS ?? 1,
     durationS: o.durationS ?? 5,
-    victim: { quotaUs: 50000, periodUs: 100000, cpus: [0] },
-    neighbour: { quotaUs: 50000, periodUs: 100000, cpus: [0] },
+    victim: { quotaUs, periodUs: 100000, cpus: [0] },
+    neighbour: { quotaUs, periodUs: 100000, cpus: [0] },
     peer: { cpus: [1] },
     nicCpus: [0],
     seed: o.seed ?? 1,

@@ -37,6 +37,8 @@ export const HostProfile = z
     timerTickHz: pos,
     /** 4.9+ rule (commit 4cd13c21b207): while ksoftirqd is runnable, irq_exit leaves new softirqs to it. */
     softirqDeferToKsoftirqdWhilePending: z.boolean(),
+    /** CONFIG_IRQ_TIME_ACCOUNTING: softirq time is excluded from the interrupted task's runtime and vruntime. */
+    irqTimeAccounting: z.boolean(),
     // Interrupts, NAPI and softirq budgets
     irqModerationUs: pos,
     hardIrqNsPerInterrupt: ns,
@@ -66,6 +68,9 @@ export const HostProfile = z
     // TCP
     tcpRxGroNsPerPacket: ns,
     tcpRxStackNsPerSuperPacket: ns,
+    tcpRxStackNsPerSegment: ns,
+    /** Segments arriving while the reader owns the socket go to its backlog: TCP processing in the reader's context. */
+    tcpBacklogInReaderContext: z.boolean(),
     tcpAckTxNsPerPacket: ns,
     tcpAckRxNsPerPacket: ns,
     tcpTxNsPerTsoSegment: ns,
@@ -100,9 +105,19 @@ export const HostProfile = z
     costJitterFraction: z.number().min(0).max(0.5),
     cpuSpeedJitterFraction: z.number().min(0).max(0.1),
     _doc: z.record(z.string(), z.string()),
+    /** Which kind of value each key is (see VALUE_KINDS). */
+    _kind: z.record(z.string(), z.enum(['kernel', 'published', 'measured', 'estimate', 'engine', 'design', 'descriptive'])),
   })
   .strict();
 export type HostProfile = z.infer<typeof HostProfile>;
+
+/**
+ * What each `_kind` means. kernel: a kernel/driver constant or default (cited in `_doc`); published: a figure
+ * from a cited publication; measured: measured on a named host (the profile says which); estimate: a physical
+ * estimate not yet measured or published (to be replaced by a measurement); engine: a resolution of the
+ * simulator, not a property of the host; design: a setting of ironlab's own software; descriptive: a name or label with no effect on the model.
+ */
+export const VALUE_KINDS = ['kernel', 'published', 'measured', 'estimate', 'engine', 'design', 'descriptive'] as const;
 
 const PROFILE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'profiles');
 const cache = new Map<string, HostProfile>();
@@ -127,8 +142,11 @@ export function loadProfile(name: string): HostProfile {
     const issue = parsed.error.issues[0];
     throw new Error(`host profile '${name}': ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
   }
-  const undocumented = Object.keys(parsed.data).filter((k) => k !== '_doc' && !(k in parsed.data._doc));
+  const keys = Object.keys(parsed.data).filter((k) => !k.startsWith('_'));
+  const undocumented = keys.filter((k) => !(k in parsed.data._doc));
   if (undocumented.length > 0) throw new Error(`host profile '${name}': undocumented keys: ${undocumented.join(', ')}`);
+  const unkinded = keys.filter((k) => !(k in parsed.data._kind));
+  if (unkinded.length > 0) throw new Error(`host profile '${name}': _kind missing for: ${unkinded.join(', ')}`);
   cache.set(name, parsed.data);
   return parsed.data;
 }

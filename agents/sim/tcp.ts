@@ -1,4 +1,4 @@
-// TCP pieces shared by the fluid model (traffic.ts): GRO coalescing. Congestion control of a receiver's peer
+// TCP pieces shared by the fluid model (traffic.ts): GRO coalescing and the stack cost of a super-packet. Congestion control of a receiver's peer
 // (multiplicative decrease on loss, one MSS per flow per RTT of growth) and flow control (the advertised
 // window paces the peer when the reader falls behind) live with the flows in traffic.ts.
 
@@ -6,4 +6,12 @@
 export function groBatch(packetsInPoll: number, flows: number, maxSegments: number, interleavePenalty: number): number {
   const perFlow = packetsInPoll / (flows * (1 + interleavePenalty * (flows - 1)));
   return Math.max(1, Math.min(maxSegments, perFlow));
+}
+
+/**
+ * Stack cost (ns) of one GRO super-packet of `segments` segments: a fixed part per skb (ip_rcv, tcp_v4_rcv,
+ * socket queueing, wakeup) plus a part per segment, so a batch of one costs about one datagram's stack walk.
+ */
+export function superPacketStackNs(p: { tcpRxStackNsPerSuperPacket: number; tcpRxStackNsPerSegment: number }, segments: number): number {
+  return p.tcpRxStackNsPerSuperPacket + p.tcpRxStackNsPerSegment * segments;
 }

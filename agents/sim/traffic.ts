@@ -7,7 +7,7 @@
 import type { WorkloadKind } from '../../workloads/catalog.ts';
 import type { AccountingPolicy } from './accounting.ts';
 import type { HostProfile } from './profile.ts';
-import { groBatch } from './tcp.ts';
+import { groBatch, superPacketStackNs } from './tcp.ts';
 
 export const DROP_REASONS = ['socket_buffer', 'nic_throttled', 'ebpf_throttled', 'qdisc', 'ring'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -101,6 +101,11 @@ export class Traffic {
   retransmits = 0;
   readonly dropped = new Float64Array(DROP_REASONS.length);
   private readonly rwndSegments: number;
+  /**
+   * TCP receiver, ns per segment of tcp_rcv_established + ACK that the reader runs in its own context (socket
+   * backlog processed at release_sock) instead of softirq: non-zero while the reader owns the socket.
+   */
+  private cBacklog = 0;
 
   constructor(
     p: TrafficParams,
@@ -161,17 +166,30 @@ export class Traffic {
     }
   }
 
-  /** Softirq cost of one packet out of the ring (ns), given how many packets one interrupt finds. */
+  /**
+   * Softirq cost of one packet out of the ring (ns), given how many packets one interrupt finds. Sets cBacklog:
+   * while the reader has data queued it sits in tcp_recvmsg owning the socket (also when preempted there), so
+   * tcp_v4_rcv puts each segment on the socket backlog and tcp_rcv_established and the ACK run in the reader's
+   * context at release_sock; only the driver, GRO and IP/TCP demultiplexing stay in softirq.
+   */
   private rxCostNs(packetsPerPoll: number): number {
+    this.cBacklog = 0;
     const p = this.prof;
     const acct = this.policy.overheadNsPerPacket;
     if (this.policy.dropAfterDriver(this.owner)) return (p.ebpfDropNsPerPacket + acct) * this.costJitter;
     if (!this.isTcp) return (p.driverRxNsPerPacket + p.udpRxStackNsPerPacket + acct) * this.costJitter;
-    // GRO merges what one poll finds of each flow; each super-packet goes up the stack once and is ACKed
-    // (a GRO skb of >= 2 MSS triggers an immediate ACK; single segments are ACKed every second one).
+    // GRO merges what one poll finds of each flow; each super-packet goes up the stack once (a + b x segments)
+    // and is ACKed (a GRO skb of >= 2 MSS triggers an immediate ACK; single segments are ACKed every second one).
     const batch = groBatch(Math.min(packetsPerPoll, p.napiWeightPackets), this.flows, p.groMaxSegments, p.groFlowInterleavePenalty);
     const perAck = p.tcpAckTxNsPerPacket + p.txCompletionNsPerPacket;
-    return (p.driverRxNsPerPacket + p.tcpRxGroNsPerPacket + acct + p.tcpRxStackNsPerSuperPacket / batch + perAck / Math.max(batch, p.tcpAckEverySegments)) * this.costJitter;
+    const stack = superPacketStackNs(p, batch) / batch;
+    const tcpLayer = (stack + perAck / Math.max(batch, p.tcpAckEverySegments)) * this.costJitter;
+    const driver = (p.driverRxNsPerPacket + p.tcpRxGroNsPerPacket + acct) * this.costJitter;
+    if (p.tcpBacklogInReaderContext && this.kind === 'tcp-receiver' && this.socket > EPS) {
+      this.cBacklog = tcpLayer;
+      return driver;
+    }
+    return driver + tcpLayer;
   }
 
   /** The application's own work per system call (ns): one datagram, or one message for TCP. */
@@ -186,6 +204,22 @@ export class Traffic {
       default:
         return this.cApp * messageBytes;
     }
+  }
+
+  /**
+   * Packets per ns while packets arrive (what one interrupt finds). A window-limited TCP peer does not send a
+   * smooth stream at the reader's pace: tcp_cleanup_rbuf advertises the space a read freed (a window update
+   * only once the window can at least double), and the peer sends that window at the line rate; the average
+   * stays the reader's drain rate (rIn), the batches per interrupt are line-rate ones.
+   */
+  burstPpns(): number {
+    if (this.isTcp && this.isReceiver && this.windowLimited && this.rIn > 0) return Math.max(this.rIn, this.linePpns);
+    return this.rIn;
+  }
+
+  /** A receiver whose socket is empty sleeps in recvmsg and is woken by each delivery. */
+  readerBlocked(): boolean {
+    return this.isReceiver && this.socket <= EPS;
   }
 
   /** The application's demand for CPU (fraction of its core): Infinity when it is CPU-bound. */
@@ -214,7 +248,9 @@ export class Traffic {
     const j = this.costJitter;
     const ja = this.appJitter;
     if (this.isReceiver) {
-      const cApp = this.cApp * ja;
+      const c = this.rxCostNs(packetsPerPoll);
+      this.ringCostNs = c;
+      const cApp = this.cApp * ja + this.cBacklog;
       const appPpns = appShare / cApp;
       let A: number;
       if (this.isTcp) {
@@ -231,8 +267,6 @@ export class Traffic {
       this.dropping = this.policy.dropAtNic(this.owner) || this.policy.dropAfterDriver(this.owner);
       if (this.policy.dropAtNic(this.owner)) this.rNicDrop = A;
       else this.rIn = A;
-      const c = this.rxCostNs(packetsPerPoll);
-      this.ringCostNs = c;
       if (ringSvcNs === Infinity) this.rServe = this.rIn;
       else {
         const cap = ringSvcNs / c;
@@ -297,7 +331,7 @@ export class Traffic {
     switch (this.kind) {
       case 'udp-receiver':
       case 'tcp-receiver':
-        return Math.min(appShare, this.rApp * this.cApp * j);
+        return Math.min(appShare, this.rApp * (this.cApp * j + this.cBacklog));
       case 'udp-sender':
         return this.htbPpns < Infinity && this.sqApp > 0 ? Math.min(appShare, this.rApp * this.cApp * j) : Math.min(appShare, this.rApp * this.cDirect * j);
       default:

@@ -12,6 +12,7 @@ import { ENFORCEMENTS, WORKLOAD_KINDS } from '../../workloads/catalog.ts';
 import { UserInputError } from '../errors.ts';
 import { expandCells, type Cell } from './matrix.ts';
 import { describeIssue, formatPath, locator, refusal, type Path, type Problem } from './problems.ts';
+import { describeExpectation, selectedScenarios, selectorText } from './expectations.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Field schemas, each with the message a researcher should read.
@@ -95,17 +96,40 @@ const MatrixEntryFile = z
   })
   .strict();
 
+/** The keys that select scenarios: `exclude:` filters and `expect:` entries match cells the same way. */
+const SelectorFields = {
+  workload: listOf(workload, 'workload').optional(),
+  label: listOf(z.string(), 'label').optional(),
+  rateGbps: listOf(rateGbps, 'rate').optional(),
+  flows: listOf(flows, 'flow count').optional(),
+  messageBytes: listOf(messageBytes, 'message size').optional(),
+  enforcement: listOf(enforcement, 'enforcement').optional(),
+};
 const ExcludeFile = z
-  .object({
-    workload: listOf(workload, 'workload').optional(),
-    label: listOf(z.string(), 'label').optional(),
-    rateGbps: listOf(rateGbps, 'rate').optional(),
-    flows: listOf(flows, 'flow count').optional(),
-    messageBytes: listOf(messageBytes, 'message size').optional(),
-    enforcement: listOf(enforcement, 'enforcement').optional(),
-  })
+  .object(SelectorFields)
   .strict()
   .refine((f) => Object.keys(f).length > 0, { error: 'an empty filter would drop every run' });
+
+/** A bound on one statistic of the penalty: `{ max: 1.10 }`, `{ min: 3 }` or both. */
+const boundError = 'expected { max: N } and/or { min: N }, N a penalty from 0 to 1000';
+const penaltyBound = z.number({ error: boundError }).min(0, { error: boundError }).max(1000, { error: boundError });
+const BoundFile = z
+  .object({ min: penaltyBound, max: penaltyBound }, { error: boundError })
+  .partial()
+  .strict()
+  .refine((b) => b.min !== undefined || b.max !== undefined, { error: boundError })
+  .refine((b) => b.min === undefined || b.max === undefined || b.min <= b.max, { error: 'min is above max: no penalty could pass' });
+/** An expectation (CI check): scenarios selected as `exclude:` selects them, and bounds on their penalty. */
+const ExpectFile = z
+  .object({
+    name: z.string({ error: 'expected a short sentence naming the claim' }).min(1).max(200).optional(),
+    ...SelectorFields,
+    mean: BoundFile.optional(),
+    lower: BoundFile.optional(),
+    upper: BoundFile.optional(),
+  })
+  .strict()
+  .refine((e) => e.mean || e.lower || e.upper, { error: 'states no bound: give mean, lower or upper, e.g. upper: { max: 1.10 }' });
 
 const CampaignFile = z
   .object({
@@ -133,6 +157,8 @@ const CampaignFile = z
       }, { error: 'expected { ciHalfWidth: 0.05, maxRepetitions: 10 }' })
       .strict()
       .optional(),
+    /** CI checks: bounds on selected scenarios' penalties, checked after the analysis (expectations.ts). */
+    expect: z.array(ExpectFile, { error: 'expected a list of expectations' }).optional(),
   })
   .strict();
 
@@ -179,6 +205,18 @@ export interface ExcludeFilter {
   messageBytes?: number[];
   enforcement?: (typeof ENFORCEMENTS)[number][];
 }
+/** A bound on one statistic of a scenario's penalty. */
+export interface PenaltyBound {
+  min?: number;
+  max?: number;
+}
+/** One `expect:` entry: a selector (the keys of an exclude filter) and bounds on mean, lower or upper 95% bound. */
+export interface ExpectationSpec extends ExcludeFilter {
+  name: string;
+  mean?: PenaltyBound;
+  lower?: PenaltyBound;
+  upper?: PenaltyBound;
+}
 export interface CampaignSpec {
   name: string;
   description: string;
@@ -197,6 +235,8 @@ export interface CampaignSpec {
    * units) or it has `maxRepetitions`. Absent rather than null when not given, so older specs hash the same.
    */
   until?: UntilSpec;
+  /** CI checks (absent when the file has none, so older specs hash the same). */
+  expect?: ExpectationSpec[];
 }
 export interface UntilSpec {
   ciHalfWidth: number;
@@ -384,7 +424,15 @@ function normalize(file: FileCampaign): CampaignSpec {
     shuffle: file.shuffle ?? true,
     maxAttempts: file.maxAttempts ?? 3,
     ...(file.until ? { until: { ciHalfWidth: file.until.ciHalfWidth, maxRepetitions: file.until.maxRepetitions } } : {}),
+    ...(file.expect ? { expect: file.expect.map((e, i) => normalizeExpectation(e, i)) } : {}),
   };
+}
+
+function normalizeExpectation(e: z.infer<typeof ExpectFile>, index: number): ExpectationSpec {
+  const { name, rateGbps, ...rest } = e;
+  const out: ExpectationSpec = { name: '', ...rest, ...(rateGbps !== undefined ? { rateGbps: toRates(rateGbps) } : {}) };
+  out.name = name ?? describeExpectation(out, index);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -449,6 +497,10 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
     }
   }
   if (!spec.enforcement.some((enf) => kept(enf, () => true))) problem(['exclude'], 'the filters drop every run');
+  spec.expect?.forEach((e, i) => {
+    if (selectedScenarios(e, cells, spec.enforcement).length === 0)
+      problem(['expect', i], `selects no scenario with a penalty (the matrix, its exclude filters and enforcement modes leave none matching ${selectorText(e)})`);
+  });
   return { problems, warnings };
 }
 

@@ -6,6 +6,8 @@ import { Store } from '../store/store.ts';
 import { compareCampaigns, compareJson, compareTable, reportCsv, reportHtml, reportNdjson, HTML_FILE_NAME } from '../report/index.ts';
 import { UserInputError } from '../errors.ts';
 import { campaignReportInput, campaignSummary, renderSummary } from './summary.ts';
+import { buildChecks, checksJson, renderChecks } from '../report/checks.ts';
+import type { CampaignSpec } from '../campaign/spec.ts';
 
 export type ReportFormat = 'table' | 'json' | 'csv' | 'ndjson' | 'html';
 
@@ -41,9 +43,11 @@ export async function reportCommand(o: ReportOptions): Promise<void> {
     const id = o.campaign ?? store.latestCampaign()?.id;
     if (!id) throw new UserInputError('the store holds no campaign yet', o.db);
     const s = campaignSummary(store, id);
+    // the expectations of the stored campaign file, judged as `ironlab run` judged them
+    const checks = buildChecks(store.campaign(id)!.spec as CampaignSpec, s, null, false);
     switch (o.format) {
       case 'json':
-        return emit(JSON.stringify(s.json, null, 2) + '\n', o.out);
+        return emit(JSON.stringify({ ...s.json, ...checksJson(checks) }, null, 2) + '\n', o.out);
       case 'csv':
         return emit(reportCsv(s.campaign, s.records), o.out);
       case 'ndjson':
@@ -58,7 +62,7 @@ export async function reportCommand(o: ReportOptions): Promise<void> {
         return;
       }
       default:
-        return emit(renderSummary(s, !o.out && Boolean(process.stdout.isTTY)) + '\n', o.out);
+        return emit(renderSummary(s, !o.out && Boolean(process.stdout.isTTY)) + '\n' + withNewline(renderChecks(checks)), o.out);
     }
   } finally {
     store.close();
@@ -71,6 +75,10 @@ export function htmlTarget(out: string): string {
   if (!isDir) return resolve(out);
   mkdirSync(out, { recursive: true });
   return resolve(join(out, HTML_FILE_NAME));
+}
+
+function withNewline(text: string): string {
+  return text ? `${text}\n` : '';
 }
 
 function emit(text: string, out: string | undefined): void {

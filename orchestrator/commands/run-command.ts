@@ -1,8 +1,9 @@
 // `ironlab run [campaign]`: the main job. Loads and validates the campaign (before anything starts), starts
 // the hub and the agents, drives the campaign machine, shows progress, and prints the penalty table.
 // Ctrl-C aborts cleanly: runs in flight are torn down, completed runs stay in the store, exit code 130.
+// After the table come the CI checks (the file's expectations, --baseline) and their exit code, 3 on a failure.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createActor, fromPromise, waitFor } from 'xstate';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
@@ -20,6 +21,9 @@ import { orchestratorProvenance } from '../provenance.ts';
 import { createRunToken } from '../run-token.ts';
 import { ProgressView } from '../progress.ts';
 import { campaignSummary, renderSummary } from './summary.ts';
+import { loadBaseline, type Baseline } from './baseline.ts';
+import { buildChecks, checkCases, checkCounts, checksJson, renderChecks, EXIT_CHECKS_FAILED } from '../report/checks.ts';
+import { junitXml } from '../report/junit.ts';
 
 export interface RunOptions {
   campaign?: string;
@@ -34,6 +38,12 @@ export interface RunOptions {
   hostWaitMs?: number;
   /** Called once the campaign id is known (tests use it to kill things mid-run). */
   onStarted?: (info: { campaignId: string; agents: LocalAgents; hub: AgentHub }) => void;
+  /** `FILE|DB[:campaign-id]`: check every scenario against this stored campaign. */
+  baseline?: string;
+  /** Write the checks as JUnit XML here. */
+  junit?: string;
+  /** An inconclusive check (interval straddling a bound) passes instead of failing. */
+  allowInconclusive?: boolean;
 }
 
 export interface RunReport {
@@ -45,9 +55,12 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   const dbPath = resolve(opts.db);
   const logPath = resolve(opts.log ?? join(dirname(dbPath), 'ironlab.log'));
   const out = (line: string) => !opts.json && process.stdout.write(`${line}\n`);
+  const startedAt = Date.now();
+  if (opts.junit) checkJunitTarget(opts.junit);
 
   // ---- what to run: a new campaign (validated before anything is created) or the rest of an old one
   const loaded = opts.resume ? null : loadCampaign(opts.campaign);
+  let baseline: Baseline | null = loaded && opts.baseline ? loadBaseline(opts.baseline, loaded.spec.name) : null;
   if (opts.resume && !existsSync(dbPath)) throw new UserInputError('no result store here to resume from', opts.db);
   const dbExisted = existsSync(dbPath);
   const store = Store.open(dbPath);
@@ -57,6 +70,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
     if (!dbExisted) for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
   };
   const { spec, campaignId, plan, source } = loaded ? planNew(loaded) : planResume(store, opts.resume!, opts.db);
+  if (!loaded && opts.baseline) baseline = loadBaseline(opts.baseline, spec.name); // resuming: the store existed
   if (loaded) for (const w of loaded.warnings) out(`warning: ${w}`);
   else out(`resuming campaign ${campaignId} (${spec.name})`);
   const log = createWriteStream(logPath, { flags: 'a' });
@@ -210,15 +224,28 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
       ? new UserInputError(ctx.error ?? 'failed')
       : new CampaignFailedError(`campaign ${campaignId} failed: ${ctx.error} (agents and orchestrator log: ${logPath})`);
   }
-  if (opts.json) process.stdout.write(JSON.stringify(campaignSummary(store, campaignId).json, null, 2) + '\n');
+  const summary = campaignSummary(store, campaignId);
+  // an aborted campaign is not judged: its missing runs would read as inconclusive checks
+  const checks = state === 'done' ? buildChecks(spec, summary, baseline, Boolean(opts.allowInconclusive)) : null;
+  const checksFailed = checks ? checkCounts(checkCases(checks)).notOk > 0 : false;
+  if (checks && opts.junit) mkdirSync(dirname(resolve(opts.junit)), { recursive: true });
+  if (checks && opts.junit) writeFileSync(opts.junit, junitXml(summary.campaign, checks, (Date.now() - startedAt) / 1000));
+  if (opts.json) process.stdout.write(JSON.stringify({ ...summary.json, ...(checks ? checksJson(checks) : {}) }, null, 2) + '\n');
   else {
-    out(renderSummary(campaignSummary(store, campaignId)));
+    out(renderSummary(summary));
     if (ctx.failures.length) out(describeFailures(ctx.failures));
+    const checkLines = checks ? renderChecks(checks, true) : '';
+    if (checkLines) out(checkLines);
     if (state === 'aborted') out(`aborted after ${ctx.counts.done} of ${ctx.counts.total} runs; continue with: ironlab run --resume ${campaignId} --db ${opts.db}`);
-    out(`results: ${opts.db} (campaign ${campaignId}); log: ${logPath}`);
+    out(`results: ${opts.db} (campaign ${campaignId}); log: ${logPath}${checks && opts.junit ? `; JUnit: ${opts.junit}` : ''}`);
   }
   store.close();
-  return { exitCode: state === 'aborted' ? 130 : ctx.failures.length ? 1 : 0, campaignId };
+  return { exitCode: state === 'aborted' ? 130 : ctx.failures.length ? 1 : checksFailed ? EXIT_CHECKS_FAILED : 0, campaignId };
+}
+
+/** `--junit FILE`: refused before anything starts when it names a directory (a missing parent is made). */
+function checkJunitTarget(file: string): void {
+  if (existsSync(file) && statSync(file).isDirectory()) throw new UserInputError(`${file} is a directory, not a file`, '--junit');
 }
 
 interface Plan {

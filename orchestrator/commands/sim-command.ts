@@ -8,7 +8,7 @@ import { CONTROL_WORKLOAD, ENFORCEMENTS, WORKLOAD_KINDS, type Enforcement, type 
 import { ScenarioParams as ScenarioParamsSchema } from '../../workloads/catalog.ts';
 import { METRIC, sumOf, type Sample } from '../../agents/samples.ts';
 import { listProfiles } from '../../agents/sim/profile.ts';
-import { paperRunSpec } from '../../agents/sim/paper-defaults.ts';
+import { PAPER_NEIGHBOURS, paperRunSpec } from '../../agents/sim/paper-defaults.ts';
 import { simulateRun } from '../../agents/sim/simulate.ts';
 import type { TimelineBucket } from '../../agents/sim/host-kernel.ts';
 import { CORE_CATEGORIES } from '../../agents/samples.ts';
@@ -54,7 +54,7 @@ export function registerSimCommand(program: Command): void {
     .option('--flows <n>', 'parallel flows')
     .option('--message-bytes <n>', 'message (datagram / write) size')
     .option('--enforcement <mode>', `${ENFORCEMENTS.join(' | ')}`, 'none')
-    .option('--neighbours <K>', 'number of neighbour containers', '1')
+    .option('--neighbours <K>', 'number of neighbour containers (rateGbps is their total)', String(PAPER_NEIGHBOURS))
     .option('--duration <s>', 'measurement window, simulated seconds', '5')
     .option('--warmup <s>', 'warm-up, simulated seconds', '1')
     .option('--seed <n>', 'random seed')

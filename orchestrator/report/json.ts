@@ -15,6 +15,7 @@ export interface CampaignInfo {
 }
 
 const nullableNumber = z.number().nullable();
+const Verdict = z.enum(['passed', 'failed', 'inconclusive']);
 export const ReportJson = z.object({
   campaign: z.object({ id: z.string(), name: z.string(), mode: z.string(), createdAt: z.string() }),
   scenarios: z.array(
@@ -35,6 +36,15 @@ export const ReportJson = z.object({
       ksoftirqdShare: nullableNumber,
     }),
   ),
+  /** The CI checks (report/checks.ts): present in reports of `ironlab run` and `ironlab report`. */
+  checks: z
+    .object({ verdict: z.enum(['passed', 'failed']), allowInconclusive: z.boolean(), passed: z.number().int(), failed: z.number().int(), inconclusive: z.number().int() })
+    .optional(),
+  expectations: z.array(z.object({ name: z.string(), bounds: z.string(), verdict: Verdict, scenarios: z.array(z.object({ scenarioId: z.string(), enforcement: Enforcement, verdict: Verdict })) })).optional(),
+  baseline: z
+    .object({ source: z.string(), scenarios: z.array(z.object({ id: z.string(), enforcement: Enforcement, verdict: Verdict, change: z.enum(['worse', 'better', 'same']).nullable() })) })
+    .nullable()
+    .optional(),
 });
 export type ReportJson = z.infer<typeof ReportJson>;
 

@@ -1,8 +1,11 @@
-// Shapes of IRON.md section 4 on the `paper` profile with the paper campaign defaults. These are orderings
-// and bounds, not fitted values: they emerge from softirq running on the victim's time and ksoftirqd.
+// Shapes of IRON.md section 4 on the `paper` profile with the paper campaign defaults (two network neighbours,
+// rateGbps their total). These are orderings, not fitted values: they emerge from the kernel rules (softirq on
+// the victim's time, ksoftirqd, CFS). Not asserted because the model does not produce it: the TCP receiver's
+// ksoftirqd share near half (it stays at 0, see agents/sim/README.md), and the HTB peak's size (1.18 in the paper).
 import { describe, expect, it } from 'vitest';
 import type { Enforcement, ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
-import { penalty as penaltyOf } from './helpers.ts';
+import { METRIC, sumOf } from '../../agents/samples.ts';
+import { penalty as penaltyOf, run } from './helpers.ts';
 
 const cache = new Map<string, number>();
 function penalty(workload: WorkloadKind, params: ScenarioParams = {}, enforcement: Enforcement = 'none'): number {
@@ -20,10 +23,10 @@ describe('paper shapes (vanilla)', () => {
     expect(penalty('udp-sender')).toBeLessThan(1.08);
   });
 
-  it('HTB-limited UDP sender: a modest penalty, largest at 1-3 Gbit/s', () => {
+  it('HTB-limited UDP sender: a penalty largest at 1-3 Gbit/s, below the receivers\'', () => {
     const low = Math.max(...[1, 2, 3].map((rateGbps) => penalty('udp-sender', { rateGbps })));
     expect(low).toBeGreaterThan(1.08);
-    expect(low).toBeLessThan(1.35);
+    expect(low).toBeLessThan(penalty('udp-receiver', { rateGbps: 4 }));
     expect(low).toBeGreaterThan(penalty('udp-sender', { rateGbps: 8 }));
     expect(low).toBeGreaterThan(penalty('udp-sender', { rateGbps: 5 }));
   });
@@ -48,6 +51,10 @@ describe('paper shapes (vanilla)', () => {
     const p8 = penalty('udp-receiver', { rateGbps: 8 });
     expect(p8).toBeGreaterThan(p4 * 0.9);
     expect(p8).toBeGreaterThan(2);
+    // the overload keeps NAPI polling: ksoftirqd holds about half the victim's core
+    const ks = sumOf(run({ workload: 'udp-receiver', params: { rateGbps: 8 }, seed: 11 }).samples, METRIC.ksoftirqdShare, { core: '0' });
+    expect(ks).toBeGreaterThan(0.4);
+    expect(sumOf(run({ workload: 'udp-receiver', params: { rateGbps: 4 }, seed: 11 }).samples, METRIC.ksoftirqdShare, { core: '0' })).toBe(0);
   });
 
   it('TCP receiver: rising with the offered rate to several times', () => {

@@ -38,8 +38,8 @@ describe('expandCampaign', () => {
   it('copies the run settings from the defaults', () => {
     const [run] = expandCampaign(paper, 'c1');
     expect(run).toMatchObject({
-      campaignId: 'c1', warmupS: 1, durationS: 5, neighbours: 1, nicCpus: [0], profile: 'paper',
-      victim: { quotaUs: 50000, periodUs: 100000, cpus: [0] }, neighbour: { quotaUs: 50000, periodUs: 100000, cpus: [0] }, peer: { cpus: [1] },
+      campaignId: 'c1', warmupS: 1, durationS: 5, neighbours: 2, nicCpus: [0], profile: 'paper',
+      victim: { quotaUs: 33333, periodUs: 100000, cpus: [0] }, neighbour: { quotaUs: 33333, periodUs: 100000, cpus: [0] }, peer: { cpus: [1] },
     });
   });
 

@@ -1,0 +1,85 @@
+// `--baseline FILE|DB[:campaign-id]`: the stored campaign a run is checked against. FILE is a JSON report
+// (`ironlab report --format json` or `ironlab run --json`); DB is a result store, with a campaign id or, without
+// one, its latest done campaign of the same name. Read completely before the run starts: a bad baseline is bad
+// input (exit 2, nothing created).
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { UserInputError } from '../errors.ts';
+import { ReportJson } from '../report/json.ts';
+import type { CompareSide } from '../report/compare.ts';
+import { Store } from '../store/store.ts';
+import { campaignSummary } from './summary.ts';
+
+export interface Baseline {
+  /** As the user gave it. */
+  source: string;
+  side: CompareSide;
+}
+
+const WHERE = '--baseline';
+
+export function loadBaseline(arg: string, campaignName: string): Baseline {
+  const { path, id } = splitBaseline(arg);
+  if (statSync(path).isDirectory()) throw new UserInputError(`${path} is a directory, not a JSON report or a result store`, WHERE);
+  return { source: arg, side: isSqlite(path) ? fromStore(path, id, campaignName) : fromJson(path, id) };
+}
+
+/** `old.db:c2026...` -> the store and the id; a path that exists as given wins (it may hold a colon). */
+function splitBaseline(arg: string): { path: string; id?: string } {
+  if (existsSync(arg)) return { path: arg };
+  const m = /^(.+):([A-Za-z0-9._-]+)$/.exec(arg);
+  if (m && existsSync(m[1])) return { path: m[1], id: m[2] };
+  throw new UserInputError(`no such file: ${m ? m[1] : arg} (expected a JSON report or a result store, optionally DB:campaign-id)`, WHERE);
+}
+
+function isSqlite(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(16);
+    return readSync(fd, head, 0, 16, 0) === 16 && head.toString('latin1') === 'SQLite format 3\0';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fromStore(path: string, id: string | undefined, campaignName: string): CompareSide {
+  const store = Store.open(path);
+  try {
+    const chosen = id
+      ? store.campaign(id)
+      : store
+          .campaigns()
+          .filter((c) => c.name === campaignName && c.status === 'done')
+          .at(-1);
+    if (!chosen) {
+      const known = store.campaigns().map((c) => `${c.id} (${c.name}, ${c.status})`).join(', ') || 'none';
+      throw new UserInputError(
+        id ? `no campaign '${id}' in ${path} (campaigns there: ${known})` : `no done campaign named '${campaignName}' in ${path}; name one with ${path}:CAMPAIGN-ID (campaigns there: ${known})`,
+        WHERE,
+      );
+    }
+    const s = campaignSummary(store, chosen.id);
+    return { campaign: s.campaign, summaries: s.summaries };
+  } finally {
+    store.close();
+  }
+}
+
+function fromJson(path: string, id: string | undefined): CompareSide {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UserInputError(`${path} is neither a result store nor a JSON report: ${(err as Error).message}`, WHERE);
+  }
+  const parsed = ReportJson.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UserInputError(`${path} is not an ironlab JSON report (ironlab report --format json): ${issue.path.join('.') || '(top level)'}: ${issue.message}`, WHERE);
+  }
+  const report = parsed.data;
+  if (id && id !== report.campaign.id) throw new UserInputError(`${path} holds campaign ${report.campaign.id}, not ${id}`, WHERE);
+  return {
+    campaign: report.campaign,
+    summaries: report.scenarios.map((s) => ({ scenarioId: s.id, workload: s.workload, params: s.params, enforcement: s.enforcement, penalty: { mean: s.penalty.mean, ci95: s.penalty.ci95, n: s.penalty.n } })),
+  };
+}
