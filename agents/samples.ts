@@ -41,6 +41,12 @@ export const METRIC = {
   stealTimeS: 'steal_time_s', // {core}: time the hypervisor ran something else on the core
   foreignCpuTimeS: 'foreign_cpu_time_s', // {core, who: agent|dockerd|containerd|orchestrator|other}: CPU outside the experiment
   softirqCount: 'softirq_count', // {core, vec: NET_RX|NET_TX}: softirqs raised over the window
+  // The ebpf controller, one sample per CFS period {container, t: seconds since the window began}
+  controllerChargedS: 'controller_charged_s', // its packets' softirq time run on others' time in the period
+  controllerCreditedS: 'controller_credited_s', // others' softirq time run on its tasks in the period
+  controllerDebtS: 'controller_debt_s', // what it consumed beyond its quota, carried (> 0: its packets are dropped)
+  controllerQuotaUs: 'controller_quota_us', // cfs_quota_us it gets for the next period
+  controllerDrops: 'controller_drops', // packets dropped for it in the period {on: 1 while flagged}
 } as const;
 
 export const CORE_CATEGORIES = ['victim', 'neighbours', 'softirq_task', 'ksoftirqd', 'idle', 'other'] as const;

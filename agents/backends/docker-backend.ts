@@ -303,10 +303,17 @@ export class DockerBackend implements Backend {
         .filter((c) => c.pid)
         .map((c) => {
           const cg = state.cgroups.get(c.name) ?? cgroupPathsOf(c.pid!);
-          // A macvlan container has no veth of its own to filter on (drops across hosts: not yet).
-          return { name: c.name, ipv4: c.ip, cgroupCpuPath: cg.cpu, cgroupCpuacctPath: cg.cpuacct, hostVeth: state.role === 'local' ? hostVethOf(c.pid!) : undefined };
+          return { name: c.name, ipv4: c.ip, cgroupCpuPath: cg.cpu, cgroupCpuacctPath: cg.cpuacct };
         });
-      enforcer = createEnforcer(mode, { containers, periodUs: state.spec.victim.periodUs });
+      // The drop program goes where the neighbours' packets arrive, before RPS moves them to the victim's core:
+      // the traffic NIC across hosts; here the host-side veths of the peers (their NAPI runs on the peers' core).
+      const dropAt =
+        state.role === 'local'
+          ? state.containers.filter((c) => c.pid && c.name.startsWith('peer-')).map((c) => ({ dev: hostVethOf(c.pid!) }))
+          : this.opts.trafficNic
+            ? [{ dev: this.opts.trafficNic }]
+            : [];
+      enforcer = createEnforcer(mode, { containers, periodUs: state.spec.victim.periodUs, dropAt });
       await enforcer.start();
       state.enforcer = enforcer;
       if (!enforcer.accounting) state.enforcerNote = enforcer.provenance().ebpfAccounting as string;

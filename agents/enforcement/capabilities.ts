@@ -50,7 +50,7 @@ export function ebpfMissing(opts: CapabilityOptions = {}): string[] {
   if (!mounted('bpf', '/sys/fs/bpf') && !(root && opts.mount !== false && tryMount('bpf', 'bpf', '/sys/fs/bpf'))) {
     miss.push('no bpffs at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)');
   }
-  const tools = ['clang', 'bpftool', 'tc', 'nsenter'].filter((t) => !onPath(t));
+  const tools = ['clang', 'bpftool', 'tc', 'ip', 'nsenter'].filter((t) => !onPath(t));
   if (tools.length) miss.push(`missing ${tools.join(', ')} (${PREREQS})`);
   if (!existsSync(LIBBPF_PATH)) miss.push(`no libbpf at ${LIBBPF_PATH} (apt-get install libbpf1)`);
   if (!existsSync('/usr/include/bpf/bpf_helpers.h')) miss.push('no libbpf headers (apt-get install libbpf-dev)');

@@ -1,33 +1,12 @@
-// Dropping for throttled owners: flip an owner's IPv4 in the pinned ironlab_drop map when its cgroup starts or
-// stops being throttled, and read per-owner drop counts (ironlab_dropcnt) for packets_dropped{ebpf_throttled}.
+// Dropping for owners over their quota: flip an owner's IPv4 in the pinned ironlab_drop map when the controller
+// (controller.ts) says so, and read per-owner drop counts (ironlab_dropcnt) for packets_dropped{ebpf_throttled}.
+// The map is shared by the XDP program and the tc fallback (xdp.ts, tc.ts).
 // Map updates go through libbpf on the pinned fd (microseconds) rather than a bpftool process per change.
-import { readFileSync } from 'node:fs';
 import { closeFd, mapDelete, mapLookup, mapUpdate, pinnedFd } from './libbpf.ts';
 import { DROP_MAP, DROPCNT_MAP } from './tc.ts';
 
 export function ipKey(ipv4: string): Buffer {
   return Buffer.from(ipv4.split('.').map(Number)); // network order = dotted order
-}
-
-export interface CpuStat {
-  nrPeriods: number;
-  nrThrottled: number;
-  throttledTimeNs: number;
-}
-export function readCpuStat(cgroupCpuPath: string): CpuStat {
-  const kv = Object.fromEntries(
-    readFileSync(`${cgroupCpuPath}/cpu.stat`, 'utf8').trim().split('\n').map((l) => l.split(' ') as [string, string]),
-  );
-  return { nrPeriods: Number(kv.nr_periods ?? 0), nrThrottled: Number(kv.nr_throttled ?? 0), throttledTimeNs: Number(kv.throttled_time ?? 0) };
-}
-
-/**
- * IRON drops an owner's packets while its runtime is exhausted. We see that a tick late: it was throttled in
- * the last tick (nr_throttled grew) and still owes network time, or it owes more than a whole period's quota
- * (lowering its quota cannot pay that back within a tick).
- */
-export function shouldDrop(throttledDelta: number, debtUs: number, baseQuotaUs: number): boolean {
-  return (throttledDelta > 0 && debtUs > 0) || debtUs > baseQuotaUs;
 }
 
 export class DropMap {

@@ -1,7 +1,11 @@
 // The one entry point the docker backend drives: createEnforcer(mode, {containers, periodUs}) -> start / stop /
 // beginWindow / samples, and reapEnforcement() for the agent's reaper.
 //   none        accounting only (when eBPF is available): where the network softirq time went, nothing applied
-//   ebpf        accounting + charging through cfs_quota_us + tc drops for throttled owners
+//   ebpf        accounting + the controller (controller.ts) once per CFS period: charging through cfs_quota_us,
+//               drops for owners that consumed more than their quota
+// Wherever accounting runs, the drop program sits on the devices where the owners' packets arrive (XDP, or tc
+// ingress where XDP cannot attach) in every mode, passing everything unless the controller flags an owner, so
+// that `none` and `ebpf` take the same receive path and differ only in the decision.
 //   iron-kernel the kernel's IRON switch on (verified, restored at stop) + accounting when available
 // Everything it creates is named ironlab*; everything it changes is recorded first in a state file.
 import { execFileSync } from 'node:child_process';
@@ -13,13 +17,15 @@ import { METRIC, sample, type Sample } from '../samples.ts';
 import { Accounting, accountingSamples, cgroupInode, diffSnapshots, summarize, type AcctSnapshot, type Owner } from './accounting.ts';
 import { buildBpf, DEFAULT_CACHE_DIR, type BpfObjects } from './build.ts';
 import { ebpfMissing, requireMode } from './capabilities.ts';
-import { ChargingController, type QuotaIo, type TickInput } from './charging.ts';
-import { DropMap, readCpuStat, shouldDrop } from './dropping.ts';
+import { ChargingController, type QuotaIo } from './charging.ts';
+import type { PeriodInput } from './controller.ts';
+import { DropMap } from './dropping.ts';
 import { IronKernelSwitch, detectIronKernel, restoreIronSwitch } from './iron-kernel.ts';
 import { DEFAULT_STATE_DIR, pidAlive, readStates, removeState, writeState, type EnforcementState } from './state.ts';
 import { attachDrop, detachDrop, ourFilters, TC_GLOBALS } from './tc.ts';
+import { attachXdp, detachXdp, type XdpTarget } from './xdp.ts';
 
-export const ENFORCEMENT_VERSION = 'ironlab-ebpf-1';
+export const ENFORCEMENT_VERSION = 'ironlab-ebpf-2';
 export const ALIAS = 'ironlab-enforced';
 
 export interface EnforcedContainer {
@@ -27,15 +33,16 @@ export interface EnforcedContainer {
   ipv4: string;
   cgroupCpuPath: string;
   cgroupCpuacctPath: string;
-  /** Host-side veth: the drop filter goes on both its directions. */
-  hostVeth?: string;
-  /** Netns file holding hostVeth, when it is not the agent's (tests). */
-  hostVethNetns?: string;
 }
 export interface EnforcerOptions {
   containers: EnforcedContainer[];
   periodUs: number;
-  /** Controller tick; at least one period (each quota write refills the runtime). Default max(5 periods, 500 ms). */
+  /**
+   * Devices where the owners' packets arrive: a traffic NIC, or the receiving end of the veth pair whose receive
+   * side RPS steers (its NAPI runs on the transmitting core). The drop program goes there: XDP, else tc ingress.
+   */
+  dropAt?: XdpTarget[];
+  /** Controller tick; at least one period (each quota write refills the runtime). Default: one period. */
   tickMs?: number;
   stateDir?: string;
   procRoot?: string;
@@ -72,22 +79,21 @@ class EnforcerImpl implements Enforcer {
   private iron: IronKernelSwitch | null = null;
   private timer: NodeJS.Timeout | null = null;
   private owners: Owner[] = [];
-  private lastTick: { at: bigint; snap: AcctSnapshot; throttled: Map<string, number> } | null = null;
-  private window: { snap: AcctSnapshot; dropped: Map<string, number> } | null = null;
+  private lastTick: { at: bigint; snap: AcctSnapshot; usedNs: Map<string, number>; dropped: Map<string, number> } | null = null;
+  private window: { at: bigint; snap: AcctSnapshot; dropped: Map<string, number> } | null = null;
   private state: EnforcementState;
   private stateDir: string;
   private why = '';
-  // What the controller did, for the run's provenance (did charging write quotas, did drops switch on).
+  // What the controller did, for the run's provenance and the per-period samples.
   private ticks = 0;
-  private dropOnTicks = new Map<string, number>();
-  private dropTicks = new Map<string, number>();
-  private minQuota = new Map<string, number>();
-  private maxQuota = new Map<string, number>();
+  private periods: PeriodRecord[] = [];
+  /** Which hook each drop device got: xdp, or tc (with why XDP could not attach). */
+  private dropPaths: { dev: string; path: 'xdp' | 'tc'; why?: string }[] = [];
   private lastWindowCpu: Map<number, { totalNs: number; byOwner: Map<string, number> }> | null = null;
 
   constructor(readonly mode: Enforcement, private o: EnforcerOptions) {
     this.stateDir = o.stateDir ?? DEFAULT_STATE_DIR;
-    this.state = { id: this.id, pid: process.pid, mode, quotas: [], tc: [] };
+    this.state = { id: this.id, pid: process.pid, mode, quotas: [], tc: [], xdp: [] };
   }
 
   async start(): Promise<void> {
@@ -101,10 +107,12 @@ class EnforcerImpl implements Enforcer {
         this.state.ironSwitch = { procRoot: this.iron.procRoot, value: detectIronKernel(this.iron.procRoot).enabled ? '1' : '0' };
         writeState(this.stateDir, this.state);
         this.iron.set(true);
+        writeState(this.stateDir, this.state);
       }
       const missing = this.mode === 'ebpf' ? [] : ebpfMissing();
       if (missing.length) this.why = missing.join('; ');
       else this.startAccounting();
+      if (this.accounting) this.attachDropPath();
       if (this.mode === 'ebpf') this.startEnforcing();
       this.beginWindow();
     } catch (e) {
@@ -118,7 +126,34 @@ class EnforcerImpl implements Enforcer {
     this.owners = this.o.containers.map((c) => ({ name: c.name, ipv4: c.ipv4, cgroupIno: cgroupInode(c.cgroupCpuPath) }));
     this.acct = Accounting.start(this.objs.acct);
     this.accounting = true;
-    this.lastTick = { at: process.hrtime.bigint(), snap: this.acct.snapshot(), throttled: this.readThrottled() };
+    this.lastTick = { at: process.hrtime.bigint(), snap: this.acct.snapshot(), usedNs: this.readUsage(), dropped: new Map() };
+  }
+
+  /**
+   * The drop program on every receiving device, in every mode that accounts (it passes everything until the
+   * controller flags an owner). Each device is recorded (and labelled) before the attach. XDP in native mode
+   * first; where the device cannot run it, a tc filter on its ingress.
+   */
+  private attachDropPath(): void {
+    for (const t of this.o.dropAt ?? []) {
+      const aliased = mayLabel(t);
+      (this.state.xdp ??= []).push({ ...t, aliased });
+      writeState(this.stateDir, this.state); // recorded before the label and the attach
+      if (aliased) ip(t, ['link', 'set', 'dev', t.dev, 'alias', ALIAS]); // so the reaper may look
+      try {
+        attachXdp(t, this.objs!.drop);
+        this.dropPaths.push({ dev: t.dev, path: 'xdp' });
+        continue;
+      } catch (e) {
+        this.state.xdp.pop();
+        this.state.tc.push({ ...t, createdClsact: false, aliased });
+        writeState(this.stateDir, this.state);
+        this.state.tc[this.state.tc.length - 1] = { ...attachDrop(t, this.objs!.drop, ['ingress']), aliased };
+        writeState(this.stateDir, this.state);
+        this.dropPaths.push({ dev: t.dev, path: 'tc', why: (e as Error).message.slice(0, 160) });
+      }
+    }
+    if (this.dropPaths.length) this.drops = new DropMap();
   }
 
   private startEnforcing(): void {
@@ -127,29 +162,18 @@ class EnforcerImpl implements Enforcer {
       { io: this.o.quotaIo },
     );
     this.state.quotas = this.charging.originals();
-    writeState(this.stateDir, this.state); // before the first quota write or filter
-    for (const c of this.o.containers) {
-      if (!c.hostVeth) continue;
-      const t = { dev: c.hostVeth, netns: c.hostVethNetns };
-      const aliased = !c.hostVeth.startsWith('ironlab');
-      // recorded with its original alias before the label goes on (the reaper may then look, and put it back)
-      this.state.tc.push({ ...t, createdClsact: false, aliased, ...(aliased ? { originalAlias: linkAlias(t) } : {}) });
-      writeState(this.stateDir, this.state);
-      if (aliased) ip(t, ['link', 'set', 'dev', c.hostVeth, 'alias', ALIAS]); // label it, so the reaper may look
-      this.state.tc[this.state.tc.length - 1] = { ...this.state.tc[this.state.tc.length - 1], ...attachDrop(t, this.objs!.drop) };
-      writeState(this.stateDir, this.state);
-    }
-    if (this.state.tc.length) this.drops = new DropMap();
-    const tickMs = Math.max(this.o.periodUs / 1000, this.o.tickMs ?? Math.max((5 * this.o.periodUs) / 1000, 500));
+    writeState(this.stateDir, this.state); // before the first quota write
+    const tickMs = Math.max(this.o.periodUs / 1000, this.o.tickMs ?? this.o.periodUs / 1000);
     this.timer = setInterval(() => this.tick(), tickMs);
     this.timer.unref();
   }
 
-  private readThrottled(): Map<string, number> {
+  /** cpuacct usage (ns) of every container, as the kernel charged it. */
+  private readUsage(): Map<string, number> {
     const m = new Map<string, number>();
     for (const c of this.o.containers) {
       try {
-        m.set(c.name, readCpuStat(c.cgroupCpuPath).nrThrottled);
+        m.set(c.name, Number(readFileSync(join(c.cgroupCpuacctPath, 'cpuacct.usage'), 'utf8').trim()));
       } catch {
         /* container gone */
       }
@@ -157,36 +181,41 @@ class EnforcerImpl implements Enforcer {
     return m;
   }
 
-  /** One controller step: charge/credit since the last tick, then drop flags. */
+  private droppedNow(): Map<string, number> {
+    return new Map(this.o.containers.map((c) => [c.name, this.drops?.dropped(c.ipv4) ?? 0]));
+  }
+
+  /** One controller step (one CFS period): charge/credit since the last one, quotas, drop flags. */
   private tick(): void {
     if (!this.acct || !this.lastTick || !this.charging) return;
     const now = process.hrtime.bigint();
     const snap = this.acct.snapshot();
-    const throttled = this.readThrottled();
+    const usedNs = this.readUsage();
+    const dropped = this.droppedNow();
+    const elapsedUs = Number(now - this.lastTick.at) / 1000;
     const sum = summarize(diffSnapshots(this.lastTick.snap, snap), this.owners);
-    const inputs = new Map<string, TickInput>();
+    const inputs = new Map<string, PeriodInput>();
     for (const [name, f] of sum.owners) {
-      inputs.set(name, { chargeNs: f.chargeNs, creditNs: f.creditNs, throttledDelta: (throttled.get(name) ?? 0) - (this.lastTick.throttled.get(name) ?? 0) });
+      const used = (usedNs.get(name) ?? 0) - (this.lastTick.usedNs.get(name) ?? 0);
+      inputs.set(name, { elapsedUs, usedUs: Math.max(0, used) / 1000, chargeUs: f.chargeNs / 1000, creditUs: f.creditNs / 1000 });
     }
-    this.charging.tick(Number(now - this.lastTick.at) / 1000, inputs);
+    const decisions = this.charging.period(inputs);
+    const tS = this.window ? Number(now - this.window.at) / 1e9 : 0;
     for (const c of this.o.containers) {
-      const st = this.charging.state(c.name);
-      // An unconstrained group (a traffic peer, quota -1) is never charged, so it is never throttled for it.
-      if (!st || !this.drops || st.baseUs <= 0) continue;
-      const on = shouldDrop(inputs.get(c.name)?.throttledDelta ?? 0, st.debtUs, st.baseUs);
-      if (this.drops.set(c.ipv4, on) && on) this.dropOnTicks.set(c.name, (this.dropOnTicks.get(c.name) ?? 0) + 1);
-      if (on) this.dropTicks.set(c.name, (this.dropTicks.get(c.name) ?? 0) + 1);
-      this.minQuota.set(c.name, Math.min(this.minQuota.get(c.name) ?? Infinity, st.currentUs));
-      this.maxQuota.set(c.name, Math.max(this.maxQuota.get(c.name) ?? -Infinity, st.currentUs));
+      const d = decisions.get(c.name);
+      if (!d) continue; // unconstrained (a traffic peer): never charged, never dropped
+      this.drops?.set(c.ipv4, d.drop);
+      const drops = (dropped.get(c.name) ?? 0) - (this.lastTick.dropped.get(c.name) ?? dropped.get(c.name) ?? 0);
+      this.periods.push({ tS, container: c.name, chargedS: d.chargedUs / 1e6, creditedS: d.creditedUs / 1e6, debtS: d.debtUs / 1e6, quotaUs: d.quotaUs, drop: d.drop, drops });
     }
     this.ticks++;
-    this.lastTick = { at: now, snap, throttled };
+    this.lastTick = { at: now, snap, usedNs, dropped };
   }
 
   beginWindow(): void {
     if (!this.acct) return;
-    const dropped = new Map(this.o.containers.map((c) => [c.name, this.drops?.dropped(c.ipv4) ?? 0]));
-    this.window = { snap: this.acct.snapshot(), dropped };
+    this.window = { at: process.hrtime.bigint(), snap: this.acct.snapshot(), dropped: this.droppedNow() };
+    this.periods = []; // the per-period record covers the window
   }
 
   samples(windowS: number): Sample[] {
@@ -196,11 +225,13 @@ class EnforcerImpl implements Enforcer {
     this.lastWindowCpu = netRxByCpu(delta, this.owners);
     const out = accountingSamples(sum, this.mode === 'ebpf');
     if (this.drops) {
+      const path = [...new Set(this.dropPaths.map((d) => d.path))].join('+');
       for (const c of this.o.containers) {
         const n = this.drops.dropped(c.ipv4) - (this.window.dropped.get(c.name) ?? 0);
-        out.push(sample(METRIC.packetsDropped, n, 'packets', { container: c.name, reason: 'ebpf_throttled' }));
+        out.push(sample(METRIC.packetsDropped, n, 'packets', { container: c.name, reason: 'ebpf_throttled', path }));
       }
     }
+    out.push(...controllerSamples(this.periods.filter((p) => p.tS <= windowS + 0.05)));
     return out;
   }
 
@@ -210,7 +241,10 @@ class EnforcerImpl implements Enforcer {
       enforcementVersion: ENFORCEMENT_VERSION,
       ebpfAccounting: this.accounting ? 'on' : `off: ${this.why || 'not started'}`,
       ironKernelFound: this.iron?.found ?? null,
+      // Which hook drops (XDP before the skb and RPS, or the tc fallback), per receiving device.
+      dropPath: this.dropPaths.length ? this.dropPaths.map((d) => `${d.path}:${d.dev}`).join(',') : 'none',
     };
+    for (const d of this.dropPaths) if (d.why) p[`dropPath.${d.dev}.noXdp`] = d.why;
     // Where each CPU's NET_RX time went in the last samples() window (tracepoint totals vs attributed by owner).
     for (const [cpu, f] of this.lastWindowCpu ?? []) {
       if (f.totalNs < 1e6) continue; // under a millisecond: noise
@@ -221,15 +255,15 @@ class EnforcerImpl implements Enforcer {
       p['charging.ticks'] = this.ticks;
       for (const c of this.o.containers) {
         const st = this.charging.state(c.name);
-        if (!st || st.baseUs <= 0) continue;
+        if (!st || !st.constrained) continue;
         p[`charging.${c.name}.quotaWrites`] = st.writes;
         p[`charging.${c.name}.baseQuotaUs`] = st.baseUs;
-        p[`charging.${c.name}.minQuotaUs`] = this.minQuota.get(c.name) ?? st.baseUs;
-        p[`charging.${c.name}.maxQuotaUs`] = this.maxQuota.get(c.name) ?? st.baseUs;
+        p[`charging.${c.name}.minQuotaUs`] = st.minQuotaUs;
+        p[`charging.${c.name}.maxQuotaUs`] = st.maxQuotaUs;
         p[`charging.${c.name}.chargedS`] = round(st.chargedUs / 1e6);
         p[`charging.${c.name}.creditedS`] = round(st.creditedUs / 1e6);
         p[`charging.${c.name}.debtS`] = round(st.debtUs / 1e6);
-        p[`dropping.${c.name}.ticksOn`] = this.dropTicks.get(c.name) ?? 0;
+        p[`dropping.${c.name}.ticksOn`] = st.periodsDropping;
       }
     }
     return p;
@@ -240,9 +274,13 @@ class EnforcerImpl implements Enforcer {
     this.timer = null;
     this.drops?.close();
     this.drops = null;
+    for (const t of this.state.xdp ?? []) {
+      detachXdp(t);
+      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', '']);
+    }
     for (const t of this.state.tc) {
       detachDrop(t);
-      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', t.originalAlias ?? '']);
+      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', '']);
     }
     this.charging?.restore();
     this.charging = null;
@@ -255,9 +293,52 @@ class EnforcerImpl implements Enforcer {
     live.delete(this);
     removeState(this.stateDir, this.id);
     // The pinned drop maps are shared by every enforcer on the host: remove them when the last one is gone.
-    if (this.state.tc.length && !readStates(this.stateDir).some((s) => pidAlive(s.pid))) removePins();
+    if ((this.state.tc.length || this.state.xdp?.length) && !readStates(this.stateDir).some((s) => pidAlive(s.pid))) removePins();
     this.state.tc = [];
+    this.state.xdp = [];
+    this.dropPaths = [];
   }
+}
+
+/** What the controller did in one period, for one constrained container. */
+interface PeriodRecord {
+  tS: number; // seconds since the window began
+  container: string;
+  chargedS: number;
+  creditedS: number;
+  debtS: number;
+  quotaUs: number;
+  drop: boolean;
+  drops: number; // packets dropped for it in this period
+}
+
+/** The per-period samples (label `t`: seconds since the window began, 0.1 s resolution). */
+function controllerSamples(rs: readonly PeriodRecord[]): Sample[] {
+  const out: Sample[] = [];
+  for (const r of rs) {
+    const l = { container: r.container, t: r.tS.toFixed(1) };
+    out.push(
+      sample(METRIC.controllerChargedS, round(r.chargedS), 's', l),
+      sample(METRIC.controllerCreditedS, round(r.creditedS), 's', l),
+      sample(METRIC.controllerDebtS, round(r.debtS), 's', l),
+      sample(METRIC.controllerQuotaUs, r.quotaUs, 'us', l),
+      sample(METRIC.controllerDrops, r.drops, 'packets', { ...l, on: r.drop ? '1' : '0' }),
+    );
+  }
+  return out;
+}
+
+/** Whether to label a device so the reaper may look at it: not when it is ours by name or has another alias. */
+function mayLabel(t: XdpTarget): boolean {
+  if (t.dev.startsWith('ironlab')) return false;
+  try {
+    const argv = t.netns ? ['nsenter', `--net=${t.netns}`, '--', 'ip', '-j', 'link', 'show', 'dev', t.dev] : ['ip', '-j', 'link', 'show', 'dev', t.dev];
+    const [l] = JSON.parse(execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' })) as { ifalias?: string }[];
+    if (l?.ifalias && l.ifalias !== ALIAS) return false; // someone else's label: keep it, the state file still knows
+  } catch {
+    return false;
+  }
+  return true;
 }
 
 function round(x: number): number {
@@ -281,11 +362,6 @@ export function netRxByCpu(d: AcctSnapshot, owners: readonly Owner[]): Map<numbe
 function ip(t: { netns?: string }, args: string[]): void {
   const argv = t.netns ? ['nsenter', `--net=${t.netns}`, '--', 'ip', ...args] : ['ip', ...args];
   execFileSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-/** The interface's alias now ('' when none), to put back at teardown. */
-function linkAlias(t: { dev: string; netns?: string }): string {
-  const argv = t.netns ? ['nsenter', `--net=${t.netns}`, '--', 'ip', '-j', 'link', 'show', 'dev', t.dev] : ['ip', '-j', 'link', 'show', 'dev', t.dev];
-  return (JSON.parse(execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' })) as { ifalias?: string }[])[0]?.ifalias ?? '';
 }
 function quietIp(t: { netns?: string }, args: string[]): void {
   try {
@@ -333,10 +409,10 @@ export async function reapEnforcement(opts: { stateDir?: string; spareLive?: boo
   }
   const liveIds = new Set([...live].map((e) => e.id));
   const dir = opts.stateDir ?? DEFAULT_STATE_DIR;
-  /** Interfaces another live agent (or a spared run of ours) recorded: their filters are not ours to strip. */
+  /** Interfaces another live agent (or a spared run of ours) recorded: their programs are not ours to strip. */
   const owned = new Set<string>();
   for (const s of readStates(dir)) {
-    if ((s.pid !== process.pid && pidAlive(s.pid)) || liveIds.has(s.id)) for (const t of s.tc) owned.add(t.dev);
+    if ((s.pid !== process.pid && pidAlive(s.pid)) || liveIds.has(s.id)) for (const t of [...s.tc, ...(s.xdp ?? [])]) owned.add(t.dev);
     if (s.pid !== process.pid && pidAlive(s.pid)) continue; // another live agent's: not ours to undo
     if (liveIds.has(s.id)) continue; // spared: a run of this process still in progress
     for (const q of s.quotas) {
@@ -350,9 +426,13 @@ export async function reapEnforcement(opts: { stateDir?: string; spareLive?: boo
         /* cgroup gone */
       }
     }
+    for (const t of s.xdp ?? []) {
+      done.push(...detachXdp(t));
+      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', '']);
+    }
     for (const t of s.tc) {
       done.push(...detachDrop(t));
-      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', t.originalAlias ?? '']);
+      if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', '']);
     }
     if (s.ironSwitch) {
       restoreIronSwitch(s.ironSwitch.procRoot, s.ironSwitch.value);
@@ -365,7 +445,7 @@ export async function reapEnforcement(opts: { stateDir?: string; spareLive?: boo
   return done;
 }
 
-/** Our filters on host interfaces named ironlab* or labelled with our alias (never anything else's). */
+/** Our filters and XDP programs on host interfaces named ironlab* or labelled with our alias (never anything else's). */
 function reapLabelledInterfaces(owned: ReadonlySet<string>): string[] {
   let links: { ifname: string; ifalias?: string }[] = [];
   try {
@@ -377,7 +457,9 @@ function reapLabelledInterfaces(owned: ReadonlySet<string>): string[] {
   for (const l of links) {
     if (!l.ifname.startsWith('ironlab') && l.ifalias !== ALIAS) continue;
     if (owned.has(l.ifname)) continue; // a live agent's run: it removes its own
-    if (!ourFilters({ dev: l.ifname }).length) continue;
+    const xdp = detachXdp({ dev: l.ifname });
+    out.push(...xdp);
+    if (!ourFilters({ dev: l.ifname }).length && !xdp.length) continue;
     out.push(...detachDrop({ dev: l.ifname, createdClsact: false }));
     if (l.ifalias === ALIAS) quietIp({}, ['link', 'set', 'dev', l.ifname, 'alias', '']);
   }

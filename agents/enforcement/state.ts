@@ -1,9 +1,10 @@
 // The write-ahead record of what an enforcer changed on the host, one JSON file per enforcer, so that the
-// reaper can undo it after the agent died (BPF links die with the process; quotas, tc filters, pins and the
-// IRON switch do not).
+// reaper can undo it after the agent died (BPF links die with the process; quotas, tc filters, XDP programs
+// attached through ip, pins and the IRON switch do not).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TcAttached } from './tc.ts';
+import type { XdpTarget } from './xdp.ts';
 
 export const DEFAULT_STATE_DIR = process.env.IRONLAB_ENFORCEMENT_STATE_DIR ?? '/run/ironlab/enforcement';
 
@@ -12,7 +13,9 @@ export interface EnforcementState {
   pid: number;
   mode: string;
   quotas: { file: string; quotaUs: number }[];
-  tc: (TcAttached & { aliased?: boolean; originalAlias?: string })[];
+  tc: (TcAttached & { aliased?: boolean })[];
+  /** Devices given our XDP program (recorded before the attach). Absent in records of older agents. */
+  xdp?: (XdpTarget & { aliased?: boolean })[];
   ironSwitch?: { procRoot: string; value: '0' | '1' };
 }
 

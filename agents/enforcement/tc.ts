@@ -45,13 +45,13 @@ export function ourFilters(t: TcTarget): ('ingress' | 'egress')[] {
 }
 
 /**
- * Drop filter on both directions of a device: ingress catches packets a container sends to a throttled owner
+ * Drop filter on a device, both directions unless told: ingress catches packets a container sends to a throttled owner
  * (on the sender's host veth, before the bridge), egress catches packets to the owner itself (its host veth).
  */
-export function attachDrop(t: TcTarget, obj: string): TcAttached {
+export function attachDrop(t: TcTarget, obj: string, dirs: readonly ('ingress' | 'egress')[] = ['ingress', 'egress']): TcAttached {
   const createdClsact = !hasClsact(t);
   if (createdClsact) tc(t, ['qdisc', 'add', 'dev', t.dev, 'clsact']);
-  for (const dir of ['ingress', 'egress']) {
+  for (const dir of dirs) {
     tc(t, ['filter', 'replace', 'dev', t.dev, dir, 'pref', TC_PREF, 'handle', '1', 'bpf', 'da', 'obj', obj, 'sec', 'tc']);
   }
   return { ...t, createdClsact };

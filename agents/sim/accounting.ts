@@ -4,11 +4,13 @@
 //  iron-kernel the IRON patch: each softirq's time is split over its packets and charged to the packets'
 //              owner at once (runtime may go negative); the interrupted container is credited; packets for a
 //              throttled owner are dropped at the NIC before they cost anything;
-//  ebpf        the eBPF approximation: the kernel still charges the interrupted task; a controller rewrites
-//              cpu.cfs_quota_us once per interval (owner: less, interrupted: more), and each write refills
-//              the pool, so the over-grant is carried as debt; drops happen after the driver has paid.
+//  ebpf        the eBPF approximation: the kernel still charges the interrupted task; the agent's controller
+//              (agents/enforcement/controller.ts) rewrites cpu.cfs_quota_us once per period (owner: less,
+//              interrupted: more; each write refills the pool) and flags an owner's packets for drops while
+//              it has consumed more than its quota; drops happen after the driver has paid.
 // Every policy records the attribution (who owned the packets), so accounting is visible without enforcing.
 import type { Enforcement } from '../../workloads/catalog.ts';
+import { GroupController } from '../enforcement/controller.ts';
 import type { CfsBandwidth } from './cfs-bandwidth.ts';
 
 export interface AccountingTotals {
@@ -90,45 +92,63 @@ export class IronAccounting extends AccountingPolicy {
 
 export class EbpfAccounting extends AccountingPolicy {
   readonly mode = 'ebpf' as const;
-  private readonly owedNs: Float64Array;
-  private readonly paidNs: Float64Array;
-  /** Signed: > 0 the container owes CPU time, < 0 it is owed a credit. */
-  private readonly debtNs: Float64Array;
+  /** The shipped controller (agents/enforcement/controller.ts), one per group: same tick, floor, drop rule. */
+  private readonly ctl: GroupController[];
+  /** Since the last step: its packets' time run on others' contexts (charge), others' time run on it (credit). */
+  private readonly chargeNs: Float64Array;
+  private readonly creditNs: Float64Array;
+  private readonly usageAtStepNs: Float64Array;
+  private readonly lastStepNs: Float64Array;
   private readonly nextRunNs: Float64Array;
+  private readonly dropping: Uint8Array;
 
   /**
-   * The controller follows research/ebpf-iron.md section 5: one tick per interval per container, right after
-   * the container's period boundary (it polls cpu.stat for nr_periods), so the refill a write causes hands
-   * out little beyond the fresh quota; what it does hand out is added to the debt.
+   * As the agent's enforcer runs it: one controller step per CFS period per container, noticed `pollDelayNs`
+   * after the period boundary (the agent's timer is not aligned with the kernel's period timer); a quota write
+   * refills the pool (cfs-bandwidth.ts), and what that hands out shows up in the group's usage, so the
+   * controller's ledger (used - credit + charge) counts it. `intervalNs` (the profile's controller interval) is
+   * not used: the shipped controller steps once per period. `minQuotaNs` is the kernel's smallest quota; the
+   * controller's own floor (a fraction of the base) is above it.
    */
   constructor(
     groups: CfsBandwidth[],
     homeCpu: number[],
     readonly overheadNsPerPacket: number,
-    private readonly baseQuotaNs: number[],
-    private readonly intervalNs: number,
-    private readonly minQuotaNs: number,
+    baseQuotaNs: number[],
+    _intervalNs: number,
+    minQuotaNs: number,
     pollDelayNs: number,
   ) {
     super(groups, homeCpu);
     const n = groups.length;
-    this.owedNs = new Float64Array(n);
-    this.paidNs = new Float64Array(n);
-    this.debtNs = new Float64Array(n);
+    this.ctl = groups.map((g, i) => new GroupController({ baseUs: baseQuotaNs[i] / 1000, periodUs: g.periodNs / 1000, kernelMinUs: minQuotaNs / 1000 }));
+    this.chargeNs = new Float64Array(n);
+    this.creditNs = new Float64Array(n);
+    this.usageAtStepNs = new Float64Array(n);
+    this.lastStepNs = new Float64Array(n);
     this.nextRunNs = Float64Array.from(groups, (g) => g.nextRefillNs + pollDelayNs);
+    this.dropping = new Uint8Array(n);
   }
 
   onSoftirq(cpu: number, ctx: number, totalNs: number, ownerNs: Float64Array, now: number): void {
     this.attribute(ownerNs);
-    for (let i = 0; i < ownerNs.length; i++) this.owedNs[i] += ownerNs[i];
+    // The accounting programs' view (summarize() in agents/enforcement/accounting.ts): an owner is charged for
+    // its packets' time that ran outside its own cgroup; the interrupted container is credited the time of
+    // packets that are not its own.
+    let own = 0;
+    for (let i = 0; i < ownerNs.length; i++) {
+      if (i === ctx) own = ownerNs[i];
+      else this.chargeNs[i] += ownerNs[i];
+    }
     if (ctx >= 0) {
-      this.paidNs[ctx] += totalNs;
+      this.creditNs[ctx] += totalNs - own;
       this.groups[ctx].charge(cpu, totalNs, now); // the kernel is unmodified: vanilla charging happens
     }
   }
 
+  /** XDP drops before RPS; on a NIC host they run in the driver's NAPI on the IRQ core, after the driver. */
   override dropAfterDriver(owner: number): boolean {
-    return this.groups[owner].isThrottled(this.homeCpu[owner]);
+    return this.dropping[owner] === 1;
   }
 
   override nextEventNs(): number {
@@ -140,20 +160,22 @@ export class EbpfAccounting extends AccountingPolicy {
   override onTick(now: number): void {
     for (let i = 0; i < this.groups.length; i++) {
       if (now < this.nextRunNs[i]) continue;
-      this.nextRunNs[i] += this.intervalNs;
       const g = this.groups[i];
-      const net = this.owedNs[i] - this.paidNs[i]; // owner's network time minus what it paid for others
-      this.owedNs[i] = 0;
-      this.paidNs[i] = 0;
-      if (net > 0) this.chargedNs[i] += net;
-      else this.creditedNs[i] -= net;
-      this.debtNs[i] += net;
-      const periods = this.intervalNs / g.periodNs;
-      const base = this.baseQuotaNs[i];
-      const want = base - this.debtNs[i] / periods;
-      const quota = Math.round(Math.max(this.minQuotaNs, Math.min(2 * base, want)) / 1000) * 1000; // cfs_quota_us is in us
-      this.debtNs[i] -= (base - quota) * periods;
-      if (quota !== g.quotaNs) this.debtNs[i] += g.rewriteQuota(quota, now); // each write refills: over-grant is debt
+      this.nextRunNs[i] += g.periodNs;
+      const d = this.ctl[i].step({
+        elapsedUs: (now - this.lastStepNs[i]) / 1000,
+        usedUs: (g.usageNs - this.usageAtStepNs[i]) / 1000,
+        chargeUs: this.chargeNs[i] / 1000,
+        creditUs: this.creditNs[i] / 1000,
+      });
+      this.chargedNs[i] += d.chargedUs * 1000;
+      this.creditedNs[i] += d.creditedUs * 1000;
+      this.chargeNs[i] = 0;
+      this.creditNs[i] = 0;
+      this.lastStepNs[i] = now;
+      this.usageAtStepNs[i] = g.usageNs;
+      this.dropping[i] = d.drop ? 1 : 0;
+      if (d.write) g.rewriteQuota(d.quotaUs * 1000, now);
     }
   }
 }

@@ -15,6 +15,7 @@ import { sortScenarios } from './order.ts';
 import type { CsvRunRecord } from './rows.ts';
 import { formatCi, formatCv, formatPenalty, formatShare } from './table.ts';
 import type { Spread } from '../analysis/conditions.ts';
+import { controllerSvg, controllerTimelines } from './controller-timeline.ts';
 
 export interface HtmlRun extends CsvRunRecord {
   attempts?: number;
@@ -96,6 +97,7 @@ ${figures.map(figureBlock).join('\n')}
 ${timeRows.length ? `<div class="chart" id="chart-time" role="img" aria-label="where the victim core's time went" style="height:${Math.max(220, 26 * timeRows.length + 90)}px"></div>` : '<p class="missing">No run reported core_time_s on the victim core.</p>'}
 </section>
 
+${controllerSection(input.runs)}
 <section id="statistics">
 <h2>Statistics</h2>
 ${statisticsTable(summaries)}
@@ -121,6 +123,19 @@ ${runsTable(input.runs)}
 <script>${scriptText(page)}</script>
 </body>
 </html>
+`;
+}
+
+/** The ebpf controller per period (only when an ebpf run recorded it). */
+function controllerSection(runs: readonly HtmlRun[]): string {
+  const timelines = controllerTimelines(runs);
+  if (!timelines.length) return '';
+  const blocks = timelines.map((tl) => `<h3>${esc(tl.scenarioId)} <small>run ${esc(tl.runId)}</small></h3>${tl.series.map(controllerSvg).join('\n')}`);
+  return `<section id="controller">
+<h2>What the ebpf controller did, period by period</h2>
+<p class="meta">One run per scenario under ebpf (its first repetition): each CFS period the controller charged the owner for its packets' softirq time run on others' time, credited the container that was interrupted for them, carried what exceeded the quota as debt, wrote the next quota, and dropped the owner's packets while it had debt.</p>
+${blocks.join('\n')}
+</section>
 `;
 }
 

@@ -1,8 +1,8 @@
 // `ironlab run local-ebpf`, the A/B of IRON's eBPF approximation on this machine, as a user runs it: the CLI,
 // an agent with the docker backend, real containers, accounting under both modes, charging and drops under
 // ebpf. It must give a penalty with a CI for both receiver floods under both modes, record where the softirq
-// time went (attributed, charged, credited) in the store, and leave nothing: no container, network, tc filter,
-// bpffs pin, enforcement state file, changed quota or rps_cpus.
+// time went (attributed, charged, credited; the controller per period) in the store, and leave nothing: no
+// container, network, tc filter, XDP program, bpffs pin, enforcement state file, changed quota or rps_cpus.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -51,6 +51,12 @@ function ironlabFilters(): string[] {
     }
   }
   return out;
+}
+
+/** Host devices still running an XDP program of ours (its kernel name starts with ironlab). */
+function ironlabXdp(): string[] {
+  const links = JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string; xdp?: { prog?: { name?: string } } }[];
+  return links.filter((l) => (l.xdp?.prog?.name ?? '').startsWith('ironlab')).map((l) => l.ifname);
 }
 
 function ironlabPins(): string[] {
@@ -103,11 +109,18 @@ describe.skipIf(!ready || !ebpf.available)('ironlab run local-ebpf', () => {
     const prov = query<{ enforcement: string; provenance_json: string }>(db, 'SELECT enforcement, provenance_json FROM runs WHERE workload != ?', 'sysbench').map((x) => ({ enf: x.enforcement, p: JSON.parse(x.provenance_json) }));
     expect(prov.filter((x) => x.enf === 'ebpf').some((x) => x.p['charging.neighbour-0.quotaWrites'] > 0)).toBe(true);
     expect(prov.filter((x) => x.enf === 'none').every((x) => x.p['charging.neighbour-0.quotaWrites'] === undefined && x.p.ebpfAccounting === 'on')).toBe(true);
+    // The same drop program on the peers' veths in both arms (XDP here; the provenance names the path).
+    for (const x of prov) expect(x.p.dropPath, `${x.enf}`).toMatch(/^xdp:veth/);
+    // What the controller did, period by period, under ebpf only.
+    const periods = (enf: string) => rows.filter((x) => x.enforcement === enf && x.metric === METRIC.controllerQuotaUs && JSON.parse(x.labels_json).container === 'neighbour-0');
+    expect(periods('ebpf').length).toBeGreaterThanOrEqual(4 * 2 * 20); // 4 repetitions x 2 floods x ~30 periods
+    expect(periods('none')).toEqual([]);
 
     const docker = new Docker();
     expect(await docker.listContainers({ all: true, filters: { label: ['ironlab.host=local-docker'] } })).toEqual([]);
     expect(await docker.listNetworks({ filters: { label: ['ironlab.host=local-docker'] } })).toEqual([]);
     expect(ironlabFilters()).toEqual([]);
+    expect(ironlabXdp()).toEqual([]);
     expect(ironlabPins()).toEqual([]);
     expect(existsSync(DEFAULT_STATE_DIR) ? readdirSync(DEFAULT_STATE_DIR) : []).toEqual([]);
     expect(execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' })).not.toMatch(/htb/);

@@ -1,6 +1,6 @@
 // The reaper after a crash under ebpf enforcement: an agent killed with -9 while charging and dropping leaves a
-// state file, lowered quotas, tc filters on the host veths and pinned maps; the next agent's reap() puts the
-// quotas back before it removes the containers, and leaves no filter, pin or state file.
+// state file, lowered quotas, the XDP drop program on the peer's host veth and pinned maps; the next agent's
+// reap() puts the quotas back before it removes the containers, and leaves no XDP program, filter, pin or state file.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { DockerBackend } from '../../agents/backends/docker-backend.ts';
 import { enforcementCapabilities } from '../../agents/enforcement/capabilities.ts';
 import { DEFAULT_STATE_DIR, readStates } from '../../agents/enforcement/state.ts';
 import { ourFilters, TC_GLOBALS } from '../../agents/enforcement/tc.ts';
+import { hasOurXdp } from '../../agents/enforcement/xdp.ts';
 import { dockerReadiness } from './helpers/ready.ts';
 
 const { ready } = await dockerReadiness();
@@ -36,8 +37,11 @@ describe.skipIf(!ready || !ebpf.available)('reaper after a crash under ebpf enfo
 
     const left = state()!;
     expect(left).toBeDefined();
-    expect(left.tc.length).toBeGreaterThanOrEqual(3); // victim, neighbour and peer veths
-    for (const t of left.tc) expect(ourFilters(t)).toEqual(['ingress', 'egress']);
+    // The drop program on the peer's veth: XDP (the state file has it; tc ingress where XDP could not attach).
+    const devs = [...(left.xdp ?? []), ...left.tc];
+    expect(devs.length).toBeGreaterThanOrEqual(1);
+    for (const t of left.xdp ?? []) expect(hasOurXdp(t)).toBe(true);
+    for (const t of left.tc) expect(ourFilters(t)).toEqual(['ingress']);
     expect(pins().length).toBeGreaterThan(0);
     const changed = left.quotas.filter((q) => quota(q.file) !== q.quotaUs);
     expect(changed.length).toBeGreaterThan(0); // charging wrote a quota before the crash
@@ -46,6 +50,7 @@ describe.skipIf(!ready || !ebpf.available)('reaper after a crash under ebpf enfo
     for (const q of changed) expect(done).toContain(`quota ${q.file} = ${q.quotaUs}`);
     expect(done.some((d) => d.startsWith('network ironlab-'))).toBe(true);
     for (const t of left.tc) expect(ourFilters(t)).toEqual([]);
+    for (const t of left.xdp ?? []) expect(hasOurXdp(t)).toBe(false);
     expect(pins()).toEqual([]);
     expect(existsSync(join(DEFAULT_STATE_DIR, `ironlab-${left.id}.json`))).toBe(false);
   }, 60_000);

@@ -1,73 +1,86 @@
-// Charging: the controller's arithmetic with a fake quota file, then for real on a busy loop in a cgroup
-// ironlab-test-*: a fake charge lowers its quota (one write per change), its CPU use follows, stop restores.
+// Charging: the controller's rule (controller.ts, pure), its I/O with a fake quota file, then for real on a busy
+// loop in a cgroup ironlab-test-*: a fake charge lowers its quota (one write per change), its CPU use follows,
+// stop restores.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChargingController, fsQuotaIo, type QuotaIo, type TickInput } from '../../agents/enforcement/charging.ts';
+import { ChargingController, fsQuotaIo, type QuotaIo } from '../../agents/enforcement/charging.ts';
+import { GroupController, type PeriodInput } from '../../agents/enforcement/controller.ts';
 import { announceSkip, REAL } from './real.ts';
 import { makeCgroup } from './topology.ts';
 
-const S = 1_000_000; // one second in us
-const inp = (name: string, t: Partial<TickInput>) => new Map([[name, { chargeNs: 0, creditNs: 0, throttledDelta: 0, ...t }]]);
+const P = 100_000; // one CFS period in us
+const per = (t: Partial<PeriodInput>): PeriodInput => ({ elapsedUs: P, usedUs: 0, chargeUs: 0, creditUs: 0, ...t });
+const inp = (name: string, t: Partial<PeriodInput>) => new Map([[name, per(t)]]);
 
 function fakeIo(files: Record<string, string>): QuotaIo & { writes: string[] } {
   const writes: string[] = [];
   return { writes, read: (f) => files[f]!, write: (f, v) => (writes.push(`${f}=${v}`), (files[f] = v)) };
 }
 
-describe('charging controller (fake cgroup files)', () => {
+describe('the controller, one step per CFS period (pure)', () => {
+  it('an owner within its quota is charged through its quota and never dropped', () => {
+    const c = new GroupController({ baseUs: 50_000, periodUs: P });
+    const d = c.step(per({ usedUs: 20_000, chargeUs: 15_000 })); // consumed 35 ms of 50
+    expect(d).toMatchObject({ quotaUs: 35_000, write: true, drop: false, debtUs: 0 });
+    expect(c.step(per({ usedUs: 20_000, chargeUs: 15_000 })).write).toBe(false); // same value: no write
+  });
+
+  it('an owner whose packets cost more than its quota is dropped even when its threads use little (tcp-receiver)', () => {
+    const c = new GroupController({ baseUs: 20_000, periodUs: P });
+    const d = c.step(per({ usedUs: 8_000, chargeUs: 25_000 })); // consumed 33 ms of 20
+    expect(d.drop).toBe(true);
+    expect(d.debtUs).toBe(13_000);
+    expect(d.quotaUs).toBe(c.floorUs); // 10% of the base, never less
+    expect(c.floorUs).toBe(2_000);
+    // dropped: its packets cost (almost) nothing, the debt is paid, the flag clears
+    const e = c.step(per({ usedUs: 2_000, chargeUs: 500 }));
+    expect(e.debtUs).toBe(0);
+    expect(e.drop).toBe(false);
+  });
+
+  it('a victim is credited what it paid for others, never more', () => {
+    const c = new GroupController({ baseUs: 50_000, periodUs: P });
+    const d = c.step(per({ usedUs: 50_000, creditUs: 10_000 })); // throttled at 50 ms, 10 of them others' softirq
+    expect(d.quotaUs).toBe(60_000);
+    // next period it used the raised quota but paid less for others: the surplus is debt, taken back at once
+    const e = c.step(per({ usedUs: 60_000, creditUs: 4_000 }));
+    expect(e.debtUs).toBe(6_000);
+    expect(e.quotaUs).toBe(48_000);
+    // a group that does not use its quota banks nothing
+    const f = c.step(per({ usedUs: 1_000 }));
+    expect(f.debtUs).toBe(0);
+    expect(f.quotaUs).toBe(50_000);
+  });
+
+  it('raises at most to twice the base and leaves unconstrained groups alone', () => {
+    const c = new GroupController({ baseUs: 50_000, periodUs: P });
+    expect(c.step(per({ usedUs: 50_000, creditUs: 500_000 })).quotaUs).toBe(100_000);
+    const u = new GroupController({ baseUs: -1, periodUs: P });
+    expect(u.step(per({ usedUs: 90_000, chargeUs: 90_000 }))).toMatchObject({ write: false, drop: false });
+  });
+});
+
+describe('charging (fake cgroup files)', () => {
   const files = () => ({ '/cg/cpu.cfs_quota_us': '50000', '/cg/cpu.cfs_period_us': '100000' });
 
-  it('lowers the owner by its net charge, writes only on change, carries and pays off debt, restores', () => {
+  it('writes only on change, restores the original', () => {
     const io = fakeIo(files());
     const c = new ChargingController([{ name: 'n', cgroupCpuPath: '/cg' }], { io });
-    expect(c.tick(S, inp('n', { chargeNs: 300e6 }))).toEqual(['n']); // 300 ms over 10 periods -> 20 ms quota
+    expect(c.period(inp('n', { usedUs: 20_000, chargeUs: 30_000 })).get('n')!.quotaUs).toBe(20_000); // consumed 50 of 50
     expect(io.writes).toEqual(['/cg/cpu.cfs_quota_us=20000']);
-    expect(c.tick(S, inp('n', { chargeNs: 300e6 }))).toEqual([]); // paid 300, owes 300 again: same value, no write
-    expect(c.tick(S, inp('n', {}))).toEqual(['n']); // paid off: back to 50 ms
-    expect(io.writes.at(-1)).toBe('/cg/cpu.cfs_quota_us=50000');
-    expect(c.state('n')!.debtUs).toBe(0);
-    c.restore();
-    expect(io.writes).toHaveLength(2); // nothing to restore: already the original
-  });
-
-  it('raises the interrupted container by its credit, within bounds', () => {
-    const io = fakeIo(files());
-    const c = new ChargingController([{ name: 'v', cgroupCpuPath: '/cg' }], { io });
-    c.tick(S, inp('v', { creditNs: 200e6 }));
-    expect(io.writes).toEqual(['/cg/cpu.cfs_quota_us=70000']);
-    c.tick(S, inp('v', { creditNs: 5000e6 }));
-    expect(io.writes.at(-1)).toBe('/cg/cpu.cfs_quota_us=100000'); // capped at 2x
+    c.period(inp('n', { usedUs: 20_000, chargeUs: 30_000 })); // same value: no write
+    expect(io.writes).toHaveLength(1);
     c.restore();
     expect(io.writes.at(-1)).toBe('/cg/cpu.cfs_quota_us=50000');
-  });
-
-  it('counts the refill of a write to a throttled group as debt', () => {
-    const io = fakeIo(files());
-    const c = new ChargingController([{ name: 'n', cgroupCpuPath: '/cg' }], { io });
-    c.tick(S, inp('n', { chargeNs: 100e6, throttledDelta: 3 }));
-    expect(io.writes).toEqual(['/cg/cpu.cfs_quota_us=40000']);
-    expect(c.state('n')!.debtUs).toBe(100_000 + 40_000);
-  });
-
-  it('does not bill the refill to a throttled group that is owed CPU (the credited victim)', () => {
-    const io = fakeIo(files());
-    const c = new ChargingController([{ name: 'v', cgroupCpuPath: '/cg' }], { io });
-    c.tick(S, inp('v', { creditNs: 100e6, throttledDelta: 5 }));
-    expect(io.writes).toEqual(['/cg/cpu.cfs_quota_us=60000']); // 100 ms over 10 periods -> +10 ms
-    expect(c.state('v')!.debtUs).toBe(-100_000);
-    // paid back by the raised quota over the next tick, then back to the original, never below it
-    c.tick(S, inp('v', { throttledDelta: 5 }));
-    expect(c.state('v')!.debtUs).toBe(0);
-    expect(io.writes.at(-1)).toBe('/cg/cpu.cfs_quota_us=50000');
-    c.tick(S, inp('v', { throttledDelta: 5 }));
+    c.restore();
     expect(io.writes).toHaveLength(2);
   });
 
   it('leaves unlimited groups alone', () => {
     const io = fakeIo({ '/cg/cpu.cfs_quota_us': '-1', '/cg/cpu.cfs_period_us': '100000' });
     const c = new ChargingController([{ name: 'n', cgroupCpuPath: '/cg' }], { io });
-    c.tick(S, inp('n', { chargeNs: 300e6 }));
+    c.period(inp('n', { chargeUs: 300_000 }));
     c.restore();
     expect(io.writes).toEqual([]);
   });
@@ -102,10 +115,10 @@ describe.runIf(REAL)('charging a busy loop in a real cgroup', () => {
     const writes: string[] = [];
     const io: QuotaIo = { read: fsQuotaIo.read, write: (f, v) => (writes.push(v), fsQuotaIo.write(f, v)) };
     const c = new ChargingController([{ name: 'n', cgroupCpuPath: cg.cpu }], { io });
-    c.tick(S, inp('n', { chargeNs: 300e6 })); // owes 300 ms: 20 ms per 100 ms period for the next second
+    c.period(inp('n', { usedUs: 20_000, chargeUs: 30_000 })); // its packets cost 30 ms on others' time: 20 ms left
     expect(readFileSync(`${cg.cpu}/cpu.cfs_quota_us`, 'utf8').trim()).toBe('20000');
     const during = await share(1000);
-    c.tick(S, inp('n', { chargeNs: 300e6 })); // same value: no write
+    c.period(inp('n', { usedUs: 20_000, chargeUs: 30_000 })); // same value: no write
     console.log(`busy loop CPU share: ${before.toFixed(2)} before, ${during.toFixed(2)} while charged; writes ${writes.join(',')}`);
     expect(writes).toEqual(['20000']);
     expect(before).toBeGreaterThan(0.4);

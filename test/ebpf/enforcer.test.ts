@@ -1,12 +1,14 @@
-// The enforcer as the docker backend drives it, for real on two namespaces: ebpf mode accounts, charges and
-// can drop; samples carry the metric names of agents/samples.ts; stop (and the reaper) leave no filter, pin,
-// state file or changed quota behind.
+// The enforcer as the docker backend drives it, for real on two namespaces: ebpf mode accounts, charges once
+// per period and can drop (XDP on the receiving end of the pair, in none too, passing everything); samples carry
+// the metric names of agents/samples.ts; stop (and the reaper) leave no XDP program, filter, pin, state file or
+// changed quota behind.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEnforcer, reapEnforcement, type EnforcedContainer } from '../../agents/enforcement/enforcer.ts';
 import { DROP_MAP, ourFilters } from '../../agents/enforcement/tc.ts';
+import { attachXdp, hasOurXdp } from '../../agents/enforcement/xdp.ts';
 import { METRIC, sumOf } from '../../agents/samples.ts';
 import { announceSkip, REAL } from './real.ts';
 import * as T from './topology.ts';
@@ -28,8 +30,8 @@ describe.runIf(REAL)('enforcer (real, netns + veth)', () => {
       writeFileSync(`${c.cpu}/cpu.cfs_quota_us`, '100000');
     }
     containers = [
-      { name: 'sender', ipv4: T.IP_A, cgroupCpuPath: ca.cpu, cgroupCpuacctPath: ca.cpuacct, hostVeth: T.DEV_A, hostVethNetns: T.nsPath(T.NS_A) },
-      { name: 'receiver', ipv4: T.IP_B, cgroupCpuPath: cb.cpu, cgroupCpuacctPath: cb.cpuacct, hostVeth: T.DEV_B, hostVethNetns: T.nsPath(T.NS_B) },
+      { name: 'sender', ipv4: T.IP_A, cgroupCpuPath: ca.cpu, cgroupCpuacctPath: ca.cpuacct },
+      { name: 'receiver', ipv4: T.IP_B, cgroupCpuPath: cb.cpu, cgroupCpuacctPath: cb.cpuacct },
     ];
   });
   afterAll(async () => {
@@ -40,13 +42,17 @@ describe.runIf(REAL)('enforcer (real, netns + veth)', () => {
   });
 
   const quota = (c: { cpu: string }) => readFileSync(`${c.cpu}/cpu.cfs_quota_us`, 'utf8').trim();
+  // B's end of the pair receives what A sends: the drop program goes there (XDP runs in its NAPI, on A's core).
+  const rxB = { dev: T.DEV_B, netns: T.nsPath(T.NS_B) };
 
   it('ebpf: samples of a TCP flood, then stop undoes everything', async () => {
-    const e = createEnforcer('ebpf', { containers, periodUs: 100_000, tickMs: 500, stateDir });
+    const e = createEnforcer('ebpf', { containers, periodUs: 100_000, dropAt: [rxB], stateDir });
     await e.start();
     expect(e.accounting).toBe(true);
-    expect(ourFilters({ dev: T.DEV_B, netns: T.nsPath(T.NS_B) })).toEqual(['ingress', 'egress']);
+    expect(hasOurXdp(rxB)).toBe(true);
+    expect(e.provenance().dropPath).toBe(`xdp:${T.DEV_B}`);
     expect(readdirSync(stateDir)).toHaveLength(1);
+    expect(JSON.parse(readFileSync(join(stateDir, readdirSync(stateDir)[0]!), 'utf8')).xdp).toEqual([{ ...rxB, aliased: false }]);
     e.beginWindow();
     await T.tcpFlood(3, (client, server) => {
       ca.add(client);
@@ -58,20 +64,28 @@ describe.runIf(REAL)('enforcer (real, netns + veth)', () => {
     expect(got(METRIC.attributedSoftirqS, 'receiver')).toBeGreaterThan(0.01);
     expect(samples.some((s) => s.metric === METRIC.chargedTimeS && s.labels.container === 'receiver')).toBe(true);
     expect(samples.some((s) => s.metric === METRIC.creditedTimeS && s.labels.container === 'sender')).toBe(true);
-    expect(samples.filter((s) => s.metric === METRIC.packetsDropped && s.labels.reason === 'ebpf_throttled')).toHaveLength(2);
+    const dropped = samples.filter((s) => s.metric === METRIC.packetsDropped && s.labels.reason === 'ebpf_throttled');
+    expect(dropped).toHaveLength(2);
+    expect(dropped[0]!.labels.path).toBe('xdp');
+    // one controller record per period (100 ms) for each constrained container, over the 3 s window
+    const periods = samples.filter((s) => s.metric === METRIC.controllerQuotaUs && s.labels.container === 'receiver');
+    expect(periods.length).toBeGreaterThanOrEqual(20);
+    expect(periods.length).toBeLessThanOrEqual(32);
     await e.stop();
     await e.stop(); // idempotent
     expect(ourFilters({ dev: T.DEV_A, netns: T.nsPath(T.NS_A) })).toEqual([]);
-    expect(ourFilters({ dev: T.DEV_B, netns: T.nsPath(T.NS_B) })).toEqual([]);
+    expect(ourFilters(rxB)).toEqual([]);
+    expect(hasOurXdp(rxB)).toBe(false);
     expect(existsSync(DROP_MAP)).toBe(false);
     expect(readdirSync(stateDir)).toHaveLength(0);
     expect([quota(ca), quota(cb)]).toEqual(['100000', '100000']);
   });
 
-  it('none: accounting without enforcing (no filter, no quota write)', async () => {
-    const e = createEnforcer('none', { containers, periodUs: 100_000, stateDir });
+  it('none: accounting without enforcing (the same XDP program, passing everything; no quota write)', async () => {
+    const e = createEnforcer('none', { containers, periodUs: 100_000, dropAt: [rxB], stateDir });
     await e.start();
-    expect(ourFilters({ dev: T.DEV_B, netns: T.nsPath(T.NS_B) })).toEqual([]);
+    expect(hasOurXdp(rxB)).toBe(true);
+    expect(ourFilters(rxB)).toEqual([]);
     await T.tcpFlood(1, (client, server) => {
       ca.add(client);
       cb.add(server);
@@ -79,33 +93,39 @@ describe.runIf(REAL)('enforcer (real, netns + veth)', () => {
     const samples = e.samples(1);
     expect(sumOf(samples, METRIC.attributedSoftirqS, { container: 'receiver' })).toBeGreaterThan(0);
     expect(samples.find((s) => s.metric === METRIC.chargedTimeS)!.labels.enforced).toBe('no');
+    expect(sumOf(samples, METRIC.packetsDropped)).toBe(0);
+    expect(samples.some((s) => s.metric === METRIC.controllerQuotaUs)).toBe(false);
     await e.stop();
+    expect(hasOurXdp(rxB)).toBe(false);
   });
 
   it('the reaper undoes an enforcer that was never stopped', async () => {
-    const e = createEnforcer('ebpf', { containers, periodUs: 100_000, stateDir });
+    const e = createEnforcer('ebpf', { containers, periodUs: 100_000, dropAt: [rxB], stateDir });
     await e.start();
     writeFileSync(`${ca.cpu}/cpu.cfs_quota_us`, '30000'); // as if the controller had charged it
     const done = await reapEnforcement({ stateDir });
     console.log('reaped:', done);
-    expect(ourFilters({ dev: T.DEV_A, netns: T.nsPath(T.NS_A) })).toEqual([]);
+    expect(hasOurXdp(rxB)).toBe(false);
     expect(existsSync(DROP_MAP)).toBe(false);
     expect(readdirSync(stateDir)).toHaveLength(0);
   });
 
-  it('the reaper restores what a dead agent recorded (quotas, filters)', async () => {
+  it('the reaper restores what a dead agent recorded (quotas, filters, XDP programs)', async () => {
     const { spawnSync } = await import('node:child_process');
     const dead = spawnSync('true').pid!; // a pid that has exited
     const { attachDrop } = await import('../../agents/enforcement/tc.ts');
     const { buildBpf } = await import('../../agents/enforcement/build.ts');
     const { writeState } = await import('../../agents/enforcement/state.ts');
     const tcA = attachDrop({ dev: T.DEV_A, netns: T.nsPath(T.NS_A) }, buildBpf().drop);
-    writeState(stateDir, { id: 'crashed', pid: dead, mode: 'ebpf', quotas: [{ file: `${cb.cpu}/cpu.cfs_quota_us`, quotaUs: 100000 }], tc: [tcA] });
+    attachXdp(rxB, buildBpf().drop);
+    writeState(stateDir, { id: 'crashed', pid: dead, mode: 'ebpf', quotas: [{ file: `${cb.cpu}/cpu.cfs_quota_us`, quotaUs: 100000 }], tc: [tcA], xdp: [rxB] });
     writeFileSync(`${cb.cpu}/cpu.cfs_quota_us`, '20000');
     const done = await reapEnforcement({ stateDir });
     console.log('reaped:', done);
     expect(quota(cb)).toBe('100000');
     expect(ourFilters({ dev: T.DEV_A, netns: T.nsPath(T.NS_A) })).toEqual([]);
+    expect(hasOurXdp(rxB)).toBe(false);
+    expect(done).toContain(`xdp ${T.DEV_B}`);
     expect(existsSync(DROP_MAP)).toBe(false);
     expect(readdirSync(stateDir)).toHaveLength(0);
   });

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-// ironlab drop: a tc cls_bpf direct-action filter that drops IPv4 packets whose destination is a throttled
-// owner. The agent adds/removes owner IPs in ironlab_drop (pinned by name, so every filter loaded from this
+// ironlab drop: an XDP program (preferred) and a tc cls_bpf direct-action filter (fallback) that drop IPv4 packets whose destination is a throttled
+// owner. The agent adds/removes owner IPs in ironlab_drop (pinned by name, so every program loaded from this
 // object shares it at /sys/fs/bpf/tc/globals/ironlab_drop) and reads per-owner drop counts from ironlab_dropcnt,
 // which survives the owner leaving ironlab_drop. Built against UAPI headers only (tc loads it, not libbpf CO-RE).
 #include <linux/bpf.h>
@@ -28,17 +28,15 @@ struct {
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } ironlab_dropcnt SEC(".maps");
 
-SEC("tc")
-int ironlab_tc_drop(struct __sk_buff *skb) {
-  void *data = (void *)(long)skb->data;
-  void *end = (void *)(long)skb->data_end;
+// The one decision both hooks share: is this frame an IPv4 packet to a flagged owner? (counted when it is)
+static __always_inline int to_flagged_owner(void *data, void *end) {
   struct ethhdr *eth = data;
-  if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
+  if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return 0;
   struct iphdr *ip = (void *)(eth + 1);
-  if ((void *)(ip + 1) > end) return TC_ACT_OK;
+  if ((void *)(ip + 1) > end) return 0;
   __u32 daddr = ip->daddr;
   __u32 *on = bpf_map_lookup_elem(&ironlab_drop, &daddr);
-  if (!on || !*on) return TC_ACT_OK;
+  if (!on || !*on) return 0;
   __u64 *n = bpf_map_lookup_elem(&ironlab_dropcnt, &daddr);
   if (n) {
     __sync_fetch_and_add(n, 1);
@@ -46,7 +44,22 @@ int ironlab_tc_drop(struct __sk_buff *skb) {
     __u64 one = 1;
     bpf_map_update_elem(&ironlab_dropcnt, &daddr, &one, BPF_NOEXIST);
   }
-  return TC_ACT_SHOT;
+  return 1;
+}
+
+// tc cls_bpf (fallback where XDP cannot attach): runs after an skb exists, on the core RPS chose.
+SEC("tc")
+int ironlab_tc_drop(struct __sk_buff *skb) {
+  return to_flagged_owner((void *)(long)skb->data, (void *)(long)skb->data_end) ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+// XDP on the receiving device (a NIC, or the receiving end of a veth pair): runs in that device's NAPI poll,
+// before an skb is built and before RPS moves the packet to another core. With no owner flagged it passes
+// everything, so attaching it in every arm leaves only the decision different. xdp.frags: the peer of a veth
+// keeps its GSO (a frags-unaware program would switch it off), so the TCP path stays as without XDP.
+SEC("xdp.frags")
+int ironlab_xdp_drop(struct xdp_md *ctx) {
+  return to_flagged_owner((void *)(long)ctx->data, (void *)(long)ctx->data_end) ? XDP_DROP : XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "GPL";
