@@ -180,8 +180,11 @@ export class Store {
     })();
   }
 
-  /** Write a run's samples and mark it done, atomically. A run already done is left as it is (no duplicates). */
-  completeRun(campaignId: string, runId: string, samples: Sample[], provenance: Record<string, unknown>): boolean {
+  /**
+   * Write a run's samples and mark it done, atomically. A run already done is left as it is (no duplicates).
+   * `kept`: done although out of guard (the reason goes in guard_reason and in the attempt's history row).
+   */
+  completeRun(campaignId: string, runId: string, samples: Sample[], provenance: Record<string, unknown>, kept?: { guardReason: string }): boolean {
     const insert = this.db.prepare(`INSERT INTO samples (campaign_id, run_id, metric, value, unit, labels_json) VALUES (?, ?, ?, ?, ?, ?)`);
     return this.db.transaction(() => {
       const row = this.db.prepare(`SELECT status, attempts, host_id FROM runs WHERE campaign_id = ? AND run_id = ?`).get(campaignId, runId) as
@@ -194,7 +197,8 @@ export class Store {
       this.db
         .prepare(`UPDATE runs SET status = 'done', finished_at = ?, last_error = NULL, provenance_json = ? WHERE campaign_id = ? AND run_id = ?`)
         .run(now(), JSON.stringify(provenance), campaignId, runId);
-      this.attempt(campaignId, runId, row.attempts, row.host_id, 'done', null);
+      if (kept) this.db.prepare(`UPDATE runs SET guard_reason = ? WHERE campaign_id = ? AND run_id = ?`).run(kept.guardReason, campaignId, runId);
+      this.attempt(campaignId, runId, row.attempts, row.host_id, kept ? 'guard-kept' : 'done', kept?.guardReason ?? null);
       return true;
     })();
   }
@@ -230,9 +234,7 @@ export class Store {
         this.attempt(campaignId, runId, row.attempts, row.host_id, 'guard', reason);
         return 'todo';
       }
-      this.completeRun(campaignId, runId, samples, provenance);
-      this.db.prepare(`UPDATE runs SET guard_reason = ? WHERE campaign_id = ? AND run_id = ?`).run(reason, campaignId, runId);
-      this.attempt(campaignId, runId, row.attempts, row.host_id, 'guard-kept', reason);
+      this.completeRun(campaignId, runId, samples, provenance, { guardReason: reason });
       return 'done';
     })();
   }
