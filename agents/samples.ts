@@ -33,6 +33,12 @@ export const METRIC = {
   chargedTimeS: 'charged_time_s', // {container}: network softirq time charged to it as owner (enforcement)
   creditedTimeS: 'credited_time_s', // {container}: time given back for others' softirq run on its time
   attributedSoftirqS: 'attributed_softirq_s', // {container}: softirq time whose packets it owns (accounting)
+  offeredGbps: 'offered_gbps', // {container}: the flood's configured rate; absent = unlimited
+  achievedGbps: 'achieved_gbps', // {container, source: iperf3|nic}: what the flood carried in the window
+  achievedPps: 'achieved_pps', // {container, source: iperf3|nic}
+  stealTimeS: 'steal_time_s', // {core}: time the hypervisor ran something else
+  foreignCpuTimeS: 'foreign_cpu_time_s', // {core, who: agent|dockerd|containerd|orchestrator|other}: CPU outside the experiment's containers
+  softirqCount: 'softirq_count', // {core, vec}: softirqs run, every vector of /proc/softirqs
 } as const;
 
 export const CORE_CATEGORIES = ['victim', 'neighbours', 'softirq_task', 'ksoftirqd', 'idle', 'other'] as const;
