@@ -38,7 +38,7 @@ import { bridgeAddresses, createTrafficNetwork, crossHostAddresses, MAX_CROSS_HO
 import { windowSamples } from '../docker/window-samples.ts';
 import { floodSamples } from '../docker/flood-samples.ts';
 import { beginQuietWindow, endQuietWindow, type QuietWindow } from '../docker/quiet-cores.ts';
-import { hostCpuSamples } from '../docker/host-cpu-samples.ts';
+import { hostCpuSamples, softirqRegime } from '../docker/host-cpu-samples.ts';
 import { iperf3LoadSamples } from '../docker/load-samples.ts';
 import type { HostCpuSources } from '../docker/counters.ts';
 import { PhaseTimes } from '../docker/phase-times.ts';
@@ -231,7 +231,8 @@ export class DockerBackend implements Backend {
       samples.push(sample(c.name === victimName ? METRIC.victimEventsPerSec : METRIC.neighbourEventsPerSec, eps, 'events/s', { container: c.name }));
     }
     const cgroupNames = [victimName, ...Array.from({ length: spec.neighbours }, (_, i) => neighbourName(i))];
-    if (state.role !== 'peer') samples.push(...windowSamples(spec, start, end, cgroupNames), ...hostCpuSamples(start, end, [...spec.victim.cpus, ...spec.nicCpus]));
+    const regime = state.role === 'peer' ? null : softirqRegime(start, end, spec.victim.cpus);
+    if (regime) samples.push(...windowSamples(spec, start, end, cgroupNames), ...hostCpuSamples(start, end, [...spec.victim.cpus, ...spec.nicCpus]), ...regime.samples);
     samples.push(...floodSamples(spec, start, end, here), ...state.enforcerSamples);
     const provenance: Record<string, string | number | null> = {
       backend: 'docker',
@@ -242,6 +243,7 @@ export class DockerBackend implements Backend {
       steering: state.steering ?? `rps->${spec.nicCpus}`,
       ...(state.role === 'peer' ? {} : state.enforcer ? state.enforcer.provenance() : { enforcement: spec.enforcement, ebpfAccounting: `off: ${state.enforcerNote ?? 'not started'}` }),
       ...(state.quiet ? { quietCores: state.quiet.note } : {}),
+      ...(regime ? { softirqRegime: regime.regime } : {}),
     };
     for (const c of state.containers.filter((c) => c.htbRateBps && c.pid)) {
       const drops = await htbDrops(c.pid!);

@@ -7,13 +7,41 @@
 //                                  microsecond, except that a process moved out of the window's groups (none
 //                                  should) would count as other
 //   softirq_count {core, vec}      /proc/softirqs, every vector: softirqs raised and run
-// and the receive path's regime (see README.md, "Two regimes of the udp-receiver flood"):
+// and the receive path's regime (see agents/docker/README.md, "Where softirq runs: two regimes"):
+//   softirq_deferred_share {core}: ksoftirqd's part of the core's softirq time (/proc/stat ticks), victim's cores;
+//                                  softirqRegime() names it for the provenance
 //   softnet_processed / softnet_dropped / softnet_time_squeeze / softnet_received_rps {core}: /proc/net/softnet_stat
 //   ipi_count {core, kind: CAL|RES}: function-call (RPS kicks are among them) and rescheduling IPIs
 import { METRIC, sample, type Sample } from '../samples.ts';
 import { EXPERIMENT_WHO } from './experiment-processes.ts';
 import type { Snapshot } from './counters.ts';
-import { USER_HZ } from './window-samples.ts';
+import { coreCategories, USER_HZ } from './window-samples.ts';
+
+/** Below this share of the window in softirq, a core has no regime to speak of (the sysbench control). */
+const QUIET_SOFTIRQ_SHARE = 0.02;
+
+/**
+ * Where the victim's cores ran their softirq work over the window: `ksoftirqd` when the thread did most of it
+ * (net_rx_action ran out of budget and handed over: a CFS task competing with the containers), `inline` when
+ * most ran on return from the interrupt that raised it (charged to whichever task it interrupted), `quiet`
+ * when there was little. The share per core is a sample, the word a provenance field the report can group by.
+ */
+export function softirqRegime(a: Snapshot, b: Snapshot, cores: number[]): { regime: 'ksoftirqd' | 'inline' | 'quiet'; samples: Sample[] } {
+  const samples: Sample[] = [];
+  let softirq = 0;
+  let ksoftirqd = 0;
+  const windowS = (b.atMs - a.atMs) / 1000;
+  for (const core of [...new Set(cores)]) {
+    if (!a.cores.has(core) || !b.cores.has(core)) continue;
+    const c = coreCategories(core, a, b, []);
+    const total = c.ksoftirqd + c.softirq_task;
+    softirq += total;
+    ksoftirqd += c.ksoftirqd;
+    samples.push(sample('softirq_deferred_share', total > 0 ? c.ksoftirqd / total : 0, 'fraction', { core: String(core) }));
+  }
+  const regime = softirq < QUIET_SOFTIRQ_SHARE * windowS * Math.max(1, samples.length) ? 'quiet' : ksoftirqd / softirq >= 0.5 ? 'ksoftirqd' : 'inline';
+  return { regime, samples };
+}
 
 export function hostCpuSamples(a: Snapshot, b: Snapshot, watchedCores: number[]): Sample[] {
   const out: Sample[] = [];

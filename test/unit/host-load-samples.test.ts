@@ -9,7 +9,7 @@ import { parseIpiCounts, parsePidStat, parseSchedstat, parseSoftnetStat } from '
 import { parseIperf3Json, sentWithin } from '../../workloads/iperf3-output.ts';
 import { iperf3LoadSamples } from '../../agents/docker/load-samples.ts';
 import { floodSamples } from '../../agents/docker/flood-samples.ts';
-import { hostCpuSamples } from '../../agents/docker/host-cpu-samples.ts';
+import { hostCpuSamples, softirqRegime } from '../../agents/docker/host-cpu-samples.ts';
 import { ironlabRole, daemonWho, experimentProcesses } from '../../agents/docker/experiment-processes.ts';
 import { RestoreLedger } from '../../agents/docker/restore-ledger.ts';
 import type { HostCpuCounters, Snapshot } from '../../agents/docker/counters.ts';
@@ -96,6 +96,17 @@ describe('steal, foreign CPU and softirq counts', () => {
     expect(value(s, METRIC.foreignCpuTimeS, { core: '1' })).toEqual([]); // not a victim or NIC core
     expect(value(s, METRIC.softirqCount, { core: '0', vec: 'NET_RX' })).toEqual([5000]);
     expect(value(s, METRIC.softirqCount, { core: '1', vec: 'TIMER' })).toEqual([10]);
+  });
+});
+
+describe('the softirq regime of the victim\'s core', () => {
+  it('is ksoftirqd when the thread ran most of the core\'s softirq time, inline when interrupts did, quiet when there was little', () => {
+    const at = (atMs: number, softirq: number, ksoftirqdTicks: number): Snapshot => ({
+      ...snap(atMs), cores: new Map([[0, { user: 0, nice: 0, system: 0, idle: 0, iowait: 0, irq: 0, softirq, steal: 0 }]]), ksoftirqdTicks: new Map([[0, ksoftirqdTicks]]),
+    });
+    expect(softirqRegime(at(0, 0, 0), at(3000, 100, 60), [0])).toMatchObject({ regime: 'ksoftirqd', samples: [{ metric: 'softirq_deferred_share', value: 0.6, labels: { core: '0' } }] });
+    expect(softirqRegime(at(0, 0, 0), at(3000, 100, 20), [0]).regime).toBe('inline');
+    expect(softirqRegime(at(0, 0, 0), at(3000, 3, 0), [0]).regime).toBe('quiet'); // 30 ms of softirq in 3 s
   });
 });
 
