@@ -28,7 +28,7 @@ import { buildImage, checkBuildPrerequisites, findImage, imageTag } from '../../
 import { eventsPerSecondIn, parseSysbenchIntervals } from '../../workloads/sysbench-output.ts';
 import { parseIperf3Json } from '../../workloads/iperf3-output.ts';
 import { FatalError, PrerequisiteError, RetryableError } from '../../orchestrator/errors.ts';
-import { createContainer, createRunNetwork, logsOf, removeLabelled, waitForExit, waitForOutput, type ContainerSpec, type Owner, type RunNetwork } from '../docker/containers.ts';
+import { createContainer, createRunNetwork, logsOf, readOutput, removeLabelled, waitForOutput, type ContainerSpec, type Owner, type RunNetwork } from '../docker/containers.ts';
 import { CGROUP_ROOT, cgroupPathsOf, findKsoftirqd, takeSnapshot, type CgroupPaths, type Snapshot } from '../docker/counters.ts';
 import { addHtb, htbDrops } from '../docker/htb.ts';
 import { hostFacts } from '../docker/host-facts.ts';
@@ -434,10 +434,19 @@ export class DockerBackend implements Backend {
     await (state.floodsStopped ?? this.stopFloods(state));
     await Promise.all(
       clients.map(async (c) => {
-        const exited = await waitForExit(c.container, 1500);
-        if (!exited) return void (provenance[`${c.name}.iperf3`] = 'still running at collect');
+        // The report is complete once its JSON parses: no need to wait for the engine to finish the exit.
+        let why = 'no output';
+        const parse = (out: string) => {
+          try {
+            return parseIperf3Json(out);
+          } catch (err) {
+            why = (err as Error).message;
+            return null;
+          }
+        };
+        const r = await readOutput(c.container, parse, 1500);
+        if (!r) return void (provenance[`${c.name}.iperf3`] = `unreadable after 1.5 s: ${why}`.slice(0, 200));
         try {
-          const r = parseIperf3Json(await logsOf(c.container, false));
           const i = Number(c.name.split('-')[1]); // neighbour-i or peer-i: the flood of neighbour i
           if (c.startedMs !== null) samples.push(...iperf3LoadSamples(state.spec, i, r, c.startedMs, state.start!, state.end!));
           provenance[`${c.name}.iperf3SentBytes`] = r.sentBytes;
