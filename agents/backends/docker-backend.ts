@@ -24,7 +24,7 @@ import type { RunSpec } from '../run-spec.ts';
 import { METRIC, neighbourName, peerName, sample, victimName, type Sample } from '../samples.ts';
 import { isNetworkWorkload } from '../../workloads/catalog.ts';
 import { floodPlan, iperf3ClientArgv, iperf3ServerArgv, sysbenchArgv } from '../../workloads/argv.ts';
-import { buildImage, checkBuildPrerequisites, findImage, imageTag } from '../../workloads/image.ts';
+import { buildImage, checkBuildPrerequisites, findImage, imageTag, type ImageInfo } from '../../workloads/image.ts';
 import { eventsPerSecondIn, parseSysbenchIntervals } from '../../workloads/sysbench-output.ts';
 import { parseIperf3Json } from '../../workloads/iperf3-output.ts';
 import { FatalError, PrerequisiteError, RetryableError } from '../../orchestrator/errors.ts';
@@ -106,7 +106,8 @@ export class DockerBackend implements Backend {
   private readonly runs = new Map<string, RunState>();
   private readonly ledger: RestoreLedger;
   private readonly ksoftirqd = findKsoftirqd();
-  private image: Promise<string> | null = null;
+  /** The workload image, found or built once per agent (its id goes into every run's provenance). */
+  private image: Promise<ImageInfo> | null = null;
   /** Wall time of each phase's steps, for the bench (`npm run bench -- docker` prints them). */
   readonly phaseTimes = new PhaseTimes();
 
@@ -137,7 +138,7 @@ export class DockerBackend implements Backend {
     }
     const addresses = role === 'local' ? null : this.crossHostAddresses(run);
     const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(run.runId, `setup.${step}`, f);
-    const image = await T('image', () => this.ensureImage());
+    const image = (await T('image', () => this.ensureImage())).tag;
     const owner: Owner = { hostId: this.opts.hostId, campaignId: run.campaignId, runId: run.runId };
     await T('leftovers', async () => {
       await this.teardown(run.runId); // leftovers of an earlier attempt at this run
@@ -238,7 +239,7 @@ export class DockerBackend implements Backend {
       backend: 'docker',
       ...(state.role === 'local' ? {} : { role: state.role }),
       image: imageTag(),
-      imageId: (await T('imageId', () => findImage(this.docker)))?.id ?? null,
+      imageId: (await this.ensureImage()).id,
       network: state.network.subnet,
       steering: state.steering ?? `rps->${spec.nicCpus}`,
       ...(state.role === 'peer' ? {} : state.enforcer ? state.enforcer.provenance() : { enforcement: spec.enforcement, ebpfAccounting: `off: ${state.enforcerNote ?? 'not started'}` }),
@@ -308,10 +309,8 @@ export class DockerBackend implements Backend {
     }
   }
 
-  private ensureImage(): Promise<string> {
-    this.image ??= buildImage({ docker: this.docker })
-      .then((i) => i.tag)
-      .catch((err) => {
+  private ensureImage(): Promise<ImageInfo> {
+    this.image ??= buildImage({ docker: this.docker }).catch((err) => {
         this.image = null;
         if (err instanceof PrerequisiteError) throw new FatalError(err.message, 'PREREQUISITE');
         throw err;
