@@ -207,9 +207,6 @@ export class DockerBackend implements Backend {
       state.start = await T('snapshots', () => takeSnapshot(this.ksoftirqd, state.cgroups, pids, host));
       await sleep(state.spec.durationS * 1000, signal, (f) => progress('measure', f));
       state.end = await T('snapshots', () => takeSnapshot(this.ksoftirqd, state.cgroups, pids, host));
-      // The floods end with the window: their clients print their reports while collect is on its way.
-      state.floodsStopped = this.stopFloods(state);
-      await T('quietEnd', () => endQuietWindow(this.ledger, state.owner));
       // Read at the window's end, not at collect: the floods go on until collect interrupts them.
       state.enforcerSamples = state.enforcer?.samples((state.end.atMs - state.start.atMs) / 1000) ?? [];
     } catch (err) {
@@ -224,6 +221,9 @@ export class DockerBackend implements Backend {
     if (!start || !end) throw new FatalError(`run ${runId} has not been measured`, 'NOT_MEASURED');
     const samples: Sample[] = [];
     const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(runId, `collect.${step}`, f);
+    // The window is over: the floods' clients print their reports, the experiment's processes go back.
+    state.floodsStopped ??= this.stopFloods(state);
+    await T('quietEnd', () => endQuietWindow(this.ledger, state.owner));
     // On one side of a cross-host run, only what this host's containers and counters say.
     const here = (container: string) => state.containers.some((c) => c.name === container);
     for (const c of state.containers.filter((c) => c.program === 'sysbench')) {

@@ -6,7 +6,7 @@
 //   - cpuacct `ironlab-<host>-<who>`, one per who: cpuacct.usage_percpu is the scheduler's own per-CPU runtime
 //     of the group (nanoseconds, exact; softirq run in their context included, as for every task on a kernel
 //     without IRQ time accounting). /proc/<pid>/stat has no per-core split, and sampling would only estimate it.
-// Every cgroup made and every process moved goes through the restore ledger first; the window's end (and
+// Every cgroup made and every process moved goes through the restore ledger first; collect, once the window is over (and
 // teardown, and the reaper after a crash) moves each process back to its own cgroup and removes ours.
 // Where the host does not allow it (no cgroup v1 cpuset/cpuacct, no core left outside the victim's and NIC's),
 // the run goes on and the provenance says why. On a host where cpu and cpuacct are one hierarchy, the move

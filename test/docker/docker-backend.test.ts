@@ -79,8 +79,8 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
     // Quiet cores: during the window Docker's daemons are kept off the victim's core 0 (cpuset), and measured.
     expect(cpusAllowed(pidsOf('dockerd')[0])).toBe('1');
     await backend.measure(run.runId, never, () => {});
-    expect(daemonCgroups()).toEqual(cgroupsBefore); // back at the window's end
     const { samples, provenance } = await backend.collect(run.runId);
+    expect(daemonCgroups()).toEqual(cgroupsBefore); // back once the window is collected
     await backend.teardown(run.runId);
 
     expect(provenance.quietCores).toMatch(/^quiet cores: \d+ processes \(agent \d+, dockerd [1-9]\d*, containerd [1-9]\d*, orchestrator \d+\) on 1, off 0/);
