@@ -17,19 +17,19 @@
 // traffic NIC (traffic-network.ts), and steer that NIC's receive work: the server's to nicCpus, the peer's to
 // peer.cpus (queue IRQs on a real NIC; RPS where it has none, as the emulated lab's veth).
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Docker from 'dockerode';
 import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } from '../backend.ts';
 import type { RunSpec } from '../run-spec.ts';
 import { METRIC, neighbourName, peerName, sample, victimName, type Sample } from '../samples.ts';
 import { isNetworkWorkload } from '../../workloads/catalog.ts';
 import { floodPlan, iperf3ClientArgv, iperf3ServerArgv, sysbenchArgv } from '../../workloads/argv.ts';
-import { buildImage, checkBuildPrerequisites, findImage, imageTag } from '../../workloads/image.ts';
+import { buildImage, checkBuildPrerequisites, findImage, imageTag, type ImageInfo } from '../../workloads/image.ts';
 import { eventsPerSecondIn, parseSysbenchIntervals } from '../../workloads/sysbench-output.ts';
 import { parseIperf3Json } from '../../workloads/iperf3-output.ts';
 import { FatalError, PrerequisiteError, RetryableError } from '../../orchestrator/errors.ts';
-import { createContainer, createRunNetwork, logsOf, removeLabelled, waitForExit, waitForOutput, type ContainerSpec, type Owner, type RunNetwork } from '../docker/containers.ts';
-import { cgroupPathsOf, findKsoftirqd, takeSnapshot, type CgroupPaths, type Snapshot } from '../docker/counters.ts';
+import { createContainer, createRunNetwork, logsOf, readOutput, removeLabelled, waitForOutput, type ContainerSpec, type Owner, type RunNetwork } from '../docker/containers.ts';
+import { CGROUP_ROOT, cgroupPathsOf, findKsoftirqd, takeSnapshot, type CgroupPaths, type Snapshot } from '../docker/counters.ts';
 import { addHtb, htbDrops } from '../docker/htb.ts';
 import { hostFacts } from '../docker/host-facts.ts';
 import { RestoreLedger } from '../docker/restore-ledger.ts';
@@ -37,6 +37,11 @@ import { hostVethOf, pinQueueIrqs, steerRps } from '../docker/steering.ts';
 import { bridgeAddresses, createTrafficNetwork, crossHostAddresses, MAX_CROSS_HOST_NEIGHBOURS, removeStaleTrafficNetworks, type RunAddresses } from '../docker/traffic-network.ts';
 import { windowSamples } from '../docker/window-samples.ts';
 import { floodSamples } from '../docker/flood-samples.ts';
+import { beginQuietWindow, endQuietWindow, type QuietWindow } from '../docker/quiet-cores.ts';
+import { hostCpuSamples, softirqRegime } from '../docker/host-cpu-samples.ts';
+import { iperf3LoadSamples } from '../docker/load-samples.ts';
+import type { HostCpuSources } from '../docker/counters.ts';
+import { PhaseTimes } from '../docker/phase-times.ts';
 import { enforcementCapabilities } from '../enforcement/capabilities.ts';
 import { buildBpf } from '../enforcement/build.ts';
 import { createEnforcer, reapEnforcement, type EnforcedContainer, type Enforcer } from '../enforcement/enforcer.ts';
@@ -60,6 +65,8 @@ interface RunContainer {
   quotaUs: number | null;
   /** Rate for an HTB qdisc on this container's eth0 (a rate-limited sender), bits/s. */
   htbRateBps: number | null;
+  /** When it started (ms since the epoch, from the engine), to align iperf3's interval reports with the window. */
+  startedMs: number | null;
 }
 
 interface RunState {
@@ -79,6 +86,10 @@ interface RunState {
   enforcerSamples: Sample[];
   /** How the traffic NIC was steered (its IRQs, or RPS on a cross-host run), for the provenance. */
   steering?: string;
+  /** The experiment's processes kept off the victim's and NIC's cores, and measured per core (not on a peer). */
+  quiet?: QuietWindow;
+  /** The flood clients interrupted at the window's end (their reports are read at collect). */
+  floodsStopped?: Promise<unknown>;
 }
 
 export interface DockerBackendOptions {
@@ -95,7 +106,10 @@ export class DockerBackend implements Backend {
   private readonly runs = new Map<string, RunState>();
   private readonly ledger: RestoreLedger;
   private readonly ksoftirqd = findKsoftirqd();
-  private image: Promise<string> | null = null;
+  /** The workload image, found or built once per agent (its id goes into every run's provenance). */
+  private image: Promise<ImageInfo> | null = null;
+  /** Wall time of each phase's steps, for the bench (`npm run bench -- docker` prints them). */
+  readonly phaseTimes = new PhaseTimes();
 
   constructor(private readonly opts: DockerBackendOptions) {
     this.docker = opts.docker ?? new Docker();
@@ -123,13 +137,16 @@ export class DockerBackend implements Backend {
       if (!support?.available) throw new FatalError(`enforcement '${run.enforcement}' cannot run on ${this.opts.hostId}: ${support?.reason ?? 'unknown mode'}`, 'UNSUPPORTED');
     }
     const addresses = role === 'local' ? null : this.crossHostAddresses(run);
-    const image = await this.ensureImage();
+    const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(run.runId, `setup.${step}`, f);
+    const image = (await T('image', () => this.ensureImage())).tag;
     const owner: Owner = { hostId: this.opts.hostId, campaignId: run.campaignId, runId: run.runId };
-    await this.teardown(run.runId); // leftovers of an earlier attempt at this run
-    await removeLabelled(this.docker, owner);
+    await T('leftovers', async () => {
+      await this.teardown(run.runId); // leftovers of an earlier attempt at this run
+      await removeLabelled(this.docker, owner);
+    });
     try {
       let network: RunNetwork;
-      if (role === 'local') network = await createRunNetwork(this.docker, owner);
+      if (role === 'local') network = await T('network', () => createRunNetwork(this.docker, owner));
       else {
         await removeStaleTrafficNetworks(this.docker, this.opts.hostId, new Set(this.runs.keys()));
         network = await createTrafficNetwork(this.docker, owner, this.opts.trafficNic!, role === 'server' ? run.peer.serverAddress! : run.peer.address!);
@@ -139,25 +156,26 @@ export class DockerBackend implements Backend {
       if (role !== 'local') this.steerTrafficNic(state);
       // Each side creates only its own containers: the peer host the peer-*, the server the rest.
       const specs = plan(run, addresses ?? bridgeAddresses(network.prefix)).filter((p) => role === 'local' || (role === 'peer') === p.spec.role.startsWith('peer-'));
-      state.containers = await Promise.all(
+      state.containers = await T('containers', () => Promise.all(
         specs.map(async ({ spec, program, htbRateBps }) => ({
           name: spec.role,
           program,
           htbRateBps,
           pid: null,
+          startedMs: null,
           ip: spec.ip,
           quotaUs: spec.quotaUs ?? null,
           container: await createContainer(this.docker, owner, network, image, spec),
         })),
-      );
+      ));
       // Servers first, so that clients find them listening when warm-up starts.
       const servers = state.containers.filter((c) => c.program === 'iperf3-server');
-      await Promise.all(servers.map((c) => this.startOne(state, c)));
-      await Promise.all(servers.map((c) => waitForOutput(c.container, 'Server listening', 10_000, signal)));
+      await T('servers', () => Promise.all(servers.map((c) => this.startOne(state, c))));
+      await T('listening', () => Promise.all(servers.map((c) => waitForOutput(c.container, 'Server listening', 10_000, signal))));
       // Compile the BPF objects now (cached per kernel), not inside the warm-up.
       if (role !== 'peer' && (run.enforcement !== 'none' || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available)) {
         try {
-          buildBpf();
+          await T('bpf', () => buildBpf());
         } catch (err) {
           if (run.enforcement !== 'none') throw new FatalError(`building the BPF objects: ${(err as Error).message.slice(0, 300)}`, 'BPF_BUILD');
         }
@@ -170,10 +188,12 @@ export class DockerBackend implements Backend {
 
   async warmup(runId: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
     const state = this.need(runId);
-    await Promise.all(state.containers.filter((c) => c.pid === null).map((c) => this.startOne(state, c)));
+    const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(runId, `warmup.${step}`, f);
+    await T('start', () => Promise.all(state.containers.filter((c) => c.pid === null).map((c) => this.startOne(state, c))));
     // The qdisc goes on as soon as the sender's namespace exists; the few ms before are inside the warm-up.
-    await Promise.all(state.containers.filter((c) => c.htbRateBps && c.pid).map((c) => addHtb(c.pid!, c.htbRateBps!)));
-    if (state.role !== 'peer') await this.startEnforcer(state); // the peers are nobody's to enforce
+    await T('htb', () => Promise.all(state.containers.filter((c) => c.htbRateBps && c.pid).map((c) => addHtb(c.pid!, c.htbRateBps!))));
+    if (state.role !== 'peer') await T('enforcer', () => this.startEnforcer(state)); // the peers are nobody's to enforce
+    if (state.role !== 'peer') await T('quiet', () => this.beginQuiet(state));
     await sleep(state.spec.warmupS * 1000, signal, (f) => progress('warmup', f));
   }
 
@@ -182,9 +202,11 @@ export class DockerBackend implements Backend {
     const pids = new Map(state.containers.filter((c) => c.program !== 'sysbench' && c.pid).map((c) => [c.name, c.pid!]));
     try {
       state.enforcer?.beginWindow();
-      state.start = takeSnapshot(this.ksoftirqd, state.cgroups, pids);
+      const host = this.hostCpuSources(state);
+      const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(runId, `measure.${step}`, f);
+      state.start = await T('snapshots', () => takeSnapshot(this.ksoftirqd, state.cgroups, pids, host));
       await sleep(state.spec.durationS * 1000, signal, (f) => progress('measure', f));
-      state.end = takeSnapshot(this.ksoftirqd, state.cgroups, pids);
+      state.end = await T('snapshots', () => takeSnapshot(this.ksoftirqd, state.cgroups, pids, host));
       // Read at the window's end, not at collect: the floods go on until collect interrupts them.
       state.enforcerSamples = state.enforcer?.samples((state.end.atMs - state.start.atMs) / 1000) ?? [];
     } catch (err) {
@@ -198,31 +220,38 @@ export class DockerBackend implements Backend {
     const { spec, start, end } = state;
     if (!start || !end) throw new FatalError(`run ${runId} has not been measured`, 'NOT_MEASURED');
     const samples: Sample[] = [];
+    const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(runId, `collect.${step}`, f);
+    // The window is over: the floods' clients print their reports, the experiment's processes go back.
+    state.floodsStopped ??= this.stopFloods(state);
+    await T('quietEnd', () => endQuietWindow(this.ledger, state.owner));
     // On one side of a cross-host run, only what this host's containers and counters say.
     const here = (container: string) => state.containers.some((c) => c.name === container);
     for (const c of state.containers.filter((c) => c.program === 'sysbench')) {
-      const eps = eventsPerSecondIn(parseSysbenchIntervals(await logsOf(c.container)), start.atMs, end.atMs);
+      const eps = eventsPerSecondIn(parseSysbenchIntervals(await T('sysbenchLogs', () => logsOf(c.container))), start.atMs, end.atMs);
       if (eps === null) throw new RetryableError(`${c.name}: no sysbench report inside the ${spec.durationS} s window`, 'NO_REPORT');
       samples.push(sample(c.name === victimName ? METRIC.victimEventsPerSec : METRIC.neighbourEventsPerSec, eps, 'events/s', { container: c.name }));
     }
     const cgroupNames = [victimName, ...Array.from({ length: spec.neighbours }, (_, i) => neighbourName(i))];
-    if (state.role !== 'peer') samples.push(...windowSamples(spec, start, end, cgroupNames));
+    const regime = state.role === 'peer' ? null : softirqRegime(start, end, spec.victim.cpus);
+    if (regime) samples.push(...windowSamples(spec, start, end, cgroupNames), ...hostCpuSamples(start, end, [...spec.victim.cpus, ...spec.nicCpus]), ...regime.samples);
     samples.push(...floodSamples(spec, start, end, here), ...state.enforcerSamples);
     const provenance: Record<string, string | number | null> = {
       backend: 'docker',
       ...(state.role === 'local' ? {} : { role: state.role }),
       image: imageTag(),
-      imageId: (await findImage(this.docker))?.id ?? null,
+      imageId: (await this.ensureImage()).id,
       network: state.network.subnet,
       steering: state.steering ?? `rps->${spec.nicCpus}`,
       ...(state.role === 'peer' ? {} : state.enforcer ? state.enforcer.provenance() : { enforcement: spec.enforcement, ebpfAccounting: `off: ${state.enforcerNote ?? 'not started'}` }),
+      ...(state.quiet ? { quietCores: state.quiet.note } : {}),
+      ...(regime ? { softirqRegime: regime.regime } : {}),
     };
     for (const c of state.containers.filter((c) => c.htbRateBps && c.pid)) {
       const drops = await htbDrops(c.pid!);
       samples.push(sample(METRIC.packetsDropped, drops, 'packets', { container: c.name, reason: 'qdisc' }));
       provenance[`${c.name}.htbRateBps`] = c.htbRateBps;
     }
-    await this.floodReports(state, provenance);
+    samples.push(...(await T('floodReports', () => this.floodReports(state, provenance))));
     state.result = { runId, samples, provenance };
     return state.result;
   }
@@ -231,9 +260,10 @@ export class DockerBackend implements Backend {
     const state = this.runs.get(runId);
     this.runs.delete(runId);
     // The enforcer first: its quotas, tc filters and pins go back while the containers still exist to check.
-    const notRestored = state ? await this.stopEnforcer(state) : [];
-    this.ledger.restore((e) => e.runId === runId);
-    if (state) await removeLabelled(this.docker, state.owner);
+    const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(runId, `teardown.${step}`, f);
+    const notRestored = state ? await T('enforcer', () => this.stopEnforcer(state)) : [];
+    await T('restore', () => this.ledger.restore((e) => e.runId === runId));
+    if (state) await T('remove', () => removeLabelled(this.docker, state.owner));
     if (notRestored.length) throw new FatalError(`enforcement left quotas changed on ${this.opts.hostId}: ${notRestored.join(', ')}`, 'NOT_RESTORED');
   }
 
@@ -279,10 +309,8 @@ export class DockerBackend implements Backend {
     }
   }
 
-  private ensureImage(): Promise<string> {
-    this.image ??= buildImage({ docker: this.docker })
-      .then((i) => i.tag)
-      .catch((err) => {
+  private ensureImage(): Promise<ImageInfo> {
+    this.image ??= buildImage({ docker: this.docker }).catch((err) => {
         this.image = null;
         if (err instanceof PrerequisiteError) throw new FatalError(err.message, 'PREREQUISITE');
         throw err;
@@ -349,7 +377,9 @@ export class DockerBackend implements Backend {
   /** Start a container, then learn its pid and cgroup and steer its traffic (neighbours and peers only). */
   private async startOne(state: RunState, c: RunContainer): Promise<void> {
     await c.container.start();
-    c.pid = (await c.container.inspect()).State.Pid;
+    const info = await c.container.inspect();
+    c.pid = info.State.Pid;
+    c.startedMs = Date.parse(info.State.StartedAt);
     if (c.name === victimName || c.name.startsWith('neighbour-')) state.cgroups.set(c.name, cgroupPathsOf(c.pid));
     if (c.program === 'sysbench' || state.role !== 'local') return; // across hosts: the traffic NIC, steered at setup
     // The host-side veth of a container receives what that container sends. Traffic *to* the neighbours
@@ -404,15 +434,27 @@ export class DockerBackend implements Backend {
    * its JSON at once) instead of waited for. The sender's side of the report (bytes, TCP retransmits) is
    * complete; the receiver's side is not (the samples come from the kernel's window counters anyway).
    */
-  private async floodReports(state: RunState, provenance: Record<string, string | number | null>): Promise<void> {
+  private async floodReports(state: RunState, provenance: Record<string, string | number | null>): Promise<Sample[]> {
     const clients = state.containers.filter((c) => c.program === 'iperf3-client');
+    const samples: Sample[] = [];
+    await (state.floodsStopped ?? this.stopFloods(state));
     await Promise.all(
       clients.map(async (c) => {
-        await c.container.kill({ signal: 'SIGINT' }).catch(() => undefined); // already exited: fine
-        const exited = await waitForExit(c.container, 1500);
-        if (!exited) return void (provenance[`${c.name}.iperf3`] = 'still running at collect');
+        // The report is complete once its JSON parses: no need to wait for the engine to finish the exit.
+        let why = 'no output';
+        const parse = (out: string) => {
+          try {
+            return parseIperf3Json(out);
+          } catch (err) {
+            why = (err as Error).message;
+            return null;
+          }
+        };
+        const r = await readOutput(c.container, parse, 1500);
+        if (!r) return void (provenance[`${c.name}.iperf3`] = `unreadable after 1.5 s: ${why}`.slice(0, 200));
         try {
-          const r = parseIperf3Json(await logsOf(c.container, false));
+          const i = Number(c.name.split('-')[1]); // neighbour-i or peer-i: the flood of neighbour i
+          if (c.startedMs !== null) samples.push(...iperf3LoadSamples(state.spec, i, r, c.startedMs, state.start!, state.end!));
           provenance[`${c.name}.iperf3SentBytes`] = r.sentBytes;
           provenance[`${c.name}.iperf3Retransmits`] = r.retransmits;
           provenance[`${c.name}.iperf3LostPackets`] = r.packetsLost;
@@ -422,6 +464,26 @@ export class DockerBackend implements Backend {
         }
       }),
     );
+    return samples;
+  }
+
+  /** SIGINT to every flood client: iperf3 then prints its JSON report at once and exits. */
+  private stopFloods(state: RunState): Promise<unknown> {
+    const clients = state.containers.filter((c) => c.program === 'iperf3-client');
+    return Promise.all(clients.map((c) => c.container.kill({ signal: 'SIGINT' }).catch(() => undefined))); // already exited: fine
+  }
+
+  /** The experiment's own processes off the victim's and NIC's cores for the window, and their CPU measured. */
+  private beginQuiet(state: RunState): void {
+    const { spec, owner } = state;
+    state.quiet = beginQuietWindow(this.ledger, owner, this.opts.hostId, [...spec.victim.cpus, ...spec.nicCpus]);
+  }
+
+  /** Where the window's host CPU counters are: every task (the cpuacct root), Docker's containers, our groups. */
+  private hostCpuSources(state: RunState): HostCpuSources | undefined {
+    if (state.role === 'peer') return undefined;
+    const victim = state.cgroups.get(victimName);
+    return { cpuacctRoot: join(CGROUP_ROOT, 'cpuacct'), dockerCpuacct: victim ? dirname(victim.cpuacct) : null, who: state.quiet?.accounting ?? new Map() };
   }
 }
 

@@ -109,23 +109,23 @@ export async function logsOf(c: Docker.Container, timestamps = true): Promise<st
 
 /** Wait until the container's output contains `text` (a server saying it listens), or fail after `timeoutMs`. */
 export async function waitForOutput(c: Docker.Container, text: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if ((await logsOf(c, false)).includes(text)) return;
-    if (signal?.aborted) throw new Error('aborted');
-    if (Date.now() > deadline) throw new Error(`container did not print '${text}' within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  const seen = await readOutput(c, (out) => (out.includes(text) ? true : null), timeoutMs, signal);
+  if (!seen) throw new Error(`container did not print '${text}' within ${timeoutMs} ms`);
 }
 
-/** Wait for a container to exit, at most `timeoutMs`; true when it did. */
-export async function waitForExit(c: Docker.Container, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
-  try {
-    return await Promise.race([c.wait().then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
+/**
+ * Poll the container's output until `read` makes something of it (a complete report), at most `timeoutMs`;
+ * null when it never did. Reading the output, rather than waiting for the container to exit, spares the
+ * engine's clean-up of an exited container (its network endpoint, its mounts), which takes it a while.
+ */
+export async function readOutput<T>(c: Docker.Container, read: (output: string) => T | null, timeoutMs: number, signal?: AbortSignal): Promise<T | null> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = read(await logsOf(c, false));
+    if (got !== null) return got;
+    if (signal?.aborted) throw new Error('aborted');
+    if (Date.now() > deadline) return null;
+    await new Promise((r) => setTimeout(r, 25));
   }
 }
 

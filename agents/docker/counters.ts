@@ -12,7 +12,11 @@ import {
   parseProcStat,
   parseSoftirqs,
   parseUsagePercpu,
+  parseIpiCounts,
+  parseSchedstat,
+  parseSoftnetStat,
   type CpuTimes,
+  type SoftnetRow,
   type DevCounters,
 } from './proc-parsers.ts';
 
@@ -40,6 +44,55 @@ export interface Snapshot {
   cgroups: Map<string, CgroupCounters>;
   /** Per-container network namespace counters (read through /proc/<pid>/net, no entering the namespace). */
   netns: Map<string, NetnsCounters>;
+  /** Who else used the cores (host-cpu-samples.ts); absent on a side that does not measure it (a peer host). */
+  host?: HostCpuCounters;
+}
+
+/** Where the cores' time went outside the containers, and how receive work moved between cores. */
+export interface HostCpuCounters {
+  /** cpuacct.usage_percpu (ns) of: the hierarchy's root (every task), Docker's parent of all containers, and
+   *  each of the experiment's own groups made for the window (quiet-cores.ts). */
+  rootPercpuNs: number[];
+  dockerPercpuNs: number[];
+  whoPercpuNs: Map<string, number[]>;
+  /** ksoftirqd/N run time in ns, from schedstat (exact, not ticks). */
+  ksoftirqdNs: Map<number, number>;
+  softnet: Map<number, SoftnetRow>;
+  /** /proc/interrupts per-CPU event rows: CAL (function-call IPIs, RPS's kicks among them), RES... */
+  ipis: Record<string, number[]>;
+}
+
+/** Where to read HostCpuCounters: cpuacct directories (absent ones read as zeros). */
+export interface HostCpuSources {
+  cpuacctRoot: string;
+  dockerCpuacct: string | null;
+  who: Map<string, string>;
+}
+
+export function readHostCpu(src: HostCpuSources, ksoftirqd: Map<number, number>): HostCpuCounters {
+  const percpu = (dir: string | null) => {
+    try {
+      return dir ? parseUsagePercpu(readFileSync(join(dir, 'cpuacct.usage_percpu'), 'utf8')) : [];
+    } catch {
+      return [];
+    }
+  };
+  const ksoftirqdNs = new Map<number, number>();
+  for (const [core, pid] of ksoftirqd) {
+    try {
+      ksoftirqdNs.set(core, parseSchedstat(readFileSync(`/proc/${pid}/schedstat`, 'utf8')).runNs);
+    } catch {
+      // no schedstat (CONFIG_SCHED_INFO off): the ksoftirqd ticks stand in
+    }
+  }
+  return {
+    rootPercpuNs: percpu(src.cpuacctRoot),
+    dockerPercpuNs: percpu(src.dockerCpuacct),
+    whoPercpuNs: new Map([...src.who].map(([w, d]) => [w, percpu(d)])),
+    ksoftirqdNs,
+    softnet: parseSoftnetStat(readFileSync('/proc/net/softnet_stat', 'utf8')),
+    ipis: parseIpiCounts(readFileSync('/proc/interrupts', 'utf8')),
+  };
 }
 
 export interface NetnsCounters {
@@ -90,7 +143,7 @@ export function readCgroup(p: CgroupPaths): CgroupCounters {
   };
 }
 
-export function takeSnapshot(ksoftirqd: Map<number, number>, cgroups: Map<string, CgroupPaths>, pids: Map<string, number> = new Map()): Snapshot {
+export function takeSnapshot(ksoftirqd: Map<number, number>, cgroups: Map<string, CgroupPaths>, pids: Map<string, number> = new Map(), host?: HostCpuSources): Snapshot {
   const ksoftirqdTicks = new Map<number, number>();
   for (const [core, pid] of ksoftirqd) {
     const s = parsePidStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
@@ -113,5 +166,6 @@ export function takeSnapshot(ksoftirqd: Map<number, number>, cgroups: Map<string
     ksoftirqdTicks,
     cgroups: cg,
     netns,
+    ...(host ? { host: readHostCpu(host, ksoftirqd) } : {}),
   };
 }

@@ -8,9 +8,8 @@ import type { RunSpec } from '../run-spec.ts';
 import { METRIC, neighbourName, peerName, sample, type Sample } from '../samples.ts';
 import { defaultMessageBytes, directionOf, protocolOf } from '../../workloads/catalog.ts';
 import type { NetnsCounters, Snapshot } from './counters.ts';
+import { nicLoadSamples, TCP_HEADER_BYTES } from './load-samples.ts';
 
-/** Ethernet + IPv4 + TCP with timestamps: subtracted per received segment to approximate TCP goodput. */
-const TCP_HEADER_BYTES = 14 + 20 + 32;
 
 export function floodSamples(run: RunSpec, a: Snapshot, b: Snapshot, local: (container: string) => boolean = () => true): Sample[] {
   const dir = directionOf(run.workload);
@@ -28,6 +27,8 @@ export function floodSamples(run: RunSpec, a: Snapshot, b: Snapshot, local: (con
       return x && y ? f(y) - f(x) : 0;
     };
     const snmp = (table: string, key: string) => (c: NetnsCounters) => c.snmp[table]?.[key] ?? 0;
+    // Offered and achieved load, from the neighbour's own NIC counters (on the server side of a cross-host run).
+    if (local(n)) out.push(...nicLoadSamples(run, n, a.netns.get(n)?.eth0, b.netns.get(n)?.eth0, windowS));
     const fromSender = local(sender);
     const fromReceiver = local(receiver);
     let goodputBytes: number;

@@ -39,14 +39,17 @@ export function parseSoftirqs(text: string): Record<string, number[]> {
   return out;
 }
 
-/** /proc/<pid>/stat: utime + stime in ticks. comm may contain spaces and parentheses: split after the last ')'. */
-export function parsePidStat(text: string): { comm: string; utime: number; stime: number } {
+/**
+ * /proc/<pid>/stat: utime + stime in ticks, the parent, and the start time (ticks after boot: with the pid it
+ * names one process, across pid reuse). comm may contain spaces and parentheses: split after the last ')'.
+ */
+export function parsePidStat(text: string): { comm: string; ppid: number; utime: number; stime: number; startTicks: number } {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) throw new Error('not a /proc/<pid>/stat line');
   const rest = text.slice(close + 2).trim().split(/\s+/);
-  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
-  return { comm: text.slice(open + 1, close), utime: Number(rest[11]), stime: Number(rest[12]) };
+  // rest[0] is field 3 (state): ppid is field 4, utime and stime fields 14 and 15, starttime field 22.
+  return { comm: text.slice(open + 1, close), ppid: Number(rest[1]), utime: Number(rest[11]), stime: Number(rest[12]), startTicks: Number(rest[19] ?? NaN) };
 }
 
 /** cgroup v1 cpu.stat: nr_periods, nr_throttled, throttled_time (ns) and whatever else the kernel adds. */
@@ -179,3 +182,47 @@ export function parseNetDev(text: string): Map<string, DevCounters> {
   }
   return out;
 }
+
+/** /proc/net/softnet_stat, one hex row per CPU: what the receive backlog did (the row's CPU is column 13). */
+export interface SoftnetRow {
+  processed: number;
+  /** Packets dropped because the CPU's backlog (netdev_max_backlog) was full. */
+  dropped: number;
+  /** net_rx_action stopped with work left (budget or 2 ms spent): the rest goes to the next round or ksoftirqd. */
+  timeSqueeze: number;
+  /** Backlogs this CPU was asked to process by another CPU's RPS (an IPI each). */
+  receivedRps: number;
+}
+
+export function parseSoftnetStat(text: string): Map<number, SoftnetRow> {
+  const out = new Map<number, SoftnetRow>();
+  text
+    .split('\n')
+    .filter((l) => l.trim())
+    .forEach((line, i) => {
+      const f = line.trim().split(/\s+/).map((x) => parseInt(x, 16));
+      // Kernels since 5.10 print the CPU index in column 13; older ones print rows in CPU order.
+      const cpu = f.length >= 13 ? f[12] : i;
+      out.set(cpu, { processed: f[0], dropped: f[1], timeSqueeze: f[2], receivedRps: f[9] ?? 0 });
+    });
+  return out;
+}
+
+/** The per-CPU event rows of /proc/interrupts (`CAL:`, `RES:`, `LOC:`...): name -> counts by CPU. */
+export function parseIpiCounts(text: string): Record<string, number[]> {
+  const lines = text.split('\n');
+  const ncpu = (lines[0].match(/CPU\d+/g) ?? []).length;
+  const out: Record<string, number[]> = {};
+  for (const line of lines.slice(1)) {
+    const m = line.match(/^\s*([A-Z]{3}):\s+(.*)$/);
+    if (m) out[m[1]] = m[2].trim().split(/\s+/).slice(0, ncpu).map(Number);
+  }
+  return out;
+}
+
+/** /proc/<pid>/schedstat: nanoseconds on a CPU (exact, unlike stat's ticks), ns waiting, timeslices. */
+export function parseSchedstat(text: string): { runNs: number; waitNs: number } {
+  const [run, wait] = text.trim().split(/\s+/).map(Number);
+  return { runNs: run, waitNs: wait };
+}
+

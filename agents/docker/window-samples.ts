@@ -48,8 +48,6 @@ export function windowSamples(run: RunSpec, a: Snapshot, b: Snapshot, containers
     const net = rx + tx;
     out.push(sample(METRIC.softirqTimeS, net ? (softirqS * rx) / net : 0, 's', { core: c, vec: 'NET_RX' }));
     out.push(sample(METRIC.softirqTimeS, net ? (softirqS * tx) / net : 0, 's', { core: c, vec: 'NET_TX' }));
-    out.push(sample('softirq_count', rx, 'count', { core: c, vec: 'NET_RX' }));
-    out.push(sample('softirq_count', tx, 'count', { core: c, vec: 'NET_TX' }));
     out.push(sample(METRIC.ksoftirqdTimeS, cat.ksoftirqd, 's', { core: c }));
     if (run.victim.cpus.includes(core)) out.push(sample(METRIC.ksoftirqdShare, cat.ksoftirqd / windowS, 'fraction', { core: c }));
   }

@@ -24,6 +24,23 @@ async function leftovers(): Promise<string[]> {
 }
 
 
+/** Pids of the processes named `comm`. */
+function pidsOf(comm: string): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm;
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+const cpusAllowed = (pid: number) => readFileSync(`/proc/${pid}/status`, 'utf8').match(/Cpus_allowed_list:\s*(\S+)/)![1];
+/** The v1 cgroups (cpuset, cpuacct) and allowed cpus of Docker's daemons, to compare before and after a run. */
+const daemonCgroups = () => [...pidsOf('dockerd'), ...pidsOf('containerd')].map((p) => `${p} ${readFileSync(`/proc/${p}/cgroup`, 'utf8').split('\n').filter((l) => /:(cpuset|cpuacct)[:,]/.test(l)).join(' ')} ${cpusAllowed(p)}`);
+/** The cgroups a run makes for its window (ironlab-<host>-...), at the top of the v1 hierarchies. */
+const ourCgroups = () => ['cpuset', 'cpuacct'].flatMap((h) => readdirSync(`/sys/fs/cgroup/${h}`).filter((d) => d.startsWith('ironlab-')).map((d) => `${h}/${d}`));
+
 describe.skipIf(!ready)('docker backend (real engine)', () => {
   let backend: DockerBackend;
   beforeAll(async () => {
@@ -50,6 +67,7 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
 
   it('runs a tcp-receiver arm: quota enforced, softirq on the victim core, nothing left behind', async () => {
     const before = rpsValues();
+    const cgroupsBefore = daemonCgroups();
     const run = testRun({ runId: 'tcp-rx', campaignId: 'c-test', workload: 'tcp-receiver', warmupS: 1, durationS: 2 });
     await backend.setup(run, never);
     onTestFinished(() => backend.teardown(run.runId));
@@ -58,9 +76,26 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
     expect(inspect.HostConfig).toMatchObject({ CpuQuota: 50000, CpuPeriod: 100000, CpusetCpus: '0' });
     expect(inspect.Config.Labels).toMatchObject({ 'ironlab.campaign': 'c-test', 'ironlab.run': 'tcp-rx', 'ironlab.host': hostId });
     await backend.warmup(run.runId, never, () => {});
+    // Quiet cores: during the window Docker's daemons are kept off the victim's core 0 (cpuset), and measured.
+    expect(cpusAllowed(pidsOf('dockerd')[0])).toBe('1');
     await backend.measure(run.runId, never, () => {});
-    const { samples } = await backend.collect(run.runId);
+    const { samples, provenance } = await backend.collect(run.runId);
+    expect(daemonCgroups()).toEqual(cgroupsBefore); // back once the window is collected
     await backend.teardown(run.runId);
+
+    expect(provenance.quietCores).toMatch(/^quiet cores: \d+ processes \(agent \d+, dockerd [1-9]\d*, containerd [1-9]\d*, orchestrator \d+\) on 1, off 0/);
+    expect(provenance.softirqRegime).toMatch(/^(inline|ksoftirqd)$/);
+    // what the host did to the victim's core: each of the experiment's processes (kept off it: ~0) and the rest
+    for (const who of ['agent', 'dockerd', 'containerd', 'orchestrator', 'other']) expect(samples.filter((s) => s.metric === METRIC.foreignCpuTimeS && s.labels.core === '0' && s.labels.who === who)).toHaveLength(1);
+    for (const who of ['agent', 'dockerd', 'containerd']) expect(sumOf(samples, METRIC.foreignCpuTimeS, { core: '0', who })).toBeLessThan(0.02);
+    expect(samples.filter((s) => s.metric === METRIC.stealTimeS)).toHaveLength(2);
+    expect(sumOf(samples, METRIC.softirqCount, { core: '0', vec: 'NET_RX' })).toBeGreaterThan(100);
+    // the flood's load, by iperf3's own report and by the neighbour's NIC counters, agree (an unlimited flood: no offered)
+    const byIperf = sumOf(samples, METRIC.achievedGbps, { container: 'neighbour-0', source: 'iperf3' });
+    const byNic = sumOf(samples, METRIC.achievedGbps, { container: 'neighbour-0', source: 'nic' });
+    expect(byNic).toBeGreaterThan(0.01);
+    expect(Math.abs(byIperf - byNic) / byNic).toBeLessThan(0.25);
+    expect(samples.some((s) => s.metric === METRIC.offeredGbps)).toBe(false);
 
     expect(sumOf(samples, METRIC.windowS)).toBeGreaterThan(1.9);
     expect(sumOf(samples, METRIC.victimEventsPerSec)).toBeGreaterThan(50);
@@ -76,6 +111,8 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
     expect(await leftovers()).toEqual([]);
     expect(changedRps(before, rpsValues())).toEqual([]);
     expect(execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' })).not.toMatch(/htb/);
+    expect(ourCgroups()).toEqual([]);
+    expect(daemonCgroups()).toEqual(cgroupsBefore);
   });
 
   it('runs a rate-limited udp-sender arm with HTB on the sender and removes it', async () => {

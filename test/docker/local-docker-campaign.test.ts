@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ReportJson } from '../../orchestrator/report/json.ts';
 import { RestoreLedger } from '../../agents/docker/restore-ledger.ts';
 import { ledger, runCli, tempDb } from '../e2e/helpers.ts';
+import { Store } from '../../orchestrator/store/store.ts';
 import { dockerReadiness } from './helpers/ready.ts';
 import { changedRps, rpsValues } from './helpers/host-state.ts';
 
@@ -35,6 +36,32 @@ describe.skipIf(!ready)('ironlab run local-docker', () => {
       expect(ci, `${s.id} ${s.enforcement}: ${s.penalty.note ?? ''}`).not.toBeNull();
       expect(ci![0]).toBeLessThan(ci![1]);
       expect(s.victim.controlEventsPerSec).toBeGreaterThan(0);
+      // A receiver flood's softirq lands on the victim's core: a penalty, and an interval that excludes none.
+      if (s.workload.endsWith('-receiver')) {
+        expect(s.penalty.mean, s.id).toBeGreaterThan(1);
+        expect(ci![0], `${s.id} lower bound`).toBeGreaterThan(1);
+      }
+    }
+
+    // Every flood run recorded its load; the bounded udp-receiver flood (1 Gbit/s) achieved what it was offered,
+    // by iperf3's own report and by the neighbour's NIC counters (payload, headers off), within 15%.
+    const store = Store.open(db);
+    const runs = store.runs(store.latestCampaign()!.id);
+    store.close();
+    const of = (x: (typeof runs)[number], metric: string, labels: Record<string, string>) =>
+      x.samples.filter((s) => s.metric === metric && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).map((s) => s.value);
+    for (const x of runs.filter((x) => x.spec.workload !== 'sysbench')) {
+      expect(of(x, 'achieved_gbps', { container: 'neighbour-0', source: 'nic' }), x.runId).toHaveLength(1);
+      expect(of(x, 'foreign_cpu_time_s', { core: '0', who: 'other' }), x.runId).toHaveLength(1);
+      expect(x.provenance.quietCores, x.runId).toMatch(/^quiet cores: /);
+    }
+    for (const x of runs.filter((x) => x.spec.workload === 'udp-receiver')) {
+      const [offered] = of(x, 'offered_gbps', { container: 'neighbour-0' });
+      expect(offered).toBe(1);
+      for (const source of ['iperf3', 'nic']) {
+        const [achieved] = of(x, 'achieved_gbps', { container: 'neighbour-0', source });
+        expect(Math.abs(achieved - offered) / offered, `${x.runId} ${source}: ${achieved} of ${offered} Gbit/s`).toBeLessThan(0.15);
+      }
     }
 
     const docker = new Docker();

@@ -33,6 +33,10 @@ describe.skipIf(!ready)('reaper (real engine)', () => {
     expect(await ours(hostId)).toBeGreaterThanOrEqual(4); // victim, neighbour, peer, network
     const changed = new RestoreLedger(hostId).entries();
     expect(changed.length).toBeGreaterThan(0);
+    // killed inside its quiet window: Docker's daemons sit in the run's cgroups, off the victim's core
+    expect(changed.filter((e) => e.kind === 'dir').map((e) => e.path.split('/').at(-1))).toContain(`ironlab-${hostId}-quiet`);
+    const moved = changed.filter((e) => e.kind === 'move');
+    expect(moved.length).toBeGreaterThan(0);
 
     const logs: string[] = [];
     const agent = new Agent({ url: 'ws://127.0.0.1:9', token: 'x'.repeat(32), hostId, backend: new DockerBackend({ hostId }), version: 'test', log: (l) => logs.push(l) });
@@ -40,7 +44,20 @@ describe.skipIf(!ready)('reaper (real engine)', () => {
     await agent.stop();
     expect(await ours(hostId)).toBe(0);
     expect(new RestoreLedger(hostId).entries()).toEqual([]);
-    for (const e of changed) if (existsSync(e.path)) expect(readFileSync(e.path, 'utf8').trim()).toBe(e.original);
+    for (const e of changed.filter((e) => !e.kind || e.kind === 'value')) if (existsSync(e.path)) expect(readFileSync(e.path, 'utf8').trim()).toBe(e.original);
+    for (const e of changed.filter((e) => e.kind === 'dir')) expect(existsSync(e.path), e.path).toBe(false);
+    // every moved process still alive is back in its own cgroup (the held agent itself is gone)
+    for (const e of moved) {
+      const hierarchy = e.path.split('/')[4]; // /sys/fs/cgroup/<hierarchy>/<own>/cgroup.procs
+      const own = '/' + e.path.split('/').slice(5, -1).join('/');
+      let now: string;
+      try {
+        now = readFileSync(`/proc/${e.original}/cgroup`, 'utf8');
+      } catch {
+        continue;
+      }
+      expect(now, `pid ${e.original}`).toMatch(new RegExp(`^\\d+:${hierarchy}:${own.replace(/[/.]/g, '\\$&')}$`, 'm'));
+    }
     expect(logs.join('\n')).toMatch(/reaped \d+ leftover/);
   });
 

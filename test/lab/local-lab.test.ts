@@ -81,6 +81,23 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     for (const x of runs.filter((x) => x.spec.workload === 'udp-receiver')) expect(value(x, 'packets_sent', 'peer-0'), x.runId).toBeGreaterThan(1000);
     for (const x of runs.filter((x) => x.spec.workload === 'tcp-sender')) expect(value(x, 'packets_received', 'peer-0'), x.runId).toBeGreaterThan(1000);
     for (const x of runs.filter((x) => x.spec.workload === 'sysbench')) expect(x.provenance.peerHostId, x.runId).toBeUndefined();
+    // the udp-receiver flood achieved what it was offered (1 Gbit/s), by lab-2's iperf3 report and by lab-1's
+    // NIC counters of the neighbour (payload), within 15%
+    for (const x of runs.filter((x) => x.spec.workload === 'udp-receiver')) {
+      expect(value(x, 'offered_gbps', 'neighbour-0'), x.runId).toBe(1);
+      for (const source of ['iperf3', 'nic']) {
+        const achieved = x.samples.filter((s) => s.metric === 'achieved_gbps' && s.labels.container === 'neighbour-0' && s.labels.source === source).map((s) => s.value);
+        expect(achieved, `${x.runId} ${source}`).toHaveLength(1);
+        expect(Math.abs(achieved[0] - 1), `${x.runId} ${source}: ${achieved[0]} of 1 Gbit/s`).toBeLessThan(0.15);
+      }
+    }
+    // and its receive work on lab-1's victim core costs the victim: a penalty above 1, its interval too
+    const rep = await runCli(['report', '--db', db, '--format', 'json']);
+    const udp = (JSON.parse(rep.stdout).scenarios as { workload: string; penalty: { mean: number; ci95: [number, number] | null }; bootstrap?: { ci95: [number, number] } | null }[]).find((s) => s.workload === 'udp-receiver')!;
+    const ci = udp.penalty.ci95 ?? udp.bootstrap?.ci95 ?? null;
+    expect(udp.penalty.mean).toBeGreaterThan(1);
+    expect(ci, 'an interval for udp-receiver').not.toBeNull();
+    expect(ci![0], 'udp-receiver lower bound').toBeGreaterThan(1);
     // lab-2 -> lab-1 (receiver scenarios) left through lab-2's NIC; lab-1 -> lab-2 (sender scenarios) came in through it
     expect(delivered('udp-receiver')).toBeGreaterThan(1e7);
     expect(delivered('tcp-sender')).toBeGreaterThan(1e7);

@@ -54,7 +54,8 @@ describe('flood samples of a run across hosts', () => {
     const both = floodSamples(run, snap(0, 0), snap(1000, 1000));
     const server = floodSamples(run, snap(0, 0), snap(1000, 1000), (c) => !c.startsWith('peer-'));
     const peer = floodSamples(run, snap(0, 0), snap(1000, 1000), (c) => c.startsWith('peer-'));
-    expect(names(server)).toEqual(['packets_sent neighbour-0', 'retransmits neighbour-0']);
+    // the flood's offered and achieved load from the neighbour's own NIC: on the server
+    expect(names(server)).toEqual(['offered_gbps neighbour-0', 'achieved_gbps neighbour-0', 'achieved_pps neighbour-0', 'packets_sent neighbour-0', 'retransmits neighbour-0']);
     expect(names(peer)).toEqual(['packets_received peer-0', 'packets_dropped peer-0', 'packets_dropped peer-0', 'neighbour_throughput_gbps neighbour-0']);
     expect([...server, ...peer].sort((a, b) => a.metric.localeCompare(b.metric))).toEqual([...both].sort((a, b) => a.metric.localeCompare(b.metric)));
     expect(peer.at(-1)!.value).toBeCloseTo(0.008); // 1000 datagrams of 1000 bytes in 1 s

@@ -44,7 +44,7 @@ describe('/proc and cgroup parsers', () => {
   });
 
   it('reads utime and stime of ksoftirqd, and survives a comm with spaces and parentheses', () => {
-    expect(parsePidStat(fx('ksoftirqd-0.stat'))).toEqual({ comm: 'ksoftirqd/0', utime: 5, stime: 3 });
+    expect(parsePidStat(fx('ksoftirqd-0.stat'))).toMatchObject({ comm: 'ksoftirqd/0', utime: 5, stime: 3 });
     expect(parsePidStat('42 (a (b) c) S 1 2 3 4 5 6 7 8 9 10 11 12 0 0')).toMatchObject({ comm: 'a (b) c', utime: 11, stime: 12 });
   });
 
