@@ -23,6 +23,8 @@ export interface RunFigures {
   netRxSource: 'ebpf' | 'stat' | null;
   netRxS: number;
   skbs: number;
+  /** Bytes the receivers' eth0 counted (skb lengths: payload plus one set of headers per skb). */
+  rxBytes: number;
   /** Delivered to the application: UDP datagrams or TCP segments (InSegs). */
   delivered: number;
   appBytes: number;
@@ -56,6 +58,7 @@ export function runFigures(run: FloodRun): RunFigures {
     netRxSource: run.spec.workload === 'sysbench' ? null : hasAcct ? 'ebpf' : 'stat',
     netRxS,
     skbs: run.rxSkbs,
+    rxBytes: run.rxBytes,
     delivered,
     appBytes: (gbps * 1e9 * windowS) / 8,
     appCpuS: Math.max(0, usage - ownSoftirqS),
@@ -66,6 +69,17 @@ export function runFigures(run: FloodRun): RunFigures {
   };
 }
 
+/** Ethernet + IPv4 + TCP with timestamps: the headers of one skb. */
+const TCP_SKB_HEADER_BYTES = 14 + 20 + 32;
+
+/**
+ * MSS-sized segments a TCP run received: payload bytes / MSS. A veth passes the sender's TSO skb whole and
+ * Tcp InSegs counts it once on this path, so neither skbs nor InSegs count the segments a NIC would carry.
+ */
+export function mssSegments(f: Pick<RunFigures, 'rxBytes' | 'skbs'>, mssBytes: number): number {
+  return Math.max(0, f.rxBytes - TCP_SKB_HEADER_BYTES * f.skbs) / mssBytes;
+}
+
 /** Figures of every run -> the profile measurements (each key: one value per repetition). */
 export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile): Measurement[] {
   const out: Measurement[] = [];
@@ -74,7 +88,7 @@ export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile)
     if (ok.length) out.push({ key, unit, how, values: ok });
   };
   const udp = figs.filter((f) => f.workload === 'udp-receiver' && f.skbs > 0 && f.netRxS > 0);
-  const tcp = figs.filter((f) => f.workload === 'tcp-receiver' && f.delivered > 0 && f.netRxS > 0);
+  const tcp = figs.filter((f) => f.workload === 'tcp-receiver' && mssSegments(f, base.tcpMssBytes) > 0 && f.netRxS > 0);
   const ctl = figs.filter((f) => f.workload === 'sysbench' && f.victimEventsPerCpuS);
   const net = [...udp, ...tcp];
   if (net.length) {
@@ -87,7 +101,7 @@ export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile)
   }
   if (tcp.length) {
     const ack = base.tcpAckTxNsPerPacket + base.txCompletionNsPerPacket;
-    add('tcpRxGroNsPerPacket', 'ns', `NET_RX time on the NIC core per received TCP segment (eBPF accounting / Tcp InSegs), minus the base profile's ACK cost (${ack} ns) per skb, which the model adds per super-packet; veth passes the sender's TSO skb whole, so this is the whole per-segment path.`, tcp.map((f) => (f.netRxS * 1e9 - ack * f.skbs) / f.delivered));
+    add('tcpRxGroNsPerPacket', 'ns', `NET_RX time on the NIC core per received MSS-sized TCP segment (eBPF accounting / (payload bytes on the receivers' eth0 / ${base.tcpMssBytes})), minus the base profile's ACK cost (${ack} ns) per skb, which the model adds per super-packet; veth passes the sender's TSO skb whole, so this is the whole per-segment path.`, tcp.map((f) => (f.netRxS * 1e9 - ack * f.skbs) / mssSegments(f, base.tcpMssBytes)));
     add('tcpRxStackNsPerSuperPacket', 'ns', 'Folded into tcpRxGroNsPerPacket (measured per segment).', tcp.map(() => 0));
     add('tcpRxStackNsPerSegment', 'ns', 'Folded into tcpRxGroNsPerPacket (measured per segment).', tcp.map(() => 0));
     add('tcpRxCopyNsPerByte', 'ns/byte', `Receiver task CPU (cgroup usage minus softirq on its time) per goodput byte, minus the base profile's per-call cost (${base.tcpSyscallNsPerCall} ns per message).`, tcp.filter((f) => f.appBytes > 0).map((f) => (f.appCpuS * 1e9) / f.appBytes - base.tcpSyscallNsPerCall / (f.messageBytes ?? 131072)));

@@ -42,12 +42,16 @@ const readLoc = () => parseLocalTimerInterrupts(readFileSync('/proc/interrupts',
 export async function runFloods(specs: readonly RunSpec[], opts: { hostId: string; onRun?: (spec: RunSpec, i: number) => void; signal?: AbortSignal }): Promise<FloodRun[]> {
   const docker = new Docker();
   const backend = new DockerBackend({ hostId: opts.hostId, docker });
-  const signal = opts.signal ?? new AbortController().signal;
   const out: FloodRun[] = [];
   const quiet = () => undefined;
   try {
     for (const [i, spec] of specs.entries()) {
       opts.onRun?.(spec, i);
+      // One signal per run: the backend's waits each add an abort listener to it.
+      const run = new AbortController();
+      const onAbort = () => run.abort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const signal = run.signal;
       try {
         await backend.setup(spec, signal);
         await backend.warmup(spec.runId, signal, quiet);
@@ -69,6 +73,7 @@ export async function runFloods(specs: readonly RunSpec[], opts: { hostId: strin
           locPerCore: loc1.map((v, c) => v - (loc0[c] ?? v)),
         });
       } finally {
+        opts.signal?.removeEventListener('abort', onAbort);
         await backend.teardown(spec.runId);
       }
     }

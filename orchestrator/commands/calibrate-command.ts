@@ -8,7 +8,7 @@ import { cpus, hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import { runFloods } from '../../agents/calibrate/floods.ts';
-import { measurementsFrom, runFigures, type RunFigures } from '../../agents/calibrate/figures.ts';
+import { measurementsFrom, mssSegments, runFigures, type RunFigures } from '../../agents/calibrate/figures.ts';
 import { buildHostProfile, fmt, spread } from '../../agents/calibrate/host-profile.ts';
 import { readKernelConfig } from '../../agents/calibrate/kernel-config.ts';
 import { loadProfile } from '../../agents/sim/profile.ts';
@@ -65,7 +65,7 @@ export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
   const floods = await runFloods(runs, { hostId: `calibrate-${host}`, onRun: (s, i) => process.stdout.write(`  run ${i + 1}/${runs.length}: ${s.scenarioId} (repetition ${s.repetition + 1})\n`) });
   const figs = floods.map(runFigures);
   const loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  process.stdout.write(renderFigures(figs));
+  process.stdout.write(renderFigures(figs, base.tcpMssBytes));
 
   const measurements = measurementsFrom(figs, base);
   const ticks = figs.filter((f) => f.workload !== 'sysbench').map((f) => f.ticksPerS);
@@ -92,7 +92,7 @@ export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
 }
 
 /** One line per cell: each figure as median [min-max] over the repetitions. */
-export function renderFigures(figs: readonly RunFigures[]): string {
+export function renderFigures(figs: readonly RunFigures[], mssBytes: number): string {
   const groups = new Map<string, RunFigures[]>();
   for (const f of figs) {
     const k = `${f.workload}${f.messageBytes ? ` ${f.messageBytes} B` : ''}`;
@@ -113,7 +113,7 @@ export function renderFigures(figs: readonly RunFigures[]): string {
     const tcp = g[0]!.workload === 'tcp-receiver';
     const parts = [
       `NET_RX ${s(g.map((f) => (f.netRxS * 1e9) / f.skbs))} ns/skb`,
-      ...(tcp ? [`${s(g.map((f) => (f.netRxS * 1e9) / f.delivered))} ns/segment`, `${s(g.map((f) => f.delivered / f.skbs))} segments/skb`] : []),
+      ...(tcp ? [`${s(g.map((f) => (f.netRxS * 1e9) / mssSegments(f, mssBytes)))} ns/${mssBytes}-byte segment`, `${s(g.map((f) => mssSegments(f, mssBytes) / f.skbs))} segments/skb`, `${s(g.map((f) => f.delivered / f.skbs))} InSegs/skb`] : []),
       tcp ? `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.appBytes))} ns/byte` : `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.delivered))} ns/datagram`,
       `${s(g.map((f) => f.softirqs / f.skbs))} NET_RX softirqs/skb`,
       `${s(g.map((f) => f.skbs / f.windowS / 1000))} kskb/s`,

@@ -75,6 +75,17 @@ describe('figures from a flood run', () => {
     expect(m.get('irqModerationUs')).toBe(100); // 2 s / 20k softirqs
     expect(m.get('driverRxNsPerPacket')).toBe(0);
   });
+  it('counts TCP segments as payload / MSS (a veth passes 64 KB TSO skbs whole)', () => {
+    const tcpSpec = { ...spec, workload: 'tcp-receiver' as const, params: { messageBytes: 131072 } };
+    // 10k skbs of 45 segments each, 0.2 s of NET_RX: 20 us per skb, 444 ns per segment
+    const f = runFigures({ ...run, spec: tcpSpec, rxSkbs: 10_000, rxBytes: 10_000 * (45 * 1448 + 66), samples: [...run.samples, sample(METRIC.neighbourThroughputGbps, 2.6, 'Gbit/s', { container: 'neighbour-0' })].map((s) => (s.metric === METRIC.attributedSoftirqS && s.labels.vec === 'NET_RX' ? { ...s, value: 0.2 } : s)) });
+    const paper = loadProfile('paper');
+    const m = new Map(measurementsFrom([f], paper).map((x) => [x.key, x.values[0]]));
+    const ack = paper.tcpAckTxNsPerPacket + paper.txCompletionNsPerPacket;
+    expect(m.get('tcpRxGroNsPerPacket')).toBeCloseTo((0.2e9 - ack * 10_000) / 450_000, 6);
+    expect(m.get('tcpRxStackNsPerSuperPacket')).toBe(0);
+  });
+
   it('falls back to the tick-sampled softirq time without accounting', () => {
     const f = runFigures({ ...run, samples: [...run.samples.filter((s) => s.metric !== METRIC.attributedSoftirqS), sample(METRIC.softirqTimeS, 0.5, 's', { core: '0', vec: 'NET_RX' })] });
     expect(f.netRxSource).toBe('stat');
