@@ -36,11 +36,12 @@ program
   .option('--baseline <file|db[:id]>', "check every scenario against a stored campaign (a JSON report, or a store and campaign id; default id: the store's latest done campaign of the same name): one worse beyond both 95% intervals fails")
   .option('--junit <file>', "write the checks (the campaign file's expectations, --baseline) as JUnit XML")
   .option('--allow-inconclusive', 'a check whose 95% interval straddles its bound passes (default: it fails)')
+  .option('--sim-profile <file>', 'run every host of the campaign as a simulated host with this profile (e.g. written by ironlab calibrate)')
   .addHelpText('after', '\nExit codes: 0 done, checks passed; 1 some runs failed for good; 2 bad input or a missing prerequisite;\n3 a CI check failed (an expect: entry of the campaign file, or --baseline); 130 interrupted.')
   .action(async (campaign: string | undefined, o) => {
     if (campaign && o.resume) throw new UserInputError('give a campaign or --resume ID, not both', '--resume');
     const { runCampaign } = await import('./commands/run-command.ts');
-    const r = await runCampaign({ campaign, db: o.db, resume: o.resume, json: Boolean(o.json), progress: o.progress, log: o.log, baseline: o.baseline, junit: o.junit, allowInconclusive: Boolean(o.allowInconclusive) });
+    const r = await runCampaign({ campaign, db: o.db, resume: o.resume, json: Boolean(o.json), progress: o.progress, log: o.log, baseline: o.baseline, junit: o.junit, allowInconclusive: Boolean(o.allowInconclusive), simProfile: o.simProfile });
     process.exitCode = r.exitCode;
   });
 
@@ -89,6 +90,18 @@ program
   .action(async (o) => {
     const { runAgentCommand } = await import('../agents/agent-command.ts');
     process.exitCode = await runAgentCommand({ connect: o.connect, tokenFile: o.tokenFile, backend: o.backend, hostId: o.hostId, reapGraceS: o.reapGrace, orchestratorPid: o.orchestratorPid, nic: o.nic });
+  });
+
+program
+  .command('calibrate')
+  .description("measure this host's receive costs with real containers and eBPF accounting, and write a simulator profile (root)")
+  .argument('[campaign]', "campaign whose receive cells (message sizes, rates) and control are measured (default: local-docker)")
+  .requiredOption('--out <file>', 'where to write the profile JSON (use it with ironlab run --sim-profile FILE)')
+  .option('--repetitions <n>', 'repetitions of each flood', positiveInt('--repetitions'), 3)
+  .option('--duration <s>', 'measurement window of each flood, seconds', positiveInt('--duration'), 3)
+  .action(async (campaign: string | undefined, o) => {
+    const { calibrateCommand } = await import('./commands/calibrate-command.ts');
+    process.exitCode = await calibrateCommand({ campaign, out: o.out, repetitions: o.repetitions, durationS: o.duration });
   });
 
 registerSimCommand(program);

@@ -107,6 +107,11 @@ export const HostProfile = z
     _doc: z.record(z.string(), z.string()),
     /** Which kind of value each key is (see VALUE_KINDS). */
     _kind: z.record(z.string(), z.enum(['kernel', 'published', 'measured', 'estimate', 'engine', 'design', 'descriptive'])),
+    /** Where and when the `measured` values were measured (`ironlab calibrate`); absent in hand-written profiles. */
+    _measured: z
+      .object({ host: z.string(), kernel: z.string(), date: z.string(), command: z.string(), basedOn: z.string(), load: z.string().optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 export type HostProfile = z.infer<typeof HostProfile>;
@@ -129,14 +134,31 @@ export function listProfiles(): string[] {
     .sort();
 }
 
-/** Load and validate a profile by name; throws an Error naming the profile and the bad key. */
+/** A profile given as a file (`ironlab run --sim-profile host.json`) rather than a built-in name. */
+export function isProfilePath(nameOrPath: string): boolean {
+  return nameOrPath.includes('/') || nameOrPath.endsWith('.json');
+}
+
+/**
+ * Load and validate a profile by built-in name or by file path (anything with a `/` or ending in .json);
+ * throws an Error naming the profile (or file) and the bad key.
+ */
 export function loadProfile(name: string): HostProfile {
   const hit = cache.get(name);
   if (hit) return hit;
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(name) || !listProfiles().includes(name)) {
-    throw new Error(`unknown host profile '${name}' (known: ${listProfiles().join(', ')})`);
+  let raw: unknown;
+  if (isProfilePath(name)) {
+    try {
+      raw = JSON.parse(readFileSync(name, 'utf8'));
+    } catch (err) {
+      throw new Error(`host profile file ${name}: ${(err as Error).message}`);
+    }
+  } else {
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(name) || !listProfiles().includes(name)) {
+      throw new Error(`unknown host profile '${name}' (known: ${listProfiles().join(', ')})`);
+    }
+    raw = JSON.parse(readFileSync(join(PROFILE_DIR, `${name}.json`), 'utf8'));
   }
-  const raw: unknown = JSON.parse(readFileSync(join(PROFILE_DIR, `${name}.json`), 'utf8'));
   const parsed = HostProfile.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -147,6 +169,6 @@ export function loadProfile(name: string): HostProfile {
   if (undocumented.length > 0) throw new Error(`host profile '${name}': undocumented keys: ${undocumented.join(', ')}`);
   const unkinded = keys.filter((k) => !(k in parsed.data._kind));
   if (unkinded.length > 0) throw new Error(`host profile '${name}': _kind missing for: ${unkinded.join(', ')}`);
-  cache.set(name, parsed.data);
+  if (!isProfilePath(name)) cache.set(name, parsed.data); // a file may be rewritten (calibrate), a built-in not
   return parsed.data;
 }

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createActor, fromPromise, waitFor } from 'xstate';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
+import { loadProfile } from '../../agents/sim/profile.ts';
 import { loadCampaign, hashSpec, type CampaignSpec, type LoadedCampaign } from '../campaign/spec.ts';
 import { blockOf, expandCampaign, expandExtraRepetitions } from '../campaign/matrix.ts';
 import { guardViolations } from '../analysis/guards.ts';
@@ -45,6 +46,8 @@ export interface RunOptions {
   junit?: string;
   /** An inconclusive check (interval straddling a bound) passes instead of failing. */
   allowInconclusive?: boolean;
+  /** A profile file (`ironlab calibrate --out`): every host of the campaign runs simulated with it. */
+  simProfile?: string;
 }
 
 export interface RunReport {
@@ -60,7 +63,8 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   if (opts.junit) checkJunitTarget(opts.junit);
 
   // ---- what to run: a new campaign (validated before anything is created) or the rest of an old one
-  const loaded = opts.resume ? null : loadCampaign(opts.campaign);
+  if (opts.simProfile && opts.resume) throw new UserInputError('--sim-profile applies to a new campaign, not to --resume', '--sim-profile');
+  const loaded = opts.resume ? null : withSimProfile(loadCampaign(opts.campaign), opts.simProfile);
   let baseline: Baseline | null = loaded && opts.baseline ? loadBaseline(opts.baseline, loaded.spec.name) : null;
   if (opts.resume && !existsSync(dbPath)) throw new UserInputError('no result store here to resume from', opts.db);
   const dbExisted = existsSync(dbPath);
@@ -263,6 +267,22 @@ interface Plan {
   /** The runs of a new campaign; null when resuming (the ledger has them). */
   plan: RunSpec[] | null;
   source: { path: string; text: string };
+}
+
+/**
+ * `--sim-profile FILE`: the same campaign on simulated hosts with the file's profile (validated here, before
+ * anything starts: a bad file is exit 2 naming it). The runs carry the file's absolute path as their profile.
+ */
+export function withSimProfile(loaded: LoadedCampaign, file: string | undefined): LoadedCampaign {
+  if (!file) return loaded;
+  const path = resolve(file);
+  try {
+    loadProfile(path);
+  } catch (err) {
+    throw new UserInputError((err as Error).message.replace(`host profile file ${path}: `, '').replace(`host profile '${path}': `, ''), file);
+  }
+  const spec: CampaignSpec = { ...loaded.spec, hosts: loaded.spec.hosts.map((h) => ({ ...h, backend: 'sim' as const, profile: path })) };
+  return { ...loaded, spec, hash: hashSpec(spec) };
 }
 
 function planNew(loaded: LoadedCampaign): Plan {

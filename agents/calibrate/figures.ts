@@ -1,0 +1,114 @@
+// From the calibration floods' samples and counters to profile values. Pure, so the arithmetic is unit-tested.
+//
+// What is measured, per run (a veth "NIC" with RPS onto the NIC core, as the docker backend sets it up):
+// - NET_RX time owned by the receivers: the eBPF accounting (tp_btf softirq_entry/exit + netif_receive_skb,
+//   attributed by destination IP), summed over the neighbours; without accounting, /proc/stat's tick-sampled
+//   softirq time of the NIC core split by /proc/softirqs counts (coarser; the source is printed).
+// - per packet: divided by the skbs the receiver's eth0 counted (UDP: one per datagram); TCP per segment:
+//   divided by Tcp InSegs (a TSO skb crosses a veth whole, so skbs < segments).
+// - the application's cost: the receiver cgroup's CPU time minus the softirq that ran on its own time (IRQ
+//   time accounting off charges that to it; the accounting knows how much), per datagram or per byte.
+// - the interrupt/poll pattern: NET_RX softirqs on the NIC core per received skb, and the mean time between
+//   them, which stands for the interrupt interval (`irqModerationUs`) on this host.
+// - sysbench speed: victim events/s per CPU-second of its cgroup in the control run.
+import type { HostProfile } from '../sim/profile.ts';
+import { METRIC, sumOf, type Sample } from '../samples.ts';
+import type { FloodRun } from './floods.ts';
+import type { Measurement } from './host-profile.ts';
+
+export interface RunFigures {
+  workload: string;
+  messageBytes: number | null;
+  /** Where the NET_RX time came from: 'ebpf' (accounting) or 'stat' (tick-sampled /proc/stat). */
+  netRxSource: 'ebpf' | 'stat' | null;
+  netRxS: number;
+  skbs: number;
+  /** Bytes the receivers' eth0 counted (skb lengths: payload plus one set of headers per skb). */
+  rxBytes: number;
+  /** Delivered to the application: UDP datagrams or TCP segments (InSegs). */
+  delivered: number;
+  appBytes: number;
+  appCpuS: number;
+  softirqs: number;
+  windowS: number;
+  ticksPerS: number;
+  victimEventsPerCpuS: number | null;
+}
+
+const neighbourLabels = (s: readonly Sample[], metric: string) => [...new Set(s.filter((x) => x.metric === metric && x.labels.container?.startsWith('neighbour-')).map((x) => x.labels.container!))];
+
+export function runFigures(run: FloodRun): RunFigures {
+  const s = run.samples;
+  const nic = String(run.spec.nicCpus[0] ?? 0);
+  const windowS = sumOf(s, METRIC.windowS) || run.windowS;
+  const neighbours = neighbourLabels(s, METRIC.cgroupUsageS);
+  const attributed = (vec: string) => neighbours.reduce((a, n) => a + sumOf(s, METRIC.attributedSoftirqS, { container: n, vec }), 0);
+  const hasAcct = s.some((x) => x.metric === METRIC.attributedSoftirqS);
+  const netRxS = hasAcct ? attributed('NET_RX') : sumOf(s, METRIC.softirqTimeS, { core: nic, vec: 'NET_RX' });
+  // Softirq that ran on the receivers' own time (IRQ time accounting off: in their cgroup usage).
+  const ownSoftirqS = hasAcct ? Math.max(0, attributed('NET_RX') + attributed('NET_TX') - neighbours.reduce((a, n) => a + sumOf(s, METRIC.chargedTimeS, { container: n }), 0)) : 0;
+  const usage = neighbours.reduce((a, n) => a + sumOf(s, METRIC.cgroupUsageS, { container: n }), 0);
+  const delivered = neighbours.reduce((a, n) => a + sumOf(s, METRIC.packetsReceived, { container: n }), 0);
+  const gbps = neighbours.reduce((a, n) => a + sumOf(s, METRIC.neighbourThroughputGbps, { container: n }), 0);
+  const victimUsage = sumOf(s, METRIC.cgroupUsageS, { container: 'victim' });
+  const victimEps = sumOf(s, METRIC.victimEventsPerSec);
+  return {
+    workload: run.spec.workload,
+    messageBytes: run.spec.params.messageBytes ?? null,
+    netRxSource: run.spec.workload === 'sysbench' ? null : hasAcct ? 'ebpf' : 'stat',
+    netRxS,
+    skbs: run.rxSkbs,
+    rxBytes: run.rxBytes,
+    delivered,
+    appBytes: (gbps * 1e9 * windowS) / 8,
+    appCpuS: Math.max(0, usage - ownSoftirqS),
+    softirqs: sumOf(s, 'softirq_count', { core: nic, vec: 'NET_RX' }),
+    windowS,
+    ticksPerS: run.windowS > 0 ? (run.locPerCore[Number(nic)] ?? 0) / run.windowS : 0,
+    victimEventsPerCpuS: victimUsage > 0 ? victimEps / (victimUsage / windowS) : null,
+  };
+}
+
+/** Ethernet + IPv4 + TCP with timestamps: the headers of one skb. */
+const TCP_SKB_HEADER_BYTES = 14 + 20 + 32;
+
+/**
+ * MSS-sized segments a TCP run received: payload bytes / MSS. A veth passes the sender's TSO skb whole and
+ * Tcp InSegs counts it once on this path, so neither skbs nor InSegs count the segments a NIC would carry.
+ */
+export function mssSegments(f: Pick<RunFigures, 'rxBytes' | 'skbs'>, mssBytes: number): number {
+  return Math.max(0, f.rxBytes - TCP_SKB_HEADER_BYTES * f.skbs) / mssBytes;
+}
+
+/** Figures of every run -> the profile measurements (each key: one value per repetition). */
+export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile): Measurement[] {
+  const out: Measurement[] = [];
+  const add = (key: Measurement['key'], unit: string, how: string, values: number[]) => {
+    const ok = values.filter((v) => Number.isFinite(v) && v >= 0);
+    if (ok.length) out.push({ key, unit, how, values: ok });
+  };
+  const udp = figs.filter((f) => f.workload === 'udp-receiver' && f.skbs > 0 && f.netRxS > 0);
+  const tcp = figs.filter((f) => f.workload === 'tcp-receiver' && mssSegments(f, base.tcpMssBytes) > 0 && f.netRxS > 0);
+  const ctl = figs.filter((f) => f.workload === 'sysbench' && f.victimEventsPerCpuS);
+  const net = [...udp, ...tcp];
+  if (net.length) {
+    // A veth has no driver ring and no GRO of its own: the whole receive path is in the stack figures below.
+    add('driverRxNsPerPacket', 'ns', 'veth: no NIC driver ring (veth_xmit hands the skb to the backlog of the RPS core); the whole per-skb NET_RX path is in udpRxStackNsPerPacket and tcpRxGroNsPerPacket.', net.map(() => 0));
+  }
+  if (udp.length) {
+    add('udpRxStackNsPerPacket', 'ns', 'NET_RX time on the NIC core per received UDP datagram (eBPF accounting of the receivers\' NET_RX time / skbs on their eth0), bridge and both veth crossings included.', udp.map((f) => (f.netRxS * 1e9) / f.skbs));
+    add('udpRecvSyscallNsPerPacket', 'ns', 'Receiver task CPU per delivered datagram: its cgroup usage minus the softirq that ran on its time, / Udp InDatagrams.', udp.filter((f) => f.delivered > 0).map((f) => (f.appCpuS * 1e9) / f.delivered));
+  }
+  if (tcp.length) {
+    const ack = base.tcpAckTxNsPerPacket + base.txCompletionNsPerPacket;
+    add('tcpRxGroNsPerPacket', 'ns', `NET_RX time on the NIC core per received MSS-sized TCP segment (eBPF accounting / (payload bytes on the receivers' eth0 / ${base.tcpMssBytes})), minus the base profile's ACK cost (${ack} ns) per skb, which the model adds per super-packet; veth passes the sender's TSO skb whole, so this is the whole per-segment path.`, tcp.map((f) => (f.netRxS * 1e9 - ack * f.skbs) / mssSegments(f, base.tcpMssBytes)));
+    add('tcpRxStackNsPerSuperPacket', 'ns', 'Folded into tcpRxGroNsPerPacket (measured per segment).', tcp.map(() => 0));
+    add('tcpRxStackNsPerSegment', 'ns', 'Folded into tcpRxGroNsPerPacket (measured per segment).', tcp.map(() => 0));
+    add('tcpRxCopyNsPerByte', 'ns/byte', `Receiver task CPU (cgroup usage minus softirq on its time) per goodput byte, minus the base profile's per-call cost (${base.tcpSyscallNsPerCall} ns per message).`, tcp.filter((f) => f.appBytes > 0).map((f) => (f.appCpuS * 1e9) / f.appBytes - base.tcpSyscallNsPerCall / (f.messageBytes ?? 131072)));
+  }
+  if (net.length) {
+    add('irqModerationUs', 'us', 'Mean time between NET_RX softirqs on the NIC core during the receive floods (RPS IPIs on a veth host: its interrupt pattern).', net.filter((f) => f.softirqs > 0).map((f) => (f.windowS * 1e6) / f.softirqs));
+  }
+  if (ctl.length) add('sysbenchEventsPerCpuSecond', 'events/CPU-s', 'sysbench cpu events per CPU-second of the victim cgroup in the control run.', ctl.map((f) => f.victimEventsPerCpuS!));
+  return out;
+}

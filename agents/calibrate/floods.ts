@@ -1,0 +1,101 @@
+// The calibration floods: each a run of the docker backend itself (its containers, quotas, RPS steering onto
+// the NIC core, its eBPF accounting under `none`, its window counters), plus three counters the backend's
+// samples do not carry, read at the same window edges: the receivers' eth0 skb counts (a TSO/GSO skb crosses
+// a veth whole, so skbs and TCP segments differ), and the NIC core's local timer interrupts (/proc/interrupts
+// LOC). No second dataplane: every container, network and sysfs change is the backend's, labelled and
+// restored by its teardown.
+import { readFileSync } from 'node:fs';
+import Docker from 'dockerode';
+import { DockerBackend } from '../backends/docker-backend.ts';
+import type { RunSpec } from '../run-spec.ts';
+import type { Sample } from '../samples.ts';
+import { LABELS } from '../docker/containers.ts';
+import { readNetns } from '../docker/counters.ts';
+
+export interface FloodRun {
+  spec: RunSpec;
+  samples: Sample[];
+  /** Our own window (ms) around the backend's measure(), for the counters below. */
+  windowS: number;
+  /** Received skbs and bytes on the neighbours' eth0 (summed over neighbours). */
+  rxSkbs: number;
+  rxBytes: number;
+  /** Local timer interrupts on each core over the window. */
+  locPerCore: number[];
+}
+
+/** /proc/interrupts: the LOC (local timer) line, per CPU. */
+export function parseLocalTimerInterrupts(text: string): number[] {
+  const line = text.split('\n').find((l) => /^\s*LOC:/.test(l));
+  if (!line) return [];
+  return line
+    .replace(/^\s*LOC:/, '')
+    .trim()
+    .split(/\s+/)
+    .filter((f) => /^\d+$/.test(f))
+    .map(Number);
+}
+
+const readLoc = () => parseLocalTimerInterrupts(readFileSync('/proc/interrupts', 'utf8'));
+
+/** Run each spec once, in order, through a docker backend; everything is torn down after each run. */
+export async function runFloods(specs: readonly RunSpec[], opts: { hostId: string; onRun?: (spec: RunSpec, i: number) => void; signal?: AbortSignal }): Promise<FloodRun[]> {
+  const docker = new Docker();
+  const backend = new DockerBackend({ hostId: opts.hostId, docker });
+  const out: FloodRun[] = [];
+  const quiet = () => undefined;
+  try {
+    for (const [i, spec] of specs.entries()) {
+      opts.onRun?.(spec, i);
+      // One signal per run: the backend's waits each add an abort listener to it.
+      const run = new AbortController();
+      const onAbort = () => run.abort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const signal = run.signal;
+      try {
+        await backend.setup(spec, signal);
+        await backend.warmup(spec.runId, signal, quiet);
+        const pids = await neighbourPids(docker, spec);
+        const rx0 = rxCounters(pids);
+        const loc0 = readLoc();
+        const t0 = Date.now();
+        await backend.measure(spec.runId, signal, quiet);
+        const t1 = Date.now();
+        const rx1 = rxCounters(pids);
+        const loc1 = readLoc();
+        const result = await backend.collect(spec.runId);
+        out.push({
+          spec,
+          samples: result.samples,
+          windowS: (t1 - t0) / 1000,
+          rxSkbs: rx1.packets - rx0.packets,
+          rxBytes: rx1.bytes - rx0.bytes,
+          locPerCore: loc1.map((v, c) => v - (loc0[c] ?? v)),
+        });
+      } finally {
+        opts.signal?.removeEventListener('abort', onAbort);
+        await backend.teardown(spec.runId);
+      }
+    }
+  } finally {
+    await backend.reap(specs[0]?.campaignId);
+  }
+  return out;
+}
+
+async function neighbourPids(docker: Docker, spec: RunSpec): Promise<number[]> {
+  const list = await docker.listContainers({ filters: { label: [`${LABELS.run}=${spec.runId}`] } });
+  const neighbours = list.filter((c) => (c.Labels[LABELS.role] ?? '').startsWith('neighbour-'));
+  return Promise.all(neighbours.map(async (c) => (await docker.getContainer(c.Id).inspect()).State.Pid));
+}
+
+function rxCounters(pids: readonly number[]): { packets: number; bytes: number } {
+  let packets = 0;
+  let bytes = 0;
+  for (const pid of pids) {
+    const eth0 = readNetns(pid).eth0;
+    packets += eth0?.rxPackets ?? 0;
+    bytes += eth0?.rxBytes ?? 0;
+  }
+  return { packets, bytes };
+}

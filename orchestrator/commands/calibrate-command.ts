@@ -1,0 +1,126 @@
+// `ironlab calibrate [CAMPAIGN] --out host.json`: measure this host's receive costs through the docker
+// backend's own runs (agents/calibrate/floods.ts) and write a simulator profile: the paper profile with the
+// measured keys replaced (`_kind: measured`, host/kernel/date in `_measured`). The floods are the campaign's
+// receive cells (its message sizes and rates) plus its sysbench control, each repeated, under `none` (eBPF
+// accounting on where the host allows it). Prints every figure as median [min-max].
+import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import type { RunSpec } from '../../agents/run-spec.ts';
+import { runFloods } from '../../agents/calibrate/floods.ts';
+import { measurementsFrom, mssSegments, runFigures, type RunFigures } from '../../agents/calibrate/figures.ts';
+import { buildHostProfile, fmt, spread } from '../../agents/calibrate/host-profile.ts';
+import { readKernelConfig } from '../../agents/calibrate/kernel-config.ts';
+import { loadProfile } from '../../agents/sim/profile.ts';
+import { expandCampaign } from '../campaign/matrix.ts';
+import { loadCampaign } from '../campaign/spec.ts';
+import { PrerequisiteError, UserInputError } from '../errors.ts';
+
+export interface CalibrateOptions {
+  campaign?: string;
+  out: string;
+  repetitions: number;
+  durationS: number;
+}
+
+const CALIBRATED = new Set(['sysbench', 'udp-receiver', 'tcp-receiver']);
+export const DEFAULT_CALIBRATION_CAMPAIGN = 'local-docker';
+
+/** The runs of a calibration: one per receive cell (and the control) of the campaign, per repetition. */
+export function calibrationRuns(campaign: string, repetitions: number, durationS: number, stamp: string): RunSpec[] {
+  const { spec } = loadCampaign(campaign);
+  const campaignId = `calibrate-${stamp}`;
+  const cells = new Map<string, RunSpec>();
+  for (const r of expandCampaign(spec, campaignId)) if (CALIBRATED.has(r.workload) && !cells.has(r.scenarioId)) cells.set(r.scenarioId, r);
+  const control = [...cells.values()].find((r) => r.workload === 'sysbench')!;
+  // A campaign without a receive cell still gets one of each, with the catalog's default message size.
+  for (const workload of ['udp-receiver', 'tcp-receiver'] as const)
+    if (![...cells.values()].some((r) => r.workload === workload)) cells.set(workload, { ...control, workload, scenarioId: workload, params: {} });
+  const out: RunSpec[] = [];
+  for (let rep = 0; rep < repetitions; rep++)
+    for (const [i, cell] of [...cells.values()].entries())
+      out.push({ ...cell, campaignId, runId: `cal-${rep}-${i}`, repetition: rep, enforcement: 'none', durationS, warmupS: 1, peer: { cpus: cell.peer.cpus }, profile: 'paper' });
+  return out;
+}
+
+export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
+  const out = resolve(o.out);
+  if (!existsSync(dirname(out))) throw new UserInputError(`no directory ${dirname(out)} to write the profile in`, '--out');
+  try {
+    accessSync(dirname(out), constants.W_OK);
+  } catch {
+    throw new UserInputError(`cannot write in ${dirname(out)}`, '--out');
+  }
+  const campaign = o.campaign ?? DEFAULT_CALIBRATION_CAMPAIGN;
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  const runs = calibrationRuns(campaign, o.repetitions, o.durationS, stamp);
+  if (process.getuid?.() !== 0) throw new PrerequisiteError('calibrate measures this host with real containers and eBPF: run it as root (sudo npx ironlab calibrate)');
+  const base = loadProfile('paper');
+  const kcfg = readKernelConfig();
+  const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  const host = hostname();
+  const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  process.stdout.write(`calibrating ${host} (${kernel}) with ${runs.length} runs of ${campaign}'s receive cells and control (${o.durationS} s window each, ${o.repetitions} repetitions); load average ${loadBefore}\n`);
+
+  const floods = await runFloods(runs, { hostId: `calibrate-${host}`, onRun: (s, i) => process.stdout.write(`  run ${i + 1}/${runs.length}: ${s.scenarioId} (repetition ${s.repetition + 1})\n`) });
+  const figs = floods.map(runFigures);
+  const loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  process.stdout.write(renderFigures(figs, base.tcpMssBytes));
+
+  const measurements = measurementsFrom(figs, base);
+  const ticks = figs.filter((f) => f.workload !== 'sysbench').map((f) => f.ticksPerS);
+  if (kcfg.hz) measurements.push({ key: 'timerTickHz', unit: 'Hz', values: [kcfg.hz], how: `CONFIG_HZ from ${kcfg.source} (local timer interrupts on the NIC core during the floods: ${ticks.length ? fmt(spread(ticks).median) : 'n/a'}/s, hrtimers included).` });
+  const cpuModel = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m)?.[1] ?? 'unknown';
+  const profile = buildHostProfile(
+    base,
+    measurements,
+    { host, kernel, date: new Date().toISOString(), command: `ironlab calibrate ${campaign} --repetitions ${o.repetitions} --duration ${o.durationS}`, load: `load average ${loadBefore} before, ${loadAfter} after` },
+    { cpuModel, nicName: 'veth (docker bridge, RPS to the NIC core)', nicDriver: 'veth', coreCount: cpus().length, ...(kcfg.irqTimeAccounting === 'unknown' ? {} : { irqTimeAccounting: kcfg.irqTimeAccounting }) },
+  );
+  writeFileSync(out, `${JSON.stringify(profile, null, 2)}\n`);
+  process.stdout.write(
+    [
+      `CONFIG_IRQ_TIME_ACCOUNTING: ${kcfg.irqTimeAccounting === 'unknown' ? 'unknown (no /proc/config.gz or /boot/config-*)' : kcfg.irqTimeAccounting ? 'on' : 'off'}${kcfg.source ? ` (${kcfg.source})` : ''}`,
+      `timer: CONFIG_HZ ${kcfg.hz ?? 'unknown'}; tick cost: not measured (needs kprobes on the tick handler; this host has none)`,
+      'not measured yet: TX completion and HTB dequeue costs (the profile keeps the paper values, _kind estimate)',
+      `load average ${loadBefore} before, ${loadAfter} after: other work on the host inflates the spreads`,
+      `wrote ${out}: ${measurements.length} measured keys (${measurements.map((m) => m.key).join(', ')}); use it with: ironlab run CAMPAIGN --sim-profile ${o.out}`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+/** One line per cell: each figure as median [min-max] over the repetitions. */
+export function renderFigures(figs: readonly RunFigures[], mssBytes: number): string {
+  const groups = new Map<string, RunFigures[]>();
+  for (const f of figs) {
+    const k = `${f.workload}${f.messageBytes ? ` ${f.messageBytes} B` : ''}`;
+    groups.set(k, [...(groups.get(k) ?? []), f]);
+  }
+  const s = (xs: number[]) => {
+    const ok = xs.filter(Number.isFinite);
+    if (!ok.length) return 'n/a';
+    const sp = spread(ok);
+    return `${fmt(sp.median)} [${fmt(sp.min)}-${fmt(sp.max)}]`;
+  };
+  const lines = ['measured (median [min-max] over repetitions):'];
+  for (const [k, g] of groups) {
+    if (g[0]!.workload === 'sysbench') {
+      lines.push(`  ${k}: victim ${s(g.map((f) => f.victimEventsPerCpuS ?? NaN))} events per CPU-second`);
+      continue;
+    }
+    const tcp = g[0]!.workload === 'tcp-receiver';
+    const parts = [
+      `NET_RX ${s(g.map((f) => (f.netRxS * 1e9) / f.skbs))} ns/skb`,
+      ...(tcp ? [`${s(g.map((f) => (f.netRxS * 1e9) / mssSegments(f, mssBytes)))} ns/${mssBytes}-byte segment`, `${s(g.map((f) => mssSegments(f, mssBytes) / f.skbs))} segments/skb`, `${s(g.map((f) => f.delivered / f.skbs))} InSegs/skb`] : []),
+      tcp ? `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.appBytes))} ns/byte` : `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.delivered))} ns/datagram`,
+      `${s(g.map((f) => f.softirqs / f.skbs))} NET_RX softirqs/skb`,
+      `${s(g.map((f) => f.skbs / f.windowS / 1000))} kskb/s`,
+      `${s(g.map((f) => f.ticksPerS))} timer irq/s on the NIC core`,
+      `(NET_RX from ${g[0]!.netRxSource === 'ebpf' ? 'eBPF accounting' : 'tick-sampled /proc/stat'})`,
+    ];
+    lines.push(`  ${k}: ${parts.join(', ')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

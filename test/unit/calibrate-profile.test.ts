@@ -1,0 +1,132 @@
+// `ironlab calibrate`'s arithmetic and profile writing, and `ironlab run --sim-profile FILE`, without a real
+// host: figures from known samples, the merged profile, and the CLI on a good and a bad profile file.
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { buildHostProfile, spread } from '../../agents/calibrate/host-profile.ts';
+import { measurementsFrom, runFigures } from '../../agents/calibrate/figures.ts';
+import { parseLocalTimerInterrupts } from '../../agents/calibrate/floods.ts';
+import { parseKernelConfig } from '../../agents/calibrate/kernel-config.ts';
+import { loadProfile } from '../../agents/sim/profile.ts';
+import { paperRunSpec } from '../../agents/sim/paper-defaults.ts';
+import { METRIC, sample } from '../../agents/samples.ts';
+import { runCli, tempDb } from '../e2e/helpers.ts';
+
+const on = { host: 'TestHost', kernel: '6.18.0-test', date: '2026-11-30T15:00:00.000Z', command: 'ironlab calibrate local-docker' };
+const tmp = () => mkdtempSync(join(tmpdir(), 'ironlab-cal-'));
+
+describe('the calibrated profile', () => {
+  it('starts from paper, replaces only the measured keys with their median, and says where and how', () => {
+    const paper = loadProfile('paper');
+    const p = buildHostProfile(paper, [{ key: 'udpRxStackNsPerPacket', unit: 'ns', values: [2100, 1900, 2000.4], how: 'NET_RX per datagram.' }], on, { nicDriver: 'veth', irqTimeAccounting: false });
+    expect(p.name).toBe('host-testhost');
+    expect(p.udpRxStackNsPerPacket).toBe(2000);
+    expect(p._kind.udpRxStackNsPerPacket).toBe('measured');
+    expect(p._doc.udpRxStackNsPerPacket).toMatch(/TestHost \(6\.18\.0-test, 2026-11-30.*median 2000 ns of 3 \(min 1900, max 2100\)/);
+    expect(p._kind.irqTimeAccounting).toBe('measured');
+    expect(p._measured).toMatchObject({ host: 'TestHost', kernel: '6.18.0-test', basedOn: 'paper' });
+    // everything else is the paper's, kind included
+    expect(p.tcpRxCopyNsPerByte).toBe(paper.tcpRxCopyNsPerByte);
+    expect(p._kind.tcpRxCopyNsPerByte).toBe(paper._kind.tcpRxCopyNsPerByte);
+    // and it loads back as a file
+    const f = join(tmp(), 'host.json');
+    writeFileSync(f, JSON.stringify(p));
+    expect(loadProfile(f).udpRxStackNsPerPacket).toBe(2000);
+  });
+
+  it('refuses a measured value outside the schema', () => {
+    expect(() => buildHostProfile(loadProfile('paper'), [{ key: 'irqModerationUs', unit: 'us', values: [0], how: '' }], on)).toThrow(/irqModerationUs/);
+  });
+
+  it('spreads are median, min and max', () => {
+    expect(spread([3, 1, 2, 10])).toEqual({ median: 2.5, min: 1, max: 10, n: 4 });
+  });
+});
+
+describe('figures from a flood run', () => {
+  const spec = paperRunSpec({ workload: 'udp-receiver', params: { messageBytes: 1470 }, enforcement: 'none', neighbours: 1, durationS: 2, warmupS: 1, seed: 1, profile: 'paper' });
+  const run = {
+    spec,
+    windowS: 2,
+    rxSkbs: 400_000,
+    rxBytes: 600e6,
+    locPerCore: [500, 10],
+    samples: [
+      sample(METRIC.windowS, 2, 's'),
+      sample(METRIC.attributedSoftirqS, 0.8, 's', { container: 'neighbour-0', vec: 'NET_RX' }),
+      sample(METRIC.attributedSoftirqS, 0, 's', { container: 'neighbour-0', vec: 'NET_TX' }),
+      sample(METRIC.chargedTimeS, 0.6, 's', { container: 'neighbour-0', enforced: 'no' }),
+      sample(METRIC.cgroupUsageS, 0.9, 's', { container: 'neighbour-0' }),
+      sample(METRIC.packetsReceived, 350_000, 'packets', { container: 'neighbour-0' }),
+      sample('softirq_count', 20_000, 'count', { core: '0', vec: 'NET_RX' }),
+    ],
+  };
+  it('divides the accounted NET_RX time by the skbs, the task time (minus softirq on it) by the datagrams', () => {
+    const f = runFigures(run);
+    expect(f.netRxSource).toBe('ebpf');
+    expect((f.netRxS * 1e9) / f.skbs).toBeCloseTo(2000, 6); // 0.8 s / 400k
+    expect(f.appCpuS).toBeCloseTo(0.9 - 0.2, 9); // 0.2 s of its NET_RX ran on its own time
+    expect(f.ticksPerS).toBe(250);
+    const m = new Map(measurementsFrom([f], loadProfile('paper')).map((x) => [x.key, x.values[0]]));
+    expect(m.get('udpRxStackNsPerPacket')).toBeCloseTo(2000, 6);
+    expect(m.get('udpRecvSyscallNsPerPacket')).toBeCloseTo(2000, 6); // 0.7 s / 350k
+    expect(m.get('irqModerationUs')).toBe(100); // 2 s / 20k softirqs
+    expect(m.get('driverRxNsPerPacket')).toBe(0);
+  });
+  it('counts TCP segments as payload / MSS (a veth passes 64 KB TSO skbs whole)', () => {
+    const tcpSpec = { ...spec, workload: 'tcp-receiver' as const, params: { messageBytes: 131072 } };
+    // 10k skbs of 45 segments each, 0.2 s of NET_RX: 20 us per skb, 444 ns per segment
+    const f = runFigures({ ...run, spec: tcpSpec, rxSkbs: 10_000, rxBytes: 10_000 * (45 * 1448 + 66), samples: [...run.samples, sample(METRIC.neighbourThroughputGbps, 2.6, 'Gbit/s', { container: 'neighbour-0' })].map((s) => (s.metric === METRIC.attributedSoftirqS && s.labels.vec === 'NET_RX' ? { ...s, value: 0.2 } : s)) });
+    const paper = loadProfile('paper');
+    const m = new Map(measurementsFrom([f], paper).map((x) => [x.key, x.values[0]]));
+    const ack = paper.tcpAckTxNsPerPacket + paper.txCompletionNsPerPacket;
+    expect(m.get('tcpRxGroNsPerPacket')).toBeCloseTo((0.2e9 - ack * 10_000) / 450_000, 6);
+    expect(m.get('tcpRxStackNsPerSuperPacket')).toBe(0);
+  });
+
+  it('falls back to the tick-sampled softirq time without accounting', () => {
+    const f = runFigures({ ...run, samples: [...run.samples.filter((s) => s.metric !== METRIC.attributedSoftirqS), sample(METRIC.softirqTimeS, 0.5, 's', { core: '0', vec: 'NET_RX' })] });
+    expect(f.netRxSource).toBe('stat');
+    expect(f.netRxS).toBe(0.5);
+  });
+});
+
+describe('host counters', () => {
+  it('reads the LOC line of /proc/interrupts and the kernel config', () => {
+    expect(parseLocalTimerInterrupts('           CPU0       CPU1\n  0:         10          0   IO-APIC   2-edge  timer\nLOC:     123456      7890   Local timer interrupts\n')).toEqual([123456, 7890]);
+    expect(parseKernelConfig('CONFIG_HZ_250=y\nCONFIG_HZ=250\n# CONFIG_IRQ_TIME_ACCOUNTING is not set\n', 'x')).toEqual({ source: 'x', irqTimeAccounting: false, hz: 250 });
+    expect(parseKernelConfig('CONFIG_IRQ_TIME_ACCOUNTING=y\n', 'x').irqTimeAccounting).toBe(true);
+  });
+});
+
+describe('ironlab run --sim-profile', () => {
+  it('refuses a bad profile file with exit 2, naming it, and creates no store', async () => {
+    const dir = tmp();
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ ...loadProfile('paper'), irqModerationUs: -1 }));
+    const db = join(dir, 'x.db');
+    const r = await runCli(['run', 'smoke', '--sim-profile', bad, '--db', db, '--no-progress']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(bad);
+    expect(r.stderr).toContain('irqModerationUs');
+    expect(existsSync(db)).toBe(false);
+    const missing = await runCli(['run', 'smoke', '--sim-profile', join(dir, 'nope.json'), '--db', db, '--no-progress']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('nope.json');
+  });
+
+  it('runs a docker campaign on simulated hosts with the file\'s profile', async () => {
+    const f = join(tmp(), 'host.json');
+    writeFileSync(f, JSON.stringify(buildHostProfile(loadProfile('paper'), [{ key: 'udpRxStackNsPerPacket', unit: 'ns', values: [1500], how: 'test.' }], on)));
+    const db = tempDb();
+    const r = await runCli(['run', 'local-docker', '--sim-profile', f, '--db', db, '--no-progress']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('local-docker, sim');
+    const sql = new Database(db, { readonly: true });
+    const profiles = new Set((sql.prepare('SELECT provenance_json FROM runs').all() as { provenance_json: string }[]).map((x) => JSON.parse(x.provenance_json).profile));
+    sql.close();
+    expect(profiles).toEqual(new Set(['host-testhost']));
+  }, 120_000);
+});
