@@ -24,6 +24,14 @@ export const ScenarioParams = z
   .strict();
 export type ScenarioParams = z.infer<typeof ScenarioParams>;
 
+/**
+ * A scenario's `rateGbps` is the total rate offered to (or by) its K network neighbours, as the paper states
+ * its rates; each neighbour's flood carries an equal share. Every backend sizes a flood with this.
+ */
+export function floodRateGbps(params: ScenarioParams, neighbours: number): number | undefined {
+  return params.rateGbps === undefined ? undefined : params.rateGbps / Math.max(1, neighbours);
+}
+
 export function isNetworkWorkload(kind: WorkloadKind): boolean {
   return kind !== 'sysbench';
 }

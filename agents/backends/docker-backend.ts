@@ -22,7 +22,7 @@ import Docker from 'dockerode';
 import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } from '../backend.ts';
 import type { RunSpec } from '../run-spec.ts';
 import { METRIC, neighbourName, peerName, sample, victimName, type Sample } from '../samples.ts';
-import { isNetworkWorkload } from '../../workloads/catalog.ts';
+import { floodRateGbps, isNetworkWorkload } from '../../workloads/catalog.ts';
 import { floodPlan, iperf3ClientArgv, iperf3ServerArgv, sysbenchArgv } from '../../workloads/argv.ts';
 import { buildImage, checkBuildPrerequisites, findImage, imageTag, type ImageInfo } from '../../workloads/image.ts';
 import { eventsPerSecondIn, parseSysbenchIntervals } from '../../workloads/sysbench-output.ts';
@@ -499,21 +499,23 @@ export function plan(run: RunSpec, addr: RunAddresses): { spec: ContainerSpec; p
     { spec: { role: victimName, argv: sysbenchArgv(runS + 5), cpus: run.victim.cpus, quotaUs: run.victim.quotaUs, periodUs: run.victim.periodUs, ip: victimIp }, program: 'sysbench', htbRateBps: null },
   ];
   const shape = { cpus: run.neighbour.cpus, quotaUs: run.neighbour.quotaUs, periodUs: run.neighbour.periodUs };
+  // each neighbour's flood carries its share of the scenario's total rate
+  const params = { ...run.params, rateGbps: floodRateGbps(run.params, run.neighbours) };
   for (let i = 0; i < run.neighbours; i++) {
     if (!isNetworkWorkload(run.workload)) {
       out.push({ spec: { role: neighbourName(i), argv: sysbenchArgv(runS + 5), ...shape, ip: neighbourIp(i) }, program: 'sysbench', htbRateBps: null });
       continue;
     }
-    const flood = floodPlan(run.workload, run.params);
+    const flood = floodPlan(run.workload, params);
     const floodS = Math.ceil(runS) + 3;
     const neighbourIsClient = flood.clientSide === 'neighbour';
     out.push({
-      spec: { role: neighbourName(i), argv: neighbourIsClient ? iperf3ClientArgv(run.workload, run.params, peerIp(i), floodS) : iperf3ServerArgv(), ...shape, ip: neighbourIp(i) },
+      spec: { role: neighbourName(i), argv: neighbourIsClient ? iperf3ClientArgv(run.workload, params, peerIp(i), floodS) : iperf3ServerArgv(), ...shape, ip: neighbourIp(i) },
       program: neighbourIsClient ? 'iperf3-client' : 'iperf3-server',
       htbRateBps: neighbourIsClient ? flood.htbRateBps : null,
     });
     out.push({
-      spec: { role: peerName(i), argv: neighbourIsClient ? iperf3ServerArgv() : iperf3ClientArgv(run.workload, run.params, neighbourIp(i), floodS), cpus: run.peer.cpus, ip: peerIp(i) },
+      spec: { role: peerName(i), argv: neighbourIsClient ? iperf3ServerArgv() : iperf3ClientArgv(run.workload, params, neighbourIp(i), floodS), cpus: run.peer.cpus, ip: peerIp(i) },
       program: neighbourIsClient ? 'iperf3-server' : 'iperf3-client',
       htbRateBps: null,
     });

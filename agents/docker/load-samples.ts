@@ -13,7 +13,7 @@
 //                                            container's start: within a few ms); pps for UDP only
 import type { RunSpec } from '../run-spec.ts';
 import { METRIC, neighbourName, sample, type Sample } from '../samples.ts';
-import { defaultMessageBytes, directionOf, protocolOf } from '../../workloads/catalog.ts';
+import { defaultMessageBytes, directionOf, floodRateGbps, protocolOf } from '../../workloads/catalog.ts';
 import { sentWithin, type FloodResult } from '../../workloads/iperf3-output.ts';
 import type { Snapshot } from './counters.ts';
 import type { DevCounters } from './proc-parsers.ts';
@@ -31,7 +31,8 @@ export function nicLoadSamples(run: RunSpec, n: string, x: DevCounters | null | 
   const dir = directionOf(run.workload);
   const proto = protocolOf(run.workload);
   const out: Sample[] = [];
-  if (run.params.rateGbps) out.push(sample(METRIC.offeredGbps, run.params.rateGbps, 'Gbit/s', { container: n }));
+  const offeredGbps = floodRateGbps(run.params, run.neighbours);
+  if (offeredGbps) out.push(sample(METRIC.offeredGbps, offeredGbps, 'Gbit/s', { container: n }));
   if (!x || !y || windowS <= 0 || !dir || !proto) return out;
   const bytes = dir === 'send' ? y.txBytes - x.txBytes : y.rxBytes - x.rxBytes;
   const packets = dir === 'send' ? y.txPackets - x.txPackets : y.rxPackets - x.rxPackets;

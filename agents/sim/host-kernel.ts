@@ -11,7 +11,7 @@
 // victim's loss comes from softirq running on its time (and charged to its quota) and from ksoftirqd
 // competing for its core.
 import type { RunSpec } from '../run-spec.ts';
-import { defaultMessageBytes, isNetworkWorkload } from '../../workloads/catalog.ts';
+import { defaultMessageBytes, floodRateGbps, isNetworkWorkload } from '../../workloads/catalog.ts';
 import { AccountingPolicy, EbpfAccounting, IronAccounting, VanillaAccounting } from './accounting.ts';
 import { CfsBandwidth } from './cfs-bandwidth.ts';
 import type { HostProfile } from './profile.ts';
@@ -188,7 +188,7 @@ export class HostKernel {
     for (let i = 0; i < this.nContainers; i++) this.onCore[this.homeCpu[i]].push(i);
     this.traffic.push(null);
     // A scenario's rateGbps is the total offered rate: the K network neighbours share it equally.
-    const perNeighbourGbps = spec.params.rateGbps !== undefined ? spec.params.rateGbps / K : undefined;
+    const perNeighbourGbps = floodRateGbps(spec.params, K);
     for (let i = 1; i < this.nContainers; i++) {
       if (!network) {
         this.traffic.push(null);

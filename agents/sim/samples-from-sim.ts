@@ -2,7 +2,7 @@
 // agents/samples.ts, with the same metric names and labels the docker backend produces.
 import type { RunSpec } from '../run-spec.ts';
 import { CORE_CATEGORIES, METRIC, neighbourName, peerName, sample, victimName, type Sample } from '../samples.ts';
-import { defaultMessageBytes, directionOf } from '../../workloads/catalog.ts';
+import { defaultMessageBytes, directionOf, floodRateGbps } from '../../workloads/catalog.ts';
 import { loadProfile } from './profile.ts';
 import { N_CATS, type KernelSnapshot } from './host-kernel.ts';
 import { DROP_REASONS } from './traffic.ts';
@@ -58,7 +58,8 @@ export function samplesFromSim(spec: RunSpec, start: KernelSnapshot, end: Kernel
     const atNic = direction === 'send' ? delivered : offered;
     out.push(sample(METRIC.achievedPps, atNic / windowS, 'packets/s', { container, source: 'nic' }));
     out.push(sample(METRIC.achievedGbps, (atNic * payloadBytes * 8) / 1e9 / windowS, 'Gbit/s', { container, source: 'nic' }));
-    if (spec.workload === 'udp-receiver' && spec.params.rateGbps !== undefined) out.push(sample(METRIC.offeredGbps, spec.params.rateGbps, 'Gbit/s', labels));
+    const offeredGbps = floodRateGbps(spec.params, spec.neighbours);
+    if (spec.workload === 'udp-receiver' && offeredGbps !== undefined) out.push(sample(METRIC.offeredGbps, offeredGbps, 'Gbit/s', labels));
     DROP_REASONS.forEach((reason, r) => {
       out.push(sample(METRIC.packetsDropped, round(b.dropped[r] - a.dropped[r]), 'packets', { container, reason }));
     });
