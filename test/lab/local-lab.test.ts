@@ -50,10 +50,14 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     writeFileSync(campaign, [
       'name: lab-mini',
       'hosts: [{ id: lab-1, backend: docker, roles: [server] }, { id: lab-2, backend: docker, roles: [peer] }]',
-      'defaults: { warmupS: 0.5, durationS: 1.5, peer: { cpus: [1] }, nicCpus: [0] }',
-      'matrix: [{ workload: sysbench }, { workload: udp-receiver, rateGbps: [1] }, { workload: tcp-sender }]',
+      'defaults: { warmupS: 1, durationS: 2, peer: { cpus: [1] }, nicCpus: [0] }',
+      // Both emulated hosts share this machine's two cores: lab-2's sending peer has core 1, which it shares with
+      // both hosts' agents and engines (quiet cores move lab-1's there for the window). Measured there, it carries
+      // 0.35-0.44 Gbit/s of an offered 1 Gbit/s (the guards repeated every attempt), so the flood offers what one
+      // shared core can send; a lab of real hosts has no such limit.
+      'matrix: [{ workload: sysbench }, { workload: udp-receiver, rateGbps: [0.3] }, { workload: tcp-sender }]',
       'enforcement: [none]',
-      'repetitions: 2',
+      'repetitions: 3', // blocks: a paired interval has n - 1 degrees of freedom (t = 12.7 at n = 2, 4.3 at n = 3)
       '',
     ].join('\n'));
     const before = nicBytes('ironlab-lab-2');
@@ -62,7 +66,7 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     const after = nicBytes('ironlab-lab-2');
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('provides lab-1, lab-2');
-    expect(r.stdout).toMatch(/6\/6 runs done/);
+    expect(r.stdout).toMatch(/9\/9 runs done/);
 
     const store = Store.open(db);
     const runs = store.runs(store.latestCampaign()!.id);
@@ -81,14 +85,14 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     for (const x of runs.filter((x) => x.spec.workload === 'udp-receiver')) expect(value(x, 'packets_sent', 'peer-0'), x.runId).toBeGreaterThan(1000);
     for (const x of runs.filter((x) => x.spec.workload === 'tcp-sender')) expect(value(x, 'packets_received', 'peer-0'), x.runId).toBeGreaterThan(1000);
     for (const x of runs.filter((x) => x.spec.workload === 'sysbench')) expect(x.provenance.peerHostId, x.runId).toBeUndefined();
-    // the udp-receiver flood achieved what it was offered (1 Gbit/s), by lab-2's iperf3 report and by lab-1's
+    // the udp-receiver flood achieved what it was offered (0.3 Gbit/s), by lab-2's iperf3 report and by lab-1's
     // NIC counters of the neighbour (payload), within 15%
     for (const x of runs.filter((x) => x.spec.workload === 'udp-receiver')) {
-      expect(value(x, 'offered_gbps', 'neighbour-0'), x.runId).toBe(1);
+      expect(value(x, 'offered_gbps', 'neighbour-0'), x.runId).toBe(0.3);
       for (const source of ['iperf3', 'nic']) {
         const achieved = x.samples.filter((s) => s.metric === 'achieved_gbps' && s.labels.container === 'neighbour-0' && s.labels.source === source).map((s) => s.value);
         expect(achieved, `${x.runId} ${source}`).toHaveLength(1);
-        expect(Math.abs(achieved[0] - 1), `${x.runId} ${source}: ${achieved[0]} of 1 Gbit/s`).toBeLessThan(0.15);
+        expect(Math.abs(achieved[0] - 0.3) / 0.3, `${x.runId} ${source}: ${achieved[0]} of 0.3 Gbit/s`).toBeLessThan(0.15);
       }
     }
     // and its receive work on lab-1's victim core costs the victim: a penalty above 1, its interval too

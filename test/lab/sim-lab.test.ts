@@ -1,12 +1,12 @@
 // The simulated lab: `ironlab testbed up --sim` starts long-lived simulated agents (no root), the same campaign
 // files run on it through `ironlab run`, and `down` stops them. Also: an emulated lab refuses a user who is not
 // root, with one line and exit code 2, before anything is created.
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve as resolvePath } from 'node:path';
-import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { join, relative } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../e2e/helpers.ts';
+import { CHECKOUT, runAsNobody } from '../fakes/as-nobody.ts';
 import { IRONLAB_BIN } from '../../testbed/local-agents.ts';
 import { labLeftovers, useTempTestbedDir } from './helpers.ts';
 
@@ -67,26 +67,9 @@ describe.skipIf(process.getuid?.() !== 0)('emulated lab without root', () => {
   it('is refused with one line and exit code 2, nothing created', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'ironlab-nonroot-')), 'tb');
     chmodSync(join(dir, '..'), 0o777);
-    // A user who runs the CLI can read their checkout; nobody (65534) cannot reach one cloned inside a 0700
-    // directory (a `mktemp -d` folder, /root). So the child sees the checkout bind-mounted at a searchable path,
-    // in a mount namespace of its own that goes with it (nothing stays mounted), and runs the CLI from there.
-    const view = mkdtempSync(join(tmpdir(), 'ironlab-view-'));
-    chmodSync(view, 0o755);
-    onTestFinished(() => rmdirSync(view)); // an empty mount point here: the mount lived in the child's namespace
-    const checkout = resolvePath(dirname(IRONLAB_BIN), '..', '..');
-    // (cd there too: a cwd nobody cannot enter fails every child it spawns, esbuild's among them)
-    const asNobody = 'mount --bind "$1" "$2" && cd "$2" && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$3" "$2/$4" testbed up';
-    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const p = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', asNobody, 'sh', checkout, view, process.execPath, relative(checkout, IRONLAB_BIN)], {
-        env: { ...process.env, IRONLAB_TESTBED_DIR: dir, HOME: '/tmp' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let stderr = '';
-      p.stderr.on('data', (d) => (stderr += d));
-      p.on('exit', (code) => resolve({ code, stderr }));
-    });
+    const r = runAsNobody((view) => [process.execPath, join(view, relative(CHECKOUT, IRONLAB_BIN)), 'testbed', 'up'], { ...process.env, IRONLAB_TESTBED_DIR: dir, HOME: '/tmp' });
     expect(r.stderr).toMatch(/^ironlab: testbed up: an emulated lab .* needs root: run as root, or use --sim\n$/);
-    expect(r.code).toBe(2);
+    expect(r.status).toBe(2);
     expect(existsSync(dir)).toBe(false);
   });
 });

@@ -4,16 +4,13 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CHECKOUT, runAsNobody } from '../fakes/as-nobody.ts';
 
 const MODULE = resolve('orchestrator/run-token.ts');
-const node = (code: string, opts: { tmp: string; uid?: number }) =>
-  spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-    env: { ...process.env, TMPDIR: opts.tmp },
-    encoding: 'utf8',
-    ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
-  });
+const node = (code: string, opts: { tmp: string }) =>
+  spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { env: { ...process.env, TMPDIR: opts.tmp }, encoding: 'utf8' });
 
 function sharedTmp(): string {
   const tmp = mkdtempSync(join(tmpdir(), 'ironlab-tokens-'));
@@ -37,7 +34,8 @@ describe('run token directory', () => {
     const stale = join(tmp, 'ironlab-run-999999999-abc');
     mkdirSync(stale);
     writeFileSync(join(stale, 'token'), 'x', { mode: 0o600 });
-    const r = node(`import { createRunToken } from '${MODULE}'; const t = createRunToken(); console.log(t.file); t.remove();`, { tmp, uid: 65534 });
+    const code = (view: string) => `import { createRunToken } from '${join(view, relative(CHECKOUT, MODULE))}'; const t = createRunToken(); console.log(t.file); t.remove();`;
+    const r = runAsNobody((view) => [process.execPath, '--import', 'tsx', '--input-type=module', '-e', code(view)], { ...process.env, TMPDIR: tmp });
     expect(r.status, r.stderr).toBe(0);
     expect(existsSync(stale)).toBe(true);
   });
