@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Agent } from '../../agents/agent.ts';
-import { CLOSE, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '../../agents/protocol.ts';
+import { CLOSE, MAX_MESSAGE_BYTES } from '../../agents/protocol.ts';
 import { AgentHub } from '../../orchestrator/hub/hub.ts';
 import type { AgentConnection } from '../../orchestrator/hub/agent-connection.ts';
 import { FatalError } from '../../orchestrator/errors.ts';

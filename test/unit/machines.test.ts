@@ -235,7 +235,7 @@ describe('campaign machine: blocks and guards', () => {
       guarded.push(`${r.runId}: ${reason}`);
       return (ledger.attempts.get(r.runId) ?? 0) < 3 ? ('todo' as const) : ('done' as const);
     };
-    const guardCheck = (r: RunResult, run: RunSpec) => (run.runId === 'g' ? ['steal 12% on core 0'] : []);
+    const guardCheck = (_r: RunResult, run: RunSpec) => (run.runId === 'g' ? ['steal 12% on core 0'] : []);
     const snap = await waitFor(createActor(machine, { input: { ...input, guardCheck, ledger: { ...input.ledger, guardRun } } }).start(), (s) => s.status === 'done');
     expect(guarded).toEqual(['g: steal 12% on core 0', 'g: steal 12% on core 0', 'g: steal 12% on core 0']);
     expect(snap.context.counts).toMatchObject({ total: 2, done: 2, failed: 0, retried: 2, guarded: 3 });
