@@ -4,13 +4,15 @@
 // a veth whole, so skbs and TCP segments differ), and the NIC core's local timer interrupts (/proc/interrupts
 // LOC). No second dataplane: every container, network and sysfs change is the backend's, labelled and
 // restored by its teardown.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { DockerBackend } from '../backends/docker-backend.ts';
 import type { RunSpec } from '../run-spec.ts';
 import type { Sample } from '../samples.ts';
 import { LABELS } from '../docker/containers.ts';
-import { readNetns } from '../docker/counters.ts';
+import { CGROUP_ROOT, readNetns } from '../docker/counters.ts';
+import { quietCgroupName } from '../docker/quiet-cores.ts';
 
 export interface FloodRun {
   spec: RunSpec;
@@ -44,6 +46,8 @@ export async function runFloods(specs: readonly RunSpec[], opts: { hostId: strin
   const backend = new DockerBackend({ hostId: opts.hostId, docker });
   const out: FloodRun[] = [];
   const quiet = () => undefined;
+  // What an interrupted calibration of this host left goes first, as an agent's reaper does at its start.
+  await backend.reap();
   try {
     for (const [i, spec] of specs.entries()) {
       opts.onRun?.(spec, i);
@@ -80,7 +84,24 @@ export async function runFloods(specs: readonly RunSpec[], opts: { hostId: strin
   } finally {
     await backend.reap(specs[0]?.campaignId);
   }
+  // The backend's teardown and reaper are meant to leave nothing; a calibration that did leave something
+  // says what, instead of exiting 0 beside it.
+  const left = await leftBehind(docker, opts.hostId);
+  if (left.length) throw new Error(`calibration left ${left.join(', ')} behind on this host (the next calibration reaps it first)`);
   return out;
+}
+
+/** What of this host id's is still here: labelled containers and networks, `ironlab-<host>-*` cgroups. */
+async function leftBehind(docker: Docker, hostId: string): Promise<string[]> {
+  const f = { label: [`${LABELS.host}=${hostId}`] };
+  const containers = (await docker.listContainers({ all: true, filters: f })).map((c) => `container ${c.Names[0]?.replace(/^\//, '')} (${c.State})`);
+  const networks = (await docker.listNetworks({ filters: f })).map((n) => `network ${n.Name}`);
+  const prefix = quietCgroupName(hostId, '');
+  const cgroups = ['cpuset', 'cpuacct'].flatMap((h) => {
+    const dir = join(CGROUP_ROOT, h);
+    return existsSync(dir) ? readdirSync(dir).filter((d) => d.startsWith(prefix)).map((d) => `cgroup ${h}/${d}`) : [];
+  });
+  return [...containers, ...networks, ...cgroups];
 }
 
 async function neighbourPids(docker: Docker, spec: RunSpec): Promise<number[]> {

@@ -37,6 +37,7 @@ describe.skipIf(!ready)('ironlab calibrate', () => {
 
     // nothing left behind
     const left = await new Docker().listContainers({ all: true, filters: { label: ['ironlab.campaign'] } });
-    expect(left.filter((c) => c.Labels['ironlab.campaign']?.startsWith('calibrate-'))).toEqual([]);
+    const ours = left.filter((c) => c.Labels['ironlab.campaign']?.startsWith('calibrate-')).map((c) => `${c.Names[0]} ${c.State} ${c.Status} created ${new Date(c.Created * 1000).toISOString()} run ${c.Labels['ironlab.run']}`);
+    expect(ours).toEqual([]);
   }, 300_000);
 });
