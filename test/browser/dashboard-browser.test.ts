@@ -4,55 +4,40 @@
 // page must show it appear, its progress move and its penalties come in, pushed by the server, with no reload.
 // A screenshot taken while the campaign runs is kept under test-artifacts/dashboard/ (its path is printed).
 // Runs for real when CI=true (a missing browser then fails); elsewhere it skips, saying why, only without chromium.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { fixture, startCli, until, type CliResult } from '../e2e/helpers.ts';
+import { openChromium, skipWithoutChromium, type OpenChromium } from './chromium.ts';
 
-const CHROMIUM = process.env.IRONLAB_CHROMIUM ?? '/usr/bin/chromium';
-const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const ARTIFACTS = join(import.meta.dirname, '../../test-artifacts/dashboard');
-if (!HAVE_CHROMIUM && !IN_CI) console.warn(`dashboard-browser.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set IRONLAB_CHROMIUM); it runs for real when CI=true`);
 
-describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the live dashboard in headless Chromium', () => {
+describe.skipIf(skipWithoutChromium('dashboard-browser.test.ts'))('the live dashboard in headless Chromium', () => {
   let dir: string;
-  let userDataDir: string;
-  let context: BrowserContext;
+  let browser: OpenChromium;
   let page: Page;
   let serve: ReturnType<typeof startCli>;
   let origin: string;
-  const consoleErrors: string[] = [];
+  let consoleErrors: string[];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ironlab-dashboard-'));
     serve = startCli(['serve', '--db', join(dir, 'ironlab.db'), '--host', '127.0.0.2', '--port', '0']);
     const address = await until('the dashboard address', () => /open (http:\/\/\S+\?token=\S+)/.exec(serve.output())?.[1], 60_000);
     origin = new URL(address).origin;
-    userDataDir = mkdtempSync(join(tmpdir(), 'ironlab-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-      viewport: { width: 1400, height: 1000 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
-    page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`));
+    browser = await openChromium({ width: 1400, height: 1000 });
+    ({ page, consoleErrors } = browser);
     await page.goto(address, { waitUntil: 'load' });
   });
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     if (serve && serve.child.exitCode === null) {
       serve.child.kill('SIGINT');
       await serve.done;
     }
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
