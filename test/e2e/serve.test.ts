@@ -2,7 +2,9 @@
 // loopback (generated, printed once), and Ctrl-C.
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { startCli, tempDb, until } from './helpers.ts';
+import { agentsOf, fixture, ledger, query, startCli, tempDb, until } from './helpers.ts';
+import { DashboardServer } from '../../orchestrator/serve/server.ts';
+import { sqliteDashboardStore } from '../../orchestrator/serve/dashboard-store.ts';
 
 /** Start the dashboard and wait for the address it prints. */
 async function startServe(args: string[], env: Record<string, string> = {}) {
@@ -82,6 +84,27 @@ describe('ironlab serve', () => {
     } finally {
       s.child.kill('SIGINT');
       await s.done;
+    }
+  });
+
+  it('shows a campaign whose orchestrator was killed as stale, not running', async () => {
+    const db = tempDb();
+    const server = new DashboardServer({ store: sqliteDashboardStore(db), host: '127.0.0.1', port: 0, token: null });
+    const url = await server.listen();
+    const state = async () => (await (await fetch(`${url}/api/campaigns`)).json()).campaigns[0]?.state;
+    const cli = startCli(['run', fixture('e2e-long.yaml'), '--db', db, '--no-progress']);
+    try {
+      await until('a completed run', () => ledger(db).some((r) => r.status === 'done'));
+      expect(await state()).toBe('running');
+      cli.child.kill('SIGKILL');
+      await cli.done;
+      // the store still says running; the dashboard knows better
+      expect(query<{ status: string }>(db, 'SELECT status FROM campaigns')[0].status).toBe('running');
+      expect(await state()).toBe('stale');
+      await until('its agents to go', async () => (await agentsOf(cli.child.pid!)).length === 0, 60_000);
+    } finally {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+      await server.close();
     }
   });
 });
