@@ -27,6 +27,11 @@ export async function serveCommand(o: ServeOptions, env: NodeJS.ProcessEnv = pro
     throw new UserInputError(`expected an IP address to bind (127.0.0.1, ::1, or one of this machine's), got '${o.host}'`, '--host');
   }
   const token = tokenFor(o, env);
+  // a file that is there must be a result store: said now, not on the page
+  await store.campaigns().catch((err: Error) => {
+    store.close();
+    throw new UserInputError(`not a result store (${err.message.replace(/^.*?: /, '')})`, store.description);
+  });
   const server = new DashboardServer({ store, host: o.host, port: o.port, token: token?.value ?? null });
   const url = await server.listen().catch((err: NodeJS.ErrnoException) => {
     store.close();

@@ -1,6 +1,8 @@
 // `ironlab serve` as a user starts it: its flags (a bad one is one line and exit 2), the token it asks for off
 // loopback (generated, printed once), and Ctrl-C.
 import { createServer } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentsOf, fixture, ledger, query, startCli, tempDb, until } from './helpers.ts';
 import { DashboardServer } from '../../orchestrator/serve/server.ts';
@@ -15,6 +17,8 @@ async function startServe(args: string[], env: Record<string, string> = {}) {
 
 describe('ironlab serve', () => {
   it('refuses bad flags in one line naming the flag, exit 2', async () => {
+    const notAStore = join(dirname(tempDb()), 'not-a-store.db');
+    writeFileSync(notAStore, 'campaigns: none\n'.repeat(100));
     const cases: [string[], RegExp][] = [
       [['--port', 'abc'], /--port.*whole number from 0 to 65535/],
       [['--port', '70000'], /--port.*whole number from 0 to 65535/],
@@ -23,6 +27,7 @@ describe('ironlab serve', () => {
       [['--host', '192.0.2.1', '--port', '0'], /--host: 192\.0\.2\.1 is not an address of this machine/],
       [['--token', 'short'], /--token: a token needs at least 16 characters/],
       [['--db', '/nonexistent-dir/x.db'], /--db: no directory \/nonexistent-dir/],
+      [['--db', notAStore], /not-a-store\.db: not a result store \(file is not a database\)/],
     ];
     for (const [args, message] of cases) {
       const r = await startCli(['serve', ...args]).done;
