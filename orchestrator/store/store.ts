@@ -40,6 +40,41 @@ export interface LedgerRow {
   guardReason: string | null;
 }
 
+/** Who runs a campaign's orchestrator and where, and when it last said it was alive (every `everyS`). */
+export interface OrchestratorBeat {
+  user: string;
+  host: string;
+  pid: number;
+  everyS: number;
+  heartbeatAt: string;
+}
+
+/** A campaign's ledger in counts, and its orchestrator's last heartbeat (what the dashboard watches). */
+export interface CampaignActivity {
+  campaignId: string;
+  status: CampaignStatus;
+  total: number;
+  done: number;
+  failed: number;
+  running: number;
+  attempts: number;
+  /** The latest start or end of a run (ISO 8601); null before the first. */
+  lastChangeAt: string | null;
+  orchestrator: OrchestratorBeat | null;
+}
+
+/** One run's place and times in the ledger, without its spec or samples. */
+export interface RunTimes {
+  runId: string;
+  scenarioId: string;
+  enforcement: string;
+  status: RunStatus;
+  attempts: number;
+  hostId: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
 export interface StoredRun extends LedgerRow {
   samples: Sample[];
   provenance: Record<string, unknown>;
@@ -89,6 +124,8 @@ export class Store {
     db.exec(SCHEMA);
     // stores made before run guards: add the column (null = in guard)
     if (!(db.prepare(`PRAGMA table_info(runs)`).all() as { name: string }[]).some((c) => c.name === 'guard_reason')) db.exec(`ALTER TABLE runs ADD COLUMN guard_reason TEXT`);
+    // stores made before the dashboard: the orchestrator's heartbeat (null = none recorded)
+    if (!(db.prepare(`PRAGMA table_info(campaigns)`).all() as { name: string }[]).some((c) => c.name === 'orchestrator_json')) db.exec(`ALTER TABLE campaigns ADD COLUMN orchestrator_json TEXT`);
     return new Store(db);
   }
 
@@ -275,6 +312,41 @@ export class Store {
       outcome: r.outcome,
       error: r.error,
     }));
+  }
+
+  /** The orchestrator running this campaign says it is alive (see orchestrator/heartbeat.ts). */
+  heartbeat(campaignId: string, beat: Omit<OrchestratorBeat, 'heartbeatAt'>): void {
+    this.db.prepare(`UPDATE campaigns SET orchestrator_json = ? WHERE id = ?`).run(JSON.stringify({ ...beat, heartbeatAt: now() }), campaignId);
+  }
+
+  /** Every campaign's ledger in counts, with its orchestrator's last heartbeat: one query. */
+  activity(): CampaignActivity[] {
+    const rows = this.db
+      .prepare(
+        `SELECT c.id, c.status, c.orchestrator_json, COUNT(r.run_id) AS total, COALESCE(SUM(r.status = 'done'), 0) AS done,
+           COALESCE(SUM(r.status = 'failed'), 0) AS failed, COALESCE(SUM(r.status = 'running'), 0) AS running,
+           COALESCE(SUM(r.attempts), 0) AS attempts, MAX(MAX(COALESCE(r.started_at, '')), MAX(COALESCE(r.finished_at, ''))) AS last_change
+         FROM campaigns c LEFT JOIN runs r ON r.campaign_id = c.id GROUP BY c.id ORDER BY c.created_at, c.rowid`,
+      )
+      .all() as Record<string, any>[];
+    return rows.map((r) => ({
+      campaignId: r.id,
+      status: r.status,
+      total: r.total,
+      done: r.done,
+      failed: r.failed,
+      running: r.running,
+      attempts: r.attempts,
+      lastChangeAt: r.last_change || null,
+      orchestrator: r.orchestrator_json ? JSON.parse(r.orchestrator_json) : null,
+    }));
+  }
+
+  /** A campaign's runs with their status, host and times, in ledger order (no specs or samples parsed). */
+  runTimes(campaignId: string): RunTimes[] {
+    return (
+      this.db.prepare(`SELECT run_id, scenario_id, enforcement, status, attempts, host_id, started_at, finished_at FROM runs WHERE campaign_id = ? ORDER BY seq`).all(campaignId) as Record<string, any>[]
+    ).map((r) => ({ runId: r.run_id, scenarioId: r.scenario_id, enforcement: r.enforcement, status: r.status, attempts: r.attempts, hostId: r.host_id, startedAt: r.started_at, finishedAt: r.finished_at }));
   }
 
   private attempt(campaignId: string, runId: string, attempt: number, hostId: string | null, outcome: string, error: string | null): void {
