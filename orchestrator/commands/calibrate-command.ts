@@ -119,7 +119,7 @@ export function renderFigures(figs: readonly RunFigures[], mssBytes: number): st
       const udp = g[0]!.workload === 'udp-sender';
       const parts = [
         `NET_TX ${s(g.map((f) => (f.netTxS * 1e9) / (udp ? f.sent : f.txSkbs)))} ns/${udp ? 'datagram' : 'skb'}`,
-        udp ? `${s(g.map((f) => f.netTxSoftirqs / f.sent))} NET_TX softirqs/datagram` : `NET_RX ${s(g.map((f) => (f.netRxS * 1e9) / f.skbs))} ns/ACK skb`,
+        udp ? `${s(g.map((f) => f.netTxSoftirqs / f.sent))} NET_TX softirqs/datagram` : `NET_RX owned ${s(g.map((f) => (f.netRxS * 1e9) / f.skbs))} ns/received skb (the peer's receive path on a veth host; not written)`,
         udp ? `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.sent))} ns/datagram` : `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.appBytes))} ns/byte`,
         udp ? `${s(g.map((f) => f.sent / f.windowS / 1000))} kdatagrams/s` : `${s(g.map((f) => (f.appBytes * 8) / f.windowS / 1e9))} Gbit/s`,
       ];

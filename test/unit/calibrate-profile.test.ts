@@ -88,7 +88,7 @@ describe('figures from a flood run', () => {
     expect(m.get('tcpRxStackNsPerSuperPacket')).toBe(0);
   });
 
-  it('senders: NET_TX per queued datagram is the HTB dequeue path, the task time per datagram its sendmsg; a TCP sender\'s task time per byte, NET_TX per skb and NET_RX per ACK', () => {
+  it('senders: NET_TX per queued datagram is the HTB dequeue path, the task time per datagram its sendmsg; a TCP sender\'s task time per byte and NET_TX per skb', () => {
     const paper = loadProfile('paper');
     const htbSpec = { ...spec, workload: 'udp-sender' as const, params: { rateGbps: 1 } };
     // 170k datagrams, 0.204 s of NET_TX owned by the sender (1200 ns each), 0.34 s of task time of which 0.01 s softirq
@@ -136,7 +136,7 @@ describe('figures from a flood run', () => {
     const t = new Map(measurementsFrom([tcp], paper).map((x) => [x.key, x.values[0]]));
     expect(t.get('tcpTxCopyNsPerByte')).toBeCloseTo(0.3e9 / 625e6 - paper.tcpSyscallNsPerCall / 131072, 6);
     expect(t.get('txCompletionNsPerPacket')).toBeCloseTo(100, 6);
-    expect(t.get('tcpAckRxNsPerPacket')).toBeCloseTo(1500, 6);
+    expect(t.has('tcpAckRxNsPerPacket')).toBe(false); // on a veth host that NET_RX time is the peer's receive path
   });
 
   it('falls back to the tick-sampled softirq time without accounting', () => {
