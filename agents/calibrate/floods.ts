@@ -19,9 +19,12 @@ export interface FloodRun {
   samples: Sample[];
   /** Our own window (ms) around the backend's measure(), for the counters below. */
   windowS: number;
-  /** Received skbs and bytes on the neighbours' eth0 (summed over neighbours). */
+  /** Received skbs and bytes on the neighbours' eth0 (summed over neighbours); for a TCP sender: its ACKs. */
   rxSkbs: number;
   rxBytes: number;
+  /** Transmitted skbs and bytes on the neighbours' eth0 (a TSO skb crosses a veth whole: one skb). */
+  txSkbs: number;
+  txBytes: number;
   /** Local timer interrupts on each core over the window. */
   locPerCore: number[];
 }
@@ -74,6 +77,8 @@ export async function runFloods(specs: readonly RunSpec[], opts: { hostId: strin
           windowS: (t1 - t0) / 1000,
           rxSkbs: rx1.packets - rx0.packets,
           rxBytes: rx1.bytes - rx0.bytes,
+          txSkbs: rx1.txPackets - rx0.txPackets,
+          txBytes: rx1.txBytes - rx0.txBytes,
           locPerCore: loc1.map((v, c) => v - (loc0[c] ?? v)),
         });
       } finally {
@@ -110,13 +115,17 @@ async function neighbourPids(docker: Docker, spec: RunSpec): Promise<number[]> {
   return Promise.all(neighbours.map(async (c) => (await docker.getContainer(c.Id).inspect()).State.Pid));
 }
 
-function rxCounters(pids: readonly number[]): { packets: number; bytes: number } {
+function rxCounters(pids: readonly number[]): { packets: number; bytes: number; txPackets: number; txBytes: number } {
   let packets = 0;
   let bytes = 0;
+  let txPackets = 0;
+  let txBytes = 0;
   for (const pid of pids) {
     const eth0 = readNetns(pid).eth0;
     packets += eth0?.rxPackets ?? 0;
     bytes += eth0?.rxBytes ?? 0;
+    txPackets += eth0?.txPackets ?? 0;
+    txBytes += eth0?.txBytes ?? 0;
   }
-  return { packets, bytes };
+  return { packets, bytes, txPackets, txBytes };
 }
