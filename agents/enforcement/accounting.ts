@@ -7,8 +7,13 @@ import { METRIC, sample, type Sample } from '../samples.ts';
 
 export type Vec = 'NET_RX' | 'NET_TX';
 const VEC_NAME: Record<number, Vec> = { 2: 'NET_TX', 3: 'NET_RX' };
-/** sizeof(struct cpu_state) in ironlab_acct.bpf.c (per-CPU stride of ironlab_state). */
-const STATE_SIZE = 104;
+/** struct cpu_state in ironlab_acct.bpf.c: PENDING slots of 32 bytes, then the per-vector totals. */
+const PENDING = 4;
+const SLOT_SIZE = 32;
+const TOT_TX = PENDING * SLOT_SIZE;
+const TOT_RX = TOT_TX + 8;
+/** sizeof(struct cpu_state) (per-CPU stride of ironlab_state). */
+const STATE_SIZE = 208;
 
 /** One row of the attribution table: `ns` of `vec` softirq owned by `owner` that ran while `ctxCg` was current. */
 export interface AcctRow {
@@ -70,20 +75,22 @@ export class Accounting {
     const stFd = this.obj.mapFd('ironlab_state');
     const st = mapLookup(stFd, Buffer.alloc(4), STATE_SIZE * this.ncpu);
     for (let cpu = 0; st && cpu < this.ncpu; cpu++) {
-      const o = cpu * STATE_SIZE;
-      const vec = VEC_NAME[st.readUInt32LE(o + 12)];
-      if (!vec) continue;
-      const row = { cpu, ctxCg: Number(st.readBigUInt64LE(o)), owner: ipFromNetU32(st.readUInt32LE(o + 8)), vec, ns: Number(st.readBigUInt64LE(o + 16)), packets: Number(st.readBigUInt64LE(o + 24)) };
-      const same = rows.find((r) => r.cpu === cpu && r.ctxCg === row.ctxCg && r.owner === row.owner && r.vec === vec);
-      if (same) {
-        same.ns += row.ns;
-        same.packets += row.packets;
-      } else rows.push(row);
+      for (let slot = 0; slot < PENDING; slot++) {
+        const o = cpu * STATE_SIZE + slot * SLOT_SIZE;
+        const vec = VEC_NAME[st.readUInt32LE(o + 12)];
+        if (!vec) continue;
+        const row = { cpu, ctxCg: Number(st.readBigUInt64LE(o)), owner: ipFromNetU32(st.readUInt32LE(o + 8)), vec, ns: Number(st.readBigUInt64LE(o + 16)), packets: Number(st.readBigUInt64LE(o + 24)) };
+        const same = rows.find((r) => r.cpu === cpu && r.ctxCg === row.ctxCg && r.owner === row.owner && r.vec === vec);
+        if (same) {
+          same.ns += row.ns;
+          same.packets += row.packets;
+        } else rows.push(row);
+      }
     }
     const totals: AcctSnapshot['totals'] = [];
     for (let cpu = 0; st && cpu < this.ncpu; cpu++) {
-      totals.push({ cpu, vec: 'NET_TX', ns: Number(st.readBigUInt64LE(cpu * STATE_SIZE + 32)) });
-      totals.push({ cpu, vec: 'NET_RX', ns: Number(st.readBigUInt64LE(cpu * STATE_SIZE + 40)) });
+      totals.push({ cpu, vec: 'NET_TX', ns: Number(st.readBigUInt64LE(cpu * STATE_SIZE + TOT_TX)) });
+      totals.push({ cpu, vec: 'NET_RX', ns: Number(st.readBigUInt64LE(cpu * STATE_SIZE + TOT_RX)) });
     }
     return { rows, totals };
   }

@@ -12,9 +12,10 @@
 //              ran on its tasks for others' packets (no IRQ_TIME_ACCOUNTING), plus any refill a write gave;
 //     credit = that softirq time for others' packets (given back: the group did not cause it);
 //     charge = softirq time of its own packets that ran on others' time or in ksoftirqd.
-//   debt = max(0, debt + consumed - quota of the period's entitlement). Never below 0: CFS banks no unused
-//   quota, and a victim is credited what it paid, never more (an over-grant from a raised quota or a
-//   refill shows up in `used` and so becomes debt).
+//   debt = max(floor, debt + consumed - quota of the period's entitlement). floor = 0, except for a group that
+//   ran all the quota it was given: -credit (what it paid for others this period and the quota did not yet
+//   give back is owed, carried to the next quota). CFS banks no unused quota, and a victim is credited what it
+//   paid, never more (an over-grant from a raised quota or a refill shows up in `used` and so becomes debt).
 // Decisions for the next period:
 //   quota = clamp(base + credit - charge - debt, floor, maxFactor x base): the victim gets back what it paid
 //           for others, the owner pays for its packets from its own threads' runtime first;
@@ -101,7 +102,13 @@ export class GroupController {
     }
     const periods = Math.max(1, inp.elapsedUs / this.periodUs);
     const consumed = inp.usedUs - inp.creditUs + inp.chargeUs;
-    this.debtUs = Math.max(0, this.debtUs + consumed - this.baseUs * periods);
+    // What it ran short of its entitlement is owed back only when it ran all the quota it was given (it was
+    // throttled, so the shortfall is others' softirq that this period's quota did not yet give back), and at
+    // most what it paid for others in this step: CFS banks no unused quota, and the credit is never more than
+    // what was paid.
+    const ranAll = inp.usedUs >= this.quotaUs * periods - this.c.stepUs;
+    const lowest = ranAll && inp.creditUs > 0 ? -inp.creditUs : 0;
+    this.debtUs = Math.max(lowest, this.debtUs + consumed - this.baseUs * periods);
     this.chargedUs += inp.chargeUs;
     this.creditedUs += inp.creditUs;
     // Per-period rates of the last step predict the next period's.

@@ -20,6 +20,7 @@ import { ebpfMissing, requireMode } from './capabilities.ts';
 import { ChargingController, type QuotaIo } from './charging.ts';
 import type { PeriodInput } from './controller.ts';
 import { DropMap } from './dropping.ts';
+import { PeriodClock } from './period-clock.ts';
 import { IronKernelSwitch, detectIronKernel, restoreIronSwitch } from './iron-kernel.ts';
 import { DEFAULT_STATE_DIR, pidAlive, readStates, removeState, writeState, type EnforcementState } from './state.ts';
 import { attachDrop, detachDrop, ourFilters, TC_GLOBALS } from './tc.ts';
@@ -42,8 +43,6 @@ export interface EnforcerOptions {
    * side RPS steers (its NAPI runs on the transmitting core). The drop program goes there: XDP, else tc ingress.
    */
   dropAt?: XdpTarget[];
-  /** Controller tick; at least one period (each quota write refills the runtime). Default: one period. */
-  tickMs?: number;
   stateDir?: string;
   procRoot?: string;
   cacheDir?: string;
@@ -77,9 +76,13 @@ class EnforcerImpl implements Enforcer {
   private charging: ChargingController | null = null;
   private drops: DropMap | null = null;
   private iron: IronKernelSwitch | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  /** One clock per charged group, aligned to its CFS period timer (period-clock.ts). */
+  private clocks = new Map<string, PeriodClock>();
   private owners: Owner[] = [];
-  private lastTick: { at: bigint; snap: AcctSnapshot; usedNs: Map<string, number>; dropped: Map<string, number> } | null = null;
+  /** The accounting's start (and the reference for groups that have not stepped yet). */
+  private lastTick: TickPoint | null = null;
+  /** Where each group's last controller step left off. */
+  private lastStep = new Map<string, TickPoint>();
   private window: { at: bigint; snap: AcctSnapshot; dropped: Map<string, number> } | null = null;
   private state: EnforcementState;
   private stateDir: string;
@@ -113,7 +116,7 @@ class EnforcerImpl implements Enforcer {
       if (missing.length) this.why = missing.join('; ');
       else this.startAccounting();
       if (this.accounting) this.attachDropPath();
-      if (this.mode === 'ebpf') this.startEnforcing();
+      if (this.mode === 'ebpf') await this.startEnforcing();
       this.beginWindow();
     } catch (e) {
       await this.stop();
@@ -156,16 +159,19 @@ class EnforcerImpl implements Enforcer {
     if (this.dropPaths.length) this.drops = new DropMap();
   }
 
-  private startEnforcing(): void {
+  private async startEnforcing(): Promise<void> {
     this.charging = new ChargingController(
       this.o.containers.map((c) => ({ name: c.name, cgroupCpuPath: c.cgroupCpuPath })),
       { io: this.o.quotaIo },
     );
     this.state.quotas = this.charging.originals();
     writeState(this.stateDir, this.state); // before the first quota write
-    const tickMs = Math.max(this.o.periodUs / 1000, this.o.tickMs ?? this.o.periodUs / 1000);
-    this.timer = setInterval(() => this.tick(), tickMs);
-    this.timer.unref();
+    // Each charged group steps once per its own CFS period, just after the kernel's refill, so that a quota
+    // write hands out (almost) no second refill (period-clock.ts).
+    const charged = this.o.containers.filter((c) => this.charging!.state(c.name)?.constrained);
+    const clocks = await Promise.all(charged.map((c) => PeriodClock.start(c.cgroupCpuPath, () => this.tick(c.name), { periodUs: this.charging!.state(c.name)!.periodUs })));
+    if (!this.charging) return void clocks.forEach((c) => c.stop()); // stopped while looking for the boundaries
+    charged.forEach((c, i) => this.clocks.set(c.name, clocks[i]!));
   }
 
   /** cpuacct usage (ns) of every container, as the kernel charged it. */
@@ -185,31 +191,26 @@ class EnforcerImpl implements Enforcer {
     return new Map(this.o.containers.map((c) => [c.name, this.drops?.dropped(c.ipv4) ?? 0]));
   }
 
-  /** One controller step (one CFS period): charge/credit since the last one, quotas, drop flags. */
-  private tick(): void {
+  /** One controller step (one CFS period) of one group: charge/credit since its last step, quota, drop flag. */
+  private tick(name: string): void {
     if (!this.acct || !this.lastTick || !this.charging) return;
+    const c = this.o.containers.find((x) => x.name === name)!;
     const now = process.hrtime.bigint();
     const snap = this.acct.snapshot();
     const usedNs = this.readUsage();
     const dropped = this.droppedNow();
-    const elapsedUs = Number(now - this.lastTick.at) / 1000;
-    const sum = summarize(diffSnapshots(this.lastTick.snap, snap), this.owners);
-    const inputs = new Map<string, PeriodInput>();
-    for (const [name, f] of sum.owners) {
-      const used = (usedNs.get(name) ?? 0) - (this.lastTick.usedNs.get(name) ?? 0);
-      inputs.set(name, { elapsedUs, usedUs: Math.max(0, used) / 1000, chargeUs: f.chargeNs / 1000, creditUs: f.creditNs / 1000 });
-    }
-    const decisions = this.charging.period(inputs);
+    const last = this.lastStep.get(name) ?? this.lastTick;
+    const f = summarize(diffSnapshots(last.snap, snap), this.owners).owners.get(name);
+    const used = (usedNs.get(name) ?? 0) - (last.usedNs.get(name) ?? 0);
+    const input: PeriodInput = { elapsedUs: Number(now - last.at) / 1000, usedUs: Math.max(0, used) / 1000, chargeUs: (f?.chargeNs ?? 0) / 1000, creditUs: (f?.creditNs ?? 0) / 1000 };
+    const d = this.charging.period(new Map([[name, input]])).get(name);
+    this.lastStep.set(name, { at: now, snap, usedNs, dropped });
+    if (!d) return; // unconstrained (a traffic peer): never charged, never dropped
+    this.drops?.set(c.ipv4, d.drop);
     const tS = this.window ? Number(now - this.window.at) / 1e9 : 0;
-    for (const c of this.o.containers) {
-      const d = decisions.get(c.name);
-      if (!d) continue; // unconstrained (a traffic peer): never charged, never dropped
-      this.drops?.set(c.ipv4, d.drop);
-      const drops = (dropped.get(c.name) ?? 0) - (this.lastTick.dropped.get(c.name) ?? dropped.get(c.name) ?? 0);
-      this.periods.push({ tS, container: c.name, chargedS: d.chargedUs / 1e6, creditedS: d.creditedUs / 1e6, debtS: d.debtUs / 1e6, quotaUs: d.quotaUs, drop: d.drop, drops });
-    }
+    const drops = (dropped.get(name) ?? 0) - (last.dropped.get(name) ?? dropped.get(name) ?? 0);
+    this.periods.push({ tS, container: name, chargedS: d.chargedUs / 1e6, creditedS: d.creditedUs / 1e6, debtS: d.debtUs / 1e6, quotaUs: d.quotaUs, drop: d.drop, drops });
     this.ticks++;
-    this.lastTick = { at: now, snap, usedNs, dropped };
   }
 
   beginWindow(): void {
@@ -257,6 +258,8 @@ class EnforcerImpl implements Enforcer {
         const st = this.charging.state(c.name);
         if (!st || !st.constrained) continue;
         p[`charging.${c.name}.quotaWrites`] = st.writes;
+        // Steps just after the kernel's period refill (found from cpu.stat), or unaligned where it was not found.
+        p[`charging.${c.name}.steps`] = this.clocks.get(c.name)?.boundaryNs != null ? 'aligned' : 'unaligned';
         p[`charging.${c.name}.baseQuotaUs`] = st.baseUs;
         p[`charging.${c.name}.minQuotaUs`] = st.minQuotaUs;
         p[`charging.${c.name}.maxQuotaUs`] = st.maxQuotaUs;
@@ -270,8 +273,9 @@ class EnforcerImpl implements Enforcer {
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    for (const c of this.clocks.values()) c.stop();
+    this.clocks.clear();
+    this.lastStep.clear();
     this.drops?.close();
     this.drops = null;
     for (const t of this.state.xdp ?? []) {
@@ -298,6 +302,14 @@ class EnforcerImpl implements Enforcer {
     this.state.xdp = [];
     this.dropPaths = [];
   }
+}
+
+/** Counters at a controller step. */
+interface TickPoint {
+  at: bigint;
+  snap: AcctSnapshot;
+  usedNs: Map<string, number>;
+  dropped: Map<string, number>;
 }
 
 /** What the controller did in one period, for one constrained container. */

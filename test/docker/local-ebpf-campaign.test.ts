@@ -109,6 +109,8 @@ describe.skipIf(!ready || !ebpf.available)('ironlab run local-ebpf', () => {
     const prov = query<{ enforcement: string; provenance_json: string }>(db, 'SELECT enforcement, provenance_json FROM runs WHERE workload != ?', 'sysbench').map((x) => ({ enf: x.enforcement, p: JSON.parse(x.provenance_json) }));
     expect(prov.filter((x) => x.enf === 'ebpf').some((x) => x.p['charging.neighbour-0.quotaWrites'] > 0)).toBe(true);
     expect(prov.filter((x) => x.enf === 'none').every((x) => x.p['charging.neighbour-0.quotaWrites'] === undefined && x.p.ebpfAccounting === 'on')).toBe(true);
+    // The controller steps just after the kernel's period refill (the CPU-bound victim's timer always runs).
+    expect(prov.filter((x) => x.enf === 'ebpf').map((x) => x.p['charging.victim.steps'])).toEqual(prov.filter((x) => x.enf === 'ebpf').map(() => 'aligned'));
     // The same drop program on the peers' veths in both arms (XDP here; the provenance names the path).
     for (const x of prov) expect(x.p.dropPath, `${x.enf}`).toMatch(/^xdp:veth/);
     // What the controller did, period by period, under ebpf only.

@@ -42,11 +42,17 @@ describe('the controller, one step per CFS period (pure)', () => {
   it('a victim is credited what it paid for others, never more', () => {
     const c = new GroupController({ baseUs: 50_000, periodUs: P });
     const d = c.step(per({ usedUs: 50_000, creditUs: 10_000 })); // throttled at 50 ms, 10 of them others' softirq
-    expect(d.quotaUs).toBe(60_000);
+    // owed the 10 ms it paid (it ran all its quota), and about as much again for the next period's softirq
+    expect(d.debtUs).toBe(-10_000);
+    expect(d.quotaUs).toBe(70_000);
     // next period it used the raised quota but paid less for others: the surplus is debt, taken back at once
-    const e = c.step(per({ usedUs: 60_000, creditUs: 4_000 }));
+    const e = c.step(per({ usedUs: 70_000, creditUs: 4_000 })); // own 66 ms: 40 + 66 = 2 x 50 + 6 too many
     expect(e.debtUs).toBe(6_000);
     expect(e.quotaUs).toBe(48_000);
+    // owed only while it runs all of its quota: one that leaves some of it unused is owed nothing more
+    const g = new GroupController({ baseUs: 50_000, periodUs: P });
+    expect(g.step(per({ usedUs: 50_000, creditUs: 5_000 })).quotaUs).toBe(60_000);
+    expect(g.step(per({ usedUs: 55_000, creditUs: 30_000 })).debtUs).toBe(0);
     // a group that does not use its quota banks nothing
     const f = c.step(per({ usedUs: 1_000 }));
     expect(f.debtUs).toBe(0);

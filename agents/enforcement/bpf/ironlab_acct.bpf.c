@@ -7,8 +7,9 @@
 // last marker to the last owner. A softirq without any IPv4 marker is unattributed (owner 0).
 // Markers: receive = net:netif_receive_skb, owner = IPv4 destination; send = net:net_dev_start_xmit inside
 // NET_TX, owner = IPv4 source (the sending container). Softirq vectors do not nest on one CPU, so per-CPU state
-// needs no locks. Enqueues (netif_rx) are markers too (owner = the sender), see ironlab_enqueue. To keep the per-packet cost low, time accumulates in the per-CPU state and is flushed to the
-// hash only when the owner changes or the softirq ends.
+// needs no locks. Enqueues (netif_rx) are markers too (owner = the sender), see ironlab_enqueue. To keep the
+// per-packet cost low, time accumulates in the per-CPU state, is flushed only when the owner changes or the
+// softirq ends, and reaches the hash only when a key leaves the per-CPU pending slots.
 // Only tp_btf programs: kprobes and fentry are unavailable on our kernels; tp_btf also skips TP_fast_assign.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -28,15 +29,22 @@ static __always_inline const struct iphdr *ip_at(const void *p) {
 #define NET_RX 3
 #define ETH_P_IP 0x0800
 
+// Pending attribution, one key (who ran it, whose packets, which vector) per slot. A flush adds to the slot of
+// its key and goes to the hash (ironlab_acct) only when no slot holds that key: the slot it replaces round-robin
+// is written out first. A softirq usually alternates between few keys (a receiver's data and its sender's ACKs,
+// on the same interrupted task), so nearly every flush stays here and costs no hash lookup. User space adds the
+// slots when it reads (accounting.ts knows this layout: PENDING slots of 32 bytes, then the totals).
+#define PENDING 4
+struct pending {
+  __u64 ctx;
+  __u32 owner;
+  __u32 vec; // 0 = empty
+  __u64 ns;
+  __u64 pkts;
+};
+
 struct cpu_state {
-  // Pending attribution, written to ironlab_acct only when its key changes: in a steady flood the key rarely
-  // changes, so most softirqs touch no hash at all. User space adds the pending part when it reads (accounting.ts
-  // knows this layout: keep the first 48 bytes as they are).
-  __u64 p_ctx;
-  __u32 p_owner;
-  __u32 p_vec;     // 0 = nothing pending
-  __u64 p_ns;
-  __u64 p_pkts;
+  struct pending p[PENDING];
   // Softirq time of this CPU by vector (NET_TX, NET_RX) as the entry/exit tracepoints measure it, attributed or
   // not. Kept here rather than in a map of its own to save a lookup per softirq.
   __u64 tot_tx;
@@ -50,6 +58,8 @@ struct cpu_state {
   __u64 pkts;      // packets of `owner` since the last flush
   __u32 have;      // 1 once `owner` is known for this softirq
   __u32 enq_owner; // owner of the last packet enqueued on this CPU outside a softirq (see ironlab_enqueue)
+  __u32 victim;    // next slot to write out when no slot holds a key
+  __u32 pad;
 };
 
 // Key of the attribution table: who ran it (ctx_cg), whose packets (owner), which vector.
@@ -79,27 +89,39 @@ struct {
 } ironlab_acct SEC(".maps");
 
 static __always_inline void flush(struct cpu_state *st) {
-  if (st->p_vec == st->vec && st->p_ctx == st->ctx_cg && st->p_owner == st->owner) {
-    st->p_ns += st->acc;
-    st->p_pkts += st->pkts;
-  } else {
-    if (st->p_vec) {
-      struct acct_key k = { .ctx_cg = st->p_ctx, .owner = st->p_owner, .vec = st->p_vec };
-      struct acct_val *v = bpf_map_lookup_elem(&ironlab_acct, &k);
-      if (v) {
-        v->ns += st->p_ns;
-        v->packets += st->p_pkts;
-      } else {
-        struct acct_val nv = { .ns = st->p_ns, .packets = st->p_pkts };
-        bpf_map_update_elem(&ironlab_acct, &k, &nv, BPF_ANY);
-      }
+  __u64 ctx = st->ctx_cg;
+  __u32 owner = st->owner, vec = st->vec;
+#pragma unroll
+  for (int i = 0; i < PENDING; i++) {
+    struct pending *p = &st->p[i];
+    if (p->vec == vec && p->owner == owner && p->ctx == ctx) {
+      p->ns += st->acc;
+      p->pkts += st->pkts;
+      st->acc = 0;
+      st->pkts = 0;
+      return;
     }
-    st->p_ctx = st->ctx_cg;
-    st->p_owner = st->owner;
-    st->p_vec = st->vec;
-    st->p_ns = st->acc;
-    st->p_pkts = st->pkts;
   }
+  // No slot holds this key: write one out to the hash and take it over.
+  __u32 i = st->victim & (PENDING - 1);
+  st->victim = i + 1;
+  struct pending *p = &st->p[i];
+  if (p->vec) {
+    struct acct_key k = { .ctx_cg = p->ctx, .owner = p->owner, .vec = p->vec };
+    struct acct_val *v = bpf_map_lookup_elem(&ironlab_acct, &k);
+    if (v) {
+      v->ns += p->ns;
+      v->packets += p->pkts;
+    } else {
+      struct acct_val nv = { .ns = p->ns, .packets = p->pkts };
+      bpf_map_update_elem(&ironlab_acct, &k, &nv, BPF_ANY);
+    }
+  }
+  p->ctx = ctx;
+  p->owner = owner;
+  p->vec = vec;
+  p->ns = st->acc;
+  p->pkts = st->pkts;
   st->acc = 0;
   st->pkts = 0;
 }
