@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { reportCommand } from '../../orchestrator/commands/report-command.ts';
 import { campaignSummary } from '../../orchestrator/commands/summary.ts';
-import { Store } from '../../orchestrator/store/store.ts';
+import { SqliteStore } from '../../orchestrator/store/sqlite-store.ts';
 import { chartCount, paperFigures, timeBreakdownRows, type Figure } from '../../orchestrator/report/index.ts';
 import type { ScenarioSummary } from '../../orchestrator/analysis/penalty.ts';
 import { buildReportStore } from '../fixtures/report/build-store.ts';
@@ -34,14 +34,14 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the HTML report in headless Chromium'
   const requests: string[] = [];
 
   beforeAll(async () => {
-    const built = buildReportStore([{ id: 'c-browser', outliers: [['udp-receiver rateGbps=4', 'none', 2, 0.7]], failures: [['tcp-receiver rateGbps=9', 'ebpf', 1]] }]);
+    const built = await buildReportStore([{ id: 'c-browser', outliers: [['udp-receiver rateGbps=4', 'none', 2, 0.7]], failures: [['tcp-receiver rateGbps=9', 'ebpf', 1]] }]);
     dir = built.dir;
     const out = join(dir, 'html');
     await reportCommand({ db: built.path, campaign: 'c-browser', format: 'html', out, list: false });
     reportFile = join(out, 'report.html');
-    const store = Store.open(built.path);
-    summaries = campaignSummary(store, 'c-browser').summaries;
-    store.close();
+    const store = SqliteStore.open(built.path);
+    summaries = (await campaignSummary(store, 'c-browser')).summaries;
+    await store.close();
 
     userDataDir = mkdtempSync(join(tmpdir(), 'ironlab-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
