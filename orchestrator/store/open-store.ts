@@ -3,6 +3,7 @@
 // unknown scheme or an unreachable server is one UserInputError naming the store (exit 2).
 import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parse as parsePostgresUrl } from 'pg-connection-string';
 import { UserInputError } from '../errors.ts';
 import type { Store } from './store.ts';
 
@@ -19,7 +20,8 @@ export function storeTarget(o: { store?: string; db?: string }, env: NodeJS.Proc
   if (scheme === undefined) return { kind: 'sqlite', path: given };
   if (scheme !== 'postgres' && scheme !== 'postgresql') throw new UserInputError(`unsupported store URL '${given}': use postgres://USER@HOST[:PORT]/DB or a SQLite file path`, where);
   try {
-    new URL(given);
+    // node-postgres's own parser (a socket directory goes in ?host=, with no host before the path)
+    parsePostgresUrl(given);
   } catch {
     throw new UserInputError(`malformed PostgreSQL URL (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?host=/socket/dir])`, where);
   }
@@ -51,13 +53,7 @@ export function storeLocation(t: StoreTarget): string {
 
 /** A URL without its password, to print. */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':***@');
-  }
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
 }
 
 /** A SQLite store this command made and then refused to use: gone, with its journal files. */
