@@ -92,6 +92,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   if (loaded) for (const w of loaded.warnings) out(`warning: ${w}`);
   else out(`resuming campaign ${campaignId} (${spec.name})`);
   const log = createWriteStream(logPath, { flags: 'a' });
+  log.setMaxListeners(0); // every local agent's stderr is piped into it
   const say = (line: string) => log.write(`${new Date().toISOString()} ${line}\n`);
   const hostIds = spec.hosts.map((h) => h.id);
   const serverHosts = spec.hosts.filter((h) => h.roles.includes('server')).map((h) => h.id);
@@ -122,8 +123,9 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   const machine = campaignMachine.provide({
     actors: {
       provisionHosts: fromPromise(async () => {
-        agents.start();
-        return await waitForHosts(hub, hostIds, 30_000, logPath);
+        void agents.startPaced((h) => hub.connection(h) !== undefined);
+        // an agent process takes a second or two of CPU to start: a lab of many hosts gets longer
+        return await waitForHosts(hub, hostIds, 30_000 + 4_000 * localHosts.length, logPath);
       }),
       prepareHosts: fromPromise(async () => {
         for (const hostId of hostIds) {
