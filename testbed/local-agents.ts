@@ -29,10 +29,6 @@ export class LocalAgents {
 
   constructor(private readonly opts: LocalAgentOptions) {}
 
-  start(): void {
-    for (const h of this.opts.hosts) this.spawnAgent(h.id, h.backend);
-  }
-
   /**
    * Start every agent, a few at a time: an agent takes a second or two of CPU to start, and a lab's worth
    * started at once starves them all (and the orchestrator), so their WebSocket handshakes time out and they

@@ -124,8 +124,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
     actors: {
       provisionHosts: fromPromise(async () => {
         void agents.startPaced((h) => hub.connection(h) !== undefined);
-        // an agent process takes a second or two of CPU to start: a lab of many hosts gets longer
-        return await waitForHosts(hub, hostIds, 30_000 + 4_000 * localHosts.length, logPath);
+        return await waitForHosts(hub, hostIds, 30_000, logPath);
       }),
       prepareHosts: fromPromise(async () => {
         for (const hostId of hostIds) {
@@ -348,12 +347,20 @@ function newCampaignId(): string {
   return `c${t}-${randomBytes(2).toString('hex')}`;
 }
 
-/** Resolve when every host's agent is connected; fail naming the hosts that are not. */
-async function waitForHosts(hub: AgentHub, hostIds: string[], timeoutMs: number, logPath: string): Promise<string[]> {
+/**
+ * Resolve when every host's agent is connected; fail naming the hosts that are not when none has connected
+ * for `stallMs` (agents of a large lab start a few at a time, each taking a second or two of CPU: the wait
+ * is for progress, not for all of them at once).
+ */
+async function waitForHosts(hub: AgentHub, hostIds: string[], stallMs: number, logPath: string): Promise<string[]> {
   const missing = () => hostIds.filter((h) => !hub.connection(h));
-  const deadline = Date.now() + timeoutMs;
-  while (missing().length) {
-    if (Date.now() > deadline) throw new Error(`no agent connected for ${missing().join(', ')} within ${timeoutMs / 1000} s (see ${logPath})`);
+  let left = missing().length;
+  let deadline = Date.now() + stallMs;
+  while (left) {
+    const now = missing().length;
+    if (now < left) deadline = Date.now() + stallMs;
+    left = now;
+    if (Date.now() > deadline) throw new Error(`no agent connected for ${missing().join(', ')} within ${stallMs / 1000} s (see ${logPath})`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return hostIds;
