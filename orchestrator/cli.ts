@@ -24,6 +24,12 @@ const positiveInt = (flag: string) => (v: string) => {
   return n;
 };
 
+function portNumber(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError('--port takes a whole number from 0 to 65535');
+  return n;
+}
+
 program
   .command('run')
   .description('run a campaign (a YAML file or a built-in name; default: the built-in paper campaign on simulated hosts)')
@@ -104,6 +110,19 @@ program
   .action(async (campaign: string | undefined, o) => {
     const { calibrateCommand } = await import('./commands/calibrate-command.ts');
     process.exitCode = await calibrateCommand({ campaign, out: o.out, repetitions: o.repetitions, durationS: o.duration });
+  });
+
+program
+  .command('serve')
+  .description('a live dashboard of a result store: campaigns, their progress and penalties as they come, their HTML reports')
+  .option('--db <file>', 'result store (SQLite; default ironlab.db, or $IRONLAB_STORE)')
+  .option('--store <url>', 'result store as a URL or file (same as --db for a SQLite file)')
+  .option('--port <n>', 'port (0: any free one)', portNumber, 7790)
+  .option('--host <addr>', 'address to bind; any but 127.0.0.1/::1/localhost asks for a token', '127.0.0.1')
+  .option('--token <token>', 'the token to ask for (default: $IRONLAB_SERVE_TOKEN, else one generated and printed once when not on loopback)')
+  .action(async (o) => {
+    const { serveCommand } = await import('./serve/serve-command.ts');
+    process.exitCode = await serveCommand({ db: o.db, store: o.store, port: o.port, host: o.host, token: o.token });
   });
 
 registerSimCommand(program);

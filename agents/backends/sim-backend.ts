@@ -13,7 +13,7 @@ import { HostKernel, type KernelSnapshot } from '../sim/host-kernel.ts';
 import { loadProfile } from '../sim/profile.ts';
 import { samplesFromSim } from '../sim/samples-from-sim.ts';
 
-export const SIM_MODEL_VERSION = '3'; // 2: event-driven fluid engine (no step); 3: per-call softirq rules, vruntime memory, socket backlog
+export const SIM_MODEL_VERSION = '4'; // 2: event-driven fluid engine (no step); 3: per-call softirq rules, vruntime memory, socket backlog; 4: ksoftirqd's CFS turns, wakeup preemption, slices per level
 
 type Phase = 'setup' | 'warmed' | 'measured';
 

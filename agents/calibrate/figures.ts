@@ -19,6 +19,7 @@ import type { Measurement } from './host-profile.ts';
 export interface RunFigures {
   workload: string;
   messageBytes: number | null;
+  rateGbps: number | null;
   /** Where the NET_RX time came from: 'ebpf' (accounting) or 'stat' (tick-sampled /proc/stat). */
   netRxSource: 'ebpf' | 'stat' | null;
   netRxS: number;
@@ -27,6 +28,15 @@ export interface RunFigures {
   rxBytes: number;
   /** Delivered to the application: UDP datagrams or TCP segments (InSegs). */
   delivered: number;
+  /** Senders: NET_TX time owned by the senders (accounting: attributed at net_dev_start_xmit inside NET_TX). */
+  netTxS: number;
+  /** Senders: datagrams / segments the senders' sockets sent (Udp OutDatagrams, Tcp OutSegs). */
+  sent: number;
+  /** Senders: skbs and bytes their eth0 transmitted. */
+  txSkbs: number;
+  txBytes: number;
+  /** NET_TX softirqs on the senders' core (an HTB watchdog wakeup raises one). */
+  netTxSoftirqs: number;
   appBytes: number;
   appCpuS: number;
   softirqs: number;
@@ -49,17 +59,25 @@ export function runFigures(run: FloodRun): RunFigures {
   const ownSoftirqS = hasAcct ? Math.max(0, attributed('NET_RX') + attributed('NET_TX') - neighbours.reduce((a, n) => a + sumOf(s, METRIC.chargedTimeS, { container: n }), 0)) : 0;
   const usage = neighbours.reduce((a, n) => a + sumOf(s, METRIC.cgroupUsageS, { container: n }), 0);
   const delivered = neighbours.reduce((a, n) => a + sumOf(s, METRIC.packetsReceived, { container: n }), 0);
+  const sent = neighbours.reduce((a, n) => a + sumOf(s, METRIC.packetsSent, { container: n }), 0);
+  const appCore = String(run.spec.neighbour.cpus[0] ?? nic);
   const gbps = neighbours.reduce((a, n) => a + sumOf(s, METRIC.neighbourThroughputGbps, { container: n }), 0);
   const victimUsage = sumOf(s, METRIC.cgroupUsageS, { container: 'victim' });
   const victimEps = sumOf(s, METRIC.victimEventsPerSec);
   return {
     workload: run.spec.workload,
     messageBytes: run.spec.params.messageBytes ?? null,
+    rateGbps: run.spec.params.rateGbps ?? null,
     netRxSource: run.spec.workload === 'sysbench' ? null : hasAcct ? 'ebpf' : 'stat',
     netRxS,
     skbs: run.rxSkbs,
     rxBytes: run.rxBytes,
     delivered,
+    netTxS: hasAcct ? attributed('NET_TX') : sumOf(s, METRIC.softirqTimeS, { core: appCore, vec: 'NET_TX' }),
+    sent,
+    txSkbs: run.txSkbs ?? 0,
+    txBytes: run.txBytes ?? 0,
+    netTxSoftirqs: sumOf(s, 'softirq_count', { core: appCore, vec: 'NET_TX' }),
     appBytes: (gbps * 1e9 * windowS) / 8,
     appCpuS: Math.max(0, usage - ownSoftirqS),
     softirqs: sumOf(s, 'softirq_count', { core: nic, vec: 'NET_RX' }),
@@ -90,6 +108,8 @@ export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile)
   const udp = figs.filter((f) => f.workload === 'udp-receiver' && f.skbs > 0 && f.netRxS > 0);
   const tcp = figs.filter((f) => f.workload === 'tcp-receiver' && mssSegments(f, base.tcpMssBytes) > 0 && f.netRxS > 0);
   const ctl = figs.filter((f) => f.workload === 'sysbench' && f.victimEventsPerCpuS);
+  const htb = figs.filter((f) => f.workload === 'udp-sender' && f.rateGbps !== null && f.sent > 0);
+  const tcpTx = figs.filter((f) => f.workload === 'tcp-sender' && f.appBytes > 0);
   const net = [...udp, ...tcp];
   if (net.length) {
     // A veth has no driver ring and no GRO of its own: the whole receive path is in the stack figures below.
@@ -108,6 +128,21 @@ export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile)
   }
   if (net.length) {
     add('irqModerationUs', 'us', 'Mean time between NET_RX softirqs on the NIC core during the receive floods (RPS IPIs on a veth host: its interrupt pattern).', net.filter((f) => f.softirqs > 0).map((f) => (f.windowS * 1e6) / f.softirqs));
+  }
+  if (htb.length) {
+    // With the HTB class saturated every datagram waits in the qdisc and is dequeued in NET_TX softirq (watchdog
+    // wakeups): the accounted NET_TX time per datagram is the whole dequeue path, veth_xmit included.
+    add('htbDequeueNsPerPacket', 'ns', 'NET_TX time owned by the HTB-limited UDP senders (eBPF accounting, attributed at net_dev_start_xmit) per datagram sent (Udp OutDatagrams): htb_dequeue, qdisc_restart and veth_xmit, watchdog wakeups included (htbWatchdogNsPerWakeup and driverTxNsPerPacket are folded in).', htb.map((f) => (f.netTxS * 1e9) / f.sent));
+    add('htbWatchdogNsPerWakeup', 'ns', 'Folded into htbDequeueNsPerPacket (measured per datagram at the measured wakeups per datagram).', htb.map(() => 0));
+    add('driverTxNsPerPacket', 'ns', 'veth: the xmit (veth_xmit) is in the measured per-packet figures (htbDequeueNsPerPacket for queued datagrams).', htb.map(() => 0));
+    add('udpTxSyscallNsPerPacket', 'ns', 'HTB-limited UDP sender task CPU per datagram sent: its cgroup usage minus the softirq that ran on its time (accounting), / Udp OutDatagrams (sendmsg with the enqueue; the dequeue is NET_TX).', htb.map((f) => (f.appCpuS * 1e9) / f.sent));
+  }
+  if (tcpTx.length) {
+    add('tcpTxCopyNsPerByte', 'ns/byte', `TCP sender task CPU (cgroup usage minus the softirq on its time) per byte sent, minus the base profile's per-call cost (${base.tcpSyscallNsPerCall} ns per message); includes the transmits sendmsg runs itself.`, tcpTx.map((f) => (f.appCpuS * 1e9) / f.appBytes - base.tcpSyscallNsPerCall / (f.messageBytes ?? 131072)));
+    add('txCompletionNsPerPacket', 'ns', 'NET_TX time owned by the TCP senders (accounting) per skb their eth0 transmitted (a veth frees the skb at the peer; NET_TX here is what is left of TX completion and requeues).', tcpTx.filter((f) => f.txSkbs > 0).map((f) => (f.netTxS * 1e9) / f.txSkbs));
+    // Not tcpAckRxNsPerPacket: on a veth host the NET_RX time owned by a sender is mostly the peer's receive
+    // path of its data (the backlog softirq after veth_xmit starts with the enqueuer as owner), not its ACKs
+    // (60 us per ACK skb measured here); a NIC host's figure would be. Printed, not written.
   }
   if (ctl.length) add('sysbenchEventsPerCpuSecond', 'events/CPU-s', 'sysbench cpu events per CPU-second of the victim cgroup in the control run.', ctl.map((f) => f.victimEventsPerCpuS!));
   return out;

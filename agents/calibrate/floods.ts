@@ -4,22 +4,27 @@
 // a veth whole, so skbs and TCP segments differ), and the NIC core's local timer interrupts (/proc/interrupts
 // LOC). No second dataplane: every container, network and sysfs change is the backend's, labelled and
 // restored by its teardown.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { DockerBackend } from '../backends/docker-backend.ts';
 import type { RunSpec } from '../run-spec.ts';
 import type { Sample } from '../samples.ts';
 import { LABELS } from '../docker/containers.ts';
-import { readNetns } from '../docker/counters.ts';
+import { CGROUP_ROOT, readNetns } from '../docker/counters.ts';
+import { quietCgroupName } from '../docker/quiet-cores.ts';
 
 export interface FloodRun {
   spec: RunSpec;
   samples: Sample[];
   /** Our own window (ms) around the backend's measure(), for the counters below. */
   windowS: number;
-  /** Received skbs and bytes on the neighbours' eth0 (summed over neighbours). */
+  /** Received skbs and bytes on the neighbours' eth0 (summed over neighbours); for a TCP sender: its ACKs. */
   rxSkbs: number;
   rxBytes: number;
+  /** Transmitted skbs and bytes on the neighbours' eth0 (a TSO skb crosses a veth whole: one skb). */
+  txSkbs: number;
+  txBytes: number;
   /** Local timer interrupts on each core over the window. */
   locPerCore: number[];
 }
@@ -44,6 +49,8 @@ export async function runFloods(specs: readonly RunSpec[], opts: { hostId: strin
   const backend = new DockerBackend({ hostId: opts.hostId, docker });
   const out: FloodRun[] = [];
   const quiet = () => undefined;
+  // What an interrupted calibration of this host left goes first, as an agent's reaper does at its start.
+  await backend.reap();
   try {
     for (const [i, spec] of specs.entries()) {
       opts.onRun?.(spec, i);
@@ -70,6 +77,8 @@ export async function runFloods(specs: readonly RunSpec[], opts: { hostId: strin
           windowS: (t1 - t0) / 1000,
           rxSkbs: rx1.packets - rx0.packets,
           rxBytes: rx1.bytes - rx0.bytes,
+          txSkbs: rx1.txPackets - rx0.txPackets,
+          txBytes: rx1.txBytes - rx0.txBytes,
           locPerCore: loc1.map((v, c) => v - (loc0[c] ?? v)),
         });
       } finally {
@@ -80,7 +89,24 @@ export async function runFloods(specs: readonly RunSpec[], opts: { hostId: strin
   } finally {
     await backend.reap(specs[0]?.campaignId);
   }
+  // The backend's teardown and reaper are meant to leave nothing; a calibration that did leave something
+  // says what, instead of exiting 0 beside it.
+  const left = await leftBehind(docker, opts.hostId);
+  if (left.length) throw new Error(`calibration left ${left.join(', ')} behind on this host (the next calibration reaps it first)`);
   return out;
+}
+
+/** What of this host id's is still here: labelled containers and networks, `ironlab-<host>-*` cgroups. */
+async function leftBehind(docker: Docker, hostId: string): Promise<string[]> {
+  const f = { label: [`${LABELS.host}=${hostId}`] };
+  const containers = (await docker.listContainers({ all: true, filters: f })).map((c) => `container ${c.Names[0]?.replace(/^\//, '')} (${c.State})`);
+  const networks = (await docker.listNetworks({ filters: f })).map((n) => `network ${n.Name}`);
+  const prefix = quietCgroupName(hostId, '');
+  const cgroups = ['cpuset', 'cpuacct'].flatMap((h) => {
+    const dir = join(CGROUP_ROOT, h);
+    return existsSync(dir) ? readdirSync(dir).filter((d) => d.startsWith(prefix)).map((d) => `cgroup ${h}/${d}`) : [];
+  });
+  return [...containers, ...networks, ...cgroups];
 }
 
 async function neighbourPids(docker: Docker, spec: RunSpec): Promise<number[]> {
@@ -89,13 +115,17 @@ async function neighbourPids(docker: Docker, spec: RunSpec): Promise<number[]> {
   return Promise.all(neighbours.map(async (c) => (await docker.getContainer(c.Id).inspect()).State.Pid));
 }
 
-function rxCounters(pids: readonly number[]): { packets: number; bytes: number } {
+function rxCounters(pids: readonly number[]): { packets: number; bytes: number; txPackets: number; txBytes: number } {
   let packets = 0;
   let bytes = 0;
+  let txPackets = 0;
+  let txBytes = 0;
   for (const pid of pids) {
     const eth0 = readNetns(pid).eth0;
     packets += eth0?.rxPackets ?? 0;
     bytes += eth0?.rxBytes ?? 0;
+    txPackets += eth0?.txPackets ?? 0;
+    txBytes += eth0?.txBytes ?? 0;
   }
-  return { packets, bytes };
+  return { packets, bytes, txPackets, txBytes };
 }

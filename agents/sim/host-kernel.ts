@@ -91,7 +91,10 @@ export class HostKernel {
   private readonly tickPhaseNs: Float64Array;
   private readonly nextTickNs: Float64Array;
   private readonly softirqJiffies: number;
-  private readonly ticksPerTopSlice: number;
+  /** CFS at the top of a core's run queue (two entities, ksoftirqd and the docker group): sched_slice = latency / 2. */
+  private readonly topSliceNs: number;
+  private readonly minGranNs: number;
+  private readonly wakeupGranNs: number;
   private readonly moderationNs: number;
   private readonly maxAdvanceNs: number;
   private readonly gridNs: number;
@@ -118,13 +121,28 @@ export class HostKernel {
   private readonly jiffyClock: Float64Array; // per core: hazard left until the next switch (unit exponential)
   /**
    * CFS vruntime memory. lagNs[i]: how far container i's vruntime is ahead of its siblings' in the docker group
-   * (it ran a softirq episode on its time); topLagNs[c]: the same for the docker group entity against
-   * ksoftirqd. A lagging entity waits until the others have caught up (it repays the episode).
+   * (it ran a softirq episode on its time). A lagging entity waits until the others have caught up (it repays
+   * the episode).
    */
   readonly lagNs: Float64Array;
-  readonly topLagNs: Float64Array;
   private readonly lagRate: Float64Array; // per container: how fast its lag is being repaid (ns/ns)
-  private readonly topLagRate: Float64Array;
+  /**
+   * ksoftirqd as a normal CFS task at the top of each core's run queue, beside the docker group entity.
+   * kvLeadNs[c]: ksoftirqd's vruntime minus the docker group's (signed; an episode on a docker task advances the
+   * group's, ksoftirqd's sleep lets the group's run ahead, at most sched_latency/2: place_entity). While NAPI
+   * polls (ksoftirqd CPU-bound) the two take turns: kTurn[c] = 1 while ksoftirqd holds the core; a turn ends at
+   * a tick (check_preempt_tick) and a woken ksoftirqd preempts at once only when it is more than the wakeup
+   * granularity behind (check_preempt_wakeup).
+   */
+  readonly kvLeadNs: Float64Array;
+  readonly kTurn: Uint8Array;
+  private readonly turnStartNs: Float64Array;
+  private readonly kvLeadRate: Float64Array; // per core: d(kvLead)/dt in this interval
+  private readonly dockerRunnable: Uint8Array; // per core: a container there has a runnable task
+  /** How often each core switched its top-level turn (ksoftirqd <-> docker group), and woken-ksoftirqd preemptions. */
+  readonly turnSwitches = { tick: 0, wakeup: 0 };
+  /** Tick episodes while NAPI polls (before 4.9): one round (need_resched set by the tick) or up to the limits. */
+  readonly tickEpisodes = { oneRound: 0, full: 0 };
   private readonly maxLagNs: number;
   private readonly capTask: Float64Array;
   private readonly idleShare: Float64Array;
@@ -236,9 +254,12 @@ export class HostKernel {
     this.jiffyClock = Float64Array.from({ length: this.cores }, () => -Math.log(1 - this.rng.next()));
     this.lagNs = new Float64Array(this.nContainers);
     this.episodeNs = new Float64Array(this.nContainers);
-    this.topLagNs = new Float64Array(this.cores);
+    this.kvLeadNs = new Float64Array(this.cores);
+    this.kTurn = new Uint8Array(this.cores);
+    this.turnStartNs = new Float64Array(this.cores);
+    this.kvLeadRate = new Float64Array(this.cores);
+    this.dockerRunnable = new Uint8Array(this.cores);
     this.lagRate = new Float64Array(this.nContainers);
-    this.topLagRate = new Float64Array(this.cores);
     this.capTask = new Float64Array(this.cores).fill(1);
     this.idleShare = new Float64Array(this.cores);
     this.prevIdle = new Float64Array(this.cores);
@@ -255,11 +276,15 @@ export class HostKernel {
     // MAX_SOFTIRQ_TIME = msecs_to_jiffies(2): __do_softirq restarts only while jiffies < start + that many jiffies.
     this.softirqJiffies = Math.max(1, Math.ceil((prof.softirqMaxTimeUs * 1000) / this.tickNs - 1e-9));
     this.moderationNs = prof.irqModerationUs * 1000;
-    // sched_latency is scaled by 1 + ilog2(min(cpus, 8)) (sysctl_sched_tunable_scaling = log, the default);
-    // with two entities at the top (ksoftirqd and the docker group, or ksoftirqd and one container) each
-    // gets latency / 2 per turn, and a turn only ends at a tick (check_preempt_tick): it lasts this many ticks.
-    const scaledLatencyNs = prof.schedLatencyUs * 1000 * (1 + Math.floor(Math.log2(Math.min(this.cores, 8))));
-    this.ticksPerTopSlice = Math.max(1, Math.ceil(scaledLatencyNs / 2 / this.tickNs - 1e-9));
+    // sched_latency, min_granularity and wakeup_granularity are scaled by 1 + ilog2(min(cpus, 8))
+    // (get_update_sysctl_factor, sysctl_sched_tunable_scaling = log, the default). With two entities at the top
+    // (ksoftirqd and the docker group) sched_slice gives each latency / 2 per turn, and a turn only ends at a
+    // tick (check_preempt_tick).
+    const factor = 1 + Math.floor(Math.log2(Math.min(this.cores, 8)));
+    const scaledLatencyNs = prof.schedLatencyUs * 1000 * factor;
+    this.topSliceNs = scaledLatencyNs / 2;
+    this.minGranNs = prof.schedMinGranularityUs * 1000 * factor;
+    this.wakeupGranNs = prof.schedWakeupGranularityUs * 1000 * factor;
     // place_entity (GENTLE_FAIR_SLEEPERS): a waking entity is put at most sched_latency / 2 behind min_vruntime,
     // so no entity is ever owed more than that.
     this.maxLagNs = scaledLatencyNs / 2;
@@ -424,18 +449,23 @@ export class HostKernel {
       this.demand[i] = dem;
       dockerDemand += dem;
     }
+    this.dockerRunnable[c] = dockerDemand > 0 ? 1 : 0;
     let k = 0;
     const KS = this.nContainers; // ksoftirqd's slot in share/demand
     if (ksoftirqdRunnable) kDemand = Infinity;
-    this.topLagRate[c] = 0;
     if (prof.containersUnderDockerCgroup) {
-      // Two entities at the top: ksoftirqd and the docker group. The one whose vruntime is ahead (the docker
-      // group, after an episode ran on one of its tasks) waits until the other has caught up.
+      // Two CFS entities at the top: ksoftirqd and the docker group.
       let dockerShare: number;
-      if (kDemand > 0 && this.topLagNs[c] > 0) {
+      if (ksoftirqdRunnable) {
+        // NAPI polls, ksoftirqd is CPU-bound: turns. The docker group, when it holds the turn, leaves the core to
+        // ksoftirqd only while none of its tasks is runnable.
+        dockerShare = this.kTurn[c] ? 0 : Math.min(dockerDemand, cap);
+        k = cap - dockerShare;
+      } else if (kDemand > 0 && this.kvLeadNs[c] < 0) {
+        // Calls deferred in interrupt mode: a ksoftirqd behind the group in vruntime (it slept: placed up to
+        // sched_latency/2 behind) runs its short work at once.
         k = Math.min(kDemand, cap);
         dockerShare = Math.min(dockerDemand, cap - k);
-        this.topLagRate[c] = Math.max(0, k - dockerShare);
       } else {
         k = Math.min(kDemand, Math.max(cap / 2, cap - dockerDemand));
         dockerShare = Math.min(dockerDemand, cap - k);
@@ -647,6 +677,7 @@ export class HostKernel {
         if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
           this.epCtx[c] = NONE;
           this.poll[c] = 0;
+          this.ksoftirqdSleeps(c, now);
           changed = true;
         }
       } else if (!this.poll[c]) {
@@ -656,12 +687,14 @@ export class HostKernel {
           // stays scheduled with the interrupt masked.
           this.poll[c] = 1;
           this.pollEntries.overload++;
+          this.ksoftirqdWakes(c, now);
           this.nextTickNs[c] = this.tickAfter(c, now);
           this.startEpisode(c, this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c), this.softirqDeadline(c, now), true);
           changed = true;
         }
       } else if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
         this.poll[c] = 0; // ksoftirqd caught up: napi_complete
+        this.ksoftirqdSleeps(c, now);
         changed = true;
       }
     }
@@ -773,6 +806,19 @@ export class HostKernel {
         for (let j = 0; j < here.length; j++) this.chargeRate[here[j]] += (sig * this.share[here[j]]) / this.capTask[c];
       }
     }
+    // ksoftirqd's vruntime against the docker group's: each advances by the time it runs (softirq at irq exit
+    // on a docker task is that task's runtime unless IRQ time is accounted apart; episodes: accrueLag).
+    for (let c = 0; c < this.cores; c++) {
+      const here = this.onCore[c];
+      let tasks = 0;
+      let d = 0;
+      for (let j = 0; j < here.length; j++) {
+        tasks += this.share[here[j]];
+        d += this.share[here[j]] + this.bh[here[j]];
+      }
+      if (!this.prof.irqTimeAccounting && this.epCtx[c] === NONE && this.capTask[c] > 0) d += (this.sigma[c] * tasks) / this.capTask[c];
+      this.kvLeadRate[c] = this.kShare[c] - d;
+    }
     for (let k = 0; k < this.allTraffic.length; k++) if (this.allTraffic[k].ramping()) this.anyRamp = true;
   }
 
@@ -798,9 +844,10 @@ export class HostKernel {
         const recv = this.nicRecv[c];
         for (let k = 0; k < recv.length; k++) pk += recv[k].rServe;
         if (pk > 0) dt = Math.min(dt, this.epPkLeft[c] / pk);
-      } else if (this.poll[c] && !this.prof.softirqDeferToKsoftirqdWhilePending) dt = Math.min(dt, this.nextTickNs[c] - now);
+      } else if (this.poll[c]) dt = Math.min(dt, this.nextTickNs[c] - now); // tick episodes (before 4.9), turns
       if (this.jiffyRate[c] > 0) dt = Math.min(dt, this.jiffyClock[c] / this.jiffyRate[c]);
-      if (this.topLagRate[c] > 0) dt = Math.min(dt, this.topLagNs[c] / this.topLagRate[c]);
+      // A ksoftirqd behind the docker group runs deferred work at once until it has caught up.
+      if (!this.poll[c] && this.kShare[c] > 0 && this.kvLeadNs[c] < 0 && this.kvLeadRate[c] > 0) dt = Math.min(dt, -this.kvLeadNs[c] / this.kvLeadRate[c]);
     }
     for (let i = 0; i < this.nContainers; i++) if (this.lagRate[i] > 0) dt = Math.min(dt, this.lagNs[i] / this.lagRate[i]);
     for (let k = 0; k < this.allTraffic.length; k++) {
@@ -853,6 +900,14 @@ export class HostKernel {
       }
     }
     this.repayLag(dt);
+    for (let c = 0; c < this.cores; c++) {
+      if (this.kvLeadRate[c] === 0) continue;
+      let v = this.kvLeadNs[c] + this.kvLeadRate[c] * dt;
+      // place_entity: a sleeping entity is re-placed at most sched_latency/2 behind the one that ran meanwhile.
+      if (!this.ksoftirqdRunnable(c)) v = Math.max(-this.maxLagNs, v);
+      if (!this.dockerRunnable[c]) v = Math.min(this.maxLagNs, v);
+      this.kvLeadNs[c] = Math.abs(v) < 1e-3 ? 0 : v;
+    }
     for (let c = 0; c < this.cores; c++) if (this.jiffyRate[c] > 0) this.jiffyClock[c] = Math.max(0, this.jiffyClock[c] - this.jiffyRate[c] * dt);
     for (let c = 0; c < this.cores; c++) {
       if (this.epCtx[c] === NONE) continue;
@@ -872,20 +927,28 @@ export class HostKernel {
    * docker group's advanced while ksoftirqd's did not. Relative vruntimes only: the smallest lag on a core is 0.
    */
   private accrueLag(c: number, i: number, ns: number): void {
-    this.lagNs[i] = Math.min(this.maxLagNs, this.lagNs[i] + ns);
+    this.lagNs[i] += ns;
     const here = this.onCore[c];
+    // No cap between runnable entities; a sleeping one is placed at most sched_latency/2 behind min_vruntime when
+    // it wakes (place_entity), so it never holds a larger claim on the runnable ones.
+    let minRun = Infinity;
+    for (let j = 0; j < here.length; j++) if (here[j] === i || this.demand[here[j]] > 0) minRun = Math.min(minRun, this.lagNs[here[j]]);
+    for (let j = 0; j < here.length; j++) if (here[j] !== i && !(this.demand[here[j]] > 0)) this.lagNs[here[j]] = Math.max(this.lagNs[here[j]], minRun - this.maxLagNs);
     let min = Infinity;
     for (let j = 0; j < here.length; j++) min = Math.min(min, this.lagNs[here[j]]);
     for (let j = 0; j < here.length; j++) this.lagNs[here[j]] -= min;
-    if (this.prof.containersUnderDockerCgroup && this.poll[c]) this.topLagNs[c] = Math.min(this.maxLagNs, this.topLagNs[c] + ns);
+    this.kvLeadNs[c] -= ns;
+    if (!this.ksoftirqdRunnable(c)) this.kvLeadNs[c] = Math.max(-this.maxLagNs, this.kvLeadNs[c]);
+  }
+
+  /** ksoftirqd is runnable on core `c`: NAPI polls, or it runs calls deferred in interrupt mode. */
+  private ksoftirqdRunnable(c: number): boolean {
+    return this.poll[c] === 1 || this.kShare[c] > 0;
   }
 
   private repayLag(dt: number): void {
     for (let i = 0; i < this.nContainers; i++) {
       if (this.lagRate[i] > 0) this.lagNs[i] = this.lagNs[i] - this.lagRate[i] * dt > 1e-3 ? this.lagNs[i] - this.lagRate[i] * dt : 0;
-    }
-    for (let c = 0; c < this.cores; c++) {
-      if (this.topLagRate[c] > 0) this.topLagNs[c] = this.topLagNs[c] - this.topLagRate[c] * dt > 1e-3 ? this.topLagNs[c] - this.topLagRate[c] * dt : 0;
     }
   }
 
@@ -914,14 +977,18 @@ export class HostKernel {
         this.epCtx[c] = NONE;
       }
       if (now >= this.nextTickNs[c] - tiny) {
-        // A scheduler tick. Its irq_exit runs pending NET_RX on the interrupted task while NAPI is polling
+        // A scheduler tick. scheduler_tick runs check_preempt_tick at each level of the running task (it may set
+        // need_resched), then its irq_exit runs pending NET_RX on the interrupted task while NAPI is polling
         // (before 4.9; since 4.9 it is left to ksoftirqd), until the work is done, 10 restarts or the jiffy
-        // deadline, or after one round when need_resched is set: the tick that ends the current entity's turn
-        // (one in ticksPerTopSlice of the ticks that land on it) sets it, the others do not.
-        if (this.poll[c] && this.epCtx[c] === NONE && !swallowed && !this.prof.softirqDeferToKsoftirqdWhilePending) {
-          const endsTurn = this.rng.next() * this.ticksPerTopSlice < 1;
-          const rounds = this.episodeRounds(c, endsTurn ? 1 : this.prof.softirqMaxRestarts);
-          this.startEpisode(c, rounds * this.roundPackets(c), this.softirqDeadline(c, now), false);
+        // deadline, or after one round when need_resched is set.
+        if (this.poll[c]) {
+          const resched = this.topTick(c, now) || this.groupTick(c);
+          if (this.epCtx[c] === NONE && !swallowed && !this.prof.softirqDeferToKsoftirqdWhilePending) {
+            const rounds = this.episodeRounds(c, resched ? 1 : this.prof.softirqMaxRestarts);
+            if (rounds === 1) this.tickEpisodes.oneRound++;
+            else this.tickEpisodes.full++;
+            this.startEpisode(c, rounds * this.roundPackets(c), this.softirqDeadline(c, now), false);
+          }
         }
         this.nextTickNs[c] = this.tickAfter(c, now + tiny);
       }
@@ -932,6 +999,7 @@ export class HostKernel {
         if (!this.poll[c] && this.epCtx[c] === NONE) {
           this.poll[c] = 1;
           this.pollEntries.jiffy++;
+          this.ksoftirqdWakes(c, now);
           this.nextTickNs[c] = this.tickAfter(c, now);
         }
       }
@@ -947,6 +1015,61 @@ export class HostKernel {
       this.nextJitterNs += this.jitterIntervalNs;
     }
     if (now >= this.nextBucketNs - tiny) this.closeBucket();
+  }
+
+  /**
+   * wakeup_softirqd: ksoftirqd becomes runnable (NAPI stays scheduled). check_preempt_wakeup: it preempts the
+   * docker group at once only if it is more than wakeup_granularity behind it in vruntime (after a sleep it was
+   * placed up to sched_latency/2 behind); otherwise it waits for a tick to end the group's turn.
+   */
+  private ksoftirqdWakes(c: number, now: number): void {
+    if (this.kTurn[c]) return;
+    if (-this.kvLeadNs[c] > this.wakeupGranNs) {
+      this.kTurn[c] = 1;
+      this.turnStartNs[c] = now;
+      this.turnSwitches.wakeup++;
+    }
+  }
+
+  /** napi_complete: ksoftirqd has nothing left and sleeps; the docker group is picked. */
+  private ksoftirqdSleeps(c: number, now: number): void {
+    if (!this.kTurn[c]) return;
+    this.kTurn[c] = 0;
+    this.turnStartNs[c] = now;
+  }
+
+  /**
+   * check_preempt_tick at the top of core `c` (ksoftirqd runnable): the entity that holds the core is rescheduled
+   * when it has run longer than its sched_slice (latency / 2 with two entities), or, after min_granularity, when
+   * its vruntime is more than a slice ahead of the other's; pick_next_entity then takes the one with the smaller
+   * vruntime. Returns whether need_resched was set.
+   */
+  private topTick(c: number, now: number): boolean {
+    if (!this.prof.containersUnderDockerCgroup) return false;
+    const exec = now - this.turnStartNs[c];
+    const ahead = this.kTurn[c] ? this.kvLeadNs[c] : -this.kvLeadNs[c];
+    if (!(exec > this.topSliceNs || (exec >= this.minGranNs && ahead > this.topSliceNs))) return false;
+    const next = this.kvLeadNs[c] < 0 ? 1 : this.kvLeadNs[c] > 0 ? 0 : 1 - this.kTurn[c];
+    if (next !== this.kTurn[c]) this.turnSwitches.tick++;
+    this.kTurn[c] = next;
+    this.turnStartNs[c] = now;
+    return true;
+  }
+
+  /**
+   * check_preempt_tick inside the docker group, while it holds core `c`: with n runnable containers a container's
+   * sched_slice is sched_latency / n, times the group's share at the top (1/2 while ksoftirqd is runnable). A
+   * slice shorter than a tick is over at every tick; a longer one at one tick in ceil(slice / tick).
+   */
+  private groupTick(c: number): boolean {
+    if (this.kTurn[c]) return false;
+    const here = this.onCore[c];
+    let n = 0;
+    for (let j = 0; j < here.length; j++) if (this.demand[here[j]] > 0) n++;
+    if (n < 2) return false;
+    const slice = this.prof.containersUnderDockerCgroup ? (this.topSliceNs * 2) / n / 2 : (this.topSliceNs * 2) / (n + 1);
+    const ticks = Math.ceil(slice / this.tickNs - 1e-9);
+    return ticks <= 1 || this.rng.next() * ticks < 1;
   }
 
   /** The first tick of core `c` strictly after `t`. */

@@ -23,7 +23,7 @@ export interface CalibrateOptions {
   durationS: number;
 }
 
-const CALIBRATED = new Set(['sysbench', 'udp-receiver', 'tcp-receiver']);
+const CALIBRATED = new Set(['sysbench', 'udp-receiver', 'tcp-receiver', 'udp-sender', 'tcp-sender']);
 export const DEFAULT_CALIBRATION_CAMPAIGN = 'local-docker';
 
 /** The runs of a calibration: one per receive cell (and the control) of the campaign, per repetition. */
@@ -36,6 +36,11 @@ export function calibrationRuns(campaign: string, repetitions: number, durationS
   // A campaign without a receive cell still gets one of each, with the catalog's default message size.
   for (const workload of ['udp-receiver', 'tcp-receiver'] as const)
     if (![...cells.values()].some((r) => r.workload === workload)) cells.set(workload, { ...control, workload, scenarioId: workload, params: {} });
+  // Senders: an HTB-limited UDP sender (its dequeues run in NET_TX) and a TCP sender; only the UDP sender with a
+  // rate says anything about HTB, so a campaign without one gets a 1 Gbit/s cell.
+  if (![...cells.values()].some((r) => r.workload === 'udp-sender' && r.params.rateGbps !== undefined)) cells.set('udp-sender-htb', { ...control, workload: 'udp-sender', scenarioId: 'udp-sender-htb', params: { rateGbps: 1 } });
+  for (const [id, r] of cells) if (r.workload === 'udp-sender' && r.params.rateGbps === undefined) cells.delete(id);
+  if (![...cells.values()].some((r) => r.workload === 'tcp-sender')) cells.set('tcp-sender', { ...control, workload: 'tcp-sender', scenarioId: 'tcp-sender', params: {} });
   const out: RunSpec[] = [];
   for (let rep = 0; rep < repetitions; rep++)
     for (const [i, cell] of [...cells.values()].entries())
@@ -60,7 +65,7 @@ export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
   const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
   const host = hostname();
   const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  process.stdout.write(`calibrating ${host} (${kernel}) with ${runs.length} runs of ${campaign}'s receive cells and control (${o.durationS} s window each, ${o.repetitions} repetitions); load average ${loadBefore}\n`);
+  process.stdout.write(`calibrating ${host} (${kernel}) with ${runs.length} runs of ${campaign}'s receive and send cells and control (${o.durationS} s window each, ${o.repetitions} repetitions); load average ${loadBefore}\n`);
 
   const floods = await runFloods(runs, { hostId: `calibrate-${host}`, onRun: (s, i) => process.stdout.write(`  run ${i + 1}/${runs.length}: ${s.scenarioId} (repetition ${s.repetition + 1})\n`) });
   const figs = floods.map(runFigures);
@@ -82,7 +87,7 @@ export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
     [
       `CONFIG_IRQ_TIME_ACCOUNTING: ${kcfg.irqTimeAccounting === 'unknown' ? 'unknown (no /proc/config.gz or /boot/config-*)' : kcfg.irqTimeAccounting ? 'on' : 'off'}${kcfg.source ? ` (${kcfg.source})` : ''}`,
       `timer: CONFIG_HZ ${kcfg.hz ?? 'unknown'}; tick cost: not measured (needs kprobes on the tick handler; this host has none)`,
-      'not measured yet: TX completion and HTB dequeue costs (the profile keeps the paper values, _kind estimate)',
+      'not measured: the HTB watchdog wakeup apart from the dequeue (folded in, measured per datagram), the direct UDP send path (veth_xmit in sendmsg)',
       `load average ${loadBefore} before, ${loadAfter} after: other work on the host inflates the spreads`,
       `wrote ${out}: ${measurements.length} measured keys (${measurements.map((m) => m.key).join(', ')}); use it with: ironlab run CAMPAIGN --sim-profile ${o.out}`,
       '',
@@ -95,7 +100,7 @@ export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
 export function renderFigures(figs: readonly RunFigures[], mssBytes: number): string {
   const groups = new Map<string, RunFigures[]>();
   for (const f of figs) {
-    const k = `${f.workload}${f.messageBytes ? ` ${f.messageBytes} B` : ''}`;
+    const k = `${f.workload}${f.rateGbps ? ` ${f.rateGbps} Gbit/s` : ''}${f.messageBytes ? ` ${f.messageBytes} B` : ''}`;
     groups.set(k, [...(groups.get(k) ?? []), f]);
   }
   const s = (xs: number[]) => {
@@ -108,6 +113,17 @@ export function renderFigures(figs: readonly RunFigures[], mssBytes: number): st
   for (const [k, g] of groups) {
     if (g[0]!.workload === 'sysbench') {
       lines.push(`  ${k}: victim ${s(g.map((f) => f.victimEventsPerCpuS ?? NaN))} events per CPU-second`);
+      continue;
+    }
+    if (g[0]!.workload === 'udp-sender' || g[0]!.workload === 'tcp-sender') {
+      const udp = g[0]!.workload === 'udp-sender';
+      const parts = [
+        `NET_TX ${s(g.map((f) => (f.netTxS * 1e9) / (udp ? f.sent : f.txSkbs)))} ns/${udp ? 'datagram' : 'skb'}`,
+        udp ? `${s(g.map((f) => f.netTxSoftirqs / f.sent))} NET_TX softirqs/datagram` : `NET_RX owned ${s(g.map((f) => (f.netRxS * 1e9) / f.skbs))} ns/received skb (the peer's receive path on a veth host; not written)`,
+        udp ? `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.sent))} ns/datagram` : `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.appBytes))} ns/byte`,
+        udp ? `${s(g.map((f) => f.sent / f.windowS / 1000))} kdatagrams/s` : `${s(g.map((f) => (f.appBytes * 8) / f.windowS / 1e9))} Gbit/s`,
+      ];
+      lines.push(`  ${k}: ${parts.join(', ')}`);
       continue;
     }
     const tcp = g[0]!.workload === 'tcp-receiver';

@@ -22,6 +22,7 @@ import { testbedFor } from '../../testbed/testbed-for.ts';
 import { CampaignFailedError, PrerequisiteError, UserInputError } from '../errors.ts';
 import { orchestratorProvenance } from '../provenance.ts';
 import { createRunToken } from '../run-token.ts';
+import { startHeartbeat } from '../heartbeat.ts';
 import { ProgressView } from '../progress.ts';
 import { campaignSummary, renderSummary } from './summary.ts';
 import { loadBaseline, type Baseline } from './baseline.ts';
@@ -120,6 +121,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
 
   const facts = new Map<string, { facts: HostFacts; capabilities: EnforcementSupport[] }>();
   let rounds = 0;
+  let stopHeartbeat = () => {};
   const machine = campaignMachine.provide({
     actors: {
       provisionHosts: fromPromise(async () => {
@@ -149,6 +151,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
           if (reset) say(`resume: ${reset} run(s) left in progress or failed went back to todo`);
         }
         for (const { facts: f, capabilities } of facts.values()) await store.recordHost(campaignId, f, capabilities);
+        stopHeartbeat = startHeartbeat(store, campaignId); // the dashboard tells a live campaign from a stale one
         const ledger = await store.ledger(campaignId);
         return {
           todo: ledger.filter((r) => r.status === 'todo').map((r) => r.spec),
@@ -232,6 +235,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   process.off('SIGINT', onSigint);
   process.off('SIGTERM', onSigint);
   progress.stop();
+  stopHeartbeat();
 
   await agents.stop();
   await hub.close();

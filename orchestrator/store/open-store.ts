@@ -13,7 +13,7 @@ export const DEFAULT_DB = 'ironlab.db';
 
 /** From the flags and the environment. `--store` and `--db` name the same thing: both at once is an error. */
 export function storeTarget(o: { store?: string; db?: string }, env: NodeJS.ProcessEnv = process.env): StoreTarget {
-  if (o.store && o.db) throw new UserInputError('give --store or --db, not both (--db FILE is --store FILE)', '--store');
+  if (o.store && o.db) throw new UserInputError('give --db FILE or --store URL, not both', '--store');
   const given = o.store ?? o.db ?? (env.IRONLAB_STORE || undefined) ?? DEFAULT_DB;
   const where = o.store ? '--store' : o.db ? '--db' : env.IRONLAB_STORE ? 'IRONLAB_STORE' : '--db';
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(given)?.[1].toLowerCase();

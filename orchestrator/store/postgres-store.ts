@@ -9,15 +9,15 @@ import type { Sample } from '../../agents/samples.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
 import { UserInputError } from '../errors.ts';
-import { ledgerRules, nowIso as now, type AttemptRow, type CampaignProgress, type CampaignRow, type CampaignStatus, type HostRecord, type LedgerRow, type NewCampaign, type RunStatus, type Store, type StoredRun } from './store.ts';
+import { ledgerRules, nowIso as now, type CampaignActivity, type OrchestratorBeat, type RunTimes, type AttemptRow, type CampaignProgress, type CampaignRow, type CampaignStatus, type HostRecord, type LedgerRow, type NewCampaign, type RunStatus, type Store, type StoredRun } from './store.ts';
 import { redactUrl } from './open-store.ts';
-import { PROGRESS_SQL, toAttempt, toCampaign, toLedger, toProgress } from './rows.ts';
+import { ACTIVITY_SQL, RUN_TIMES_SQL, toActivity, toRunTimes, PROGRESS_SQL, toAttempt, toCampaign, toLedger, toProgress } from './rows.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS campaigns (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, mode TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT,
   status TEXT NOT NULL, spec_json TEXT NOT NULL, spec_hash TEXT NOT NULL, source_path TEXT NOT NULL,
-  source_text TEXT NOT NULL, seed BIGINT NOT NULL, provenance_json TEXT NOT NULL);
+  source_text TEXT NOT NULL, seed BIGINT NOT NULL, provenance_json TEXT NOT NULL, orchestrator_json TEXT);
 CREATE TABLE IF NOT EXISTS runs (
   campaign_id TEXT NOT NULL REFERENCES campaigns(id), run_id TEXT NOT NULL, seq INTEGER NOT NULL,
   scenario_id TEXT NOT NULL, workload TEXT NOT NULL, enforcement TEXT NOT NULL, repetition INTEGER NOT NULL,
@@ -145,6 +145,18 @@ export class PostgresStore implements Store {
 
   async setCampaignStatus(id: string, status: CampaignStatus): Promise<void> {
     await this.pool.query(`UPDATE campaigns SET status = $1, finished_at = $2 WHERE id = $3`, [status, status === 'running' ? null : now(), id]);
+  }
+
+  async heartbeat(campaignId: string, beat: Omit<OrchestratorBeat, 'heartbeatAt'>): Promise<void> {
+    await this.pool.query(`UPDATE campaigns SET orchestrator_json = $1 WHERE id = $2`, [JSON.stringify({ ...beat, heartbeatAt: now() }), campaignId]);
+  }
+
+  async activity(): Promise<CampaignActivity[]> {
+    return (await this.rows(ACTIVITY_SQL)).map(toActivity);
+  }
+
+  async runTimes(campaignId: string): Promise<RunTimes[]> {
+    return (await this.rows(RUN_TIMES_SQL.replace('$campaign', '$1'), [campaignId])).map(toRunTimes);
   }
 
   async recordHost(campaignId: string, facts: HostFacts, capabilities: EnforcementSupport[]): Promise<void> {

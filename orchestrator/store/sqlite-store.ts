@@ -6,8 +6,8 @@ import type { Sample } from '../../agents/samples.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
 import { UserInputError } from '../errors.ts';
-import { ledgerRules, nowIso as now, type AttemptRow, type CampaignProgress, type CampaignRow, type CampaignStatus, type HostRecord, type LedgerRow, type NewCampaign, type RunStatus, type Store, type StoredRun } from './store.ts';
-import { PROGRESS_SQL, toAttempt, toCampaign, toLedger, toProgress } from './rows.ts';
+import { ledgerRules, nowIso as now, type CampaignActivity, type OrchestratorBeat, type RunTimes, type AttemptRow, type CampaignProgress, type CampaignRow, type CampaignStatus, type HostRecord, type LedgerRow, type NewCampaign, type RunStatus, type Store, type StoredRun } from './store.ts';
+import { ACTIVITY_SQL, RUN_TIMES_SQL, toActivity, toRunTimes, PROGRESS_SQL, toAttempt, toCampaign, toLedger, toProgress } from './rows.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -47,10 +47,10 @@ export class SqliteStore implements Store {
     let db: Database.Database;
     try {
       db = new Database(path);
-      db.pragma('journal_mode = WAL');
     } catch (err) {
       throw new UserInputError(`cannot open the result store: ${(err as Error).message}`, path);
     }
+    db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
@@ -58,6 +58,8 @@ export class SqliteStore implements Store {
     db.exec(SCHEMA);
     // stores made before run guards: add the column (null = in guard)
     if (!(db.prepare(`PRAGMA table_info(runs)`).all() as { name: string }[]).some((c) => c.name === 'guard_reason')) db.exec(`ALTER TABLE runs ADD COLUMN guard_reason TEXT`);
+    // stores made before the dashboard: the orchestrator's heartbeat (null = none recorded)
+    if (!(db.prepare(`PRAGMA table_info(campaigns)`).all() as { name: string }[]).some((c) => c.name === 'orchestrator_json')) db.exec(`ALTER TABLE campaigns ADD COLUMN orchestrator_json TEXT`);
     return new SqliteStore(db, path);
   }
 
@@ -117,6 +119,18 @@ export class SqliteStore implements Store {
 
   async setCampaignStatus(id: string, status: CampaignStatus): Promise<void> {
     this.sql(`UPDATE campaigns SET status = ?, finished_at = ? WHERE id = ?`).run(status, status === 'running' ? null : now(), id);
+  }
+
+  async heartbeat(campaignId: string, beat: Omit<OrchestratorBeat, 'heartbeatAt'>): Promise<void> {
+    this.sql(`UPDATE campaigns SET orchestrator_json = ? WHERE id = ?`).run(JSON.stringify({ ...beat, heartbeatAt: now() }), campaignId);
+  }
+
+  async activity(): Promise<CampaignActivity[]> {
+    return (this.sql(ACTIVITY_SQL).all() as Record<string, any>[]).map(toActivity);
+  }
+
+  async runTimes(campaignId: string): Promise<RunTimes[]> {
+    return (this.sql(RUN_TIMES_SQL).all({ campaign: campaignId }) as Record<string, any>[]).map(toRunTimes);
   }
 
   async recordHost(campaignId: string, facts: HostFacts, capabilities: EnforcementSupport[]): Promise<void> {

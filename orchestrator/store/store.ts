@@ -55,6 +55,41 @@ export interface LedgerRow {
   finishedAt: string | null;
 }
 
+/** Who runs a campaign's orchestrator and where, and when it last said it was alive (every `everyS`). */
+export interface OrchestratorBeat {
+  user: string;
+  host: string;
+  pid: number;
+  everyS: number;
+  heartbeatAt: string;
+}
+
+/** A campaign's ledger in counts, and its orchestrator's last heartbeat (what the dashboard watches). */
+export interface CampaignActivity {
+  campaignId: string;
+  status: CampaignStatus;
+  total: number;
+  done: number;
+  failed: number;
+  running: number;
+  attempts: number;
+  /** The latest start or end of a run (ISO 8601); null before the first. */
+  lastChangeAt: string | null;
+  orchestrator: OrchestratorBeat | null;
+}
+
+/** One run's place and times in the ledger, without its spec or samples. */
+export interface RunTimes {
+  runId: string;
+  scenarioId: string;
+  enforcement: string;
+  status: RunStatus;
+  attempts: number;
+  hostId: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
 export interface StoredRun extends LedgerRow {
   samples: Sample[];
   provenance: Record<string, unknown>;
@@ -104,6 +139,10 @@ export interface StoreReader {
   runs(campaignId: string): Promise<StoredRun[]>;
   /** The attempt history, by run then attempt. */
   attempts(campaignId: string): Promise<AttemptRow[]>;
+  /** Every campaign's ledger in counts, with its orchestrator's last heartbeat: one query. */
+  activity(): Promise<CampaignActivity[]>;
+  /** A campaign's runs with their status, host and times, in ledger order (no specs or samples parsed). */
+  runTimes(campaignId: string): Promise<RunTimes[]>;
   close(): Promise<void>;
 }
 
@@ -114,6 +153,8 @@ export interface Store extends StoreReader {
   /** Add todo runs to a campaign's ledger (adaptive repetitions), numbered after its last run. */
   appendRuns(campaignId: string, runs: RunSpec[]): Promise<void>;
   setCampaignStatus(id: string, status: CampaignStatus): Promise<void>;
+  /** The orchestrator running this campaign says it is alive (see orchestrator/heartbeat.ts). */
+  heartbeat(campaignId: string, beat: Omit<OrchestratorBeat, 'heartbeatAt'>): Promise<void>;
   recordHost(campaignId: string, facts: HostFacts, capabilities: EnforcementSupport[]): Promise<void>;
   /**
    * This orchestrator runs the campaign until the store is closed: a second claim of it (another orchestrator

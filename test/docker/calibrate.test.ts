@@ -12,7 +12,7 @@ import { dockerReadiness } from './helpers/ready.ts';
 const { ready } = await dockerReadiness();
 
 describe.skipIf(!ready)('ironlab calibrate', () => {
-  it('measures the receive costs on this host and writes a profile of measured values', async () => {
+  it('measures the receive and send costs on this host and writes a profile of measured values', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'ironlab-cal-')), 'host.json');
     const r = await runCli(['calibrate', 'local-docker', '--out', out, '--repetitions', '1', '--duration', '2']);
     console.log(r.stdout, r.stderr);
@@ -23,7 +23,8 @@ describe.skipIf(!ready)('ironlab calibrate', () => {
     const p = loadProfile(out);
     expect(p._measured?.host).toBe(hostname());
     expect(p._measured?.kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
-    for (const k of ['udpRxStackNsPerPacket', 'udpRecvSyscallNsPerPacket', 'tcpRxGroNsPerPacket', 'tcpRxCopyNsPerByte', 'irqModerationUs', 'sysbenchEventsPerCpuSecond'] as const)
+    expect(r.stdout).toMatch(/udp-sender 1 Gbit\/s[^:]*: NET_TX \d.* ns\/datagram/);
+    for (const k of ['udpRxStackNsPerPacket', 'udpRecvSyscallNsPerPacket', 'tcpRxGroNsPerPacket', 'tcpRxCopyNsPerByte', 'irqModerationUs', 'sysbenchEventsPerCpuSecond', 'htbDequeueNsPerPacket', 'udpTxSyscallNsPerPacket', 'tcpTxCopyNsPerByte'] as const)
       expect(p._kind[k], k).toBe('measured');
     // Physical ranges on any x86 core from this decade, loaded or not: a datagram's receive path costs
     // between 0.1 and 100 us, a TCP segment's under 100 us, a copied byte 0.005-20 ns.
@@ -34,9 +35,15 @@ describe.skipIf(!ready)('ironlab calibrate', () => {
     expect(p.tcpRxCopyNsPerByte).toBeGreaterThan(0.005);
     expect(p.tcpRxCopyNsPerByte).toBeLessThan(20);
     expect(p.sysbenchEventsPerCpuSecond).toBeGreaterThan(50);
+    // An HTB dequeue (qdisc + veth_xmit in NET_TX) costs 0.1-100 us per datagram; a sendmsg 0.3-100 us.
+    expect(p.htbDequeueNsPerPacket).toBeGreaterThan(100);
+    expect(p.htbDequeueNsPerPacket).toBeLessThan(100_000);
+    expect(p.udpTxSyscallNsPerPacket).toBeGreaterThan(300);
+    expect(p.udpTxSyscallNsPerPacket).toBeLessThan(100_000);
 
     // nothing left behind
     const left = await new Docker().listContainers({ all: true, filters: { label: ['ironlab.campaign'] } });
-    expect(left.filter((c) => c.Labels['ironlab.campaign']?.startsWith('calibrate-'))).toEqual([]);
+    const ours = left.filter((c) => c.Labels['ironlab.campaign']?.startsWith('calibrate-')).map((c) => `${c.Names[0]} ${c.State} ${c.Status} created ${new Date(c.Created * 1000).toISOString()} run ${c.Labels['ironlab.run']}`);
+    expect(ours).toEqual([]);
   }, 300_000);
 });

@@ -10,6 +10,7 @@ import { testRun } from '../fakes/fake-backend.ts';
 import { dockerReadiness } from './helpers/ready.ts';
 import { changedRps, rpsValues } from './helpers/host-state.ts';
 import { enforcementCapabilities } from '../../agents/enforcement/capabilities.ts';
+import { quietCgroupName } from '../../agents/docker/quiet-cores.ts';
 
 const { ready } = await dockerReadiness();
 const hostId = 'docker-test'; // fixed: beforeAll reaps what an earlier, interrupted test run left
@@ -38,8 +39,8 @@ function pidsOf(comm: string): number[] {
 const cpusAllowed = (pid: number) => readFileSync(`/proc/${pid}/status`, 'utf8').match(/Cpus_allowed_list:\s*(\S+)/)![1];
 /** The v1 cgroups (cpuset, cpuacct) and allowed cpus of Docker's daemons, to compare before and after a run. */
 const daemonCgroups = () => [...pidsOf('dockerd'), ...pidsOf('containerd')].map((p) => `${p} ${readFileSync(`/proc/${p}/cgroup`, 'utf8').split('\n').filter((l) => /:(cpuset|cpuacct)[:,]/.test(l)).join(' ')} ${cpusAllowed(p)}`);
-/** The cgroups a run makes for its window (ironlab-<host>-...), at the top of the v1 hierarchies. */
-const ourCgroups = () => ['cpuset', 'cpuacct'].flatMap((h) => readdirSync(`/sys/fs/cgroup/${h}`).filter((d) => d.startsWith('ironlab-')).map((d) => `${h}/${d}`));
+/** The cgroups this host's runs make for their window (ironlab-<host>-...), at the top of the v1 hierarchies. */
+const ourCgroups = () => ['cpuset', 'cpuacct'].flatMap((h) => readdirSync(`/sys/fs/cgroup/${h}`).filter((d) => d.startsWith(quietCgroupName(hostId, ''))).map((d) => `${h}/${d}`));
 
 describe.skipIf(!ready)('docker backend (real engine)', () => {
   let backend: DockerBackend;

@@ -4,33 +4,29 @@
 // report itself are kept under test-artifacts/report-html/.
 // Runs for real when CI=true (a missing browser then fails the test); elsewhere it skips, saying why, only if
 // there is no chromium binary.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { reportCommand } from '../../orchestrator/commands/report-command.ts';
 import { campaignSummary } from '../../orchestrator/commands/summary.ts';
 import { SqliteStore } from '../../orchestrator/store/sqlite-store.ts';
 import { chartCount, paperFigures, timeBreakdownRows, type Figure } from '../../orchestrator/report/index.ts';
 import type { ScenarioSummary } from '../../orchestrator/analysis/penalty.ts';
 import { buildReportStore } from '../fixtures/report/build-store.ts';
+import { openChromium, skipWithoutChromium, type OpenChromium } from '../browser/chromium.ts';
 
-const CHROMIUM = process.env.IRONLAB_CHROMIUM ?? '/usr/bin/chromium';
-const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const ARTIFACTS = join(import.meta.dirname, '../../test-artifacts/report-html');
-if (!HAVE_CHROMIUM && !IN_CI) console.warn(`html-browser.test.ts skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set IRONLAB_CHROMIUM); it runs for real when CI=true`);
 
-describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the HTML report in headless Chromium', () => {
+describe.skipIf(skipWithoutChromium('html-browser.test.ts'))('the HTML report in headless Chromium', () => {
   let dir: string;
-  let userDataDir: string;
+  let browser: OpenChromium;
   let context: BrowserContext;
   let page: Page;
   let reportFile: string;
   let summaries: ScenarioSummary[];
-  const consoleErrors: string[] = [];
+  let consoleErrors: string[];
   const requests: string[] = [];
 
   beforeAll(async () => {
@@ -43,26 +39,15 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the HTML report in headless Chromium'
     summaries = (await campaignSummary(store, 'c-browser')).summaries;
     await store.close();
 
-    userDataDir = mkdtempSync(join(tmpdir(), 'ironlab-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-      viewport: { width: 1400, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
-    });
-    page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`));
+    browser = await openChromium({ width: 1400, height: 900 });
+    ({ context, page, consoleErrors } = browser);
     context.on('request', (r) => requests.push(r.url()));
     await page.goto(pathToFileURL(reportFile).href, { waitUntil: 'load' });
     await page.waitForSelector('body[data-charts-ready]');
   });
 
   afterAll(async () => {
-    await context?.close();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    await browser?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

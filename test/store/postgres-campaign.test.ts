@@ -100,7 +100,7 @@ describe.skipIf(pgSkip !== null)('PostgreSQL store, end to end', () => {
       [['run', 'smoke', '--store', `postgres://ironlab@/nosuchdb?host=${encodeURIComponent(dir)}`], /cannot open the PostgreSQL result store: database "nosuchdb" does not exist/],
       [['run', 'smoke', '--store', 'postgres://ironlab@/db?host=/nonexistent-socket-dir'], /postgres:\/\/ironlab@\/db\?host=.*: cannot open the PostgreSQL result store: connect ENOENT/],
       [['report', '--store', 'postgres://ironlab:secret@127.0.0.1:1/db'], /postgres:\/\/ironlab:\*\*\*@127\.0\.0\.1:1\/db: cannot open the PostgreSQL result store: connect ECONNREFUSED/],
-      [['run', 'smoke', '--store', 'x.db', '--db', 'y.db'], /give --store or --db, not both/],
+      [['run', 'smoke', '--store', 'x.db', '--db', 'y.db'], /give --db FILE or --store URL, not both/],
     ];
     for (const [args, message] of cases) {
       const r = await runCli([...args, '--no-progress'].filter((a) => !(args[0] === 'report' && a === '--no-progress')));

@@ -52,6 +52,8 @@ describe('figures from a flood run', () => {
     windowS: 2,
     rxSkbs: 400_000,
     rxBytes: 600e6,
+    txSkbs: 0,
+    txBytes: 0,
     locPerCore: [500, 10],
     samples: [
       sample(METRIC.windowS, 2, 's'),
@@ -84,6 +86,57 @@ describe('figures from a flood run', () => {
     const ack = paper.tcpAckTxNsPerPacket + paper.txCompletionNsPerPacket;
     expect(m.get('tcpRxGroNsPerPacket')).toBeCloseTo((0.2e9 - ack * 10_000) / 450_000, 6);
     expect(m.get('tcpRxStackNsPerSuperPacket')).toBe(0);
+  });
+
+  it('senders: NET_TX per queued datagram is the HTB dequeue path, the task time per datagram its sendmsg; a TCP sender\'s task time per byte and NET_TX per skb', () => {
+    const paper = loadProfile('paper');
+    const htbSpec = { ...spec, workload: 'udp-sender' as const, params: { rateGbps: 1 } };
+    // 170k datagrams, 0.204 s of NET_TX owned by the sender (1200 ns each), 0.34 s of task time of which 0.01 s softirq
+    const htb = runFigures({
+      ...run,
+      spec: htbSpec,
+      rxSkbs: 0,
+      rxBytes: 0,
+      txSkbs: 170_000,
+      txBytes: 170_000 * 1512,
+      samples: [
+        sample(METRIC.windowS, 2, 's'),
+        sample(METRIC.attributedSoftirqS, 0.01, 's', { container: 'neighbour-0', vec: 'NET_RX' }),
+        sample(METRIC.attributedSoftirqS, 0.204, 's', { container: 'neighbour-0', vec: 'NET_TX' }),
+        sample(METRIC.chargedTimeS, 0.204, 's', { container: 'neighbour-0', enforced: 'no' }),
+        sample(METRIC.cgroupUsageS, 0.35, 's', { container: 'neighbour-0' }),
+        sample(METRIC.packetsSent, 170_000, 'packets', { container: 'neighbour-0' }),
+        sample('softirq_count', 150_000, 'count', { core: '0', vec: 'NET_TX' }),
+      ],
+    });
+    expect(htb.netTxSoftirqs / htb.sent).toBeCloseTo(150 / 170, 9);
+    const m = new Map(measurementsFrom([htb], paper).map((x) => [x.key, x.values[0]]));
+    expect(m.get('htbDequeueNsPerPacket')).toBeCloseTo(1200, 6);
+    expect(m.get('htbWatchdogNsPerWakeup')).toBe(0);
+    expect(m.get('driverTxNsPerPacket')).toBe(0);
+    expect(m.get('udpTxSyscallNsPerPacket')).toBeCloseTo(((0.35 - 0.01) * 1e9) / 170_000, 6);
+    const tcpSpec = { ...spec, workload: 'tcp-sender' as const, params: { flows: 2, messageBytes: 131072 } };
+    // 2.5 Gbit/s for 2 s = 625 MB; 10k TSO skbs out, 20k ACKs in
+    const tcp = runFigures({
+      ...run,
+      spec: tcpSpec,
+      rxSkbs: 20_000,
+      rxBytes: 20_000 * 66,
+      txSkbs: 10_000,
+      txBytes: 625e6,
+      samples: [
+        sample(METRIC.windowS, 2, 's'),
+        sample(METRIC.attributedSoftirqS, 0.03, 's', { container: 'neighbour-0', vec: 'NET_RX' }),
+        sample(METRIC.attributedSoftirqS, 0.001, 's', { container: 'neighbour-0', vec: 'NET_TX' }),
+        sample(METRIC.chargedTimeS, 0.031, 's', { container: 'neighbour-0', enforced: 'no' }),
+        sample(METRIC.cgroupUsageS, 0.3, 's', { container: 'neighbour-0' }),
+        sample(METRIC.neighbourThroughputGbps, 2.5, 'Gbit/s', { container: 'neighbour-0' }),
+      ],
+    });
+    const t = new Map(measurementsFrom([tcp], paper).map((x) => [x.key, x.values[0]]));
+    expect(t.get('tcpTxCopyNsPerByte')).toBeCloseTo(0.3e9 / 625e6 - paper.tcpSyscallNsPerCall / 131072, 6);
+    expect(t.get('txCompletionNsPerPacket')).toBeCloseTo(100, 6);
+    expect(t.has('tcpAckRxNsPerPacket')).toBe(false); // on a veth host that NET_RX time is the peer's receive path
   });
 
   it('falls back to the tick-sampled softirq time without accounting', () => {
