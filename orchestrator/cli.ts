@@ -34,7 +34,8 @@ program
   .command('run')
   .description('run a campaign (a YAML file or a built-in name; default: the built-in paper campaign on simulated hosts)')
   .argument('[campaign]', 'campaign file or built-in name (see `ironlab campaigns`)')
-  .option('--db <file>', 'result store (SQLite)', 'ironlab.db')
+  .option('--db <file>', 'result store, a SQLite file (default: $IRONLAB_STORE, else ironlab.db)')
+  .option('--store <url|file>', 'result store: postgres://USER@HOST[:PORT]/DB (shared by a lab) or a SQLite file (default: $IRONLAB_STORE, else ironlab.db)')
   .option('--resume <id>', 'finish an interrupted campaign from its ledger, never repeating a completed run')
   .option('--json', 'print the report as JSON (the `ironlab report --format json` contract) instead of a table')
   .option('--no-progress', 'no progress line')
@@ -47,7 +48,7 @@ program
   .action(async (campaign: string | undefined, o) => {
     if (campaign && o.resume) throw new UserInputError('give a campaign or --resume ID, not both', '--resume');
     const { runCampaign } = await import('./commands/run-command.ts');
-    const r = await runCampaign({ campaign, db: o.db, resume: o.resume, json: Boolean(o.json), progress: o.progress, log: o.log, baseline: o.baseline, junit: o.junit, allowInconclusive: Boolean(o.allowInconclusive), simProfile: o.simProfile });
+    const r = await runCampaign({ campaign, db: o.db, store: o.store, resume: o.resume, json: Boolean(o.json), progress: o.progress, log: o.log, baseline: o.baseline, junit: o.junit, allowInconclusive: Boolean(o.allowInconclusive), simProfile: o.simProfile });
     process.exitCode = r.exitCode;
   });
 
@@ -62,7 +63,8 @@ program
 program
   .command('report')
   .description('report a stored campaign: penalty factors with 95% confidence intervals')
-  .option('--db <file>', 'result store (SQLite)', 'ironlab.db')
+  .option('--db <file>', 'result store, a SQLite file (default: $IRONLAB_STORE, else ironlab.db)')
+  .option('--store <url|file>', 'result store: postgres://USER@HOST[:PORT]/DB or a SQLite file (default: $IRONLAB_STORE, else ironlab.db)')
   .option('--campaign <id>', 'campaign id (default: the latest)')
   .addOption(new Option('--format <format>', 'output format (html: one self-contained file, use with --out DIR)').choices(['table', 'json', 'csv', 'ndjson', 'html']).default('table'))
   .option('--out <path>', 'write to a file instead of stdout (html: a directory, report.html is written in it)')
@@ -70,7 +72,7 @@ program
   .option('--list', 'list the campaigns in the store')
   .action(async (o) => {
     const { reportCommand } = await import('./commands/report-command.ts');
-    await reportCommand({ db: o.db, campaign: o.campaign, format: o.format, out: o.out, list: Boolean(o.list), compare: o.compare });
+    await reportCommand({ db: o.db, store: o.store, campaign: o.campaign, format: o.format, out: o.out, list: Boolean(o.list), compare: o.compare });
   });
 
 program

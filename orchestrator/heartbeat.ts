@@ -21,11 +21,8 @@ export function orchestratorIdentity(): Omit<OrchestratorBeat, 'heartbeatAt'> {
 export function startHeartbeat(store: Pick<Store, 'heartbeat'>, campaignId: string): () => void {
   const who = orchestratorIdentity();
   const beat = () => {
-    try {
-      store.heartbeat(campaignId, who);
-    } catch {
-      // a busy store misses one beat; the next one comes in HEARTBEAT_EVERY_S
-    }
+    // a busy or unreachable store misses one beat; the next one comes in HEARTBEAT_EVERY_S
+    store.heartbeat(campaignId, who).catch(() => {});
   };
   beat();
   const timer = setInterval(beat, HEARTBEAT_EVERY_S * 1000);

@@ -3,6 +3,7 @@
 // backend (the host kernel) is simulated. An agent that dies unexpectedly is started again (bounded), so a
 // campaign survives a lost host.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../orchestrator/provenance.ts';
 
@@ -28,8 +29,24 @@ export class LocalAgents {
 
   constructor(private readonly opts: LocalAgentOptions) {}
 
-  start(): void {
-    for (const h of this.opts.hosts) this.spawnAgent(h.id, h.backend);
+  /**
+   * Start every agent, a few at a time: an agent takes a second or two of CPU to start, and a lab's worth
+   * started at once starves them all (and the orchestrator), so their WebSocket handshakes time out and they
+   * keep retrying. The next one starts when one of those starting has connected (`connected`), or after
+   * `slotMs` without it. Resolves when the last one has been started.
+   */
+  async startPaced(connected: (hostId: string) => boolean, width = Math.max(4, 2 * availableParallelism()), slotMs = 20_000): Promise<void> {
+    const starting = new Map<string, number>(); // hostId -> when it was started
+    for (const h of this.opts.hosts) {
+      for (;;) {
+        if (this.stopping) return;
+        for (const [id, at] of starting) if (connected(id) || Date.now() - at > slotMs) starting.delete(id);
+        if (starting.size < width) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      this.spawnAgent(h.id, h.backend);
+      starting.set(h.id, Date.now());
+    }
   }
 
   /** The pid of a host's agent process (tests kill it to prove recovery). */

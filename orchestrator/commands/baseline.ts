@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } fro
 import { UserInputError } from '../errors.ts';
 import { ReportJson } from '../report/json.ts';
 import type { CompareSide } from '../report/compare.ts';
-import { Store } from '../store/store.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import { campaignSummary } from './summary.ts';
 
 export interface Baseline {
@@ -17,10 +17,10 @@ export interface Baseline {
 
 const WHERE = '--baseline';
 
-export function loadBaseline(arg: string, campaignName: string): Baseline {
+export async function loadBaseline(arg: string, campaignName: string): Promise<Baseline> {
   const { path, id } = splitBaseline(arg);
   if (statSync(path).isDirectory()) throw new UserInputError(`${path} is a directory, not a JSON report or a result store`, WHERE);
-  return { source: arg, side: isSqlite(path) ? fromStore(path, id, campaignName) : fromJson(path, id) };
+  return { source: arg, side: isSqlite(path) ? await fromStore(path, id, campaignName) : fromJson(path, id) };
 }
 
 /** `old.db:c2026...` -> the store and the id; a path that exists as given wins (it may hold a colon). */
@@ -41,26 +41,25 @@ function isSqlite(path: string): boolean {
   }
 }
 
-function fromStore(path: string, id: string | undefined, campaignName: string): CompareSide {
-  const store = Store.open(path);
+async function fromStore(path: string, id: string | undefined, campaignName: string): Promise<CompareSide> {
+  const store = SqliteStore.open(path);
   try {
     const chosen = id
-      ? store.campaign(id)
-      : store
-          .campaigns()
+      ? await store.campaign(id)
+      : (await store.campaigns())
           .filter((c) => c.name === campaignName && c.status === 'done')
           .at(-1);
     if (!chosen) {
-      const known = store.campaigns().map((c) => `${c.id} (${c.name}, ${c.status})`).join(', ') || 'none';
+      const known = (await store.campaigns()).map((c) => `${c.id} (${c.name}, ${c.status})`).join(', ') || 'none';
       throw new UserInputError(
         id ? `no campaign '${id}' in ${path} (campaigns there: ${known})` : `no done campaign named '${campaignName}' in ${path}; name one with ${path}:CAMPAIGN-ID (campaigns there: ${known})`,
         WHERE,
       );
     }
-    const s = campaignSummary(store, chosen.id);
+    const s = await campaignSummary(store, chosen.id);
     return { campaign: s.campaign, summaries: s.summaries };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -15,7 +15,8 @@ import { guardViolations } from '../analysis/guards.ts';
 import { repetitionPlan } from '../analysis/adaptive.ts';
 import { campaignMachine, type LedgerOpened } from '../machines/campaign-machine.ts';
 import { AgentHub } from '../hub/hub.ts';
-import { Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
+import { openStore, removeSqliteFiles, storeExists, storeFlag, storeLocation, storeTarget, type StoreTarget } from '../store/open-store.ts';
 import { LocalAgents } from '../../testbed/local-agents.ts';
 import { testbedFor } from '../../testbed/testbed-for.ts';
 import { CampaignFailedError, PrerequisiteError, UserInputError } from '../errors.ts';
@@ -30,7 +31,10 @@ import { junitXml } from '../report/junit.ts';
 
 export interface RunOptions {
   campaign?: string;
-  db: string;
+  /** SQLite file (`--db`); or give `store`. Neither: $IRONLAB_STORE, else ./ironlab.db. */
+  db?: string;
+  /** `--store`: a postgres:// URL or a SQLite file. */
+  store?: string;
   resume?: string;
   json: boolean;
   progress: boolean;
@@ -57,8 +61,9 @@ export interface RunReport {
 }
 
 export async function runCampaign(opts: RunOptions): Promise<RunReport> {
-  const dbPath = resolve(opts.db);
-  const logPath = resolve(opts.log ?? join(dirname(dbPath), 'ironlab.log'));
+  const target = storeTarget(opts);
+  const again = storeFlag(target);
+  const logPath = resolve(opts.log ?? (target.kind === 'sqlite' ? join(dirname(resolve(target.path)), 'ironlab.log') : 'ironlab.log'));
   const out = (line: string) => !opts.json && process.stdout.write(`${line}\n`);
   const startedAt = Date.now();
   if (opts.junit) checkJunitTarget(opts.junit);
@@ -66,20 +71,29 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   // ---- what to run: a new campaign (validated before anything is created) or the rest of an old one
   if (opts.simProfile && opts.resume) throw new UserInputError('--sim-profile applies to a new campaign, not to --resume', '--sim-profile');
   const loaded = opts.resume ? null : withSimProfile(loadCampaign(opts.campaign), opts.simProfile);
-  let baseline: Baseline | null = loaded && opts.baseline ? loadBaseline(opts.baseline, loaded.spec.name) : null;
-  if (opts.resume && !existsSync(dbPath)) throw new UserInputError('no result store here to resume from', opts.db);
-  const dbExisted = existsSync(dbPath);
-  const store = Store.open(dbPath);
+  let baseline: Baseline | null = loaded && opts.baseline ? await loadBaseline(opts.baseline, loaded.spec.name) : null;
+  if (opts.resume && !storeExists(target)) throw new UserInputError('no result store here to resume from', storeLocation(target));
+  const dbExisted = storeExists(target);
+  const store = await openStore(target);
   /** Refused before the ledger existed (a missing prerequisite, no host, a busy testbed): leave no empty store. */
-  const discardStore = () => {
-    store.close();
-    if (!dbExisted) for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) rmSync(f, { force: true });
+  const discardStore = async () => {
+    await store.close();
+    if (!dbExisted) removeSqliteFiles(target);
   };
-  const { spec, campaignId, plan, source } = loaded ? planNew(loaded) : planResume(store, opts.resume!, opts.db);
-  if (!loaded && opts.baseline) baseline = loadBaseline(opts.baseline, spec.name); // resuming: the store existed
+  const { spec, campaignId, plan, source } = loaded ? planNew(loaded) : await planResume(store, opts.resume!, target).catch(async (err) => {
+    await store.close();
+    throw err;
+  });
+  // another orchestrator on this campaign (a shared store): refused before anything starts
+  await store.claimCampaign(campaignId).catch(async (err) => {
+    await store.close();
+    throw err;
+  });
+  if (!loaded && opts.baseline) baseline = await loadBaseline(opts.baseline, spec.name); // resuming: the store existed
   if (loaded) for (const w of loaded.warnings) out(`warning: ${w}`);
   else out(`resuming campaign ${campaignId} (${spec.name})`);
   const log = createWriteStream(logPath, { flags: 'a' });
+  log.setMaxListeners(0); // every local agent's stderr is piped into it
   const say = (line: string) => log.write(`${new Date().toISOString()} ${line}\n`);
   const hostIds = spec.hosts.map((h) => h.id);
   const serverHosts = spec.hosts.filter((h) => h.roles.includes('server')).map((h) => h.id);
@@ -93,9 +107,9 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   const runToken = createRunToken();
   const auth = testbed ?? runToken;
   const hub = new AgentHub({ token: auth.token, expectedHosts: new Set(hostIds), bindHost: testbed?.bindHost, port: testbed?.port });
-  const url = await hub.listen().catch((err: NodeJS.ErrnoException) => {
+  const url = await hub.listen().catch(async (err: NodeJS.ErrnoException) => {
     runToken.remove();
-    discardStore();
+    await discardStore();
     if (err.code === 'EADDRINUSE' && testbed)
       throw new UserInputError(`another ironlab run is using this testbed (its address ${testbed.bindHost}:${testbed.port} is taken); wait for it to end`, testbed.description);
     throw err;
@@ -111,7 +125,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   const machine = campaignMachine.provide({
     actors: {
       provisionHosts: fromPromise(async () => {
-        agents.start();
+        void agents.startPaced((h) => hub.connection(h) !== undefined);
         return await waitForHosts(hub, hostIds, 30_000, logPath);
       }),
       prepareHosts: fromPromise(async () => {
@@ -128,17 +142,17 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
         if (plan) {
           // what the agents are, not what the file says: a testbed may serve a docker campaign with sim agents
           const mode = [...new Set(spec.hosts.map((h) => facts.get(h.id)?.facts.backend ?? h.backend))].join('+');
-          store.createCampaign(
+          await store.createCampaign(
             { id: campaignId, name: spec.name, mode, createdAt: new Date().toISOString(), spec, specHash: hashSpec(spec), sourcePath: source.path, sourceText: source.text, seed: spec.seed, provenance: orchestratorProvenance() },
             plan,
           );
         } else {
-          const reset = store.resetInProgress(campaignId, true);
+          const reset = await store.resetInProgress(campaignId, true);
           if (reset) say(`resume: ${reset} run(s) left in progress or failed went back to todo`);
         }
-        for (const { facts: f, capabilities } of facts.values()) store.recordHost(campaignId, f, capabilities);
+        for (const { facts: f, capabilities } of facts.values()) await store.recordHost(campaignId, f, capabilities);
         stopHeartbeat = startHeartbeat(store, campaignId); // the dashboard tells a live campaign from a stale one
-        const ledger = store.ledger(campaignId);
+        const ledger = await store.ledger(campaignId);
         return {
           todo: ledger.filter((r) => r.status === 'todo').map((r) => r.spec),
           total: ledger.length,
@@ -148,7 +162,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
       }),
       extendLedger: fromPromise<RunSpec[], { campaignId: string }>(async () => {
         if (!spec.until) return [];
-        const runs = extraRepetitions(store, spec, campaignId, ++rounds);
+        const runs = await extraRepetitions(store, spec, campaignId, ++rounds);
         if (runs.length) say(`until ${JSON.stringify(spec.until)}: round ${rounds} adds ${runs.length} run(s)`);
         return runs;
       }),
@@ -171,10 +185,10 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
       guardCheck: (result, run) => guardViolations(result.samples, run, spec.guards),
       ledger: {
         startRun: (runId, hostId) => store.startRun(campaignId, runId, hostId),
-        completeRun: (result, hostId) => void store.completeRun(campaignId, result.runId, result.samples, { ...result.provenance, hostId }),
-        failRun: (runId, error, retryable) => {
+        completeRun: async (result, hostId) => void (await store.completeRun(campaignId, result.runId, result.samples, { ...result.provenance, hostId })),
+        failRun: async (runId, error, retryable) => {
           say(`run ${runId} failed (${retryable ? 'retryable' : 'fatal'}): ${error}`);
-          return store.failRun(campaignId, runId, error, retryable, spec.maxAttempts) === 'todo' ? 'todo' : 'failed';
+          return (await store.failRun(campaignId, runId, error, retryable, spec.maxAttempts)) === 'todo' ? 'todo' : 'failed';
         },
         releaseRun: (runId) => store.releaseRun(campaignId, runId),
         guardRun: (result, hostId, reason) => {
@@ -208,7 +222,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
       process.stderr.write('\naborting: tearing down the runs in flight (Ctrl-C again to quit at once; completed runs are kept)\n');
       actor.send({ type: 'ABORT' });
     } else {
-      process.stderr.write(`quitting now; resume with: ironlab run --resume ${campaignId} --db ${opts.db}\n`);
+      process.stderr.write(`quitting now; resume with: ironlab run --resume ${campaignId} ${again}\n`);
       process.exit(130);
     }
   };
@@ -229,19 +243,19 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
 
   const ctx = final.context;
   const state = final.value as 'done' | 'failed' | 'aborted';
-  const created = store.campaign(campaignId) !== undefined;
-  if (created) store.setCampaignStatus(campaignId, state);
+  const created = (await store.campaign(campaignId)) !== undefined;
+  if (created) await store.setCampaignStatus(campaignId, state);
   say(`campaign ${campaignId} ${state}${ctx.error ? `: ${ctx.error}` : ''}`);
   log.end();
 
   if (state === 'failed') {
-    if (created) store.close();
-    else discardStore();
+    if (created) await store.close();
+    else await discardStore();
     throw ctx.errorKind === 'input'
       ? new UserInputError(ctx.error ?? 'failed')
       : new CampaignFailedError(`campaign ${campaignId} failed: ${ctx.error} (agents and orchestrator log: ${logPath})`);
   }
-  const summary = campaignSummary(store, campaignId);
+  const summary = await campaignSummary(store, campaignId);
   // an aborted campaign is not judged: its missing runs would read as inconclusive checks
   const checks = state === 'done' ? buildChecks(spec, summary, baseline, Boolean(opts.allowInconclusive)) : null;
   const checksFailed = checks ? checkCounts(checkCases(checks)).notOk > 0 : false;
@@ -253,10 +267,10 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
     if (ctx.failures.length) out(describeFailures(ctx.failures));
     const checkLines = checks ? renderChecks(checks, true) : '';
     if (checkLines) out(checkLines);
-    if (state === 'aborted') out(`aborted after ${ctx.counts.done} of ${ctx.counts.total} runs; continue with: ironlab run --resume ${campaignId} --db ${opts.db}`);
-    out(`results: ${opts.db} (campaign ${campaignId}); log: ${logPath}${checks && opts.junit ? `; JUnit: ${opts.junit}` : ''}`);
+    if (state === 'aborted') out(`aborted after ${ctx.counts.done} of ${ctx.counts.total} runs; continue with: ironlab run --resume ${campaignId} ${again}`);
+    out(`results: ${store.location} (campaign ${campaignId}); log: ${logPath}${checks && opts.junit ? `; JUnit: ${opts.junit}` : ''}`);
   }
-  store.close();
+  await store.close();
   return { exitCode: state === 'aborted' ? 130 : ctx.failures.length ? 1 : checksFailed ? EXIT_CHECKS_FAILED : 0, campaignId };
 }
 
@@ -294,9 +308,9 @@ function planNew(loaded: LoadedCampaign): Plan {
   return { spec: loaded.spec, campaignId, plan: expandCampaign(loaded.spec, campaignId), source: loaded.source };
 }
 
-function planResume(store: Store, id: string, db: string): Plan {
-  const row = store.campaign(id);
-  if (!row) throw new UserInputError(`no campaign '${id}' in ${db} (ironlab report --list --db ${db} lists them)`, '--resume');
+async function planResume(store: Store, id: string, target: StoreTarget): Promise<Plan> {
+  const row = await store.campaign(id);
+  if (!row) throw new UserInputError(`no campaign '${id}' in ${store.location} (ironlab report --list ${storeFlag(target)} lists them)`, '--resume');
   // a campaign stored before designs and guards existed ran shuffled, without guards
   const stored = row.spec as Partial<CampaignSpec>;
   const spec = { ...stored, design: stored.design ?? 'shuffled', guards: stored.guards ?? { achievedLoadTolerance: null, maxStealShare: null, maxForeignCpuShare: null } } as CampaignSpec;
@@ -307,11 +321,11 @@ function planResume(store: Store, id: string, db: string): Plan {
  * Adaptive repetitions: the runs that bring every scenario's interval to the campaign's `until` target (or its
  * repetitions to the cap), appended to the ledger as todo. None when every scenario is there.
  */
-function extraRepetitions(store: Store, spec: CampaignSpec, campaignId: string, round: number): RunSpec[] {
+async function extraRepetitions(store: Store, spec: CampaignSpec, campaignId: string, round: number): Promise<RunSpec[]> {
   const paired = spec.design === 'blocked';
-  const plan = repetitionPlan(campaignSummary(store, campaignId).summaries, spec.until!, { paired });
+  const plan = repetitionPlan((await campaignSummary(store, campaignId)).summaries, spec.until!, { paired });
   if (plan.length === 0) return [];
-  const ledger = store.ledger(campaignId);
+  const ledger = await store.ledger(campaignId);
   // blocked: new blocks after the last one (a control and its scenarios share a repetition number)
   const lastBlock = Math.max(-1, ...ledger.map((x) => x.spec.repetition));
   const requests = plan.map((r) => {
@@ -320,7 +334,7 @@ function extraRepetitions(store: Store, spec: CampaignSpec, campaignId: string, 
     return { scenarioId: r.scenarioId, enforcement: r.enforcement, repetitions: Array.from({ length: r.extra }, (_, i) => next + i) };
   });
   const runs = expandExtraRepetitions(spec, campaignId, requests, ledger.length + 1, round);
-  store.appendRuns(campaignId, runs);
+  await store.appendRuns(campaignId, runs);
   return runs;
 }
 
@@ -337,12 +351,20 @@ function newCampaignId(): string {
   return `c${t}-${randomBytes(2).toString('hex')}`;
 }
 
-/** Resolve when every host's agent is connected; fail naming the hosts that are not. */
-async function waitForHosts(hub: AgentHub, hostIds: string[], timeoutMs: number, logPath: string): Promise<string[]> {
+/**
+ * Resolve when every host's agent is connected; fail naming the hosts that are not when none has connected
+ * for `stallMs` (agents of a large lab start a few at a time, each taking a second or two of CPU: the wait
+ * is for progress, not for all of them at once).
+ */
+async function waitForHosts(hub: AgentHub, hostIds: string[], stallMs: number, logPath: string): Promise<string[]> {
   const missing = () => hostIds.filter((h) => !hub.connection(h));
-  const deadline = Date.now() + timeoutMs;
-  while (missing().length) {
-    if (Date.now() > deadline) throw new Error(`no agent connected for ${missing().join(', ')} within ${timeoutMs / 1000} s (see ${logPath})`);
+  let left = missing().length;
+  let deadline = Date.now() + stallMs;
+  while (left) {
+    const now = missing().length;
+    if (now < left) deadline = Date.now() + stallMs;
+    left = now;
+    if (Date.now() > deadline) throw new Error(`no agent connected for ${missing().join(', ')} within ${stallMs / 1000} s (see ${logPath})`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return hostIds;

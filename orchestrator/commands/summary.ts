@@ -1,7 +1,7 @@
 // From the store to a campaign's summary: the stored runs become analysis records, the analysis gives one
 // summary per (scenario, enforcement) with its statistics (Fieller and seeded bootstrap intervals, CV,
 // disagreement flags), and the report modules render it (table, JSON contract, CSV, NDJSON, HTML).
-import type { Store, StoredRun } from '../store/store.ts';
+import type { StoreReader, StoredRun } from '../store/store.ts';
 import { summarizePenalties, type AnalysisOptions, type ScenarioSummary } from '../analysis/penalty.ts';
 import { runSettingsKey } from '../campaign/matrix.ts';
 import { DEFAULT_GUARDS, type CampaignSpec } from '../campaign/spec.ts';
@@ -87,14 +87,14 @@ export function toRecord(r: StoredRun, stratumOf: (hostId: string | null) => str
   };
 }
 
-export function campaignSummary(store: Store, campaignId: string): CampaignSummary {
-  const c = store.campaign(campaignId);
+export async function campaignSummary(store: StoreReader, campaignId: string): Promise<CampaignSummary> {
+  const c = await store.campaign(campaignId);
   if (!c) throw new UserInputError(`no campaign '${campaignId}' in this store`, '--campaign');
   const spec = c.spec as Partial<CampaignSpec> | undefined;
   const repeats = new Map<string, string[]>();
-  for (const a of store.attempts(campaignId)) if (a.outcome === 'guard') repeats.set(a.runId, [...(repeats.get(a.runId) ?? []), a.error ?? 'out of guard']);
+  for (const a of await store.attempts(campaignId)) if (a.outcome === 'guard') repeats.set(a.runId, [...(repeats.get(a.runId) ?? []), a.error ?? 'out of guard']);
   const stratumOf = strataOf(spec);
-  const records = store.runs(campaignId).map((r) => toRecord(r, stratumOf, repeats.get(r.runId)));
+  const records = (await store.runs(campaignId)).map((r) => toRecord(r, stratumOf, repeats.get(r.runId)));
   // the campaign's seed seeds the bootstrap: the same campaign reports the same intervals every time
   const options = analysisOptions(spec, c.seed);
   const summaries = summarizePenalties(records, options);
@@ -110,9 +110,10 @@ export function campaignSummary(store: Store, campaignId: string): CampaignSumma
 }
 
 /** Everything the HTML report shows: the summary plus hosts, provenance and the ledger's attempts and errors. */
-export function campaignReportInput(store: Store, campaignId: string, summary = campaignSummary(store, campaignId)): HtmlReportInput {
-  const c = store.campaign(campaignId)!;
-  const stored = new Map(store.runs(campaignId).map((r) => [r.runId, r]));
+export async function campaignReportInput(store: StoreReader, campaignId: string, given?: CampaignSummary): Promise<HtmlReportInput> {
+  const summary = given ?? (await campaignSummary(store, campaignId));
+  const c = (await store.campaign(campaignId))!;
+  const stored = new Map((await store.runs(campaignId)).map((r) => [r.runId, r]));
   const runs: HtmlRun[] = summary.records.map((r) => {
     const s = stored.get(r.runId);
     return { ...r, attempts: s?.attempts, lastError: s?.lastError ?? null, provenance: s?.provenance ?? {} };
@@ -121,7 +122,7 @@ export function campaignReportInput(store: Store, campaignId: string, summary = 
     campaign: { ...summary.campaign, seed: c.seed, specHash: c.specHash, sourcePath: c.sourcePath, provenance: c.provenance },
     summaries: summary.summaries,
     runs,
-    hosts: store.hosts(campaignId),
+    hosts: await store.hosts(campaignId),
   };
 }
 

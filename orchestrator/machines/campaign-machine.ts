@@ -9,22 +9,25 @@ import { assign, enqueueActions, fromPromise, setup, stopChild, type DoneActorEv
 import type { RunSpec } from '../../agents/run-spec.ts';
 import type { RunResult } from '../../agents/backend.ts';
 import type { AgentClient } from '../hub/agent-connection.ts';
-import { runMachine, type RunOutcome } from './run-machine.ts';
+import { runMachine, type Awaitable, type RunOutcome } from './run-machine.ts';
 import { UserInputError, messageOf } from '../errors.ts';
 import { isNetworkWorkload } from '../../workloads/catalog.ts';
 
-/** What the campaign needs from the ledger (the store implements it). */
+/**
+ * What the campaign needs from the ledger (the store implements it). Each op may answer later (a store on a
+ * server): the run machine that leased the run awaits it, so a run starts only once its attempt is booked.
+ */
 export interface LedgerOps {
-  startRun(runId: string, hostId: string): number;
-  completeRun(result: RunResult, hostId: string): void;
+  startRun(runId: string, hostId: string): Awaitable<number>;
+  completeRun(result: RunResult, hostId: string): Awaitable<void>;
   /** Returns the run's new status: back to 'todo' (retry) or 'failed' (attempts used up or fatal). */
-  failRun(runId: string, error: string, retryable: boolean): 'todo' | 'failed';
-  releaseRun(runId: string): void;
+  failRun(runId: string, error: string, retryable: boolean): Awaitable<'todo' | 'failed'>;
+  releaseRun(runId: string): Awaitable<void>;
   /**
    * A run out of guard (its conditions would bias the penalty): 'todo' = marked and queued again (attempts
    * left), 'done' = kept with the reason (attempts used up: the condition is systematic; counted and marked).
    */
-  guardRun?(result: RunResult, hostId: string, reason: string): 'todo' | 'done';
+  guardRun?(result: RunResult, hostId: string, reason: string): Awaitable<'todo' | 'done'>;
 }
 
 export interface CampaignInput {
@@ -76,6 +79,8 @@ interface Ctx extends CampaignInput {
   /** 'input' when the error is the user's to fix (exit code 2), else 'internal'. */
   errorKind: 'input' | 'internal' | null;
   summary: unknown;
+  /** Run machines spawned so far (their actor ids are run:<runId>:<n>). */
+  launched: number;
 }
 
 type Events =
@@ -121,25 +126,29 @@ export const campaignMachine = setup({
     /** Lease every free ready server host (and a free peer host, for a network run) to the next run that fits. */
     dispatch: enqueueActions(({ context, enqueue }) => {
       const { leases, queue, busy, blockHost } = planLeases(context);
+      let launched = context.launched;
+      const ledger = context.ledger;
       for (const { run, server, peer } of leases) {
-        const attempt = context.ledger.startRun(run.runId, server);
         enqueue.spawnChild('runMachine', {
-          id: `run:${run.runId}:${attempt}`,
+          id: `run:${run.runId}:${++launched}`,
           input: {
             run: peer ? withPeerHost(run, server, peer, context.addressOf) : run,
             agent: context.agentFor(server)!,
             peerAgent: peer ? context.agentFor(peer) : undefined,
-            attempt,
             slackMs: context.slackMs,
             guardCheck: context.guardCheck,
+            // the run machine books its own start and outcome, awaiting each
             recorder: {
-              complete: (result: RunResult, host: string) => context.ledger.completeRun(result, host),
-              ...(context.ledger.guardRun ? { guard: context.ledger.guardRun.bind(context.ledger) } : {}),
+              start: () => ledger.startRun(run.runId, server),
+              complete: (result: RunResult, host: string) => ledger.completeRun(result, host),
+              fail: (error: string, retryable: boolean) => ledger.failRun(run.runId, error, retryable),
+              release: () => ledger.releaseRun(run.runId),
+              ...(ledger.guardRun ? { guard: ledger.guardRun.bind(ledger) } : {}),
             },
           },
         });
       }
-      enqueue.assign({ queue, busy, blockHost });
+      enqueue.assign({ queue, busy, blockHost, launched });
     }),
     /** A run machine finished: book its outcome in the ledger and free its host. */
     settleRun: enqueueActions(({ context, event, enqueue }) => {
@@ -157,10 +166,10 @@ export const campaignMachine = setup({
           const spec = findSpec(context, done.actorId);
           if (spec) queue.unshift(spec);
         } else counts.done++;
-      } else if (out.outcome === 'aborted') context.ledger.releaseRun(out.runId);
-      else {
-        const status = context.ledger.failRun(out.runId, `${out.phase}: ${out.error}`, out.retryable);
-        if (status === 'todo') {
+      } else if (out.outcome === 'aborted') {
+        // released by the run machine
+      } else {
+        if (out.status === 'todo') {
           counts.retried++;
           const spec = findSpec(context, done.actorId);
           if (spec) queue.push(spec);
@@ -192,6 +201,7 @@ export const campaignMachine = setup({
     error: null,
     errorKind: null,
     summary: null,
+    launched: 0,
   }),
   initial: 'provisioning',
   on: {

@@ -5,17 +5,28 @@
 // Every failure and an abort lead through teardown (of both), so nothing a run created outlives it. Each phase
 // is a named actor (tests swap them with `.provide()`); each request carries an operation id derived from the
 // run, attempt and side, so a re-issued request is answered from the agent's memory instead of running twice.
+// The run machine books its run in the ledger through its recorder, awaiting each write: the attempt before
+// the first op (so an attempt number is durable before any op id is built from it), and the outcome (done,
+// out of guard, failed, aborted) before it ends.
 import { assign, fromPromise, setup } from 'xstate';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import type { RunResult } from '../../agents/backend.ts';
 import type { AgentClient } from '../hub/agent-connection.ts';
 import { isRetryable, messageOf } from '../errors.ts';
 
+export type Awaitable<T> = T | Promise<T>;
+
 export interface RunRecorder {
+  /** Mark the run running and count the attempt; returns the attempt number. Absent: `attempt` is given. */
+  start?(): Awaitable<number>;
   /** Write the run's samples and mark it done, in one transaction. */
-  complete(result: RunResult, hostId: string): void;
+  complete(result: RunResult, hostId: string): Awaitable<void>;
   /** A run out of guard: 'todo' = queued again, 'done' = kept with the reason (attempts used up). Absent = recorded as any run. */
-  guard?(result: RunResult, hostId: string, reason: string): 'todo' | 'done';
+  guard?(result: RunResult, hostId: string, reason: string): Awaitable<'todo' | 'done'>;
+  /** A failed attempt: 'todo' = to be retried, 'failed' = for good. Absent: the outcome is not booked. */
+  fail?(error: string, retryable: boolean): Awaitable<'todo' | 'failed'>;
+  /** An aborted attempt goes back to todo. Absent: not booked. */
+  release?(): Awaitable<void>;
 }
 
 export interface RunInput {
@@ -24,7 +35,8 @@ export interface RunInput {
   agent: AgentClient;
   /** The peer host's agent (run.peer.hostId): the traffic peers. Absent when they run on the server host. */
   peerAgent?: AgentClient;
-  attempt: number;
+  /** The attempt, when the caller booked it; absent: `recorder.start()` books it first. */
+  attempt?: number;
   recorder: RunRecorder;
   /** Extra wall-clock allowance per op beyond the run's own durations (ms). */
   slackMs?: number;
@@ -35,13 +47,16 @@ export interface RunInput {
 
 export type RunOutcome = { runId: string; hostId: string; peerHostId?: string } & (
   | { outcome: 'done' }
-  | { outcome: 'failed'; error: string; retryable: boolean; phase: string }
+  /** `status`: what the ledger made of it (absent when the recorder does not book failures, or could not). */
+  | { outcome: 'failed'; error: string; retryable: boolean; phase: string; status?: 'todo' | 'failed' }
   | { outcome: 'aborted' }
   /** Out of guard: repeated (`retry`) or, its attempts used up, kept with the reason. */
   | { outcome: 'guarded'; reason: string; retry: boolean }
 );
 
-type Ctx = RunInput & {
+type Ctx = Omit<RunInput, 'attempt'> & {
+  /** 0 until booked. */
+  attempt: number;
   result: RunResult | null;
   error: { message: string; retryable: boolean; phase: string } | null;
   aborted: boolean;
@@ -50,6 +65,8 @@ type Ctx = RunInput & {
   guardReason: string | null;
   /** What the ledger did with a run out of guard. */
   guarded: 'todo' | 'done' | null;
+  /** What the ledger did with a failed run. */
+  failStatus: 'todo' | 'failed' | null;
 };
 type PhaseInput = { ctx: Ctx };
 
@@ -78,6 +95,7 @@ export const runMachine = setup({
     events: {} as { type: 'ABORT' },
   },
   actors: {
+    startRun: fromPromise<number, PhaseInput>(async ({ input: { ctx } }) => (ctx.attempt > 0 ? ctx.attempt : ctx.recorder.start!())),
     setupRun: fromPromise<void, PhaseInput>(async ({ input: { ctx }, signal }) => {
       for (const s of sides(ctx)) await s.agent.request('run.setup', { run: ctx.run }, { id: s.op('setup'), timeoutMs: deadline(ctx, 120), signal });
     }),
@@ -121,7 +139,13 @@ export const runMachine = setup({
       if (failed) throw failed.reason;
     }),
     recordRun: fromPromise<void, PhaseInput>(async ({ input: { ctx } }) => {
-      ctx.recorder.complete(ctx.result!, ctx.agent.hostId);
+      await ctx.recorder.complete(ctx.result!, ctx.agent.hostId);
+    }),
+    recordFailed: fromPromise<'todo' | 'failed' | null, PhaseInput>(async ({ input: { ctx } }) =>
+      ctx.recorder.fail ? ctx.recorder.fail(`${ctx.error!.phase}: ${ctx.error!.message}`, ctx.error!.retryable) : null,
+    ),
+    recordAborted: fromPromise<void, PhaseInput>(async ({ input: { ctx } }) => {
+      await ctx.recorder.release?.();
     }),
     recordGuarded: fromPromise<'todo' | 'done', PhaseInput>(async ({ input: { ctx } }) => ctx.recorder.guard!(ctx.result!, ctx.agent.hostId, ctx.guardReason!)),
   },
@@ -137,12 +161,26 @@ export const runMachine = setup({
   },
 }).createMachine({
   id: 'run',
-  context: ({ input }) => ({ ...input, result: null, error: null, aborted: false, recorded: false, guardReason: null, guarded: null }),
-  initial: 'setup',
+  context: ({ input }) => ({ ...input, attempt: input.attempt ?? 0, result: null, error: null, aborted: false, recorded: false, guardReason: null, guarded: null, failStatus: null }),
+  initial: 'starting',
   on: {
     ABORT: { target: '.teardown', actions: assign({ aborted: true }) },
   },
   states: {
+    starting: {
+      // nothing is set up yet: an abort waits for the booking, then releases the run
+      on: { ABORT: { actions: assign({ aborted: true }) } },
+      invoke: {
+        src: 'startRun',
+        input: ({ context }) => ({ ctx: context }),
+        onDone: [
+          { guard: 'aborted', target: 'releasing', actions: assign({ attempt: ({ event }) => event.output }) },
+          { target: 'setup', actions: assign({ attempt: ({ event }) => event.output }) },
+        ],
+        // not booked (the store refused or is gone): nothing to undo, nothing to book
+        onError: { target: 'unbooked', actions: { type: 'keepError', params: { phase: 'start' } } },
+      },
+    },
     setup: {
       invoke: {
         src: 'setupRun',
@@ -192,7 +230,20 @@ export const runMachine = setup({
       },
     },
     decide: {
-      always: [{ guard: 'aborted', target: 'aborted' }, { guard: 'failed', target: 'failed' }, { guard: 'outOfGuard', target: 'guarded' }, { target: 'record' }],
+      always: [{ guard: 'aborted', target: 'releasing' }, { guard: 'failed', target: 'failing' }, { guard: 'outOfGuard', target: 'guarded' }, { target: 'record' }],
+    },
+    releasing: {
+      on: { ABORT: {} },
+      invoke: { src: 'recordAborted', input: ({ context }) => ({ ctx: context }), onDone: 'aborted', onError: 'aborted' },
+    },
+    failing: {
+      on: { ABORT: {} },
+      invoke: {
+        src: 'recordFailed',
+        input: ({ context }) => ({ ctx: context }),
+        onDone: { target: 'failed', actions: assign({ failStatus: ({ event }) => event.output }) },
+        onError: 'failed',
+      },
     },
     guarded: {
       on: { ABORT: {} },
@@ -200,13 +251,14 @@ export const runMachine = setup({
         src: 'recordGuarded',
         input: ({ context }) => ({ ctx: context }),
         onDone: { target: 'done', actions: assign({ guarded: ({ event }) => event.output }) },
-        onError: { target: 'failed', actions: { type: 'keepError', params: { phase: 'record' } } },
+        onError: { target: 'failing', actions: { type: 'keepError', params: { phase: 'record' } } },
       },
     },
     record: {
       on: { ABORT: {} }, // the measurement is complete: keep it
-      invoke: { src: 'recordRun', input: ({ context }) => ({ ctx: context }), onDone: { target: 'done', actions: assign({ recorded: true }) }, onError: { target: 'failed', actions: { type: 'keepError', params: { phase: 'record' } } } },
+      invoke: { src: 'recordRun', input: ({ context }) => ({ ctx: context }), onDone: { target: 'done', actions: assign({ recorded: true }) }, onError: { target: 'failing', actions: { type: 'keepError', params: { phase: 'record' } } } },
     },
+    unbooked: { type: 'final' },
     done: { type: 'final' },
     failed: { type: 'final' },
     aborted: { type: 'final' },
@@ -217,7 +269,7 @@ export const runMachine = setup({
     if (context.recorded) return { ...base, outcome: 'done' };
     if (context.aborted) return { ...base, outcome: 'aborted' };
     const e = context.error ?? { message: 'unknown failure', retryable: true, phase: 'unknown' };
-    return { ...base, outcome: 'failed', error: e.message, retryable: e.retryable, phase: e.phase };
+    return { ...base, outcome: 'failed', error: e.message, retryable: e.retryable, phase: e.phase, ...(context.failStatus ? { status: context.failStatus } : {}) };
   },
 });
 

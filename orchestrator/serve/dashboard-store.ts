@@ -5,7 +5,8 @@
 // before the first `ironlab run`); the dashboard never creates it.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Store, type CampaignActivity, type CampaignRow, type RunTimes } from '../store/store.ts';
+import type { CampaignActivity, CampaignRow, RunTimes, Store } from '../store/store.ts';
+import { openStore, storeLocation, type StoreTarget } from '../store/open-store.ts';
 import { campaignReportInput, campaignSummary, type CampaignSummary } from '../commands/summary.ts';
 import { reportHtml } from '../report/index.ts';
 
@@ -23,37 +24,34 @@ export interface DashboardStore {
 }
 
 export function sqliteDashboardStore(file: string): DashboardStore {
-  const path = resolve(file);
-  let store: Store | null = null;
-  const open = (): Store | null => {
-    if (!store && existsSync(path)) store = Store.open(path);
+  return storeDashboard({ kind: 'sqlite', path: resolve(file) });
+}
+
+/** Any result store (SQLite file or PostgreSQL), opened on first use; a SQLite file that is not there reads as empty. */
+export function storeDashboard(target: StoreTarget): DashboardStore {
+  let store: Promise<Store> | null = null;
+  const open = async (): Promise<Store | null> => {
+    if (!store && (target.kind === 'postgres' || existsSync(target.path))) store = openStore(target);
     return store;
   };
-  const withStore = <T>(empty: T, read: (s: Store) => T): Promise<T> => {
-    try {
-      const s = open();
-      return Promise.resolve(s ? read(s) : empty);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  const withStore = async <T>(empty: T, read: (s: Store) => Promise<T>): Promise<T> => {
+    const s = await open();
+    return s ? read(s) : empty;
   };
-  const required = (): Store => {
-    const s = open();
-    if (!s) throw new Error(`no result store at ${path} yet`);
+  const required = async (): Promise<Store> => {
+    const s = await open();
+    if (!s) throw new Error(`no result store at ${storeLocation(target)} yet`);
     return s;
   };
   return {
-    description: path,
+    description: storeLocation(target),
     campaigns: () => withStore([], (s) => s.campaigns()),
     activity: () => withStore([], (s) => s.activity()),
     runTimes: (id) => withStore([], (s) => s.runTimes(id)),
-    summary: async (id) => campaignSummary(required(), id),
-    reportHtml: async (id) => {
-      const s = required();
-      return reportHtml(campaignReportInput(s, id));
-    },
+    summary: async (id) => campaignSummary(await required(), id),
+    reportHtml: async (id) => reportHtml(await campaignReportInput(await required(), id)),
     close: () => {
-      store?.close();
+      void store?.then((s) => s.close()).catch(() => {});
       store = null;
     },
   };

@@ -6,7 +6,8 @@ import { dirname, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { UserInputError } from '../errors.ts';
 import { DashboardServer } from './server.ts';
-import { sqliteDashboardStore, type DashboardStore } from './dashboard-store.ts';
+import { sqliteDashboardStore, storeDashboard, type DashboardStore } from './dashboard-store.ts';
+import { storeTarget } from '../store/open-store.ts';
 import { LOOPBACK_ADDRESSES, MIN_TOKEN_LENGTH, generateToken } from './access.ts';
 
 export const TOKEN_ENV = 'IRONLAB_SERVE_TOKEN';
@@ -61,15 +62,13 @@ export async function serveCommand(o: ServeOptions, env: NodeJS.ProcessEnv = pro
   return 0;
 }
 
-/** --db FILE or --store URL|FILE (or IRONLAB_STORE): today a SQLite file. */
+/** --db FILE or --store URL|FILE (or IRONLAB_STORE): a SQLite file or a PostgreSQL server. */
 function openStore(o: ServeOptions): DashboardStore {
-  if (o.db !== undefined && o.store !== undefined) throw new UserInputError('give --db FILE or --store URL, not both', '--store');
-  const given = o.store ?? o.db ?? process.env.IRONLAB_STORE ?? 'ironlab.db';
-  const where = o.store !== undefined ? '--store' : o.db !== undefined ? '--db' : process.env.IRONLAB_STORE ? 'IRONLAB_STORE' : '--db';
-  if (/^postgres(ql)?:\/\//i.test(given)) throw new UserInputError('this ironlab reads SQLite stores only (a file); the PostgreSQL store is not in it yet', where);
-  const file = resolve(given.replace(/^sqlite:(\/\/)?/i, ''));
-  if (existsSync(file) && !statSync(file).isFile()) throw new UserInputError('is a directory, not a result store', given);
-  if (!existsSync(dirname(file))) throw new UserInputError(`no directory ${dirname(file)} for the result store`, where);
+  const target = storeTarget({ db: o.db, store: o.store?.replace(/^sqlite:(\/\/)?/i, '') });
+  if (target.kind === 'postgres') return storeDashboard(target);
+  const file = resolve(target.path);
+  if (existsSync(file) && !statSync(file).isFile()) throw new UserInputError('is a directory, not a result store', target.path);
+  if (!existsSync(dirname(file))) throw new UserInputError(`no directory ${dirname(file)} for the result store`, o.store !== undefined ? '--store' : '--db');
   return sqliteDashboardStore(file);
 }
 

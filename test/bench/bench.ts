@@ -3,7 +3,7 @@
 // Parts: sim (simulated kernel speed, paper campaign wall time), wire (the agent channel's handshake and frame
 // cost), docker (run overhead, agent CPU), ebpf (accounting cost per packet event, throughput loss with
 // accounting on), repro (a real campaign run twice: interval widths, agreement, wall time; `--campaign NAME`,
-// default local-docker). docker, ebpf and repro need root.
+// default local-docker), lab (one orchestrator, 64 simulated hosts, 5,120 runs). docker, ebpf and repro need root.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +42,11 @@ const PARTS: Record<string, Part> = {
     describe: 'a real campaign twice in a row (--campaign NAME, default local-docker): widest interval, disagreement, wall time',
     targets: { reproMaxCiHalfWidth: ['<=', 0.05], reproMaxCampaignDiff: ['<=', 0.1], reproCampaignWallS: ['<=', 600] },
     run: async () => (await import('./repro-bench.ts')).benchRepro({ campaign: campaignArg }),
+  },
+  lab: {
+    describe: 'one orchestrator at lab scale: 64 simulated hosts (agent processes), a campaign of 5,120 runs into SQLite; runs per wall second, orchestrator CPU per run and peak RSS, store bytes per run',
+    targets: { orchestratorCpuMsPerRun: ['<=', 2], orchestratorRssMb: ['<=', 300] },
+    run: async () => (await import('./lab-bench.ts')).benchLab(),
   },
   ebpf: {
     describe: 'eBPF accounting: program run time per packet event (bpf_stats), iperf3 TCP throughput lost with it on; XDP drops: cost per dropped packet, and what one costs the victim core against a delivered one',

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ReportJson } from '../../orchestrator/report/json.ts';
 import { RestoreLedger } from '../../agents/docker/restore-ledger.ts';
 import { ledger, runCli, tempDb } from '../e2e/helpers.ts';
-import { Store } from '../../orchestrator/store/store.ts';
+import { SqliteStore } from '../../orchestrator/store/sqlite-store.ts';
 import { dockerReadiness } from './helpers/ready.ts';
 import { changedRps, rpsValues } from './helpers/host-state.ts';
 
@@ -46,9 +46,9 @@ describe.skipIf(!ready)('ironlab run local-docker', () => {
     // Every flood run recorded its load; the bounded udp-receiver flood (1 Gbit/s) achieved what it was offered,
     // by iperf3's own report and by the neighbour's NIC counters (payload, headers off), within 15% -- or the run
     // says it did not: the guards repeated it up to maxAttempts and kept it marked with the shortfall. Most do.
-    const store = Store.open(db);
-    const runs = store.runs(store.latestCampaign()!.id);
-    store.close();
+    const store = SqliteStore.open(db);
+    const runs = await store.runs((await store.latestCampaign())!.id);
+    await store.close();
     const of = (x: (typeof runs)[number], metric: string, labels: Record<string, string>) =>
       x.samples.filter((s) => s.metric === metric && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).map((s) => s.value);
     for (const x of runs.filter((x) => x.spec.workload !== 'sysbench')) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, until } from '../e2e/helpers.ts';
 import { NOTHING_LEFT, labLeftovers, labSkipReason, useTempTestbedDir } from './helpers.ts';
-import { Store } from '../../orchestrator/store/store.ts';
+import { SqliteStore } from '../../orchestrator/store/sqlite-store.ts';
 
 const skip = labSkipReason('test/lab/local-lab', { root: true, commands: ['dockerd', 'nsenter', 'unshare', 'iperf3', 'debootstrap'] });
 
@@ -68,9 +68,9 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     expect(r.stdout).toContain('provides lab-1, lab-2');
     expect(r.stdout).toMatch(/9\/9 runs done/);
 
-    const store = Store.open(db);
-    const runs = store.runs(store.latestCampaign()!.id);
-    store.close();
+    const store = SqliteStore.open(db);
+    const runs = await store.runs((await store.latestCampaign())!.id);
+    await store.close();
     const value = (x: (typeof runs)[number], metric: string, container?: string) =>
       x.samples.filter((s) => s.metric === metric && (!container || s.labels.container === container)).reduce((a, s) => a + s.value, 0);
     // bytes the neighbours' floods delivered inside the measurement windows: a lower bound of what crossed

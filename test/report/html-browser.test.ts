@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { reportCommand } from '../../orchestrator/commands/report-command.ts';
 import { campaignSummary } from '../../orchestrator/commands/summary.ts';
-import { Store } from '../../orchestrator/store/store.ts';
+import { SqliteStore } from '../../orchestrator/store/sqlite-store.ts';
 import { chartCount, paperFigures, timeBreakdownRows, type Figure } from '../../orchestrator/report/index.ts';
 import type { ScenarioSummary } from '../../orchestrator/analysis/penalty.ts';
 import { buildReportStore } from '../fixtures/report/build-store.ts';
@@ -30,14 +30,14 @@ describe.skipIf(skipWithoutChromium('html-browser.test.ts'))('the HTML report in
   const requests: string[] = [];
 
   beforeAll(async () => {
-    const built = buildReportStore([{ id: 'c-browser', outliers: [['udp-receiver rateGbps=4', 'none', 2, 0.7]], failures: [['tcp-receiver rateGbps=9', 'ebpf', 1]] }]);
+    const built = await buildReportStore([{ id: 'c-browser', outliers: [['udp-receiver rateGbps=4', 'none', 2, 0.7]], failures: [['tcp-receiver rateGbps=9', 'ebpf', 1]] }]);
     dir = built.dir;
     const out = join(dir, 'html');
     await reportCommand({ db: built.path, campaign: 'c-browser', format: 'html', out, list: false });
     reportFile = join(out, 'report.html');
-    const store = Store.open(built.path);
-    summaries = campaignSummary(store, 'c-browser').summaries;
-    store.close();
+    const store = SqliteStore.open(built.path);
+    summaries = (await campaignSummary(store, 'c-browser')).summaries;
+    await store.close();
 
     browser = await openChromium({ width: 1400, height: 900 });
     ({ context, page, consoleErrors } = browser);

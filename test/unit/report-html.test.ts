@@ -5,28 +5,28 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { reportCommand } from '../../orchestrator/commands/report-command.ts';
 import { campaignReportInput, campaignSummary, renderSummary } from '../../orchestrator/commands/summary.ts';
-import { Store } from '../../orchestrator/store/store.ts';
+import { SqliteStore } from '../../orchestrator/store/sqlite-store.ts';
 import { UserInputError } from '../../orchestrator/errors.ts';
 import { CSV_COLUMNS, compareCampaigns, compareJson, compareTable, paperFigures, reportCsv, reportHtml, reportNdjson, timeBreakdownRows, verdictOf } from '../../orchestrator/report/index.ts';
 import { buildReportStore } from '../fixtures/report/build-store.ts';
 
-const built = buildReportStore([
+const built = await buildReportStore([
   { id: 'c-sim', outliers: [['udp-receiver rateGbps=4', 'none', 2, 0.7]], failures: [['tcp-receiver rateGbps=9', 'ebpf', 1]] },
   { id: 'c-real', name: 'real', mode: 'docker', enforcement: ['none'], effect: 1.3, seed: 7, createdAt: '2024-05-02T10:00:00.000Z' },
   { id: 'c-ebpf', name: 'ebpf-only', enforcement: ['ebpf'], without: ['tcp-sender rateGbps=2 flows=4'], createdAt: '2024-05-03T10:00:00.000Z' },
   { id: 'c-paper', name: 'paper-like', enforcement: ['none'], without: ['tcp-sender rateGbps=2 flows=1', 'tcp-sender rateGbps=2 flows=4'], createdAt: '2024-05-04T10:00:00.000Z' },
 ]);
 afterAll(() => rmSync(built.dir, { recursive: true, force: true }));
-const store = Store.open(built.path);
-const sim = campaignSummary(store, 'c-sim');
-const html = reportHtml({ ...campaignReportInput(store, 'c-sim', sim), generatedAt: '2024-05-05T00:00:00.000Z' });
-store.close();
+const store = SqliteStore.open(built.path);
+const sim = await campaignSummary(store, 'c-sim');
+const html = reportHtml({ ...await campaignReportInput(store, 'c-sim', sim), generatedAt: '2024-05-05T00:00:00.000Z' });
+await store.close();
 
 describe('the section 2.3 figures', () => {
-  it('draws a figure only where its parameter takes two values, and says why not otherwise', () => {
-    const s = Store.open(built.path);
-    const paperLike = campaignSummary(s, 'c-paper').summaries;
-    s.close();
+  it('draws a figure only where its parameter takes two values, and says why not otherwise', async () => {
+    const s = SqliteStore.open(built.path);
+    const paperLike = (await campaignSummary(s, 'c-paper')).summaries;
+    await s.close();
     const figures = paperFigures(paperLike);
     expect(figures.map((f) => [f.id, f.drawn])).toEqual([
       ['udp-sender-rate', true],
@@ -112,21 +112,22 @@ describe('the HTML file', () => {
     expect(html).toContain('134/135 runs done');
   });
 
-  it('escapes text from the store', () => {
-    const s = Store.open(built.path);
-    const input = campaignReportInput(s, 'c-real');
-    s.close();
+  it('escapes text from the store', async () => {
+    const s = SqliteStore.open(built.path);
+    const input = await campaignReportInput(s, 'c-real');
+    await s.close();
     const page = reportHtml({ ...input, campaign: { ...input.campaign, name: '<b>x</b>', provenance: { note: '</script><script>alert(1)</script>' } } });
     expect(page).toContain('&lt;b&gt;x&lt;/b&gt;');
     expect(page).not.toContain('</script><script>alert(1)');
   });
 });
 
+const sides = SqliteStore.open(built.path);
+const real = await campaignSummary(sides, 'c-real');
+const ebpf = await campaignSummary(sides, 'c-ebpf');
+await sides.close();
+
 describe('two campaigns side by side', () => {
-  const s = Store.open(built.path);
-  const real = campaignSummary(s, 'c-real');
-  const ebpf = campaignSummary(s, 'c-ebpf');
-  s.close();
 
   it('pairs by scenario and enforcement: both penalties, their ratio, and whether the intervals overlap', () => {
     const c = compareCampaigns({ campaign: sim.campaign, summaries: sim.summaries }, { campaign: real.campaign, summaries: real.summaries });

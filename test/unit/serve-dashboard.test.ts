@@ -4,7 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Store, type RunTimes } from '../../orchestrator/store/store.ts';
+import type { RunTimes } from '../../orchestrator/store/store.ts';
+import { SqliteStore } from '../../orchestrator/store/sqlite-store.ts';
 import { loadCampaign, hashSpec } from '../../orchestrator/campaign/spec.ts';
 import { expandCampaign } from '../../orchestrator/campaign/matrix.ts';
 import { campaignSummary } from '../../orchestrator/commands/summary.ts';
@@ -106,12 +107,12 @@ function eventStream(url: string, headers: Record<string, string> = {}) {
 }
 
 describe('the dashboard server on loopback, without a token', () => {
-  let built: ReturnType<typeof buildReportStore>;
+  let built: Awaited<ReturnType<typeof buildReportStore>>;
   let server: DashboardServer;
   let url: string;
 
   beforeAll(async () => {
-    built = buildReportStore([{ id: 'c-old', createdAt: '2024-05-01T10:00:00.000Z' }, { id: 'c-fail', createdAt: '2024-05-02T10:00:00.000Z', failures: [['sysbench', 'none', 0]] }]);
+    built = await buildReportStore([{ id: 'c-old', createdAt: '2024-05-01T10:00:00.000Z' }, { id: 'c-fail', createdAt: '2024-05-02T10:00:00.000Z', failures: [['sysbench', 'none', 0]] }]);
     server = new DashboardServer({ store: sqliteDashboardStore(built.path), host: '127.0.0.1', port: 0, token: null, tickMs: 50 });
     url = await server.listen();
   });
@@ -131,9 +132,9 @@ describe('the dashboard server on loopback, without a token', () => {
 
   it("gives a campaign's penalties from the same analysis as `ironlab report`", async () => {
     const detail = await (await fetch(`${url}/api/campaigns/c-old`)).json();
-    const store = Store.open(built.path);
-    const expected = campaignSummary(store, 'c-old').json.scenarios;
-    store.close();
+    const store = SqliteStore.open(built.path);
+    const expected = (await campaignSummary(store, 'c-old')).json.scenarios;
+    await store.close();
     expect(detail.penalties).toHaveLength(expected.length);
     expect(detail.penalties.map((p: any) => [p.scenario, p.enforcement, p.mean, p.ci95, p.n])).toEqual(expected.map((s) => [s.id, s.enforcement, s.penalty.mean, s.penalty.ci95, s.penalty.n]));
     expect(detail.reportUrl).toBe('/campaigns/c-old/report.html');
@@ -171,13 +172,13 @@ describe('the dashboard server on loopback, without a token', () => {
     const loaded = loadCampaign('smoke');
     const id = 'c-live';
     const plan = expandCampaign(loaded.spec, id);
-    const store = Store.open(built.path);
+    const store = SqliteStore.open(built.path);
     const events = eventStream(`${url}/api/events?campaign=${id}`);
     try {
       await events.next((e) => e.event === 'campaigns');
       await events.next((e) => e.event === 'campaign' && e.data === null);
-      store.createCampaign({ id, name: 'smoke', mode: 'sim', createdAt: new Date().toISOString(), spec: loaded.spec, specHash: hashSpec(loaded.spec), sourcePath: 'builtin:smoke', sourceText: '', seed: 1, provenance: {} }, plan);
-      store.heartbeat(id, orchestratorIdentity());
+      await store.createCampaign({ id, name: 'smoke', mode: 'sim', createdAt: new Date().toISOString(), spec: loaded.spec, specHash: hashSpec(loaded.spec), sourcePath: 'builtin:smoke', sourceText: '', seed: 1, provenance: {} }, plan);
+      await store.heartbeat(id, orchestratorIdentity());
       const queued = await events.next((e) => e.event === 'campaigns' && e.data[0]?.id === id);
       expect(queued.data[0]).toMatchObject({ state: 'queued', hosts: [{ id: 'sim-1', backend: 'sim' }], progress: { total: plan.length, done: 0 } });
       expect(queued.data[0].startedBy).toBe(`${orchestratorIdentity().user}@${orchestratorIdentity().host}`);
@@ -185,8 +186,8 @@ describe('the dashboard server on loopback, without a token', () => {
       const control = plan.find((r) => r.workload === 'sysbench' && r.enforcement === 'none')!;
       const flood = plan.find((r) => r.workload === 'tcp-receiver' && r.enforcement === 'none')!;
       for (const [r, eps] of [[control, 1000], [flood, 400]] as const) {
-        store.startRun(id, r.runId, 'sim-1');
-        store.completeRun(id, r.runId, [{ metric: 'victim_events_per_sec', value: eps, unit: 'events/s', labels: { container: 'victim' } }], {});
+        await store.startRun(id, r.runId, 'sim-1');
+        await store.completeRun(id, r.runId, [{ metric: 'victim_events_per_sec', value: eps, unit: 'events/s', labels: { container: 'victim' } }], {});
       }
       const two = await events.next((e) => e.event === 'campaign' && e.data?.progress.done === 2);
       expect(two.data.state).toBe('running');
@@ -194,23 +195,23 @@ describe('the dashboard server on loopback, without a token', () => {
       expect(two.data.penalties.find((p: any) => p.scenario === flood.scenarioId && p.enforcement === 'none')).toMatchObject({ mean: 2.5, n: 1, ci95: null });
 
       // an orchestrator on this host whose process is gone: stale at once, not at the next beat
-      store.heartbeat(id, { ...orchestratorIdentity(), pid: 2 ** 22 + 1 });
+      await store.heartbeat(id, { ...orchestratorIdentity(), pid: 2 ** 22 + 1 });
       const stale = await events.next((e) => e.event === 'campaigns' && e.data[0]?.state === 'stale');
       expect(stale.data[0].progress.etaAt).toBeNull();
     } finally {
       events.close();
-      store.close();
+      await store.close();
     }
   });
 });
 
 describe('the dashboard server with a token', () => {
-  let built: ReturnType<typeof buildReportStore>;
+  let built: Awaited<ReturnType<typeof buildReportStore>>;
   let server: DashboardServer;
   let url: string;
 
   beforeAll(async () => {
-    built = buildReportStore([{ id: 'c-tok' }]);
+    built = await buildReportStore([{ id: 'c-tok' }]);
     server = new DashboardServer({ store: sqliteDashboardStore(built.path), host: '127.0.0.1', port: 0, token: TOKEN });
     url = await server.listen();
   });
