@@ -91,13 +91,18 @@ Each host is given its own key (derived from the testbed's token), so one host c
         h.host.roles.join(','),
         h.host.backend,
         h.host.address ?? '-',
-        !h.agentRunning ? 'NOT RUNNING' : (h.agent?.state ?? 'starting') + (h.agent?.pid ? ` (pid ${h.agent.pid})` : ''),
+        s.state.slurm ? 'per campaign (Slurm job step)' : !h.agentRunning ? 'NOT RUNNING' : (h.agent?.state ?? 'starting') + (h.agent?.pid ? ` (pid ${h.agent.pid})` : ''),
         h.agent?.lastHeartbeat ? `${ago(h.agent.lastHeartbeat)} ago` : 'never',
         h.dockerd,
         h.image ? h.image.replace('sha256:', '').slice(0, 12) : '-',
         h.nicRps ?? '-',
       ]);
       process.stdout.write(table([['host', 'roles', 'backend', 'address', 'agent', 'last heartbeat', 'dockerd', 'image', 'nic rps'], ...rows]) + '\n');
+      if (s.state.slurm) {
+        const { nodeStates, slurmEnv } = await import('../../testbed/slurm-daemons.ts');
+        const nodes = await nodeStates(slurmEnv(s.state.slurm.conf));
+        process.stdout.write(nodes.length ? `slurm nodes: ${nodes.map((n) => `${n.node} ${n.state} (${n.features})`).join(', ')}\n` : 'slurm: the controller does not answer\n');
+      }
       for (const w of s.warnings) process.stdout.write(`warning: ${w}\n`);
     });
 
