@@ -4,7 +4,7 @@
 // two one after the other give the comparison; a bad partition is one error (exit 2) and leaves no job; `down`
 // leaves nothing (no slurm or munge process, no state directory).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -74,20 +74,29 @@ describe.skipIf(skip)('emulated lab under Slurm: hosts leased per campaign', () 
     const db = join(work, 'bad.db');
     const r = await runCli(['run', campaign(work, 'bad'), '--slurm', '--partition', 'nosuch', '--db', db, '--no-progress']);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/unknown Slurm partition 'nosuch' \(the cluster has: lab\).*--partition/)]);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^ironlab: --partition: unknown Slurm partition 'nosuch' \(the cluster has: lab\)$/)]);
     expect((await runCli(['status'])).stdout).toContain('no ironlab jobs');
   });
 
   it('two campaigns submitted at once both complete, and no host runs runs of both at the same time', async () => {
     const dbs = { a: join(work, 'a', 'ironlab.db'), b: join(work, 'b', 'ironlab.db') };
+    for (const d of ['a', 'b', 'seq-a', 'seq-b']) mkdirSync(join(work, d));
     const t0 = Date.now();
     const runs = (['a', 'b'] as const).map((c) => startCli(['run', campaign(work, c), '--slurm', '--db', dbs[c], '--no-progress']));
     // While they run, `ironlab status` shows both jobs, each on its own nodes.
-    const queue = await until('both jobs in the queue', async () => {
-      const s = await runCli(['status', '--json']);
-      const jobs = s.code === 0 ? (JSON.parse(s.stdout) as { campaign: string; state: string }[]) : [];
-      return jobs.length === 2 && jobs.every((j) => j.state === 'RUNNING') && jobs;
-    }, 90_000);
+    // (a campaign that ends first, e.g. refused, ends the wait with its output)
+    const early = Promise.race(runs.map((r) => r.done)).then((r) => {
+      throw new Error(`a campaign ended before both were running: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    });
+    const queue = await Promise.race([
+      early,
+      until('both jobs in the queue', async () => {
+        const s = await runCli(['status', '--json']);
+        const jobs = s.code === 0 ? (JSON.parse(s.stdout) as { campaign: string; state: string }[]) : [];
+        return jobs.length === 2 && jobs.every((j) => j.state === 'RUNNING') && jobs;
+      }, 90_000),
+    ]);
+    early.catch(() => undefined);
     expect(queue.map((j) => j.campaign.split(' ')[0]).sort()).toEqual(['a', 'b']);
     const [ra, rb] = await Promise.all(runs.map((r) => r.done));
     figures.concurrentS = (Date.now() - t0) / 1000;
