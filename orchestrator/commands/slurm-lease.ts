@@ -35,9 +35,9 @@ function slurmCmd(argv: string[], env: NodeJS.ProcessEnv): string {
     return execFileSync(argv[0], argv.slice(1), { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new PrerequisiteError(`Slurm's commands are not installed (${argv[0]}: not found; Debian: apt-get install slurm-client)`, '--slurm');
+    if (e.code === 'ENOENT') throw new PrerequisiteError(`Slurm's commands are not installed (${argv[0]}: not found; Debian: apt-get install slurm-client)`, 'slurm');
     const why = String(e.stderr ?? e.message).trim().split('\n').filter(Boolean).slice(-1)[0] ?? 'no output';
-    throw new PrerequisiteError(`no Slurm controller answers ${argv[0]}: ${why.replace(/^\w+: error: /, '')}`, '--slurm');
+    throw new PrerequisiteError(`no Slurm answers here (${argv[0]}: ${why.replace(/^\w+: (error|fatal): /, '')}); set SLURM_CONF, or bring up the emulated lab's: ironlab testbed up --slurm`, 'slurm');
   }
 }
 
