@@ -55,6 +55,6 @@ describe('slurm: the emulated lab\'s configuration', () => {
   });
   it('a job step gets its node\'s dockerd and NIC; the epilog reaps with the node\'s dockerd', () => {
     expect(taskProlog(nodes)).toContain(`lab-3) echo "export DOCKER_HOST=unix://${state.hosts[2].dockerd!.socket}"; echo "export IRONLAB_NIC=eth0" ;;`);
-    expect(epilog(nodes, '/usr/bin/node')).toMatch(/lab-1\) DOCKER_HOST=unix:\/\/\S+lab-1\.sock exec \/usr\/bin\/node \S+ironlab\.mjs reap --backend docker --host-id "\$SLURMD_NODENAME"/);
+    expect(epilog(nodes, '/usr/bin/node')).toMatch(/lab-1\) DOCKER_HOST=unix:\/\/\S+lab-1\.sock \/usr\/bin\/node \S+ironlab\.mjs reap --backend docker --host-id "\$SLURMD_NODENAME"/);
   });
 });
