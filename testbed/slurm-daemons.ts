@@ -128,11 +128,10 @@ export async function slurmDown(state: TestbedState | null, dir: string): Promis
       removed.push('slurm jobs');
     }
   }
-  for (const [node, pid] of Object.entries(s?.slurmd ?? {})) {
-    if (!runsOurs(pid, f.dir)) continue;
-    await terminate(pid!, f.dir, 10_000);
-    removed.push(`slurmd ${node}`);
-  }
+  // The nodes' daemons at once (each may take its grace period), then the controller and munge.
+  const slurmds = Object.entries(s?.slurmd ?? {}).filter(([, pid]) => runsOurs(pid, f.dir));
+  await Promise.all(slurmds.map(([, pid]) => terminate(pid!, f.dir, 10_000)));
+  removed.push(...slurmds.map(([node]) => `slurmd ${node}`));
   for (const [name, pid] of [['slurmctld', s?.slurmctld], ['munged', s?.munged]] as const) {
     if (!runsOurs(pid, f.dir)) continue;
     await terminate(pid!, f.dir, 10_000);
