@@ -89,7 +89,8 @@ export async function leaseHosts(spec: CampaignSpec, req: SlurmRequest, campaign
     ...(req.constraint ? [`--constraint=${req.constraint}`] : []),
     ...(want.nodelist ? [`--nodelist=${want.nodelist.join(',')}`] : []),
     // salloc's command: prints what was granted, then lives exactly as long as this orchestrator.
-    'sh', '-c', 'echo "granted $SLURM_JOB_ID $SLURM_JOB_NODELIST"; exec tail --pid="$1" -f /dev/null', 'ironlab-lease', String(process.pid),
+    // ($$ is the shell, and then tail: releasing ends it, and salloc gives the allocation back.)
+    'sh', '-c', 'echo "granted $SLURM_JOB_ID $SLURM_JOB_NODELIST $$"; exec tail --pid="$1" -f /dev/null', 'ironlab-lease', String(process.pid),
   ];
   // Its own process group: a Ctrl-C at the terminal reaches us, and we release in order.
   const salloc = spawn(argv[0], argv.slice(1), { env: ctx.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -120,14 +121,14 @@ export async function leaseHosts(spec: CampaignSpec, req: SlurmRequest, campaign
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let granted: { jobId: string; nodelist: string };
+  let granted: { jobId: string; nodelist: string; holder: number };
   try {
     granted = await new Promise((resolve, reject) => {
       let out = '';
       salloc.stdout!.on('data', (b: Buffer) => {
         out += b.toString();
-        const m = /^granted (\d+) (\S+)$/m.exec(out);
-        if (m) resolve({ jobId: m[1], nodelist: m[2] });
+        const m = /^granted (\d+) (\S+) (\d+)$/m.exec(out);
+        if (m) resolve({ jobId: m[1], nodelist: m[2], holder: Number(m[3]) });
       });
       salloc.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new PrerequisiteError("Slurm's salloc is not installed", '--slurm') : err));
       salloc.on('exit', (code) => {
@@ -170,8 +171,15 @@ export async function leaseHosts(spec: CampaignSpec, req: SlurmRequest, campaign
       released ??= (async () => {
         // srun forwards SIGTERM to its agent, which reaps and exits; then the allocation goes.
         await Promise.all(steps.map((s) => stopChild(s, 'SIGTERM', 10_000)));
+        // salloc's command ends, so salloc gives the allocation back; scancel makes sure of it.
+        try {
+          process.kill(granted.holder, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
         spawnSyncQuiet(['scancel', jobId!], ctx.env);
         await stopChild(salloc, null, 15_000);
+        for (const s of [salloc, ...steps]) for (const p of [s.stdout, s.stderr]) p?.destroy();
         process.off('exit', cancel);
       })();
       return released;
