@@ -44,11 +44,13 @@ program
   .option('--junit <file>', "write the checks (the campaign file's expectations, --baseline) as JUnit XML")
   .option('--allow-inconclusive', 'a check whose 95% interval straddles its bound passes (default: it fails)')
   .option('--sim-profile <file>', 'run every host of the campaign as a simulated host with this profile (e.g. written by ironlab calibrate)')
+  .option('--slurm', "lease the campaign's hosts from Slurm (an exclusive allocation; its agents run as job steps; released at the end)")
+  .option('--partition <name>', 'Slurm partition to lease from (implies --slurm; overrides the file\'s slurm.partition)')
   .addHelpText('after', '\nExit codes: 0 done, checks passed; 1 some runs failed for good; 2 bad input or a missing prerequisite;\n3 a CI check failed (an expect: entry of the campaign file, or --baseline); 130 interrupted.')
   .action(async (campaign: string | undefined, o) => {
     if (campaign && o.resume) throw new UserInputError('give a campaign or --resume ID, not both', '--resume');
     const { runCampaign } = await import('./commands/run-command.ts');
-    const r = await runCampaign({ campaign, db: o.db, store: o.store, resume: o.resume, json: Boolean(o.json), progress: o.progress, log: o.log, baseline: o.baseline, junit: o.junit, allowInconclusive: Boolean(o.allowInconclusive), simProfile: o.simProfile });
+    const r = await runCampaign({ campaign, db: o.db, store: o.store, resume: o.resume, json: Boolean(o.json), progress: o.progress, log: o.log, baseline: o.baseline, junit: o.junit, allowInconclusive: Boolean(o.allowInconclusive), simProfile: o.simProfile, slurm: Boolean(o.slurm), partition: o.partition });
     process.exitCode = r.exitCode;
   });
 
@@ -97,7 +99,33 @@ program
   .addOption(new Option('--orchestrator-pid <pid>', 'exit (after reaping) when this local orchestrator process is gone').argParser(positiveInt('--orchestrator-pid')).hideHelp())
   .action(async (o) => {
     const { runAgentCommand } = await import('../agents/agent-command.ts');
-    process.exitCode = await runAgentCommand({ connect: o.connect, tokenFile: o.tokenFile, backend: o.backend, hostId: o.hostId, reapGraceS: o.reapGrace, orchestratorPid: o.orchestratorPid, nic: o.nic });
+    // IRONLAB_NIC: a node's own NIC, as a Slurm task prolog exports it for the agents Slurm starts there.
+    process.exitCode = await runAgentCommand({ connect: o.connect, tokenFile: o.tokenFile, backend: o.backend, hostId: o.hostId, reapGraceS: o.reapGrace, orchestratorPid: o.orchestratorPid, nic: o.nic ?? process.env.IRONLAB_NIC });
+  });
+
+program
+  .command('reap')
+  .description("remove what ironlab agents left on this host (containers, networks, filters, changed values): a Slurm epilog runs it")
+  .addOption(new Option('--backend <kind>', 'host backend').choices(['sim', 'docker']).default('docker'))
+  .requiredOption('--host-id <name>', 'this host as campaigns name it')
+  .action(async (o) => {
+    const { createBackend } = await import('../agents/agent-command.ts');
+    const removed = await (await createBackend(o.backend, o.hostId, process.env.IRONLAB_NIC ?? null)).reap();
+    process.stdout.write(`reaped ${removed.length} resource(s) on ${o.hostId}${removed.length ? `: ${removed.join(', ')}` : ''}\n`);
+  });
+
+program
+  .command('status')
+  .description("ironlab's campaigns in the Slurm queue (running: on which nodes; pending: why)")
+  .option('--json', 'print as JSON')
+  .action(async (o) => {
+    const { slurmQueue } = await import('./commands/slurm-lease.ts');
+    const jobs = slurmQueue();
+    if (o.json) return void process.stdout.write(JSON.stringify(jobs, null, 2) + '\n');
+    if (!jobs.length) return void process.stdout.write('no ironlab jobs in the Slurm queue\n');
+    const rows = [['job', 'user', 'state', 'elapsed', 'limit', 'nodes', 'where / why', 'campaign'], ...jobs.map((j) => [j.jobId, j.user, j.state, j.elapsed, j.timeLimit, j.nodes, j.where, j.campaign])];
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n');
   });
 
 program

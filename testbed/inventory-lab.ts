@@ -42,7 +42,7 @@ export function inventoryLabPlan(inv: Inventory, _dir = testbedDir()): TestbedSt
     agent: { pid: null, statusFile: join(h.installDir, 'agent-status.json'), log: join(h.installDir, 'agent.log') },
     image: null,
   }));
-  return { version: 1, kind: 'inventory', createdAt: new Date().toISOString(), hub: { host: inv.orchestrator.address, port: inv.orchestrator.port }, bridge: null, iptablesRule: false, hosts };
+  return { version: 1, kind: 'inventory', createdAt: new Date().toISOString(), hub: { host: inv.orchestrator.address, port: inv.orchestrator.port }, bridge: null, iptablesRule: false, hosts, slurm: null };
 }
 
 export const targetOf = (h: TestbedHost): SshTarget => ({ address: h.address!, user: h.ssh!.user, key: h.ssh!.key, port: h.ssh!.port });

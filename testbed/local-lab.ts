@@ -34,12 +34,12 @@ export function localLabPlan(n: number, dir = testbedDir()): TestbedState {
       image: null,
     };
   });
-  return { version: 1, kind: 'local', createdAt: new Date().toISOString(), hub: { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT }, bridge: LAB_BRIDGE, iptablesRule: false, hosts };
+  return { version: 1, kind: 'local', createdAt: new Date().toISOString(), hub: { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT }, bridge: LAB_BRIDGE, iptablesRule: false, hosts, slurm: null };
 }
 
 /** Bring every host up (or find it up). The state file is written before anything is created, so `down`
  *  always knows what to remove, even after a crash in the middle. */
-export async function localLabUp(state: TestbedState, say: Say, dir = testbedDir()): Promise<TestbedState> {
+export async function localLabUp(state: TestbedState, say: Say, dir = testbedDir(), opts: { agents: boolean } = { agents: true }): Promise<TestbedState> {
   writeState(state, dir);
   const save = () => writeState(state, dir);
   await step('lab', 'bridge', say, ensureBridge);
@@ -55,7 +55,7 @@ export async function localLabUp(state: TestbedState, say: Say, dir = testbedDir
     save();
   }
   for (const h of state.hosts) {
-    if (agentAlive(h)) continue;
+    if (!opts.agents || agentAlive(h)) continue;
     h.agent.pid = await step(h.id, 'agent', say, () => startAgent(h, `ws://${state.hub.host}:${state.hub.port}`, tokenFile(dir)));
     save();
   }

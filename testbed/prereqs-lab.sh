@@ -5,12 +5,14 @@
 # the inventory suite's hosts use that dockerd).
 #   - the lab hosts' packages, the same list `ironlab testbed up` checks (testbed/prerequisites.ts);
 #   - openssh-server and openssh-client: the inventory suite runs an sshd inside each emulated host.
+#   - munge, slurmctld, slurmd, slurm-client: `testbed up --slurm` (test/lab/slurm.test.ts) runs their daemons
+#     itself, from its own state directory; nothing of theirs is started here.
 set -eu
 
 if [ "$(id -u)" != 0 ]; then echo "testbed/prereqs-lab.sh: run as root" >&2; exit 2; fi
 
 missing=""
-for pkg in docker.io iperf3 sysbench debootstrap iproute2 util-linux iptables bpftrace clang bpftool libbpf-dev openssh-server openssh-client; do
+for pkg in docker.io iperf3 sysbench debootstrap iproute2 util-linux iptables bpftrace clang bpftool libbpf-dev openssh-server openssh-client munge slurmctld slurmd slurm-client; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null | grep -q '^ii' || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then

@@ -18,7 +18,7 @@ export function simLabPlan(n: number, dir = testbedDir()): TestbedState {
     agent: { pid: null, statusFile: join(hostDir(`lab-${i + 1}`, dir), 'agent-status.json'), log: join(hostDir(`lab-${i + 1}`, dir), 'agent.log') },
     image: null,
   }));
-  return { version: 1, kind: 'sim', createdAt: new Date().toISOString(), hub: SIM_HUB, bridge: null, iptablesRule: false, hosts };
+  return { version: 1, kind: 'sim', createdAt: new Date().toISOString(), hub: SIM_HUB, bridge: null, iptablesRule: false, hosts, slurm: null };
 }
 
 /** Start every host's agent that is not running; the state file records the pids. */

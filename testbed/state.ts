@@ -48,6 +48,17 @@ export const TestbedState = z.object({
   /** The iptables ACCEPT rule for the lab bridge, added only when FORWARD would drop bridged traffic. */
   iptablesRule: z.boolean().default(false),
   hosts: z.array(TestbedHost),
+  /** `up --slurm`: the lab's own Slurm (testbed/slurm-daemons.ts): its files under `dir`, its daemons by pid. */
+  slurm: z
+    .object({
+      dir: z.string(),
+      conf: z.string(),
+      munged: z.number().int().nullable(),
+      slurmctld: z.number().int().nullable(),
+      slurmd: z.record(z.string(), z.number().int().nullable()),
+    })
+    .nullable()
+    .default(null),
 });
 export type TestbedState = z.infer<typeof TestbedState>;
 

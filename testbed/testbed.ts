@@ -10,16 +10,19 @@ import { closeInventorySsh, inventoryLabDown, inventoryLabPlan, inventoryLabUp }
 import { loadInventory } from './inventory.ts';
 import { localLabDown, localLabPlan, localLabUp } from './local-lab.ts';
 import { withTestbedLock } from './lock.ts';
-import { ensurePackages } from './prerequisites.ts';
+import { LAB_PACKAGES, ensurePackages } from './prerequisites.ts';
 import { pidExists } from './processes.ts';
 import { simLabDown, simLabPlan, simLabUp } from './sim-lab.ts';
-import { ensureToken, readState, removeStateDir, testbedDir, type TestbedState } from './state.ts';
+import { SLURM_PACKAGES, slurmDown, slurmUp } from './slurm-daemons.ts';
+import { ensureToken, readState, removeStateDir, testbedDir, writeState, type TestbedState } from './state.ts';
 import { HostStepFailed, type Say } from './steps.ts';
 
 export interface UpOptions {
   hosts: number;
   sim: boolean;
   inventory?: string;
+  /** The emulated lab's hosts are leased through a Slurm of its own (testbed/slurm-daemons.ts). */
+  slurm?: boolean;
   say: Say;
 }
 
@@ -45,17 +48,22 @@ async function up(opts: UpOptions, dir: string): Promise<UpReport> {
     throw new UserInputError(`the ${kind} testbed that is up has ${existing.hosts.length} hosts, not ${opts.hosts}; run \`ironlab testbed down\` first`, '--hosts');
   if (existing && inventory && !sameHosts(existing, inventoryLabPlan(inventory, dir)))
     throw new UserInputError('another inventory lab is up (its hosts differ from this file); run `ironlab testbed down` first', opts.inventory);
+  if (opts.slurm && kind !== 'local') throw new UserInputError('--slurm brings Slurm up on an emulated lab; an inventory lab names its own cluster', '--slurm');
+  if (existing && Boolean(existing.slurm) !== Boolean(opts.slurm))
+    throw new UserInputError(`the emulated lab that is up ${existing.slurm ? 'runs' : 'does not run'} Slurm; run \`ironlab testbed down\` first`, '--slurm');
   const before = existing ? JSON.stringify(existing) : null;
   const state = existing ?? (kind === 'local' ? localLabPlan(opts.hosts, dir) : kind === 'sim' ? simLabPlan(opts.hosts, dir) : inventoryLabPlan(inventory!, dir));
   const token = ensureToken(dir);
   try {
     if (kind === 'local') {
-      await ensurePackages((argv) => run(argv), { root: true, where: 'this machine', say: opts.say });
-      await localLabUp(state, opts.say, dir);
+      await ensurePackages((argv) => run(argv), { root: true, where: 'this machine', say: opts.say, packages: opts.slurm ? [...LAB_PACKAGES, ...SLURM_PACKAGES] : LAB_PACKAGES });
+      // Under Slurm, agents are a campaign's job steps on the nodes it leased, not long-lived processes.
+      await localLabUp(state, opts.say, dir, { agents: !opts.slurm });
+      if (opts.slurm) await slurmUp(state, dir, opts.say, () => writeState(state, dir));
     } else if (kind === 'sim') await simLabUp(state, opts.say, dir);
     else await inventoryLabUp(state, inventory!, opts.say, dir);
     // Local agents are watched by pid (a crashed one fails the step at once); remote ones by the deadline.
-    const probe = await probeAgents(state, token, (id) => kind === 'inventory' || pidExists(state.hosts.find((h) => h.id === id)!.agent.pid));
+    const probe: ProbeResult = state.slurm ? { kind: 'probed', facts: new Map(), missing: [], errors: new Map() } : await probeAgents(state, token, (id) => kind === 'inventory' || pidExists(state.hosts.find((h) => h.id === id)!.agent.pid));
     if (probe.kind === 'probed') {
       const bad = [
         ...[...probe.errors.entries()].map(([id, e]) => ({ id, why: e })),
@@ -86,6 +94,8 @@ async function down(dir: string): Promise<string[]> {
   const removed: string[] = [];
   if (state?.kind === 'sim') removed.push(...(await simLabDown(state)));
   if (state?.kind === 'inventory') removed.push(...(await inventoryLabDown(state)));
+  // Slurm first: cancelling its jobs stops their agents, and their epilogs reap the nodes while the engines live.
+  if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory') removed.push(...(await slurmDown(state, dir)));
   // The emulated lab's sweep runs even without a state file (it finds our namespaces and links by name).
   if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory') removed.push(...(await localLabDown(state)));
   if (state) removed.push(...state.hosts.map((h) => `host ${h.id}`));

@@ -175,6 +175,15 @@ const CampaignFile = z
       .partial()
       .strict()
       .optional(),
+    /** Lease the hosts from Slurm (as `ironlab run --slurm`): partition, node features, job time limit. */
+    slurm: z
+      .object({
+        partition: z.string({ error: 'expected a partition name' }).regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'expected a partition name' }).optional(),
+        constraint: z.string({ error: 'expected node features, e.g. ixgbe or ice&docker' }).regex(/^[A-Za-z0-9_.,&|*\[\]()-]{1,200}$/, { error: 'expected node features, e.g. ixgbe or ice&docker' }).optional(),
+        timeLimitMin: wholeNumber(1, 525600).optional(),
+      }, { error: 'expected { partition: P, constraint: FEATURES, timeLimitMin: N }' })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -260,6 +269,13 @@ export interface CampaignSpec {
    */
   design: Design;
   guards: GuardSpec;
+  /** Hosts leased from Slurm (absent when the file has no `slurm:` block, so older specs hash the same). */
+  slurm?: SlurmSpec;
+}
+export interface SlurmSpec {
+  partition?: string;
+  constraint?: string;
+  timeLimitMin?: number;
 }
 export type Design = (typeof DESIGNS)[number];
 /**
@@ -462,6 +478,7 @@ function normalize(file: FileCampaign): CampaignSpec {
     design: file.design ?? (file.hosts.some((h) => h.backend === 'docker') ? 'blocked' : 'shuffled'),
     guards: { ...DEFAULT_GUARDS, ...file.guards },
     ...(file.until ? { until: { ciHalfWidth: file.until.ciHalfWidth, maxRepetitions: file.until.maxRepetitions } } : {}),
+    ...(file.slurm ? { slurm: { ...file.slurm } } : {}),
     ...(file.expect ? { expect: file.expect.map((e, i) => normalizeExpectation(e, i)) } : {}),
   };
 }

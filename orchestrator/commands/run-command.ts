@@ -19,6 +19,7 @@ import type { Store } from '../store/store.ts';
 import { openStore, removeSqliteFiles, storeExists, storeFlag, storeLocation, storeTarget, type StoreTarget } from '../store/open-store.ts';
 import { LocalAgents } from '../../testbed/local-agents.ts';
 import { testbedFor } from '../../testbed/testbed-for.ts';
+import { leaseHosts } from './slurm-lease.ts';
 import { CampaignFailedError, PrerequisiteError, UserInputError } from '../errors.ts';
 import { orchestratorProvenance } from '../provenance.ts';
 import { createRunToken } from '../run-token.ts';
@@ -53,6 +54,10 @@ export interface RunOptions {
   allowInconclusive?: boolean;
   /** A profile file (`ironlab calibrate --out`): every host of the campaign runs simulated with it. */
   simProfile?: string;
+  /** Lease the hosts from Slurm (also when the campaign file has a `slurm:` block). */
+  slurm?: boolean;
+  /** Slurm partition (overrides the file's `slurm.partition`). */
+  partition?: string;
 }
 
 export interface RunReport {
@@ -80,15 +85,25 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
     await store.close();
     if (!dbExisted) removeSqliteFiles(target);
   };
-  const { spec, campaignId, plan, source } = loaded ? planNew(loaded) : await planResume(store, opts.resume!, target).catch(async (err) => {
+  const planned = loaded ? planNew(loaded) : await planResume(store, opts.resume!, target).catch(async (err) => {
     await store.close();
     throw err;
   });
+  const { campaignId, plan, source } = planned;
   // another orchestrator on this campaign (a shared store): refused before anything starts
   await store.claimCampaign(campaignId).catch(async (err) => {
     await store.close();
     throw err;
   });
+  // ---- Slurm: the hosts are leased (queued behind other campaigns) and the campaign runs on the granted nodes.
+  const slurmReq = opts.slurm || opts.partition || planned.spec.slurm ? { ...planned.spec.slurm, ...(opts.partition ? { partition: opts.partition } : {}) } : null;
+  const lease = slurmReq
+    ? await leaseHosts(planned.spec, { ...slurmReq, timeLimitMin: slurmReq.timeLimitMin ?? timeLimitMin(planned.spec, plan?.length ?? (await store.ledger(campaignId)).length) }, campaignId, out).catch(async (err) => {
+        await discardStore();
+        throw err;
+      })
+    : null;
+  const spec = lease?.spec ?? planned.spec;
   if (!loaded && opts.baseline) baseline = await loadBaseline(opts.baseline, spec.name); // resuming: the store existed
   if (loaded) for (const w of loaded.warnings) out(`warning: ${w}`);
   else out(`resuming campaign ${campaignId} (${spec.name})`);
@@ -102,19 +117,22 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
 
   // ---- the testbed: a hub on loopback and one local agent per host. Hosts of a running `ironlab testbed`
   // come with their own agents, dialing the testbed's address: the hub binds there, with the testbed's token.
-  const testbed = testbedFor(spec);
+  const testbed = lease ? null : testbedFor(spec);
   if (testbed) out(`using the ${testbed.description}`);
   const runToken = createRunToken();
   const auth = testbed ?? runToken;
-  const hub = new AgentHub({ token: auth.token, expectedHosts: new Set(hostIds), bindHost: testbed?.bindHost, port: testbed?.port });
-  const url = await hub.listen().catch(async (err: NodeJS.ErrnoException) => {
+  const hub = new AgentHub({ token: auth.token, expectedHosts: new Set(hostIds), bindHost: lease?.bindHost ?? testbed?.bindHost, port: testbed?.port });
+  const listened = await hub.listen().catch(async (err: NodeJS.ErrnoException) => {
     runToken.remove();
+    await lease?.release();
     await discardStore();
     if (err.code === 'EADDRINUSE' && testbed)
       throw new UserInputError(`another ironlab run is using this testbed (its address ${testbed.bindHost}:${testbed.port} is taken); wait for it to end`, testbed.description);
     throw err;
   });
-  const localHosts = spec.hosts.filter((h) => !testbed?.hostIds.has(h.id));
+  // Slurm's agents dial the address the nodes reach this machine at, on the port the hub took.
+  const url = lease ? `ws://${lease.dialHost}:${new URL(listened).port}` : listened;
+  const localHosts = lease ? [] : spec.hosts.filter((h) => !testbed?.hostIds.has(h.id));
   const agents = new LocalAgents({ url, tokenFile: auth.file, hosts: localHosts.map((h) => ({ id: h.id, backend: h.backend })), stderr: log, extraArgs: opts.agentArgs });
   hub.on('refused', (reason) => say(`hub refused a connection: ${reason}`));
   say(`campaign ${campaignId}: hub at ${url}, agents for ${hostIds.join(', ')}`);
@@ -126,7 +144,8 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
     actors: {
       provisionHosts: fromPromise(async () => {
         void agents.startPaced((h) => hub.connection(h) !== undefined);
-        return await waitForHosts(hub, hostIds, 30_000, logPath);
+        lease?.startAgents(url, auth.file, log, opts.agentArgs);
+        return await waitForHosts(hub, hostIds, lease ? 120_000 : 30_000, logPath); // Slurm's job steps start node by node
       }),
       prepareHosts: fromPromise(async () => {
         for (const hostId of hostIds) {
@@ -238,6 +257,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   stopHeartbeat();
 
   await agents.stop();
+  await lease?.release();
   await hub.close();
   runToken.remove();
 
@@ -344,6 +364,12 @@ function describeFailures(failures: { runId: string; error: string }[]): string 
   for (const f of failures) byError.set(f.error, [...(byError.get(f.error) ?? []), f.runId]);
   const lines = [...byError].map(([error, runs]) => `  ${runs.length} run(s): ${error}\n    (${runs.slice(0, 5).join(', ')}${runs.length > 5 ? `, and ${runs.length - 5} more` : ''})`);
   return `${failures.length} run(s) failed for good:\n${lines.join('\n')}`;
+}
+
+/** The Slurm job's time limit when the file gives none: every run at every attempt, plus 10 minutes. */
+function timeLimitMin(spec: CampaignSpec, runs: number): number {
+  const perRunS = spec.defaults.warmupS + spec.defaults.durationS + 10;
+  return Math.ceil((runs * perRunS * spec.maxAttempts) / 60) + 10;
 }
 
 function newCampaignId(): string {

@@ -46,6 +46,7 @@ Each host is given its own key (derived from the testbed's token), so one host c
     .option('--hosts <n>', 'number of hosts (emulated or simulated lab)', wholeNumber, 2)
     .option('--sim', 'simulated hosts (no root needed)')
     .option('--inventory <file>', 'a real lab: hosts reached over SSH (YAML)')
+    .option('--slurm', "emulated lab: bring up a Slurm of its own (munged, slurmctld here, a slurmd per host); campaigns lease its hosts with `ironlab run --slurm`")
     .option('--json', 'print the testbed as JSON')
     .action(async (o) => {
       const { testbedUp } = await import('../../testbed/testbed.ts');
@@ -56,7 +57,7 @@ Each host is given its own key (derived from the testbed's token), so one host c
       const onSigint = () => (interruptUp.signal.aborted ? process.exit(130) : (say('interrupted: tearing down after the current step'), interruptUp.abort()));
       process.on('SIGINT', onSigint);
       try {
-        const r = await testbedUp({ hosts: o.hosts, sim: Boolean(o.sim), inventory: o.inventory, say });
+        const r = await testbedUp({ hosts: o.hosts, sim: Boolean(o.sim), inventory: o.inventory, slurm: Boolean(o.slurm), say });
         const facts = r.probe.kind === 'probed' ? r.probe.facts : new Map<string, HostFacts>();
         if (o.json) return void process.stdout.write(JSON.stringify({ ...r.state, facts: Object.fromEntries(facts) }, null, 2) + '\n');
         const secs = ((Date.now() - t0) / 1000).toFixed(1);
@@ -90,13 +91,18 @@ Each host is given its own key (derived from the testbed's token), so one host c
         h.host.roles.join(','),
         h.host.backend,
         h.host.address ?? '-',
-        !h.agentRunning ? 'NOT RUNNING' : (h.agent?.state ?? 'starting') + (h.agent?.pid ? ` (pid ${h.agent.pid})` : ''),
+        s.state.slurm ? 'per campaign (Slurm job step)' : !h.agentRunning ? 'NOT RUNNING' : (h.agent?.state ?? 'starting') + (h.agent?.pid ? ` (pid ${h.agent.pid})` : ''),
         h.agent?.lastHeartbeat ? `${ago(h.agent.lastHeartbeat)} ago` : 'never',
         h.dockerd,
         h.image ? h.image.replace('sha256:', '').slice(0, 12) : '-',
         h.nicRps ?? '-',
       ]);
       process.stdout.write(table([['host', 'roles', 'backend', 'address', 'agent', 'last heartbeat', 'dockerd', 'image', 'nic rps'], ...rows]) + '\n');
+      if (s.state.slurm) {
+        const { nodeStates, slurmEnv } = await import('../../testbed/slurm-daemons.ts');
+        const nodes = await nodeStates(slurmEnv(s.state.slurm.conf));
+        process.stdout.write(nodes.length ? `slurm nodes: ${nodes.map((n) => `${n.node} ${n.state} (${n.features})`).join(', ')}\n` : 'slurm: the controller does not answer\n');
+      }
       for (const w of s.warnings) process.stdout.write(`warning: ${w}\n`);
     });
 
@@ -114,6 +120,7 @@ Each host is given its own key (derived from the testbed's token), so one host c
 
 function header(s: TestbedState): string {
   const kind = s.kind === 'local' ? 'emulated lab' : s.kind === 'sim' ? 'simulated lab' : 'inventory lab';
+  if (s.slurm) return `testbed: ${kind} under Slurm (partition lab, SLURM_CONF=${s.slurm.conf}), ${s.hosts.length} host(s); \`ironlab run CAMPAIGN --slurm\` leases them (state ${stateFile()})`;
   return `testbed: ${kind}, ${s.hosts.length} host(s), orchestrator address ws://${s.hub.host}:${s.hub.port} (state ${stateFile()})`;
 }
 
@@ -125,7 +132,7 @@ function upRows(s: TestbedState, facts: Map<string, HostFacts>, busy: boolean): 
     const steering = f?.extra.nicIrqAffinity ?? f?.extra.nicRps ?? (h.netns ? `rps->cpu${c.nic.join(',')}` : '-');
     return [
       h.id, h.roles.join(','), h.backend, h.address ?? '-', `${c.victim}/${c.neighbours}/${c.peers}/${c.nic}`,
-      f ? 'authenticated' : busy ? 'busy with a run' : 'not connected',
+      f ? 'authenticated' : s.slurm ? `slurmd (pid ${s.slurm.slurmd[h.id] ?? '-'})` : busy ? 'busy with a run' : 'not connected',
       f?.kernel ?? '-', f ? `${f.cores} x ${f.cpuModel}` : '-', nic, String(steering), h.image ? h.image.id.replace('sha256:', '').slice(0, 12) : '-',
     ];
   });
