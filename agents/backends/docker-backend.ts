@@ -3,10 +3,9 @@
 // link-local Docker network of the run's own. The neighbours' network processing is steered onto the NIC
 // cores (RPS on the veths), and the kernel's counters are read at the window's edges.
 //
-//   setup:    network, containers created and all started in one batch: iperf3 servers (idle until a client
-//             connects), the rest behind a start gate (start-gate.ts); steered; HTB on rate-limited senders
-//   warmup:   the gates opened (victim, sysbench neighbours and flood clients begin); the enforcer started (eBPF
-//             accounting under every mode the host allows; charging and drops under ebpf); wait warmupS
+//   setup:    network, containers created; iperf3 servers started (idle until a client connects), steered
+//   warmup:   victim, sysbench neighbours and flood clients started; HTB on rate-limited senders; the enforcer
+//             started (eBPF accounting under every mode the host allows; charging and drops under ebpf); wait warmupS
 //   measure:  snapshot, wait durationS (a timer, no polling), snapshot; the enforcer's window at the same edges
 //   collect:  cut sysbench's interval reports to the window; flood counters; iperf3's report as provenance;
 //             the enforcer's samples (attributed/charged/credited softirq time, drops) and provenance
@@ -43,7 +42,6 @@ import { hostCpuSamples, softirqRegime } from '../docker/host-cpu-samples.ts';
 import { iperf3LoadSamples } from '../docker/load-samples.ts';
 import type { HostCpuSources } from '../docker/counters.ts';
 import { PhaseTimes } from '../docker/phase-times.ts';
-import { gatedArgv, openGate, waitGateArmed } from '../docker/start-gate.ts';
 import { enforcementCapabilities } from '../enforcement/capabilities.ts';
 import { buildBpf } from '../enforcement/build.ts';
 import { createEnforcer, reapEnforcement, type EnforcedContainer, type Enforcer } from '../enforcement/enforcer.ts';
@@ -67,10 +65,8 @@ interface RunContainer {
   quotaUs: number | null;
   /** Rate for an HTB qdisc on this container's eth0 (a rate-limited sender), bits/s. */
   htbRateBps: number | null;
-  /** When its workload started (ms since the epoch: its gate opened), to align iperf3's interval reports with the window. */
+  /** When it started (ms since the epoch, from the engine), to align iperf3's interval reports with the window. */
   startedMs: number | null;
-  /** Started behind a start gate (sysbench, flood clients): the workload begins when warm-up opens it. */
-  gated: boolean;
 }
 
 interface RunState {
@@ -160,32 +156,22 @@ export class DockerBackend implements Backend {
       if (role !== 'local') this.steerTrafficNic(state);
       // Each side creates only its own containers: the peer host the peer-*, the server the rest.
       const specs = plan(run, addresses ?? bridgeAddresses(network.prefix)).filter((p) => role === 'local' || (role === 'peer') === p.spec.role.startsWith('peer-'));
-      // Every container is created and started here, in one parallel batch; what must wait for warm-up (sysbench,
-      // the flood clients, which also need the servers listening) waits behind its start gate.
       state.containers = await T('containers', () => Promise.all(
-        specs.map(async ({ spec, program, htbRateBps }) => {
-          const gated = program !== 'iperf3-server';
-          return {
-            name: spec.role,
-            program,
-            htbRateBps,
-            pid: null,
-            startedMs: null,
-            gated,
-            ip: spec.ip,
-            quotaUs: spec.quotaUs ?? null,
-            container: await createContainer(this.docker, owner, network, image, gated ? { ...spec, argv: gatedArgv(spec.argv) } : spec),
-          };
-        }),
+        specs.map(async ({ spec, program, htbRateBps }) => ({
+          name: spec.role,
+          program,
+          htbRateBps,
+          pid: null,
+          startedMs: null,
+          ip: spec.ip,
+          quotaUs: spec.quotaUs ?? null,
+          container: await createContainer(this.docker, owner, network, image, spec),
+        })),
       ));
-      await T('start', () => Promise.all(state.containers.map((c) => this.startOne(state, c))));
+      // Servers first, so that clients find them listening when warm-up starts.
       const servers = state.containers.filter((c) => c.program === 'iperf3-server');
-      await T('ready', () => Promise.all([
-        ...servers.map((c) => waitForOutput(c.container, 'Server listening', 10_000, signal)),
-        ...state.containers.filter((c) => c.gated).map((c) => waitGateArmed(c.pid!, 10_000, signal)),
-      ]));
-      // The qdisc is in place before the sender's flood begins.
-      await T('htb', () => Promise.all(state.containers.filter((c) => c.htbRateBps && c.pid).map((c) => addHtb(c.pid!, c.htbRateBps!))));
+      await T('servers', () => Promise.all(servers.map((c) => this.startOne(state, c))));
+      await T('listening', () => Promise.all(servers.map((c) => waitForOutput(c.container, 'Server listening', 10_000, signal))));
       // Compile the BPF objects now (cached per kernel), not inside the warm-up.
       if (role !== 'peer' && (run.enforcement !== 'none' || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available)) {
         try {
@@ -203,10 +189,9 @@ export class DockerBackend implements Backend {
   async warmup(runId: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
     const state = this.need(runId);
     const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(runId, `warmup.${step}`, f);
-    // The workloads begin (servers are listening since setup); a second call (after a reconnect) opens nothing twice.
-    await T('gates', () => {
-      for (const c of state.containers.filter((c) => c.gated && c.pid && c.startedMs === null)) c.startedMs = openGate(c.pid!);
-    });
+    await T('start', () => Promise.all(state.containers.filter((c) => c.pid === null).map((c) => this.startOne(state, c))));
+    // The qdisc goes on as soon as the sender's namespace exists; the few ms before are inside the warm-up.
+    await T('htb', () => Promise.all(state.containers.filter((c) => c.htbRateBps && c.pid).map((c) => addHtb(c.pid!, c.htbRateBps!))));
     if (state.role !== 'peer') await T('enforcer', () => this.startEnforcer(state)); // the peers are nobody's to enforce
     if (state.role !== 'peer') await T('quiet', () => this.beginQuiet(state));
     await sleep(state.spec.warmupS * 1000, signal, (f) => progress('warmup', f));
@@ -394,7 +379,7 @@ export class DockerBackend implements Backend {
     await c.container.start();
     const info = await c.container.inspect();
     c.pid = info.State.Pid;
-    if (!c.gated) c.startedMs = Date.parse(info.State.StartedAt);
+    c.startedMs = Date.parse(info.State.StartedAt);
     if (c.name === victimName || c.name.startsWith('neighbour-')) state.cgroups.set(c.name, cgroupPathsOf(c.pid));
     if (c.program === 'sysbench' || state.role !== 'local') return; // across hosts: the traffic NIC, steered at setup
     // The host-side veth of a container receives what that container sends. Traffic *to* the neighbours
