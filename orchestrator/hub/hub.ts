@@ -53,7 +53,16 @@ export class AgentHub extends EventEmitter<HubEvents> {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('ironlab agent hub: WebSocket only\n'),
     );
     // A socket that sends nothing at all never starts a request: its own idle timer (ws clears it on upgrade).
-    http.on('connection', (socket) => socket.setTimeout(deadline, () => socket.destroy()));
+    // Backed by a plain timer, cleared once the upgrade request arrived: the idle timer once did not fire in CI.
+    const pending = new WeakMap<object, NodeJS.Timeout>();
+    http.on('connection', (socket) => {
+      socket.setTimeout(deadline, () => socket.destroy());
+      const t = setTimeout(() => socket.destroy(), deadline + 100);
+      t.unref();
+      pending.set(socket, t);
+      socket.once('close', () => clearTimeout(t));
+    });
+    http.on('upgrade', (_req, socket) => clearTimeout(pending.get(socket)));
     const wss = new WebSocketServer({ server: http, maxPayload: MAX_MESSAGE_BYTES });
     this.http = http;
     this.wss = wss;

@@ -89,7 +89,7 @@ describe.skipIf(skipWithoutChromium('dashboard-browser.test.ts'))('the live dash
 
     const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
     const doneCounts = [...new Set(seen.map((t) => Number(/^(\d+)\/16 runs/.exec(t)?.[1])))].filter(Number.isFinite);
-    expect(doneCounts.length).toBeGreaterThanOrEqual(3); // it moved, more than once
+    expect(doneCounts.length).toBeGreaterThanOrEqual(2); // it moved in place: a count below 16 (seen running above), then 16
     expect(doneCounts).toEqual([...doneCounts].sort((a, b) => a - b));
     expect(doneCounts.at(-1)).toBe(16);
     expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
