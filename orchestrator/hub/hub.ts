@@ -52,12 +52,11 @@ export class AgentHub extends EventEmitter<HubEvents> {
     const http = createServer({ headersTimeout: deadline, requestTimeout: deadline, connectionsCheckingInterval: Math.min(1000, deadline) }, (_, res) =>
       res.writeHead(426, { 'content-type': 'text/plain' }).end('ironlab agent hub: WebSocket only\n'),
     );
-    // A socket that sends nothing at all never starts a request: its own idle timer (ws clears it on upgrade).
-    // Backed by a plain timer, cleared once the upgrade request arrived: the idle timer once did not fire in CI.
+    // A socket that sends nothing at all never starts a request, so the server's timeouts never see it: one
+    // timer per connection, cleared when its upgrade request arrives (a socket's idle timer once did not fire in CI).
     const pending = new WeakMap<object, NodeJS.Timeout>();
     http.on('connection', (socket) => {
-      socket.setTimeout(deadline, () => socket.destroy());
-      const t = setTimeout(() => socket.destroy(), deadline + 100);
+      const t = setTimeout(() => socket.destroy(), deadline);
       t.unref();
       pending.set(socket, t);
       socket.once('close', () => clearTimeout(t));
