@@ -18,7 +18,7 @@ export interface AgentOptions {
   version: string;
   /** Reap everything after the orchestrator has been gone this long. */
   reapGraceMs?: number;
-  /** Declare the orchestrator gone when it has not pinged for this long. */
+  /** Declare the orchestrator gone when it has sent no authentic frame (a sealed beat at least) for this long. */
   silenceTimeoutMs?: number;
   /** Backoff between reconnect attempts: starts here, doubles, capped at maxBackoffMs. */
   minBackoffMs?: number;
@@ -76,7 +76,6 @@ export class Agent {
     const ws = new WebSocket(this.opts.url, { maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: 5000 });
     this.ws = ws;
     ws.on('open', () => this.heardFromServer());
-    ws.on('ping', () => this.heardFromServer());
     ws.on('message', (raw) => this.onMessage(raw));
     ws.on('error', (err) => this.log(`connection error: ${err.message}`));
     ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
@@ -129,6 +128,7 @@ export class Agent {
     if (!parsed.ok) return this.send({ type: 'error', error: { code: 'INVALID_MESSAGE', message: parsed.reason, retryable: false } });
     const msg = parsed.value;
     if (msg.type === 'error') return this.log(`orchestrator says: ${msg.error.code}: ${msg.error.message}`);
+    if (msg.type === 'beat') return this.send({ type: 'beat', n: msg.n });
     if (msg.type !== 'request') return this.send({ type: 'error', error: { code: 'INVALID_MESSAGE', message: `unexpected '${msg.type}' after the handshake`, retryable: false } });
     void this.dispatcher.handle(msg.id, msg.op, msg.args).then((outcome) =>
       this.send(outcome.ok ? { type: 'response', id: msg.id, ok: true, result: outcome.result } : { type: 'response', id: msg.id, ok: false, error: outcome.error }),

@@ -16,8 +16,8 @@ import { RunSpec } from './run-spec.ts';
 import { Sample } from './samples.ts';
 import type { EnforcementSupport, HostFacts, RunResult } from './backend.ts';
 
-/** 2: mutual proofs with per-host keys and sealed frames (1: one-way proof, plain frames). */
-export const PROTOCOL_VERSION = 2;
+/** 3: heartbeats are sealed frames too (2: WebSocket pings, unauthenticated; 1: one-way proof, plain frames). */
+export const PROTOCOL_VERSION = 3;
 /** Messages above this size are refused (ws closes the socket with 1009). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** WebSocket close codes of our own (4000-4999 are application codes). */
@@ -36,7 +36,9 @@ export const Challenge = z.object({ type: z.literal('challenge'), nonce: Nonce, 
 export const Welcome = z.object({ type: z.literal('welcome'), hostId: HostId, proof: Proof }).strict();
 export const Request = z.object({ type: z.literal('request'), id: OpId, op: z.string().max(64), args: z.unknown() }).strict();
 export const ServerError = z.object({ type: z.literal('error'), error: ErrorBody, inReplyTo: z.string().optional() }).strict();
-export const ServerMessage = z.discriminatedUnion('type', [Challenge, Welcome, Request, ServerError]);
+/** A heartbeat, sent sealed like every frame after the handshake, so no one on the path can fake liveness; the agent echoes it. */
+export const Beat = z.object({ type: z.literal('beat'), n: z.number().int().nonnegative() }).strict();
+export const ServerMessage = z.discriminatedUnion('type', [Challenge, Welcome, Request, ServerError, Beat]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 
 // ---- agent -> server
@@ -61,7 +63,7 @@ export const Event = z
   .object({ type: z.literal('event'), id: OpId, event: z.enum(['progress', 'log']), data: z.record(z.string(), z.unknown()) })
   .strict();
 export const AgentError = z.object({ type: z.literal('error'), error: ErrorBody, inReplyTo: z.string().optional() }).strict();
-export const AgentMessage = z.union([Hello, Response, Event, AgentError]);
+export const AgentMessage = z.union([Hello, Response, Event, AgentError, Beat]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 export type Hello = z.infer<typeof Hello>;
 

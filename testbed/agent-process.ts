@@ -1,7 +1,8 @@
 // Starting and stopping a testbed host's long-lived agent (testbed/lab-agent.ts) on this machine. An emulated
 // host's agent runs inside the host's network namespace (nsenter --net, like its dockerd) and a private mount
 // namespace (unshare --mount) for its own view of /sys/class/net; it talks to the host's dockerd via DOCKER_HOST.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { hostKeyFile } from '../agents/channel.ts';
 import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../orchestrator/provenance.ts';
 import { startDetached } from './exec.ts';
@@ -28,7 +29,11 @@ function readCmdHost(pid: number): string | null {
 
 export function startAgent(host: TestbedHost, hubUrl: string, tokenFile: string): number {
   mkdirSync(dirname(host.agent.log), { recursive: true });
-  const node = [process.execPath, '--import', 'tsx', LAB_AGENT, '--connect', hubUrl, '--token-file', tokenFile, '--backend', host.backend, '--host-id', host.id, '--status-file', host.agent.statusFile];
+  // The agent gets its host's own key (in the host's state dir, removed with it), not the testbed's token: like a
+  // lab host's, it cannot speak for another host.
+  const keyFile = join(dirname(host.agent.statusFile), 'key');
+  writeFileSync(keyFile, hostKeyFile(readFileSync(tokenFile, 'utf8').trim(), host.id) + '\n', { mode: 0o600 });
+  const node = [process.execPath, '--import', 'tsx', LAB_AGENT, '--connect', hubUrl, '--token-file', keyFile, '--backend', host.backend, '--host-id', host.id, '--status-file', host.agent.statusFile];
   // An emulated host's NIC is its eth0: cross-host runs put their containers on it.
   const argv = host.netns
     ? ['nsenter', `--net=/var/run/netns/${host.netns}`, 'unshare', '--mount', '--propagation', 'private', '--', ...node, '--nic', 'eth0', '--netns-sysfs', join(dirname(host.agent.statusFile), 'sysfs'), '--outer-mnt-ns', readlinkSync('/proc/self/ns/mnt')]

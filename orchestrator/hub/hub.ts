@@ -100,6 +100,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
     const nonce = randomBytes(32).toString('hex');
     let connection: AgentConnection | null = null;
     let channel: SecureChannel | null = null;
+    let beats = 0;
     /** Plain before the handshake completes, sealed after. */
     const send = (msg: unknown) => ws.readyState === ws.OPEN && ws.send(channel ? channel.seal(msg) : JSON.stringify(msg));
     const max = this.opts.maxPendingSockets ?? 64;
@@ -114,7 +115,8 @@ export class AgentHub extends EventEmitter<HubEvents> {
       agentSessionMachine.provide({
         actions: {
           sendChallenge: () => send({ type: 'challenge', nonce, protocol: PROTOCOL_VERSION }),
-          sendPing: () => ws.readyState === ws.OPEN && ws.ping(),
+          // sealed like every frame after the handshake: a WebSocket ping would let anyone on the path fake an answer
+          sendPing: () => channel && send({ type: 'beat', n: beats++ }),
           refuse: (_, { code, reason }) => {
             send({ type: 'error', error: { code: code === CLOSE.forbidden ? 'FORBIDDEN' : 'UNAUTHENTICATED', message: reason, retryable: false } });
             ws.close(code, reason.slice(0, 120));
@@ -142,7 +144,6 @@ export class AgentHub extends EventEmitter<HubEvents> {
     this.sessions.add(session);
     session.subscribe({ complete: () => this.sessions.delete(session) });
 
-    ws.on('pong', () => session.send({ type: 'PONG' }));
     // An oversized or malformed frame surfaces as an 'error' (ws then closes with 1009/1002): keep its text.
     let socketError = '';
     ws.on('error', (err) => (socketError = err.message));
@@ -192,6 +193,8 @@ export class AgentHub extends EventEmitter<HubEvents> {
           return;
         case 'error':
           return; // the agent refused something we sent; the pending request's own response says more
+        case 'beat':
+          return void session.send({ type: 'PONG' });
       }
     });
     session.start();

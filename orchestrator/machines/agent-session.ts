@@ -1,5 +1,5 @@
 // One agent's session, from the socket's first byte to its end. Nothing but a hello is accepted until the
-// agent has proved the token; then heartbeats (WebSocket ping/pong) keep it alive, and a few missed beats or a
+// agent has proved the token; then heartbeats (sealed beat frames, echoed) keep it alive, and a few missed beats or a
 // closed socket declare it lost. The socket work is done by named actions the hub provides (`.provide()`),
 // so tests drive this machine with a fake socket and a simulated clock.
 import { assign, setup } from 'xstate';

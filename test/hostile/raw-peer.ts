@@ -4,7 +4,7 @@
 import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import WebSocket, { WebSocketServer } from 'ws';
 
-export const PROTOCOL = 2;
+export const PROTOCOL = 3;
 
 export function keyFor(token: string, hostId: string): Buffer {
   return Buffer.from(hkdfSync('sha256', token, 'ironlab host key', `ironlab/host/${hostId}`, 32));
@@ -58,7 +58,12 @@ export async function rawClient(url: string, act: (ws: WebSocket, challenge: { n
     ws.once('close', () => reject(new Error('closed before the challenge')));
     ws.on('message', (raw) => {
       const text = raw.toString();
-      if (client.frames) return void client.messages.push(client.frames.open(text));
+      if (client.frames) {
+        const opened = client.frames.open(text);
+        // an honest agent echoes each sealed beat, sealed (protocol 3); otherwise the hub declares it lost
+        if (opened?.type === 'beat') return void ws.send(client.frames.seal(opened));
+        return void client.messages.push(opened);
+      }
       const msg = JSON.parse(text);
       client.messages.push(msg);
       if (msg.type === 'challenge') {

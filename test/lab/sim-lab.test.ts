@@ -1,7 +1,7 @@
 // The simulated lab: `ironlab testbed up --sim` starts long-lived simulated agents (no root), the same campaign
 // files run on it through `ironlab run`, and `down` stops them. Also: an emulated lab refuses a user who is not
 // root, with one line and exit code 2, before anything is created.
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,14 @@ describe('simulated lab: testbed up --sim, run, down', () => {
     expect(up.stdout).toContain('simulated lab, 2 host(s), orchestrator address ws://127.0.0.1:7788');
     expect(up.stdout).toMatch(/lab-1\s+server\s+sim\s.*authenticated/);
     expect(up.stdout).toMatch(/lab-2\s+peer\s+sim\s.*authenticated/);
+    // each agent holds its own host's key, not the testbed's token, so one host cannot speak for another
+    const token = readFileSync(join(dir, 'token'), 'utf8').trim();
+    for (const h of ['lab-1', 'lab-2']) {
+      const key = readFileSync(join(dir, 'hosts', h, 'key'), 'utf8');
+      expect(key).toMatch(new RegExp(`^ironlab-host-key:${h}:[0-9a-f]{64}\\n$`));
+      expect(key).not.toContain(token);
+      expect(statSync(join(dir, 'hosts', h, 'key')).mode & 0o077).toBe(0);
+    }
     expect((await runCli(['testbed', 'up', '--sim', '--hosts', '2'])).stdout).toContain('already up, nothing changed');
     const other = await runCli(['testbed', 'up', '--sim', '--hosts', '3']);
     expect(other.code).toBe(2);

@@ -230,6 +230,36 @@ describe('the agent facing a broken orchestrator', () => {
   });
 });
 
+describe('heartbeats are sealed frames', () => {
+  it('keeps a quiet agent admitted with beats it echoes, sealed', async () => {
+    const { hub, url } = await startHub({ heartbeatMs: 50, maxMissedBeats: 2 });
+    const lost: string[] = [];
+    hub.on('lost', (host: string, why: string) => lost.push(`${host}: ${why}`));
+    const ready = nextReady(hub);
+    startAgent(url).agent.start();
+    await ready;
+    await new Promise((r) => setTimeout(r, 600)); // a dozen beats, no requests
+    expect(lost).toEqual([]);
+    expect(hub.readyHosts).toEqual(['h1']);
+  });
+
+  it('does not take a WebSocket ping (which anyone on the path could send) as a sign the orchestrator is alive', async () => {
+    const key = keyFor(TOKEN, 'h1');
+    let sockets = 0;
+    const rogue = await rawOrchestrator((ws, hello, nonce) => {
+      sockets++;
+      ws.send(JSON.stringify({ type: 'welcome', hostId: 'h1', proof: proofOf(key, 'orchestrator', 'h1', nonce, hello.nonce) }));
+      const pinger = setInterval(() => ws.readyState === ws.OPEN && ws.ping(), 20);
+      ws.on('close', () => clearInterval(pinger));
+    });
+    cleanups.push(() => rogue.close());
+    const { agent, logs } = startAgent(rogue.url, { silenceTimeoutMs: 200 });
+    await agent.start();
+    await until(() => sockets >= 2); // the pings did not hold it: it declared the link silent and dialed again
+    expect(logs).toContain('no heartbeat from the orchestrator; reconnecting');
+  });
+});
+
 describe('an orchestrator that does not hold the token', () => {
   it('gets nothing executed: not with a forged welcome, not with requests plain or sealed with a guessed key', async () => {
     const guessed = keyFor('not the token'.repeat(4), 'h1');
@@ -256,11 +286,11 @@ describe('an orchestrator that does not hold the token', () => {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     cleanups.push(() => new Promise<void>((r) => wss.close(() => r())));
     await new Promise((r) => wss.once('listening', r));
-    wss.on('connection', (ws) => ws.send(JSON.stringify({ type: 'challenge', nonce: 'a'.repeat(64), protocol: 1 })));
+    wss.on('connection', (ws) => ws.send(JSON.stringify({ type: 'challenge', nonce: 'a'.repeat(64), protocol: 2 })));
     const { agent } = startAgent(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`);
     await agent.start();
     const exit = await agent.exited;
-    expect(exit).toEqual({ reason: 'refused', message: expect.stringContaining('protocol 1, this agent 2: upgrade the orchestrator') });
+    expect(exit).toEqual({ reason: 'refused', message: expect.stringContaining('protocol 2, this agent 3: upgrade the orchestrator') });
   });
 });
 
@@ -281,9 +311,9 @@ describe('keys per host', () => {
 
   it('an agent of the old protocol is refused with a message that says to upgrade it', async () => {
     const { url } = await startHub();
-    const c = await rawClient(url, (ws, ch) => ws.send(JSON.stringify({ type: 'hello', hostId: 'h1', backend: 'sim', version: '0.0.9', protocol: 1, proof: ch.nonce })));
+    const c = await rawClient(url, (ws, ch) => ws.send(JSON.stringify({ type: 'hello', hostId: 'h1', backend: 'sim', version: '0.0.9', protocol: 2, proof: ch.nonce })));
     expect(await c.closed).toMatchObject({ code: CLOSE.forbidden });
-    expect(c.messages.find((m) => m.type === 'error')?.error.message).toMatch(/agent speaks protocol 1, this orchestrator 2: upgrade the agent to ironlab/);
+    expect(c.messages.find((m) => m.type === 'error')?.error.message).toMatch(/agent speaks protocol 2, this orchestrator 3: upgrade the agent to ironlab/);
   });
 });
 
