@@ -13,7 +13,7 @@ import { HostKernel, type KernelSnapshot } from '../sim/host-kernel.ts';
 import { loadProfile } from '../sim/profile.ts';
 import { samplesFromSim } from '../sim/samples-from-sim.ts';
 
-export const SIM_MODEL_VERSION = '4'; // 2: event-driven fluid engine (no step); 3: per-call softirq rules, vruntime memory, socket backlog; 4: ksoftirqd's CFS turns, wakeup preemption, slices per level
+export const SIM_MODEL_VERSION = '5'; // 2: event-driven fluid engine (no step); 3: per-call softirq rules, vruntime memory, socket backlog; 4: ksoftirqd's CFS turns, wakeup preemption, slices per level; 5: zero window and line-rate bursts after window updates, link shared by the sending peers
 
 type Phase = 'setup' | 'warmed' | 'measured';
 

@@ -228,7 +228,7 @@ export class HostKernel {
     // The link: receivers share the receive direction, senders the transmit direction.
     const nRecv = this.allTraffic.filter((t) => t.isReceiver).length;
     const nSend = this.allTraffic.length - nRecv;
-    for (const t of this.allTraffic) t.linePpns /= t.isReceiver ? nRecv : nSend;
+    for (const t of this.allTraffic) t.linePpns /= t.isReceiver ? nRecv : nSend; // receivers: re-shared per interval (updateTraffic)
 
     this.sigIn = new Float64Array(this.cores);
     this.secS = new Float64Array(this.cores);
@@ -634,6 +634,16 @@ export class HostKernel {
 
   private updateTraffic(): void {
     const all = this.allTraffic;
+    // The switch port serialises the peers' frames: the receivers whose peers are sending (window not closed)
+    // share the link equally; a peer alone on it (the other windows closed) bursts at the full line rate.
+    let sending = 0;
+    for (let k = 0; k < all.length; k++) {
+      const t = all[k];
+      if (!t.isReceiver) continue;
+      t.windowState();
+      if (!t.windowClosed) sending++;
+    }
+    for (let k = 0; k < all.length; k++) if (all[k].isReceiver) all[k].linePpns = all[k].linkPpns / Math.max(1, sending);
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
       const n = t.nicCore;
@@ -648,7 +658,7 @@ export class HostKernel {
           for (let j = 0; j < here.length; j++) bh += this.bh[here[j]];
           svc = Math.max(0, this.kShare[n] + bh - this.dFixed[n]) / nr;
         }
-        else ppp = Math.max(1, t.burstPpns() * this.moderationNs);
+        else ppp = Math.max(1, t.groPpns() * this.moderationNs);
       }
       t.update(this.share[t.owner] - this.bh[t.owner], svc, ppp);
     }

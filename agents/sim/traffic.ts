@@ -36,6 +36,8 @@ export class Traffic {
   readonly wireBytesPerPacket: number;
   /** Packets per ns the link carries at most for this neighbour (its share is set by the engine). */
   linePpns: number;
+  /** Packets per ns of the whole link in this neighbour's direction (a lone sender gets all of it). */
+  readonly linkPpns: number;
   // ---- Receiver state ----
   ring = 0;
   /** Socket receive queue: datagrams (UDP) or MSS segments (TCP) not yet read. */
@@ -86,6 +88,18 @@ export class Traffic {
   rWire = 0; // TCP sender: bytes/ns leaving for the link
   private qNet = 0; // TCP sender queue change, bytes/ns
   windowLimited = false;
+  /**
+   * TCP receiver: the advertised window is used up (zero window). __tcp_select_window (net/ipv4/tcp_output.c,
+   * 4.x) advertises 0 while free space < allowed_space >> 4 (rcvbuf's window / 16), and tcp_cleanup_rbuf
+   * (net/ipv4/tcp.c) sends the window update once a read leaves free space >= that (new_window >= 2 x
+   * rcv_window_now, which is ~0): the peer stays silent until the reader has freed `reopenSegments`.
+   */
+  windowClosed = false;
+  /** Between a window update and the next zero window (or the reader draining everything): a window-limited burst. */
+  windowBurst = false;
+  private lastArrivalPpns = 0;
+  /** Free space (segments) a closed window needs before __tcp_select_window returns non-zero. */
+  readonly reopenSegments: number;
   dropping = false; // NIC/eBPF drops for this owner (IRON / eBPF enforcement)
   /** Softirq work this neighbour creates, ns per ns, on its NIC core (NET_RX) and on its app core (NET_TX). */
   sqNic = 0;
@@ -128,6 +142,7 @@ export class Traffic {
     }
     const linkBytesPerNs = prof.linkGbps / 8;
     this.linePpns = linkBytesPerNs / this.wireBytesPerPacket;
+    this.linkPpns = this.linePpns;
     const rate = p.rateGbps !== undefined ? p.rateGbps / 8 / this.payloadBytes : Infinity; // packets per ns
     this.ringCap = prof.rxRingPackets;
     this.tsoBytes = prof.tcpTsoMaxBytes;
@@ -135,6 +150,7 @@ export class Traffic {
     // rmem * (1 - 2^-tcp_adv_win_scale), the rest of the buffer being reserved for skb overhead.
     this.rwndSegments = (prof.tcpRmemMaxBytes * (1 - Math.pow(2, -prof.tcpAdvWinScale))) / prof.tcpMssBytes;
     this.socketCap = this.isTcp ? this.rwndSegments : prof.udpRcvbufBytes / prof.skbTruesizeBytes;
+    this.reopenSegments = Math.max(1, this.rwndSegments / 16);
     this.sndbufBytes = prof.tcpWmemMaxBytes * p.flows;
     if (p.kind === 'udp-receiver') this.peerCapPpns = Math.min(rate, prof.peerUdpMaxPacketsPerSecond / 1e9, this.linePpns);
     else if (p.kind === 'tcp-receiver') this.peerCapPpns = Math.min(rate, this.linePpns);
@@ -207,14 +223,36 @@ export class Traffic {
   }
 
   /**
-   * Packets per ns while packets arrive (what one interrupt finds). A window-limited TCP peer does not send a
-   * smooth stream at the reader's pace: tcp_cleanup_rbuf advertises the space a read freed (a window update
-   * only once the window can at least double), and the peer sends that window at the line rate; the average
-   * stays the reader's drain rate (rIn), the batches per interrupt are line-rate ones.
+   * Packets per ns while packets arrive (what one interrupt finds). A window-limited TCP peer is not a smooth
+   * stream at the reader's pace: it is silent while the window is closed and sends each window update at the
+   * line rate (windowBurst), so rIn itself is the burst rate and the ring holds what softirq has not yet served.
    */
   burstPpns(): number {
-    if (this.isTcp && this.isReceiver && this.windowLimited && this.rIn > 0) return Math.max(this.rIn, this.linePpns);
     return this.rIn;
+  }
+
+  /**
+   * Arrival rate that set the GRO batches of the segments now queued: the current one, or while the window is
+   * closed (nothing arrives) the last burst's. The reader's backlog work is per super-packet as it arrived.
+   */
+  groPpns(): number {
+    return this.rIn > 0 ? this.rIn : this.lastArrivalPpns;
+  }
+
+  /**
+   * The window state from the levels (idempotent for the same levels): closed once socket + ring hold the whole
+   * window, reopened (a line-rate burst) once the reader has freed reopenSegments, the burst over when the
+   * window closes again or the reader has drained everything (the flow is no longer window-limited).
+   */
+  windowState(): void {
+    const fill = this.socket + this.ring;
+    if (fill >= this.rwndSegments - EPS) {
+      this.windowClosed = true;
+      this.windowBurst = false;
+    } else if (this.windowClosed && fill <= this.rwndSegments - this.reopenSegments + EPS) {
+      this.windowClosed = false;
+      this.windowBurst = true;
+    } else if (this.windowBurst && fill <= EPS) this.windowBurst = false;
   }
 
   /** A receiver whose socket is empty sleeps in recvmsg and is woken by each delivery. */
@@ -254,11 +292,15 @@ export class Traffic {
       const appPpns = appShare / cApp;
       let A: number;
       if (this.isTcp) {
-        const appLimit = this.peerDeficit > EPS ? this.linePpns : this.peerCapPpns;
-        A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, appLimit);
+        A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, appLimitOf(this));
       } else A = this.peerCapPpns * this.arrivalJitter;
-      this.windowLimited = this.isTcp && this.socket + this.ring >= this.rwndSegments - EPS;
-      if (this.windowLimited) A = Math.min(A, appPpns); // the advertised window paces the peer to the reader
+      if (this.isTcp) {
+        this.windowState();
+        // Zero window: the peer is silent (its deficit grows). After the window update it sends as fast as its
+        // congestion window and iperf3 let it (the line while iperf3 catches up), not at the reader's pace.
+        if (this.windowClosed) A = 0;
+      }
+      this.windowLimited = this.windowClosed || this.windowBurst;
       this.rArrive = A;
       if (this.isTcp) {
         this.rDeficit = this.peerCapPpns - A;
@@ -349,7 +391,9 @@ export class Traffic {
       const dSock = this.rSockIn - this.rApp - this.rSockDrop;
       if (dSock < -1e-15) t = Math.min(t, this.socket / -dSock);
       else if (dSock > 1e-15 && this.socket < this.socketCap - EPS) t = Math.min(t, (this.socketCap - this.socket) / dSock);
-      if (this.isTcp && !this.windowLimited && dSock + dRing > 1e-15) t = Math.min(t, Math.max(0, this.rwndSegments - this.socket - this.ring) / (dSock + dRing));
+      if (this.isTcp && !this.windowClosed && dSock + dRing > 1e-15) t = Math.min(t, Math.max(0, this.rwndSegments - this.socket - this.ring) / (dSock + dRing));
+      // A closed window reopens when the reader has freed reopenSegments (the window update).
+      if (this.isTcp && this.windowClosed && dSock + dRing < -1e-15) t = Math.min(t, Math.max(0, this.socket + this.ring - (this.rwndSegments - this.reopenSegments)) / -(dSock + dRing));
       if (this.isTcp && this.peerDeficit > EPS && this.rDeficit < -1e-15) t = Math.min(t, this.peerDeficit / -this.rDeficit);
     } else if (this.kind === 'tcp-sender') {
       if (this.qNet < -1e-12) t = Math.min(t, this.sendQueueBytes / -this.qNet);
@@ -362,6 +406,7 @@ export class Traffic {
   advance(dt: number): void {
     if (this.isReceiver) {
       this.offered += this.rArrive * dt;
+      if (this.rIn > 0) this.lastArrivalPpns = this.rIn;
       this.dropped[R_NIC] += this.rNicDrop * dt;
       this.dropped[R_RING] += this.rRingDrop * dt;
       this.dropped[R_EBPF] += this.rEbpfDrop * dt;
@@ -396,7 +441,7 @@ export class Traffic {
 
   /** The peer's rate may grow (congestion avoidance: one MSS per flow per RTT). */
   ramping(): boolean {
-    return this.kind === 'tcp-receiver' && !this.dropping && !this.windowLimited && this.rRingDrop <= 0 && this.tcpRatePpns < this.rateCeiling();
+    return this.kind === 'tcp-receiver' && !this.dropping && !this.windowClosed && this.rRingDrop <= 0 && this.tcpRatePpns < this.rateCeiling();
   }
 
   /** Grow the peer's rate over `dt` (cwnd += flows * MSS per RTT, rate = cwnd / RTT). */
@@ -439,6 +484,11 @@ export class Traffic {
     for (let i = 0; i < this.dropped.length; i++) d += this.dropped[i];
     return d;
   }
+}
+
+/** What iperf3 writes: the line while it is behind its target (iperf_check_throttle), else its nominal rate. */
+function appLimitOf(t: Traffic): number {
+  return t.peerDeficit > EPS ? t.linePpns : t.peerCapPpns;
 }
 
 function clamp(x: number, max: number): number {
