@@ -3,8 +3,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Agent } from './agent.ts';
 import type { Backend } from './backend.ts';
-import { UserInputError } from '../orchestrator/errors.ts';
-import { IRONLAB_VERSION } from '../orchestrator/provenance.ts';
+import { UserInputError } from '../workloads/common/errors.ts';
+import { IRONLAB_VERSION } from '../workloads/common/version.ts';
 
 export interface AgentCommandOptions {
   connect: string;

@@ -11,7 +11,7 @@
 // Proofs are HMAC-SHA256 with the host's key over the protocol, the host id and both nonces (channel.ts).
 // A peer that speaks another protocol version is refused with a message that says which side to upgrade.
 import { z } from 'zod';
-import { Enforcement } from '../workloads/catalog.ts';
+import { Enforcement } from './enforcement/modes.ts';
 import { RunSpec } from './run-spec.ts';
 import { Sample } from './samples.ts';
 import type { EnforcementSupport, HostFacts, RunResult } from './backend.ts';

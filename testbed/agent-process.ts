@@ -3,7 +3,7 @@
 // namespace (unshare --mount) for its own view of /sys/class/net; it talks to the host's dockerd via DOCKER_HOST.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PACKAGE_ROOT } from '../orchestrator/provenance.ts';
+import { PACKAGE_ROOT } from '../workloads/common/version.ts';
 import { startDetached } from './exec.ts';
 import type { AgentStatus } from './lab-agent.ts';
 import { runsOurs, terminate } from './processes.ts';

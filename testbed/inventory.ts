@@ -7,8 +7,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { isIpv4 } from '../agents/run-spec.ts';
-import { UserInputError } from '../orchestrator/errors.ts';
-import { describeIssue, locator, refusal } from '../orchestrator/campaign/problems.ts';
+import { UserInputError } from '../workloads/common/errors.ts';
+import { describeIssue, locator, refusal } from '../workloads/common/yaml-problems.ts';
 
 const cpuList = z.array(z.number({ error: 'expected a core number' }).int().min(0).max(1023), { error: 'expected a list of core numbers, e.g. [0]' }).min(1, { error: 'expected at least one core' });
 /** A host name or an IPv4 address: nothing ssh could read as an option or a user, nothing a shell would expand. */

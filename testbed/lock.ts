@@ -2,7 +2,7 @@
 // is a file beside the testbed directory holding the owner's pid; a lock whose owner is gone is taken over.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { UserInputError } from '../orchestrator/errors.ts';
+import { UserInputError } from '../workloads/common/errors.ts';
 import { pidExists } from './processes.ts';
 
 export async function withTestbedLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {

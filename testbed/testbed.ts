@@ -1,7 +1,7 @@
 // `testbed up | status | down` for every kind of testbed (emulated lab, simulated lab, inventory lab): one state
 // file, one token, one fixed orchestrator address. `up` is all or nothing: a failing step tears the whole
 // testbed down and says which host failed at which step and why. `down` removes everything and is idempotent.
-import { PrerequisiteError, UserInputError } from '../orchestrator/errors.ts';
+import { PrerequisiteError, UserInputError } from '../workloads/common/errors.ts';
 import { probeAgents, type ProbeResult } from './agent-probe.ts';
 import { agentLogTail } from './agent-process.ts';
 import { run } from './exec.ts';

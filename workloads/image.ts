@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { spawn } from 'node:child_process';
 import Docker from 'dockerode';
-import { PrerequisiteError } from '../orchestrator/errors.ts';
+import { PrerequisiteError } from './common/errors.ts';
 
 const run = promisify(execFile);
 

@@ -5,7 +5,7 @@ import { SimBackend } from '../../agents/backends/sim-backend.ts';
 import { CORE_CATEGORIES, METRIC, sumOf } from '../../agents/samples.ts';
 import { paperRunSpec } from '../../agents/sim/paper-defaults.ts';
 import { simulateRun } from '../../agents/sim/simulate.ts';
-import { FatalError, RetryableError } from '../../orchestrator/errors.ts';
+import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
 
 const never = new AbortController().signal;
 const noProgress = () => {};

@@ -3,7 +3,8 @@
 // the victim's time, ksoftirqd, CFS). Not asserted because the model does not produce it: the TCP receiver's
 // ksoftirqd share near half (it stays at 0, see agents/sim/README.md), and the HTB peak's size (1.18 in the paper).
 import { describe, expect, it } from 'vitest';
-import type { Enforcement, ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import type { ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import type { Enforcement } from '../../agents/enforcement/modes.ts';
 import { METRIC, sumOf } from '../../agents/samples.ts';
 import { penalty as penaltyOf, run } from './helpers.ts';
 
