@@ -23,7 +23,8 @@ import type { PeriodInput } from './controller.ts';
 import { DropMap } from './dropping.ts';
 import { PeriodClock } from './period-clock.ts';
 import { IronKernelSwitch, detectIronKernel, restoreIronSwitch } from './iron-kernel.ts';
-import { DEFAULT_STATE_DIR, pidAlive, readStates, removeState, writeState, type EnforcementState } from './state.ts';
+import { pidAlive } from '../../workloads/common/pid.ts';
+import { DEFAULT_STATE_DIR, readStates, removeState, writeState, type EnforcementState } from './state.ts';
 import { attachDrop, detachDrop, ourFilters, TC_GLOBALS } from './tc.ts';
 import { attachXdp, detachXdp, type XdpTarget } from './xdp.ts';
 

@@ -19,6 +19,10 @@ export interface RunSettings {
   nicCpus: number[];
 }
 export type HostRole = 'server' | 'peer';
+/** A host that runs victims and neighbours (and may also be a traffic peer). */
+export const isServer = (h: { roles: readonly HostRole[] }): boolean => h.roles.includes('server');
+/** A dedicated traffic host: a network run leases one with its server host (a host that is both serves). */
+export const isDedicatedPeer = (h: { roles: readonly HostRole[] }): boolean => h.roles.includes('peer') && !isServer(h);
 export interface HostSpec {
   id: string;
   backend: 'sim' | 'docker';

@@ -12,7 +12,8 @@ import { WORKLOAD_KINDS } from '../../workloads/catalog.ts';
 import { ENFORCEMENTS } from '../../agents/enforcement/modes.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
 import { expandCells, type Cell } from './matrix.ts';
-import { BUILTIN_DEFAULTS, DEFAULT_GUARDS, DEFAULT_SIM_PROFILE, DESIGNS, mergeSettings, type CampaignSpec, type ExpectationSpec, type LoadedCampaign, type MatrixEntry, type RunSettings } from './model.ts';
+import { HOST_ID_PATTERN } from '../../agents/protocol.ts';
+import { BUILTIN_DEFAULTS, DEFAULT_GUARDS, DEFAULT_SIM_PROFILE, DESIGNS, isDedicatedPeer, isServer, mergeSettings, type CampaignSpec, type ExpectationSpec, type LoadedCampaign, type MatrixEntry, type RunSettings } from './model.ts';
 import { describeIssue, formatPath, locator, refusal, type Path, type Problem } from '../../workloads/common/yaml-problems.ts';
 import { describeExpectation, selectedScenarios, selectorText } from './expectations.ts';
 
@@ -77,7 +78,7 @@ const guardFraction = z.number({ error: guardFractionError }).min(0, { error: gu
 
 const HostFile = z
   .object({
-    id: z.string({ error: 'expected a host id' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, {
+    id: z.string({ error: 'expected a host id' }).regex(HOST_ID_PATTERN, {
       error: 'expected a host id of letters, digits, dot, dash or underscore',
     }),
     backend: z.enum(['sim', 'docker'], { error: 'expected sim or docker' }),
@@ -367,14 +368,14 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
     else seen.set(h.id, i);
     if (h.backend === 'docker' && h.profile !== null) problem(['hosts', i, 'profile'], 'a profile is for simulated hosts only (backend: sim)');
   });
-  const servers = spec.hosts.filter((h) => h.roles.includes('server'));
+  const servers = spec.hosts.filter(isServer);
   if (servers.length === 0) problem(['hosts'], "no host has the role 'server': every run needs one server host");
   const backends = new Set(servers.map((h) => h.backend));
   if (backends.size > 1) problem(['hosts'], 'server hosts mix sim and docker backends: runs on them would not be comparable');
   const profiles = new Set(servers.filter((h) => h.backend === 'sim').map((h) => h.profile));
   if (profiles.size > 1) problem(['hosts'], `server hosts use different sim profiles (${[...profiles].join(', ')}): runs on them would not be comparable`);
   // A dedicated peer host takes the traffic peers off the server; a host that is both may lease as either.
-  const hasPeerHost = spec.hosts.some((h) => h.roles.includes('peer') && !h.roles.includes('server'));
+  const hasPeerHost = spec.hosts.some(isDedicatedPeer);
   if (spec.until && spec.until.maxRepetitions < spec.repetitions)
     problem(['until', 'maxRepetitions'], `is ${spec.until.maxRepetitions}, below the ${spec.repetitions} planned repetitions (maxRepetitions caps them all)`);
 
@@ -438,5 +439,5 @@ export function sameSettings(a: RunSettings, b: RunSettings): boolean {
 
 /** Where a campaign's runs run: the backend of its server hosts (`sim` | `docker`). */
 export function campaignMode(spec: CampaignSpec): 'sim' | 'docker' {
-  return spec.hosts.find((h) => h.roles.includes('server'))?.backend ?? 'sim';
+  return spec.hosts.find(isServer)?.backend ?? 'sim';
 }

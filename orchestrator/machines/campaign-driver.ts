@@ -7,6 +7,7 @@ import type { RunSpec } from '../../agents/run-spec.ts';
 import { PrerequisiteError } from '../../workloads/common/errors.ts';
 import { repetitionPlan } from '../analysis/adaptive.ts';
 import { blockOf, expandExtraRepetitions } from '../campaign/matrix.ts';
+import { isDedicatedPeer, isServer } from '../campaign/model.ts';
 import { hashSpec, type CampaignSpec } from '../campaign/spec.ts';
 import { guardViolations } from '../analysis/guards.ts';
 import { campaignSummary } from '../commands/summary.ts';
@@ -92,9 +93,8 @@ export function campaignDriver(o: DriverOptions): { machine: typeof campaignMach
   });
   const input: CampaignInput = {
     campaignId,
-    serverHosts: spec.hosts.filter((h) => h.roles.includes('server')).map((h) => h.id),
-    // Dedicated traffic hosts: a network run leases one with its server host (a host that is both serves).
-    peerHosts: spec.hosts.filter((h) => h.roles.includes('peer') && !h.roles.includes('server')).map((h) => h.id),
+    serverHosts: spec.hosts.filter(isServer).map((h) => h.id),
+    peerHosts: spec.hosts.filter(isDedicatedPeer).map((h) => h.id),
     addressOf: (h) => {
       const a = facts.get(h)?.facts.extra.nicAddress;
       return typeof a === 'string' ? a : undefined;
@@ -147,7 +147,7 @@ export function waitForHosts(hub: AgentHub, hostIds: string[], stallMs: number, 
 
 /** Every server host must be able to run every enforcement mode the campaign asks for. */
 function checkEnforcement(spec: CampaignSpec, hosts: Map<string, { capabilities: EnforcementSupport[] }>): void {
-  for (const h of spec.hosts.filter((h) => h.roles.includes('server'))) {
+  for (const h of spec.hosts.filter(isServer)) {
     const caps = hosts.get(h.id)?.capabilities ?? [];
     for (const mode of spec.enforcement) {
       const c = caps.find((x) => x.mode === mode);
