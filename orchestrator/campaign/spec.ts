@@ -181,7 +181,7 @@ const CampaignFile = z
     slurm: z
       .object({
         partition: z.string({ error: 'expected a partition name' }).regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'expected a partition name' }).optional(),
-        constraint: z.string({ error: 'expected node features, e.g. ixgbe or ice&docker' }).regex(/^[A-Za-z0-9_.,&|*\[\]()-]{1,200}$/, { error: 'expected node features, e.g. ixgbe or ice&docker' }).optional(),
+        constraint: z.string({ error: 'expected node features, e.g. ixgbe or ice&docker' }).regex(/^[A-Za-z0-9_.,&|*[\]()-]{1,200}$/, { error: 'expected node features, e.g. ixgbe or ice&docker' }).optional(),
         timeLimitMin: wholeNumber(1, 525600).optional(),
       }, { error: 'expected { partition: P, constraint: FEATURES, timeLimitMin: N }' })
       .strict()
