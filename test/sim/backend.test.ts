@@ -17,8 +17,8 @@ describe('SimBackend', () => {
     expect(f).toMatchObject({ hostId: 'sim-a', backend: 'sim', cores: 2, nic: { speedMbps: 10000 } });
     expect((await b.capabilities()).map((c) => [c.mode, c.available])).toEqual([
       ['none', true],
-      ['ebpf', true],
       ['iron-kernel', true],
+      ['ebpf', true],
     ]);
   });
 
