@@ -3,8 +3,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Agent } from './agent.ts';
 import type { Backend } from './backend.ts';
-import { UserInputError } from '../orchestrator/errors.ts';
-import { IRONLAB_VERSION } from '../orchestrator/provenance.ts';
+import { UserInputError } from '../workloads/common/errors.ts';
+import { IRONLAB_VERSION } from '../workloads/common/version.ts';
+import { pidAlive } from '../workloads/common/pid.ts';
 
 export interface AgentCommandOptions {
   connect: string;
@@ -69,9 +70,7 @@ export async function runAgentCommand(opts: AgentCommandOptions): Promise<number
 /** An agent the orchestrator started dies with it (after reaping), instead of waiting for a new one forever. */
 function watchOrchestrator(pid: number, agent: Agent): void {
   const timer = setInterval(() => {
-    try {
-      process.kill(pid, 0);
-    } catch {
+    if (!pidAlive(pid)) {
       clearInterval(timer);
       process.stderr.write(`[agent] orchestrator ${pid} is gone; reaping and exiting\n`);
       void agent.stop();

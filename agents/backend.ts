@@ -3,7 +3,7 @@
 // tell them apart. Every method is idempotent: the agent may call it again after a reconnect.
 import type { RunSpec } from './run-spec.ts';
 import type { Sample } from './samples.ts';
-import type { Enforcement } from '../workloads/catalog.ts';
+import type { Enforcement } from './enforcement/modes.ts';
 
 export interface HostFacts {
   hostId: string;

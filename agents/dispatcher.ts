@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Backend } from './backend.ts';
 import { OPS, isOpName, describeZodError, type ErrorBody } from './protocol.ts';
 import type { RunSpec } from './run-spec.ts';
-import { isRetryable, messageOf } from '../orchestrator/errors.ts';
+import { isRetryable, messageOf } from '../workloads/common/errors.ts';
 
 export type Outcome = { ok: true; result: unknown } | { ok: false; error: ErrorBody };
 export type EventSink = (opId: string, event: 'progress' | 'log', data: Record<string, unknown>) => void;

@@ -11,7 +11,7 @@
 // Proofs are HMAC-SHA256 with the host's key over the protocol, the host id and both nonces (channel.ts).
 // A peer that speaks another protocol version is refused with a message that says which side to upgrade.
 import { z } from 'zod';
-import { Enforcement } from '../workloads/catalog.ts';
+import { Enforcement } from './enforcement/modes.ts';
 import { RunSpec } from './run-spec.ts';
 import { Sample } from './samples.ts';
 import type { EnforcementSupport, HostFacts, RunResult } from './backend.ts';
@@ -23,7 +23,9 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** WebSocket close codes of our own (4000-4999 are application codes). */
 export const CLOSE = { unauthenticated: 4401, forbidden: 4403, protocol: 4400, replaced: 4409 } as const;
 
-const HostId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'host ids are 1-63 letters, digits, . _ -');
+/** A host id, wherever one is written (campaign files, inventories, the wire): 1-63 letters, digits, . _ - */
+export const HOST_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const HostId = z.string().regex(HOST_ID_PATTERN, 'host ids are 1-63 letters, digits, . _ -');
 const OpId = z.string().min(1).max(200);
 const Nonce = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits');
 const Proof = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits');

@@ -1,7 +1,8 @@
 // One run as the orchestrator hands it to an agent: what to start, with which quotas and cores, for how long.
 // Every backend (sim, docker) takes exactly this record, so a campaign file runs unchanged on any testbed.
 import { z } from 'zod';
-import { Enforcement, ScenarioParams, WorkloadKind } from '../workloads/catalog.ts';
+import { ScenarioParams, WorkloadKind } from '../workloads/catalog.ts';
+import { Enforcement } from './enforcement/modes.ts';
 
 /** Core numbers: bounded here (a cpumask is built from them), and by the host's own cores where the run lands. */
 export const MAX_CPU = 1023;

@@ -1,14 +1,8 @@
 // Where a result came from: ironlab's version and git revision (with a dirty flag), Node.js, the machine
 // that ran the orchestrator. Hosts add their own facts (kernel, CPU, NIC driver) through the agents.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-export const IRONLAB_VERSION: string = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')).version;
+import { IRONLAB_VERSION, PACKAGE_ROOT } from '../workloads/common/version.ts';
 
 export interface Provenance {
   ironlabVersion: string;

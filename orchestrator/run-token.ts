@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pidAlive } from '../workloads/common/pid.ts';
 
 const PREFIX = 'ironlab-run-';
 
@@ -35,7 +36,7 @@ export function reapStaleTokens(dir = tmpdir()): string[] {
   const uid = process.getuid?.();
   for (const name of readdirSync(dir)) {
     const m = name.startsWith(PREFIX) ? /^(\d+)-/.exec(name.slice(PREFIX.length)) : null;
-    if (!m || alive(Number(m[1]))) continue;
+    if (!m || pidAlive(Number(m[1]))) continue;
     const path = join(dir, name);
     try {
       if (uid !== undefined && lstatSync(path).uid !== uid) continue;
@@ -46,13 +47,4 @@ export function reapStaleTokens(dir = tmpdir()): string[] {
     }
   }
   return removed;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

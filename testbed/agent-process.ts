@@ -4,7 +4,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { hostKeyFile } from '../agents/channel.ts';
 import { dirname, join } from 'node:path';
-import { PACKAGE_ROOT } from '../orchestrator/provenance.ts';
+import { PACKAGE_ROOT } from '../workloads/common/version.ts';
 import { startDetached } from './exec.ts';
 import type { AgentStatus } from './lab-agent.ts';
 import { runsOurs, terminate } from './processes.ts';

@@ -7,8 +7,9 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { isIpv4 } from '../agents/run-spec.ts';
-import { UserInputError } from '../orchestrator/errors.ts';
-import { describeIssue, locator, refusal } from '../orchestrator/campaign/problems.ts';
+import { UserInputError } from '../workloads/common/errors.ts';
+import { describeIssue, locator, refusal } from '../workloads/common/yaml-problems.ts';
+import { HOST_ID_PATTERN } from '../agents/protocol.ts';
 
 const cpuList = z.array(z.number({ error: 'expected a core number' }).int().min(0).max(1023), { error: 'expected a list of core numbers, e.g. [0]' }).min(1, { error: 'expected at least one core' });
 /** A host name or an IPv4 address: nothing ssh could read as an option or a user, nothing a shell would expand. */
@@ -22,7 +23,7 @@ const name = (what: string) => z.string({ error: `expected ${what}` }).regex(/^[
 
 const InventoryHost = z
   .object({
-    id: name('a host id'),
+    id: z.string({ error: 'expected a host id' }).regex(HOST_ID_PATTERN, { error: 'expected a host id of letters, digits, dot, dash or underscore' }),
     /** What SSH dials (a name or an address). */
     address: hostOrIpv4('the address SSH reaches the host at'),
     ssh: z

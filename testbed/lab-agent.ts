@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent } from '../agents/agent.ts';
 import { createBackend, readToken } from '../agents/agent-command.ts';
-import { IRONLAB_VERSION } from '../orchestrator/provenance.ts';
+import { IRONLAB_VERSION } from '../workloads/common/version.ts';
 
 export interface AgentStatus {
   pid: number;

@@ -5,9 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../orchestrator/provenance.ts';
+import { PACKAGE_ROOT } from '../workloads/common/version.ts';
 
-export const IRONLAB_BIN = join(PACKAGE_ROOT, 'orchestrator', 'bin', 'ironlab.mjs');
+export const IRONLAB_BIN = join(PACKAGE_ROOT, 'testbed', 'cli', 'ironlab.mjs');
 
 export interface LocalAgentOptions {
   url: string;

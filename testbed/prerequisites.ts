@@ -1,7 +1,7 @@
 // What a testbed host needs, as Debian packages: checked with dpkg, installed with apt-get when we are root,
 // refused with one PrerequisiteError naming what is missing when we are not. The same check runs on this
 // machine (emulated lab) and, through SSH, on an inventory's hosts: it takes a command runner.
-import { PrerequisiteError } from '../orchestrator/errors.ts';
+import { PrerequisiteError } from '../workloads/common/errors.ts';
 import type { Say } from './steps.ts';
 
 /** Debian packages of a lab host. Why each: the docker backend (docker.io, iperf3/sysbench are in the image but

@@ -2,6 +2,7 @@
 // pid still runs what we started (its command line carries a path that belongs to this testbed): a recycled
 // pid is never signalled.
 import { readFileSync, readdirSync } from 'node:fs';
+import { pidAlive } from '../workloads/common/pid.ts';
 
 export function cmdlineOf(pid: number): string[] | null {
   try {
@@ -13,24 +14,8 @@ export function cmdlineOf(pid: number): string[] | null {
 
 /** Is `pid` alive and does its command line contain `marker`? (zombies count as gone) */
 export function runsOurs(pid: number | null | undefined, marker: string): boolean {
-  if (!pid) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (/\) Z /.test(stat)) return false;
-  } catch {
-    return false;
-  }
+  if (!pid || !pidAlive(pid)) return false;
   return (cmdlineOf(pid) ?? []).some((a) => a.includes(marker));
-}
-
-/** Does `pid` exist and is not a zombie? (for a child we just spawned, whose command line may still be ours) */
-export function pidExists(pid: number | null | undefined): boolean {
-  if (!pid) return false;
-  try {
-    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 /** Pids whose command line contains `marker` (orphans of a killed dockerd: its containerd, shims). */

@@ -9,7 +9,8 @@ import { closeSync, existsSync, openSync, readFileSync, readdirSync, readlinkSyn
 import { cpus } from 'node:os';
 import { run, startDetached } from './exec.ts';
 import { hostAddress, labNamespaces } from './lab-network.ts';
-import { pidExists, pidsWith, runsOurs, sleep, terminate } from './processes.ts';
+import { pidsWith, runsOurs, sleep, terminate } from './processes.ts';
+import { pidAlive } from '../workloads/common/pid.ts';
 import { SLURM_PARTITION, slurmFiles, writeSlurmFiles, type SlurmFiles, type SlurmNode } from './slurm-config.ts';
 import type { TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
@@ -57,8 +58,8 @@ export async function slurmUp(state: TestbedState, dir: string, say: Say, save: 
     s.munged = await step('slurm', 'munged', say, async () => {
       rmSync(f.mungeSocket, { force: true });
       const pid = start(['munged', '--foreground', '--force', `--key-file=${f.mungeKey}`, `--socket=${f.mungeSocket}`, `--pid-file=${f.mungePid}`, `--log-file=${f.mungeLog}`, `--seed-file=${f.mungeSeed}`], `${f.mungeLog}.out`);
-      await waitFor('munged', () => existsSync(f.mungeSocket) || !pidExists(pid), 10_000, () => tail(`${f.mungeLog}.out`));
-      if (!pidExists(pid)) throw new Error(`munged exited: ${tail(`${f.mungeLog}.out`)} ${tail(f.mungeLog)}`);
+      await waitFor('munged', () => existsSync(f.mungeSocket) || !pidAlive(pid), 10_000, () => tail(`${f.mungeLog}.out`));
+      if (!pidAlive(pid)) throw new Error(`munged exited: ${tail(`${f.mungeLog}.out`)} ${tail(f.mungeLog)}`);
       return pid;
     });
     save();
@@ -66,8 +67,8 @@ export async function slurmUp(state: TestbedState, dir: string, say: Say, save: 
   if (!runsOurs(s.slurmctld, f.dir)) {
     s.slurmctld = await step('slurm', 'slurmctld', say, async () => {
       const pid = start(['slurmctld', '-D', '-i', '-f', f.conf], `${f.ctlLog}.out`, env);
-      await waitFor('slurmctld', async () => !pidExists(pid) || (await ping(env)), 20_000, () => tail(f.ctlLog));
-      if (!pidExists(pid)) throw new Error(`slurmctld exited: ${tail(`${f.ctlLog}.out`)} ${tail(f.ctlLog)}`);
+      await waitFor('slurmctld', async () => !pidAlive(pid) || (await ping(env)), 20_000, () => tail(f.ctlLog));
+      if (!pidAlive(pid)) throw new Error(`slurmctld exited: ${tail(`${f.ctlLog}.out`)} ${tail(f.ctlLog)}`);
       return pid;
     });
     save();
@@ -181,8 +182,8 @@ async function terminateAny(pid: number): Promise<void> {
   } catch {
     return;
   }
-  for (let i = 0; i < 50 && pidExists(pid); i++) await sleep(100);
-  if (pidExists(pid)) {
+  for (let i = 0; i < 50 && pidAlive(pid); i++) await sleep(100);
+  if (pidAlive(pid)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {

@@ -2,7 +2,7 @@
 // failed at which step and why; the caller then tears the whole testbed down, so that it is never left half up.
 // IRONLAB_TESTBED_FAULT=HOST:STEP makes that step fail on purpose (the partial-failure test uses it: a real
 // failure on one host among healthy ones cannot be produced on demand otherwise).
-import { messageOf } from '../orchestrator/errors.ts';
+import { messageOf } from '../workloads/common/errors.ts';
 
 export class HostStepFailed extends Error {
   override name = 'HostStepFailed';

@@ -5,7 +5,7 @@
 import type { CampaignSpec } from '../orchestrator/campaign/spec.ts';
 import { readState, stateFile, testbedDir, tokenFile } from './state.ts';
 import { readFileSync } from 'node:fs';
-import { UserInputError } from '../orchestrator/errors.ts';
+import { UserInputError } from '../workloads/common/errors.ts';
 import { agentAlive } from './agent-process.ts';
 
 export interface TestbedForRun {

@@ -1,7 +1,7 @@
 // `testbed up | status | down` for every kind of testbed (emulated lab, simulated lab, inventory lab): one state
 // file, one token, one fixed orchestrator address. `up` is all or nothing: a failing step tears the whole
 // testbed down and says which host failed at which step and why. `down` removes everything and is idempotent.
-import { PrerequisiteError, UserInputError } from '../orchestrator/errors.ts';
+import { PrerequisiteError, UserInputError } from '../workloads/common/errors.ts';
 import { probeAgents, type ProbeResult } from './agent-probe.ts';
 import { agentLogTail } from './agent-process.ts';
 import { run } from './exec.ts';
@@ -11,7 +11,7 @@ import { loadInventory } from './inventory.ts';
 import { localLabDown, localLabPlan, localLabUp } from './local-lab.ts';
 import { withTestbedLock } from './lock.ts';
 import { LAB_PACKAGES, ensurePackages } from './prerequisites.ts';
-import { pidExists } from './processes.ts';
+import { pidAlive } from '../workloads/common/pid.ts';
 import { simLabDown, simLabPlan, simLabUp } from './sim-lab.ts';
 import { SLURM_PACKAGES, slurmDown, slurmUp } from './slurm-daemons.ts';
 import { ensureToken, readState, removeStateDir, testbedDir, writeState, type TestbedState } from './state.ts';
@@ -63,7 +63,7 @@ async function up(opts: UpOptions, dir: string): Promise<UpReport> {
     } else if (kind === 'sim') await simLabUp(state, opts.say, dir);
     else await inventoryLabUp(state, inventory!, opts.say, dir);
     // Local agents are watched by pid (a crashed one fails the step at once); remote ones by the deadline.
-    const probe: ProbeResult = state.slurm ? { kind: 'probed', facts: new Map(), missing: [], errors: new Map() } : await probeAgents(state, token, (id) => kind === 'inventory' || pidExists(state.hosts.find((h) => h.id === id)!.agent.pid));
+    const probe: ProbeResult = state.slurm ? { kind: 'probed', facts: new Map(), missing: [], errors: new Map() } : await probeAgents(state, token, (id) => kind === 'inventory' || pidAlive(state.hosts.find((h) => h.id === id)!.agent.pid));
     if (probe.kind === 'probed') {
       const bad = [
         ...[...probe.errors.entries()].map(([id, e]) => ({ id, why: e })),

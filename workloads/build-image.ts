@@ -1,7 +1,7 @@
 // Entry point for scripts (testbed/prereqs.sh): `tsx workloads/build-image.ts`. `ironlab image build` calls the
 // same buildImageCommand(); a missing prerequisite prints one line and exits 2, like the CLI.
 import { buildImageCommand } from './image.ts';
-import { UserInputError } from '../orchestrator/errors.ts';
+import { UserInputError } from './common/errors.ts';
 
 try {
   process.exitCode = await buildImageCommand();

@@ -6,10 +6,6 @@ export const WORKLOAD_KINDS = ['sysbench', 'udp-sender', 'udp-receiver', 'tcp-se
 export const WorkloadKind = z.enum(WORKLOAD_KINDS);
 export type WorkloadKind = z.infer<typeof WorkloadKind>;
 
-export const ENFORCEMENTS = ['none', 'ebpf', 'iron-kernel'] as const;
-export const Enforcement = z.enum(ENFORCEMENTS);
-export type Enforcement = z.infer<typeof Enforcement>;
-
 /** The sysbench-neighbour arm every network scenario is compared against (IRON.md section 4). */
 export const CONTROL_WORKLOAD: WorkloadKind = 'sysbench';
 

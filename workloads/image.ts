@@ -5,12 +5,13 @@
 // not what the image is.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { spawn } from 'node:child_process';
 import Docker from 'dockerode';
-import { PrerequisiteError } from '../orchestrator/errors.ts';
+import { PrerequisiteError } from './common/errors.ts';
+import { takePidLock } from './common/pid.ts';
 
 const run = promisify(execFile);
 
@@ -123,12 +124,12 @@ export async function buildImage(opts: { docker?: Docker; log?: (line: string) =
   await checkBuildPrerequisites(docker);
 
   const lock = `/var/tmp/${IMAGE_REPO}-${recipeHash()}.lock`;
-  if (!takeLock(lock)) {
+  if (takePidLock(lock) !== null) {
     log(`another process is building ${tag}; waiting for it`);
     for (let i = 0; i < 1200 && existsSync(lock); i++) await new Promise((r) => setTimeout(r, 500));
     const done = await findImage(docker, tag);
     if (done) return done;
-    if (!takeLock(lock)) throw new PrerequisiteError(`the lock ${lock} is held; remove it if no build is running`);
+    if (takePidLock(lock) !== null) throw new PrerequisiteError(`the lock ${lock} is held; remove it if no build is running`);
   }
   const rootfs = mkdtempSync('/var/tmp/ironlab-rootfs-');
   try {
@@ -149,25 +150,6 @@ export async function buildImage(opts: { docker?: Docker; log?: (line: string) =
   } finally {
     rmSync(rootfs, { recursive: true, force: true });
     rmSync(lock, { force: true });
-  }
-}
-
-function takeLock(path: string): boolean {
-  try {
-    const fd = openSync(path, 'wx');
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
-    return true;
-  } catch {
-    // A lock whose owner died is stale: take it over.
-    const pid = Number(readFileSync(path, 'utf8'));
-    try {
-      if (pid) process.kill(pid, 0);
-      return false;
-    } catch {
-      rmSync(path, { force: true });
-      return takeLock(path);
-    }
   }
 }
 

@@ -27,7 +27,7 @@ import { floodPlan, iperf3ClientArgv, iperf3ServerArgv, sysbenchArgv } from '../
 import { buildImage, checkBuildPrerequisites, findImage, imageTag, type ImageInfo } from '../../workloads/image.ts';
 import { eventsPerSecondIn, parseSysbenchIntervals } from '../../workloads/sysbench-output.ts';
 import { parseIperf3Json } from '../../workloads/iperf3-output.ts';
-import { FatalError, PrerequisiteError, RetryableError } from '../../orchestrator/errors.ts';
+import { FatalError, PrerequisiteError, RetryableError } from '../../workloads/common/errors.ts';
 import { createContainer, createRunNetwork, logsOf, readOutput, removeLabelled, waitForOutput, type ContainerSpec, type Owner, type RunNetwork } from '../docker/containers.ts';
 import { CGROUP_ROOT, cgroupPathsOf, findKsoftirqd, takeSnapshot, type CgroupPaths, type Snapshot } from '../docker/counters.ts';
 import { addHtb, htbDrops } from '../docker/htb.ts';

@@ -7,8 +7,8 @@
 import { hostname } from 'node:os';
 import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } from '../backend.ts';
 import { RunSpec } from '../run-spec.ts';
-import { ENFORCEMENTS } from '../../workloads/catalog.ts';
-import { FatalError, RetryableError } from '../../orchestrator/errors.ts';
+import { ENFORCEMENTS } from '../enforcement/modes.ts';
+import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
 import { HostKernel, type KernelSnapshot } from '../sim/host-kernel.ts';
 import { loadProfile } from '../sim/profile.ts';
 import { samplesFromSim } from '../sim/samples-from-sim.ts';

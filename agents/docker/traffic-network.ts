@@ -17,7 +17,7 @@
 // that is no longer running left behind.
 import { networkInterfaces } from 'node:os';
 import type Docker from 'dockerode';
-import { FatalError } from '../../orchestrator/errors.ts';
+import { FatalError } from '../../workloads/common/errors.ts';
 import { LABELS, NAME_PREFIX, labelsFor, removeLabelled, shortId, type Owner, type RunNetwork } from './containers.ts';
 
 /** The container addresses of a run, by role. */

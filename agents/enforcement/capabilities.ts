@@ -6,9 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
 import type { EnforcementSupport } from '../backend.ts';
-import { PrerequisiteError } from '../../orchestrator/errors.ts';
+import { PrerequisiteError } from '../../workloads/common/errors.ts';
 import { detectIronKernel } from './iron-kernel.ts';
 import { LIBBPF_PATH } from './libbpf.ts';
+import { ENFORCEMENTS, enforcementMode } from './modes.ts';
 
 const PREREQS = 'run testbed/prereqs-ebpf.sh as root';
 
@@ -64,16 +65,17 @@ export function ebpfMissing(opts: CapabilityOptions = {}): string[] {
   return miss;
 }
 
+/** Each mode of the registry (modes.ts), available when this host has the parts it needs. */
 export function enforcementCapabilities(opts: CapabilityOptions = {}): EnforcementSupport[] {
   const miss = ebpfMissing(opts);
   const iron = detectIronKernel(opts.procRoot);
   const root = process.getuid?.() === 0;
   const ironReason = !iron.present ? iron.reason : !root ? 'not root (writing /proc/sys/kernel/iron_enabled needs root)' : undefined;
-  return [
-    { mode: 'none', available: true },
-    miss.length ? { mode: 'ebpf', available: false, reason: miss.join('; ') } : { mode: 'ebpf', available: true },
-    ironReason ? { mode: 'iron-kernel', available: false, reason: ironReason } : { mode: 'iron-kernel', available: true },
-  ];
+  return ENFORCEMENTS.map((mode) => {
+    const parts = enforcementMode(mode);
+    const reason = parts.kernelSwitch && ironReason ? ironReason : parts.accounting === 'required' && miss.length ? miss.join('; ') : undefined;
+    return reason ? { mode, available: false, reason } : { mode, available: true };
+  });
 }
 
 /** Throw one clear PrerequisiteError when `mode` cannot run here. */

@@ -1,5 +1,6 @@
 // The one entry point the docker backend drives: createEnforcer(mode, {containers, periodUs}) -> start / stop /
-// beginWindow / samples, and reapEnforcement() for the agent's reaper.
+// beginWindow / samples, and reapEnforcement() for the agent's reaper. A mode is a composition of parts
+// (modes.ts: the kernel switch, accounting, charging, dropping); start() starts the parts its mode names:
 //   none        accounting only (when eBPF is available): where the network softirq time went, nothing applied
 //   ebpf        accounting + the controller (controller.ts) once per CFS period: charging through cfs_quota_us,
 //               drops for owners that consumed more than their quota
@@ -12,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Enforcement } from '../../workloads/catalog.ts';
+import { enforcementMode, type Enforcement, type EnforcementStrategy } from './modes.ts';
 import { METRIC, sample, type Sample } from '../samples.ts';
 import { Accounting, accountingSamples, cgroupInode, diffSnapshots, summarize, type AcctSnapshot, type Owner } from './accounting.ts';
 import { buildBpf, DEFAULT_CACHE_DIR, type BpfObjects } from './build.ts';
@@ -22,7 +23,8 @@ import type { PeriodInput } from './controller.ts';
 import { DropMap } from './dropping.ts';
 import { PeriodClock } from './period-clock.ts';
 import { IronKernelSwitch, detectIronKernel, restoreIronSwitch } from './iron-kernel.ts';
-import { DEFAULT_STATE_DIR, pidAlive, readStates, removeState, writeState, type EnforcementState } from './state.ts';
+import { pidAlive } from '../../workloads/common/pid.ts';
+import { DEFAULT_STATE_DIR, readStates, removeState, writeState, type EnforcementState } from './state.ts';
 import { attachDrop, detachDrop, ourFilters, TC_GLOBALS } from './tc.ts';
 import { attachXdp, detachXdp, type XdpTarget } from './xdp.ts';
 
@@ -94,7 +96,11 @@ class EnforcerImpl implements Enforcer {
   private dropPaths: { dev: string; path: 'xdp' | 'tc'; why?: string }[] = [];
   private lastWindowCpu: Map<number, { totalNs: number; byOwner: Map<string, number> }> | null = null;
 
+  /** The parts this mode starts (modes.ts): the kernel switch, accounting, charging, dropping. */
+  private readonly parts: EnforcementStrategy;
+
   constructor(readonly mode: Enforcement, private o: EnforcerOptions) {
+    this.parts = enforcementMode(mode);
     this.stateDir = o.stateDir ?? DEFAULT_STATE_DIR;
     this.state = { id: this.id, pid: process.pid, mode, quotas: [], tc: [], xdp: [] };
   }
@@ -103,8 +109,8 @@ class EnforcerImpl implements Enforcer {
     if (this.lastTick || this.iron) return; // already started
     live.add(this);
     try {
-      if (this.mode !== 'none') requireMode(this.mode, { procRoot: this.o.procRoot });
-      if (this.mode === 'iron-kernel') {
+      if (this.parts.kernelSwitch || this.parts.accounting === 'required') requireMode(this.mode, { procRoot: this.o.procRoot });
+      if (this.parts.kernelSwitch) {
         this.iron = new IronKernelSwitch(this.o.procRoot ?? '/proc');
         // recorded (with the value found) before the switch changes: a crash in between leaves it restorable
         this.state.ironSwitch = { procRoot: this.iron.procRoot, value: detectIronKernel(this.iron.procRoot).enabled ? '1' : '0' };
@@ -112,11 +118,11 @@ class EnforcerImpl implements Enforcer {
         this.iron.set(true);
         writeState(this.stateDir, this.state);
       }
-      const missing = this.mode === 'ebpf' ? [] : ebpfMissing();
+      const missing = this.parts.accounting === 'required' ? [] : ebpfMissing();
       if (missing.length) this.why = missing.join('; ');
       else this.startAccounting();
       if (this.accounting) this.attachDropPath();
-      if (this.mode === 'ebpf') await this.startEnforcing();
+      if (this.parts.charging) await this.startEnforcing();
       this.beginWindow();
     } catch (e) {
       await this.stop();
@@ -224,7 +230,7 @@ class EnforcerImpl implements Enforcer {
     const delta = diffSnapshots(this.window.snap, this.acct.snapshot());
     const sum = summarize(delta, this.owners);
     this.lastWindowCpu = netRxByCpu(delta, this.owners);
-    const out = accountingSamples(sum, this.mode === 'ebpf');
+    const out = accountingSamples(sum, this.parts.charging);
     if (this.drops) {
       const path = [...new Set(this.dropPaths.map((d) => d.path))].join('+');
       for (const c of this.o.containers) {

@@ -4,7 +4,7 @@
 // Every path hangs off an injectable proc root, so tests run against a fake /proc tree.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PrerequisiteError } from '../../orchestrator/errors.ts';
+import { PrerequisiteError } from '../../workloads/common/errors.ts';
 
 export const IRON_SWITCH = 'sys/kernel/iron_enabled';
 export const IRON_VERSION = 'sys/kernel/iron_version';

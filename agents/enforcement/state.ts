@@ -46,12 +46,3 @@ export function readStates(dir: string): EnforcementState[] {
       }
     });
 }
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

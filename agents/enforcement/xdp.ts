@@ -44,7 +44,7 @@ export function attachXdp(t: XdpTarget, obj: string): void {
     ip(t, ['link', 'set', 'dev', t.dev, 'xdpdrv', 'obj', obj, 'sec', XDP_SECTION]);
   } catch (e) {
     const err = (e as { stderr?: string }).stderr ?? (e as Error).message;
-    throw new Error(`native XDP on ${t.dev}: ${String(err).trim().split('\n').slice(-2).join(' ')}`);
+    throw new Error(`native XDP on ${t.dev}: ${String(err).trim().split('\n').slice(-2).join(' ')}`, { cause: e });
   }
 }
 

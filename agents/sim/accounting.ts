@@ -1,4 +1,4 @@
-// Who pays for softirq time. Three policies, named as RunSpec.enforcement:
+// Who pays for softirq time. One policy per mode of the enforcement registry (enforcement/modes.ts):
 //  none        vanilla Linux: the interrupted task's cgroup pays (its runtime and its vruntime), ksoftirqd
 //              (root cgroup) pays nobody's quota;
 //  iron-kernel the IRON patch: each softirq's time is split over its packets and charged to the packets'
@@ -9,7 +9,7 @@
 //              interrupted: more; each write refills the pool) and flags an owner's packets for drops while
 //              it has consumed more than its quota; drops happen after the driver has paid.
 // Every policy records the attribution (who owned the packets), so accounting is visible without enforcing.
-import type { Enforcement } from '../../workloads/catalog.ts';
+import { enforcementMode, type Enforcement } from '../enforcement/modes.ts';
 import { GroupController } from '../enforcement/controller.ts';
 import type { CfsBandwidth } from './cfs-bandwidth.ts';
 
@@ -35,6 +35,10 @@ export abstract class AccountingPolicy {
   }
 
   abstract readonly mode: Enforcement;
+  /** The kernel's IRON switch is on (modes.ts): softirq time is charged to its owner, not to the interrupted task. */
+  get kernelSwitch(): boolean {
+    return enforcementMode(this.mode).kernelSwitch;
+  }
   /** Extra per-packet cost of the accounting itself (timestamps, owner lookup). */
   abstract readonly overheadNsPerPacket: number;
 

@@ -9,7 +9,8 @@ import { paperRunSpec } from './paper-defaults.ts';
 import { loadProfile } from './profile.ts';
 import { simulateRun } from './simulate.ts';
 
-const HEAVY: [WorkloadKind, ScenarioParams][] = [
+/** The heaviest cells of the paper matrix (the tests check convergence and enforcement on them). */
+export const HEAVY: [WorkloadKind, ScenarioParams][] = [
   ['tcp-receiver', { rateGbps: 9 }],
   ['tcp-receiver', { rateGbps: 6 }],
   ['udp-receiver', { rateGbps: 8 }],

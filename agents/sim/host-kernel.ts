@@ -791,7 +791,7 @@ export class HostKernel {
       this.idleShare[c] = Math.max(0, this.capTask[c] - this.kShare[c] - used);
     }
     // Runtime each container draws per ns (for the event at which it runs out).
-    const iron = this.policy.mode === 'iron-kernel';
+    const iron = this.policy.kernelSwitch;
     const bhCharged = !iron && !this.prof.irqTimeAccounting;
     for (let i = 0; i < nC; i++) this.chargeRate[i] = this.share[i] + (bhCharged ? this.bh[i] : 0);
     for (let c = 0; c < this.cores; c++) {

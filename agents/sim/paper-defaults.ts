@@ -3,7 +3,8 @@
 // on core 0 with equal quotas that fill it (100/(K+1) ms per 100 ms each), the NIC's interrupts on core 0, peers
 // off-host. A scenario's rateGbps is the neighbours' total offered rate.
 import type { RunSpec } from '../run-spec.ts';
-import type { Enforcement, ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import type { ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import type { Enforcement } from '../enforcement/modes.ts';
 
 /** Neighbours of the victim in the paper's set-up: more than one ("the other containers"). */
 export const PAPER_NEIGHBOURS = 2;

@@ -2,7 +2,8 @@
 // scenario and enforcement, mean over repetitions with different seeds. Used to calibrate the `paper`
 // profile and to produce the table in agents/sim/README.md:  npx tsx agents/sim/paper-matrix.ts [reps]
 import { METRIC, sumOf } from '../samples.ts';
-import type { Enforcement, ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import type { ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import { ENFORCEMENTS, type Enforcement } from '../enforcement/modes.ts';
 import { paperRunSpec } from './paper-defaults.ts';
 import { simulateRun } from './simulate.ts';
 
@@ -13,7 +14,6 @@ export const PAPER_SCENARIOS: [WorkloadKind, ScenarioParams][] = [
   ...[1, 2, 4, 8].map((rateGbps): [WorkloadKind, ScenarioParams] => ['udp-receiver', { rateGbps }]),
   ...[1, 2, 4, 6, 9].map((rateGbps): [WorkloadKind, ScenarioParams] => ['tcp-receiver', { rateGbps, flows: 1 }]),
 ];
-export const MODES: Enforcement[] = ['none', 'iron-kernel', 'ebpf'];
 
 export interface MatrixRow {
   workload: WorkloadKind;
@@ -34,11 +34,11 @@ function meanVictim(workload: WorkloadKind, params: ScenarioParams, enforcement:
 }
 
 export function paperMatrix(reps = 3, durationS = 5): MatrixRow[] {
-  const control = Object.fromEntries(MODES.map((m) => [m, meanVictim('sysbench', {}, m, reps, durationS).victim])) as Record<Enforcement, number>;
+  const control = Object.fromEntries(ENFORCEMENTS.map((m) => [m, meanVictim('sysbench', {}, m, reps, durationS).victim])) as Record<Enforcement, number>;
   return PAPER_SCENARIOS.map(([workload, params]) => {
     const penalty = {} as Record<Enforcement, number>;
     let ksoftirqdShare = 0;
-    for (const m of MODES) {
+    for (const m of ENFORCEMENTS) {
       const r = meanVictim(workload, params, m, reps, durationS);
       penalty[m] = control[m] / r.victim;
       if (m === 'none') ksoftirqdShare = r.ks;
@@ -51,11 +51,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const reps = Number(process.argv[2] ?? 3);
   const t0 = performance.now();
   const rows = paperMatrix(reps);
-  console.log('| scenario | none | iron-kernel | ebpf | ksoftirqd share (none) |');
-  console.log('|---|---|---|---|---|');
+  console.log(`| scenario | ${ENFORCEMENTS.join(' | ')} | ksoftirqd share (none) |`);
+  console.log(`|---|${ENFORCEMENTS.map(() => '---|').join('')}---|`);
   for (const r of rows) {
     const p = Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(' ') || 'unlimited';
-    console.log(`| ${r.workload} ${p} | ${r.penalty.none.toFixed(2)} | ${r.penalty['iron-kernel'].toFixed(2)} | ${r.penalty.ebpf.toFixed(2)} | ${r.ksoftirqdShare.toFixed(2)} |`);
+    console.log(`| ${r.workload} ${p} | ${ENFORCEMENTS.map((m) => r.penalty[m].toFixed(2)).join(' | ')} | ${r.ksoftirqdShare.toFixed(2)} |`);
   }
   console.log(`\n${reps} repetitions x 6 simulated s per cell, ${((performance.now() - t0) / 1000).toFixed(1)} s wall`);
 }

@@ -151,7 +151,7 @@ export function loadProfile(name: string): HostProfile {
     try {
       raw = JSON.parse(readFileSync(name, 'utf8'));
     } catch (err) {
-      throw new Error(`host profile file ${name}: ${(err as Error).message}`);
+      throw new Error(`host profile file ${name}: ${(err as Error).message}`, { cause: err });
     }
   } else {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(name) || !listProfiles().includes(name)) {

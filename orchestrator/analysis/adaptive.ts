@@ -1,7 +1,8 @@
 // Adaptive repetitions (campaign file: `until: { ciHalfWidth: 0.05, maxRepetitions: 10 }`): after the planned
 // repetitions, a scenario gets more only while its penalty interval is wider than asked and the cap allows.
 // Pure decisions over summaries: the campaign machine asks, appends ledger rows, runs them, asks again.
-import { CONTROL_WORKLOAD, type Enforcement, type WorkloadKind } from '../../workloads/catalog.ts';
+import { CONTROL_WORKLOAD, type WorkloadKind } from '../../workloads/catalog.ts';
+import { type Enforcement } from '../../agents/enforcement/modes.ts';
 import type { ScenarioSummary } from './penalty.ts';
 
 export interface Until {

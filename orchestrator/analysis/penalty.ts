@@ -5,7 +5,8 @@
 // of the within-block ratios, t interval on their logs. 1.0 = perfect isolation. Only runs with status 'done'
 // count; a run without a victim sample is left out.
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
-import { CONTROL_WORKLOAD, type Enforcement, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
+import { CONTROL_WORKLOAD, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
+import { type Enforcement } from '../../agents/enforcement/modes.ts';
 import { CORE_CATEGORIES, METRIC, type CoreCategory, type Sample } from '../../agents/samples.ts';
 import { conditionNotes, conditionsSpread, runConditions, windowOf, type ConditionsSpread } from './conditions.ts';
 import {

@@ -6,9 +6,10 @@
 //   inconclusive it does not, but the interval straddles the bound (or there is no interval / no data).
 // So `upper: { max: 1.10 }` passes only when the penalty is confidently at most 1.10, and fails only when it is
 // confidently above; `mean: { max: 1.10 }` passes on the point estimate and fails only beyond the interval.
-import { CONTROL_WORKLOAD, type Enforcement } from '../../workloads/catalog.ts';
+import { CONTROL_WORKLOAD } from '../../workloads/catalog.ts';
+import { type Enforcement } from '../../agents/enforcement/modes.ts';
 import { expandCells, matches, type Cell } from './matrix.ts';
-import type { CampaignSpec, ExcludeFilter, ExpectationSpec, PenaltyBound } from './spec.ts';
+import type { CampaignSpec, ExcludeFilter, ExpectationSpec, PenaltyBound } from './model.ts';
 
 export type Verdict = 'passed' | 'failed' | 'inconclusive';
 export type Statistic = 'mean' | 'lower' | 'upper';

@@ -4,8 +4,9 @@
 // Pure and deterministic: the same spec and campaign id give the same runs, ids, seeds and order.
 import { createHash } from 'node:crypto';
 import type { RunSpec } from '../../agents/run-spec.ts';
-import { defaultMessageBytes, isNetworkWorkload, type Enforcement, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
-import { mergeSettings, type CampaignSpec, type ExcludeFilter, type RunSettings } from './spec.ts';
+import { defaultMessageBytes, isNetworkWorkload, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
+import { type Enforcement } from '../../agents/enforcement/modes.ts';
+import { isServer, mergeSettings, type CampaignSpec, type ExcludeFilter, type RunSettings } from './model.ts';
 
 /** A run as planned: exactly what the run machine hands to an agent. The campaign machine fills
  *  `peer.hostId` (and, for sim hosts, may replace `profile`) when it leases the hosts. */
@@ -26,8 +27,6 @@ export interface Cell {
   excludedFor: Enforcement[];
 }
 
-/** Enforcement order in plans and reports: no enforcement first, then the real fix, then the approximation. */
-export const ENFORCEMENT_ORDER: readonly Enforcement[] = ['none', 'iron-kernel', 'ebpf'];
 
 /** The scenarios of the matrix, in file order (entries, then rate, flows, message size). */
 export function expandCells(spec: CampaignSpec): Cell[] {
@@ -165,7 +164,7 @@ function planRun(spec: CampaignSpec, campaignId: string, { cell, enforcement, re
     peer: { cpus: [...s.peer.cpus] },
     nicCpus: [...s.nicCpus],
     seed: hash32(`${spec.seed}\0${key}`) >>> 1, // 31 bits: a positive int in every language's RNG API
-    profile: spec.hosts.find((h) => h.roles.includes('server') && h.profile !== null)?.profile ?? 'paper',
+    profile: spec.hosts.find((h) => isServer(h) && h.profile !== null)?.profile ?? 'paper',
   };
 }
 

@@ -8,10 +8,13 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ENFORCEMENTS, WORKLOAD_KINDS } from '../../workloads/catalog.ts';
-import { UserInputError } from '../errors.ts';
+import { WORKLOAD_KINDS } from '../../workloads/catalog.ts';
+import { ENFORCEMENTS } from '../../agents/enforcement/modes.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
 import { expandCells, type Cell } from './matrix.ts';
-import { describeIssue, formatPath, locator, refusal, type Path, type Problem } from './problems.ts';
+import { HOST_ID_PATTERN } from '../../agents/protocol.ts';
+import { BUILTIN_DEFAULTS, DEFAULT_GUARDS, DEFAULT_SIM_PROFILE, DESIGNS, isDedicatedPeer, isServer, mergeSettings, type CampaignSpec, type ExpectationSpec, type LoadedCampaign, type MatrixEntry, type RunSettings } from './model.ts';
+import { describeIssue, formatPath, locator, refusal, type Path, type Problem } from '../../workloads/common/yaml-problems.ts';
 import { describeExpectation, selectedScenarios, selectorText } from './expectations.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -70,13 +73,12 @@ const RunSettingsFields = {
 };
 const RunSettingsOverride = z.object(RunSettingsFields).partial().strict();
 
-export const DESIGNS = ['blocked', 'shuffled'] as const;
 const guardFractionError = 'expected a fraction from 0 to 1 (e.g. 0.05), or null to turn this guard off';
 const guardFraction = z.number({ error: guardFractionError }).min(0, { error: guardFractionError }).max(1, { error: guardFractionError }).nullable();
 
 const HostFile = z
   .object({
-    id: z.string({ error: 'expected a host id' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, {
+    id: z.string({ error: 'expected a host id' }).regex(HOST_ID_PATTERN, {
       error: 'expected a host id of letters, digits, dot, dash or underscore',
     }),
     backend: z.enum(['sim', 'docker'], { error: 'expected sim or docker' }),
@@ -179,7 +181,7 @@ const CampaignFile = z
     slurm: z
       .object({
         partition: z.string({ error: 'expected a partition name' }).regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'expected a partition name' }).optional(),
-        constraint: z.string({ error: 'expected node features, e.g. ixgbe or ice&docker' }).regex(/^[A-Za-z0-9_.,&|*\[\]()-]{1,200}$/, { error: 'expected node features, e.g. ixgbe or ice&docker' }).optional(),
+        constraint: z.string({ error: 'expected node features, e.g. ixgbe or ice&docker' }).regex(/^[A-Za-z0-9_.,&|*[\]()-]{1,200}$/, { error: 'expected node features, e.g. ixgbe or ice&docker' }).optional(),
         timeLimitMin: wholeNumber(1, 525600).optional(),
       }, { error: 'expected { partition: P, constraint: FEATURES, timeLimitMin: N }' })
       .strict()
@@ -187,148 +189,8 @@ const CampaignFile = z
   })
   .strict();
 
-// ---------------------------------------------------------------------------------------------------------
-// The validated spec: complete, explicit, canonical. This is what the matrix, the store and the hash see.
-
-export interface ContainerShapeSpec {
-  quotaUs: number;
-  periodUs: number;
-  cpus: number[];
-}
-export interface RunSettings {
-  warmupS: number;
-  durationS: number;
-  neighbours: number;
-  victim: ContainerShapeSpec;
-  neighbour: ContainerShapeSpec;
-  peer: { cpus: number[] };
-  nicCpus: number[];
-}
-export type HostRole = 'server' | 'peer';
-export interface HostSpec {
-  id: string;
-  backend: 'sim' | 'docker';
-  /** Sim host profile; null for docker hosts. */
-  profile: string | null;
-  roles: HostRole[];
-}
-export type RunSettingsOverride = z.infer<typeof RunSettingsOverride>;
-/** One matrix entry: a workload and its parameter lists (null rate = unlimited), plus setting overrides. */
-export interface MatrixEntry {
-  workload: (typeof WORKLOAD_KINDS)[number];
-  label?: string;
-  rateGbps?: (number | null)[];
-  flows?: number[];
-  messageBytes?: number[];
-  overrides: RunSettingsOverride;
-}
-export interface ExcludeFilter {
-  workload?: (typeof WORKLOAD_KINDS)[number][];
-  label?: string[];
-  rateGbps?: (number | null)[];
-  flows?: number[];
-  messageBytes?: number[];
-  enforcement?: (typeof ENFORCEMENTS)[number][];
-}
-/** A bound on one statistic of a scenario's penalty. */
-export interface PenaltyBound {
-  min?: number;
-  max?: number;
-}
-/** One `expect:` entry: a selector (the keys of an exclude filter) and bounds on mean, lower or upper 95% bound. */
-export interface ExpectationSpec extends ExcludeFilter {
-  name: string;
-  mean?: PenaltyBound;
-  lower?: PenaltyBound;
-  upper?: PenaltyBound;
-}
-export interface CampaignSpec {
-  name: string;
-  description: string;
-  hosts: HostSpec[];
-  defaults: RunSettings;
-  matrix: MatrixEntry[];
-  exclude: ExcludeFilter[];
-  enforcement: (typeof ENFORCEMENTS)[number][];
-  repetitions: number;
-  seed: number;
-  shuffle: boolean;
-  maxAttempts: number;
-  /**
-   * Adaptive repetitions (absent = exactly `repetitions` per scenario): after the planned repetitions, a
-   * scenario gets more until the half-width of its 95% penalty interval is at most `ciHalfWidth` (penalty
-   * units) or it has `maxRepetitions`. Absent rather than null when not given, so older specs hash the same.
-   */
-  until?: UntilSpec;
-  /** CI checks (absent when the file has none, so older specs hash the same). */
-  expect?: ExpectationSpec[];
-  /**
-   * blocked (default for campaigns with a docker host): every repetition is a block run back to back on one
-   * server host, and penalties come from within-block ratios. shuffled (default for sim-only campaigns): one
-   * seeded random order over everything, penalties from the two arms' means (Fieller).
-   */
-  design: Design;
-  guards: GuardSpec;
-  /** Hosts leased from Slurm (absent when the file has no `slurm:` block, so older specs hash the same). */
-  slurm?: SlurmSpec;
-}
-export interface SlurmSpec {
-  partition?: string;
-  constraint?: string;
-  timeLimitMin?: number;
-}
-export type Design = (typeof DESIGNS)[number];
-/**
- * Run guards (null = off). A run is out of guard when the achieved load of a flood misses its offered load by
- * more than `achievedLoadTolerance` (relative), or when steal time / foreign CPU on a victim core exceeds the
- * share of the measurement window given. A guard whose metric a backend does not report never fires.
- */
-export interface GuardSpec {
-  achievedLoadTolerance: number | null;
-  maxStealShare: number | null;
-  maxForeignCpuShare: number | null;
-}
-/** Defaults: a flood 10% off its rate, 2% steal or 5% of a victim core taken by other processes repeats the run. */
-export const DEFAULT_GUARDS: GuardSpec = { achievedLoadTolerance: 0.1, maxStealShare: 0.02, maxForeignCpuShare: 0.05 };
-export interface UntilSpec {
-  ciHalfWidth: number;
-  maxRepetitions: number;
-}
-
-export interface LoadedCampaign {
-  spec: CampaignSpec;
-  source: { path: string; text: string };
-  /** sha256 (hex) of the canonical JSON of `spec`: two files that mean the same campaign hash the same. */
-  hash: string;
-  /** Things that are allowed but probably not meant; the CLI prints them before starting. */
-  warnings: string[];
-}
-
-/** What a run inherits when the file says nothing (IRON section 2.3: both containers on core 0, 50% quota). */
-export const BUILTIN_DEFAULTS: RunSettings = {
-  warmupS: 1,
-  durationS: 5,
-  neighbours: 1,
-  victim: { quotaUs: 50_000, periodUs: 100_000, cpus: [0] },
-  neighbour: { quotaUs: 50_000, periodUs: 100_000, cpus: [0] },
-  peer: { cpus: [1] },
-  nicCpus: [0],
-};
-export const DEFAULT_SIM_PROFILE = 'paper';
-
-/** Applies `over` on top of `base`; container shapes merge field by field. */
-export function mergeSettings(base: RunSettings, over: RunSettingsOverride | undefined): RunSettings {
-  if (!over) return base;
-  return {
-    warmupS: over.warmupS ?? base.warmupS,
-    durationS: over.durationS ?? base.durationS,
-    neighbours: over.neighbours ?? base.neighbours,
-    victim: { ...base.victim, ...over.victim },
-    neighbour: { ...base.neighbour, ...over.neighbour },
-    peer: { ...base.peer, ...over.peer },
-    nicCpus: over.nicCpus ?? base.nicCpus,
-  };
-}
+// The validated spec's types and defaults live in model.ts; importers of the loader see them here too.
+export * from './model.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Loading.
@@ -506,14 +368,14 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
     else seen.set(h.id, i);
     if (h.backend === 'docker' && h.profile !== null) problem(['hosts', i, 'profile'], 'a profile is for simulated hosts only (backend: sim)');
   });
-  const servers = spec.hosts.filter((h) => h.roles.includes('server'));
+  const servers = spec.hosts.filter(isServer);
   if (servers.length === 0) problem(['hosts'], "no host has the role 'server': every run needs one server host");
   const backends = new Set(servers.map((h) => h.backend));
   if (backends.size > 1) problem(['hosts'], 'server hosts mix sim and docker backends: runs on them would not be comparable');
   const profiles = new Set(servers.filter((h) => h.backend === 'sim').map((h) => h.profile));
   if (profiles.size > 1) problem(['hosts'], `server hosts use different sim profiles (${[...profiles].join(', ')}): runs on them would not be comparable`);
   // A dedicated peer host takes the traffic peers off the server; a host that is both may lease as either.
-  const hasPeerHost = spec.hosts.some((h) => h.roles.includes('peer') && !h.roles.includes('server'));
+  const hasPeerHost = spec.hosts.some(isDedicatedPeer);
   if (spec.until && spec.until.maxRepetitions < spec.repetitions)
     problem(['until', 'maxRepetitions'], `is ${spec.until.maxRepetitions}, below the ${spec.repetitions} planned repetitions (maxRepetitions caps them all)`);
 
@@ -577,5 +439,5 @@ export function sameSettings(a: RunSettings, b: RunSettings): boolean {
 
 /** Where a campaign's runs run: the backend of its server hosts (`sim` | `docker`). */
 export function campaignMode(spec: CampaignSpec): 'sim' | 'docker' {
-  return spec.hosts.find((h) => h.roles.includes('server'))?.backend ?? 'sim';
+  return spec.hosts.find(isServer)?.backend ?? 'sim';
 }

@@ -3,7 +3,7 @@
 // one, its latest done campaign of the same name. Read completely before the run starts: a bad baseline is bad
 // input (exit 2, nothing created).
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { UserInputError } from '../errors.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
 import { ReportJson } from '../report/json.ts';
 import type { CompareSide } from '../report/compare.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';

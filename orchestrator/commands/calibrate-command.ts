@@ -14,7 +14,7 @@ import { readKernelConfig } from '../../agents/calibrate/kernel-config.ts';
 import { loadProfile } from '../../agents/sim/profile.ts';
 import { expandCampaign } from '../campaign/matrix.ts';
 import { loadCampaign } from '../campaign/spec.ts';
-import { PrerequisiteError, UserInputError } from '../errors.ts';
+import { PrerequisiteError, UserInputError } from '../../workloads/common/errors.ts';
 
 export interface CalibrateOptions {
   campaign?: string;

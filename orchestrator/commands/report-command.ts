@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { openStore, storeExists, storeLocation, storeTarget } from '../store/open-store.ts';
 import { compareCampaigns, compareJson, compareTable, reportCsv, reportHtml, reportNdjson, HTML_FILE_NAME } from '../report/index.ts';
-import { UserInputError } from '../errors.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
 import { campaignReportInput, campaignSummary, renderSummary } from './summary.ts';
 import { buildChecks, checksJson, renderChecks } from '../report/checks.ts';
 import type { CampaignSpec } from '../campaign/spec.ts';

@@ -3,8 +3,9 @@
 // the victim core's time went in each arm.
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { UserInputError } from '../errors.ts';
-import { CONTROL_WORKLOAD, ENFORCEMENTS, WORKLOAD_KINDS, type Enforcement, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
+import { CONTROL_WORKLOAD, WORKLOAD_KINDS, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
+import { ENFORCEMENTS, type Enforcement } from '../../agents/enforcement/modes.ts';
 import { ScenarioParams as ScenarioParamsSchema } from '../../workloads/catalog.ts';
 import { METRIC, sumOf, type Sample } from '../../agents/samples.ts';
 import { listProfiles } from '../../agents/sim/profile.ts';

@@ -8,7 +8,7 @@ import { DEFAULT_GUARDS, type CampaignSpec } from '../campaign/spec.ts';
 import { reportJson, reportTable, type CsvRunRecord } from '../report/index.ts';
 import type { StatisticsInfo } from '../report/json.ts';
 import type { HtmlReportInput, HtmlRun } from '../report/html.ts';
-import { UserInputError } from '../errors.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
 
 export function statisticsOf(options: AnalysisOptions, spec: Partial<CampaignSpec> | undefined, records: readonly CsvRunRecord[]): StatisticsInfo {
   const looks = options.looks ?? 1;

@@ -2,7 +2,7 @@
 // operation id, results validated against the op's schema. When the agent is lost, every pending request
 // fails with a retryable error, so the run machine tears down and the ledger retries the run elsewhere.
 import { OPS, type OpArgs, type OpName, type OpResult, describeZodError } from '../../agents/protocol.ts';
-import { FatalError, RetryableError } from '../errors.ts';
+import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
 
 export interface RequestOptions {
   /** Operation id: re-sending the same id returns the agent's remembered outcome instead of running twice. */

@@ -10,8 +10,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { createActor, type ActorRefFrom } from 'xstate';
 import { SecureChannel, handshakeProof, hostKey, verifyHandshakeProof, type Transcript } from '../../agents/channel.ts';
 import { AgentMessage, CLOSE, Hello, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ProtocolProbe, parseMessage } from '../../agents/protocol.ts';
-import { IRONLAB_VERSION } from '../provenance.ts';
-import { agentSessionMachine } from '../machines/agent-session.ts';
+import { IRONLAB_VERSION } from '../../workloads/common/version.ts';
+import { agentSessionMachine } from './agent-session.ts';
 import { AgentConnection } from './agent-connection.ts';
 
 export interface HubOptions {

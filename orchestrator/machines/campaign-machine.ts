@@ -10,7 +10,7 @@ import type { RunSpec } from '../../agents/run-spec.ts';
 import type { RunResult } from '../../agents/backend.ts';
 import type { AgentClient } from '../hub/agent-connection.ts';
 import { runMachine, type Awaitable, type RunOutcome } from './run-machine.ts';
-import { UserInputError, messageOf } from '../errors.ts';
+import { UserInputError, messageOf } from '../../workloads/common/errors.ts';
 import { isNetworkWorkload } from '../../workloads/catalog.ts';
 
 /**

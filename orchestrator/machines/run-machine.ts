@@ -12,7 +12,7 @@ import { assign, fromPromise, setup } from 'xstate';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import type { RunResult } from '../../agents/backend.ts';
 import type { AgentClient } from '../hub/agent-connection.ts';
-import { isRetryable, messageOf } from '../errors.ts';
+import { isRetryable, messageOf } from '../../workloads/common/errors.ts';
 
 export type Awaitable<T> = T | Promise<T>;
 

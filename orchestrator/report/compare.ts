@@ -5,7 +5,8 @@
 // Each pair also gets the baseline verdict of `ironlab run --baseline` (A the baseline, B the campaign checked):
 // failed when B's penalty is worse beyond both intervals (B's mean above A's interval and A's mean below B's).
 import Table from 'cli-table3';
-import type { Enforcement, ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import type { ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import type { Enforcement } from '../../agents/enforcement/modes.ts';
 import type { ScenarioSummary } from '../analysis/penalty.ts';
 import type { Verdict } from '../campaign/expectations.ts';
 import type { CampaignInfo } from './json.ts';

@@ -2,8 +2,8 @@
 // the verdict per workload, the figures of IRON section 2.3 (penalty vs rate per network workload, penalty vs
 // flows for the TCP sender), and where the victim core's time went per scenario.
 import { CORE_CATEGORIES, type CoreCategory } from '../../agents/samples.ts';
-import { CONTROL_WORKLOAD, type Enforcement, type WorkloadKind } from '../../workloads/catalog.ts';
-import { ENFORCEMENT_ORDER } from '../campaign/matrix.ts';
+import { CONTROL_WORKLOAD, type WorkloadKind } from '../../workloads/catalog.ts';
+import { ENFORCEMENTS, type Enforcement } from '../../agents/enforcement/modes.ts';
 import type { ScenarioSummary } from '../analysis/penalty.ts';
 import { sortScenarios } from './order.ts';
 
@@ -137,7 +137,7 @@ export function paperFigures(summaries: readonly ScenarioSummary[]): Figure[] {
         scenarioId: s.scenarioId,
       };
     }
-    const rank = (e: Enforcement) => ENFORCEMENT_ORDER.indexOf(e);
+    const rank = (e: Enforcement) => ENFORCEMENTS.indexOf(e);
     const series = [...bySeries.values()].sort((a, b) => rank(a.enforcement) - rank(b.enforcement));
     return { ...base, drawn: true, series };
   });
@@ -192,6 +192,6 @@ export function timeBreakdownRows(summaries: readonly ScenarioSummary[]): TimeRo
 
 export function orderedModes(modes: readonly Enforcement[]): Enforcement[] {
   const set = new Set(modes);
-  return [...ENFORCEMENT_ORDER.filter((m) => set.has(m)), ...[...set].filter((m) => !ENFORCEMENT_ORDER.includes(m))];
+  return [...ENFORCEMENTS.filter((m) => set.has(m)), ...[...set].filter((m) => !ENFORCEMENTS.includes(m))];
 }
 

@@ -1,7 +1,8 @@
 // The JSON report: the contract other tools read (`ironlab run --json`, notebooks, CI checks).
 // Keep these fields; add new ones beside them, never rename. ReportJson is the zod schema of the contract.
 import { z } from 'zod';
-import { Enforcement, ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import { ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import { Enforcement } from '../../agents/enforcement/modes.ts';
 import type { ScenarioSummary } from '../analysis/penalty.ts';
 import { sortScenarios } from './order.ts';
 

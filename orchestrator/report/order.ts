@@ -1,7 +1,7 @@
 // The order scenarios are shown in: catalog workload order, then parameters (unlimited rate first, then
 // ascending), then enforcement none, iron-kernel, ebpf. Reports (table, JSON) all use it.
-import { WORKLOAD_KINDS, type Enforcement, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
-import { ENFORCEMENT_ORDER } from '../campaign/matrix.ts';
+import { WORKLOAD_KINDS, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
+import { ENFORCEMENTS, type Enforcement } from '../../agents/enforcement/modes.ts';
 
 export interface Orderable {
   scenarioId: string;
@@ -22,8 +22,8 @@ export function compareScenarios(a: Orderable, b: Orderable): number {
 }
 
 function rank(e: Enforcement): number {
-  const i = ENFORCEMENT_ORDER.indexOf(e);
-  return i < 0 ? ENFORCEMENT_ORDER.length : i;
+  const i = ENFORCEMENTS.indexOf(e);
+  return i < 0 ? ENFORCEMENTS.length : i;
 }
 
 export function sortScenarios<T extends Orderable>(items: readonly T[]): T[] {

@@ -3,6 +3,7 @@
 // no longer exists. Without a beat (stores from before it, or a campaign not yet started) nobody can tell.
 import { hostname } from 'node:os';
 import type { OrchestratorBeat } from '../store/store.ts';
+import { pidAlive } from '../../workloads/common/pid.ts';
 
 /** Missed beats before an orchestrator counts as gone; at least MIN_SILENCE_S (a loaded machine is late). */
 export const MISSED_BEATS = 5;
@@ -15,14 +16,7 @@ export interface Here {
 
 export const THIS_HOST: Here = {
   host: hostname(),
-  pidAlive(pid) {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
-    }
-  },
+  pidAlive,
 };
 
 /** true: beating; false: gone; null: no beat recorded. */

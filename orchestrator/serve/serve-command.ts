@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isIP } from 'node:net';
-import { UserInputError } from '../errors.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
 import { DashboardServer } from './server.ts';
 import { sqliteDashboardStore, storeDashboard, type DashboardStore } from './dashboard-store.ts';
 import { storeTarget } from '../store/open-store.ts';

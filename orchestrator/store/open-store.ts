@@ -4,7 +4,8 @@
 import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parsePostgresUrl } from 'pg-connection-string';
-import { UserInputError } from '../errors.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
+import { redactUrl } from './redact-url.ts';
 import type { Store } from './store.ts';
 
 export type StoreTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
@@ -49,11 +50,6 @@ export function storeFlag(t: StoreTarget): string {
 /** Where the store is, fit to print. */
 export function storeLocation(t: StoreTarget): string {
   return t.kind === 'sqlite' ? t.path : redactUrl(t.url);
-}
-
-/** A URL without its password, to print. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
 }
 
 /** A SQLite store this command made and then refused to use: gone, with its journal files. */

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import type { Sample } from '../../agents/samples.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
-import { UserInputError } from '../errors.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
 import { ledgerRules, nowIso as now, type CampaignActivity, type OrchestratorBeat, type RunTimes, type AttemptRow, type CampaignProgress, type CampaignRow, type CampaignStatus, type HostRecord, type LedgerRow, type NewCampaign, type RunStatus, type Store, type StoredRun } from './store.ts';
 import { ACTIVITY_SQL, RUN_TIMES_SQL, toActivity, toRunTimes, PROGRESS_SQL, toAttempt, toCampaign, toLedger, toProgress } from './rows.ts';
 

@@ -1,7 +1,7 @@
 // An agent killed in the middle of a run: the hub declares it lost within 10 s, the run is booked as a
 // retryable failure and run again (on the restarted agent or the other host), and the campaign completes.
 import { describe, expect, it } from 'vitest';
-import { runCampaign } from '../../orchestrator/commands/run-command.ts';
+import { runCampaign } from '../../testbed/cli/run-command.ts';
 import { fixture, ledger, query, tempDb, until } from './helpers.ts';
 
 describe('losing an agent mid-run', () => {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { enforcementCapabilities, requireMode } from '../../agents/enforcement/capabilities.ts';
-import { PrerequisiteError } from '../../orchestrator/errors.ts';
+import { PrerequisiteError } from '../../workloads/common/errors.ts';
 import { REAL } from './real.ts';
 
 describe('enforcement capabilities', () => {
   it('reports every mode, with a reason for each that cannot run', () => {
     const caps = enforcementCapabilities({ mount: REAL });
-    expect(caps.map((c) => c.mode)).toEqual(['none', 'ebpf', 'iron-kernel']);
+    expect(caps.map((c) => c.mode)).toEqual(['none', 'iron-kernel', 'ebpf']);
     expect(caps[0]).toEqual({ mode: 'none', available: true });
     for (const c of caps) if (!c.available) expect(c.reason).toMatch(/\w/);
     console.log('capabilities:', JSON.stringify(caps));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { detectIronKernel, IronKernelSwitch, IRON_SWITCH } from '../../agents/enforcement/iron-kernel.ts';
 import { createEnforcer, reapEnforcement } from '../../agents/enforcement/enforcer.ts';
-import { PrerequisiteError } from '../../orchestrator/errors.ts';
+import { PrerequisiteError } from '../../workloads/common/errors.ts';
 
 const dirs: string[] = [];
 function fakeProc(kind: 'patched' | 'stock'): string {

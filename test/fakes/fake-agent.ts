@@ -3,7 +3,7 @@ import { OpDispatcher } from '../../agents/dispatcher.ts';
 import type { Backend } from '../../agents/backend.ts';
 import { OPS, type OpArgs, type OpName, type OpResult } from '../../agents/protocol.ts';
 import type { AgentClient, RequestOptions } from '../../orchestrator/hub/agent-connection.ts';
-import { FatalError, RetryableError } from '../../orchestrator/errors.ts';
+import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
 
 export class FakeAgent implements AgentClient {
   readonly backend = 'sim' as const;

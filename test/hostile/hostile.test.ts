@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { query, startCli, tempDb, until } from '../e2e/helpers.ts';
-import { PACKAGE_ROOT } from '../../orchestrator/provenance.ts';
+import { PACKAGE_ROOT } from '../../workloads/common/version.ts';
 import { Frames, PROTOCOL, keyFor, proofOf, rawOrchestrator } from './raw-peer.ts';
 
 const CAMPAIGN = join(import.meta.dirname, 'campaign.yaml');

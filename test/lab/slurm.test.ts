@@ -98,7 +98,10 @@ describe.skipIf(skip)('emulated lab under Slurm: hosts leased per campaign', () 
     expect(rb.code, rb.stdout + rb.stderr).toBe(0);
     const running = seen.flat().filter((j) => j.state === 'RUNNING');
     expect(running.length, 'ironlab status never showed a running campaign').toBeGreaterThan(0);
-    for (const j of running) expect(j.campaign).toMatch(/^[ab] c\d{8}-\d{6}-[0-9a-f]{4}$/), expect(j.where).toMatch(/^lab-/);
+    for (const j of running) {
+      expect(j.campaign).toMatch(/^[ab] c\d{8}-\d{6}-[0-9a-f]{4}$/);
+      expect(j.where).toMatch(/^lab-/);
+    }
     figures.statusPolls = seen.length;
     figures.pollsWithBothRunning = seen.filter((l) => l.filter((j) => j.state === 'RUNNING').length === 2).length;
     const hosts = { a: leasedHosts(dbs.a), b: leasedHosts(dbs.b) };

@@ -6,7 +6,7 @@ import { Agent } from '../../agents/agent.ts';
 import { CLOSE, MAX_MESSAGE_BYTES } from '../../agents/protocol.ts';
 import { AgentHub } from '../../orchestrator/hub/hub.ts';
 import type { AgentConnection } from '../../orchestrator/hub/agent-connection.ts';
-import { FatalError } from '../../orchestrator/errors.ts';
+import { FatalError } from '../../workloads/common/errors.ts';
 import { FakeBackend, testRun } from '../fakes/fake-backend.ts';
 import { hostKeyFile } from '../../agents/channel.ts';
 import { Frames, keyFor, proofOf, rawAgent, rawClient, rawOrchestrator, until } from '../hostile/raw-peer.ts';

@@ -5,7 +5,7 @@ import { SimBackend } from '../../agents/backends/sim-backend.ts';
 import { CORE_CATEGORIES, METRIC, sumOf } from '../../agents/samples.ts';
 import { paperRunSpec } from '../../agents/sim/paper-defaults.ts';
 import { simulateRun } from '../../agents/sim/simulate.ts';
-import { FatalError, RetryableError } from '../../orchestrator/errors.ts';
+import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
 
 const never = new AbortController().signal;
 const noProgress = () => {};
@@ -17,8 +17,8 @@ describe('SimBackend', () => {
     expect(f).toMatchObject({ hostId: 'sim-a', backend: 'sim', cores: 2, nic: { speedMbps: 10000 } });
     expect((await b.capabilities()).map((c) => [c.mode, c.available])).toEqual([
       ['none', true],
-      ['ebpf', true],
       ['iron-kernel', true],
+      ['ebpf', true],
     ]);
   });
 

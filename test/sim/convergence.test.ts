@@ -8,16 +8,8 @@ import type { KernelOptions } from '../../agents/sim/host-kernel.ts';
 import { paperRunSpec } from '../../agents/sim/paper-defaults.ts';
 import { loadProfile } from '../../agents/sim/profile.ts';
 import { simulateRun } from '../../agents/sim/simulate.ts';
+import { HEAVY } from '../../agents/sim/convergence.ts';
 import { victimRate } from './helpers.ts';
-
-const HEAVY: [WorkloadKind, ScenarioParams][] = [
-  ['tcp-receiver', { rateGbps: 9 }],
-  ['tcp-receiver', { rateGbps: 6 }],
-  ['udp-receiver', { rateGbps: 8 }],
-  ['udp-receiver', { rateGbps: 4 }],
-  ['tcp-sender', { flows: 8 }],
-  ['udp-sender', { rateGbps: 2 }],
-];
 
 function victim(workload: WorkloadKind, params: ScenarioParams, opts: KernelOptions, seed = 3): number {
   return victimRate(simulateRun(paperRunSpec({ workload, params, warmupS: 0.5, durationS: 2, seed }), opts).samples);

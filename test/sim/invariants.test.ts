@@ -2,7 +2,8 @@
 // seeded variance, monotone softirq time in the offered load, packet conservation.
 import { describe, expect, it } from 'vitest';
 import { CORE_CATEGORIES, METRIC, sumOf } from '../../agents/samples.ts';
-import type { WorkloadKind, ScenarioParams, Enforcement } from '../../workloads/catalog.ts';
+import type { WorkloadKind, ScenarioParams } from '../../workloads/catalog.ts';
+import type { Enforcement } from '../../agents/enforcement/modes.ts';
 import { HostKernel, N_CATS } from '../../agents/sim/host-kernel.ts';
 import { loadProfile, type HostProfile } from '../../agents/sim/profile.ts';
 import { paperRunSpec } from '../../agents/sim/paper-defaults.ts';

@@ -3,9 +3,11 @@
 // the victim's time, ksoftirqd, CFS). Not asserted because the model does not produce it: the TCP receiver's
 // ksoftirqd share near half (it stays at 0, see agents/sim/README.md), and the HTB peak's size (1.18 in the paper).
 import { describe, expect, it } from 'vitest';
-import type { Enforcement, ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import type { ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
+import type { Enforcement } from '../../agents/enforcement/modes.ts';
 import { METRIC, sumOf } from '../../agents/samples.ts';
 import { penalty as penaltyOf, run } from './helpers.ts';
+import { HEAVY } from '../../agents/sim/convergence.ts';
 
 const cache = new Map<string, number>();
 function penalty(workload: WorkloadKind, params: ScenarioParams = {}, enforcement: Enforcement = 'none'): number {
@@ -65,14 +67,7 @@ describe('paper shapes (vanilla)', () => {
 });
 
 describe('enforcement', () => {
-  const heavy: [WorkloadKind, ScenarioParams][] = [
-    ['udp-sender', { rateGbps: 2 }],
-    ['tcp-sender', { flows: 8 }],
-    ['udp-receiver', { rateGbps: 4 }],
-    ['udp-receiver', { rateGbps: 8 }],
-    ['tcp-receiver', { rateGbps: 6 }],
-    ['tcp-receiver', { rateGbps: 9 }],
-  ];
+  const heavy = HEAVY;
   it('iron-kernel holds every scenario within 5%', () => {
     for (const [w, p] of heavy) expect(penalty(w, p, 'iron-kernel'), `${w} ${JSON.stringify(p)}`).toBeLessThanOrEqual(1.05);
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { formatSimResult, registerSimCommand, runSimCommand } from '../../orchestrator/commands/sim-command.ts';
-import { UserInputError } from '../../orchestrator/errors.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
 
 const base = { enforcement: 'none', neighbours: '1', duration: '1', warmup: '0.2', profile: 'paper' };
 

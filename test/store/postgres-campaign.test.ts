@@ -5,7 +5,6 @@
 import { describe, expect, it } from 'vitest';
 import { ReportJson } from '../../orchestrator/report/json.ts';
 import { openStore } from '../../orchestrator/store/open-store.ts';
-import { UserInputError } from '../../orchestrator/errors.ts';
 import { runCli, startCli, until } from '../e2e/helpers.ts';
 import { testRun } from '../fakes/fake-backend.ts';
 import { pgSkip, postgresCluster, useBackends } from './backends.ts';

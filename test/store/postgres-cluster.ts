@@ -60,7 +60,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
     run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-k ${dir} -c listen_addresses= -c fsync=off -c max_connections=200`, 'start']);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`throwaway PostgreSQL cluster did not start: ${(err as { stderr?: Buffer }).stderr?.toString() ?? (err as Error).message}`);
+    throw new Error(`throwaway PostgreSQL cluster did not start: ${(err as { stderr?: Buffer }).stderr?.toString() ?? (err as Error).message}`, { cause: err });
   }
   const url = (db: string) => `postgres://${ROLE}@/${db}?host=${encodeURIComponent(dir)}`;
   let n = 0;

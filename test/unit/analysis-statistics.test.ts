@@ -4,7 +4,7 @@ import { summarizePenalties, type RunRecord } from '../../orchestrator/analysis/
 import { bootstrapRatioOfMeans, coefficientOfVariation, mulberry32, outlierIndices, quantileSorted, seedFor } from '../../orchestrator/analysis/statistics.ts';
 import { ciHalfWidth, moreRepetitionsNeeded, repetitionPlan } from '../../orchestrator/analysis/adaptive.ts';
 import { parseCampaign } from '../../orchestrator/campaign/spec.ts';
-import { UserInputError } from '../../orchestrator/errors.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
 import { minimalCampaign } from '../fixtures/campaigns/minimal.ts';
 
 let seq = 0;

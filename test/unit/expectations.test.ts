@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { UserInputError } from '../../orchestrator/errors.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
 import { loadCampaign, parseCampaign } from '../../orchestrator/campaign/spec.ts';
 import { checkBound, evaluateExpectations, type MeasuredScenario } from '../../orchestrator/campaign/expectations.ts';
 import { baselineVerdict, compareCampaigns } from '../../orchestrator/report/compare.ts';

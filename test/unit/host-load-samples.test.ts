@@ -36,7 +36,7 @@ describe('regime and ownership parsers', () => {
   });
 
   it('tells ironlab agents from orchestrators, and Docker daemons by name', () => {
-    expect(ironlabRole(['/usr/bin/node', '/x/orchestrator/bin/ironlab.mjs', 'agent', '--connect', 'ws://a'].join('\0'))).toBe('agent');
+    expect(ironlabRole(['/usr/bin/node', '/x/testbed/cli/ironlab.mjs', 'agent', '--connect', 'ws://a'].join('\0'))).toBe('agent');
     expect(ironlabRole(['node', '/x/node_modules/.bin/ironlab', 'run', 'local-docker'].join('\0'))).toBe('orchestrator');
     expect(ironlabRole(['node', 'vitest', 'run'].join('\0'))).toBeNull();
     expect([daemonWho('dockerd'), daemonWho('containerd-shim'), daemonWho('containerd'), daemonWho('sysbench')]).toEqual(['dockerd', 'containerd', 'containerd', null]);

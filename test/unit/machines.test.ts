@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { SimulatedClock, createActor, fromPromise, waitFor } from 'xstate';
 import { runMachine } from '../../orchestrator/machines/run-machine.ts';
 import { campaignMachine, type LedgerOps } from '../../orchestrator/machines/campaign-machine.ts';
-import { agentSessionMachine } from '../../orchestrator/machines/agent-session.ts';
+import { agentSessionMachine } from '../../orchestrator/hub/agent-session.ts';
 import type { RunResult } from '../../agents/backend.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import { FakeBackend, testRun } from '../fakes/fake-backend.ts';

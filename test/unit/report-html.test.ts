@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { reportCommand } from '../../orchestrator/commands/report-command.ts';
 import { campaignReportInput, campaignSummary, renderSummary } from '../../orchestrator/commands/summary.ts';
 import { SqliteStore } from '../../orchestrator/store/sqlite-store.ts';
-import { UserInputError } from '../../orchestrator/errors.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
 import { CSV_COLUMNS, compareCampaigns, compareJson, compareTable, paperFigures, reportCsv, reportHtml, reportNdjson, timeBreakdownRows, verdictOf } from '../../orchestrator/report/index.ts';
 import { buildReportStore } from '../fixtures/report/build-store.ts';
 

@@ -3,8 +3,8 @@
 // --slurm`. The real thing (daemons, two campaigns at once) is test/lab/slurm.test.ts.
 import { describe, expect, it } from 'vitest';
 import { parseCampaign } from '../../orchestrator/campaign/spec.ts';
-import { hostRequest, onNodes } from '../../orchestrator/commands/slurm-lease.ts';
-import { UserInputError } from '../../orchestrator/errors.ts';
+import { hostRequest, onNodes } from '../../testbed/slurm-lease.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
 import { epilog, slurmConf, slurmFiles, taskProlog, type SlurmNode } from '../../testbed/slurm-config.ts';
 import { localLabPlan } from '../../testbed/local-lab.ts';
 

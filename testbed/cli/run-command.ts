@@ -3,32 +3,27 @@
 // Ctrl-C aborts cleanly: runs in flight are torn down, completed runs stay in the store, exit code 130.
 // After the table come the CI checks (the file's expectations, --baseline) and their exit code, 3 on a failure.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { createActor, fromPromise, waitFor } from 'xstate';
-import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
+import { createActor, waitFor } from 'xstate';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import { loadProfile } from '../../agents/sim/profile.ts';
-import { loadCampaign, hashSpec, type CampaignSpec, type LoadedCampaign } from '../campaign/spec.ts';
-import { blockOf, expandCampaign, expandExtraRepetitions } from '../campaign/matrix.ts';
-import { guardViolations } from '../analysis/guards.ts';
-import { repetitionPlan } from '../analysis/adaptive.ts';
-import { campaignMachine, type LedgerOpened } from '../machines/campaign-machine.ts';
-import { AgentHub } from '../hub/hub.ts';
-import type { Store } from '../store/store.ts';
-import { openStore, removeSqliteFiles, storeExists, storeFlag, storeLocation, storeTarget, type StoreTarget } from '../store/open-store.ts';
-import { LocalAgents } from '../../testbed/local-agents.ts';
-import { testbedFor } from '../../testbed/testbed-for.ts';
-import { leaseHosts } from './slurm-lease.ts';
-import { CampaignFailedError, PrerequisiteError, UserInputError } from '../errors.ts';
-import { orchestratorProvenance } from '../provenance.ts';
-import { createRunToken } from '../run-token.ts';
-import { startHeartbeat } from '../heartbeat.ts';
-import { ProgressView } from '../progress.ts';
-import { campaignSummary, renderSummary } from './summary.ts';
-import { loadBaseline, type Baseline } from './baseline.ts';
-import { buildChecks, checkCases, checkCounts, checksJson, renderChecks, EXIT_CHECKS_FAILED } from '../report/checks.ts';
-import { junitXml } from '../report/junit.ts';
+import { loadCampaign, hashSpec, type CampaignSpec, type LoadedCampaign } from '../../orchestrator/campaign/spec.ts';
+import { expandCampaign } from '../../orchestrator/campaign/matrix.ts';
+import { campaignDriver } from '../../orchestrator/machines/campaign-driver.ts';
+import { AgentHub } from '../../orchestrator/hub/hub.ts';
+import type { Store } from '../../orchestrator/store/store.ts';
+import { openStore, removeSqliteFiles, storeExists, storeFlag, storeLocation, storeTarget, type StoreTarget } from '../../orchestrator/store/open-store.ts';
+import { LocalAgents } from '../local-agents.ts';
+import { testbedFor } from '../testbed-for.ts';
+import { leaseHosts } from '../slurm-lease.ts';
+import { CampaignFailedError, UserInputError } from '../../workloads/common/errors.ts';
+import { createRunToken } from '../../orchestrator/run-token.ts';
+import { ProgressView } from '../../orchestrator/progress.ts';
+import { campaignSummary, renderSummary } from '../../orchestrator/commands/summary.ts';
+import { loadBaseline, type Baseline } from '../../orchestrator/commands/baseline.ts';
+import { buildChecks, checkCases, checkCounts, checksJson, renderChecks, EXIT_CHECKS_FAILED } from '../../orchestrator/report/checks.ts';
+import { junitXml } from '../../orchestrator/report/junit.ts';
 
 export interface RunOptions {
   campaign?: string;
@@ -111,9 +106,6 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   log.setMaxListeners(0); // every local agent's stderr is piped into it
   const say = (line: string) => log.write(`${new Date().toISOString()} ${line}\n`);
   const hostIds = spec.hosts.map((h) => h.id);
-  const serverHosts = spec.hosts.filter((h) => h.roles.includes('server')).map((h) => h.id);
-  // Dedicated traffic hosts: a network run leases one with its server host (a host that is both serves).
-  const peerHosts = spec.hosts.filter((h) => h.roles.includes('peer') && !h.roles.includes('server')).map((h) => h.id);
 
   // ---- the testbed: a hub on loopback and one local agent per host. Hosts of a running `ironlab testbed`
   // come with their own agents, dialing the testbed's address: the hub binds there, with the testbed's token.
@@ -137,88 +129,23 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   hub.on('refused', (reason) => say(`hub refused a connection: ${reason}`));
   say(`campaign ${campaignId}: hub at ${url}, agents for ${hostIds.join(', ')}`);
 
-  const facts = new Map<string, { facts: HostFacts; capabilities: EnforcementSupport[] }>();
-  let rounds = 0;
-  let stopHeartbeat = () => {};
-  const machine = campaignMachine.provide({
-    actors: {
-      provisionHosts: fromPromise(async () => {
-        void agents.startPaced((h) => hub.connection(h) !== undefined);
-        lease?.startAgents(url, auth.file, log, opts.agentArgs);
-        return await waitForHosts(hub, hostIds, lease ? 120_000 : 30_000, logPath); // Slurm's job steps start node by node
-      }),
-      prepareHosts: fromPromise(async () => {
-        for (const hostId of hostIds) {
-          const agent = hub.connection(hostId);
-          if (!agent) throw new Error(`host ${hostId} went away while being prepared`);
-          const f = await agent.request('facts', {}, { id: `${campaignId}/${hostId}/facts`, timeoutMs: 30_000 });
-          const caps = await agent.request('capabilities', {}, { id: `${campaignId}/${hostId}/capabilities`, timeoutMs: 30_000 });
-          facts.set(hostId, { facts: f, capabilities: caps });
-        }
-        checkEnforcement(spec, facts);
-      }),
-      openLedger: fromPromise(async (): Promise<LedgerOpened> => {
-        if (plan) {
-          // what the agents are, not what the file says: a testbed may serve a docker campaign with sim agents
-          const mode = [...new Set(spec.hosts.map((h) => facts.get(h.id)?.facts.backend ?? h.backend))].join('+');
-          await store.createCampaign(
-            { id: campaignId, name: spec.name, mode, createdAt: new Date().toISOString(), spec, specHash: hashSpec(spec), sourcePath: source.path, sourceText: source.text, seed: spec.seed, provenance: orchestratorProvenance() },
-            plan,
-          );
-        } else {
-          const reset = await store.resetInProgress(campaignId, true);
-          if (reset) say(`resume: ${reset} run(s) left in progress or failed went back to todo`);
-        }
-        for (const { facts: f, capabilities } of facts.values()) await store.recordHost(campaignId, f, capabilities);
-        stopHeartbeat = startHeartbeat(store, campaignId); // the dashboard tells a live campaign from a stale one
-        const ledger = await store.ledger(campaignId);
-        return {
-          todo: ledger.filter((r) => r.status === 'todo').map((r) => r.spec),
-          total: ledger.length,
-          done: ledger.filter((r) => r.status === 'done').length,
-          failed: ledger.filter((r) => r.status === 'failed').length,
-        };
-      }),
-      extendLedger: fromPromise<RunSpec[], { campaignId: string }>(async () => {
-        if (!spec.until) return [];
-        const runs = await extraRepetitions(store, spec, campaignId, ++rounds);
-        if (runs.length) say(`until ${JSON.stringify(spec.until)}: round ${rounds} adds ${runs.length} run(s)`);
-        return runs;
-      }),
-      analyse: fromPromise<unknown, { campaignId: string }>(async () => campaignSummary(store, campaignId)),
+  const driver = campaignDriver({
+    campaignId,
+    spec,
+    store,
+    hub,
+    plan,
+    source,
+    logPath,
+    say,
+    hostWaitMs: opts.hostWaitMs,
+    hostStallMs: lease ? 120_000 : 30_000, // Slurm's job steps start node by node
+    startAgents: () => {
+      void agents.startPaced((h) => hub.connection(h) !== undefined);
+      lease?.startAgents(url, auth.file, log, opts.agentArgs);
     },
   });
-
-  const actor = createActor(machine, {
-    input: {
-      campaignId,
-      serverHosts,
-      peerHosts,
-      addressOf: (h) => {
-        const a = facts.get(h)?.facts.extra.nicAddress;
-        return typeof a === 'string' ? a : undefined;
-      },
-      agentFor: (h) => hub.connection(h),
-      hostWaitMs: opts.hostWaitMs ?? 60_000,
-      ...(spec.design === 'blocked' ? { blockOf } : {}),
-      guardCheck: (result, run) => guardViolations(result.samples, run, spec.guards),
-      ledger: {
-        startRun: (runId, hostId) => store.startRun(campaignId, runId, hostId),
-        completeRun: async (result, hostId) => void (await store.completeRun(campaignId, result.runId, result.samples, { ...result.provenance, hostId })),
-        failRun: async (runId, error, retryable) => {
-          say(`run ${runId} failed (${retryable ? 'retryable' : 'fatal'}): ${error}`);
-          return (await store.failRun(campaignId, runId, error, retryable, spec.maxAttempts)) === 'todo' ? 'todo' : 'failed';
-        },
-        releaseRun: (runId) => store.releaseRun(campaignId, runId),
-        guardRun: (result, hostId, reason) => {
-          say(`run ${result.runId} out of guard: ${reason}`);
-          // a simulated run repeated with its seed gives the same numbers: marked and kept at once
-          const attempts = facts.get(hostId)?.facts.backend === 'sim' ? 1 : spec.maxAttempts;
-          return store.guardRun(campaignId, result.runId, reason, attempts, result.samples, { ...result.provenance, hostId });
-        },
-      },
-    },
-  });
+  const actor = createActor(driver.machine, { input: driver.input });
   hub.on('ready', (c) => {
     say(`agent ${c.hostId} ready (${c.backend}, ${c.version})`);
     actor.send({ type: 'HOST_READY', hostId: c.hostId });
@@ -254,7 +181,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   process.off('SIGINT', onSigint);
   process.off('SIGTERM', onSigint);
   progress.stop();
-  stopHeartbeat();
+  driver.stop();
 
   await agents.stop();
   await lease?.release();
@@ -337,27 +264,6 @@ async function planResume(store: Store, id: string, target: StoreTarget): Promis
   return { spec, campaignId: row.id, plan: null, source: { path: row.sourcePath, text: '' } };
 }
 
-/**
- * Adaptive repetitions: the runs that bring every scenario's interval to the campaign's `until` target (or its
- * repetitions to the cap), appended to the ledger as todo. None when every scenario is there.
- */
-async function extraRepetitions(store: Store, spec: CampaignSpec, campaignId: string, round: number): Promise<RunSpec[]> {
-  const paired = spec.design === 'blocked';
-  const plan = repetitionPlan((await campaignSummary(store, campaignId)).summaries, spec.until!, { paired });
-  if (plan.length === 0) return [];
-  const ledger = await store.ledger(campaignId);
-  // blocked: new blocks after the last one (a control and its scenarios share a repetition number)
-  const lastBlock = Math.max(-1, ...ledger.map((x) => x.spec.repetition));
-  const requests = plan.map((r) => {
-    const taken = ledger.filter((x) => x.spec.scenarioId === r.scenarioId && x.spec.enforcement === r.enforcement).map((x) => x.spec.repetition);
-    const next = paired ? lastBlock + 1 : Math.max(-1, ...taken) + 1;
-    return { scenarioId: r.scenarioId, enforcement: r.enforcement, repetitions: Array.from({ length: r.extra }, (_, i) => next + i) };
-  });
-  const runs = expandExtraRepetitions(spec, campaignId, requests, ledger.length + 1, round);
-  await store.appendRuns(campaignId, runs);
-  return runs;
-}
-
 /** Failures grouped by their error, so that one cause shared by many runs reads as one line. */
 function describeFailures(failures: { runId: string; error: string }[]): string {
   const byError = new Map<string, string[]>();
@@ -375,35 +281,4 @@ function timeLimitMin(spec: CampaignSpec, runs: number): number {
 function newCampaignId(): string {
   const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `c${t}-${randomBytes(2).toString('hex')}`;
-}
-
-/**
- * Resolve when every host's agent is connected; fail naming the hosts that are not when none has connected
- * for `stallMs` (agents of a large lab start a few at a time, each taking a second or two of CPU: the wait
- * is for progress, not for all of them at once).
- */
-async function waitForHosts(hub: AgentHub, hostIds: string[], stallMs: number, logPath: string): Promise<string[]> {
-  const missing = () => hostIds.filter((h) => !hub.connection(h));
-  let left = missing().length;
-  let deadline = Date.now() + stallMs;
-  while (left) {
-    const now = missing().length;
-    if (now < left) deadline = Date.now() + stallMs;
-    left = now;
-    if (Date.now() > deadline) throw new Error(`no agent connected for ${missing().join(', ')} within ${stallMs / 1000} s (see ${logPath})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return hostIds;
-}
-
-/** Every server host must be able to run every enforcement mode the campaign asks for. */
-function checkEnforcement(spec: CampaignSpec, hosts: Map<string, { capabilities: EnforcementSupport[] }>): void {
-  for (const h of spec.hosts.filter((h) => h.roles.includes('server'))) {
-    const caps = hosts.get(h.id)?.capabilities ?? [];
-    for (const mode of spec.enforcement) {
-      const c = caps.find((x) => x.mode === mode);
-      const why = c?.reason ?? 'not supported by this agent';
-      if (!c?.available) throw new PrerequisiteError(mode === 'none' ? `not ready: ${why}` : `cannot run enforcement '${mode}': ${why}`, `host ${h.id}`);
-    }
-  }
 }

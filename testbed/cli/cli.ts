@@ -1,10 +1,10 @@
 // The ironlab command line. Each command lives in its own module; this file only declares flags and maps
 // errors to exit codes: bad input or a missing prerequisite -> one clear line and exit 2.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CampaignFailedError, UserInputError } from './errors.ts';
-import { IRONLAB_VERSION } from './provenance.ts';
-import { registerSimCommand } from './commands/sim-command.ts';
-import { registerTestbedCommand } from './commands/testbed-command.ts';
+import { CampaignFailedError, UserInputError } from '../../workloads/common/errors.ts';
+import { IRONLAB_VERSION } from '../../workloads/common/version.ts';
+import { registerSimCommand } from '../../orchestrator/commands/sim-command.ts';
+import { registerTestbedCommand } from './testbed-command.ts';
 
 // `ironlab report | head`: a closed pipe ends the output, not the process with a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -49,7 +49,7 @@ program
   .addHelpText('after', '\nExit codes: 0 done, checks passed; 1 some runs failed for good; 2 bad input or a missing prerequisite;\n3 a CI check failed (an expect: entry of the campaign file, or --baseline); 130 interrupted.')
   .action(async (campaign: string | undefined, o) => {
     if (campaign && o.resume) throw new UserInputError('give a campaign or --resume ID, not both', '--resume');
-    const { runCampaign } = await import('./commands/run-command.ts');
+    const { runCampaign } = await import('./run-command.ts');
     const r = await runCampaign({ campaign, db: o.db, store: o.store, resume: o.resume, json: Boolean(o.json), progress: o.progress, log: o.log, baseline: o.baseline, junit: o.junit, allowInconclusive: Boolean(o.allowInconclusive), simProfile: o.simProfile, slurm: Boolean(o.slurm), partition: o.partition });
     process.exitCode = r.exitCode;
   });
@@ -58,7 +58,7 @@ program
   .command('campaigns')
   .description('list the built-in campaigns')
   .action(async () => {
-    const { listBuiltinCampaigns } = await import('./campaign/spec.ts');
+    const { listBuiltinCampaigns } = await import('../../orchestrator/campaign/spec.ts');
     for (const c of listBuiltinCampaigns()) process.stdout.write(`${c.name.padEnd(14)} ${c.description}\n`);
   });
 
@@ -73,7 +73,7 @@ program
   .option('--compare <ids...>', 'two campaigns side by side per scenario: --compare A B (table or json)')
   .option('--list', 'list the campaigns in the store')
   .action(async (o) => {
-    const { reportCommand } = await import('./commands/report-command.ts');
+    const { reportCommand } = await import('../../orchestrator/commands/report-command.ts');
     await reportCommand({ db: o.db, store: o.store, campaign: o.campaign, format: o.format, out: o.out, list: Boolean(o.list), compare: o.compare });
   });
 
@@ -83,7 +83,7 @@ program
   .command('build')
   .description('build it with debootstrap + docker import, tagged with a hash of its recipe (a no-op when present)')
   .action(async () => {
-    const { buildImageCommand } = await import('../workloads/image.ts');
+    const { buildImageCommand } = await import('../../workloads/image.ts');
     process.exitCode = await buildImageCommand();
   });
 
@@ -98,7 +98,7 @@ program
   .option('--nic <dev>', "real lab hosts: the traffic NIC whose queue IRQs go to the victim's core (ixgbe, ice...)")
   .addOption(new Option('--orchestrator-pid <pid>', 'exit (after reaping) when this local orchestrator process is gone').argParser(positiveInt('--orchestrator-pid')).hideHelp())
   .action(async (o) => {
-    const { runAgentCommand } = await import('../agents/agent-command.ts');
+    const { runAgentCommand } = await import('../../agents/agent-command.ts');
     // IRONLAB_NIC: a node's own NIC, as a Slurm task prolog exports it for the agents Slurm starts there.
     process.exitCode = await runAgentCommand({ connect: o.connect, tokenFile: o.tokenFile, backend: o.backend, hostId: o.hostId, reapGraceS: o.reapGrace, orchestratorPid: o.orchestratorPid, nic: o.nic ?? process.env.IRONLAB_NIC });
   });
@@ -109,7 +109,7 @@ program
   .addOption(new Option('--backend <kind>', 'host backend').choices(['sim', 'docker']).default('docker'))
   .requiredOption('--host-id <name>', 'this host as campaigns name it')
   .action(async (o) => {
-    const { createBackend } = await import('../agents/agent-command.ts');
+    const { createBackend } = await import('../../agents/agent-command.ts');
     const removed = await (await createBackend(o.backend, o.hostId, process.env.IRONLAB_NIC ?? null)).reap();
     process.stdout.write(`reaped ${removed.length} resource(s) on ${o.hostId}${removed.length ? `: ${removed.join(', ')}` : ''}\n`);
   });
@@ -119,7 +119,7 @@ program
   .description("ironlab's campaigns in the Slurm queue (running: on which nodes; pending: why)")
   .option('--json', 'print as JSON')
   .action(async (o) => {
-    const { slurmQueue } = await import('./commands/slurm-lease.ts');
+    const { slurmQueue } = await import('../slurm-lease.ts');
     const jobs = slurmQueue();
     if (o.json) return void process.stdout.write(JSON.stringify(jobs, null, 2) + '\n');
     if (!jobs.length) return void process.stdout.write('no ironlab jobs in the Slurm queue\n');
@@ -136,7 +136,7 @@ program
   .option('--repetitions <n>', 'repetitions of each flood', positiveInt('--repetitions'), 3)
   .option('--duration <s>', 'measurement window of each flood, seconds', positiveInt('--duration'), 3)
   .action(async (campaign: string | undefined, o) => {
-    const { calibrateCommand } = await import('./commands/calibrate-command.ts');
+    const { calibrateCommand } = await import('../../orchestrator/commands/calibrate-command.ts');
     process.exitCode = await calibrateCommand({ campaign, out: o.out, repetitions: o.repetitions, durationS: o.duration });
   });
 
@@ -149,7 +149,7 @@ program
   .option('--host <addr>', 'address to bind; any but 127.0.0.1/::1/localhost asks for a token', '127.0.0.1')
   .option('--token <token>', 'the token to ask for (default: $IRONLAB_SERVE_TOKEN, else one generated and printed once when not on loopback)')
   .action(async (o) => {
-    const { serveCommand } = await import('./serve/serve-command.ts');
+    const { serveCommand } = await import('../../orchestrator/serve/serve-command.ts');
     process.exitCode = await serveCommand({ db: o.db, store: o.store, port: o.port, host: o.host, token: o.token });
   });
 

@@ -8,10 +8,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { CampaignSpec } from '../campaign/spec.ts';
-import { PrerequisiteError, UserInputError } from '../errors.ts';
-import { IRONLAB_BIN } from '../../testbed/local-agents.ts';
-import { readState, testbedDir } from '../../testbed/state.ts';
+import type { CampaignSpec } from '../orchestrator/campaign/spec.ts';
+import { PrerequisiteError, UserInputError } from '../workloads/common/errors.ts';
+import { IRONLAB_BIN } from './local-agents.ts';
+import { readState, testbedDir } from './state.ts';
 
 export const JOB_NAME = 'ironlab';
 

@@ -2,4 +2,4 @@
 // Entry point: runs the TypeScript CLI through tsx's loader (no build step, so a clone runs as it is).
 import { register } from 'tsx/esm/api';
 register();
-await import('../cli.ts');
+await import('./cli.ts');

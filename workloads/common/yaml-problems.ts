@@ -2,7 +2,7 @@
 // Maps zod issues to YAML node positions (yaml's LineCounter) and suggests the key or value probably meant.
 import { LineCounter, isMap, isNode, isPair, isScalar, type Document } from 'yaml';
 import type { z } from 'zod';
-import { UserInputError } from '../errors.ts';
+import { UserInputError } from './errors.ts';
 
 export type Path = (string | number)[];
 export interface Problem {

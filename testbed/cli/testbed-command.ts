@@ -3,9 +3,9 @@
 // After `up`, `ironlab run CAMPAIGN` uses the testbed's hosts with no further step (see testbed/testbed-for.ts).
 import { Command, InvalidArgumentError } from 'commander';
 import type { HostFacts } from '../../agents/backend.ts';
-import { HostStepFailed, interruptUp } from '../../testbed/steps.ts';
-import { UserInputError } from '../errors.ts';
-import { stateFile, testbedDir, type TestbedState } from '../../testbed/state.ts';
+import { HostStepFailed, interruptUp } from '../steps.ts';
+import { UserInputError } from '../../workloads/common/errors.ts';
+import { stateFile, testbedDir, type TestbedState } from '../state.ts';
 
 const wholeNumber = (v: string) => {
   const n = Number(v);
@@ -49,7 +49,7 @@ Each host is given its own key (derived from the testbed's token), so one host c
     .option('--slurm', "emulated lab: bring up a Slurm of its own (munged, slurmctld here, a slurmd per host); campaigns lease its hosts with `ironlab run --slurm`")
     .option('--json', 'print the testbed as JSON')
     .action(async (o) => {
-      const { testbedUp } = await import('../../testbed/testbed.ts');
+      const { testbedUp } = await import('../testbed.ts');
       if (o.sim && o.inventory) throw new UserInputError('give --sim or --inventory, not both', '--sim');
       const t0 = Date.now();
       const say = (line: string) => process.stderr.write(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s  ${line}\n`);
@@ -77,7 +77,7 @@ Each host is given its own key (derived from the testbed's token), so one host c
     .description('hosts, agents (connected, last heartbeat), dockerd state and image digest')
     .option('--json', 'print as JSON')
     .action(async (o) => {
-      const { testbedStatus } = await import('../../testbed/status.ts');
+      const { testbedStatus } = await import('../status.ts');
       const s = await testbedStatus();
       if (!s) {
         if (o.json) process.stdout.write('null\n');
@@ -99,7 +99,7 @@ Each host is given its own key (derived from the testbed's token), so one host c
       ]);
       process.stdout.write(table([['host', 'roles', 'backend', 'address', 'agent', 'last heartbeat', 'dockerd', 'image', 'nic rps'], ...rows]) + '\n');
       if (s.state.slurm) {
-        const { nodeStates, slurmEnv } = await import('../../testbed/slurm-daemons.ts');
+        const { nodeStates, slurmEnv } = await import('../slurm-daemons.ts');
         const nodes = await nodeStates(slurmEnv(s.state.slurm.conf));
         process.stdout.write(nodes.length ? `slurm nodes: ${nodes.map((n) => `${n.node} ${n.state} (${n.features})`).join(', ')}\n` : 'slurm: the controller does not answer\n');
       }
@@ -110,7 +110,7 @@ Each host is given its own key (derived from the testbed's token), so one host c
     .command('down')
     .description('remove the testbed: agents, engines and their data, namespaces, links, tokens (idempotent)')
     .action(async () => {
-      const { testbedDown } = await import('../../testbed/testbed.ts');
+      const { testbedDown } = await import('../testbed.ts');
       const t0 = Date.now();
       const removed = await testbedDown();
       const secs = ((Date.now() - t0) / 1000).toFixed(1);
