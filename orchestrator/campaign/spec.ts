@@ -8,7 +8,8 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ENFORCEMENTS, WORKLOAD_KINDS } from '../../workloads/catalog.ts';
+import { DEFAULT_VICTIM, ENFORCEMENTS, WORKLOAD_KINDS, type VictimWorkload } from '../../workloads/catalog.ts';
+import { simRefusal, VICTIM_KINDS } from '../../workloads/registry.ts';
 import { UserInputError } from '../errors.ts';
 import { expandCells, type Cell } from './matrix.ts';
 import { describeIssue, formatPath, locator, refusal, type Path, type Problem } from './problems.ts';
@@ -57,13 +58,16 @@ const ShapeOverride = z
   .partial()
   .strict();
 const PeerOverride = z.object({ cpus: cpuList }).partial().strict();
+/** The victim: its shape and the workload it runs (`victim: { workload: redis }`; sysbench when absent). */
+const victimWorkload = z.enum(VICTIM_KINDS, { error: `expected one of ${VICTIM_KINDS.join(', ')}` });
+const VictimOverride = z.object({ ...ShapeOverride.shape, workload: victimWorkload.optional() }).strict();
 
 /** Everything a run inherits and a matrix entry may override. */
 const RunSettingsFields = {
   warmupS: seconds(0, 600),
   durationS: seconds(0, 3600, true),
   neighbours: wholeNumber(1, 64),
-  victim: ShapeOverride,
+  victim: VictimOverride,
   neighbour: ShapeOverride,
   peer: PeerOverride,
   nicCpus: cpuList,
@@ -199,7 +203,8 @@ export interface RunSettings {
   warmupS: number;
   durationS: number;
   neighbours: number;
-  victim: ContainerShapeSpec;
+  /** `workload` absent = sysbench (kept absent so that sysbench campaigns hash as before). */
+  victim: ContainerShapeSpec & { workload?: VictimWorkload };
   neighbour: ContainerShapeSpec;
   peer: { cpus: number[] };
   nicCpus: number[];
@@ -316,6 +321,13 @@ export const BUILTIN_DEFAULTS: RunSettings = {
 };
 export const DEFAULT_SIM_PROFILE = 'paper';
 
+/** The default victim workload is written as no workload, so that a file naming it means what one without does. */
+function withVictimWorkload<T extends { workload?: VictimWorkload }>(v: T): T {
+  if (v.workload !== DEFAULT_VICTIM) return v;
+  const { workload: _, ...rest } = v;
+  return rest as T;
+}
+
 /** Applies `over` on top of `base`; container shapes merge field by field. */
 export function mergeSettings(base: RunSettings, over: RunSettingsOverride | undefined): RunSettings {
   if (!over) return base;
@@ -323,7 +335,7 @@ export function mergeSettings(base: RunSettings, over: RunSettingsOverride | und
     warmupS: over.warmupS ?? base.warmupS,
     durationS: over.durationS ?? base.durationS,
     neighbours: over.neighbours ?? base.neighbours,
-    victim: { ...base.victim, ...over.victim },
+    victim: withVictimWorkload({ ...base.victim, ...over.victim }),
     neighbour: { ...base.neighbour, ...over.neighbour },
     peer: { ...base.peer, ...over.peer },
     nicCpus: over.nicCpus ?? base.nicCpus,
@@ -523,6 +535,14 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
     const at: Path = entry.overrides.peer || entry.overrides.victim ? ['matrix', i] : ['defaults'];
     if (!hasPeerHost && s.peer.cpus.some((c) => s.victim.cpus.includes(c)))
       problem([...at], `peer cpus [${s.peer.cpus}] overlap the victim's cpus [${s.victim.cpus}]; with no 'peer' host the traffic peers run beside the victim and must stay off its cores`);
+    // Simulated servers run only what the simulated kernel models; the workload module says why not.
+    if (backends.has('sim')) {
+      const victimAt: Path = entry.overrides.victim?.workload ? ['matrix', i, 'victim', 'workload'] : ['defaults', 'victim', 'workload'];
+      const victimRefused = simRefusal([s.victim.workload ?? DEFAULT_VICTIM]);
+      if (victimRefused) problem(victimAt, victimRefused);
+      const neighbourRefused = simRefusal([entry.workload]);
+      if (neighbourRefused) problem(['matrix', i, 'workload'], neighbourRefused);
+    }
     if (entry.workload === 'sysbench' && (entry.rateGbps || entry.flows || entry.messageBytes))
       problem(['matrix', i], 'sysbench takes no rateGbps, flows or messageBytes');
     entry.messageBytes?.forEach((bytes, j) => {
