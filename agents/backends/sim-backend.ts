@@ -6,7 +6,8 @@
 // (RunSpec.peer.hostId = this host) only acknowledges the phases and reports nothing.
 import { hostname } from 'node:os';
 import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } from '../backend.ts';
-import { RunSpec } from '../run-spec.ts';
+import { RunSpec, victimWorkloadOf } from '../run-spec.ts';
+import { simRefusal } from '../../workloads/registry.ts';
 import { ENFORCEMENTS } from '../../workloads/catalog.ts';
 import { FatalError, RetryableError } from '../../orchestrator/errors.ts';
 import { HostKernel, type KernelSnapshot } from '../sim/host-kernel.ts';
@@ -75,6 +76,9 @@ export class SimBackend implements Backend {
       throw new FatalError(`invalid run spec: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`, 'INVALID_RUN');
     }
     const spec = parsed.data;
+    // The workload modules say what the simulated kernel models; anything else is refused, naming the workload.
+    const refused = simRefusal([victimWorkloadOf(spec), spec.workload]);
+    if (refused) throw new FatalError(refused, 'UNSUPPORTED');
     if (spec.peer.hostId === this.hostId) return void this.peerRuns.set(spec.runId, spec);
     const existing = this.runs.get(spec.runId);
     if (existing) {
