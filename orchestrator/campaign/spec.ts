@@ -14,6 +14,7 @@ import { UserInputError } from '../errors.ts';
 import { expandCells, type Cell } from './matrix.ts';
 import { describeIssue, formatPath, locator, refusal, type Path, type Problem } from './problems.ts';
 import { describeExpectation, selectedScenarios, selectorText } from './expectations.ts';
+import { BACKEND_KINDS, type BackendKind } from '../../agents/backends/registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Field schemas, each with the message a researcher should read.
@@ -83,7 +84,7 @@ const HostFile = z
     id: z.string({ error: 'expected a host id' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, {
       error: 'expected a host id of letters, digits, dot, dash or underscore',
     }),
-    backend: z.enum(['sim', 'docker'], { error: 'expected sim or docker' }),
+    backend: z.enum(BACKEND_KINDS, { error: `expected ${BACKEND_KINDS.join(' or ')}` }),
     /** Simulated-kernel host profile; sim hosts only. Default `paper`. */
     profile: z.string({ error: 'expected a profile name' }).min(1).optional(),
     roles: listOf(z.enum(['server', 'peer'], { error: 'expected server or peer' }), 'role').optional(),
@@ -212,7 +213,7 @@ export interface RunSettings {
 export type HostRole = 'server' | 'peer';
 export interface HostSpec {
   id: string;
-  backend: 'sim' | 'docker';
+  backend: BackendKind;
   /** Sim host profile; null for docker hosts. */
   profile: string | null;
   roles: HostRole[];
@@ -596,6 +597,6 @@ export function sameSettings(a: RunSettings, b: RunSettings): boolean {
 }
 
 /** Where a campaign's runs run: the backend of its server hosts (`sim` | `docker`). */
-export function campaignMode(spec: CampaignSpec): 'sim' | 'docker' {
+export function campaignMode(spec: CampaignSpec): BackendKind {
   return spec.hosts.find((h) => h.roles.includes('server'))?.backend ?? 'sim';
 }
