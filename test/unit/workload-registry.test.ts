@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { IMAGE_PACKAGES, NEIGHBOUR_KINDS, primaryMetricOf, simRefusal, VICTIM_KINDS } from '../../workloads/registry.ts';
 import { RECIPE, imageTag } from '../../workloads/image.ts';
-import { parseRedisBatches, redisBenchmarkArgv, redisWindow } from '../../workloads/redis.ts';
+import { parseRedisBatches, REDIS_BATCH, redisBenchmarkArgv, redisWindow } from '../../workloads/redis.ts';
 import { parseSockperfSummary, sockperfClientArgv } from '../../workloads/sockperf.ts';
 import { plan } from '../../agents/backends/docker-backend.ts';
 import { bridgeAddresses } from '../../agents/docker/traffic-network.ts';
@@ -41,7 +41,7 @@ describe('the workload registry', () => {
 describe('redis victim', () => {
   const log = [
     '2026-11-30T20:00:00.100000000Z "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"',
-    '2026-11-30T20:00:00.300000000Z "GET","25000.00","0.150","0.050","0.140","0.300","0.500","1.200"', // began 0.1 s: before the window
+    '2026-11-30T20:00:00.300000000Z "GET","25000.00","0.150","0.050","0.140","0.300","0.500","1.200"', // began before the window
     '2026-11-30T20:00:01.500000000Z "GET","20000.00","0.190","0.050","0.180","0.400","0.900","2.000"',
     '2026-11-30T20:00:01.900000000Z "GET","12500.00","0.300","0.050","0.250","0.800","1.500","3.000"',
     '2026-11-30T20:00:09.000000000Z "GET","20000.00","0.190","0.050","0.180","0.400","0.700","2.000"', // after
@@ -53,7 +53,7 @@ describe('redis victim', () => {
     const w = redisWindow(batches, { startMs: Date.parse('2026-11-30T20:00:01Z'), endMs: Date.parse('2026-11-30T20:00:02Z') })!;
     expect(w.batches).toBe(2);
     expect(w.p99Ms).toBeCloseTo(1.2);
-    expect(w.opsPerSec).toBeCloseTo(10000 / (0.25 + 0.4)); // 2 x 5000 requests over the time they took
+    expect(w.opsPerSec).toBeCloseTo((2 * REDIS_BATCH) / (REDIS_BATCH / 20000 + REDIS_BATCH / 12500)); // 2 batches over the time they took
     expect(redisWindow(batches, { startMs: Date.parse('2026-11-30T20:00:03Z'), endMs: Date.parse('2026-11-30T20:00:04Z') })).toBeNull();
   });
 
