@@ -6,6 +6,7 @@ import type { Backend } from './backend.ts';
 import { UserInputError } from '../workloads/common/errors.ts';
 import { IRONLAB_VERSION } from '../workloads/common/version.ts';
 import { pidAlive } from '../workloads/common/pid.ts';
+import { BACKEND_KINDS, BACKENDS, isBackendKind } from './backends/registry.ts';
 
 export interface AgentCommandOptions {
   connect: string;
@@ -21,18 +22,8 @@ export interface AgentCommandOptions {
 
 /** `nic`: the traffic NIC of a real lab host, whose queue IRQs are pinned to the run's nicCpus (docker only). */
 export async function createBackend(kind: string, hostId: string, nic: string | null = null): Promise<Backend> {
-  switch (kind) {
-    case 'sim': {
-      const { SimBackend } = await import('./backends/sim-backend.ts');
-      return new SimBackend({ hostId });
-    }
-    case 'docker': {
-      const { DockerBackend } = await import('./backends/docker-backend.ts');
-      return new DockerBackend({ hostId, trafficNic: nic });
-    }
-    default:
-      throw new UserInputError(`unknown backend '${kind}' (sim | docker)`, '--backend');
-  }
+  if (!isBackendKind(kind)) throw new UserInputError(`unknown backend '${kind}' (${BACKEND_KINDS.join(' | ')})`, '--backend');
+  return BACKENDS[kind].create({ hostId, nic });
 }
 
 export function readToken(file: string): string {

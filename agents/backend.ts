@@ -4,10 +4,11 @@
 import type { RunSpec } from './run-spec.ts';
 import type { Sample } from './samples.ts';
 import type { Enforcement } from './enforcement/modes.ts';
+import type { BackendKind } from './backends/kinds.ts';
 
 export interface HostFacts {
   hostId: string;
-  backend: 'sim' | 'docker';
+  backend: BackendKind;
   kernel: string;
   cpuModel: string;
   cores: number;
@@ -35,7 +36,7 @@ export interface RunResult {
 export type ProgressFn = (phase: string, fraction: number) => void;
 
 export interface Backend {
-  readonly kind: 'sim' | 'docker';
+  readonly kind: BackendKind;
   facts(): Promise<HostFacts>;
   capabilities(): Promise<EnforcementSupport[]>;
   /** Create (but do not start the measured work of) the run's containers, cgroups and enforcement. */

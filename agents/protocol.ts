@@ -15,6 +15,7 @@ import { Enforcement } from './enforcement/modes.ts';
 import { RunSpec } from './run-spec.ts';
 import { Sample } from './samples.ts';
 import type { EnforcementSupport, HostFacts, RunResult } from './backend.ts';
+import { BACKEND_KINDS } from './backends/registry.ts';
 
 /** 3: heartbeats are sealed frames too (2: WebSocket pings, unauthenticated; 1: one-way proof, plain frames). */
 export const PROTOCOL_VERSION = 3;
@@ -48,7 +49,7 @@ export const Hello = z
   .object({
     type: z.literal('hello'),
     hostId: HostId,
-    backend: z.enum(['sim', 'docker']),
+    backend: z.enum(BACKEND_KINDS),
     version: z.string().max(64),
     protocol: z.number().int(),
     nonce: Nonce,
@@ -72,7 +73,7 @@ export type Hello = z.infer<typeof Hello>;
 // ---- results
 export const HostFactsSchema: z.ZodType<HostFacts> = z.object({
   hostId: z.string(),
-  backend: z.enum(['sim', 'docker']),
+  backend: z.enum(BACKEND_KINDS),
   kernel: z.string(),
   cpuModel: z.string(),
   cores: z.number().int().min(1),

@@ -1,7 +1,7 @@
 // One run as the orchestrator hands it to an agent: what to start, with which quotas and cores, for how long.
 // Every backend (sim, docker) takes exactly this record, so a campaign file runs unchanged on any testbed.
 import { z } from 'zod';
-import { ScenarioParams, WorkloadKind } from '../workloads/catalog.ts';
+import { DEFAULT_VICTIM, ScenarioParams, VictimWorkload, WorkloadKind } from '../workloads/catalog.ts';
 import { Enforcement } from './enforcement/modes.ts';
 
 /** Core numbers: bounded here (a cpumask is built from them), and by the host's own cores where the run lands. */
@@ -40,6 +40,11 @@ export const ContainerShape = z
   })
   .strict();
 export type ContainerShape = z.infer<typeof ContainerShape>;
+/** The victim: its shape and the workload it runs (absent = sysbench, as every run spec before it). */
+export const VictimShape = ContainerShape.extend({ workload: VictimWorkload.optional() }).strict();
+
+/** The workload a run's victim runs. */
+export const victimWorkloadOf = (run: { victim: { workload?: VictimWorkload } }): VictimWorkload => run.victim.workload ?? DEFAULT_VICTIM;
 
 export const RunSpec = z
   .object({
@@ -47,6 +52,7 @@ export const RunSpec = z
     campaignId: z.string().min(1),
     scenarioId: z.string().min(1),
     repetition: z.number().int().min(0),
+    /** The neighbours' workload (the victim's is victim.workload). */
     workload: WorkloadKind,
     params: ScenarioParams,
     enforcement: Enforcement,
@@ -54,7 +60,7 @@ export const RunSpec = z
     neighbours: z.number().int().min(1).max(64),
     warmupS: z.number().min(0).max(600),
     durationS: z.number().positive().max(3600),
-    victim: ContainerShape,
+    victim: VictimShape,
     neighbour: ContainerShape,
     /**
      * Traffic peers (iperf3 servers for senders, clients for receivers): unconstrained, off the victim's cores.

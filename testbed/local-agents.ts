@@ -6,13 +6,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../workloads/common/version.ts';
+import type { BackendKind } from '../agents/backends/registry.ts';
 
 export const IRONLAB_BIN = join(PACKAGE_ROOT, 'testbed', 'cli', 'ironlab.mjs');
 
 export interface LocalAgentOptions {
   url: string;
   tokenFile: string;
-  hosts: { id: string; backend: 'sim' | 'docker' }[];
+  hosts: { id: string; backend: BackendKind }[];
   /** Restarts allowed per host after unexpected exits. */
   maxRestarts?: number;
   /** Where agents' stderr goes (a log file stream, or 'ignore'). */
@@ -69,7 +70,7 @@ export class LocalAgents {
     this.procs.clear();
   }
 
-  private spawnAgent(hostId: string, backend: 'sim' | 'docker'): void {
+  private spawnAgent(hostId: string, backend: BackendKind): void {
     const args = [IRONLAB_BIN, 'agent', '--connect', this.opts.url, '--token-file', this.opts.tokenFile, '--backend', backend, '--host-id', hostId, '--orchestrator-pid', String(process.pid), ...(this.opts.extraArgs ?? [])];
     const pipeErr = typeof this.opts.stderr === 'object';
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', pipeErr ? 'pipe' : (this.opts.stderr as 'ignore' | 'inherit') ?? 'ignore'] });

@@ -19,7 +19,9 @@ fi
 
 if ! docker info >/dev/null 2>&1; then
   # No init system starts it on these machines: start it ourselves and wait for its socket.
-  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  # Inherited descriptors closed: run under `flock LOCK testbed/prereqs.sh`, dockerd would otherwise keep the
+  # lock's descriptor (fd 3+) open for its whole life and hold the machine's lock forever.
+  nohup dockerd >/var/log/dockerd.log 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   i=0
   until docker info >/dev/null 2>&1; do
     i=$((i + 1))

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { BACKEND_KINDS } from '../agents/backends/registry.ts';
 
 export function testbedDir(): string {
   if (process.env.IRONLAB_TESTBED_DIR) return process.env.IRONLAB_TESTBED_DIR;
@@ -22,7 +23,7 @@ export type Cores = z.infer<typeof Cores>;
 export const TestbedHost = z.object({
   id: z.string(),
   roles: z.array(z.enum(['server', 'peer'])),
-  backend: z.enum(['sim', 'docker']),
+  backend: z.enum(BACKEND_KINDS),
   /** The host's address on the lab network (emulated: its veth; inventory: what SSH reaches). */
   address: z.string().nullable(),
   cores: Cores,

@@ -1,54 +1,38 @@
 // The workload catalog: the only workloads an agent will ever run. A scenario names one of these kinds
-// plus parameters; agents map kinds to concrete programs (sysbench, iperf3) or to the simulated kernel.
+// plus parameters; the workload modules (registry.ts) say what each kind runs and how it is measured.
 import { z } from 'zod';
+import { DEFAULT_VICTIM, NEIGHBOUR_KINDS, neighbourRoleOf, VICTIM_KINDS, type NeighbourKind, type VictimKind } from './registry.ts';
+import { floodRateGbps, ScenarioParams } from './workload.ts';
 
-export const WORKLOAD_KINDS = ['sysbench', 'udp-sender', 'udp-receiver', 'tcp-sender', 'tcp-receiver'] as const;
+/** The neighbour workloads a matrix entry can name, from the registry (registry.ts). */
+export const WORKLOAD_KINDS = NEIGHBOUR_KINDS;
 export const WorkloadKind = z.enum(WORKLOAD_KINDS);
-export type WorkloadKind = z.infer<typeof WorkloadKind>;
+export type WorkloadKind = NeighbourKind;
+export { floodRateGbps, ScenarioParams };
+
+/** The workloads `victim: { workload }` can name, from the registry; sysbench when a file names none. */
+export const VictimWorkload = z.enum(VICTIM_KINDS);
+export type VictimWorkload = VictimKind;
+export { DEFAULT_VICTIM };
 
 /** The sysbench-neighbour arm every network scenario is compared against (IRON.md section 4). */
 export const CONTROL_WORKLOAD: WorkloadKind = 'sysbench';
 
-/** Scenario parameters; units are in the names. `rateGbps` absent = unlimited. */
-export const ScenarioParams = z
-  .object({
-    rateGbps: z.number().positive().max(400).optional(),
-    flows: z.number().int().min(1).max(256).optional(),
-    /** Bytes per write: at most 65507 for UDP (one datagram), up to 1 MiB for TCP. */
-    messageBytes: z.number().int().min(64).max(1 << 20).optional(),
-  })
-  .strict();
-export type ScenarioParams = z.infer<typeof ScenarioParams>;
-
-/**
- * A scenario's `rateGbps` is the total rate offered to (or by) its K network neighbours, as the paper states
- * its rates; each neighbour's flood carries an equal share. Every backend sizes a flood with this.
- */
-export function floodRateGbps(params: ScenarioParams, neighbours: number): number | undefined {
-  return params.rateGbps === undefined ? undefined : params.rateGbps / Math.max(1, neighbours);
-}
-
 export function isNetworkWorkload(kind: WorkloadKind): boolean {
-  return kind !== 'sysbench';
+  return neighbourRoleOf(kind).network !== null;
 }
 
 export function protocolOf(kind: WorkloadKind): 'udp' | 'tcp' | null {
-  if (kind.startsWith('udp')) return 'udp';
-  if (kind.startsWith('tcp')) return 'tcp';
-  return null;
+  return neighbourRoleOf(kind).network?.protocol ?? null;
 }
 
-/** 'sender' workloads transmit from the neighbour container; 'receiver' workloads receive into it. */
+/** 'sender' floods transmit from the neighbour container, 'receiver' floods into it; null: not a one-way flood. */
 export function directionOf(kind: WorkloadKind): 'send' | 'receive' | null {
-  if (kind.endsWith('-sender')) return 'send';
-  if (kind.endsWith('-receiver')) return 'receive';
-  return null;
+  const d = neighbourRoleOf(kind).network?.direction;
+  return d === 'send' || d === 'receive' ? d : null;
 }
 
-/** Default message sizes, as iperf3 uses them: one MTU-sized datagram for UDP, 128 KiB writes for TCP. */
+/** Default message sizes, as the workload's program uses them (iperf3: an MTU-sized datagram, 128 KiB TCP writes). */
 export function defaultMessageBytes(kind: WorkloadKind): number | undefined {
-  const proto = protocolOf(kind);
-  if (proto === 'udp') return 1470;
-  if (proto === 'tcp') return 131072;
-  return undefined;
+  return neighbourRoleOf(kind).network?.defaultMessageBytes;
 }

@@ -1,4 +1,4 @@
-// The workload image: a minimal Debian rootfs with sysbench and iperf3, built locally (no registry can be
+// The workload image: a minimal Debian rootfs with every workload's packages (sysbench, iperf3, ...), built locally (no registry can be
 // reached from our machines) with debootstrap and `docker import`. The tag is a hash of the recipe, so the
 // same recipe always names the same image and a second build is a no-op. The mirror is read from this
 // machine's apt configuration and is deliberately not part of the hash: it changes where bytes come from,
@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import Docker from 'dockerode';
 import { PrerequisiteError } from './common/errors.ts';
 import { takePidLock } from './common/pid.ts';
+import { IMAGE_PACKAGES } from './registry.ts';
 
 const run = promisify(execFile);
 
@@ -22,7 +23,8 @@ export const RECIPE = {
   recipeVersion: 1,
   suite: 'bookworm',
   variant: 'minbase',
-  packages: ['iperf3', 'sysbench'],
+  /** Every workload module's Debian packages (registry.ts), so a new workload's programs are in the image. */
+  packages: IMAGE_PACKAGES,
   components: ['main'],
 } as const;
 

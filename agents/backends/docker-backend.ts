@@ -1,40 +1,38 @@
-// The real dataplane: each run is a victim sysbench container and K neighbours (sysbench or an iperf3 side of
-// a flood) with CFS quota and cpuset, their traffic peers unconstrained off the victim's cores, all on a
+// The real dataplane: each run is a victim container (its workload's, sysbench by default) and K neighbours
+// (sysbench, one side of an iperf3 flood, ...; each workload module in workloads/ says which) with CFS quota and cpuset, their traffic peers unconstrained off the victim's cores, all on a
 // link-local Docker network of the run's own. The neighbours' network processing is steered onto the NIC
 // cores (RPS on the veths), and the kernel's counters are read at the window's edges.
 //
-//   setup:    network, containers created; iperf3 servers started (idle until a client connects), steered
+//   setup:    network, containers created; servers (iperf3, redis, sockperf) started and waited for, steered
 //   warmup:   victim, sysbench neighbours and flood clients started; HTB on rate-limited senders; the enforcer
 //             started (eBPF accounting under every mode the host allows; charging and drops under ebpf); wait warmupS
 //   measure:  snapshot, wait durationS (a timer, no polling), snapshot; the enforcer's window at the same edges
-//   collect:  cut sysbench's interval reports to the window; flood counters; iperf3's report as provenance;
+//   collect:  each workload cuts its own reports to the window; flood counters; iperf3's report as provenance;
 //             the enforcer's samples (attributed/charged/credited softirq time, drops) and provenance
 //   teardown: enforcer stopped (quotas, tc filters, pins back), containers and network removed, sysfs restored
 //
 // A run whose peers are on another host (RunSpec.peer.hostId) is split: this backend plays the server (victim
-// and neighbours) or, when the peer host is this host, the peer (only the peer-* iperf3 containers,
-// unconstrained on peer.cpus, and their counters). Both sides put their containers on a macvlan network on the
-// traffic NIC (traffic-network.ts), and steer that NIC's receive work: the server's to nicCpus, the peer's to
-// peer.cpus (queue IRQs on a real NIC; RPS where it has none, as the emulated lab's veth).
+// and neighbours) or, when the peer host is this host, the peer (only the peer-shaped containers, unconstrained
+// on peer.cpus, and their counters). What differs between the sides lives in one object per side (run-side.ts).
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Docker from 'dockerode';
 import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } from '../backend.ts';
 import type { RunSpec } from '../run-spec.ts';
-import { METRIC, neighbourName, peerName, sample, victimName, type Sample } from '../samples.ts';
-import { floodRateGbps, isNetworkWorkload } from '../../workloads/catalog.ts';
-import { floodPlan, iperf3ClientArgv, iperf3ServerArgv, sysbenchArgv } from '../../workloads/argv.ts';
+import { METRIC, neighbourName, sample, victimName, type Sample } from '../samples.ts';
+import { victimWorkloadOf } from '../run-spec.ts';
+import { neighbourRoleOf, victimRoleOf } from '../../workloads/registry.ts';
+import type { ContainerPlan, PlanContext, Shape, Window, WorkloadSample } from '../../workloads/workload.ts';
 import { buildImage, checkBuildPrerequisites, findImage, imageTag, type ImageInfo } from '../../workloads/image.ts';
-import { eventsPerSecondIn, parseSysbenchIntervals } from '../../workloads/sysbench-output.ts';
 import { parseIperf3Json } from '../../workloads/iperf3-output.ts';
 import { FatalError, PrerequisiteError, RetryableError } from '../../workloads/common/errors.ts';
-import { createContainer, createRunNetwork, logsOf, readOutput, removeLabelled, waitForOutput, type ContainerSpec, type Owner, type RunNetwork } from '../docker/containers.ts';
+import { createContainer, logsOf, readOutput, removeLabelled, waitForOutput, type ContainerSpec, type Owner, type RunNetwork } from '../docker/containers.ts';
 import { CGROUP_ROOT, cgroupPathsOf, findKsoftirqd, takeSnapshot, type CgroupPaths, type Snapshot } from '../docker/counters.ts';
 import { addHtb, htbDrops } from '../docker/htb.ts';
 import { hostFacts } from '../docker/host-facts.ts';
 import { RestoreLedger } from '../docker/restore-ledger.ts';
-import { hostVethOf, pinQueueIrqs, steerRps } from '../docker/steering.ts';
-import { bridgeAddresses, createTrafficNetwork, crossHostAddresses, MAX_CROSS_HOST_NEIGHBOURS, removeStaleTrafficNetworks, type RunAddresses } from '../docker/traffic-network.ts';
+import type { RunAddresses } from '../docker/traffic-network.ts';
+import { sideOf, type RunSide } from '../docker/run-side.ts';
 import { windowSamples } from '../docker/window-samples.ts';
 import { floodSamples } from '../docker/flood-samples.ts';
 import { beginQuietWindow, endQuietWindow, type QuietWindow } from '../docker/quiet-cores.ts';
@@ -46,32 +44,24 @@ import { enforcementCapabilities } from '../enforcement/capabilities.ts';
 import { buildBpf } from '../enforcement/build.ts';
 import { createEnforcer, reapEnforcement, type EnforcedContainer, type Enforcer } from '../enforcement/enforcer.ts';
 
-type Program = 'sysbench' | 'iperf3-server' | 'iperf3-client';
-/** This host's part in a run: all of it, or one side of a run across hosts. */
-type Role = 'local' | 'server' | 'peer';
-
-export function roleOf(run: RunSpec, hostId: string): Role {
-  if (!run.peer.hostId) return 'local';
-  return run.peer.hostId === hostId ? 'peer' : 'server';
-}
+export { roleOf } from '../docker/run-side.ts';
 
 interface RunContainer {
   name: string;
-  program: Program;
+  /** What its workload module planned (program, shape, readiness, window-end stop, how its log becomes samples). */
+  plan: PlannedContainer;
   container: Docker.Container;
   pid: number | null;
   ip: string;
   /** The container's own CFS quota (us), for the check that enforcement gave it back; null = unconstrained. */
   quotaUs: number | null;
-  /** Rate for an HTB qdisc on this container's eth0 (a rate-limited sender), bits/s. */
-  htbRateBps: number | null;
   /** When it started (ms since the epoch, from the engine), to align iperf3's interval reports with the window. */
   startedMs: number | null;
 }
 
 interface RunState {
   spec: RunSpec;
-  role: Role;
+  side: RunSide;
   owner: Owner;
   network: RunNetwork;
   containers: RunContainer[];
@@ -131,12 +121,11 @@ export class DockerBackend implements Backend {
   }
 
   async setup(run: RunSpec, signal: AbortSignal): Promise<void> {
-    const role = roleOf(run, this.opts.hostId);
-    if (run.enforcement !== 'none' && role !== 'peer') {
+    const side = sideOf(run, { docker: this.docker, hostId: this.opts.hostId, ledger: this.ledger, trafficNic: this.opts.trafficNic ?? null, liveRuns: () => new Set(this.runs.keys()) });
+    if (run.enforcement !== 'none' && side.measuresVictim) {
       const support = enforcementCapabilities().find((e) => e.mode === run.enforcement);
       if (!support?.available) throw new FatalError(`enforcement '${run.enforcement}' cannot run on ${this.opts.hostId}: ${support?.reason ?? 'unknown mode'}`, 'UNSUPPORTED');
     }
-    const addresses = role === 'local' ? null : this.crossHostAddresses(run);
     const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(run.runId, `setup.${step}`, f);
     const image = (await T('image', () => this.ensureImage())).tag;
     const owner: Owner = { hostId: this.opts.hostId, campaignId: run.campaignId, runId: run.runId };
@@ -145,35 +134,29 @@ export class DockerBackend implements Backend {
       await removeLabelled(this.docker, owner);
     });
     try {
-      let network: RunNetwork;
-      if (role === 'local') network = await T('network', () => createRunNetwork(this.docker, owner));
-      else {
-        await removeStaleTrafficNetworks(this.docker, this.opts.hostId, new Set(this.runs.keys()));
-        network = await createTrafficNetwork(this.docker, owner, this.opts.trafficNic!, role === 'server' ? run.peer.serverAddress! : run.peer.address!);
-      }
-      const state: RunState = { spec: run, role, owner, network, containers: [], cgroups: new Map(), start: null, end: null, result: null, enforcer: null, enforcerNote: null, enforcerSamples: [] };
+      const { network, addresses } = await T('network', () => side.network(owner));
+      const state: RunState = { spec: run, side, owner, network, containers: [], cgroups: new Map(), start: null, end: null, result: null, enforcer: null, enforcerNote: null, enforcerSamples: [] };
       this.runs.set(run.runId, state);
-      if (role !== 'local') this.steerTrafficNic(state);
-      // Each side creates only its own containers: the peer host the peer-*, the server the rest.
-      const specs = plan(run, addresses ?? bridgeAddresses(network.prefix)).filter((p) => role === 'local' || (role === 'peer') === p.spec.role.startsWith('peer-'));
+      state.steering = side.steerAtSetup() ?? undefined;
+      // Each side creates only its own containers: the peer host the peer-shaped, the server the rest.
+      const planned = plan(run, addresses).filter((p) => side.owns(p.shape));
       state.containers = await T('containers', () => Promise.all(
-        specs.map(async ({ spec, program, htbRateBps }) => ({
-          name: spec.role,
-          program,
-          htbRateBps,
+        planned.map(async (p) => ({
+          name: p.name,
+          plan: p,
           pid: null,
           startedMs: null,
-          ip: spec.ip,
-          quotaUs: spec.quotaUs ?? null,
-          container: await createContainer(this.docker, owner, network, image, spec),
+          ip: p.spec.ip,
+          quotaUs: p.spec.quotaUs ?? null,
+          container: await createContainer(this.docker, owner, network, image, p.spec),
         })),
       ));
       // Servers first, so that clients find them listening when warm-up starts.
-      const servers = state.containers.filter((c) => c.program === 'iperf3-server');
+      const servers = state.containers.filter((c) => c.plan.readyLine);
       await T('servers', () => Promise.all(servers.map((c) => this.startOne(state, c))));
-      await T('listening', () => Promise.all(servers.map((c) => waitForOutput(c.container, 'Server listening', 10_000, signal))));
+      await T('listening', () => Promise.all(servers.map((c) => waitForOutput(c.container, c.plan.readyLine!, 10_000, signal))));
       // Compile the BPF objects now (cached per kernel), not inside the warm-up.
-      if (role !== 'peer' && (run.enforcement !== 'none' || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available)) {
+      if (side.measuresVictim && (run.enforcement !== 'none' || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available)) {
         try {
           await T('bpf', () => buildBpf());
         } catch (err) {
@@ -191,15 +174,15 @@ export class DockerBackend implements Backend {
     const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(runId, `warmup.${step}`, f);
     await T('start', () => Promise.all(state.containers.filter((c) => c.pid === null).map((c) => this.startOne(state, c))));
     // The qdisc goes on as soon as the sender's namespace exists; the few ms before are inside the warm-up.
-    await T('htb', () => Promise.all(state.containers.filter((c) => c.htbRateBps && c.pid).map((c) => addHtb(c.pid!, c.htbRateBps!))));
-    if (state.role !== 'peer') await T('enforcer', () => this.startEnforcer(state)); // the peers are nobody's to enforce
-    if (state.role !== 'peer') await T('quiet', () => this.beginQuiet(state));
+    await T('htb', () => Promise.all(state.containers.filter((c) => c.plan.htbRateBps && c.pid).map((c) => addHtb(c.pid!, c.plan.htbRateBps!))));
+    if (state.side.measuresVictim) await T('enforcer', () => this.startEnforcer(state)); // the peers are nobody's to enforce
+    if (state.side.measuresVictim) await T('quiet', () => this.beginQuiet(state));
     await sleep(state.spec.warmupS * 1000, signal, (f) => progress('warmup', f));
   }
 
   async measure(runId: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
     const state = this.need(runId);
-    const pids = new Map(state.containers.filter((c) => c.program !== 'sysbench' && c.pid).map((c) => [c.name, c.pid!]));
+    const pids = new Map(state.containers.filter((c) => c.plan.network && c.pid).map((c) => [c.name, c.pid!]));
     try {
       state.enforcer?.beginWindow();
       const host = this.hostCpuSources(state);
@@ -226,30 +209,27 @@ export class DockerBackend implements Backend {
     await T('quietEnd', () => endQuietWindow(this.ledger, state.owner));
     // On one side of a cross-host run, only what this host's containers and counters say.
     const here = (container: string) => state.containers.some((c) => c.name === container);
-    for (const c of state.containers.filter((c) => c.program === 'sysbench')) {
-      const eps = eventsPerSecondIn(parseSysbenchIntervals(await T('sysbenchLogs', () => logsOf(c.container))), start.atMs, end.atMs);
-      if (eps === null) throw new RetryableError(`${c.name}: no sysbench report inside the ${spec.durationS} s window`, 'NO_REPORT');
-      samples.push(sample(c.name === victimName ? METRIC.victimEventsPerSec : METRIC.neighbourEventsPerSec, eps, 'events/s', { container: c.name }));
-    }
+    samples.push(...(await T('workloadLogs', () => this.workloadSamples(state, { startMs: start.atMs, endMs: end.atMs }))));
     const cgroupNames = [victimName, ...Array.from({ length: spec.neighbours }, (_, i) => neighbourName(i))];
-    const regime = state.role === 'peer' ? null : softirqRegime(start, end, spec.victim.cpus);
+    const regime = state.side.measuresVictim ? softirqRegime(start, end, spec.victim.cpus) : null;
     if (regime) samples.push(...windowSamples(spec, start, end, cgroupNames), ...hostCpuSamples(start, end, [...spec.victim.cpus, ...spec.nicCpus]), ...regime.samples);
     samples.push(...floodSamples(spec, start, end, here), ...state.enforcerSamples);
     const provenance: Record<string, string | number | null> = {
       backend: 'docker',
-      ...(state.role === 'local' ? {} : { role: state.role }),
+      ...(state.side.name === 'local' ? {} : { role: state.side.name }),
+      ...(state.side.measuresVictim ? { victimWorkload: victimWorkloadOf(spec) } : {}),
       image: imageTag(),
       imageId: (await this.ensureImage()).id,
       network: state.network.subnet,
       steering: state.steering ?? `rps->${spec.nicCpus}`,
-      ...(state.role === 'peer' ? {} : state.enforcer ? state.enforcer.provenance() : { enforcement: spec.enforcement, ebpfAccounting: `off: ${state.enforcerNote ?? 'not started'}` }),
+      ...(!state.side.measuresVictim ? {} : state.enforcer ? state.enforcer.provenance() : { enforcement: spec.enforcement, ebpfAccounting: `off: ${state.enforcerNote ?? 'not started'}` }),
       ...(state.quiet ? { quietCores: state.quiet.note } : {}),
       ...(regime ? { softirqRegime: regime.regime } : {}),
     };
-    for (const c of state.containers.filter((c) => c.htbRateBps && c.pid)) {
+    for (const c of state.containers.filter((c) => c.plan.htbRateBps && c.pid)) {
       const drops = await htbDrops(c.pid!);
       samples.push(sample(METRIC.packetsDropped, drops, 'packets', { container: c.name, reason: 'qdisc' }));
-      provenance[`${c.name}.htbRateBps`] = c.htbRateBps;
+      provenance[`${c.name}.htbRateBps`] = c.plan.htbRateBps!;
     }
     samples.push(...(await T('floodReports', () => this.floodReports(state, provenance))));
     state.result = { runId, samples, provenance };
@@ -335,12 +315,7 @@ export class DockerBackend implements Backend {
         });
       // The drop program goes where the neighbours' packets arrive, before RPS moves them to the victim's core:
       // the traffic NIC across hosts; here the host-side veths of the peers (their NAPI runs on the peers' core).
-      const dropAt =
-        state.role === 'local'
-          ? state.containers.filter((c) => c.pid && c.name.startsWith('peer-')).map((c) => ({ dev: hostVethOf(c.pid!) }))
-          : this.opts.trafficNic
-            ? [{ dev: this.opts.trafficNic }]
-            : [];
+      const dropAt = state.side.dropAt(state.containers.filter((c) => c.pid && c.name.startsWith('peer-')).map((c) => ({ name: c.name, shape: c.plan.shape, pid: c.pid!, network: c.plan.network })));
       enforcer = createEnforcer(mode, { containers, periodUs: state.spec.victim.periodUs, dropAt });
       await enforcer.start();
       state.enforcer = enforcer;
@@ -374,54 +349,39 @@ export class DockerBackend implements Backend {
     return wrong;
   }
 
-  /** Start a container, then learn its pid and cgroup and steer its traffic (neighbours and peers only). */
+  /** Start a container, then learn its pid and cgroup and let the side steer its traffic. */
   private async startOne(state: RunState, c: RunContainer): Promise<void> {
     await c.container.start();
     const info = await c.container.inspect();
     c.pid = info.State.Pid;
     c.startedMs = Date.parse(info.State.StartedAt);
-    if (c.name === victimName || c.name.startsWith('neighbour-')) state.cgroups.set(c.name, cgroupPathsOf(c.pid));
-    if (c.program === 'sysbench' || state.role !== 'local') return; // across hosts: the traffic NIC, steered at setup
-    // The host-side veth of a container receives what that container sends. Traffic *to* the neighbours
-    // (sent by the peers) is this host's NIC receive work: it goes to the NIC cores. Traffic *to* the peers
-    // stands for the remote host's receive work: it goes to the peers' cores, not the victim's.
-    const scope = { runId: state.owner.runId, campaignId: state.owner.campaignId };
-    const toNeighbour = c.name.startsWith('peer-');
-    steerRps(this.ledger, scope, hostVethOf(c.pid), toNeighbour ? state.spec.nicCpus : state.spec.peer.cpus);
-    if (this.opts.trafficNic && pinQueueIrqs(this.ledger, scope, this.opts.trafficNic, state.spec.nicCpus).length) state.steering = `irq:${this.opts.trafficNic}->${state.spec.nicCpus}`;
+    if (c.plan.shape !== 'peer') state.cgroups.set(c.name, cgroupPathsOf(c.pid));
+    const steering = state.side.steerContainer({ name: c.name, shape: c.plan.shape, pid: c.pid, network: c.plan.network });
+    if (steering) state.steering = steering;
   }
 
   /**
-   * One side of a cross-host run: the traffic NIC's receive work goes to the server's NIC cores (the victim's,
-   * in the paper's setup), or on the peer host to the peers' cores. Queue IRQs on a real NIC; RPS when it has
-   * none (a veth). Both through the restore ledger, put back at teardown.
+   * What each workload makes of its containers' logs over the window. A container stopped at the window's end
+   * prints its report then: its log is read until the workload finds the report (at most 1.5 s).
    */
-  private steerTrafficNic(state: RunState): void {
-    const nic = this.opts.trafficNic!;
-    const cpus = state.role === 'server' ? state.spec.nicCpus : state.spec.peer.cpus;
-    const scope = { runId: state.owner.runId, campaignId: state.owner.campaignId };
-    const irqs = pinQueueIrqs(this.ledger, scope, nic, cpus);
-    if (irqs.length) state.steering = `irq:${nic}->${cpus}`;
-    else {
-      steerRps(this.ledger, scope, nic, cpus);
-      state.steering = `rps:${nic}->${cpus}`;
+  private async workloadSamples(state: RunState, window: Window): Promise<Sample[]> {
+    const out: Sample[] = [];
+    await (state.floodsStopped ?? this.stopFloods(state));
+    for (const c of state.containers) {
+      const collect = c.plan.collect;
+      if (!collect) continue;
+      const got = c.plan.stopAtWindowEnd ? await readOutput(c.container, (log) => collect(c.name, log, window), 1500) : collect(c.name, await logsOf(c.container), window);
+      if (got === null) throw new RetryableError(`${c.name}: no ${c.plan.program} report inside the ${state.spec.durationS} s window`, 'NO_REPORT');
+      out.push(...got.map((x) => sample(x.metric, x.value, x.unit, x.labels)));
     }
-  }
-
-  /** Both sides' container addresses of a cross-host run; refused when this host cannot take part. */
-  private crossHostAddresses(run: RunSpec): RunAddresses {
-    const where = `run ${run.runId} has its traffic peers on ${run.peer.hostId}`;
-    if (!this.opts.trafficNic) throw new FatalError(`${where}, but ${this.opts.hostId} has no traffic NIC (start its agent with --nic DEV)`, 'UNSUPPORTED');
-    if (!run.peer.address || !run.peer.serverAddress) throw new FatalError(`${where}, but without both hosts' traffic addresses (their agents report them with --nic)`, 'UNSUPPORTED');
-    if (run.neighbours > MAX_CROSS_HOST_NEIGHBOURS) throw new FatalError(`${where}: at most ${MAX_CROSS_HOST_NEIGHBOURS} neighbours per run across hosts, not ${run.neighbours}`, 'UNSUPPORTED');
-    return crossHostAddresses(run.peer.serverAddress, run.peer.address);
+    return out;
   }
 
   /** Why a run cannot be measured: a workload that exited early, with the end of its output. */
   private async diagnose(state: RunState, err: unknown): Promise<Error> {
     for (const c of state.containers) {
       const info = await c.container.inspect().catch(() => null);
-      if (info && !info.State.Running && c.program !== 'iperf3-server') {
+      if (info && !info.State.Running && !c.plan.readyLine) {
         const tail = (await logsOf(c.container, false).catch(() => '')).trim().split('\n').slice(-3).join(' | ');
         return new RetryableError(`${c.name} exited early (code ${info.State.ExitCode}): ${tail.slice(-300)}`, 'WORKLOAD_EXITED');
       }
@@ -435,7 +395,7 @@ export class DockerBackend implements Backend {
    * complete; the receiver's side is not (the samples come from the kernel's window counters anyway).
    */
   private async floodReports(state: RunState, provenance: Record<string, string | number | null>): Promise<Sample[]> {
-    const clients = state.containers.filter((c) => c.program === 'iperf3-client');
+    const clients = state.containers.filter((c) => c.plan.program === 'iperf3-client');
     const samples: Sample[] = [];
     await (state.floodsStopped ?? this.stopFloods(state));
     await Promise.all(
@@ -467,9 +427,9 @@ export class DockerBackend implements Backend {
     return samples;
   }
 
-  /** SIGINT to every flood client: iperf3 then prints its JSON report at once and exits. */
+  /** SIGINT to every client stopped at the window's end: iperf3 then prints its JSON report at once and exits. */
   private stopFloods(state: RunState): Promise<unknown> {
-    const clients = state.containers.filter((c) => c.program === 'iperf3-client');
+    const clients = state.containers.filter((c) => c.plan.stopAtWindowEnd);
     return Promise.all(clients.map((c) => c.container.kill({ signal: 'SIGINT' }).catch(() => undefined))); // already exited: fine
   }
 
@@ -481,45 +441,52 @@ export class DockerBackend implements Backend {
 
   /** Where the window's host CPU counters are: every task (the cpuacct root), Docker's containers, our groups. */
   private hostCpuSources(state: RunState): HostCpuSources | undefined {
-    if (state.role === 'peer') return undefined;
+    if (!state.side.measuresVictim) return undefined;
     const victim = state.cgroups.get(victimName);
     return { cpuacctRoot: join(CGROUP_ROOT, 'cpuacct'), dockerCpuacct: victim ? dirname(victim.cpuacct) : null, who: state.quiet?.accounting ?? new Map() };
   }
 }
 
-/** The run's containers, from the catalog kind only: argv arrays built here, nothing taken from the wire. */
-export function plan(run: RunSpec, addr: RunAddresses): { spec: ContainerSpec; program: Program; htbRateBps: number | null }[] {
+/** One container of a run: its workload's plan, with cores, quota and address resolved for this run. */
+export interface PlannedContainer extends ContainerPlan {
+  spec: ContainerSpec;
+  /** It sends or receives over the run's network (its namespace's counters are read, its veth steered). */
+  network: boolean;
+  collect?: (container: string, log: string, window: Window) => WorkloadSample[] | null;
+}
+
+/** The run's containers, from the workload modules only: argv arrays built there, nothing taken from the wire. */
+export function plan(run: RunSpec, addr: RunAddresses): PlannedContainer[] {
   // Workloads outlast the window by a margin, so that no edge of the window races with their end; collect
-  // interrupts the flood clients and teardown removes everything. iperf3 -t still bounds every flood.
-  const runS = run.warmupS + run.durationS;
-  const victimIp = addr.victim;
-  const neighbourIp = addr.neighbour;
-  const peerIp = addr.peer;
-  const out: ReturnType<typeof plan> = [
-    { spec: { role: victimName, argv: sysbenchArgv(runS + 5), cpus: run.victim.cpus, quotaUs: run.victim.quotaUs, periodUs: run.victim.periodUs, ip: victimIp }, program: 'sysbench', htbRateBps: null },
-  ];
-  const shape = { cpus: run.neighbour.cpus, quotaUs: run.neighbour.quotaUs, periodUs: run.neighbour.periodUs };
-  // each neighbour's flood carries its share of the scenario's total rate
-  const params = { ...run.params, rateGbps: floodRateGbps(run.params, run.neighbours) };
-  for (let i = 0; i < run.neighbours; i++) {
-    if (!isNetworkWorkload(run.workload)) {
-      out.push({ spec: { role: neighbourName(i), argv: sysbenchArgv(runS + 5), ...shape, ip: neighbourIp(i) }, program: 'sysbench', htbRateBps: null });
-      continue;
-    }
-    const flood = floodPlan(run.workload, params);
-    const floodS = Math.ceil(runS) + 3;
-    const neighbourIsClient = flood.clientSide === 'neighbour';
-    out.push({
-      spec: { role: neighbourName(i), argv: neighbourIsClient ? iperf3ClientArgv(run.workload, params, peerIp(i), floodS) : iperf3ServerArgv(), ...shape, ip: neighbourIp(i) },
-      program: neighbourIsClient ? 'iperf3-client' : 'iperf3-server',
-      htbRateBps: neighbourIsClient ? flood.htbRateBps : null,
-    });
-    out.push({
-      spec: { role: peerName(i), argv: neighbourIsClient ? iperf3ServerArgv() : iperf3ClientArgv(run.workload, params, neighbourIp(i), floodS), cpus: run.peer.cpus, ip: peerIp(i) },
-      program: neighbourIsClient ? 'iperf3-server' : 'iperf3-client',
-      htbRateBps: null,
-    });
-  }
+  // interrupts the clients stopped at the window's end and teardown removes everything; every client is bounded.
+  const ctx: PlanContext = {
+    params: run.params,
+    neighbours: run.neighbours,
+    runS: run.warmupS + run.durationS,
+    victimIp: addr.victim,
+    neighbourIp: addr.neighbour,
+    peerIp: addr.peer,
+    // A victim's load generator takes the peer address after the neighbours' peers.
+    victimLoadIp: addr.peer(run.neighbours),
+  };
+  const shapes: Record<Shape, { cpus: number[]; quotaUs?: number; periodUs?: number }> = {
+    victim: { cpus: run.victim.cpus, quotaUs: run.victim.quotaUs, periodUs: run.victim.periodUs },
+    neighbour: { cpus: run.neighbour.cpus, quotaUs: run.neighbour.quotaUs, periodUs: run.neighbour.periodUs },
+    peer: { cpus: run.peer.cpus },
+  };
+  const ipOf = (p: ContainerPlan, i: number | null) => (p.shape === 'victim' ? addr.victim : i === null ? ctx.victimLoadIp : p.shape === 'peer' ? addr.peer(i) : addr.neighbour(i));
+  const victim = victimRoleOf(victimWorkloadOf(run));
+  const neighbour = neighbourRoleOf(run.workload);
+  const victimPlan = victim.plan(ctx);
+  const victimNetwork = victimPlan.length > 1; // a victim with a load generator talks over the network
+  const resolve = (p: ContainerPlan, i: number | null, network: boolean, collect: PlannedContainer['collect']): PlannedContainer => ({
+    ...p,
+    spec: { role: p.name, argv: p.argv, ...shapes[p.shape], ip: ipOf(p, i) },
+    network,
+    ...(collect ? { collect } : {}),
+  });
+  const out = victimPlan.map((p) => resolve(p, null, victimNetwork, victim.collect));
+  for (let i = 0; i < run.neighbours; i++) out.push(...neighbour.plan(ctx, i).map((p) => resolve(p, i, neighbour.network !== null, neighbour.collect)));
   return out;
 }
 

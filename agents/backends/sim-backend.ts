@@ -6,9 +6,10 @@
 // (RunSpec.peer.hostId = this host) only acknowledges the phases and reports nothing.
 import { hostname } from 'node:os';
 import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } from '../backend.ts';
-import { RunSpec } from '../run-spec.ts';
 import { ENFORCEMENTS } from '../enforcement/modes.ts';
 import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
+import { RunSpec, victimWorkloadOf } from '../run-spec.ts';
+import { simRefusal } from '../../workloads/registry.ts';
 import { HostKernel, type KernelSnapshot } from '../sim/host-kernel.ts';
 import { loadProfile } from '../sim/profile.ts';
 import { samplesFromSim } from '../sim/samples-from-sim.ts';
@@ -75,6 +76,9 @@ export class SimBackend implements Backend {
       throw new FatalError(`invalid run spec: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`, 'INVALID_RUN');
     }
     const spec = parsed.data;
+    // The workload modules say what the simulated kernel models; anything else is refused, naming the workload.
+    const refused = simRefusal([victimWorkloadOf(spec), spec.workload]);
+    if (refused) throw new FatalError(refused, 'UNSUPPORTED');
     if (spec.peer.hostId === this.hostId) return void this.peerRuns.set(spec.runId, spec);
     const existing = this.runs.get(spec.runId);
     if (existing) {

@@ -1,6 +1,9 @@
 // The penalty factor (IRON section 2.3) per report scenario (scenarioId, enforcement, host), with its uncertainty.
 // penalty = victim events/s with sysbench neighbours (the control arm: same enforcement, run settings and host)
 //         / victim events/s with this scenario's neighbours (the interference arm).
+// That is for a victim whose primary metric is higher-is-better (sysbench's events/s). For a lower-is-better one
+// (a latency victim's p99) the ratio is the other way up, interference / control: > 1 always means worse.
+// `eventsPerSec` fields hold the victim's primary metric, whatever its unit (`victimMetric` says which).
 // Unpaired (shuffled design): ratio of the arms' means, Fieller interval. Paired (blocked design): geometric mean
 // of the within-block ratios, t interval on their logs. 1.0 = perfect isolation. Only runs with status 'done'
 // count; a run without a victim sample is left out.
@@ -8,6 +11,8 @@ import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import { CONTROL_WORKLOAD, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
 import { type Enforcement } from '../../agents/enforcement/modes.ts';
 import { CORE_CATEGORIES, METRIC, type CoreCategory, type Sample } from '../../agents/samples.ts';
+import { primaryMetricOf } from '../../workloads/registry.ts';
+import type { PrimaryMetric } from '../../workloads/workload.ts';
 import { conditionNotes, conditionsSpread, runConditions, windowOf, type ConditionsSpread } from './conditions.ts';
 import {
   bootstrapMeanLogRatio,
@@ -33,6 +38,8 @@ export interface RunRecord {
   status: RunStatus;
   /** The victim's core (its RunSpec's victim.cpus[0]): core_time_s and ksoftirqd_share are read there. */
   victimCore: number;
+  /** The victim's workload (its RunSpec's victim.workload); absent = sysbench. */
+  victimWorkload?: string;
   samples: Sample[];
   /** Canonical run settings (quotas, cores, neighbours, durations): a scenario's control must have the same. Absent = not checked. */
   settingsKey?: string;
@@ -102,6 +109,8 @@ export interface ScenarioSummary {
   params: ScenarioParams;
   enforcement: Enforcement;
   penalty: Penalty;
+  /** The victim's primary metric, which the penalty compares, and its direction. */
+  victimMetric: PrimaryMetric;
   victim: { controlEventsPerSec: number | null; interferenceEventsPerSec: number | null };
   /** Mean ksoftirqd share of the victim's core in the interference arm. */
   ksoftirqdShare: number | null;
@@ -186,6 +195,7 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
     records.filter(
       (c) =>
         c.workload === CONTROL_WORKLOAD &&
+        (c.victimWorkload ?? '') === (r.victimWorkload ?? '') &&
         c.enforcement === r.enforcement &&
         (c.stratum ?? '') === (r.stratum ?? '') &&
         (c.settingsKey === undefined || r.settingsKey === undefined || c.settingsKey === r.settingsKey),
@@ -196,19 +206,22 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
     const first = runs[0];
     if (first.workload === CONTROL_WORKLOAD) continue;
     const controlRuns = controlRunsOf(first);
+    const victimMetric = primaryMetricOf(first.victimWorkload);
     const control = armStats(controlRuns, options);
     const interference = armStats(runs, options);
+    // Numerator and denominator: the better arm's value on top, so that > 1 means the interference made it worse.
+    const [top, bottom] = victimMetric.higherIsBetter ? [control, interference] : [interference, control];
     const bootSeed = seedFor(options.seed ?? 1, `${first.scenarioId}\0${first.enforcement}${first.stratum ? `\0${first.stratum}` : ''}`);
     const resampleOpts = { seed: bootSeed, level, ...(options.resamples !== undefined ? { resamples: options.resamples } : {}) };
     let penalty: Penalty;
     let bootstrap: BootstrapInterval | null = null;
     if (paired) {
-      const p = pairedPenalty(control, interference, first.enforcement, level);
+      const p = pairedPenalty(control, interference, first.enforcement, level, victimMetric.higherIsBetter);
       penalty = p.penalty;
       if (p.logRatios.length >= 2) bootstrap = bootstrapMeanLogRatio(p.logRatios, resampleOpts);
     } else {
-      penalty = penaltyOf(control, interference, first.enforcement, level);
-      if (control && interference) bootstrap = bootstrapRatioOfMeans(control.eventsPerSec, interference.eventsPerSec, resampleOpts);
+      penalty = penaltyOf(control, interference, first.enforcement, level, victimMetric.higherIsBetter);
+      if (top && bottom) bootstrap = bootstrapRatioOfMeans(top.eventsPerSec, bottom.eventsPerSec, resampleOpts);
     }
     const thresholds = options.noteThresholds ?? { steal: 0.02, foreign: 0.05, load: 0.1 };
     out.push({
@@ -217,6 +230,7 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
       params: { ...first.params },
       enforcement: first.enforcement,
       penalty,
+      victimMetric,
       victim: { controlEventsPerSec: control?.meanEventsPerSec ?? null, interferenceEventsPerSec: interference?.meanEventsPerSec ?? null },
       ksoftirqdShare: interference?.ksoftirqdShare ?? null,
       cv: { control: control?.cv ?? null, interference: interference?.cv ?? null },
@@ -243,19 +257,20 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
  * geometric mean of the r_b, its interval a t interval on log r_b (df = pairs − 1) taken back with exp: exact
  * when log r_b is normal, and a ratio's interval stays positive and asymmetric as it should.
  */
-export function pairedPenalty(control: ArmStats | null, interference: ArmStats | null, enforcement: Enforcement, level = 0.95): { penalty: Penalty; logRatios: number[] } {
+export function pairedPenalty(control: ArmStats | null, interference: ArmStats | null, enforcement: Enforcement, level = 0.95, higherIsBetter = true): { penalty: Penalty; logRatios: number[] } {
   const n0 = interference?.n ?? 0;
   const none = (note: string, n = n0): { penalty: Penalty; logRatios: number[] } => ({ penalty: { mean: null, ci95: null, n, df: null, note, method: 'paired-log-t', level }, logRatios: [] });
   if (!control) return none(`no completed sysbench control run with enforcement ${enforcement} and the same settings and host`);
   if (!interference) return none('no completed run');
-  if (interference.meanEventsPerSec <= 0) return none('the victim made no progress (0 events/s)');
+  if (higherIsBetter && interference.meanEventsPerSec <= 0) return none('the victim made no progress (0 events/s)');
+  if (!higherIsBetter && control.meanEventsPerSec <= 0) return none('the control arm measured no latency (0)');
   const controlByBlock = new Map<number, number[]>();
   control.repetitions.forEach((b, i) => controlByBlock.set(b, [...(controlByBlock.get(b) ?? []), control.eventsPerSec[i]]));
   const logRatios: number[] = [];
   interference.repetitions.forEach((b, i) => {
     const c = controlByBlock.get(b);
     const x = interference.eventsPerSec[i];
-    if (c && x > 0) logRatios.push(Math.log(meanOf(c) / x));
+    if (c && x > 0) logRatios.push(higherIsBetter ? Math.log(meanOf(c) / x) : Math.log(x / meanOf(c)));
   });
   const n = logRatios.length;
   if (n === 0) return none('no block has both a control run and a run of this scenario', 0);
@@ -287,15 +302,16 @@ export function disagreementOf(control: ArmStats | null, interference: ArmStats 
   return { flagged: reasons.length > 0, reasons };
 }
 
-function penaltyOf(control: ArmStats | null, interference: ArmStats | null, enforcement: Enforcement, level = 0.95): Penalty {
+function penaltyOf(control: ArmStats | null, interference: ArmStats | null, enforcement: Enforcement, level = 0.95, higherIsBetter = true): Penalty {
   const n = interference?.n ?? 0;
   const base = { method: 'fieller' as const, level };
   if (!control) return { mean: null, ci95: null, n, df: null, note: `no completed sysbench control run with enforcement ${enforcement}`, ...base };
   if (!interference) return { mean: null, ci95: null, n, df: null, note: 'no completed run', ...base };
-  if (interference.meanEventsPerSec <= 0) return { mean: null, ci95: null, n, df: null, note: 'the victim made no progress (0 events/s)', ...base };
+  const [top, bottom] = higherIsBetter ? [control, interference] : [interference, control];
+  if (bottom.meanEventsPerSec <= 0) return { mean: null, ci95: null, n, df: null, note: higherIsBetter ? 'the victim made no progress (0 events/s)' : 'the control arm measured no latency (0)', ...base };
   const ratio = ratioOfMeans(
-    { mean: control.meanEventsPerSec, sd: control.sdEventsPerSec, n: control.n },
-    { mean: interference.meanEventsPerSec, sd: interference.sdEventsPerSec, n: interference.n },
+    { mean: top.meanEventsPerSec, sd: top.sdEventsPerSec, n: top.n },
+    { mean: bottom.meanEventsPerSec, sd: bottom.sdEventsPerSec, n: bottom.n },
     level,
   );
   return { mean: ratio.mean, ci95: ratio.ci95, n, df: ratio.df, ...(ratio.note ? { note: ratio.note } : {}), ...base };
@@ -348,7 +364,9 @@ export function ratioOfMeans(x: SampleMoments, y: SampleMoments, level = 0.95): 
 
 /** Statistics of the done runs in `runs` that carry a victim sample; null if there are none. */
 export function armStats(runs: readonly RunRecord[], options: DisagreementOptions = {}): ArmStats | null {
-  const done = runs.filter((r) => r.status === 'done' && r.samples.some((s) => s.metric === METRIC.victimEventsPerSec));
+  // The victim's primary metric (the arm's runs share a victim workload: the control is chosen by it).
+  const metric = primaryMetricOf(runs[0]?.victimWorkload).metric;
+  const done = runs.filter((r) => r.status === 'done' && r.samples.some((s) => s.metric === metric));
   // A run still out of guard after its attempts is kept: what stays out of guard on every attempt is how this
   // scenario runs on this host (a deterministic simulated run, a generator that cannot reach the rate); the
   // report marks it with its reason rather than dropping the scenario's data.
@@ -358,7 +376,7 @@ export function armStats(runs: readonly RunRecord[], options: DisagreementOption
     reasons: [...new Set(runs.flatMap((r) => [...(r.guardRepeats ?? []), ...(r.guardReason ? [r.guardReason] : [])]))],
   };
   if (done.length === 0) return null;
-  const events = done.map((r) => sumMetric(r.samples, METRIC.victimEventsPerSec));
+  const events = done.map((r) => sumMetric(r.samples, metric));
   const mean = meanOf(events);
   const sd = done.length >= 2 ? Math.sqrt(events.reduce((acc, v) => acc + (v - mean) ** 2, 0) / (done.length - 1)) : null;
 

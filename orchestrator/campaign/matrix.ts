@@ -47,7 +47,8 @@ export function expandCells(spec: CampaignSpec): Cell[] {
             const bytes = size ?? defaultMessageBytes(entry.workload);
             if (bytes !== undefined) params.messageBytes = bytes;
           }
-          const words: string[] = [entry.workload];
+          // A victim other than sysbench names the scenario first: `redis: udp-receiver rateGbps=1`.
+          const words: string[] = settings.victim.workload ? [`${settings.victim.workload}:`, entry.workload] : [entry.workload];
           if (rate !== undefined) words.push(rate === null ? 'unlimited' : `rateGbps=${rate}`);
           if (flows !== undefined) words.push(`flows=${flows}`);
           if (size !== undefined) words.push(`messageBytes=${size}`);
@@ -134,9 +135,10 @@ export const blockOf = (run: Pick<PlannedRun, 'repetition'>): string => `block-$
  * The run settings a penalty's two arms must share, as one canonical string: quotas and cpusets of every
  * container, neighbours, warm-up and window, peer and NIC cores.
  */
-export function runSettingsKey(run: Pick<PlannedRun, 'neighbours' | 'warmupS' | 'durationS' | 'victim' | 'neighbour' | 'peer' | 'nicCpus'>): string {
+export function runSettingsKey(run: Pick<PlannedRun, 'neighbours' | 'warmupS' | 'durationS' | 'neighbour' | 'peer' | 'nicCpus'> & { victim: PlannedRun['victim'] & { workload?: string } }): string {
   const shape = (c: { quotaUs: number; periodUs: number; cpus: number[] }) => [c.quotaUs, c.periodUs, c.cpus.join(',')].join('/');
-  return [run.neighbours, run.warmupS, run.durationS, shape(run.victim), shape(run.neighbour), run.peer.cpus.join(','), run.nicCpus.join(',')].join(' ');
+  const victim = shape(run.victim) + (run.victim.workload ? ` ${run.victim.workload}` : '');
+  return [run.neighbours, run.warmupS, run.durationS, victim, shape(run.neighbour), run.peer.cpus.join(','), run.nicCpus.join(',')].join(' ');
 }
 
 interface Planned {

@@ -2,7 +2,8 @@
 // (spec.ts) produces and the matrix, the store and the hash read; apart from the loader so that the matrix
 // needs no loader and the loader's checks may expand the matrix.
 import type { Enforcement } from '../../agents/enforcement/modes.ts';
-import type { WORKLOAD_KINDS } from '../../workloads/catalog.ts';
+import { DEFAULT_VICTIM, type VictimWorkload, type WORKLOAD_KINDS } from '../../workloads/catalog.ts';
+import type { BackendKind } from '../../agents/backends/registry.ts';
 
 export interface ContainerShapeSpec {
   quotaUs: number;
@@ -13,7 +14,8 @@ export interface RunSettings {
   warmupS: number;
   durationS: number;
   neighbours: number;
-  victim: ContainerShapeSpec;
+  /** `workload` absent = sysbench (kept absent so that sysbench campaigns hash as before). */
+  victim: ContainerShapeSpec & { workload?: VictimWorkload };
   neighbour: ContainerShapeSpec;
   peer: { cpus: number[] };
   nicCpus: number[];
@@ -25,7 +27,7 @@ export const isServer = (h: { roles: readonly HostRole[] }): boolean => h.roles.
 export const isDedicatedPeer = (h: { roles: readonly HostRole[] }): boolean => h.roles.includes('peer') && !isServer(h);
 export interface HostSpec {
   id: string;
-  backend: 'sim' | 'docker';
+  backend: BackendKind;
   /** Sim host profile; null for docker hosts. */
   profile: string | null;
   roles: HostRole[];
@@ -35,7 +37,7 @@ export interface RunSettingsOverride {
   warmupS?: number;
   durationS?: number;
   neighbours?: number;
-  victim?: Partial<ContainerShapeSpec>;
+  victim?: Partial<ContainerShapeSpec> & { workload?: VictimWorkload };
   neighbour?: Partial<ContainerShapeSpec>;
   peer?: { cpus?: number[] };
   nicCpus?: number[];
@@ -144,6 +146,13 @@ export const BUILTIN_DEFAULTS: RunSettings = {
 };
 export const DEFAULT_SIM_PROFILE = 'paper';
 
+/** The default victim workload is written as no workload, so that a file naming it means what one without does. */
+function withVictimWorkload<T extends { workload?: VictimWorkload }>(v: T): T {
+  if (v.workload !== DEFAULT_VICTIM) return v;
+  const { workload: _, ...rest } = v;
+  return rest as T;
+}
+
 /** Applies `over` on top of `base`; container shapes merge field by field. */
 export function mergeSettings(base: RunSettings, over: RunSettingsOverride | undefined): RunSettings {
   if (!over) return base;
@@ -151,7 +160,7 @@ export function mergeSettings(base: RunSettings, over: RunSettingsOverride | und
     warmupS: over.warmupS ?? base.warmupS,
     durationS: over.durationS ?? base.durationS,
     neighbours: over.neighbours ?? base.neighbours,
-    victim: { ...base.victim, ...over.victim },
+    victim: withVictimWorkload({ ...base.victim, ...over.victim }),
     neighbour: { ...base.neighbour, ...over.neighbour },
     peer: { ...base.peer, ...over.peer },
     nicCpus: over.nicCpus ?? base.nicCpus,

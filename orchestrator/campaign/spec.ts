@@ -8,7 +8,8 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { WORKLOAD_KINDS } from '../../workloads/catalog.ts';
+import { DEFAULT_VICTIM, WORKLOAD_KINDS } from '../../workloads/catalog.ts';
+import { simRefusal, VICTIM_KINDS } from '../../workloads/registry.ts';
 import { ENFORCEMENTS } from '../../agents/enforcement/modes.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
 import { expandCells, type Cell } from './matrix.ts';
@@ -16,6 +17,7 @@ import { HOST_ID_PATTERN } from '../../agents/protocol.ts';
 import { BUILTIN_DEFAULTS, DEFAULT_GUARDS, DEFAULT_SIM_PROFILE, DESIGNS, isDedicatedPeer, isServer, mergeSettings, type CampaignSpec, type ExpectationSpec, type LoadedCampaign, type MatrixEntry, type RunSettings } from './model.ts';
 import { describeIssue, formatPath, locator, refusal, type Path, type Problem } from '../../workloads/common/yaml-problems.ts';
 import { describeExpectation, selectedScenarios, selectorText } from './expectations.ts';
+import { BACKEND_KINDS, type BackendKind } from '../../agents/backends/registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Field schemas, each with the message a researcher should read.
@@ -60,13 +62,16 @@ const ShapeOverride = z
   .partial()
   .strict();
 const PeerOverride = z.object({ cpus: cpuList }).partial().strict();
+/** The victim: its shape and the workload it runs (`victim: { workload: redis }`; sysbench when absent). */
+const victimWorkload = z.enum(VICTIM_KINDS, { error: `expected one of ${VICTIM_KINDS.join(', ')}` });
+const VictimOverride = z.object({ ...ShapeOverride.shape, workload: victimWorkload.optional() }).strict();
 
 /** Everything a run inherits and a matrix entry may override. */
 const RunSettingsFields = {
   warmupS: seconds(0, 600),
   durationS: seconds(0, 3600, true),
   neighbours: wholeNumber(1, 64),
-  victim: ShapeOverride,
+  victim: VictimOverride,
   neighbour: ShapeOverride,
   peer: PeerOverride,
   nicCpus: cpuList,
@@ -81,7 +86,7 @@ const HostFile = z
     id: z.string({ error: 'expected a host id' }).regex(HOST_ID_PATTERN, {
       error: 'expected a host id of letters, digits, dot, dash or underscore',
     }),
-    backend: z.enum(['sim', 'docker'], { error: 'expected sim or docker' }),
+    backend: z.enum(BACKEND_KINDS, { error: `expected ${BACKEND_KINDS.join(' or ')}` }),
     /** Simulated-kernel host profile; sim hosts only. Default `paper`. */
     profile: z.string({ error: 'expected a profile name' }).min(1).optional(),
     roles: listOf(z.enum(['server', 'peer'], { error: 'expected server or peer' }), 'role').optional(),
@@ -385,6 +390,14 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
     const at: Path = entry.overrides.peer || entry.overrides.victim ? ['matrix', i] : ['defaults'];
     if (!hasPeerHost && s.peer.cpus.some((c) => s.victim.cpus.includes(c)))
       problem([...at], `peer cpus [${s.peer.cpus}] overlap the victim's cpus [${s.victim.cpus}]; with no 'peer' host the traffic peers run beside the victim and must stay off its cores`);
+    // Simulated servers run only what the simulated kernel models; the workload module says why not.
+    if (backends.has('sim')) {
+      const victimAt: Path = entry.overrides.victim?.workload ? ['matrix', i, 'victim', 'workload'] : ['defaults', 'victim', 'workload'];
+      const victimRefused = simRefusal([s.victim.workload ?? DEFAULT_VICTIM]);
+      if (victimRefused) problem(victimAt, victimRefused);
+      const neighbourRefused = simRefusal([entry.workload]);
+      if (neighbourRefused) problem(['matrix', i, 'workload'], neighbourRefused);
+    }
     if (entry.workload === 'sysbench' && (entry.rateGbps || entry.flows || entry.messageBytes))
       problem(['matrix', i], 'sysbench takes no rateGbps, flows or messageBytes');
     entry.messageBytes?.forEach((bytes, j) => {
@@ -438,6 +451,6 @@ export function sameSettings(a: RunSettings, b: RunSettings): boolean {
 }
 
 /** Where a campaign's runs run: the backend of its server hosts (`sim` | `docker`). */
-export function campaignMode(spec: CampaignSpec): 'sim' | 'docker' {
+export function campaignMode(spec: CampaignSpec): BackendKind {
   return spec.hosts.find(isServer)?.backend ?? 'sim';
 }

@@ -7,6 +7,7 @@ import { UserInputError } from '../../workloads/common/errors.ts';
 import { CONTROL_WORKLOAD, WORKLOAD_KINDS, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
 import { ENFORCEMENTS, type Enforcement } from '../../agents/enforcement/modes.ts';
 import { ScenarioParams as ScenarioParamsSchema } from '../../workloads/catalog.ts';
+import { simRefusal } from '../../workloads/registry.ts';
 import { METRIC, sumOf, type Sample } from '../../agents/samples.ts';
 import { listProfiles } from '../../agents/sim/profile.ts';
 import { PAPER_NEIGHBOURS, paperRunSpec } from '../../agents/sim/paper-defaults.ts';
@@ -73,6 +74,8 @@ export function registerSimCommand(program: Command): void {
 export function runSimCommand(flags: SimFlags): SimCommandResult {
   const workload = WORKLOAD_KINDS.find((k) => k === flags.workload);
   if (!workload) throw new UserInputError(`unknown workload '${flags.workload}' (${WORKLOAD_KINDS.join(' | ')})`, '--workload');
+  const refused = simRefusal([workload]);
+  if (refused) throw new UserInputError(refused, '--workload');
   const enforcement = ENFORCEMENTS.find((e) => e === flags.enforcement);
   if (!enforcement) throw new UserInputError(`unknown enforcement '${flags.enforcement}' (${ENFORCEMENTS.join(' | ')})`, '--enforcement');
   const paramsRaw: Record<string, number> = {};

@@ -77,6 +77,7 @@ export function toRecord(r: StoredRun, stratumOf: (hostId: string | null) => str
     repetition: r.spec.repetition,
     status: r.status,
     victimCore: r.spec.victim.cpus[0],
+    ...(r.spec.victim.workload ? { victimWorkload: r.spec.victim.workload } : {}),
     samples: r.samples,
     hostId: r.hostId,
     settingsKey: runSettingsKey(r.spec),

@@ -3,6 +3,7 @@
 // fails with a retryable error, so the run machine tears down and the ledger retries the run elsewhere.
 import { OPS, type OpArgs, type OpName, type OpResult, describeZodError } from '../../agents/protocol.ts';
 import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
+import type { BackendKind } from '../../agents/backends/registry.ts';
 
 export interface RequestOptions {
   /** Operation id: re-sending the same id returns the agent's remembered outcome instead of running twice. */
@@ -15,7 +16,7 @@ export interface RequestOptions {
 /** What the run and campaign machines need from an agent (tests implement it with fakes). */
 export interface AgentClient {
   readonly hostId: string;
-  readonly backend: 'sim' | 'docker';
+  readonly backend: BackendKind;
   request<O extends OpName>(op: O, args: OpArgs<O>, opts: RequestOptions): Promise<OpResult<O>>;
 }
 
@@ -33,7 +34,7 @@ export class AgentConnection implements AgentClient {
 
   constructor(
     readonly hostId: string,
-    readonly backend: 'sim' | 'docker',
+    readonly backend: BackendKind,
     readonly version: string,
     /** Sends one message on the host's sealed channel. */
     private readonly link: { send(msg: unknown): void },

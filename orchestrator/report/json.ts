@@ -91,6 +91,8 @@ export function reportJson(campaign: CampaignInfo, summaries: readonly ScenarioS
       victim: { controlEventsPerSec: s.victim.controlEventsPerSec, interferenceEventsPerSec: s.victim.interferenceEventsPerSec },
       ksoftirqdShare: s.ksoftirqdShare,
       // beyond the contract:
+      /** What `victim.*EventsPerSec` and the penalty measure: the victim workload's primary metric (events/s, p99 ms, ...). */
+      victimMetric: { ...s.victimMetric },
       controlN: s.control?.n ?? 0,
       cv: s.cv,
       timeBreakdownS: s.timeBreakdown,

@@ -25,7 +25,7 @@ import { defaultRouteDev } from '../../agents/docker/host-facts.ts';
 import { eventsPerSecondIn, parseSysbenchIntervals } from '../../workloads/sysbench-output.ts';
 import { parseIperf3Json } from '../../workloads/iperf3-output.ts';
 import { mirrorFromDeb822, mirrorFromSourcesList, imageTag, recipeHash, RECIPE } from '../../workloads/image.ts';
-import { iperf3ClientArgv, floodPlan } from '../../workloads/argv.ts';
+import { iperf3ClientArgv, floodPlan } from '../../workloads/iperf3.ts';
 
 const fx = (name: string) => readFileSync(join(import.meta.dirname, '..', 'fixtures', 'proc', name), 'utf8');
 

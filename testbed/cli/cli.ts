@@ -5,6 +5,7 @@ import { CampaignFailedError, UserInputError } from '../../workloads/common/erro
 import { IRONLAB_VERSION } from '../../workloads/common/version.ts';
 import { registerSimCommand } from '../../orchestrator/commands/sim-command.ts';
 import { registerTestbedCommand } from './testbed-command.ts';
+import { BACKEND_KINDS } from '../../agents/backends/registry.ts';
 
 // `ironlab report | head`: a closed pipe ends the output, not the process with a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -92,7 +93,7 @@ program
   .description('run a host agent that dials the orchestrator')
   .requiredOption('--connect <url>', "the orchestrator's WebSocket URL (ws://host:port)")
   .requiredOption('--token-file <file>', 'file holding the shared token (mode 0600)')
-  .addOption(new Option('--backend <kind>', 'host backend').choices(['sim', 'docker']).default('sim'))
+  .addOption(new Option('--backend <kind>', 'host backend').choices(BACKEND_KINDS).default('sim'))
   .requiredOption('--host-id <name>', 'this host as the campaign names it')
   .option('--reap-grace <seconds>', 'reap everything after the orchestrator has been gone this long', positiveInt('--reap-grace'), 30)
   .option('--nic <dev>', "real lab hosts: the traffic NIC whose queue IRQs go to the victim's core (ixgbe, ice...)")
@@ -106,7 +107,7 @@ program
 program
   .command('reap')
   .description("remove what ironlab agents left on this host (containers, networks, filters, changed values): a Slurm epilog runs it")
-  .addOption(new Option('--backend <kind>', 'host backend').choices(['sim', 'docker']).default('docker'))
+  .addOption(new Option('--backend <kind>', 'host backend').choices(BACKEND_KINDS).default('docker'))
   .requiredOption('--host-id <name>', 'this host as campaigns name it')
   .action(async (o) => {
     const { createBackend } = await import('../../agents/agent-command.ts');

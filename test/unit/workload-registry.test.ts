@@ -1,0 +1,107 @@
+// The workload registry and the two workloads added as modules (redis victim, sockperf ping-pong neighbour):
+// what the image installs, what the containers run and where, how their output becomes samples, the campaign
+// file's victim workload, the penalty's direction for a latency victim, and the simulator's refusal.
+import { describe, expect, it } from 'vitest';
+import { IMAGE_PACKAGES, NEIGHBOUR_KINDS, primaryMetricOf, simRefusal, VICTIM_KINDS } from '../../workloads/registry.ts';
+import { RECIPE, imageTag } from '../../workloads/image.ts';
+import { parseRedisBatches, REDIS_BATCH, redisBenchmarkArgv, redisWindow } from '../../workloads/redis.ts';
+import { parseSockperfSummary, sockperfClientArgv } from '../../workloads/sockperf.ts';
+import { plan } from '../../agents/backends/docker-backend.ts';
+import { bridgeAddresses } from '../../agents/docker/traffic-network.ts';
+import { SimBackend } from '../../agents/backends/sim-backend.ts';
+import { parseCampaign } from '../../orchestrator/campaign/spec.ts';
+import { expandCells } from '../../orchestrator/campaign/matrix.ts';
+import { summarizePenalties, type RunRecord } from '../../orchestrator/analysis/penalty.ts';
+import { testRun } from '../fakes/fake-backend.ts';
+
+describe('the workload registry', () => {
+  it('lists victims and neighbours, and the image installs every workload\'s packages', () => {
+    expect(VICTIM_KINDS).toEqual(['sysbench', 'redis']);
+    expect(NEIGHBOUR_KINDS).toEqual(['sysbench', 'udp-sender', 'udp-receiver', 'tcp-sender', 'tcp-receiver', 'sockperf-pingpong']);
+    expect(IMAGE_PACKAGES).toEqual(['iperf3', 'redis-server', 'redis-tools', 'sockperf', 'sysbench']);
+    expect(RECIPE.packages).toBe(IMAGE_PACKAGES);
+    // the tag is the recipe's hash: a new workload's packages make a new image
+    expect(imageTag({ ...RECIPE, packages: ['iperf3', 'sysbench'] })).not.toBe(imageTag());
+  });
+
+  it('gives each victim its primary metric and direction', () => {
+    expect(primaryMetricOf()).toEqual({ metric: 'victim_events_per_sec', unit: 'events/s', higherIsBetter: true });
+    expect(primaryMetricOf('redis')).toEqual({ metric: 'victim_p99_latency_ms', unit: 'ms', higherIsBetter: false });
+  });
+
+  it('names the workloads the simulated kernel does not model', async () => {
+    expect(simRefusal(['sysbench', 'udp-receiver'])).toBeNull();
+    expect(simRefusal(['redis'])).toMatch(/workload 'redis' cannot run on a simulated host/);
+    const sim = new SimBackend({ hostId: 'sim-1' });
+    await expect(sim.setup(testRun({ workload: 'sockperf-pingpong', params: { flows: 1, messageBytes: 64 } }), new AbortController().signal)).rejects.toThrow(/workload 'sockperf-pingpong' cannot run on a simulated host/);
+    await expect(sim.setup(testRun({ victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: 'redis' } }), new AbortController().signal)).rejects.toThrow(/workload 'redis'/);
+  });
+});
+
+describe('redis victim', () => {
+  const log = [
+    '2026-11-30T20:00:00.100000000Z "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"',
+    '2026-11-30T20:00:00.300000000Z "GET","25000.00","0.150","0.050","0.140","0.300","0.500","1.200"', // began before the window
+    '2026-11-30T20:00:01.500000000Z "GET","20000.00","0.190","0.050","0.180","0.400","0.900","2.000"',
+    '2026-11-30T20:00:01.900000000Z "GET","12500.00","0.300","0.050","0.250","0.800","1.500","3.000"',
+    '2026-11-30T20:00:09.000000000Z "GET","20000.00","0.190","0.050","0.180","0.400","0.700","2.000"', // after
+  ].join('\n');
+
+  it('cuts redis-benchmark\'s batches to the window: p99 and requests/s', () => {
+    const batches = parseRedisBatches(log);
+    expect(batches.map((b) => b.p99Ms)).toEqual([0.5, 0.9, 1.5, 0.7]);
+    const w = redisWindow(batches, { startMs: Date.parse('2026-11-30T20:00:01Z'), endMs: Date.parse('2026-11-30T20:00:02Z') })!;
+    expect(w.batches).toBe(2);
+    expect(w.p99Ms).toBeCloseTo(1.2);
+    expect(w.opsPerSec).toBeCloseTo((2 * REDIS_BATCH) / (REDIS_BATCH / 20000 + REDIS_BATCH / 12500)); // 2 batches over the time they took
+    expect(redisWindow(batches, { startMs: Date.parse('2026-11-30T20:00:03Z'), endMs: Date.parse('2026-11-30T20:00:04Z') })).toBeNull();
+  });
+
+  it('runs redis-server on the victim\'s shape and its load generator on the peer cores, bounded, link-local', () => {
+    const run = testRun({ victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: 'redis' }, neighbours: 1, warmupS: 1, durationS: 3 });
+    const p = plan(run, bridgeAddresses('169.254.7.'));
+    expect(p.map((c) => `${c.name} ${c.shape} ${c.spec.ip} ${c.spec.cpus} ${c.spec.quotaUs ?? '-'} ${c.program}`)).toEqual([
+      'victim victim 169.254.7.2 0 50000 redis-server',
+      'victim-load peer 169.254.7.101 1 - redis-benchmark',
+      'neighbour-0 neighbour 169.254.7.10 0 50000 sysbench',
+    ]);
+    expect(p[1].spec.argv.slice(0, 2)).toEqual(['timeout', '9']);
+    expect(p[1].spec.argv).toContain('169.254.7.2');
+    expect(() => redisBenchmarkArgv('10.0.0.1', 5)).toThrow(/non-link-local/);
+  });
+
+  it('is named in the campaign file, checked with line:col, and its penalty is p99 with neighbours / p99 with the control', () => {
+    const text = (victim: string, backend = 'docker') => `name: t\nhosts: [{ id: h, backend: ${backend} }]\ndefaults:\n  victim: { workload: ${victim} }\nmatrix:\n  - workload: sysbench\n  - workload: sockperf-pingpong\n`;
+    const cells = expandCells(parseCampaign(text('redis')).spec);
+    expect(cells.map((c) => c.scenarioId)).toEqual(['redis: sysbench', 'redis: sockperf-pingpong']);
+    expect(() => parseCampaign(text('memcached'))).toThrow(/campaign.yaml:4:\d+.*expected one of sysbench, redis/);
+    expect(() => parseCampaign(text('redis', 'sim'))).toThrow(/workload 'redis' cannot run on a simulated host/);
+    // a file naming sysbench means what one without a victim workload does
+    expect(parseCampaign(text('sysbench')).hash).toBe(parseCampaign(text('sysbench').replace('  victim: { workload: sysbench }\n', '  victim: {}\n')).hash);
+
+    const rec = (runId: string, workload: RunRecord['workload'], repetition: number, p99: number): RunRecord => ({
+      runId, scenarioId: workload, workload, params: {}, enforcement: 'none', repetition, status: 'done', victimCore: 0, victimWorkload: 'redis',
+      samples: [{ metric: 'victim_p99_latency_ms', value: p99, unit: 'ms', labels: { container: 'victim' } }],
+    });
+    const [s] = summarizePenalties([rec('a', 'sysbench', 0, 0.5), rec('b', 'sysbench', 1, 0.5), rec('c', 'sockperf-pingpong', 0, 1.0), rec('d', 'sockperf-pingpong', 1, 1.5)], { design: 'shuffled' });
+    expect(s.victimMetric.higherIsBetter).toBe(false);
+    expect(s.penalty.mean).toBeCloseTo(2.5); // (1.0 + 1.5) / 2 over 0.5: slower under the neighbour, > 1
+  });
+});
+
+describe('sockperf ping-pong neighbour', () => {
+  it('answers in the neighbour, pings from the peer with small messages, and reports transactions/s', () => {
+    const p = plan(testRun({ workload: 'sockperf-pingpong', params: { flows: 1 }, warmupS: 1, durationS: 3 }), bridgeAddresses('169.254.7.'));
+    expect(p.map((c) => `${c.name} ${c.shape} ${c.program} ${c.network}`)).toEqual([
+      'victim victim sysbench false',
+      'neighbour-0 neighbour sockperf-server true',
+      'peer-0 peer sockperf-client true',
+    ]);
+    expect(p[2].spec.argv).toEqual(sockperfClientArgv('169.254.7.10', 7, 64));
+    expect(p[2].stopAtWindowEnd).toBe(true);
+    const out = 'sockperf: ========= Printing statistics for Server No: 0\nsockperf: [Valid Duration] RunTime=4.000 sec; SentMessages=200000; ReceivedMessages=199996\n';
+    expect(parseSockperfSummary(out)).toEqual({ transactionsPerSec: 49999, runTimeS: 4 });
+    expect(p[2].collect!('peer-0', out, { startMs: 0, endMs: 1 })).toEqual([{ metric: 'neighbour_transactions_per_sec', value: 49999, unit: 'transactions/s', labels: { container: 'neighbour-0' } }]);
+    expect(parseSockperfSummary('sockperf: Warmup stage')).toBeNull();
+  });
+});
