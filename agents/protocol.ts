@@ -58,7 +58,8 @@ export const Hello = z
   .strict();
 /** Just enough of a hello or challenge to tell which protocol its sender speaks (any version's shape). */
 export const ProtocolProbe = z.looseObject({ type: z.enum(['hello', 'challenge']), protocol: z.number().int() });
-export const Response = z.union([
+// Discriminated (by `type`, then `ok`): a frame is checked against its one schema, not tried against each.
+export const Response = z.discriminatedUnion('ok', [
   z.object({ type: z.literal('response'), id: OpId, ok: z.literal(true), result: z.unknown() }).strict(),
   z.object({ type: z.literal('response'), id: OpId, ok: z.literal(false), error: ErrorBody }).strict(),
 ]);
@@ -66,7 +67,7 @@ export const Event = z
   .object({ type: z.literal('event'), id: OpId, event: z.enum(['progress', 'log']), data: z.record(z.string(), z.unknown()) })
   .strict();
 export const AgentError = z.object({ type: z.literal('error'), error: ErrorBody, inReplyTo: z.string().optional() }).strict();
-export const AgentMessage = z.union([Hello, Response, Event, AgentError, Beat]);
+export const AgentMessage = z.discriminatedUnion('type', [Hello, Response, Event, AgentError, Beat]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 export type Hello = z.infer<typeof Hello>;
 

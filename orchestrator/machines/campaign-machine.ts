@@ -12,6 +12,7 @@ import type { AgentClient } from '../hub/agent-connection.ts';
 import { runMachine, type Awaitable, type RunOutcome } from './run-machine.ts';
 import { UserInputError, messageOf } from '../../workloads/common/errors.ts';
 import { isNetworkWorkload } from '../../workloads/catalog.ts';
+import { LeasePlanner } from './lease-planner.ts';
 
 /**
  * What the campaign needs from the ledger (the store implements it). Each op may answer later (a store on a
@@ -66,13 +67,12 @@ export interface CampaignCounts {
 }
 
 interface Ctx extends CampaignInput {
-  queue: RunSpec[];
+  /** The queue, the hosts that are ready and the hosts in use: changed in place (see lease-planner.ts). */
+  planner: LeasePlanner;
   /** Every run still to do or in flight, by id (a retried run goes back to the queue from here). */
   specs: Map<string, RunSpec>;
-  ready: string[];
-  busy: Record<string, string>; // hostId -> runId (server and peer hosts alike)
-  /** Blocked designs: block -> the server host that runs it. */
-  blockHost: Record<string, string>;
+  /** The planner's hosts in use, hostId -> runId (server and peer hosts alike). */
+  busy: Record<string, string>;
   counts: CampaignCounts;
   failures: { runId: string; error: string }[];
   error: string | null;
@@ -114,9 +114,9 @@ export const campaignMachine = setup({
     hostWait: ({ context }) => context.hostWaitMs,
   },
   guards: {
-    finished: ({ context }) => context.queue.length === 0 && Object.keys(context.busy).length === 0,
-    starved: ({ context }) => context.queue.length > 0 && Object.keys(context.busy).length === 0 && planLeases(context).leases.length === 0,
-    idle: ({ context }) => Object.keys(context.busy).length === 0,
+    finished: ({ context }) => context.planner.queued === 0 && context.planner.inFlight === 0,
+    starved: ({ context }) => context.planner.queued > 0 && context.planner.inFlight === 0 && !context.planner.canLease(),
+    idle: ({ context }) => context.planner.inFlight === 0,
   },
   actions: {
     keepError: assign(({ event }) => {
@@ -125,7 +125,8 @@ export const campaignMachine = setup({
     }),
     /** Lease every free ready server host (and a free peer host, for a network run) to the next run that fits. */
     dispatch: enqueueActions(({ context, enqueue }) => {
-      const { leases, queue, busy, blockHost } = planLeases(context);
+      const leases = context.planner.lease();
+      if (leases.length === 0) return;
       let launched = context.launched;
       const ledger = context.ledger;
       for (const { run, server, peer } of leases) {
@@ -148,15 +149,15 @@ export const campaignMachine = setup({
           },
         });
       }
-      enqueue.assign({ queue, busy, blockHost, launched });
+      enqueue.assign({ launched });
     }),
     /** A run machine finished: book its outcome in the ledger and free its host. */
     settleRun: enqueueActions(({ context, event, enqueue }) => {
       const done = event as DoneActorEvent<RunOutcome> & { actorId: string };
       const out = done.output;
       const counts = { ...context.counts };
-      const queue = [...context.queue];
-      const failures = [...context.failures];
+      const planner = context.planner;
+      let failures = context.failures;
       if (out.outcome === 'done') counts.done++;
       else if (out.outcome === 'guarded') {
         counts.guarded++;
@@ -164,7 +165,7 @@ export const campaignMachine = setup({
           counts.retried++;
           // first in line: a block's repeated run runs before the block's host moves on
           const spec = findSpec(context, done.actorId);
-          if (spec) queue.unshift(spec);
+          if (spec) planner.requeue(spec, true);
         } else counts.done++;
       } else if (out.outcome === 'aborted') {
         // released by the run machine
@@ -172,48 +173,52 @@ export const campaignMachine = setup({
         if (out.status === 'todo') {
           counts.retried++;
           const spec = findSpec(context, done.actorId);
-          if (spec) queue.push(spec);
+          if (spec) planner.requeue(spec, false);
         } else {
           counts.failed++;
-          failures.push({ runId: out.runId, error: `${out.phase}: ${out.error}` });
+          failures = [...failures, { runId: out.runId, error: `${out.phase}: ${out.error}` }];
         }
       }
       // free the run's server host and its peer host
-      const busy = Object.fromEntries(Object.entries(context.busy).filter(([, runId]) => runId !== out.runId));
+      planner.release(out.runId);
+      if (out.outcome === 'done' || (out.outcome === 'guarded' && !out.retry) || (out.outcome === 'failed' && out.status !== 'todo')) context.specs.delete(out.runId);
       enqueue(stopChild(done.actorId));
-      enqueue.assign({ counts, queue, busy, failures });
+      enqueue.assign({ counts, failures });
     }),
+    hostReady: ({ context, event }) => context.planner.hostReady((event as { hostId: string }).hostId),
+    hostLost: ({ context, event }) => context.planner.hostLost((event as { hostId: string }).hostId),
     abortRuns: enqueueActions(({ enqueue, self }) => {
       for (const id of Object.keys(self.getSnapshot().children)) if (id.startsWith('run:')) enqueue.sendTo(id, { type: 'ABORT' });
     }),
   },
 }).createMachine({
   id: 'campaign',
-  context: ({ input }) => ({
+  context: ({ input }) => {
+    const planner = new LeasePlanner({ serverHosts: input.serverHosts, peerHosts: input.peerHosts, isConnected: (h) => input.agentFor(h) !== undefined, blockOf: input.blockOf });
+    return {
     ...input,
-    queue: [],
+    planner,
     specs: new Map(),
-    ready: [],
-    busy: {},
-    blockHost: {},
+    busy: planner.busy,
     counts: { total: 0, done: 0, failed: 0, retried: 0, guarded: 0 },
     failures: [],
     error: null,
     errorKind: null,
     summary: null,
     launched: 0,
-  }),
+    };
+  },
   initial: 'provisioning',
   on: {
-    HOST_READY: { actions: assign({ ready: ({ context, event }) => [...new Set([...context.ready, event.hostId])] }) },
-    HOST_LOST: { actions: assign({ ready: ({ context, event }) => context.ready.filter((h) => h !== event.hostId) }) },
+    HOST_READY: { actions: 'hostReady' },
+    HOST_LOST: { actions: 'hostLost' },
   },
   states: {
     provisioning: {
       invoke: {
         src: 'provisionHosts',
         input: ({ context }) => ({ campaignId: context.campaignId }),
-        onDone: { target: 'preparing', actions: assign({ ready: ({ context, event }) => [...new Set([...context.ready, ...event.output])] }) },
+        onDone: { target: 'preparing', actions: ({ context, event }) => event.output.forEach((h) => context.planner.hostReady(h)) },
         onError: { target: 'failed', actions: 'keepError' },
       },
       on: { ABORT: 'aborted' },
@@ -234,8 +239,7 @@ export const campaignMachine = setup({
         onDone: {
           target: 'running',
           actions: assign({
-            queue: ({ event }) => event.output.todo,
-            specs: ({ event }) => new Map(event.output.todo.map((r) => [r.runId, r])),
+            specs: ({ context, event }) => queueRuns(context, event.output.todo),
             counts: ({ event }) => ({ total: event.output.total, done: event.output.done, failed: event.output.failed, retried: 0, guarded: 0 }),
           }),
         },
@@ -248,8 +252,9 @@ export const campaignMachine = setup({
       always: { guard: 'finished', target: 'extending' },
       on: {
         'xstate.done.actor.*': { actions: ['settleRun', 'dispatch'], target: '.check' },
-        HOST_READY: { actions: [assign({ ready: ({ context, event }) => [...new Set([...context.ready, event.hostId])] }), 'dispatch'], target: '.check' },
-        HOST_LOST: { actions: assign({ ready: ({ context, event }) => context.ready.filter((h) => h !== event.hostId) }), target: '.check' },
+        HOST_READY: { actions: ['hostReady', 'dispatch'], target: '.check' },
+        // a lost host may free its block for another host
+        HOST_LOST: { actions: ['hostLost', 'dispatch'], target: '.check' },
         ABORT: 'aborting',
       },
       initial: 'check',
@@ -260,7 +265,7 @@ export const campaignMachine = setup({
           after: {
             hostWait: {
               target: '#campaign.failed',
-              actions: assign({ error: ({ context }) => `no host was ready for ${Math.round(context.hostWaitMs / 1000)} s with ${context.queue.length} run(s) left` }),
+              actions: assign({ error: ({ context }) => `no host was ready for ${Math.round(context.hostWaitMs / 1000)} s with ${context.planner.queued} run(s) left` }),
             },
           },
         },
@@ -275,8 +280,7 @@ export const campaignMachine = setup({
             guard: ({ event }) => event.output.length > 0,
             target: 'running',
             actions: assign({
-              queue: ({ event }) => event.output,
-              specs: ({ event }) => new Map(event.output.map((r) => [r.runId, r])),
+              specs: ({ context, event }) => queueRuns(context, event.output),
               counts: ({ context, event }) => ({ ...context.counts, total: context.counts.total + event.output.length }),
             }),
           },
@@ -305,54 +309,11 @@ export const campaignMachine = setup({
   },
 });
 
-interface Lease {
-  run: RunSpec;
-  server: string;
-  peer?: string;
+/** A new queue for the planner; returns the runs by id. */
+function queueRuns(context: Ctx, runs: RunSpec[]): Map<string, RunSpec> {
+  context.planner.replaceQueue(runs);
+  return new Map(runs.map((r) => [r.runId, r]));
 }
-
-/**
- * Which queued runs start now, on which hosts: each free ready server host takes the first queued run it can
- * run, a network run only together with a free ready peer host when the campaign has peer hosts. Pure: the
- * `starved` guard asks it too (work queued, nothing running, and nothing can start).
- */
-function planLeases(context: Ctx): { leases: Lease[]; queue: RunSpec[]; busy: Record<string, string>; blockHost: Record<string, string> } {
-  const queue = [...context.queue];
-  const busy = { ...context.busy };
-  const blockHost = { ...context.blockHost };
-  const leases: Lease[] = [];
-  const free = (h: string) => !busy[h] && context.ready.includes(h) && context.agentFor(h) !== undefined;
-  const peerHosts = context.peerHosts ?? [];
-  // A block stays on the host that took its first run, unless that host is gone (its runs then pair no more
-  // with the ones done there: the analysis pairs within a host only).
-  const blockFor = (r: RunSpec) => context.blockOf?.(r);
-  const mine = (r: RunSpec, server: string) => {
-    const b = blockFor(r);
-    return b !== undefined && blockHost[b] === server;
-  };
-  const open = (r: RunSpec) => {
-    const b = blockFor(r);
-    return b === undefined || blockHost[b] === undefined || !context.ready.includes(blockHost[b]);
-  };
-  for (const server of context.serverHosts) {
-    if (!free(server)) continue;
-    const peer = peerHosts.find(free);
-    const fits = (r: RunSpec) => !needsPeerHost(r, peerHosts) || peer !== undefined;
-    let i = queue.findIndex((r) => fits(r) && mine(r, server));
-    if (i < 0) i = queue.findIndex((r) => fits(r) && open(r));
-    if (i < 0) continue;
-    const [run] = queue.splice(i, 1);
-    const block = blockFor(run);
-    if (block !== undefined) blockHost[block] = server;
-    const lease: Lease = needsPeerHost(run, peerHosts) ? { run, server, peer } : { run, server };
-    busy[server] = run.runId;
-    if (lease.peer) busy[lease.peer] = run.runId;
-    leases.push(lease);
-  }
-  return { leases, queue, busy, blockHost };
-}
-
-const needsPeerHost = (run: RunSpec, peerHosts: string[]) => peerHosts.length > 0 && isNetworkWorkload(run.workload);
 
 /** The run as its two hosts see it: the peers on `peer`, and both hosts' traffic addresses (when known). */
 function withPeerHost(run: RunSpec, server: string, peer: string, addressOf?: (hostId: string) => string | undefined): RunSpec {

@@ -1,6 +1,10 @@
 // The result store in a SQLite file (better-sqlite3), the default: `--db FILE` or `--store FILE`. Its
 // transactions are synchronous, so each method is one transaction from its first read to its last write;
 // other processes writing the same file wait on its lock (WAL, busy timeout). The rules are in store.ts.
+// Ledger writes (start, complete, fail, guard, release) that arrive within a few milliseconds of each other
+// share one commit (group commit): each is its own savepoint inside it, so each still succeeds or fails alone,
+// and its caller hears back only once the commit is made. A commit writes whole pages to the WAL, so one commit
+// per run was most of a large campaign's store cost.
 import Database from 'better-sqlite3';
 import type { Sample } from '../../agents/samples.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
@@ -35,8 +39,19 @@ CREATE TABLE IF NOT EXISTS host_facts (
 
 type Budget = { attempts: number; budget_base: number; host_id: string | null; status: RunStatus };
 
+/** How long a ledger write waits for others to share its commit (runs last seconds; this is noise to them). */
+const GROUP_COMMIT_MS = 10;
+
+interface QueuedWrite {
+  work: () => unknown;
+  resolve: (v: any) => void;
+  reject: (e: unknown) => void;
+}
+
 export class SqliteStore implements Store {
   private readonly stmt = new Map<string, Database.Statement>();
+  private queued: QueuedWrite[] = [];
+  private flushTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     private readonly db: Database.Database,
@@ -71,7 +86,46 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.flush();
     this.db.close();
+  }
+
+  /** One ledger write, committed with the others queued within GROUP_COMMIT_MS; resolves once committed. */
+  private grouped<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queued.push({ work, resolve, reject });
+      this.flushTimer ??= setTimeout(() => this.flush(), GROUP_COMMIT_MS);
+    });
+  }
+
+  private flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    const writes = this.queued;
+    this.queued = [];
+    if (!writes.length) return;
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      this.db.transaction(() => {
+        // a nested transaction is a savepoint: a write that throws is undone alone
+        for (const w of writes) {
+          try {
+            outcomes.push({ ok: true, value: this.db.transaction(w.work)() });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      })();
+    } catch (error) {
+      // the commit itself failed: none of them happened
+      for (const w of writes) w.reject(error);
+      return;
+    }
+    writes.forEach((w, i) => {
+      const o = outcomes[i];
+      if (o.ok) w.resolve(o.value);
+      else w.reject(o.error);
+    });
   }
 
   async createCampaign(c: NewCampaign, runs: RunSpec[]): Promise<void> {
@@ -165,6 +219,10 @@ export class SqliteStore implements Store {
   }
 
   async startRun(campaignId: string, runId: string, hostId: string): Promise<number> {
+    return this.grouped(() => this.start(campaignId, runId, hostId));
+  }
+
+  private start(campaignId: string, runId: string, hostId: string): number {
     const row = this.sql(
       `UPDATE runs SET status = 'running', attempts = attempts + 1, host_id = ?, started_at = ? WHERE campaign_id = ? AND run_id = ? AND status = 'todo' RETURNING attempts`,
     ).get(hostId, now(), campaignId, runId) as { attempts: number } | undefined;
@@ -173,7 +231,7 @@ export class SqliteStore implements Store {
   }
 
   async completeRun(campaignId: string, runId: string, samples: Sample[], provenance: Record<string, unknown>, kept?: { guardReason: string }): Promise<boolean> {
-    return this.db.transaction(() => this.complete(campaignId, runId, samples, provenance, kept))();
+    return this.grouped(() => this.complete(campaignId, runId, samples, provenance, kept));
   }
 
   /** Inside a transaction: samples, done mark, guard reason and history row. */
@@ -195,18 +253,18 @@ export class SqliteStore implements Store {
   }
 
   async failRun(campaignId: string, runId: string, error: string, retryable: boolean, maxAttempts: number): Promise<RunStatus> {
-    return this.db.transaction(() => {
+    return this.grouped(() => {
       const row = this.budget(campaignId, runId, false);
       if (!row || row.status === 'done') return row?.status ?? 'failed';
       const status = ledgerRules.afterFailure(row, retryable, maxAttempts);
       this.sql(`UPDATE runs SET status = ?, last_error = ?, finished_at = ? WHERE campaign_id = ? AND run_id = ?`).run(status, error, now(), campaignId, runId);
       this.attempt(campaignId, runId, row.attempts, row.host_id, retryable ? 'retryable-failure' : 'fatal-failure', error);
       return status;
-    })();
+    });
   }
 
   async guardRun(campaignId: string, runId: string, reason: string, maxAttempts: number, samples: Sample[], provenance: Record<string, unknown>): Promise<'todo' | 'done'> {
-    return this.db.transaction(() => {
+    return this.grouped((): 'todo' | 'done' => {
       const row = this.budget(campaignId, runId);
       if (row.status === 'done') return 'done';
       if (ledgerRules.afterGuard(row, maxAttempts) === 'todo') {
@@ -216,16 +274,16 @@ export class SqliteStore implements Store {
       }
       this.complete(campaignId, runId, samples, provenance, { guardReason: reason });
       return 'done';
-    })();
+    });
   }
 
   async releaseRun(campaignId: string, runId: string): Promise<void> {
-    this.db.transaction(() => {
+    return this.grouped(() => {
       const row = this.budget(campaignId, runId, false);
       if (!row || row.status !== 'running') return;
       this.sql(`UPDATE runs SET status = 'todo', budget_base = budget_base + 1, host_id = NULL WHERE campaign_id = ? AND run_id = ?`).run(campaignId, runId);
       this.attempt(campaignId, runId, row.attempts, row.host_id, 'aborted', null);
-    })();
+    });
   }
 
   async runs(campaignId: string): Promise<StoredRun[]> {
