@@ -67,6 +67,10 @@ Each host is given its own key (derived from the testbed's token), so one host c
         if (o.json) return void process.stdout.write(JSON.stringify({ ...r.state, facts: Object.fromEntries(facts) }, null, 2) + '\n');
         const secs = ((Date.now() - t0) / 1000).toFixed(1);
         process.stdout.write(`${header(r.state)}: ${r.unchanged ? 'already up, nothing changed' : 'up'} (${secs} s)\n`);
+        if (r.state.kind === 'qemu') {
+          const rows = r.state.hosts.map((h) => [h.id, h.roles.join(','), h.address ?? '-', h.vm?.release ?? '-', h.vm?.bootSeconds != null ? `${h.vm.bootSeconds.toFixed(1)} s` : '-', `${h.nic} (virtio_net)`]);
+          return void process.stdout.write(table([['host', 'roles', 'address', 'kernel', 'boot', 'nic'], ...rows]) + '\n');
+        }
         process.stdout.write(table(upRows(r.state, facts, r.probe.kind === 'busy')) + '\n');
       } catch (err) {
         if (!(err instanceof HostStepFailed)) throw err;
