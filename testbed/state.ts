@@ -34,6 +34,18 @@ export const TestbedHost = z.object({
   /** Inventory hosts: how to reach them and where the agent lives there. */
   ssh: z.object({ user: z.string(), key: z.string(), port: z.number().int(), installDir: z.string() }).optional(),
   nic: z.string().optional(),
+  /** QEMU lab hosts (testbed/qemu-lab.ts): named before they are made; kernel/release/bootSeconds once booted. */
+  vm: z
+    .object({
+      tap: z.string(),
+      pidFile: z.string(),
+      console: z.string(),
+      share: z.string(),
+      kernel: z.string().nullable(),
+      release: z.string().nullable(),
+      bootSeconds: z.number().nullable(),
+    })
+    .optional(),
   agent: z.object({ pid: z.number().int().nullable(), statusFile: z.string(), log: z.string() }),
   image: z.object({ tag: z.string(), id: z.string() }).nullable().default(null),
 });
@@ -41,7 +53,7 @@ export type TestbedHost = z.infer<typeof TestbedHost>;
 
 export const TestbedState = z.object({
   version: z.literal(1),
-  kind: z.enum(['local', 'sim', 'inventory']),
+  kind: z.enum(['local', 'sim', 'inventory', 'qemu']),
   createdAt: z.string(),
   /** Where `ironlab run` binds its hub; the agents dial it (with backoff) until a run starts. */
   hub: z.object({ host: z.string(), port: z.number().int() }),

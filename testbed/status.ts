@@ -6,6 +6,7 @@ import { agentAlive, readAgentStatus } from './agent-process.ts';
 import { dockerOf, dockerdAlive, dockerdResponds } from './host-dockerd.ts';
 import { closeInventorySsh, remoteAgentStatus } from './inventory-lab.ts';
 import { forwardRuleMissing, nicRps } from './lab-network.ts';
+import { guestStatus } from './qemu-lab.ts';
 import type { AgentStatus } from './lab-agent.ts';
 import { sshRun } from './ssh.ts';
 import { readState, testbedDir, type TestbedHost, type TestbedState } from './state.ts';
@@ -17,6 +18,9 @@ export interface HostStatus {
   dockerd: 'running' | 'not running' | 'not answering' | 'n/a';
   image: string | null;
   nicRps: string | null;
+  /** QEMU lab: the guest's running kernel and /proc/sys/kernel/iron_version (`none` without the switch). */
+  kernel?: string | null;
+  ironVersion?: string | null;
 }
 
 export async function testbedStatus(dir = testbedDir()): Promise<{ state: TestbedState; hosts: HostStatus[]; warnings: string[] } | null> {
@@ -30,6 +34,10 @@ export async function testbedStatus(dir = testbedDir()): Promise<{ state: Testbe
 }
 
 async function hostStatus(state: TestbedState, h: TestbedHost): Promise<HostStatus> {
+  if (state.kind === 'qemu') {
+    const g = await guestStatus(h);
+    return { host: h, agentRunning: g.running, agent: null, dockerd: 'n/a', image: null, nicRps: null, kernel: g.kernel, ironVersion: g.ironVersion };
+  }
   if (state.kind === 'inventory') {
     const t = { address: h.address!, user: h.ssh!.user, key: h.ssh!.key, port: h.ssh!.port };
     const agent = await remoteAgentStatus(h);

@@ -12,6 +12,8 @@ import { localLabDown, localLabPlan, localLabUp } from './local-lab.ts';
 import { withTestbedLock } from './lock.ts';
 import { LAB_PACKAGES, ensurePackages } from './prerequisites.ts';
 import { pidAlive } from '../workloads/common/pid.ts';
+import { QEMU_PACKAGES, qemuLabDown, qemuLabPlan, qemuLabUp } from './qemu-lab.ts';
+import { removeLabNetwork } from './lab-network.ts';
 import { simLabDown, simLabPlan, simLabUp } from './sim-lab.ts';
 import { SLURM_PACKAGES, slurmDown, slurmUp } from './slurm-daemons.ts';
 import { ensureToken, readState, removeStateDir, testbedDir, writeState, type TestbedState } from './state.ts';
@@ -23,6 +25,8 @@ export interface UpOptions {
   inventory?: string;
   /** The emulated lab's hosts are leased through a Slurm of its own (testbed/slurm-daemons.ts). */
   slurm?: boolean;
+  /** `iron`: the hosts are QEMU guests booting the IRON kernel (testbed/qemu-lab.ts). */
+  kernel?: 'iron';
   say: Say;
 }
 
@@ -38,10 +42,11 @@ export function testbedUp(opts: UpOptions, dir = testbedDir()): Promise<UpReport
 }
 
 async function up(opts: UpOptions, dir: string): Promise<UpReport> {
-  const kind = opts.inventory ? 'inventory' : opts.sim ? 'sim' : 'local';
+  const kind = opts.inventory ? 'inventory' : opts.sim ? 'sim' : opts.kernel ? 'qemu' : 'local';
+  if (opts.kernel && (opts.sim || opts.inventory || opts.slurm)) throw new UserInputError('--kernel iron boots QEMU lab hosts on this machine; it goes with neither --sim, --inventory nor --slurm', '--kernel');
   const inventory = opts.inventory ? loadInventory(opts.inventory) : null; // validated before anything changes
   if (kind !== 'sim' && process.getuid?.() !== 0)
-    throw new PrerequisiteError(`an ${kind === 'local' ? 'emulated lab (network namespaces, a dockerd per host)' : 'inventory lab'} needs root: run as root, or use --sim`, 'testbed up');
+    throw new PrerequisiteError(`an ${kind === 'local' ? 'emulated lab (network namespaces, a dockerd per host)' : kind === 'qemu' ? 'QEMU lab (taps on the lab bridge, a kernel build)' : 'inventory lab'} needs root: run as root, or use --sim`, 'testbed up');
   const existing = readState(dir);
   if (existing && existing.kind !== kind) throw new UserInputError(`a ${existing.kind} testbed is up; run \`ironlab testbed down\` first`, 'testbed up');
   if (existing && kind !== 'inventory' && existing.hosts.length !== opts.hosts)
@@ -52,7 +57,7 @@ async function up(opts: UpOptions, dir: string): Promise<UpReport> {
   if (existing && Boolean(existing.slurm) !== Boolean(opts.slurm))
     throw new UserInputError(`the emulated lab that is up ${existing.slurm ? 'runs' : 'does not run'} Slurm; run \`ironlab testbed down\` first`, '--slurm');
   const before = existing ? JSON.stringify(existing) : null;
-  const state = existing ?? (kind === 'local' ? localLabPlan(opts.hosts, dir) : kind === 'sim' ? simLabPlan(opts.hosts, dir) : inventoryLabPlan(inventory!, dir));
+  const state = existing ?? (kind === 'qemu' ? qemuLabPlan(opts.hosts, dir) : kind === 'local' ? localLabPlan(opts.hosts, dir) : kind === 'sim' ? simLabPlan(opts.hosts, dir) : inventoryLabPlan(inventory!, dir));
   const token = ensureToken(dir);
   try {
     if (kind === 'local') {
@@ -60,10 +65,14 @@ async function up(opts: UpOptions, dir: string): Promise<UpReport> {
       // Under Slurm, agents are a campaign's job steps on the nodes it leased, not long-lived processes.
       await localLabUp(state, opts.say, dir, { agents: !opts.slurm });
       if (opts.slurm) await slurmUp(state, dir, opts.say, () => writeState(state, dir));
+    } else if (kind === 'qemu') {
+      await ensurePackages((argv) => run(argv), { root: true, where: 'this machine', say: opts.say, packages: QEMU_PACKAGES });
+      await qemuLabUp(state, opts.say, dir);
     } else if (kind === 'sim') await simLabUp(state, opts.say, dir);
     else await inventoryLabUp(state, inventory!, opts.say, dir);
     // Local agents are watched by pid (a crashed one fails the step at once); remote ones by the deadline.
-    const probe: ProbeResult = state.slurm ? { kind: 'probed', facts: new Map(), missing: [], errors: new Map() } : await probeAgents(state, token, (id) => kind === 'inventory' || pidAlive(state.hosts.find((h) => h.id === id)!.agent.pid));
+    // QEMU lab: no agent runs in the guests yet (they are driven over SSH; testbed/kernel/README.md).
+    const probe: ProbeResult = state.slurm || kind === 'qemu' ? { kind: 'probed', facts: new Map(), missing: [], errors: new Map() } : await probeAgents(state, token, (id) => kind === 'inventory' || pidAlive(state.hosts.find((h) => h.id === id)!.agent.pid));
     if (probe.kind === 'probed') {
       const bad = [
         ...[...probe.errors.entries()].map(([id, e]) => ({ id, why: e })),
@@ -94,10 +103,12 @@ async function down(dir: string): Promise<string[]> {
   const removed: string[] = [];
   if (state?.kind === 'sim') removed.push(...(await simLabDown(state)));
   if (state?.kind === 'inventory') removed.push(...(await inventoryLabDown(state)));
+  if (state?.kind === 'qemu' || (!state && process.getuid?.() === 0)) removed.push(...(await qemuLabDown(state, dir)));
+  if (state?.kind === 'qemu') removed.push(...(await removeLabNetwork([])));
   // Slurm first: cancelling its jobs stops their agents, and their epilogs reap the nodes while the engines live.
-  if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory') removed.push(...(await slurmDown(state, dir)));
+  if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory' && state?.kind !== 'qemu') removed.push(...(await slurmDown(state, dir)));
   // The emulated lab's sweep runs even without a state file (it finds our namespaces and links by name).
-  if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory') removed.push(...(await localLabDown(state)));
+  if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory' && state?.kind !== 'qemu') removed.push(...(await localLabDown(state)));
   if (state) removed.push(...state.hosts.map((h) => `host ${h.id}`));
   // A dockerd found without its state file leaves its mounts under the data root, inside this directory.
   for (const m of mountsUnder([dir])) await run(['umount', '-l', m]).catch(() => undefined);

@@ -11,7 +11,6 @@ import type { RunResult } from '../../agents/backend.ts';
 import type { AgentClient } from '../hub/agent-connection.ts';
 import { runMachine, type Awaitable, type RunOutcome } from './run-machine.ts';
 import { UserInputError, messageOf } from '../../workloads/common/errors.ts';
-import { isNetworkWorkload } from '../../workloads/catalog.ts';
 import { LeasePlanner } from './lease-planner.ts';
 
 /**

@@ -1,6 +1,7 @@
 // `ironlab testbed up | status | down`: one command to a ready testbed — an emulated lab on this machine
 // (default), a simulated lab (--sim), or a real lab from an inventory (--inventory FILE) — and one to remove it.
 // After `up`, `ironlab run CAMPAIGN` uses the testbed's hosts with no further step (see testbed/testbed-for.ts).
+import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import type { HostFacts } from '../../agents/backend.ts';
 import { HostStepFailed, interruptUp } from '../steps.ts';
@@ -47,6 +48,10 @@ Each host is given its own key (derived from the testbed's token), so one host c
     .option('--sim', 'simulated hosts (no root needed)')
     .option('--inventory <file>', 'a real lab: hosts reached over SSH (YAML)')
     .option('--slurm', "emulated lab: bring up a Slurm of its own (munged, slurmctld here, a slurmd per host); campaigns lease its hosts with `ironlab run --slurm`")
+    .option('--kernel <name>', "QEMU lab: boot each host as a QEMU guest with this kernel (only `iron`: Debian's linux-source-6.1 with testbed/kernel/iron/*.patch, built and cached)", (v: string) => {
+      if (v !== 'iron') throw new InvalidArgumentError('--kernel takes `iron`');
+      return v as 'iron';
+    })
     .option('--json', 'print the testbed as JSON')
     .action(async (o) => {
       const { testbedUp } = await import('../testbed.ts');
@@ -57,11 +62,15 @@ Each host is given its own key (derived from the testbed's token), so one host c
       const onSigint = () => (interruptUp.signal.aborted ? process.exit(130) : (say('interrupted: tearing down after the current step'), interruptUp.abort()));
       process.on('SIGINT', onSigint);
       try {
-        const r = await testbedUp({ hosts: o.hosts, sim: Boolean(o.sim), inventory: o.inventory, slurm: Boolean(o.slurm), say });
+        const r = await testbedUp({ hosts: o.hosts, sim: Boolean(o.sim), inventory: o.inventory, slurm: Boolean(o.slurm), kernel: o.kernel, say });
         const facts = r.probe.kind === 'probed' ? r.probe.facts : new Map<string, HostFacts>();
         if (o.json) return void process.stdout.write(JSON.stringify({ ...r.state, facts: Object.fromEntries(facts) }, null, 2) + '\n');
         const secs = ((Date.now() - t0) / 1000).toFixed(1);
         process.stdout.write(`${header(r.state)}: ${r.unchanged ? 'already up, nothing changed' : 'up'} (${secs} s)\n`);
+        if (r.state.kind === 'qemu') {
+          const rows = r.state.hosts.map((h) => [h.id, h.roles.join(','), h.address ?? '-', h.vm?.release ?? '-', h.vm?.bootSeconds != null ? `${h.vm.bootSeconds.toFixed(1)} s` : '-', `${h.nic} (virtio_net)`]);
+          return void process.stdout.write(table([['host', 'roles', 'address', 'kernel', 'boot', 'nic'], ...rows]) + '\n');
+        }
         process.stdout.write(table(upRows(r.state, facts, r.probe.kind === 'busy')) + '\n');
       } catch (err) {
         if (!(err instanceof HostStepFailed)) throw err;
@@ -86,6 +95,11 @@ Each host is given its own key (derived from the testbed's token), so one host c
       }
       if (o.json) return void process.stdout.write(JSON.stringify(s, null, 2) + '\n');
       process.stdout.write(`${header(s.state)}\n`);
+      if (s.state.kind === 'qemu') {
+        const rows = s.hosts.map((h) => [h.host.id, h.host.address ?? '-', h.agentRunning ? `running (${h.host.vm?.bootSeconds?.toFixed(1) ?? '?'} s boot)` : 'NOT RUNNING', h.kernel ?? '-', h.ironVersion ?? '-']);
+        process.stdout.write(table([['host', 'address', 'vm', 'kernel', 'iron_version'], ...rows]) + '\n');
+        return;
+      }
       const rows = s.hosts.map((h) => [
         h.host.id,
         h.host.roles.join(','),
@@ -119,7 +133,7 @@ Each host is given its own key (derived from the testbed's token), so one host c
 }
 
 function header(s: TestbedState): string {
-  const kind = s.kind === 'local' ? 'emulated lab' : s.kind === 'sim' ? 'simulated lab' : 'inventory lab';
+  const kind = s.kind === 'local' ? 'emulated lab' : s.kind === 'sim' ? 'simulated lab' : s.kind === 'qemu' ? `QEMU lab (IRON kernel, ${existsSync('/dev/kvm') ? 'KVM' : 'TCG'})` : 'inventory lab';
   if (s.slurm) return `testbed: ${kind} under Slurm (partition lab, SLURM_CONF=${s.slurm.conf}), ${s.hosts.length} host(s); \`ironlab run CAMPAIGN --slurm\` leases them (state ${stateFile()})`;
   return `testbed: ${kind}, ${s.hosts.length} host(s), orchestrator address ws://${s.hub.host}:${s.hub.port} (state ${stateFile()})`;
 }

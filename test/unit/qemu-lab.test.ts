@@ -1,0 +1,38 @@
+// The QEMU lab's plan and command line (testbed/qemu-lab.ts), and the kernel build's cache key
+// (testbed/kernel-build.ts): what `testbed up --kernel iron` will make, before it makes anything.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { qemuArgv, qemuLabPlan } from '../../testbed/qemu-lab.ts';
+import { KERNEL_DIR, patchFiles, wantedOptions } from '../../testbed/kernel-build.ts';
+
+describe('QEMU lab plan', () => {
+  const state = qemuLabPlan(2, '/tmp/ironlab-unit-testbed');
+
+  it('names every VM resource in the state before anything is made', () => {
+    expect(state.kind).toBe('qemu');
+    expect(state.hosts.map((h) => [h.id, h.address, h.vm?.tap])).toEqual([
+      ['lab-1', '169.254.0.11', 'ironlab-t1'],
+      ['lab-2', '169.254.0.12', 'ironlab-t2'],
+    ]);
+    for (const h of state.hosts) expect(h.vm!.pidFile.startsWith('/tmp/ironlab-unit-testbed/hosts/')).toBe(true);
+  });
+
+  it('boots a multiqueue MSI-X virtio NIC on the tap, the disk as a throw-away snapshot, the address on the command line', () => {
+    const argv = qemuArgv(state.hosts[0], 1, '/k/bzImage', '/r/rootfs.ext4').join(' ');
+    expect(argv).toContain('tap,id=nic0,ifname=ironlab-t1,script=no,downscript=no,queues=2');
+    expect(argv).toContain('virtio-net-pci,netdev=nic0,mac=52:54:00:1b:00:01,mq=on,vectors=6');
+    expect(argv).toContain('file=/r/rootfs.ext4,format=raw,if=virtio,snapshot=on');
+    expect(argv).toContain('ironlab.addr=169.254.0.11/24');
+    expect(argv).toMatch(/-pidfile \/tmp\/ironlab-unit-testbed\/hosts\/lab-1\/qemu\.pid -daemonize/);
+  });
+});
+
+describe('IRON kernel series', () => {
+  it('has its four patches in order, and a config fragment that asks for IRON with CFS bandwidth', () => {
+    expect(patchFiles().map((p) => p.split('/').pop()!.slice(0, 4))).toEqual(['0001', '0002', '0003', '0004']);
+    const wanted = wantedOptions(readFileSync(join(KERNEL_DIR, 'guest.config'), 'utf8'));
+    expect(wanted).toEqual(expect.arrayContaining(['CONFIG_IRON=y', 'CONFIG_CFS_BANDWIDTH=y', 'CONFIG_VIRTIO_NET=y', 'CONFIG_PCI_MSI=y']));
+    expect(wanted.some((o) => o.startsWith('CONFIG_IRQ_TIME_ACCOUNTING'))).toBe(false);
+  });
+});

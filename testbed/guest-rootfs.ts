@@ -1,0 +1,58 @@
+// The QEMU lab host's root filesystem: Debian (debootstrap minbase, mirror from this machine's apt configuration)
+// with what a lab host needs to be driven and measured (iperf3, sysbench, iproute2, sshd) and this machine's Node
+// binary, made into an ext4 image with `mkfs.ext4 -d`. It is a cache like the workload image archive (keyed by
+// the hash of its recipe, never changed by a guest: each VM boots it with snapshot=on, so writes go to QEMU's
+// temporary overlay and vanish with the VM). PID 1 is a small shell script (testbed/kernel/guest-init.sh):
+// no init system, so a TCG guest is up in seconds.
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { aptMirror } from '../workloads/image.ts';
+import { run } from './exec.ts';
+import { KERNEL_DIR } from './kernel-build.ts';
+import type { Say } from './steps.ts';
+
+export const GUEST_RECIPE = {
+  recipeVersion: 1,
+  suite: 'bookworm',
+  variant: 'minbase',
+  packages: ['iperf3', 'sysbench', 'iproute2', 'openssh-server', 'libstdc++6', 'procps'],
+  sizeMiB: 1536,
+} as const;
+
+export const guestCacheDir = () => process.env.IRONLAB_GUEST_CACHE ?? '/var/cache/ironlab/guest';
+const INIT = join(KERNEL_DIR, 'guest-init.sh');
+
+export function guestRootfsHash(): string {
+  const h = createHash('sha256').update(JSON.stringify(GUEST_RECIPE)).update(readFileSync(INIT)).update(process.version);
+  return h.digest('hex').slice(0, 16);
+}
+
+/** The cached image, built first when missing. */
+export async function ensureGuestRootfs(say: Say): Promise<string> {
+  const hash = guestRootfsHash();
+  const image = join(guestCacheDir(), hash, 'rootfs.ext4');
+  if (existsSync(image)) return image;
+  const dir = join(image, '..');
+  const tree = `${dir}.tree.${process.pid}`;
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const t0 = Date.now();
+  try {
+    say(`guest rootfs ${hash}: debootstrap ${GUEST_RECIPE.suite} (${GUEST_RECIPE.packages.join(', ')})`);
+    await run(['debootstrap', `--variant=${GUEST_RECIPE.variant}`, `--include=${GUEST_RECIPE.packages.join(',')}`, GUEST_RECIPE.suite, tree, aptMirror(GUEST_RECIPE.suite)], { timeoutMs: 1_800_000 });
+    copyFileSync(process.execPath, join(tree, 'usr/local/bin/node'));
+    copyFileSync(INIT, join(tree, 'sbin/ironlab-init'));
+    chmodSync(join(tree, 'sbin/ironlab-init'), 0o755);
+    rmSync(join(tree, 'var/cache/apt/archives'), { recursive: true, force: true });
+    mkdirSync(join(tree, 'var/cache/apt/archives/partial'), { recursive: true });
+    writeFileSync(join(tree, 'etc/hostname'), 'ironlab-guest\n');
+    const tmp = `${image}.${process.pid}.tmp`;
+    await run(['mkfs.ext4', '-q', '-F', '-L', 'ironlab-root', '-d', tree, tmp, `${GUEST_RECIPE.sizeMiB}M`], { timeoutMs: 600_000 });
+    renameSync(tmp, image);
+    say(`guest rootfs ${hash}: built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    return image;
+  } finally {
+    rmSync(tree, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,163 @@
+// The QEMU lab (`ironlab testbed up --kernel iron`): each lab host is a QEMU guest booting the IRON kernel
+// (testbed/kernel-build.ts) on the Debian root filesystem of testbed/guest-rootfs.ts, with a multiqueue
+// virtio-net NIC (MSI-X, one vector per queue) on a tap cabled to the lab bridge (169.254.0.0/24, as the emulated
+// lab: the bridge is .1, host i is .(10+i)). KVM where /dev/kvm exists, TCG otherwise. The guest is reached over
+// SSH with a key of the testbed's own (authorized through a read-only 9p share of the host's testbed directory);
+// the project itself is shared read-only too, so the agent's code runs in the guest as it is here.
+// Everything is named in the state file before it is made: the tap, the pid file, the console log; the disk is
+// the cached image opened with snapshot=on (the guest's writes vanish with QEMU). `down` ends each QEMU by the
+// pid in its pid file, after checking that pid still runs QEMU with that pid file, and removes the taps.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run, succeeds } from './exec.ts';
+import { ensureGuestRootfs } from './guest-rootfs.ts';
+import { ensureIronKernel } from './kernel-build.ts';
+import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, ensureBridge, hostAddress } from './lab-network.ts';
+import { runsOurs, sleep, terminate } from './processes.ts';
+import { closeSsh, sshRun, type SshTarget } from './ssh.ts';
+import { hostDir, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
+import { step, type Say } from './steps.ts';
+
+export const PROJECT_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
+/** Where the project appears inside a guest (9p, read-only). */
+export const GUEST_PROJECT = '/ironlab';
+export const QEMU_PACKAGES = ['qemu-system-x86', 'debootstrap', 'e2fsprogs', 'openssh-client', 'iperf3'];
+export const GUEST_QUEUES = 2;
+export const GUEST_MEMORY_MIB = 1024;
+export const tapName = (index: number) => `ironlab-t${index}`;
+const OUR_TAP = /^ironlab-t\d+$/;
+const BOOT_TIMEOUT_MS = Number(process.env.IRONLAB_GUEST_BOOT_TIMEOUT_MS ?? 300_000);
+
+export const guestKey = (dir = testbedDir()) => join(dir, 'guest_ed25519');
+export const guestSsh = (h: TestbedHost, dir = testbedDir()): SshTarget => ({ address: h.address!, user: 'root', key: guestKey(dir), port: 22 });
+export const accel = () => (existsSync('/dev/kvm') ? 'kvm' : 'tcg');
+
+export function qemuLabPlan(n: number, dir = testbedDir()): TestbedState {
+  const ncpu = cpus().length;
+  const hosts: TestbedHost[] = Array.from({ length: n }, (_, i) => {
+    const id = `lab-${i + 1}`;
+    const hd = hostDir(id, dir);
+    return {
+      id,
+      roles: i === 0 ? ['server'] : ['peer'],
+      backend: 'docker',
+      address: hostAddress(i + 1),
+      // Inside the guest: its vCPU 0 takes the victim, neighbours and the NIC's interrupts, the last the peers.
+      cores: { victim: [0], neighbours: [0], peers: [Math.min(ncpu, GUEST_QUEUES) - 1], nic: [0] },
+      nic: 'eth0',
+      ssh: { user: 'root', key: guestKey(dir), port: 22, installDir: GUEST_PROJECT },
+      vm: { tap: tapName(i + 1), pidFile: join(hd, 'qemu.pid'), console: join(hd, 'console.log'), share: join(hd, 'share'), kernel: null, release: null, bootSeconds: null },
+      agent: { pid: null, statusFile: join(hd, 'agent-status.json'), log: join(hd, 'agent.log') },
+      image: null,
+    };
+  });
+  return { version: 1, kind: 'qemu', createdAt: new Date().toISOString(), hub: { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT }, bridge: LAB_BRIDGE, iptablesRule: false, hosts, slurm: null };
+}
+
+export function qemuArgv(h: TestbedHost, index: number, bzImage: string, rootfs: string): string[] {
+  const vm = h.vm!;
+  const mac = `52:54:00:1b:00:${index.toString(16).padStart(2, '0')}`;
+  return [
+    'qemu-system-x86_64', '-name', `ironlab-${h.id}`, '-machine', `q35,accel=${accel()}`, '-cpu', accel() === 'kvm' ? 'host' : 'max',
+    '-smp', String(GUEST_QUEUES), '-m', String(GUEST_MEMORY_MIB), '-nodefaults', '-no-user-config', '-display', 'none',
+    '-kernel', bzImage,
+    '-append', `console=ttyS0 root=/dev/vda rw init=/sbin/ironlab-init ironlab.addr=${h.address}/24 ironlab.name=${h.id} quiet`,
+    '-drive', `file=${rootfs},format=raw,if=virtio,snapshot=on`,
+    // Multiqueue virtio-net: a queue pair per vCPU, MSI-X vectors for each queue plus config and control.
+    '-netdev', `tap,id=nic0,ifname=${vm.tap},script=no,downscript=no,queues=${GUEST_QUEUES}`,
+    '-device', `virtio-net-pci,netdev=nic0,mac=${mac},mq=on,vectors=${2 * GUEST_QUEUES + 2}`,
+    '-virtfs', `local,path=${PROJECT_ROOT},mount_tag=ironlab,security_model=none,readonly=on`,
+    '-virtfs', `local,path=${vm.share},mount_tag=host,security_model=none,readonly=on`,
+    '-device', 'virtio-rng-pci',
+    '-serial', `file:${vm.console}`, '-pidfile', vm.pidFile, '-daemonize',
+  ];
+}
+
+const qemuPid = (h: TestbedHost): number | null => {
+  const f = h.vm?.pidFile;
+  if (!f || !existsSync(f)) return null;
+  const pid = Number(readFileSync(f, 'utf8').trim());
+  return runsOurs(pid, f) ? pid : null;
+};
+
+export async function qemuLabUp(state: TestbedState, say: Say, dir = testbedDir()): Promise<TestbedState> {
+  writeState(state, dir);
+  const save = () => writeState(state, dir);
+  const kernel = await step('lab', 'kernel', say, () => ensureIronKernel(say));
+  if (!kernel.built) say(`kernel ${kernel.hash}: cached (${kernel.bzImage})`);
+  const rootfs = await step('lab', 'rootfs', say, () => ensureGuestRootfs(say));
+  if (!existsSync(guestKey(dir))) await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'ironlab-testbed', '-f', guestKey(dir)]);
+  await step('lab', 'bridge', say, ensureBridge);
+  for (const [i, h] of state.hosts.entries()) {
+    const vm = h.vm!;
+    if (qemuPid(h)) continue;
+    vm.kernel = kernel.bzImage;
+    vm.release = kernel.release;
+    mkdirSync(vm.share, { recursive: true });
+    writeFileSync(join(vm.share, 'authorized_keys'), readFileSync(`${guestKey(dir)}.pub`));
+    save();
+    await step(h.id, 'tap', say, async () => {
+      if (!(await succeeds(['ip', 'link', 'show', 'dev', vm.tap]))) await run(['ip', 'tuntap', 'add', 'dev', vm.tap, 'mode', 'tap', 'multi_queue']);
+      await run(['ip', 'link', 'set', vm.tap, 'master', LAB_BRIDGE, 'up']);
+    });
+    const t0 = Date.now();
+    await step(h.id, `boot (${accel()})`, say, () => run(qemuArgv(h, i + 1, kernel.bzImage, rootfs), { timeoutMs: 60_000 }));
+    await step(h.id, 'ssh', say, () => waitForSsh(h, dir));
+    vm.bootSeconds = (Date.now() - t0) / 1000;
+    say(`${h.id}: up in ${vm.bootSeconds.toFixed(1)} s (${kernel.release}, ${accel()})`);
+    save();
+  }
+  return state;
+}
+
+async function waitForSsh(h: TestbedHost, dir: string): Promise<void> {
+  const deadline = Date.now() + BOOT_TIMEOUT_MS;
+  for (;;) {
+    if (!qemuPid(h)) throw new Error(`QEMU exited (console: ${consoleTail(h)})`);
+    if (readFileSync(h.vm!.console, 'utf8').includes('ironlab-guest: ready') && (await guestRun(h, ['true'], 20_000, dir).then(() => true, () => false))) return;
+    if (Date.now() > deadline) throw new Error(`no SSH within ${BOOT_TIMEOUT_MS / 1000} s (console: ${consoleTail(h)})`);
+    await sleep(1000);
+  }
+}
+
+
+export function consoleTail(h: TestbedHost): string {
+  try {
+    return readFileSync(h.vm!.console, 'utf8').trim().split('\n').slice(-3).join(' / ');
+  } catch {
+    return 'none';
+  }
+}
+
+/** Run argv in a guest (each argument quoted for its shell by testbed/ssh.ts). */
+export function guestRun(h: TestbedHost, argv: string[], timeoutMs = 120_000, dir = testbedDir()): Promise<string> {
+  return sshRun(guestSsh(h, dir), argv, { timeoutMs });
+}
+
+/** What `status` shows for a guest: running, its kernel and IRON version (asked over SSH). */
+export async function guestStatus(h: TestbedHost, dir = testbedDir()): Promise<{ running: boolean; kernel: string | null; ironVersion: string | null; ironEnabled: string | null }> {
+  if (!qemuPid(h)) return { running: false, kernel: null, ironVersion: null, ironEnabled: null };
+  const out = await guestRun(h, ['sh', '-c', 'uname -r; cat /proc/sys/kernel/iron_version 2>/dev/null || echo none; cat /proc/sys/kernel/iron_enabled 2>/dev/null || echo -'], 20_000, dir).catch(() => '');
+  await closeSsh(guestSsh(h, dir), dir);
+  const [kernel, ironVersion, ironEnabled] = out.trim().split('\n');
+  return { running: true, kernel: kernel || null, ironVersion: ironVersion || null, ironEnabled: ironEnabled || null };
+}
+
+/** QEMUs (by pid file, checked), then taps (ours by name), then the bridge when no other lab uses it. */
+export async function qemuLabDown(state: TestbedState | null, dir = testbedDir()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const h of state?.hosts ?? []) {
+    const pid = qemuPid(h);
+    if (pid) {
+      await closeSsh(guestSsh(h, dir), dir);
+      await terminate(pid, h.vm!.pidFile, 10_000);
+      removed.push(`vm ${h.id} (pid ${pid})`);
+    }
+    rmSync(hostDir(h.id, dir), { recursive: true, force: true });
+  }
+  const links = (await run(['ip', '-o', 'link', 'show'])).split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((n): n is string => !!n && OUR_TAP.test(n));
+  for (const tap of links) if (await succeeds(['ip', 'link', 'del', tap])) removed.push(`tap ${tap}`);
+  return removed;
+}
