@@ -5,16 +5,16 @@
 // repaid from the next refills, so the group stays throttled until it has paid.
 
 export class CfsBandwidth {
-  quotaNs: number;
+  quotaNs = 0;
   readonly periodNs: number;
   readonly sliceNs: number;
   /** Global pool for the current period. */
-  pool: number;
+  pool = 0;
   /** Per-CPU runtime_remaining. */
   readonly remain: Float64Array;
   readonly throttled: Uint8Array;
   private readonly throttledSince: Float64Array;
-  nextRefillNs: number;
+  nextRefillNs = 0;
   // cpu.stat style counters
   usageNs = 0;
   nrPeriods = 0;

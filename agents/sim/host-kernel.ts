@@ -99,7 +99,7 @@ export class HostKernel {
   private readonly maxAdvanceNs: number;
   private readonly gridNs: number;
   private readonly jitterIntervalNs: number;
-  private nextJitterNs: number;
+  private nextJitterNs = 0;
   // NAPI / softirq state per core
   private readonly poll: Uint8Array; // NAPI scheduled with the interrupt masked: ksoftirqd is runnable
   private readonly epCtx: Int32Array; // a softirq episode holds the core (NONE: no episode)
@@ -163,7 +163,7 @@ export class HostKernel {
   private readonly messageBytes: number;
   // Timeline
   private readonly timelineBucketNs: number;
-  private nextBucketNs: number;
+  private nextBucketNs = 0;
   private lastBucketCat: Float64Array;
   readonly timeline: TimelineBucket[] = [];
 

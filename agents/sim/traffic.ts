@@ -35,7 +35,7 @@ export class Traffic {
   readonly payloadBytes: number;
   readonly wireBytesPerPacket: number;
   /** Packets per ns the link carries at most for this neighbour (its share is set by the engine). */
-  linePpns: number;
+  linePpns = 0;
   /** Packets per ns of the whole link in this neighbour's direction (a lone sender gets all of it). */
   readonly linkPpns: number;
   // ---- Receiver state ----
@@ -55,7 +55,7 @@ export class Traffic {
    */
   peerDeficit = 0;
   private rDeficit = 0;
-  ringCap: number;
+  ringCap = 0;
   // ---- Sender state ----
   readonly htbPpns: number; // Infinity without a rate limit
   /** TCP sender: bytes written by the application, not yet transmitted. */
