@@ -44,47 +44,36 @@ export function parseLocalTimerInterrupts(text: string): number[] {
 const readLoc = () => parseLocalTimerInterrupts(readFileSync('/proc/interrupts', 'utf8'));
 
 /** Run each spec once, in order, through a docker backend; everything is torn down after each run. */
-export async function runFloods(specs: readonly RunSpec[], opts: { hostId: string; onRun?: (spec: RunSpec, i: number) => void; signal?: AbortSignal }): Promise<FloodRun[]> {
+/** Whether a failed attempt is tried again: the caller's rule (the run ledger's), given the attempts made so far. */
+export type RetryRule = (err: unknown, attempts: number) => boolean;
+
+/** `once` until it succeeds or `retry` says stop (then its last error); every attempt is its own set-up and teardown. */
+export async function withRetries<R>(once: (attempt: number) => Promise<R>, retry: RetryRule): Promise<R> {
+  for (let attempts = 1; ; attempts++) {
+    try {
+      return await once(attempts);
+    } catch (err) {
+      if (!retry(err, attempts)) throw err;
+    }
+  }
+}
+
+/**
+ * Run each spec in order through a docker backend; everything is torn down after each attempt. A failed
+ * attempt is repeated while `retry` allows (default: never), as `ironlab run` repeats a run: under load a
+ * workload that exits early is one bad attempt, not the end of the calibration.
+ */
+export async function runFloods(specs: readonly RunSpec[], opts: { hostId: string; onRun?: (spec: RunSpec, i: number) => void; signal?: AbortSignal; retry?: RetryRule }): Promise<FloodRun[]> {
   const docker = new Docker();
   const backend = new DockerBackend({ hostId: opts.hostId, docker });
   const out: FloodRun[] = [];
-  const quiet = () => undefined;
   // What an interrupted calibration of this host left goes first, as an agent's reaper does at its start.
   await backend.reap();
   try {
+    const retry: RetryRule = (err, attempts) => !opts.signal?.aborted && (opts.retry?.(err, attempts) ?? false);
     for (const [i, spec] of specs.entries()) {
       opts.onRun?.(spec, i);
-      // One signal per run: the backend's waits each add an abort listener to it.
-      const run = new AbortController();
-      const onAbort = () => run.abort();
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      const signal = run.signal;
-      try {
-        await backend.setup(spec, signal);
-        await backend.warmup(spec.runId, signal, quiet);
-        const pids = await neighbourPids(docker, spec);
-        const rx0 = rxCounters(pids);
-        const loc0 = readLoc();
-        const t0 = Date.now();
-        await backend.measure(spec.runId, signal, quiet);
-        const t1 = Date.now();
-        const rx1 = rxCounters(pids);
-        const loc1 = readLoc();
-        const result = await backend.collect(spec.runId);
-        out.push({
-          spec,
-          samples: result.samples,
-          windowS: (t1 - t0) / 1000,
-          rxSkbs: rx1.packets - rx0.packets,
-          rxBytes: rx1.bytes - rx0.bytes,
-          txSkbs: rx1.txPackets - rx0.txPackets,
-          txBytes: rx1.txBytes - rx0.txBytes,
-          locPerCore: loc1.map((v, c) => v - (loc0[c] ?? v)),
-        });
-      } finally {
-        opts.signal?.removeEventListener('abort', onAbort);
-        await backend.teardown(spec.runId);
-      }
+      out.push(await withRetries(() => floodOnce(backend, docker, spec, opts.signal), retry));
     }
   } finally {
     await backend.reap(specs[0]?.campaignId);
@@ -94,6 +83,42 @@ export async function runFloods(specs: readonly RunSpec[], opts: { hostId: strin
   const left = await leftBehind(docker, opts.hostId);
   if (left.length) throw new Error(`calibration left ${left.join(', ')} behind on this host (the next calibration reaps it first)`);
   return out;
+}
+
+/** One attempt of one flood: set up, warm up, measure between our counters, collect, always tear down. */
+async function floodOnce(backend: DockerBackend, docker: Docker, spec: RunSpec, outer: AbortSignal | undefined): Promise<FloodRun> {
+  const quiet = () => undefined;
+  // One signal per run: the backend's waits each add an abort listener to it.
+  const run = new AbortController();
+  const onAbort = () => run.abort();
+  outer?.addEventListener('abort', onAbort, { once: true });
+  const signal = run.signal;
+  try {
+    await backend.setup(spec, signal);
+    await backend.warmup(spec.runId, signal, quiet);
+    const pids = await neighbourPids(docker, spec);
+    const rx0 = rxCounters(pids);
+    const loc0 = readLoc();
+    const t0 = Date.now();
+    await backend.measure(spec.runId, signal, quiet);
+    const t1 = Date.now();
+    const rx1 = rxCounters(pids);
+    const loc1 = readLoc();
+    const result = await backend.collect(spec.runId);
+    return {
+      spec,
+      samples: result.samples,
+      windowS: (t1 - t0) / 1000,
+      rxSkbs: rx1.packets - rx0.packets,
+      rxBytes: rx1.bytes - rx0.bytes,
+      txSkbs: rx1.txPackets - rx0.txPackets,
+      txBytes: rx1.txBytes - rx0.txBytes,
+      locPerCore: loc1.map((v, c) => v - (loc0[c] ?? v)),
+    };
+  } finally {
+    outer?.removeEventListener('abort', onAbort);
+    await backend.teardown(spec.runId);
+  }
 }
 
 /** What of this host id's is still here: labelled containers and networks, `ironlab-<host>-*` cgroups. */

@@ -7,14 +7,15 @@ import { accessSync, constants, existsSync, readFileSync, writeFileSync } from '
 import { cpus, hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { RunSpec } from '../../agents/run-spec.ts';
-import { runFloods } from '../../agents/calibrate/floods.ts';
+import { runFloods, type RetryRule } from '../../agents/calibrate/floods.ts';
 import { measurementsFrom, mssSegments, runFigures, type RunFigures } from '../../agents/calibrate/figures.ts';
 import { buildHostProfile, fmt, spread } from '../../agents/calibrate/host-profile.ts';
 import { readKernelConfig } from '../../agents/calibrate/kernel-config.ts';
 import { loadProfile } from '../../agents/sim/profile.ts';
 import { expandCampaign } from '../campaign/matrix.ts';
 import { loadCampaign } from '../campaign/spec.ts';
-import { PrerequisiteError, UserInputError } from '../../workloads/common/errors.ts';
+import { ledgerRules } from '../store/store.ts';
+import { isRetryable, messageOf, PrerequisiteError, UserInputError } from '../../workloads/common/errors.ts';
 
 export interface CalibrateOptions {
   campaign?: string;
@@ -25,6 +26,19 @@ export interface CalibrateOptions {
 
 const CALIBRATED = new Set(['sysbench', 'udp-receiver', 'tcp-receiver', 'udp-sender', 'tcp-sender']);
 export const DEFAULT_CALIBRATION_CAMPAIGN = 'local-docker';
+
+/**
+ * When a failed flood is tried again: the rule `ironlab run`'s ledger applies to a run (retryable and fewer
+ * than the campaign's maxAttempts attempts), saying each failure as the campaign driver does.
+ */
+export function calibrationRetry(maxAttempts: number, say: (line: string) => void): RetryRule {
+  return (err, attempts) => {
+    const retryable = isRetryable(err);
+    const again = ledgerRules.afterFailure({ attempts, budget_base: 0 }, retryable, maxAttempts) === 'todo';
+    say(`  attempt ${attempts} of ${maxAttempts} failed (${retryable ? 'retryable' : 'fatal'}): ${messageOf(err)}${again ? '; trying again' : ''}`);
+    return again;
+  };
+}
 
 /** The runs of a calibration: one per receive cell (and the control) of the campaign, per repetition. */
 export function calibrationRuns(campaign: string, repetitions: number, durationS: number, stamp: string): RunSpec[] {
@@ -67,7 +81,9 @@ export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
   const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   process.stdout.write(`calibrating ${host} (${kernel}) with ${runs.length} runs of ${campaign}'s receive and send cells and control (${o.durationS} s window each, ${o.repetitions} repetitions); load average ${loadBefore}\n`);
 
-  const floods = await runFloods(runs, { hostId: `calibrate-${host}`, onRun: (s, i) => process.stdout.write(`  run ${i + 1}/${runs.length}: ${s.scenarioId} (repetition ${s.repetition + 1})\n`) });
+  const say = (line: string) => void process.stdout.write(`${line}\n`);
+  const retry = calibrationRetry(loadCampaign(campaign).spec.maxAttempts, say);
+  const floods = await runFloods(runs, { hostId: `calibrate-${host}`, retry, onRun: (s, i) => say(`  run ${i + 1}/${runs.length}: ${s.scenarioId} (repetition ${s.repetition + 1})`) });
   const figs = floods.map(runFigures);
   const loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   process.stdout.write(renderFigures(figs, base.tcpMssBytes));

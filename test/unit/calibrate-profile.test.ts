@@ -7,7 +7,9 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { buildHostProfile, spread } from '../../agents/calibrate/host-profile.ts';
 import { measurementsFrom, runFigures } from '../../agents/calibrate/figures.ts';
-import { parseLocalTimerInterrupts } from '../../agents/calibrate/floods.ts';
+import { parseLocalTimerInterrupts, withRetries } from '../../agents/calibrate/floods.ts';
+import { calibrationRetry } from '../../orchestrator/commands/calibrate-command.ts';
+import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
 import { parseKernelConfig } from '../../agents/calibrate/kernel-config.ts';
 import { loadProfile } from '../../agents/sim/profile.ts';
 import { paperRunSpec } from '../../agents/sim/paper-defaults.ts';
@@ -182,4 +184,44 @@ describe('ironlab run --sim-profile', () => {
     sql.close();
     expect(profiles).toEqual(new Set(['host-testhost']));
   }, 120_000);
+});
+
+describe('a failed calibration flood', () => {
+  // The docker backend's error when a workload container exits before the window ends (loaded host).
+  const exitedEarly = () => new RetryableError('ironlab-victim exited early (code 0): ', 'WORKLOAD_EXITED');
+
+  it('is tried again, as `ironlab run` retries a run: one early exit does not end the calibration', async () => {
+    const lines: string[] = [];
+    let calls = 0;
+    const flood = await withRetries(async (attempt) => {
+      calls++;
+      if (attempt === 1) throw exitedEarly();
+      return `measured on attempt ${attempt}`;
+    }, calibrationRetry(3, (l) => lines.push(l)));
+    expect(flood).toBe('measured on attempt 2');
+    expect(calls).toBe(2);
+    expect(lines).toEqual(['  attempt 1 of 3 failed (retryable): ironlab-victim exited early (code 0): ; trying again']);
+  });
+
+  it('stops after the campaign\'s maxAttempts with the last error', async () => {
+    let calls = 0;
+    const lines: string[] = [];
+    const all = withRetries(async () => {
+      calls++;
+      throw exitedEarly();
+    }, calibrationRetry(3, (l) => lines.push(l)));
+    await expect(all).rejects.toThrow(/exited early/);
+    expect(calls).toBe(3);
+    expect(lines.at(-1)).toBe('  attempt 3 of 3 failed (retryable): ironlab-victim exited early (code 0): ');
+  });
+
+  it('is not tried again when the failure is fatal', async () => {
+    let calls = 0;
+    const all = withRetries(async () => {
+      calls++;
+      throw new FatalError("enforcement 'ebpf' cannot run on calibrate-x: no BTF", 'UNSUPPORTED');
+    }, calibrationRetry(3, () => undefined));
+    await expect(all).rejects.toThrow(/cannot run/);
+    expect(calls).toBe(1);
+  });
 });
