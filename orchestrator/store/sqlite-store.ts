@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS host_facts (
 
 type Budget = { attempts: number; budget_base: number; host_id: string | null; status: RunStatus };
 
+/** Sample rows per INSERT statement (6 parameters each; SQLite allows 32766 per statement). */
+const SAMPLES_PER_INSERT = 64;
+
 /** How long a ledger write waits for others to share its commit (runs last seconds; this is noise to them). */
 const GROUP_COMMIT_MS = 10;
 
@@ -50,6 +53,8 @@ interface QueuedWrite {
 
 export class SqliteStore implements Store {
   private readonly stmt = new Map<string, Database.Statement>();
+  /** Sample inserts by row count. */
+  private readonly sampleInserts: Database.Statement[] = [];
   private queued: QueuedWrite[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
 
@@ -239,8 +244,7 @@ export class SqliteStore implements Store {
     const row = this.budget(campaignId, runId);
     if (row.status === 'done') return false;
     this.sql(`DELETE FROM samples WHERE campaign_id = ? AND run_id = ?`).run(campaignId, runId);
-    const insert = this.sql(`INSERT INTO samples (campaign_id, run_id, metric, value, unit, labels_json) VALUES (?, ?, ?, ?, ?, ?)`);
-    for (const s of samples) insert.run(campaignId, runId, s.metric, s.value, s.unit, JSON.stringify(s.labels));
+    this.insertSamples(campaignId, runId, samples);
     this.sql(`UPDATE runs SET status = 'done', finished_at = ?, last_error = NULL, provenance_json = ?, guard_reason = ? WHERE campaign_id = ? AND run_id = ?`).run(
       now(),
       JSON.stringify(provenance),
@@ -250,6 +254,17 @@ export class SqliteStore implements Store {
     );
     this.attempt(campaignId, runId, row.attempts, row.host_id, kept ? 'guard-kept' : 'done', kept?.guardReason ?? null);
     return true;
+  }
+
+  /** A run's samples, up to SAMPLES_PER_INSERT rows a statement (one statement per row was most of a run's store CPU). */
+  private insertSamples(campaignId: string, runId: string, samples: Sample[]): void {
+    for (let i = 0; i < samples.length; i += SAMPLES_PER_INSERT) {
+      const chunk = samples.slice(i, i + SAMPLES_PER_INSERT);
+      const values: unknown[] = [];
+      for (const s of chunk) values.push(campaignId, runId, s.metric, s.value, s.unit, JSON.stringify(s.labels));
+      const insert = (this.sampleInserts[chunk.length] ??= this.db.prepare(`INSERT INTO samples (campaign_id, run_id, metric, value, unit, labels_json) VALUES ${Array(chunk.length).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`));
+      insert.run(values);
+    }
   }
 
   async failRun(campaignId: string, runId: string, error: string, retryable: boolean, maxAttempts: number): Promise<RunStatus> {
@@ -287,12 +302,19 @@ export class SqliteStore implements Store {
   }
 
   async runs(campaignId: string): Promise<StoredRun[]> {
-    const samples = this.sql(`SELECT run_id, metric, value, unit, labels_json FROM samples WHERE campaign_id = ?`).all(campaignId) as Record<string, any>[];
+    // Streamed, not all rows at once, and each distinct text (metric, unit, labels) made once: a lab campaign has
+    // hundreds of thousands of samples but a few dozen distinct labels, and this read was the orchestrator's peak memory.
     const byRun = new Map<string, Sample[]>();
-    for (const s of samples) {
-      let list = byRun.get(s.run_id);
-      if (!list) byRun.set(s.run_id, (list = []));
-      list.push({ metric: s.metric, value: s.value, unit: s.unit, labels: JSON.parse(s.labels_json) });
+    const texts = new Map<string, string>();
+    const labels = new Map<string, Sample['labels']>();
+    const text = (t: string) => texts.get(t) ?? (texts.set(t, t), t);
+    const rows = this.sql(`SELECT run_id, metric, value, unit, labels_json FROM samples WHERE campaign_id = ?`).raw(true).iterate(campaignId) as IterableIterator<[string, string, number, string, string]>;
+    for (const [runId, metric, value, unit, labelsJson] of rows) {
+      let list = byRun.get(runId);
+      if (!list) byRun.set(runId, (list = []));
+      let l = labels.get(labelsJson);
+      if (!l) labels.set(labelsJson, (l = Object.freeze(JSON.parse(labelsJson)) as Sample['labels']));
+      list.push({ metric: text(metric), value, unit: text(unit), labels: l });
     }
     return (this.sql(`SELECT * FROM runs WHERE campaign_id = ? ORDER BY seq`).all(campaignId) as Record<string, any>[]).map((r) => ({
       ...toLedger(r),
