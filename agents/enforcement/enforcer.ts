@@ -358,11 +358,11 @@ interface PeriodRecord {
   drops: number; // packets dropped for it in this period
 }
 
-/** The per-period samples (label `t`: seconds since the window began, 0.1 s resolution). */
+/** The per-period samples (label `t`: seconds since the window began, 1 ms resolution: two steps of one group never share a label, so the report keeps every period). */
 function controllerSamples(rs: readonly PeriodRecord[]): Sample[] {
   const out: Sample[] = [];
   for (const r of rs) {
-    const l = { container: r.container, t: r.tS.toFixed(1) };
+    const l = { container: r.container, t: r.tS.toFixed(3) };
     out.push(
       sample(METRIC.controllerChargedS, round(r.chargedS), 's', l),
       sample(METRIC.controllerCreditedS, round(r.creditedS), 's', l),
