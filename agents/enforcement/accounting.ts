@@ -13,7 +13,7 @@ const SLOT_SIZE = 32;
 const TOT_TX = PENDING * SLOT_SIZE;
 const TOT_RX = TOT_TX + 8;
 /** sizeof(struct cpu_state) (per-CPU stride of ironlab_state). */
-const STATE_SIZE = 208;
+const STATE_SIZE = 216;
 
 /** One row of the attribution table: `ns` of `vec` softirq owned by `owner` that ran while `ctxCg` was current. */
 export interface AcctRow {

@@ -109,25 +109,53 @@ class EnforcerImpl implements Enforcer {
     if (this.lastTick || this.iron) return; // already started
     live.add(this);
     try {
-      if (this.parts.kernelSwitch || this.parts.accounting === 'required') requireMode(this.mode, { procRoot: this.o.procRoot });
-      if (this.parts.kernelSwitch) {
-        this.iron = new IronKernelSwitch(this.o.procRoot ?? '/proc');
-        // recorded (with the value found) before the switch changes: a crash in between leaves it restorable
-        this.state.ironSwitch = { procRoot: this.iron.procRoot, value: detectIronKernel(this.iron.procRoot).enabled ? '1' : '0' };
-        writeState(this.stateDir, this.state);
-        this.iron.set(true);
-        writeState(this.stateDir, this.state);
-      }
-      const missing = this.parts.accounting === 'required' ? [] : ebpfMissing();
-      if (missing.length) this.why = missing.join('; ');
-      else this.startAccounting();
-      if (this.accounting) this.attachDropPath();
-      if (this.parts.charging) await this.startEnforcing();
+      // The mode's parts in order (modes.ts): the kernel switch, accounting, the drop path, charging. The enforcer
+      // does not know the modes; a mode is only which implementation of each part it composes.
+      for (const part of this.composition()) await part();
       this.beginWindow();
     } catch (e) {
       await this.stop();
       throw e;
     }
+  }
+
+  /** The start of each part this mode's strategy names, in the order they depend on each other. */
+  private composition(): (() => void | Promise<void>)[] {
+    const s = this.parts;
+    const parts: (() => void | Promise<void>)[] = [];
+    if (s.kernelSwitch) parts.push(() => this.startKernelSwitch());
+    parts.push(s.accounting === 'required' ? () => this.requireAccounting() : () => this.accountIfAvailable());
+    // Wherever accounting runs, the drop program sits on the receiving devices in every mode (passing everything
+    // unless an owner is flagged), so that the modes share one receive path; only `ebpf` dropping flags owners.
+    parts.push(() => {
+      if (this.accounting) this.attachDropPath();
+    });
+    if (s.charging) parts.push(() => this.startEnforcing());
+    return parts;
+  }
+
+  /** Kernel switch part: the IRON sysctl on, recorded (with the value found) before it changes. */
+  private startKernelSwitch(): void {
+    requireMode(this.mode, { procRoot: this.o.procRoot });
+    this.iron = new IronKernelSwitch(this.o.procRoot ?? '/proc');
+    // recorded (with the value found) before the switch changes: a crash in between leaves it restorable
+    this.state.ironSwitch = { procRoot: this.iron.procRoot, value: detectIronKernel(this.iron.procRoot).enabled ? '1' : '0' };
+    writeState(this.stateDir, this.state);
+    this.iron.set(true);
+    writeState(this.stateDir, this.state);
+  }
+
+  /** Accounting part, required: the mode acts on it, so a host without eBPF cannot run the mode. */
+  private requireAccounting(): void {
+    requireMode(this.mode, { procRoot: this.o.procRoot });
+    this.startAccounting();
+  }
+
+  /** Accounting part, recorded only: where the host cannot run it, the run goes on and the provenance says why. */
+  private accountIfAvailable(): void {
+    const missing = ebpfMissing();
+    if (missing.length) this.why = missing.join('; ');
+    else this.startAccounting();
   }
 
   private startAccounting(): void {
@@ -212,7 +240,7 @@ class EnforcerImpl implements Enforcer {
     const d = this.charging.period(new Map([[name, input]])).get(name);
     this.lastStep.set(name, { at: now, snap, usedNs, dropped });
     if (!d) return; // unconstrained (a traffic peer): never charged, never dropped
-    this.drops?.set(c.ipv4, d.drop);
+    if (this.parts.dropping === 'ebpf') this.drops?.set(c.ipv4, d.drop); // the eBPF dropping part acts on the controller's rule
     const tS = this.window ? Number(now - this.window.at) / 1e9 : 0;
     const drops = (dropped.get(name) ?? 0) - (last.dropped.get(name) ?? dropped.get(name) ?? 0);
     this.periods.push({ tS, container: name, chargedS: d.chargedUs / 1e6, creditedS: d.creditedUs / 1e6, debtS: d.debtUs / 1e6, quotaUs: d.quotaUs, drop: d.drop, drops });
@@ -330,11 +358,11 @@ interface PeriodRecord {
   drops: number; // packets dropped for it in this period
 }
 
-/** The per-period samples (label `t`: seconds since the window began, 0.1 s resolution). */
+/** The per-period samples (label `t`: seconds since the window began, 1 ms resolution: two steps of one group never share a label, so the report keeps every period). */
 function controllerSamples(rs: readonly PeriodRecord[]): Sample[] {
   const out: Sample[] = [];
   for (const r of rs) {
-    const l = { container: r.container, t: r.tS.toFixed(1) };
+    const l = { container: r.container, t: r.tS.toFixed(3) };
     out.push(
       sample(METRIC.controllerChargedS, round(r.chargedS), 's', l),
       sample(METRIC.controllerCreditedS, round(r.creditedS), 's', l),

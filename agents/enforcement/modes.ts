@@ -1,6 +1,6 @@
 // The enforcement registry: every mode a campaign may name, in the order reports show them, each composed from
-// the same four parts. The real enforcer (enforcer.ts) starts the parts a mode names; the simulator
-// (sim/accounting.ts) has one policy per mode, typed against this list; schemas, the CLI and the reports take
+// the same four parts. The real enforcer (enforcer.ts) knows no mode: it starts the implementation of each part
+// the strategy names; the simulator (sim/host-kernel.ts) picks its policy from the same composition; schemas, the CLI and the reports take
 // the names from here. A new mode is one entry here, its policy in the simulator, and whatever new part it needs.
 import { z } from 'zod';
 

@@ -122,6 +122,8 @@ export class EbpfAccounting extends AccountingPolicy {
     _intervalNs: number,
     minQuotaNs: number,
     pollDelayNs: number,
+    /** The mode's dropping part is eBPF (modes.ts): owners the controller flags are dropped; else only charged. */
+    private readonly dropsOwners = true,
   ) {
     super(groups, homeCpu);
     const n = groups.length;
@@ -178,7 +180,7 @@ export class EbpfAccounting extends AccountingPolicy {
       this.creditNs[i] = 0;
       this.lastStepNs[i] = now;
       this.usageAtStepNs[i] = g.usageNs;
-      this.dropping[i] = d.drop ? 1 : 0;
+      this.dropping[i] = d.drop && this.dropsOwners ? 1 : 0;
       if (d.write) g.rewriteQuota(d.quotaUs * 1000, now);
     }
   }

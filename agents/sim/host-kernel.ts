@@ -13,6 +13,7 @@
 import type { RunSpec } from '../run-spec.ts';
 import { defaultMessageBytes, floodRateGbps, isNetworkWorkload } from '../../workloads/catalog.ts';
 import { AccountingPolicy, EbpfAccounting, IronAccounting, VanillaAccounting } from './accounting.ts';
+import { enforcementMode } from '../enforcement/modes.ts';
 import { CfsBandwidth } from './cfs-bandwidth.ts';
 import type { HostProfile } from './profile.ts';
 import { createRng, type Rng } from './rng.ts';
@@ -298,24 +299,23 @@ export class HostKernel {
     this.handleEvents();
   }
 
+  /** The policy the mode's strategy composes (enforcement/modes.ts): the kernel switch, or the charging controller, or neither. */
   private makePolicy(): AccountingPolicy {
     const p = this.prof;
-    switch (this.spec.enforcement) {
-      case 'none':
-        return new VanillaAccounting(this.groups, this.homeCpu);
-      case 'iron-kernel':
-        return new IronAccounting(this.groups, this.homeCpu, p.ironAccountingNsPerPacket);
-      case 'ebpf':
-        return new EbpfAccounting(
-          this.groups,
-          this.homeCpu,
-          p.ebpfAccountingNsPerPacket,
-          this.groups.map((g) => g.quotaNs),
-          Math.max(p.ebpfControllerIntervalUs * 1000, this.groups[0].periodNs),
-          p.ebpfMinQuotaUs * 1000,
-          Math.floor(this.rng.next() * p.ebpfPollDelayUs * 1000) + 1,
-        );
-    }
+    const s = enforcementMode(this.spec.enforcement);
+    if (s.kernelSwitch) return new IronAccounting(this.groups, this.homeCpu, p.ironAccountingNsPerPacket);
+    if (s.charging)
+      return new EbpfAccounting(
+        this.groups,
+        this.homeCpu,
+        p.ebpfAccountingNsPerPacket,
+        this.groups.map((g) => g.quotaNs),
+        Math.max(p.ebpfControllerIntervalUs * 1000, this.groups[0].periodNs),
+        p.ebpfMinQuotaUs * 1000,
+        Math.floor(this.rng.next() * p.ebpfPollDelayUs * 1000) + 1,
+        s.dropping === 'ebpf',
+      );
+    return new VanillaAccounting(this.groups, this.homeCpu);
   }
 
   /** Advance simulated time by exactly `ns`, event by event (the end is an event: a snapshot is taken there). */
