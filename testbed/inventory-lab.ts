@@ -14,7 +14,7 @@ import { LAB_PACKAGES, ensurePackages } from './prerequisites.ts';
 import { sleep } from './processes.ts';
 import { closeSsh, sshCopyTree, sshRun, type SshTarget } from './ssh.ts';
 import type { Inventory } from './inventory.ts';
-import { FINDINGS_SCRIPT, nodeProblem, parseFindings, type HostFindings } from './inventory-preflight.ts';
+import { blockProblem, FINDINGS_SCRIPT, nodeProblem, parseFindings, type HostFindings } from './inventory-preflight.ts';
 import { ensureToken, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
 
@@ -38,6 +38,7 @@ export function inventoryLabPlan(inv: Inventory, _dir = testbedDir()): TestbedSt
     address: h.address,
     cores: h.cores,
     nic: h.nic,
+    ...(h.containerBlock ? { containerBlock: h.containerBlock } : {}),
     ssh: { user: h.ssh.user, key: h.ssh.key, port: h.ssh.port, installDir: h.installDir },
     agent: { pid: null, statusFile: join(h.installDir, 'agent-status.json'), log: join(h.installDir, 'agent.log') },
     image: null,
@@ -78,9 +79,9 @@ export async function inventoryLabUp(state: TestbedState, _inv: Inventory, say: 
 /** Every host is reached and checked before any is changed: a host that cannot take the agent is refused
  *  (exit 2) with nothing installed anywhere. */
 async function preflight(state: TestbedState, say: Say): Promise<Map<string, HostFindings>> {
-  const found = await Promise.all(state.hosts.map(async (h) => [h, parseFindings(await step(h.id, 'ssh', say, () => sshRun(targetOf(h), ['sh', '-c', FINDINGS_SCRIPT])))] as const));
+  const found = await Promise.all(state.hosts.map(async (h) => [h, parseFindings(await step(h.id, 'ssh', say, () => sshRun(targetOf(h), ['sh', '-c', FINDINGS_SCRIPT, 'sh', h.nic!])))] as const));
   for (const [h, f] of found) {
-    const problem = nodeProblem(h.id, targetOf(h), f, false);
+    const problem = nodeProblem(h.id, targetOf(h), f, false) ?? (h.containerBlock ? blockProblem(h.id, h.nic!, h.containerBlock, f) : null);
     if (problem) throw problem;
   }
   return new Map(found.map(([h, f]) => [h.id, f]));
@@ -117,6 +118,7 @@ async function hostUp(state: TestbedState, h: TestbedHost, token: string, stamp:
       'env', '-C', install, 'setsid', '-f', 'sh', '-c', 'exec "$@" >>agent.log 2>&1 </dev/null', 'sh',
       'node', '--import', 'tsx', 'testbed/lab-agent.ts', '--connect', `ws://${state.hub.host}:${state.hub.port}`, '--token-file', join(install, 'token'),
       '--backend', h.backend, '--host-id', h.id, '--status-file', h.agent.statusFile, '--nic', h.nic!,
+      ...(h.containerBlock ? ['--container-block', h.containerBlock] : []),
     ]);
     for (let i = 0; i < 100; i++) {
       const pid = await remoteAgentPid(h);

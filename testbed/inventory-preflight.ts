@@ -1,8 +1,10 @@
 // What every inventory host must already have before `testbed up` changes anything on any of them: a Node.js
-// the agent runs on (20 or later; Debian bookworm ships 18, so it is checked, not installed). A host that
-// falls short is refused with the command that fixes it: exit 2, the host, what was found, nothing installed.
+// the agent runs on (20 or later; Debian bookworm ships 18, so it is checked, not installed), and a traffic NIC
+// whose subnet holds the host's container block. A host that falls short is refused with what fixes it:
+// exit 2, the host, what was found, nothing installed.
 import { execFileSync } from 'node:child_process';
 import { machine } from 'node:os';
+import { blockHolds, blockOf, intToIp, ipToInt } from '../agents/container-block.ts';
 import { PrerequisiteError } from '../workloads/common/errors.ts';
 import { shellQuote, type SshTarget } from './ssh.ts';
 
@@ -14,14 +16,16 @@ export interface HostFindings {
   arch: string;
   /** `node --version` there (`v20.11.1`), or null when there is none on the SSH session's PATH. */
   node: string | null;
+  /** The traffic NIC's IPv4 address/prefix (`169.254.0.11/24`), or null when it has none (or does not exist). */
+  nicCidr: string | null;
 }
 
-/** One shell line, one round trip: uid, architecture, Node's version (or `none`). */
-export const FINDINGS_SCRIPT = `printf 'uid=%s\\narch=%s\\nnode=%s\\n' "$(id -u)" "$(uname -m)" "$(node --version 2>/dev/null || echo none)"`;
+/** One shell line, one round trip ($1 = the traffic NIC): uid, architecture, Node's version, the NIC's address. */
+export const FINDINGS_SCRIPT = `printf 'uid=%s\\narch=%s\\nnode=%s\\nnic=%s\\n' "$(id -u)" "$(uname -m)" "$(node --version 2>/dev/null || echo none)" "$(ip -4 -o addr show dev "$1" 2>/dev/null | awk '{print $4; exit}')"`;
 
 export function parseFindings(out: string): HostFindings {
   const v = Object.fromEntries(out.split('\n').map((l) => /^(\w+)=(.*)$/.exec(l.trim())).filter((m) => m !== null).map((m) => [m[1], m[2]]));
-  return { uid: v.uid ? Number(v.uid) : NaN, arch: v.arch ?? '', node: !v.node || v.node === 'none' ? null : v.node };
+  return { uid: v.uid ? Number(v.uid) : NaN, arch: v.arch ?? '', node: !v.node || v.node === 'none' ? null : v.node, nicCidr: v.nic || null };
 }
 
 /** The Node.js refusal for a host, or null when its Node will do. `target` goes into the fix command. */
@@ -30,6 +34,21 @@ export function nodeProblem(hostId: string, t: SshTarget, f: HostFindings, sudo:
   if (major >= MIN_NODE_MAJOR) return null;
   const found = f.node ? `found ${f.node}` : 'found none on the SSH session\'s PATH';
   return new PrerequisiteError(`needs Node.js ${MIN_NODE_MAJOR} or later, ${found}; install it there, e.g. ${nodeFix(t, f, sudo)}`, `host ${hostId}`);
+}
+
+/** The container block's refusal for a host, or null when its traffic NIC's subnet holds it (and not the NIC's
+ *  own address): macvlan containers sit on the NIC's wire, on-link. */
+export function blockProblem(hostId: string, nic: string, block: string, f: HostFindings): PrerequisiteError | null {
+  const where = `host ${hostId}`;
+  if (!f.nicCidr) return new PrerequisiteError(`its traffic NIC ${nic} has no IPv4 address (or does not exist); its containerBlock ${block} must lie on that NIC's subnet`, where);
+  const [address, bits] = f.nicCidr.split('/');
+  const size = 2 ** (32 - Number(bits));
+  const subnet = { start: Math.floor(ipToInt(address) / size) * size, size };
+  const b = blockOf(block);
+  if (b.start < subnet.start || b.start + b.size > subnet.start + subnet.size)
+    return new PrerequisiteError(`containerBlock ${block} is not inside the subnet of its traffic NIC ${nic} (${intToIp(subnet.start)}/${bits}); declare a block there`, where);
+  if (blockHolds(b, address)) return new PrerequisiteError(`containerBlock ${block} holds the address of its traffic NIC ${nic} (${address}); declare a block without it`, where);
+  return null;
 }
 
 /** This machine's own node, copied over, when it can run there (same architecture, no shared libnode);
