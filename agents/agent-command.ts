@@ -7,6 +7,7 @@ import { UserInputError } from '../workloads/common/errors.ts';
 import { IRONLAB_VERSION } from '../workloads/common/version.ts';
 import { pidAlive } from '../workloads/common/pid.ts';
 import { BACKEND_KINDS, BACKENDS, isBackendKind } from './backends/registry.ts';
+import { parseBlock } from './container-block.ts';
 
 export interface AgentCommandOptions {
   connect: string;
@@ -18,12 +19,16 @@ export interface AgentCommandOptions {
   orchestratorPid?: number;
   /** The traffic NIC (real lab hosts): its queue IRQs are steered to the victim's core. */
   nic?: string;
+  /** This host's container address block on the lab's wire (CIDR in 169.254.0.0/16; agents/container-block.ts). */
+  containerBlock?: string;
 }
 
 /** `nic`: the traffic NIC of a real lab host, whose queue IRQs are pinned to the run's nicCpus (docker only). */
-export async function createBackend(kind: string, hostId: string, nic: string | null = null): Promise<Backend> {
+export async function createBackend(kind: string, hostId: string, nic: string | null = null, containerBlock: string | null = null): Promise<Backend> {
   if (!isBackendKind(kind)) throw new UserInputError(`unknown backend '${kind}' (${BACKEND_KINDS.join(' | ')})`, '--backend');
-  return BACKENDS[kind].create({ hostId, nic });
+  const bad = containerBlock === null ? null : parseBlock(containerBlock);
+  if (typeof bad === 'string') throw new UserInputError(bad, '--container-block');
+  return BACKENDS[kind].create({ hostId, nic, containerBlock });
 }
 
 export function readToken(file: string): string {
@@ -42,7 +47,7 @@ export function readToken(file: string): string {
 export async function runAgentCommand(opts: AgentCommandOptions): Promise<number> {
   if (!/^wss?:\/\//.test(opts.connect)) throw new UserInputError(`expected a ws:// or wss:// URL, got '${opts.connect}'`, '--connect');
   const token = readToken(opts.tokenFile);
-  const backend = await createBackend(opts.backend, opts.hostId, opts.nic ?? null);
+  const backend = await createBackend(opts.backend, opts.hostId, opts.nic ?? null, opts.containerBlock ?? null);
   const agent = new Agent({ url: opts.connect, token, hostId: opts.hostId, backend, version: IRONLAB_VERSION, reapGraceMs: opts.reapGraceS * 1000 });
   const stop = () => void agent.stop();
   process.on('SIGTERM', stop);

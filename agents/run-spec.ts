@@ -8,11 +8,8 @@ import { Enforcement } from './enforcement/modes.ts';
 export const MAX_CPU = 1023;
 export const CpuList = z.array(z.number().int().min(0).max(MAX_CPU)).min(1).max(MAX_CPU + 1);
 
-/** Dotted-quad IPv4, four numbers 0-255 without leading zeros (which some parsers read as octal). */
-export function isIpv4(a: string): boolean {
-  const parts = a.split('.');
-  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
-}
+import { ContainerBlock, isIpv4 } from './container-block.ts';
+export { isIpv4 };
 /** A unicast IPv4 address a traffic network can carry: not 0/8, loopback, multicast or reserved. */
 export const Ipv4Address = z
   .string()
@@ -74,6 +71,10 @@ export const RunSpec = z
         hostId: z.string().max(63).optional(),
         address: TrafficAddress.optional(),
         serverAddress: TrafficAddress.optional(),
+        /** The peer host's and the server host's container address blocks (CIDR, from the inventory or the
+         *  emulated lab): each side's containers take their addresses on the wire from its own block. */
+        block: ContainerBlock.optional(),
+        serverBlock: ContainerBlock.optional(),
       })
       .strict(),
     /** Cores that take the NIC's receive processing (IRQ affinity on a real NIC, RPS on veth). */

@@ -38,6 +38,7 @@ export function startAgent(host: TestbedHost, hubUrl: string, tokenFile: string)
   const argv = host.netns
     ? ['nsenter', `--net=/var/run/netns/${host.netns}`, 'unshare', '--mount', '--propagation', 'private', '--', ...node, '--nic', 'eth0', '--netns-sysfs', join(dirname(host.agent.statusFile), 'sysfs'), '--outer-mnt-ns', readlinkSync('/proc/self/ns/mnt')]
     : node;
+  if (host.containerBlock) argv.push('--container-block', host.containerBlock);
   const env = { ...process.env, ...(host.dockerd ? { DOCKER_HOST: `unix://${host.dockerd.socket}` } : {}) };
   const fd = openSync(host.agent.log, 'a');
   try {

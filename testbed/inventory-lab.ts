@@ -9,12 +9,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostKeyFile } from '../agents/channel.ts';
 import { PACKAGE_ROOT } from '../workloads/common/version.ts';
-import { PrerequisiteError } from '../workloads/common/errors.ts';
 import type { AgentStatus } from './lab-agent.ts';
 import { LAB_PACKAGES, ensurePackages } from './prerequisites.ts';
 import { sleep } from './processes.ts';
 import { closeSsh, sshCopyTree, sshRun, type SshTarget } from './ssh.ts';
 import type { Inventory } from './inventory.ts';
+import { blockProblem, FINDINGS_SCRIPT, nodeProblem, parseFindings, type HostFindings } from './inventory-preflight.ts';
 import { ensureToken, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
 
@@ -38,6 +38,7 @@ export function inventoryLabPlan(inv: Inventory, _dir = testbedDir()): TestbedSt
     address: h.address,
     cores: h.cores,
     nic: h.nic,
+    ...(h.containerBlock ? { containerBlock: h.containerBlock } : {}),
     ssh: { user: h.ssh.user, key: h.ssh.key, port: h.ssh.port, installDir: h.installDir },
     agent: { pid: null, statusFile: join(h.installDir, 'agent-status.json'), log: join(h.installDir, 'agent.log') },
     image: null,
@@ -67,24 +68,32 @@ export async function inventoryLabUp(state: TestbedState, _inv: Inventory, say: 
   const stamp = installStamp();
   // Hosts in parallel (a lab of ten is not ten times slower); the first failure is reported once all have
   // settled, so that the teardown that follows never races a host still coming up.
-  const settled = await Promise.allSettled(state.hosts.map((h) => hostUp(state, h, token, stamp, say)));
+  const findings = await preflight(state, say);
+  const settled = await Promise.allSettled(state.hosts.map((h) => hostUp(state, h, token, stamp, say, findings.get(h.id)!)));
   writeState(state, dir);
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   return state;
 }
 
-async function hostUp(state: TestbedState, h: TestbedHost, token: string, stamp: string, say: Say): Promise<void> {
+/** Every host is reached and checked before any is changed: a host that cannot take the agent is refused
+ *  (exit 2) with nothing installed anywhere. */
+async function preflight(state: TestbedState, say: Say): Promise<Map<string, HostFindings>> {
+  const found = await Promise.all(state.hosts.map(async (h) => [h, parseFindings(await step(h.id, 'ssh', say, () => sshRun(targetOf(h), ['sh', '-c', FINDINGS_SCRIPT, 'sh', h.nic!])))] as const));
+  for (const [h, f] of found) {
+    const problem = nodeProblem(h.id, targetOf(h), f, false) ?? (h.containerBlock ? blockProblem(h.id, h.nic!, h.containerBlock, f) : null);
+    if (problem) throw problem;
+  }
+  return new Map(found.map(([h, f]) => [h.id, f]));
+}
+
+async function hostUp(state: TestbedState, h: TestbedHost, token: string, stamp: string, say: Say, found: HostFindings): Promise<void> {
   const t = targetOf(h);
   const at = (argv: string[], input?: string) => sshRun(t, argv, input === undefined ? {} : { input });
   const install = h.ssh!.installDir;
-  await step(h.id, 'ssh', say, () => at(['true']));
   await step(h.id, 'prerequisites', say, async () => {
-    const root = (await at(['id', '-u'])).trim() === '0';
-    // Node.js 20 is not Debian bookworm's (18): it is checked, not installed.
-    await ensurePackages(at, { root, where: `host ${h.id}`, say, packages: h.backend === 'docker' ? LAB_PACKAGES : ['iproute2'] });
-    const node = await at(['node', '--version']).catch(() => 'none');
-    if (!/^v(2\d|[3-9]\d)\./.test(node.trim())) throw new PrerequisiteError(`needs Node.js 20 or later (found ${node.trim()})`, `host ${h.id}`);
+    // Node.js was checked by the preflight (Debian bookworm's is 18: it is checked, not installed).
+    await ensurePackages(at, { root: found.uid === 0, where: `host ${h.id}`, say, packages: h.backend === 'docker' ? LAB_PACKAGES : ['iproute2'] });
   });
   await step(h.id, 'install', say, async () => {
     await at(['sh', '-c', CLAIM_INSTALL_DIR, 'sh', install]);
@@ -109,6 +118,7 @@ async function hostUp(state: TestbedState, h: TestbedHost, token: string, stamp:
       'env', '-C', install, 'setsid', '-f', 'sh', '-c', 'exec "$@" >>agent.log 2>&1 </dev/null', 'sh',
       'node', '--import', 'tsx', 'testbed/lab-agent.ts', '--connect', `ws://${state.hub.host}:${state.hub.port}`, '--token-file', join(install, 'token'),
       '--backend', h.backend, '--host-id', h.id, '--status-file', h.agent.statusFile, '--nic', h.nic!,
+      ...(h.containerBlock ? ['--container-block', h.containerBlock] : []),
     ]);
     for (let i = 0; i < 100; i++) {
       const pid = await remoteAgentPid(h);

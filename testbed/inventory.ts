@@ -7,6 +7,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { isIpv4 } from '../agents/run-spec.ts';
+import { blockHolds, blocksOverlap, parseBlock, type Block } from '../agents/container-block.ts';
 import { UserInputError } from '../workloads/common/errors.ts';
 import { describeIssue, locator, refusal } from '../workloads/common/yaml-problems.ts';
 import { HOST_ID_PATTERN } from '../agents/protocol.ts';
@@ -36,6 +37,9 @@ const InventoryHost = z
     roles: z.array(z.enum(['server', 'peer'], { error: 'expected server or peer' })).min(1).default(['server']),
     /** The NIC the test traffic crosses: its driver and queue IRQ affinity are reported and steered. */
     nic: name('a network interface name'),
+    /** The link-local block (CIDR) its containers take their addresses from on the lab's wire, inside the NIC's
+     *  subnet, its own (no other host's): required for a docker host. */
+    containerBlock: z.string({ error: 'expected a CIDR block such as 169.254.0.64/28' }).optional(),
     cores: z.object({ victim: cpuList, neighbours: cpuList, peers: cpuList, nic: cpuList }).strict(),
     backend: z.enum(['docker', 'sim'], { error: 'expected docker or sim' }).default('docker'),
     /** Where the agent is installed on the host: a directory of its own (it carries an ironlab marker, and
@@ -83,8 +87,38 @@ export function parseInventory(text: string, file: string): Inventory {
     h.ssh.key = expandPath(h.ssh.key, dirname(resolve(file)));
     if (!existsSync(h.ssh.key)) problems.push({ where: locate(['hosts', i, 'ssh', 'key']).where, message: `hosts[${i}].ssh.key: no such file ${h.ssh.key}` });
   }
+  problems.push(...blockProblems(inv, (path) => locate(path).where));
   if (problems.length) throw refusal(problems);
   return inv;
+}
+
+/** Each docker host's container block: declared, a CIDR block inside 169.254.0.0/16 of at least 4 addresses,
+ *  its own (no overlap with another host's), and clear of the hosts' and the orchestrator's addresses. Whether it
+ *  lies on the host's NIC's subnet is checked on the host (inventory-preflight.ts). */
+function blockProblems(inv: Inventory, where: (path: (string | number)[]) => string): { where: string; message: string }[] {
+  const problems: { where: string; message: string }[] = [];
+  const seen: { i: number; id: string; cidr: string; block: Block }[] = [];
+  const addresses = [{ what: 'the orchestrator address', ip: inv.orchestrator.address }, ...inv.hosts.map((h) => ({ what: `host ${h.id}'s address`, ip: h.address }))];
+  for (const [i, h] of inv.hosts.entries()) {
+    const field = `hosts[${i}].containerBlock (host ${h.id})`;
+    if (!h.containerBlock) {
+      if (h.backend === 'docker')
+        problems.push({ where: where(['hosts', i, 'id']), message: `${field}: is required for a docker host: the link-local block its containers take on the lab's wire, inside its NIC's subnet (e.g. containerBlock: 169.254.0.${64 + 16 * i}/28)` });
+      continue;
+    }
+    const at = where(['hosts', i, 'containerBlock']);
+    const block = parseBlock(h.containerBlock);
+    if (typeof block === 'string') {
+      problems.push({ where: at, message: `${field}: ${block}` });
+      continue;
+    }
+    const other = seen.find((s) => blocksOverlap(s.block, block));
+    if (other) problems.push({ where: at, message: `${field}: ${h.containerBlock} overlaps hosts[${other.i}].containerBlock (host ${other.id}) ${other.cidr}; each host needs a block of its own` });
+    const held = addresses.find((a) => blockHolds(block, a.ip));
+    if (held) problems.push({ where: at, message: `${field}: ${h.containerBlock} holds ${held.what} ${held.ip}; containers would take it` });
+    seen.push({ i, id: h.id, cidr: h.containerBlock, block });
+  }
+  return problems;
 }
 
 /** `~/x` and paths relative to the inventory file, as a user expects. */

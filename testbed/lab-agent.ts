@@ -5,7 +5,7 @@
 // It writes a small status file (state, since, last heartbeat) that `testbed status` reads.
 //
 // Run as: node --import tsx testbed/lab-agent.ts --connect URL --token-file F --backend B --host-id H
-//         --status-file F [--nic DEV] [--netns-sysfs DIR --outer-mnt-ns NS]
+//         --status-file F [--nic DEV] [--container-block CIDR] [--netns-sysfs DIR --outer-mnt-ns NS]
 // --netns-sysfs DIR: the agent runs inside an emulated host's network namespace (nsenter --net) and in a private
 // mount namespace (unshare --mount): it mounts a sysfs that shows that namespace's interfaces over
 // /sys/class/net and /sys/devices/virtual/net, so RPS steering and NIC facts see the host's own "NIC" while
@@ -37,6 +37,8 @@ const { values: o } = parseArgs({
     'status-file': { type: 'string' },
     /** A real lab host's traffic NIC (its queue IRQs are steered; its driver and affinity are facts). */
     nic: { type: 'string' },
+    /** Its container address block on the lab's wire (agents/container-block.ts). */
+    'container-block': { type: 'string' },
     'netns-sysfs': { type: 'string' },
     /** The launcher's mount namespace (/proc/self/ns/mnt as it read it): ours must differ. */
     'outer-mnt-ns': { type: 'string' },
@@ -65,7 +67,7 @@ function setStatus(patch: Partial<AgentStatus>): void {
 
 if (o['netns-sysfs']) mountNetnsSysfs(o['netns-sysfs']);
 const token = readToken(o['token-file']!);
-const backend = await createBackend(o.backend!, hostId, o.nic ?? null);
+const backend = await createBackend(o.backend!, hostId, o.nic ?? null, o['container-block'] ?? null);
 let current: Agent | null = null;
 let stopping = false;
 

@@ -10,6 +10,13 @@ export const LAB_BRIDGE = 'ironlab-br0';
 export const LAB_HUB_ADDRESS = '169.254.0.1';
 export const LAB_HUB_PORT = 7787;
 export const hostAddress = (index: number) => `169.254.0.${10 + index}`;
+/** Emulated lab host i's container address block (agents/container-block.ts): a /28 above every host address
+ *  (.1 the orchestrator, .11-.22 the hosts), .64-.79 for lab-1 ... .240-.255 for lab-12. */
+export const MAX_LAB_HOSTS = 12;
+export const containerBlock = (index: number) => {
+  if (!(index >= 1 && index <= MAX_LAB_HOSTS)) throw new Error(`the emulated lab has container blocks for hosts 1-${MAX_LAB_HOSTS}, not ${index}`);
+  return `169.254.0.${48 + 16 * index}/28`;
+};
 export const netnsName = (hostId: string) => `ironlab-${hostId}`;
 export const vethName = (index: number) => `ironlab-v${index}`;
 /** The names this module creates, for the sweep in `down` (never the docker backend's `ironlab-<7 hex>`). */

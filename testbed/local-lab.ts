@@ -10,7 +10,7 @@ import { agentAlive, startAgent, stopAgent } from './agent-process.ts';
 import { RUN_ROOT, dockerOf, dockerdPaths, ensureDockerd, mountsUnder, removeDockerd } from './host-dockerd.ts';
 import { run } from './exec.ts';
 import { ensureImage } from './host-image.ts';
-import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, ensureBridge, ensureForwardRule, ensureHostNetwork, hostAddress, netnsName, removeForwardRule, removeLabNetwork, setNicRps, vethName } from './lab-network.ts';
+import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, ensureBridge, ensureForwardRule, ensureHostNetwork, containerBlock, hostAddress, MAX_LAB_HOSTS, netnsName, removeForwardRule, removeLabNetwork, setNicRps, vethName } from './lab-network.ts';
 import { pidsWith, runsOurs, terminate } from './processes.ts';
 import { hostDir, testbedDir, tokenFile, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
@@ -24,6 +24,7 @@ export function localLabPlan(n: number, dir = testbedDir()): TestbedState {
       roles: i === 0 ? ['server'] : ['peer'],
       backend: 'docker',
       address: hostAddress(i + 1),
+      ...(i + 1 <= MAX_LAB_HOSTS ? { containerBlock: containerBlock(i + 1) } : {}),
       // The hosts share this machine's cores; each takes the paper's layout: victim, neighbours and the NIC's
       // receive work on core 0, traffic peers on the last core.
       cores: { victim: [0], neighbours: [0], peers: [ncpu - 1], nic: [0] },

@@ -99,13 +99,13 @@ export function slurmConf(f: SlurmFiles, nodes: SlurmNode[], ctlAddress: string)
   return lines.join('\n') + '\n';
 }
 
-/** A job step's environment on its node (TaskProlog prints `export NAME=value`): the node's dockerd and NIC. */
+/** A job step's environment on its node (TaskProlog prints `export NAME=value`): the node's dockerd, NIC and container block. */
 export function taskProlog(nodes: SlurmNode[]): string {
   return [
     '#!/bin/sh',
     '# ironlab testbed: a job step on an emulated host talks to that host\'s own Docker engine, and its NIC is eth0.',
     'case "$SLURMD_NODENAME" in',
-    ...nodes.map((n) => `  ${n.host.id}) ${n.dockerSocket ? `echo "export DOCKER_HOST=unix://${n.dockerSocket}"; ` : ''}echo "export IRONLAB_NIC=eth0" ;;`),
+    ...nodes.map((n) => `  ${n.host.id}) ${n.dockerSocket ? `echo "export DOCKER_HOST=unix://${n.dockerSocket}"; ` : ''}echo "export IRONLAB_NIC=eth0"${n.host.containerBlock ? `; echo "export IRONLAB_CONTAINER_BLOCK=${n.host.containerBlock}"` : ''} ;;`),
     'esac',
     '',
   ].join('\n');

@@ -34,6 +34,8 @@ export const TestbedHost = z.object({
   /** Inventory hosts: how to reach them and where the agent lives there. */
   ssh: z.object({ user: z.string(), key: z.string(), port: z.number().int(), installDir: z.string() }).optional(),
   nic: z.string().optional(),
+  /** Its container address block on the lab's wire (inventory: declared; emulated lab: derived), CIDR. */
+  containerBlock: z.string().optional(),
   /** QEMU lab hosts (testbed/qemu-lab.ts): named before they are made; kernel/release/bootSeconds once booted. */
   vm: z
     .object({

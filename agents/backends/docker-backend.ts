@@ -88,6 +88,8 @@ export interface DockerBackendOptions {
   /** The NIC that carries the test traffic to and from peer hosts: its queue IRQs get pinned (RPS set when it
    *  has none, as a veth), and cross-host runs put their containers on it. */
   trafficNic?: string | null;
+  /** This host's container address block on the lab's wire, reported in its facts (cross-host runs carry it). */
+  containerBlock?: string | null;
 }
 
 export class DockerBackend implements Backend {
@@ -107,7 +109,7 @@ export class DockerBackend implements Backend {
   }
 
   facts(): Promise<HostFacts> {
-    return hostFacts(this.opts.hostId, this.opts.trafficNic ?? null);
+    return hostFacts(this.opts.hostId, this.opts.trafficNic ?? null).then((f) => ({ ...f, extra: { ...f.extra, containerBlock: this.opts.containerBlock ?? null } }));
   }
 
   async capabilities(): Promise<EnforcementSupport[]> {

@@ -9,7 +9,7 @@ export { BACKEND_KINDS, isBackendKind, type BackendKind } from './kinds.ts';
 
 interface BackendEntry {
   description: string;
-  create(o: { hostId: string; nic: string | null }): Promise<Backend>;
+  create(o: { hostId: string; nic: string | null; containerBlock?: string | null }): Promise<Backend>;
 }
 
 /** Each kind (kinds.ts) has its entry here; the compiler checks both ways. */
@@ -20,6 +20,6 @@ export const BACKENDS: Record<BackendKind, BackendEntry> = {
   },
   docker: {
     description: 'real containers on this host (Docker engine, cgroup v1)',
-    create: async ({ hostId, nic }) => new (await import('./docker-backend.ts')).DockerBackend({ hostId, trafficNic: nic }),
+    create: async ({ hostId, nic, containerBlock }) => new (await import('./docker-backend.ts')).DockerBackend({ hostId, trafficNic: nic, containerBlock: containerBlock ?? null }),
   },
 };

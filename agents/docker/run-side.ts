@@ -12,7 +12,8 @@ import { FatalError } from '../../workloads/common/errors.ts';
 import { createRunNetwork, type Owner, type RunNetwork } from './containers.ts';
 import type { RestoreLedger } from './restore-ledger.ts';
 import { hostVethOf, pinQueueIrqs, steerRps } from './steering.ts';
-import { bridgeAddresses, createTrafficNetwork, crossHostAddresses, MAX_CROSS_HOST_NEIGHBOURS, removeStaleTrafficNetworks, type RunAddresses } from './traffic-network.ts';
+import { bridgeAddresses, createTrafficNetwork, crossHostAddresses, removeStaleTrafficNetworks, type RunAddresses } from './traffic-network.ts';
+import { blockCapacity, blockOf } from '../container-block.ts';
 
 export interface SideContext {
   docker: Docker;
@@ -97,19 +98,24 @@ abstract class CrossHostSide implements RunSide {
   abstract readonly name: 'server' | 'peer';
   abstract readonly measuresVictim: boolean;
   abstract owns(shape: Shape): boolean;
-  protected abstract readonly hostAddress: string;
+  /** This host's container address block (CIDR). */
+  protected abstract readonly ownBlock: string;
   protected abstract readonly cpus: number[];
   private readonly addresses: RunAddresses;
   constructor(protected readonly run: RunSpec, protected readonly ctx: SideContext) {
     const where = `run ${run.runId} has its traffic peers on ${run.peer.hostId}`;
     if (!ctx.trafficNic) throw new FatalError(`${where}, but ${ctx.hostId} has no traffic NIC (start its agent with --nic DEV)`, 'UNSUPPORTED');
-    if (!run.peer.address || !run.peer.serverAddress) throw new FatalError(`${where}, but without both hosts' traffic addresses (their agents report them with --nic)`, 'UNSUPPORTED');
-    if (run.neighbours > MAX_CROSS_HOST_NEIGHBOURS) throw new FatalError(`${where}: at most ${MAX_CROSS_HOST_NEIGHBOURS} neighbours per run across hosts, not ${run.neighbours}`, 'UNSUPPORTED');
-    this.addresses = crossHostAddresses(run.peer.serverAddress, run.peer.address);
+    if (!run.peer.block || !run.peer.serverBlock) throw new FatalError(`${where}, but without both hosts' container address blocks (their agents report them with --container-block)`, 'UNSUPPORTED');
+    // The victim and K neighbours in the server's block; K flood peers and a victim's load generator in the peer's.
+    for (const [host, block] of [['server', run.peer.serverBlock], ['peer', run.peer.block]]) {
+      const holds = blockCapacity(blockOf(block));
+      if (run.neighbours + 1 > holds) throw new FatalError(`${where}: the ${host} host's container block ${block} holds ${holds} containers, a run with ${run.neighbours} neighbours needs ${run.neighbours + 1}`, 'UNSUPPORTED');
+    }
+    this.addresses = crossHostAddresses(run.peer.serverBlock, run.peer.block);
   }
   async network(owner: Owner) {
     await removeStaleTrafficNetworks(this.ctx.docker, this.ctx.hostId, this.ctx.liveRuns());
-    const network = await createTrafficNetwork(this.ctx.docker, owner, this.ctx.trafficNic!, this.hostAddress);
+    const network = await createTrafficNetwork(this.ctx.docker, owner, this.ctx.trafficNic!, this.ownBlock);
     return { network, addresses: this.addresses };
   }
   /** Queue IRQs on a real NIC; RPS when it has none (a veth). Both through the restore ledger. */
@@ -134,8 +140,8 @@ class ServerSide extends CrossHostSide {
   owns(shape: Shape): boolean {
     return shape !== 'peer';
   }
-  protected get hostAddress() {
-    return this.run.peer.serverAddress!;
+  protected get ownBlock() {
+    return this.run.peer.serverBlock!;
   }
   protected get cpus() {
     return this.run.nicCpus;
@@ -148,8 +154,8 @@ class PeerSide extends CrossHostSide {
   owns(shape: Shape): boolean {
     return shape === 'peer';
   }
-  protected get hostAddress() {
-    return this.run.peer.address!;
+  protected get ownBlock() {
+    return this.run.peer.block!;
   }
   protected get cpus() {
     return this.run.peer.cpus;

@@ -8,16 +8,16 @@
 // address; nothing here needs it to.
 //
 // Addresses must not collide across the hosts sharing the wire, while each host's engine allocates only from
-// its own pool. So each host takes a fixed /28 derived from its own address, and the other side derives the
-// same from the address the run carries (RunSpec.peer.address / serverAddress): host .(10+i) (the emulated
-// lab's lab-i, i = 1..12) -> .(48+16i)/28, i.e. .64-.79 for lab-1, .80-.95 for lab-2, ... .240-.255 for
-// lab-12: above every host address (.1 the orchestrator, .11-.22 the hosts), disjoint between hosts. A host
-// takes part in one run at a time (the campaign leases it), so the run's network may hold its whole range.
+// its own pool. So each host has a container address block of its own (agents/container-block.ts: declared in a
+// real lab's inventory, derived per host by the emulated lab), and a run carries both hosts' blocks
+// (RunSpec.peer.block / serverBlock): the victim and neighbours take the server's, the peers the peer host's.
+// A host takes part in one run at a time (the campaign leases it), so the run's network may hold its whole block.
 // A parent NIC carries one macvlan network per engine: teardown removes it, and setup removes what a run
 // that is no longer running left behind.
 import { networkInterfaces } from 'node:os';
 import type Docker from 'dockerode';
 import { FatalError } from '../../workloads/common/errors.ts';
+import { blockAddress, blockHolds, blockOf, intToIp, ipToInt } from '../container-block.ts';
 import { LABELS, NAME_PREFIX, labelsFor, removeLabelled, shortId, type Owner, type RunNetwork } from './containers.ts';
 
 /** The container addresses of a run, by role. */
@@ -32,26 +32,11 @@ export function bridgeAddresses(prefix: string): RunAddresses {
   return { victim: `${prefix}2`, neighbour: (i) => `${prefix}${10 + i}`, peer: (i) => `${prefix}${100 + i}` };
 }
 
-/** Neighbours per run a cross-host range holds: the victim and K neighbours in 14 of the 16 addresses. */
-export const MAX_CROSS_HOST_NEIGHBOURS = 13;
-
-const toInt = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-const toIp = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
-
-/** The first address of a host's /28, from the host's own traffic address (see the header). */
-export function rangeStart(hostAddress: string): number {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(hostAddress);
-  const i = m ? Number(m[4]) - 10 : NaN;
-  if (!m || !(i >= 1 && i <= 12))
-    throw new FatalError(`cross-host addressing needs traffic addresses x.y.z.11-22 (as the emulated lab's hosts have), not '${hostAddress}'`, 'UNSUPPORTED');
-  return toInt(`${m[1]}.${m[2]}.${m[3]}.0`) + 48 + 16 * i;
-}
-
-/** Both sides of a cross-host run: victim and neighbours in the server's range, peers in the peer's. */
-export function crossHostAddresses(serverAddress: string, peerAddress: string): RunAddresses {
-  const s = rangeStart(serverAddress);
-  const p = rangeStart(peerAddress);
-  return { victim: toIp(s + 1), neighbour: (i) => toIp(s + 2 + i), peer: (i) => toIp(p + 1 + i) };
+/** Both sides of a cross-host run: victim and neighbours in the server's block, peers in the peer's. */
+export function crossHostAddresses(serverBlock: string, peerBlock: string): RunAddresses {
+  const s = blockOf(serverBlock);
+  const p = blockOf(peerBlock);
+  return { victim: blockAddress(s, 0), neighbour: (i) => blockAddress(s, 1 + i), peer: (i) => blockAddress(p, i) };
 }
 
 /** IPv4 address and subnet of a NIC in this network namespace, or null when it has none. */
@@ -60,15 +45,18 @@ export function nicIpv4(dev: string): { address: string; subnet: string } | null
   if (!a?.cidr) return null;
   const bits = Number(a.cidr.split('/')[1]);
   const size = 2 ** (32 - bits);
-  return { address: a.address, subnet: `${toIp(Math.floor(toInt(a.address) / size) * size)}/${bits}` };
+  return { address: a.address, subnet: `${intToIp(Math.floor(ipToInt(a.address) / size) * size)}/${bits}` };
 }
 
-/** The run's macvlan network on `nic`, allocating only from this host's range. */
-export async function createTrafficNetwork(docker: Docker, o: Owner, nic: string, hostAddress: string): Promise<RunNetwork> {
+/** The run's macvlan network on `nic`, allocating only from this host's container block. */
+export async function createTrafficNetwork(docker: Docker, o: Owner, nic: string, ipRange: string): Promise<RunNetwork> {
   const ip = nicIpv4(nic);
   if (!ip) throw new FatalError(`traffic NIC ${nic} has no IPv4 address on ${o.hostId}`, 'NO_TRAFFIC_NIC');
+  const block = blockOf(ipRange);
+  const subnet = blockOf(ip.subnet);
+  if (block.start < subnet.start || block.start + block.size > subnet.start + subnet.size || blockHolds(block, ip.address))
+    throw new FatalError(`container block ${ipRange} of ${o.hostId} must lie inside its traffic NIC's subnet ${ip.subnet} (${nic}) and not hold its address ${ip.address}`, 'UNSUPPORTED');
   const name = `${NAME_PREFIX}${shortId(o)}`;
-  const ipRange = `${toIp(rangeStart(hostAddress))}/28`;
   const net = await docker.createNetwork({
     Name: name,
     Driver: 'macvlan',

@@ -1,12 +1,12 @@
 // `--baseline FILE|DB[:campaign-id]`: the stored campaign a run is checked against. FILE is a JSON report
-// (`ironlab report --format json` or `ironlab run --json`); DB is a result store, with a campaign id or, without
-// one, its latest done campaign of the same name. Read completely before the run starts: a bad baseline is bad
+// (`ironlab report --format json` or `ironlab run --json`); DB is a result store (a SQLite file, or a PostgreSQL
+// URL `postgres://...`), with a campaign id or, without one, its latest done campaign of the same name. Read completely before the run starts: a bad baseline is bad
 // input (exit 2, nothing created).
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { UserInputError } from '../../workloads/common/errors.ts';
 import { ReportJson } from '../report/json.ts';
 import type { CompareSide } from '../report/compare.ts';
-import { SqliteStore } from '../store/sqlite-store.ts';
+import { openStore, storeLocation, storeTarget, type StoreTarget } from '../store/open-store.ts';
 import { campaignSummary } from './summary.ts';
 
 export interface Baseline {
@@ -18,9 +18,26 @@ export interface Baseline {
 const WHERE = '--baseline';
 
 export async function loadBaseline(arg: string, campaignName: string): Promise<Baseline> {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) {
+    const { url, id } = splitStoreUrl(arg);
+    let target: StoreTarget;
+    try {
+      target = storeTarget({ store: url });
+    } catch (err) {
+      throw err instanceof UserInputError ? new UserInputError(err.message.replace(/^--store: /, ''), WHERE) : err;
+    }
+    return { source: id ? `${storeLocation(target)}:${id}` : storeLocation(target), side: await fromStore(target, id, campaignName) };
+  }
   const { path, id } = splitBaseline(arg);
   if (statSync(path).isDirectory()) throw new UserInputError(`${path} is a directory, not a JSON report or a result store`, WHERE);
-  return { source: arg, side: isSqlite(path) ? await fromStore(path, id, campaignName) : fromJson(path, id) };
+  return { source: arg, side: isSqlite(path) ? await fromStore({ kind: 'sqlite', path }, id, campaignName) : fromJson(path, id) };
+}
+
+/** `postgres://me@db/ironlab:c2026...` -> the URL and the id: a last `:ID` with no `/`, `@` or `?` after it
+ *  (a port is followed by the path, a password by `@`). */
+function splitStoreUrl(arg: string): { url: string; id?: string } {
+  const m = /^(.+\/\/.*[^:]):([A-Za-z0-9._-]+)$/.exec(arg);
+  return m && !/^\d+$/.test(m[2]) ? { url: m[1], id: m[2] } : { url: arg };
 }
 
 /** `old.db:c2026...` -> the store and the id; a path that exists as given wins (it may hold a colon). */
@@ -41,8 +58,9 @@ function isSqlite(path: string): boolean {
   }
 }
 
-async function fromStore(path: string, id: string | undefined, campaignName: string): Promise<CompareSide> {
-  const store = SqliteStore.open(path);
+async function fromStore(target: StoreTarget, id: string | undefined, campaignName: string): Promise<CompareSide> {
+  const path = storeLocation(target);
+  const store = await openStore(target);
   try {
     const chosen = id
       ? await store.campaign(id)

@@ -99,6 +99,10 @@ export function campaignDriver(o: DriverOptions): { machine: typeof campaignMach
       const a = facts.get(h)?.facts.extra.nicAddress;
       return typeof a === 'string' ? a : undefined;
     },
+    containerBlockOf: (h) => {
+      const b = facts.get(h)?.facts.extra.containerBlock;
+      return typeof b === 'string' ? b : undefined;
+    },
     agentFor: (h) => hub.connection(h),
     hostWaitMs: o.hostWaitMs ?? 60_000,
     ...(spec.design === 'blocked' ? { blockOf } : {}),

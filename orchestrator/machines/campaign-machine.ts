@@ -38,6 +38,8 @@ export interface CampaignInput {
   peerHosts?: string[];
   /** A host's IPv4 address on the traffic network, when its agent reported one (cross-host addressing). */
   addressOf?: (hostId: string) => string | undefined;
+  /** A host's container address block on the traffic network (CIDR), when its agent reported one. */
+  containerBlockOf?: (hostId: string) => string | undefined;
   agentFor: (hostId: string) => AgentClient | undefined;
   ledger: LedgerOps;
   /** How long to wait with work queued and no host ready before giving up. */
@@ -132,7 +134,7 @@ export const campaignMachine = setup({
         enqueue.spawnChild('runMachine', {
           id: `run:${run.runId}:${++launched}`,
           input: {
-            run: peer ? withPeerHost(run, server, peer, context.addressOf) : run,
+            run: peer ? withPeerHost(run, server, peer, context.addressOf, context.containerBlockOf) : run,
             agent: context.agentFor(server)!,
             peerAgent: peer ? context.agentFor(peer) : undefined,
             slackMs: context.slackMs,
@@ -315,10 +317,11 @@ function queueRuns(context: Ctx, runs: RunSpec[]): Map<string, RunSpec> {
 }
 
 /** The run as its two hosts see it: the peers on `peer`, and both hosts' traffic addresses (when known). */
-function withPeerHost(run: RunSpec, server: string, peer: string, addressOf?: (hostId: string) => string | undefined): RunSpec {
+function withPeerHost(run: RunSpec, server: string, peer: string, addressOf?: (hostId: string) => string | undefined, blockOf?: (hostId: string) => string | undefined): RunSpec {
   const address = addressOf?.(peer);
   const serverAddress = addressOf?.(server);
-  return { ...run, peer: { ...run.peer, hostId: peer, ...(address ? { address } : {}), ...(serverAddress ? { serverAddress } : {}) } };
+  const [block, serverBlock] = [blockOf?.(peer), blockOf?.(server)];
+  return { ...run, peer: { ...run.peer, hostId: peer, ...(address ? { address } : {}), ...(serverAddress ? { serverAddress } : {}), ...(block ? { block } : {}), ...(serverBlock ? { serverBlock } : {}) } };
 }
 
 function findSpec(context: Ctx, actorId: string): RunSpec | undefined {

@@ -26,6 +26,43 @@ describe('inventory file', () => {
       ['peer-1', 2222, 'docker', '/opt/ironlab-agent'],
     ]);
     expect(inv.hosts[0].ssh.key).toBe(join(FIXTURES, 'key.txt'));
+    expect(inv.hosts.map((h) => h.containerBlock)).toEqual(['169.254.0.64/28', '169.254.0.128/26']);
+  });
+
+  it("refuses a container block that is missing, not link-local, too small, another host's or on a host address: exit 2, naming the host and field", async () => {
+    const lab = (a: string | null, b: string | null) =>
+      [
+        'orchestrator: { address: 169.254.0.1 }',
+        'hosts:',
+        ...[['server-1', '169.254.0.11', a], ['peer-1', '169.254.0.12', b]].flatMap(([id, address, block]) => [
+          `  - id: ${id}`, `    address: ${address}`, '    ssh: { user: root, key: key.txt }', '    nic: eth0',
+          '    cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] }', ...(block ? [`    containerBlock: ${block}`] : []),
+        ]),
+      ].join('\n');
+    const refused = (a: string | null, b: string | null) => {
+      try {
+        parseInventory(lab(a, b), join(FIXTURES, 'blocks.yaml'));
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(refused('169.254.0.64/28', '169.254.0.80/28')).toBe('accepted');
+    expect(refused('169.254.0.64/28', null)).toMatch(/blocks\.yaml:9:9: hosts\[1\]\.containerBlock \(host peer-1\): is required for a docker host/);
+    expect(refused('10.0.0.0/24', '169.254.0.80/28')).toMatch(/blocks\.yaml:8:21: hosts\[0\]\.containerBlock \(host server-1\): 10\.0\.0\.0\/24 is outside 169\.254\.0\.0\/16/);
+    expect(refused('169.254.0.64/31', '169.254.0.80/28')).toMatch(/hosts\[0\]\.containerBlock \(host server-1\): expected a prefix length from \/16 to \/30 \(at least 4 addresses\), got \/31/);
+    expect(refused('169.254.0.65/28', '169.254.0.80/28')).toMatch(/169\.254\.0\.65\/28 is not a block boundary \(did you mean 169\.254\.0\.64\/28\?\)/);
+    expect(refused('169.254.0.64/26', '169.254.0.80/28')).toMatch(
+      /blocks\.yaml:14:21: hosts\[1\]\.containerBlock \(host peer-1\): 169\.254\.0\.80\/28 overlaps hosts\[0\]\.containerBlock \(host server-1\) 169\.254\.0\.64\/26; each host needs a block of its own/,
+    );
+    expect(refused('169.254.0.0/28', '169.254.0.80/28')).toMatch(/hosts\[0\]\.containerBlock \(host server-1\): 169\.254\.0\.0\/28 holds the orchestrator address 169\.254\.0\.1/);
+    // through the CLI: one refusal naming every problem, exit 2, nothing brought up
+    const file = join(mkdtempSync(join(tmpdir(), 'ironlab-blocks-')), 'lab.yaml');
+    writeFileSync(file, lab('169.254.0.64/26', '169.254.0.80/28').replaceAll('key.txt', join(FIXTURES, 'key.txt')));
+    const r = await runCli(['testbed', 'up', '--inventory', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('hosts[1].containerBlock (host peer-1): 169.254.0.80/28 overlaps');
+    expect(r.stdout).toBe('');
   });
 
   it('refuses mistakes with file:line:col, all of them, in file order', () => {
@@ -45,7 +82,7 @@ describe('inventory file', () => {
       `orchestrator: { address: ${JSON.stringify(orchestrator)} }`,
       'hosts:',
       `  - { id: h1, address: ${JSON.stringify(host.address ?? '169.254.0.11')}, ssh: { user: ${JSON.stringify(host.user ?? 'root')}, key: ${JSON.stringify(host.key ?? 'key.txt')} },`,
-      `      nic: eth0, cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] }, installDir: ${JSON.stringify(host.installDir ?? '/opt/ironlab-agent')} }`,
+      `      nic: eth0, containerBlock: 169.254.0.64/28, cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] }, installDir: ${JSON.stringify(host.installDir ?? '/opt/ironlab-agent')} }`,
     ].join('\n');
   const load = (text: string) => () => parseInventory(text, join(FIXTURES, 'hostile.yaml'));
 
@@ -134,7 +171,7 @@ describe.skipIf(skip)('inventory lab over SSH into emulated hosts', () => {
       'orchestrator: { address: 169.254.0.1, port: 7787 }',
       'hosts:',
       ...hosts.flatMap((h, i) => [
-        `  - id: ${h}`, `    address: 169.254.0.${11 + i}`, '    ssh: { user: root, key: id }', `    roles: [${i === 0 ? 'server' : 'peer'}]`,
+        `  - id: ${h}`, `    address: 169.254.0.${11 + i}`, '    ssh: { user: root, key: id }', `    roles: [${i === 0 ? 'server' : 'peer'}]`, `    containerBlock: 169.254.0.${64 + 16 * i}/28`,
         '    nic: eth0', '    cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] }', `    installDir: /opt/ironlab-test-${h}`,
       ]),
       '',

@@ -2,6 +2,9 @@
 // `--store postgres://...`, `ironlab report` reads it back (flag or IRONLAB_STORE), two orchestrators write to
 // one database at once, a second orchestrator is kept off a campaign being run, and a bad or unreachable
 // store is one line and exit 2. On a throwaway cluster (test/store/postgres-cluster.ts).
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ReportJson } from '../../orchestrator/report/json.ts';
 import { openStore } from '../../orchestrator/store/open-store.ts';
@@ -89,6 +92,35 @@ describe.skipIf(pgSkip !== null)('PostgreSQL store, end to end', () => {
     expect(second.stderr.trim().split('\n')).toHaveLength(1);
     expect(second.stderr).toMatch(new RegExp(`campaign ${id} is being run by another orchestrator \\(server backend pid \\d+\\); wait for it to end`));
     await other.close();
+  });
+
+  it('--baseline reads a campaign from PostgreSQL: the latest done one of the same name, or one by id', async () => {
+    const url = await postgresCluster().freshDatabase();
+    const base = await runCli(['run', 'smoke', '--store', url, '--no-progress', '--log', '/dev/null']);
+    expect(base.code, base.stderr).toBe(0);
+    const store = await openStore({ kind: 'postgres', url });
+    const [c] = await store.campaigns();
+    await store.close();
+    const dir = mkdtempSync(join(tmpdir(), 'ironlab-pg-baseline-'));
+    try {
+      for (const [arg, shown] of [[url, url], [`${url}:${c.id}`, `${url}:${c.id}`]]) {
+        const r = await runCli(['run', 'smoke', '--db', join(dir, 'new.db'), '--baseline', arg, '--no-progress', '--log', '/dev/null', '--json']);
+        expect(r.code, r.stderr).toBe(0);
+        const json = JSON.parse(r.stdout);
+        expect(json.baseline.source).toBe(shown);
+        expect(json.baseline.campaign.id).toBe(c.id);
+        // the same simulated campaign again: every scenario within the baseline's intervals
+        expect(json.baseline.scenarios.length).toBeGreaterThan(0);
+        expect(json.baseline.scenarios.map((s: { verdict: string }) => s.verdict)).toEqual(json.baseline.scenarios.map(() => 'passed'));
+      }
+      const missing = await runCli(['run', 'smoke', '--db', join(dir, 'x.db'), '--baseline', `${url}:c-nope`, '--no-progress']);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+      expect(missing.stderr).toContain(`--baseline: no campaign 'c-nope' in ${url} (campaigns there: ${c.id} (smoke, done))`);
+      expect(existsSync(join(dir, 'x.db'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a malformed URL, an unknown scheme, an unreachable server: one line naming the store, exit 2, nothing run', async () => {

@@ -2,27 +2,32 @@
 // addresses, and which host reports which flood samples.
 import { describe, expect, it } from 'vitest';
 import { plan, roleOf } from '../../agents/backends/docker-backend.ts';
-import { bridgeAddresses, crossHostAddresses, rangeStart } from '../../agents/docker/traffic-network.ts';
+import { bridgeAddresses, crossHostAddresses } from '../../agents/docker/traffic-network.ts';
+import { containerBlock } from '../../testbed/lab-network.ts';
 import { floodSamples } from '../../agents/docker/flood-samples.ts';
 import type { NetnsCounters, Snapshot } from '../../agents/docker/counters.ts';
 import { testRun } from '../fakes/fake-backend.ts';
 
-const cross = testRun({ workload: 'udp-sender', scenarioId: 'udp-sender', neighbours: 2, params: { rateGbps: 1 }, peer: { cpus: [1], hostId: 'lab-2', address: '169.254.0.12', serverAddress: '169.254.0.11' } });
+const cross = testRun({ workload: 'udp-sender', scenarioId: 'udp-sender', neighbours: 2, params: { rateGbps: 1 }, peer: { cpus: [1], hostId: 'lab-2', address: '169.254.0.12', serverAddress: '169.254.0.11', block: '169.254.0.80/28', serverBlock: '169.254.0.64/28' } });
 
 describe('cross-host addressing', () => {
   it('gives each emulated host a /28 of its own above every host address', () => {
-    const starts = Array.from({ length: 12 }, (_, i) => rangeStart(`169.254.0.${11 + i}`) % 256);
-    expect(starts.slice(0, 3)).toEqual([64, 80, 96]);
-    expect(starts.at(-1)).toBe(240);
-    expect(new Set(starts).size).toBe(12);
-    expect(() => rangeStart('169.254.0.30')).toThrow(/11-22/);
-    const a = crossHostAddresses('169.254.0.11', '169.254.0.12');
+    const blocks = Array.from({ length: 12 }, (_, i) => containerBlock(i + 1));
+    expect(blocks.slice(0, 3)).toEqual(['169.254.0.64/28', '169.254.0.80/28', '169.254.0.96/28']);
+    expect(blocks.at(-1)).toBe('169.254.0.240/28');
+    expect(() => containerBlock(13)).toThrow(/hosts 1-12/);
+    const a = crossHostAddresses(containerBlock(1), containerBlock(2));
     expect([a.victim, a.neighbour(0), a.neighbour(12), a.peer(0), a.peer(13)]).toEqual(['169.254.0.65', '169.254.0.66', '169.254.0.78', '169.254.0.81', '169.254.0.94']);
+  });
+
+  it("takes a real lab's declared blocks, of any size, as they are", () => {
+    const a = crossHostAddresses('169.254.32.0/24', '169.254.40.128/26');
+    expect([a.victim, a.neighbour(0), a.neighbour(200), a.peer(0), a.peer(61)]).toEqual(['169.254.32.1', '169.254.32.2', '169.254.32.202', '169.254.40.129', '169.254.40.190']);
   });
 
   it('splits a run: the server creates victim and neighbours, the peer host the peers, each addressed to the other', () => {
     expect([roleOf(cross, 'lab-1'), roleOf(cross, 'lab-2'), roleOf(testRun(), 'lab-1')]).toEqual(['server', 'peer', 'local']);
-    const all = plan(cross, crossHostAddresses('169.254.0.11', '169.254.0.12'));
+    const all = plan(cross, crossHostAddresses(cross.peer.serverBlock!, cross.peer.block!));
     const server = all.filter((p) => !p.spec.role.startsWith('peer-'));
     const peer = all.filter((p) => p.spec.role.startsWith('peer-'));
     expect(server.map((p) => `${p.spec.role} ${p.spec.ip} ${p.program}`)).toEqual([

@@ -252,7 +252,8 @@ describe('campaign machine with peer hosts', () => {
     const agents = backends.map((b) => new FakeAgent(b.hostId, b));
     const c = campaignWith(agents, runs);
     const addresses: Record<string, string> = { s1: '169.254.0.11', p1: '169.254.0.12' };
-    return { ...c, journal, backends, agents, input: { ...c.input, serverHosts: ['s1'], peerHosts: ['p1'], addressOf: (h: string) => addresses[h] } };
+    const blocks: Record<string, string> = { s1: '169.254.8.0/24', p1: '169.254.9.64/26' };
+    return { ...c, journal, backends, agents, input: { ...c.input, serverHosts: ['s1'], peerHosts: ['p1'], addressOf: (h: string) => addresses[h], containerBlockOf: (h: string) => blocks[h] } };
   }
   const network = (i: number) => testRun({ runId: `n${i}`, workload: 'tcp-receiver', scenarioId: 'tcp-receiver', repetition: i });
   const control = (i: number) => testRun({ runId: `s${i}`, repetition: i });
@@ -266,7 +267,7 @@ describe('campaign machine with peer hosts', () => {
     expect(snap.value).toBe('done');
     expect(ledger.done.sort()).toEqual(['n0', 'n1', 's0', 's1']);
     expect(backends[1].calls.filter((c) => c.startsWith('setup'))).toEqual(['setup n0', 'setup n1']);
-    expect(seen.find((r) => r.runId === 'n0')?.peer).toEqual({ cpus: [1], hostId: 'p1', address: '169.254.0.12', serverAddress: '169.254.0.11' });
+    expect(seen.find((r) => r.runId === 'n0')?.peer).toEqual({ cpus: [1], hostId: 'p1', address: '169.254.0.12', serverAddress: '169.254.0.11', block: '169.254.9.64/26', serverBlock: '169.254.8.0/24' });
     expect(seen.find((r) => r.runId === 's0')?.peer).toEqual({ cpus: [1] });
     expect(snap.context.busy).toEqual({});
   });

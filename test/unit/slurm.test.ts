@@ -53,8 +53,8 @@ describe('slurm: the emulated lab\'s configuration', () => {
     // Everything Slurm writes stays in the testbed's directory.
     for (const line of conf.split('\n').filter((l) => /(File|Dir|Location|Prolog|Epilog)=/.test(l))) expect(line).toContain('=/tmp/tb/slurm/');
   });
-  it('a job step gets its node\'s dockerd and NIC; the epilog reaps with the node\'s dockerd', () => {
-    expect(taskProlog(nodes)).toContain(`lab-3) echo "export DOCKER_HOST=unix://${state.hosts[2].dockerd!.socket}"; echo "export IRONLAB_NIC=eth0" ;;`);
+  it('a job step gets its node\'s dockerd, NIC and container block; the epilog reaps with the node\'s dockerd', () => {
+    expect(taskProlog(nodes)).toContain(`lab-3) echo "export DOCKER_HOST=unix://${state.hosts[2].dockerd!.socket}"; echo "export IRONLAB_NIC=eth0"; echo "export IRONLAB_CONTAINER_BLOCK=169.254.0.96/28" ;;`);
     expect(epilog(nodes, '/usr/bin/node')).toMatch(/lab-1\) DOCKER_HOST=unix:\/\/\S+lab-1\.sock \/usr\/bin\/node \S+ironlab\.mjs reap --backend docker --host-id "\$SLURMD_NODENAME"/);
   });
 });

@@ -97,11 +97,12 @@ program
   .requiredOption('--host-id <name>', 'this host as the campaign names it')
   .option('--reap-grace <seconds>', 'reap everything after the orchestrator has been gone this long', positiveInt('--reap-grace'), 30)
   .option('--nic <dev>', "real lab hosts: the traffic NIC whose queue IRQs go to the victim's core (ixgbe, ice...)")
+  .option('--container-block <cidr>', "real lab hosts: this host's container address block on the NIC's subnet (169.254.X.Y/N), for runs across hosts")
   .addOption(new Option('--orchestrator-pid <pid>', 'exit (after reaping) when this local orchestrator process is gone').argParser(positiveInt('--orchestrator-pid')).hideHelp())
   .action(async (o) => {
     const { runAgentCommand } = await import('../../agents/agent-command.ts');
-    // IRONLAB_NIC: a node's own NIC, as a Slurm task prolog exports it for the agents Slurm starts there.
-    process.exitCode = await runAgentCommand({ connect: o.connect, tokenFile: o.tokenFile, backend: o.backend, hostId: o.hostId, reapGraceS: o.reapGrace, orchestratorPid: o.orchestratorPid, nic: o.nic ?? process.env.IRONLAB_NIC });
+    // IRONLAB_NIC, IRONLAB_CONTAINER_BLOCK: a node's own NIC and block, as a Slurm task prolog exports them.
+    process.exitCode = await runAgentCommand({ connect: o.connect, tokenFile: o.tokenFile, backend: o.backend, hostId: o.hostId, reapGraceS: o.reapGrace, orchestratorPid: o.orchestratorPid, nic: o.nic ?? process.env.IRONLAB_NIC, containerBlock: o.containerBlock ?? process.env.IRONLAB_CONTAINER_BLOCK });
   });
 
 program

@@ -34,11 +34,15 @@ Inventory (YAML):
       ssh: { user: root, key: ~/.ssh/id_ed25519, port: 22 }
       roles: [server]                              # server | peer
       nic: ens1f0                                  # the NIC the test traffic crosses
+      containerBlock: 169.254.0.64/28              # docker hosts: the link-local block (at least /30) its run's
+                                                   # containers take on the NIC's subnet; one of its own per host
       cores: { victim: [0], neighbours: [0], peers: [2], nic: [0] }
       installDir: /opt/ironlab-agent               # default; a directory of its own, at least two levels deep:
                                                    # up refuses a non-empty one it did not make, down removes
                                                    # only one it made (it carries .ironlab-agent-dir)
-Each host is given its own key (derived from the testbed's token), so one host cannot speak for another.`,
+Each host is given its own key (derived from the testbed's token), so one host cannot speak for another.
+Before anything is installed, every host is checked over SSH: Node.js 20 or later, and its containerBlock on its
+NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
     );
 
   testbed

@@ -1,0 +1,62 @@
+// The Node.js check `testbed up --inventory` makes on every host before it changes anything: the findings
+// script as a host's shell runs it, and the refusal a user reads (host, version found, the command to run).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { blockProblem, FINDINGS_SCRIPT, nodeProblem, parseFindings } from '../../testbed/inventory-preflight.ts';
+
+const target = { address: '169.254.0.11', user: 'alice', key: '/home/me/.ssh/lab key', port: 2222 };
+
+describe('inventory preflight: Node.js on a lab host', () => {
+  it('reads uid, architecture and Node version from the script as a shell runs it', () => {
+    const f = parseFindings(execFileSync('sh', ['-c', FINDINGS_SCRIPT, 'sh', 'lo'], { encoding: 'utf8' }));
+    expect(f.uid).toBe(process.getuid!());
+    expect(f.node).toBe(process.version);
+    expect(f.nicCidr).toBe('127.0.0.1/8');
+    expect(parseFindings(execFileSync('sh', ['-c', FINDINGS_SCRIPT, 'sh', 'nonexistent0'], { encoding: 'utf8' })).nicCidr).toBeNull();
+    // a host whose PATH has id and uname but no node
+    const bin = mkdtempSync(join(tmpdir(), 'ironlab-nonode-'));
+    for (const tool of ['id', 'uname']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+    const none = parseFindings(execFileSync('/bin/sh', ['-c', FINDINGS_SCRIPT, 'sh', 'lo'], { encoding: 'utf8', env: { PATH: bin } }));
+    rmSync(bin, { recursive: true });
+    expect(none).toEqual({ uid: f.uid, arch: f.arch, node: null, nicCidr: null });
+  });
+
+  it('passes Node 20 and later', () => {
+    for (const node of ['v20.0.0', 'v22.11.0', 'v100.1.0']) expect(nodeProblem('lab-a', target, { uid: 0, arch: 'x86_64', node, nicCidr: null }, false)).toBeNull();
+  });
+
+  it('refuses an older or missing Node with exit 2, naming the host, what it found and the command to run', () => {
+    const old = nodeProblem('lab-a', target, { uid: 1000, arch: 'x86_64', node: 'v18.19.0', nicCidr: null }, true)!;
+    expect(old.name).toBe('PrerequisiteError'); // the CLI's exit 2
+    expect(old.message).toMatch(/^host lab-a: needs Node\.js 20 or later, found v18\.19\.0; install it there, e\.g\. /);
+    const none = nodeProblem('lab-b', target, { uid: 0, arch: 'riscv64', node: null, nicCidr: null }, false)!;
+    expect(none.message).toMatch(/^host lab-b: needs Node\.js 20 or later, found none on the SSH session's PATH; install it there, e\.g\. a nodejs package of version 20 or later for riscv64/);
+  });
+
+  it("offers this machine's own node when it can run there, as a command that copies it", () => {
+    const same = nodeProblem('lab-a', target, { uid: 1000, arch: process.arch === 'x64' ? 'x86_64' : process.arch, node: 'v18.19.0', nicCidr: null }, true)!;
+    const ldd = execFileSync('ldd', [process.execPath], { encoding: 'utf8' });
+    if (/libnode/.test(ldd)) return void expect(same.message).toContain('apt-get install -y nodejs');
+    expect(same.message).toContain(
+      `this machine's ${process.version}: ssh -i '/home/me/.ssh/lab key' -p 2222 alice@169.254.0.11 'sudo -n sh -c '\\''cat > /usr/local/bin/node && chmod 755 /usr/local/bin/node'\\''' < ${process.execPath}`,
+    );
+  });
+});
+
+describe("inventory preflight: the container block on the host's traffic NIC", () => {
+  const at = (nicCidr: string | null) => ({ uid: 0, arch: 'x86_64', node: 'v20.1.0', nicCidr });
+  it('accepts a block inside the NIC subnet that does not hold the NIC address', () => {
+    expect(blockProblem('lab-a', 'ens1f0', '169.254.0.64/28', at('169.254.0.11/24'))).toBeNull();
+    expect(blockProblem('lab-a', 'ens1f0', '169.254.12.0/22', at('169.254.1.5/16'))).toBeNull();
+  });
+  it('refuses, naming the host and the NIC, a block off the subnet, one holding the NIC address, or a NIC without IPv4', () => {
+    const off = blockProblem('lab-a', 'ens1f0', '169.254.1.64/28', at('169.254.0.11/24'))!;
+    expect(off.name).toBe('PrerequisiteError');
+    expect(off.message).toBe('host lab-a: containerBlock 169.254.1.64/28 is not inside the subnet of its traffic NIC ens1f0 (169.254.0.0/24); declare a block there');
+    expect(blockProblem('lab-a', 'ens1f0', '169.254.0.0/28', at('169.254.0.11/24'))!.message).toBe('host lab-a: containerBlock 169.254.0.0/28 holds the address of its traffic NIC ens1f0 (169.254.0.11); declare a block without it');
+    expect(blockProblem('lab-b', 'eth9', '169.254.0.64/28', at(null))!.message).toMatch(/^host lab-b: its traffic NIC eth9 has no IPv4 address/);
+  });
+});
