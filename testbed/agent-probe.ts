@@ -10,8 +10,12 @@ export type ProbeResult =
   | { kind: 'busy' }
   | { kind: 'probed'; facts: Map<string, HostFacts>; missing: string[]; errors: Map<string, string> };
 
-/** `alive(hostId)`: false once a host's agent process is known dead, so that nobody waits for it. */
-export async function probeAgents(state: TestbedState, token: string, alive: (hostId: string) => boolean = () => true, timeoutMs = 30_000): Promise<ProbeResult> {
+/**
+ * `alive(hostId)`: false once a host's agent process is known dead, so that nobody waits for it. `stallMs`: give up
+ * when no further agent has connected for this long (a large lab's agents start a few at a time, each taking a
+ * second or two of CPU, so the wait is for progress, not for all of them at once).
+ */
+export async function probeAgents(state: TestbedState, token: string, alive: (hostId: string) => boolean = () => true, stallMs = 30_000): Promise<ProbeResult> {
   const hub = new AgentHub({ token, expectedHosts: new Set(state.hosts.map((h) => h.id)), bindHost: state.hub.host, port: state.hub.port });
   try {
     await hub.listen();
@@ -21,8 +25,13 @@ export async function probeAgents(state: TestbedState, token: string, alive: (ho
   }
   try {
     const ids = state.hosts.map((h) => h.id);
-    const deadline = Date.now() + timeoutMs;
-    while (ids.some((id) => !hub.connection(id) && alive(id)) && Date.now() < deadline) await sleep(50);
+    const connected = () => ids.filter((id) => hub.connection(id)).length;
+    let seen = 0;
+    let progressAt = Date.now();
+    while (ids.some((id) => !hub.connection(id) && alive(id)) && Date.now() - progressAt < stallMs) {
+      await sleep(50);
+      if (connected() > seen) [seen, progressAt] = [connected(), Date.now()];
+    }
     const facts = new Map<string, HostFacts>();
     const errors = new Map<string, string>();
     for (const id of ids) {

@@ -72,7 +72,7 @@ async function up(opts: UpOptions, dir: string): Promise<UpReport> {
     else await inventoryLabUp(state, inventory!, opts.say, dir);
     // Local agents are watched by pid (a crashed one fails the step at once); remote ones by the deadline.
     // QEMU lab: no agent runs in the guests yet (they are driven over SSH; testbed/kernel/README.md).
-    const probe: ProbeResult = state.slurm || kind === 'qemu' ? { kind: 'probed', facts: new Map(), missing: [], errors: new Map() } : await probeAgents(state, token, (id) => kind === 'inventory' || pidAlive(state.hosts.find((h) => h.id === id)!.agent.pid));
+    const probe: ProbeResult = state.slurm || kind === 'qemu' ? { kind: 'probed', facts: new Map(), missing: [], errors: new Map() } : await probeAgents(state, token, (id) => kind === 'inventory' || pidAlive(state.hosts.find((h) => h.id === id)!.agent.pid), kind === 'inventory' ? 30_000 : 120_000);
     if (probe.kind === 'probed') {
       const bad = [
         ...[...probe.errors.entries()].map(([id, e]) => ({ id, why: e })),

@@ -139,7 +139,9 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
     logPath,
     say,
     hostWaitMs: opts.hostWaitMs,
-    hostStallMs: lease ? 120_000 : 30_000, // Slurm's job steps start node by node
+    // Slurm's job steps start node by node, and local agents a few at a time on a possibly loaded machine; only a
+    // remote testbed's agents, already running, must answer at once.
+    hostStallMs: lease || localHosts.length ? 120_000 : 30_000,
     startAgents: () => {
       void agents.startPaced((h) => hub.connection(h) !== undefined);
       lease?.startAgents(url, auth.file, log, opts.agentArgs);
