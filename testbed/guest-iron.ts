@@ -5,9 +5,16 @@
 //   restore        put back the value found, remove the owner, stop iperf3, remove the cgroup
 //   serve Q P      iperf3 -s in cgroup /sys/fs/cgroup/ironlab-rx with cpu.max "Q P", owner of this host's address
 //   stats          /proc/iron_stats and /proc/iron_owners as JSON
+//   nic-irqs DEV   the MSI-X vectors of DEV's virtio device (/proc/interrupts) and each one's smp_affinity_list
+//   irq-pin DEV CPUS   the agent's pinQueueIrqs (agents/docker/steering.ts) through its restore ledger
+//   irq-reap       the agent's ledger puts back everything it recorded (what its reaper does after a crash)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { IronKernelSwitch, detectIronKernel, restoreIronSwitch } from '../agents/enforcement/iron-kernel.ts';
+import { parseCpuList, parseInterrupts } from '../agents/docker/proc-parsers.ts';
+import { RestoreLedger } from '../agents/docker/restore-ledger.ts';
+import { pinQueueIrqs } from '../agents/docker/steering.ts';
 
 const STATE = '/run/ironlab-iron.json';
 const CG = '/sys/fs/cgroup/ironlab-rx';
@@ -17,6 +24,8 @@ interface GuestState {
   found?: '0' | '1';
   owner?: string;
 }
+const ledger = () => new RestoreLedger('guest', '/run/ironlab');
+const LEDGER_SCOPE = { runId: 'kernel-suite', campaignId: 'kernel-suite' };
 const load = (): GuestState => (existsSync(STATE) ? JSON.parse(readFileSync(STATE, 'utf8')) : {});
 const save = (s: GuestState) => writeFileSync(STATE, JSON.stringify(s));
 
@@ -87,8 +96,18 @@ function main(argv: string[]): unknown {
       rmSync(STATE, { force: true });
       return { restored: s, enabled: detectIronKernel().enabled };
     }
+    case 'nic-irqs': {
+      // virtio_pci names its vectors after the virtio device, not the interface: virtio0-input.0, -output.0, -config.
+      const vdev = basename(realpathSync(`/sys/class/net/${rest[0]}/device`));
+      const rows = parseInterrupts(readFileSync('/proc/interrupts', 'utf8')).filter((r) => r.name.startsWith(`${vdev}-`));
+      return { device: vdev, irqs: rows.map((r) => ({ irq: r.irq, name: r.name, counts: r.counts, affinity: readFileSync(`/proc/irq/${r.irq}/smp_affinity_list`, 'utf8').trim() })) };
+    }
+    case 'irq-pin':
+      return { pinned: pinQueueIrqs(ledger(), LEDGER_SCOPE, rest[0], parseCpuList(rest[1] ?? '')), ledger: ledger().entries().map((e) => e.path) };
+    case 'irq-reap':
+      return { restored: ledger().restore(() => true) };
     default:
-      throw new Error(`unknown command ${JSON.stringify(cmd)}: on | off | restore | serve QUOTA PERIOD | stats`);
+      throw new Error(`unknown command ${JSON.stringify(cmd)}: on | off | restore | serve QUOTA PERIOD | stats | nic-irqs DEV | irq-pin DEV CPUS | irq-reap`);
   }
 }
 
