@@ -4,10 +4,17 @@
 //   on | off       set kernel.iron_enabled through IronKernelSwitch (the value found is kept for restore)
 //   restore        put back the value found, remove the owner, stop iperf3, remove the cgroup
 //   serve Q P      iperf3 -s in cgroup /sys/fs/cgroup/ironlab-rx with cpu.max "Q P", owner of this host's address
-//   stats          /proc/iron_stats and /proc/iron_owners as JSON
+//   stats          /proc/iron_stats, /proc/iron_owners and nic-irqs eth0 as JSON
+//   nic-irqs DEV   the MSI-X vectors of DEV's virtio device (/proc/interrupts) and each one's smp_affinity_list
+//   irq-pin DEV CPUS   the agent's pinQueueIrqs (agents/docker/steering.ts) through its restore ledger
+//   irq-reap       the agent's ledger puts back everything it recorded (what its reaper does after a crash)
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { IronKernelSwitch, detectIronKernel, restoreIronSwitch } from '../agents/enforcement/iron-kernel.ts';
+import { parseCpuList, parseInterrupts } from '../agents/docker/proc-parsers.ts';
+import { RestoreLedger } from '../agents/docker/restore-ledger.ts';
+import { pinQueueIrqs } from '../agents/docker/steering.ts';
 
 const STATE = '/run/ironlab-iron.json';
 const CG = '/sys/fs/cgroup/ironlab-rx';
@@ -17,6 +24,8 @@ interface GuestState {
   found?: '0' | '1';
   owner?: string;
 }
+const ledger = () => new RestoreLedger('guest', '/run/ironlab');
+const LEDGER_SCOPE = { runId: 'kernel-suite', campaignId: 'kernel-suite' };
 const load = (): GuestState => (existsSync(STATE) ? JSON.parse(readFileSync(STATE, 'utf8')) : {});
 const save = (s: GuestState) => writeFileSync(STATE, JSON.stringify(s));
 
@@ -29,6 +38,13 @@ function myAddress(): string {
   const m = out.match(/inet (\d+\.\d+\.\d+\.\d+)\//);
   if (!m) throw new Error('eth0 has no IPv4 address');
   return m[1];
+}
+
+/** virtio_pci names its MSI-X vectors after the virtio device, not the interface: virtio0-input.0, -output.0, -config. */
+function nicIrqs(dev: string) {
+  const vdev = basename(realpathSync(`/sys/class/net/${dev}/device`));
+  const rows = parseInterrupts(readFileSync('/proc/interrupts', 'utf8')).filter((r) => r.name.startsWith(`${vdev}-`));
+  return { device: vdev, irqs: rows.map((r) => ({ irq: r.irq, name: r.name, counts: r.counts, affinity: readFileSync(`/proc/irq/${r.irq}/smp_affinity_list`, 'utf8').trim() })) };
 }
 
 function main(argv: string[]): unknown {
@@ -59,7 +75,7 @@ function main(argv: string[]): unknown {
       return { owner: addr, pid: Number(pid), cgroup: CG, cpuMax: readFileSync(`${CG}/cpu.max`, 'utf8').trim() };
     }
     case 'stats':
-      return { stats: parseIronStats(readFileSync('/proc/iron_stats', 'utf8')), owners: readFileSync('/proc/iron_owners', 'utf8').trim().split('\n').filter(Boolean), cpuStat: existsSync(`${CG}/cpu.stat`) ? readFileSync(`${CG}/cpu.stat`, 'utf8').trim().split('\n') : [] };
+      return { nic: nicIrqs('eth0'), stats: parseIronStats(readFileSync('/proc/iron_stats', 'utf8')), owners: readFileSync('/proc/iron_owners', 'utf8').trim().split('\n').filter(Boolean), cpuStat: existsSync(`${CG}/cpu.stat`) ? readFileSync(`${CG}/cpu.stat`, 'utf8').trim().split('\n') : [] };
     case 'restore': {
       if (s.found !== undefined) restoreIronSwitch('/proc', s.found);
       if (s.owner) {
@@ -87,8 +103,14 @@ function main(argv: string[]): unknown {
       rmSync(STATE, { force: true });
       return { restored: s, enabled: detectIronKernel().enabled };
     }
+    case 'nic-irqs':
+      return nicIrqs(rest[0]);
+    case 'irq-pin':
+      return { pinned: pinQueueIrqs(ledger(), LEDGER_SCOPE, rest[0], parseCpuList(rest[1] ?? '')), ledger: ledger().entries().map((e) => e.path) };
+    case 'irq-reap':
+      return { restored: ledger().restore(() => true) };
     default:
-      throw new Error(`unknown command ${JSON.stringify(cmd)}: on | off | restore | serve QUOTA PERIOD | stats`);
+      throw new Error(`unknown command ${JSON.stringify(cmd)}: on | off | restore | serve QUOTA PERIOD | stats | nic-irqs DEV | irq-pin DEV CPUS | irq-reap`);
   }
 }
 

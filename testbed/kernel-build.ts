@@ -31,6 +31,8 @@ export interface KernelBuild {
   load: [number, number];
   /** `make kernelrelease`. */
   release: string;
+  /** CPU seconds (user + sys) of every step's processes (unpack, config, compile); 0 when cached. */
+  cpuSeconds: number;
 }
 
 export function patchFiles(dir = join(KERNEL_DIR, 'iron')): string[] {
@@ -40,6 +42,28 @@ export function patchFiles(dir = join(KERNEL_DIR, 'iron')): string[] {
 /** Options the fragment asks for (`CONFIG_X=y`) that the final .config must have. */
 export function wantedOptions(fragment: string): string[] {
   return fragment.split('\n').filter((l) => /^CONFIG_\w+=/.test(l)).map((l) => l.trim());
+}
+
+/** Options the fragment switches off (`# CONFIG_X is not set`): a select elsewhere must not turn them back on. */
+export function unwantedOptions(fragment: string): string[] {
+  return [...fragment.matchAll(/^# (CONFIG_\w+) is not set$/gm)].map((m) => m[1]);
+}
+
+/** The children's CPU time from the shell builtin `times` (its second line: children's user and sys). */
+export function parseTimes(out: string): number {
+  const lines = out.trim().split('\n');
+  const secs = (t: string) => { const m = /^(\d+)m([\d.]+)s$/.exec(t); return m ? Number(m[1]) * 60 + Number(m[2]) : NaN; };
+  const [user, sys] = (lines.at(-1) ?? '').trim().split(/\s+/).map(secs);
+  if (!Number.isFinite(user) || !Number.isFinite(sys)) throw new Error(`cannot read the CPU time from \`times\`: ${JSON.stringify(lines.at(-1))}`);
+  return user + sys;
+}
+
+/** Run a shell command and add its CPU time (user + sys of everything it started) to the tally. */
+async function timed(tally: { cpu: number }, script: string, timeoutMs: number): Promise<string> {
+  const out = await run(['sh', '-c', `${script}\ntimes`], { timeoutMs });
+  const marker = out.trimEnd().split('\n');
+  tally.cpu += parseTimes(marker.slice(-1).join('\n'));
+  return marker.slice(0, -2).join('\n');
 }
 
 export async function kernelHash(): Promise<string> {
@@ -60,7 +84,7 @@ export async function ensureIronKernel(say: Say): Promise<KernelBuild> {
   const meta = join(dir, 'build.json');
   if (existsSync(bzImage) && existsSync(meta)) {
     const m = JSON.parse(readFileSync(meta, 'utf8')) as { release: string };
-    return { bzImage, hash, built: false, seconds: 0, load: [loadavg()[0], loadavg()[0]], release: m.release };
+    return { bzImage, hash, built: false, seconds: 0, load: [loadavg()[0], loadavg()[0]], release: m.release, cpuSeconds: 0 };
   }
   const work = `${dir}.build.${process.pid}`;
   rmSync(work, { recursive: true, force: true });
@@ -68,21 +92,26 @@ export async function ensureIronKernel(say: Say): Promise<KernelBuild> {
   const t0 = Date.now();
   const load0 = loadavg()[0];
   try {
+    const tally = { cpu: 0 };
     say(`kernel ${hash}: unpacking ${SOURCE_TARBALL}`);
-    await run(['tar', '-C', work, '--strip-components=1', '-xJf', SOURCE_TARBALL], { timeoutMs: 900_000 });
+    await timed(tally, `tar -C '${work}' --strip-components=1 -xJf '${SOURCE_TARBALL}'`, 900_000);
     for (const p of patchFiles()) {
       say(`kernel ${hash}: applying ${p.split('/').pop()}`);
       // -C: git apply inside a directory that is no repository works as patch(1) does, checking every hunk first.
       await run(['git', '-C', work, 'apply', '--whitespace=nowarn', p], { timeoutMs: 60_000 });
     }
-    const make = (...args: string[]) => run(['nice', '-n', '5', 'make', '-s', '-C', work, 'ARCH=x86_64', ...args], { timeoutMs: 3 * 3600_000 });
+    const make = (...args: string[]) => timed(tally, `nice -n 5 make -s -C '${work}' ARCH=x86_64 ${args.join(' ')}`, 3 * 3600_000);
     await make('tinyconfig');
     const fragment = join(KERNEL_DIR, 'guest.config');
-    await run(['sh', '-c', `cd "${work}" && scripts/kconfig/merge_config.sh -m .config "${fragment}"`]);
+    await timed(tally, `cd '${work}' && scripts/kconfig/merge_config.sh -m .config '${fragment}' >/dev/null`, 300_000);
     await make('olddefconfig');
     const config = readFileSync(join(work, '.config'), 'utf8');
-    const lost = wantedOptions(readFileSync(fragment, 'utf8')).filter((o) => !config.split('\n').includes(o));
+    const lines = config.split('\n');
+    const frag = readFileSync(fragment, 'utf8');
+    const lost = wantedOptions(frag).filter((o) => !lines.includes(o));
     if (lost.length) throw new Error(`the kernel configuration dropped ${lost.join(', ')} (a dependency is missing from ${fragment})`);
+    const back = unwantedOptions(frag).filter((o) => lines.includes(`${o}=y`));
+    if (back.length) throw new Error(`the kernel configuration turned ${back.join(', ')} back on (selected by another option): remove them from ${fragment}`);
     say(`kernel ${hash}: make -j${cpus().length} bzImage (nice -n 5; load average ${load0.toFixed(1)})`);
     await make(`-j${cpus().length}`, 'bzImage');
     const release = (await make('kernelrelease')).trim();
@@ -91,9 +120,10 @@ export async function ensureIronKernel(say: Say): Promise<KernelBuild> {
     mkdirSync(dir, { recursive: true });
     renameSync(join(work, 'arch/x86/boot/bzImage'), bzImage);
     writeFileSync(join(dir, 'config'), config);
-    writeFileSync(meta, JSON.stringify({ release, seconds, load: [load0, load1], at: new Date().toISOString() }, null, 2) + '\n');
-    say(`kernel ${hash}: built ${release} in ${seconds.toFixed(0)} s (load average ${load0.toFixed(1)} -> ${load1.toFixed(1)})`);
-    return { bzImage, hash, built: true, seconds, load: [load0, load1], release };
+    const cpuSeconds = Math.round(tally.cpu);
+    writeFileSync(meta, JSON.stringify({ release, seconds, cpuSeconds, load: [load0, load1], at: new Date().toISOString() }, null, 2) + '\n');
+    say(`kernel ${hash}: built ${release} in ${seconds.toFixed(0)} s, ${cpuSeconds} CPU s (load average ${load0.toFixed(1)} -> ${load1.toFixed(1)})`);
+    return { bzImage, hash, built: true, seconds, load: [load0, load1], release, cpuSeconds };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -102,7 +132,7 @@ export async function ensureIronKernel(say: Say): Promise<KernelBuild> {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const t0 = Date.now();
   ensureIronKernel((l) => process.stderr.write(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${l}\n`)).then(
-    (k) => process.stdout.write(`${k.bzImage}\n${k.built ? `built in ${k.seconds.toFixed(0)} s` : 'cached'} (${k.release}, wall ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`),
+    (k) => process.stdout.write(`${k.bzImage}\n${k.built ? `built in ${k.seconds.toFixed(0)} s, ${k.cpuSeconds} CPU s` : 'cached'} (${k.release}, wall ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`),
     (err) => {
       process.stderr.write(`kernel-build: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exit(err instanceof PrerequisiteError ? 2 : 1);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { qemuArgv, qemuLabPlan } from '../../testbed/qemu-lab.ts';
-import { KERNEL_DIR, patchFiles, wantedOptions } from '../../testbed/kernel-build.ts';
+import { KERNEL_DIR, parseTimes, patchFiles, unwantedOptions, wantedOptions } from '../../testbed/kernel-build.ts';
 
 describe('QEMU lab plan', () => {
   const state = qemuLabPlan(2, '/tmp/ironlab-unit-testbed');
@@ -34,5 +34,15 @@ describe('IRON kernel series', () => {
     const wanted = wantedOptions(readFileSync(join(KERNEL_DIR, 'guest.config'), 'utf8'));
     expect(wanted).toEqual(expect.arrayContaining(['CONFIG_IRON=y', 'CONFIG_CFS_BANDWIDTH=y', 'CONFIG_VIRTIO_NET=y', 'CONFIG_PCI_MSI=y']));
     expect(wanted.some((o) => o.startsWith('CONFIG_IRQ_TIME_ACCOUNTING'))).toBe(false);
+  });
+
+  it('reads what the fragment switches off, so that a select turning one back on stops the build', () => {
+    expect(unwantedOptions('CONFIG_A=y\n# CONFIG_IPV6 is not set\n# a comment\n# CONFIG_VT is not set\n')).toEqual(['CONFIG_IPV6', 'CONFIG_VT']);
+    expect(unwantedOptions(readFileSync(join(KERNEL_DIR, 'guest.config'), 'utf8'))).toContain('CONFIG_IRQ_TIME_ACCOUNTING');
+  });
+
+  it("reads the build's CPU time from the shell's `times` (children's user + sys)", () => {
+    expect(parseTimes('0m0.010000s 0m0.000000s\n12m3.500000s 1m0.25s\n')).toBeCloseTo(723.5 + 60.25, 3);
+    expect(() => parseTimes('garbage')).toThrow(/CPU time/);
   });
 });
