@@ -1,5 +1,5 @@
-// The redis latency victim on a real engine: redis-server in the victim's container, redis-benchmark on the
-// peer's core, p99 and requests/s cut to the window; nothing left behind.
+// The redis latency victim on a real engine: redis-server in the victim's container, the driver on the
+// peer's core, p99, requests/s and the completed count cut to the window; nothing left behind.
 import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DockerBackend } from '../../agents/backends/docker-backend.ts';
@@ -32,6 +32,10 @@ describe.skipIf(!ready)('redis victim (real engine)', () => {
       expect(p99).toBeLessThan(1000);
       expect(ops).toBeGreaterThan(100);
       expect(sumOf(samples, 'victim_p50_latency_ms')).toBeLessThanOrEqual(p99);
+      // requests/s is the completed count over the window (2 s, up to half a tick beyond each edge)
+      const completed = sumOf(samples, 'victim_completed_requests');
+      expect(completed / ops).toBeGreaterThan(1.8);
+      expect(completed / ops).toBeLessThan(2.2);
     } finally {
       await backend.teardown(run.runId);
     }
