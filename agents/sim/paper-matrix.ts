@@ -4,16 +4,11 @@
 import { METRIC, sumOf } from '../samples.ts';
 import type { ScenarioParams, WorkloadKind } from '../../workloads/catalog.ts';
 import { ENFORCEMENTS, type Enforcement } from '../enforcement/modes.ts';
-import { paperRunSpec } from './paper-defaults.ts';
+import { paperRunSpec, paperScenarios } from './paper-defaults.ts';
 import { simulateRun } from './simulate.ts';
 
-export const PAPER_SCENARIOS: [WorkloadKind, ScenarioParams][] = [
-  ['udp-sender', {}],
-  ...[1, 2, 3, 5, 8].map((rateGbps): [WorkloadKind, ScenarioParams] => ['udp-sender', { rateGbps }]),
-  ...[1, 2, 4, 8].map((flows): [WorkloadKind, ScenarioParams] => ['tcp-sender', { flows }]),
-  ...[1, 2, 4, 8].map((rateGbps): [WorkloadKind, ScenarioParams] => ['udp-receiver', { rateGbps }]),
-  ...[1, 2, 4, 6, 9].map((rateGbps): [WorkloadKind, ScenarioParams] => ['tcp-receiver', { rateGbps, flows: 1 }]),
-];
+/** The paper matrix's interference scenarios (the one list is PAPER_MATRIX in paper-defaults.ts). */
+export const PAPER_SCENARIOS = paperScenarios();
 
 export interface MatrixRow {
   workload: WorkloadKind;

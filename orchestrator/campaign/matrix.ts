@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import { defaultMessageBytes, isNetworkWorkload, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
 import { type Enforcement } from '../../agents/enforcement/modes.ts';
-import { isServer, mergeSettings, type CampaignSpec, type ExcludeFilter, type RunSettings } from './model.ts';
+import { DEFAULT_SIM_PROFILE, isServer, mergeSettings, type CampaignSpec, type ExcludeFilter, type RunSettings } from './model.ts';
 
 /** A run as planned: exactly what the run machine hands to an agent. The campaign machine fills
  *  `peer.hostId` (and, for sim hosts, may replace `profile`) when it leases the hosts. */
@@ -166,7 +166,7 @@ function planRun(spec: CampaignSpec, campaignId: string, { cell, enforcement, re
     peer: { cpus: [...s.peer.cpus] },
     nicCpus: [...s.nicCpus],
     seed: hash32(`${spec.seed}\0${key}`) >>> 1, // 31 bits: a positive int in every language's RNG API
-    profile: spec.hosts.find((h) => isServer(h) && h.profile !== null)?.profile ?? 'paper',
+    profile: spec.hosts.find((h) => isServer(h) && h.profile !== null)?.profile ?? DEFAULT_SIM_PROFILE,
   };
 }
 

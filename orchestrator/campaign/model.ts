@@ -4,6 +4,7 @@
 import type { Enforcement } from '../../agents/enforcement/modes.ts';
 import { DEFAULT_VICTIM, type VictimWorkload, type WORKLOAD_KINDS } from '../../workloads/catalog.ts';
 import type { BackendKind } from '../../agents/backends/registry.ts';
+import { PAPER_PROFILE, paperSettings } from '../../agents/sim/paper-defaults.ts';
 
 export interface ContainerShapeSpec {
   quotaUs: number;
@@ -134,17 +135,10 @@ export interface LoadedCampaign {
   warnings: string[];
 }
 
-/** What a run inherits when the file says nothing (IRON section 2.3: both containers on core 0, 50% quota). */
-export const BUILTIN_DEFAULTS: RunSettings = {
-  warmupS: 1,
-  durationS: 5,
-  neighbours: 1,
-  victim: { quotaUs: 50_000, periodUs: 100_000, cpus: [0] },
-  neighbour: { quotaUs: 50_000, periodUs: 100_000, cpus: [0] },
-  peer: { cpus: [1] },
-  nicCpus: [0],
-};
-export const DEFAULT_SIM_PROFILE = 'paper';
+/** What a run inherits when the file says nothing: the paper's set-up with one neighbour (IRON section 2.3: both
+ *  containers on core 0, 50% quota each), from its one home, agents/sim/paper-defaults.ts. */
+export const BUILTIN_DEFAULTS: RunSettings = paperSettings(1);
+export const DEFAULT_SIM_PROFILE = PAPER_PROFILE;
 
 /** The default victim workload is written as no workload, so that a file naming it means what one without does. */
 function withVictimWorkload<T extends { workload?: VictimWorkload }>(v: T): T {

@@ -50,7 +50,17 @@ export const ReportJson = z.object({
         ci95: z.tuple([z.number(), z.number()]).nullable(),
         n: z.number().int().min(0),
       }),
-      victim: z.object({ controlEventsPerSec: nullableNumber, interferenceEventsPerSec: nullableNumber }),
+      victim: z.object({
+        /** The primary metric's mean per arm under the names of the first, sysbench-only contract (kept for old readers). */
+        controlEventsPerSec: nullableNumber,
+        interferenceEventsPerSec: nullableNumber,
+        /** The same means under workload-neutral names, with what they are (optional: absent in older reports). */
+        metric: z.string().optional(),
+        unit: z.string().optional(),
+        direction: z.enum(['higher-is-better', 'lower-is-better']).optional(),
+        controlValue: nullableNumber.optional(),
+        interferenceValue: nullableNumber.optional(),
+      }),
       ksoftirqdShare: nullableNumber,
     }),
   ),
@@ -88,7 +98,15 @@ export function reportJson(campaign: CampaignInfo, summaries: readonly ScenarioS
         method: s.penalty.method,
         level: s.penalty.level,
       },
-      victim: { controlEventsPerSec: s.victim.controlEventsPerSec, interferenceEventsPerSec: s.victim.interferenceEventsPerSec },
+      victim: {
+        controlEventsPerSec: s.victim.controlEventsPerSec,
+        interferenceEventsPerSec: s.victim.interferenceEventsPerSec,
+        metric: s.victimMetric.metric,
+        unit: s.victimMetric.unit,
+        direction: s.victimMetric.higherIsBetter ? ('higher-is-better' as const) : ('lower-is-better' as const),
+        controlValue: s.victim.controlEventsPerSec,
+        interferenceValue: s.victim.interferenceEventsPerSec,
+      },
       ksoftirqdShare: s.ksoftirqdShare,
       // beyond the contract:
       /** What `victim.*EventsPerSec` and the penalty measure: the victim workload's primary metric (events/s, p99 ms, ...). */

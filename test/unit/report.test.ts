@@ -65,6 +65,18 @@ describe('reportJson', () => {
     expect(json.scenarios.find((x) => x.id === 'udp-sender unlimited')!.params).not.toHaveProperty('rateGbps');
     expect(json.scenarios.find((x) => x.enforcement === 'ebpf')!.penalty.ci95).toBeNull();
   });
+
+  it('names the victim\'s primary metric, its unit and direction beside the sysbench-era field names', () => {
+    const s = json.scenarios.find((x) => x.id === 'tcp-receiver rateGbps=9' && x.enforcement === 'none')!;
+    expect(s.victim).toEqual({
+      controlEventsPerSec: 100, interferenceEventsPerSec: 50,
+      metric: 'victim_events_per_sec', unit: 'events/s', direction: 'higher-is-better', controlValue: 100, interferenceValue: 50,
+    });
+    // a report written before these names existed still reads (a --baseline file)
+    const old = JSON.parse(JSON.stringify(json));
+    for (const x of old.scenarios) x.victim = { controlEventsPerSec: x.victim.controlEventsPerSec, interferenceEventsPerSec: x.victim.interferenceEventsPerSec };
+    expect(ReportJson.safeParse(old).success).toBe(true);
+  });
 });
 
 describe('reportCsv', () => {

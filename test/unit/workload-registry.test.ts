@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { IMAGE_PACKAGES, NEIGHBOUR_KINDS, primaryMetricOf, simRefusal, VICTIM_KINDS } from '../../workloads/registry.ts';
 import { RECIPE, imageTag } from '../../workloads/image.ts';
-import { parseRedisBatches, REDIS_BATCH, redisBenchmarkArgv, redisWindow } from '../../workloads/redis.ts';
+import { parseRedisTicks, quantileMs, redisDriverArgv, redisWindow } from '../../workloads/redis.ts';
 import { parseSockperfSummary, sockperfClientArgv } from '../../workloads/sockperf.ts';
 import { plan } from '../../agents/backends/docker-backend.ts';
 import { bridgeAddresses } from '../../agents/docker/traffic-network.ts';
@@ -18,7 +18,7 @@ describe('the workload registry', () => {
   it('lists victims and neighbours, and the image installs every workload\'s packages', () => {
     expect(VICTIM_KINDS).toEqual(['sysbench', 'redis']);
     expect(NEIGHBOUR_KINDS).toEqual(['sysbench', 'udp-sender', 'udp-receiver', 'tcp-sender', 'tcp-receiver', 'sockperf-pingpong']);
-    expect(IMAGE_PACKAGES).toEqual(['iperf3', 'redis-server', 'redis-tools', 'sockperf', 'sysbench']);
+    expect(IMAGE_PACKAGES).toEqual(['iperf3', 'perl', 'redis-server', 'sockperf', 'sysbench']);
     expect(RECIPE.packages).toBe(IMAGE_PACKAGES);
     // the tag is the recipe's hash: a new workload's packages make a new image
     expect(imageTag({ ...RECIPE, packages: ['iperf3', 'sysbench'] })).not.toBe(imageTag());
@@ -39,22 +39,31 @@ describe('the workload registry', () => {
 });
 
 describe('redis victim', () => {
+  // The driver's ticks as `docker logs --timestamps` shows them: from, to (ms since the epoch), completed, buckets.
+  const at = (iso: string) => Date.parse(iso);
+  const tick = (from: string, to: string, completed: number, buckets: string) => `${to} rtt ${at(from)}.000 ${at(to)}.250 ${completed} ${buckets}`;
   const log = [
-    '2026-11-30T20:00:00.100000000Z "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"',
-    '2026-11-30T20:00:00.300000000Z "GET","25000.00","0.150","0.050","0.140","0.300","0.500","1.200"', // began before the window
-    '2026-11-30T20:00:01.500000000Z "GET","20000.00","0.190","0.050","0.180","0.400","0.900","2.000"',
-    '2026-11-30T20:00:01.900000000Z "GET","12500.00","0.300","0.050","0.250","0.800","1.500","3.000"',
-    '2026-11-30T20:00:09.000000000Z "GET","20000.00","0.190","0.050","0.180","0.400","0.700","2.000"', // after
+    tick('2026-11-30T20:00:00.800Z', '2026-11-30T20:00:00.900Z', 500, '300:500'), // before the window
+    tick('2026-11-30T20:00:01.000Z', '2026-11-30T20:00:01.100Z', 1000, '300:990,400:10'),
+    tick('2026-11-30T20:00:01.100Z', '2026-11-30T20:00:01.200Z', 0, ''), // nothing completed in this tick: still counted as time
+    tick('2026-11-30T20:00:01.200Z', '2026-11-30T20:00:01.300Z', 1000, '320:980,480:20'),
+    tick('2026-11-30T20:00:09.000Z', '2026-11-30T20:00:09.100Z', 700, '300:700'), // after
   ].join('\n');
 
-  it('cuts redis-benchmark\'s batches to the window: p99 and requests/s', () => {
-    const batches = parseRedisBatches(log);
-    expect(batches.map((b) => b.p99Ms)).toEqual([0.5, 0.9, 1.5, 0.7]);
-    const w = redisWindow(batches, { startMs: Date.parse('2026-11-30T20:00:01Z'), endMs: Date.parse('2026-11-30T20:00:02Z') })!;
-    expect(w.batches).toBe(2);
-    expect(w.p99Ms).toBeCloseTo(1.2);
-    expect(w.opsPerSec).toBeCloseTo((2 * REDIS_BATCH) / (REDIS_BATCH / 20000 + REDIS_BATCH / 12500)); // 2 batches over the time they took
-    expect(redisWindow(batches, { startMs: Date.parse('2026-11-30T20:00:03Z'), endMs: Date.parse('2026-11-30T20:00:04Z') })).toBeNull();
+  it('reports by time: p99, p50 and requests/s of the requests that completed in the window, and their count', () => {
+    const ticks = parseRedisTicks(log);
+    expect(ticks.map((t) => t.completed)).toEqual([500, 1000, 0, 1000, 700]);
+    const w = redisWindow(ticks, { startMs: at('2026-11-30T20:00:01Z'), endMs: at('2026-11-30T20:00:01.300Z') })!;
+    expect(w.completed).toBe(2000);
+    expect(w.opsPerSec).toBeCloseTo(2000 / 0.30075, 0); // over the three ticks' time, the empty one included
+    // 2000 requests in buckets 300 (990), 320 (980), 400 (10), 480 (20): the 1980th is the last of bucket 400,
+    // so p99 is 2^(400.5/32) us; the 1000th lies in bucket 320
+    expect(w.p99Ms).toBeCloseTo(2 ** (400.5 / 32) / 1000, 6);
+    expect(w.p50Ms).toBeCloseTo(2 ** (320.5 / 32) / 1000, 6);
+    expect(quantileMs(new Map([[300, 98], [480, 2]]), 0.99)).toBeCloseTo(2 ** (480.5 / 32) / 1000, 6);
+    // a window no tick lies in, or one where nothing completed: no result
+    expect(redisWindow(ticks, { startMs: at('2026-11-30T20:00:03Z'), endMs: at('2026-11-30T20:00:04Z') })).toBeNull();
+    expect(redisWindow(ticks, { startMs: at('2026-11-30T20:00:01.100Z'), endMs: at('2026-11-30T20:00:01.200Z') })).toBeNull();
   });
 
   it('runs redis-server on the victim\'s shape and its load generator on the peer cores, bounded, link-local', () => {
@@ -62,12 +71,13 @@ describe('redis victim', () => {
     const p = plan(run, bridgeAddresses('169.254.7.'));
     expect(p.map((c) => `${c.name} ${c.shape} ${c.spec.ip} ${c.spec.cpus} ${c.spec.quotaUs ?? '-'} ${c.program}`)).toEqual([
       'victim victim 169.254.7.2 0 50000 redis-server',
-      'victim-load peer 169.254.7.101 1 - redis-benchmark',
+      'victim-load peer 169.254.7.101 1 - redis-driver',
       'neighbour-0 neighbour 169.254.7.10 0 50000 sysbench',
     ]);
-    expect(p[1].spec.argv.slice(0, 2)).toEqual(['timeout', '9']);
-    expect(p[1].spec.argv).toContain('169.254.7.2');
-    expect(() => redisBenchmarkArgv('10.0.0.1', 5)).toThrow(/non-link-local/);
+    // the driver runs for the run (warm-up + window + margins) and ends by itself; timeout is its backstop
+    expect(p[1].spec.argv.slice(0, 4)).toEqual(['timeout', '14', 'perl', '-e']);
+    expect(p[1].spec.argv.slice(5)).toEqual(['169.254.7.2', '6379', '4', '9', '100', '64', '32']);
+    expect(() => redisDriverArgv('10.0.0.1', 5)).toThrow(/non-link-local/);
   });
 
   it('is named in the campaign file, checked with line:col, and its penalty is p99 with neighbours / p99 with the control', () => {
