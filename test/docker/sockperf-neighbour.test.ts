@@ -30,6 +30,7 @@ describe.skipIf(!ready)('sockperf ping-pong neighbour (real engine)', () => {
     } finally {
       await backend.teardown(run.runId);
     }
+    await backend.reap(); // the campaign's containers outlive its runs (container-pool.ts)
     const left = await new Docker().listContainers({ all: true, filters: { label: [`ironlab.host=${hostId}`] } });
     expect(left).toEqual([]);
   });
