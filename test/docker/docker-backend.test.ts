@@ -153,8 +153,9 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
       return (await docker.getContainer(c.Id).inspect()).HostConfig.CpuQuota;
     };
     const runOne = async (over: Parameters<typeof testRun>[0]) => {
-      const run = testRun({ campaignId: 'c-pool', warmupS: 0, durationS: 1, ...over });
+      const run = testRun({ campaignId: 'c-pool', warmupS: 0, durationS: 2, ...over }); // 2 s: sysbench reports once a second
       await backend.setup(run, never);
+      onTestFinished(() => backend.teardown(run.runId));
       const set = await ids();
       await backend.warmup(run.runId, never, () => {});
       await backend.measure(run.runId, never, () => {});
@@ -162,6 +163,7 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
       await backend.teardown(run.runId);
       return { set, samples };
     };
+    onTestFinished(async () => void (await backend.reap('c-pool')));
     const control = await runOne({ runId: 'pool-control' });
     const flood = await runOne({ runId: 'pool-flood', workload: 'tcp-receiver' });
     expect(control.set.map((s) => s.split(' ')[0])).toEqual(['neighbour-0', 'peer-0', 'victim']); // the control's peer idles
