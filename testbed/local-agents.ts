@@ -63,7 +63,8 @@ export class LocalAgents {
           if (p.exitCode !== null || p.signalCode !== null) return resolve();
           p.once('exit', () => resolve());
           p.kill('SIGTERM');
-          setTimeout(() => p.kill('SIGKILL'), 3000).unref();
+          // An agent reaps on its way out: its campaign's containers (campaign-lived) take a few seconds to remove.
+          setTimeout(() => p.kill('SIGKILL'), 15_000).unref();
         }),
     );
     await Promise.all(exits);

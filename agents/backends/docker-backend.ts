@@ -3,13 +3,16 @@
 // link-local Docker network of the run's own. The neighbours' network processing is steered onto the NIC
 // cores (RPS on the veths), and the kernel's counters are read at the window's edges.
 //
-//   setup:    network, containers created; servers (iperf3, redis, sockperf) started and waited for, steered
+//   setup:    the campaign's pool of idle containers on its network taken and fitted to the run's cores and quotas
+//             (container-pool.ts: created once per campaign, not per run); servers (iperf3, redis, sockperf)
+//             started in them (docker exec) and waited for, steered
 //   warmup:   victim, sysbench neighbours and flood clients started; HTB on rate-limited senders; the enforcer
 //             started (eBPF accounting under every mode the host allows; charging and drops under ebpf); wait warmupS
 //   measure:  snapshot, wait durationS (a timer, no polling), snapshot; the enforcer's window at the same edges
 //   collect:  each workload cuts its own reports to the window; flood counters; iperf3's report as provenance;
 //             the enforcer's samples (attributed/charged/credited softirq time, drops) and provenance
-//   teardown: enforcer stopped (quotas, tc filters, pins back), containers and network removed, sysfs restored
+//   teardown: enforcer stopped (quotas, tc filters, pins back), sysfs restored, HTB removed, the run's processes
+//             killed: the pool is idle again (removed after a while, by another campaign's run, or by the reaper)
 //
 // A run whose peers are on another host (RunSpec.peer.hostId) is split: this backend plays the server (victim
 // and neighbours) or, when the peer host is this host, the peer (only the peer-shaped containers, unconstrained
@@ -26,9 +29,11 @@ import type { ContainerPlan, PlanContext, Shape, Window, WorkloadSample } from '
 import { buildImage, checkBuildPrerequisites, findImage, imageTag, type ImageInfo } from '../../workloads/image.ts';
 import { parseIperf3Json } from '../../workloads/iperf3-output.ts';
 import { FatalError, PrerequisiteError, RetryableError } from '../../workloads/common/errors.ts';
-import { createContainer, logsOf, readOutput, removeLabelled, waitForOutput, type ContainerSpec, type Owner, type RunNetwork } from '../docker/containers.ts';
+import { readOutput, removeLabelled, waitForOutput, type ContainerSpec, type Owner, type RunNetwork } from '../docker/containers.ts';
+import { ContainerPool, type Pool } from '../docker/container-pool.ts';
+import { WorkloadProcess } from '../docker/workload-process.ts';
 import { CGROUP_ROOT, cgroupPathsOf, findKsoftirqd, takeSnapshot, type CgroupPaths, type Snapshot } from '../docker/counters.ts';
-import { addHtb, htbDrops } from '../docker/htb.ts';
+import { addHtb, htbDrops, removeHtb } from '../docker/htb.ts';
 import { hostFacts } from '../docker/host-facts.ts';
 import { RestoreLedger } from '../docker/restore-ledger.ts';
 import type { RunAddresses } from '../docker/traffic-network.ts';
@@ -50,19 +55,22 @@ interface RunContainer {
   name: string;
   /** What its workload module planned (program, shape, readiness, window-end stop, how its log becomes samples). */
   plan: PlannedContainer;
+  /** The pool's container it runs in. */
   container: Docker.Container;
-  pid: number | null;
+  /** The container's init: its namespaces and cgroups are the workload's. */
+  pid: number;
+  /** The run's workload process in it (null until started). */
+  proc: WorkloadProcess | null;
   ip: string;
   /** The container's own CFS quota (us), for the check that enforcement gave it back; null = unconstrained. */
   quotaUs: number | null;
-  /** When it started (ms since the epoch, from the engine), to align iperf3's interval reports with the window. */
-  startedMs: number | null;
 }
 
 interface RunState {
   spec: RunSpec;
   side: RunSide;
   owner: Owner;
+  pool: Pool;
   network: RunNetwork;
   containers: RunContainer[];
   cgroups: Map<string, CgroupPaths>;
@@ -98,6 +106,8 @@ export class DockerBackend implements Backend {
   private readonly runs = new Map<string, RunState>();
   private readonly ledger: RestoreLedger;
   private readonly ksoftirqd = findKsoftirqd();
+  /** Campaign-lived containers and networks, one pool per side and campaign in use. */
+  private readonly pool: ContainerPool;
   /** The workload image, found or built once per agent (its id goes into every run's provenance). */
   private image: Promise<ImageInfo> | null = null;
   /** Wall time of each phase's steps, for the bench (`npm run bench -- docker` prints them). */
@@ -106,6 +116,7 @@ export class DockerBackend implements Backend {
   constructor(private readonly opts: DockerBackendOptions) {
     this.docker = opts.docker ?? new Docker();
     this.ledger = new RestoreLedger(opts.hostId);
+    this.pool = new ContainerPool(this.docker, opts.hostId);
   }
 
   facts(): Promise<HostFacts> {
@@ -123,7 +134,7 @@ export class DockerBackend implements Backend {
   }
 
   async setup(run: RunSpec, signal: AbortSignal): Promise<void> {
-    const side = sideOf(run, { docker: this.docker, hostId: this.opts.hostId, ledger: this.ledger, trafficNic: this.opts.trafficNic ?? null, liveRuns: () => new Set(this.runs.keys()) });
+    const side = sideOf(run, { docker: this.docker, hostId: this.opts.hostId, ledger: this.ledger, trafficNic: this.opts.trafficNic ?? null, liveRuns: () => new Set([...this.runs.keys(), ...this.pool.ids()]) });
     if (run.enforcement !== 'none' && side.measuresVictim) {
       const support = enforcementCapabilities().find((e) => e.mode === run.enforcement);
       if (!support?.available) throw new FatalError(`enforcement '${run.enforcement}' cannot run on ${this.opts.hostId}: ${support?.reason ?? 'unknown mode'}`, 'UNSUPPORTED');
@@ -136,27 +147,26 @@ export class DockerBackend implements Backend {
       await removeLabelled(this.docker, owner);
     });
     try {
-      const { network, addresses } = await T('network', () => side.network(owner));
-      const state: RunState = { spec: run, side, owner, network, containers: [], cgroups: new Map(), start: null, end: null, result: null, enforcer: null, enforcerNote: null, enforcerSamples: [] };
+      const pool = await T('network', () => this.pool.acquire(run.campaignId, poolKeyOf(run, side), (o) => side.network(o)));
+      const state: RunState = { spec: run, side, owner, pool, network: pool.network, containers: [], cgroups: new Map(), start: null, end: null, result: null, enforcer: null, enforcerNote: null, enforcerSamples: [] };
       this.runs.set(run.runId, state);
       state.steering = side.steerAtSetup() ?? undefined;
-      // Each side creates only its own containers: the peer host the peer-shaped, the server the rest.
-      const planned = plan(run, addresses).filter((p) => side.owns(p.shape));
-      state.containers = await T('containers', () => Promise.all(
-        planned.map(async (p) => ({
-          name: p.name,
-          plan: p,
-          pid: null,
-          startedMs: null,
-          ip: p.spec.ip,
-          quotaUs: p.spec.quotaUs ?? null,
-          container: await createContainer(this.docker, owner, network, image, p.spec),
-        })),
-      ));
+      // Each side runs only its own containers: the peer host the peer-shaped, the server the rest.
+      const planned = plan(run, pool.addresses).filter((p) => side.owns(p.shape));
+      await T('containers', () => this.pool.fit(pool, image, canonicalSpecs(run, pool.addresses, planned, (s) => side.owns(s))));
+      state.containers = planned.map((p) => ({ name: p.name, plan: p, pid: pool.slots.get(p.name)!.pid, proc: null, ip: p.spec.ip, quotaUs: p.spec.quotaUs ?? null, container: pool.slots.get(p.name)!.container }));
+      // The containers' namespaces and cgroups exist before their workloads start: learn the cgroups, steer the
+      // traffic and shape the rate-limited senders now, so that the workloads start into a ready host.
+      for (const c of state.containers) {
+        if (c.plan.shape !== 'peer') state.cgroups.set(c.name, cgroupPathsOf(c.pid));
+        const steering = side.steerContainer({ name: c.name, shape: c.plan.shape, pid: c.pid, network: c.plan.network });
+        if (steering) state.steering = steering;
+      }
+      await T('htb', () => Promise.all(state.containers.filter((c) => c.plan.htbRateBps).map((c) => addHtb(c.pid, c.plan.htbRateBps!))));
       // Servers first, so that clients find them listening when warm-up starts.
       const servers = state.containers.filter((c) => c.plan.readyLine);
-      await T('servers', () => Promise.all(servers.map((c) => this.startOne(state, c))));
-      await T('listening', () => Promise.all(servers.map((c) => waitForOutput(c.container, c.plan.readyLine!, 10_000, signal))));
+      await T('servers', () => Promise.all(servers.map((c) => this.startOne(c))));
+      await T('listening', () => Promise.all(servers.map((c) => waitForOutput(() => c.proc!.output(false), c.plan.readyLine!, 10_000, signal))));
       // Compile the BPF objects now (cached per kernel), not inside the warm-up.
       if (side.measuresVictim && (run.enforcement !== 'none' || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available)) {
         try {
@@ -166,6 +176,7 @@ export class DockerBackend implements Backend {
         }
       }
     } catch (err) {
+      await this.teardown(run.runId).catch(() => undefined); // the pool back to idle (or removed)
       if (err instanceof FatalError) throw err;
       throw new RetryableError(`setup on ${this.opts.hostId}: ${(err as Error).message}`, 'DOCKER');
     }
@@ -174,17 +185,19 @@ export class DockerBackend implements Backend {
   async warmup(runId: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
     const state = this.need(runId);
     const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(runId, `warmup.${step}`, f);
-    await T('start', () => Promise.all(state.containers.filter((c) => c.pid === null).map((c) => this.startOne(state, c))));
-    // The qdisc goes on as soon as the sender's namespace exists; the few ms before are inside the warm-up.
-    await T('htb', () => Promise.all(state.containers.filter((c) => c.plan.htbRateBps && c.pid).map((c) => addHtb(c.pid!, c.plan.htbRateBps!))));
-    if (state.side.measuresVictim) await T('enforcer', () => this.startEnforcer(state)); // the peers are nobody's to enforce
+    // The enforcer needs only the containers (their cgroups, addresses, veths), not their workloads: both start
+    // together, and the enforcer's accounting is on before the first packet of a flood.
+    await Promise.all([
+      T('start', () => Promise.all(state.containers.filter((c) => c.proc === null).map((c) => this.startOne(c)))),
+      state.side.measuresVictim ? T('enforcer', () => this.startEnforcer(state)) : null, // the peers are nobody's to enforce
+    ]);
     if (state.side.measuresVictim) await T('quiet', () => this.beginQuiet(state));
     await sleep(state.spec.warmupS * 1000, signal, (f) => progress('warmup', f));
   }
 
   async measure(runId: string, signal: AbortSignal, progress: ProgressFn): Promise<void> {
     const state = this.need(runId);
-    const pids = new Map(state.containers.filter((c) => c.plan.network && c.pid).map((c) => [c.name, c.pid!]));
+    const pids = new Map(state.containers.filter((c) => c.plan.network).map((c) => [c.name, c.pid]));
     try {
       state.enforcer?.beginWindow();
       const host = this.hostCpuSources(state);
@@ -228,8 +241,8 @@ export class DockerBackend implements Backend {
       ...(state.quiet ? { quietCores: state.quiet.note } : {}),
       ...(regime ? { softirqRegime: regime.regime } : {}),
     };
-    for (const c of state.containers.filter((c) => c.plan.htbRateBps && c.pid)) {
-      const drops = await htbDrops(c.pid!);
+    for (const c of state.containers.filter((c) => c.plan.htbRateBps)) {
+      const drops = await htbDrops(c.pid);
       samples.push(sample(METRIC.packetsDropped, drops, 'packets', { container: c.name, reason: 'qdisc' }));
       provenance[`${c.name}.htbRateBps`] = c.plan.htbRateBps!;
     }
@@ -245,7 +258,11 @@ export class DockerBackend implements Backend {
     const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(runId, `teardown.${step}`, f);
     const notRestored = state ? await T('enforcer', () => this.stopEnforcer(state)) : [];
     await T('restore', () => this.ledger.restore((e) => e.runId === runId));
-    if (state) await T('remove', () => removeLabelled(this.docker, state.owner));
+    if (state) {
+      // The pool's containers outlive the run: its qdiscs and processes do not.
+      await T('htb', () => Promise.all(state.containers.filter((c) => c.plan.htbRateBps).map((c) => removeHtb(c.pid))));
+      await T('remove', () => this.pool.release(state.pool));
+    }
     if (notRestored.length) throw new FatalError(`enforcement left quotas changed on ${this.opts.hostId}: ${notRestored.join(', ')}`, 'NOT_RESTORED');
   }
 
@@ -260,6 +277,7 @@ export class DockerBackend implements Backend {
     // Then what dead agents' enforcers left (state files, tc filters, pins); runs of other campaigns still
     // going in this agent keep theirs.
     const enforcement = await reapEnforcement({ spareLive: this.runs.size > 0 });
+    this.pool.forget(campaignId); // their containers and networks go by label below
     const restored = this.ledger.restore((e) => !campaignId || e.campaignId === campaignId).map((p) => `restored ${p}`);
     let removed: string[] = [];
     try {
@@ -351,15 +369,9 @@ export class DockerBackend implements Backend {
     return wrong;
   }
 
-  /** Start a container, then learn its pid and cgroup and let the side steer its traffic. */
-  private async startOne(state: RunState, c: RunContainer): Promise<void> {
-    await c.container.start();
-    const info = await c.container.inspect();
-    c.pid = info.State.Pid;
-    c.startedMs = Date.parse(info.State.StartedAt);
-    if (c.plan.shape !== 'peer') state.cgroups.set(c.name, cgroupPathsOf(c.pid));
-    const steering = state.side.steerContainer({ name: c.name, shape: c.plan.shape, pid: c.pid, network: c.plan.network });
-    if (steering) state.steering = steering;
+  /** Start a container's workload in it. */
+  private async startOne(c: RunContainer): Promise<void> {
+    c.proc = await WorkloadProcess.start(c.container, c.plan.spec.argv);
   }
 
   /**
@@ -372,7 +384,8 @@ export class DockerBackend implements Backend {
     for (const c of state.containers) {
       const collect = c.plan.collect;
       if (!collect) continue;
-      const got = c.plan.stopAtWindowEnd ? await readOutput(c.container, (log) => collect(c.name, log, window), 1500) : collect(c.name, await logsOf(c.container), window);
+      const proc = c.proc!;
+      const got = c.plan.stopAtWindowEnd ? await readOutput(() => proc.output(), (log) => collect(c.name, log, window), 1500) : collect(c.name, proc.output(), window);
       if (got === null) throw new RetryableError(`${c.name}: no ${c.plan.program} report inside the ${state.spec.durationS} s window`, 'NO_REPORT');
       out.push(...got.map((x) => sample(x.metric, x.value, x.unit, x.labels)));
     }
@@ -382,10 +395,10 @@ export class DockerBackend implements Backend {
   /** Why a run cannot be measured: a workload that exited early, with the end of its output. */
   private async diagnose(state: RunState, err: unknown): Promise<Error> {
     for (const c of state.containers) {
-      const info = await c.container.inspect().catch(() => null);
-      if (info && !info.State.Running && !c.plan.readyLine) {
-        const tail = (await logsOf(c.container, false).catch(() => '')).trim().split('\n').slice(-3).join(' | ');
-        return new RetryableError(`${c.name} exited early (code ${info.State.ExitCode}): ${tail.slice(-300)}`, 'WORKLOAD_EXITED');
+      const info = await c.proc?.state().catch(() => null);
+      if (info && !info.running && !c.plan.readyLine) {
+        const tail = c.proc!.output(false).trim().split('\n').slice(-3).join(' | ');
+        return new RetryableError(`${c.name} exited early (code ${info.exitCode}): ${tail.slice(-300)}`, 'WORKLOAD_EXITED');
       }
     }
     return err instanceof Error ? err : new Error(String(err));
@@ -412,11 +425,11 @@ export class DockerBackend implements Backend {
             return null;
           }
         };
-        const r = await readOutput(c.container, parse, 1500);
+        const r = c.proc ? await readOutput(() => c.proc!.output(false), parse, 1500) : null;
         if (!r) return void (provenance[`${c.name}.iperf3`] = `unreadable after 1.5 s: ${why}`.slice(0, 200));
         try {
           const i = Number(c.name.split('-')[1]); // neighbour-i or peer-i: the flood of neighbour i
-          if (c.startedMs !== null) samples.push(...iperf3LoadSamples(state.spec, i, r, c.startedMs, state.start!, state.end!));
+          samples.push(...iperf3LoadSamples(state.spec, i, r, c.proc!.startedMs, state.start!, state.end!));
           provenance[`${c.name}.iperf3SentBytes`] = r.sentBytes;
           provenance[`${c.name}.iperf3Retransmits`] = r.retransmits;
           provenance[`${c.name}.iperf3LostPackets`] = r.packetsLost;
@@ -432,7 +445,8 @@ export class DockerBackend implements Backend {
   /** SIGINT to every client stopped at the window's end: iperf3 then prints its JSON report at once and exits. */
   private stopFloods(state: RunState): Promise<unknown> {
     const clients = state.containers.filter((c) => c.plan.stopAtWindowEnd);
-    return Promise.all(clients.map((c) => c.container.kill({ signal: 'SIGINT' }).catch(() => undefined))); // already exited: fine
+    for (const c of clients) c.proc?.signal('SIGINT'); // already exited: fine
+    return Promise.resolve();
   }
 
   /** The experiment's own processes off the victim's and NIC's cores for the window, and their CPU measured. */
@@ -471,11 +485,7 @@ export function plan(run: RunSpec, addr: RunAddresses): PlannedContainer[] {
     // A victim's load generator takes the peer address after the neighbours' peers.
     victimLoadIp: addr.peer(run.neighbours),
   };
-  const shapes: Record<Shape, { cpus: number[]; quotaUs?: number; periodUs?: number }> = {
-    victim: { cpus: run.victim.cpus, quotaUs: run.victim.quotaUs, periodUs: run.victim.periodUs },
-    neighbour: { cpus: run.neighbour.cpus, quotaUs: run.neighbour.quotaUs, periodUs: run.neighbour.periodUs },
-    peer: { cpus: run.peer.cpus },
-  };
+  const shapes = shapesOf(run);
   const ipOf = (p: ContainerPlan, i: number | null) => (p.shape === 'victim' ? addr.victim : i === null ? ctx.victimLoadIp : p.shape === 'peer' ? addr.peer(i) : addr.neighbour(i));
   const victim = victimRoleOf(victimWorkloadOf(run));
   const neighbour = neighbourRoleOf(run.workload);
@@ -509,4 +519,35 @@ function sleep(ms: number, signal: AbortSignal, progress: (fraction: number) => 
       reject(new RetryableError('aborted', 'ABORTED'));
     }, { once: true });
   });
+}
+
+/** Cores and CFS quota of each shape in a run. */
+function shapesOf(run: RunSpec): Record<Shape, { cpus: number[]; quotaUs?: number; periodUs?: number }> {
+  return {
+    victim: { cpus: run.victim.cpus, quotaUs: run.victim.quotaUs, periodUs: run.victim.periodUs },
+    neighbour: { cpus: run.neighbour.cpus, quotaUs: run.neighbour.quotaUs, periodUs: run.neighbour.periodUs },
+    peer: { cpus: run.peer.cpus },
+  };
+}
+
+/**
+ * The containers a run's pool holds, whatever its workload uses: its planned ones, and neighbour-i and peer-i for
+ * each of its K neighbours (idle where its workload has no use for them). So the control and a flood arm with the
+ * same settings see the same containers.
+ */
+export function canonicalSpecs(run: RunSpec, addr: RunAddresses, planned: PlannedContainer[], owns: (s: Shape) => boolean): ContainerSpec[] {
+  const out = planned.map((p) => p.spec);
+  const shapes = shapesOf(run);
+  for (let i = 0; i < run.neighbours; i++) {
+    for (const [shape, ip] of [['neighbour', addr.neighbour(i)], ['peer', addr.peer(i)]] as const) {
+      const role = `${shape}-${i}`;
+      if (owns(shape) && !out.some((s) => s.role === role)) out.push({ role, argv: [], ...shapes[shape], ip });
+    }
+  }
+  return out;
+}
+
+/** Which pool serves a run: its side, and across hosts the two hosts' addresses (the network depends on them). */
+function poolKeyOf(run: RunSpec, side: RunSide): string {
+  return [side.name, run.peer.hostId ?? '', run.peer.address ?? '', run.peer.serverAddress ?? ''].join('|');
 }

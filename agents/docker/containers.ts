@@ -1,4 +1,4 @@
-// Container lifecycle for one run: a project-created bridge network on a link-local subnet (or, for a run
+// Containers and networks (campaign-lived: container-pool.ts): a project-created bridge network on a link-local subnet (or, for a run
 // across hosts, a macvlan network on the traffic NIC: traffic-network.ts), and labelled
 // containers with CFS quota and cpuset. Every resource carries the labels ironlab.campaign / ironlab.run /
 // ironlab.host and a name starting with `ironlab-`, which is all the reaper needs to find it again.
@@ -100,29 +100,23 @@ export async function createContainer(docker: Docker, o: Owner, net: RunNetwork,
   });
 }
 
-/** Text of a TTY container's log, every line prefixed with Docker's RFC 3339 timestamp. */
-export async function logsOf(c: Docker.Container, timestamps = true): Promise<string> {
-  const body = (await c.logs({ stdout: true, stderr: true, timestamps, follow: false })) as unknown;
-  // docker-modem parses a body that happens to be valid JSON (a TTY log holding only iperf3 -J output).
-  const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : JSON.stringify(body);
-  return text.replace(/\r/g, '');
-}
+/** Where a workload's output is read from: its process's output so far (workload-process.ts). */
+export type OutputSource = () => string | Promise<string>;
 
-/** Wait until the container's output contains `text` (a server saying it listens), or fail after `timeoutMs`. */
-export async function waitForOutput(c: Docker.Container, text: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  const seen = await readOutput(c, (out) => (out.includes(text) ? true : null), timeoutMs, signal);
-  if (!seen) throw new Error(`container did not print '${text}' within ${timeoutMs} ms`);
+/** Wait until the output contains `text` (a server saying it listens), or fail after `timeoutMs`. */
+export async function waitForOutput(source: OutputSource, text: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const seen = await readOutput(source, (out) => (out.includes(text) ? true : null), timeoutMs, signal);
+  if (!seen) throw new Error(`workload did not print '${text}' within ${timeoutMs} ms`);
 }
 
 /**
- * Poll the container's output until `read` makes something of it (a complete report), at most `timeoutMs`;
- * null when it never did. Reading the output, rather than waiting for the container to exit, spares the
- * engine's clean-up of an exited container (its network endpoint, its mounts), which takes it a while.
+ * Poll the output until `read` makes something of it (a complete report), at most `timeoutMs`; null when it
+ * never did. Reading the output, rather than waiting for the process to exit, spares waiting for its exit.
  */
-export async function readOutput<T>(c: Docker.Container, read: (output: string) => T | null, timeoutMs: number, signal?: AbortSignal): Promise<T | null> {
+export async function readOutput<T>(source: OutputSource, read: (output: string) => T | null, timeoutMs: number, signal?: AbortSignal): Promise<T | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const got = read(await logsOf(c, false));
+    const got = read(await source());
     if (got !== null) return got;
     if (signal?.aborted) throw new Error('aborted');
     if (Date.now() > deadline) return null;

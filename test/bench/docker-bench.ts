@@ -1,6 +1,8 @@
 // The `docker` part of the benchmark: what the real backend costs around and during a measurement.
 //   runOverheadS:  median over runs of (wall time setup -> teardown) - (measurement window), with no warm-up,
-//                  so it is the backend's own cost: network, containers, steering, collect, teardown.
+//                  so it is the backend's own cost: network, containers, steering, collect, teardown. The
+//                  containers live as long as the campaign (container-pool.ts): the first run creates them,
+//                  the median is that of the runs that find them (as every run of a campaign but the first).
 //   agentCpuShare: the agent process's CPU time (user + system) during measure(), divided by the window:
 //                  the share of one core the agent takes while the victim is being measured. The counters
 //                  are read at the window's edges only, so this should be near zero.
@@ -56,6 +58,7 @@ export async function benchDocker(opts: { runs?: number; durationS?: number } = 
     overheads.push(wallS - windowS);
     shares.push((cpu.user + cpu.system) / 1e6 / windowS);
   }
+  await backend.reap(); // the campaign's pool of containers
   const perPhase = Object.fromEntries([...phases].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [`phase:${k}`, Math.round(median(v) * 1000) / 1000]));
   return { runOverheadS: median(overheads), agentCpuShare: median(shares), ...perPhase };
 }

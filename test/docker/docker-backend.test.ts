@@ -24,6 +24,12 @@ async function leftovers(): Promise<string[]> {
   return [...c.map((x) => x.Names[0]), ...n.map((x) => x.Name)];
 }
 
+/** What still runs in this host's containers besides their idle init: between runs, nothing. */
+async function busy(): Promise<string[]> {
+  const c = await docker.listContainers({ filters: { label: [`ironlab.host=${hostId}`] } });
+  const tops = await Promise.all(c.map(async (x) => ((await docker.getContainer(x.Id).top()) as { Processes: string[][] }).Processes.map((p) => `${x.Names[0]}: ${p.at(-1)}`)));
+  return tops.flat().filter((p) => !p.endsWith(': sleep infinity'));
+}
 
 /** Pids of the processes named `comm`. */
 function pidsOf(comm: string): number[] {
@@ -75,7 +81,8 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
     const [victim] = await docker.listContainers({ all: true, filters: { label: [`ironlab.host=${hostId}`, 'ironlab.role=victim'] } });
     const inspect = await docker.getContainer(victim.Id).inspect();
     expect(inspect.HostConfig).toMatchObject({ CpuQuota: 50000, CpuPeriod: 100000, CpusetCpus: '0' });
-    expect(inspect.Config.Labels).toMatchObject({ 'ironlab.campaign': 'c-test', 'ironlab.run': 'tcp-rx', 'ironlab.host': hostId });
+    // campaign-lived: labelled with the campaign and the pool (its run label), for the reaper
+    expect(inspect.Config.Labels).toMatchObject({ 'ironlab.campaign': 'c-test', 'ironlab.run': expect.stringMatching(/^pool-/), 'ironlab.host': hostId });
     await backend.warmup(run.runId, never, () => {});
     // Quiet cores: during the window Docker's daemons are kept off the victim's core 0 (cpuset), and measured.
     expect(cpusAllowed(pidsOf('dockerd')[0])).toBe('1');
@@ -109,6 +116,9 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
       expect(sumOf(samples, METRIC.attributedSoftirqS, { container: 'neighbour-0', vec: 'NET_RX' })).toBeGreaterThan(0.01);
       expect(samples.some((s) => s.metric === METRIC.creditedTimeS && s.labels.container === 'victim' && s.labels.enforced === 'no')).toBe(true);
     }
+    // the campaign's containers stay for its next run, idle; the reaper removes them
+    expect(await busy()).toEqual([]);
+    await backend.reap('c-test');
     expect(await leftovers()).toEqual([]);
     expect(changedRps(before, rpsValues())).toEqual([]);
     expect(execFileSync('tc', ['qdisc', 'show'], { encoding: 'utf8' })).not.toMatch(/htb/);
@@ -129,6 +139,41 @@ describe.skipIf(!ready)('docker backend (real engine)', () => {
     await backend.teardown(run.runId);
     expect(sumOf(samples, METRIC.packetsSent, { container: 'neighbour-0' })).toBeGreaterThan(0);
     expect(provenance['neighbour-0.htbRateBps']).toBe(5e8);
+    // the pool's sender keeps no qdisc for the next run
+    expect(execFileSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'tc', 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' })).not.toMatch(/htb/);
+    expect(await busy()).toEqual([]);
+    await backend.reap('c-test');
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('a campaign\'s control and flood arms run in the same containers, each with its own run\'s quota', async () => {
+    const ids = async () => (await docker.listContainers({ all: true, filters: { label: [`ironlab.host=${hostId}`] } })).map((c) => `${c.Labels['ironlab.role']} ${c.Id}`).sort();
+    const quotaOf = async (role: string) => {
+      const [c] = await docker.listContainers({ filters: { label: [`ironlab.host=${hostId}`, `ironlab.role=${role}`] } });
+      return (await docker.getContainer(c.Id).inspect()).HostConfig.CpuQuota;
+    };
+    const runOne = async (over: Parameters<typeof testRun>[0]) => {
+      const run = testRun({ campaignId: 'c-pool', warmupS: 0, durationS: 2, ...over }); // 2 s: sysbench reports once a second
+      await backend.setup(run, never);
+      onTestFinished(() => backend.teardown(run.runId));
+      const set = await ids();
+      await backend.warmup(run.runId, never, () => {});
+      await backend.measure(run.runId, never, () => {});
+      const { samples } = await backend.collect(run.runId);
+      await backend.teardown(run.runId);
+      return { set, samples };
+    };
+    onTestFinished(async () => void (await backend.reap('c-pool')));
+    const control = await runOne({ runId: 'pool-control' });
+    const flood = await runOne({ runId: 'pool-flood', workload: 'tcp-receiver' });
+    expect(control.set.map((s) => s.split(' ')[0])).toEqual(['neighbour-0', 'peer-0', 'victim']); // the control's peer idles
+    expect(flood.set).toEqual(control.set);
+    expect(sumOf(control.samples, METRIC.victimEventsPerSec)).toBeGreaterThan(50);
+    expect(sumOf(flood.samples, METRIC.victimEventsPerSec)).toBeGreaterThan(50);
+    await runOne({ runId: 'pool-quota', victim: { quotaUs: 30000, periodUs: 100000, cpus: [0] } });
+    expect(await ids()).toEqual(control.set);
+    expect(await quotaOf('victim')).toBe(30000);
+    await backend.reap('c-pool');
     expect(await leftovers()).toEqual([]);
   });
 

@@ -71,7 +71,7 @@ describe.skipIf(!ready)('reaper (real engine)', () => {
     await backend.setup(testRun({ runId: 'b', campaignId: 'drop' }), never);
     const removed = await backend.reap('drop');
     expect(removed.some((r) => r.startsWith('network ironlab-'))).toBe(true);
-    expect(await ours(hostId)).toBe(3); // victim + neighbour + network of 'keep'
+    expect(await ours(hostId)).toBe(4); // victim + neighbour + idle peer + network of 'keep'
     await backend.reap();
     expect(await ours(hostId)).toBe(0);
   });

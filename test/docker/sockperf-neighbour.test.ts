@@ -21,6 +21,7 @@ describe.skipIf(!ready)('sockperf ping-pong neighbour (real engine)', () => {
     const { samples } = await measureOnce(backend, run);
     expect(sumOf(samples, 'neighbour_transactions_per_sec', { container: 'neighbour-0' })).toBeGreaterThan(1000);
     expect(sumOf(samples, METRIC.victimEventsPerSec)).toBeGreaterThan(0);
+    await backend.reap(); // the campaign's containers outlive its runs (container-pool.ts)
     expect(await containersLeft(hostId)).toEqual([]);
   });
 });
