@@ -15,13 +15,29 @@ module.exports = {
     layer('workloads', ['agents', 'orchestrator', 'testbed']),
     layer('agents', ['orchestrator', 'testbed']),
     layer('orchestrator', ['testbed']),
-    { name: 'no-cycles', comment: 'a module must not import itself back through others', severity: 'error', from: {}, to: { circular: true } },
-    { name: 'resolvable', comment: 'every relative import names a file that exists', severity: 'error', from: {}, to: { couldNotResolve: true } },
+    {
+      name: 'no-cycles',
+      comment: 'a module must not import itself back through others',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'resolvable',
+      comment: 'every relative import names a file that exists',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { extensions: ['.ts', '.mjs', '.js'], conditionNames: ['import', 'node', 'default'], exportsFields: ['exports'] },
+    enhancedResolveOptions: {
+      extensions: ['.ts', '.mjs', '.js'],
+      conditionNames: ['import', 'node', 'default'],
+      exportsFields: ['exports'],
+    },
   },
 };

@@ -9,18 +9,16 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
-  { ignores: ['node_modules/'] },
-  js.configs.recommended,
-  ...tseslint.configs.recommended,
-  {
-    rules: {
-      'no-undef': 'off', // TypeScript checks names (typescript-eslint's advice); the page's scripts are checked below
-      '@typescript-eslint/no-explicit-any': 'off',
-      '@typescript-eslint/no-non-null-assertion': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
-      'no-empty': ['error', { allowEmptyCatch: true }],
-      'no-useless-assignment': 'off',
-    },
+export default tseslint.config({ ignores: ['node_modules/'] }, js.configs.recommended, ...tseslint.configs.recommended, {
+  rules: {
+    'no-undef': 'off', // TypeScript checks names (typescript-eslint's advice); the page's scripts are checked below
+    '@typescript-eslint/no-explicit-any': 'off',
+    '@typescript-eslint/no-non-null-assertion': 'off',
+    '@typescript-eslint/no-unused-vars': [
+      'error',
+      { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },
+    ],
+    'no-empty': ['error', { allowEmptyCatch: true }],
+    'no-useless-assignment': 'off',
   },
-);
+});

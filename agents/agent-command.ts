@@ -24,7 +24,12 @@ export interface AgentCommandOptions {
 }
 
 /** `nic`: the traffic NIC of a real lab host, whose queue IRQs are pinned to the run's nicCpus (docker only). */
-export async function createBackend(kind: string, hostId: string, nic: string | null = null, containerBlock: string | null = null): Promise<Backend> {
+export async function createBackend(
+  kind: string,
+  hostId: string,
+  nic: string | null = null,
+  containerBlock: string | null = null,
+): Promise<Backend> {
   if (!isBackendKind(kind)) throw new UserInputError(`unknown backend '${kind}' (${BACKEND_KINDS.join(' | ')})`, '--backend');
   const bad = containerBlock === null ? null : parseBlock(containerBlock);
   if (typeof bad === 'string') throw new UserInputError(bad, '--container-block');
@@ -38,7 +43,8 @@ export function readToken(file: string): string {
   } catch {
     throw new UserInputError('cannot read the token file', file);
   }
-  if (mode & 0o077) throw new UserInputError(`token file is readable by others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`, file);
+  if (mode & 0o077)
+    throw new UserInputError(`token file is readable by others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`, file);
   const token = readFileSync(file, 'utf8').trim();
   if (token.length < 32) throw new UserInputError('token is too short (at least 32 characters)', file);
   return token;
@@ -48,7 +54,14 @@ export async function runAgentCommand(opts: AgentCommandOptions): Promise<number
   if (!/^wss?:\/\//.test(opts.connect)) throw new UserInputError(`expected a ws:// or wss:// URL, got '${opts.connect}'`, '--connect');
   const token = readToken(opts.tokenFile);
   const backend = await createBackend(opts.backend, opts.hostId, opts.nic ?? null, opts.containerBlock ?? null);
-  const agent = new Agent({ url: opts.connect, token, hostId: opts.hostId, backend, version: IRONLAB_VERSION, reapGraceMs: opts.reapGraceS * 1000 });
+  const agent = new Agent({
+    url: opts.connect,
+    token,
+    hostId: opts.hostId,
+    backend,
+    version: IRONLAB_VERSION,
+    reapGraceMs: opts.reapGraceS * 1000,
+  });
   const stop = () => void agent.stop();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -86,7 +86,9 @@ export class Agent {
     const probe = parseMessage(ProtocolProbe, raw);
     if (probe.ok && probe.value.type === 'challenge' && probe.value.protocol !== PROTOCOL_VERSION) {
       const upgrade = probe.value.protocol < PROTOCOL_VERSION ? 'the orchestrator' : 'this agent';
-      return this.refused(`the orchestrator speaks protocol ${probe.value.protocol}, this agent ${PROTOCOL_VERSION}: upgrade ${upgrade} to the same ironlab version`);
+      return this.refused(
+        `the orchestrator speaks protocol ${probe.value.protocol}, this agent ${PROTOCOL_VERSION}: upgrade ${upgrade} to the same ironlab version`,
+      );
     }
     const parsed = parseMessage(ServerMessage, raw);
     if (!parsed.ok) return this.drop(`unauthenticated orchestrator sent an invalid message (${parsed.reason})`);
@@ -96,12 +98,26 @@ export class Agent {
         if (this.transcript) return this.drop('second challenge');
         this.transcript = { hostId: this.opts.hostId, serverNonce: msg.nonce, agentNonce: randomBytes(32).toString('hex') };
         const proof = handshakeProof(this.key, 'agent', this.transcript);
-        this.ws?.send(JSON.stringify({ type: 'hello', hostId: this.opts.hostId, backend: this.opts.backend.kind, version: this.opts.version, protocol: PROTOCOL_VERSION, nonce: this.transcript.agentNonce, proof } satisfies AgentMessage));
+        this.ws?.send(
+          JSON.stringify({
+            type: 'hello',
+            hostId: this.opts.hostId,
+            backend: this.opts.backend.kind,
+            version: this.opts.version,
+            protocol: PROTOCOL_VERSION,
+            nonce: this.transcript.agentNonce,
+            proof,
+          } satisfies AgentMessage),
+        );
         return;
       }
       case 'welcome':
         // Obey only an orchestrator that holds this host's key: it proves it over both nonces.
-        if (!this.transcript || msg.hostId !== this.opts.hostId || !verifyHandshakeProof(this.key, 'orchestrator', this.transcript, msg.proof))
+        if (
+          !this.transcript ||
+          msg.hostId !== this.opts.hostId ||
+          !verifyHandshakeProof(this.key, 'orchestrator', this.transcript, msg.proof)
+        )
           return this.drop('the orchestrator did not prove the token; not obeying it');
         this.channel = new SecureChannel(this.key, 'agent', this.transcript);
         this.authenticated = true;
@@ -129,10 +145,20 @@ export class Agent {
     const msg = parsed.value;
     if (msg.type === 'error') return this.log(`orchestrator says: ${msg.error.code}: ${msg.error.message}`);
     if (msg.type === 'beat') return this.send({ type: 'beat', n: msg.n });
-    if (msg.type !== 'request') return this.send({ type: 'error', error: { code: 'INVALID_MESSAGE', message: `unexpected '${msg.type}' after the handshake`, retryable: false } });
-    void this.dispatcher.handle(msg.id, msg.op, msg.args).then((outcome) =>
-      this.send(outcome.ok ? { type: 'response', id: msg.id, ok: true, result: outcome.result } : { type: 'response', id: msg.id, ok: false, error: outcome.error }),
-    );
+    if (msg.type !== 'request')
+      return this.send({
+        type: 'error',
+        error: { code: 'INVALID_MESSAGE', message: `unexpected '${msg.type}' after the handshake`, retryable: false },
+      });
+    void this.dispatcher
+      .handle(msg.id, msg.op, msg.args)
+      .then((outcome) =>
+        this.send(
+          outcome.ok
+            ? { type: 'response', id: msg.id, ok: true, result: outcome.result }
+            : { type: 'response', id: msg.id, ok: false, error: outcome.error },
+        ),
+      );
   }
 
   /** Not our orchestrator (or a broken one): close and dial again with backoff; the reaper keeps counting. */

@@ -55,7 +55,8 @@ export class SecureChannel {
 
   constructor(key: Buffer, role: Role, t: Transcript) {
     const salt = `${t.serverNonce}${t.agentNonce}`;
-    const dir = (from: Role) => Buffer.from(hkdfSync('sha256', key, salt, `ironlab/${PROTOCOL_VERSION}/frames-from-${from}/${t.hostId}`, 32));
+    const dir = (from: Role) =>
+      Buffer.from(hkdfSync('sha256', key, salt, `ironlab/${PROTOCOL_VERSION}/frames-from-${from}/${t.hostId}`, 32));
     this.sendKey = dir(role);
     this.recvKey = dir(role === 'agent' ? 'orchestrator' : 'agent');
   }
@@ -68,7 +69,14 @@ export class SecureChannel {
 
   /** Checks the MAC and that the frame is the next one; a frame that fails is never parsed. */
   open(raw: unknown): Opened {
-    const frame = typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : Buffer.from(raw as ArrayBuffer).toString('utf8');
+    const frame =
+      typeof raw === 'string'
+        ? raw
+        : Buffer.isBuffer(raw)
+          ? raw.toString('utf8')
+          : Array.isArray(raw)
+            ? Buffer.concat(raw).toString('utf8')
+            : Buffer.from(raw as ArrayBuffer).toString('utf8');
     const m = /^(\d{1,15}) ([0-9a-f]{64}) /.exec(frame);
     if (!m) return { ok: false, reason: 'frame without sequence number and MAC' };
     const seq = Number(m[1]);

@@ -31,11 +31,13 @@ export function parseBlock(cidr: string): Block | string {
   const m = /^([\d.]+)\/(\d{1,2})$/.exec(cidr);
   if (!m || !isIpv4(m[1])) return `expected a CIDR block such as 169.254.0.64/28, got '${cidr}'`;
   const bits = Number(m[2]);
-  if (bits < 16 || bits > MIN_BLOCK_PREFIX) return `expected a prefix length from /16 to /${MIN_BLOCK_PREFIX} (at least 4 addresses), got /${bits}`;
+  if (bits < 16 || bits > MIN_BLOCK_PREFIX)
+    return `expected a prefix length from /16 to /${MIN_BLOCK_PREFIX} (at least 4 addresses), got /${bits}`;
   const size = 2 ** (32 - bits);
   const start = ipToInt(m[1]);
   if (start % size !== 0) return `${cidr} is not a block boundary (did you mean ${intToIp(start - (start % size))}/${bits}?)`;
-  if (!blocksOverlap(LINK_LOCAL, { start, size })) return `${cidr} is outside ${LINK_LOCAL.text} (ironlab's traffic range: link-local addresses only)`;
+  if (!blocksOverlap(LINK_LOCAL, { start, size }))
+    return `${cidr} is outside ${LINK_LOCAL.text} (ironlab's traffic range: link-local addresses only)`;
   return { start, size };
 }
 

@@ -86,10 +86,16 @@ export class OpDispatcher {
       throw err;
     });
     const facts = await this.facts;
-    const lists: [string, number[]][] = [['victim.cpus', run.victim.cpus], ['neighbour.cpus', run.neighbour.cpus], ['peer.cpus', run.peer.cpus], ['nicCpus', run.nicCpus]];
+    const lists: [string, number[]][] = [
+      ['victim.cpus', run.victim.cpus],
+      ['neighbour.cpus', run.neighbour.cpus],
+      ['peer.cpus', run.peer.cpus],
+      ['nicCpus', run.nicCpus],
+    ];
     for (const [where, cpus] of lists) {
       const missing = cpus.find((c) => c >= facts.cores);
-      if (missing !== undefined) return `run.${where}: core ${missing} does not exist on this host (${facts.cores} cores: 0-${facts.cores - 1})`;
+      if (missing !== undefined)
+        return `run.${where}: core ${missing} does not exist on this host (${facts.cores} cores: 0-${facts.cores - 1})`;
     }
     const nic = facts.extra.nicAddress;
     const addresses = [run.peer.address, run.peer.serverAddress].filter((a): a is string => a !== undefined);

@@ -6,7 +6,10 @@ import { Enforcement } from './enforcement/modes.ts';
 
 /** Core numbers: bounded here (a cpumask is built from them), and by the host's own cores where the run lands. */
 export const MAX_CPU = 1023;
-export const CpuList = z.array(z.number().int().min(0).max(MAX_CPU)).min(1).max(MAX_CPU + 1);
+export const CpuList = z
+  .array(z.number().int().min(0).max(MAX_CPU))
+  .min(1)
+  .max(MAX_CPU + 1);
 
 import { ContainerBlock, isIpv4 } from './container-block.ts';
 export { isIpv4 };
@@ -15,7 +18,9 @@ export const Ipv4Address = z
   .string()
   .max(15)
   .refine(isIpv4, { error: 'expected an IPv4 address (four numbers 0-255)' })
-  .refine((a) => ![0, 127].includes(Number(a.split('.')[0])) && Number(a.split('.')[0]) < 224, { error: 'expected a unicast address (not 0/8, 127/8, multicast or reserved)' });
+  .refine((a) => ![0, 127].includes(Number(a.split('.')[0])) && Number(a.split('.')[0]) < 224, {
+    error: 'expected a unicast address (not 0/8, 127/8, multicast or reserved)',
+  });
 
 /**
  * The range every ironlab traffic network lives in: IPv4 link-local (RFC 3927). Run networks, the emulated lab's
@@ -25,7 +30,9 @@ export const Ipv4Address = z
 export const TRAFFIC_RANGE = '169.254.0.0/16';
 export const isTrafficAddress = (a: string): boolean => isIpv4(a) && a.startsWith('169.254.');
 /** A traffic peer's or server's address: unicast IPv4 inside TRAFFIC_RANGE. */
-export const TrafficAddress = Ipv4Address.refine(isTrafficAddress, { error: `expected an address inside ${TRAFFIC_RANGE} (ironlab's traffic range)` });
+export const TrafficAddress = Ipv4Address.refine(isTrafficAddress, {
+  error: `expected an address inside ${TRAFFIC_RANGE} (ironlab's traffic range)`,
+});
 
 export const ContainerShape = z
   .object({

@@ -37,7 +37,9 @@ export class ProgressView {
     this.lastDecile = decile;
     const elapsed = (Date.now() - this.started) / 1000;
     const eta = finished > 0 ? (elapsed / finished) * (c.total - finished) : NaN;
-    stream.write(`${this.opts.label}: ${finished}/${c.total} runs${extra.failed}${extra.retried}, elapsed ${elapsed.toFixed(0)} s, ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : '?'}\n`);
+    stream.write(
+      `${this.opts.label}: ${finished}/${c.total} runs${extra.failed}${extra.retried}, elapsed ${elapsed.toFixed(0)} s, ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : '?'}\n`,
+    );
   }
 
   stop(): void {

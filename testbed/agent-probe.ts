@@ -7,15 +7,19 @@ import { sleep } from './processes.ts';
 import type { TestbedState } from './state.ts';
 
 export type ProbeResult =
-  | { kind: 'busy' }
-  | { kind: 'probed'; facts: Map<string, HostFacts>; missing: string[]; errors: Map<string, string> };
+  { kind: 'busy' } | { kind: 'probed'; facts: Map<string, HostFacts>; missing: string[]; errors: Map<string, string> };
 
 /**
  * `alive(hostId)`: false once a host's agent process is known dead, so that nobody waits for it. `stallMs`: give up
  * when no further agent has connected for this long (a large lab's agents start a few at a time, each taking a
  * second or two of CPU, so the wait is for progress, not for all of them at once).
  */
-export async function probeAgents(state: TestbedState, token: string, alive: (hostId: string) => boolean = () => true, stallMs = 30_000): Promise<ProbeResult> {
+export async function probeAgents(
+  state: TestbedState,
+  token: string,
+  alive: (hostId: string) => boolean = () => true,
+  stallMs = 30_000,
+): Promise<ProbeResult> {
   const hub = new AgentHub({ token, expectedHosts: new Set(state.hosts.map((h) => h.id)), bindHost: state.hub.host, port: state.hub.port });
   try {
     await hub.listen();

@@ -15,7 +15,7 @@ export const LAB_AGENT = join(PACKAGE_ROOT, 'testbed', 'lab-agent.ts');
 const MARKER = 'lab-agent.ts';
 
 export function agentAlive(host: TestbedHost): boolean {
-  return runsOurs(host.agent.pid, MARKER) && (host.agent.pid ? (readCmdHost(host.agent.pid) === host.id) : false);
+  return runsOurs(host.agent.pid, MARKER) && (host.agent.pid ? readCmdHost(host.agent.pid) === host.id : false);
 }
 
 function readCmdHost(pid: number): string | null {
@@ -33,10 +33,40 @@ export function startAgent(host: TestbedHost, hubUrl: string, tokenFile: string)
   // lab host's, it cannot speak for another host.
   const keyFile = join(dirname(host.agent.statusFile), 'key');
   writeFileSync(keyFile, hostKeyFile(readFileSync(tokenFile, 'utf8').trim(), host.id) + '\n', { mode: 0o600 });
-  const node = [process.execPath, '--import', 'tsx', LAB_AGENT, '--connect', hubUrl, '--token-file', keyFile, '--backend', host.backend, '--host-id', host.id, '--status-file', host.agent.statusFile];
+  const node = [
+    process.execPath,
+    '--import',
+    'tsx',
+    LAB_AGENT,
+    '--connect',
+    hubUrl,
+    '--token-file',
+    keyFile,
+    '--backend',
+    host.backend,
+    '--host-id',
+    host.id,
+    '--status-file',
+    host.agent.statusFile,
+  ];
   // An emulated host's NIC is its eth0: cross-host runs put their containers on it.
   const argv = host.netns
-    ? ['nsenter', `--net=/var/run/netns/${host.netns}`, 'unshare', '--mount', '--propagation', 'private', '--', ...node, '--nic', 'eth0', '--netns-sysfs', join(dirname(host.agent.statusFile), 'sysfs'), '--outer-mnt-ns', readlinkSync('/proc/self/ns/mnt')]
+    ? [
+        'nsenter',
+        `--net=/var/run/netns/${host.netns}`,
+        'unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        ...node,
+        '--nic',
+        'eth0',
+        '--netns-sysfs',
+        join(dirname(host.agent.statusFile), 'sysfs'),
+        '--outer-mnt-ns',
+        readlinkSync('/proc/self/ns/mnt'),
+      ]
     : node;
   if (host.containerBlock) argv.push('--container-block', host.containerBlock);
   const env = { ...process.env, ...(host.dockerd ? { DOCKER_HOST: `unix://${host.dockerd.socket}` } : {}) };
@@ -65,7 +95,10 @@ export function readAgentStatus(host: TestbedHost): AgentStatus | null {
 /** The last lines of a local agent's log, for an error message that says why it did not connect. */
 export function agentLogTail(host: TestbedHost): string {
   if (host.ssh || !existsSync(host.agent.log)) return '';
-  const lines = readFileSync(host.agent.log, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = readFileSync(host.agent.log, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   // A crash prints a stack: its `Error: ...` line says why; otherwise the agent's last words.
   return [...lines].reverse().find((l) => /^\w*Error\b/.test(l)) ?? lines.slice(-2).join(' / ');
 }

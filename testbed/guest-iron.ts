@@ -30,7 +30,14 @@ const load = (): GuestState => (existsSync(STATE) ? JSON.parse(readFileSync(STAT
 const save = (s: GuestState) => writeFileSync(STATE, JSON.stringify(s));
 
 function parseIronStats(text: string): Record<string, number> {
-  return Object.fromEntries(text.trim().split('\n').map((l) => l.split(' ')).filter((p) => p.length === 2).map(([k, v]) => [k, Number(v)]));
+  return Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+      .filter((p) => p.length === 2)
+      .map(([k, v]) => [k, Number(v)]),
+  );
 }
 
 function myAddress(): string {
@@ -44,7 +51,15 @@ function myAddress(): string {
 function nicIrqs(dev: string) {
   const vdev = basename(realpathSync(`/sys/class/net/${dev}/device`));
   const rows = parseInterrupts(readFileSync('/proc/interrupts', 'utf8')).filter((r) => r.name.startsWith(`${vdev}-`));
-  return { device: vdev, irqs: rows.map((r) => ({ irq: r.irq, name: r.name, counts: r.counts, affinity: readFileSync(`/proc/irq/${r.irq}/smp_affinity_list`, 'utf8').trim() })) };
+  return {
+    device: vdev,
+    irqs: rows.map((r) => ({
+      irq: r.irq,
+      name: r.name,
+      counts: r.counts,
+      affinity: readFileSync(`/proc/irq/${r.irq}/smp_affinity_list`, 'utf8').trim(),
+    })),
+  };
 }
 
 function main(argv: string[]): unknown {
@@ -75,7 +90,12 @@ function main(argv: string[]): unknown {
       return { owner: addr, pid: Number(pid), cgroup: CG, cpuMax: readFileSync(`${CG}/cpu.max`, 'utf8').trim() };
     }
     case 'stats':
-      return { nic: nicIrqs('eth0'), stats: parseIronStats(readFileSync('/proc/iron_stats', 'utf8')), owners: readFileSync('/proc/iron_owners', 'utf8').trim().split('\n').filter(Boolean), cpuStat: existsSync(`${CG}/cpu.stat`) ? readFileSync(`${CG}/cpu.stat`, 'utf8').trim().split('\n') : [] };
+      return {
+        nic: nicIrqs('eth0'),
+        stats: parseIronStats(readFileSync('/proc/iron_stats', 'utf8')),
+        owners: readFileSync('/proc/iron_owners', 'utf8').trim().split('\n').filter(Boolean),
+        cpuStat: existsSync(`${CG}/cpu.stat`) ? readFileSync(`${CG}/cpu.stat`, 'utf8').trim().split('\n') : [],
+      };
     case 'restore': {
       if (s.found !== undefined) restoreIronSwitch('/proc', s.found);
       if (s.owner) {
@@ -106,11 +126,18 @@ function main(argv: string[]): unknown {
     case 'nic-irqs':
       return nicIrqs(rest[0]);
     case 'irq-pin':
-      return { pinned: pinQueueIrqs(ledger(), LEDGER_SCOPE, rest[0], parseCpuList(rest[1] ?? '')), ledger: ledger().entries().map((e) => e.path) };
+      return {
+        pinned: pinQueueIrqs(ledger(), LEDGER_SCOPE, rest[0], parseCpuList(rest[1] ?? '')),
+        ledger: ledger()
+          .entries()
+          .map((e) => e.path),
+      };
     case 'irq-reap':
       return { restored: ledger().restore(() => true) };
     default:
-      throw new Error(`unknown command ${JSON.stringify(cmd)}: on | off | restore | serve QUOTA PERIOD | stats | nic-irqs DEV | irq-pin DEV CPUS | irq-reap`);
+      throw new Error(
+        `unknown command ${JSON.stringify(cmd)}: on | off | restore | serve QUOTA PERIOD | stats | nic-irqs DEV | irq-pin DEV CPUS | irq-reap`,
+      );
   }
 }
 

@@ -40,7 +40,17 @@ export async function ensureGuestRootfs(say: Say): Promise<string> {
   const t0 = Date.now();
   try {
     say(`guest rootfs ${hash}: debootstrap ${GUEST_RECIPE.suite} (${GUEST_RECIPE.packages.join(', ')})`);
-    await run(['debootstrap', `--variant=${GUEST_RECIPE.variant}`, `--include=${GUEST_RECIPE.packages.join(',')}`, GUEST_RECIPE.suite, tree, aptMirror(GUEST_RECIPE.suite)], { timeoutMs: 1_800_000 });
+    await run(
+      [
+        'debootstrap',
+        `--variant=${GUEST_RECIPE.variant}`,
+        `--include=${GUEST_RECIPE.packages.join(',')}`,
+        GUEST_RECIPE.suite,
+        tree,
+        aptMirror(GUEST_RECIPE.suite),
+      ],
+      { timeoutMs: 1_800_000 },
+    );
     copyFileSync(process.execPath, join(tree, 'usr/local/bin/node'));
     copyFileSync(INIT, join(tree, 'sbin/ironlab-init'));
     chmodSync(join(tree, 'sbin/ironlab-init'), 0o755);

@@ -13,7 +13,12 @@ import { hostDir, type TestbedHost } from './state.ts';
 export const RUN_ROOT = '/run/ironlab-testbed';
 
 export function dockerdPaths(hostId: string, dir?: string): NonNullable<TestbedHost['dockerd']> {
-  return { socket: join(RUN_ROOT, `${hostId}.sock`), pidFile: join(RUN_ROOT, `${hostId}.pid`), dataRoot: join(hostDir(hostId, dir), 'docker'), execRoot: join(RUN_ROOT, hostId) };
+  return {
+    socket: join(RUN_ROOT, `${hostId}.sock`),
+    pidFile: join(RUN_ROOT, `${hostId}.pid`),
+    dataRoot: join(hostDir(hostId, dir), 'docker'),
+    execRoot: join(RUN_ROOT, hostId),
+  };
 }
 
 export const dockerOf = (d: NonNullable<TestbedHost['dockerd']>) => new Docker({ socketPath: d.socket });
@@ -44,7 +49,22 @@ export async function ensureDockerd(host: TestbedHost, logFile: string): Promise
   if (dockerdAlive(d) && (await dockerdResponds(d))) return;
   mkdirSync(d.dataRoot, { recursive: true });
   mkdirSync(d.execRoot, { recursive: true });
-  const argv = ['nsenter', `--net=/var/run/netns/${host.netns}`, 'dockerd', '--data-root', d.dataRoot, '--exec-root', d.execRoot, '-H', `unix://${d.socket}`, '--pidfile', d.pidFile, '--bridge=none', '--iptables=false', '--ip6tables=false'];
+  const argv = [
+    'nsenter',
+    `--net=/var/run/netns/${host.netns}`,
+    'dockerd',
+    '--data-root',
+    d.dataRoot,
+    '--exec-root',
+    d.execRoot,
+    '-H',
+    `unix://${d.socket}`,
+    '--pidfile',
+    d.pidFile,
+    '--bridge=none',
+    '--iptables=false',
+    '--ip6tables=false',
+  ];
   const fd = openSync(logFile, 'a');
   let engine: ReturnType<typeof startDetached>;
   try {

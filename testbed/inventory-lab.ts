@@ -43,7 +43,16 @@ export function inventoryLabPlan(inv: Inventory, _dir = testbedDir()): TestbedSt
     agent: { pid: null, statusFile: join(h.installDir, 'agent-status.json'), log: join(h.installDir, 'agent.log') },
     image: null,
   }));
-  return { version: 1, kind: 'inventory', createdAt: new Date().toISOString(), hub: { host: inv.orchestrator.address, port: inv.orchestrator.port }, bridge: null, iptablesRule: false, hosts, slurm: null };
+  return {
+    version: 1,
+    kind: 'inventory',
+    createdAt: new Date().toISOString(),
+    hub: { host: inv.orchestrator.address, port: inv.orchestrator.port },
+    bridge: null,
+    iptablesRule: false,
+    hosts,
+    slurm: null,
+  };
 }
 
 export const targetOf = (h: TestbedHost): SshTarget => ({ address: h.address!, user: h.ssh!.user, key: h.ssh!.key, port: h.ssh!.port });
@@ -52,7 +61,11 @@ export const targetOf = (h: TestbedHost): SshTarget => ({ address: h.address!, u
 function installStamp(): string {
   const git = (args: string[]) => {
     try {
-      return execFileSync('git', ['-C', PACKAGE_ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 });
+      return execFileSync('git', ['-C', PACKAGE_ROOT, ...args], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        maxBuffer: 64 << 20,
+      });
     } catch {
       return `no git ${Date.now()}`; // not a checkout: always copy
     }
@@ -79,7 +92,12 @@ export async function inventoryLabUp(state: TestbedState, _inv: Inventory, say: 
 /** Every host is reached and checked before any is changed: a host that cannot take the agent is refused
  *  (exit 2) with nothing installed anywhere. */
 async function preflight(state: TestbedState, say: Say): Promise<Map<string, HostFindings>> {
-  const found = await Promise.all(state.hosts.map(async (h) => [h, parseFindings(await step(h.id, 'ssh', say, () => sshRun(targetOf(h), ['sh', '-c', FINDINGS_SCRIPT, 'sh', h.nic!])))] as const));
+  const found = await Promise.all(
+    state.hosts.map(
+      async (h) =>
+        [h, parseFindings(await step(h.id, 'ssh', say, () => sshRun(targetOf(h), ['sh', '-c', FINDINGS_SCRIPT, 'sh', h.nic!])))] as const,
+    ),
+  );
   for (const [h, f] of found) {
     const problem = nodeProblem(h.id, targetOf(h), f, false) ?? (h.containerBlock ? blockProblem(h.id, h.nic!, h.containerBlock, f) : null);
     if (problem) throw problem;
@@ -93,7 +111,12 @@ async function hostUp(state: TestbedState, h: TestbedHost, token: string, stamp:
   const install = h.ssh!.installDir;
   await step(h.id, 'prerequisites', say, async () => {
     // Node.js was checked by the preflight (Debian bookworm's is 18: it is checked, not installed).
-    await ensurePackages(at, { root: found.uid === 0, where: `host ${h.id}`, say, packages: h.backend === 'docker' ? LAB_PACKAGES : ['iproute2'] });
+    await ensurePackages(at, {
+      root: found.uid === 0,
+      where: `host ${h.id}`,
+      say,
+      packages: h.backend === 'docker' ? LAB_PACKAGES : ['iproute2'],
+    });
   });
   await step(h.id, 'install', say, async () => {
     await at(['sh', '-c', CLAIM_INSTALL_DIR, 'sh', install]);
@@ -115,9 +138,31 @@ async function hostUp(state: TestbedState, h: TestbedHost, token: string, stamp:
     const running = await remoteAgentPid(h);
     if (running) return running;
     await at([
-      'env', '-C', install, 'setsid', '-f', 'sh', '-c', 'exec "$@" >>agent.log 2>&1 </dev/null', 'sh',
-      'node', '--import', 'tsx', 'testbed/lab-agent.ts', '--connect', `ws://${state.hub.host}:${state.hub.port}`, '--token-file', join(install, 'token'),
-      '--backend', h.backend, '--host-id', h.id, '--status-file', h.agent.statusFile, '--nic', h.nic!,
+      'env',
+      '-C',
+      install,
+      'setsid',
+      '-f',
+      'sh',
+      '-c',
+      'exec "$@" >>agent.log 2>&1 </dev/null',
+      'sh',
+      'node',
+      '--import',
+      'tsx',
+      'testbed/lab-agent.ts',
+      '--connect',
+      `ws://${state.hub.host}:${state.hub.port}`,
+      '--token-file',
+      join(install, 'token'),
+      '--backend',
+      h.backend,
+      '--host-id',
+      h.id,
+      '--status-file',
+      h.agent.statusFile,
+      '--nic',
+      h.nic!,
       ...(h.containerBlock ? ['--container-block', h.containerBlock] : []),
     ]);
     for (let i = 0; i < 100; i++) {
@@ -159,7 +204,13 @@ async function hostDown(h: TestbedHost): Promise<string[]> {
     const pid = await remoteAgentPid(h);
     if (pid) {
       // One call: signal, then wait there (up to 20 s) for it to reap its containers and exit.
-      await sshRun(t, ['sh', '-c', 'kill "$1"; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done', 'sh', String(pid)]);
+      await sshRun(t, [
+        'sh',
+        '-c',
+        'kill "$1"; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done',
+        'sh',
+        String(pid),
+      ]);
       removed.push(`agent ${h.id} (pid ${pid})`);
     }
     await sshRun(t, ['sh', '-c', REMOVE_IF_MARKED, 'sh', h.ssh!.installDir]);

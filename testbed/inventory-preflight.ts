@@ -24,30 +24,55 @@ export interface HostFindings {
 export const FINDINGS_SCRIPT = `printf 'uid=%s\\narch=%s\\nnode=%s\\nnic=%s\\n' "$(id -u)" "$(uname -m)" "$(node --version 2>/dev/null || echo none)" "$(ip -4 -o addr show dev "$1" 2>/dev/null | awk '{print $4; exit}')"`;
 
 export function parseFindings(out: string): HostFindings {
-  const v = Object.fromEntries(out.split('\n').map((l) => /^(\w+)=(.*)$/.exec(l.trim())).filter((m) => m !== null).map((m) => [m[1], m[2]]));
-  return { uid: v.uid ? Number(v.uid) : NaN, arch: v.arch ?? '', node: !v.node || v.node === 'none' ? null : v.node, nicCidr: v.nic || null };
+  const v = Object.fromEntries(
+    out
+      .split('\n')
+      .map((l) => /^(\w+)=(.*)$/.exec(l.trim()))
+      .filter((m) => m !== null)
+      .map((m) => [m[1], m[2]]),
+  );
+  return {
+    uid: v.uid ? Number(v.uid) : NaN,
+    arch: v.arch ?? '',
+    node: !v.node || v.node === 'none' ? null : v.node,
+    nicCidr: v.nic || null,
+  };
 }
 
 /** The Node.js refusal for a host, or null when its Node will do. `target` goes into the fix command. */
 export function nodeProblem(hostId: string, t: SshTarget, f: HostFindings, sudo: boolean): PrerequisiteError | null {
   const major = f.node ? Number(/^v(\d+)\./.exec(f.node)?.[1] ?? NaN) : NaN;
   if (major >= MIN_NODE_MAJOR) return null;
-  const found = f.node ? `found ${f.node}` : 'found none on the SSH session\'s PATH';
-  return new PrerequisiteError(`needs Node.js ${MIN_NODE_MAJOR} or later, ${found}; install it there, e.g. ${nodeFix(t, f, sudo)}`, `host ${hostId}`);
+  const found = f.node ? `found ${f.node}` : "found none on the SSH session's PATH";
+  return new PrerequisiteError(
+    `needs Node.js ${MIN_NODE_MAJOR} or later, ${found}; install it there, e.g. ${nodeFix(t, f, sudo)}`,
+    `host ${hostId}`,
+  );
 }
 
 /** The container block's refusal for a host, or null when its traffic NIC's subnet holds it (and not the NIC's
  *  own address): macvlan containers sit on the NIC's wire, on-link. */
 export function blockProblem(hostId: string, nic: string, block: string, f: HostFindings): PrerequisiteError | null {
   const where = `host ${hostId}`;
-  if (!f.nicCidr) return new PrerequisiteError(`its traffic NIC ${nic} has no IPv4 address (or does not exist); its containerBlock ${block} must lie on that NIC's subnet`, where);
+  if (!f.nicCidr)
+    return new PrerequisiteError(
+      `its traffic NIC ${nic} has no IPv4 address (or does not exist); its containerBlock ${block} must lie on that NIC's subnet`,
+      where,
+    );
   const [address, bits] = f.nicCidr.split('/');
   const size = 2 ** (32 - Number(bits));
   const subnet = { start: Math.floor(ipToInt(address) / size) * size, size };
   const b = blockOf(block);
   if (b.start < subnet.start || b.start + b.size > subnet.start + subnet.size)
-    return new PrerequisiteError(`containerBlock ${block} is not inside the subnet of its traffic NIC ${nic} (${intToIp(subnet.start)}/${bits}); declare a block there`, where);
-  if (blockHolds(b, address)) return new PrerequisiteError(`containerBlock ${block} holds the address of its traffic NIC ${nic} (${address}); declare a block without it`, where);
+    return new PrerequisiteError(
+      `containerBlock ${block} is not inside the subnet of its traffic NIC ${nic} (${intToIp(subnet.start)}/${bits}); declare a block there`,
+      where,
+    );
+  if (blockHolds(b, address))
+    return new PrerequisiteError(
+      `containerBlock ${block} holds the address of its traffic NIC ${nic} (${address}); declare a block without it`,
+      where,
+    );
   return null;
 }
 

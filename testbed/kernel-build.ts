@@ -18,7 +18,18 @@ export const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), 'kernel'
 export const SOURCE_PACKAGE = 'linux-source-6.1';
 export const SOURCE_TARBALL = `/usr/src/${SOURCE_PACKAGE}.tar.xz`;
 /** Packages the build needs on this machine (compiler, kconfig's bison/flex, objtool's libelf, bzImage's bc). */
-export const KERNEL_BUILD_PACKAGES = [SOURCE_PACKAGE, 'build-essential', 'bc', 'bison', 'flex', 'libelf-dev', 'libssl-dev', 'xz-utils', 'cpio', 'git'];
+export const KERNEL_BUILD_PACKAGES = [
+  SOURCE_PACKAGE,
+  'build-essential',
+  'bc',
+  'bison',
+  'flex',
+  'libelf-dev',
+  'libssl-dev',
+  'xz-utils',
+  'cpio',
+  'git',
+];
 export const kernelCacheDir = () => process.env.IRONLAB_KERNEL_CACHE ?? '/var/cache/ironlab/kernel';
 
 export interface KernelBuild {
@@ -36,12 +47,18 @@ export interface KernelBuild {
 }
 
 export function patchFiles(dir = join(KERNEL_DIR, 'iron')): string[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.patch')).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.patch'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 /** Options the fragment asks for (`CONFIG_X=y`) that the final .config must have. */
 export function wantedOptions(fragment: string): string[] {
-  return fragment.split('\n').filter((l) => /^CONFIG_\w+=/.test(l)).map((l) => l.trim());
+  return fragment
+    .split('\n')
+    .filter((l) => /^CONFIG_\w+=/.test(l))
+    .map((l) => l.trim());
 }
 
 /** Options the fragment switches off (`# CONFIG_X is not set`): a select elsewhere must not turn them back on. */
@@ -52,9 +69,13 @@ export function unwantedOptions(fragment: string): string[] {
 /** The children's CPU time from the shell builtin `times` (its second line: children's user and sys). */
 export function parseTimes(out: string): number {
   const lines = out.trim().split('\n');
-  const secs = (t: string) => { const m = /^(\d+)m([\d.]+)s$/.exec(t); return m ? Number(m[1]) * 60 + Number(m[2]) : NaN; };
+  const secs = (t: string) => {
+    const m = /^(\d+)m([\d.]+)s$/.exec(t);
+    return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
+  };
   const [user, sys] = (lines.at(-1) ?? '').trim().split(/\s+/).map(secs);
-  if (!Number.isFinite(user) || !Number.isFinite(sys)) throw new Error(`cannot read the CPU time from \`times\`: ${JSON.stringify(lines.at(-1))}`);
+  if (!Number.isFinite(user) || !Number.isFinite(sys))
+    throw new Error(`cannot read the CPU time from \`times\`: ${JSON.stringify(lines.at(-1))}`);
   return user + sys;
 }
 
@@ -77,7 +98,12 @@ export async function kernelHash(): Promise<string> {
 export async function ensureIronKernel(say: Say): Promise<KernelBuild> {
   if (process.getuid?.() !== 0 && !existsSync(SOURCE_TARBALL))
     throw new PrerequisiteError(`${SOURCE_TARBALL} is missing: apt-get install -y ${KERNEL_BUILD_PACKAGES.join(' ')}`, 'kernel build');
-  await ensurePackages((argv) => run(argv, { timeoutMs: 900_000 }), { root: process.getuid?.() === 0, where: 'this machine', say, packages: KERNEL_BUILD_PACKAGES });
+  await ensurePackages((argv) => run(argv, { timeoutMs: 900_000 }), {
+    root: process.getuid?.() === 0,
+    where: 'this machine',
+    say,
+    packages: KERNEL_BUILD_PACKAGES,
+  });
   const hash = await kernelHash();
   const dir = join(kernelCacheDir(), hash);
   const bzImage = join(dir, 'bzImage');
@@ -111,7 +137,10 @@ export async function ensureIronKernel(say: Say): Promise<KernelBuild> {
     const lost = wantedOptions(frag).filter((o) => !lines.includes(o));
     if (lost.length) throw new Error(`the kernel configuration dropped ${lost.join(', ')} (a dependency is missing from ${fragment})`);
     const back = unwantedOptions(frag).filter((o) => lines.includes(`${o}=y`));
-    if (back.length) throw new Error(`the kernel configuration turned ${back.join(', ')} back on (selected by another option): remove them from ${fragment}`);
+    if (back.length)
+      throw new Error(
+        `the kernel configuration turned ${back.join(', ')} back on (selected by another option): remove them from ${fragment}`,
+      );
     say(`kernel ${hash}: make -j${cpus().length} bzImage (nice -n 5; load average ${load0.toFixed(1)})`);
     await make(`-j${cpus().length}`, 'bzImage');
     const release = (await make('kernelrelease')).trim();
@@ -121,8 +150,13 @@ export async function ensureIronKernel(say: Say): Promise<KernelBuild> {
     renameSync(join(work, 'arch/x86/boot/bzImage'), bzImage);
     writeFileSync(join(dir, 'config'), config);
     const cpuSeconds = Math.round(tally.cpu);
-    writeFileSync(meta, JSON.stringify({ release, seconds, cpuSeconds, load: [load0, load1], at: new Date().toISOString() }, null, 2) + '\n');
-    say(`kernel ${hash}: built ${release} in ${seconds.toFixed(0)} s, ${cpuSeconds} CPU s (load average ${load0.toFixed(1)} -> ${load1.toFixed(1)})`);
+    writeFileSync(
+      meta,
+      JSON.stringify({ release, seconds, cpuSeconds, load: [load0, load1], at: new Date().toISOString() }, null, 2) + '\n',
+    );
+    say(
+      `kernel ${hash}: built ${release} in ${seconds.toFixed(0)} s, ${cpuSeconds} CPU s (load average ${load0.toFixed(1)} -> ${load1.toFixed(1)})`,
+    );
     return { bzImage, hash, built: true, seconds, load: [load0, load1], release, cpuSeconds };
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -132,7 +166,10 @@ export async function ensureIronKernel(say: Say): Promise<KernelBuild> {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const t0 = Date.now();
   ensureIronKernel((l) => process.stderr.write(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${l}\n`)).then(
-    (k) => process.stdout.write(`${k.bzImage}\n${k.built ? `built in ${k.seconds.toFixed(0)} s, ${k.cpuSeconds} CPU s` : 'cached'} (${k.release}, wall ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`),
+    (k) =>
+      process.stdout.write(
+        `${k.bzImage}\n${k.built ? `built in ${k.seconds.toFixed(0)} s, ${k.cpuSeconds} CPU s` : 'cached'} (${k.release}, wall ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`,
+      ),
     (err) => {
       process.stderr.write(`kernel-build: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exit(err instanceof PrerequisiteError ? 2 : 1);

@@ -46,7 +46,14 @@ const { values: o } = parseArgs({
 });
 const hostId = o['host-id']!;
 const statusFile = o['status-file']!;
-let status: AgentStatus = { pid: process.pid, hostId, state: 'starting', since: new Date().toISOString(), lastHeartbeat: null, message: '' };
+let status: AgentStatus = {
+  pid: process.pid,
+  hostId,
+  state: 'starting',
+  since: new Date().toISOString(),
+  lastHeartbeat: null,
+  message: '',
+};
 // While no run holds the address, every dial is refused: say so once, not every two seconds for days.
 let lastLine = '';
 const log = (line: string) => {
@@ -105,7 +112,8 @@ while (!stopping) {
 /** `sys`: an empty directory of the testbed's own (removed by down); the mount lives in our namespace only. */
 function mountNetnsSysfs(sys: string): void {
   // Refuse to touch the machine's own mount namespace: these mounts must die with this process.
-  if (!o['outer-mnt-ns'] || readlinkSync('/proc/self/ns/mnt') === o['outer-mnt-ns']) throw new Error('--netns-sysfs needs a private mount namespace (start under unshare --mount)');
+  if (!o['outer-mnt-ns'] || readlinkSync('/proc/self/ns/mnt') === o['outer-mnt-ns'])
+    throw new Error('--netns-sysfs needs a private mount namespace (start under unshare --mount)');
   mkdirSync(sys, { recursive: true });
   execFileSync('mount', ['-t', 'sysfs', 'sysfs', sys]);
   for (const sub of ['class/net', 'devices/virtual/net']) execFileSync('mount', ['--bind', join(sys, sub), join('/sys', sub)]);

@@ -14,7 +14,8 @@ export const hostAddress = (index: number) => `169.254.0.${10 + index}`;
  *  (.1 the orchestrator, .11-.22 the hosts), .64-.79 for lab-1 ... .240-.255 for lab-12. */
 export const MAX_LAB_HOSTS = 12;
 export const containerBlock = (index: number) => {
-  if (!(index >= 1 && index <= MAX_LAB_HOSTS)) throw new Error(`the emulated lab has container blocks for hosts 1-${MAX_LAB_HOSTS}, not ${index}`);
+  if (!(index >= 1 && index <= MAX_LAB_HOSTS))
+    throw new Error(`the emulated lab has container blocks for hosts 1-${MAX_LAB_HOSTS}, not ${index}`);
   return `169.254.0.${48 + 16 * index}/28`;
 };
 export const netnsName = (hostId: string) => `ironlab-${hostId}`;
@@ -80,12 +81,14 @@ export async function nicRps(hostId: string): Promise<string | null> {
  */
 export async function ensureForwardRule(): Promise<boolean> {
   if (!bridgedThroughIptables() || !(await succeeds(['iptables', '--version']))) return false;
-  if (!(await succeeds(['iptables', '-C', ...FORWARD_RULE]))) await run(['iptables', '-I', ...FORWARD_RULE.slice(0, 1), '1', ...FORWARD_RULE.slice(1)]);
+  if (!(await succeeds(['iptables', '-C', ...FORWARD_RULE])))
+    await run(['iptables', '-I', ...FORWARD_RULE.slice(0, 1), '1', ...FORWARD_RULE.slice(1)]);
   return true;
 }
 
 const bridgedThroughIptables = () =>
-  existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables') && readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim() === '1';
+  existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables') &&
+  readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim() === '1';
 
 /** br_netfilter was loaded after `up` (a dockerd started since): the lab's traffic is being dropped. */
 export async function forwardRuleMissing(): Promise<boolean> {
@@ -108,7 +111,10 @@ export function labNamespaces(): string[] {
 }
 export async function labLinks(): Promise<string[]> {
   const out = await run(['ip', '-o', 'link', 'show']);
-  return out.split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((n): n is string => !!n && OUR_LINK.test(n));
+  return out
+    .split('\n')
+    .map((l) => l.split(': ')[1]?.split('@')[0])
+    .filter((n): n is string => !!n && OUR_LINK.test(n));
 }
 
 /** Remove namespaces (their end of each veth goes with them), then our links. Missing ones are fine. */

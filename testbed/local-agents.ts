@@ -36,7 +36,11 @@ export class LocalAgents {
    * keep retrying. The next one starts when one of those starting has connected (`connected`), or after
    * `slotMs` without it. Resolves when the last one has been started.
    */
-  async startPaced(connected: (hostId: string) => boolean, width = Math.max(4, 2 * availableParallelism()), slotMs = 20_000): Promise<void> {
+  async startPaced(
+    connected: (hostId: string) => boolean,
+    width = Math.max(4, 2 * availableParallelism()),
+    slotMs = 20_000,
+  ): Promise<void> {
     const starting = new Map<string, number>(); // hostId -> when it was started
     for (const h of this.opts.hosts) {
       for (;;) {
@@ -72,9 +76,25 @@ export class LocalAgents {
   }
 
   private spawnAgent(hostId: string, backend: BackendKind): void {
-    const args = [IRONLAB_BIN, 'agent', '--connect', this.opts.url, '--token-file', this.opts.tokenFile, '--backend', backend, '--host-id', hostId, '--orchestrator-pid', String(process.pid), ...(this.opts.extraArgs ?? [])];
+    const args = [
+      IRONLAB_BIN,
+      'agent',
+      '--connect',
+      this.opts.url,
+      '--token-file',
+      this.opts.tokenFile,
+      '--backend',
+      backend,
+      '--host-id',
+      hostId,
+      '--orchestrator-pid',
+      String(process.pid),
+      ...(this.opts.extraArgs ?? []),
+    ];
     const pipeErr = typeof this.opts.stderr === 'object';
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', pipeErr ? 'pipe' : (this.opts.stderr as 'ignore' | 'inherit') ?? 'ignore'] });
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'ignore', pipeErr ? 'pipe' : ((this.opts.stderr as 'ignore' | 'inherit') ?? 'ignore')],
+    });
     if (pipeErr) child.stderr!.pipe(this.opts.stderr as NodeJS.WritableStream, { end: false });
     this.procs.set(hostId, child);
     child.on('exit', (code, signal) => {

@@ -10,7 +10,22 @@ import { agentAlive, startAgent, stopAgent } from './agent-process.ts';
 import { RUN_ROOT, dockerOf, dockerdPaths, ensureDockerd, mountsUnder, removeDockerd } from './host-dockerd.ts';
 import { run } from './exec.ts';
 import { ensureImage } from './host-image.ts';
-import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, ensureBridge, ensureForwardRule, ensureHostNetwork, containerBlock, hostAddress, MAX_LAB_HOSTS, netnsName, removeForwardRule, removeLabNetwork, setNicRps, vethName } from './lab-network.ts';
+import {
+  LAB_BRIDGE,
+  LAB_HUB_ADDRESS,
+  LAB_HUB_PORT,
+  ensureBridge,
+  ensureForwardRule,
+  ensureHostNetwork,
+  containerBlock,
+  hostAddress,
+  MAX_LAB_HOSTS,
+  netnsName,
+  removeForwardRule,
+  removeLabNetwork,
+  setNicRps,
+  vethName,
+} from './lab-network.ts';
 import { pidsWith, runsOurs, terminate } from './processes.ts';
 import { hostDir, testbedDir, tokenFile, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
@@ -35,12 +50,26 @@ export function localLabPlan(n: number, dir = testbedDir()): TestbedState {
       image: null,
     };
   });
-  return { version: 1, kind: 'local', createdAt: new Date().toISOString(), hub: { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT }, bridge: LAB_BRIDGE, iptablesRule: false, hosts, slurm: null };
+  return {
+    version: 1,
+    kind: 'local',
+    createdAt: new Date().toISOString(),
+    hub: { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT },
+    bridge: LAB_BRIDGE,
+    iptablesRule: false,
+    hosts,
+    slurm: null,
+  };
 }
 
 /** Bring every host up (or find it up). The state file is written before anything is created, so `down`
  *  always knows what to remove, even after a crash in the middle. */
-export async function localLabUp(state: TestbedState, say: Say, dir = testbedDir(), opts: { agents: boolean } = { agents: true }): Promise<TestbedState> {
+export async function localLabUp(
+  state: TestbedState,
+  say: Say,
+  dir = testbedDir(),
+  opts: { agents: boolean } = { agents: true },
+): Promise<TestbedState> {
   writeState(state, dir);
   const save = () => writeState(state, dir);
   await step('lab', 'bridge', say, ensureBridge);

@@ -7,7 +7,19 @@ import type { Say } from './steps.ts';
 /** Debian packages of a lab host. Why each: the docker backend (docker.io, iperf3/sysbench are in the image but
  *  handy on the host), the image build (debootstrap), namespaces and steering (iproute2, util-linux, iptables),
  *  eBPF enforcement (bpftrace, clang, bpftool, libbpf-dev). */
-export const LAB_PACKAGES = ['docker.io', 'iperf3', 'sysbench', 'debootstrap', 'iproute2', 'util-linux', 'iptables', 'bpftrace', 'clang', 'bpftool', 'libbpf-dev'];
+export const LAB_PACKAGES = [
+  'docker.io',
+  'iperf3',
+  'sysbench',
+  'debootstrap',
+  'iproute2',
+  'util-linux',
+  'iptables',
+  'bpftrace',
+  'clang',
+  'bpftool',
+  'libbpf-dev',
+];
 
 export type Runner = (argv: string[]) => Promise<string>;
 
@@ -19,16 +31,28 @@ export async function missingPackages(runner: Runner, packages: string[]): Promi
   } catch (err) {
     out = (err as { stdout?: string }).stdout ?? '';
   }
-  const installed = new Set(out.split('\n').filter((l) => /\sii\s*$/.test(l)).map((l) => l.split(' ')[0]));
+  const installed = new Set(
+    out
+      .split('\n')
+      .filter((l) => /\sii\s*$/.test(l))
+      .map((l) => l.split(' ')[0]),
+  );
   return packages.filter((p) => !installed.has(p));
 }
 
 /** Check, and as root install, what is missing. `where`: this machine or `host X`, for the messages. */
-export async function ensurePackages(runner: Runner, opts: { root: boolean; where: string; say: Say; packages?: string[] }): Promise<string[]> {
+export async function ensurePackages(
+  runner: Runner,
+  opts: { root: boolean; where: string; say: Say; packages?: string[] },
+): Promise<string[]> {
   const packages = opts.packages ?? LAB_PACKAGES;
   const missing = await missingPackages(runner, packages);
   if (missing.length === 0) return [];
-  if (!opts.root) throw new PrerequisiteError(`needs root to install ${missing.join(', ')} (run as root, or: apt-get install -y ${missing.join(' ')})`, opts.where);
+  if (!opts.root)
+    throw new PrerequisiteError(
+      `needs root to install ${missing.join(', ')} (run as root, or: apt-get install -y ${missing.join(' ')})`,
+      opts.where,
+    );
   opts.say(`${opts.where}: installing ${missing.join(', ')} from Debian's packages`);
   await runner(['apt-get', 'update', '-q']);
   await runner(['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-q', ...missing]);

@@ -31,7 +31,12 @@ const OUR_TAP = /^ironlab-t\d+$/;
 const BOOT_TIMEOUT_MS = Number(process.env.IRONLAB_GUEST_BOOT_TIMEOUT_MS ?? 300_000);
 
 export const guestKey = (dir = testbedDir()) => join(dir, 'guest_ed25519');
-export const guestSsh = (h: TestbedHost, dir = testbedDir()): SshTarget => ({ address: h.address!, user: 'root', key: guestKey(dir), port: 22 });
+export const guestSsh = (h: TestbedHost, dir = testbedDir()): SshTarget => ({
+  address: h.address!,
+  user: 'root',
+  key: guestKey(dir),
+  port: 22,
+});
 export const accel = () => (existsSync('/dev/kvm') ? 'kvm' : 'tcg');
 
 export function qemuLabPlan(n: number, dir = testbedDir()): TestbedState {
@@ -48,30 +53,72 @@ export function qemuLabPlan(n: number, dir = testbedDir()): TestbedState {
       cores: { victim: [0], neighbours: [0], peers: [Math.min(ncpu, GUEST_QUEUES) - 1], nic: [0] },
       nic: 'eth0',
       ssh: { user: 'root', key: guestKey(dir), port: 22, installDir: GUEST_PROJECT },
-      vm: { tap: tapName(i + 1), pidFile: join(hd, 'qemu.pid'), console: join(hd, 'console.log'), share: join(hd, 'share'), kernel: null, release: null, bootSeconds: null },
+      vm: {
+        tap: tapName(i + 1),
+        pidFile: join(hd, 'qemu.pid'),
+        console: join(hd, 'console.log'),
+        share: join(hd, 'share'),
+        kernel: null,
+        release: null,
+        bootSeconds: null,
+      },
       agent: { pid: null, statusFile: join(hd, 'agent-status.json'), log: join(hd, 'agent.log') },
       image: null,
     };
   });
-  return { version: 1, kind: 'qemu', createdAt: new Date().toISOString(), hub: { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT }, bridge: LAB_BRIDGE, iptablesRule: false, hosts, slurm: null };
+  return {
+    version: 1,
+    kind: 'qemu',
+    createdAt: new Date().toISOString(),
+    hub: { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT },
+    bridge: LAB_BRIDGE,
+    iptablesRule: false,
+    hosts,
+    slurm: null,
+  };
 }
 
 export function qemuArgv(h: TestbedHost, index: number, bzImage: string, rootfs: string): string[] {
   const vm = h.vm!;
   const mac = `52:54:00:1b:00:${index.toString(16).padStart(2, '0')}`;
   return [
-    'qemu-system-x86_64', '-name', `ironlab-${h.id}`, '-machine', `q35,accel=${accel()}`, '-cpu', accel() === 'kvm' ? 'host' : 'max',
-    '-smp', String(GUEST_QUEUES), '-m', String(GUEST_MEMORY_MIB), '-nodefaults', '-no-user-config', '-display', 'none',
-    '-kernel', bzImage,
-    '-append', `console=ttyS0 root=/dev/vda rw init=/sbin/ironlab-init ironlab.addr=${h.address}/24 ironlab.name=${h.id} quiet`,
-    '-drive', `file=${rootfs},format=raw,if=virtio,snapshot=on`,
+    'qemu-system-x86_64',
+    '-name',
+    `ironlab-${h.id}`,
+    '-machine',
+    `q35,accel=${accel()}`,
+    '-cpu',
+    accel() === 'kvm' ? 'host' : 'max',
+    '-smp',
+    String(GUEST_QUEUES),
+    '-m',
+    String(GUEST_MEMORY_MIB),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-kernel',
+    bzImage,
+    '-append',
+    `console=ttyS0 root=/dev/vda rw init=/sbin/ironlab-init ironlab.addr=${h.address}/24 ironlab.name=${h.id} quiet`,
+    '-drive',
+    `file=${rootfs},format=raw,if=virtio,snapshot=on`,
     // Multiqueue virtio-net: a queue pair per vCPU, MSI-X vectors for each queue plus config and control.
-    '-netdev', `tap,id=nic0,ifname=${vm.tap},script=no,downscript=no,queues=${GUEST_QUEUES}`,
-    '-device', `virtio-net-pci,netdev=nic0,mac=${mac},mq=on,vectors=${2 * GUEST_QUEUES + 2}`,
-    '-virtfs', `local,path=${PROJECT_ROOT},mount_tag=ironlab,security_model=none,readonly=on`,
-    '-virtfs', `local,path=${vm.share},mount_tag=host,security_model=none,readonly=on`,
-    '-device', 'virtio-rng-pci',
-    '-serial', `file:${vm.console}`, '-pidfile', vm.pidFile, '-daemonize',
+    '-netdev',
+    `tap,id=nic0,ifname=${vm.tap},script=no,downscript=no,queues=${GUEST_QUEUES}`,
+    '-device',
+    `virtio-net-pci,netdev=nic0,mac=${mac},mq=on,vectors=${2 * GUEST_QUEUES + 2}`,
+    '-virtfs',
+    `local,path=${PROJECT_ROOT},mount_tag=ironlab,security_model=none,readonly=on`,
+    '-virtfs',
+    `local,path=${vm.share},mount_tag=host,security_model=none,readonly=on`,
+    '-device',
+    'virtio-rng-pci',
+    '-serial',
+    `file:${vm.console}`,
+    '-pidfile',
+    vm.pidFile,
+    '-daemonize',
   ];
 }
 
@@ -99,7 +146,8 @@ export async function qemuLabUp(state: TestbedState, say: Say, dir = testbedDir(
     writeFileSync(join(vm.share, 'authorized_keys'), readFileSync(`${guestKey(dir)}.pub`));
     save();
     await step(h.id, 'tap', say, async () => {
-      if (!(await succeeds(['ip', 'link', 'show', 'dev', vm.tap]))) await run(['ip', 'tuntap', 'add', 'dev', vm.tap, 'mode', 'tap', 'multi_queue']);
+      if (!(await succeeds(['ip', 'link', 'show', 'dev', vm.tap])))
+        await run(['ip', 'tuntap', 'add', 'dev', vm.tap, 'mode', 'tap', 'multi_queue']);
       await run(['ip', 'link', 'set', vm.tap, 'master', LAB_BRIDGE, 'up']);
     });
     const t0 = Date.now();
@@ -116,12 +164,18 @@ async function waitForSsh(h: TestbedHost, dir: string): Promise<void> {
   const deadline = Date.now() + BOOT_TIMEOUT_MS;
   for (;;) {
     if (!qemuPid(h)) throw new Error(`QEMU exited (console: ${consoleTail(h)})`);
-    if (readFileSync(h.vm!.console, 'utf8').includes('ironlab-guest: ready') && (await guestRun(h, ['true'], 20_000, dir).then(() => true, () => false))) return;
+    if (
+      readFileSync(h.vm!.console, 'utf8').includes('ironlab-guest: ready') &&
+      (await guestRun(h, ['true'], 20_000, dir).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return;
     if (Date.now() > deadline) throw new Error(`no SSH within ${BOOT_TIMEOUT_MS / 1000} s (console: ${consoleTail(h)})`);
     await sleep(1000);
   }
 }
-
 
 export function consoleTail(h: TestbedHost): string {
   try {
@@ -137,9 +191,21 @@ export function guestRun(h: TestbedHost, argv: string[], timeoutMs = 120_000, di
 }
 
 /** What `status` shows for a guest: running, its kernel and IRON version (asked over SSH). */
-export async function guestStatus(h: TestbedHost, dir = testbedDir()): Promise<{ running: boolean; kernel: string | null; ironVersion: string | null; ironEnabled: string | null }> {
+export async function guestStatus(
+  h: TestbedHost,
+  dir = testbedDir(),
+): Promise<{ running: boolean; kernel: string | null; ironVersion: string | null; ironEnabled: string | null }> {
   if (!qemuPid(h)) return { running: false, kernel: null, ironVersion: null, ironEnabled: null };
-  const out = await guestRun(h, ['sh', '-c', 'uname -r; cat /proc/sys/kernel/iron_version 2>/dev/null || echo none; cat /proc/sys/kernel/iron_enabled 2>/dev/null || echo -'], 20_000, dir).catch(() => '');
+  const out = await guestRun(
+    h,
+    [
+      'sh',
+      '-c',
+      'uname -r; cat /proc/sys/kernel/iron_version 2>/dev/null || echo none; cat /proc/sys/kernel/iron_enabled 2>/dev/null || echo -',
+    ],
+    20_000,
+    dir,
+  ).catch(() => '');
   await closeSsh(guestSsh(h, dir), dir);
   const [kernel, ironVersion, ironEnabled] = out.trim().split('\n');
   return { running: true, kernel: kernel || null, ironVersion: ironVersion || null, ironEnabled: ironEnabled || null };
@@ -157,7 +223,10 @@ export async function qemuLabDown(state: TestbedState | null, dir = testbedDir()
     }
     rmSync(hostDir(h.id, dir), { recursive: true, force: true });
   }
-  const links = (await run(['ip', '-o', 'link', 'show'])).split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter((n): n is string => !!n && OUR_TAP.test(n));
+  const links = (await run(['ip', '-o', 'link', 'show']))
+    .split('\n')
+    .map((l) => l.split(': ')[1]?.split('@')[0])
+    .filter((n): n is string => !!n && OUR_TAP.test(n));
   for (const tap of links) if (await succeeds(['ip', 'link', 'del', tap])) removed.push(`tap ${tap}`);
   return removed;
 }

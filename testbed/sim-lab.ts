@@ -15,10 +15,23 @@ export function simLabPlan(n: number, dir = testbedDir()): TestbedState {
     backend: 'sim',
     address: null,
     cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] },
-    agent: { pid: null, statusFile: join(hostDir(`lab-${i + 1}`, dir), 'agent-status.json'), log: join(hostDir(`lab-${i + 1}`, dir), 'agent.log') },
+    agent: {
+      pid: null,
+      statusFile: join(hostDir(`lab-${i + 1}`, dir), 'agent-status.json'),
+      log: join(hostDir(`lab-${i + 1}`, dir), 'agent.log'),
+    },
     image: null,
   }));
-  return { version: 1, kind: 'sim', createdAt: new Date().toISOString(), hub: SIM_HUB, bridge: null, iptablesRule: false, hosts, slurm: null };
+  return {
+    version: 1,
+    kind: 'sim',
+    createdAt: new Date().toISOString(),
+    hub: SIM_HUB,
+    bridge: null,
+    iptablesRule: false,
+    hosts,
+    slurm: null,
+  };
 }
 
 /** Start every host's agent that is not running; the state file records the pids. */

@@ -103,9 +103,12 @@ export function slurmConf(f: SlurmFiles, nodes: SlurmNode[], ctlAddress: string)
 export function taskProlog(nodes: SlurmNode[]): string {
   return [
     '#!/bin/sh',
-    '# ironlab testbed: a job step on an emulated host talks to that host\'s own Docker engine, and its NIC is eth0.',
+    "# ironlab testbed: a job step on an emulated host talks to that host's own Docker engine, and its NIC is eth0.",
     'case "$SLURMD_NODENAME" in',
-    ...nodes.map((n) => `  ${n.host.id}) ${n.dockerSocket ? `echo "export DOCKER_HOST=unix://${n.dockerSocket}"; ` : ''}echo "export IRONLAB_NIC=eth0"${n.host.containerBlock ? `; echo "export IRONLAB_CONTAINER_BLOCK=${n.host.containerBlock}"` : ''} ;;`),
+    ...nodes.map(
+      (n) =>
+        `  ${n.host.id}) ${n.dockerSocket ? `echo "export DOCKER_HOST=unix://${n.dockerSocket}"; ` : ''}echo "export IRONLAB_NIC=eth0"${n.host.containerBlock ? `; echo "export IRONLAB_CONTAINER_BLOCK=${n.host.containerBlock}"` : ''} ;;`,
+    ),
     'esac',
     '',
   ].join('\n');
@@ -119,7 +122,10 @@ export function epilog(nodes: SlurmNode[], node: string): string {
     'case "$SLURMD_NODENAME" in',
     ...nodes
       .filter((n) => n.dockerSocket)
-      .map((n) => `  ${n.host.id}) DOCKER_HOST=unix://${n.dockerSocket} ${node} ${IRONLAB_BIN} reap --backend docker --host-id "$SLURMD_NODENAME" >>"${'$'}{0%.sh}.log" 2>&1 ;;`),
+      .map(
+        (n) =>
+          `  ${n.host.id}) DOCKER_HOST=unix://${n.dockerSocket} ${node} ${IRONLAB_BIN} reap --backend docker --host-id "$SLURMD_NODENAME" >>"${'$'}{0%.sh}.log" 2>&1 ;;`,
+      ),
     'esac',
     // A failing epilog drains the node in Slurm: logged (and the agent reaps on its own exit too), not fatal here.
     `[ $? = 0 ] || echo "$(date -Is) reap failed on $SLURMD_NODENAME (job $SLURM_JOB_ID)" >>"${'$'}{0%.sh}.log"`,
@@ -130,7 +136,8 @@ export function epilog(nodes: SlurmNode[], node: string): string {
 
 /** Write the key and the files (the key first: 0400, 1024 random bytes, as munge's own `mungekey` makes). */
 export function writeSlurmFiles(f: SlurmFiles, nodes: SlurmNode[], ctlAddress: string, node = process.execPath): void {
-  for (const d of [f.dir, join(f.dir, 'munge'), join(f.dir, 'ctld'), join(f.dir, 'log'), join(f.dir, 'spool'), join(f.dir, 'sysfs')]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [f.dir, join(f.dir, 'munge'), join(f.dir, 'ctld'), join(f.dir, 'log'), join(f.dir, 'spool'), join(f.dir, 'sysfs')])
+    mkdirSync(d, { recursive: true, mode: 0o700 });
   writeFileSync(f.mungeKey, randomBytes(1024), { mode: 0o400 });
   writeFileSync(f.conf, slurmConf(f, nodes, ctlAddress), { mode: 0o644 });
   writeFileSync(join(f.dir, 'task-prolog.sh'), taskProlog(nodes), { mode: 0o755 });

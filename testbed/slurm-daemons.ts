@@ -57,8 +57,25 @@ export async function slurmUp(state: TestbedState, dir: string, say: Say, save: 
     await step('slurm', 'config', say, () => writeSlurmFiles(f, nodesOf(state), state.hub.host));
     s.munged = await step('slurm', 'munged', say, async () => {
       rmSync(f.mungeSocket, { force: true });
-      const pid = start(['munged', '--foreground', '--force', `--key-file=${f.mungeKey}`, `--socket=${f.mungeSocket}`, `--pid-file=${f.mungePid}`, `--log-file=${f.mungeLog}`, `--seed-file=${f.mungeSeed}`], `${f.mungeLog}.out`);
-      await waitFor('munged', () => existsSync(f.mungeSocket) || !pidAlive(pid), 10_000, () => tail(`${f.mungeLog}.out`));
+      const pid = start(
+        [
+          'munged',
+          '--foreground',
+          '--force',
+          `--key-file=${f.mungeKey}`,
+          `--socket=${f.mungeSocket}`,
+          `--pid-file=${f.mungePid}`,
+          `--log-file=${f.mungeLog}`,
+          `--seed-file=${f.mungeSeed}`,
+        ],
+        `${f.mungeLog}.out`,
+      );
+      await waitFor(
+        'munged',
+        () => existsSync(f.mungeSocket) || !pidAlive(pid),
+        10_000,
+        () => tail(`${f.mungeLog}.out`),
+      );
       if (!pidAlive(pid)) throw new Error(`munged exited: ${tail(`${f.mungeLog}.out`)} ${tail(f.mungeLog)}`);
       return pid;
     });
@@ -67,7 +84,12 @@ export async function slurmUp(state: TestbedState, dir: string, say: Say, save: 
   if (!runsOurs(s.slurmctld, f.dir)) {
     s.slurmctld = await step('slurm', 'slurmctld', say, async () => {
       const pid = start(['slurmctld', '-D', '-i', '-f', f.conf], `${f.ctlLog}.out`, env);
-      await waitFor('slurmctld', async () => !pidAlive(pid) || (await ping(env)), 20_000, () => tail(f.ctlLog));
+      await waitFor(
+        'slurmctld',
+        async () => !pidAlive(pid) || (await ping(env)),
+        20_000,
+        () => tail(f.ctlLog),
+      );
       if (!pidAlive(pid)) throw new Error(`slurmctld exited: ${tail(`${f.ctlLog}.out`)} ${tail(f.ctlLog)}`);
       return pid;
     });
@@ -80,7 +102,12 @@ export async function slurmUp(state: TestbedState, dir: string, say: Say, save: 
     if (hostAddress(i + 1) !== h.address) throw new Error(`host ${h.id}: address ${h.address} is not the lab's ${hostAddress(i + 1)}`);
   }
   await step('slurm', 'nodes idle', say, () =>
-    waitFor('the nodes', async () => (await nodeStates(env)).every((n) => n.state === 'idle') && (await nodeStates(env)).length === state.hosts.length, 60_000, () => JSON.stringify(state.hosts.map((h) => [h.id, tail(f.slurmdLog(h.id))]))),
+    waitFor(
+      'the nodes',
+      async () => (await nodeStates(env)).every((n) => n.state === 'idle') && (await nodeStates(env)).length === state.hosts.length,
+      60_000,
+      () => JSON.stringify(state.hosts.map((h) => [h.id, tail(f.slurmdLog(h.id))])),
+    ),
   );
 }
 
@@ -88,8 +115,29 @@ export async function slurmUp(state: TestbedState, dir: string, say: Say, save: 
 function startSlurmd(f: SlurmFiles, node: string, netns: string, env: NodeJS.ProcessEnv): number {
   const sys = f.sysfs(node);
   // A fixed script; the values are its arguments, never spliced into it.
-  const script = 'hostname "$1" && mkdir -p "$2" && mount -t sysfs sysfs "$2" && mount --bind "$2/class/net" /sys/class/net && mount --bind "$2/devices/virtual/net" /sys/devices/virtual/net && exec slurmd -D -f "$3"';
-  return start(['nsenter', `--net=/var/run/netns/${netns}`, 'unshare', '--uts', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'ironlab-slurmd', node, sys, f.conf], `${f.slurmdLog(node)}.out`, env);
+  const script =
+    'hostname "$1" && mkdir -p "$2" && mount -t sysfs sysfs "$2" && mount --bind "$2/class/net" /sys/class/net && mount --bind "$2/devices/virtual/net" /sys/devices/virtual/net && exec slurmd -D -f "$3"';
+  return start(
+    [
+      'nsenter',
+      `--net=/var/run/netns/${netns}`,
+      'unshare',
+      '--uts',
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      script,
+      'ironlab-slurmd',
+      node,
+      sys,
+      f.conf,
+    ],
+    `${f.slurmdLog(node)}.out`,
+    env,
+  );
 }
 
 async function ping(env: NodeJS.ProcessEnv): Promise<boolean> {
@@ -103,10 +151,14 @@ async function ping(env: NodeJS.ProcessEnv): Promise<boolean> {
 export async function nodeStates(env: NodeJS.ProcessEnv): Promise<{ node: string; state: string; features: string }[]> {
   try {
     const out = await run(['sinfo', '-h', '-N', '-p', SLURM_PARTITION, '-o', '%N|%t|%f'], { env, timeoutMs: 10_000 });
-    return out.trim().split('\n').filter(Boolean).map((l) => {
-      const [node, state, features] = l.split('|');
-      return { node, state, features };
-    });
+    return out
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [node, state, features] = l.split('|');
+        return { node, state, features };
+      });
   } catch {
     return [];
   }
@@ -122,10 +174,16 @@ export async function slurmDown(state: TestbedState | null, dir: string): Promis
   const s = state?.slurm;
   if (s && runsOurs(s.slurmctld, f.dir)) {
     const env = slurmEnv(f.conf);
-    if (await run(['scancel', '--full', '--partition', SLURM_PARTITION], { env, timeoutMs: 10_000 }).then(() => true, () => false)) {
+    if (
+      await run(['scancel', '--full', '--partition', SLURM_PARTITION], { env, timeoutMs: 10_000 }).then(
+        () => true,
+        () => false,
+      )
+    ) {
       // Wait for the jobs to be gone (epilogs done) before the engines go: a reaper needs its dockerd.
       const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline && (await run(['squeue', '-h', '-o', '%i'], { env, timeoutMs: 10_000 }).catch(() => '')).trim()) await sleep(250);
+      while (Date.now() < deadline && (await run(['squeue', '-h', '-o', '%i'], { env, timeoutMs: 10_000 }).catch(() => '')).trim())
+        await sleep(250);
       removed.push('slurm jobs');
     }
   }
@@ -133,7 +191,10 @@ export async function slurmDown(state: TestbedState | null, dir: string): Promis
   const slurmds = Object.entries(s?.slurmd ?? {}).filter(([, pid]) => runsOurs(pid, f.dir));
   await Promise.all(slurmds.map(([, pid]) => terminate(pid!, f.dir, 10_000)));
   removed.push(...slurmds.map(([node]) => `slurmd ${node}`));
-  for (const [name, pid] of [['slurmctld', s?.slurmctld], ['munged', s?.munged]] as const) {
+  for (const [name, pid] of [
+    ['slurmctld', s?.slurmctld],
+    ['munged', s?.munged],
+  ] as const) {
     if (!runsOurs(pid, f.dir)) continue;
     await terminate(pid!, f.dir, 10_000);
     removed.push(name);

@@ -25,9 +25,20 @@ export interface SlurmRequest {
 /** Where Slurm is: SLURM_CONF as set, else the emulated lab's own Slurm when one is up; and where agents dial. */
 export function slurmContext(): { env: NodeJS.ProcessEnv; bindHost: string; dialHost: string; where: string } {
   const state = process.env.SLURM_CONF ? null : readState(testbedDir());
-  if (state?.slurm) return { env: { ...process.env, SLURM_CONF: state.slurm.conf }, bindHost: state.hub.host, dialHost: state.hub.host, where: `the testbed's Slurm (${state.slurm.conf})` };
+  if (state?.slurm)
+    return {
+      env: { ...process.env, SLURM_CONF: state.slurm.conf },
+      bindHost: state.hub.host,
+      dialHost: state.hub.host,
+      where: `the testbed's Slurm (${state.slurm.conf})`,
+    };
   // A real cluster: nodes reach this machine by its name (the hub authenticates every agent; nothing else is served).
-  return { env: process.env, bindHost: '0.0.0.0', dialHost: hostname(), where: `Slurm (${process.env.SLURM_CONF ?? '/etc/slurm/slurm.conf'})` };
+  return {
+    env: process.env,
+    bindHost: '0.0.0.0',
+    dialHost: hostname(),
+    where: `Slurm (${process.env.SLURM_CONF ?? '/etc/slurm/slurm.conf'})`,
+  };
 }
 
 function slurmCmd(argv: string[], env: NodeJS.ProcessEnv): string {
@@ -35,17 +46,39 @@ function slurmCmd(argv: string[], env: NodeJS.ProcessEnv): string {
     return execFileSync(argv[0], argv.slice(1), { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new PrerequisiteError(`Slurm's commands are not installed (${argv[0]}: not found; Debian: apt-get install slurm-client)`, 'slurm');
-    const why = String(e.stderr ?? e.message).trim().split('\n').filter(Boolean).slice(-1)[0] ?? 'no output';
-    throw new PrerequisiteError(`no Slurm answers here (${argv[0]}: ${why.replace(/^\w+: (error|fatal): /, '')}); set SLURM_CONF, or bring up the emulated lab's: ironlab testbed up --slurm`, 'slurm');
+    if (e.code === 'ENOENT')
+      throw new PrerequisiteError(
+        `Slurm's commands are not installed (${argv[0]}: not found; Debian: apt-get install slurm-client)`,
+        'slurm',
+      );
+    const why =
+      String(e.stderr ?? e.message)
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .slice(-1)[0] ?? 'no output';
+    throw new PrerequisiteError(
+      `no Slurm answers here (${argv[0]}: ${why.replace(/^\w+: (error|fatal): /, '')}); set SLURM_CONF, or bring up the emulated lab's: ironlab testbed up --slurm`,
+      'slurm',
+    );
   }
 }
 
 /** Check Slurm and the request before anything is made: a controller answers, the partition exists. */
 export function checkSlurm(req: SlurmRequest, env: NodeJS.ProcessEnv): { nodes: string[] } {
-  const partitions = slurmCmd(['sinfo', '-h', '-o', '%P'], env).split('\n').map((p) => p.trim().replace(/\*$/, '')).filter(Boolean);
-  if (req.partition && !partitions.includes(req.partition)) throw new UserInputError(`unknown Slurm partition '${req.partition}' (the cluster has: ${partitions.join(', ') || 'none'})`, '--partition');
-  const nodes = slurmCmd(['sinfo', '-h', '-N', '-o', '%N', ...(req.partition ? ['-p', req.partition] : [])], env).split('\n').map((n) => n.trim()).filter(Boolean);
+  const partitions = slurmCmd(['sinfo', '-h', '-o', '%P'], env)
+    .split('\n')
+    .map((p) => p.trim().replace(/\*$/, ''))
+    .filter(Boolean);
+  if (req.partition && !partitions.includes(req.partition))
+    throw new UserInputError(
+      `unknown Slurm partition '${req.partition}' (the cluster has: ${partitions.join(', ') || 'none'})`,
+      '--partition',
+    );
+  const nodes = slurmCmd(['sinfo', '-h', '-N', '-o', '%N', ...(req.partition ? ['-p', req.partition] : [])], env)
+    .split('\n')
+    .map((n) => n.trim())
+    .filter(Boolean);
   return { nodes: [...new Set(nodes)] };
 }
 
@@ -54,7 +87,11 @@ export function hostRequest(spec: CampaignSpec, clusterNodes: string[]): { nodel
   const ids = spec.hosts.map((h) => h.id);
   const named = ids.filter((id) => clusterNodes.includes(id));
   if (named.length === ids.length) return { nodelist: ids, count: ids.length };
-  if (named.length > 0) throw new UserInputError(`hosts ${named.join(', ')} are nodes of the Slurm cluster but ${ids.filter((i) => !named.includes(i)).join(', ')} are not: name all of the campaign's hosts by node, or none (then any ${ids.length} nodes are leased)`, 'hosts');
+  if (named.length > 0)
+    throw new UserInputError(
+      `hosts ${named.join(', ')} are nodes of the Slurm cluster but ${ids.filter((i) => !named.includes(i)).join(', ')} are not: name all of the campaign's hosts by node, or none (then any ${ids.length} nodes are leased)`,
+      'hosts',
+    );
   return { nodelist: null, count: ids.length };
 }
 
@@ -79,18 +116,32 @@ export interface SlurmLease {
  * Ask Slurm for the campaign's hosts and wait until they are granted (queued behind other campaigns meanwhile).
  * Refusals (an impossible request, a bad constraint) are UserInputError naming Slurm's reason.
  */
-export async function leaseHosts(spec: CampaignSpec, req: SlurmRequest, campaignId: string, say: (line: string) => void): Promise<SlurmLease> {
+export async function leaseHosts(
+  spec: CampaignSpec,
+  req: SlurmRequest,
+  campaignId: string,
+  say: (line: string) => void,
+): Promise<SlurmLease> {
   const ctx = slurmContext();
   const { nodes: clusterNodes } = checkSlurm(req, ctx.env);
   const want = hostRequest(spec, clusterNodes);
   const argv = [
-    'salloc', '--exclusive', `--nodes=${want.count}`, `--job-name=${JOB_NAME}`, `--comment=${spec.name} ${campaignId}`, `--time=${Math.max(1, Math.ceil(req.timeLimitMin))}`,
+    'salloc',
+    '--exclusive',
+    `--nodes=${want.count}`,
+    `--job-name=${JOB_NAME}`,
+    `--comment=${spec.name} ${campaignId}`,
+    `--time=${Math.max(1, Math.ceil(req.timeLimitMin))}`,
     ...(req.partition ? [`--partition=${req.partition}`] : []),
     ...(req.constraint ? [`--constraint=${req.constraint}`] : []),
     ...(want.nodelist ? [`--nodelist=${want.nodelist.join(',')}`] : []),
     // salloc's command: prints what was granted, then lives exactly as long as this orchestrator.
     // ($$ is the shell, and then tail: releasing ends it, and salloc gives the allocation back.)
-    'sh', '-c', 'echo "granted $SLURM_JOB_ID $SLURM_JOB_NODELIST $$"; exec tail --pid="$1" -f /dev/null', 'ironlab-lease', String(process.pid),
+    'sh',
+    '-c',
+    'echo "granted $SLURM_JOB_ID $SLURM_JOB_NODELIST $$"; exec tail --pid="$1" -f /dev/null',
+    'ironlab-lease',
+    String(process.pid),
   ];
   // Its own process group: a Ctrl-C at the terminal reaches us, and we release in order.
   const salloc = spawn(argv[0], argv.slice(1), { env: ctx.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -111,7 +162,8 @@ export async function leaseHosts(spec: CampaignSpec, req: SlurmRequest, campaign
     const m = /job allocation (\d+)/.exec(stderr);
     if (m && !jobId) {
       jobId = m[1];
-      if (/Pending/.test(stderr)) say(`queued in Slurm as job ${jobId}: waiting for ${want.nodelist ? want.nodelist.join(', ') : `${want.count} host(s)`}`);
+      if (/Pending/.test(stderr))
+        say(`queued in Slurm as job ${jobId}: waiting for ${want.nodelist ? want.nodelist.join(', ') : `${want.count} host(s)`}`);
     }
   });
   const onSignal = () => {
@@ -130,9 +182,16 @@ export async function leaseHosts(spec: CampaignSpec, req: SlurmRequest, campaign
         const m = /^granted (\d+) (\S+) (\d+)$/m.exec(out);
         if (m) resolve({ jobId: m[1], nodelist: m[2], holder: Number(m[3]) });
       });
-      salloc.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new PrerequisiteError("Slurm's salloc is not installed", '--slurm') : err));
+      salloc.on('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'ENOENT' ? new PrerequisiteError("Slurm's salloc is not installed", '--slurm') : err),
+      );
       salloc.on('exit', (code) => {
-        const why = stderr.split('\n').filter((l) => /error/i.test(l)).map((l) => l.replace(/^salloc: error: /, '')).join('; ') || `salloc exited ${code}`;
+        const why =
+          stderr
+            .split('\n')
+            .filter((l) => /error/i.test(l))
+            .map((l) => l.replace(/^salloc: error: /, ''))
+            .join('; ') || `salloc exited ${code}`;
         reject(new UserInputError(`Slurm refused the allocation: ${why}`, '--slurm'));
       });
     });
@@ -145,7 +204,10 @@ export async function leaseHosts(spec: CampaignSpec, req: SlurmRequest, campaign
     process.off('SIGTERM', onSignal);
   }
   jobId = granted.jobId;
-  const nodes = slurmCmd(['scontrol', 'show', 'hostnames', granted.nodelist], ctx.env).split('\n').map((n) => n.trim()).filter(Boolean);
+  const nodes = slurmCmd(['scontrol', 'show', 'hostnames', granted.nodelist], ctx.env)
+    .split('\n')
+    .map((n) => n.trim())
+    .filter(Boolean);
   // By name: each campaign host on its own node; by count: in the campaign's order onto the granted nodes.
   const leased = want.nodelist ? spec : onNodes(spec, nodes);
   say(`Slurm job ${jobId} leases ${leased.hosts.map((h) => h.id).join(', ')} (exclusive)`);
@@ -160,8 +222,27 @@ export async function leaseHosts(spec: CampaignSpec, req: SlurmRequest, campaign
     dialHost: ctx.dialHost,
     startAgents(url, tokenFile, log, extraArgs = []) {
       for (const h of leased.hosts) {
-        const agent = [process.execPath, IRONLAB_BIN, 'agent', '--connect', url, '--token-file', tokenFile, '--backend', h.backend, '--host-id', h.id, '--reap-grace', '10', ...extraArgs];
-        const srun = spawn('srun', [`--jobid=${jobId}`, '--nodes=1', '--ntasks=1', `--nodelist=${h.id}`, '--job-name=ironlab-agent', '--quiet', '--', ...agent], { env: ctx.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+        const agent = [
+          process.execPath,
+          IRONLAB_BIN,
+          'agent',
+          '--connect',
+          url,
+          '--token-file',
+          tokenFile,
+          '--backend',
+          h.backend,
+          '--host-id',
+          h.id,
+          '--reap-grace',
+          '10',
+          ...extraArgs,
+        ];
+        const srun = spawn(
+          'srun',
+          [`--jobid=${jobId}`, '--nodes=1', '--ntasks=1', `--nodelist=${h.id}`, '--job-name=ironlab-agent', '--quiet', '--', ...agent],
+          { env: ctx.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
         srun.stdout!.pipe(log, { end: false });
         srun.stderr!.pipe(log, { end: false });
         steps.push(srun);
@@ -227,10 +308,13 @@ export interface QueuedJob {
 export function slurmQueue(): QueuedJob[] {
   const { env } = slurmContext();
   const out = slurmCmd(['squeue', '-h', `--name=${JOB_NAME}`, '--sort=i', '-o', '%i|%u|%T|%M|%l|%D|%R|%k'], env);
-  return out.split('\n').filter(Boolean).map((l) => {
-    const [jobId, user, state, elapsed, timeLimit, nodes, where, ...comment] = l.split('|');
-    return { jobId, user, state, elapsed, timeLimit, nodes, where, campaign: comment.join('|') };
-  });
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [jobId, user, state, elapsed, timeLimit, nodes, where, ...comment] = l.split('|');
+      return { jobId, user, state, elapsed, timeLimit, nodes, where, campaign: comment.join('|') };
+    });
 }
 
 /** Is Slurm reachable at all here (for `ironlab status` with nothing to say otherwise). */

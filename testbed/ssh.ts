@@ -25,16 +25,34 @@ export function sshArgv(t: SshTarget, remote: string[], dir = testbedDir()): str
 }
 
 function destination(t: SshTarget): string {
-  if (!/^[a-z_][a-z0-9_.-]*$/.test(t.user) || !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(t.address)) throw new Error(`refusing SSH destination ${JSON.stringify(`${t.user}@${t.address}`)}`);
+  if (!/^[a-z_][a-z0-9_.-]*$/.test(t.user) || !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(t.address))
+    throw new Error(`refusing SSH destination ${JSON.stringify(`${t.user}@${t.address}`)}`);
   return `${t.user}@${t.address}`;
 }
 
 function sshOptions(t: SshTarget, dir: string): string[] {
   return [
-    'ssh', '-i', t.key, '-p', String(t.port),
-    '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
-    '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR',
-    '-o', 'ControlMaster=auto', '-o', `ControlPath=${join(dir, 'ssh-%C')}`, '-o', 'ControlPersist=15',
+    'ssh',
+    '-i',
+    t.key,
+    '-p',
+    String(t.port),
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=accept-new',
+    '-o',
+    `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
+    '-o',
+    'ConnectTimeout=10',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ControlMaster=auto',
+    '-o',
+    `ControlPath=${join(dir, 'ssh-%C')}`,
+    '-o',
+    'ControlPersist=15',
   ];
 }
 

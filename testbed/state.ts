@@ -17,7 +17,12 @@ export const stateFile = (dir = testbedDir()) => join(dir, 'testbed.json');
 export const tokenFile = (dir = testbedDir()) => join(dir, 'token');
 export const hostDir = (hostId: string, dir = testbedDir()) => join(dir, 'hosts', hostId);
 
-const Cores = z.object({ victim: z.array(z.number().int()), neighbours: z.array(z.number().int()), peers: z.array(z.number().int()), nic: z.array(z.number().int()) });
+const Cores = z.object({
+  victim: z.array(z.number().int()),
+  neighbours: z.array(z.number().int()),
+  peers: z.array(z.number().int()),
+  nic: z.array(z.number().int()),
+});
 export type Cores = z.infer<typeof Cores>;
 
 export const TestbedHost = z.object({

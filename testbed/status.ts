@@ -29,26 +29,58 @@ export async function testbedStatus(dir = testbedDir()): Promise<{ state: Testbe
   const hosts = await Promise.all(state.hosts.map((h) => hostStatus(state, h)));
   if (state.kind === 'inventory') await closeInventorySsh(state);
   const warnings: string[] = [];
-  if (state.kind === 'local' && (await forwardRuleMissing())) warnings.push("iptables now drops the lab's bridged traffic (a dockerd started since up): run `ironlab testbed up` again to add the ACCEPT rule");
+  if (state.kind === 'local' && (await forwardRuleMissing()))
+    warnings.push(
+      "iptables now drops the lab's bridged traffic (a dockerd started since up): run `ironlab testbed up` again to add the ACCEPT rule",
+    );
   return { state, hosts, warnings };
 }
 
 async function hostStatus(state: TestbedState, h: TestbedHost): Promise<HostStatus> {
   if (state.kind === 'qemu') {
     const g = await guestStatus(h);
-    return { host: h, agentRunning: g.running, agent: null, dockerd: 'n/a', image: null, nicRps: null, kernel: g.kernel, ironVersion: g.ironVersion };
+    return {
+      host: h,
+      agentRunning: g.running,
+      agent: null,
+      dockerd: 'n/a',
+      image: null,
+      nicRps: null,
+      kernel: g.kernel,
+      ironVersion: g.ironVersion,
+    };
   }
   if (state.kind === 'inventory') {
     const t = { address: h.address!, user: h.ssh!.user, key: h.ssh!.key, port: h.ssh!.port };
     const agent = await remoteAgentStatus(h);
     const running = agent ? (await sshRun(t, ['cat', `/proc/${agent.pid}/cmdline`]).catch(() => '')).includes('lab-agent.ts') : false;
-    const docker = h.backend === 'docker' ? await sshRun(t, ['docker', 'image', 'inspect', '--format', '{{.Id}}', h.image?.tag ?? 'none']).then((s) => s.trim(), () => null) : null;
-    return { host: h, agentRunning: running, agent, dockerd: h.backend === 'docker' ? (docker ? 'running' : 'not answering') : 'n/a', image: docker, nicRps: null };
+    const docker =
+      h.backend === 'docker'
+        ? await sshRun(t, ['docker', 'image', 'inspect', '--format', '{{.Id}}', h.image?.tag ?? 'none']).then(
+            (s) => s.trim(),
+            () => null,
+          )
+        : null;
+    return {
+      host: h,
+      agentRunning: running,
+      agent,
+      dockerd: h.backend === 'docker' ? (docker ? 'running' : 'not answering') : 'n/a',
+      image: docker,
+      nicRps: null,
+    };
   }
   const agent = readAgentStatus(h);
   if (!h.dockerd) return { host: h, agentRunning: agentAlive(h), agent, dockerd: 'n/a', image: null, nicRps: null };
   const alive = dockerdAlive(h.dockerd);
   const answers = alive && (await dockerdResponds(h.dockerd));
   const image = answers ? ((await findImage(dockerOf(h.dockerd)))?.id ?? null) : null;
-  return { host: h, agentRunning: agentAlive(h), agent, dockerd: !alive ? 'not running' : answers ? 'running' : 'not answering', image, nicRps: await nicRps(h.id) };
+  return {
+    host: h,
+    agentRunning: agentAlive(h),
+    agent,
+    dockerd: !alive ? 'not running' : answers ? 'running' : 'not answering',
+    image,
+    nicRps: await nicRps(h.id),
+  };
 }

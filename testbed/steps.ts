@@ -24,7 +24,8 @@ export async function step<T>(hostId: string, name: string, say: Say, fn: () => 
   say(`${hostId}: ${name}`);
   try {
     if (interruptUp.signal.aborted) throw new Error('interrupted (Ctrl-C)');
-    if (process.env.IRONLAB_TESTBED_FAULT === `${hostId}:${name}`) throw new Error(`fault injected by IRONLAB_TESTBED_FAULT=${hostId}:${name}`);
+    if (process.env.IRONLAB_TESTBED_FAULT === `${hostId}:${name}`)
+      throw new Error(`fault injected by IRONLAB_TESTBED_FAULT=${hostId}:${name}`);
     return await fn();
   } catch (err) {
     if (err instanceof HostStepFailed) throw err;

@@ -26,11 +26,19 @@ export function testbedFor(spec: CampaignSpec, dir = testbedDir()): TestbedForRu
   const provided = new Set(state.hosts.map((h) => h.id));
   const hostIds = new Set(spec.hosts.map((h) => h.id).filter((id) => provided.has(id)));
   if (hostIds.size === 0) return null;
-  if (state.slurm) throw new UserInputError(`the hosts of the testbed in ${stateFile(dir)} are leased through its Slurm: run with --slurm`, 'testbed');
-  if (state.kind === 'qemu') throw new UserInputError(`the QEMU lab in ${stateFile(dir)} runs no agents yet (its guests are driven over SSH: testbed/kernel/README.md); campaigns cannot use its hosts`, 'testbed');
+  if (state.slurm)
+    throw new UserInputError(`the hosts of the testbed in ${stateFile(dir)} are leased through its Slurm: run with --slurm`, 'testbed');
+  if (state.kind === 'qemu')
+    throw new UserInputError(
+      `the QEMU lab in ${stateFile(dir)} runs no agents yet (its guests are driven over SSH: testbed/kernel/README.md); campaigns cannot use its hosts`,
+      'testbed',
+    );
   // Agents on this machine can be checked: a testbed whose agents are all gone (a reboot) is named, not waited for.
   if (state.kind !== 'inventory' && !state.hosts.some((h) => agentAlive(h)))
-    throw new UserInputError(`the ${state.kind} testbed in ${stateFile(dir)} is not running (its agents are gone): run \`ironlab testbed up\` again, or \`ironlab testbed down\``, 'testbed');
+    throw new UserInputError(
+      `the ${state.kind} testbed in ${stateFile(dir)} is not running (its agents are gone): run \`ironlab testbed up\` again, or \`ironlab testbed down\``,
+      'testbed',
+    );
   const token = readFileSync(tokenFile(dir), 'utf8').trim();
   const description = `testbed (${state.kind}, ${stateFile(dir)}) provides ${[...hostIds].join(', ')}; its agents dial ws://${state.hub.host}:${state.hub.port}`;
   return { bindHost: state.hub.host, port: state.hub.port, token, file: tokenFile(dir), hostIds, description };

@@ -43,25 +43,56 @@ export function testbedUp(opts: UpOptions, dir = testbedDir()): Promise<UpReport
 
 async function up(opts: UpOptions, dir: string): Promise<UpReport> {
   const kind = opts.inventory ? 'inventory' : opts.sim ? 'sim' : opts.kernel ? 'qemu' : 'local';
-  if (opts.kernel && (opts.sim || opts.inventory || opts.slurm)) throw new UserInputError('--kernel iron boots QEMU lab hosts on this machine; it goes with neither --sim, --inventory nor --slurm', '--kernel');
+  if (opts.kernel && (opts.sim || opts.inventory || opts.slurm))
+    throw new UserInputError(
+      '--kernel iron boots QEMU lab hosts on this machine; it goes with neither --sim, --inventory nor --slurm',
+      '--kernel',
+    );
   const inventory = opts.inventory ? loadInventory(opts.inventory) : null; // validated before anything changes
   if (kind !== 'sim' && process.getuid?.() !== 0)
-    throw new PrerequisiteError(`an ${kind === 'local' ? 'emulated lab (network namespaces, a dockerd per host)' : kind === 'qemu' ? 'QEMU lab (taps on the lab bridge, a kernel build)' : 'inventory lab'} needs root: run as root, or use --sim`, 'testbed up');
+    throw new PrerequisiteError(
+      `an ${kind === 'local' ? 'emulated lab (network namespaces, a dockerd per host)' : kind === 'qemu' ? 'QEMU lab (taps on the lab bridge, a kernel build)' : 'inventory lab'} needs root: run as root, or use --sim`,
+      'testbed up',
+    );
   const existing = readState(dir);
-  if (existing && existing.kind !== kind) throw new UserInputError(`a ${existing.kind} testbed is up; run \`ironlab testbed down\` first`, 'testbed up');
+  if (existing && existing.kind !== kind)
+    throw new UserInputError(`a ${existing.kind} testbed is up; run \`ironlab testbed down\` first`, 'testbed up');
   if (existing && kind !== 'inventory' && existing.hosts.length !== opts.hosts)
-    throw new UserInputError(`the ${kind} testbed that is up has ${existing.hosts.length} hosts, not ${opts.hosts}; run \`ironlab testbed down\` first`, '--hosts');
+    throw new UserInputError(
+      `the ${kind} testbed that is up has ${existing.hosts.length} hosts, not ${opts.hosts}; run \`ironlab testbed down\` first`,
+      '--hosts',
+    );
   if (existing && inventory && !sameHosts(existing, inventoryLabPlan(inventory, dir)))
-    throw new UserInputError('another inventory lab is up (its hosts differ from this file); run `ironlab testbed down` first', opts.inventory);
-  if (opts.slurm && kind !== 'local') throw new UserInputError('--slurm brings Slurm up on an emulated lab; an inventory lab names its own cluster', '--slurm');
+    throw new UserInputError(
+      'another inventory lab is up (its hosts differ from this file); run `ironlab testbed down` first',
+      opts.inventory,
+    );
+  if (opts.slurm && kind !== 'local')
+    throw new UserInputError('--slurm brings Slurm up on an emulated lab; an inventory lab names its own cluster', '--slurm');
   if (existing && Boolean(existing.slurm) !== Boolean(opts.slurm))
-    throw new UserInputError(`the emulated lab that is up ${existing.slurm ? 'runs' : 'does not run'} Slurm; run \`ironlab testbed down\` first`, '--slurm');
+    throw new UserInputError(
+      `the emulated lab that is up ${existing.slurm ? 'runs' : 'does not run'} Slurm; run \`ironlab testbed down\` first`,
+      '--slurm',
+    );
   const before = existing ? JSON.stringify(existing) : null;
-  const state = existing ?? (kind === 'qemu' ? qemuLabPlan(opts.hosts, dir) : kind === 'local' ? localLabPlan(opts.hosts, dir) : kind === 'sim' ? simLabPlan(opts.hosts, dir) : inventoryLabPlan(inventory!, dir));
+  const state =
+    existing ??
+    (kind === 'qemu'
+      ? qemuLabPlan(opts.hosts, dir)
+      : kind === 'local'
+        ? localLabPlan(opts.hosts, dir)
+        : kind === 'sim'
+          ? simLabPlan(opts.hosts, dir)
+          : inventoryLabPlan(inventory!, dir));
   const token = ensureToken(dir);
   try {
     if (kind === 'local') {
-      await ensurePackages((argv) => run(argv), { root: true, where: 'this machine', say: opts.say, packages: opts.slurm ? [...LAB_PACKAGES, ...SLURM_PACKAGES] : LAB_PACKAGES });
+      await ensurePackages((argv) => run(argv), {
+        root: true,
+        where: 'this machine',
+        say: opts.say,
+        packages: opts.slurm ? [...LAB_PACKAGES, ...SLURM_PACKAGES] : LAB_PACKAGES,
+      });
       // Under Slurm, agents are a campaign's job steps on the nodes it leased, not long-lived processes.
       await localLabUp(state, opts.say, dir, { agents: !opts.slurm });
       if (opts.slurm) await slurmUp(state, dir, opts.say, () => writeState(state, dir));
@@ -72,11 +103,22 @@ async function up(opts: UpOptions, dir: string): Promise<UpReport> {
     else await inventoryLabUp(state, inventory!, opts.say, dir);
     // Local agents are watched by pid (a crashed one fails the step at once); remote ones by the deadline.
     // QEMU lab: no agent runs in the guests yet (they are driven over SSH; testbed/kernel/README.md).
-    const probe: ProbeResult = state.slurm || kind === 'qemu' ? { kind: 'probed', facts: new Map(), missing: [], errors: new Map() } : await probeAgents(state, token, (id) => kind === 'inventory' || pidAlive(state.hosts.find((h) => h.id === id)!.agent.pid), kind === 'inventory' ? 30_000 : 120_000);
+    const probe: ProbeResult =
+      state.slurm || kind === 'qemu'
+        ? { kind: 'probed', facts: new Map(), missing: [], errors: new Map() }
+        : await probeAgents(
+            state,
+            token,
+            (id) => kind === 'inventory' || pidAlive(state.hosts.find((h) => h.id === id)!.agent.pid),
+            kind === 'inventory' ? 30_000 : 120_000,
+          );
     if (probe.kind === 'probed') {
       const bad = [
         ...[...probe.errors.entries()].map(([id, e]) => ({ id, why: e })),
-        ...probe.missing.map((id) => ({ id, why: `its agent did not connect (its log: ${agentLogTail(state.hosts.find((h) => h.id === id)!) || 'empty'})` })),
+        ...probe.missing.map((id) => ({
+          id,
+          why: `its agent did not connect (its log: ${agentLogTail(state.hosts.find((h) => h.id === id)!) || 'empty'})`,
+        })),
       ];
       if (bad.length) throw new HostStepFailed(bad[0].id, 'agent-connect', bad.map((b) => `${b.id}: ${b.why}`).join('; '));
     }
@@ -106,9 +148,11 @@ async function down(dir: string): Promise<string[]> {
   if (state?.kind === 'qemu' || (!state && process.getuid?.() === 0)) removed.push(...(await qemuLabDown(state, dir)));
   if (state?.kind === 'qemu') removed.push(...(await removeLabNetwork([])));
   // Slurm first: cancelling its jobs stops their agents, and their epilogs reap the nodes while the engines live.
-  if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory' && state?.kind !== 'qemu') removed.push(...(await slurmDown(state, dir)));
+  if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory' && state?.kind !== 'qemu')
+    removed.push(...(await slurmDown(state, dir)));
   // The emulated lab's sweep runs even without a state file (it finds our namespaces and links by name).
-  if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory' && state?.kind !== 'qemu') removed.push(...(await localLabDown(state)));
+  if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory' && state?.kind !== 'qemu')
+    removed.push(...(await localLabDown(state)));
   if (state) removed.push(...state.hosts.map((h) => `host ${h.id}`));
   // A dockerd found without its state file leaves its mounts under the data root, inside this directory.
   for (const m of mountsUnder([dir])) await run(['umount', '-l', m]).catch(() => undefined);
@@ -118,6 +162,7 @@ async function down(dir: string): Promise<string[]> {
 
 /** Same hosts, reached the same way (what `up` made from an inventory, ignoring what it learnt: pids, images). */
 function sameHosts(a: TestbedState, b: TestbedState): boolean {
-  const key = (s: TestbedState) => JSON.stringify([s.hub, s.hosts.map((h) => [h.id, h.address, h.ssh, h.nic, h.cores, h.roles, h.backend])]);
+  const key = (s: TestbedState) =>
+    JSON.stringify([s.hub, s.hosts.map((h) => [h.id, h.address, h.ssh, h.nic, h.cores, h.roles, h.backend])]);
   return key(a) === key(b);
 }

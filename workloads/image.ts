@@ -41,7 +41,11 @@ export function imageTag(recipe: object = RECIPE): string {
 /** The first `URIs:` of a deb822 stanza whose Suites include `suite` (e.g. not the security archive). */
 export function mirrorFromDeb822(text: string, suite: string): string | null {
   for (const stanza of text.split(/\n\s*\n/)) {
-    const field = (name: string) => stanza.match(new RegExp(`^${name}:\\s*(.+)$`, 'mi'))?.[1].trim().split(/\s+/) ?? [];
+    const field = (name: string) =>
+      stanza
+        .match(new RegExp(`^${name}:\\s*(.+)$`, 'mi'))?.[1]
+        .trim()
+        .split(/\s+/) ?? [];
     if (field('Enabled')[0]?.toLowerCase() === 'no') continue;
     if (!field('Types').includes('deb')) continue;
     if (field('Suites').includes(suite) && field('URIs')[0]) return field('URIs')[0];
@@ -71,7 +75,9 @@ export function aptMirror(suite: string = RECIPE.suite, etc = '/etc/apt'): strin
     const m = mirrorFromSourcesList(readFileSync(path, 'utf8'), suite);
     if (m) return m;
   }
-  throw new PrerequisiteError(`no apt source for '${suite}' in ${etc}/sources.list.d/*.sources or ${etc}/sources.list; configure apt for Debian ${suite} first`);
+  throw new PrerequisiteError(
+    `no apt source for '${suite}' in ${etc}/sources.list.d/*.sources or ${etc}/sources.list; configure apt for Debian ${suite} first`,
+  );
 }
 
 // ---- prerequisites: one message naming everything that is missing and what to run
@@ -96,7 +102,8 @@ export async function checkBuildPrerequisites(docker: Docker): Promise<void> {
   if (!(await onPath('debootstrap'))) missing.push('install debootstrap: apt-get install -y debootstrap');
   if (!(await dockerReachable(docker)))
     missing.push('start the Docker engine: apt-get install -y docker.io && (dockerd >/var/log/dockerd.log 2>&1 &)');
-  if (missing.length) throw new PrerequisiteError(`cannot build the workload image: ${missing.join('; ')} — or run testbed/prereqs.sh, which does all of it`);
+  if (missing.length)
+    throw new PrerequisiteError(`cannot build the workload image: ${missing.join('; ')} — or run testbed/prereqs.sh, which does all of it`);
 }
 
 // ---- the build
@@ -137,12 +144,24 @@ export async function buildImage(opts: { docker?: Docker; log?: (line: string) =
   try {
     const mirror = aptMirror();
     log(`debootstrap ${RECIPE.suite} (${RECIPE.packages.join(', ')}) into ${rootfs}`);
-    await run('debootstrap', [`--variant=${RECIPE.variant}`, `--include=${RECIPE.packages.join(',')}`, `--components=${RECIPE.components.join(',')}`, RECIPE.suite, rootfs, mirror], {
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    await run(
+      'debootstrap',
+      [
+        `--variant=${RECIPE.variant}`,
+        `--include=${RECIPE.packages.join(',')}`,
+        `--components=${RECIPE.components.join(',')}`,
+        RECIPE.suite,
+        rootfs,
+        mirror,
+      ],
+      {
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     // Package caches are not part of the recipe's meaning; dropping them shrinks the image.
     for (const dir of ['var/cache/apt/archives', 'var/lib/apt/lists']) {
-      for (const f of readdirSync(join(rootfs, dir))) if (f.endsWith('.deb') || f.endsWith('_Packages')) rmSync(join(rootfs, dir, f), { force: true });
+      for (const f of readdirSync(join(rootfs, dir)))
+        if (f.endsWith('.deb') || f.endsWith('_Packages')) rmSync(join(rootfs, dir, f), { force: true });
     }
     log(`importing ${tag}`);
     await importRootfs(docker, rootfs, tag);

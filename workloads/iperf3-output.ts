@@ -9,7 +9,9 @@ const Sum = z.object({
   packets: z.number().optional(),
   lost_packets: z.number().optional(),
 });
-const Interval = z.object({ sum: z.object({ start: z.number(), end: z.number(), bytes: z.number(), packets: z.number().optional(), omitted: z.boolean().optional() }) });
+const Interval = z.object({
+  sum: z.object({ start: z.number(), end: z.number(), bytes: z.number(), packets: z.number().optional(), omitted: z.boolean().optional() }),
+});
 const Iperf3Json = z.object({
   end: z.object({ sum_sent: Sum.optional(), sum_received: Sum.optional(), sum: Sum.optional() }).passthrough(),
   intervals: z.array(Interval).optional(),
@@ -55,7 +57,9 @@ export function parseIperf3Json(text: string): FloodResult {
     packetsLost: udpSum?.lost_packets ?? null,
     retransmits: sent?.retransmits ?? null,
     error: doc.error ?? null,
-    intervals: (doc.intervals ?? []).filter((i) => !i.sum.omitted).map((i) => ({ startS: i.sum.start, endS: i.sum.end, bytes: i.sum.bytes, packets: i.sum.packets ?? null })),
+    intervals: (doc.intervals ?? [])
+      .filter((i) => !i.sum.omitted)
+      .map((i) => ({ startS: i.sum.start, endS: i.sum.end, bytes: i.sum.bytes, packets: i.sum.packets ?? null })),
   };
 }
 
@@ -64,7 +68,11 @@ export function parseIperf3Json(text: string): FloodResult {
  * overlapping part of those at the edges, pro rata (the rate inside one interval is taken as even). Null when
  * no interval reaches into the range (a flood that ended before, or a report without intervals).
  */
-export function sentWithin(intervals: Iperf3Interval[], fromS: number, toS: number): { seconds: number; bytes: number; packets: number | null } | null {
+export function sentWithin(
+  intervals: Iperf3Interval[],
+  fromS: number,
+  toS: number,
+): { seconds: number; bytes: number; packets: number | null } | null {
   let seconds = 0;
   let bytes = 0;
   let packets: number | null = 0;

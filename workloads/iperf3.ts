@@ -2,7 +2,15 @@
 // HTB on its interface) or receiving (`*-receiver`, the peer sends at the rate). The neighbour and its traffic
 // peer are a client/server pair; the samples come from the kernel's counters (agents/docker/flood-samples.ts)
 // and iperf3's JSON report (iperf3-output.ts). The simulated kernel models all four.
-import { assertLinkLocal, floodRateGbps, wholeSeconds, type ContainerPlan, type PlanContext, type ScenarioParams, type Workload } from './workload.ts';
+import {
+  assertLinkLocal,
+  floodRateGbps,
+  wholeSeconds,
+  type ContainerPlan,
+  type PlanContext,
+  type ScenarioParams,
+  type Workload,
+} from './workload.ts';
 
 export const IPERF3_PORT = 5201;
 export type FloodKind = 'udp-sender' | 'udp-receiver' | 'tcp-sender' | 'tcp-receiver';
@@ -53,25 +61,38 @@ function floodContainers(kind: FloodKind, ctx: PlanContext, i: number): Containe
   const params = { ...ctx.params, rateGbps: floodRateGbps(ctx.params, ctx.neighbours) };
   const flood = floodPlan(kind, params);
   const floodS = Math.ceil(ctx.runS) + 3;
-  const server: Omit<ContainerPlan, 'name' | 'shape'> = { argv: iperf3ServerArgv(), program: 'iperf3-server', readyLine: 'Server listening' };
-  const client = (ip: string): Omit<ContainerPlan, 'name' | 'shape'> => ({ argv: iperf3ClientArgv(kind, params, ip, floodS), program: 'iperf3-client', stopAtWindowEnd: true });
+  const server: Omit<ContainerPlan, 'name' | 'shape'> = {
+    argv: iperf3ServerArgv(),
+    program: 'iperf3-server',
+    readyLine: 'Server listening',
+  };
+  const client = (ip: string): Omit<ContainerPlan, 'name' | 'shape'> => ({
+    argv: iperf3ClientArgv(kind, params, ip, floodS),
+    program: 'iperf3-client',
+    stopAtWindowEnd: true,
+  });
   const neighbourIsClient = flood.clientSide === 'neighbour';
   return [
-    { name: `neighbour-${i}`, shape: 'neighbour', ...(neighbourIsClient ? { ...client(ctx.peerIp(i)), htbRateBps: flood.htbRateBps } : server) },
+    {
+      name: `neighbour-${i}`,
+      shape: 'neighbour',
+      ...(neighbourIsClient ? { ...client(ctx.peerIp(i)), htbRateBps: flood.htbRateBps } : server),
+    },
     { name: `peer-${i}`, shape: 'peer', ...(neighbourIsClient ? server : client(ctx.neighbourIp(i))) },
   ];
 }
 
-const flood = <K extends FloodKind>(kind: K, description: string) => ({
-  kind,
-  description,
-  packages: ['iperf3'] as const,
-  neighbour: {
-    plan: (ctx, i) => floodContainers(kind, ctx, i),
-    network: { protocol: protocolOf(kind), direction: directionOf(kind), defaultMessageBytes: defaultBytes(kind) },
-  },
-  sim: 'modelled',
-}) satisfies Workload<K>;
+const flood = <K extends FloodKind>(kind: K, description: string) =>
+  ({
+    kind,
+    description,
+    packages: ['iperf3'] as const,
+    neighbour: {
+      plan: (ctx, i) => floodContainers(kind, ctx, i),
+      network: { protocol: protocolOf(kind), direction: directionOf(kind), defaultMessageBytes: defaultBytes(kind) },
+    },
+    sim: 'modelled',
+  }) satisfies Workload<K>;
 
 export const iperf3Floods = [
   flood('udp-sender', 'iperf3 UDP flood sent by the neighbour (HTB at the rate)'),

@@ -72,8 +72,18 @@ while (1) {
 export function redisDriverArgv(serverIp: string, timeS: number): string[] {
   const secs = wholeSeconds(timeS);
   return [
-    'timeout', String(secs + 5), 'perl', '-e', DRIVER, assertLinkLocal(serverIp), String(REDIS_PORT),
-    String(REDIS_CONNECTIONS), String(secs), String(REDIS_TICK_MS), String(REDIS_VALUE_BYTES), String(BUCKETS_PER_OCTAVE),
+    'timeout',
+    String(secs + 5),
+    'perl',
+    '-e',
+    DRIVER,
+    assertLinkLocal(serverIp),
+    String(REDIS_PORT),
+    String(REDIS_CONNECTIONS),
+    String(secs),
+    String(REDIS_TICK_MS),
+    String(REDIS_VALUE_BYTES),
+    String(BUCKETS_PER_OCTAVE),
   ];
 }
 
@@ -122,7 +132,11 @@ export function quantileMs(buckets: Map<number, number>, q: number): number {
  * completed there, requests/s over the ticks' time, and how many completed. Null when no tick lies inside, or
  * no request completed in the window at all.
  */
-export function redisWindow(ticks: RedisTick[], window: Window, toleranceMs = REDIS_TICK_MS / 2): { p99Ms: number; p50Ms: number; opsPerSec: number; completed: number } | null {
+export function redisWindow(
+  ticks: RedisTick[],
+  window: Window,
+  toleranceMs = REDIS_TICK_MS / 2,
+): { p99Ms: number; p50Ms: number; opsPerSec: number; completed: number } | null {
   const inside = ticks.filter((t) => t.fromMs >= window.startMs - toleranceMs && t.toMs <= window.endMs + toleranceMs);
   const completed = inside.reduce((a, t) => a + t.completed, 0);
   if (!inside.length || completed === 0) return null;

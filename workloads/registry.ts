@@ -18,7 +18,10 @@ export type VictimKind = VKinds<(typeof WORKLOADS)[number]>;
 
 const byKind = new Map<string, Workload>(WORKLOADS.map((w) => [w.kind, w as Workload]));
 
-export const NEIGHBOUR_KINDS = WORKLOADS.filter((w) => 'neighbour' in w && w.neighbour).map((w) => w.kind) as [NeighbourKind, ...NeighbourKind[]];
+export const NEIGHBOUR_KINDS = WORKLOADS.filter((w) => 'neighbour' in w && w.neighbour).map((w) => w.kind) as [
+  NeighbourKind,
+  ...NeighbourKind[],
+];
 export const VICTIM_KINDS = WORKLOADS.filter((w) => 'victim' in w && w.victim).map((w) => w.kind) as [VictimKind, ...VictimKind[]];
 export const DEFAULT_VICTIM: VictimKind = 'sysbench';
 
@@ -46,7 +49,9 @@ export const primaryMetricOf = (victim: string = DEFAULT_VICTIM) => victimRoleOf
 /** Why the simulated kernel cannot run these workloads, naming each; null when it models them all. */
 export function simRefusal(kinds: readonly string[]): string | null {
   const refused = kinds.map(workloadOf).filter((w) => w.sim !== 'modelled');
-  return refused.length ? refused.map((w) => `workload '${w.kind}' cannot run on a simulated host: ${(w.sim as { refusal: string }).refusal}`).join('; ') : null;
+  return refused.length
+    ? refused.map((w) => `workload '${w.kind}' cannot run on a simulated host: ${(w.sim as { refusal: string }).refusal}`).join('; ')
+    : null;
 }
 
 /** The Debian packages the workload image needs: every workload's, sorted (the recipe hashes them). */

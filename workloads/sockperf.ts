@@ -15,7 +15,19 @@ export function sockperfServerArgv(): string[] {
 
 /** Ping-pong for at most `timeS` (sockperf -t bounds it), `messageBytes` per request. */
 export function sockperfClientArgv(serverIp: string, timeS: number, messageBytes = SOCKPERF_MESSAGE_BYTES): string[] {
-  return ['sockperf', 'ping-pong', '-i', assertLinkLocal(serverIp), '-p', String(SOCKPERF_PORT), '-t', String(wholeSeconds(timeS)), '-m', String(messageBytes), '--mps=max'];
+  return [
+    'sockperf',
+    'ping-pong',
+    '-i',
+    assertLinkLocal(serverIp),
+    '-p',
+    String(SOCKPERF_PORT),
+    '-t',
+    String(wholeSeconds(timeS)),
+    '-m',
+    String(messageBytes),
+    '--mps=max',
+  ];
 }
 
 /** `sockperf: [Valid Duration] RunTime=9.550 sec; SentMessages=386752; ReceivedMessages=386752` -> round trips/s. */
@@ -36,7 +48,10 @@ export const sockperf = {
     plan: (ctx, i) => [
       { name: `neighbour-${i}`, shape: 'neighbour', argv: sockperfServerArgv(), program: 'sockperf-server', readyLine: 'sockperf: Warmup' },
       {
-        name: `peer-${i}`, shape: 'peer', program: 'sockperf-client', stopAtWindowEnd: true,
+        name: `peer-${i}`,
+        shape: 'peer',
+        program: 'sockperf-client',
+        stopAtWindowEnd: true,
         argv: sockperfClientArgv(ctx.neighbourIp(i), Math.ceil(ctx.runS) + 3, ctx.params.messageBytes ?? SOCKPERF_MESSAGE_BYTES),
       },
     ],
@@ -44,7 +59,14 @@ export const sockperf = {
       if (!container.startsWith('peer-')) return [];
       const s = parseSockperfSummary(log);
       if (!s) return null;
-      return [{ metric: 'neighbour_transactions_per_sec', value: s.transactionsPerSec, unit: 'transactions/s', labels: { container: container.replace('peer-', 'neighbour-') } }];
+      return [
+        {
+          metric: 'neighbour_transactions_per_sec',
+          value: s.transactionsPerSec,
+          unit: 'transactions/s',
+          labels: { container: container.replace('peer-', 'neighbour-') },
+        },
+      ];
     },
     network: { protocol: 'udp', direction: 'request-response', defaultMessageBytes: SOCKPERF_MESSAGE_BYTES },
   },

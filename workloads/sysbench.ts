@@ -9,7 +9,12 @@ export function sysbenchArgv(timeS: number): string[] {
   return ['sysbench', 'cpu', '--threads=1', `--time=${wholeSeconds(timeS)}`, '--report-interval=1', 'run'];
 }
 
-const one = (name: string, shape: 'victim' | 'neighbour', runS: number): ContainerPlan => ({ name, shape, argv: sysbenchArgv(runS + 5), program: 'sysbench' });
+const one = (name: string, shape: 'victim' | 'neighbour', runS: number): ContainerPlan => ({
+  name,
+  shape,
+  argv: sysbenchArgv(runS + 5),
+  program: 'sysbench',
+});
 
 function collect(container: string, log: string, window: Window): WorkloadSample[] | null {
   const eps = eventsPerSecondIn(parseSysbenchIntervals(log), window.startMs, window.endMs);

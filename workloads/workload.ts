@@ -10,7 +10,12 @@ export const ScenarioParams = z
     rateGbps: z.number().positive().max(400).optional(),
     flows: z.number().int().min(1).max(256).optional(),
     /** Bytes per write: at most 65507 for UDP (one datagram), up to 1 MiB for TCP. */
-    messageBytes: z.number().int().min(64).max(1 << 20).optional(),
+    messageBytes: z
+      .number()
+      .int()
+      .min(64)
+      .max(1 << 20)
+      .optional(),
   })
   .strict();
 export type ScenarioParams = z.infer<typeof ScenarioParams>;

@@ -120,7 +120,10 @@ export class DockerBackend implements Backend {
   }
 
   facts(): Promise<HostFacts> {
-    return hostFacts(this.opts.hostId, this.opts.trafficNic ?? null).then((f) => ({ ...f, extra: { ...f.extra, containerBlock: this.opts.containerBlock ?? null } }));
+    return hostFacts(this.opts.hostId, this.opts.trafficNic ?? null).then((f) => ({
+      ...f,
+      extra: { ...f.extra, containerBlock: this.opts.containerBlock ?? null },
+    }));
   }
 
   async capabilities(): Promise<EnforcementSupport[]> {
@@ -134,10 +137,20 @@ export class DockerBackend implements Backend {
   }
 
   async setup(run: RunSpec, signal: AbortSignal): Promise<void> {
-    const side = sideOf(run, { docker: this.docker, hostId: this.opts.hostId, ledger: this.ledger, trafficNic: this.opts.trafficNic ?? null, liveRuns: () => new Set([...this.runs.keys(), ...this.pool.ids()]) });
+    const side = sideOf(run, {
+      docker: this.docker,
+      hostId: this.opts.hostId,
+      ledger: this.ledger,
+      trafficNic: this.opts.trafficNic ?? null,
+      liveRuns: () => new Set([...this.runs.keys(), ...this.pool.ids()]),
+    });
     if (run.enforcement !== 'none' && side.measuresVictim) {
       const support = enforcementCapabilities().find((e) => e.mode === run.enforcement);
-      if (!support?.available) throw new FatalError(`enforcement '${run.enforcement}' cannot run on ${this.opts.hostId}: ${support?.reason ?? 'unknown mode'}`, 'UNSUPPORTED');
+      if (!support?.available)
+        throw new FatalError(
+          `enforcement '${run.enforcement}' cannot run on ${this.opts.hostId}: ${support?.reason ?? 'unknown mode'}`,
+          'UNSUPPORTED',
+        );
     }
     const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(run.runId, `setup.${step}`, f);
     const image = (await T('image', () => this.ensureImage())).tag;
@@ -148,13 +161,41 @@ export class DockerBackend implements Backend {
     });
     try {
       const pool = await T('network', () => this.pool.acquire(run.campaignId, poolKeyOf(run, side), (o) => side.network(o)));
-      const state: RunState = { spec: run, side, owner, pool, network: pool.network, containers: [], cgroups: new Map(), start: null, end: null, result: null, enforcer: null, enforcerNote: null, enforcerSamples: [] };
+      const state: RunState = {
+        spec: run,
+        side,
+        owner,
+        pool,
+        network: pool.network,
+        containers: [],
+        cgroups: new Map(),
+        start: null,
+        end: null,
+        result: null,
+        enforcer: null,
+        enforcerNote: null,
+        enforcerSamples: [],
+      };
       this.runs.set(run.runId, state);
       state.steering = side.steerAtSetup() ?? undefined;
       // Each side runs only its own containers: the peer host the peer-shaped, the server the rest.
       const planned = plan(run, pool.addresses).filter((p) => side.owns(p.shape));
-      await T('containers', () => this.pool.fit(pool, image, canonicalSpecs(run, pool.addresses, planned, (s) => side.owns(s))));
-      state.containers = planned.map((p) => ({ name: p.name, plan: p, pid: pool.slots.get(p.name)!.pid, proc: null, ip: p.spec.ip, quotaUs: p.spec.quotaUs ?? null, container: pool.slots.get(p.name)!.container }));
+      await T('containers', () =>
+        this.pool.fit(
+          pool,
+          image,
+          canonicalSpecs(run, pool.addresses, planned, (s) => side.owns(s)),
+        ),
+      );
+      state.containers = planned.map((p) => ({
+        name: p.name,
+        plan: p,
+        pid: pool.slots.get(p.name)!.pid,
+        proc: null,
+        ip: p.spec.ip,
+        quotaUs: p.spec.quotaUs ?? null,
+        container: pool.slots.get(p.name)!.container,
+      }));
       // The containers' namespaces and cgroups exist before their workloads start: learn the cgroups, steer the
       // traffic and shape the rate-limited senders now, so that the workloads start into a ready host.
       for (const c of state.containers) {
@@ -166,13 +207,16 @@ export class DockerBackend implements Backend {
       // Servers first, so that clients find them listening when warm-up starts.
       const servers = state.containers.filter((c) => c.plan.readyLine);
       await T('servers', () => Promise.all(servers.map((c) => this.startOne(c))));
-      await T('listening', () => Promise.all(servers.map((c) => waitForOutput(() => c.proc!.output(false), c.plan.readyLine!, 10_000, signal))));
+      await T('listening', () =>
+        Promise.all(servers.map((c) => waitForOutput(() => c.proc!.output(false), c.plan.readyLine!, 10_000, signal))),
+      );
       // Compile the BPF objects now (cached per kernel), not inside the warm-up.
       if (side.measuresVictim && (run.enforcement !== 'none' || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available)) {
         try {
           await T('bpf', () => buildBpf());
         } catch (err) {
-          if (run.enforcement !== 'none') throw new FatalError(`building the BPF objects: ${(err as Error).message.slice(0, 300)}`, 'BPF_BUILD');
+          if (run.enforcement !== 'none')
+            throw new FatalError(`building the BPF objects: ${(err as Error).message.slice(0, 300)}`, 'BPF_BUILD');
         }
       }
     } catch (err) {
@@ -227,7 +271,12 @@ export class DockerBackend implements Backend {
     samples.push(...(await T('workloadLogs', () => this.workloadSamples(state, { startMs: start.atMs, endMs: end.atMs }))));
     const cgroupNames = [victimName, ...Array.from({ length: spec.neighbours }, (_, i) => neighbourName(i))];
     const regime = state.side.measuresVictim ? softirqRegime(start, end, spec.victim.cpus) : null;
-    if (regime) samples.push(...windowSamples(spec, start, end, cgroupNames), ...hostCpuSamples(start, end, [...spec.victim.cpus, ...spec.nicCpus]), ...regime.samples);
+    if (regime)
+      samples.push(
+        ...windowSamples(spec, start, end, cgroupNames),
+        ...hostCpuSamples(start, end, [...spec.victim.cpus, ...spec.nicCpus]),
+        ...regime.samples,
+      );
     samples.push(...floodSamples(spec, start, end, here), ...state.enforcerSamples);
     const provenance: Record<string, string | number | null> = {
       backend: 'docker',
@@ -237,7 +286,11 @@ export class DockerBackend implements Backend {
       imageId: (await this.ensureImage()).id,
       network: state.network.subnet,
       steering: state.steering ?? `rps->${spec.nicCpus}`,
-      ...(!state.side.measuresVictim ? {} : state.enforcer ? state.enforcer.provenance() : { enforcement: spec.enforcement, ebpfAccounting: `off: ${state.enforcerNote ?? 'not started'}` }),
+      ...(!state.side.measuresVictim
+        ? {}
+        : state.enforcer
+          ? state.enforcer.provenance()
+          : { enforcement: spec.enforcement, ebpfAccounting: `off: ${state.enforcerNote ?? 'not started'}` }),
       ...(state.quiet ? { quietCores: state.quiet.note } : {}),
       ...(regime ? { softirqRegime: regime.regime } : {}),
     };
@@ -263,7 +316,8 @@ export class DockerBackend implements Backend {
       await T('htb', () => Promise.all(state.containers.filter((c) => c.plan.htbRateBps).map((c) => removeHtb(c.pid))));
       await T('remove', () => this.pool.release(state.pool));
     }
-    if (notRestored.length) throw new FatalError(`enforcement left quotas changed on ${this.opts.hostId}: ${notRestored.join(', ')}`, 'NOT_RESTORED');
+    if (notRestored.length)
+      throw new FatalError(`enforcement left quotas changed on ${this.opts.hostId}: ${notRestored.join(', ')}`, 'NOT_RESTORED');
   }
 
   async reap(campaignId?: string): Promise<string[]> {
@@ -311,10 +365,10 @@ export class DockerBackend implements Backend {
 
   private ensureImage(): Promise<ImageInfo> {
     this.image ??= buildImage({ docker: this.docker }).catch((err) => {
-        this.image = null;
-        if (err instanceof PrerequisiteError) throw new FatalError(err.message, 'PREREQUISITE');
-        throw err;
-      });
+      this.image = null;
+      if (err instanceof PrerequisiteError) throw new FatalError(err.message, 'PREREQUISITE');
+      throw err;
+    });
     return this.image;
   }
 
@@ -335,7 +389,11 @@ export class DockerBackend implements Backend {
         });
       // The drop program goes where the neighbours' packets arrive, before RPS moves them to the victim's core:
       // the traffic NIC across hosts; here the host-side veths of the peers (their NAPI runs on the peers' core).
-      const dropAt = state.side.dropAt(state.containers.filter((c) => c.pid && c.name.startsWith('peer-')).map((c) => ({ name: c.name, shape: c.plan.shape, pid: c.pid!, network: c.plan.network })));
+      const dropAt = state.side.dropAt(
+        state.containers
+          .filter((c) => c.pid && c.name.startsWith('peer-'))
+          .map((c) => ({ name: c.name, shape: c.plan.shape, pid: c.pid!, network: c.plan.network })),
+      );
       enforcer = createEnforcer(mode, { containers, periodUs: state.spec.victim.periodUs, dropAt });
       await enforcer.start();
       state.enforcer = enforcer;
@@ -385,8 +443,15 @@ export class DockerBackend implements Backend {
       const collect = c.plan.collect;
       if (!collect) continue;
       const proc = c.proc!;
-      const got = c.plan.stopAtWindowEnd ? await readOutput(() => proc.output(), (log) => collect(c.name, log, window), 1500) : collect(c.name, proc.output(), window);
-      if (got === null) throw new RetryableError(`${c.name}: no ${c.plan.program} report inside the ${state.spec.durationS} s window`, 'NO_REPORT');
+      const got = c.plan.stopAtWindowEnd
+        ? await readOutput(
+            () => proc.output(),
+            (log) => collect(c.name, log, window),
+            1500,
+          )
+        : collect(c.name, proc.output(), window);
+      if (got === null)
+        throw new RetryableError(`${c.name}: no ${c.plan.program} report inside the ${state.spec.durationS} s window`, 'NO_REPORT');
       out.push(...got.map((x) => sample(x.metric, x.value, x.unit, x.labels)));
     }
     return out;
@@ -459,7 +524,11 @@ export class DockerBackend implements Backend {
   private hostCpuSources(state: RunState): HostCpuSources | undefined {
     if (!state.side.measuresVictim) return undefined;
     const victim = state.cgroups.get(victimName);
-    return { cpuacctRoot: join(CGROUP_ROOT, 'cpuacct'), dockerCpuacct: victim ? dirname(victim.cpuacct) : null, who: state.quiet?.accounting ?? new Map() };
+    return {
+      cpuacctRoot: join(CGROUP_ROOT, 'cpuacct'),
+      dockerCpuacct: victim ? dirname(victim.cpuacct) : null,
+      who: state.quiet?.accounting ?? new Map(),
+    };
   }
 }
 
@@ -486,7 +555,8 @@ export function plan(run: RunSpec, addr: RunAddresses): PlannedContainer[] {
     victimLoadIp: addr.peer(run.neighbours),
   };
   const shapes = shapesOf(run);
-  const ipOf = (p: ContainerPlan, i: number | null) => (p.shape === 'victim' ? addr.victim : i === null ? ctx.victimLoadIp : p.shape === 'peer' ? addr.peer(i) : addr.neighbour(i));
+  const ipOf = (p: ContainerPlan, i: number | null) =>
+    p.shape === 'victim' ? addr.victim : i === null ? ctx.victimLoadIp : p.shape === 'peer' ? addr.peer(i) : addr.neighbour(i);
   const victim = victimRoleOf(victimWorkloadOf(run));
   const neighbour = neighbourRoleOf(run.workload);
   const victimPlan = victim.plan(ctx);
@@ -498,7 +568,8 @@ export function plan(run: RunSpec, addr: RunAddresses): PlannedContainer[] {
     ...(collect ? { collect } : {}),
   });
   const out = victimPlan.map((p) => resolve(p, null, victimNetwork, victim.collect));
-  for (let i = 0; i < run.neighbours; i++) out.push(...neighbour.plan(ctx, i).map((p) => resolve(p, i, neighbour.network !== null, neighbour.collect)));
+  for (let i = 0; i < run.neighbours; i++)
+    out.push(...neighbour.plan(ctx, i).map((p) => resolve(p, i, neighbour.network !== null, neighbour.collect)));
   return out;
 }
 
@@ -513,11 +584,15 @@ function sleep(ms: number, signal: AbortSignal, progress: (fraction: number) => 
       progress(1);
       resolve();
     }, ms);
-    signal.addEventListener('abort', () => {
-      clearInterval(tick);
-      clearTimeout(done);
-      reject(new RetryableError('aborted', 'ABORTED'));
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearInterval(tick);
+        clearTimeout(done);
+        reject(new RetryableError('aborted', 'ABORTED'));
+      },
+      { once: true },
+    );
   });
 }
 
@@ -535,11 +610,19 @@ function shapesOf(run: RunSpec): Record<Shape, { cpus: number[]; quotaUs?: numbe
  * each of its K neighbours (idle where its workload has no use for them). So the control and a flood arm with the
  * same settings see the same containers.
  */
-export function canonicalSpecs(run: RunSpec, addr: RunAddresses, planned: PlannedContainer[], owns: (s: Shape) => boolean): ContainerSpec[] {
+export function canonicalSpecs(
+  run: RunSpec,
+  addr: RunAddresses,
+  planned: PlannedContainer[],
+  owns: (s: Shape) => boolean,
+): ContainerSpec[] {
   const out = planned.map((p) => p.spec);
   const shapes = shapesOf(run);
   for (let i = 0; i < run.neighbours; i++) {
-    for (const [shape, ip] of [['neighbour', addr.neighbour(i)], ['peer', addr.peer(i)]] as const) {
+    for (const [shape, ip] of [
+      ['neighbour', addr.neighbour(i)],
+      ['peer', addr.peer(i)],
+    ] as const) {
       const role = `${shape}-${i}`;
       if (owns(shape) && !out.some((s) => s.role === role)) out.push({ role, argv: [], ...shapes[shape], ip });
     }

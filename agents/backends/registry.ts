@@ -20,6 +20,7 @@ export const BACKENDS: Record<BackendKind, BackendEntry> = {
   },
   docker: {
     description: 'real containers on this host (Docker engine, cgroup v1)',
-    create: async ({ hostId, nic, containerBlock }) => new (await import('./docker-backend.ts')).DockerBackend({ hostId, trafficNic: nic, containerBlock: containerBlock ?? null }),
+    create: async ({ hostId, nic, containerBlock }) =>
+      new (await import('./docker-backend.ts')).DockerBackend({ hostId, trafficNic: nic, containerBlock: containerBlock ?? null }),
   },
 };

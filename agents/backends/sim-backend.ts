@@ -192,6 +192,9 @@ export class SimBackend implements Backend {
 
 function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) {
-    throw new RetryableError(`sim run aborted${signal.reason ? `: ${String(signal.reason instanceof Error ? signal.reason.message : signal.reason)}` : ''}`, 'ABORTED');
+    throw new RetryableError(
+      `sim run aborted${signal.reason ? `: ${String(signal.reason instanceof Error ? signal.reason.message : signal.reason)}` : ''}`,
+      'ABORTED',
+    );
   }
 }

@@ -45,7 +45,9 @@ export interface RunFigures {
   victimEventsPerCpuS: number | null;
 }
 
-const neighbourLabels = (s: readonly Sample[], metric: string) => [...new Set(s.filter((x) => x.metric === metric && x.labels.container?.startsWith('neighbour-')).map((x) => x.labels.container!))];
+const neighbourLabels = (s: readonly Sample[], metric: string) => [
+  ...new Set(s.filter((x) => x.metric === metric && x.labels.container?.startsWith('neighbour-')).map((x) => x.labels.container!)),
+];
 
 export function runFigures(run: FloodRun): RunFigures {
   const s = run.samples;
@@ -56,7 +58,12 @@ export function runFigures(run: FloodRun): RunFigures {
   const hasAcct = s.some((x) => x.metric === METRIC.attributedSoftirqS);
   const netRxS = hasAcct ? attributed('NET_RX') : sumOf(s, METRIC.softirqTimeS, { core: nic, vec: 'NET_RX' });
   // Softirq that ran on the receivers' own time (IRQ time accounting off: in their cgroup usage).
-  const ownSoftirqS = hasAcct ? Math.max(0, attributed('NET_RX') + attributed('NET_TX') - neighbours.reduce((a, n) => a + sumOf(s, METRIC.chargedTimeS, { container: n }), 0)) : 0;
+  const ownSoftirqS = hasAcct
+    ? Math.max(
+        0,
+        attributed('NET_RX') + attributed('NET_TX') - neighbours.reduce((a, n) => a + sumOf(s, METRIC.chargedTimeS, { container: n }), 0),
+      )
+    : 0;
   const usage = neighbours.reduce((a, n) => a + sumOf(s, METRIC.cgroupUsageS, { container: n }), 0);
   const delivered = neighbours.reduce((a, n) => a + sumOf(s, METRIC.packetsReceived, { container: n }), 0);
   const sent = neighbours.reduce((a, n) => a + sumOf(s, METRIC.packetsSent, { container: n }), 0);
@@ -113,37 +120,113 @@ export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile)
   const net = [...udp, ...tcp];
   if (net.length) {
     // A veth has no driver ring and no GRO of its own: the whole receive path is in the stack figures below.
-    add('driverRxNsPerPacket', 'ns', 'veth: no NIC driver ring (veth_xmit hands the skb to the backlog of the RPS core); the whole per-skb NET_RX path is in udpRxStackNsPerPacket and tcpRxGroNsPerPacket.', net.map(() => 0));
+    add(
+      'driverRxNsPerPacket',
+      'ns',
+      'veth: no NIC driver ring (veth_xmit hands the skb to the backlog of the RPS core); the whole per-skb NET_RX path is in udpRxStackNsPerPacket and tcpRxGroNsPerPacket.',
+      net.map(() => 0),
+    );
   }
   if (udp.length) {
-    add('udpRxStackNsPerPacket', 'ns', 'NET_RX time on the NIC core per received UDP datagram (eBPF accounting of the receivers\' NET_RX time / skbs on their eth0), bridge and both veth crossings included.', udp.map((f) => (f.netRxS * 1e9) / f.skbs));
-    add('udpRecvSyscallNsPerPacket', 'ns', 'Receiver task CPU per delivered datagram: its cgroup usage minus the softirq that ran on its time, / Udp InDatagrams.', udp.filter((f) => f.delivered > 0).map((f) => (f.appCpuS * 1e9) / f.delivered));
+    add(
+      'udpRxStackNsPerPacket',
+      'ns',
+      "NET_RX time on the NIC core per received UDP datagram (eBPF accounting of the receivers' NET_RX time / skbs on their eth0), bridge and both veth crossings included.",
+      udp.map((f) => (f.netRxS * 1e9) / f.skbs),
+    );
+    add(
+      'udpRecvSyscallNsPerPacket',
+      'ns',
+      'Receiver task CPU per delivered datagram: its cgroup usage minus the softirq that ran on its time, / Udp InDatagrams.',
+      udp.filter((f) => f.delivered > 0).map((f) => (f.appCpuS * 1e9) / f.delivered),
+    );
   }
   if (tcp.length) {
     const ack = base.tcpAckTxNsPerPacket + base.txCompletionNsPerPacket;
-    add('tcpRxGroNsPerPacket', 'ns', `NET_RX time on the NIC core per received MSS-sized TCP segment (eBPF accounting / (payload bytes on the receivers' eth0 / ${base.tcpMssBytes})), minus the base profile's ACK cost (${ack} ns) per skb, which the model adds per super-packet; veth passes the sender's TSO skb whole, so this is the whole per-segment path.`, tcp.map((f) => (f.netRxS * 1e9 - ack * f.skbs) / mssSegments(f, base.tcpMssBytes)));
-    add('tcpRxStackNsPerSuperPacket', 'ns', 'Folded into tcpRxGroNsPerPacket (measured per segment).', tcp.map(() => 0));
-    add('tcpRxStackNsPerSegment', 'ns', 'Folded into tcpRxGroNsPerPacket (measured per segment).', tcp.map(() => 0));
-    add('tcpRxCopyNsPerByte', 'ns/byte', `Receiver task CPU (cgroup usage minus softirq on its time) per goodput byte, minus the base profile's per-call cost (${base.tcpSyscallNsPerCall} ns per message).`, tcp.filter((f) => f.appBytes > 0).map((f) => (f.appCpuS * 1e9) / f.appBytes - base.tcpSyscallNsPerCall / (f.messageBytes ?? 131072)));
+    add(
+      'tcpRxGroNsPerPacket',
+      'ns',
+      `NET_RX time on the NIC core per received MSS-sized TCP segment (eBPF accounting / (payload bytes on the receivers' eth0 / ${base.tcpMssBytes})), minus the base profile's ACK cost (${ack} ns) per skb, which the model adds per super-packet; veth passes the sender's TSO skb whole, so this is the whole per-segment path.`,
+      tcp.map((f) => (f.netRxS * 1e9 - ack * f.skbs) / mssSegments(f, base.tcpMssBytes)),
+    );
+    add(
+      'tcpRxStackNsPerSuperPacket',
+      'ns',
+      'Folded into tcpRxGroNsPerPacket (measured per segment).',
+      tcp.map(() => 0),
+    );
+    add(
+      'tcpRxStackNsPerSegment',
+      'ns',
+      'Folded into tcpRxGroNsPerPacket (measured per segment).',
+      tcp.map(() => 0),
+    );
+    add(
+      'tcpRxCopyNsPerByte',
+      'ns/byte',
+      `Receiver task CPU (cgroup usage minus softirq on its time) per goodput byte, minus the base profile's per-call cost (${base.tcpSyscallNsPerCall} ns per message).`,
+      tcp.filter((f) => f.appBytes > 0).map((f) => (f.appCpuS * 1e9) / f.appBytes - base.tcpSyscallNsPerCall / (f.messageBytes ?? 131072)),
+    );
   }
   if (net.length) {
-    add('irqModerationUs', 'us', 'Mean time between NET_RX softirqs on the NIC core during the receive floods (RPS IPIs on a veth host: its interrupt pattern).', net.filter((f) => f.softirqs > 0).map((f) => (f.windowS * 1e6) / f.softirqs));
+    add(
+      'irqModerationUs',
+      'us',
+      'Mean time between NET_RX softirqs on the NIC core during the receive floods (RPS IPIs on a veth host: its interrupt pattern).',
+      net.filter((f) => f.softirqs > 0).map((f) => (f.windowS * 1e6) / f.softirqs),
+    );
   }
   if (htb.length) {
     // With the HTB class saturated every datagram waits in the qdisc and is dequeued in NET_TX softirq (watchdog
     // wakeups): the accounted NET_TX time per datagram is the whole dequeue path, veth_xmit included.
-    add('htbDequeueNsPerPacket', 'ns', 'NET_TX time owned by the HTB-limited UDP senders (eBPF accounting, attributed at net_dev_start_xmit) per datagram sent (Udp OutDatagrams): htb_dequeue, qdisc_restart and veth_xmit, watchdog wakeups included (htbWatchdogNsPerWakeup and driverTxNsPerPacket are folded in).', htb.map((f) => (f.netTxS * 1e9) / f.sent));
-    add('htbWatchdogNsPerWakeup', 'ns', 'Folded into htbDequeueNsPerPacket (measured per datagram at the measured wakeups per datagram).', htb.map(() => 0));
-    add('driverTxNsPerPacket', 'ns', 'veth: the xmit (veth_xmit) is in the measured per-packet figures (htbDequeueNsPerPacket for queued datagrams).', htb.map(() => 0));
-    add('udpTxSyscallNsPerPacket', 'ns', 'HTB-limited UDP sender task CPU per datagram sent: its cgroup usage minus the softirq that ran on its time (accounting), / Udp OutDatagrams (sendmsg with the enqueue; the dequeue is NET_TX).', htb.map((f) => (f.appCpuS * 1e9) / f.sent));
+    add(
+      'htbDequeueNsPerPacket',
+      'ns',
+      'NET_TX time owned by the HTB-limited UDP senders (eBPF accounting, attributed at net_dev_start_xmit) per datagram sent (Udp OutDatagrams): htb_dequeue, qdisc_restart and veth_xmit, watchdog wakeups included (htbWatchdogNsPerWakeup and driverTxNsPerPacket are folded in).',
+      htb.map((f) => (f.netTxS * 1e9) / f.sent),
+    );
+    add(
+      'htbWatchdogNsPerWakeup',
+      'ns',
+      'Folded into htbDequeueNsPerPacket (measured per datagram at the measured wakeups per datagram).',
+      htb.map(() => 0),
+    );
+    add(
+      'driverTxNsPerPacket',
+      'ns',
+      'veth: the xmit (veth_xmit) is in the measured per-packet figures (htbDequeueNsPerPacket for queued datagrams).',
+      htb.map(() => 0),
+    );
+    add(
+      'udpTxSyscallNsPerPacket',
+      'ns',
+      'HTB-limited UDP sender task CPU per datagram sent: its cgroup usage minus the softirq that ran on its time (accounting), / Udp OutDatagrams (sendmsg with the enqueue; the dequeue is NET_TX).',
+      htb.map((f) => (f.appCpuS * 1e9) / f.sent),
+    );
   }
   if (tcpTx.length) {
-    add('tcpTxCopyNsPerByte', 'ns/byte', `TCP sender task CPU (cgroup usage minus the softirq on its time) per byte sent, minus the base profile's per-call cost (${base.tcpSyscallNsPerCall} ns per message); includes the transmits sendmsg runs itself.`, tcpTx.map((f) => (f.appCpuS * 1e9) / f.appBytes - base.tcpSyscallNsPerCall / (f.messageBytes ?? 131072)));
-    add('txCompletionNsPerPacket', 'ns', 'NET_TX time owned by the TCP senders (accounting) per skb their eth0 transmitted (a veth frees the skb at the peer; NET_TX here is what is left of TX completion and requeues).', tcpTx.filter((f) => f.txSkbs > 0).map((f) => (f.netTxS * 1e9) / f.txSkbs));
+    add(
+      'tcpTxCopyNsPerByte',
+      'ns/byte',
+      `TCP sender task CPU (cgroup usage minus the softirq on its time) per byte sent, minus the base profile's per-call cost (${base.tcpSyscallNsPerCall} ns per message); includes the transmits sendmsg runs itself.`,
+      tcpTx.map((f) => (f.appCpuS * 1e9) / f.appBytes - base.tcpSyscallNsPerCall / (f.messageBytes ?? 131072)),
+    );
+    add(
+      'txCompletionNsPerPacket',
+      'ns',
+      'NET_TX time owned by the TCP senders (accounting) per skb their eth0 transmitted (a veth frees the skb at the peer; NET_TX here is what is left of TX completion and requeues).',
+      tcpTx.filter((f) => f.txSkbs > 0).map((f) => (f.netTxS * 1e9) / f.txSkbs),
+    );
     // Not tcpAckRxNsPerPacket: on a veth host the NET_RX time owned by a sender is mostly the peer's receive
     // path of its data (the backlog softirq after veth_xmit starts with the enqueuer as owner), not its ACKs
     // (60 us per ACK skb measured here); a NIC host's figure would be. Printed, not written.
   }
-  if (ctl.length) add('sysbenchEventsPerCpuSecond', 'events/CPU-s', 'sysbench cpu events per CPU-second of the victim cgroup in the control run.', ctl.map((f) => f.victimEventsPerCpuS!));
+  if (ctl.length)
+    add(
+      'sysbenchEventsPerCpuSecond',
+      'events/CPU-s',
+      'sysbench cpu events per CPU-second of the victim cgroup in the control run.',
+      ctl.map((f) => f.victimEventsPerCpuS!),
+    );
   return out;
 }

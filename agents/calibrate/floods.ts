@@ -63,7 +63,10 @@ export async function withRetries<R>(once: (attempt: number) => Promise<R>, retr
  * attempt is repeated while `retry` allows (default: never), as `ironlab run` repeats a run: under load a
  * workload that exits early is one bad attempt, not the end of the calibration.
  */
-export async function runFloods(specs: readonly RunSpec[], opts: { hostId: string; onRun?: (spec: RunSpec, i: number) => void; signal?: AbortSignal; retry?: RetryRule }): Promise<FloodRun[]> {
+export async function runFloods(
+  specs: readonly RunSpec[],
+  opts: { hostId: string; onRun?: (spec: RunSpec, i: number) => void; signal?: AbortSignal; retry?: RetryRule },
+): Promise<FloodRun[]> {
   const docker = new Docker();
   const backend = new DockerBackend({ hostId: opts.hostId, docker });
   const out: FloodRun[] = [];
@@ -124,12 +127,18 @@ async function floodOnce(backend: DockerBackend, docker: Docker, spec: RunSpec, 
 /** What of this host id's is still here: labelled containers and networks, `ironlab-<host>-*` cgroups. */
 async function leftBehind(docker: Docker, hostId: string): Promise<string[]> {
   const f = { label: [`${LABELS.host}=${hostId}`] };
-  const containers = (await docker.listContainers({ all: true, filters: f })).map((c) => `container ${c.Names[0]?.replace(/^\//, '')} (${c.State})`);
+  const containers = (await docker.listContainers({ all: true, filters: f })).map(
+    (c) => `container ${c.Names[0]?.replace(/^\//, '')} (${c.State})`,
+  );
   const networks = (await docker.listNetworks({ filters: f })).map((n) => `network ${n.Name}`);
   const prefix = quietCgroupName(hostId, '');
   const cgroups = ['cpuset', 'cpuacct'].flatMap((h) => {
     const dir = join(CGROUP_ROOT, h);
-    return existsSync(dir) ? readdirSync(dir).filter((d) => d.startsWith(prefix)).map((d) => `cgroup ${h}/${d}`) : [];
+    return existsSync(dir)
+      ? readdirSync(dir)
+          .filter((d) => d.startsWith(prefix))
+          .map((d) => `cgroup ${h}/${d}`)
+      : [];
   });
   return [...containers, ...networks, ...cgroups];
 }

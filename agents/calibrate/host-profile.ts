@@ -48,27 +48,48 @@ export interface MeasuredOn {
 }
 
 /** Base profile + measurements -> a validated profile (throws when a measured value is out of the schema's range). */
-export function buildHostProfile(base: HostProfile, measurements: readonly Measurement[], on: MeasuredOn, replace: Partial<Pick<HostProfile, 'cpuModel' | 'nicName' | 'nicDriver' | 'coreCount' | 'irqTimeAccounting'>> = {}): HostProfile {
+export function buildHostProfile(
+  base: HostProfile,
+  measurements: readonly Measurement[],
+  on: MeasuredOn,
+  replace: Partial<Pick<HostProfile, 'cpuModel' | 'nicName' | 'nicDriver' | 'coreCount' | 'irqTimeAccounting'>> = {},
+): HostProfile {
   const out: Record<string, unknown> = structuredClone(base);
   const doc: Record<string, string> = { ...base._doc };
   const kind: Record<string, string> = { ...base._kind };
-  const name = `host-${on.host.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'unnamed'}`;
+  const name = `host-${
+    on.host
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'unnamed'
+  }`;
   out.name = name;
   out.description = `Measured by \`ironlab calibrate\` on ${on.host} (${on.kernel}) on ${on.date}, starting from the '${base.name}' profile: the keys marked measured in _kind were measured there; every other value is the ${base.name} profile's.`;
   for (const [k, v] of Object.entries(replace)) {
     out[k] = v;
     kind[k] = k === 'irqTimeAccounting' ? 'measured' : 'descriptive';
-    doc[k] = k === 'irqTimeAccounting' ? `CONFIG_IRQ_TIME_ACCOUNTING as read from the kernel configuration of ${on.host} (${on.kernel}).` : `Read on ${on.host}.`;
+    doc[k] =
+      k === 'irqTimeAccounting'
+        ? `CONFIG_IRQ_TIME_ACCOUNTING as read from the kernel configuration of ${on.host} (${on.kernel}).`
+        : `Read on ${on.host}.`;
   }
   for (const m of measurements) {
     const s = spread(m.values);
     out[m.key] = round3(s.median);
     kind[m.key] = 'measured';
-    doc[m.key] = `${m.how} Measured by ironlab calibrate on ${on.host} (${on.kernel}, ${on.date}): median ${fmt(s.median)} ${m.unit} of ${s.n} (min ${fmt(s.min)}, max ${fmt(s.max)}).`;
+    doc[m.key] =
+      `${m.how} Measured by ironlab calibrate on ${on.host} (${on.kernel}, ${on.date}): median ${fmt(s.median)} ${m.unit} of ${s.n} (min ${fmt(s.min)}, max ${fmt(s.max)}).`;
   }
   out._doc = doc;
   out._kind = kind;
-  out._measured = { host: on.host, kernel: on.kernel, date: on.date, command: on.command, basedOn: base.name, ...(on.load ? { load: on.load } : {}) };
+  out._measured = {
+    host: on.host,
+    kernel: on.kernel,
+    date: on.date,
+    command: on.command,
+    basedOn: base.name,
+    ...(on.load ? { load: on.load } : {}),
+  };
   const parsed = HostProfile.safeParse(out);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -17,7 +17,8 @@ export function parseKernelConfig(text: string, source: string): KernelConfig {
 }
 
 export function readKernelConfig(release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()): KernelConfig {
-  if (existsSync('/proc/config.gz')) return parseKernelConfig(gunzipSync(readFileSync('/proc/config.gz')).toString('utf8'), '/proc/config.gz');
+  if (existsSync('/proc/config.gz'))
+    return parseKernelConfig(gunzipSync(readFileSync('/proc/config.gz')).toString('utf8'), '/proc/config.gz');
   const boot = `/boot/config-${release}`;
   if (existsSync(boot)) return parseKernelConfig(readFileSync(boot, 'utf8'), boot);
   return { source: null, irqTimeAccounting: 'unknown', hz: null };

@@ -48,7 +48,10 @@ export class ContainerPool {
   private readonly pools: Pool[] = [];
   private next = 0;
 
-  constructor(private readonly docker: Docker, private readonly hostId: string) {}
+  constructor(
+    private readonly docker: Docker,
+    private readonly hostId: string,
+  ) {}
 
   /** The pools' ids (their run labels), which stale-network clean-ups must leave alone. */
   ids(): string[] {
@@ -59,7 +62,11 @@ export class ContainerPool {
    * An idle pool of `campaignId` for `key`, or a new one on the network `network` makes; idle pools of other
    * campaigns are removed first (a host serves one campaign at a time; a macvlan parent holds one network).
    */
-  async acquire(campaignId: string, key: string, network: (owner: Owner) => Promise<{ network: RunNetwork; addresses: RunAddresses }>): Promise<Pool> {
+  async acquire(
+    campaignId: string,
+    key: string,
+    network: (owner: Owner) => Promise<{ network: RunNetwork; addresses: RunAddresses }>,
+  ): Promise<Pool> {
     for (const p of this.pools.filter((p) => !p.busy && p.owner.campaignId !== campaignId)) await this.discard(p);
     const idle = this.pools.find((p) => !p.busy && p.owner.campaignId === campaignId && p.key === key);
     if (idle) {
@@ -79,10 +86,12 @@ export class ContainerPool {
   async fit(pool: Pool, image: string, specs: ContainerSpec[]): Promise<void> {
     const wanted = new Map(specs.map((s) => [s.role, s]));
     await Promise.all(
-      [...pool.slots.values()].filter((s) => wanted.get(s.name)?.ip !== s.spec.ip).map(async (s) => {
-        pool.slots.delete(s.name);
-        await s.container.remove({ force: true });
-      }),
+      [...pool.slots.values()]
+        .filter((s) => wanted.get(s.name)?.ip !== s.spec.ip)
+        .map(async (s) => {
+          pool.slots.delete(s.name);
+          await s.container.remove({ force: true });
+        }),
     );
     await Promise.all(
       specs.map(async (spec) => {
@@ -94,9 +103,16 @@ export class ContainerPool {
           pool.slots.set(spec.role, { name: spec.role, container, pid, spec });
           return;
         }
-        const same = slot.spec.cpus.join(',') === spec.cpus.join(',') && (slot.spec.quotaUs ?? 0) === (spec.quotaUs ?? 0) && (slot.spec.periodUs ?? 0) === (spec.periodUs ?? 0);
+        const same =
+          slot.spec.cpus.join(',') === spec.cpus.join(',') &&
+          (slot.spec.quotaUs ?? 0) === (spec.quotaUs ?? 0) &&
+          (slot.spec.periodUs ?? 0) === (spec.periodUs ?? 0);
         if (same) return;
-        await slot.container.update({ CpusetCpus: spec.cpus.join(','), CpuQuota: spec.quotaUs ?? -1, ...(spec.periodUs ? { CpuPeriod: spec.periodUs } : {}) });
+        await slot.container.update({
+          CpusetCpus: spec.cpus.join(','),
+          CpuQuota: spec.quotaUs ?? -1,
+          ...(spec.periodUs ? { CpuPeriod: spec.periodUs } : {}),
+        });
         slot.spec = spec;
       }),
     );
@@ -137,7 +153,12 @@ export class ContainerPool {
 /** SIGKILL every process in `init`'s cgroup but `init`, and wait (at most 2 s) until they are gone. */
 async function killAllBut(init: number): Promise<void> {
   const procs = join(cgroupPathsOf(init).cpuacct, 'cgroup.procs');
-  const others = () => readFileSync(procs, 'utf8').split('\n').filter(Boolean).map(Number).filter((p) => p !== init);
+  const others = () =>
+    readFileSync(procs, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+      .filter((p) => p !== init);
   for (let i = 0; i < 200; i++) {
     const left = others();
     if (!left.length) return;

@@ -81,7 +81,13 @@ export interface ContainerSpec {
   ip: string;
 }
 
-export async function createContainer(docker: Docker, o: Owner, net: RunNetwork, image: string, spec: ContainerSpec): Promise<Docker.Container> {
+export async function createContainer(
+  docker: Docker,
+  o: Owner,
+  net: RunNetwork,
+  image: string,
+  spec: ContainerSpec,
+): Promise<Docker.Container> {
   return docker.createContainer({
     name: `${NAME_PREFIX}${shortId(o)}-${spec.role}`,
     Image: image,
@@ -113,7 +119,12 @@ export async function waitForOutput(source: OutputSource, text: string, timeoutM
  * Poll the output until `read` makes something of it (a complete report), at most `timeoutMs`; null when it
  * never did. Reading the output, rather than waiting for the process to exit, spares waiting for its exit.
  */
-export async function readOutput<T>(source: OutputSource, read: (output: string) => T | null, timeoutMs: number, signal?: AbortSignal): Promise<T | null> {
+export async function readOutput<T>(
+  source: OutputSource,
+  read: (output: string) => T | null,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<T | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const got = read(await source());

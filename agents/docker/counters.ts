@@ -113,7 +113,9 @@ export function findKsoftirqd(proc = '/proc'): Map<number, number> {
   for (const entry of readdirSync(proc)) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const m = readFileSync(join(proc, entry, 'comm'), 'utf8').trim().match(/^ksoftirqd\/(\d+)$/);
+      const m = readFileSync(join(proc, entry, 'comm'), 'utf8')
+        .trim()
+        .match(/^ksoftirqd\/(\d+)$/);
       if (m) out.set(Number(m[1]), Number(entry));
     } catch {
       // processes exit while we scan
@@ -127,7 +129,8 @@ export function cgroupPathsOf(pid: number, root = CGROUP_ROOT): CgroupPaths {
   const text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
   const cpu = cgroupPathFor(text, 'cpu');
   const cpuacct = cgroupPathFor(text, 'cpuacct');
-  if (cpu === null || cpuacct === null) throw new Error(`process ${pid} has no cgroup v1 cpu/cpuacct hierarchy (cgroup v2 is not supported yet)`);
+  if (cpu === null || cpuacct === null)
+    throw new Error(`process ${pid} has no cgroup v1 cpu/cpuacct hierarchy (cgroup v2 is not supported yet)`);
   // cpu and cpuacct may be co-mounted (cpu,cpuacct) or separate (this machine): both names resolve.
   return { cpu: join(root, 'cpu', cpu), cpuacct: join(root, 'cpuacct', cpuacct) };
 }
@@ -143,7 +146,12 @@ export function readCgroup(p: CgroupPaths): CgroupCounters {
   };
 }
 
-export function takeSnapshot(ksoftirqd: Map<number, number>, cgroups: Map<string, CgroupPaths>, pids: Map<string, number> = new Map(), host?: HostCpuSources): Snapshot {
+export function takeSnapshot(
+  ksoftirqd: Map<number, number>,
+  cgroups: Map<string, CgroupPaths>,
+  pids: Map<string, number> = new Map(),
+  host?: HostCpuSources,
+): Snapshot {
   const ksoftirqdTicks = new Map<number, number>();
   for (const [core, pid] of ksoftirqd) {
     const s = parsePidStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));

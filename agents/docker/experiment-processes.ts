@@ -54,7 +54,8 @@ export function experimentProcesses(self = process.pid, proc = '/proc'): Map<Exp
   };
   // This agent and the ironlab processes it descends from (the orchestrator of a local run).
   const roots = new Set<number>([self]);
-  for (let p = all.get(self)?.ppid; p && p > 1 && all.get(p)?.comm === 'node' && ironlabRole(cmdline(p)); p = all.get(p)?.ppid) roots.add(p);
+  for (let p = all.get(self)?.ppid; p && p > 1 && all.get(p)?.comm === 'node' && ironlabRole(cmdline(p)); p = all.get(p)?.ppid)
+    roots.add(p);
   const own = new Map<number, ExperimentWho | null>();
   const resolve = (pid: number, depth = 0): ExperimentWho | null => {
     if (own.has(pid)) return own.get(pid)!;

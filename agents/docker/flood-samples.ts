@@ -10,7 +10,6 @@ import { defaultMessageBytes, directionOf, protocolOf } from '../../workloads/ca
 import type { NetnsCounters, Snapshot } from './counters.ts';
 import { nicLoadSamples, TCP_HEADER_BYTES } from './load-samples.ts';
 
-
 export function floodSamples(run: RunSpec, a: Snapshot, b: Snapshot, local: (container: string) => boolean = () => true): Sample[] {
   const dir = directionOf(run.workload);
   const proto = protocolOf(run.workload);
@@ -37,7 +36,13 @@ export function floodSamples(run: RunSpec, a: Snapshot, b: Snapshot, local: (con
       goodputBytes = delivered * (run.params.messageBytes ?? defaultMessageBytes(run.workload) ?? 0);
       if (fromSender) out.push(sample(METRIC.packetsSent, d(sender, snmp('Udp', 'OutDatagrams')), 'packets', { container: sender }));
       if (fromReceiver) out.push(sample(METRIC.packetsReceived, delivered, 'packets', { container: receiver }));
-      if (fromReceiver) out.push(sample(METRIC.packetsDropped, d(receiver, snmp('Udp', 'RcvbufErrors')), 'packets', { container: receiver, reason: 'socket_buffer' }));
+      if (fromReceiver)
+        out.push(
+          sample(METRIC.packetsDropped, d(receiver, snmp('Udp', 'RcvbufErrors')), 'packets', {
+            container: receiver,
+            reason: 'socket_buffer',
+          }),
+        );
       if (fromSender) out.push(sample(METRIC.retransmits, 0, 'count', { container: n }));
     } else {
       const segs = d(receiver, snmp('Tcp', 'InSegs'));
@@ -47,7 +52,14 @@ export function floodSamples(run: RunSpec, a: Snapshot, b: Snapshot, local: (con
       if (fromSender) out.push(sample(METRIC.retransmits, d(sender, snmp('Tcp', 'RetransSegs')), 'count', { container: n }));
     }
     if (!fromReceiver) continue;
-    out.push(sample(METRIC.packetsDropped, d(receiver, (c) => c.eth0?.rxDropped ?? 0), 'packets', { container: receiver, reason: 'ring' }));
+    out.push(
+      sample(
+        METRIC.packetsDropped,
+        d(receiver, (c) => c.eth0?.rxDropped ?? 0),
+        'packets',
+        { container: receiver, reason: 'ring' },
+      ),
+    );
     out.push(sample(METRIC.neighbourThroughputGbps, windowS > 0 ? (goodputBytes * 8) / 1e9 / windowS : 0, 'Gbit/s', { container: n }));
   }
   return out;

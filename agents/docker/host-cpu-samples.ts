@@ -39,7 +39,8 @@ export function softirqRegime(a: Snapshot, b: Snapshot, cores: number[]): { regi
     ksoftirqd += c.ksoftirqd;
     samples.push(sample('softirq_deferred_share', total > 0 ? c.ksoftirqd / total : 0, 'fraction', { core: String(core) }));
   }
-  const regime = softirq < QUIET_SOFTIRQ_SHARE * windowS * Math.max(1, samples.length) ? 'quiet' : ksoftirqd / softirq >= 0.5 ? 'ksoftirqd' : 'inline';
+  const regime =
+    softirq < QUIET_SOFTIRQ_SHARE * windowS * Math.max(1, samples.length) ? 'quiet' : ksoftirqd / softirq >= 0.5 ? 'ksoftirqd' : 'inline';
   return { regime, samples };
 }
 
@@ -51,7 +52,9 @@ export function hostCpuSamples(a: Snapshot, b: Snapshot, watchedCores: number[])
     out.push(sample(METRIC.stealTimeS, (tb.steal - ta.steal) / USER_HZ, 's', { core: String(core) }));
   }
   for (const [vec, counts] of Object.entries(b.softirqs))
-    counts.forEach((n, core) => out.push(sample(METRIC.softirqCount, n - (a.softirqs[vec]?.[core] ?? 0), 'count', { core: String(core), vec })));
+    counts.forEach((n, core) =>
+      out.push(sample(METRIC.softirqCount, n - (a.softirqs[vec]?.[core] ?? 0), 'count', { core: String(core), vec })),
+    );
   const ha = a.host;
   const hb = b.host;
   if (!ha || !hb) return out;
@@ -83,6 +86,8 @@ export function hostCpuSamples(a: Snapshot, b: Snapshot, watchedCores: number[])
     out.push(sample('softnet_received_rps', y.receivedRps - x.receivedRps, 'count', c));
   }
   for (const kind of ['CAL', 'RES'])
-    (hb.ipis[kind] ?? []).forEach((n, core) => out.push(sample('ipi_count', n - (ha.ipis[kind]?.[core] ?? 0), 'count', { core: String(core), kind })));
+    (hb.ipis[kind] ?? []).forEach((n, core) =>
+      out.push(sample('ipi_count', n - (ha.ipis[kind]?.[core] ?? 0), 'count', { core: String(core), kind })),
+    );
   return out;
 }

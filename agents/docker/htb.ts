@@ -36,6 +36,9 @@ export function parseQdiscDrops(text: string, kind: string): number {
   const lines = text.split('\n');
   const i = lines.findIndex((l) => l.startsWith(`qdisc ${kind} `));
   if (i < 0) return 0;
-  const m = lines.slice(i + 1, i + 3).join(' ').match(/dropped (\d+)/);
+  const m = lines
+    .slice(i + 1, i + 3)
+    .join(' ')
+    .match(/dropped (\d+)/);
   return m ? Number(m[1]) : 0;
 }

@@ -27,7 +27,13 @@ const UDP_HEADER_BYTES = 8;
 const FRAGMENT_PAYLOAD = 1480;
 
 /** offered_gbps and the nic-sourced achieved load of neighbour `n`'s flood (flood-samples.ts calls it per flood). */
-export function nicLoadSamples(run: RunSpec, n: string, x: DevCounters | null | undefined, y: DevCounters | null | undefined, windowS: number): Sample[] {
+export function nicLoadSamples(
+  run: RunSpec,
+  n: string,
+  x: DevCounters | null | undefined,
+  y: DevCounters | null | undefined,
+  windowS: number,
+): Sample[] {
   const dir = directionOf(run.workload);
   const proto = protocolOf(run.workload);
   const out: Sample[] = [];
@@ -57,6 +63,7 @@ export function iperf3LoadSamples(run: RunSpec, i: number, report: FloodResult, 
   if (!sent) return [];
   const labels = { container: neighbourName(i), source: 'iperf3' };
   const out = [sample(METRIC.achievedGbps, (sent.bytes * 8) / 1e9 / sent.seconds, 'Gbit/s', labels)];
-  if (protocolOf(run.workload) === 'udp' && sent.packets !== null) out.push(sample(METRIC.achievedPps, sent.packets / sent.seconds, 'packets/s', labels));
+  if (protocolOf(run.workload) === 'udp' && sent.packets !== null)
+    out.push(sample(METRIC.achievedPps, sent.packets / sent.seconds, 'packets/s', labels));
   return out;
 }

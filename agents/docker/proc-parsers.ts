@@ -47,9 +47,18 @@ export function parsePidStat(text: string): { comm: string; ppid: number; utime:
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) throw new Error('not a /proc/<pid>/stat line');
-  const rest = text.slice(close + 2).trim().split(/\s+/);
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   // rest[0] is field 3 (state): ppid is field 4, utime and stime fields 14 and 15, starttime field 22.
-  return { comm: text.slice(open + 1, close), ppid: Number(rest[1]), utime: Number(rest[11]), stime: Number(rest[12]), startTicks: Number(rest[19] ?? NaN) };
+  return {
+    comm: text.slice(open + 1, close),
+    ppid: Number(rest[1]),
+    utime: Number(rest[11]),
+    stime: Number(rest[12]),
+    startTicks: Number(rest[19] ?? NaN),
+  };
 }
 
 /** cgroup v1 cpu.stat: nr_periods, nr_throttled, throttled_time (ns) and whatever else the kernel adds. */
@@ -133,7 +142,10 @@ export function cpuMask(cpus: number[]): string {
     while (words.length <= w) words.push(0);
     words[w] = (words[w] | (1 << (c % 32))) >>> 0;
   }
-  return words.reverse().map((w, i) => (i === 0 ? w.toString(16) : w.toString(16).padStart(8, '0'))).join(',');
+  return words
+    .reverse()
+    .map((w, i) => (i === 0 ? w.toString(16) : w.toString(16).padStart(8, '0')))
+    .join(',');
 }
 
 export function parseCpuMask(text: string): number[] {
@@ -200,7 +212,10 @@ export function parseSoftnetStat(text: string): Map<number, SoftnetRow> {
     .split('\n')
     .filter((l) => l.trim())
     .forEach((line, i) => {
-      const f = line.trim().split(/\s+/).map((x) => parseInt(x, 16));
+      const f = line
+        .trim()
+        .split(/\s+/)
+        .map((x) => parseInt(x, 16));
       // Kernels since 5.10 print the CPU index in column 13; older ones print rows in CPU order.
       const cpu = f.length >= 13 ? f[12] : i;
       out.set(cpu, { processed: f[0], dropped: f[1], timeSqueeze: f[2], receivedRps: f[9] ?? 0 });
@@ -225,4 +240,3 @@ export function parseSchedstat(text: string): { runNs: number; waitNs: number } 
   const [run, wait] = text.trim().split(/\s+/).map(Number);
   return { runNs: run, waitNs: wait };
 }
-

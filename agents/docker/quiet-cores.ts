@@ -39,7 +39,13 @@ export function quietCgroupName(hostId: string, what: string): string {
  * Move the experiment's processes into the window's cgroups: accounting always (where cpuacct v1 exists), the
  * cpuset only when `keepOff` leaves a core for them. Call `endQuietWindow` at the window's end.
  */
-export function beginQuietWindow(ledger: RestoreLedger, scope: SteeringScope, hostId: string, keepOff: number[], root = CGROUP_ROOT): QuietWindow {
+export function beginQuietWindow(
+  ledger: RestoreLedger,
+  scope: SteeringScope,
+  hostId: string,
+  keepOff: number[],
+  root = CGROUP_ROOT,
+): QuietWindow {
   const procs = experimentProcesses();
   const count = [...procs.values()].reduce((a, p) => a + p.length, 0);
   const out: QuietWindow = { accounting: new Map(), quietOn: null, note: '' };
@@ -65,7 +71,9 @@ export function beginQuietWindow(ledger: RestoreLedger, scope: SteeringScope, ho
       writeFileSync(join(dir, 'cpuset.mems'), readFileSync(join(cpuset, 'cpuset.mems'), 'utf8').trim());
       for (const who of EXPERIMENT_WHO) moveAll(ledger, scope, root, 'cpuset', dir, procs.get(who)!);
       out.quietOn = spare;
-      notes.unshift(`quiet cores: ${count} processes (${EXPERIMENT_WHO.map((w) => `${w} ${procs.get(w)!.length}`).join(', ')}) on ${formatCpuList(spare)}, off ${formatCpuList(keepOff)}`);
+      notes.unshift(
+        `quiet cores: ${count} processes (${EXPERIMENT_WHO.map((w) => `${w} ${procs.get(w)!.length}`).join(', ')}) on ${formatCpuList(spare)}, off ${formatCpuList(keepOff)}`,
+      );
     }
   } catch (err) {
     // Half a window is worse than none: put back what was moved, and say why.

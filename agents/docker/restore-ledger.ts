@@ -94,8 +94,10 @@ function putBack(e: ChangedValue): void {
   if (e.kind === 'dir') {
     if (!existsSync(e.path)) return;
     // A process a moved one started meanwhile is in there too: it goes to the parent cgroup.
-    for (const pid of readFileSync(join(e.path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) moveProcess(join(dirname(e.path), 'cgroup.procs'), pid);
-    for (const sub of readdirSync(e.path, { withFileTypes: true }).filter((d) => d.isDirectory())) putBack({ ...e, path: join(e.path, sub.name) });
+    for (const pid of readFileSync(join(e.path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
+      moveProcess(join(dirname(e.path), 'cgroup.procs'), pid);
+    for (const sub of readdirSync(e.path, { withFileTypes: true }).filter((d) => d.isDirectory()))
+      putBack({ ...e, path: join(e.path, sub.name) });
     return rmdirSync(e.path);
   }
   if (e.kind === 'move') {

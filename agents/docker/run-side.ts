@@ -12,7 +12,13 @@ import { FatalError } from '../../workloads/common/errors.ts';
 import { createRunNetwork, type Owner, type RunNetwork } from './containers.ts';
 import type { RestoreLedger } from './restore-ledger.ts';
 import { hostVethOf, pinQueueIrqs, steerRps } from './steering.ts';
-import { bridgeAddresses, createTrafficNetwork, crossHostAddresses, removeStaleTrafficNetworks, type RunAddresses } from './traffic-network.ts';
+import {
+  bridgeAddresses,
+  createTrafficNetwork,
+  crossHostAddresses,
+  removeStaleTrafficNetworks,
+  type RunAddresses,
+} from './traffic-network.ts';
 import { blockCapacity, blockOf } from '../container-block.ts';
 
 export interface SideContext {
@@ -66,7 +72,10 @@ const scopeOf = (run: RunSpec) => ({ runId: run.runId, campaignId: run.campaignI
 class LocalSide implements RunSide {
   readonly name = 'local' as const;
   readonly measuresVictim = true;
-  constructor(private readonly run: RunSpec, private readonly ctx: SideContext) {}
+  constructor(
+    private readonly run: RunSpec,
+    private readonly ctx: SideContext,
+  ) {}
   owns(): boolean {
     return true;
   }
@@ -84,7 +93,8 @@ class LocalSide implements RunSide {
     // for the remote host's receive work: it goes to the peers' cores, not the victim's.
     const { ledger, trafficNic } = this.ctx;
     steerRps(ledger, scopeOf(this.run), hostVethOf(c.pid), c.shape === 'peer' ? this.run.nicCpus : this.run.peer.cpus);
-    if (trafficNic && pinQueueIrqs(ledger, scopeOf(this.run), trafficNic, this.run.nicCpus).length) return `irq:${trafficNic}->${this.run.nicCpus}`;
+    if (trafficNic && pinQueueIrqs(ledger, scopeOf(this.run), trafficNic, this.run.nicCpus).length)
+      return `irq:${trafficNic}->${this.run.nicCpus}`;
     return null;
   }
   dropAt(peers: StartedContainer[]): { dev: string }[] {
@@ -102,14 +112,29 @@ abstract class CrossHostSide implements RunSide {
   protected abstract readonly ownBlock: string;
   protected abstract readonly cpus: number[];
   private readonly addresses: RunAddresses;
-  constructor(protected readonly run: RunSpec, protected readonly ctx: SideContext) {
+  constructor(
+    protected readonly run: RunSpec,
+    protected readonly ctx: SideContext,
+  ) {
     const where = `run ${run.runId} has its traffic peers on ${run.peer.hostId}`;
-    if (!ctx.trafficNic) throw new FatalError(`${where}, but ${ctx.hostId} has no traffic NIC (start its agent with --nic DEV)`, 'UNSUPPORTED');
-    if (!run.peer.block || !run.peer.serverBlock) throw new FatalError(`${where}, but without both hosts' container address blocks (their agents report them with --container-block)`, 'UNSUPPORTED');
+    if (!ctx.trafficNic)
+      throw new FatalError(`${where}, but ${ctx.hostId} has no traffic NIC (start its agent with --nic DEV)`, 'UNSUPPORTED');
+    if (!run.peer.block || !run.peer.serverBlock)
+      throw new FatalError(
+        `${where}, but without both hosts' container address blocks (their agents report them with --container-block)`,
+        'UNSUPPORTED',
+      );
     // The victim and K neighbours in the server's block; K flood peers and a victim's load generator in the peer's.
-    for (const [host, block] of [['server', run.peer.serverBlock], ['peer', run.peer.block]]) {
+    for (const [host, block] of [
+      ['server', run.peer.serverBlock],
+      ['peer', run.peer.block],
+    ]) {
       const holds = blockCapacity(blockOf(block));
-      if (run.neighbours + 1 > holds) throw new FatalError(`${where}: the ${host} host's container block ${block} holds ${holds} containers, a run with ${run.neighbours} neighbours needs ${run.neighbours + 1}`, 'UNSUPPORTED');
+      if (run.neighbours + 1 > holds)
+        throw new FatalError(
+          `${where}: the ${host} host's container block ${block} holds ${holds} containers, a run with ${run.neighbours} neighbours needs ${run.neighbours + 1}`,
+          'UNSUPPORTED',
+        );
     }
     this.addresses = crossHostAddresses(run.peer.serverBlock, run.peer.block);
   }

@@ -55,7 +55,10 @@ export async function createTrafficNetwork(docker: Docker, o: Owner, nic: string
   const block = blockOf(ipRange);
   const subnet = blockOf(ip.subnet);
   if (block.start < subnet.start || block.start + block.size > subnet.start + subnet.size || blockHolds(block, ip.address))
-    throw new FatalError(`container block ${ipRange} of ${o.hostId} must lie inside its traffic NIC's subnet ${ip.subnet} (${nic}) and not hold its address ${ip.address}`, 'UNSUPPORTED');
+    throw new FatalError(
+      `container block ${ipRange} of ${o.hostId} must lie inside its traffic NIC's subnet ${ip.subnet} (${nic}) and not hold its address ${ip.address}`,
+      'UNSUPPORTED',
+    );
   const name = `${NAME_PREFIX}${shortId(o)}`;
   const net = await docker.createNetwork({
     Name: name,

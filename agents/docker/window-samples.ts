@@ -66,7 +66,8 @@ export function coreCategories(core: number, a: Snapshot, b: Snapshot, container
   const idle = (tb.idle + tb.iowait - ta.idle - ta.iowait) / USER_HZ;
   const ksoftirqd = ((b.ksoftirqdTicks.get(core) ?? 0) - (a.ksoftirqdTicks.get(core) ?? 0)) / USER_HZ;
   const softirqTask = Math.max(0, (tb.softirq - ta.softirq) / USER_HZ - ksoftirqd);
-  const usageOn = (name: string) => ((b.cgroups.get(name)?.usagePercpuNs[core] ?? 0) - (a.cgroups.get(name)?.usagePercpuNs[core] ?? 0)) / 1e9;
+  const usageOn = (name: string) =>
+    ((b.cgroups.get(name)?.usagePercpuNs[core] ?? 0) - (a.cgroups.get(name)?.usagePercpuNs[core] ?? 0)) / 1e9;
   const victimRaw = usageOn(victimName);
   const neighboursRaw = containers.filter((n) => n.startsWith('neighbour-')).reduce((s, n) => s + usageOn(n), 0);
   const charged = victimRaw + neighboursRaw;

@@ -79,7 +79,14 @@ export class Accounting {
         const o = cpu * STATE_SIZE + slot * SLOT_SIZE;
         const vec = VEC_NAME[st.readUInt32LE(o + 12)];
         if (!vec) continue;
-        const row = { cpu, ctxCg: Number(st.readBigUInt64LE(o)), owner: ipFromNetU32(st.readUInt32LE(o + 8)), vec, ns: Number(st.readBigUInt64LE(o + 16)), packets: Number(st.readBigUInt64LE(o + 24)) };
+        const row = {
+          cpu,
+          ctxCg: Number(st.readBigUInt64LE(o)),
+          owner: ipFromNetU32(st.readUInt32LE(o + 8)),
+          vec,
+          ns: Number(st.readBigUInt64LE(o + 16)),
+          packets: Number(st.readBigUInt64LE(o + 24)),
+        };
         const same = rows.find((r) => r.cpu === cpu && r.ctxCg === row.ctxCg && r.owner === row.owner && r.vec === vec);
         if (same) {
           same.ns += row.ns;
@@ -154,10 +161,12 @@ export function accountingSamples(s: Summary, applied: boolean): Sample[] {
   const out: Sample[] = [];
   const how = { enforced: applied ? 'yes' : 'no' };
   for (const [name, f] of s.owners) {
-    for (const vec of ['NET_RX', 'NET_TX'] as const) out.push(sample(METRIC.attributedSoftirqS, f.attributedNs[vec] / 1e9, 's', { container: name, vec }));
+    for (const vec of ['NET_RX', 'NET_TX'] as const)
+      out.push(sample(METRIC.attributedSoftirqS, f.attributedNs[vec] / 1e9, 's', { container: name, vec }));
     out.push(sample(METRIC.chargedTimeS, f.chargeNs / 1e9, 's', { container: name, ...how }));
     out.push(sample(METRIC.creditedTimeS, f.creditNs / 1e9, 's', { container: name, ...how }));
   }
-  for (const vec of ['NET_RX', 'NET_TX'] as const) out.push(sample(METRIC.attributedSoftirqS, s.unattributedNs[vec] / 1e9, 's', { container: 'unattributed', vec }));
+  for (const vec of ['NET_RX', 'NET_TX'] as const)
+    out.push(sample(METRIC.attributedSoftirqS, s.unattributedNs[vec] / 1e9, 's', { container: 'unattributed', vec }));
   return out;
 }

@@ -45,9 +45,31 @@ export function buildBpf(cacheDir = DEFAULT_CACHE_DIR): BpfObjects {
     renameSync(vmlinux + '.tmp', vmlinux);
   }
   // Write to .tmp then rename, so a concurrent or interrupted build never leaves a half-written object.
-  run('clang', ['-O2', '-g', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I', dir, '-c', join(BPF_SRC_DIR, srcs[0]!), '-o', out.acct + '.tmp']);
+  run('clang', [
+    '-O2',
+    '-g',
+    '-target',
+    'bpf',
+    '-D__TARGET_ARCH_x86',
+    '-I',
+    dir,
+    '-c',
+    join(BPF_SRC_DIR, srcs[0]!),
+    '-o',
+    out.acct + '.tmp',
+  ]);
   renameSync(out.acct + '.tmp', out.acct);
-  run('clang', ['-O2', '-g', '-target', 'bpf', '-I/usr/include/x86_64-linux-gnu', '-c', join(BPF_SRC_DIR, srcs[1]!), '-o', out.drop + '.tmp']);
+  run('clang', [
+    '-O2',
+    '-g',
+    '-target',
+    'bpf',
+    '-I/usr/include/x86_64-linux-gnu',
+    '-c',
+    join(BPF_SRC_DIR, srcs[1]!),
+    '-o',
+    out.drop + '.tmp',
+  ]);
   renameSync(out.drop + '.tmp', out.drop);
   return out;
 }

@@ -24,10 +24,12 @@ function onPath(bin: string): boolean {
 }
 
 function mounted(fstype: string, at: string): boolean {
-  return readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => {
-    const [, mnt, type] = l.split(' ');
-    return mnt === at && type === fstype;
-  });
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => {
+      const [, mnt, type] = l.split(' ');
+      return mnt === at && type === fstype;
+    });
 }
 
 function tryMount(fstype: string, src: string, at: string): boolean {
@@ -45,7 +47,10 @@ export function ebpfMissing(opts: CapabilityOptions = {}): string[] {
   const root = process.getuid?.() === 0;
   if (!root) miss.push('not root (loading BPF programs and writing cgroup quotas need root)');
   if (!existsSync('/sys/kernel/btf/vmlinux')) miss.push('no BTF at /sys/kernel/btf/vmlinux (kernel built without CONFIG_DEBUG_INFO_BTF)');
-  if (!mounted('tracefs', '/sys/kernel/tracing') && !(root && opts.mount !== false && tryMount('tracefs', 'nodev', '/sys/kernel/tracing'))) {
+  if (
+    !mounted('tracefs', '/sys/kernel/tracing') &&
+    !(root && opts.mount !== false && tryMount('tracefs', 'nodev', '/sys/kernel/tracing'))
+  ) {
     miss.push('no tracefs at /sys/kernel/tracing (mount -t tracefs nodev /sys/kernel/tracing)');
   }
   if (!mounted('bpf', '/sys/fs/bpf') && !(root && opts.mount !== false && tryMount('bpf', 'bpf', '/sys/fs/bpf'))) {
@@ -73,7 +78,8 @@ export function enforcementCapabilities(opts: CapabilityOptions = {}): Enforceme
   const ironReason = !iron.present ? iron.reason : !root ? 'not root (writing /proc/sys/kernel/iron_enabled needs root)' : undefined;
   return ENFORCEMENTS.map((mode) => {
     const parts = enforcementMode(mode);
-    const reason = parts.kernelSwitch && ironReason ? ironReason : parts.accounting === 'required' && miss.length ? miss.join('; ') : undefined;
+    const reason =
+      parts.kernelSwitch && ironReason ? ironReason : parts.accounting === 'required' && miss.length ? miss.join('; ') : undefined;
     return reason ? { mode, available: false, reason } : { mode, available: true };
   });
 }

@@ -125,6 +125,14 @@ export class GroupController {
     this.maxQuotaUs = Math.max(this.maxQuotaUs, quotaUs);
     this.dropping = this.debtUs > 0;
     if (this.dropping) this.periodsDropping++;
-    return { quotaUs, write, drop: this.dropping, chargedUs: inp.chargeUs, creditedUs: inp.creditUs, consumedUs: consumed, debtUs: this.debtUs };
+    return {
+      quotaUs,
+      write,
+      drop: this.dropping,
+      chargedUs: inp.chargeUs,
+      creditedUs: inp.creditUs,
+      consumedUs: consumed,
+      debtUs: this.debtUs,
+    };
   }
 }

@@ -99,7 +99,10 @@ class EnforcerImpl implements Enforcer {
   /** The parts this mode starts (modes.ts): the kernel switch, accounting, charging, dropping. */
   private readonly parts: EnforcementStrategy;
 
-  constructor(readonly mode: Enforcement, private o: EnforcerOptions) {
+  constructor(
+    readonly mode: Enforcement,
+    private o: EnforcerOptions,
+  ) {
     this.parts = enforcementMode(mode);
     this.stateDir = o.stateDir ?? DEFAULT_STATE_DIR;
     this.state = { id: this.id, pid: process.pid, mode, quotas: [], tc: [], xdp: [] };
@@ -203,7 +206,9 @@ class EnforcerImpl implements Enforcer {
     // Each charged group steps once per its own CFS period, just after the kernel's refill, so that a quota
     // write hands out (almost) no second refill (period-clock.ts).
     const charged = this.o.containers.filter((c) => this.charging!.state(c.name)?.constrained);
-    const clocks = await Promise.all(charged.map((c) => PeriodClock.start(c.cgroupCpuPath, () => this.tick(c.name), { periodUs: this.charging!.state(c.name)!.periodUs })));
+    const clocks = await Promise.all(
+      charged.map((c) => PeriodClock.start(c.cgroupCpuPath, () => this.tick(c.name), { periodUs: this.charging!.state(c.name)!.periodUs })),
+    );
     if (!this.charging) return void clocks.forEach((c) => c.stop()); // stopped while looking for the boundaries
     charged.forEach((c, i) => this.clocks.set(c.name, clocks[i]!));
   }
@@ -236,14 +241,28 @@ class EnforcerImpl implements Enforcer {
     const last = this.lastStep.get(name) ?? this.lastTick;
     const f = summarize(diffSnapshots(last.snap, snap), this.owners).owners.get(name);
     const used = (usedNs.get(name) ?? 0) - (last.usedNs.get(name) ?? 0);
-    const input: PeriodInput = { elapsedUs: Number(now - last.at) / 1000, usedUs: Math.max(0, used) / 1000, chargeUs: (f?.chargeNs ?? 0) / 1000, creditUs: (f?.creditNs ?? 0) / 1000 };
+    const input: PeriodInput = {
+      elapsedUs: Number(now - last.at) / 1000,
+      usedUs: Math.max(0, used) / 1000,
+      chargeUs: (f?.chargeNs ?? 0) / 1000,
+      creditUs: (f?.creditNs ?? 0) / 1000,
+    };
     const d = this.charging.period(new Map([[name, input]])).get(name);
     this.lastStep.set(name, { at: now, snap, usedNs, dropped });
     if (!d) return; // unconstrained (a traffic peer): never charged, never dropped
     if (this.parts.dropping === 'ebpf') this.drops?.set(c.ipv4, d.drop); // the eBPF dropping part acts on the controller's rule
     const tS = this.window ? Number(now - this.window.at) / 1e9 : 0;
     const drops = (dropped.get(name) ?? 0) - (last.dropped.get(name) ?? dropped.get(name) ?? 0);
-    this.periods.push({ tS, container: name, chargedS: d.chargedUs / 1e6, creditedS: d.creditedUs / 1e6, debtS: d.debtUs / 1e6, quotaUs: d.quotaUs, drop: d.drop, drops });
+    this.periods.push({
+      tS,
+      container: name,
+      chargedS: d.chargedUs / 1e6,
+      creditedS: d.creditedUs / 1e6,
+      debtS: d.debtUs / 1e6,
+      quotaUs: d.quotaUs,
+      drop: d.drop,
+      drops,
+    });
     this.ticks++;
   }
 
@@ -378,7 +397,9 @@ function controllerSamples(rs: readonly PeriodRecord[]): Sample[] {
 function mayLabel(t: XdpTarget): boolean {
   if (t.dev.startsWith('ironlab')) return false;
   try {
-    const argv = t.netns ? ['nsenter', `--net=${t.netns}`, '--', 'ip', '-j', 'link', 'show', 'dev', t.dev] : ['ip', '-j', 'link', 'show', 'dev', t.dev];
+    const argv = t.netns
+      ? ['nsenter', `--net=${t.netns}`, '--', 'ip', '-j', 'link', 'show', 'dev', t.dev]
+      : ['ip', '-j', 'link', 'show', 'dev', t.dev];
     const [l] = JSON.parse(execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' })) as { ifalias?: string }[];
     if (l?.ifalias && l.ifalias !== ALIAS) return false; // someone else's label: keep it, the state file still knows
   } catch {

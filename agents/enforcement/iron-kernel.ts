@@ -20,7 +20,10 @@ export interface IronKernelInfo {
 export function detectIronKernel(procRoot = '/proc'): IronKernelInfo {
   const sw = join(procRoot, IRON_SWITCH);
   if (!existsSync(sw)) {
-    return { present: false, reason: `kernel without the IRON switch: /proc/${IRON_SWITCH} does not exist (boot a kernel carrying the IRON patch; see agents/enforcement/README.md)` };
+    return {
+      present: false,
+      reason: `kernel without the IRON switch: /proc/${IRON_SWITCH} does not exist (boot a kernel carrying the IRON patch; see agents/enforcement/README.md)`,
+    };
   }
   const enabled = readFileSync(sw, 'utf8').trim() === '1';
   const vf = join(procRoot, IRON_VERSION);

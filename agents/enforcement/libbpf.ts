@@ -9,8 +9,22 @@ export const LIBBPF_PATH = '/usr/lib/x86_64-linux-gnu/libbpf.so.1';
 
 type Fn = (...args: unknown[]) => any;
 interface Lib {
-  open: Fn; load: Fn; close: Fn; nextProgram: Fn; progName: Fn; progFd: Fn; attach: Fn; linkDestroy: Fn;
-  findMapFd: Fn; lookup: Fn; update: Fn; del: Fn; nextKey: Fn; objGet: Fn; errno: Fn; closeFd: Fn;
+  open: Fn;
+  load: Fn;
+  close: Fn;
+  nextProgram: Fn;
+  progName: Fn;
+  progFd: Fn;
+  attach: Fn;
+  linkDestroy: Fn;
+  findMapFd: Fn;
+  lookup: Fn;
+  update: Fn;
+  del: Fn;
+  nextKey: Fn;
+  objGet: Fn;
+  errno: Fn;
+  closeFd: Fn;
 }
 let lib: Lib | null = null;
 
@@ -60,7 +74,10 @@ function fail(what: string, rc: number): never {
 /** A loaded BPF object whose programs are attached; close() detaches everything (links are fd-based). */
 export class BpfObject {
   private links: unknown[] = [];
-  private constructor(private obj: unknown, private l: Lib) {}
+  private constructor(
+    private obj: unknown,
+    private l: Lib,
+  ) {}
 
   static openAndAttach(path: string): BpfObject {
     const l = bind();

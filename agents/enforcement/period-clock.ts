@@ -82,11 +82,14 @@ export class PeriodClock {
       waitNs = period - (since < 0n ? since + period : since);
       if (waitNs < period / 4n) waitNs += period; // just fired: not twice in one period
     }
-    this.timer = setTimeout(() => {
-      if (this.stopped) return;
-      fn();
-      this.schedule(fn);
-    }, Math.ceil(Number(waitNs) / 1e6)); // never before the target (setTimeout counts whole ms)
+    this.timer = setTimeout(
+      () => {
+        if (this.stopped) return;
+        fn();
+        this.schedule(fn);
+      },
+      Math.ceil(Number(waitNs) / 1e6),
+    ); // never before the target (setTimeout counts whole ms)
     this.timer.unref();
   }
 

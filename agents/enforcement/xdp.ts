@@ -24,7 +24,9 @@ function ip(t: XdpTarget, args: string[]): string {
 /** The XDP program on a device: its name and mode, or null (none, or the device is gone). */
 export function xdpProgram(t: XdpTarget): { name: string; id: number; native: boolean } | null {
   try {
-    const [l] = JSON.parse(ip(t, ['-j', '-d', 'link', 'show', 'dev', t.dev])) as { xdp?: { mode?: number; prog?: { name?: string; id?: number } } }[];
+    const [l] = JSON.parse(ip(t, ['-j', '-d', 'link', 'show', 'dev', t.dev])) as {
+      xdp?: { mode?: number; prog?: { name?: string; id?: number } };
+    }[];
     if (!l?.xdp?.prog) return null;
     return { name: l.xdp.prog.name ?? '', id: l.xdp.prog.id ?? 0, native: l.xdp.mode === 1 };
   } catch {

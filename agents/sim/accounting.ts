@@ -75,7 +75,11 @@ export class VanillaAccounting extends AccountingPolicy {
 
 export class IronAccounting extends AccountingPolicy {
   readonly mode = 'iron-kernel' as const;
-  constructor(groups: CfsBandwidth[], homeCpu: number[], readonly overheadNsPerPacket: number) {
+  constructor(
+    groups: CfsBandwidth[],
+    homeCpu: number[],
+    readonly overheadNsPerPacket: number,
+  ) {
     super(groups, homeCpu);
   }
   onSoftirq(_cpu: number, ctx: number, totalNs: number, ownerNs: Float64Array, now: number): void {
@@ -127,7 +131,9 @@ export class EbpfAccounting extends AccountingPolicy {
   ) {
     super(groups, homeCpu);
     const n = groups.length;
-    this.ctl = groups.map((g, i) => new GroupController({ baseUs: baseQuotaNs[i] / 1000, periodUs: g.periodNs / 1000, kernelMinUs: minQuotaNs / 1000 }));
+    this.ctl = groups.map(
+      (g, i) => new GroupController({ baseUs: baseQuotaNs[i] / 1000, periodUs: g.periodNs / 1000, kernelMinUs: minQuotaNs / 1000 }),
+    );
     this.chargeNs = new Float64Array(n);
     this.creditNs = new Float64Array(n);
     this.usageAtStepNs = new Float64Array(n);

@@ -49,7 +49,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const rs = variants.map(([, o]) => penalty(w, params, o, reps));
     const ref = rs[0].p;
     const worst = Math.max(...rs.map((r) => Math.abs(r.p - ref) / ref));
-    const label = `${w} ${Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+    const label = `${w} ${Object.entries(params)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`;
     console.log(`| ${label} | ${rs.map((r) => r.p.toFixed(3)).join(' | ')} | ${(worst * 100).toFixed(2)}% | ${rs[0].events.toFixed(0)} |`);
   }
 }

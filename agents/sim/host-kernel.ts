@@ -20,7 +20,12 @@ import { createRng, type Rng } from './rng.ts';
 import { Traffic } from './traffic.ts';
 
 /** Per-core time categories, in the order of CORE_CATEGORIES in agents/samples.ts. */
-export const CAT_VICTIM = 0, CAT_NEIGHBOURS = 1, CAT_SOFTIRQ_TASK = 2, CAT_KSOFTIRQD = 3, CAT_IDLE = 4, CAT_OTHER = 5;
+export const CAT_VICTIM = 0,
+  CAT_NEIGHBOURS = 1,
+  CAT_SOFTIRQ_TASK = 2,
+  CAT_KSOFTIRQD = 3,
+  CAT_IDLE = 4,
+  CAT_OTHER = 5;
 export const N_CATS = 6;
 const IDLE = -1;
 const NONE = -2;
@@ -216,7 +221,15 @@ export class HostKernel {
       const home = this.homeCpu[i];
       const nicCore = spec.nicCpus.includes(home) ? home : spec.nicCpus[(i - 1) % spec.nicCpus.length];
       const t = new Traffic(
-        { kind: spec.workload, owner: i, appCore: home, nicCore, rateGbps: perNeighbourGbps, flows: spec.params.flows ?? 1, messageBytes: this.messageBytes },
+        {
+          kind: spec.workload,
+          owner: i,
+          appCore: home,
+          nicCore,
+          rateGbps: perNeighbourGbps,
+          flows: spec.params.flows ?? 1,
+          messageBytes: this.messageBytes,
+        },
         prof,
         this.policy,
       );
@@ -444,7 +457,8 @@ export class HostKernel {
       const t = this.traffic[i];
       if (g.isThrottled(c) || g.available(c) <= 0) dem = 0;
       else if (t === null) dem = Infinity;
-      else if (bhSoftirq && t.nicCore === c) dem = Infinity; // woken by deliveries, busy in do_softirq
+      else if (bhSoftirq && t.nicCore === c)
+        dem = Infinity; // woken by deliveries, busy in do_softirq
       else dem = t.appDemand();
       this.demand[i] = dem;
       dockerDemand += dem;
@@ -657,8 +671,7 @@ export class HostKernel {
           const here = this.onCore[n];
           for (let j = 0; j < here.length; j++) bh += this.bh[here[j]];
           svc = Math.max(0, this.kShare[n] + bh - this.dFixed[n]) / nr;
-        }
-        else ppp = Math.max(1, t.groPpns() * this.moderationNs);
+        } else ppp = Math.max(1, t.groPpns() * this.moderationNs);
       }
       t.update(this.share[t.owner] - this.bh[t.owner], svc, ppp);
     }
@@ -699,7 +712,12 @@ export class HostKernel {
           this.pollEntries.overload++;
           this.ksoftirqdWakes(c, now);
           this.nextTickNs[c] = this.tickAfter(c, now);
-          this.startEpisode(c, this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c), this.softirqDeadline(c, now), true);
+          this.startEpisode(
+            c,
+            this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c),
+            this.softirqDeadline(c, now),
+            true,
+          );
           changed = true;
         }
       } else if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
@@ -857,7 +875,8 @@ export class HostKernel {
       } else if (this.poll[c]) dt = Math.min(dt, this.nextTickNs[c] - now); // tick episodes (before 4.9), turns
       if (this.jiffyRate[c] > 0) dt = Math.min(dt, this.jiffyClock[c] / this.jiffyRate[c]);
       // A ksoftirqd behind the docker group runs deferred work at once until it has caught up.
-      if (!this.poll[c] && this.kShare[c] > 0 && this.kvLeadNs[c] < 0 && this.kvLeadRate[c] > 0) dt = Math.min(dt, -this.kvLeadNs[c] / this.kvLeadRate[c]);
+      if (!this.poll[c] && this.kShare[c] > 0 && this.kvLeadNs[c] < 0 && this.kvLeadRate[c] > 0)
+        dt = Math.min(dt, -this.kvLeadNs[c] / this.kvLeadRate[c]);
     }
     for (let i = 0; i < this.nContainers; i++) if (this.lagRate[i] > 0) dt = Math.min(dt, this.lagNs[i] / this.lagRate[i]);
     for (let k = 0; k < this.allTraffic.length; k++) {
@@ -918,7 +937,8 @@ export class HostKernel {
       if (!this.dockerRunnable[c]) v = Math.min(this.maxLagNs, v);
       this.kvLeadNs[c] = Math.abs(v) < 1e-3 ? 0 : v;
     }
-    for (let c = 0; c < this.cores; c++) if (this.jiffyRate[c] > 0) this.jiffyClock[c] = Math.max(0, this.jiffyClock[c] - this.jiffyRate[c] * dt);
+    for (let c = 0; c < this.cores; c++)
+      if (this.jiffyRate[c] > 0) this.jiffyClock[c] = Math.max(0, this.jiffyClock[c] - this.jiffyRate[c] * dt);
     for (let c = 0; c < this.cores; c++) {
       if (this.epCtx[c] === NONE) continue;
       const recv = this.nicRecv[c];
@@ -943,7 +963,8 @@ export class HostKernel {
     // it wakes (place_entity), so it never holds a larger claim on the runnable ones.
     let minRun = Infinity;
     for (let j = 0; j < here.length; j++) if (here[j] === i || this.demand[here[j]] > 0) minRun = Math.min(minRun, this.lagNs[here[j]]);
-    for (let j = 0; j < here.length; j++) if (here[j] !== i && !(this.demand[here[j]] > 0)) this.lagNs[here[j]] = Math.max(this.lagNs[here[j]], minRun - this.maxLagNs);
+    for (let j = 0; j < here.length; j++)
+      if (here[j] !== i && !(this.demand[here[j]] > 0)) this.lagNs[here[j]] = Math.max(this.lagNs[here[j]], minRun - this.maxLagNs);
     let min = Infinity;
     for (let j = 0; j < here.length; j++) min = Math.min(min, this.lagNs[here[j]]);
     for (let j = 0; j < here.length; j++) this.lagNs[here[j]] -= min;
@@ -1132,11 +1153,22 @@ export class HostKernel {
         dropped: t ? Array.from(t.dropped) : [0, 0, 0, 0, 0],
       });
     }
-    return { nowNs: this.nowNs, coreCatNs: Float64Array.from(this.coreCatNs), softirqVecNs: Float64Array.from(this.softirqVecNs), containers };
+    return {
+      nowNs: this.nowNs,
+      coreCatNs: Float64Array.from(this.coreCatNs),
+      softirqVecNs: Float64Array.from(this.softirqVecNs),
+      containers,
+    };
   }
 
   /** Packet conservation per network neighbour: offered = delivered + dropped + queued. */
   conservation(): { container: number; offered: number; delivered: number; dropped: number; queued: number }[] {
-    return this.allTraffic.map((t) => ({ container: t.owner, offered: t.offered, delivered: t.delivered, dropped: t.totalDropped(), queued: t.queued() }));
+    return this.allTraffic.map((t) => ({
+      container: t.owner,
+      offered: t.offered,
+      delivered: t.delivered,
+      dropped: t.totalDropped(),
+      queued: t.queued(),
+    }));
   }
 }

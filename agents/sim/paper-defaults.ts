@@ -52,7 +52,12 @@ export function paperScenarios(): [WorkloadKind, ScenarioParams][] {
   return PAPER_MATRIX.filter((e) => e.workload !== 'sysbench').flatMap((e) => {
     const rates = e.rateGbps ?? [undefined];
     const flows = e.flows ?? [undefined];
-    return rates.flatMap((r) => flows.map((f): [WorkloadKind, ScenarioParams] => [e.workload, { ...(r != null ? { rateGbps: r } : {}), ...(f !== undefined ? { flows: f } : {}) }]));
+    return rates.flatMap((r) =>
+      flows.map((f): [WorkloadKind, ScenarioParams] => [
+        e.workload,
+        { ...(r != null ? { rateGbps: r } : {}), ...(f !== undefined ? { flows: f } : {}) },
+      ]),
+    );
   });
 }
 

@@ -29,7 +29,10 @@ function meanVictim(workload: WorkloadKind, params: ScenarioParams, enforcement:
 }
 
 export function paperMatrix(reps = 3, durationS = 5): MatrixRow[] {
-  const control = Object.fromEntries(ENFORCEMENTS.map((m) => [m, meanVictim('sysbench', {}, m, reps, durationS).victim])) as Record<Enforcement, number>;
+  const control = Object.fromEntries(ENFORCEMENTS.map((m) => [m, meanVictim('sysbench', {}, m, reps, durationS).victim])) as Record<
+    Enforcement,
+    number
+  >;
   return PAPER_SCENARIOS.map(([workload, params]) => {
     const penalty = {} as Record<Enforcement, number>;
     let ksoftirqdShare = 0;
@@ -49,8 +52,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(`| scenario | ${ENFORCEMENTS.join(' | ')} | ksoftirqd share (none) |`);
   console.log(`|---|${ENFORCEMENTS.map(() => '---|').join('')}---|`);
   for (const r of rows) {
-    const p = Object.entries(r.params).map(([k, v]) => `${k}=${v}`).join(' ') || 'unlimited';
-    console.log(`| ${r.workload} ${p} | ${ENFORCEMENTS.map((m) => r.penalty[m].toFixed(2)).join(' | ')} | ${r.ksoftirqdShare.toFixed(2)} |`);
+    const p =
+      Object.entries(r.params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || 'unlimited';
+    console.log(
+      `| ${r.workload} ${p} | ${ENFORCEMENTS.map((m) => r.penalty[m].toFixed(2)).join(' | ')} | ${r.ksoftirqdShare.toFixed(2)} |`,
+    );
   }
   console.log(`\n${reps} repetitions x 6 simulated s per cell, ${((performance.now() - t0) / 1000).toFixed(1)} s wall`);
 }

@@ -109,7 +109,14 @@ export const HostProfile = z
     _kind: z.record(z.string(), z.enum(['kernel', 'published', 'measured', 'estimate', 'engine', 'design', 'descriptive'])),
     /** Where and when the `measured` values were measured (`ironlab calibrate`); absent in hand-written profiles. */
     _measured: z
-      .object({ host: z.string(), kernel: z.string(), date: z.string(), command: z.string(), basedOn: z.string(), load: z.string().optional() })
+      .object({
+        host: z.string(),
+        kernel: z.string(),
+        date: z.string(),
+        command: z.string(),
+        basedOn: z.string(),
+        load: z.string().optional(),
+      })
       .strict()
       .optional(),
   })

@@ -72,7 +72,9 @@ export function samplesFromSim(spec: RunSpec, start: KernelSnapshot, end: Kernel
       out.push(sample(METRIC.coreTimeS, (end.coreCatNs[idx] - start.coreCatNs[idx]) / 1e9, 's', { core, category }));
     });
     out.push(sample(METRIC.softirqTimeS, (end.softirqVecNs[c * 2] - start.softirqVecNs[c * 2]) / 1e9, 's', { core, vec: 'NET_RX' }));
-    out.push(sample(METRIC.softirqTimeS, (end.softirqVecNs[c * 2 + 1] - start.softirqVecNs[c * 2 + 1]) / 1e9, 's', { core, vec: 'NET_TX' }));
+    out.push(
+      sample(METRIC.softirqTimeS, (end.softirqVecNs[c * 2 + 1] - start.softirqVecNs[c * 2 + 1]) / 1e9, 's', { core, vec: 'NET_TX' }),
+    );
     const ksoft = (end.coreCatNs[c * N_CATS + 3] - start.coreCatNs[c * N_CATS + 3]) / 1e9;
     out.push(sample(METRIC.ksoftirqdTimeS, ksoft, 's', { core }));
     out.push(sample(METRIC.stealTimeS, 0, 's', { core })); // a simulated host has no hypervisor

@@ -26,7 +26,12 @@ function simulate(o: PaperRunOptions, prof: Partial<HostProfile>): Outcome {
   let bytes = 0;
   for (let i = 1; i < b.containers.length; i++) bytes += b.containers[i].goodputBytes - a.containers[i].goodputBytes;
   const simS = spec.warmupS + spec.durationS;
-  return { victim: sumOf(s, METRIC.victimEventsPerSec), ksoftirqd: sumOf(s, METRIC.ksoftirqdShare, { core: '0' }), gbps: (bytes * 8) / 1e9 / spec.durationS, jiffyPerS: k.pollEntries.jiffy / simS };
+  return {
+    victim: sumOf(s, METRIC.victimEventsPerSec),
+    ksoftirqd: sumOf(s, METRIC.ksoftirqdShare, { core: '0' }),
+    gbps: (bytes * 8) / 1e9 / spec.durationS,
+    jiffyPerS: k.pollEntries.jiffy / simS,
+  };
 }
 
 const VARIANTS: [string, { neighbours?: number; params?: ScenarioParams }, Partial<HostProfile>][] = [
@@ -46,6 +51,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const [name, o, prof] of VARIANTS) {
     const control = simulate({ workload: 'sysbench', neighbours: o.neighbours }, prof);
     const r = simulate({ workload: 'tcp-receiver', params: { rateGbps: 9 }, ...o }, prof);
-    console.log(`| ${name} | ${(control.victim / r.victim).toFixed(2)} | ${r.ksoftirqd.toFixed(2)} | ${r.gbps.toFixed(2)} | ${r.jiffyPerS.toFixed(0)} |`);
+    console.log(
+      `| ${name} | ${(control.victim / r.victim).toFixed(2)} | ${r.ksoftirqd.toFixed(2)} | ${r.gbps.toFixed(2)} | ${r.jiffyPerS.toFixed(0)} |`,
+    );
   }
 }

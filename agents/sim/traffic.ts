@@ -11,7 +11,10 @@ import { groBatch, superPacketStackNs } from './tcp.ts';
 
 export const DROP_REASONS = ['socket_buffer', 'nic_throttled', 'ebpf_throttled', 'qdisc', 'ring'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
-const R_SOCK = 0, R_NIC = 1, R_EBPF = 2, R_RING = 4;
+const R_SOCK = 0,
+  R_NIC = 1,
+  R_EBPF = 2,
+  R_RING = 4;
 const EPS = 1e-6; // packets (or bytes for the TCP send queue): below this a buffer counts as empty
 
 export interface TrafficParams {
@@ -166,7 +169,9 @@ export class Traffic {
     this.cTsoPerByte = prof.tcpTxNsPerTsoSegment / prof.tcpTsoMaxBytes;
     this.cAckRx = prof.tcpAckRxNsPerPacket + acct;
     // The sink across the link coalesces our segments with GRO and ACKs each super-packet.
-    this.ackBytes = prof.tcpMssBytes * Math.max(prof.tcpAckEverySegments, groBatch(prof.napiWeightPackets, p.flows, prof.groMaxSegments, prof.groFlowInterleavePenalty));
+    this.ackBytes =
+      prof.tcpMssBytes *
+      Math.max(prof.tcpAckEverySegments, groBatch(prof.napiWeightPackets, p.flows, prof.groMaxSegments, prof.groFlowInterleavePenalty));
     switch (p.kind) {
       case 'udp-receiver':
         this.cApp = prof.udpRecvSyscallNsPerPacket;
@@ -375,9 +380,14 @@ export class Traffic {
       case 'tcp-receiver':
         return Math.min(appShare, this.rApp * (this.cApp * j + this.cBacklog));
       case 'udp-sender':
-        return this.htbPpns < Infinity && this.sqApp > 0 ? Math.min(appShare, this.rApp * this.cApp * j) : Math.min(appShare, this.rApp * this.cDirect * j);
+        return this.htbPpns < Infinity && this.sqApp > 0
+          ? Math.min(appShare, this.rApp * this.cApp * j)
+          : Math.min(appShare, this.rApp * this.cDirect * j);
       default:
-        return Math.min(appShare, this.sendQueueBytes > EPS || this.qNet > 0 ? this.rApp * this.cApp * j : this.rApp * (this.cApp + this.cTsoPerByte) * j);
+        return Math.min(
+          appShare,
+          this.sendQueueBytes > EPS || this.qNet > 0 ? this.rApp * this.cApp * j : this.rApp * (this.cApp + this.cTsoPerByte) * j,
+        );
     }
   }
 
@@ -391,13 +401,16 @@ export class Traffic {
       const dSock = this.rSockIn - this.rApp - this.rSockDrop;
       if (dSock < -1e-15) t = Math.min(t, this.socket / -dSock);
       else if (dSock > 1e-15 && this.socket < this.socketCap - EPS) t = Math.min(t, (this.socketCap - this.socket) / dSock);
-      if (this.isTcp && !this.windowClosed && dSock + dRing > 1e-15) t = Math.min(t, Math.max(0, this.rwndSegments - this.socket - this.ring) / (dSock + dRing));
+      if (this.isTcp && !this.windowClosed && dSock + dRing > 1e-15)
+        t = Math.min(t, Math.max(0, this.rwndSegments - this.socket - this.ring) / (dSock + dRing));
       // A closed window reopens when the reader has freed reopenSegments (the window update).
-      if (this.isTcp && this.windowClosed && dSock + dRing < -1e-15) t = Math.min(t, Math.max(0, this.socket + this.ring - (this.rwndSegments - this.reopenSegments)) / -(dSock + dRing));
+      if (this.isTcp && this.windowClosed && dSock + dRing < -1e-15)
+        t = Math.min(t, Math.max(0, this.socket + this.ring - (this.rwndSegments - this.reopenSegments)) / -(dSock + dRing));
       if (this.isTcp && this.peerDeficit > EPS && this.rDeficit < -1e-15) t = Math.min(t, this.peerDeficit / -this.rDeficit);
     } else if (this.kind === 'tcp-sender') {
       if (this.qNet < -1e-12) t = Math.min(t, this.sendQueueBytes / -this.qNet);
-      else if (this.qNet > 1e-12 && this.sendQueueBytes < this.sndbufBytes - EPS) t = Math.min(t, (this.sndbufBytes - this.sendQueueBytes) / this.qNet);
+      else if (this.qNet > 1e-12 && this.sendQueueBytes < this.sndbufBytes - EPS)
+        t = Math.min(t, (this.sndbufBytes - this.sendQueueBytes) / this.qNet);
     }
     return t;
   }
@@ -441,7 +454,9 @@ export class Traffic {
 
   /** The peer's rate may grow (congestion avoidance: one MSS per flow per RTT). */
   ramping(): boolean {
-    return this.kind === 'tcp-receiver' && !this.dropping && !this.windowClosed && this.rRingDrop <= 0 && this.tcpRatePpns < this.rateCeiling();
+    return (
+      this.kind === 'tcp-receiver' && !this.dropping && !this.windowClosed && this.rRingDrop <= 0 && this.tcpRatePpns < this.rateCeiling()
+    );
   }
 
   /** Grow the peer's rate over `dt` (cwnd += flows * MSS per RTT, rate = cwnd / RTT). */

@@ -61,7 +61,11 @@ export interface RepetitionRequest {
  * (`paired`), every extra block needs its own control run: the control gets as many as the most any of its
  * scenarios asks for. A scenario seen on several hosts asks once, for the most any host needs. Empty = done.
  */
-export function repetitionPlan(summaries: readonly ScenarioSummary[], until: Until, options: { paired?: boolean } = {}): RepetitionRequest[] {
+export function repetitionPlan(
+  summaries: readonly ScenarioSummary[],
+  until: Until,
+  options: { paired?: boolean } = {},
+): RepetitionRequest[] {
   const plan = new Map<string, RepetitionRequest>();
   const controlTarget = new Map<string, { scenarioId: string; enforcement: Enforcement; extra: number }>();
   const add = (r: RepetitionRequest) => {

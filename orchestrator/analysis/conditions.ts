@@ -43,7 +43,9 @@ export function perCoreShare(samples: readonly Sample[], metric: string, cores: 
 }
 
 /** Per flood container: its offered rate (absent = unlimited) and its achieved rate by source. */
-export function floodLoads(samples: readonly Sample[]): Map<string, { offered: number | null; achieved: number | null; source: string | null }> {
+export function floodLoads(
+  samples: readonly Sample[],
+): Map<string, { offered: number | null; achieved: number | null; source: string | null }> {
   const out = new Map<string, { offered: number | null; achieved: number | null; source: string | null }>();
   const entry = (c: string) => out.get(c) ?? (out.set(c, { offered: null, achieved: null, source: null }), out.get(c)!);
   for (const s of samples) {
@@ -69,7 +71,9 @@ export function runConditions(samples: readonly Sample[], victimCores: readonly 
   const steal = perCoreShare(samples, METRIC.stealTimeS, victimCores, windowS);
   const foreign = perCoreShare(samples, METRIC.foreignCpuTimeS, victimCores, windowS);
   const softirqs = samples.filter((s) => s.metric === METRIC.softirqCount && victimCores.includes(Number(s.labels.core)));
-  const shares = samples.filter((s) => s.metric === METRIC.ksoftirqdShare && (s.labels.core === undefined || victimCores.includes(Number(s.labels.core))));
+  const shares = samples.filter(
+    (s) => s.metric === METRIC.ksoftirqdShare && (s.labels.core === undefined || victimCores.includes(Number(s.labels.core))),
+  );
   let byWho: Record<string, number> | null = null;
   for (const s of samples)
     if (s.metric === METRIC.foreignCpuTimeS && victimCores.includes(Number(s.labels.core))) {
@@ -126,7 +130,9 @@ export function conditionsSpread(runs: readonly RunConditions[]): ConditionsSpre
     loadRatio: spreadOf(runs.map((r) => r.loadRatio)),
     stealShare: spreadOf(runs.map((r) => r.stealShare)),
     foreignCpuShare: spreadOf(runs.map((r) => r.foreignCpuShare)),
-    foreignCpuByWho: Object.fromEntries(who.map((w) => [w, spreadOf(runs.map((r) => (r.foreignCpuByWho ? (r.foreignCpuByWho[w] ?? 0) : null)))!])),
+    foreignCpuByWho: Object.fromEntries(
+      who.map((w) => [w, spreadOf(runs.map((r) => (r.foreignCpuByWho ? (r.foreignCpuByWho[w] ?? 0) : null)))!]),
+    ),
     softirqPerSec: spreadOf(runs.map((r) => r.softirqPerSec)),
     ksoftirqdShare: spreadOf(runs.map((r) => r.ksoftirqdShare)),
   };
@@ -145,9 +151,15 @@ export function conditionNotes(arm: string, c: ConditionsSpread, thresholds: { s
     const top = Object.entries(c.foreignCpuByWho).sort((a, b) => b[1].max - a[1].max)[0];
     notes.push(`${arm}: foreign CPU up to ${pct(c.foreignCpuShare.max)} of a victim core${top ? ` (most: ${top[0]})` : ''}`);
   }
-  if (c.loadRatio && Math.abs(1 - c.loadRatio.min) > thresholds.load) notes.push(`${arm}: achieved load down to ${pct(c.loadRatio.min)} of the offered rate`);
-  else if (c.achievedGbps?.cv != null && c.achievedGbps.cv > thresholds.load) notes.push(`${arm}: achieved load varies by ${pct(c.achievedGbps.cv)} (${c.achievedGbps.min.toFixed(2)}–${c.achievedGbps.max.toFixed(2)} Gbit/s)`);
+  if (c.loadRatio && Math.abs(1 - c.loadRatio.min) > thresholds.load)
+    notes.push(`${arm}: achieved load down to ${pct(c.loadRatio.min)} of the offered rate`);
+  else if (c.achievedGbps?.cv != null && c.achievedGbps.cv > thresholds.load)
+    notes.push(
+      `${arm}: achieved load varies by ${pct(c.achievedGbps.cv)} (${c.achievedGbps.min.toFixed(2)}–${c.achievedGbps.max.toFixed(2)} Gbit/s)`,
+    );
   if (c.ksoftirqdShare && c.ksoftirqdShare.max - c.ksoftirqdShare.min > 0.1)
-    notes.push(`${arm}: ksoftirqd share ranges ${pct(c.ksoftirqdShare.min)}–${pct(c.ksoftirqdShare.max)} of the victim core (softirq moved between task context and ksoftirqd)`);
+    notes.push(
+      `${arm}: ksoftirqd share ranges ${pct(c.ksoftirqdShare.min)}–${pct(c.ksoftirqdShare.max)} of the victim core (softirq moved between task context and ksoftirqd)`,
+    );
   return notes;
 }

@@ -15,7 +15,11 @@ const OPEN_LOOP: readonly WorkloadKind[] = ['udp-receiver'];
 const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
 
 /** Why the run is out of guard, one phrase per violation (e.g. "steal 12% on core 0"); empty = in guard. */
-export function guardViolations(samples: readonly Sample[], run: { victim: { cpus: number[] }; durationS: number; workload?: WorkloadKind }, guards: GuardSpec): string[] {
+export function guardViolations(
+  samples: readonly Sample[],
+  run: { victim: { cpus: number[] }; durationS: number; workload?: WorkloadKind },
+  guards: GuardSpec,
+): string[] {
   const reasons: string[] = [];
   const windowS = windowOf(samples, run.durationS);
   const cores = run.victim.cpus;
@@ -24,11 +28,14 @@ export function guardViolations(samples: readonly Sample[], run: { victim: { cpu
       if (l.offered === null || l.offered <= 0 || l.achieved === null) continue;
       const miss = Math.abs(l.achieved - l.offered) / l.offered;
       if (miss > guards.achievedLoadTolerance)
-        reasons.push(`${container} achieved ${l.achieved.toFixed(2)} of ${l.offered} Gbit/s offered (${l.source ?? 'unknown source'}, ${pct(miss)} off, tolerance ${pct(guards.achievedLoadTolerance)})`);
+        reasons.push(
+          `${container} achieved ${l.achieved.toFixed(2)} of ${l.offered} Gbit/s offered (${l.source ?? 'unknown source'}, ${pct(miss)} off, tolerance ${pct(guards.achievedLoadTolerance)})`,
+        );
     }
   const shareCheck = (metric: string, limit: number | null, what: string) => {
     if (limit === null) return;
-    for (const [core, share] of perCoreShare(samples, metric, cores, windowS)) if (share > limit) reasons.push(`${what} ${pct(share)} on core ${core} (limit ${pct(limit)})`);
+    for (const [core, share] of perCoreShare(samples, metric, cores, windowS))
+      if (share > limit) reasons.push(`${what} ${pct(share)} on core ${core} (limit ${pct(limit)})`);
   };
   shareCheck(METRIC.stealTimeS, guards.maxStealShare, 'steal');
   shareCheck(METRIC.foreignCpuTimeS, guards.maxForeignCpuShare, 'foreign CPU');

@@ -257,9 +257,18 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
  * geometric mean of the r_b, its interval a t interval on log r_b (df = pairs − 1) taken back with exp: exact
  * when log r_b is normal, and a ratio's interval stays positive and asymmetric as it should.
  */
-export function pairedPenalty(control: ArmStats | null, interference: ArmStats | null, enforcement: Enforcement, level = 0.95, higherIsBetter = true): { penalty: Penalty; logRatios: number[] } {
+export function pairedPenalty(
+  control: ArmStats | null,
+  interference: ArmStats | null,
+  enforcement: Enforcement,
+  level = 0.95,
+  higherIsBetter = true,
+): { penalty: Penalty; logRatios: number[] } {
   const n0 = interference?.n ?? 0;
-  const none = (note: string, n = n0): { penalty: Penalty; logRatios: number[] } => ({ penalty: { mean: null, ci95: null, n, df: null, note, method: 'paired-log-t', level }, logRatios: [] });
+  const none = (note: string, n = n0): { penalty: Penalty; logRatios: number[] } => ({
+    penalty: { mean: null, ci95: null, n, df: null, note, method: 'paired-log-t', level },
+    logRatios: [],
+  });
   if (!control) return none(`no completed sysbench control run with enforcement ${enforcement} and the same settings and host`);
   if (!interference) return none('no completed run');
   if (higherIsBetter && interference.meanEventsPerSec <= 0) return none('the victim made no progress (0 events/s)');
@@ -276,13 +285,22 @@ export function pairedPenalty(control: ArmStats | null, interference: ArmStats |
   if (n === 0) return none('no block has both a control run and a run of this scenario', 0);
   const m = meanOf(logRatios);
   const mean = Math.exp(m);
-  if (n < 2) return { penalty: { mean, ci95: null, n, df: null, note: `no interval with 1 complete block (needs 2)`, method: 'paired-log-t', level }, logRatios };
+  if (n < 2)
+    return {
+      penalty: { mean, ci95: null, n, df: null, note: `no interval with 1 complete block (needs 2)`, method: 'paired-log-t', level },
+      logRatios,
+    };
   const sd = Math.sqrt(logRatios.reduce((a, d) => a + (d - m) ** 2, 0) / (n - 1));
   const half = tQuantile(1 - (1 - level) / 2, n - 1) * (sd / Math.sqrt(n));
   const unpaired = interference.n - n;
   return {
     penalty: {
-      mean, ci95: [Math.exp(m - half), Math.exp(m + half)], n, df: n - 1, method: 'paired-log-t', level,
+      mean,
+      ci95: [Math.exp(m - half), Math.exp(m + half)],
+      n,
+      df: n - 1,
+      method: 'paired-log-t',
+      level,
       ...(unpaired > 0 ? { note: `${unpaired} run${unpaired === 1 ? '' : 's'} without a control in its block, left out` } : {}),
     },
     logRatios,
@@ -290,25 +308,49 @@ export function pairedPenalty(control: ArmStats | null, interference: ArmStats |
 }
 
 /** Repetitions disagree when an arm's CV is above the threshold or an arm holds an outlier. */
-export function disagreementOf(control: ArmStats | null, interference: ArmStats | null, options: DisagreementOptions = {}): { flagged: boolean; reasons: string[] } {
+export function disagreementOf(
+  control: ArmStats | null,
+  interference: ArmStats | null,
+  options: DisagreementOptions = {},
+): { flagged: boolean; reasons: string[] } {
   const threshold = options.cvThreshold ?? DEFAULT_CV_THRESHOLD;
   const reasons: string[] = [];
-  const arms: [string, ArmStats | null][] = [['control', control], ['interference', interference]];
+  const arms: [string, ArmStats | null][] = [
+    ['control', control],
+    ['interference', interference],
+  ];
   for (const [name, arm] of arms) {
     if (!arm) continue;
-    if (arm.cv !== null && arm.cv > threshold) reasons.push(`${name} arm varies by ${(arm.cv * 100).toFixed(1)}% (CV above ${(threshold * 100).toFixed(0)}%)`);
-    if (arm.outlierRunIds.length) reasons.push(`${name} arm has outlier run${arm.outlierRunIds.length === 1 ? '' : 's'} ${arm.outlierRunIds.join(', ')}`);
+    if (arm.cv !== null && arm.cv > threshold)
+      reasons.push(`${name} arm varies by ${(arm.cv * 100).toFixed(1)}% (CV above ${(threshold * 100).toFixed(0)}%)`);
+    if (arm.outlierRunIds.length)
+      reasons.push(`${name} arm has outlier run${arm.outlierRunIds.length === 1 ? '' : 's'} ${arm.outlierRunIds.join(', ')}`);
   }
   return { flagged: reasons.length > 0, reasons };
 }
 
-function penaltyOf(control: ArmStats | null, interference: ArmStats | null, enforcement: Enforcement, level = 0.95, higherIsBetter = true): Penalty {
+function penaltyOf(
+  control: ArmStats | null,
+  interference: ArmStats | null,
+  enforcement: Enforcement,
+  level = 0.95,
+  higherIsBetter = true,
+): Penalty {
   const n = interference?.n ?? 0;
   const base = { method: 'fieller' as const, level };
-  if (!control) return { mean: null, ci95: null, n, df: null, note: `no completed sysbench control run with enforcement ${enforcement}`, ...base };
+  if (!control)
+    return { mean: null, ci95: null, n, df: null, note: `no completed sysbench control run with enforcement ${enforcement}`, ...base };
   if (!interference) return { mean: null, ci95: null, n, df: null, note: 'no completed run', ...base };
   const [top, bottom] = higherIsBetter ? [control, interference] : [interference, control];
-  if (bottom.meanEventsPerSec <= 0) return { mean: null, ci95: null, n, df: null, note: higherIsBetter ? 'the victim made no progress (0 events/s)' : 'the control arm measured no latency (0)', ...base };
+  if (bottom.meanEventsPerSec <= 0)
+    return {
+      mean: null,
+      ci95: null,
+      n,
+      df: null,
+      note: higherIsBetter ? 'the victim made no progress (0 events/s)' : 'the control arm measured no latency (0)',
+      ...base,
+    };
   const ratio = ratioOfMeans(
     { mean: top.meanEventsPerSec, sd: top.sdEventsPerSec, n: top.n },
     { mean: bottom.meanEventsPerSec, sd: bottom.sdEventsPerSec, n: bottom.n },
@@ -340,10 +382,19 @@ export interface SampleMoments {
  * If ȳ is not significantly different from 0 (ȳ² ≤ t² vy) the Fieller set is unbounded: no interval.
  * Either arm with n < 2: no variance estimate, so no interval (never a made-up one).
  */
-export function ratioOfMeans(x: SampleMoments, y: SampleMoments, level = 0.95): { mean: number; ci95: [number, number] | null; df: number | null; note?: string } {
+export function ratioOfMeans(
+  x: SampleMoments,
+  y: SampleMoments,
+  level = 0.95,
+): { mean: number; ci95: [number, number] | null; df: number | null; note?: string } {
   const mean = x.mean / y.mean;
   if (x.n < 2 || y.n < 2 || x.sd === null || y.sd === null)
-    return { mean, ci95: null, df: null, note: `no interval with ${Math.min(x.n, y.n)} repetition${Math.min(x.n, y.n) === 1 ? '' : 's'} in an arm (needs 2)` };
+    return {
+      mean,
+      ci95: null,
+      df: null,
+      note: `no interval with ${Math.min(x.n, y.n)} repetition${Math.min(x.n, y.n) === 1 ? '' : 's'} in an arm (needs 2)`,
+    };
   const vx = (x.sd * x.sd) / x.n;
   const vy = (y.sd * y.sd) / y.n;
   const a = vx;

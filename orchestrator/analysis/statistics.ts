@@ -69,7 +69,11 @@ export const DEFAULT_RESAMPLES = 10_000;
  * Resamples whose y mean is not positive are dropped (the ratio is undefined there); if more than half are,
  * there is no interval. Null when either arm has fewer than 2 values (a bootstrap of one value is a point).
  */
-export function bootstrapRatioOfMeans(x: readonly number[], y: readonly number[], options: BootstrapOptions = {}): BootstrapInterval | null {
+export function bootstrapRatioOfMeans(
+  x: readonly number[],
+  y: readonly number[],
+  options: BootstrapOptions = {},
+): BootstrapInterval | null {
   const resamples = options.resamples ?? DEFAULT_RESAMPLES;
   const level = options.level ?? 0.95;
   const seed = options.seed ?? 1;

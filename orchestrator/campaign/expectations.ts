@@ -50,7 +50,11 @@ export interface ExpectationResult {
 }
 
 /** The scenarios (cell x enforcement, excluded ones left out, the sysbench control has no penalty) a selector picks. */
-export function selectedScenarios(selector: ExcludeFilter, cells: readonly Cell[], enforcements: readonly Enforcement[]): { cell: Cell; enforcement: Enforcement }[] {
+export function selectedScenarios(
+  selector: ExcludeFilter,
+  cells: readonly Cell[],
+  enforcements: readonly Enforcement[],
+): { cell: Cell; enforcement: Enforcement }[] {
   const out: { cell: Cell; enforcement: Enforcement }[] = [];
   for (const cell of cells) {
     if (cell.workload === CONTROL_WORKLOAD) continue;
@@ -82,7 +86,9 @@ export function boundsOf(e: Pick<ExpectationSpec, Statistic>): { statistic: Stat
 }
 
 export function boundsText(e: Pick<ExpectationSpec, Statistic>): string {
-  return boundsOf(e).map((b) => `${b.statistic} ${b.op} ${b.bound}`).join(', ');
+  return boundsOf(e)
+    .map((b) => `${b.statistic} ${b.op} ${b.bound}`)
+    .join(', ');
 }
 
 /** The name an expectation gets when the file gives none: its selector and its bounds. */

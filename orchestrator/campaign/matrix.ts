@@ -27,7 +27,6 @@ export interface Cell {
   excludedFor: Enforcement[];
 }
 
-
 /** The scenarios of the matrix, in file order (entries, then rate, flows, message size). */
 export function expandCells(spec: CampaignSpec): Cell[] {
   const cells: Cell[] = [];
@@ -68,7 +67,8 @@ export function matches(filter: ExcludeFilter, cell: Pick<Cell, 'workload' | 'la
   if (filter.label && (cell.label === undefined || !filter.label.includes(cell.label))) return false;
   if (filter.rateGbps && (!isNetworkWorkload(cell.workload) || !filter.rateGbps.includes(cell.params.rateGbps ?? null))) return false;
   if (filter.flows && (cell.params.flows === undefined || !filter.flows.includes(cell.params.flows))) return false;
-  if (filter.messageBytes && (cell.params.messageBytes === undefined || !filter.messageBytes.includes(cell.params.messageBytes))) return false;
+  if (filter.messageBytes && (cell.params.messageBytes === undefined || !filter.messageBytes.includes(cell.params.messageBytes)))
+    return false;
   if (filter.enforcement && !filter.enforcement.includes(enforcement)) return false;
   return true;
 }
@@ -88,7 +88,12 @@ export function expandCampaign(spec: CampaignSpec, campaignId: string): PlannedR
       for (const enforcement of spec.enforcement)
         if (!cell.excludedFor.includes(enforcement)) nested.push({ cell, enforcement, repetition });
 
-  const order = (spec.design ?? 'shuffled') === 'blocked' ? blockOrder(spec, nested, `${spec.seed}`) : spec.shuffle ? shuffled(nested, hash32(`shuffle\0${spec.seed}`)) : nested;
+  const order =
+    (spec.design ?? 'shuffled') === 'blocked'
+      ? blockOrder(spec, nested, `${spec.seed}`)
+      : spec.shuffle
+        ? shuffled(nested, hash32(`shuffle\0${spec.seed}`))
+        : nested;
   const width = Math.max(4, String(order.length).length);
   return order.map((p, index) => planRun(spec, campaignId, p, String(index + 1).padStart(width, '0')));
 }
@@ -105,7 +110,13 @@ export interface ExtraRepetitions {
  * More runs of cells the campaign already has, planned exactly as expandCampaign plans them (same seeds for the
  * same scenario, enforcement and repetition), numbered after the ledger's last run and shuffled per round.
  */
-export function expandExtraRepetitions(spec: CampaignSpec, campaignId: string, requests: readonly ExtraRepetitions[], firstIndex: number, round: number): PlannedRun[] {
+export function expandExtraRepetitions(
+  spec: CampaignSpec,
+  campaignId: string,
+  requests: readonly ExtraRepetitions[],
+  firstIndex: number,
+  round: number,
+): PlannedRun[] {
   const cells = new Map(expandCells(spec).map((c) => [c.scenarioId, c]));
   const nested: Planned[] = [];
   for (const r of requests) {
@@ -113,7 +124,12 @@ export function expandExtraRepetitions(spec: CampaignSpec, campaignId: string, r
     if (!cell) throw new Error(`no matrix cell '${r.scenarioId}' in campaign ${spec.name}`);
     for (const repetition of r.repetitions) nested.push({ cell, enforcement: r.enforcement, repetition });
   }
-  const order = (spec.design ?? 'shuffled') === 'blocked' ? blockOrder(spec, nested, `${spec.seed}\0round${round}`) : spec.shuffle ? shuffled(nested, hash32(`shuffle\0${spec.seed}\0round${round}`)) : nested;
+  const order =
+    (spec.design ?? 'shuffled') === 'blocked'
+      ? blockOrder(spec, nested, `${spec.seed}\0round${round}`)
+      : spec.shuffle
+        ? shuffled(nested, hash32(`shuffle\0${spec.seed}\0round${round}`))
+        : nested;
   return order.map((p, i) => planRun(spec, campaignId, p, String(firstIndex + i).padStart(4, '0')));
 }
 
@@ -125,7 +141,9 @@ export function expandExtraRepetitions(spec: CampaignSpec, campaignId: string, r
 function blockOrder(spec: CampaignSpec, nested: readonly Planned[], seedKey: string): Planned[] {
   const blocks = new Map<number, Planned[]>();
   for (const p of nested) blocks.set(p.repetition, [...(blocks.get(p.repetition) ?? []), p]);
-  return [...blocks.keys()].sort((a, b) => a - b).flatMap((b) => (spec.shuffle ? shuffled(blocks.get(b)!, hash32(`block\0${seedKey}\0${b}`)) : blocks.get(b)!));
+  return [...blocks.keys()]
+    .sort((a, b) => a - b)
+    .flatMap((b) => (spec.shuffle ? shuffled(blocks.get(b)!, hash32(`block\0${seedKey}\0${b}`)) : blocks.get(b)!));
 }
 
 /** The block a run belongs to in a blocked design (its repetition number). */
@@ -135,10 +153,16 @@ export const blockOf = (run: Pick<PlannedRun, 'repetition'>): string => `block-$
  * The run settings a penalty's two arms must share, as one canonical string: quotas and cpusets of every
  * container, neighbours, warm-up and window, peer and NIC cores.
  */
-export function runSettingsKey(run: Pick<PlannedRun, 'neighbours' | 'warmupS' | 'durationS' | 'neighbour' | 'peer' | 'nicCpus'> & { victim: PlannedRun['victim'] & { workload?: string } }): string {
+export function runSettingsKey(
+  run: Pick<PlannedRun, 'neighbours' | 'warmupS' | 'durationS' | 'neighbour' | 'peer' | 'nicCpus'> & {
+    victim: PlannedRun['victim'] & { workload?: string };
+  },
+): string {
   const shape = (c: { quotaUs: number; periodUs: number; cpus: number[] }) => [c.quotaUs, c.periodUs, c.cpus.join(',')].join('/');
   const victim = shape(run.victim) + (run.victim.workload ? ` ${run.victim.workload}` : '');
-  return [run.neighbours, run.warmupS, run.durationS, victim, shape(run.neighbour), run.peer.cpus.join(','), run.nicCpus.join(',')].join(' ');
+  return [run.neighbours, run.warmupS, run.durationS, victim, shape(run.neighbour), run.peer.cpus.join(','), run.nicCpus.join(',')].join(
+    ' ',
+  );
 }
 
 interface Planned {

@@ -14,7 +14,20 @@ import { ENFORCEMENTS } from '../../agents/enforcement/modes.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
 import { expandCells, type Cell } from './matrix.ts';
 import { HOST_ID_PATTERN } from '../../agents/protocol.ts';
-import { BUILTIN_DEFAULTS, DEFAULT_GUARDS, DEFAULT_SIM_PROFILE, DESIGNS, isDedicatedPeer, isServer, mergeSettings, type CampaignSpec, type ExpectationSpec, type LoadedCampaign, type MatrixEntry, type RunSettings } from './model.ts';
+import {
+  BUILTIN_DEFAULTS,
+  DEFAULT_GUARDS,
+  DEFAULT_SIM_PROFILE,
+  DESIGNS,
+  isDedicatedPeer,
+  isServer,
+  mergeSettings,
+  type CampaignSpec,
+  type ExpectationSpec,
+  type LoadedCampaign,
+  type MatrixEntry,
+  type RunSettings,
+} from './model.ts';
 import { describeIssue, formatPath, locator, refusal, type Path, type Problem } from '../../workloads/common/yaml-problems.ts';
 import { describeExpectation, selectedScenarios, selectorText } from './expectations.ts';
 import { BACKEND_KINDS, type BackendKind } from '../../agents/backends/registry.ts';
@@ -33,7 +46,10 @@ const seconds = (min: number, max: number, exclusiveMin = false) => {
 };
 /** A YAML scalar or a list of them; a scalar means a one-element list. */
 const listOf = <T extends z.ZodType>(item: T, what: string) =>
-  z.preprocess((v) => (Array.isArray(v) ? v : v === undefined ? v : [v]), z.array(item, { error: `expected ${what} or a list of them` }).min(1, { error: `expected at least one ${what}` }));
+  z.preprocess(
+    (v) => (Array.isArray(v) ? v : v === undefined ? v : [v]),
+    z.array(item, { error: `expected ${what} or a list of them` }).min(1, { error: `expected at least one ${what}` }),
+  );
 
 const CPU_MAX = 1023;
 const cpuList = z
@@ -79,7 +95,11 @@ const RunSettingsFields = {
 const RunSettingsOverride = z.object(RunSettingsFields).partial().strict();
 
 const guardFractionError = 'expected a fraction from 0 to 1 (e.g. 0.05), or null to turn this guard off';
-const guardFraction = z.number({ error: guardFractionError }).min(0, { error: guardFractionError }).max(1, { error: guardFractionError }).nullable();
+const guardFraction = z
+  .number({ error: guardFractionError })
+  .min(0, { error: guardFractionError })
+  .max(1, { error: guardFractionError })
+  .nullable();
 
 const HostFile = z
   .object({
@@ -97,9 +117,12 @@ const MatrixEntryFile = z
   .object({
     workload,
     /** Disambiguates two entries with the same workload and parameters (e.g. different quotas). */
-    label: z.string({ error: 'expected a short label' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/, {
-      error: 'expected a short label of letters, digits, dot, dash or underscore',
-    }).optional(),
+    label: z
+      .string({ error: 'expected a short label' })
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/, {
+        error: 'expected a short label of letters, digits, dot, dash or underscore',
+      })
+      .optional(),
     rateGbps: listOf(rateGbps, 'rate').optional(),
     flows: listOf(flows, 'flow count').optional(),
     messageBytes: listOf(messageBytes, 'message size').optional(),
@@ -150,7 +173,9 @@ const CampaignFile = z
     description: z.string({ error: 'expected a text' }).max(2000).optional(),
     hosts: z.array(HostFile, { error: 'expected a list of hosts' }).min(1, { error: 'expected at least one host' }),
     defaults: RunSettingsOverride.optional(),
-    matrix: z.array(MatrixEntryFile, { error: 'expected a list of matrix entries' }).min(1, { error: 'expected at least one matrix entry' }),
+    matrix: z
+      .array(MatrixEntryFile, { error: 'expected a list of matrix entries' })
+      .min(1, { error: 'expected at least one matrix entry' }),
     exclude: z.array(ExcludeFile, { error: 'expected a list of filters' }).optional(),
     enforcement: listOf(enforcement, 'enforcement mode').optional(),
     repetitions: wholeNumber(1, 1000).optional(),
@@ -159,13 +184,16 @@ const CampaignFile = z
     maxAttempts: wholeNumber(1, 20).optional(),
     /** Adaptive repetitions: add repetitions to a scenario until its 95% penalty interval is this tight. */
     until: z
-      .object({
-        ciHalfWidth: z
-          .number({ error: 'expected a penalty half-width above 0 and up to 10, e.g. 0.05' })
-          .gt(0, { error: 'expected a penalty half-width above 0 and up to 10, e.g. 0.05' })
-          .max(10, { error: 'expected a penalty half-width above 0 and up to 10, e.g. 0.05' }),
-        maxRepetitions: wholeNumber(2, 1000),
-      }, { error: 'expected { ciHalfWidth: 0.05, maxRepetitions: 10 }' })
+      .object(
+        {
+          ciHalfWidth: z
+            .number({ error: 'expected a penalty half-width above 0 and up to 10, e.g. 0.05' })
+            .gt(0, { error: 'expected a penalty half-width above 0 and up to 10, e.g. 0.05' })
+            .max(10, { error: 'expected a penalty half-width above 0 and up to 10, e.g. 0.05' }),
+          maxRepetitions: wholeNumber(2, 1000),
+        },
+        { error: 'expected { ciHalfWidth: 0.05, maxRepetitions: 10 }' },
+      )
       .strict()
       .optional(),
     /** CI checks: bounds on selected scenarios' penalties, checked after the analysis (expectations.ts). */
@@ -174,21 +202,33 @@ const CampaignFile = z
     design: z.enum(DESIGNS, { error: `expected ${DESIGNS.join(' or ')}` }).optional(),
     /** Run guards: a run out of them is marked with the reason and repeated (bounded by maxAttempts). */
     guards: z
-      .object({
-        achievedLoadTolerance: guardFraction,
-        maxStealShare: guardFraction,
-        maxForeignCpuShare: guardFraction,
-      }, { error: 'expected { achievedLoadTolerance: 0.1, maxStealShare: 0.02, maxForeignCpuShare: 0.05 }' })
+      .object(
+        {
+          achievedLoadTolerance: guardFraction,
+          maxStealShare: guardFraction,
+          maxForeignCpuShare: guardFraction,
+        },
+        { error: 'expected { achievedLoadTolerance: 0.1, maxStealShare: 0.02, maxForeignCpuShare: 0.05 }' },
+      )
       .partial()
       .strict()
       .optional(),
     /** Lease the hosts from Slurm (as `ironlab run --slurm`): partition, node features, job time limit. */
     slurm: z
-      .object({
-        partition: z.string({ error: 'expected a partition name' }).regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'expected a partition name' }).optional(),
-        constraint: z.string({ error: 'expected node features, e.g. ixgbe or ice&docker' }).regex(/^[A-Za-z0-9_.,&|*[\]()-]{1,200}$/, { error: 'expected node features, e.g. ixgbe or ice&docker' }).optional(),
-        timeLimitMin: wholeNumber(1, 525600).optional(),
-      }, { error: 'expected { partition: P, constraint: FEATURES, timeLimitMin: N }' })
+      .object(
+        {
+          partition: z
+            .string({ error: 'expected a partition name' })
+            .regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'expected a partition name' })
+            .optional(),
+          constraint: z
+            .string({ error: 'expected node features, e.g. ixgbe or ice&docker' })
+            .regex(/^[A-Za-z0-9_.,&|*[\]()-]{1,200}$/, { error: 'expected node features, e.g. ixgbe or ice&docker' })
+            .optional(),
+          timeLimitMin: wholeNumber(1, 525600).optional(),
+        },
+        { error: 'expected { partition: P, constraint: FEATURES, timeLimitMin: N }' },
+      )
       .strict()
       .optional(),
   })
@@ -275,8 +315,10 @@ export function parseCampaign(text: string, path = 'campaign.yaml'): LoadedCampa
   } catch (err) {
     throw new UserInputError(`YAML: ${(err as Error).message}`, file);
   }
-  if (raw === null || raw === undefined) throw new UserInputError('the file is empty: a campaign needs at least `name`, `hosts` and `matrix`', file);
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw new UserInputError('expected a mapping of campaign keys (name, hosts, matrix, ...)', `${file}:1:1`);
+  if (raw === null || raw === undefined)
+    throw new UserInputError('the file is empty: a campaign needs at least `name`, `hosts` and `matrix`', file);
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new UserInputError('expected a mapping of campaign keys (name, hosts, matrix, ...)', `${file}:1:1`);
 
   const locate = locator(doc, lineCounter, file);
   const parsed = CampaignFile.safeParse(raw, { reportInput: true });
@@ -360,7 +402,6 @@ function normalizeExpectation(e: z.infer<typeof ExpectFile>, index: number): Exp
 // ---------------------------------------------------------------------------------------------------------
 // Semantic checks: things a schema cannot say.
 
-
 function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { problems: Problem[]; warnings: string[] } {
   const problems: Problem[] = [];
   const warnings: string[] = [];
@@ -371,25 +412,33 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
     const first = seen.get(h.id);
     if (first !== undefined) problem(['hosts', i, 'id'], `host id '${h.id}' is already used by hosts[${first}]`);
     else seen.set(h.id, i);
-    if (h.backend === 'docker' && h.profile !== null) problem(['hosts', i, 'profile'], 'a profile is for simulated hosts only (backend: sim)');
+    if (h.backend === 'docker' && h.profile !== null)
+      problem(['hosts', i, 'profile'], 'a profile is for simulated hosts only (backend: sim)');
   });
   const servers = spec.hosts.filter(isServer);
   if (servers.length === 0) problem(['hosts'], "no host has the role 'server': every run needs one server host");
   const backends = new Set(servers.map((h) => h.backend));
   if (backends.size > 1) problem(['hosts'], 'server hosts mix sim and docker backends: runs on them would not be comparable');
   const profiles = new Set(servers.filter((h) => h.backend === 'sim').map((h) => h.profile));
-  if (profiles.size > 1) problem(['hosts'], `server hosts use different sim profiles (${[...profiles].join(', ')}): runs on them would not be comparable`);
+  if (profiles.size > 1)
+    problem(['hosts'], `server hosts use different sim profiles (${[...profiles].join(', ')}): runs on them would not be comparable`);
   // A dedicated peer host takes the traffic peers off the server; a host that is both may lease as either.
   const hasPeerHost = spec.hosts.some(isDedicatedPeer);
   if (spec.until && spec.until.maxRepetitions < spec.repetitions)
-    problem(['until', 'maxRepetitions'], `is ${spec.until.maxRepetitions}, below the ${spec.repetitions} planned repetitions (maxRepetitions caps them all)`);
+    problem(
+      ['until', 'maxRepetitions'],
+      `is ${spec.until.maxRepetitions}, below the ${spec.repetitions} planned repetitions (maxRepetitions caps them all)`,
+    );
 
   // Settings per matrix entry: the merged shapes must make sense on one host.
   spec.matrix.forEach((entry, i) => {
     const s = mergeSettings(spec.defaults, entry.overrides);
     const at: Path = entry.overrides.peer || entry.overrides.victim ? ['matrix', i] : ['defaults'];
     if (!hasPeerHost && s.peer.cpus.some((c) => s.victim.cpus.includes(c)))
-      problem([...at], `peer cpus [${s.peer.cpus}] overlap the victim's cpus [${s.victim.cpus}]; with no 'peer' host the traffic peers run beside the victim and must stay off its cores`);
+      problem(
+        [...at],
+        `peer cpus [${s.peer.cpus}] overlap the victim's cpus [${s.victim.cpus}]; with no 'peer' host the traffic peers run beside the victim and must stay off its cores`,
+      );
     // Simulated servers run only what the simulated kernel models; the workload module says why not.
     if (backends.has('sim')) {
       const victimAt: Path = entry.overrides.victim?.workload ? ['matrix', i, 'victim', 'workload'] : ['defaults', 'victim', 'workload'];
@@ -401,7 +450,8 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
     if (entry.workload === 'sysbench' && (entry.rateGbps || entry.flows || entry.messageBytes))
       problem(['matrix', i], 'sysbench takes no rateGbps, flows or messageBytes');
     entry.messageBytes?.forEach((bytes, j) => {
-      if (entry.workload.startsWith('udp') && bytes > 65507) problem(['matrix', i, 'messageBytes', j], `a UDP datagram holds at most 65507 bytes, got ${bytes}`);
+      if (entry.workload.startsWith('udp') && bytes > 65507)
+        problem(['matrix', i, 'messageBytes', j], `a UDP datagram holds at most 65507 bytes, got ${bytes}`);
     });
   });
 
@@ -411,7 +461,10 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
   for (const cell of cells) {
     const prior = byScenario.get(cell.scenarioId);
     if (prior && prior.entryIndex !== cell.entryIndex)
-      problem(['matrix', cell.entryIndex], `repeats the scenario '${cell.scenarioId}' of matrix[${prior.entryIndex}] (add a distinct \`label:\` if the settings differ)`);
+      problem(
+        ['matrix', cell.entryIndex],
+        `repeats the scenario '${cell.scenarioId}' of matrix[${prior.entryIndex}] (add a distinct \`label:\` if the settings differ)`,
+      );
     else if (prior) problem(['matrix', cell.entryIndex], `lists the scenario '${cell.scenarioId}' twice`);
     else byScenario.set(cell.scenarioId, cell);
   }
@@ -433,14 +486,20 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
       if (cell.excludedFor.includes(enf) || !kept(enf, (c) => c.workload === 'sysbench')) continue;
       if (kept(enf, (c) => c.workload === 'sysbench' && sameSettings(c.settings, cell.settings))) continue;
       missing.add(cell.scenarioId);
-      problem(['matrix', cell.entryIndex], `scenario '${cell.scenarioId}' has no sysbench control with the same run settings${spec.enforcement.length > 1 ? ` under enforcement ${enf}` : ''} (quotas, cores, neighbours, durations): add a \`- workload: sysbench\` entry with the same settings and a \`label:\``);
+      problem(
+        ['matrix', cell.entryIndex],
+        `scenario '${cell.scenarioId}' has no sysbench control with the same run settings${spec.enforcement.length > 1 ? ` under enforcement ${enf}` : ''} (quotas, cores, neighbours, durations): add a \`- workload: sysbench\` entry with the same settings and a \`label:\``,
+      );
       break;
     }
   }
   if (!spec.enforcement.some((enf) => kept(enf, () => true))) problem(['exclude'], 'the filters drop every run');
   spec.expect?.forEach((e, i) => {
     if (selectedScenarios(e, cells, spec.enforcement).length === 0)
-      problem(['expect', i], `selects no scenario with a penalty (the matrix, its exclude filters and enforcement modes leave none matching ${selectorText(e)})`);
+      problem(
+        ['expect', i],
+        `selects no scenario with a penalty (the matrix, its exclude filters and enforcement modes leave none matching ${selectorText(e)})`,
+      );
   });
   return { problems, warnings };
 }

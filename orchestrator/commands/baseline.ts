@@ -64,13 +64,13 @@ async function fromStore(target: StoreTarget, id: string | undefined, campaignNa
   try {
     const chosen = id
       ? await store.campaign(id)
-      : (await store.campaigns())
-          .filter((c) => c.name === campaignName && c.status === 'done')
-          .at(-1);
+      : (await store.campaigns()).filter((c) => c.name === campaignName && c.status === 'done').at(-1);
     if (!chosen) {
       const known = (await store.campaigns()).map((c) => `${c.id} (${c.name}, ${c.status})`).join(', ') || 'none';
       throw new UserInputError(
-        id ? `no campaign '${id}' in ${path} (campaigns there: ${known})` : `no done campaign named '${campaignName}' in ${path}; name one with ${path}:CAMPAIGN-ID (campaigns there: ${known})`,
+        id
+          ? `no campaign '${id}' in ${path} (campaigns there: ${known})`
+          : `no done campaign named '${campaignName}' in ${path}; name one with ${path}:CAMPAIGN-ID (campaigns there: ${known})`,
         WHERE,
       );
     }
@@ -91,12 +91,21 @@ function fromJson(path: string, id: string | undefined): CompareSide {
   const parsed = ReportJson.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new UserInputError(`${path} is not an ironlab JSON report (ironlab report --format json): ${issue.path.join('.') || '(top level)'}: ${issue.message}`, WHERE);
+    throw new UserInputError(
+      `${path} is not an ironlab JSON report (ironlab report --format json): ${issue.path.join('.') || '(top level)'}: ${issue.message}`,
+      WHERE,
+    );
   }
   const report = parsed.data;
   if (id && id !== report.campaign.id) throw new UserInputError(`${path} holds campaign ${report.campaign.id}, not ${id}`, WHERE);
   return {
     campaign: report.campaign,
-    summaries: report.scenarios.map((s) => ({ scenarioId: s.id, workload: s.workload, params: s.params, enforcement: s.enforcement, penalty: { mean: s.penalty.mean, ci95: s.penalty.ci95, n: s.penalty.n } })),
+    summaries: report.scenarios.map((s) => ({
+      scenarioId: s.id,
+      workload: s.workload,
+      params: s.params,
+      enforcement: s.enforcement,
+      penalty: { mean: s.penalty.mean, ci95: s.penalty.ci95, n: s.penalty.n },
+    })),
   };
 }

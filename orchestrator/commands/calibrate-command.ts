@@ -35,7 +35,9 @@ export function calibrationRetry(maxAttempts: number, say: (line: string) => voi
   return (err, attempts) => {
     const retryable = isRetryable(err);
     const again = ledgerRules.afterFailure({ attempts, budget_base: 0 }, retryable, maxAttempts) === 'todo';
-    say(`  attempt ${attempts} of ${maxAttempts} failed (${retryable ? 'retryable' : 'fatal'}): ${messageOf(err)}${again ? '; trying again' : ''}`);
+    say(
+      `  attempt ${attempts} of ${maxAttempts} failed (${retryable ? 'retryable' : 'fatal'}): ${messageOf(err)}${again ? '; trying again' : ''}`,
+    );
     return again;
   };
 }
@@ -49,16 +51,29 @@ export function calibrationRuns(campaign: string, repetitions: number, durationS
   const control = [...cells.values()].find((r) => r.workload === 'sysbench')!;
   // A campaign without a receive cell still gets one of each, with the catalog's default message size.
   for (const workload of ['udp-receiver', 'tcp-receiver'] as const)
-    if (![...cells.values()].some((r) => r.workload === workload)) cells.set(workload, { ...control, workload, scenarioId: workload, params: {} });
+    if (![...cells.values()].some((r) => r.workload === workload))
+      cells.set(workload, { ...control, workload, scenarioId: workload, params: {} });
   // Senders: an HTB-limited UDP sender (its dequeues run in NET_TX) and a TCP sender; only the UDP sender with a
   // rate says anything about HTB, so a campaign without one gets a 1 Gbit/s cell.
-  if (![...cells.values()].some((r) => r.workload === 'udp-sender' && r.params.rateGbps !== undefined)) cells.set('udp-sender-htb', { ...control, workload: 'udp-sender', scenarioId: 'udp-sender-htb', params: { rateGbps: 1 } });
+  if (![...cells.values()].some((r) => r.workload === 'udp-sender' && r.params.rateGbps !== undefined))
+    cells.set('udp-sender-htb', { ...control, workload: 'udp-sender', scenarioId: 'udp-sender-htb', params: { rateGbps: 1 } });
   for (const [id, r] of cells) if (r.workload === 'udp-sender' && r.params.rateGbps === undefined) cells.delete(id);
-  if (![...cells.values()].some((r) => r.workload === 'tcp-sender')) cells.set('tcp-sender', { ...control, workload: 'tcp-sender', scenarioId: 'tcp-sender', params: {} });
+  if (![...cells.values()].some((r) => r.workload === 'tcp-sender'))
+    cells.set('tcp-sender', { ...control, workload: 'tcp-sender', scenarioId: 'tcp-sender', params: {} });
   const out: RunSpec[] = [];
   for (let rep = 0; rep < repetitions; rep++)
     for (const [i, cell] of [...cells.values()].entries())
-      out.push({ ...cell, campaignId, runId: `cal-${rep}-${i}`, repetition: rep, enforcement: 'none', durationS, warmupS: 1, peer: { cpus: cell.peer.cpus }, profile: 'paper' });
+      out.push({
+        ...cell,
+        campaignId,
+        runId: `cal-${rep}-${i}`,
+        repetition: rep,
+        enforcement: 'none',
+        durationS,
+        warmupS: 1,
+        peer: { cpus: cell.peer.cpus },
+        profile: 'paper',
+      });
   return out;
 }
 
@@ -73,30 +88,55 @@ export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
   const campaign = o.campaign ?? DEFAULT_CALIBRATION_CAMPAIGN;
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
   const runs = calibrationRuns(campaign, o.repetitions, o.durationS, stamp);
-  if (process.getuid?.() !== 0) throw new PrerequisiteError('calibrate measures this host with real containers and eBPF: run it as root (sudo npx ironlab calibrate)');
+  if (process.getuid?.() !== 0)
+    throw new PrerequisiteError('calibrate measures this host with real containers and eBPF: run it as root (sudo npx ironlab calibrate)');
   const base = loadProfile('paper');
   const kcfg = readKernelConfig();
   const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
   const host = hostname();
   const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  process.stdout.write(`calibrating ${host} (${kernel}) with ${runs.length} runs of ${campaign}'s receive and send cells and control (${o.durationS} s window each, ${o.repetitions} repetitions); load average ${loadBefore}\n`);
+  process.stdout.write(
+    `calibrating ${host} (${kernel}) with ${runs.length} runs of ${campaign}'s receive and send cells and control (${o.durationS} s window each, ${o.repetitions} repetitions); load average ${loadBefore}\n`,
+  );
 
   const say = (line: string) => void process.stdout.write(`${line}\n`);
   const retry = calibrationRetry(loadCampaign(campaign).spec.maxAttempts, say);
-  const floods = await runFloods(runs, { hostId: `calibrate-${host}`, retry, onRun: (s, i) => say(`  run ${i + 1}/${runs.length}: ${s.scenarioId} (repetition ${s.repetition + 1})`) });
+  const floods = await runFloods(runs, {
+    hostId: `calibrate-${host}`,
+    retry,
+    onRun: (s, i) => say(`  run ${i + 1}/${runs.length}: ${s.scenarioId} (repetition ${s.repetition + 1})`),
+  });
   const figs = floods.map(runFigures);
   const loadAfter = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   process.stdout.write(renderFigures(figs, base.tcpMssBytes));
 
   const measurements = measurementsFrom(figs, base);
   const ticks = figs.filter((f) => f.workload !== 'sysbench').map((f) => f.ticksPerS);
-  if (kcfg.hz) measurements.push({ key: 'timerTickHz', unit: 'Hz', values: [kcfg.hz], how: `CONFIG_HZ from ${kcfg.source} (local timer interrupts on the NIC core during the floods: ${ticks.length ? fmt(spread(ticks).median) : 'n/a'}/s, hrtimers included).` });
+  if (kcfg.hz)
+    measurements.push({
+      key: 'timerTickHz',
+      unit: 'Hz',
+      values: [kcfg.hz],
+      how: `CONFIG_HZ from ${kcfg.source} (local timer interrupts on the NIC core during the floods: ${ticks.length ? fmt(spread(ticks).median) : 'n/a'}/s, hrtimers included).`,
+    });
   const cpuModel = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m)?.[1] ?? 'unknown';
   const profile = buildHostProfile(
     base,
     measurements,
-    { host, kernel, date: new Date().toISOString(), command: `ironlab calibrate ${campaign} --repetitions ${o.repetitions} --duration ${o.durationS}`, load: `load average ${loadBefore} before, ${loadAfter} after` },
-    { cpuModel, nicName: 'veth (docker bridge, RPS to the NIC core)', nicDriver: 'veth', coreCount: cpus().length, ...(kcfg.irqTimeAccounting === 'unknown' ? {} : { irqTimeAccounting: kcfg.irqTimeAccounting }) },
+    {
+      host,
+      kernel,
+      date: new Date().toISOString(),
+      command: `ironlab calibrate ${campaign} --repetitions ${o.repetitions} --duration ${o.durationS}`,
+      load: `load average ${loadBefore} before, ${loadAfter} after`,
+    },
+    {
+      cpuModel,
+      nicName: 'veth (docker bridge, RPS to the NIC core)',
+      nicDriver: 'veth',
+      coreCount: cpus().length,
+      ...(kcfg.irqTimeAccounting === 'unknown' ? {} : { irqTimeAccounting: kcfg.irqTimeAccounting }),
+    },
   );
   writeFileSync(out, `${JSON.stringify(profile, null, 2)}\n`);
   process.stdout.write(
@@ -135,9 +175,15 @@ export function renderFigures(figs: readonly RunFigures[], mssBytes: number): st
       const udp = g[0]!.workload === 'udp-sender';
       const parts = [
         `NET_TX ${s(g.map((f) => (f.netTxS * 1e9) / (udp ? f.sent : f.txSkbs)))} ns/${udp ? 'datagram' : 'skb'}`,
-        udp ? `${s(g.map((f) => f.netTxSoftirqs / f.sent))} NET_TX softirqs/datagram` : `NET_RX owned ${s(g.map((f) => (f.netRxS * 1e9) / f.skbs))} ns/received skb (the peer's receive path on a veth host; not written)`,
-        udp ? `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.sent))} ns/datagram` : `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.appBytes))} ns/byte`,
-        udp ? `${s(g.map((f) => f.sent / f.windowS / 1000))} kdatagrams/s` : `${s(g.map((f) => (f.appBytes * 8) / f.windowS / 1e9))} Gbit/s`,
+        udp
+          ? `${s(g.map((f) => f.netTxSoftirqs / f.sent))} NET_TX softirqs/datagram`
+          : `NET_RX owned ${s(g.map((f) => (f.netRxS * 1e9) / f.skbs))} ns/received skb (the peer's receive path on a veth host; not written)`,
+        udp
+          ? `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.sent))} ns/datagram`
+          : `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.appBytes))} ns/byte`,
+        udp
+          ? `${s(g.map((f) => f.sent / f.windowS / 1000))} kdatagrams/s`
+          : `${s(g.map((f) => (f.appBytes * 8) / f.windowS / 1e9))} Gbit/s`,
       ];
       lines.push(`  ${k}: ${parts.join(', ')}`);
       continue;
@@ -145,8 +191,16 @@ export function renderFigures(figs: readonly RunFigures[], mssBytes: number): st
     const tcp = g[0]!.workload === 'tcp-receiver';
     const parts = [
       `NET_RX ${s(g.map((f) => (f.netRxS * 1e9) / f.skbs))} ns/skb`,
-      ...(tcp ? [`${s(g.map((f) => (f.netRxS * 1e9) / mssSegments(f, mssBytes)))} ns/${mssBytes}-byte segment`, `${s(g.map((f) => mssSegments(f, mssBytes) / f.skbs))} segments/skb`, `${s(g.map((f) => f.delivered / f.skbs))} InSegs/skb`] : []),
-      tcp ? `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.appBytes))} ns/byte` : `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.delivered))} ns/datagram`,
+      ...(tcp
+        ? [
+            `${s(g.map((f) => (f.netRxS * 1e9) / mssSegments(f, mssBytes)))} ns/${mssBytes}-byte segment`,
+            `${s(g.map((f) => mssSegments(f, mssBytes) / f.skbs))} segments/skb`,
+            `${s(g.map((f) => f.delivered / f.skbs))} InSegs/skb`,
+          ]
+        : []),
+      tcp
+        ? `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.appBytes))} ns/byte`
+        : `app ${s(g.map((f) => (f.appCpuS * 1e9) / f.delivered))} ns/datagram`,
       `${s(g.map((f) => f.softirqs / f.skbs))} NET_RX softirqs/skb`,
       `${s(g.map((f) => f.skbs / f.windowS / 1000))} kskb/s`,
       `${s(g.map((f) => f.ticksPerS))} timer irq/s on the NIC core`,

@@ -27,21 +27,31 @@ export interface ReportOptions {
 
 export async function reportCommand(o: ReportOptions): Promise<void> {
   const target = storeTarget(o);
-  if (!storeExists(target)) throw new UserInputError('no result store here (run `ironlab run` first, or give --db FILE or --store URL)', storeLocation(target));
-  if (o.compare && o.compare.length !== 2) throw new UserInputError(`--compare takes two campaign ids (A B), got ${o.compare.length}`, '--compare');
+  if (!storeExists(target))
+    throw new UserInputError('no result store here (run `ironlab run` first, or give --db FILE or --store URL)', storeLocation(target));
+  if (o.compare && o.compare.length !== 2)
+    throw new UserInputError(`--compare takes two campaign ids (A B), got ${o.compare.length}`, '--compare');
   if (o.compare && o.campaign) throw new UserInputError('give --campaign or --compare A B, not both', '--compare');
-  if (o.compare && o.format !== 'table' && o.format !== 'json') throw new UserInputError(`--compare writes a table or json, not ${o.format}`, '--format');
+  if (o.compare && o.format !== 'table' && o.format !== 'json')
+    throw new UserInputError(`--compare writes a table or json, not ${o.format}`, '--format');
   const store = await openStore(target);
   try {
     if (o.list) {
-      const lines = (await store.campaigns()).map((c) => `${c.id}  ${c.name.padEnd(14)} ${c.mode.padEnd(8)} ${c.status.padEnd(8)} ${c.createdAt}`);
+      const lines = (await store.campaigns()).map(
+        (c) => `${c.id}  ${c.name.padEnd(14)} ${c.mode.padEnd(8)} ${c.status.padEnd(8)} ${c.createdAt}`,
+      );
       emit(lines.join('\n') + '\n', o.out);
       return;
     }
     if (o.compare) {
       const [a, b] = await Promise.all(o.compare.map((id) => campaignSummary(store, id)));
       const c = compareCampaigns({ campaign: a.campaign, summaries: a.summaries }, { campaign: b.campaign, summaries: b.summaries });
-      emit(o.format === 'json' ? JSON.stringify(compareJson(c), null, 2) + '\n' : compareTable(c, { color: !o.out && Boolean(process.stdout.isTTY) }) + '\n', o.out);
+      emit(
+        o.format === 'json'
+          ? JSON.stringify(compareJson(c), null, 2) + '\n'
+          : compareTable(c, { color: !o.out && Boolean(process.stdout.isTTY) }) + '\n',
+        o.out,
+      );
       return;
     }
     const id = o.campaign ?? (await store.latestCampaign())?.id;

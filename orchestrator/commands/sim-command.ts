@@ -41,7 +41,16 @@ export interface SimArm {
 }
 
 export interface SimCommandResult {
-  scenario: { workload: WorkloadKind; params: ScenarioParams; enforcement: Enforcement; neighbours: number; durationS: number; warmupS: number; seed: number; profile: string };
+  scenario: {
+    workload: WorkloadKind;
+    params: ScenarioParams;
+    enforcement: Enforcement;
+    neighbours: number;
+    durationS: number;
+    warmupS: number;
+    seed: number;
+    profile: string;
+  };
   control: SimArm;
   interference: SimArm;
   penaltyFactor: number;
@@ -50,7 +59,9 @@ export interface SimCommandResult {
 export function registerSimCommand(program: Command): void {
   program
     .command('sim')
-    .description('simulate one scenario on the simulated host: victim throughput with sysbench vs network neighbours, the penalty, and where the core time went')
+    .description(
+      'simulate one scenario on the simulated host: victim throughput with sysbench vs network neighbours, the penalty, and where the core time went',
+    )
     .addOption(new Option('--workload <kind>', `neighbour workload (${WORKLOAD_KINDS.join(' | ')})`).makeOptionMandatory())
     .option('--rate-gbps <n>', 'rate (HTB limit for senders, offered rate for receivers)')
     .option('--flows <n>', 'parallel flows')
@@ -94,7 +105,8 @@ export function runSimCommand(flags: SimFlags): SimCommandResult {
   if (durationS <= 0 || durationS > 3600) throw new UserInputError('must be in (0, 3600] seconds', '--duration');
   if (warmupS > 600) throw new UserInputError('must be at most 600 seconds', '--warmup');
   const seed = flags.seed === undefined ? 1 : int(flags.seed, '--seed', -(2 ** 31), 2 ** 31 - 1);
-  if (!listProfiles().includes(flags.profile)) throw new UserInputError(`unknown profile '${flags.profile}' (${listProfiles().join(', ')})`, '--profile');
+  if (!listProfiles().includes(flags.profile))
+    throw new UserInputError(`unknown profile '${flags.profile}' (${listProfiles().join(', ')})`, '--profile');
 
   const timelineBucketMs = flags.timeline ? 10 : undefined;
   const arm = (kind: WorkloadKind, params: ScenarioParams) => {
@@ -136,7 +148,13 @@ function summarise(workload: WorkloadKind, samples: Sample[], windowS: number): 
     victimEventsPerSec: sumOf(samples, METRIC.victimEventsPerSec),
     neighbourThroughput: network ? gbps : sumOf(samples, METRIC.neighbourEventsPerSec),
     neighbourUnit: network ? 'Gbit/s' : 'events/s',
-    victimCore: { victim: core('victim'), neighbours: core('neighbours'), softirq_task: core('softirq_task'), ksoftirqd: core('ksoftirqd'), idle: core('idle') },
+    victimCore: {
+      victim: core('victim'),
+      neighbours: core('neighbours'),
+      softirq_task: core('softirq_task'),
+      ksoftirqd: core('ksoftirqd'),
+      idle: core('idle'),
+    },
     samples,
   };
 }
@@ -148,7 +166,9 @@ function stripSamples(r: SimCommandResult) {
 
 export function formatSimResult(r: SimCommandResult): string {
   const s = r.scenario;
-  const params = Object.entries(s.params).map(([k, v]) => `${k}=${v}`).join(' ');
+  const params = Object.entries(s.params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   const pct = (x: number) => `${(x * 100).toFixed(1).padStart(5)}%`;
   const lines = [
     `scenario: ${s.workload}${params ? ` (${params})` : ''}, enforcement ${s.enforcement}, ${s.neighbours} neighbour(s), ${s.durationS}s window after ${s.warmupS}s warm-up, seed ${s.seed}, profile ${s.profile}`,
@@ -166,19 +186,24 @@ export function formatSimResult(r: SimCommandResult): string {
     ['ksoftirqd', 'ksoftirqd'],
     ['idle', 'idle'],
   ];
-  for (const [label, key] of rows) lines.push(`  ${label.padEnd(20)} ${pct(r.control.victimCore[key]).padStart(16)}   ${pct(r.interference.victimCore[key]).padStart(18)}`);
+  for (const [label, key] of rows)
+    lines.push(
+      `  ${label.padEnd(20)} ${pct(r.control.victimCore[key]).padStart(16)}   ${pct(r.interference.victimCore[key]).padStart(18)}`,
+    );
   lines.push('', `penalty factor: ${r.penaltyFactor.toFixed(2)}  (control / interference victim events/s; 1.00 = perfect isolation)`, '');
   return lines.join('\n');
 }
 
 function num(v: string, flag: string, allowZero = false): number {
   const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || (allowZero ? n < 0 : n <= 0)) throw new UserInputError(`expected a ${allowZero ? 'non-negative' : 'positive'} number, got '${v}'`, flag);
+  if (v.trim() === '' || !Number.isFinite(n) || (allowZero ? n < 0 : n <= 0))
+    throw new UserInputError(`expected a ${allowZero ? 'non-negative' : 'positive'} number, got '${v}'`, flag);
   return n;
 }
 
 function int(v: string, flag: string, min: number, max: number): number {
   const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new UserInputError(`expected an integer in [${min}, ${max}], got '${v}'`, flag);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max)
+    throw new UserInputError(`expected an integer in [${min}, ${max}], got '${v}'`, flag);
   return n;
 }

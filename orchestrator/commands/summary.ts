@@ -10,7 +10,11 @@ import type { StatisticsInfo } from '../report/json.ts';
 import type { HtmlReportInput, HtmlRun } from '../report/html.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
 
-export function statisticsOf(options: AnalysisOptions, spec: Partial<CampaignSpec> | undefined, records: readonly CsvRunRecord[]): StatisticsInfo {
+export function statisticsOf(
+  options: AnalysisOptions,
+  spec: Partial<CampaignSpec> | undefined,
+  records: readonly CsvRunRecord[],
+): StatisticsInfo {
   const looks = options.looks ?? 1;
   const level = 1 - 0.05 / looks;
   return {
@@ -18,7 +22,7 @@ export function statisticsOf(options: AnalysisOptions, spec: Partial<CampaignSpe
     interval:
       options.design === 'blocked'
         ? 'paired: geometric mean of the within-block ratios, t interval on their logs (df = blocks - 1), back-transformed'
-        : 'unpaired: ratio of the arms\' means, Fieller interval (Welch df)',
+        : "unpaired: ratio of the arms' means, Fieller interval (Welch df)",
     level,
     adaptiveCorrection:
       looks > 1
@@ -62,11 +66,19 @@ export function analysisOptions(spec: Partial<CampaignSpec> | undefined, seed: n
     design: spec?.design ?? 'shuffled',
     // at most one look per repetition between the planned ones and the cap (see AnalysisOptions.looks)
     looks: until ? Math.max(1, until.maxRepetitions - (spec?.repetitions ?? 1) + 1) : 1,
-    noteThresholds: { steal: guards.maxStealShare ?? 0.02, foreign: guards.maxForeignCpuShare ?? 0.05, load: guards.achievedLoadTolerance ?? 0.1 },
+    noteThresholds: {
+      steal: guards.maxStealShare ?? 0.02,
+      foreign: guards.maxForeignCpuShare ?? 0.05,
+      load: guards.achievedLoadTolerance ?? 0.1,
+    },
   };
 }
 
-export function toRecord(r: StoredRun, stratumOf: (hostId: string | null) => string | undefined = () => undefined, guardRepeats: string[] = []): CsvRunRecord {
+export function toRecord(
+  r: StoredRun,
+  stratumOf: (hostId: string | null) => string | undefined = () => undefined,
+  guardRepeats: string[] = [],
+): CsvRunRecord {
   const stratum = stratumOf(r.hostId);
   return {
     runId: r.runId,
@@ -93,13 +105,21 @@ export async function campaignSummary(store: StoreReader, campaignId: string): P
   if (!c) throw new UserInputError(`no campaign '${campaignId}' in this store`, '--campaign');
   const spec = c.spec as Partial<CampaignSpec> | undefined;
   const repeats = new Map<string, string[]>();
-  for (const a of await store.attempts(campaignId)) if (a.outcome === 'guard') repeats.set(a.runId, [...(repeats.get(a.runId) ?? []), a.error ?? 'out of guard']);
+  for (const a of await store.attempts(campaignId))
+    if (a.outcome === 'guard') repeats.set(a.runId, [...(repeats.get(a.runId) ?? []), a.error ?? 'out of guard']);
   const stratumOf = strataOf(spec);
   const records = (await store.runs(campaignId)).map((r) => toRecord(r, stratumOf, repeats.get(r.runId)));
   // the campaign's seed seeds the bootstrap: the same campaign reports the same intervals every time
   const options = analysisOptions(spec, c.seed);
   const summaries = summarizePenalties(records, options);
-  const campaign = { id: c.id, name: c.name, mode: c.mode, createdAt: c.createdAt, status: c.status, statistics: statisticsOf(options, spec, records) };
+  const campaign = {
+    id: c.id,
+    name: c.name,
+    mode: c.mode,
+    createdAt: c.createdAt,
+    status: c.status,
+    statistics: statisticsOf(options, spec, records),
+  };
   const count = (s: string) => records.filter((r) => r.status === s).length;
   return {
     campaign,

@@ -67,7 +67,10 @@ export class AgentConnection implements AgentClient {
   }
 
   /** A response arrived: validate the result against the op's schema and settle the request. */
-  settle(id: string, outcome: { ok: true; result: unknown } | { ok: false; error: { code: string; message: string; retryable: boolean } }): void {
+  settle(
+    id: string,
+    outcome: { ok: true; result: unknown } | { ok: false; error: { code: string; message: string; retryable: boolean } },
+  ): void {
     const p = this.pending.get(id);
     if (!p) return; // late answer to a request that timed out or was aborted
     this.pending.delete(id);
@@ -78,7 +81,8 @@ export class AgentConnection implements AgentClient {
       return;
     }
     const parsed = OPS[p.op].result.safeParse(outcome.result);
-    if (!parsed.success) p.reject(new FatalError(`${this.hostId}: invalid ${p.op} result: ${describeZodError(parsed.error)}`, 'INVALID_RESULT'));
+    if (!parsed.success)
+      p.reject(new FatalError(`${this.hostId}: invalid ${p.op} result: ${describeZodError(parsed.error)}`, 'INVALID_RESULT'));
     else p.resolve(parsed.data);
   }
 

@@ -53,7 +53,10 @@ export const agentSessionMachine = setup({
       on: {
         AUTHENTICATED: {
           target: 'ready',
-          actions: [assign({ hostId: ({ event }) => event.hostId }), { type: 'announceReady', params: ({ event }) => ({ hostId: event.hostId }) }],
+          actions: [
+            assign({ hostId: ({ event }) => event.hostId }),
+            { type: 'announceReady', params: ({ event }) => ({ hostId: event.hostId }) },
+          ],
         },
         AUTH_FAILED: { target: 'closed', actions: { type: 'refuse', params: ({ event }) => ({ code: event.code, reason: event.reason }) } },
         SOCKET_CLOSED: 'closed',
@@ -65,7 +68,11 @@ export const agentSessionMachine = setup({
         beating: {
           after: {
             heartbeat: [
-              { guard: 'tooManyMissed', target: '#agentSession.lost', actions: assign({ lostReason: ({ context }) => `${context.missed} heartbeats missed` }) },
+              {
+                guard: 'tooManyMissed',
+                target: '#agentSession.lost',
+                actions: assign({ lostReason: ({ context }) => `${context.missed} heartbeats missed` }),
+              },
               { target: 'beating', reenter: true, actions: [assign({ missed: ({ context }) => context.missed + 1 }), 'sendPing'] },
             ],
           },
@@ -81,7 +88,10 @@ export const agentSessionMachine = setup({
     },
     lost: {
       type: 'final',
-      entry: ['terminate', { type: 'announceLost', params: ({ context }) => ({ hostId: context.hostId ?? '?', reason: context.lostReason ?? 'lost' }) }],
+      entry: [
+        'terminate',
+        { type: 'announceLost', params: ({ context }) => ({ hostId: context.hostId ?? '?', reason: context.lostReason ?? 'lost' }) },
+      ],
     },
     closed: { type: 'final', entry: 'terminate' },
   },

@@ -49,8 +49,9 @@ export class AgentHub extends EventEmitter<HubEvents> {
   async listen(): Promise<string> {
     const deadline = this.opts.helloTimeoutMs ?? 5000;
     // Our own HTTP server, so that a socket that never finishes its upgrade request is dropped within seconds.
-    const http = createServer({ headersTimeout: deadline, requestTimeout: deadline, connectionsCheckingInterval: Math.min(1000, deadline) }, (_, res) =>
-      res.writeHead(426, { 'content-type': 'text/plain' }).end('ironlab agent hub: WebSocket only\n'),
+    const http = createServer(
+      { headersTimeout: deadline, requestTimeout: deadline, connectionsCheckingInterval: Math.min(1000, deadline) },
+      (_, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('ironlab agent hub: WebSocket only\n'),
     );
     // A socket that sends nothing at all never starts a request, so the server's timeouts never see it: one
     // timer per connection, cleared when its upgrade request arrives (a socket's idle timer once did not fire in CI).
@@ -118,7 +119,10 @@ export class AgentHub extends EventEmitter<HubEvents> {
           // sealed like every frame after the handshake: a WebSocket ping would let anyone on the path fake an answer
           sendPing: () => channel && send({ type: 'beat', n: beats++ }),
           refuse: (_, { code, reason }) => {
-            send({ type: 'error', error: { code: code === CLOSE.forbidden ? 'FORBIDDEN' : 'UNAUTHENTICATED', message: reason, retryable: false } });
+            send({
+              type: 'error',
+              error: { code: code === CLOSE.forbidden ? 'FORBIDDEN' : 'UNAUTHENTICATED', message: reason, retryable: false },
+            });
             ws.close(code, reason.slice(0, 120));
             this.emit('refused', reason);
           },
@@ -139,7 +143,13 @@ export class AgentHub extends EventEmitter<HubEvents> {
           },
         },
       }),
-      { input: { helloTimeoutMs: this.opts.helloTimeoutMs ?? 5000, heartbeatMs: this.opts.heartbeatMs ?? 2000, maxMissedBeats: this.opts.maxMissedBeats ?? 3 } },
+      {
+        input: {
+          helloTimeoutMs: this.opts.helloTimeoutMs ?? 5000,
+          heartbeatMs: this.opts.heartbeatMs ?? 2000,
+          maxMissedBeats: this.opts.maxMissedBeats ?? 3,
+        },
+      },
     );
     this.sessions.add(session);
     session.subscribe({ complete: () => this.sessions.delete(session) });
@@ -150,23 +160,34 @@ export class AgentHub extends EventEmitter<HubEvents> {
     ws.on('close', (code, reason) => {
       this.pending.delete(ws);
       // a refused socket's session has already ended: nothing left to tell it
-      if (session.getSnapshot().status === 'active') session.send({ type: 'SOCKET_CLOSED', code, reason: reason.toString() || socketError });
+      if (session.getSnapshot().status === 'active')
+        session.send({ type: 'SOCKET_CLOSED', code, reason: reason.toString() || socketError });
     });
     const hello = (raw: WebSocket.RawData): void => {
       if (session.getSnapshot().status !== 'active') return; // refused or timed out; its close is under way
       const probe = parseMessage(ProtocolProbe, raw);
       if (probe.ok && probe.value.type === 'hello' && probe.value.protocol !== PROTOCOL_VERSION) {
         const upgrade = probe.value.protocol < PROTOCOL_VERSION ? `the agent to ironlab ${IRONLAB_VERSION}` : 'this orchestrator';
-        return void session.send({ type: 'AUTH_FAILED', code: CLOSE.forbidden, reason: `the agent speaks protocol ${probe.value.protocol}, this orchestrator ${PROTOCOL_VERSION}: upgrade ${upgrade}` });
+        return void session.send({
+          type: 'AUTH_FAILED',
+          code: CLOSE.forbidden,
+          reason: `the agent speaks protocol ${probe.value.protocol}, this orchestrator ${PROTOCOL_VERSION}: upgrade ${upgrade}`,
+        });
       }
       const parsed = parseMessage(Hello, raw);
-      if (!parsed.ok) return void session.send({ type: 'AUTH_FAILED', code: CLOSE.unauthenticated, reason: `expected a hello first: ${parsed.reason}` });
+      if (!parsed.ok)
+        return void session.send({ type: 'AUTH_FAILED', code: CLOSE.unauthenticated, reason: `expected a hello first: ${parsed.reason}` });
       const msg = parsed.value;
       if (this.opts.expectedHosts && !this.opts.expectedHosts.has(msg.hostId))
-        return void session.send({ type: 'AUTH_FAILED', code: CLOSE.forbidden, reason: `unknown host '${msg.hostId}': the campaign expects ${[...this.opts.expectedHosts].join(', ')}` });
+        return void session.send({
+          type: 'AUTH_FAILED',
+          code: CLOSE.forbidden,
+          reason: `unknown host '${msg.hostId}': the campaign expects ${[...this.opts.expectedHosts].join(', ')}`,
+        });
       const key = hostKey(this.opts.token, msg.hostId);
       const transcript: Transcript = { hostId: msg.hostId, serverNonce: nonce, agentNonce: msg.nonce };
-      if (!verifyHandshakeProof(key, 'agent', transcript, msg.proof)) return void session.send({ type: 'AUTH_FAILED', code: CLOSE.unauthenticated, reason: 'wrong token' });
+      if (!verifyHandshakeProof(key, 'agent', transcript, msg.proof))
+        return void session.send({ type: 'AUTH_FAILED', code: CLOSE.unauthenticated, reason: 'wrong token' });
       this.pending.delete(ws);
       send({ type: 'welcome', hostId: msg.hostId, proof: handshakeProof(key, 'orchestrator', transcript) });
       channel = new SecureChannel(key, 'orchestrator', transcript);

@@ -65,7 +65,18 @@ export function campaignDriver(o: DriverOptions): { machine: typeof campaignMach
           // what the agents are, not what the file says: a testbed may serve a docker campaign with sim agents
           const mode = [...new Set(spec.hosts.map((h) => facts.get(h.id)?.facts.backend ?? h.backend))].join('+');
           await store.createCampaign(
-            { id: campaignId, name: spec.name, mode, createdAt: new Date().toISOString(), spec, specHash: hashSpec(spec), sourcePath: o.source.path, sourceText: o.source.text, seed: spec.seed, provenance: orchestratorProvenance() },
+            {
+              id: campaignId,
+              name: spec.name,
+              mode,
+              createdAt: new Date().toISOString(),
+              spec,
+              specHash: hashSpec(spec),
+              sourcePath: o.source.path,
+              sourceText: o.source.text,
+              seed: spec.seed,
+              provenance: orchestratorProvenance(),
+            },
             o.plan,
           );
         } else {
@@ -109,7 +120,8 @@ export function campaignDriver(o: DriverOptions): { machine: typeof campaignMach
     guardCheck: (result, run) => guardViolations(result.samples, run, spec.guards),
     ledger: {
       startRun: (runId, hostId) => store.startRun(campaignId, runId, hostId),
-      completeRun: async (result, hostId) => void (await store.completeRun(campaignId, result.runId, result.samples, { ...result.provenance, hostId })),
+      completeRun: async (result, hostId) =>
+        void (await store.completeRun(campaignId, result.runId, result.samples, { ...result.provenance, hostId })),
       failRun: async (runId, error, retryable) => {
         say(`run ${runId} failed (${retryable ? 'retryable' : 'fatal'}): ${error}`);
         return (await store.failRun(campaignId, runId, error, retryable, spec.maxAttempts)) === 'todo' ? 'todo' : 'failed';
@@ -142,7 +154,10 @@ export function waitForHosts(hub: AgentHub, hostIds: string[], stallMs: number, 
     const progress = () => {
       if (missing().length === 0) return void (settle(), resolve(hostIds));
       clearTimeout(timer);
-      timer = setTimeout(() => (settle(), reject(new Error(`no agent connected for ${missing().join(', ')} within ${stallMs / 1000} s (see ${logPath})`))), stallMs);
+      timer = setTimeout(
+        () => (settle(), reject(new Error(`no agent connected for ${missing().join(', ')} within ${stallMs / 1000} s (see ${logPath})`))),
+        stallMs,
+      );
     };
     hub.on('ready', progress);
     progress();
@@ -156,7 +171,8 @@ function checkEnforcement(spec: CampaignSpec, hosts: Map<string, { capabilities:
     for (const mode of spec.enforcement) {
       const c = caps.find((x) => x.mode === mode);
       const why = c?.reason ?? 'not supported by this agent';
-      if (!c?.available) throw new PrerequisiteError(mode === 'none' ? `not ready: ${why}` : `cannot run enforcement '${mode}': ${why}`, `host ${h.id}`);
+      if (!c?.available)
+        throw new PrerequisiteError(mode === 'none' ? `not ready: ${why}` : `cannot run enforcement '${mode}': ${why}`, `host ${h.id}`);
     }
   }
 }
@@ -173,7 +189,9 @@ async function extraRepetitions(store: Store, spec: CampaignSpec, campaignId: st
   // blocked: new blocks after the last one (a control and its scenarios share a repetition number)
   const lastBlock = Math.max(-1, ...ledger.map((x) => x.spec.repetition));
   const requests = plan.map((r) => {
-    const taken = ledger.filter((x) => x.spec.scenarioId === r.scenarioId && x.spec.enforcement === r.enforcement).map((x) => x.spec.repetition);
+    const taken = ledger
+      .filter((x) => x.spec.scenarioId === r.scenarioId && x.spec.enforcement === r.enforcement)
+      .map((x) => x.spec.repetition);
     const next = paired ? lastBlock + 1 : Math.max(-1, ...taken) + 1;
     return { scenarioId: r.scenarioId, enforcement: r.enforcement, repetitions: Array.from({ length: r.extra }, (_, i) => next + i) };
   });

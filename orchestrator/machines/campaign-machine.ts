@@ -182,7 +182,8 @@ export const campaignMachine = setup({
       }
       // free the run's server host and its peer host
       planner.release(out.runId);
-      if (out.outcome === 'done' || (out.outcome === 'guarded' && !out.retry) || (out.outcome === 'failed' && out.status !== 'todo')) context.specs.delete(out.runId);
+      if (out.outcome === 'done' || (out.outcome === 'guarded' && !out.retry) || (out.outcome === 'failed' && out.status !== 'todo'))
+        context.specs.delete(out.runId);
       enqueue(stopChild(done.actorId));
       enqueue.assign({ counts, failures });
     }),
@@ -195,18 +196,23 @@ export const campaignMachine = setup({
 }).createMachine({
   id: 'campaign',
   context: ({ input }) => {
-    const planner = new LeasePlanner({ serverHosts: input.serverHosts, peerHosts: input.peerHosts, isConnected: (h) => input.agentFor(h) !== undefined, blockOf: input.blockOf });
+    const planner = new LeasePlanner({
+      serverHosts: input.serverHosts,
+      peerHosts: input.peerHosts,
+      isConnected: (h) => input.agentFor(h) !== undefined,
+      blockOf: input.blockOf,
+    });
     return {
-    ...input,
-    planner,
-    specs: new Map(),
-    busy: planner.busy,
-    counts: { total: 0, done: 0, failed: 0, retried: 0, guarded: 0 },
-    failures: [],
-    error: null,
-    errorKind: null,
-    summary: null,
-    launched: 0,
+      ...input,
+      planner,
+      specs: new Map(),
+      busy: planner.busy,
+      counts: { total: 0, done: 0, failed: 0, retried: 0, guarded: 0 },
+      failures: [],
+      error: null,
+      errorKind: null,
+      summary: null,
+      launched: 0,
     };
   },
   initial: 'provisioning',
@@ -241,7 +247,13 @@ export const campaignMachine = setup({
           target: 'running',
           actions: assign({
             specs: ({ context, event }) => queueRuns(context, event.output.todo),
-            counts: ({ event }) => ({ total: event.output.total, done: event.output.done, failed: event.output.failed, retried: 0, guarded: 0 }),
+            counts: ({ event }) => ({
+              total: event.output.total,
+              done: event.output.done,
+              failed: event.output.failed,
+              retried: 0,
+              guarded: 0,
+            }),
           }),
         },
         onError: { target: 'failed', actions: 'keepError' },
@@ -266,7 +278,10 @@ export const campaignMachine = setup({
           after: {
             hostWait: {
               target: '#campaign.failed',
-              actions: assign({ error: ({ context }) => `no host was ready for ${Math.round(context.hostWaitMs / 1000)} s with ${context.planner.queued} run(s) left` }),
+              actions: assign({
+                error: ({ context }) =>
+                  `no host was ready for ${Math.round(context.hostWaitMs / 1000)} s with ${context.planner.queued} run(s) left`,
+              }),
             },
           },
         },
@@ -317,11 +332,27 @@ function queueRuns(context: Ctx, runs: RunSpec[]): Map<string, RunSpec> {
 }
 
 /** The run as its two hosts see it: the peers on `peer`, and both hosts' traffic addresses (when known). */
-function withPeerHost(run: RunSpec, server: string, peer: string, addressOf?: (hostId: string) => string | undefined, blockOf?: (hostId: string) => string | undefined): RunSpec {
+function withPeerHost(
+  run: RunSpec,
+  server: string,
+  peer: string,
+  addressOf?: (hostId: string) => string | undefined,
+  blockOf?: (hostId: string) => string | undefined,
+): RunSpec {
   const address = addressOf?.(peer);
   const serverAddress = addressOf?.(server);
   const [block, serverBlock] = [blockOf?.(peer), blockOf?.(server)];
-  return { ...run, peer: { ...run.peer, hostId: peer, ...(address ? { address } : {}), ...(serverAddress ? { serverAddress } : {}), ...(block ? { block } : {}), ...(serverBlock ? { serverBlock } : {}) } };
+  return {
+    ...run,
+    peer: {
+      ...run.peer,
+      hostId: peer,
+      ...(address ? { address } : {}),
+      ...(serverAddress ? { serverAddress } : {}),
+      ...(block ? { block } : {}),
+      ...(serverBlock ? { serverBlock } : {}),
+    },
+  };
 }
 
 function findSpec(context: Ctx, actorId: string): RunSpec | undefined {

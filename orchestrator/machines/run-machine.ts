@@ -97,33 +97,51 @@ export const runMachine = setup({
   actors: {
     startRun: fromPromise<number, PhaseInput>(async ({ input: { ctx } }) => (ctx.attempt > 0 ? ctx.attempt : ctx.recorder.start!())),
     setupRun: fromPromise<void, PhaseInput>(async ({ input: { ctx }, signal }) => {
-      for (const s of sides(ctx)) await s.agent.request('run.setup', { run: ctx.run }, { id: s.op('setup'), timeoutMs: deadline(ctx, 120), signal });
+      for (const s of sides(ctx))
+        await s.agent.request('run.setup', { run: ctx.run }, { id: s.op('setup'), timeoutMs: deadline(ctx, 120), signal });
     }),
     warmupRun: fromPromise<void, PhaseInput>(async ({ input: { ctx }, signal }) => {
       await Promise.all(
         sides(ctx).map((s, i) =>
-          s.agent.request('run.warmup', { runId: ctx.run.runId }, {
-            id: s.op('warmup'), timeoutMs: deadline(ctx, ctx.run.warmupS), signal,
-            onProgress: i === 0 ? (d) => ctx.onPhase?.('warmup', Number(d.fraction) || 0) : undefined,
-          }),
+          s.agent.request(
+            'run.warmup',
+            { runId: ctx.run.runId },
+            {
+              id: s.op('warmup'),
+              timeoutMs: deadline(ctx, ctx.run.warmupS),
+              signal,
+              onProgress: i === 0 ? (d) => ctx.onPhase?.('warmup', Number(d.fraction) || 0) : undefined,
+            },
+          ),
         ),
       );
     }),
     measureRun: fromPromise<void, PhaseInput>(async ({ input: { ctx }, signal }) => {
       await Promise.all(
         sides(ctx).map((s, i) =>
-          s.agent.request('run.measure', { runId: ctx.run.runId }, {
-            id: s.op('measure'), timeoutMs: deadline(ctx, ctx.run.durationS), signal,
-            onProgress: i === 0 ? (d) => ctx.onPhase?.('measure', Number(d.fraction) || 0) : undefined,
-          }),
+          s.agent.request(
+            'run.measure',
+            { runId: ctx.run.runId },
+            {
+              id: s.op('measure'),
+              timeoutMs: deadline(ctx, ctx.run.durationS),
+              signal,
+              onProgress: i === 0 ? (d) => ctx.onPhase?.('measure', Number(d.fraction) || 0) : undefined,
+            },
+          ),
         ),
       );
     }),
     collectRun: fromPromise<RunResult, PhaseInput>(async ({ input: { ctx }, signal }) => {
       const [server, peer] = await Promise.all(
         sides(ctx).map(async (s) => {
-          const result = await s.agent.request('run.collect', { runId: ctx.run.runId }, { id: s.op('collect'), timeoutMs: deadline(ctx, 30), signal });
-          if (result.runId !== ctx.run.runId) throw new Error(`agent ${s.agent.hostId} answered collect for ${result.runId}, not ${ctx.run.runId}`);
+          const result = await s.agent.request(
+            'run.collect',
+            { runId: ctx.run.runId },
+            { id: s.op('collect'), timeoutMs: deadline(ctx, 30), signal },
+          );
+          if (result.runId !== ctx.run.runId)
+            throw new Error(`agent ${s.agent.hostId} answered collect for ${result.runId}, not ${ctx.run.runId}`);
           return result;
         }),
       );
@@ -133,7 +151,9 @@ export const runMachine = setup({
       // No abort signal: teardown must run to its end even when the campaign is being aborted; on both
       // hosts, even when one of them fails (or is lost).
       const done = await Promise.allSettled(
-        sides(ctx).map((s) => s.agent.request('run.teardown', { runId: ctx.run.runId }, { id: s.op('teardown'), timeoutMs: deadline(ctx, 60) })),
+        sides(ctx).map((s) =>
+          s.agent.request('run.teardown', { runId: ctx.run.runId }, { id: s.op('teardown'), timeoutMs: deadline(ctx, 60) }),
+        ),
       );
       const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
       if (failed) throw failed.reason;
@@ -147,11 +167,14 @@ export const runMachine = setup({
     recordAborted: fromPromise<void, PhaseInput>(async ({ input: { ctx } }) => {
       await ctx.recorder.release?.();
     }),
-    recordGuarded: fromPromise<'todo' | 'done', PhaseInput>(async ({ input: { ctx } }) => ctx.recorder.guard!(ctx.result!, ctx.agent.hostId, ctx.guardReason!)),
+    recordGuarded: fromPromise<'todo' | 'done', PhaseInput>(async ({ input: { ctx } }) =>
+      ctx.recorder.guard!(ctx.result!, ctx.agent.hostId, ctx.guardReason!),
+    ),
   },
   actions: {
     keepError: assign({
-      error: ({ context, event }, params: { phase: string }) => context.error ?? phaseError(params.phase, (event as { error?: unknown }).error),
+      error: ({ context, event }, params: { phase: string }) =>
+        context.error ?? phaseError(params.phase, (event as { error?: unknown }).error),
     }),
   },
   guards: {
@@ -161,7 +184,17 @@ export const runMachine = setup({
   },
 }).createMachine({
   id: 'run',
-  context: ({ input }) => ({ ...input, attempt: input.attempt ?? 0, result: null, error: null, aborted: false, recorded: false, guardReason: null, guarded: null, failStatus: null }),
+  context: ({ input }) => ({
+    ...input,
+    attempt: input.attempt ?? 0,
+    result: null,
+    error: null,
+    aborted: false,
+    recorded: false,
+    guardReason: null,
+    guarded: null,
+    failStatus: null,
+  }),
   initial: 'starting',
   on: {
     ABORT: { target: '.teardown', actions: assign({ aborted: true }) },
@@ -230,7 +263,12 @@ export const runMachine = setup({
       },
     },
     decide: {
-      always: [{ guard: 'aborted', target: 'releasing' }, { guard: 'failed', target: 'failing' }, { guard: 'outOfGuard', target: 'guarded' }, { target: 'record' }],
+      always: [
+        { guard: 'aborted', target: 'releasing' },
+        { guard: 'failed', target: 'failing' },
+        { guard: 'outOfGuard', target: 'guarded' },
+        { target: 'record' },
+      ],
     },
     releasing: {
       on: { ABORT: {} },
@@ -256,7 +294,12 @@ export const runMachine = setup({
     },
     record: {
       on: { ABORT: {} }, // the measurement is complete: keep it
-      invoke: { src: 'recordRun', input: ({ context }) => ({ ctx: context }), onDone: { target: 'done', actions: assign({ recorded: true }) }, onError: { target: 'failing', actions: { type: 'keepError', params: { phase: 'record' } } } },
+      invoke: {
+        src: 'recordRun',
+        input: ({ context }) => ({ ctx: context }),
+        onDone: { target: 'done', actions: assign({ recorded: true }) },
+        onError: { target: 'failing', actions: { type: 'keepError', params: { phase: 'record' } } },
+      },
     },
     unbooked: { type: 'final' },
     done: { type: 'final' },
@@ -264,12 +307,23 @@ export const runMachine = setup({
     aborted: { type: 'final' },
   },
   output: ({ context }): RunOutcome => {
-    const base = { runId: context.run.runId, hostId: context.agent.hostId, ...(context.peerAgent ? { peerHostId: context.peerAgent.hostId } : {}) };
+    const base = {
+      runId: context.run.runId,
+      hostId: context.agent.hostId,
+      ...(context.peerAgent ? { peerHostId: context.peerAgent.hostId } : {}),
+    };
     if (context.guarded) return { ...base, outcome: 'guarded', reason: context.guardReason!, retry: context.guarded === 'todo' };
     if (context.recorded) return { ...base, outcome: 'done' };
     if (context.aborted) return { ...base, outcome: 'aborted' };
     const e = context.error ?? { message: 'unknown failure', retryable: true, phase: 'unknown' };
-    return { ...base, outcome: 'failed', error: e.message, retryable: e.retryable, phase: e.phase, ...(context.failStatus ? { status: context.failStatus } : {}) };
+    return {
+      ...base,
+      outcome: 'failed',
+      error: e.message,
+      retryable: e.retryable,
+      phase: e.phase,
+      ...(context.failStatus ? { status: context.failStatus } : {}),
+    };
   },
 });
 

@@ -24,7 +24,12 @@ export interface Checks {
 }
 
 /** The checks of a campaign (`current`) whose file is `spec`, against an optional baseline campaign. */
-export function buildChecks(spec: CampaignSpec, current: CompareSide, baseline: { source: string; side: CompareSide } | null, allowInconclusive: boolean): Checks {
+export function buildChecks(
+  spec: CampaignSpec,
+  current: CompareSide,
+  baseline: { source: string; side: CompareSide } | null,
+  allowInconclusive: boolean,
+): Checks {
   return {
     expectations: evaluateExpectations(spec, current.summaries),
     baseline: baseline ? { source: baseline.source, comparison: compareCampaigns(baseline.side, current) } : null,
@@ -51,19 +56,36 @@ export function checkCases(c: Checks): CheckCase[] {
       e.verdict === 'passed'
         ? `${e.bounds}: ${e.scenarios.length} scenario(s) passed`
         : `${e.bounds}: ${shown.length} of ${e.scenarios.length} scenario(s) ${e.verdict}: ${shown.map(scenarioFigures).join('; ')}`;
-    return { kind: 'expectation', name: e.name, verdict: e.verdict, ok: ok(e.verdict), message, details: e.scenarios.map((s) => `${s.verdict.padEnd(12)} ${scenarioFigures(s)}`) };
+    return {
+      kind: 'expectation',
+      name: e.name,
+      verdict: e.verdict,
+      ok: ok(e.verdict),
+      message,
+      details: e.scenarios.map((s) => `${s.verdict.padEnd(12)} ${scenarioFigures(s)}`),
+    };
   });
   for (const r of c.baseline?.comparison.rows ?? []) {
     if (!r.baseline) continue;
     const message = baselineFigures(r);
-    cases.push({ kind: 'baseline', name: baselineCaseName(r), verdict: r.baseline.verdict, ok: ok(r.baseline.verdict), message, details: [message] });
+    cases.push({
+      kind: 'baseline',
+      name: baselineCaseName(r),
+      verdict: r.baseline.verdict,
+      ok: ok(r.baseline.verdict),
+      message,
+      details: [message],
+    });
   }
   return cases;
 }
 
 /** `tcp-receiver rateGbps=9 iron-kernel: upper 1.32 > 1.1 (mean 1.30, 95% CI [1.28, 1.32], n 3)` */
 function scenarioFigures(s: ScenarioCheck): string {
-  const bounds = s.checks.map((b) => `${b.statistic} ${b.value === null ? '-' : b.value.toFixed(2)} ${b.verdict === 'passed' ? b.op : b.op === '<=' ? '>' : '<'} ${b.bound}`);
+  const bounds = s.checks.map(
+    (b) =>
+      `${b.statistic} ${b.value === null ? '-' : b.value.toFixed(2)} ${b.verdict === 'passed' ? b.op : b.op === '<=' ? '>' : '<'} ${b.bound}`,
+  );
   const figures = `mean ${formatPenalty(s.mean)}, 95% CI ${formatCi(s.ci95)}, n ${s.n}${s.note ? `; ${s.note}` : ''}`;
   return `${s.scenarioId} ${s.enforcement}: ${bounds.join(', ')} (${figures})`;
 }
@@ -76,13 +98,23 @@ function baselineCaseName(r: CompareRow): string {
 
 function baselineFigures(r: CompareRow): string {
   const side = (p: CompareRow['a']) => (p ? `${formatPenalty(p.mean)} ${formatCi(p.ci95)} (n ${p.n})` : '-');
-  const change = r.baseline?.change === 'worse' || r.baseline?.change === 'better' ? `${r.baseline.change} beyond both 95% intervals` : r.baseline?.change === 'same' ? 'within the intervals' : 'no interval to compare';
+  const change =
+    r.baseline?.change === 'worse' || r.baseline?.change === 'better'
+      ? `${r.baseline.change} beyond both 95% intervals`
+      : r.baseline?.change === 'same'
+        ? 'within the intervals'
+        : 'no interval to compare';
   return `penalty ${side(r.b)} vs baseline ${side(r.a)}: ${change}`;
 }
 
 export function checkCounts(cases: readonly CheckCase[]): { passed: number; failed: number; inconclusive: number; notOk: number } {
   const count = (v: Verdict) => cases.filter((c) => c.verdict === v).length;
-  return { passed: count('passed'), failed: count('failed'), inconclusive: count('inconclusive'), notOk: cases.filter((c) => !c.ok).length };
+  return {
+    passed: count('passed'),
+    failed: count('failed'),
+    inconclusive: count('inconclusive'),
+    notOk: cases.filter((c) => !c.ok).length,
+  };
 }
 
 /** The lines `ironlab run` (`forRun`: with its flag and exit code) and `ironlab report` print after the table; empty without checks. */
@@ -102,8 +134,12 @@ export function renderChecks(c: Checks, forRun = false): string {
     for (const k of cases.filter((x) => x.kind === 'baseline')) lines.push(`  ${label(k.verdict)} ${k.name}: ${k.message}`);
   }
   const n = checkCounts(cases);
-  const policy = c.allowInconclusive ? 'inconclusive allowed' : `inconclusive counts as failed${forRun ? '; --allow-inconclusive to allow' : ''}`;
-  lines.push(`checks: ${n.passed} passed, ${n.failed} failed, ${n.inconclusive} inconclusive (${policy})${n.notOk && forRun ? ` -> exit ${EXIT_CHECKS_FAILED}` : ''}`);
+  const policy = c.allowInconclusive
+    ? 'inconclusive allowed'
+    : `inconclusive counts as failed${forRun ? '; --allow-inconclusive to allow' : ''}`;
+  lines.push(
+    `checks: ${n.passed} passed, ${n.failed} failed, ${n.inconclusive} inconclusive (${policy})${n.notOk && forRun ? ` -> exit ${EXIT_CHECKS_FAILED}` : ''}`,
+  );
   return lines.join('\n');
 }
 
@@ -112,15 +148,31 @@ export function checksJson(c: Checks) {
   const cases = checkCases(c);
   const n = checkCounts(cases);
   return {
-    checks: { verdict: n.notOk ? ('failed' as const) : ('passed' as const), allowInconclusive: c.allowInconclusive, passed: n.passed, failed: n.failed, inconclusive: n.inconclusive },
-    expectations: c.expectations.map((e) => ({ ...e, scenarios: e.scenarios.map((s) => ({ ...s, checks: s.checks.map((b) => ({ ...b })) })) })),
+    checks: {
+      verdict: n.notOk ? ('failed' as const) : ('passed' as const),
+      allowInconclusive: c.allowInconclusive,
+      passed: n.passed,
+      failed: n.failed,
+      inconclusive: n.inconclusive,
+    },
+    expectations: c.expectations.map((e) => ({
+      ...e,
+      scenarios: e.scenarios.map((s) => ({ ...s, checks: s.checks.map((b) => ({ ...b })) })),
+    })),
     baseline: c.baseline
       ? {
           source: c.baseline.source,
           campaign: { ...c.baseline.comparison.a },
           scenarios: c.baseline.comparison.rows
             .filter((r) => r.baseline)
-            .map((r) => ({ id: r.scenarioId, enforcement: r.b?.enforcement ?? r.enforcement, baseline: r.a, current: r.b, verdict: r.baseline!.verdict, change: r.baseline!.change })),
+            .map((r) => ({
+              id: r.scenarioId,
+              enforcement: r.b?.enforcement ?? r.enforcement,
+              baseline: r.a,
+              current: r.b,
+              verdict: r.baseline!.verdict,
+              change: r.baseline!.change,
+            })),
         }
       : null,
   };

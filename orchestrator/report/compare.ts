@@ -104,14 +104,31 @@ export function formatBaselineVerdict(v: BaselineVerdict | null): string {
 
 function side(s: ComparedScenario | undefined): SidePenalty | null {
   if (!s) return null;
-  return { enforcement: s.enforcement, mean: s.penalty.mean, ci95: s.penalty.ci95 ? [s.penalty.ci95[0], s.penalty.ci95[1]] : null, n: s.penalty.n };
+  return {
+    enforcement: s.enforcement,
+    mean: s.penalty.mean,
+    ci95: s.penalty.ci95 ? [s.penalty.ci95[0], s.penalty.ci95[1]] : null,
+    n: s.penalty.n,
+  };
 }
 
 export function compareTable(c: Comparison, options: { color?: boolean } = {}): string {
   const byScenario = c.pairedBy === 'scenario';
   const table = new Table({
-    head: ['scenario', ...(byScenario ? ['A mode', 'B mode'] : ['enforcement']), 'A penalty', 'A 95% CI', 'B penalty', 'B 95% CI', 'B/A', 'overlap', 'verdict'],
-    colAligns: ['left', ...(byScenario ? ['left', 'left'] : ['left']), 'right', 'right', 'right', 'right', 'right', 'left', 'left'] as ('left' | 'right')[],
+    head: [
+      'scenario',
+      ...(byScenario ? ['A mode', 'B mode'] : ['enforcement']),
+      'A penalty',
+      'A 95% CI',
+      'B penalty',
+      'B 95% CI',
+      'B/A',
+      'overlap',
+      'verdict',
+    ],
+    colAligns: ['left', ...(byScenario ? ['left', 'left'] : ['left']), 'right', 'right', 'right', 'right', 'right', 'left', 'left'] as (
+      'left' | 'right'
+    )[],
     style: options.color ? { head: ['bold'], border: ['grey'] } : { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });

@@ -43,12 +43,29 @@ export function controllerSeries(samples: readonly Sample[]): ControllerSeries[]
   return [...by].map(([container, points]) => {
     const ts = [...points.keys()].sort((a, b) => a - b);
     const col = (k: string) => ts.map((t) => points.get(t)![k] ?? 0);
-    return { container, t: ts, chargedMs: col('chargedMs'), creditedMs: col('creditedMs'), debtMs: col('debtMs'), quotaMs: col('quotaMs'), drops: col('drops') };
+    return {
+      container,
+      t: ts,
+      chargedMs: col('chargedMs'),
+      creditedMs: col('creditedMs'),
+      debtMs: col('debtMs'),
+      quotaMs: col('quotaMs'),
+      drops: col('drops'),
+    };
   });
 }
 
 /** One timeline per network scenario run under ebpf: its first completed repetition with controller samples. */
-export function controllerTimelines(runs: readonly { runId: string; scenarioId: string; enforcement: string; status: string; repetition: number; samples?: readonly Sample[] }[]): ControllerTimeline[] {
+export function controllerTimelines(
+  runs: readonly {
+    runId: string;
+    scenarioId: string;
+    enforcement: string;
+    status: string;
+    repetition: number;
+    samples?: readonly Sample[];
+  }[],
+): ControllerTimeline[] {
   const out = new Map<string, ControllerTimeline>();
   const sorted = [...runs].sort((a, b) => a.repetition - b.repetition);
   for (const r of sorted) {
@@ -77,12 +94,21 @@ export function controllerSvg(s: ControllerSeries): string {
   const y = (v: number) => H - PAD.b - (v / yMax) * (H - PAD.t - PAD.b);
   const step = s.t.length > 1 ? x(s.t[1]!) - x(s.t[0]!) : 4;
   const bars = s.t
-    .map((t, i) => (s.drops[i]! > 0 ? `<rect x="${(x(t) - step).toFixed(1)}" y="${PAD.t}" width="${step.toFixed(1)}" height="${H - PAD.t - PAD.b}" fill="#ff7f0e" fill-opacity="0.18"><title>t=${t.toFixed(1)} s: ${s.drops[i]} packets dropped</title></rect>` : ''))
+    .map((t, i) =>
+      s.drops[i]! > 0
+        ? `<rect x="${(x(t) - step).toFixed(1)}" y="${PAD.t}" width="${step.toFixed(1)}" height="${H - PAD.t - PAD.b}" fill="#ff7f0e" fill-opacity="0.18"><title>t=${t.toFixed(1)} s: ${s.drops[i]} packets dropped</title></rect>`
+        : '',
+    )
     .join('');
-  const paths = LINES.map(([k, , color]) => `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${s.t.map((t, i) => `${x(t).toFixed(1)},${y(s[k][i]!).toFixed(1)}`).join(' ')}"/>`).join('');
+  const paths = LINES.map(
+    ([k, , color]) =>
+      `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${s.t.map((t, i) => `${x(t).toFixed(1)},${y(s[k][i]!).toFixed(1)}`).join(' ')}"/>`,
+  ).join('');
   const axes = `<line x1="${PAD.l}" y1="${H - PAD.b}" x2="${W - PAD.r}" y2="${H - PAD.b}" stroke="#888"/><line x1="${PAD.l}" y1="${PAD.t}" x2="${PAD.l}" y2="${H - PAD.b}" stroke="#888"/>`;
   const labels = `<text x="${PAD.l - 4}" y="${PAD.t + 8}" text-anchor="end" font-size="10">${yMax.toFixed(0)}</text><text x="${PAD.l - 4}" y="${H - PAD.b}" text-anchor="end" font-size="10">0</text><text x="${W - PAD.r}" y="${H - 6}" text-anchor="end" font-size="10">${tMax.toFixed(1)} s</text>`;
-  const legend = LINES.map(([, name, color]) => `<span style="color:${color}">■ ${name}</span>`).join(' ') + ' <span style="color:#ff7f0e">■ packets dropped</span>';
+  const legend =
+    LINES.map(([, name, color]) => `<span style="color:${color}">■ ${name}</span>`).join(' ') +
+    ' <span style="color:#ff7f0e">■ packets dropped</span>';
   const totalDrops = s.drops.reduce((a, b) => a + b, 0);
   return `<figure class="controller"><figcaption>${s.container}: ${s.t.length} periods, ${totalDrops} packets dropped</figcaption><svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="controller actions of ${s.container} per period">${bars}${axes}${paths}${labels}</svg><p class="meta">${legend}</p></figure>`;
 }

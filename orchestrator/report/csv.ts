@@ -8,7 +8,10 @@ export { CSV_COLUMNS, type CsvRunRecord } from './rows.ts';
 export function reportCsv(campaign: { id: string }, records: readonly CsvRunRecord[]): string {
   const lines: string[] = [CSV_COLUMNS.join(',')];
   for (const r of sampleRows(campaign, records)) {
-    const labels = Object.keys(r.labels).sort().map((k) => `${k}=${r.labels[k]}`).join(';');
+    const labels = Object.keys(r.labels)
+      .sort()
+      .map((k) => `${k}=${r.labels[k]}`)
+      .join(';');
     lines.push(CSV_COLUMNS.map((c) => csvField(c === 'labels' ? labels : r[c])).join(','));
   }
   return lines.join('\r\n') + '\r\n';

@@ -38,7 +38,8 @@ export function verdictOf(summaries: readonly ScenarioSummary[]): Verdict {
     const row = rows.get(s.workload) ?? { workload: s.workload, worst: {} };
     rows.set(s.workload, row);
     const prior = row.worst[s.enforcement];
-    if (!prior || s.penalty.mean > prior.mean) row.worst[s.enforcement] = { scenarioId: s.scenarioId, mean: s.penalty.mean, ci95: s.penalty.ci95 };
+    if (!prior || s.penalty.mean > prior.mean)
+      row.worst[s.enforcement] = { scenarioId: s.scenarioId, mean: s.penalty.mean, ci95: s.penalty.ci95 };
   }
   // Every scenario's interval counts: isolation holds only when each one is bounded and within the target; an
   // interval wholly above it says it does not hold; anything else (one reaching above, none at all) is unshown.
@@ -105,7 +106,8 @@ const FIGURE_SPECS: { id: string; title: string; workload: WorkloadKind; xParam:
   { id: 'tcp-receiver-rate', title: 'TCP receiver: penalty vs rate', workload: 'tcp-receiver', xParam: 'rateGbps' },
 ];
 
-const xValue = (s: ScenarioSummary, param: 'rateGbps' | 'flows'): number => (param === 'rateGbps' ? (s.params.rateGbps ?? Infinity) : (s.params.flows ?? 1));
+const xValue = (s: ScenarioSummary, param: 'rateGbps' | 'flows'): number =>
+  param === 'rateGbps' ? (s.params.rateGbps ?? Infinity) : (s.params.flows ?? 1);
 const xText = (v: number) => (v === Infinity ? 'unlimited' : String(v));
 
 /** The five figures of section 2.3 in the paper's order; each says whether it is drawn and why not. */
@@ -116,7 +118,12 @@ export function paperFigures(summaries: readonly ScenarioSummary[]): Figure[] {
     const xs = [...new Set(mine.map((s) => xValue(s, spec.xParam)))].sort((a, b) => a - b);
     const base = { ...spec, xLabel, categories: xs.map(xText), series: [] as FigureSeries[] };
     if (mine.length === 0) return { ...base, drawn: false, why: `the campaign ran no ${spec.workload} scenario` };
-    if (xs.length < 2) return { ...base, drawn: false, why: `the campaign ran ${spec.workload} at one ${xLabel.replace(/ \(.*/, '')} only (${xText(xs[0])})` };
+    if (xs.length < 2)
+      return {
+        ...base,
+        drawn: false,
+        why: `the campaign ran ${spec.workload} at one ${xLabel.replace(/ \(.*/, '')} only (${xText(xs[0])})`,
+      };
 
     // a series per enforcement mode and per combination of the parameters that are not on the x axis
     const others = (s: ScenarioSummary) => otherParams(s, spec.xParam);
@@ -126,7 +133,10 @@ export function paperFigures(summaries: readonly ScenarioSummary[]): Figure[] {
     const seriesKey = (s: ScenarioSummary) => [s.enforcement, ...varying.map((k) => `${k}=${others(s)[k] ?? ''}`)].join(' · ');
     const bySeries = new Map<string, FigureSeries>();
     for (const s of sortScenarios(mine)) {
-      const name = seriesKey(s).replace('rateGbps=unlimited', 'unlimited').replace(/rateGbps=(\S+)/, '$1 Gbit/s').replace(/label=(\S+)/, '[$1]');
+      const name = seriesKey(s)
+        .replace('rateGbps=unlimited', 'unlimited')
+        .replace(/rateGbps=(\S+)/, '$1 Gbit/s')
+        .replace(/label=(\S+)/, '[$1]');
       let series = bySeries.get(name);
       if (!series) bySeries.set(name, (series = { name, enforcement: s.enforcement, points: base.categories.map(() => null) }));
       series.points[xs.indexOf(xValue(s, spec.xParam))] = {
@@ -194,4 +204,3 @@ export function orderedModes(modes: readonly Enforcement[]): Enforcement[] {
   const set = new Set(modes);
   return [...ENFORCEMENTS.filter((m) => set.has(m)), ...[...set].filter((m) => !ENFORCEMENTS.includes(m))];
 }
-

@@ -9,8 +9,22 @@
   var COLORS = { none: '#c0392b', 'iron-kernel': '#27ae60', ebpf: '#2874a6' };
   var DASHES = ['solid', 'dashed', 'dotted'];
   var SYMBOLS = ['circle', 'triangle', 'rect', 'diamond'];
-  var TIME_COLORS = { victim: '#27ae60', neighbours: '#e67e22', softirq_task: '#c0392b', ksoftirqd: '#8e44ad', idle: '#bdc3c7', other: '#7f8c8d' };
-  var TIME_NAMES = { victim: 'victim', neighbours: 'neighbours', softirq_task: 'softirq in task context', ksoftirqd: 'ksoftirqd', idle: 'idle', other: 'other' };
+  var TIME_COLORS = {
+    victim: '#27ae60',
+    neighbours: '#e67e22',
+    softirq_task: '#c0392b',
+    ksoftirqd: '#8e44ad',
+    idle: '#bdc3c7',
+    other: '#7f8c8d',
+  };
+  var TIME_NAMES = {
+    victim: 'victim',
+    neighbours: 'neighbours',
+    softirq_task: 'softirq in task context',
+    ksoftirqd: 'ksoftirqd',
+    idle: 'idle',
+    other: 'other',
+  };
   var drawn = 0;
 
   function fmt(v) {
@@ -82,8 +96,18 @@
           symbol: 'none',
           label: { formatter: '{b}', color: '#555' },
           data: [
-            { name: 'perfect isolation', yAxis: 1, label: { position: 'insideStartBottom' }, lineStyle: { color: '#555', type: 'solid', width: 1 } },
-            { name: 'IRON target ' + data.target.toFixed(2), yAxis: data.target, label: { position: 'insideEndTop' }, lineStyle: { color: '#999', type: 'dashed', width: 1 } },
+            {
+              name: 'perfect isolation',
+              yAxis: 1,
+              label: { position: 'insideStartBottom' },
+              lineStyle: { color: '#555', type: 'solid', width: 1 },
+            },
+            {
+              name: 'IRON target ' + data.target.toFixed(2),
+              yAxis: data.target,
+              label: { position: 'insideEndTop' },
+              lineStyle: { color: '#999', type: 'dashed', width: 1 },
+            },
           ],
         };
       series.push(line);
@@ -93,13 +117,31 @@
     return {
       animation: false,
       grid: { left: 56, right: 24, top: 36 + 22 * legendRows, bottom: 48 },
-      legend: { top: 0, width: '92%', data: fig.series.map(function (s) { return s.name; }) },
+      legend: {
+        top: 0,
+        width: '92%',
+        data: fig.series.map(function (s) {
+          return s.name;
+        }),
+      },
       tooltip: {
         trigger: 'item',
         formatter: function (p) {
           var d = p.data || {};
-          return p.seriesName + '<br>' + fig.xLabel + ' ' + p.name + ': penalty <b>' + fmt(d.value) + '</b>' +
-            '<br>95% CI ' + (d.ci95 ? '[' + fmt(d.ci95[0]) + ', ' + fmt(d.ci95[1]) + ']' : '-') + ', n = ' + d.n;
+          return (
+            p.seriesName +
+            '<br>' +
+            fig.xLabel +
+            ' ' +
+            p.name +
+            ': penalty <b>' +
+            fmt(d.value) +
+            '</b>' +
+            '<br>95% CI ' +
+            (d.ci95 ? '[' + fmt(d.ci95[0]) + ', ' + fmt(d.ci95[1]) + ']' : '-') +
+            ', n = ' +
+            d.n
+          );
         },
       },
       xAxis: { type: 'category', name: fig.xLabel, nameLocation: 'middle', nameGap: 30, data: fig.categories, boundaryGap: true },
@@ -108,9 +150,21 @@
         name: 'penalty factor',
         nameGap: 12,
         // always show 1.00 and the target; round the ends to the tick step so no odd label crowds a tick
-        min: function (v) { var lo = Math.min(v.min, 1), st = step(lo, v.max); return round(Math.floor(lo / st - 0.25) * st); },
-        max: function (v) { var hi = Math.max(v.max, data.target), st = step(v.min, hi); return round(Math.ceil(hi / st + 0.25) * st); },
-        axisLabel: { formatter: function (v) { return String(round(v)); } },
+        min: function (v) {
+          var lo = Math.min(v.min, 1),
+            st = step(lo, v.max);
+          return round(Math.floor(lo / st - 0.25) * st);
+        },
+        max: function (v) {
+          var hi = Math.max(v.max, data.target),
+            st = step(v.min, hi);
+          return round(Math.ceil(hi / st + 0.25) * st);
+        },
+        axisLabel: {
+          formatter: function (v) {
+            return String(round(v));
+          },
+        },
       },
       series: series,
     };
@@ -120,14 +174,27 @@
     return {
       animation: false,
       grid: { left: 8, right: 24, top: 40, bottom: 40, containLabel: true },
-      legend: { top: 0, data: categories.map(function (c) { return TIME_NAMES[c]; }) },
+      legend: {
+        top: 0,
+        data: categories.map(function (c) {
+          return TIME_NAMES[c];
+        }),
+      },
       tooltip: {
         trigger: 'axis',
         axisPointer: { type: 'shadow' },
-        valueFormatter: function (v) { return v.toFixed(1) + '%'; },
+        valueFormatter: function (v) {
+          return v.toFixed(1) + '%';
+        },
       },
       xAxis: { type: 'value', max: 100, name: '% of the victim core', nameLocation: 'middle', nameGap: 26 },
-      yAxis: { type: 'category', inverse: true, data: rows.map(function (r) { return r.label; }) },
+      yAxis: {
+        type: 'category',
+        inverse: true,
+        data: rows.map(function (r) {
+          return r.label;
+        }),
+      },
       series: categories.map(function (c) {
         return {
           type: 'bar',
@@ -135,7 +202,9 @@
           name: TIME_NAMES[c],
           itemStyle: { color: TIME_COLORS[c] },
           barMaxWidth: 18,
-          data: rows.map(function (r) { return Math.round(r.shares[c] * 1000) / 10; }),
+          data: rows.map(function (r) {
+            return Math.round(r.shares[c] * 1000) / 10;
+          }),
         };
       }),
     };
@@ -144,7 +213,9 @@
   function draw(el, option) {
     var chart = echarts.init(el, null, { renderer: 'svg' });
     chart.setOption(option);
-    window.addEventListener('resize', function () { chart.resize(); });
+    window.addEventListener('resize', function () {
+      chart.resize();
+    });
     drawn++;
   }
 

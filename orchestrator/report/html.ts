@@ -130,7 +130,9 @@ ${runsTable(input.runs)}
 function controllerSection(runs: readonly HtmlRun[]): string {
   const timelines = controllerTimelines(runs);
   if (!timelines.length) return '';
-  const blocks = timelines.map((tl) => `<h3>${esc(tl.scenarioId)} <small>run ${esc(tl.runId)}</small></h3>${tl.series.map(controllerSvg).join('\n')}`);
+  const blocks = timelines.map(
+    (tl) => `<h3>${esc(tl.scenarioId)} <small>run ${esc(tl.runId)}</small></h3>${tl.series.map(controllerSvg).join('\n')}`,
+  );
   return `<section id="controller">
 <h2>What the ebpf controller did, period by period</h2>
 <p class="meta">One run per scenario under ebpf (its first repetition): each CFS period the controller charged the owner for its packets' softirq time run on others' time, credited the container that was interrupted for them, carried what exceeded the quota as debt, wrote the next quota, and dropped the owner's packets while it had debt.</p>
@@ -140,7 +142,8 @@ ${blocks.join('\n')}
 }
 
 function figureBlock(f: Figure): string {
-  if (!f.drawn) return `<figure class="missing" data-figure="${esc(f.id)}"><figcaption>${esc(f.title)}</figcaption><p>Not drawn: ${esc(f.why ?? '')}.</p></figure>`;
+  if (!f.drawn)
+    return `<figure class="missing" data-figure="${esc(f.id)}"><figcaption>${esc(f.title)}</figcaption><p>Not drawn: ${esc(f.why ?? '')}.</p></figure>`;
   return `<figure data-figure="${esc(f.id)}"><figcaption>${esc(f.title)}</figcaption><div class="chart" id="chart-${esc(f.id)}" role="img" aria-label="${esc(f.title)}"></div></figure>`;
 }
 
@@ -167,7 +170,7 @@ function methodSentence(st: HtmlReportInput['campaign']['statistics']): string {
   const design =
     st.design === 'blocked'
       ? 'Design: blocked (each repetition a block: the control and the scenarios back to back on one host, in a seeded random order). Penalty and interval: paired, from the within-block ratios (geometric mean, t interval on their logs, back-transformed).'
-      : 'Design: shuffled (one seeded random order). Penalty and interval: unpaired, ratio of the arms\' means with a Fieller interval.';
+      : "Design: shuffled (one seeded random order). Penalty and interval: unpaired, ratio of the arms' means with a Fieller interval.";
   return `${design} Intervals are ${(st.level * 100).toFixed(st.level === 0.95 ? 0 : 2)}%.${st.adaptiveCorrection ? ` ${st.adaptiveCorrection[0].toUpperCase()}${st.adaptiveCorrection.slice(1)}.` : ''}`;
 }
 
@@ -182,8 +185,16 @@ function statisticsTable(summaries: readonly ScenarioSummary[]): string {
     '<tr><th>scenario</th><th>enforcement</th><th>host</th><th>penalty</th><th>95% CI</th><th>95% CI (bootstrap)</th><th>n</th><th>CV control</th><th>CV interference</th><th>ksoftirqd</th><th>victim events/s control / interference</th><th>check</th></tr>';
   const body = summaries.map((s) => {
     const g = [s.control?.guards, s.interference?.guards].filter((x) => x && (x.repeated || x.kept));
-    const guard = g.length ? `out of guard: ${g.reduce((a, x) => a + x!.repeated, 0)} attempt(s) repeated, ${g.reduce((a, x) => a + x!.kept, 0)} run(s) kept out of guard (${[...new Set(g.flatMap((x) => x!.reasons))].join('; ')})` : undefined;
-    const notes = [s.penalty.note, s.notDone ? `${s.notDone} run(s) not done, left out` : undefined, ...(s.disagreement?.flagged ? s.disagreement.reasons : []), guard, ...(s.conditionNotes ?? [])].filter(Boolean);
+    const guard = g.length
+      ? `out of guard: ${g.reduce((a, x) => a + x!.repeated, 0)} attempt(s) repeated, ${g.reduce((a, x) => a + x!.kept, 0)} run(s) kept out of guard (${[...new Set(g.flatMap((x) => x!.reasons))].join('; ')})`
+      : undefined;
+    const notes = [
+      s.penalty.note,
+      s.notDone ? `${s.notDone} run(s) not done, left out` : undefined,
+      ...(s.disagreement?.flagged ? s.disagreement.reasons : []),
+      guard,
+      ...(s.conditionNotes ?? []),
+    ].filter(Boolean);
     const flagged = s.disagreement?.flagged ?? false;
     return `<tr data-scenario="${esc(s.scenarioId)}" data-enforcement="${esc(s.enforcement)}"${flagged ? ' class="flagged"' : ''}><td>${esc(s.scenarioId)}</td><td>${esc(s.enforcement)}</td><td>${esc(s.stratum ?? '-')}</td><td class="num">${formatPenalty(s.penalty.mean)}</td><td class="num">${formatCi(s.penalty.ci95)} <small>${esc(s.penalty.method === 'paired-log-t' ? 'paired' : 'Fieller')}</small></td><td class="num">${formatCi(s.bootstrap?.ci ?? null)}</td><td class="num">${s.penalty.n}</td><td class="num">${formatCv(s.cv.control)}</td><td class="num">${formatCv(s.cv.interference)}</td><td class="num">${formatShare(s.ksoftirqdShare)}</td><td class="num">${num(s.victim.controlEventsPerSec)} / ${num(s.victim.interferenceEventsPerSec)}</td><td>${flagged ? '<b>repetitions disagree</b>: ' : ''}${esc(notes.join('; '))}</td></tr>`;
   });
@@ -197,11 +208,21 @@ function conditionsTable(summaries: readonly ScenarioSummary[]): string {
   const head =
     '<tr><th>scenario</th><th>enforcement</th><th>arm</th><th>achieved Gbit/s</th><th>achieved / offered</th><th>steal (victim core)</th><th>foreign CPU (victim core)</th><th>foreign CPU by who</th><th>softirqs/s (victim core)</th><th>ksoftirqd share</th></tr>';
   const rows = summaries.flatMap((s) =>
-    ([['control', s.control], ['interference', s.interference]] as const).flatMap(([arm, a]) => {
+    (
+      [
+        ['control', s.control],
+        ['interference', s.interference],
+      ] as const
+    ).flatMap(([arm, a]) => {
       if (!a?.conditions) return [];
       const c = a.conditions;
-      const who = Object.entries(c.foreignCpuByWho).map(([w, sp]) => `${esc(w)} ${spread(sp, pct)}`).join('<br>') || '-';
-      return [`<tr data-scenario="${esc(s.scenarioId)}" data-arm="${arm}"><td>${esc(s.scenarioId)}</td><td>${esc(s.enforcement)}</td><td>${arm}</td><td class="num">${spread(c.achievedGbps, (x) => x.toFixed(2))}</td><td class="num">${spread(c.loadRatio, (x) => x.toFixed(2))}</td><td class="num">${spread(c.stealShare, pct)}</td><td class="num">${spread(c.foreignCpuShare, pct)}</td><td>${who}</td><td class="num">${spread(c.softirqPerSec, (x) => x.toFixed(0))}</td><td class="num">${spread(c.ksoftirqdShare, pct)}</td></tr>`];
+      const who =
+        Object.entries(c.foreignCpuByWho)
+          .map(([w, sp]) => `${esc(w)} ${spread(sp, pct)}`)
+          .join('<br>') || '-';
+      return [
+        `<tr data-scenario="${esc(s.scenarioId)}" data-arm="${arm}"><td>${esc(s.scenarioId)}</td><td>${esc(s.enforcement)}</td><td>${arm}</td><td class="num">${spread(c.achievedGbps, (x) => x.toFixed(2))}</td><td class="num">${spread(c.loadRatio, (x) => x.toFixed(2))}</td><td class="num">${spread(c.stealShare, pct)}</td><td class="num">${spread(c.foreignCpuShare, pct)}</td><td>${who}</td><td class="num">${spread(c.softirqPerSec, (x) => x.toFixed(0))}</td><td class="num">${spread(c.ksoftirqdShare, pct)}</td></tr>`,
+      ];
     }),
   );
   return `<table class="conditions">${head}\n${rows.join('\n')}</table><p class="meta">min–max over the arm's counted repetitions (CV in brackets); "-" where the backend did not report the metric.</p>`;
@@ -209,10 +230,15 @@ function conditionsTable(summaries: readonly ScenarioSummary[]): string {
 
 function hostsTable(hosts: HtmlReportInput['hosts']): string {
   if (!hosts.length) return '<p class="missing">No host facts recorded.</p>';
-  const head = '<tr><th>host</th><th>backend</th><th>kernel</th><th>CPU</th><th>cores</th><th>NIC (driver, speed)</th><th>cgroup</th><th>enforcement</th><th>more</th></tr>';
+  const head =
+    '<tr><th>host</th><th>backend</th><th>kernel</th><th>CPU</th><th>cores</th><th>NIC (driver, speed)</th><th>cgroup</th><th>enforcement</th><th>more</th></tr>';
   const body = hosts.map(({ facts: f, capabilities }) => {
-    const caps = capabilities.map((c) => (c.available ? esc(c.mode) : `<s>${esc(c.mode)}</s>${c.reason ? ` <small>(${esc(c.reason)})</small>` : ''}`)).join(', ');
-    const extra = Object.entries(f.extra ?? {}).map(([k, v]) => `${esc(k)}=${esc(String(v))}`).join('<br>');
+    const caps = capabilities
+      .map((c) => (c.available ? esc(c.mode) : `<s>${esc(c.mode)}</s>${c.reason ? ` <small>(${esc(c.reason)})</small>` : ''}`))
+      .join(', ');
+    const extra = Object.entries(f.extra ?? {})
+      .map(([k, v]) => `${esc(k)}=${esc(String(v))}`)
+      .join('<br>');
     return `<tr><td>${esc(f.hostId)}</td><td>${esc(f.backend)}</td><td>${esc(f.kernel)}</td><td>${esc(f.cpuModel)}</td><td class="num">${f.cores}</td><td>${esc(f.nic.name)} (${esc(f.nic.driver)}${f.nic.speedMbps ? `, ${f.nic.speedMbps} Mbit/s` : ''})</td><td>${f.cgroupVersion ? `v${f.cgroupVersion}` : '-'}</td><td>${caps}</td><td><small>${extra}</small></td></tr>`;
   });
   return `<table>${head}\n${body.join('\n')}</table>`;
@@ -227,7 +253,10 @@ function provenanceBlock(input: HtmlReportInput): string {
     ['seed', c.seed],
     ...Object.entries(c.provenance ?? {}),
   ];
-  const campaignTable = `<table class="kv">${rows.filter(([, v]) => v !== undefined).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(show(v))}</td></tr>`).join('')}</table>`;
+  const campaignTable = `<table class="kv">${rows
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(show(v))}</td></tr>`)
+    .join('')}</table>`;
   // per-run provenance: each key with its distinct values and how many runs had each
   const byKey = new Map<string, Map<string, number>>();
   for (const r of input.runs)
@@ -239,18 +268,29 @@ function provenanceBlock(input: HtmlReportInput): string {
   const runTable = byKey.size
     ? `<h3>Per run</h3><table class="kv">${[...byKey]
         .sort(([a], [b]) => (a < b ? -1 : 1))
-        .map(([k, values]) => `<tr><th>${esc(k)}</th><td>${[...values].map(([v, n]) => `${esc(v)} <small>(${n} run${n === 1 ? '' : 's'})</small>`).join('<br>')}</td></tr>`)
+        .map(
+          ([k, values]) =>
+            `<tr><th>${esc(k)}</th><td>${[...values].map(([v, n]) => `${esc(v)} <small>(${n} run${n === 1 ? '' : 's'})</small>`).join('<br>')}</td></tr>`,
+        )
         .join('')}</table>`
     : '';
   return campaignTable + runTable;
 }
 
 function runsTable(runs: readonly HtmlRun[]): string {
-  const head = '<tr><th>run</th><th>scenario</th><th>enforcement</th><th>rep</th><th>status</th><th>host</th><th>attempts</th><th>victim events/s</th><th>ksoftirqd</th><th>guard</th><th>error</th></tr>';
-  const sorted = [...runs].sort((a, b) => (a.scenarioId < b.scenarioId ? -1 : a.scenarioId > b.scenarioId ? 1 : 0) || (a.enforcement < b.enforcement ? -1 : a.enforcement > b.enforcement ? 1 : 0) || a.repetition - b.repetition);
+  const head =
+    '<tr><th>run</th><th>scenario</th><th>enforcement</th><th>rep</th><th>status</th><th>host</th><th>attempts</th><th>victim events/s</th><th>ksoftirqd</th><th>guard</th><th>error</th></tr>';
+  const sorted = [...runs].sort(
+    (a, b) =>
+      (a.scenarioId < b.scenarioId ? -1 : a.scenarioId > b.scenarioId ? 1 : 0) ||
+      (a.enforcement < b.enforcement ? -1 : a.enforcement > b.enforcement ? 1 : 0) ||
+      a.repetition - b.repetition,
+  );
   const body = sorted.map((r) => {
     const events = r.samples.filter((s) => s.metric === METRIC.victimEventsPerSec).reduce((a, s) => a + s.value, 0);
-    const shares = r.samples.filter((s) => s.metric === METRIC.ksoftirqdShare && (s.labels.core === undefined || s.labels.core === String(r.victimCore)));
+    const shares = r.samples.filter(
+      (s) => s.metric === METRIC.ksoftirqdShare && (s.labels.core === undefined || s.labels.core === String(r.victimCore)),
+    );
     const share = shares.length ? shares.reduce((a, s) => a + s.value, 0) / shares.length : null;
     const has = r.samples.some((s) => s.metric === METRIC.victimEventsPerSec);
     return `<tr class="run-${esc(r.status)}"><td><code>${esc(r.runId)}</code></td><td>${esc(r.scenarioId)}</td><td>${esc(r.enforcement)}</td><td class="num">${r.repetition}</td><td>${esc(r.status)}</td><td>${esc(r.hostId ?? '-')}</td><td class="num">${r.attempts ?? '-'}</td><td class="num">${has ? num(events) : '-'}</td><td class="num">${formatShare(share)}</td><td><small>${esc([...(r.guardRepeats ?? []).map((g) => `repeated: ${g}`), ...(r.guardReason ? [`kept out of guard: ${r.guardReason}`] : [])].join('; '))}</small></td><td><small>${esc(r.lastError ?? '')}</small></td></tr>`;
@@ -271,7 +311,10 @@ function num(v: number | null): string {
 }
 /** JSON inside <script>: `<` escaped so no `</script>` or `<!--` can end or bend the element. */
 function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 /** JavaScript inside <script>: a `</script` in a string or regex literal is written `<\/script` (same meaning). */
 function scriptText(js: string): string {

@@ -66,11 +66,31 @@ export const ReportJson = z.object({
   ),
   /** The CI checks (report/checks.ts): present in reports of `ironlab run` and `ironlab report`. */
   checks: z
-    .object({ verdict: z.enum(['passed', 'failed']), allowInconclusive: z.boolean(), passed: z.number().int(), failed: z.number().int(), inconclusive: z.number().int() })
+    .object({
+      verdict: z.enum(['passed', 'failed']),
+      allowInconclusive: z.boolean(),
+      passed: z.number().int(),
+      failed: z.number().int(),
+      inconclusive: z.number().int(),
+    })
     .optional(),
-  expectations: z.array(z.object({ name: z.string(), bounds: z.string(), verdict: Verdict, scenarios: z.array(z.object({ scenarioId: z.string(), enforcement: Enforcement, verdict: Verdict })) })).optional(),
+  expectations: z
+    .array(
+      z.object({
+        name: z.string(),
+        bounds: z.string(),
+        verdict: Verdict,
+        scenarios: z.array(z.object({ scenarioId: z.string(), enforcement: Enforcement, verdict: Verdict })),
+      }),
+    )
+    .optional(),
   baseline: z
-    .object({ source: z.string(), scenarios: z.array(z.object({ id: z.string(), enforcement: Enforcement, verdict: Verdict, change: z.enum(['worse', 'better', 'same']).nullable() })) })
+    .object({
+      source: z.string(),
+      scenarios: z.array(
+        z.object({ id: z.string(), enforcement: Enforcement, verdict: Verdict, change: z.enum(['worse', 'better', 'same']).nullable() }),
+      ),
+    })
     .nullable()
     .optional(),
 });
@@ -116,8 +136,12 @@ export function reportJson(campaign: CampaignInfo, summaries: readonly ScenarioS
       timeBreakdownS: s.timeBreakdown,
       notDone: s.notDone,
       /** Percentile bootstrap 95% interval of the same ratio (seeded); `penalty.ci95` (Fieller) is the headline. */
-      bootstrap: s.bootstrap ? { ci95: [s.bootstrap.ci[0], s.bootstrap.ci[1]] as [number, number], resamples: s.bootstrap.resamples, seed: s.bootstrap.seed } : null,
-      disagreement: s.disagreement ? { flagged: s.disagreement.flagged, reasons: [...s.disagreement.reasons] } : { flagged: false, reasons: [] },
+      bootstrap: s.bootstrap
+        ? { ci95: [s.bootstrap.ci[0], s.bootstrap.ci[1]] as [number, number], resamples: s.bootstrap.resamples, seed: s.bootstrap.seed }
+        : null,
+      disagreement: s.disagreement
+        ? { flagged: s.disagreement.flagged, reasons: [...s.disagreement.reasons] }
+        : { flagged: false, reasons: [] },
       /** The host of this row's runs (simulated hosts of one profile: `sim:PROFILE`); null when unknown. */
       host: s.stratum,
       controlScenario: s.controlScenarioId,

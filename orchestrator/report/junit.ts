@@ -37,7 +37,9 @@ export function junitXml(campaign: CampaignInfo, c: Checks, wallS?: number): str
           '@_classname': `${prefix}.${s.name}`,
           '@_name': k.name,
           ...(k.ok ? {} : { failure: { '@_message': `${k.verdict}: ${k.message}`, '@_type': k.verdict, '#text': k.details.join('\n') } }),
-          ...(k.ok && k.verdict !== 'passed' ? { skipped: { '@_message': `${k.verdict} (allowed by --allow-inconclusive): ${k.message}` } } : {}),
+          ...(k.ok && k.verdict !== 'passed'
+            ? { skipped: { '@_message': `${k.verdict} (allowed by --allow-inconclusive): ${k.message}` } }
+            : {}),
           'system-out': `${k.verdict}: ${k.message}\n${k.details.join('\n')}`,
         })),
       })),

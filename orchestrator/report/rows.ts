@@ -8,7 +8,20 @@ export interface CsvRunRecord extends RunRecord {
 }
 
 export const CSV_COLUMNS = [
-  'campaign', 'run', 'scenario', 'workload', 'rateGbps', 'flows', 'messageBytes', 'enforcement', 'repetition', 'host', 'metric', 'value', 'unit', 'labels',
+  'campaign',
+  'run',
+  'scenario',
+  'workload',
+  'rateGbps',
+  'flows',
+  'messageBytes',
+  'enforcement',
+  'repetition',
+  'host',
+  'metric',
+  'value',
+  'unit',
+  'labels',
 ] as const;
 
 export interface SampleRow {

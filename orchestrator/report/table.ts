@@ -31,14 +31,32 @@ export function reportTable(summaries: readonly ScenarioSummary[], options: Tabl
     const guard = guardNote(s);
     const conditions = s.conditionNotes?.length ? s.conditionNotes.join('; ') : undefined;
     if (s.penalty.note || s.notDone > 0 || disagree || guard || conditions) {
-      const why = [s.penalty.note, s.notDone > 0 ? `${s.notDone} run${s.notDone === 1 ? '' : 's'} not done, left out` : undefined, disagree, guard, conditions].filter(Boolean).join('; ');
+      const why = [
+        s.penalty.note,
+        s.notDone > 0 ? `${s.notDone} run${s.notDone === 1 ? '' : 's'} not done, left out` : undefined,
+        disagree,
+        guard,
+        conditions,
+      ]
+        .filter(Boolean)
+        .join('; ');
       let i = notes.indexOf(why);
       if (i < 0) i = notes.push(why) - 1;
       mark = ` (${i + 1})`;
     }
     const name = manyHosts && s.stratum ? `${s.scenarioId} @${s.stratum}` : s.scenarioId;
     const share = s.interference?.conditions?.ksoftirqdShare;
-    table.push([name, s.enforcement, formatPenalty(s.penalty.mean) + mark, formatCi(s.penalty.ci95), String(s.penalty.n), share ? formatShareSpread(share) : formatShare(s.ksoftirqdShare), formatCi(s.bootstrap?.ci ?? null), `${formatCv(s.cv.control)}/${formatCv(s.cv.interference)}`, formatConditions(s.interference?.conditions ?? null)]);
+    table.push([
+      name,
+      s.enforcement,
+      formatPenalty(s.penalty.mean) + mark,
+      formatCi(s.penalty.ci95),
+      String(s.penalty.n),
+      share ? formatShareSpread(share) : formatShare(s.ksoftirqdShare),
+      formatCi(s.bootstrap?.ci ?? null),
+      `${formatCv(s.cv.control)}/${formatCv(s.cv.interference)}`,
+      formatConditions(s.interference?.conditions ?? null),
+    ]);
   }
   const st = options.statistics;
   const paired = st?.design === 'blocked';
@@ -63,7 +81,9 @@ export function reportTable(summaries: readonly ScenarioSummary[], options: Tabl
 /** A latency victim's penalty is the other way up; said once when the table has one. */
 function latencyLegend(summaries: readonly ScenarioSummary[]): string {
   const lower = [...new Set(summaries.filter((s) => s.victimMetric && !s.victimMetric.higherIsBetter).map((s) => s.victimMetric.metric))];
-  return lower.length ? `for a latency victim (${lower.join(', ')}): its value with these neighbours / with sysbench neighbours, so > 1 = slower; ` : '';
+  return lower.length
+    ? `for a latency victim (${lower.join(', ')}): its value with these neighbours / with sysbench neighbours, so > 1 = slower; `
+    : '';
 }
 
 function guardNote(s: ScenarioSummary): string | undefined {
@@ -72,7 +92,9 @@ function guardNote(s: ScenarioSummary): string | undefined {
   const repeated = g.reduce((a, x) => a + x!.repeated, 0);
   const kept = g.reduce((a, x) => a + x!.kept, 0);
   const reasons = [...new Set(g.flatMap((x) => x!.reasons))];
-  const what = [repeated ? `${repeated} attempt(s) repeated` : '', kept ? `${kept} run(s) kept out of guard` : ''].filter(Boolean).join(', ');
+  const what = [repeated ? `${repeated} attempt(s) repeated` : '', kept ? `${kept} run(s) kept out of guard` : '']
+    .filter(Boolean)
+    .join(', ');
   return `out of guard: ${what} (${reasons[0]}${reasons.length > 1 ? `; and ${reasons.length - 1} more` : ''})`;
 }
 

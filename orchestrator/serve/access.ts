@@ -33,16 +33,28 @@ export class Access {
   check(req: IncomingMessage): Verdict {
     if (this.digest === null) {
       const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-      return LOOPBACK_NAMES.has(host) ? { ok: true } : { ok: false, status: 403, message: `this dashboard answers only to 127.0.0.1, localhost or [::1], not '${host}'` };
+      return LOOPBACK_NAMES.has(host)
+        ? { ok: true }
+        : { ok: false, status: 403, message: `this dashboard answers only to 127.0.0.1, localhost or [::1], not '${host}'` };
     }
     const url = new URL(req.url ?? '/', 'http://dashboard');
     const fromQuery = url.searchParams.get('token');
     const given = bearer(req) ?? fromQuery ?? cookie(req, this.cookieName);
-    if (given === null) return { ok: false, status: 401, message: 'this dashboard needs its token: open the address `ironlab serve` printed (it ends in ?token=...), or send Authorization: Bearer TOKEN' };
+    if (given === null)
+      return {
+        ok: false,
+        status: 401,
+        message:
+          'this dashboard needs its token: open the address `ironlab serve` printed (it ends in ?token=...), or send Authorization: Bearer TOKEN',
+      };
     if (!timingSafeEqual(sha256(given), this.digest)) return { ok: false, status: 401, message: 'wrong token' };
     if (fromQuery === null) return { ok: true };
     url.searchParams.delete('token');
-    return { ok: true, setCookie: `${this.cookieName}=${encodeURIComponent(given)}; HttpOnly; SameSite=Strict; Path=/`, strippedUrl: url.pathname + url.search };
+    return {
+      ok: true,
+      setCookie: `${this.cookieName}=${encodeURIComponent(given)}; HttpOnly; SameSite=Strict; Path=/`,
+      strippedUrl: url.pathname + url.search,
+    };
   }
 }
 

@@ -47,7 +47,13 @@ export interface CampaignDetail extends CampaignItem {
   reportUrl: string;
 }
 
-export function campaignItem(c: CampaignRow, activity: CampaignActivity | undefined, runs: readonly RunTimes[], nowMs: number, here: Here = THIS_HOST): CampaignItem {
+export function campaignItem(
+  c: CampaignRow,
+  activity: CampaignActivity | undefined,
+  runs: readonly RunTimes[],
+  nowMs: number,
+  here: Here = THIS_HOST,
+): CampaignItem {
   const beat = activity?.orchestrator ?? null;
   const alive = orchestratorAlive(beat, nowMs, here);
   const state = stateOf(c.status, activity, alive);
@@ -78,7 +84,9 @@ export function campaignDetail(item: CampaignItem, runs: readonly RunTimes[], su
   const statistics = summary.campaign.statistics;
   return {
     ...item,
-    runningOn: runs.filter((r) => r.status === 'running').map((r) => ({ hostId: r.hostId, runId: r.runId, scenario: r.scenarioId, enforcement: r.enforcement, startedAt: r.startedAt })),
+    runningOn: runs
+      .filter((r) => r.status === 'running')
+      .map((r) => ({ hostId: r.hostId, runId: r.runId, scenario: r.scenarioId, enforcement: r.enforcement, startedAt: r.startedAt })),
     penalties: summary.json.scenarios.map((s) => ({
       scenario: s.id,
       enforcement: s.enforcement,

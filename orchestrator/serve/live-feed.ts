@@ -12,7 +12,10 @@ export const TICK_MS = 400;
 /** A campaign's analysis is redone at most once per this many times its last duration. */
 const ANALYSIS_DUTY = 4;
 
-export type FeedEvent = { event: 'campaigns'; data: CampaignItem[] } | { event: 'campaign'; data: CampaignDetail | null } | { event: 'trouble'; data: { message: string } };
+export type FeedEvent =
+  | { event: 'campaigns'; data: CampaignItem[] }
+  | { event: 'campaign'; data: CampaignDetail | null }
+  | { event: 'trouble'; data: { message: string } };
 
 interface Watcher {
   campaignId: string | null;
@@ -51,7 +54,11 @@ export class LiveFeed {
     const c = (await this.store.campaigns()).find((x) => x.id === campaignId);
     if (!c) return undefined;
     const activity = (await this.store.activity()).find((a) => a.campaignId === campaignId);
-    const [item, runs, summary] = await Promise.all([this.item(c, activity), this.store.runTimes(campaignId), this.store.summary(campaignId)]);
+    const [item, runs, summary] = await Promise.all([
+      this.item(c, activity),
+      this.store.runTimes(campaignId),
+      this.store.summary(campaignId),
+    ]);
     return campaignDetail(item, runs, summary);
   }
 

@@ -24,8 +24,13 @@ export function progressOf(runs: readonly RunTimes[], nowMs: number, live: boole
   const done = count('done');
   const failed = count('failed');
   const running = count('running');
-  const starts = runs.map((r) => r.startedAt).filter((t): t is string => t !== null).sort();
-  const finished = runs.filter((r) => (r.status === 'done' || r.status === 'failed') && r.finishedAt && r.startedAt).sort((a, b) => (a.finishedAt! < b.finishedAt! ? -1 : 1));
+  const starts = runs
+    .map((r) => r.startedAt)
+    .filter((t): t is string => t !== null)
+    .sort();
+  const finished = runs
+    .filter((r) => (r.status === 'done' || r.status === 'failed') && r.finishedAt && r.startedAt)
+    .sort((a, b) => (a.finishedAt! < b.finishedAt! ? -1 : 1));
   const recent = finished.slice(-RECENT);
   const since = recent.length ? Math.min(...recent.map((r) => Date.parse(r.startedAt!))) : NaN;
   // while it runs, up to now (a stall shows); once it ended, up to its last run's end

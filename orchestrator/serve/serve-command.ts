@@ -36,13 +36,16 @@ export async function serveCommand(o: ServeOptions, env: NodeJS.ProcessEnv = pro
   const server = new DashboardServer({ store, host: o.host, port: o.port, token: token?.value ?? null });
   const url = await server.listen().catch((err: NodeJS.ErrnoException) => {
     store.close();
-    if (err.code === 'EADDRINUSE') throw new UserInputError(`port ${o.port} on ${o.host} is in use (give another with --port, or --port 0 for any free one)`, '--port');
+    if (err.code === 'EADDRINUSE')
+      throw new UserInputError(`port ${o.port} on ${o.host} is in use (give another with --port, or --port 0 for any free one)`, '--port');
     if (err.code === 'EADDRNOTAVAIL') throw new UserInputError(`${o.host} is not an address of this machine`, '--host');
     if (err.code === 'EACCES') throw new UserInputError(`not allowed to bind port ${o.port} (ports below 1024 need root)`, '--port');
     throw err;
   });
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  out(`ironlab dashboard of ${store.description}${existsSync(store.description) ? '' : ' (no campaign yet: it appears when `ironlab run` creates it)'}`);
+  out(
+    `ironlab dashboard of ${store.description}${existsSync(store.description) ? '' : ' (no campaign yet: it appears when `ironlab run` creates it)'}`,
+  );
   if (!token) out(`open ${url}/  (this machine only; Ctrl-C stops it)`);
   else if (token.generated) out(`open ${url}/?token=${token.value}  (the token is shown only now; Ctrl-C stops it)`);
   else out(`open ${url}/?token=...  (the token you gave; Ctrl-C stops it)`);
@@ -68,7 +71,8 @@ function openStore(o: ServeOptions): DashboardStore {
   if (target.kind === 'postgres') return storeDashboard(target);
   const file = resolve(target.path);
   if (existsSync(file) && !statSync(file).isFile()) throw new UserInputError('is a directory, not a result store', target.path);
-  if (!existsSync(dirname(file))) throw new UserInputError(`no directory ${dirname(file)} for the result store`, o.store !== undefined ? '--store' : '--db');
+  if (!existsSync(dirname(file)))
+    throw new UserInputError(`no directory ${dirname(file)} for the result store`, o.store !== undefined ? '--store' : '--db');
   return sqliteDashboardStore(file);
 }
 
@@ -76,7 +80,8 @@ function tokenFor(o: ServeOptions, env: NodeJS.ProcessEnv): { value: string; gen
   const given = o.token ?? env[TOKEN_ENV];
   const where = o.token !== undefined ? '--token' : TOKEN_ENV;
   if (given !== undefined) {
-    if (given.length < MIN_TOKEN_LENGTH || /\s/.test(given)) throw new UserInputError(`a token needs at least ${MIN_TOKEN_LENGTH} characters and no spaces`, where);
+    if (given.length < MIN_TOKEN_LENGTH || /\s/.test(given))
+      throw new UserInputError(`a token needs at least ${MIN_TOKEN_LENGTH} characters and no spaces`, where);
     return { value: given, generated: false };
   }
   return LOOPBACK_ADDRESSES.has(o.host) ? null : { value: generateToken(), generated: true };

@@ -16,9 +16,11 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
 };
 /** The page loads nothing but its own files and talks only to this server. */
-const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 /** The report is one self-contained file (inline script and styles, echarts inlined): it may fetch nothing. */
-const REPORT_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:; base-uri 'none'; form-action 'none'";
+const REPORT_CSP =
+  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:; base-uri 'none'; form-action 'none'";
 /** A comment line keeps idle event streams open through proxies. */
 const KEEPALIVE_MS = 15_000;
 
@@ -103,12 +105,15 @@ export class DashboardServer {
     let m = /^\/api\/campaigns\/([^/]+)$/.exec(path);
     if (m) {
       const detail = await this.feed.detail(decodeURIComponent(m[1]));
-      return detail ? json(res, 200, detail) : json(res, 404, { error: `no campaign '${decodeURIComponent(m[1])}' in ${this.opts.store.description}` });
+      return detail
+        ? json(res, 200, detail)
+        : json(res, 404, { error: `no campaign '${decodeURIComponent(m[1])}' in ${this.opts.store.description}` });
     }
     m = /^\/campaigns\/([^/]+)\/report\.html$/.exec(path);
     if (m) {
       const id = decodeURIComponent(m[1]);
-      if (!(await this.opts.store.campaigns()).some((c) => c.id === id)) return text(res, 404, `no campaign '${id}' in ${this.opts.store.description}\n`);
+      if (!(await this.opts.store.campaigns()).some((c) => c.id === id))
+        return text(res, 404, `no campaign '${id}' in ${this.opts.store.description}\n`);
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': REPORT_CSP });
       return void res.end(await this.opts.store.reportHtml(id));
     }

@@ -19,7 +19,8 @@ export function storeTarget(o: { store?: string; db?: string }, env: NodeJS.Proc
   const where = o.store ? '--store' : o.db ? '--db' : env.IRONLAB_STORE ? 'IRONLAB_STORE' : '--db';
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(given)?.[1].toLowerCase();
   if (scheme === undefined) return { kind: 'sqlite', path: given };
-  if (scheme !== 'postgres' && scheme !== 'postgresql') throw new UserInputError(`unsupported store URL '${given}': use postgres://USER@HOST[:PORT]/DB or a SQLite file path`, where);
+  if (scheme !== 'postgres' && scheme !== 'postgresql')
+    throw new UserInputError(`unsupported store URL '${given}': use postgres://USER@HOST[:PORT]/DB or a SQLite file path`, where);
   try {
     // node-postgres's own parser (a socket directory goes in ?host=, with no host before the path)
     parsePostgresUrl(given);

@@ -9,7 +9,23 @@ import type { Sample } from '../../agents/samples.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
-import { ledgerRules, nowIso as now, type CampaignActivity, type OrchestratorBeat, type RunTimes, type AttemptRow, type CampaignProgress, type CampaignRow, type CampaignStatus, type HostRecord, type LedgerRow, type NewCampaign, type RunStatus, type Store, type StoredRun } from './store.ts';
+import {
+  ledgerRules,
+  nowIso as now,
+  type CampaignActivity,
+  type OrchestratorBeat,
+  type RunTimes,
+  type AttemptRow,
+  type CampaignProgress,
+  type CampaignRow,
+  type CampaignStatus,
+  type HostRecord,
+  type LedgerRow,
+  type NewCampaign,
+  type RunStatus,
+  type Store,
+  type StoredRun,
+} from './store.ts';
 import { redactUrl } from './redact-url.ts';
 import { ACTIVITY_SQL, RUN_TIMES_SQL, toActivity, toRunTimes, PROGRESS_SQL, toAttempt, toCampaign, toLedger, toProgress } from './rows.ts';
 
@@ -74,7 +90,10 @@ export class PostgresStore implements Store {
       }
     } catch (err) {
       await pool.end().catch(() => {});
-      throw new UserInputError(`cannot open the PostgreSQL result store: ${(err as Error).message || (err as NodeJS.ErrnoException).code}`, location);
+      throw new UserInputError(
+        `cannot open the PostgreSQL result store: ${(err as Error).message || (err as NodeJS.ErrnoException).code}`,
+        location,
+      );
     }
     return new PostgresStore(pool, location);
   }
@@ -110,7 +129,18 @@ export class PostgresStore implements Store {
       await db.query(
         `INSERT INTO campaigns (id, name, mode, created_at, status, spec_json, spec_hash, source_path, source_text, seed, provenance_json)
          VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10)`,
-        [c.id, c.name, c.mode, c.createdAt, JSON.stringify(c.spec), c.specHash, c.sourcePath, c.sourceText, c.seed, JSON.stringify(c.provenance)],
+        [
+          c.id,
+          c.name,
+          c.mode,
+          c.createdAt,
+          JSON.stringify(c.spec),
+          c.specHash,
+          c.sourcePath,
+          c.sourceText,
+          c.seed,
+          JSON.stringify(c.provenance),
+        ],
       );
       await insertRuns(db, c.id, runs, 0);
     });
@@ -120,7 +150,8 @@ export class PostgresStore implements Store {
     await this.tx(async (db) => {
       // the campaign row serialises appends to one campaign
       await db.query(`SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE`, [campaignId]);
-      const last = (await db.query(`SELECT COALESCE(MAX(seq), -1) AS s FROM runs WHERE campaign_id = $1`, [campaignId])).rows[0].s as number;
+      const last = (await db.query(`SELECT COALESCE(MAX(seq), -1) AS s FROM runs WHERE campaign_id = $1`, [campaignId])).rows[0]
+        .s as number;
       await insertRuns(db, campaignId, runs, last + 1);
     });
   }
@@ -144,11 +175,18 @@ export class PostgresStore implements Store {
   }
 
   async setCampaignStatus(id: string, status: CampaignStatus): Promise<void> {
-    await this.pool.query(`UPDATE campaigns SET status = $1, finished_at = $2 WHERE id = $3`, [status, status === 'running' ? null : now(), id]);
+    await this.pool.query(`UPDATE campaigns SET status = $1, finished_at = $2 WHERE id = $3`, [
+      status,
+      status === 'running' ? null : now(),
+      id,
+    ]);
   }
 
   async heartbeat(campaignId: string, beat: Omit<OrchestratorBeat, 'heartbeatAt'>): Promise<void> {
-    await this.pool.query(`UPDATE campaigns SET orchestrator_json = $1 WHERE id = $2`, [JSON.stringify({ ...beat, heartbeatAt: now() }), campaignId]);
+    await this.pool.query(`UPDATE campaigns SET orchestrator_json = $1 WHERE id = $2`, [
+      JSON.stringify({ ...beat, heartbeatAt: now() }),
+      campaignId,
+    ]);
   }
 
   async activity(): Promise<CampaignActivity[]> {
@@ -180,7 +218,8 @@ export class PostgresStore implements Store {
 
   async claimCampaign(campaignId: string): Promise<void> {
     this.claimHolder ??= await this.pool.connect();
-    const got = (await this.claimHolder.query(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok`, [CLAIM_SPACE, campaignId])).rows[0].ok as boolean;
+    const got = (await this.claimHolder.query(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok`, [CLAIM_SPACE, campaignId])).rows[0]
+      .ok as boolean;
     if (got) return;
     const holder = (
       await this.claimHolder.query(
@@ -195,8 +234,17 @@ export class PostgresStore implements Store {
 
   async resetInProgress(campaignId: string, alsoFailed = false): Promise<number> {
     return this.tx(async (db) => {
-      let n = (await db.query(`UPDATE runs SET status = 'todo', host_id = NULL WHERE campaign_id = $1 AND status = 'running'`, [campaignId])).rowCount ?? 0;
-      if (alsoFailed) n += (await db.query(`UPDATE runs SET status = 'todo', host_id = NULL, budget_base = attempts WHERE campaign_id = $1 AND status = 'failed'`, [campaignId])).rowCount ?? 0;
+      let n =
+        (await db.query(`UPDATE runs SET status = 'todo', host_id = NULL WHERE campaign_id = $1 AND status = 'running'`, [campaignId]))
+          .rowCount ?? 0;
+      if (alsoFailed)
+        n +=
+          (
+            await db.query(
+              `UPDATE runs SET status = 'todo', host_id = NULL, budget_base = attempts WHERE campaign_id = $1 AND status = 'failed'`,
+              [campaignId],
+            )
+          ).rowCount ?? 0;
       return n;
     });
   }
@@ -211,7 +259,13 @@ export class PostgresStore implements Store {
     return row.attempts;
   }
 
-  async completeRun(campaignId: string, runId: string, samples: Sample[], provenance: Record<string, unknown>, kept?: { guardReason: string }): Promise<boolean> {
+  async completeRun(
+    campaignId: string,
+    runId: string,
+    samples: Sample[],
+    provenance: Record<string, unknown>,
+    kept?: { guardReason: string },
+  ): Promise<boolean> {
     return this.tx((db) => complete(db, campaignId, runId, samples, provenance, kept));
   }
 
@@ -220,18 +274,36 @@ export class PostgresStore implements Store {
       const row = await budget(db, campaignId, runId, false);
       if (!row || row.status === 'done') return row?.status ?? 'failed';
       const status = ledgerRules.afterFailure(row, retryable, maxAttempts);
-      await db.query(`UPDATE runs SET status = $1, last_error = $2, finished_at = $3 WHERE campaign_id = $4 AND run_id = $5`, [status, error, now(), campaignId, runId]);
+      await db.query(`UPDATE runs SET status = $1, last_error = $2, finished_at = $3 WHERE campaign_id = $4 AND run_id = $5`, [
+        status,
+        error,
+        now(),
+        campaignId,
+        runId,
+      ]);
       await attempt(db, campaignId, runId, row.attempts, row.host_id, retryable ? 'retryable-failure' : 'fatal-failure', error);
       return status;
     });
   }
 
-  async guardRun(campaignId: string, runId: string, reason: string, maxAttempts: number, samples: Sample[], provenance: Record<string, unknown>): Promise<'todo' | 'done'> {
+  async guardRun(
+    campaignId: string,
+    runId: string,
+    reason: string,
+    maxAttempts: number,
+    samples: Sample[],
+    provenance: Record<string, unknown>,
+  ): Promise<'todo' | 'done'> {
     return this.tx(async (db) => {
       const row = (await budget(db, campaignId, runId))!;
       if (row.status === 'done') return 'done';
       if (ledgerRules.afterGuard(row, maxAttempts) === 'todo') {
-        await db.query(`UPDATE runs SET status = 'todo', last_error = $1, finished_at = $2 WHERE campaign_id = $3 AND run_id = $4`, [`guard: ${reason}`, now(), campaignId, runId]);
+        await db.query(`UPDATE runs SET status = 'todo', last_error = $1, finished_at = $2 WHERE campaign_id = $3 AND run_id = $4`, [
+          `guard: ${reason}`,
+          now(),
+          campaignId,
+          runId,
+        ]);
         await attempt(db, campaignId, runId, row.attempts, row.host_id, 'guard', reason);
         return 'todo';
       }
@@ -244,7 +316,10 @@ export class PostgresStore implements Store {
     await this.tx(async (db) => {
       const row = await budget(db, campaignId, runId, false);
       if (!row || row.status !== 'running') return;
-      await db.query(`UPDATE runs SET status = 'todo', budget_base = budget_base + 1, host_id = NULL WHERE campaign_id = $1 AND run_id = $2`, [campaignId, runId]);
+      await db.query(
+        `UPDATE runs SET status = 'todo', budget_base = budget_base + 1, host_id = NULL WHERE campaign_id = $1 AND run_id = $2`,
+        [campaignId, runId],
+      );
       await attempt(db, campaignId, runId, row.attempts, row.host_id, 'aborted', null);
     });
   }
@@ -253,7 +328,8 @@ export class PostgresStore implements Store {
     // one snapshot for both reads: a run marked done in between cannot show without its samples
     return this.tx(async (db) => {
       await db.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const samples = (await db.query(`SELECT run_id, metric, value, unit, labels_json FROM samples WHERE campaign_id = $1`, [campaignId])).rows;
+      const samples = (await db.query(`SELECT run_id, metric, value, unit, labels_json FROM samples WHERE campaign_id = $1`, [campaignId]))
+        .rows;
       const byRun = new Map<string, Sample[]>();
       for (const s of samples) {
         let list = byRun.get(s.run_id);
@@ -294,35 +370,58 @@ async function insertRuns(db: Client, campaignId: string, runs: RunSpec[], first
 
 /** The run's row, locked for the rest of the transaction. */
 async function budget(db: Client, campaignId: string, runId: string, required = true): Promise<Budget | undefined> {
-  const row = (await db.query(`SELECT attempts, budget_base, host_id, status FROM runs WHERE campaign_id = $1 AND run_id = $2 FOR UPDATE`, [campaignId, runId])).rows[0] as Budget | undefined;
+  const row = (
+    await db.query(`SELECT attempts, budget_base, host_id, status FROM runs WHERE campaign_id = $1 AND run_id = $2 FOR UPDATE`, [
+      campaignId,
+      runId,
+    ])
+  ).rows[0] as Budget | undefined;
   if (!row && required) throw new Error(`no run ${runId} in campaign ${campaignId}`);
   return row;
 }
 
-async function complete(db: Client, campaignId: string, runId: string, samples: Sample[], provenance: Record<string, unknown>, kept?: { guardReason: string }): Promise<boolean> {
+async function complete(
+  db: Client,
+  campaignId: string,
+  runId: string,
+  samples: Sample[],
+  provenance: Record<string, unknown>,
+  kept?: { guardReason: string },
+): Promise<boolean> {
   const row = (await budget(db, campaignId, runId))!;
   if (row.status === 'done') return false;
   await db.query(`DELETE FROM samples WHERE campaign_id = $1 AND run_id = $2`, [campaignId, runId]);
   if (samples.length)
-    await db.query(`INSERT INTO samples (campaign_id, run_id, metric, value, unit, labels_json) SELECT $1::text, $2::text, * FROM unnest($3::text[], $4::float8[], $5::text[], $6::text[])`, [
-      campaignId,
-      runId,
-      samples.map((s) => s.metric),
-      samples.map((s) => s.value),
-      samples.map((s) => s.unit),
-      samples.map((s) => JSON.stringify(s.labels)),
-    ]);
-  await db.query(`UPDATE runs SET status = 'done', finished_at = $1, last_error = NULL, provenance_json = $2, guard_reason = $3 WHERE campaign_id = $4 AND run_id = $5`, [
-    now(),
-    JSON.stringify(provenance),
-    kept?.guardReason ?? null,
-    campaignId,
-    runId,
-  ]);
+    await db.query(
+      `INSERT INTO samples (campaign_id, run_id, metric, value, unit, labels_json) SELECT $1::text, $2::text, * FROM unnest($3::text[], $4::float8[], $5::text[], $6::text[])`,
+      [
+        campaignId,
+        runId,
+        samples.map((s) => s.metric),
+        samples.map((s) => s.value),
+        samples.map((s) => s.unit),
+        samples.map((s) => JSON.stringify(s.labels)),
+      ],
+    );
+  await db.query(
+    `UPDATE runs SET status = 'done', finished_at = $1, last_error = NULL, provenance_json = $2, guard_reason = $3 WHERE campaign_id = $4 AND run_id = $5`,
+    [now(), JSON.stringify(provenance), kept?.guardReason ?? null, campaignId, runId],
+  );
   await attempt(db, campaignId, runId, row.attempts, row.host_id, kept ? 'guard-kept' : 'done', kept?.guardReason ?? null);
   return true;
 }
 
-async function attempt(db: Client, campaignId: string, runId: string, n: number, hostId: string | null, outcome: string, error: string | null): Promise<void> {
-  await db.query(`INSERT INTO run_attempts (campaign_id, run_id, attempt, host_id, outcome, error, at) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [campaignId, runId, n, hostId, outcome, error, now()]);
+async function attempt(
+  db: Client,
+  campaignId: string,
+  runId: string,
+  n: number,
+  hostId: string | null,
+  outcome: string,
+  error: string | null,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO run_attempts (campaign_id, run_id, attempt, host_id, outcome, error, at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [campaignId, runId, n, hostId, outcome, error, now()],
+  );
 }

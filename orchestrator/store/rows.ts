@@ -41,7 +41,15 @@ export function toAttempt(r: Row): AttemptRow {
 
 export function toProgress(r: Row): CampaignProgress {
   const n = (k: string) => Number(r[k] ?? 0);
-  return { campaignId: r.campaign_id, total: n('total'), todo: n('todo'), running: n('running'), done: n('done'), failed: n('failed'), lastFinishedAt: r.last_finished_at ?? null };
+  return {
+    campaignId: r.campaign_id,
+    total: n('total'),
+    todo: n('todo'),
+    running: n('running'),
+    done: n('done'),
+    failed: n('failed'),
+    lastFinishedAt: r.last_finished_at ?? null,
+  };
 }
 
 export function toActivity(r: Row): CampaignActivity {
@@ -59,7 +67,16 @@ export function toActivity(r: Row): CampaignActivity {
 }
 
 export function toRunTimes(r: Row): RunTimes {
-  return { runId: r.run_id, scenarioId: r.scenario_id, enforcement: r.enforcement, status: r.status, attempts: r.attempts, hostId: r.host_id, startedAt: r.started_at, finishedAt: r.finished_at };
+  return {
+    runId: r.run_id,
+    scenarioId: r.scenario_id,
+    enforcement: r.enforcement,
+    status: r.status,
+    attempts: r.attempts,
+    hostId: r.host_id,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
 }
 
 /** Every campaign's ledger in counts and its orchestrator's beat (the same SQL in both dialects). */

@@ -10,7 +10,23 @@ import type { Sample } from '../../agents/samples.ts';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import type { EnforcementSupport, HostFacts } from '../../agents/backend.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
-import { ledgerRules, nowIso as now, type CampaignActivity, type OrchestratorBeat, type RunTimes, type AttemptRow, type CampaignProgress, type CampaignRow, type CampaignStatus, type HostRecord, type LedgerRow, type NewCampaign, type RunStatus, type Store, type StoredRun } from './store.ts';
+import {
+  ledgerRules,
+  nowIso as now,
+  type CampaignActivity,
+  type OrchestratorBeat,
+  type RunTimes,
+  type AttemptRow,
+  type CampaignProgress,
+  type CampaignRow,
+  type CampaignStatus,
+  type HostRecord,
+  type LedgerRow,
+  type NewCampaign,
+  type RunStatus,
+  type Store,
+  type StoredRun,
+} from './store.ts';
 import { ACTIVITY_SQL, RUN_TIMES_SQL, toActivity, toRunTimes, PROGRESS_SQL, toAttempt, toCampaign, toLedger, toProgress } from './rows.ts';
 
 const SCHEMA = `
@@ -77,9 +93,11 @@ export class SqliteStore implements Store {
     migrate(db);
     db.exec(SCHEMA);
     // stores made before run guards: add the column (null = in guard)
-    if (!(db.prepare(`PRAGMA table_info(runs)`).all() as { name: string }[]).some((c) => c.name === 'guard_reason')) db.exec(`ALTER TABLE runs ADD COLUMN guard_reason TEXT`);
+    if (!(db.prepare(`PRAGMA table_info(runs)`).all() as { name: string }[]).some((c) => c.name === 'guard_reason'))
+      db.exec(`ALTER TABLE runs ADD COLUMN guard_reason TEXT`);
     // stores made before the dashboard: the orchestrator's heartbeat (null = none recorded)
-    if (!(db.prepare(`PRAGMA table_info(campaigns)`).all() as { name: string }[]).some((c) => c.name === 'orchestrator_json')) db.exec(`ALTER TABLE campaigns ADD COLUMN orchestrator_json TEXT`);
+    if (!(db.prepare(`PRAGMA table_info(campaigns)`).all() as { name: string }[]).some((c) => c.name === 'orchestrator_json'))
+      db.exec(`ALTER TABLE campaigns ADD COLUMN orchestrator_json TEXT`);
     return new SqliteStore(db, path);
   }
 
@@ -138,7 +156,18 @@ export class SqliteStore implements Store {
       this.sql(
         `INSERT INTO campaigns (id, name, mode, created_at, status, spec_json, spec_hash, source_path, source_text, seed, provenance_json)
          VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
-      ).run(c.id, c.name, c.mode, c.createdAt, JSON.stringify(c.spec), c.specHash, c.sourcePath, c.sourceText, c.seed, JSON.stringify(c.provenance));
+      ).run(
+        c.id,
+        c.name,
+        c.mode,
+        c.createdAt,
+        JSON.stringify(c.spec),
+        c.specHash,
+        c.sourcePath,
+        c.sourceText,
+        c.seed,
+        JSON.stringify(c.provenance),
+      );
       this.insertRuns(c.id, runs, 0);
     })();
   }
@@ -155,7 +184,9 @@ export class SqliteStore implements Store {
       `INSERT INTO runs (campaign_id, run_id, seq, scenario_id, workload, enforcement, repetition, spec_json, status)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'todo')`,
     );
-    runs.forEach((r, i) => insert.run(campaignId, r.runId, firstSeq + i, r.scenarioId, r.workload, r.enforcement, r.repetition, JSON.stringify(r)));
+    runs.forEach((r, i) =>
+      insert.run(campaignId, r.runId, firstSeq + i, r.scenarioId, r.workload, r.enforcement, r.repetition, JSON.stringify(r)),
+    );
   }
 
   async campaign(id: string): Promise<CampaignRow | undefined> {
@@ -193,20 +224,18 @@ export class SqliteStore implements Store {
   }
 
   async recordHost(campaignId: string, facts: HostFacts, capabilities: EnforcementSupport[]): Promise<void> {
-    this.sql(`INSERT OR REPLACE INTO host_facts (campaign_id, host_id, facts_json, capabilities_json, recorded_at) VALUES (?, ?, ?, ?, ?)`).run(
-      campaignId,
-      facts.hostId,
-      JSON.stringify(facts),
-      JSON.stringify(capabilities),
-      now(),
-    );
+    this.sql(
+      `INSERT OR REPLACE INTO host_facts (campaign_id, host_id, facts_json, capabilities_json, recorded_at) VALUES (?, ?, ?, ?, ?)`,
+    ).run(campaignId, facts.hostId, JSON.stringify(facts), JSON.stringify(capabilities), now());
   }
 
   async hosts(campaignId: string): Promise<HostRecord[]> {
-    return (this.sql(`SELECT * FROM host_facts WHERE campaign_id = ? ORDER BY host_id`).all(campaignId) as Record<string, string>[]).map((r) => ({
-      facts: JSON.parse(r.facts_json),
-      capabilities: JSON.parse(r.capabilities_json),
-    }));
+    return (this.sql(`SELECT * FROM host_facts WHERE campaign_id = ? ORDER BY host_id`).all(campaignId) as Record<string, string>[]).map(
+      (r) => ({
+        facts: JSON.parse(r.facts_json),
+        capabilities: JSON.parse(r.capabilities_json),
+      }),
+    );
   }
 
   async ledger(campaignId: string): Promise<LedgerRow[]> {
@@ -217,8 +246,13 @@ export class SqliteStore implements Store {
 
   async resetInProgress(campaignId: string, alsoFailed = false): Promise<number> {
     return this.db.transaction(() => {
-      let n = this.sql(`UPDATE runs SET status = 'todo', host_id = NULL WHERE campaign_id = ? AND status = 'running'`).run(campaignId).changes;
-      if (alsoFailed) n += this.sql(`UPDATE runs SET status = 'todo', host_id = NULL, budget_base = attempts WHERE campaign_id = ? AND status = 'failed'`).run(campaignId).changes;
+      let n = this.sql(`UPDATE runs SET status = 'todo', host_id = NULL WHERE campaign_id = ? AND status = 'running'`).run(
+        campaignId,
+      ).changes;
+      if (alsoFailed)
+        n += this.sql(
+          `UPDATE runs SET status = 'todo', host_id = NULL, budget_base = attempts WHERE campaign_id = ? AND status = 'failed'`,
+        ).run(campaignId).changes;
       return n;
     })();
   }
@@ -235,23 +269,31 @@ export class SqliteStore implements Store {
     return row.attempts;
   }
 
-  async completeRun(campaignId: string, runId: string, samples: Sample[], provenance: Record<string, unknown>, kept?: { guardReason: string }): Promise<boolean> {
+  async completeRun(
+    campaignId: string,
+    runId: string,
+    samples: Sample[],
+    provenance: Record<string, unknown>,
+    kept?: { guardReason: string },
+  ): Promise<boolean> {
     return this.grouped(() => this.complete(campaignId, runId, samples, provenance, kept));
   }
 
   /** Inside a transaction: samples, done mark, guard reason and history row. */
-  private complete(campaignId: string, runId: string, samples: Sample[], provenance: Record<string, unknown>, kept?: { guardReason: string }): boolean {
+  private complete(
+    campaignId: string,
+    runId: string,
+    samples: Sample[],
+    provenance: Record<string, unknown>,
+    kept?: { guardReason: string },
+  ): boolean {
     const row = this.budget(campaignId, runId);
     if (row.status === 'done') return false;
     this.sql(`DELETE FROM samples WHERE campaign_id = ? AND run_id = ?`).run(campaignId, runId);
     this.insertSamples(campaignId, runId, samples);
-    this.sql(`UPDATE runs SET status = 'done', finished_at = ?, last_error = NULL, provenance_json = ?, guard_reason = ? WHERE campaign_id = ? AND run_id = ?`).run(
-      now(),
-      JSON.stringify(provenance),
-      kept?.guardReason ?? null,
-      campaignId,
-      runId,
-    );
+    this.sql(
+      `UPDATE runs SET status = 'done', finished_at = ?, last_error = NULL, provenance_json = ?, guard_reason = ? WHERE campaign_id = ? AND run_id = ?`,
+    ).run(now(), JSON.stringify(provenance), kept?.guardReason ?? null, campaignId, runId);
     this.attempt(campaignId, runId, row.attempts, row.host_id, kept ? 'guard-kept' : 'done', kept?.guardReason ?? null);
     return true;
   }
@@ -262,7 +304,9 @@ export class SqliteStore implements Store {
       const chunk = samples.slice(i, i + SAMPLES_PER_INSERT);
       const values: unknown[] = [];
       for (const s of chunk) values.push(campaignId, runId, s.metric, s.value, s.unit, JSON.stringify(s.labels));
-      const insert = (this.sampleInserts[chunk.length] ??= this.db.prepare(`INSERT INTO samples (campaign_id, run_id, metric, value, unit, labels_json) VALUES ${Array(chunk.length).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`));
+      const insert = (this.sampleInserts[chunk.length] ??= this.db.prepare(
+        `INSERT INTO samples (campaign_id, run_id, metric, value, unit, labels_json) VALUES ${Array(chunk.length).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`,
+      ));
       insert.run(values);
     }
   }
@@ -272,18 +316,36 @@ export class SqliteStore implements Store {
       const row = this.budget(campaignId, runId, false);
       if (!row || row.status === 'done') return row?.status ?? 'failed';
       const status = ledgerRules.afterFailure(row, retryable, maxAttempts);
-      this.sql(`UPDATE runs SET status = ?, last_error = ?, finished_at = ? WHERE campaign_id = ? AND run_id = ?`).run(status, error, now(), campaignId, runId);
+      this.sql(`UPDATE runs SET status = ?, last_error = ?, finished_at = ? WHERE campaign_id = ? AND run_id = ?`).run(
+        status,
+        error,
+        now(),
+        campaignId,
+        runId,
+      );
       this.attempt(campaignId, runId, row.attempts, row.host_id, retryable ? 'retryable-failure' : 'fatal-failure', error);
       return status;
     });
   }
 
-  async guardRun(campaignId: string, runId: string, reason: string, maxAttempts: number, samples: Sample[], provenance: Record<string, unknown>): Promise<'todo' | 'done'> {
+  async guardRun(
+    campaignId: string,
+    runId: string,
+    reason: string,
+    maxAttempts: number,
+    samples: Sample[],
+    provenance: Record<string, unknown>,
+  ): Promise<'todo' | 'done'> {
     return this.grouped((): 'todo' | 'done' => {
       const row = this.budget(campaignId, runId);
       if (row.status === 'done') return 'done';
       if (ledgerRules.afterGuard(row, maxAttempts) === 'todo') {
-        this.sql(`UPDATE runs SET status = 'todo', last_error = ?, finished_at = ? WHERE campaign_id = ? AND run_id = ?`).run(`guard: ${reason}`, now(), campaignId, runId);
+        this.sql(`UPDATE runs SET status = 'todo', last_error = ?, finished_at = ? WHERE campaign_id = ? AND run_id = ?`).run(
+          `guard: ${reason}`,
+          now(),
+          campaignId,
+          runId,
+        );
         this.attempt(campaignId, runId, row.attempts, row.host_id, 'guard', reason);
         return 'todo';
       }
@@ -296,7 +358,10 @@ export class SqliteStore implements Store {
     return this.grouped(() => {
       const row = this.budget(campaignId, runId, false);
       if (!row || row.status !== 'running') return;
-      this.sql(`UPDATE runs SET status = 'todo', budget_base = budget_base + 1, host_id = NULL WHERE campaign_id = ? AND run_id = ?`).run(campaignId, runId);
+      this.sql(`UPDATE runs SET status = 'todo', budget_base = budget_base + 1, host_id = NULL WHERE campaign_id = ? AND run_id = ?`).run(
+        campaignId,
+        runId,
+      );
       this.attempt(campaignId, runId, row.attempts, row.host_id, 'aborted', null);
     });
   }
@@ -308,7 +373,9 @@ export class SqliteStore implements Store {
     const texts = new Map<string, string>();
     const labels = new Map<string, Sample['labels']>();
     const text = (t: string) => texts.get(t) ?? (texts.set(t, t), t);
-    const rows = this.sql(`SELECT run_id, metric, value, unit, labels_json FROM samples WHERE campaign_id = ?`).raw(true).iterate(campaignId) as IterableIterator<[string, string, number, string, string]>;
+    const rows = this.sql(`SELECT run_id, metric, value, unit, labels_json FROM samples WHERE campaign_id = ?`)
+      .raw(true)
+      .iterate(campaignId) as IterableIterator<[string, string, number, string, string]>;
     for (const [runId, metric, value, unit, labelsJson] of rows) {
       let list = byRun.get(runId);
       if (!list) byRun.set(runId, (list = []));
@@ -324,19 +391,32 @@ export class SqliteStore implements Store {
   }
 
   async attempts(campaignId: string): Promise<AttemptRow[]> {
-    return (this.sql(`SELECT * FROM run_attempts WHERE campaign_id = ? ORDER BY run_id, attempt, id`).all(campaignId) as Record<string, any>[]).map(toAttempt);
+    return (
+      this.sql(`SELECT * FROM run_attempts WHERE campaign_id = ? ORDER BY run_id, attempt, id`).all(campaignId) as Record<string, any>[]
+    ).map(toAttempt);
   }
 
   private budget(campaignId: string, runId: string): Budget;
   private budget(campaignId: string, runId: string, required: false): Budget | undefined;
   private budget(campaignId: string, runId: string, required = true): Budget | undefined {
-    const row = this.sql(`SELECT attempts, budget_base, host_id, status FROM runs WHERE campaign_id = ? AND run_id = ?`).get(campaignId, runId) as Budget | undefined;
+    const row = this.sql(`SELECT attempts, budget_base, host_id, status FROM runs WHERE campaign_id = ? AND run_id = ?`).get(
+      campaignId,
+      runId,
+    ) as Budget | undefined;
     if (!row && required) throw new Error(`no run ${runId} in campaign ${campaignId}`);
     return row;
   }
 
   private attempt(campaignId: string, runId: string, attempt: number, hostId: string | null, outcome: string, error: string | null): void {
-    this.sql(`INSERT INTO run_attempts (campaign_id, run_id, attempt, host_id, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(campaignId, runId, attempt, hostId, outcome, error, now());
+    this.sql(`INSERT INTO run_attempts (campaign_id, run_id, attempt, host_id, outcome, error, at) VALUES (?, ?, ?, ?, ?, ?, ?)`).run(
+      campaignId,
+      runId,
+      attempt,
+      hostId,
+      outcome,
+      error,
+      now(),
+    );
   }
 }
 
@@ -350,7 +430,9 @@ function migrate(db: Database.Database): void {
     db.transaction(() => {
       db.exec(`ALTER TABLE run_attempts RENAME TO run_attempts_v1`);
       db.exec(SCHEMA);
-      db.exec(`INSERT INTO run_attempts (campaign_id, run_id, attempt, host_id, outcome, error, at) SELECT campaign_id, run_id, attempt, host_id, outcome, error, at FROM run_attempts_v1 ORDER BY at`);
+      db.exec(
+        `INSERT INTO run_attempts (campaign_id, run_id, attempt, host_id, outcome, error, at) SELECT campaign_id, run_id, attempt, host_id, outcome, error, at FROM run_attempts_v1 ORDER BY at`,
+      );
       db.exec(`DROP TABLE run_attempts_v1`);
     })();
 }

@@ -173,7 +173,13 @@ export interface Store extends StoreReader {
    * Write a run's samples and mark it done, atomically. A run already done is left as it is (returns false).
    * `kept`: done although out of guard (the reason goes in guard_reason and in the attempt's history row).
    */
-  completeRun(campaignId: string, runId: string, samples: Sample[], provenance: Record<string, unknown>, kept?: { guardReason: string }): Promise<boolean>;
+  completeRun(
+    campaignId: string,
+    runId: string,
+    samples: Sample[],
+    provenance: Record<string, unknown>,
+    kept?: { guardReason: string },
+  ): Promise<boolean>;
   /** Record a failed attempt: back to todo while attempts remain and the failure is retryable, else failed. */
   failRun(campaignId: string, runId: string, error: string, retryable: boolean, maxAttempts: number): Promise<RunStatus>;
   /**
@@ -181,7 +187,14 @@ export interface Store extends StoreReader {
    * with outcome 'guard' and the reason; on its last attempt it is kept (done, with its samples) and the reason
    * goes in its guard_reason, so the report counts and marks it. Never silently dropped.
    */
-  guardRun(campaignId: string, runId: string, reason: string, maxAttempts: number, samples: Sample[], provenance: Record<string, unknown>): Promise<'todo' | 'done'>;
+  guardRun(
+    campaignId: string,
+    runId: string,
+    reason: string,
+    maxAttempts: number,
+    samples: Sample[],
+    provenance: Record<string, unknown>,
+  ): Promise<'todo' | 'done'>;
   /** An aborted run (Ctrl-C) goes back to todo without using up its budget (its attempt number stays). */
   releaseRun(campaignId: string, runId: string): Promise<void>;
 }

@@ -44,12 +44,14 @@ const PARTS: Record<string, Part> = {
     run: async () => (await import('./repro-bench.ts')).benchRepro({ campaign: campaignArg }),
   },
   lab: {
-    describe: 'one orchestrator at lab scale: 64 simulated hosts (agent processes), a campaign of 5,120 runs into SQLite; runs per wall second, orchestrator CPU per run and peak RSS, store bytes per run',
+    describe:
+      'one orchestrator at lab scale: 64 simulated hosts (agent processes), a campaign of 5,120 runs into SQLite; runs per wall second, orchestrator CPU per run and peak RSS, store bytes per run',
     targets: { orchestratorCpuMsPerRun: ['<=', 2], orchestratorRssMb: ['<=', 300] },
     run: async () => (await import('./lab-bench.ts')).benchLab(),
   },
   ebpf: {
-    describe: 'eBPF accounting: program run time per packet event (bpf_stats), iperf3 TCP throughput lost with it on; XDP drops: cost per dropped packet, and what one costs the victim core against a delivered one',
+    describe:
+      'eBPF accounting: program run time per packet event (bpf_stats), iperf3 TCP throughput lost with it on; XDP drops: cost per dropped packet, and what one costs the victim core against a delivered one',
     targets: { ebpfNsPerPacket: ['<=', 250], ebpfThroughputLoss: ['<=', 0.03], ebpfVictimCoreDropCostShare: ['<=', 0.1] },
     run: async () => (await import('./ebpf-bench.ts')).benchEbpf(),
   },
@@ -60,7 +62,10 @@ function paperCampaignWallS(): number {
   const dir = mkdtempSync(join(tmpdir(), 'ironlab-bench-'));
   try {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, [IRONLAB_BIN, 'run', 'paper', '--db', join(dir, 'bench.db'), '--no-progress'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [IRONLAB_BIN, 'run', 'paper', '--db', join(dir, 'bench.db'), '--no-progress'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+    });
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0) throw new Error(`ironlab run paper failed (exit ${r.status}): ${r.stderr}`);
     return Math.round(wall * 100) / 100;
@@ -97,7 +102,9 @@ for (const name of chosen) {
       for (const [k, v] of Object.entries(figures)) {
         const t = part.targets[k];
         const ok = t ? (t[0] === '>=' ? v >= t[1] : v <= t[1]) : true;
-        process.stdout.write(`  ${k.padEnd(20)} ${String(v).padStart(10)}   ${t ? `target ${t[0]} ${t[1]}  ${ok ? 'met' : 'MISSED'}` : ''}\n`);
+        process.stdout.write(
+          `  ${k.padEnd(20)} ${String(v).padStart(10)}   ${t ? `target ${t[0]} ${t[1]}  ${ok ? 'met' : 'MISSED'}` : ''}\n`,
+        );
       }
   } catch (err) {
     failed = true;

@@ -26,10 +26,22 @@ export async function benchDocker(opts: { runs?: number; durationS?: number } = 
   const note = (name: string, ms: number) => phases.set(name, [...(phases.get(name) ?? []), ms / 1000]);
   for (let i = 0; i < (opts.runs ?? 4); i++) {
     const run: RunSpec = {
-      runId: `bench-${i}`, campaignId: 'bench', scenarioId: 'bench', repetition: i, workload: i % 2 ? 'tcp-receiver' : 'sysbench', params: {},
-      enforcement: 'none', neighbours: 1, warmupS: 0, durationS: opts.durationS ?? 2,
-      victim: { quotaUs: 50000, periodUs: 100000, cpus: [0] }, neighbour: { quotaUs: 50000, periodUs: 100000, cpus: [0] },
-      peer: { cpus: [1] }, nicCpus: [0], seed: i, profile: 'paper',
+      runId: `bench-${i}`,
+      campaignId: 'bench',
+      scenarioId: 'bench',
+      repetition: i,
+      workload: i % 2 ? 'tcp-receiver' : 'sysbench',
+      params: {},
+      enforcement: 'none',
+      neighbours: 1,
+      warmupS: 0,
+      durationS: opts.durationS ?? 2,
+      victim: { quotaUs: 50000, periodUs: 100000, cpus: [0] },
+      neighbour: { quotaUs: 50000, periodUs: 100000, cpus: [0] },
+      peer: { cpus: [1] },
+      nicCpus: [0],
+      seed: i,
+      profile: 'paper',
     };
     const t0 = performance.now();
     let lap = t0;
@@ -59,7 +71,9 @@ export async function benchDocker(opts: { runs?: number; durationS?: number } = 
     shares.push((cpu.user + cpu.system) / 1e6 / windowS);
   }
   await backend.reap(); // the campaign's pool of containers
-  const perPhase = Object.fromEntries([...phases].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [`phase:${k}`, Math.round(median(v) * 1000) / 1000]));
+  const perPhase = Object.fromEntries(
+    [...phases].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [`phase:${k}`, Math.round(median(v) * 1000) / 1000]),
+  );
   return { runOverheadS: median(overheads), agentCpuShare: median(shares), ...perPhase };
 }
 

@@ -37,7 +37,9 @@ const end=Date.now()+ms,b=Buffer.alloc(64);let n=0;(function f(){for(let i=0;i<3
 if(Date.now()<end)setImmediate(f);else setTimeout(()=>{console.log('sent',n);process.exit(0)},200)})();`;
 
 function netRxSoftirqs(): number[] {
-  const line = readFileSync('/proc/softirqs', 'utf8').split('\n').find((l) => l.trim().startsWith('NET_RX:'))!;
+  const line = readFileSync('/proc/softirqs', 'utf8')
+    .split('\n')
+    .find((l) => l.trim().startsWith('NET_RX:'))!;
   return line.trim().split(/\s+/).slice(1).map(Number);
 }
 
@@ -49,7 +51,14 @@ interface Phase {
 }
 
 async function floodPhase(acct: Accounting, drops: DropMap, seconds: number): Promise<Phase> {
-  const sink = T.spawnIn(T.NS_B, ['taskset', '-c', '0', process.execPath, '-e', `const s=require('dgram').createSocket('udp4');s.on('message',()=>{});s.bind(5214,'${T.IP_B}',()=>console.log('ready'));setTimeout(()=>process.exit(0),${seconds * 1000 + 1500})`]);
+  const sink = T.spawnIn(T.NS_B, [
+    'taskset',
+    '-c',
+    '0',
+    process.execPath,
+    '-e',
+    `const s=require('dgram').createSocket('udp4');s.on('message',()=>{});s.bind(5214,'${T.IP_B}',()=>console.log('ready'));setTimeout(()=>process.exit(0),${seconds * 1000 + 1500})`,
+  ]);
   const sinkDone = T.collect(sink);
   await new Promise<void>((res) => sink.stdout!.on('data', (d) => String(d).includes('ready') && res()));
   const a: AcctSnapshot = acct.snapshot();
@@ -78,7 +87,8 @@ async function dropFigures(hook: 'xdp' | 'tc', seconds: number): Promise<{ dropN
     drops.set(T.IP_B, true);
     const drop = await floodPhase(acct, drops, seconds);
     drops.set(T.IP_B, false);
-    if (!pass.deliveredCore0 || !drop.dropped) throw new Error(`bench: ${hook}: ${pass.deliveredCore0} packets delivered, ${drop.dropped} dropped`);
+    if (!pass.deliveredCore0 || !drop.dropped)
+      throw new Error(`bench: ${hook}: ${pass.deliveredCore0} packets delivered, ${drop.dropped} dropped`);
     const perDelivered = pass.ns[0]! / pass.deliveredCore0;
     const perDropped = drop.ns[0]! / drop.dropped;
     const dropCore = hook === 'xdp' ? 1 : 0; // XDP runs in the veth's NAPI on the sending core; tc after RPS
@@ -86,7 +96,10 @@ async function dropFigures(hook: 'xdp' | 'tc', seconds: number): Promise<{ dropN
       `  ${hook}: pass ${pass.deliveredCore0} delivered, core0 NET_RX ${(pass.ns[0]! / 1e6).toFixed(1)} ms in ${pass.softirqs[0]} softirqs (${perDelivered.toFixed(0)} ns/packet), core1 ${(pass.ns[1]! / 1e6).toFixed(1)} ms; ` +
         `drop ${drop.dropped} dropped, core0 NET_RX ${(drop.ns[0]! / 1e6).toFixed(1)} ms in ${drop.softirqs[0]} softirqs (${perDropped.toFixed(0)} ns/packet), core1 ${(drop.ns[1]! / 1e6).toFixed(1)} ms in ${drop.softirqs[1]} softirqs\n`,
     );
-    return { dropNsPerPacket: Math.round(drop.ns[dropCore]! / drop.dropped), victimCoreShare: Math.round((perDropped / perDelivered) * 1000) / 1000 };
+    return {
+      dropNsPerPacket: Math.round(drop.ns[dropCore]! / drop.dropped),
+      victimCoreShare: Math.round((perDropped / perDelivered) * 1000) / 1000,
+    };
   } finally {
     drops.close();
     acct.stop();
@@ -101,7 +114,9 @@ export async function benchDrop(seconds = 2): Promise<{ ebpfDropNsPerPacket: num
     T.steer(1, 0); // B's receive processing on core 0 (the victim's), A's on core 1
     const xdp = await dropFigures('xdp', seconds);
     const tc = await dropFigures('tc', seconds);
-    process.stderr.write(`  tc fallback for contrast: ${tc.dropNsPerPacket} ns per dropped packet on core 0, victim-core share ${tc.victimCoreShare}\n`);
+    process.stderr.write(
+      `  tc fallback for contrast: ${tc.dropNsPerPacket} ns per dropped packet on core 0, victim-core share ${tc.victimCoreShare}\n`,
+    );
     return { ebpfDropNsPerPacket: xdp.dropNsPerPacket, ebpfVictimCoreDropCostShare: xdp.victimCoreShare };
   } finally {
     T.destroyTopology();
@@ -109,12 +124,18 @@ export async function benchDrop(seconds = 2): Promise<{ ebpfDropNsPerPacket: num
   }
 }
 
-export async function benchEbpf(opts: { pairs?: number; seconds?: number; rps?: boolean } = {}): Promise<{ ebpfNsPerPacket: number; ebpfThroughputLoss: number; ebpfDropNsPerPacket: number; ebpfVictimCoreDropCostShare: number }> {
+export async function benchEbpf(
+  opts: { pairs?: number; seconds?: number; rps?: boolean } = {},
+): Promise<{ ebpfNsPerPacket: number; ebpfThroughputLoss: number; ebpfDropNsPerPacket: number; ebpfVictimCoreDropCostShare: number }> {
   const acctFigures = await benchAccounting(opts);
   return { ...acctFigures, ...(await benchDrop()) };
 }
 
-async function benchAccounting(opts: { pairs?: number; seconds?: number; rps?: boolean }): Promise<{ ebpfNsPerPacket: number; ebpfThroughputLoss: number }> {
+async function benchAccounting(opts: {
+  pairs?: number;
+  seconds?: number;
+  rps?: boolean;
+}): Promise<{ ebpfNsPerPacket: number; ebpfThroughputLoss: number }> {
   const pairs = opts.pairs ?? 6;
   const seconds = opts.seconds ?? 2;
   const obj = buildBpf().acct;
@@ -161,8 +182,11 @@ async function benchAccounting(opts: { pairs?: number; seconds?: number; rps?: b
     const runNs = mine.reduce((s, p) => s + (p.run_time_ns ?? 0), 0);
     const events = mine.filter((p) => MARKERS.some((m) => m.startsWith(p.name))).reduce((s, p) => s + (p.run_cnt ?? 0), 0);
     if (!events) throw new Error('bench: no packet events counted (are the accounting programs attached?)');
-    for (const p of mine) process.stderr.write(`  ${p.name}: ${p.run_cnt} runs, ${((p.run_time_ns ?? 0) / Math.max(1, p.run_cnt ?? 0)).toFixed(0)} ns/run\n`);
-    process.stderr.write(`  throughput off ${(off / pairs).toFixed(2)} Gbit/s, on ${(on / pairs).toFixed(2)} Gbit/s (mean); on/off per pair ${ratios.map((r) => r.toFixed(3)).join(' ')}\n`);
+    for (const p of mine)
+      process.stderr.write(`  ${p.name}: ${p.run_cnt} runs, ${((p.run_time_ns ?? 0) / Math.max(1, p.run_cnt ?? 0)).toFixed(0)} ns/run\n`);
+    process.stderr.write(
+      `  throughput off ${(off / pairs).toFixed(2)} Gbit/s, on ${(on / pairs).toFixed(2)} Gbit/s (mean); on/off per pair ${ratios.map((r) => r.toFixed(3)).join(' ')}\n`,
+    );
     return { ebpfNsPerPacket: Math.round(runNs / events), ebpfThroughputLoss: Math.round((1 - median) * 1000) / 1000 };
   } finally {
     T.destroyTopology();
@@ -171,5 +195,7 @@ async function benchAccounting(opts: { pairs?: number; seconds?: number; rps?: b
 
 // `npx tsx test/bench/ebpf-bench.ts [--rps | --drop]` runs it alone (--drop: only the drop figures).
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(process.argv.includes('--drop') ? await benchDrop() : await benchEbpf({ rps: process.argv.includes('--rps') })));
+  console.log(
+    JSON.stringify(process.argv.includes('--drop') ? await benchDrop() : await benchEbpf({ rps: process.argv.includes('--rps') })),
+  );
 }

@@ -61,7 +61,9 @@ export function countersInWords(s: ScenarioJson): string {
   const c = s.conditions?.interference;
   const parts: string[] = [];
   if (c?.achievedGbps) {
-    const load = c.loadRatio ? ` = ${range(c.loadRatio, (x) => `${x.toFixed(2)}x`)} of ${c.offeredGbps ? range(c.offeredGbps, (x) => x.toFixed(2)) : '?'} offered` : ' (unlimited)';
+    const load = c.loadRatio
+      ? ` = ${range(c.loadRatio, (x) => `${x.toFixed(2)}x`)} of ${c.offeredGbps ? range(c.offeredGbps, (x) => x.toFixed(2)) : '?'} offered`
+      : ' (unlimited)';
     parts.push(`load ${range(c.achievedGbps, (x) => x.toFixed(2))} Gbit/s${load}`);
   }
   if (c?.stealShare) parts.push(`steal <= ${pct(c.stealShare.max)}`);
@@ -69,8 +71,14 @@ export function countersInWords(s: ScenarioJson): string {
     const top = Object.entries(c.foreignCpuByWho).sort((a, b) => b[1].max - a[1].max)[0];
     parts.push(`foreign CPU <= ${pct(c.foreignCpuShare.max)}${top && top[1].max > 0 ? ` (most ${top[0]} ${pct(top[1].max)})` : ''}`);
   }
-  if (c?.ksoftirqdShare) parts.push(`ksoftirqd ${range(c.ksoftirqdShare, pct)} of the victim core (${c.ksoftirqdShare.max >= 0.1 ? (c.ksoftirqdShare.min < 0.1 ? 'both regimes' : 'ksoftirqd regime') : 'inline regime'})`);
-  if (s.cv) parts.push(`CV ctl ${s.cv.control === null ? '-' : pct(s.cv.control)} / int ${s.cv.interference === null ? '-' : pct(s.cv.interference)}`);
+  if (c?.ksoftirqdShare)
+    parts.push(
+      `ksoftirqd ${range(c.ksoftirqdShare, pct)} of the victim core (${c.ksoftirqdShare.max >= 0.1 ? (c.ksoftirqdShare.min < 0.1 ? 'both regimes' : 'ksoftirqd regime') : 'inline regime'})`,
+    );
+  if (s.cv)
+    parts.push(
+      `CV ctl ${s.cv.control === null ? '-' : pct(s.cv.control)} / int ${s.cv.interference === null ? '-' : pct(s.cv.interference)}`,
+    );
   const kept = (s.guards?.control?.kept ?? 0) + (s.guards?.interference?.kept ?? 0);
   const repeated = (s.guards?.control?.repeated ?? 0) + (s.guards?.interference?.repeated ?? 0);
   if (kept || repeated) parts.push(`guards: ${repeated} repeated, ${kept} kept out of guard`);
@@ -85,12 +93,14 @@ export function missedTargets(a: ScenarioJson, b: ScenarioJson | undefined): str
     if (!s) continue;
     const { mean, ci95 } = s.penalty;
     const half = mean === null || ci95 === null ? Infinity : Math.max(mean - ci95[0], ci95[1] - mean) / mean;
-    if (half > REPRO_TARGETS.halfWidth) out.push(`campaign ${i + 1} half-width ${Number.isFinite(half) ? pct(half) : 'unbounded'} > ${pct(REPRO_TARGETS.halfWidth)}`);
+    if (half > REPRO_TARGETS.halfWidth)
+      out.push(`campaign ${i + 1} half-width ${Number.isFinite(half) ? pct(half) : 'unbounded'} > ${pct(REPRO_TARGETS.halfWidth)}`);
   }
   const x = a.penalty.mean;
   const y = b?.penalty.mean ?? null;
   const diff = x === null || y === null ? Infinity : Math.abs(x - y) / ((x + y) / 2);
-  if (diff > REPRO_TARGETS.campaignDiff) out.push(`campaigns ${Number.isFinite(diff) ? pct(diff) : 'not both measured'} apart > ${pct(REPRO_TARGETS.campaignDiff)}`);
+  if (diff > REPRO_TARGETS.campaignDiff)
+    out.push(`campaigns ${Number.isFinite(diff) ? pct(diff) : 'not both measured'} apart > ${pct(REPRO_TARGETS.campaignDiff)}`);
   return out;
 }
 
@@ -135,7 +145,8 @@ function runOnce(campaign: string, dir: string, i: number): { wallS: number; sce
   });
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.error) throw new Error(`cannot start ironlab: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`ironlab run ${campaign} failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.status !== 0)
+    throw new Error(`ironlab run ${campaign} failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   const json = JSON.parse(r.stdout) as { scenarios: ScenarioJson[]; statistics?: { design: string } };
   return { wallS, scenarios: json.scenarios, design: json.statistics?.design };
 }
@@ -170,7 +181,9 @@ export async function benchRepro(opts: { campaign?: string; log?: (line: string)
     const b = runOnce(campaign, dir, 2);
     const other = new Map(b.scenarios.map((s) => [key(s), s]));
     const fmt = (s?: ScenarioJson) =>
-      !s || s.penalty.mean === null ? '-' : `${s.penalty.mean.toFixed(2)} ${s.penalty.ci95 ? `[${s.penalty.ci95[0].toFixed(2)}, ${s.penalty.ci95[1].toFixed(2)}]` : '[no interval]'} n=${s.penalty.n}`;
+      !s || s.penalty.mean === null
+        ? '-'
+        : `${s.penalty.mean.toFixed(2)} ${s.penalty.ci95 ? `[${s.penalty.ci95[0].toFixed(2)}, ${s.penalty.ci95[1].toFixed(2)}]` : '[no interval]'} n=${s.penalty.n}`;
     log(`repro ${campaign} (design ${a.design ?? '?'}): campaign 1 ${a.wallS.toFixed(0)} s, campaign 2 ${b.wallS.toFixed(0)} s`);
     for (const s of a.scenarios) {
       const t = other.get(key(s));

@@ -56,7 +56,12 @@ export async function benchWire(connections = 200): Promise<Record<string, numbe
   const cryptoUs = (ms(t0) * 1000) / n;
   const a = new SecureChannel(hostKey(token, 'h1'), 'agent', t);
   const h = new SecureChannel(hostKey(token, 'h1'), 'orchestrator', t);
-  const frame = { type: 'response', id: 'c/r/a1/run.collect', ok: true, result: { samples: Array.from({ length: 40 }, (_, i) => ({ metric: 'm', value: i, unit: 's', labels: {} })) } };
+  const frame = {
+    type: 'response',
+    id: 'c/r/a1/run.collect',
+    ok: true,
+    result: { samples: Array.from({ length: 40 }, (_, i) => ({ metric: 'm', value: i, unit: 's', labels: {} })) },
+  };
   t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) if (!h.open(a.seal(frame)).ok) throw new Error('frame did not open');
   const frameUs = (ms(t0) * 1000) / n;

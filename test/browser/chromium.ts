@@ -13,7 +13,10 @@ export const HAVE_CHROMIUM = existsSync(CHROMIUM);
 /** True when the suite must skip; says why. */
 export function skipWithoutChromium(suite: string): boolean {
   const skip = !HAVE_CHROMIUM && !IN_CI;
-  if (skip) console.warn(`${suite} skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set IRONLAB_CHROMIUM); it runs for real when CI=true`);
+  if (skip)
+    console.warn(
+      `${suite} skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set IRONLAB_CHROMIUM); it runs for real when CI=true`,
+    );
   return skip;
 }
 
@@ -31,7 +34,14 @@ export async function openChromium(viewport: { width: number; height: number }):
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
     viewport,
   });
   const page = context.pages()[0] ?? (await context.newPage());

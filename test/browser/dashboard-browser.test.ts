@@ -67,14 +67,23 @@ describe.skipIf(skipWithoutChromium('dashboard-browser.test.ts'))('the live dash
     await page.evaluate(() => {
       const w = window as unknown as { seen: string[] };
       w.seen = [document.querySelector('#detail-progress')!.textContent!];
-      new MutationObserver(() => w.seen.push(document.querySelector('#detail-progress')!.textContent!)).observe(document.querySelector('#detail-progress')!, { childList: true, characterData: true, subtree: true });
+      new MutationObserver(() => w.seen.push(document.querySelector('#detail-progress')!.textContent!)).observe(
+        document.querySelector('#detail-progress')!,
+        { childList: true, characterData: true, subtree: true },
+      );
     });
 
     // while it runs: part of the runs done, the orchestrator named, hosts in flight, an ETA
-    await page.waitForFunction(() => {
-      const d = document.querySelector('#detail') as HTMLElement & { campaign?: { state: string; progress: { done: number; total: number } } };
-      return d.campaign?.state === 'running' && d.campaign.progress.done >= 2 && d.campaign.progress.done < d.campaign.progress.total;
-    }, null, { timeout: 60_000, polling: 50 });
+    await page.waitForFunction(
+      () => {
+        const d = document.querySelector('#detail') as HTMLElement & {
+          campaign?: { state: string; progress: { done: number; total: number } };
+        };
+        return d.campaign?.state === 'running' && d.campaign.progress.done >= 2 && d.campaign.progress.done < d.campaign.progress.total;
+      },
+      null,
+      { timeout: 60_000, polling: 50 },
+    );
     expect(await page.locator('#detail-state').innerText()).toBe('running');
     expect(await page.locator('#detail-who').innerText()).toMatch(/orchestrator \S+@\S+ pid \d+/);
     expect(await page.locator('#detail-who').innerText()).toContain('sim-1 (sim), sim-2 (sim)');
@@ -97,7 +106,8 @@ describe.skipIf(skipWithoutChromium('dashboard-browser.test.ts'))('the live dash
     expect(await page.locator('#running').innerText()).toBe('none');
 
     // the penalties of `ironlab report`: TCP receive flood without enforcement well above 1, IRON at about 1
-    const cells = async (enforcement: string) => page.locator(`#penalties tr[data-scenario="tcp-receiver rateGbps=9"][data-enforcement="${enforcement}"] td`).allInnerTexts();
+    const cells = async (enforcement: string) =>
+      page.locator(`#penalties tr[data-scenario="tcp-receiver rateGbps=9"][data-enforcement="${enforcement}"] td`).allInnerTexts();
     const none = await cells('none');
     expect(Number(none[3])).toBeGreaterThan(1.5);
     expect(none[4]).toMatch(/^\[\d+\.\d\d, \d+\.\d\d\]$/);

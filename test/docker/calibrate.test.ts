@@ -24,7 +24,17 @@ describe.skipIf(!ready)('ironlab calibrate', () => {
     expect(p._measured?.host).toBe(hostname());
     expect(p._measured?.kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
     expect(r.stdout).toMatch(/udp-sender [\d.]+ Gbit\/s[^:]*: NET_TX \d.* ns\/datagram/);
-    for (const k of ['udpRxStackNsPerPacket', 'udpRecvSyscallNsPerPacket', 'tcpRxGroNsPerPacket', 'tcpRxCopyNsPerByte', 'irqModerationUs', 'sysbenchEventsPerCpuSecond', 'htbDequeueNsPerPacket', 'udpTxSyscallNsPerPacket', 'tcpTxCopyNsPerByte'] as const)
+    for (const k of [
+      'udpRxStackNsPerPacket',
+      'udpRecvSyscallNsPerPacket',
+      'tcpRxGroNsPerPacket',
+      'tcpRxCopyNsPerByte',
+      'irqModerationUs',
+      'sysbenchEventsPerCpuSecond',
+      'htbDequeueNsPerPacket',
+      'udpTxSyscallNsPerPacket',
+      'tcpTxCopyNsPerByte',
+    ] as const)
       expect(p._kind[k], k).toBe('measured');
     // Physical ranges on any x86 core from this decade, loaded or not: a datagram's receive path costs
     // between 0.1 and 100 us, a TCP segment's under 100 us, a copied byte 0.005-20 ns.
@@ -43,7 +53,11 @@ describe.skipIf(!ready)('ironlab calibrate', () => {
 
     // nothing left behind
     const left = await new Docker().listContainers({ all: true, filters: { label: ['ironlab.campaign'] } });
-    const ours = left.filter((c) => c.Labels['ironlab.campaign']?.startsWith('calibrate-')).map((c) => `${c.Names[0]} ${c.State} ${c.Status} created ${new Date(c.Created * 1000).toISOString()} run ${c.Labels['ironlab.run']}`);
+    const ours = left
+      .filter((c) => c.Labels['ironlab.campaign']?.startsWith('calibrate-'))
+      .map(
+        (c) => `${c.Names[0]} ${c.State} ${c.Status} created ${new Date(c.Created * 1000).toISOString()} run ${c.Labels['ironlab.run']}`,
+      );
     expect(ours).toEqual([]);
   }, 300_000);
 });

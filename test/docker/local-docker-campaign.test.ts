@@ -12,7 +12,6 @@ import { changedRps, rpsValues } from './helpers/host-state.ts';
 
 const { ready } = await dockerReadiness();
 
-
 describe.skipIf(!ready)('ironlab run local-docker', () => {
   it('measures the penalty of every flood with a 95% CI, and leaves no container, network, qdisc or sysfs change', async () => {
     const rpsBefore = rpsValues();
@@ -60,7 +59,9 @@ describe.skipIf(!ready)('ironlab run local-docker', () => {
     const carried = sender.filter((x) => {
       const [offered] = of(x, 'offered_gbps', { container: 'neighbour-0' });
       expect(offered).toBe(0.15);
-      return ['iperf3', 'nic'].every((source) => Math.abs(of(x, 'achieved_gbps', { container: 'neighbour-0', source })[0] - offered) / offered < 0.15);
+      return ['iperf3', 'nic'].every(
+        (source) => Math.abs(of(x, 'achieved_gbps', { container: 'neighbour-0', source })[0] - offered) / offered < 0.15,
+      );
     });
     expect(carried.length, 'udp-sender runs within 15% of their HTB rate').toBeGreaterThanOrEqual(sender.length / 2);
 

@@ -16,7 +16,11 @@ describe.skipIf(!ready)('ironlab run local-docker-latency', () => {
   it('gives every neighbour a p99 penalty with an interval, records what completed, and leaves nothing', async () => {
     const rpsBefore = rpsValues();
     const { db, json } = await runDockerCampaign('local-docker-latency');
-    expect(json.scenarios.map((s) => s.id).sort()).toEqual(['redis: sockperf-pingpong', 'redis: tcp-receiver', 'redis: udp-receiver rateGbps=1']);
+    expect(json.scenarios.map((s) => s.id).sort()).toEqual([
+      'redis: sockperf-pingpong',
+      'redis: tcp-receiver',
+      'redis: udp-receiver rateGbps=1',
+    ]);
     for (const s of json.scenarios) {
       expect(s.victim).toMatchObject({ metric: 'victim_p99_latency_ms', unit: 'ms', direction: 'lower-is-better' });
       expect(s.victim.interferenceValue, s.id).toBeGreaterThan(0);

@@ -24,7 +24,6 @@ if (ready && !ebpf.available) {
   console.warn(`skipping local-ebpf: ${ebpf.reason}`);
 }
 
-
 /** Every cfs quota under the cpu hierarchy (the containers' own cgroups go with them; the rest must not move). */
 function quotas(dir = '/sys/fs/cgroup/cpu', out: Record<string, string> = {}): Record<string, string> {
   try {
@@ -55,7 +54,10 @@ function ironlabFilters(): string[] {
 
 /** Host devices still running an XDP program of ours (its kernel name starts with ironlab). */
 function ironlabXdp(): string[] {
-  const links = JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string; xdp?: { prog?: { name?: string } } }[];
+  const links = JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show'], { encoding: 'utf8' })) as {
+    ifname: string;
+    xdp?: { prog?: { name?: string } };
+  }[];
   return links.filter((l) => (l.xdp?.prog?.name ?? '').startsWith('ironlab')).map((l) => l.ifname);
 }
 
@@ -78,25 +80,53 @@ describe.skipIf(!ready || !ebpf.available)('ironlab run local-ebpf', () => {
     // Where the softirq time went, per mode: the receiving neighbour owns the flood's NET_RX time, the victim
     // is credited for what ran on its time, and the charge is marked applied only under ebpf.
     type Row = { enforcement: string; metric: string; labels_json: string; value: number };
-    const rows = query<Row>(db, 'SELECT r.enforcement, s.metric, s.labels_json, s.value FROM samples s JOIN runs r USING (campaign_id, run_id) WHERE r.workload != ?', 'sysbench');
+    const rows = query<Row>(
+      db,
+      'SELECT r.enforcement, s.metric, s.labels_json, s.value FROM samples s JOIN runs r USING (campaign_id, run_id) WHERE r.workload != ?',
+      'sysbench',
+    );
     const sum = (enf: string, metric: string, want: Record<string, string>) =>
-      rows.filter((x) => x.enforcement === enf && x.metric === metric && Object.entries(want).every(([k, v]) => JSON.parse(x.labels_json)[k] === v)).reduce((a, x) => a + x.value, 0);
-    for (const [enf, applied] of [['none', 'no'], ['ebpf', 'yes']] as const) {
+      rows
+        .filter(
+          (x) => x.enforcement === enf && x.metric === metric && Object.entries(want).every(([k, v]) => JSON.parse(x.labels_json)[k] === v),
+        )
+        .reduce((a, x) => a + x.value, 0);
+    for (const [enf, applied] of [
+      ['none', 'no'],
+      ['ebpf', 'yes'],
+    ] as const) {
       expect(sum(enf, METRIC.attributedSoftirqS, { container: 'neighbour-0', vec: 'NET_RX' })).toBeGreaterThan(0.05);
       expect(sum(enf, METRIC.chargedTimeS, { container: 'neighbour-0', enforced: applied })).toBeGreaterThan(0);
       expect(sum(enf, METRIC.creditedTimeS, { container: 'victim', enforced: applied })).toBeGreaterThan(0);
     }
-    expect(rows.some((x) => x.enforcement === 'ebpf' && x.metric === METRIC.packetsDropped && JSON.parse(x.labels_json).reason === 'ebpf_throttled')).toBe(true);
+    expect(
+      rows.some(
+        (x) => x.enforcement === 'ebpf' && x.metric === METRIC.packetsDropped && JSON.parse(x.labels_json).reason === 'ebpf_throttled',
+      ),
+    ).toBe(true);
     // Charging wrote quotas under ebpf (the run's provenance says how often), never under none.
-    const prov = query<{ enforcement: string; provenance_json: string }>(db, 'SELECT enforcement, provenance_json FROM runs WHERE workload != ?', 'sysbench').map((x) => ({ enf: x.enforcement, p: JSON.parse(x.provenance_json) }));
+    const prov = query<{ enforcement: string; provenance_json: string }>(
+      db,
+      'SELECT enforcement, provenance_json FROM runs WHERE workload != ?',
+      'sysbench',
+    ).map((x) => ({ enf: x.enforcement, p: JSON.parse(x.provenance_json) }));
     expect(prov.filter((x) => x.enf === 'ebpf').some((x) => x.p['charging.neighbour-0.quotaWrites'] > 0)).toBe(true);
-    expect(prov.filter((x) => x.enf === 'none').every((x) => x.p['charging.neighbour-0.quotaWrites'] === undefined && x.p.ebpfAccounting === 'on')).toBe(true);
+    expect(
+      prov
+        .filter((x) => x.enf === 'none')
+        .every((x) => x.p['charging.neighbour-0.quotaWrites'] === undefined && x.p.ebpfAccounting === 'on'),
+    ).toBe(true);
     // The controller steps just after the kernel's period refill (the CPU-bound victim's timer always runs).
-    expect(prov.filter((x) => x.enf === 'ebpf').map((x) => x.p['charging.victim.steps'])).toEqual(prov.filter((x) => x.enf === 'ebpf').map(() => 'aligned'));
+    expect(prov.filter((x) => x.enf === 'ebpf').map((x) => x.p['charging.victim.steps'])).toEqual(
+      prov.filter((x) => x.enf === 'ebpf').map(() => 'aligned'),
+    );
     // The same drop program on the peers' veths in both arms (XDP here; the provenance names the path).
     for (const x of prov) expect(x.p.dropPath, `${x.enf}`).toMatch(/^xdp:veth/);
     // What the controller did, period by period, under ebpf only.
-    const periods = (enf: string) => rows.filter((x) => x.enforcement === enf && x.metric === METRIC.controllerQuotaUs && JSON.parse(x.labels_json).container === 'neighbour-0');
+    const periods = (enf: string) =>
+      rows.filter(
+        (x) => x.enforcement === enf && x.metric === METRIC.controllerQuotaUs && JSON.parse(x.labels_json).container === 'neighbour-0',
+      );
     expect(periods('ebpf').length).toBeGreaterThanOrEqual(4 * 2 * 20); // 4 repetitions x 2 floods x ~30 periods
     expect(periods('none')).toEqual([]);
 

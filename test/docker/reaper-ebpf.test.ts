@@ -23,7 +23,9 @@ describe.skipIf(!ready || !ebpf.available)('reaper after a crash under ebpf enfo
   it('restores the quotas, removes filters, pins and the state file', async () => {
     await new DockerBackend({ hostId }).reap();
     const before = new Set(readStates(DEFAULT_STATE_DIR).map((s) => s.id));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/docker/helpers/hold-run.ts', hostId, 'tcp-receiver', 'ebpf'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/docker/helpers/hold-run.ts', hostId, 'tcp-receiver', 'ebpf'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
       child.on('exit', (code) => reject(new Error(`helper exited ${code}`)));

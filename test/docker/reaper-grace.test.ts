@@ -28,7 +28,15 @@ describe.skipIf(!ready)('reaper after the grace period (real engine)', () => {
     const hub = new AgentHub({ token, expectedHosts: new Set([hostId]) });
     const url = await hub.listen();
     const logs: string[] = [];
-    const agent = new Agent({ url, token, hostId, backend: new DockerBackend({ hostId }), version: 'test', reapGraceMs: 3000, log: (l) => logs.push(l) });
+    const agent = new Agent({
+      url,
+      token,
+      hostId,
+      backend: new DockerBackend({ hostId }),
+      version: 'test',
+      reapGraceMs: 3000,
+      log: (l) => logs.push(l),
+    });
     const ready = new Promise<import('../../orchestrator/hub/agent-connection.ts').AgentConnection>((r) => hub.once('ready', r));
     await agent.start();
     const conn = await ready;

@@ -22,7 +22,9 @@ describe.skipIf(!ready)('reaper (real engine)', () => {
   it('an agent started after kill -9 removes the leftovers before it connects', async () => {
     const hostId = 'reaper-test-crash';
     await new DockerBackend({ hostId }).reap();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/docker/helpers/hold-run.ts', hostId, 'tcp-receiver'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/docker/helpers/hold-run.ts', hostId, 'tcp-receiver'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
       child.on('exit', (code) => reject(new Error(`helper exited ${code}`)));
@@ -39,12 +41,20 @@ describe.skipIf(!ready)('reaper (real engine)', () => {
     expect(moved.length).toBeGreaterThan(0);
 
     const logs: string[] = [];
-    const agent = new Agent({ url: 'ws://127.0.0.1:9', token: 'x'.repeat(32), hostId, backend: new DockerBackend({ hostId }), version: 'test', log: (l) => logs.push(l) });
+    const agent = new Agent({
+      url: 'ws://127.0.0.1:9',
+      token: 'x'.repeat(32),
+      hostId,
+      backend: new DockerBackend({ hostId }),
+      version: 'test',
+      log: (l) => logs.push(l),
+    });
     await agent.start();
     await agent.stop();
     expect(await ours(hostId)).toBe(0);
     expect(new RestoreLedger(hostId).entries()).toEqual([]);
-    for (const e of changed.filter((e) => !e.kind || e.kind === 'value')) if (existsSync(e.path)) expect(readFileSync(e.path, 'utf8').trim()).toBe(e.original);
+    for (const e of changed.filter((e) => !e.kind || e.kind === 'value'))
+      if (existsSync(e.path)) expect(readFileSync(e.path, 'utf8').trim()).toBe(e.original);
     for (const e of changed.filter((e) => e.kind === 'dir')) expect(existsSync(e.path), e.path).toBe(false);
     // every moved process still alive is back in its own cgroup (the held agent itself is gone)
     for (const e of moved) {

@@ -17,7 +17,14 @@ describe.skipIf(!ready)('redis victim (real engine)', () => {
   });
 
   it('reports p99 latency and requests/s of the window beside a UDP receiver flood', { timeout: 90_000 }, async () => {
-    const run = testRun({ runId: 'redis-1', workload: 'udp-receiver', params: { rateGbps: 0.2, flows: 1, messageBytes: 1470 }, warmupS: 1, durationS: 2, victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: 'redis' } });
+    const run = testRun({
+      runId: 'redis-1',
+      workload: 'udp-receiver',
+      params: { rateGbps: 0.2, flows: 1, messageBytes: 1470 },
+      warmupS: 1,
+      durationS: 2,
+      victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: 'redis' },
+    });
     const { samples, provenance } = await measureOnce(backend, run);
     expect(provenance.victimWorkload).toBe('redis');
     const p99 = sumOf(samples, 'victim_p99_latency_ms');

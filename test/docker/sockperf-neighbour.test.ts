@@ -17,7 +17,13 @@ describe.skipIf(!ready)('sockperf ping-pong neighbour (real engine)', () => {
   });
 
   it('makes many small round trips per second beside a sysbench victim', { timeout: 90_000 }, async () => {
-    const run = testRun({ runId: 'sockperf-1', workload: 'sockperf-pingpong', params: { flows: 1, messageBytes: 64 }, warmupS: 1, durationS: 2 });
+    const run = testRun({
+      runId: 'sockperf-1',
+      workload: 'sockperf-pingpong',
+      params: { flows: 1, messageBytes: 64 },
+      warmupS: 1,
+      durationS: 2,
+    });
     const { samples } = await measureOnce(backend, run);
     expect(sumOf(samples, 'neighbour_transactions_per_sec', { container: 'neighbour-0' })).toBeGreaterThan(1000);
     expect(sumOf(samples, METRIC.victimEventsPerSec)).toBeGreaterThan(0);

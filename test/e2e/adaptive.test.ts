@@ -15,7 +15,10 @@ function campaignWith(until: string, db: string, repetitions = 2): string {
 }
 
 const perArm = (db: string) =>
-  query<{ scenario_id: string; n: number }>(db, "SELECT scenario_id, COUNT(*) AS n FROM runs WHERE status = 'done' GROUP BY scenario_id, enforcement ORDER BY scenario_id");
+  query<{ scenario_id: string; n: number }>(
+    db,
+    "SELECT scenario_id, COUNT(*) AS n FROM runs WHERE status = 'done' GROUP BY scenario_id, enforcement ORDER BY scenario_id",
+  );
 
 describe('adaptive repetitions', () => {
   it('adds no run when every interval is already tight enough', async () => {
@@ -36,7 +39,9 @@ describe('adaptive repetitions', () => {
     ]);
     expect(r.stdout).toMatch(/10\/10 runs done/);
     // repetition numbers continue, no duplicates
-    const reps = query<{ repetition: number }>(db, "SELECT repetition FROM runs WHERE scenario_id = 'sysbench' ORDER BY repetition").map((x) => x.repetition);
+    const reps = query<{ repetition: number }>(db, "SELECT repetition FROM runs WHERE scenario_id = 'sysbench' ORDER BY repetition").map(
+      (x) => x.repetition,
+    );
     expect(reps).toEqual([0, 1, 2, 3, 4]);
   });
 });
@@ -50,7 +55,11 @@ describe('adaptive repetitions with a labelled control or a blocked design', () 
 
   it('grows a labelled control arm (no cell named plain sysbench), and the report says how it corrected for stopping', async () => {
     const db = tempDb();
-    const path = write(db, (t) => t.replace('  - workload: sysbench\n', '  - workload: sysbench\n    label: base\n').replace(/^until: .*$/m, 'until: { ciHalfWidth: 0.0001, maxRepetitions: 4 }'));
+    const path = write(db, (t) =>
+      t
+        .replace('  - workload: sysbench\n', '  - workload: sysbench\n    label: base\n')
+        .replace(/^until: .*$/m, 'until: { ciHalfWidth: 0.0001, maxRepetitions: 4 }'),
+    );
     const r = await runCli(['run', path, '--db', db]);
     expect(r.code, r.stderr).toBe(0);
     expect(perArm(db)).toEqual([
@@ -68,7 +77,10 @@ describe('adaptive repetitions with a labelled control or a blocked design', () 
     const path = write(db, (t) => t.replace(/^until: .*$/m, 'until: { ciHalfWidth: 0.0001, maxRepetitions: 4 }\ndesign: blocked'));
     const r = await runCli(['run', path, '--db', db]);
     expect(r.code, r.stderr).toBe(0);
-    const reps = (id: string) => query<{ repetition: number }>(db, `SELECT repetition FROM runs WHERE scenario_id = '${id}' ORDER BY repetition`).map((x) => x.repetition);
+    const reps = (id: string) =>
+      query<{ repetition: number }>(db, `SELECT repetition FROM runs WHERE scenario_id = '${id}' ORDER BY repetition`).map(
+        (x) => x.repetition,
+      );
     expect(reps('sysbench')).toEqual([0, 1, 2, 3]);
     expect(reps('udp-receiver rateGbps=8')).toEqual([0, 1, 2, 3]);
     const json = JSON.parse((await runCli(['report', '--format', 'json', '--db', db])).stdout);

@@ -19,17 +19,23 @@ describe('losing an agent mid-run', () => {
         hub.on('lost', (hostId) => {
           if (hostId === 'sim-1' && killedAt && lostAfterMs < 0) lostAfterMs = Date.now() - killedAt;
         });
-        void until('a run in flight on sim-1', () => ledger(db).find((r) => r.status === 'running' && r.host_id === 'sim-1')).then((row) => {
-          victimRun = row.run_id;
-          killedAt = Date.now();
-          process.kill(agents.pid('sim-1')!, 'SIGKILL');
-        });
+        void until('a run in flight on sim-1', () => ledger(db).find((r) => r.status === 'running' && r.host_id === 'sim-1')).then(
+          (row) => {
+            victimRun = row.run_id;
+            killedAt = Date.now();
+            process.kill(agents.pid('sim-1')!, 'SIGKILL');
+          },
+        );
       },
     });
     expect(result.exitCode).toBe(0);
     expect(lostAfterMs).toBeGreaterThanOrEqual(0);
     expect(lostAfterMs).toBeLessThan(10_000);
-    const attempts = query<{ run_id: string; attempt: number; outcome: string; error: string }>(db, 'SELECT * FROM run_attempts WHERE run_id = ? ORDER BY attempt', victimRun);
+    const attempts = query<{ run_id: string; attempt: number; outcome: string; error: string }>(
+      db,
+      'SELECT * FROM run_attempts WHERE run_id = ? ORDER BY attempt',
+      victimRun,
+    );
     expect(attempts[0]).toMatchObject({ attempt: 1, outcome: 'retryable-failure' });
     expect(attempts[0].error).toMatch(/lost/);
     expect(attempts.at(-1)!.outcome).toBe('done');

@@ -26,9 +26,18 @@ interface JunitSuite {
 function readJunit(file: string): { tests: number; failures: number; skipped: number; suites: JunitSuite[] } {
   const xml = readFileSync(file, 'utf8');
   expect(xml.startsWith('<?xml version="1.0" encoding="UTF-8"?>')).toBe(true);
-  const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@_', isArray: (name) => name === 'testsuite' || name === 'testcase' }).parse(xml);
+  const doc = new XMLParser({
+    ignoreAttributes: false,
+    attributeNamePrefix: '@_',
+    isArray: (name) => name === 'testsuite' || name === 'testcase',
+  }).parse(xml);
   const root = doc.testsuites;
-  return { tests: Number(root['@_tests']), failures: Number(root['@_failures']), skipped: Number(root['@_skipped']), suites: root.testsuite ?? [] };
+  return {
+    tests: Number(root['@_tests']),
+    failures: Number(root['@_failures']),
+    skipped: Number(root['@_skipped']),
+    suites: root.testsuite ?? [],
+  };
 }
 
 /** The lines after `expectations:` up to the `checks:` summary, as the user reads them. */
@@ -48,7 +57,9 @@ describe('campaigns as CI checks', () => {
     expect(r.code).toBe(0);
     const printed = printedChecks(r.stdout);
     expect(printed).toMatch(/^ {2}passed {7}IRON holds every receive flood's penalty to at most 1\.10/m);
-    expect(printed).toMatch(/^ {6}passed {7}tcp-receiver rateGbps=9 iron-kernel: upper \d\.\d\d <= 1\.1 \(mean \d\.\d\d, 95% CI \[\d\.\d\d, \d\.\d\d\], n 3\)$/m);
+    expect(printed).toMatch(
+      /^ {6}passed {7}tcp-receiver rateGbps=9 iron-kernel: upper \d\.\d\d <= 1\.1 \(mean \d\.\d\d, 95% CI \[\d\.\d\d, \d\.\d\d\], n 3\)$/m,
+    );
     expect(printed).toMatch(/^ {6}passed {7}tcp-receiver rateGbps=9 none: lower \d\.\d\d >= 1\.5 /m);
     expect(printed).toMatch(/^checks: 4 passed, 0 failed, 0 inconclusive/m);
     expect(printed).not.toMatch(/FAILED|INCONCLUSIVE/);
@@ -77,7 +88,9 @@ describe('campaigns as CI checks', () => {
     const printed = printedChecks(r.stdout);
     expect(printed).toMatch(/^ {2}passed {7}IRON holds the TCP receive flood to at most 1\.10$/m);
     expect(printed).toMatch(/^ {2}FAILED {7}no enforcement is needed for a TCP receive flood \(false\)$/m);
-    expect(printed).toMatch(/^ {6}failed {7}tcp-receiver rateGbps=9 none: upper \d\.\d\d > 1\.1 \(mean \d\.\d\d, 95% CI \[\d\.\d\d, \d\.\d\d\], n 3\)$/m);
+    expect(printed).toMatch(
+      /^ {6}failed {7}tcp-receiver rateGbps=9 none: upper \d\.\d\d > 1\.1 \(mean \d\.\d\d, 95% CI \[\d\.\d\d, \d\.\d\d\], n 3\)$/m,
+    );
     expect(printed).toMatch(/^checks: 1 passed, 1 failed, 0 inconclusive .* -> exit 3$/m);
 
     const j = readJunit(junit);
@@ -85,7 +98,9 @@ describe('campaigns as CI checks', () => {
     const failed = j.suites[0].testcase.find((c) => c.failure)!;
     expect(failed['@_name']).toBe('no enforcement is needed for a TCP receive flood (false)');
     expect(failed.failure!['@_type']).toBe('failed');
-    expect(failed.failure!['@_message']).toMatch(/^failed: upper <= 1\.1: 1 of 1 scenario\(s\) failed: tcp-receiver rateGbps=9 none: upper \d\.\d\d > 1\.1 \(mean/);
+    expect(failed.failure!['@_message']).toMatch(
+      /^failed: upper <= 1\.1: 1 of 1 scenario\(s\) failed: tcp-receiver rateGbps=9 none: upper \d\.\d\d > 1\.1 \(mean/,
+    );
   });
 
   it('an inconclusive check fails the build unless --allow-inconclusive, which reports it as skipped', async () => {
@@ -97,7 +112,16 @@ describe('campaigns as CI checks', () => {
     expect(strict.stdout).toMatch(/tcp-receiver rateGbps=9 none: mean \d\.\d\d > 1\.1 \(mean \d\.\d\d, 95% CI -, n 1; no 95% interval/);
     expect(readJunit(junit)).toMatchObject({ tests: 1, failures: 1, skipped: 0 });
 
-    const lenient = await runCli(['run', fixture('ci-inconclusive.yaml'), '--db', db, '--junit', junit, '--allow-inconclusive', '--no-progress']);
+    const lenient = await runCli([
+      'run',
+      fixture('ci-inconclusive.yaml'),
+      '--db',
+      db,
+      '--junit',
+      junit,
+      '--allow-inconclusive',
+      '--no-progress',
+    ]);
     expect(lenient.code).toBe(0);
     expect(lenient.stdout).toMatch(/^checks: 0 passed, 0 failed, 1 inconclusive \(inconclusive allowed\)$/m);
     const j = readJunit(junit);
@@ -117,7 +141,9 @@ describe('campaigns as CI checks', () => {
     const same = await runCli(['run', fixture('ci-regression.yaml'), '--db', db, '--baseline', baseJson, '--no-progress']);
     expect(same.code).toBe(0);
     expect(same.stdout).toMatch(/^baseline: c\S+ \(ci-regression, sim\) from .*baseline\.json:$/m);
-    expect(same.stdout).toMatch(/^ {2}passed {7}tcp-receiver rateGbps=9 iron-kernel: penalty \d\.\d\d \[\d\.\d\d, \d\.\d\d\] \(n 3\) vs baseline \d\.\d\d \[\d\.\d\d, \d\.\d\d\] \(n 3\)/m);
+    expect(same.stdout).toMatch(
+      /^ {2}passed {7}tcp-receiver rateGbps=9 iron-kernel: penalty \d\.\d\d \[\d\.\d\d, \d\.\d\d\] \(n 3\) vs baseline \d\.\d\d \[\d\.\d\d, \d\.\d\d\] \(n 3\)/m,
+    );
 
     // enforcement switched off, as a broken isolation patch would: checked against the store's latest ci-regression
     const broken = join(dir, 'ci-regression.yaml');
@@ -135,10 +161,15 @@ describe('campaigns as CI checks', () => {
     console.log(`ironlab run --baseline (failing):\n${readFileSync(junit, 'utf8')}`);
     expect(j.suites.map((s) => s['@_name'])).toEqual(['ironlab.ci-regression.baseline']);
     expect([j.tests, j.failures]).toEqual([2, 2]);
-    expect(j.suites[0].testcase[1].failure!['@_message']).toMatch(/^failed: penalty \d\.\d\d \[\d\.\d\d, \d\.\d\d\] \(n 3\) vs baseline 1\.\d\d \[\d\.\d\d, \d\.\d\d\] \(n 3\): worse beyond both 95% intervals$/);
+    expect(j.suites[0].testcase[1].failure!['@_message']).toMatch(
+      /^failed: penalty \d\.\d\d \[\d\.\d\d, \d\.\d\d\] \(n 3\) vs baseline 1\.\d\d \[\d\.\d\d, \d\.\d\d\] \(n 3\): worse beyond both 95% intervals$/,
+    );
 
     // report --compare BASELINE NEW gives the same verdicts
-    const ids = (await runCli(['report', '--db', db, '--list'])).stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]);
+    const ids = (await runCli(['report', '--db', db, '--list'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0]);
     const cmp = await runCli(['report', '--db', db, '--compare', ids[1], ids[2]]);
     expect(cmp.code).toBe(0);
     expect(cmp.stdout).toMatch(/tcp-receiver rateGbps=9 .* │ FAILED \(worse\) │/);

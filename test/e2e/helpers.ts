@@ -18,8 +18,14 @@ export function tempDb(): string {
 }
 
 /** Start `ironlab ARGS` as a child process. */
-export function startCli(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<CliResult>; output: () => string } {
-  const child = spawn(process.execPath, [IRONLAB_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', ...env } });
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; done: Promise<CliResult>; output: () => string } {
+  const child = spawn(process.execPath, [IRONLAB_BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FORCE_COLOR: '0', ...env },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
@@ -33,7 +39,9 @@ export async function runCli(args: string[]): Promise<CliResult> {
   const db = args[args.indexOf('--db') + 1];
   // On an unexpected failure, show the orchestrator's and agents' log (it sits beside the store).
   if (r.code !== 0 && r.code !== 2 && args.includes('--db') && existsSync(join(dirname(db), 'ironlab.log')))
-    console.error(`ironlab ${args.join(' ')} exited ${r.code}; its log:\n${readFileSync(join(dirname(db), 'ironlab.log'), 'utf8')}\n${r.stderr}`);
+    console.error(
+      `ironlab ${args.join(' ')} exited ${r.code}; its log:\n${readFileSync(join(dirname(db), 'ironlab.log'), 'utf8')}\n${r.stderr}`,
+    );
   return r;
 }
 
@@ -56,7 +64,11 @@ export function query<T>(dbPath: string, sql: string, ...params: unknown[]): T[]
   }
 }
 
-export async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

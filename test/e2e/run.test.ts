@@ -100,9 +100,14 @@ describe('ironlab run', () => {
     const after = ledger(db);
     expect(after.every((x) => x.status === 'done')).toBe(true);
     // a run done before the kill was not run again: same samples, one 'done' attempt
-    const samplesAfter = new Map(query<{ run_id: string; n: number }>(db, 'SELECT run_id, COUNT(*) AS n FROM samples GROUP BY run_id').map((x) => [x.run_id, x.n]));
+    const samplesAfter = new Map(
+      query<{ run_id: string; n: number }>(db, 'SELECT run_id, COUNT(*) AS n FROM samples GROUP BY run_id').map((x) => [x.run_id, x.n]),
+    );
     for (const s of samplesBefore) expect(samplesAfter.get(s.run_id)).toBe(s.n);
-    const doneAttempts = query<{ run_id: string; n: number }>(db, "SELECT run_id, COUNT(*) AS n FROM run_attempts WHERE outcome = 'done' GROUP BY run_id");
+    const doneAttempts = query<{ run_id: string; n: number }>(
+      db,
+      "SELECT run_id, COUNT(*) AS n FROM run_attempts WHERE outcome = 'done' GROUP BY run_id",
+    );
     expect(doneAttempts.every((x) => x.n === 1)).toBe(true);
     expect(doneAttempts.map((x) => x.run_id)).toEqual(expect.arrayContaining(doneBefore));
     expect(after).toHaveLength(before.length);

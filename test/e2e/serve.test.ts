@@ -45,7 +45,9 @@ describe('ironlab serve', () => {
       const port = String((taken.address() as { port: number }).port);
       const r = await startCli(['serve', '--db', tempDb(), '--port', port]).done;
       expect(r.code).toBe(2);
-      expect(r.stderr.trim()).toBe(`ironlab: --port: port ${port} on 127.0.0.1 is in use (give another with --port, or --port 0 for any free one)`);
+      expect(r.stderr.trim()).toBe(
+        `ironlab: --port: port ${port} on 127.0.0.1 is in use (give another with --port, or --port 0 for any free one)`,
+      );
     } finally {
       taken.close();
     }

@@ -30,10 +30,14 @@ describe.runIf(REAL)('eBPF softirq accounting accuracy (real, netns + veth)', ()
     const acct = Accounting.start(buildBpf().acct);
     try {
       const s0 = acct.snapshot();
-      const gbps = await T.tcpFlood(3, (client, server) => {
-        ca.add(client);
-        cb.add(server);
-      }, [CPU_A, CPU_B]);
+      const gbps = await T.tcpFlood(
+        3,
+        (client, server) => {
+          ca.add(client);
+          cb.add(server);
+        },
+        [CPU_A, CPU_B],
+      );
       const d = diffSnapshots(s0, acct.snapshot());
       const onB = d.rows.filter((r) => r.cpu === CPU_B && r.vec === 'NET_RX');
       const total = d.totals.find((t) => t.cpu === CPU_B && t.vec === 'NET_RX')!.ns;
@@ -42,7 +46,9 @@ describe.runIf(REAL)('eBPF softirq accounting accuracy (real, netns + veth)', ()
       // attribute; in CI there is none. Unattributed (non-IP) time stays in the denominator.
       const foreign = onB.filter((r) => r.owner !== '0.0.0.0' && !r.owner.startsWith('169.254.213.')).reduce((s, r) => s + r.ns, 0);
       const share = toB / (total - foreign);
-      console.log(`flood ${gbps.toFixed(1)} Gbit/s; CPU${CPU_B} NET_RX ${(total / 1e6).toFixed(1)} ms, to B ${(toB / 1e6).toFixed(1)} ms, foreign ${(foreign / 1e6).toFixed(1)} ms, share ${(share * 100).toFixed(1)}%`);
+      console.log(
+        `flood ${gbps.toFixed(1)} Gbit/s; CPU${CPU_B} NET_RX ${(total / 1e6).toFixed(1)} ms, to B ${(toB / 1e6).toFixed(1)} ms, foreign ${(foreign / 1e6).toFixed(1)} ms, share ${(share * 100).toFixed(1)}%`,
+      );
       expect(total).toBeGreaterThan(20e6);
       expect(share).toBeGreaterThanOrEqual(0.8);
 

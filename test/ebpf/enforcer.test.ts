@@ -60,7 +60,12 @@ describe.runIf(REAL)('enforcer (real, netns + veth)', () => {
     });
     const samples = e.samples(3);
     const got = (metric: string, container: string) => sumOf(samples, metric, { container });
-    console.log(samples.filter((s) => s.value !== 0).map((s) => `${s.metric}${JSON.stringify(s.labels)}=${s.value.toFixed(4)}`).join('\n'));
+    console.log(
+      samples
+        .filter((s) => s.value !== 0)
+        .map((s) => `${s.metric}${JSON.stringify(s.labels)}=${s.value.toFixed(4)}`)
+        .join('\n'),
+    );
     expect(got(METRIC.attributedSoftirqS, 'receiver')).toBeGreaterThan(0.01);
     expect(samples.some((s) => s.metric === METRIC.chargedTimeS && s.labels.container === 'receiver')).toBe(true);
     expect(samples.some((s) => s.metric === METRIC.creditedTimeS && s.labels.container === 'sender')).toBe(true);
@@ -118,7 +123,14 @@ describe.runIf(REAL)('enforcer (real, netns + veth)', () => {
     const { writeState } = await import('../../agents/enforcement/state.ts');
     const tcA = attachDrop({ dev: T.DEV_A, netns: T.nsPath(T.NS_A) }, buildBpf().drop);
     attachXdp(rxB, buildBpf().drop);
-    writeState(stateDir, { id: 'crashed', pid: dead, mode: 'ebpf', quotas: [{ file: `${cb.cpu}/cpu.cfs_quota_us`, quotaUs: 100000 }], tc: [tcA], xdp: [rxB] });
+    writeState(stateDir, {
+      id: 'crashed',
+      pid: dead,
+      mode: 'ebpf',
+      quotas: [{ file: `${cb.cpu}/cpu.cfs_quota_us`, quotaUs: 100000 }],
+      tc: [tcA],
+      xdp: [rxB],
+    });
     writeFileSync(`${cb.cpu}/cpu.cfs_quota_us`, '20000');
     const done = await reapEnforcement({ stateDir });
     console.log('reaped:', done);

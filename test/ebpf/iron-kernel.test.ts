@@ -22,7 +22,11 @@ const value = (root: string) => readFileSync(join(root, IRON_SWITCH), 'utf8').tr
 
 describe('iron-kernel switch', () => {
   it('detects the switch and its version', () => {
-    expect(detectIronKernel(fakeProc('patched'))).toEqual({ present: true, enabled: false, version: 'iron-1.0 (NSDI18 charging+dropping)' });
+    expect(detectIronKernel(fakeProc('patched'))).toEqual({
+      present: true,
+      enabled: false,
+      version: 'iron-1.0 (NSDI18 charging+dropping)',
+    });
   });
 
   it('toggles, verifies by reading back, and restores what it found', () => {
@@ -63,7 +67,12 @@ describe('iron-kernel switch', () => {
   });
 
   it('the enforcer refuses iron-kernel on a stock kernel', async () => {
-    const e = createEnforcer('iron-kernel', { containers: [], periodUs: 100_000, procRoot: fakeProc('stock'), stateDir: join(tmpdir(), 'ironlab-unused') });
+    const e = createEnforcer('iron-kernel', {
+      containers: [],
+      periodUs: 100_000,
+      procRoot: fakeProc('stock'),
+      stateDir: join(tmpdir(), 'ironlab-unused'),
+    });
     await expect(e.start()).rejects.toThrow(/iron_enabled/);
   });
 });

@@ -28,7 +28,10 @@ describe.runIf(REAL)('period clock (real cgroup)', () => {
   const usage = () => Number(readFileSync(`${cg.cpuacct}/cpuacct.usage`, 'utf8'));
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   /** The loop's CPU share over `ms` while its quota is rewritten (30 ms <-> 31 ms) at each call of `tick`. */
-  async function shareWhileRewriting(ms: number, start: (tick: () => void) => Promise<() => void>): Promise<{ share: number; writes: number }> {
+  async function shareWhileRewriting(
+    ms: number,
+    start: (tick: () => void) => Promise<() => void>,
+  ): Promise<{ share: number; writes: number }> {
     let writes = 0;
     const stop = await start(() => writeFileSync(`${cg.cpu}/cpu.cfs_quota_us`, String(++writes % 2 ? 31000 : 30000)));
     const u0 = usage();
@@ -62,7 +65,9 @@ describe.runIf(REAL)('period clock (real cgroup)', () => {
       const t = setInterval(tick, 100);
       return () => clearInterval(t);
     });
-    console.log(`busy loop with a 30 ms / 100 ms quota, rewritten once per period: aligned ${aligned.share.toFixed(3)} (${aligned.writes} writes), unaligned ${midPeriod.share.toFixed(3)} (${midPeriod.writes} writes)`);
+    console.log(
+      `busy loop with a 30 ms / 100 ms quota, rewritten once per period: aligned ${aligned.share.toFixed(3)} (${aligned.writes} writes), unaligned ${midPeriod.share.toFixed(3)} (${midPeriod.writes} writes)`,
+    );
     expect(aligned.writes).toBeGreaterThanOrEqual(15);
     // Quota 0.30-0.31 + what it ran between the refill and the (timer-late) write: 0.374 on a loaded VM (load 11),
     // where the unaligned writes gave 0.399 only because others took the CPU; alone on its core a loop whose

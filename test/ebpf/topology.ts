@@ -28,7 +28,10 @@ export function createTopology(): void {
   sh('ip', ['netns', 'add', NS_A]);
   sh('ip', ['netns', 'add', NS_B]);
   sh('ip', ['link', 'add', DEV_A, 'netns', NS_A, 'type', 'veth', 'peer', 'name', DEV_B, 'netns', NS_B]);
-  for (const [ns, dev, ip] of [[NS_A, DEV_A, IP_A], [NS_B, DEV_B, IP_B]] as const) {
+  for (const [ns, dev, ip] of [
+    [NS_A, DEV_A, IP_A],
+    [NS_B, DEV_B, IP_B],
+  ] as const) {
     sh('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', dev]);
     sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -42,7 +45,9 @@ export function destroyTopology(): void {
 }
 
 export function topologyLeftovers(): string[] {
-  const ns = sh('ip', ['netns', 'list']).split('\n').filter((l) => l.startsWith('ironlab-test-'));
+  const ns = sh('ip', ['netns', 'list'])
+    .split('\n')
+    .filter((l) => l.startsWith('ironlab-test-'));
   return ns;
 }
 
@@ -65,7 +70,11 @@ export function collect(child: ChildProcess): Promise<{ code: number | null; out
 }
 
 /** iperf3 TCP A -> B for `seconds` (bounded); returns Gbit/s received. `pidHook` sees the client pid. */
-export async function tcpFlood(seconds: number, pidHook?: (clientPid: number, serverPid: number) => void, cpus: [number, number] = [0, 1]): Promise<number> {
+export async function tcpFlood(
+  seconds: number,
+  pidHook?: (clientPid: number, serverPid: number) => void,
+  cpus: [number, number] = [0, 1],
+): Promise<number> {
   // Client pinned to cpus[0], server to cpus[1]: with steer() each side's softirq work stays on its own CPU.
   const server = spawnIn(NS_B, ['taskset', '-c', String(cpus[1]), 'iperf3', '-s', '-1', '-B', IP_B, '-p', '5213']);
   const sDone = collect(server);
@@ -135,8 +144,14 @@ export function makeCgroup(name: string): { cpu: string; cpuacct: string; add(pi
 
 /** Steer each side's receive processing to one CPU with RPS (veth has no IRQ): B's to cpuB, A's to cpuA. */
 export function steer(cpuA: number, cpuB: number): void {
-  for (const [ns, dev, cpu] of [[NS_A, DEV_A, cpuA], [NS_B, DEV_B, cpuB]] as const) {
+  for (const [ns, dev, cpu] of [
+    [NS_A, DEV_A, cpuA],
+    [NS_B, DEV_B, cpuB],
+  ] as const) {
     // /sys/class/net of a namespace is only visible from inside it: `ip netns exec` remounts /sys for us.
-    execFileSync('ip', ['netns', 'exec', ns, 'tee', `/sys/class/net/${dev}/queues/rx-0/rps_cpus`], { input: (1 << cpu).toString(16), stdio: ['pipe', 'ignore', 'pipe'] });
+    execFileSync('ip', ['netns', 'exec', ns, 'tee', `/sys/class/net/${dev}/queues/rx-0/rps_cpus`], {
+      input: (1 << cpu).toString(16),
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
   }
 }

@@ -12,12 +12,18 @@ import { join, resolve } from 'node:path';
 export const CHECKOUT = resolve(import.meta.dirname, '..', '..');
 
 /** `argv(view)` builds the command with the checkout's paths under `view`; returns the finished child. */
-export function runAsNobody(argv: (view: string) => string[], env: NodeJS.ProcessEnv = process.env): { status: number | null; stdout: string; stderr: string } {
+export function runAsNobody(
+  argv: (view: string) => string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { status: number | null; stdout: string; stderr: string } {
   const view = mkdtempSync(join(tmpdir(), 'ironlab-view-'));
   chmodSync(view, 0o755);
   try {
     const script = 'mount --bind "$1" "$2" && cd "$2" && shift 2 && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"';
-    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', CHECKOUT, view, ...argv(view)], { env, encoding: 'utf8' });
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', CHECKOUT, view, ...argv(view)], {
+      env,
+      encoding: 'utf8',
+    });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   } finally {
     rmdirSync(view); // an empty mount point here: the mount lived in the child's namespace

@@ -11,7 +11,10 @@ export class FakeAgent implements AgentClient {
   /** When set, every request fails as if the agent had been lost. */
   lost = false;
 
-  constructor(readonly hostId: string, readonly impl: Backend) {
+  constructor(
+    readonly hostId: string,
+    readonly impl: Backend,
+  ) {
     this.dispatcher = new OpDispatcher(impl, () => {});
   }
 
@@ -19,7 +22,8 @@ export class FakeAgent implements AgentClient {
     if (this.lost) throw new RetryableError(`agent ${this.hostId} lost`, 'AGENT_LOST');
     const out = await this.dispatcher.handle(opts.id, op, args);
     if (this.lost) throw new RetryableError(`agent ${this.hostId} lost during ${op}`, 'AGENT_LOST');
-    if (!out.ok) throw out.error.retryable ? new RetryableError(out.error.message, out.error.code) : new FatalError(out.error.message, out.error.code);
+    if (!out.ok)
+      throw out.error.retryable ? new RetryableError(out.error.message, out.error.code) : new FatalError(out.error.message, out.error.code);
     return OPS[op].result.parse(out.result) as OpResult<O>;
   }
 }

@@ -21,7 +21,16 @@ export class FakeBackend implements Backend {
 
   /** Not recorded: a read-only query (the agent asks it to check a run's cores), not a step of a run. */
   async facts(): Promise<HostFacts> {
-    return { hostId: this.hostId, backend: 'sim', kernel: 'fake', cpuModel: 'fake cpu', cores: 2, nic: { name: 'fake0', driver: 'fake', speedMbps: 10000 }, cgroupVersion: null, extra: {} };
+    return {
+      hostId: this.hostId,
+      backend: 'sim',
+      kernel: 'fake',
+      cpuModel: 'fake cpu',
+      cores: 2,
+      nic: { name: 'fake0', driver: 'fake', speedMbps: 10000 },
+      cgroupVersion: null,
+      extra: {},
+    };
   }
 
   async capabilities(): Promise<EnforcementSupport[]> {
@@ -56,9 +65,18 @@ export class FakeBackend implements Backend {
     this.record(`collect ${runId}`);
     const run = this.need(runId);
     // the peer host of a cross-host run reports its peers' counters only
-    if (run.peer.hostId === this.hostId) return { runId, samples: [sample(METRIC.packetsSent, 100, 'packets', { container: 'peer-0' })], provenance: { backend: 'fake', role: 'peer' } };
+    if (run.peer.hostId === this.hostId)
+      return {
+        runId,
+        samples: [sample(METRIC.packetsSent, 100, 'packets', { container: 'peer-0' })],
+        provenance: { backend: 'fake', role: 'peer' },
+      };
     const events = run.workload === 'sysbench' ? 1000 + run.repetition : 500 + run.repetition;
-    return { runId, samples: [sample(METRIC.victimEventsPerSec, events, 'events/s', { container: 'victim' }), sample(METRIC.windowS, run.durationS, 's')], provenance: { backend: 'fake' } };
+    return {
+      runId,
+      samples: [sample(METRIC.victimEventsPerSec, events, 'events/s', { container: 'victim' }), sample(METRIC.windowS, run.durationS, 's')],
+      provenance: { backend: 'fake' },
+    };
   }
 
   async teardown(runId: string): Promise<void> {

@@ -47,7 +47,12 @@ function hostileWs(url: string, kind: string, act: (ws: WebSocket, nonce: string
     ws.on('close', (code, reason) => {
       clearTimeout(give);
       const s = Math.round((Date.now() - opened) / 1000);
-      tally(kind, code === 1006 ? `cut off (1006) ${s < 1 ? 'at once' : 'after about ' + s + ' s'}` : `closed ${code}${reason.length ? ` "${reason.toString().replace(/:.*/, '')}"` : ''}`);
+      tally(
+        kind,
+        code === 1006
+          ? `cut off (1006) ${s < 1 ? 'at once' : 'after about ' + s + ' s'}`
+          : `closed ${code}${reason.length ? ` "${reason.toString().replace(/:.*/, '')}"` : ''}`,
+      );
       resolve();
     });
   });
@@ -83,12 +88,24 @@ async function attack(url: string, token: string, between: () => void): Promise<
   const n = (count: number, f: (i: number) => Promise<void>) => {
     for (let i = 0; i < count; i++) all.push(f(i));
   };
-  n(30, () => hostileWs(url, 'random bytes (ws frames)', (ws) => {
-    for (let i = 0; i < 5; i++) ws.send(randomBytes(1 + Math.floor(Math.random() * 4096)), { binary: i % 2 === 0 });
-  }));
+  n(30, () =>
+    hostileWs(url, 'random bytes (ws frames)', (ws) => {
+      for (let i = 0; i < 5; i++) ws.send(randomBytes(1 + Math.floor(Math.random() * 4096)), { binary: i % 2 === 0 });
+    }),
+  );
   n(20, () => hostileTcp(url, 'random bytes (raw TCP)', randomBytes(2048)));
-  n(10, (i) => hostileWs(url, 'deeply nested JSON', (ws) => ws.send(i % 2 ? '['.repeat(100_000) + ']'.repeat(100_000) : `{"type":"hello","hostId":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`)));
-  n(5, () => hostileWs(url, 'oversized JSON (2 MiB)', (ws, nonce) => ws.send(hello('sim-1', hex(), proofOf(key, 'agent', 'sim-1', nonce, hex()), { pad: 'x'.repeat(2 << 20) }))));
+  n(10, (i) =>
+    hostileWs(url, 'deeply nested JSON', (ws) =>
+      ws.send(
+        i % 2 ? '['.repeat(100_000) + ']'.repeat(100_000) : `{"type":"hello","hostId":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`,
+      ),
+    ),
+  );
+  n(5, () =>
+    hostileWs(url, 'oversized JSON (2 MiB)', (ws, nonce) =>
+      ws.send(hello('sim-1', hex(), proofOf(key, 'agent', 'sim-1', nonce, hex()), { pad: 'x'.repeat(2 << 20) })),
+    ),
+  );
   n(30, () => hostileWs(url, 'wrong proof (expected host)', (ws) => ws.send(hello('sim-1', hex(), hex()))));
   // A proof captured from one connection (made here with the real key) replayed on another, and on the same
   // connection with another agent nonce: both bind what they were made for.
@@ -100,15 +117,23 @@ async function attack(url: string, token: string, between: () => void): Promise<
       } else ws.send(hello('sim-1', hex(), proofOf(key, 'agent', 'sim-1', nonce, hex()))); // made for another agent nonce
     }),
   );
-  n(10, () => hostileWs(url, "another host's key", (ws, nonce) => {
-    const an = hex();
-    ws.send(hello('sim-1', an, proofOf(keyFor(token, 'sim-2'), 'agent', 'sim-1', nonce, an)));
-  }));
-  n(5, () => hostileWs(url, 'unknown host (valid proof)', (ws, nonce) => {
-    const an = hex();
-    ws.send(hello('intruder', an, proofOf(keyFor(token, 'intruder'), 'agent', 'intruder', nonce, an)));
-  }));
-  n(5, () => hostileWs(url, 'old protocol', (ws, nonce) => ws.send(JSON.stringify({ type: 'hello', hostId: 'sim-1', backend: 'sim', version: '0.0.1', protocol: 1, proof: nonce }))));
+  n(10, () =>
+    hostileWs(url, "another host's key", (ws, nonce) => {
+      const an = hex();
+      ws.send(hello('sim-1', an, proofOf(keyFor(token, 'sim-2'), 'agent', 'sim-1', nonce, an)));
+    }),
+  );
+  n(5, () =>
+    hostileWs(url, 'unknown host (valid proof)', (ws, nonce) => {
+      const an = hex();
+      ws.send(hello('intruder', an, proofOf(keyFor(token, 'intruder'), 'agent', 'intruder', nonce, an)));
+    }),
+  );
+  n(5, () =>
+    hostileWs(url, 'old protocol', (ws, nonce) =>
+      ws.send(JSON.stringify({ type: 'hello', hostId: 'sim-1', backend: 'sim', version: '0.0.1', protocol: 1, proof: nonce })),
+    ),
+  );
   n(20, (i) =>
     hostileWs(url, 'out-of-order messages', (ws, nonce) => {
       const frames = new Frames(key, 'agent', 'sim-1', nonce, hex());
@@ -149,8 +174,16 @@ describe('hostile input while a campaign runs', () => {
     const db = tempDb();
     const cli = startCli(['run', CAMPAIGN, '--db', db, '--json']);
     const log = join(dirname(db), 'ironlab.log');
-    const url = await until('the hub address in the log', () => existsSync(log) && /hub at (ws:\/\/\S+),/.exec(readFileSync(log, 'utf8'))?.[1], 30_000);
-    await until('a run in flight', () => query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM runs WHERE status != 'todo'")[0].n > 0, 30_000);
+    const url = await until(
+      'the hub address in the log',
+      () => existsSync(log) && /hub at (ws:\/\/\S+),/.exec(readFileSync(log, 'utf8'))?.[1],
+      30_000,
+    );
+    await until(
+      'a run in flight',
+      () => query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM runs WHERE status != 'todo'")[0].n > 0,
+      30_000,
+    );
     const doneRuns = () => query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM runs WHERE status = 'done'")[0].n;
     const progress = [doneRuns()];
     const attacked = attack(url, runToken(cli.child.pid!), () => progress.push(doneRuns())).then(() => progress.push(doneRuns()));
@@ -160,7 +193,9 @@ describe('hostile input while a campaign runs', () => {
     console.log(`  runs done (of ${total}) when the bad messages began / ended / the idle sockets were all gone: ${progress.join(' / ')}`);
     expect(r.code, r.stderr).toBe(0);
 
-    console.log(`hostile suite: what was thrown at the hub, and what became of it\n${[...thrown].map(([k, m]) => `  ${k}: ${[...m].map(([o, c]) => `${c} x ${o}`).join(', ')}`).join('\n')}`);
+    console.log(
+      `hostile suite: what was thrown at the hub, and what became of it\n${[...thrown].map(([k, m]) => `  ${k}: ${[...m].map(([o, c]) => `${c} x ${o}`).join(', ')}`).join('\n')}`,
+    );
     const sockets = [...thrown.values()].reduce((a, m) => a + [...m.values()].reduce((x, y) => x + y, 0), 0);
     expect(sockets).toBe(555);
     expect(admitted).toBe(0);
@@ -187,24 +222,48 @@ describe('a rogue orchestrator at a testbed agent address', () => {
       ws.send(JSON.stringify({ type: 'welcome', hostId: 'sim-1', proof: h.proof })); // the agent's own proof reflected
       for (const op of ['reap', 'facts']) ws.send(frames.seal({ type: 'request', id: `sealed-${op}`, op, args: {} }));
     });
-    const agent = spawn(process.execPath, ['--import', 'tsx', join(PACKAGE_ROOT, 'testbed/lab-agent.ts'), '--connect', rogue.url, '--token-file', tokenFile, '--backend', 'sim', '--host-id', 'sim-1', '--status-file', statusFile], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const agent = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(PACKAGE_ROOT, 'testbed/lab-agent.ts'),
+        '--connect',
+        rogue.url,
+        '--token-file',
+        tokenFile,
+        '--backend',
+        'sim',
+        '--host-id',
+        'sim-1',
+        '--status-file',
+        statusFile,
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     agent.stderr!.on('data', (d) => (stderr += d));
     const states = new Set<string>();
     try {
-      await until('three dials answered by the rogue', () => {
-        if (existsSync(statusFile)) states.add(JSON.parse(readFileSync(statusFile, 'utf8')).state);
-        return rogue.received.filter((m) => m?.type === 'hello').length >= 3;
-      }, 30_000);
+      await until(
+        'three dials answered by the rogue',
+        () => {
+          if (existsSync(statusFile)) states.add(JSON.parse(readFileSync(statusFile, 'utf8')).state);
+          return rogue.received.filter((m) => m?.type === 'hello').length >= 3;
+        },
+        30_000,
+      );
     } finally {
       agent.kill('SIGTERM');
       await new Promise((r) => agent.once('exit', r));
       await rogue.close();
     }
     const answers = rogue.received.filter((m) => m?.type !== 'hello');
-    console.log(`  rogue orchestrator: ${rogue.received.length - answers.length} hello(s), ${answers.length} answer(s) to its requests; agent states seen: ${[...states].join(', ')}`);
+    console.log(
+      `  rogue orchestrator: ${rogue.received.length - answers.length} hello(s), ${answers.length} answer(s) to its requests; agent states seen: ${[...states].join(', ')}`,
+    );
     expect(answers).toEqual([]); // no response, no event, no error frame: nothing was run
     expect(states.has('connected')).toBe(false);
     expect(stderr).toMatch(/(has not|did not) prove[d]? the token/);

@@ -10,7 +10,14 @@ export function keyFor(token: string, hostId: string): Buffer {
   return Buffer.from(hkdfSync('sha256', token, 'ironlab host key', `ironlab/host/${hostId}`, 32));
 }
 
-export function proofOf(key: Buffer, role: 'agent' | 'orchestrator', hostId: string, serverNonce: string, agentNonce: string, protocol = PROTOCOL): string {
+export function proofOf(
+  key: Buffer,
+  role: 'agent' | 'orchestrator',
+  hostId: string,
+  serverNonce: string,
+  agentNonce: string,
+  protocol = PROTOCOL,
+): string {
   return createHmac('sha256', key).update(`ironlab/${protocol}/${role}\0${hostId}\0${serverNonce}\0${agentNonce}`).digest('hex');
 }
 
@@ -21,7 +28,8 @@ export class Frames {
   readonly sendKey: Buffer;
   readonly recvKey: Buffer;
   constructor(key: Buffer, me: 'agent' | 'orchestrator', hostId: string, serverNonce: string, agentNonce: string) {
-    const dir = (from: string) => Buffer.from(hkdfSync('sha256', key, serverNonce + agentNonce, `ironlab/${PROTOCOL}/frames-from-${from}/${hostId}`, 32));
+    const dir = (from: string) =>
+      Buffer.from(hkdfSync('sha256', key, serverNonce + agentNonce, `ironlab/${PROTOCOL}/frames-from-${from}/${hostId}`, 32));
     this.sendKey = dir(me);
     this.recvKey = dir(me === 'agent' ? 'orchestrator' : 'agent');
   }
@@ -49,7 +57,10 @@ export interface RawClient {
 }
 
 /** Dial the hub, wait for its challenge, then let `act` speak (raw). */
-export async function rawClient(url: string, act: (ws: WebSocket, challenge: { nonce: string; protocol: number }) => void): Promise<RawClient> {
+export async function rawClient(
+  url: string,
+  act: (ws: WebSocket, challenge: { nonce: string; protocol: number }) => void,
+): Promise<RawClient> {
   const ws = new WebSocket(url, { maxPayload: 64 << 20 });
   const client = { ws, messages: [] as any[], frames: null as Frames | null } as RawClient;
   client.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -82,7 +93,17 @@ export async function rawAgent(url: string, hostId: string, key: Buffer): Promis
   let serverNonce = '';
   const client = await rawClient(url, (ws, ch) => {
     serverNonce = ch.nonce;
-    ws.send(JSON.stringify({ type: 'hello', hostId, backend: 'sim', version: 'raw', protocol: PROTOCOL, nonce: agentNonce, proof: proofOf(key, 'agent', hostId, ch.nonce, agentNonce) }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        hostId,
+        backend: 'sim',
+        version: 'raw',
+        protocol: PROTOCOL,
+        nonce: agentNonce,
+        proof: proofOf(key, 'agent', hostId, ch.nonce, agentNonce),
+      }),
+    );
   });
   await until(() => client.messages.some((m) => m.type === 'welcome') || client.ws.readyState !== WebSocket.OPEN);
   const welcome = client.messages.find((m) => m.type === 'welcome');
@@ -93,7 +114,9 @@ export async function rawAgent(url: string, hostId: string, key: Buffer): Promis
 }
 
 /** A WebSocket server that plays orchestrator: `onConnection` gets each socket and the hello it received. */
-export async function rawOrchestrator(onHello: (ws: WebSocket, hello: any, challengeNonce: string) => void): Promise<{ url: string; port: number; received: any[]; close(): Promise<void> }> {
+export async function rawOrchestrator(
+  onHello: (ws: WebSocket, hello: any, challengeNonce: string) => void,
+): Promise<{ url: string; port: number; received: any[]; close(): Promise<void> }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((r) => wss.once('listening', r));
   const received: any[] = [];

@@ -10,7 +10,8 @@ export function labSkipReason(suite: string, needs: { root?: boolean; commands?:
   const problems: string[] = [];
   if (needs.root && process.getuid?.() !== 0) problems.push('needs root');
   for (const c of needs.commands ?? []) if (!onPath(c)) problems.push(`needs ${c} (testbed/prereqs-lab.sh installs it)`);
-  if (needs.root && !process.env.CI && existsSync('/var/run/netns/ironlab-lab-1')) problems.push('a testbed is up on this machine (ironlab testbed down first)');
+  if (needs.root && !process.env.CI && existsSync('/var/run/netns/ironlab-lab-1'))
+    problems.push('a testbed is up on this machine (ironlab testbed down first)');
   if (!problems.length) return null;
   const reason = `${suite}: ${problems.join('; ')}`;
   if (process.env.CI) throw new Error(`CI must run ${reason}`);
@@ -40,7 +41,8 @@ export function labLeftovers(dir: string): Record<string, string[]> {
   for (const d of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes('/run/ironlab-testbed') || cmd.includes('lab-agent.ts') || cmd.includes(dir)) processes.push(`${d}: ${cmd.slice(0, 120)}`);
+      if (cmd.includes('/run/ironlab-testbed') || cmd.includes('lab-agent.ts') || cmd.includes(dir))
+        processes.push(`${d}: ${cmd.slice(0, 120)}`);
     } catch {
       /* gone */
     }
@@ -51,7 +53,9 @@ export function labLeftovers(dir: string): Record<string, string[]> {
     .filter((m): m is string => !!m && (m.startsWith('/run/ironlab-testbed') || m.startsWith(dir) || /\/netns\/ironlab-lab-\d+$/.test(m)));
   let rules: string[] = [];
   try {
-    rules = execFileSync('iptables', ['-S', 'FORWARD'], { encoding: 'utf8' }).split('\n').filter((r) => r.includes('"ironlab"') || r.includes('comment ironlab'));
+    rules = execFileSync('iptables', ['-S', 'FORWARD'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((r) => r.includes('"ironlab"') || r.includes('comment ironlab'));
   } catch {
     /* no iptables: no rule */
   }

@@ -34,9 +34,16 @@ describe('inventory file', () => {
       [
         'orchestrator: { address: 169.254.0.1 }',
         'hosts:',
-        ...[['server-1', '169.254.0.11', a], ['peer-1', '169.254.0.12', b]].flatMap(([id, address, block]) => [
-          `  - id: ${id}`, `    address: ${address}`, '    ssh: { user: root, key: key.txt }', '    nic: eth0',
-          '    cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] }', ...(block ? [`    containerBlock: ${block}`] : []),
+        ...[
+          ['server-1', '169.254.0.11', a],
+          ['peer-1', '169.254.0.12', b],
+        ].flatMap(([id, address, block]) => [
+          `  - id: ${id}`,
+          `    address: ${address}`,
+          '    ssh: { user: root, key: key.txt }',
+          '    nic: eth0',
+          '    cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] }',
+          ...(block ? [`    containerBlock: ${block}`] : []),
         ]),
       ].join('\n');
     const refused = (a: string | null, b: string | null) => {
@@ -48,14 +55,24 @@ describe('inventory file', () => {
       return 'accepted';
     };
     expect(refused('169.254.0.64/28', '169.254.0.80/28')).toBe('accepted');
-    expect(refused('169.254.0.64/28', null)).toMatch(/blocks\.yaml:9:9: hosts\[1\]\.containerBlock \(host peer-1\): is required for a docker host/);
-    expect(refused('10.0.0.0/24', '169.254.0.80/28')).toMatch(/blocks\.yaml:8:21: hosts\[0\]\.containerBlock \(host server-1\): 10\.0\.0\.0\/24 is outside 169\.254\.0\.0\/16/);
-    expect(refused('169.254.0.64/31', '169.254.0.80/28')).toMatch(/hosts\[0\]\.containerBlock \(host server-1\): expected a prefix length from \/16 to \/30 \(at least 4 addresses\), got \/31/);
-    expect(refused('169.254.0.65/28', '169.254.0.80/28')).toMatch(/169\.254\.0\.65\/28 is not a block boundary \(did you mean 169\.254\.0\.64\/28\?\)/);
+    expect(refused('169.254.0.64/28', null)).toMatch(
+      /blocks\.yaml:9:9: hosts\[1\]\.containerBlock \(host peer-1\): is required for a docker host/,
+    );
+    expect(refused('10.0.0.0/24', '169.254.0.80/28')).toMatch(
+      /blocks\.yaml:8:21: hosts\[0\]\.containerBlock \(host server-1\): 10\.0\.0\.0\/24 is outside 169\.254\.0\.0\/16/,
+    );
+    expect(refused('169.254.0.64/31', '169.254.0.80/28')).toMatch(
+      /hosts\[0\]\.containerBlock \(host server-1\): expected a prefix length from \/16 to \/30 \(at least 4 addresses\), got \/31/,
+    );
+    expect(refused('169.254.0.65/28', '169.254.0.80/28')).toMatch(
+      /169\.254\.0\.65\/28 is not a block boundary \(did you mean 169\.254\.0\.64\/28\?\)/,
+    );
     expect(refused('169.254.0.64/26', '169.254.0.80/28')).toMatch(
       /blocks\.yaml:14:21: hosts\[1\]\.containerBlock \(host peer-1\): 169\.254\.0\.80\/28 overlaps hosts\[0\]\.containerBlock \(host server-1\) 169\.254\.0\.64\/26; each host needs a block of its own/,
     );
-    expect(refused('169.254.0.0/28', '169.254.0.80/28')).toMatch(/hosts\[0\]\.containerBlock \(host server-1\): 169\.254\.0\.0\/28 holds the orchestrator address 169\.254\.0\.1/);
+    expect(refused('169.254.0.0/28', '169.254.0.80/28')).toMatch(
+      /hosts\[0\]\.containerBlock \(host server-1\): 169\.254\.0\.0\/28 holds the orchestrator address 169\.254\.0\.1/,
+    );
     // through the CLI: one refusal naming every problem, exit 2, nothing brought up
     const file = join(mkdtempSync(join(tmpdir(), 'ironlab-blocks-')), 'lab.yaml');
     writeFileSync(file, lab('169.254.0.64/26', '169.254.0.80/28').replaceAll('key.txt', join(FIXTURES, 'key.txt')));
@@ -87,13 +104,19 @@ describe('inventory file', () => {
   const load = (text: string) => () => parseInventory(text, join(FIXTURES, 'hostile.yaml'));
 
   it('refuses values that ssh or a shell could read as options or commands, naming the field', () => {
-    expect(load(hostile({ user: '-oProxyCommand=touch /tmp/pwned' }))).toThrow(/hostile\.yaml:3:\d+: hosts\[0\]\.ssh\.user: expected an SSH user name/);
+    expect(load(hostile({ user: '-oProxyCommand=touch /tmp/pwned' }))).toThrow(
+      /hostile\.yaml:3:\d+: hosts\[0\]\.ssh\.user: expected an SSH user name/,
+    );
     expect(load(hostile({ user: 'root@evil' }))).toThrow(/ssh\.user/);
-    expect(load(hostile({ address: '-oProxyCommand=x' }))).toThrow(/hosts\[0\]\.address: expected the address SSH reaches the host at: a host name or an IPv4 address/);
+    expect(load(hostile({ address: '-oProxyCommand=x' }))).toThrow(
+      /hosts\[0\]\.address: expected the address SSH reaches the host at: a host name or an IPv4 address/,
+    );
     expect(load(hostile({ address: 'a b' }))).toThrow(/hosts\[0\]\.address/);
     expect(load(hostile({ address: '169.254.0.300' }))).toThrow(/four numbers 0-255/);
     expect(load(hostile({ key: '-oProxyCommand=x' }))).toThrow(/ssh\.key: expected the path/);
-    expect(load(hostile({}, '$(reboot)'))).toThrow(/orchestrator\.address: expected the address the hosts reach this machine at: a host name or an IPv4 address/);
+    expect(load(hostile({}, '$(reboot)'))).toThrow(
+      /orchestrator\.address: expected the address the hosts reach this machine at: a host name or an IPv4 address/,
+    );
   });
 
   it('refuses install directories that are not a directory of their own', () => {
@@ -105,7 +128,9 @@ describe('inventory file', () => {
   it('puts -- before the SSH destination', () => {
     const argv = sshArgv({ user: 'root', address: '169.254.0.11', key: '/k', port: 22 }, ['true'], '/tmp/x');
     expect(argv.slice(-3)).toEqual(['--', 'root@169.254.0.11', 'true']);
-    expect(() => sshArgv({ user: '-oProxyCommand=x', address: 'h', key: '/k', port: 22 }, ['true'], '/tmp/x')).toThrow(/refusing SSH destination/);
+    expect(() => sshArgv({ user: '-oProxyCommand=x', address: 'h', key: '/k', port: 22 }, ['true'], '/tmp/x')).toThrow(
+      /refusing SSH destination/,
+    );
   });
 
   it('claims only an empty or marked install directory, and down removes only a marked one (the scripts run here)', () => {
@@ -159,23 +184,42 @@ describe.skipIf(skip)('inventory lab over SSH into emulated hosts', () => {
     for (const [i, h] of hosts.entries()) {
       await ensureHostNetwork(h, i + 1);
       const config = join(work, `sshd-${h}.conf`);
-      writeFileSync(config, [
-        `ListenAddress 169.254.0.${11 + i}`, `HostKey ${join(work, 'host_key')}`, `AuthorizedKeysFile ${join(work, 'authorized_keys')}`,
-        'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no',
-        `PidFile ${sshdPid(h)}`, '',
-      ].join('\n'));
+      writeFileSync(
+        config,
+        [
+          `ListenAddress 169.254.0.${11 + i}`,
+          `HostKey ${join(work, 'host_key')}`,
+          `AuthorizedKeysFile ${join(work, 'authorized_keys')}`,
+          'PermitRootLogin prohibit-password',
+          'PasswordAuthentication no',
+          'KbdInteractiveAuthentication no',
+          'UsePAM no',
+          'StrictModes no',
+          `PidFile ${sshdPid(h)}`,
+          '',
+        ].join('\n'),
+      );
       // `ip netns exec` gives sshd (and so the agent it starts) a sysfs that shows the host's own eth0.
       execFileSync('ip', ['netns', 'exec', `ironlab-${h}`, '/usr/sbin/sshd', '-f', config, '-E', join(work, `sshd-${h}.log`)]);
     }
-    writeFileSync(inventory, [
-      'orchestrator: { address: 169.254.0.1, port: 7787 }',
-      'hosts:',
-      ...hosts.flatMap((h, i) => [
-        `  - id: ${h}`, `    address: 169.254.0.${11 + i}`, '    ssh: { user: root, key: id }', `    roles: [${i === 0 ? 'server' : 'peer'}]`, `    containerBlock: 169.254.0.${64 + 16 * i}/28`,
-        '    nic: eth0', '    cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] }', `    installDir: /opt/ironlab-test-${h}`,
-      ]),
-      '',
-    ].join('\n'));
+    writeFileSync(
+      inventory,
+      [
+        'orchestrator: { address: 169.254.0.1, port: 7787 }',
+        'hosts:',
+        ...hosts.flatMap((h, i) => [
+          `  - id: ${h}`,
+          `    address: 169.254.0.${11 + i}`,
+          '    ssh: { user: root, key: id }',
+          `    roles: [${i === 0 ? 'server' : 'peer'}]`,
+          `    containerBlock: 169.254.0.${64 + 16 * i}/28`,
+          '    nic: eth0',
+          '    cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] }',
+          `    installDir: /opt/ironlab-test-${h}`,
+        ]),
+        '',
+      ].join('\n'),
+    );
   });
 
   afterAll(async () => {
@@ -209,7 +253,9 @@ describe.skipIf(skip)('inventory lab over SSH into emulated hosts', () => {
     expect(down.stdout).toMatch(/agent inv-1 \(pid \d+\).*inv-1:\/opt\/ironlab-test-inv-1/);
     expect(existsSync('/opt/ironlab-test-inv-1')).toBe(false);
     expect(existsSync('/opt/ironlab-test-inv-2')).toBe(false);
-    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => (l.includes('lab-agent.ts') && l.includes('inv-')) || l.includes(dir));
+    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => (l.includes('lab-agent.ts') && l.includes('inv-')) || l.includes(dir));
     expect(left).toEqual([]); // no agent, no SSH connection left open
     expect(existsSync(dir)).toBe(false);
   });

@@ -15,8 +15,10 @@ import { readState } from '../../testbed/state.ts';
 import { SOURCE_TARBALL } from '../../testbed/kernel-build.ts';
 
 const skip =
-  labSkipReason('test/lab/iron-kernel', { root: true, commands: ['qemu-system-x86_64', 'debootstrap', 'iperf3', 'ssh', 'mkfs.ext4', 'make', 'gcc'] }) ??
-  (existsSync(SOURCE_TARBALL) ? null : noSource());
+  labSkipReason('test/lab/iron-kernel', {
+    root: true,
+    commands: ['qemu-system-x86_64', 'debootstrap', 'iperf3', 'ssh', 'mkfs.ext4', 'make', 'gcc'],
+  }) ?? (existsSync(SOURCE_TARBALL) ? null : noSource());
 
 function noSource(): string {
   const reason = `test/lab/iron-kernel: needs ${SOURCE_TARBALL} (testbed/prereqs-kernel.sh installs linux-source-6.1)`;
@@ -64,18 +66,28 @@ describe.skipIf(skip)('IRON kernel in a QEMU lab host', () => {
     if (!skip) await runCli(['testbed', 'down']);
   }, 120_000);
 
-  it('builds (or reuses) the kernel and boots a guest whose status shows the IRON kernel', async () => {
-    const up = await runCli(['testbed', 'up', '--kernel', 'iron', '--hosts', '1']);
-    console.log(up.stderr.split('\n').filter((l) => /kernel|up in|rootfs/.test(l)).join('\n'));
-    expect(up.code, up.stderr).toBe(0);
-    const status = await runCli(['testbed', 'status']);
-    expect(status.code, status.stderr).toBe(0);
-    expect(status.stdout).toMatch(/lab-1\s+169\.254\.0\.11\s+running .*\s6\.1\.\d+\S*\s+iron-1\.0/);
-  }, BUILD_AND_BOOT_MS);
+  it(
+    'builds (or reuses) the kernel and boots a guest whose status shows the IRON kernel',
+    async () => {
+      const up = await runCli(['testbed', 'up', '--kernel', 'iron', '--hosts', '1']);
+      console.log(
+        up.stderr
+          .split('\n')
+          .filter((l) => /kernel|up in|rootfs/.test(l))
+          .join('\n'),
+      );
+      expect(up.code, up.stderr).toBe(0);
+      const status = await runCli(['testbed', 'status']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.stdout).toMatch(/lab-1\s+169\.254\.0\.11\s+running .*\s6\.1\.\d+\S*\s+iron-1\.0/);
+    },
+    BUILD_AND_BOOT_MS,
+  );
 
   it('counts nothing with the switch off and charges the flood to its owner with the switch on', async () => {
     const host = readState(dir)!.hosts[0];
-    const guest = async (...args: string[]) => JSON.parse(await guestRun(host, ['node', tsx, `${GUEST_PROJECT}/testbed/guest-iron.ts`, ...args], 180_000, dir));
+    const guest = async (...args: string[]) =>
+      JSON.parse(await guestRun(host, ['node', tsx, `${GUEST_PROJECT}/testbed/guest-iron.ts`, ...args], 180_000, dir));
     const arm = async (on: boolean) => {
       // iperf3 -s in a cgroup with one CPU's quota (100 ms / 100 ms: iperf3 is one thread, so only what IRON charges
       // it for its packets' softirq can make it bind), registered as the owner of the guest's address.
@@ -85,22 +97,31 @@ describe.skipIf(skip)('IRON kernel in a QEMU lab host', () => {
       const before: Stats = await guest('stats');
       const irqsBefore = before.nic;
       // Bounded flood (3 s, TCP) from the lab bridge's address into the guest.
-      const report = JSON.parse(execFileSync('iperf3', ['-c', host.address!, '-B', '169.254.0.1', '-t', '3', '-J'], { encoding: 'utf8', timeout: 60_000 }));
+      const report = JSON.parse(
+        execFileSync('iperf3', ['-c', host.address!, '-B', '169.254.0.1', '-t', '3', '-J'], { encoding: 'utf8', timeout: 60_000 }),
+      );
       const after: Stats = await guest('stats');
       const irqsAfter = after.nic;
       const restored = await guest('restore');
       expect(restored.enabled).toBe(false);
       const d = (k: string) => after.stats[k] - before.stats[k];
       const gbps = report.end.sum_received.bits_per_second / 1e9;
-      console.log(`iron_enabled=${on ? 1 : 0}: ${gbps.toFixed(3)} Gbit/s; rx_marks +${d('rx_marks')}, charged ${(d('charged_ns') / 1e6).toFixed(1)} ms, credited ${(d('credited_ns') / 1e6).toFixed(1)} ms, self ${(d('self_ns') / 1e6).toFixed(1)} ms, unowned ${(d('unowned_ns') / 1e6).toFixed(1)} ms, drops +${d('drops')}; owner ${after.owners.join('; ')}`);
+      console.log(
+        `iron_enabled=${on ? 1 : 0}: ${gbps.toFixed(3)} Gbit/s; rx_marks +${d('rx_marks')}, charged ${(d('charged_ns') / 1e6).toFixed(1)} ms, credited ${(d('credited_ns') / 1e6).toFixed(1)} ms, self ${(d('self_ns') / 1e6).toFixed(1)} ms, unowned ${(d('unowned_ns') / 1e6).toFixed(1)} ms, drops +${d('drops')}; owner ${after.owners.join('; ')}`,
+      );
       // The flood arrived through the NIC's MSI-X receive vectors (virtioN-input.Q), real interrupts in the guest.
-      const rxIrqs = (x: NicIrqs) => x.irqs.filter((i) => /-input\.\d+$/.test(i.name)).reduce((a, i) => a + i.counts.reduce((b, c) => b + c, 0), 0);
-      console.log(`  NIC ${irqsAfter.device}: ${irqsAfter.irqs.map((i) => `${i.name}(irq ${i.irq}, cpus ${i.affinity})`).join(' ')}; receive interrupts +${rxIrqs(irqsAfter) - rxIrqs(irqsBefore)}`);
+      const rxIrqs = (x: NicIrqs) =>
+        x.irqs.filter((i) => /-input\.\d+$/.test(i.name)).reduce((a, i) => a + i.counts.reduce((b, c) => b + c, 0), 0);
+      console.log(
+        `  NIC ${irqsAfter.device}: ${irqsAfter.irqs.map((i) => `${i.name}(irq ${i.irq}, cpus ${i.affinity})`).join(' ')}; receive interrupts +${rxIrqs(irqsAfter) - rxIrqs(irqsBefore)}`,
+      );
       return { d, after, gbps, rxIrqs: rxIrqs(irqsAfter) - rxIrqs(irqsBefore), irqsAfter };
     };
     const off = await arm(false);
     expect(off.gbps).toBeGreaterThan(0);
-    expect(off.irqsAfter.irqs.map((i) => i.name)).toEqual(expect.arrayContaining([`${off.irqsAfter.device}-input.0`, `${off.irqsAfter.device}-input.1`]));
+    expect(off.irqsAfter.irqs.map((i) => i.name)).toEqual(
+      expect.arrayContaining([`${off.irqsAfter.device}-input.0`, `${off.irqsAfter.device}-input.1`]),
+    );
     expect(off.rxIrqs).toBeGreaterThan(0);
     for (const k of ['softirqs', 'rx_marks', 'tx_marks', 'charged_ns', 'credited_ns', 'drops']) expect(off.d(k), k).toBe(0);
     const on = await arm(true);

@@ -34,10 +34,14 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     const server = spawn('ip', ['netns', 'exec', 'ironlab-lab-1', 'iperf3', '-s', '-B', '169.254.0.11'], { stdio: 'ignore' });
     try {
       // The server takes a moment to listen: retry the (bounded, 1 s) client until it reports a transfer.
-      const received = await until('iperf3 across the lab', async () => {
-        const report = JSON.parse(await run(['ip', 'netns', 'exec', 'ironlab-lab-2', 'iperf3', '-c', '169.254.0.11', '-t', '1', '-J']));
-        return report.end?.sum_received as { bits_per_second: number } | undefined;
-      }, 20_000);
+      const received = await until(
+        'iperf3 across the lab',
+        async () => {
+          const report = JSON.parse(await run(['ip', 'netns', 'exec', 'ironlab-lab-2', 'iperf3', '-c', '169.254.0.11', '-t', '1', '-J']));
+          return report.end?.sum_received as { bits_per_second: number } | undefined;
+        },
+        20_000,
+      );
       expect(received.bits_per_second).toBeGreaterThan(1e8);
     } finally {
       server.kill();
@@ -47,19 +51,22 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
   it('runs a two-host campaign with no further step: receiver floods from lab-2 into lab-1, sender floods back, across the emulated NIC', async () => {
     const work = mkdtempSync(join(tmpdir(), 'ironlab-lab-run-'));
     const campaign = join(work, 'lab-mini.yaml');
-    writeFileSync(campaign, [
-      'name: lab-mini',
-      'hosts: [{ id: lab-1, backend: docker, roles: [server] }, { id: lab-2, backend: docker, roles: [peer] }]',
-      'defaults: { warmupS: 1, durationS: 2, peer: { cpus: [1] }, nicCpus: [0] }',
-      // Both emulated hosts share this machine's two cores: lab-2's sending peer has core 1, which it shares with
-      // both hosts' agents and engines (quiet cores move lab-1's there for the window). Measured there, it carries
-      // 0.35-0.44 Gbit/s of an offered 1 Gbit/s (the guards repeated every attempt), so the flood offers what one
-      // shared core can send; a lab of real hosts has no such limit.
-      'matrix: [{ workload: sysbench }, { workload: udp-receiver, rateGbps: [0.3] }, { workload: tcp-sender }]',
-      'enforcement: [none]',
-      'repetitions: 3', // blocks: a paired interval has n - 1 degrees of freedom (t = 12.7 at n = 2, 4.3 at n = 3)
-      '',
-    ].join('\n'));
+    writeFileSync(
+      campaign,
+      [
+        'name: lab-mini',
+        'hosts: [{ id: lab-1, backend: docker, roles: [server] }, { id: lab-2, backend: docker, roles: [peer] }]',
+        'defaults: { warmupS: 1, durationS: 2, peer: { cpus: [1] }, nicCpus: [0] }',
+        // Both emulated hosts share this machine's two cores: lab-2's sending peer has core 1, which it shares with
+        // both hosts' agents and engines (quiet cores move lab-1's there for the window). Measured there, it carries
+        // 0.35-0.44 Gbit/s of an offered 1 Gbit/s (the guards repeated every attempt), so the flood offers what one
+        // shared core can send; a lab of real hosts has no such limit.
+        'matrix: [{ workload: sysbench }, { workload: udp-receiver, rateGbps: [0.3] }, { workload: tcp-sender }]',
+        'enforcement: [none]',
+        'repetitions: 3', // blocks: a paired interval has n - 1 degrees of freedom (t = 12.7 at n = 2, 4.3 at n = 3)
+        '',
+      ].join('\n'),
+    );
     const before = nicBytes('ironlab-lab-2');
     const db = join(work, 'ironlab.db');
     const r = await runCli(['run', campaign, '--db', db, '--no-progress']);
@@ -75,29 +82,47 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
       x.samples.filter((s) => s.metric === metric && (!container || s.labels.container === container)).reduce((a, s) => a + s.value, 0);
     // bytes the neighbours' floods delivered inside the measurement windows: a lower bound of what crossed
     const delivered = (workload: string) =>
-      runs.filter((x) => x.spec.workload === workload).reduce((a, x) => a + (value(x, 'neighbour_throughput_gbps') * 1e9 * value(x, 'window_s')) / 8, 0);
+      runs
+        .filter((x) => x.spec.workload === workload)
+        .reduce((a, x) => a + (value(x, 'neighbour_throughput_gbps') * 1e9 * value(x, 'window_s')) / 8, 0);
     for (const x of runs.filter((x) => x.spec.workload !== 'sysbench')) {
-      expect(x.provenance, x.runId).toMatchObject({ peerHostId: 'lab-2', 'peer.role': 'peer', role: 'server', steering: 'rps:eth0->0', 'peer.steering': 'rps:eth0->1' });
+      expect(x.provenance, x.runId).toMatchObject({
+        peerHostId: 'lab-2',
+        'peer.role': 'peer',
+        role: 'server',
+        steering: 'rps:eth0->0',
+        'peer.steering': 'rps:eth0->1',
+      });
       expect(value(x, 'neighbour_throughput_gbps', 'neighbour-0'), x.runId).toBeGreaterThan(0.05);
       expect(value(x, 'victim_events_per_sec'), x.runId).toBeGreaterThan(0);
     }
     // the peers' own counters come from lab-2: the udp-receiver's sending peer, the tcp-sender's receiving one
-    for (const x of runs.filter((x) => x.spec.workload === 'udp-receiver')) expect(value(x, 'packets_sent', 'peer-0'), x.runId).toBeGreaterThan(1000);
-    for (const x of runs.filter((x) => x.spec.workload === 'tcp-sender')) expect(value(x, 'packets_received', 'peer-0'), x.runId).toBeGreaterThan(1000);
+    for (const x of runs.filter((x) => x.spec.workload === 'udp-receiver'))
+      expect(value(x, 'packets_sent', 'peer-0'), x.runId).toBeGreaterThan(1000);
+    for (const x of runs.filter((x) => x.spec.workload === 'tcp-sender'))
+      expect(value(x, 'packets_received', 'peer-0'), x.runId).toBeGreaterThan(1000);
     for (const x of runs.filter((x) => x.spec.workload === 'sysbench')) expect(x.provenance.peerHostId, x.runId).toBeUndefined();
     // the udp-receiver flood achieved what it was offered (0.3 Gbit/s), by lab-2's iperf3 report and by lab-1's
     // NIC counters of the neighbour (payload), within 15%
     for (const x of runs.filter((x) => x.spec.workload === 'udp-receiver')) {
       expect(value(x, 'offered_gbps', 'neighbour-0'), x.runId).toBe(0.3);
       for (const source of ['iperf3', 'nic']) {
-        const achieved = x.samples.filter((s) => s.metric === 'achieved_gbps' && s.labels.container === 'neighbour-0' && s.labels.source === source).map((s) => s.value);
+        const achieved = x.samples
+          .filter((s) => s.metric === 'achieved_gbps' && s.labels.container === 'neighbour-0' && s.labels.source === source)
+          .map((s) => s.value);
         expect(achieved, `${x.runId} ${source}`).toHaveLength(1);
         expect(Math.abs(achieved[0] - 0.3) / 0.3, `${x.runId} ${source}: ${achieved[0]} of 0.3 Gbit/s`).toBeLessThan(0.15);
       }
     }
     // and its receive work on lab-1's victim core costs the victim: a penalty above 1, its interval too
     const rep = await runCli(['report', '--db', db, '--format', 'json']);
-    const udp = (JSON.parse(rep.stdout).scenarios as { workload: string; penalty: { mean: number; ci95: [number, number] | null }; bootstrap?: { ci95: [number, number] } | null }[]).find((s) => s.workload === 'udp-receiver')!;
+    const udp = (
+      JSON.parse(rep.stdout).scenarios as {
+        workload: string;
+        penalty: { mean: number; ci95: [number, number] | null };
+        bootstrap?: { ci95: [number, number] } | null;
+      }[]
+    ).find((s) => s.workload === 'udp-receiver')!;
     const ci = udp.penalty.ci95 ?? udp.bootstrap?.ci95 ?? null;
     expect(udp.penalty.mean).toBeGreaterThan(1);
     expect(ci, 'an interval for udp-receiver').not.toBeNull();
@@ -121,7 +146,9 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
   it('shows agents, engines and the image in status', async () => {
     const s = await runCli(['testbed', 'status']);
     expect(s.code).toBe(0);
-    expect(s.stdout).toMatch(/lab-1\s+server\s+docker\s+169\.254\.0\.11\s+(waiting|connected) \(pid \d+\)\s+\d+ s ago\s+running\s+[0-9a-f]{12}\s+1/);
+    expect(s.stdout).toMatch(
+      /lab-1\s+server\s+docker\s+169\.254\.0\.11\s+(waiting|connected) \(pid \d+\)\s+\d+ s ago\s+running\s+[0-9a-f]{12}\s+1/,
+    );
     expect(s.stdout).toMatch(/lab-2\s.*running\s+[0-9a-f]{12}/);
   });
 

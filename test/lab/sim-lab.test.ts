@@ -36,7 +36,7 @@ describe('simulated lab: testbed up --sim, run, down', () => {
     expect(other.stderr).toContain('has 2 hosts, not 3');
   });
 
-  it('runs the shipped two-host campaign (lab-2host) with the testbed\'s agents', async () => {
+  it("runs the shipped two-host campaign (lab-2host) with the testbed's agents", async () => {
     const work = mkdtempSync(join(tmpdir(), 'ironlab-sim-lab-'));
     const r = await runCli(['run', 'lab-2host', '--db', join(work, 'ironlab.db'), '--no-progress']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -51,7 +51,10 @@ describe('simulated lab: testbed up --sim, run, down', () => {
     const r = await runCli(['run', 'smoke', '--db', join(mkdtempSync(join(tmpdir(), 'ironlab-sim-lab-')), 'x.db')]);
     expect(r.code).toBe(0); // smoke names hosts the testbed does not provide: the testbed is not consulted
     const work = mkdtempSync(join(tmpdir(), 'ironlab-sim-lab-'));
-    writeFileSync(join(work, 'c.yaml'), 'name: c\nhosts: [{ id: lab-1, backend: sim }]\nmatrix: [{ workload: sysbench }]\nrepetitions: 1\n');
+    writeFileSync(
+      join(work, 'c.yaml'),
+      'name: c\nhosts: [{ id: lab-1, backend: sim }]\nmatrix: [{ workload: sysbench }]\nrepetitions: 1\n',
+    );
     const dead = await runCli(['run', join(work, 'c.yaml'), '--db', join(work, 'x.db')]);
     expect(dead.code).toBe(2);
     expect(dead.stderr).toMatch(/testbed: the sim testbed in .* is not running \(its agents are gone\): run `ironlab testbed up` again/);
@@ -75,7 +78,11 @@ describe.skipIf(process.getuid?.() !== 0)('emulated lab without root', () => {
   it('is refused with one line and exit code 2, nothing created', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'ironlab-nonroot-')), 'tb');
     chmodSync(join(dir, '..'), 0o777);
-    const r = runAsNobody((view) => [process.execPath, join(view, relative(CHECKOUT, IRONLAB_BIN)), 'testbed', 'up'], { ...process.env, IRONLAB_TESTBED_DIR: dir, HOME: '/tmp' });
+    const r = runAsNobody((view) => [process.execPath, join(view, relative(CHECKOUT, IRONLAB_BIN)), 'testbed', 'up'], {
+      ...process.env,
+      IRONLAB_TESTBED_DIR: dir,
+      HOME: '/tmp',
+    });
     expect(r.stderr).toMatch(/^ironlab: testbed up: an emulated lab .* needs root: run as root, or use --sim\n$/);
     expect(r.status).toBe(2);
     expect(existsSync(dir)).toBe(false);

@@ -11,7 +11,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { query, runCli, startCli, until } from '../e2e/helpers.ts';
 import { NOTHING_LEFT, labLeftovers, labSkipReason, useTempTestbedDir } from './helpers.ts';
 
-const skip = labSkipReason('test/lab/slurm', { root: true, commands: ['dockerd', 'nsenter', 'unshare', 'munged', 'slurmctld', 'slurmd', 'salloc', 'srun', 'squeue'] });
+const skip = labSkipReason('test/lab/slurm', {
+  root: true,
+  commands: ['dockerd', 'nsenter', 'unshare', 'munged', 'slurmctld', 'slurmd', 'salloc', 'srun', 'squeue'],
+});
 
 /** Processes of Slurm or munge anywhere on the machine (the test machine runs none of its own). */
 function slurmProcesses(): string[] {
@@ -29,24 +32,37 @@ function slurmProcesses(): string[] {
 
 function campaign(work: string, name: string): string {
   const file = join(work, `${name}.yaml`);
-  writeFileSync(file, [
-    `name: ${name}`,
-    // Host ids that are not the cluster's nodes: any two free nodes are leased, host i on node i.
-    `hosts: [{ id: ${name}-server, backend: sim, roles: [server] }, { id: ${name}-peer, backend: sim, roles: [peer] }]`,
-    'defaults: { warmupS: 0.2, durationS: 1 }',
-    'matrix: [{ workload: sysbench }, { workload: udp-receiver, rateGbps: [4] }, { workload: tcp-sender }]',
-    'enforcement: [none, iron-kernel]',
-    'repetitions: 3',
-    'seed: 5',
-  ].join('\n') + '\n');
+  writeFileSync(
+    file,
+    [
+      `name: ${name}`,
+      // Host ids that are not the cluster's nodes: any two free nodes are leased, host i on node i.
+      `hosts: [{ id: ${name}-server, backend: sim, roles: [server] }, { id: ${name}-peer, backend: sim, roles: [peer] }]`,
+      'defaults: { warmupS: 0.2, durationS: 1 }',
+      'matrix: [{ workload: sysbench }, { workload: udp-receiver, rateGbps: [4] }, { workload: tcp-sender }]',
+      'enforcement: [none, iron-kernel]',
+      'repetitions: 3',
+      'seed: 5',
+    ].join('\n') + '\n',
+  );
   return file;
 }
 
-interface Span { host: string; start: number; end: number }
-function runSpans(db: string): Span[] {
-  return query<{ host_id: string; started_at: string; finished_at: string }>(db, "SELECT host_id, started_at, finished_at FROM runs WHERE status = 'done'").map((r) => ({ host: r.host_id, start: Date.parse(r.started_at), end: Date.parse(r.finished_at) }));
+interface Span {
+  host: string;
+  start: number;
+  end: number;
 }
-const leasedHosts = (db: string) => query<{ host_id: string }>(db, 'SELECT host_id FROM host_facts').map((r) => r.host_id).sort();
+function runSpans(db: string): Span[] {
+  return query<{ host_id: string; started_at: string; finished_at: string }>(
+    db,
+    "SELECT host_id, started_at, finished_at FROM runs WHERE status = 'done'",
+  ).map((r) => ({ host: r.host_id, start: Date.parse(r.started_at), end: Date.parse(r.finished_at) }));
+}
+const leasedHosts = (db: string) =>
+  query<{ host_id: string }>(db, 'SELECT host_id FROM host_facts')
+    .map((r) => r.host_id)
+    .sort();
 
 describe.skipIf(skip)('emulated lab under Slurm: hosts leased per campaign', () => {
   const dir = skip ? '' : useTempTestbedDir();
@@ -74,7 +90,9 @@ describe.skipIf(skip)('emulated lab under Slurm: hosts leased per campaign', () 
     const db = join(work, 'bad.db');
     const r = await runCli(['run', campaign(work, 'bad'), '--slurm', '--partition', 'nosuch', '--db', db, '--no-progress']);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^ironlab: --partition: unknown Slurm partition 'nosuch' \(the cluster has: lab\)$/)]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^ironlab: --partition: unknown Slurm partition 'nosuch' \(the cluster has: lab\)$/),
+    ]);
     expect((await runCli(['status'])).stdout).toContain('no ironlab jobs');
   });
 
@@ -119,7 +137,8 @@ describe.skipIf(skip)('emulated lab under Slurm: hosts leased per campaign', () 
     // The check the store allows: a host either ran one campaign only, or the two campaigns' time there is apart.
     for (const host of new Set([...hosts.a, ...hosts.b])) {
       const on = (s: Span[]) => s.filter((x) => x.host === host);
-      for (const x of on(spans.a)) for (const y of on(spans.b)) expect(x.end <= y.start || y.end <= x.start, `${host}: runs of both campaigns overlap`).toBe(true);
+      for (const x of on(spans.a))
+        for (const y of on(spans.b)) expect(x.end <= y.start || y.end <= x.start, `${host}: runs of both campaigns overlap`).toBe(true);
       if (hosts.a.includes(host) && hosts.b.includes(host)) {
         const span = (s: Span[]) => [Math.min(...s.map((x) => x.start)), Math.max(...s.map((x) => x.end))];
         const [a0, a1] = span(spans.a);

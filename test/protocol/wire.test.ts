@@ -27,7 +27,17 @@ async function startHub(opts: Partial<ConstructorParameters<typeof AgentHub>[0]>
 function startAgent(url: string, over: Partial<ConstructorParameters<typeof Agent>[0]> = {}) {
   const backend = new FakeBackend('h1');
   const logs: string[] = [];
-  const agent = new Agent({ url, token: TOKEN, hostId: 'h1', backend, version: 'test', log: (l) => logs.push(l), minBackoffMs: 20, maxBackoffMs: 100, ...over });
+  const agent = new Agent({
+    url,
+    token: TOKEN,
+    hostId: 'h1',
+    backend,
+    version: 'test',
+    log: (l) => logs.push(l),
+    minBackoffMs: 20,
+    maxBackoffMs: 100,
+    ...over,
+  });
   cleanups.push(() => agent.stop());
   return { agent, backend, logs };
 }
@@ -66,7 +76,9 @@ describe('authentication', () => {
 
   it('refuses a request sent before hello and never runs it', async () => {
     const { hub, url } = await startHub();
-    const { closed, messages } = await rawClient(url, (ws) => ws.send(JSON.stringify({ type: 'response', id: 'x', ok: true, result: null })));
+    const { closed, messages } = await rawClient(url, (ws) =>
+      ws.send(JSON.stringify({ type: 'response', id: 'x', ok: true, result: null })),
+    );
     expect((await closed).code).toBe(CLOSE.unauthenticated);
     expect(messages.find((m) => m.type === 'error')?.error.message).toMatch(/expected a hello first/);
     expect(hub.readyHosts).toEqual([]);
@@ -147,7 +159,8 @@ describe('ops', () => {
 
   it('bounds core lists by the schema and by the host, and parses traffic addresses as IPv4 inside the link-local traffic range', async () => {
     const { conn, backend } = await connected();
-    const setup = (run: object, id: string) => conn.request('run.setup', { run: { ...testRun(), ...run } as never }, { id, timeoutMs: 2000 }).catch((e) => e);
+    const setup = (run: object, id: string) =>
+      conn.request('run.setup', { run: { ...testRun(), ...run } as never }, { id, timeoutMs: 2000 }).catch((e) => e);
     const huge = await setup({ victim: { ...testRun().victim, cpus: [2 ** 31] } }, 'c1');
     expect(huge.code).toBe('INVALID_ARGS');
     expect(huge.message).toMatch(/run\.victim\.cpus\.0: .*1023/);
@@ -155,7 +168,15 @@ describe('ops', () => {
     expect(long.message).toMatch(/run\.nicCpus: /);
     const absent = await setup({ neighbour: { ...testRun().neighbour, cpus: [0, 5] } }, 'c3');
     expect(absent.message).toBe('h1: run.setup: run.neighbour.cpus: core 5 does not exist on this host (2 cores: 0-1)');
-    for (const [address, why] of [['169.254.1.300', /IPv4/], ['localhost', /IPv4/], ['127.0.0.1', /unicast/], ['0x7f.1.1.1', /IPv4/], ['224.0.0.1', /unicast/], ['10.0.0.5', /169\.254\.0\.0\/16/], ['192.168.1.20', /traffic range/]] as const) {
+    for (const [address, why] of [
+      ['169.254.1.300', /IPv4/],
+      ['localhost', /IPv4/],
+      ['127.0.0.1', /unicast/],
+      ['0x7f.1.1.1', /IPv4/],
+      ['224.0.0.1', /unicast/],
+      ['10.0.0.5', /169\.254\.0\.0\/16/],
+      ['192.168.1.20', /traffic range/],
+    ] as const) {
       const err = await setup({ peer: { ...testRun().peer, hostId: 'h2', address, serverAddress: '169.254.1.10' } }, `a-${address}`);
       expect(err.message, address).toMatch(why);
     }
@@ -267,7 +288,14 @@ describe('an orchestrator that does not hold the token', () => {
       ws.send(JSON.stringify({ type: 'request', id: 'r0', op: 'reap', args: {} }));
       ws.send(JSON.stringify({ type: 'welcome', hostId: 'h1', proof: proofOf(guessed, 'orchestrator', 'h1', nonce, hello.nonce) }));
       ws.send(JSON.stringify({ type: 'request', id: 'r1', op: 'reap', args: {} }));
-      ws.send(new Frames(guessed, 'orchestrator', 'h1', nonce, hello.nonce).seal({ type: 'request', id: 'r2', op: 'run.setup', args: { run: testRun() } }));
+      ws.send(
+        new Frames(guessed, 'orchestrator', 'h1', nonce, hello.nonce).seal({
+          type: 'request',
+          id: 'r2',
+          op: 'run.setup',
+          args: { run: testRun() },
+        }),
+      );
     });
     cleanups.push(() => rogue.close());
     const { agent, backend, logs } = startAgent(rogue.url, { reapGraceMs: 60_000 });
@@ -311,9 +339,13 @@ describe('keys per host', () => {
 
   it('an agent of the old protocol is refused with a message that says to upgrade it', async () => {
     const { url } = await startHub();
-    const c = await rawClient(url, (ws, ch) => ws.send(JSON.stringify({ type: 'hello', hostId: 'h1', backend: 'sim', version: '0.0.9', protocol: 2, proof: ch.nonce })));
+    const c = await rawClient(url, (ws, ch) =>
+      ws.send(JSON.stringify({ type: 'hello', hostId: 'h1', backend: 'sim', version: '0.0.9', protocol: 2, proof: ch.nonce })),
+    );
     expect(await c.closed).toMatchObject({ code: CLOSE.forbidden });
-    expect(c.messages.find((m) => m.type === 'error')?.error.message).toMatch(/agent speaks protocol 2, this orchestrator 3: upgrade the agent to ironlab/);
+    expect(c.messages.find((m) => m.type === 'error')?.error.message).toMatch(
+      /agent speaks protocol 2, this orchestrator 3: upgrade the agent to ironlab/,
+    );
   });
 });
 
@@ -388,7 +420,10 @@ describe('someone on the path', () => {
       else r.ends.toAgent!.send(JSON.stringify({ type: 'request', id: 'evil', op: 'reap', args: {} }));
       await lost;
       expect(await pending, target).toMatchObject({ code: 'AGENT_LOST' }); // the injected answer was not taken
-      expect(backend.calls.slice(callsBefore).filter((c) => c.startsWith('reap')), target).toEqual([]);
+      expect(
+        backend.calls.slice(callsBefore).filter((c) => c.startsWith('reap')),
+        target,
+      ).toEqual([]);
       await hub.close();
     }
   });
@@ -417,7 +452,7 @@ describe('the hub under load of strangers', () => {
 });
 
 describe('a host that reconnects', () => {
-  it("is not reported lost when its old socket closes after the new one is ready", async () => {
+  it('is not reported lost when its old socket closes after the new one is ready', async () => {
     const { hub, url } = await startHub();
     const lost: string[] = [];
     hub.on('lost', (h, reason) => lost.push(`${h}: ${reason}`));

@@ -30,7 +30,9 @@ describe.skipIf(skipWithoutChromium('html-browser.test.ts'))('the HTML report in
   const requests: string[] = [];
 
   beforeAll(async () => {
-    const built = await buildReportStore([{ id: 'c-browser', outliers: [['udp-receiver rateGbps=4', 'none', 2, 0.7]], failures: [['tcp-receiver rateGbps=9', 'ebpf', 1]] }]);
+    const built = await buildReportStore([
+      { id: 'c-browser', outliers: [['udp-receiver rateGbps=4', 'none', 2, 0.7]], failures: [['tcp-receiver rateGbps=9', 'ebpf', 1]] },
+    ]);
     dir = built.dir;
     const out = join(dir, 'html');
     await reportCommand({ db: built.path, campaign: 'c-browser', format: 'html', out, list: false });
@@ -59,22 +61,41 @@ describe.skipIf(skipWithoutChromium('html-browser.test.ts'))('the HTML report in
   it('draws one chart per section 2.3 figure and the time chart, each with its data points', async () => {
     const figures = paperFigures(summaries);
     const drawn = figures.filter((f) => f.drawn);
-    expect(drawn.map((f) => f.id)).toEqual(['udp-sender-rate', 'tcp-sender-rate', 'tcp-sender-flows', 'udp-receiver-rate', 'tcp-receiver-rate']);
+    expect(drawn.map((f) => f.id)).toEqual([
+      'udp-sender-rate',
+      'tcp-sender-rate',
+      'tcp-sender-flows',
+      'udp-receiver-rate',
+      'tcp-receiver-rate',
+    ]);
     expect(chartCount(summaries)).toBe(6);
     expect(await page.locator('.chart').count()).toBe(6);
     expect(await page.getAttribute('body', 'data-charts-ready')).toBe('6');
 
     const seen = await page.evaluate(() => {
-      const w = window as unknown as { echarts: { getInstanceByDom(el: Element): { getOption(): { series: { type: string; name: string; data: unknown[] }[] } } | undefined } };
+      const w = window as unknown as {
+        echarts: {
+          getInstanceByDom(el: Element): { getOption(): { series: { type: string; name: string; data: unknown[] }[] } } | undefined;
+        };
+      };
       return [...document.querySelectorAll('.chart')].map((el) => {
         const series = w.echarts.getInstanceByDom(el)?.getOption().series ?? [];
-        const count = (type: string) => series.filter((s) => s.type === type).reduce((n, s) => n + s.data.filter((d) => d !== null && d !== undefined).length, 0);
-        return { id: el.id, lines: count('line'), errorBars: count('custom'), bars: count('bar'), svgPaths: el.querySelectorAll('svg path').length };
+        const count = (type: string) =>
+          series.filter((s) => s.type === type).reduce((n, s) => n + s.data.filter((d) => d !== null && d !== undefined).length, 0);
+        return {
+          id: el.id,
+          lines: count('line'),
+          errorBars: count('custom'),
+          bars: count('bar'),
+          svgPaths: el.querySelectorAll('svg path').length,
+        };
       });
     });
     const points = (f: Figure) => f.series.reduce((n, s) => n + s.points.filter((p) => p && p.mean !== null).length, 0);
     const bars = (f: Figure) => f.series.reduce((n, s) => n + s.points.filter((p) => p && p.ci95).length, 0);
-    expect(seen.slice(0, 5)).toEqual(drawn.map((f) => ({ id: `chart-${f.id}`, lines: points(f), errorBars: bars(f), bars: 0, svgPaths: expect.any(Number) })));
+    expect(seen.slice(0, 5)).toEqual(
+      drawn.map((f) => ({ id: `chart-${f.id}`, lines: points(f), errorBars: bars(f), bars: 0, svgPaths: expect.any(Number) })),
+    );
     // 4 rates x 3 modes of UDP sender; TCP sender: 2 rates x 2 flow counts x 3 modes in both of its figures
     expect(seen.map((s) => s.lines).slice(0, 5)).toEqual([12, 12, 12, 9, 9]);
     // every repetition set but the failed-run one (n = 2 still has an interval) carries an error bar

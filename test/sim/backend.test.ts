@@ -24,7 +24,14 @@ describe('SimBackend', () => {
 
   it('setup -> warmup -> measure -> collect -> teardown gives the metrics', async () => {
     const b = new SimBackend();
-    const spec = paperRunSpec({ workload: 'tcp-receiver', params: { rateGbps: 4 }, enforcement: 'iron-kernel', warmupS: 0.2, durationS: 0.5, runId: 'r1' });
+    const spec = paperRunSpec({
+      workload: 'tcp-receiver',
+      params: { rateGbps: 4 },
+      enforcement: 'iron-kernel',
+      warmupS: 0.2,
+      durationS: 0.5,
+      runId: 'r1',
+    });
     await b.setup(spec, never);
     await b.setup(spec, never); // idempotent
     const phases: string[] = [];
@@ -39,9 +46,29 @@ describe('SimBackend', () => {
     expect(sumOf(s, METRIC.windowS)).toBeCloseTo(0.5, 6);
     expect(sumOf(s, METRIC.victimEventsPerSec, { container: 'victim' })).toBeGreaterThan(100);
     expect(sumOf(s, METRIC.neighbourThroughputGbps, { container: 'neighbour-0' })).toBeGreaterThan(0.5);
-    for (const core of ['0', '1']) for (const category of CORE_CATEGORIES) expect(s.some((x) => x.metric === METRIC.coreTimeS && x.labels.core === core && x.labels.category === category)).toBe(true);
-    for (const metric of [METRIC.softirqTimeS, METRIC.ksoftirqdTimeS, METRIC.ksoftirqdShare, METRIC.cgroupUsageS, METRIC.cgroupNrPeriods, METRIC.cgroupNrThrottled, METRIC.cgroupThrottledTimeS, METRIC.packetsReceived, METRIC.packetsSent, METRIC.packetsDropped, METRIC.retransmits, METRIC.chargedTimeS, METRIC.creditedTimeS, METRIC.attributedSoftirqS]) {
-      expect(s.some((x) => x.metric === metric), metric).toBe(true);
+    for (const core of ['0', '1'])
+      for (const category of CORE_CATEGORIES)
+        expect(s.some((x) => x.metric === METRIC.coreTimeS && x.labels.core === core && x.labels.category === category)).toBe(true);
+    for (const metric of [
+      METRIC.softirqTimeS,
+      METRIC.ksoftirqdTimeS,
+      METRIC.ksoftirqdShare,
+      METRIC.cgroupUsageS,
+      METRIC.cgroupNrPeriods,
+      METRIC.cgroupNrThrottled,
+      METRIC.cgroupThrottledTimeS,
+      METRIC.packetsReceived,
+      METRIC.packetsSent,
+      METRIC.packetsDropped,
+      METRIC.retransmits,
+      METRIC.chargedTimeS,
+      METRIC.creditedTimeS,
+      METRIC.attributedSoftirqS,
+    ]) {
+      expect(
+        s.some((x) => x.metric === metric),
+        metric,
+      ).toBe(true);
     }
     expect(s.find((x) => x.metric === METRIC.softirqTimeS && x.labels.vec === 'NET_TX')).toBeDefined();
     expect(s.find((x) => x.metric === METRIC.packetsDropped && x.labels.reason === 'nic_throttled')).toBeDefined();
@@ -65,7 +92,15 @@ describe('SimBackend', () => {
 
   it('results do not depend on how the backend chunks the simulation (same seed, same samples as simulateRun)', async () => {
     // A TCP peer still ramping its window in the window is the case most sensitive to where time is cut.
-    const spec = paperRunSpec({ workload: 'tcp-receiver', params: { rateGbps: 9, flows: 4 }, enforcement: 'iron-kernel', warmupS: 0.05, durationS: 0.4, runId: 'c', seed: 9 });
+    const spec = paperRunSpec({
+      workload: 'tcp-receiver',
+      params: { rateGbps: 9, flows: 4 },
+      enforcement: 'iron-kernel',
+      warmupS: 0.05,
+      durationS: 0.4,
+      runId: 'c',
+      seed: 9,
+    });
     const direct = simulateRun(spec).samples;
     for (const yieldEveryMs of [0.01, 1000]) {
       const b = new SimBackend({ yieldEveryMs });
@@ -88,8 +123,12 @@ describe('SimBackend', () => {
     const b = new SimBackend();
     await b.setup(paperRunSpec({ workload: 'sysbench', runId: 'x' }), never);
     await expect(b.collect('x')).rejects.toThrow(/collect before measure/);
-    await expect(b.setup({ ...paperRunSpec({ workload: 'sysbench', runId: 'y' }), victim: { quotaUs: 50000, periodUs: 100000, cpus: [5] } }, never)).rejects.toThrow(/cpu 5 does not exist/);
-    await expect(b.setup({ ...paperRunSpec({ workload: 'sysbench', runId: 'z' }), profile: 'nosuch' }, never)).rejects.toThrow(/unknown host profile/);
+    await expect(
+      b.setup({ ...paperRunSpec({ workload: 'sysbench', runId: 'y' }), victim: { quotaUs: 50000, periodUs: 100000, cpus: [5] } }, never),
+    ).rejects.toThrow(/cpu 5 does not exist/);
+    await expect(b.setup({ ...paperRunSpec({ workload: 'sysbench', runId: 'z' }), profile: 'nosuch' }, never)).rejects.toThrow(
+      /unknown host profile/,
+    );
   });
 
   it('an aborted measure stops with a retryable error, and reap removes runs by campaign', async () => {

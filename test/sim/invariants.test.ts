@@ -28,7 +28,9 @@ describe('time conservation', () => {
         for (const core of ['0', '1']) {
           const total = CORE_CATEGORIES.reduce((s, category) => s + sumOf(samples, METRIC.coreTimeS, { core, category }), 0);
           expect(total).toBeCloseTo(window, 6);
-          const softirq = sumOf(samples, METRIC.coreTimeS, { core, category: 'softirq_task' }) + sumOf(samples, METRIC.coreTimeS, { core, category: 'ksoftirqd' });
+          const softirq =
+            sumOf(samples, METRIC.coreTimeS, { core, category: 'softirq_task' }) +
+            sumOf(samples, METRIC.coreTimeS, { core, category: 'ksoftirqd' });
           expect(softirqTotal(samples, core)).toBeCloseTo(softirq, 6);
         }
       });
@@ -46,7 +48,7 @@ describe('CFS bandwidth control', () => {
     }
   });
 
-  it('iron-kernel: a network neighbour\'s own + network time respects its quota over time', () => {
+  it("iron-kernel: a network neighbour's own + network time respects its quota over time", () => {
     for (const [workload, params] of SCENARIOS.filter(([w]) => w !== 'sysbench')) {
       const spec = paperRunSpec({ workload, params, enforcement: 'iron-kernel' });
       const k = new HostKernel(spec, loadProfile('paper'));
@@ -71,7 +73,8 @@ describe('CFS bandwidth control', () => {
     const quotaS = (2 * spec.victim.quotaUs) / spec.victim.periodUs;
     expect(spec.neighbours).toBeGreaterThan(1);
     expect(sumOf(samples, METRIC.cgroupUsageS, { container: 'victim' })).toBeCloseTo(quotaS, 1);
-    for (let n = 0; n < spec.neighbours; n++) expect(sumOf(samples, METRIC.cgroupUsageS, { container: `neighbour-${n}` })).toBeCloseTo(quotaS, 1);
+    for (let n = 0; n < spec.neighbours; n++)
+      expect(sumOf(samples, METRIC.cgroupUsageS, { container: `neighbour-${n}` })).toBeCloseTo(quotaS, 1);
     expect(sumOf(samples, METRIC.cgroupNrPeriods, { container: 'victim' })).toBe(20);
   });
 });
@@ -141,7 +144,10 @@ describe('invariants under the profile switches and other neighbour counts', () 
   ];
   for (const [name, neighbours, prof] of variants) {
     it(`${name}: every core's time adds up and every packet is accounted for (tcp-receiver 9, udp-receiver 8)`, () => {
-      for (const [workload, rateGbps] of [['tcp-receiver', 9], ['udp-receiver', 8]] as const) {
+      for (const [workload, rateGbps] of [
+        ['tcp-receiver', 9],
+        ['udp-receiver', 8],
+      ] as const) {
         const k = new HostKernel(paperRunSpec({ workload, params: { rateGbps }, neighbours }), { ...loadProfile('paper'), ...prof });
         k.run(1.5e9);
         const s = k.snapshot();

@@ -156,14 +156,20 @@ describe('ksoftirqd is a CFS task: turns with the docker group, wakeup preemptio
     expect(late.pollEntries.jiffy).toBeGreaterThan(100);
     expect(late.turnSwitches.wakeup).toBe(0);
   });
-  it('with three runnable containers in the group a container\'s slice (2 ms) is shorter than a tick: every tick sets need_resched', () => {
+  it("with three runnable containers in the group a container's slice (2 ms) is shorter than a tick: every tick sets need_resched", () => {
     // Paper set-up: victim + two flooded receivers on core 0; tick episodes run one round unless fewer than two
     // containers are runnable (the victim throttled and a receiver asleep).
     const k = kernel({ workload: 'udp-receiver', params: { rateGbps: 8 }, seed: 9 });
     k.run(2e9);
     expect(k.tickEpisodes.oneRound).toBeGreaterThan(2 * k.tickEpisodes.full);
     // One container in the group: slices only at the top (6 ms, two ticks), so about half the ticks run full episodes.
-    const alone = new HostKernel({ ...paperRunSpec({ workload: 'udp-receiver', params: { rateGbps: 8 }, neighbours: 1, seed: 9 }), victim: { quotaUs: 1000, periodUs: 100000, cpus: [0] } }, paper);
+    const alone = new HostKernel(
+      {
+        ...paperRunSpec({ workload: 'udp-receiver', params: { rateGbps: 8 }, neighbours: 1, seed: 9 }),
+        victim: { quotaUs: 1000, periodUs: 100000, cpus: [0] },
+      },
+      paper,
+    );
     alone.run(2e9);
     expect(alone.tickEpisodes.full).toBeGreaterThan(alone.tickEpisodes.oneRound * 0.5);
   });
@@ -172,9 +178,13 @@ describe('ksoftirqd is a CFS task: turns with the docker group, wakeup preemptio
 describe('bursty window-limited TCP arrivals: zero window, window update, line-rate burst', () => {
   function receiver(): Traffic {
     const policy = new VanillaAccounting([], []);
-    return new Traffic({ kind: 'tcp-receiver', owner: 1, appCore: 0, nicCore: 0, rateGbps: 9, flows: 1, messageBytes: 131072 }, paper, policy);
+    return new Traffic(
+      { kind: 'tcp-receiver', owner: 1, appCore: 0, nicCore: 0, rateGbps: 9, flows: 1, messageBytes: 131072 },
+      paper,
+      policy,
+    );
   }
-  const rwnd = (paper.tcpRmemMaxBytes / 2) / paper.tcpMssBytes; // tcp_adv_win_scale 1: half of rmem
+  const rwnd = paper.tcpRmemMaxBytes / 2 / paper.tcpMssBytes; // tcp_adv_win_scale 1: half of rmem
   it('a full window is closed: the peer is silent until a read frees allowed_space / 16 (__tcp_select_window)', () => {
     const t = receiver();
     expect(t.reopenSegments).toBeCloseTo(rwnd / 16, 6);
@@ -258,7 +268,11 @@ describe('GRO super-packet stack cost a + b x segments', () => {
     expect(superPacketStackNs(paper, paper.groMaxSegments)).toBeGreaterThan(2500);
   });
   it('a segment costs less in a large batch, and a lone segment stays within the 1-3 us per packet of the literature', () => {
-    const t = new Traffic({ kind: 'tcp-receiver', owner: 1, appCore: 0, nicCore: 0, rateGbps: 9, flows: 1, messageBytes: 131072 }, paper, new VanillaAccounting([], []));
+    const t = new Traffic(
+      { kind: 'tcp-receiver', owner: 1, appCore: 0, nicCore: 0, rateGbps: 9, flows: 1, messageBytes: 131072 },
+      paper,
+      new VanillaAccounting([], []),
+    );
     t.tcpRatePpns = t.peerCapPpns;
     t.update(0.5, Infinity, 1);
     const lone = t.ringCostNs;
@@ -269,9 +283,13 @@ describe('GRO super-packet stack cost a + b x segments', () => {
   });
 });
 
-describe('TCP socket backlog: processing in the reader\'s context', () => {
+describe("TCP socket backlog: processing in the reader's context", () => {
   function costs(socket: number, tcpBacklogInReaderContext: boolean) {
-    const t = new Traffic({ kind: 'tcp-receiver', owner: 1, appCore: 0, nicCore: 0, rateGbps: 9, flows: 1, messageBytes: 131072 }, { ...paper, tcpBacklogInReaderContext }, new VanillaAccounting([], []));
+    const t = new Traffic(
+      { kind: 'tcp-receiver', owner: 1, appCore: 0, nicCore: 0, rateGbps: 9, flows: 1, messageBytes: 131072 },
+      { ...paper, tcpBacklogInReaderContext },
+      new VanillaAccounting([], []),
+    );
     t.tcpRatePpns = t.peerCapPpns;
     t.socket = socket;
     t.update(0.3, Infinity, 64);
@@ -301,7 +319,11 @@ describe('CONFIG_IRQ_TIME_ACCOUNTING', () => {
       k.run(2e9);
       const b = k.snapshot();
       const v = (s: typeof a) => s.containers[0];
-      return { usage: v(b).usageNs - v(a).usageNs, task: b.coreCatNs[CAT_VICTIM] - a.coreCatNs[CAT_VICTIM], throttled: v(b).nrThrottled - v(a).nrThrottled };
+      return {
+        usage: v(b).usageNs - v(a).usageNs,
+        task: b.coreCatNs[CAT_VICTIM] - a.coreCatNs[CAT_VICTIM],
+        throttled: v(b).nrThrottled - v(a).nrThrottled,
+      };
     };
     const off = run(false);
     const on = run(true);
@@ -313,7 +335,7 @@ describe('CONFIG_IRQ_TIME_ACCOUNTING', () => {
   });
 });
 
-describe('rateGbps is the neighbours\' total offered rate', () => {
+describe("rateGbps is the neighbours' total offered rate", () => {
   it('two receivers at 4 Gbit/s total are each offered about 2 Gbit/s', () => {
     const k = kernel({ workload: 'udp-receiver', params: { rateGbps: 4 }, neighbours: 2, seed: 4 });
     k.run(0.5e9);

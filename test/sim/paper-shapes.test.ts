@@ -25,7 +25,7 @@ describe('paper shapes (vanilla)', () => {
     expect(penalty('udp-sender')).toBeLessThan(1.08);
   });
 
-  it('HTB-limited UDP sender: a penalty largest at 1-3 Gbit/s, below the receivers\'', () => {
+  it("HTB-limited UDP sender: a penalty largest at 1-3 Gbit/s, below the receivers'", () => {
     const low = Math.max(...[1, 2, 3].map((rateGbps) => penalty('udp-sender', { rateGbps })));
     expect(low).toBeGreaterThan(1.08);
     expect(low).toBeLessThan(penalty('udp-receiver', { rateGbps: 4 }));
@@ -50,13 +50,15 @@ describe('paper shapes (vanilla)', () => {
 
   // Not a claim of the paper: from 4 to 8 Gbit/s the penalty falls (2.4 -> 2.1) because while NAPI polls every
   // tick ends a container's 2 ms slice (need_resched), so its irq_exit softirq runs one round, not ten.
-  it('UDP receiver at 8 Gbit/s: overload keeps NAPI polling, ksoftirqd takes half the victim\'s core, the penalty stays above 2', () => {
+  it("UDP receiver at 8 Gbit/s: overload keeps NAPI polling, ksoftirqd takes half the victim's core, the penalty stays above 2", () => {
     const p8 = penalty('udp-receiver', { rateGbps: 8 });
     expect(p8).toBeGreaterThan(2);
     // the overload keeps NAPI polling: ksoftirqd holds about half the victim's core
     const ks = sumOf(run({ workload: 'udp-receiver', params: { rateGbps: 8 }, seed: 11 }).samples, METRIC.ksoftirqdShare, { core: '0' });
     expect(ks).toBeGreaterThan(0.4);
-    expect(sumOf(run({ workload: 'udp-receiver', params: { rateGbps: 4 }, seed: 11 }).samples, METRIC.ksoftirqdShare, { core: '0' })).toBe(0);
+    expect(sumOf(run({ workload: 'udp-receiver', params: { rateGbps: 4 }, seed: 11 }).samples, METRIC.ksoftirqdShare, { core: '0' })).toBe(
+      0,
+    );
   });
 
   it('TCP receiver: rising with the offered rate to several times', () => {

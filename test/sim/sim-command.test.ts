@@ -40,7 +40,20 @@ describe('ironlab sim', () => {
     const sim = program.commands.find((c) => c.name() === 'sim');
     expect(sim).toBeDefined();
     expect(sim!.options.map((o) => o.long)).toEqual(
-      expect.arrayContaining(['--workload', '--rate-gbps', '--flows', '--message-bytes', '--enforcement', '--neighbours', '--duration', '--warmup', '--seed', '--profile', '--timeline', '--json']),
+      expect.arrayContaining([
+        '--workload',
+        '--rate-gbps',
+        '--flows',
+        '--message-bytes',
+        '--enforcement',
+        '--neighbours',
+        '--duration',
+        '--warmup',
+        '--seed',
+        '--profile',
+        '--timeline',
+        '--json',
+      ]),
     );
   });
 });

@@ -9,7 +9,18 @@ import { FakeBackend, testRun } from '../fakes/fake-backend.ts';
 import { useBackends } from './backends.ts';
 
 const samples = [{ metric: 'victim_events_per_sec', value: 10, unit: 'events/s', labels: { container: 'victim' } }];
-const campaign = (id = 'c1') => ({ id, name: 'test', mode: 'sim', createdAt: new Date().toISOString(), spec: {}, specHash: 'h', sourcePath: 'x.yaml', sourceText: '', seed: 1, provenance: {} });
+const campaign = (id = 'c1') => ({
+  id,
+  name: 'test',
+  mode: 'sim',
+  createdAt: new Date().toISOString(),
+  spec: {},
+  specHash: 'h',
+  sourcePath: 'x.yaml',
+  sourceText: '',
+  seed: 1,
+  provenance: {},
+});
 /** What the run machine sends as the setup's operation id (orchestrator/machines/run-machine.ts). */
 const setupOpId = (attempt: number) => `c1/a/a${attempt}/run.setup`;
 
@@ -23,7 +34,10 @@ for (const backend of useBackends()) {
 
     it('creates the ledger as todo rows in order', async () => {
       const { store } = await freshStore();
-      expect((await store.ledger('c1')).map((r) => [r.runId, r.status, r.attempts])).toEqual([['a', 'todo', 0], ['b', 'todo', 0]]);
+      expect((await store.ledger('c1')).map((r) => [r.runId, r.status, r.attempts])).toEqual([
+        ['a', 'todo', 0],
+        ['b', 'todo', 0],
+      ]);
       await store.close();
     });
 
@@ -67,7 +81,10 @@ for (const backend of useBackends()) {
       const a = (await store.runs('c1')).find((r) => r.runId === 'a')!;
       expect(a).toMatchObject({ status: 'done', guardReason: 'steal 11% on core 0' });
       expect(a.samples).toHaveLength(1);
-      expect((await store.attempts('c1')).map((x) => [x.attempt, x.outcome, x.error])).toEqual([[1, 'guard', 'steal 12% on core 0'], [2, 'guard-kept', 'steal 11% on core 0']]);
+      expect((await store.attempts('c1')).map((x) => [x.attempt, x.outcome, x.error])).toEqual([
+        [1, 'guard', 'steal 12% on core 0'],
+        [2, 'guard-kept', 'steal 11% on core 0'],
+      ]);
       await store.close();
     });
 
@@ -133,7 +150,10 @@ for (const backend of useBackends()) {
       await again.resetInProgress('c1', true);
       expect(await again.startRun('c1', 'a', 'h2')).toBe(3);
       await again.completeRun('c1', 'a', [], {});
-      expect((await again.attempts('c1')).map((r) => [r.attempt, r.outcome])).toEqual([[1, 'aborted'], [3, 'done']]);
+      expect((await again.attempts('c1')).map((r) => [r.attempt, r.outcome])).toEqual([
+        [1, 'aborted'],
+        [3, 'done'],
+      ]);
       await again.close();
     });
 
@@ -143,7 +163,10 @@ for (const backend of useBackends()) {
       await store.failRun('c1', 'a', 'timeout', true, 3);
       // a late completion of the same attempt after it was failed: both rows stay
       await store.completeRun('c1', 'a', [], {});
-      expect((await store.attempts('c1')).map((r) => [r.attempt, r.outcome])).toEqual([[1, 'retryable-failure'], [1, 'done']]);
+      expect((await store.attempts('c1')).map((r) => [r.attempt, r.outcome])).toEqual([
+        [1, 'retryable-failure'],
+        [1, 'done'],
+      ]);
       await store.close();
     });
 
@@ -166,7 +189,11 @@ for (const backend of useBackends()) {
     it('appends runs after the last one; lists campaigns oldest first with their progress', async () => {
       const { store } = await freshStore();
       await store.appendRuns('c1', [testRun({ runId: 'x', repetition: 2 })]);
-      expect((await store.ledger('c1')).map((r) => [r.runId, r.seq])).toEqual([['a', 0], ['b', 1], ['x', 2]]);
+      expect((await store.ledger('c1')).map((r) => [r.runId, r.seq])).toEqual([
+        ['a', 0],
+        ['b', 1],
+        ['x', 2],
+      ]);
       await store.createCampaign({ ...campaign('c2'), createdAt: '2999-01-01T00:00:00.000Z' }, [testRun({ runId: 'a' })]);
       await store.startRun('c1', 'a', 'h1');
       await store.completeRun('c1', 'a', samples, {});
@@ -190,7 +217,9 @@ for (const backend of useBackends()) {
       const facts = { hostId: 'h1', backend: 'sim', kernel: 'k', cpuModel: 'm', cores: 2, nic: null, cgroupVersion: 1, extra: {} } as never;
       await store.recordHost('c1', facts, []);
       await store.recordHost('c1', { ...(facts as object), kernel: 'k2' } as never, [{ mode: 'none', available: true }]);
-      expect(await store.hosts('c1')).toEqual([{ facts: { ...(facts as object), kernel: 'k2' }, capabilities: [{ mode: 'none', available: true }] }]);
+      expect(await store.hosts('c1')).toEqual([
+        { facts: { ...(facts as object), kernel: 'k2' }, capabilities: [{ mode: 'none', available: true }] },
+      ]);
       await store.close();
     });
   });

@@ -67,11 +67,27 @@ describe.skipIf(pgSkip !== null)('PostgreSQL store, end to end', () => {
     const url = await postgresCluster().freshDatabase();
     const [one, two] = [await openStore({ kind: 'postgres', url }), await openStore({ kind: 'postgres', url })];
     const ids = Array.from({ length: 40 }, (_, i) => `r${i}`);
-    await one.createCampaign({ id: 'c1', name: 't', mode: 'sim', createdAt: new Date().toISOString(), spec: {}, specHash: 'h', sourcePath: 'x', sourceText: '', seed: 1, provenance: {} }, ids.map((runId) => testRun({ runId })));
+    await one.createCampaign(
+      {
+        id: 'c1',
+        name: 't',
+        mode: 'sim',
+        createdAt: new Date().toISOString(),
+        spec: {},
+        specHash: 'h',
+        sourcePath: 'x',
+        sourceText: '',
+        seed: 1,
+        provenance: {},
+      },
+      ids.map((runId) => testRun({ runId })),
+    );
     const starts = await Promise.allSettled(ids.flatMap((id) => [one.startRun('c1', id, 'h1'), two.startRun('c1', id, 'h2')]));
     expect(starts.filter((s) => s.status === 'fulfilled')).toHaveLength(ids.length);
     const sample = [{ metric: 'victim_events_per_sec', value: 1, unit: 'events/s', labels: {} }];
-    const completes = await Promise.all(ids.flatMap((id) => [one.completeRun('c1', id, sample, {}), two.completeRun('c1', id, sample, {})]));
+    const completes = await Promise.all(
+      ids.flatMap((id) => [one.completeRun('c1', id, sample, {}), two.completeRun('c1', id, sample, {})]),
+    );
     expect(completes.filter(Boolean)).toHaveLength(ids.length);
     const runs = await one.runs('c1');
     expect(runs.map((r) => [r.status, r.attempts, r.samples.length])).toEqual(ids.map(() => ['done', 1, 1]));
@@ -90,7 +106,9 @@ describe.skipIf(pgSkip !== null)('PostgreSQL store, end to end', () => {
     const second = await runCli(['run', '--resume', id, '--store', url, '--no-progress', '--log', '/dev/null']);
     expect(second.code).toBe(2);
     expect(second.stderr.trim().split('\n')).toHaveLength(1);
-    expect(second.stderr).toMatch(new RegExp(`campaign ${id} is being run by another orchestrator \\(server backend pid \\d+\\); wait for it to end`));
+    expect(second.stderr).toMatch(
+      new RegExp(`campaign ${id} is being run by another orchestrator \\(server backend pid \\d+\\); wait for it to end`),
+    );
     await other.close();
   });
 
@@ -103,8 +121,22 @@ describe.skipIf(pgSkip !== null)('PostgreSQL store, end to end', () => {
     await store.close();
     const dir = mkdtempSync(join(tmpdir(), 'ironlab-pg-baseline-'));
     try {
-      for (const [arg, shown] of [[url, url], [`${url}:${c.id}`, `${url}:${c.id}`]]) {
-        const r = await runCli(['run', 'smoke', '--db', join(dir, 'new.db'), '--baseline', arg, '--no-progress', '--log', '/dev/null', '--json']);
+      for (const [arg, shown] of [
+        [url, url],
+        [`${url}:${c.id}`, `${url}:${c.id}`],
+      ]) {
+        const r = await runCli([
+          'run',
+          'smoke',
+          '--db',
+          join(dir, 'new.db'),
+          '--baseline',
+          arg,
+          '--no-progress',
+          '--log',
+          '/dev/null',
+          '--json',
+        ]);
         expect(r.code, r.stderr).toBe(0);
         const json = JSON.parse(r.stdout);
         expect(json.baseline.source).toBe(shown);
@@ -128,9 +160,18 @@ describe.skipIf(pgSkip !== null)('PostgreSQL store, end to end', () => {
     const cases: [string[], RegExp][] = [
       [['run', 'smoke', '--store', 'postgres://ironlab@host:notaport/db'], /--store: malformed PostgreSQL URL/],
       [['run', 'smoke', '--store', 'mysql://ironlab@localhost/db'], /--store: unsupported store URL 'mysql:/],
-      [['run', 'smoke', '--store', `postgres://ironlab@/nosuchdb?host=${encodeURIComponent(dir)}`], /cannot open the PostgreSQL result store: database "nosuchdb" does not exist/],
-      [['run', 'smoke', '--store', 'postgres://ironlab@/db?host=/nonexistent-socket-dir'], /postgres:\/\/ironlab@\/db\?host=.*: cannot open the PostgreSQL result store: connect ENOENT/],
-      [['report', '--store', 'postgres://ironlab:secret@127.0.0.1:1/db'], /postgres:\/\/ironlab:\*\*\*@127\.0\.0\.1:1\/db: cannot open the PostgreSQL result store: connect ECONNREFUSED/],
+      [
+        ['run', 'smoke', '--store', `postgres://ironlab@/nosuchdb?host=${encodeURIComponent(dir)}`],
+        /cannot open the PostgreSQL result store: database "nosuchdb" does not exist/,
+      ],
+      [
+        ['run', 'smoke', '--store', 'postgres://ironlab@/db?host=/nonexistent-socket-dir'],
+        /postgres:\/\/ironlab@\/db\?host=.*: cannot open the PostgreSQL result store: connect ENOENT/,
+      ],
+      [
+        ['report', '--store', 'postgres://ironlab:secret@127.0.0.1:1/db'],
+        /postgres:\/\/ironlab:\*\*\*@127\.0\.0\.1:1\/db: cannot open the PostgreSQL result store: connect ECONNREFUSED/,
+      ],
       [['run', 'smoke', '--store', 'x.db', '--db', 'y.db'], /give --db FILE or --store URL, not both/],
     ];
     for (const [args, message] of cases) {

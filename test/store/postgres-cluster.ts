@@ -23,7 +23,9 @@ function binDir(): string | null {
   if (process.env.IRONLAB_PG_BINDIR) return process.env.IRONLAB_PG_BINDIR;
   const root = '/usr/lib/postgresql';
   if (existsSync(root)) {
-    const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
+    const versions = readdirSync(root)
+      .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+      .sort((a, b) => Number(b) - Number(a));
     if (versions.length) return join(root, versions[0], 'bin');
   }
   const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
@@ -39,7 +41,8 @@ function postgresUser(): { uid: number; gid: number } | null {
 /** Null when a cluster can be started here; else why not (for the skip message). */
 export function postgresMissing(): string | null {
   const bin = binDir();
-  if (!bin || !existsSync(join(bin, 'initdb')) || !existsSync(join(bin, 'pg_ctl'))) return 'PostgreSQL server binaries not found (Debian package postgresql; sudo sh testbed/prereqs-store.sh)';
+  if (!bin || !existsSync(join(bin, 'initdb')) || !existsSync(join(bin, 'pg_ctl')))
+    return 'PostgreSQL server binaries not found (Debian package postgresql; sudo sh testbed/prereqs-store.sh)';
   if (process.getuid?.() === 0 && !postgresUser()) return "running as root and there is no 'postgres' user to run the server as";
   return null;
 }
@@ -53,14 +56,31 @@ export async function startPostgres(): Promise<PostgresCluster> {
   const owner = asRoot ? postgresUser()! : null;
   if (owner) chownSync(dir, owner.uid, owner.gid);
   const run = (cmd: string, args: string[]) =>
-    execFileSync(asRoot ? 'runuser' : join(bin, cmd), asRoot ? ['-u', 'postgres', '--', join(bin, cmd), ...args] : args, { stdio: 'pipe', cwd: dir });
+    execFileSync(asRoot ? 'runuser' : join(bin, cmd), asRoot ? ['-u', 'postgres', '--', join(bin, cmd), ...args] : args, {
+      stdio: 'pipe',
+      cwd: dir,
+    });
   const data = join(dir, 'data');
   try {
     run('initdb', ['-D', data, '-U', ROLE, '-A', 'trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
-    run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-k ${dir} -c listen_addresses= -c fsync=off -c max_connections=200`, 'start']);
+    run('pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'server.log'),
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-k ${dir} -c listen_addresses= -c fsync=off -c max_connections=200`,
+      'start',
+    ]);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`throwaway PostgreSQL cluster did not start: ${(err as { stderr?: Buffer }).stderr?.toString() ?? (err as Error).message}`, { cause: err });
+    throw new Error(
+      `throwaway PostgreSQL cluster did not start: ${(err as { stderr?: Buffer }).stderr?.toString() ?? (err as Error).message}`,
+      { cause: err },
+    );
   }
   const url = (db: string) => `postgres://${ROLE}@/${db}?host=${encodeURIComponent(dir)}`;
   let n = 0;

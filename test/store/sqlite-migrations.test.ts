@@ -12,7 +12,21 @@ describe('SQLite stores of earlier versions', () => {
   it('opens a store made before run guards, adding the column', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'ironlab-store-')), 'test.db');
     const store = SqliteStore.open(path);
-    await store.createCampaign({ id: 'c1', name: 'test', mode: 'sim', createdAt: new Date().toISOString(), spec: {}, specHash: 'h', sourcePath: 'x.yaml', sourceText: '', seed: 1, provenance: {} }, [testRun({ runId: 'a' })]);
+    await store.createCampaign(
+      {
+        id: 'c1',
+        name: 'test',
+        mode: 'sim',
+        createdAt: new Date().toISOString(),
+        spec: {},
+        specHash: 'h',
+        sourcePath: 'x.yaml',
+        sourceText: '',
+        seed: 1,
+        provenance: {},
+      },
+      [testRun({ runId: 'a' })],
+    );
     await store.close();
     const raw = new Database(path);
     raw.exec('ALTER TABLE runs DROP COLUMN guard_reason');
@@ -30,7 +44,9 @@ describe('SQLite stores of earlier versions', () => {
       INSERT INTO run_attempts VALUES ('c1', 'a', 1, 'h1', 'retryable-failure', 'lost', '2026-01-01T00:00:00Z');`);
     old.close();
     const store = SqliteStore.open(path);
-    expect(await store.attempts('c1')).toEqual([{ runId: 'a', attempt: 1, hostId: 'h1', outcome: 'retryable-failure', error: 'lost', at: '2026-01-01T00:00:00Z' }]);
+    expect(await store.attempts('c1')).toEqual([
+      { runId: 'a', attempt: 1, hostId: 'h1', outcome: 'retryable-failure', error: 'lost', at: '2026-01-01T00:00:00Z' },
+    ]);
     await store.close();
   });
 });

@@ -14,11 +14,20 @@ function run(over: Partial<RunRecord> & { events?: number; share?: number; times
   for (const [category, s] of Object.entries(over.times ?? {})) samples.push(sample('core_time_s', s, 's', { core: '0', category }));
   const { events: _e, share: _s, times: _t, ...rest } = over;
   return {
-    runId: `r${++seq}`, scenarioId: 'tcp-receiver rateGbps=9', workload: 'tcp-receiver', params: { rateGbps: 9, flows: 1 },
-    enforcement: 'none', repetition: 0, status: 'done', victimCore: 0, samples, ...rest,
+    runId: `r${++seq}`,
+    scenarioId: 'tcp-receiver rateGbps=9',
+    workload: 'tcp-receiver',
+    params: { rateGbps: 9, flows: 1 },
+    enforcement: 'none',
+    repetition: 0,
+    status: 'done',
+    victimCore: 0,
+    samples,
+    ...rest,
   };
 }
-const control = (events: number, over: Partial<RunRecord> = {}) => run({ scenarioId: 'sysbench', workload: 'sysbench', params: {}, events, ...over });
+const control = (events: number, over: Partial<RunRecord> = {}) =>
+  run({ scenarioId: 'sysbench', workload: 'sysbench', params: {}, events, ...over });
 
 describe('ratioOfMeans (Fieller, Welch df)', () => {
   // control 100, 102, 98 (mean 100, sd 2); interference 50, 51, 49 (mean 50, sd 1).
@@ -37,7 +46,7 @@ describe('ratioOfMeans (Fieller, Welch df)', () => {
 
   it('bounds are where the Fieller statistic |x - θy| / sqrt(vx + θ² vy) equals t', () => {
     const [lo, hi] = ratioOfMeans(x, y).ci95!;
-    const stat = (theta: number) => Math.abs(x.mean - theta * y.mean) / Math.sqrt((x.sd ** 2) / x.n + theta ** 2 * (y.sd ** 2) / y.n);
+    const stat = (theta: number) => Math.abs(x.mean - theta * y.mean) / Math.sqrt(x.sd ** 2 / x.n + (theta ** 2 * y.sd ** 2) / y.n);
     expect(stat(lo)).toBeCloseTo(T_975_DF4, 8);
     expect(stat(hi)).toBeCloseTo(T_975_DF4, 8);
     expect(stat(2)).toBe(0);
@@ -59,12 +68,16 @@ describe('ratioOfMeans (Fieller, Welch df)', () => {
 describe('summarizePenalties', () => {
   it('computes each scenario against the control with the same enforcement', () => {
     const records = [
-      control(100), control(102), control(98),
+      control(100),
+      control(102),
+      control(98),
       run({ events: 50, share: 0.5, times: { victim: 0.2, ksoftirqd: 0.5, idle: 0.3 } }),
       run({ events: 51, share: 0.6, times: { victim: 0.3, ksoftirqd: 0.6, idle: 0.1 } }),
       run({ events: 49, share: 0.4, times: { victim: 0.1, ksoftirqd: 0.4, idle: 0.5 } }),
-      control(200, { enforcement: 'iron-kernel' }), control(200, { enforcement: 'iron-kernel' }),
-      run({ events: 190, enforcement: 'iron-kernel' }), run({ events: 210, enforcement: 'iron-kernel' }),
+      control(200, { enforcement: 'iron-kernel' }),
+      control(200, { enforcement: 'iron-kernel' }),
+      run({ events: 190, enforcement: 'iron-kernel' }),
+      run({ events: 210, enforcement: 'iron-kernel' }),
       run({ events: 5, status: 'failed' }),
     ];
     const summaries = summarizePenalties(records);
@@ -81,7 +94,14 @@ describe('summarizePenalties', () => {
     expect(none.ksoftirqdShare).toBeCloseTo(0.5, 12);
     expect(none.cv.control).toBeCloseTo(0.02, 12);
     expect(none.cv.interference).toBeCloseTo(0.02, 12);
-    expect(none.timeBreakdown).toEqual({ victim: expect.closeTo(0.2, 12), neighbours: 0, softirq_task: 0, ksoftirqd: expect.closeTo(0.5, 12), idle: expect.closeTo(0.3, 12), other: 0 });
+    expect(none.timeBreakdown).toEqual({
+      victim: expect.closeTo(0.2, 12),
+      neighbours: 0,
+      softirq_task: 0,
+      ksoftirqd: expect.closeTo(0.5, 12),
+      idle: expect.closeTo(0.3, 12),
+      other: 0,
+    });
     expect(none.notDone).toBe(1);
     expect(none.control?.n).toBe(3);
 
@@ -111,11 +131,15 @@ describe('summarizePenalties', () => {
 describe('controls, hosts and designs', () => {
   it("divides by the control with the scenario's own run settings, not any sysbench run", () => {
     // a labelled control with a 100 ms quota (150 events/s) beside the 50 ms control (100) and a 50 ms scenario (50)
-    const q50 = 'n1 1 5 50000/100000/0', q100 = 'n1 1 5 100000/100000/0';
+    const q50 = 'n1 1 5 50000/100000/0',
+      q100 = 'n1 1 5 100000/100000/0';
     const records = [
-      control(100, { settingsKey: q50 }), control(100, { settingsKey: q50 }),
-      control(150, { scenarioId: 'sysbench [q100]', settingsKey: q100 }), control(150, { scenarioId: 'sysbench [q100]', settingsKey: q100 }),
-      run({ events: 50, settingsKey: q50 }), run({ events: 50, settingsKey: q50 }),
+      control(100, { settingsKey: q50 }),
+      control(100, { settingsKey: q50 }),
+      control(150, { scenarioId: 'sysbench [q100]', settingsKey: q100 }),
+      control(150, { scenarioId: 'sysbench [q100]', settingsKey: q100 }),
+      run({ events: 50, settingsKey: q50 }),
+      run({ events: 50, settingsKey: q50 }),
     ];
     const [s] = summarizePenalties(records);
     expect(s.penalty.mean).toBe(2);
@@ -126,12 +150,21 @@ describe('controls, hosts and designs', () => {
   it('never pools runs of different server hosts into one ratio', () => {
     // host h1: control 100, scenario 50 (2.0); host h2: control 200, scenario 50 (4.0). Pooled it would read 3.0.
     const records = [
-      control(100, { stratum: 'h1' }), control(102, { stratum: 'h1' }), run({ events: 50, stratum: 'h1' }), run({ events: 51, stratum: 'h1' }),
-      control(200, { stratum: 'h2' }), control(204, { stratum: 'h2' }), run({ events: 50, stratum: 'h2' }), run({ events: 51, stratum: 'h2' }),
+      control(100, { stratum: 'h1' }),
+      control(102, { stratum: 'h1' }),
+      run({ events: 50, stratum: 'h1' }),
+      run({ events: 51, stratum: 'h1' }),
+      control(200, { stratum: 'h2' }),
+      control(204, { stratum: 'h2' }),
+      run({ events: 50, stratum: 'h2' }),
+      run({ events: 51, stratum: 'h2' }),
       run({ events: 0, status: 'failed', stratum: 'h2' }),
     ];
     const rows = summarizePenalties(records).sort((a, b) => (a.stratum! < b.stratum! ? -1 : 1));
-    expect(rows.map((s) => [s.stratum, s.penalty.mean?.toFixed(2), s.penalty.n])).toEqual([['h1', '2.00', 2], ['h2', '4.00', 2]]);
+    expect(rows.map((s) => [s.stratum, s.penalty.mean?.toFixed(2), s.penalty.n])).toEqual([
+      ['h1', '2.00', 2],
+      ['h2', '4.00', 2],
+    ]);
     expect(rows.map((s) => s.notDone)).toEqual([1, 1]);
   });
 
@@ -194,7 +227,8 @@ describe('controls, hosts and designs', () => {
       return r;
     };
     const records = [
-      control(100), control(100),
+      control(100),
+      control(100),
       withCond(50, 0.99, 0, { guardRepeats: ['steal 12% on core 0'] }),
       withCond(50, 0.84, 0.5, { guardReason: 'steal 10% on core 0' }),
     ];
@@ -208,6 +242,9 @@ describe('controls, hosts and designs', () => {
     expect(Object.keys(c.foreignCpuByWho)).toEqual(['agent', 'dockerd']);
     expect(c.softirqPerSec?.mean).toBe(1000);
     expect(s.control?.conditions.stealShare).toBeNull(); // not reported: not made up
-    expect(s.conditionNotes).toEqual(['interference: steal up to 10% of a victim core', 'interference: achieved load down to 85% of the offered rate']);
+    expect(s.conditionNotes).toEqual([
+      'interference: steal up to 10% of a victim core',
+      'interference: achieved load down to 85% of the offered rate',
+    ]);
   });
 });

@@ -1,21 +1,43 @@
 import { describe, expect, it } from 'vitest';
 import { sample } from '../../agents/samples.ts';
 import { summarizePenalties, type RunRecord } from '../../orchestrator/analysis/penalty.ts';
-import { bootstrapRatioOfMeans, coefficientOfVariation, mulberry32, outlierIndices, quantileSorted, seedFor } from '../../orchestrator/analysis/statistics.ts';
+import {
+  bootstrapRatioOfMeans,
+  coefficientOfVariation,
+  mulberry32,
+  outlierIndices,
+  quantileSorted,
+  seedFor,
+} from '../../orchestrator/analysis/statistics.ts';
 import { ciHalfWidth, moreRepetitionsNeeded, repetitionPlan } from '../../orchestrator/analysis/adaptive.ts';
 import { parseCampaign } from '../../orchestrator/campaign/spec.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
 import { minimalCampaign } from '../fixtures/campaigns/minimal.ts';
 
 let seq = 0;
-function run(scenarioId: string, workload: RunRecord['workload'], enforcement: RunRecord['enforcement'], events: number, status = 'done'): RunRecord {
+function run(
+  scenarioId: string,
+  workload: RunRecord['workload'],
+  enforcement: RunRecord['enforcement'],
+  events: number,
+  status = 'done',
+): RunRecord {
   return {
-    runId: `r${++seq}`, scenarioId, workload, params: workload === 'sysbench' ? {} : { rateGbps: 9, flows: 1 }, enforcement, repetition: seq, status, victimCore: 0,
+    runId: `r${++seq}`,
+    scenarioId,
+    workload,
+    params: workload === 'sysbench' ? {} : { rateGbps: 9, flows: 1 },
+    enforcement,
+    repetition: seq,
+    status,
+    victimCore: 0,
     samples: [sample('victim_events_per_sec', events, 'events/s', { container: 'victim' })],
   };
 }
-const control = (values: number[], enforcement: RunRecord['enforcement'] = 'none') => values.map((v) => run('sysbench', 'sysbench', enforcement, v));
-const tcpRx = (values: number[], enforcement: RunRecord['enforcement'] = 'none') => values.map((v) => run('tcp-receiver rateGbps=9', 'tcp-receiver', enforcement, v));
+const control = (values: number[], enforcement: RunRecord['enforcement'] = 'none') =>
+  values.map((v) => run('sysbench', 'sysbench', enforcement, v));
+const tcpRx = (values: number[], enforcement: RunRecord['enforcement'] = 'none') =>
+  values.map((v) => run('tcp-receiver rateGbps=9', 'tcp-receiver', enforcement, v));
 
 describe('bootstrap interval of a ratio of means', () => {
   it('is reproducible for a seed, differs across seeds, and brackets the point estimate', () => {
@@ -96,7 +118,9 @@ describe('summarizePenalties statistics', () => {
     const odd = s.interference!.runIds[2];
     expect(s.interference!.outlierRunIds).toEqual([odd]);
     expect(s.disagreement.flagged).toBe(true);
-    expect(s.disagreement.reasons.join('; ')).toMatch(/interference arm varies by \d+\.\d% \(CV above 5%\); interference arm has outlier run r\d+/);
+    expect(s.disagreement.reasons.join('; ')).toMatch(
+      /interference arm varies by \d+\.\d% \(CV above 5%\); interference arm has outlier run r\d+/,
+    );
     expect(summarizePenalties(records, { cvThreshold: 0.5 })[0].disagreement.reasons).toEqual([`interference arm has outlier run ${odd}`]);
   });
 });
@@ -125,12 +149,21 @@ describe('adaptive repetitions', () => {
   it('brings an arm without an interval to 2 repetitions first, counting runs not done against the cap', () => {
     const [one] = summarizePenalties([...control([100, 101]), ...tcpRx([50])]);
     expect(moreRepetitionsNeeded(one, until)).toBe(1);
-    const [failed] = summarizePenalties([...control([100, 101]), ...tcpRx([50]), run('tcp-receiver rateGbps=9', 'tcp-receiver', 'none', 0, 'failed')]);
+    const [failed] = summarizePenalties([
+      ...control([100, 101]),
+      ...tcpRx([50]),
+      run('tcp-receiver rateGbps=9', 'tcp-receiver', 'none', 0, 'failed'),
+    ]);
     expect(moreRepetitionsNeeded(failed, { ciHalfWidth: 0.05, maxRepetitions: 2 })).toBe(0);
   });
 
   it('grows the shared control arm to the largest size its scenarios ask for', () => {
-    const records = [...control([100, 104, 96]), ...tcpRx([98, 102, 100]), ...control([100, 100.2, 99.8], 'ebpf'), ...tcpRx([99.9, 100, 100.1], 'ebpf')];
+    const records = [
+      ...control([100, 104, 96]),
+      ...tcpRx([98, 102, 100]),
+      ...control([100, 100.2, 99.8], 'ebpf'),
+      ...tcpRx([99.9, 100, 100.1], 'ebpf'),
+    ];
     const plan = repetitionPlan(summarizePenalties(records), until);
     const rx = plan.find((p) => p.workload === 'tcp-receiver')!;
     expect(rx).toMatchObject({ scenarioId: 'tcp-receiver rateGbps=9', enforcement: 'none' });
@@ -160,8 +193,12 @@ describe("the campaign file's until field", () => {
       }
       throw new Error('expected a refusal');
     };
-    expect(refused(file('until: { ciHalfWidth: 0, maxRepetitions: 10 }'))).toMatch(/c\.yaml:\d+:\d+.*until\.ciHalfWidth.*half-width above 0/s);
+    expect(refused(file('until: { ciHalfWidth: 0, maxRepetitions: 10 }'))).toMatch(
+      /c\.yaml:\d+:\d+.*until\.ciHalfWidth.*half-width above 0/s,
+    );
     expect(refused(file('until: { ciHalfWidth: 0.05, maxReps: 10 }'))).toMatch(/maxReps/);
-    expect(refused(file('repetitions: 5\nuntil: { ciHalfWidth: 0.05, maxRepetitions: 4 }'))).toMatch(/until\.maxRepetitions.*below the 5 planned repetitions/s);
+    expect(refused(file('repetitions: 5\nuntil: { ciHalfWidth: 0.05, maxRepetitions: 4 }'))).toMatch(
+      /until\.maxRepetitions.*below the 5 planned repetitions/s,
+    );
   });
 });

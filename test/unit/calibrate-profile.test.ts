@@ -22,7 +22,12 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'ironlab-cal-'));
 describe('the calibrated profile', () => {
   it('starts from paper, replaces only the measured keys with their median, and says where and how', () => {
     const paper = loadProfile('paper');
-    const p = buildHostProfile(paper, [{ key: 'udpRxStackNsPerPacket', unit: 'ns', values: [2100, 1900, 2000.4], how: 'NET_RX per datagram.' }], on, { nicDriver: 'veth', irqTimeAccounting: false });
+    const p = buildHostProfile(
+      paper,
+      [{ key: 'udpRxStackNsPerPacket', unit: 'ns', values: [2100, 1900, 2000.4], how: 'NET_RX per datagram.' }],
+      on,
+      { nicDriver: 'veth', irqTimeAccounting: false },
+    );
     expect(p.name).toBe('host-testhost');
     expect(p.udpRxStackNsPerPacket).toBe(2000);
     expect(p._kind.udpRxStackNsPerPacket).toBe('measured');
@@ -39,7 +44,9 @@ describe('the calibrated profile', () => {
   });
 
   it('refuses a measured value outside the schema', () => {
-    expect(() => buildHostProfile(loadProfile('paper'), [{ key: 'irqModerationUs', unit: 'us', values: [0], how: '' }], on)).toThrow(/irqModerationUs/);
+    expect(() => buildHostProfile(loadProfile('paper'), [{ key: 'irqModerationUs', unit: 'us', values: [0], how: '' }], on)).toThrow(
+      /irqModerationUs/,
+    );
   });
 
   it('spreads are median, min and max', () => {
@@ -48,7 +55,16 @@ describe('the calibrated profile', () => {
 });
 
 describe('figures from a flood run', () => {
-  const spec = paperRunSpec({ workload: 'udp-receiver', params: { messageBytes: 1470 }, enforcement: 'none', neighbours: 1, durationS: 2, warmupS: 1, seed: 1, profile: 'paper' });
+  const spec = paperRunSpec({
+    workload: 'udp-receiver',
+    params: { messageBytes: 1470 },
+    enforcement: 'none',
+    neighbours: 1,
+    durationS: 2,
+    warmupS: 1,
+    seed: 1,
+    profile: 'paper',
+  });
   const run = {
     spec,
     windowS: 2,
@@ -82,7 +98,15 @@ describe('figures from a flood run', () => {
   it('counts TCP segments as payload / MSS (a veth passes 64 KB TSO skbs whole)', () => {
     const tcpSpec = { ...spec, workload: 'tcp-receiver' as const, params: { messageBytes: 131072 } };
     // 10k skbs of 45 segments each, 0.2 s of NET_RX: 20 us per skb, 444 ns per segment
-    const f = runFigures({ ...run, spec: tcpSpec, rxSkbs: 10_000, rxBytes: 10_000 * (45 * 1448 + 66), samples: [...run.samples, sample(METRIC.neighbourThroughputGbps, 2.6, 'Gbit/s', { container: 'neighbour-0' })].map((s) => (s.metric === METRIC.attributedSoftirqS && s.labels.vec === 'NET_RX' ? { ...s, value: 0.2 } : s)) });
+    const f = runFigures({
+      ...run,
+      spec: tcpSpec,
+      rxSkbs: 10_000,
+      rxBytes: 10_000 * (45 * 1448 + 66),
+      samples: [...run.samples, sample(METRIC.neighbourThroughputGbps, 2.6, 'Gbit/s', { container: 'neighbour-0' })].map((s) =>
+        s.metric === METRIC.attributedSoftirqS && s.labels.vec === 'NET_RX' ? { ...s, value: 0.2 } : s,
+      ),
+    });
     const paper = loadProfile('paper');
     const m = new Map(measurementsFrom([f], paper).map((x) => [x.key, x.values[0]]));
     const ack = paper.tcpAckTxNsPerPacket + paper.txCompletionNsPerPacket;
@@ -90,7 +114,7 @@ describe('figures from a flood run', () => {
     expect(m.get('tcpRxStackNsPerSuperPacket')).toBe(0);
   });
 
-  it('senders: NET_TX per queued datagram is the HTB dequeue path, the task time per datagram its sendmsg; a TCP sender\'s task time per byte and NET_TX per skb', () => {
+  it("senders: NET_TX per queued datagram is the HTB dequeue path, the task time per datagram its sendmsg; a TCP sender's task time per byte and NET_TX per skb", () => {
     const paper = loadProfile('paper');
     const htbSpec = { ...spec, workload: 'udp-sender' as const, params: { rateGbps: 1 } };
     // 170k datagrams, 0.204 s of NET_TX owned by the sender (1200 ns each), 0.34 s of task time of which 0.01 s softirq
@@ -142,7 +166,13 @@ describe('figures from a flood run', () => {
   });
 
   it('falls back to the tick-sampled softirq time without accounting', () => {
-    const f = runFigures({ ...run, samples: [...run.samples.filter((s) => s.metric !== METRIC.attributedSoftirqS), sample(METRIC.softirqTimeS, 0.5, 's', { core: '0', vec: 'NET_RX' })] });
+    const f = runFigures({
+      ...run,
+      samples: [
+        ...run.samples.filter((s) => s.metric !== METRIC.attributedSoftirqS),
+        sample(METRIC.softirqTimeS, 0.5, 's', { core: '0', vec: 'NET_RX' }),
+      ],
+    });
     expect(f.netRxSource).toBe('stat');
     expect(f.netRxS).toBe(0.5);
   });
@@ -150,8 +180,16 @@ describe('figures from a flood run', () => {
 
 describe('host counters', () => {
   it('reads the LOC line of /proc/interrupts and the kernel config', () => {
-    expect(parseLocalTimerInterrupts('           CPU0       CPU1\n  0:         10          0   IO-APIC   2-edge  timer\nLOC:     123456      7890   Local timer interrupts\n')).toEqual([123456, 7890]);
-    expect(parseKernelConfig('CONFIG_HZ_250=y\nCONFIG_HZ=250\n# CONFIG_IRQ_TIME_ACCOUNTING is not set\n', 'x')).toEqual({ source: 'x', irqTimeAccounting: false, hz: 250 });
+    expect(
+      parseLocalTimerInterrupts(
+        '           CPU0       CPU1\n  0:         10          0   IO-APIC   2-edge  timer\nLOC:     123456      7890   Local timer interrupts\n',
+      ),
+    ).toEqual([123456, 7890]);
+    expect(parseKernelConfig('CONFIG_HZ_250=y\nCONFIG_HZ=250\n# CONFIG_IRQ_TIME_ACCOUNTING is not set\n', 'x')).toEqual({
+      source: 'x',
+      irqTimeAccounting: false,
+      hz: 250,
+    });
     expect(parseKernelConfig('CONFIG_IRQ_TIME_ACCOUNTING=y\n', 'x').irqTimeAccounting).toBe(true);
   });
 });
@@ -172,15 +210,24 @@ describe('ironlab run --sim-profile', () => {
     expect(missing.stderr).toContain('nope.json');
   });
 
-  it('runs a docker campaign on simulated hosts with the file\'s profile', async () => {
+  it("runs a docker campaign on simulated hosts with the file's profile", async () => {
     const f = join(tmp(), 'host.json');
-    writeFileSync(f, JSON.stringify(buildHostProfile(loadProfile('paper'), [{ key: 'udpRxStackNsPerPacket', unit: 'ns', values: [1500], how: 'test.' }], on)));
+    writeFileSync(
+      f,
+      JSON.stringify(
+        buildHostProfile(loadProfile('paper'), [{ key: 'udpRxStackNsPerPacket', unit: 'ns', values: [1500], how: 'test.' }], on),
+      ),
+    );
     const db = tempDb();
     const r = await runCli(['run', 'local-docker', '--sim-profile', f, '--db', db, '--no-progress']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('local-docker, sim');
     const sql = new Database(db, { readonly: true });
-    const profiles = new Set((sql.prepare('SELECT provenance_json FROM runs').all() as { provenance_json: string }[]).map((x) => JSON.parse(x.provenance_json).profile));
+    const profiles = new Set(
+      (sql.prepare('SELECT provenance_json FROM runs').all() as { provenance_json: string }[]).map(
+        (x) => JSON.parse(x.provenance_json).profile,
+      ),
+    );
     sql.close();
     expect(profiles).toEqual(new Set(['host-testhost']));
   }, 120_000);
@@ -193,23 +240,29 @@ describe('a failed calibration flood', () => {
   it('is tried again, as `ironlab run` retries a run: one early exit does not end the calibration', async () => {
     const lines: string[] = [];
     let calls = 0;
-    const flood = await withRetries(async (attempt) => {
-      calls++;
-      if (attempt === 1) throw exitedEarly();
-      return `measured on attempt ${attempt}`;
-    }, calibrationRetry(3, (l) => lines.push(l)));
+    const flood = await withRetries(
+      async (attempt) => {
+        calls++;
+        if (attempt === 1) throw exitedEarly();
+        return `measured on attempt ${attempt}`;
+      },
+      calibrationRetry(3, (l) => lines.push(l)),
+    );
     expect(flood).toBe('measured on attempt 2');
     expect(calls).toBe(2);
     expect(lines).toEqual(['  attempt 1 of 3 failed (retryable): ironlab-victim exited early (code 0): ; trying again']);
   });
 
-  it('stops after the campaign\'s maxAttempts with the last error', async () => {
+  it("stops after the campaign's maxAttempts with the last error", async () => {
     let calls = 0;
     const lines: string[] = [];
-    const all = withRetries(async () => {
-      calls++;
-      throw exitedEarly();
-    }, calibrationRetry(3, (l) => lines.push(l)));
+    const all = withRetries(
+      async () => {
+        calls++;
+        throw exitedEarly();
+      },
+      calibrationRetry(3, (l) => lines.push(l)),
+    );
     await expect(all).rejects.toThrow(/exited early/);
     expect(calls).toBe(3);
     expect(lines.at(-1)).toBe('  attempt 3 of 3 failed (retryable): ironlab-victim exited early (code 0): ');
@@ -217,10 +270,13 @@ describe('a failed calibration flood', () => {
 
   it('is not tried again when the failure is fatal', async () => {
     let calls = 0;
-    const all = withRetries(async () => {
-      calls++;
-      throw new FatalError("enforcement 'ebpf' cannot run on calibrate-x: no BTF", 'UNSUPPORTED');
-    }, calibrationRetry(3, () => undefined));
+    const all = withRetries(
+      async () => {
+        calls++;
+        throw new FatalError("enforcement 'ebpf' cannot run on calibrate-x: no BTF", 'UNSUPPORTED');
+      },
+      calibrationRetry(3, () => undefined),
+    );
     await expect(all).rejects.toThrow(/cannot run/);
     expect(calls).toBe(1);
   });

@@ -38,8 +38,15 @@ describe('expandCampaign', () => {
   it('copies the run settings from the defaults', () => {
     const [run] = expandCampaign(paper, 'c1');
     expect(run).toMatchObject({
-      campaignId: 'c1', warmupS: 1, durationS: 5, neighbours: 2, nicCpus: [0], profile: 'paper',
-      victim: { quotaUs: 33333, periodUs: 100000, cpus: [0] }, neighbour: { quotaUs: 33333, periodUs: 100000, cpus: [0] }, peer: { cpus: [1] },
+      campaignId: 'c1',
+      warmupS: 1,
+      durationS: 5,
+      neighbours: 2,
+      nicCpus: [0],
+      profile: 'paper',
+      victim: { quotaUs: 33333, periodUs: 100000, cpus: [0] },
+      neighbour: { quotaUs: 33333, periodUs: 100000, cpus: [0] },
+      peer: { cpus: [1] },
     });
   });
 
@@ -72,7 +79,12 @@ describe('expandCampaign', () => {
     // sysbench [two] (the tcp-sender's control); per repetition: none 1+2+4+1 = 8, ebpf 1+2+2+1 = 6 -> 14; x2
     expect(runs).toHaveLength(28);
     expect(runs.some((r) => r.params.rateGbps === 1)).toBe(false);
-    expect(runs.filter((r) => r.workload === 'tcp-sender' && r.enforcement === 'ebpf').map((r) => r.params.flows).sort()).toEqual([1, 1, 2, 2]);
+    expect(
+      runs
+        .filter((r) => r.workload === 'tcp-sender' && r.enforcement === 'ebpf')
+        .map((r) => r.params.flows)
+        .sort(),
+    ).toEqual([1, 1, 2, 2]);
     expect(runs.find((r) => r.workload === 'tcp-sender')?.neighbours).toBe(2);
     expect(runs.find((r) => r.workload === 'sysbench')?.neighbours).toBe(1);
     expect(runs.find((r) => r.workload === 'udp-sender')?.params.messageBytes).toBe(512);
@@ -86,10 +98,19 @@ describe('expandCampaign', () => {
     const blocks = [0, 1, 2, 3].map((b) => runs.filter((r) => r.repetition === b));
     // blocks run in order, each one back to back
     expect(runs.map((r) => r.repetition)).toEqual([...runs.map((r) => r.repetition)].sort((a, b) => a - b));
-    for (const block of blocks) expect(block.map((r) => r.scenarioId).sort()).toEqual(['sysbench', 'tcp-receiver', 'tcp-sender flows=2', 'udp-receiver rateGbps=1', 'udp-sender rateGbps=0.15']);
+    for (const block of blocks)
+      expect(block.map((r) => r.scenarioId).sort()).toEqual([
+        'sysbench',
+        'tcp-receiver',
+        'tcp-sender flows=2',
+        'udp-receiver rateGbps=1',
+        'udp-sender rateGbps=0.15',
+      ]);
     const orders = blocks.map((b) => b.map((r) => r.scenarioId).join('|'));
     expect(new Set(orders).size).toBeGreaterThan(1); // not one fixed order
-    expect(expandCampaign(spec, 'c2').map((r) => `${r.scenarioId}|${r.repetition}|${r.seed}`)).toEqual(runs.map((r) => `${r.scenarioId}|${r.repetition}|${r.seed}`));
+    expect(expandCampaign(spec, 'c2').map((r) => `${r.scenarioId}|${r.repetition}|${r.seed}`)).toEqual(
+      runs.map((r) => `${r.scenarioId}|${r.repetition}|${r.seed}`),
+    );
     expect(expandCampaign({ ...spec, seed: 12 }, 'c1').map((r) => r.scenarioId)).not.toEqual(runs.map((r) => r.scenarioId));
   });
 
@@ -105,6 +126,10 @@ exclude:
 enforcement: [none]
 repetitions: 1
 `);
-    expect(expandCampaign(spec, 'x').map((r) => r.scenarioId).sort()).toEqual(['sysbench', 'tcp-receiver rateGbps=1']);
+    expect(
+      expandCampaign(spec, 'x')
+        .map((r) => r.scenarioId)
+        .sort(),
+    ).toEqual(['sysbench', 'tcp-receiver rateGbps=1']);
   });
 });

@@ -81,7 +81,8 @@ describe('campaign file validation', () => {
 
   it('reports every problem in one error, first in file order', () => {
     const err = refusal(() =>
-      parseCampaign(`name: t
+      parseCampaign(
+        `name: t
 hosts:
   - { id: s1, backend: vm }
 matrix:
@@ -89,12 +90,18 @@ matrix:
   - workload: tcp-recever
 enforcement: [none, iron]
 repetitions: 0
-`, 'x.yaml'),
+`,
+        'x.yaml',
+      ),
     );
     const lines = err.message.split('\n');
-    expect(lines[0]).toBe("x.yaml:3:24: hosts[0].backend: expected sim or docker, got \"vm\"");
-    expect(err.message).toContain("x.yaml:6:15: matrix[1].workload: expected one of sysbench, udp-sender, udp-receiver, tcp-sender, tcp-receiver, sockperf-pingpong, got \"tcp-recever\" (did you mean 'tcp-receiver'?)");
-    expect(err.message).toContain("x.yaml:7:21: enforcement[1]: expected one of none, iron-kernel, ebpf, got \"iron\" (did you mean 'iron-kernel'?)");
+    expect(lines[0]).toBe('x.yaml:3:24: hosts[0].backend: expected sim or docker, got "vm"');
+    expect(err.message).toContain(
+      'x.yaml:6:15: matrix[1].workload: expected one of sysbench, udp-sender, udp-receiver, tcp-sender, tcp-receiver, sockperf-pingpong, got "tcp-recever" (did you mean \'tcp-receiver\'?)',
+    );
+    expect(err.message).toContain(
+      'x.yaml:7:21: enforcement[1]: expected one of none, iron-kernel, ebpf, got "iron" (did you mean \'iron-kernel\'?)',
+    );
     expect(err.message).toContain('x.yaml:8:14: repetitions: expected a whole number from 1 to 1000, got 0');
   });
 
@@ -121,7 +128,9 @@ repetitions: 0
   });
 
   it('refuses an empty filter, which would drop everything', () => {
-    expect(refusal(() => parseCampaign(minimal('exclude:\n  - {}\n'), 'f.yaml')).message).toBe('f.yaml:9:5: exclude[0]: an empty filter would drop every run');
+    expect(refusal(() => parseCampaign(minimal('exclude:\n  - {}\n'), 'f.yaml')).message).toBe(
+      'f.yaml:9:5: exclude[0]: an empty filter would drop every run',
+    );
   });
 
   it('refuses a scenario listed twice and filters that drop the control', () => {
@@ -131,7 +140,9 @@ repetitions: 0
     expect(refusal(() => parseCampaign(minimal('exclude:\n  - { workload: sysbench, enforcement: none }\n'), 'x.yaml')).message).toMatch(
       /filters drop every sysbench control run with enforcement none/,
     );
-    expect(refusal(() => parseCampaign(minimal('').replace('[9]', '[unlimited, null]'), 'u.yaml')).message).toMatch(/lists the scenario 'tcp-receiver unlimited' twice/);
+    expect(refusal(() => parseCampaign(minimal('').replace('[9]', '[unlimited, null]'), 'u.yaml')).message).toMatch(
+      /lists the scenario 'tcp-receiver unlimited' twice/,
+    );
   });
 
   it('fills defaults and accepts scalars for lists', () => {
@@ -146,12 +157,21 @@ repetitions: 0
 
   it('refuses a scenario without a control of the same run settings, naming it', () => {
     // a labelled control with a 100 ms quota beside a scenario with 50 ms quotas: it is not the scenario's control
-    const text = minimal('').replace('  - workload: sysbench\n', '  - workload: sysbench\n    label: q100\n    victim: { quotaUs: 100000 }\n');
+    const text = minimal('').replace(
+      '  - workload: sysbench\n',
+      '  - workload: sysbench\n    label: q100\n    victim: { quotaUs: 100000 }\n',
+    );
     const err = refusal(() => parseCampaign(text, 'q.yaml'));
-    expect(err.message).toMatch(/^q\.yaml:\d+:\d+: matrix\[1\]: scenario 'tcp-receiver rateGbps=9' has no sysbench control with the same run settings/);
+    expect(err.message).toMatch(
+      /^q\.yaml:\d+:\d+: matrix\[1\]: scenario 'tcp-receiver rateGbps=9' has no sysbench control with the same run settings/,
+    );
     expect(err.message.split('\n')).toHaveLength(1);
     // with the matching control beside it, the same file is valid
-    expect(parseCampaign(text.replace('  - workload: sysbench\n    label: q100', '  - workload: sysbench\n  - workload: sysbench\n    label: q100')).spec.matrix).toHaveLength(3);
+    expect(
+      parseCampaign(
+        text.replace('  - workload: sysbench\n    label: q100', '  - workload: sysbench\n  - workload: sysbench\n    label: q100'),
+      ).spec.matrix,
+    ).toHaveLength(3);
   });
 
   it('fills design and guards: blocked for docker hosts, shuffled for sim-only, and refuses bad values', () => {
@@ -160,8 +180,12 @@ repetitions: 0
     expect(loadCampaign('paper').spec.guards).toEqual({ achievedLoadTolerance: 0.1, maxStealShare: 0.02, maxForeignCpuShare: 0.05 });
     const spec = parseCampaign(minimal('design: shuffled\nguards: { maxStealShare: 0.05, maxForeignCpuShare: null }\n')).spec;
     expect([spec.design, spec.guards]).toEqual(['shuffled', { achievedLoadTolerance: 0.1, maxStealShare: 0.05, maxForeignCpuShare: null }]);
-    expect(refusal(() => parseCampaign(minimal('design: paired\n'), 'p.yaml')).message).toMatch(/p\.yaml:\d+:\d+: design: expected blocked or shuffled/);
-    expect(refusal(() => parseCampaign(minimal('guards: { maxStealShare: 2 }\n'), 'g.yaml')).message).toMatch(/guards\.maxStealShare: expected a fraction from 0 to 1/);
+    expect(refusal(() => parseCampaign(minimal('design: paired\n'), 'p.yaml')).message).toMatch(
+      /p\.yaml:\d+:\d+: design: expected blocked or shuffled/,
+    );
+    expect(refusal(() => parseCampaign(minimal('guards: { maxStealShare: 2 }\n'), 'g.yaml')).message).toMatch(
+      /guards\.maxStealShare: expected a fraction from 0 to 1/,
+    );
   });
 
   it('hashes meaning, not formatting', () => {

@@ -17,14 +17,18 @@ describe('guardViolations', () => {
   });
 
   it('names a flood that missed its offered rate, preferring iperf3 over the NIC counters', () => {
-    expect(guardViolations(load(0.8), run, DEFAULT_GUARDS)).toEqual(['neighbour-0 achieved 0.80 of 1 Gbit/s offered (iperf3, 20% off, tolerance 10%)']);
+    expect(guardViolations(load(0.8), run, DEFAULT_GUARDS)).toEqual([
+      'neighbour-0 achieved 0.80 of 1 Gbit/s offered (iperf3, 20% off, tolerance 10%)',
+    ]);
     expect(guardViolations([...load(0.8, 'nic'), ...load(0.99).slice(1)], run, DEFAULT_GUARDS)).toEqual([]);
     // a sender or a TCP flood reaches what its quota or its receiver allows: that is the measurement
     expect(guardViolations(load(0.5), { ...run, workload: 'udp-sender' }, DEFAULT_GUARDS)).toEqual([]);
     expect(guardViolations(load(0.5), { ...run, workload: 'tcp-receiver' }, DEFAULT_GUARDS)).toHaveLength(0);
     expect(guardViolations(load(0.5), { ...run, workload: 'udp-receiver' }, DEFAULT_GUARDS)).toHaveLength(1);
     // an unlimited flood (no offered rate) has nothing to miss
-    expect(guardViolations([sample('achieved_gbps', 0.1, 'Gbit/s', { container: 'neighbour-0', source: 'nic' })], run, DEFAULT_GUARDS)).toEqual([]);
+    expect(
+      guardViolations([sample('achieved_gbps', 0.1, 'Gbit/s', { container: 'neighbour-0', source: 'nic' })], run, DEFAULT_GUARDS),
+    ).toEqual([]);
   });
 
   it('names steal and foreign CPU on a victim core as a share of the window, and only on the victim cores', () => {
@@ -35,7 +39,10 @@ describe('guardViolations', () => {
       sample('foreign_cpu_time_s', 0.12, 's', { core: '0', who: 'dockerd' }),
       sample('foreign_cpu_time_s', 0.12, 's', { core: '0', who: 'agent' }),
     ];
-    expect(guardViolations(samples, run, DEFAULT_GUARDS)).toEqual(['steal 12% on core 0 (limit 2.0%)', 'foreign CPU 6.0% on core 0 (limit 5.0%)']);
+    expect(guardViolations(samples, run, DEFAULT_GUARDS)).toEqual([
+      'steal 12% on core 0 (limit 2.0%)',
+      'foreign CPU 6.0% on core 0 (limit 5.0%)',
+    ]);
     // a guard set to null is off
     expect(guardViolations(samples, run, { ...DEFAULT_GUARDS, maxStealShare: null, maxForeignCpuShare: 0.1 })).toEqual([]);
   });

@@ -18,14 +18,16 @@ describe('inventory preflight: Node.js on a lab host', () => {
     expect(parseFindings(execFileSync('sh', ['-c', FINDINGS_SCRIPT, 'sh', 'nonexistent0'], { encoding: 'utf8' })).nicCidr).toBeNull();
     // a host whose PATH has id and uname but no node
     const bin = mkdtempSync(join(tmpdir(), 'ironlab-nonode-'));
-    for (const tool of ['id', 'uname']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+    for (const tool of ['id', 'uname'])
+      symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
     const none = parseFindings(execFileSync('/bin/sh', ['-c', FINDINGS_SCRIPT, 'sh', 'lo'], { encoding: 'utf8', env: { PATH: bin } }));
     rmSync(bin, { recursive: true });
     expect(none).toEqual({ uid: f.uid, arch: f.arch, node: null, nicCidr: null });
   });
 
   it('passes Node 20 and later', () => {
-    for (const node of ['v20.0.0', 'v22.11.0', 'v100.1.0']) expect(nodeProblem('lab-a', target, { uid: 0, arch: 'x86_64', node, nicCidr: null }, false)).toBeNull();
+    for (const node of ['v20.0.0', 'v22.11.0', 'v100.1.0'])
+      expect(nodeProblem('lab-a', target, { uid: 0, arch: 'x86_64', node, nicCidr: null }, false)).toBeNull();
   });
 
   it('refuses an older or missing Node with exit 2, naming the host, what it found and the command to run', () => {
@@ -33,11 +35,18 @@ describe('inventory preflight: Node.js on a lab host', () => {
     expect(old.name).toBe('PrerequisiteError'); // the CLI's exit 2
     expect(old.message).toMatch(/^host lab-a: needs Node\.js 20 or later, found v18\.19\.0; install it there, e\.g\. /);
     const none = nodeProblem('lab-b', target, { uid: 0, arch: 'riscv64', node: null, nicCidr: null }, false)!;
-    expect(none.message).toMatch(/^host lab-b: needs Node\.js 20 or later, found none on the SSH session's PATH; install it there, e\.g\. a nodejs package of version 20 or later for riscv64/);
+    expect(none.message).toMatch(
+      /^host lab-b: needs Node\.js 20 or later, found none on the SSH session's PATH; install it there, e\.g\. a nodejs package of version 20 or later for riscv64/,
+    );
   });
 
   it("offers this machine's own node when it can run there, as a command that copies it", () => {
-    const same = nodeProblem('lab-a', target, { uid: 1000, arch: process.arch === 'x64' ? 'x86_64' : process.arch, node: 'v18.19.0', nicCidr: null }, true)!;
+    const same = nodeProblem(
+      'lab-a',
+      target,
+      { uid: 1000, arch: process.arch === 'x64' ? 'x86_64' : process.arch, node: 'v18.19.0', nicCidr: null },
+      true,
+    )!;
     const ldd = execFileSync('ldd', [process.execPath], { encoding: 'utf8' });
     if (/libnode/.test(ldd)) return void expect(same.message).toContain('apt-get install -y nodejs');
     expect(same.message).toContain(
@@ -55,8 +64,14 @@ describe("inventory preflight: the container block on the host's traffic NIC", (
   it('refuses, naming the host and the NIC, a block off the subnet, one holding the NIC address, or a NIC without IPv4', () => {
     const off = blockProblem('lab-a', 'ens1f0', '169.254.1.64/28', at('169.254.0.11/24'))!;
     expect(off.name).toBe('PrerequisiteError');
-    expect(off.message).toBe('host lab-a: containerBlock 169.254.1.64/28 is not inside the subnet of its traffic NIC ens1f0 (169.254.0.0/24); declare a block there');
-    expect(blockProblem('lab-a', 'ens1f0', '169.254.0.0/28', at('169.254.0.11/24'))!.message).toBe('host lab-a: containerBlock 169.254.0.0/28 holds the address of its traffic NIC ens1f0 (169.254.0.11); declare a block without it');
-    expect(blockProblem('lab-b', 'eth9', '169.254.0.64/28', at(null))!.message).toMatch(/^host lab-b: its traffic NIC eth9 has no IPv4 address/);
+    expect(off.message).toBe(
+      'host lab-a: containerBlock 169.254.1.64/28 is not inside the subnet of its traffic NIC ens1f0 (169.254.0.0/24); declare a block there',
+    );
+    expect(blockProblem('lab-a', 'ens1f0', '169.254.0.0/28', at('169.254.0.11/24'))!.message).toBe(
+      'host lab-a: containerBlock 169.254.0.0/28 holds the address of its traffic NIC ens1f0 (169.254.0.11); declare a block without it',
+    );
+    expect(blockProblem('lab-b', 'eth9', '169.254.0.64/28', at(null))!.message).toMatch(
+      /^host lab-b: its traffic NIC eth9 has no IPv4 address/,
+    );
   });
 });

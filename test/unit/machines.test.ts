@@ -19,7 +19,9 @@ describe('run machine', () => {
   it('goes setup -> warmup -> measure -> collect -> teardown -> record', async () => {
     const backend = new FakeBackend();
     const rec = recorder();
-    const actor = createActor(runMachine, { input: { run: testRun(), agent: new FakeAgent('h1', backend), attempt: 1, recorder: rec } }).start();
+    const actor = createActor(runMachine, {
+      input: { run: testRun(), agent: new FakeAgent('h1', backend), attempt: 1, recorder: rec },
+    }).start();
     const snap = await waitFor(actor, (s) => s.status === 'done');
     expect(snap.output).toEqual({ runId: 'r1', hostId: 'h1', outcome: 'done' });
     expect(backend.calls).toEqual(['setup r1', 'warmup r1', 'measure r1', 'collect r1', 'teardown r1']);
@@ -31,7 +33,9 @@ describe('run machine', () => {
       const backend = new FakeBackend();
       backend.failIn = { phase, retryable: phase !== 'setup' };
       const rec = recorder();
-      const actor = createActor(runMachine, { input: { run: testRun(), agent: new FakeAgent('h1', backend), attempt: 1, recorder: rec } }).start();
+      const actor = createActor(runMachine, {
+        input: { run: testRun(), agent: new FakeAgent('h1', backend), attempt: 1, recorder: rec },
+      }).start();
       const snap = await waitFor(actor, (s) => s.status === 'done');
       expect(snap.output).toMatchObject({ outcome: 'failed', phase, retryable: phase !== 'setup' });
       expect(backend.calls.at(-1)).toBe('teardown r1');
@@ -42,7 +46,9 @@ describe('run machine', () => {
   it('tears down on ABORT and reports the run aborted', async () => {
     const backend = new FakeBackend();
     backend.phaseMs = 10_000;
-    const actor = createActor(runMachine, { input: { run: testRun(), agent: new FakeAgent('h1', backend), attempt: 1, recorder: recorder() } }).start();
+    const actor = createActor(runMachine, {
+      input: { run: testRun(), agent: new FakeAgent('h1', backend), attempt: 1, recorder: recorder() },
+    }).start();
     await waitFor(actor, (s) => s.matches('warmup'));
     actor.send({ type: 'ABORT' });
     const snap = await waitFor(actor, (s) => s.status === 'done');
@@ -51,8 +57,16 @@ describe('run machine', () => {
   });
 
   it('phases are named actors that tests can replace', async () => {
-    const machine = runMachine.provide({ actors: { measureRun: fromPromise<void, any>(async () => { throw new Error('replaced'); }) } });
-    const actor = createActor(machine, { input: { run: testRun(), agent: new FakeAgent('h1', new FakeBackend()), attempt: 1, recorder: recorder() } }).start();
+    const machine = runMachine.provide({
+      actors: {
+        measureRun: fromPromise<void, any>(async () => {
+          throw new Error('replaced');
+        }),
+      },
+    });
+    const actor = createActor(machine, {
+      input: { run: testRun(), agent: new FakeAgent('h1', new FakeBackend()), attempt: 1, recorder: recorder() },
+    }).start();
     const snap = await waitFor(actor, (s) => s.status === 'done');
     expect(snap.output).toMatchObject({ outcome: 'failed', phase: 'measure', error: 'replaced' });
   });
@@ -71,8 +85,19 @@ describe('run machine with a peer host', () => {
       a.request = (op, args, opts) => (ids.push(`${a.hostId} ${opts.id}`), request(op, args, opts));
       return a;
     };
-    const run = testRun({ workload: 'udp-receiver', scenarioId: 'udp-receiver', peer: { cpus: [1], hostId: 'p1', address: '169.254.0.12', serverAddress: '169.254.0.11' } });
-    return { journal, server, peer, ids, run, input: { run, agent: agent(new FakeAgent('h1', server)), peerAgent: agent(new FakeAgent('p1', peer)), attempt: 1 } };
+    const run = testRun({
+      workload: 'udp-receiver',
+      scenarioId: 'udp-receiver',
+      peer: { cpus: [1], hostId: 'p1', address: '169.254.0.12', serverAddress: '169.254.0.11' },
+    });
+    return {
+      journal,
+      server,
+      peer,
+      ids,
+      run,
+      input: { run, agent: agent(new FakeAgent('h1', server)), peerAgent: agent(new FakeAgent('p1', peer)), attempt: 1 },
+    };
   }
 
   it('sets up the server then the peer, drives both through every phase, and merges their samples', async () => {
@@ -93,7 +118,11 @@ describe('run machine with a peer host', () => {
     expect(ids).toContain('p1 c1/r1/a1/peer-setup');
     expect(ids).toContain('h1 c1/r1/a1/setup');
     const [result] = rec.results;
-    expect(result.samples.map((x) => `${x.metric} ${x.labels.container ?? ''}`)).toEqual(['victim_events_per_sec victim', 'window_s ', 'packets_sent peer-0']);
+    expect(result.samples.map((x) => `${x.metric} ${x.labels.container ?? ''}`)).toEqual([
+      'victim_events_per_sec victim',
+      'window_s ',
+      'packets_sent peer-0',
+    ]);
     expect(result.provenance).toMatchObject({ backend: 'fake', peerHostId: 'p1', 'peer.role': 'peer' });
   });
 
@@ -102,7 +131,10 @@ describe('run machine with a peer host', () => {
       for (const phase of ['setup', 'warmup', 'measure']) {
         const { journal, server, peer, input } = pair();
         (side === 'server' ? server : peer).failIn = { phase, retryable: false };
-        const snap = await waitFor(createActor(runMachine, { input: { ...input, recorder: recorder() } }).start(), (s) => s.status === 'done');
+        const snap = await waitFor(
+          createActor(runMachine, { input: { ...input, recorder: recorder() } }).start(),
+          (s) => s.status === 'done',
+        );
         expect(snap.output, `${side} ${phase}`).toMatchObject({ outcome: 'failed', phase, retryable: false });
         expect(journal, `${side} ${phase}`).toEqual(expect.arrayContaining(['h1 teardown r1', 'p1 teardown r1']));
         if (side === 'server' && phase === 'setup') expect(journal).not.toContain('p1 setup r1');
@@ -141,7 +173,11 @@ function memoryLedger(maxAttempts = 3) {
   return { ops, attempts, status, done };
 }
 
-function campaignWith(agents: FakeAgent[], runs = [0, 1, 2, 3, 4, 5].map((i) => testRun({ runId: `r${i}`, repetition: i })), hostWaitMs = 30_000) {
+function campaignWith(
+  agents: FakeAgent[],
+  runs = [0, 1, 2, 3, 4, 5].map((i) => testRun({ runId: `r${i}`, repetition: i })),
+  hostWaitMs = 30_000,
+) {
   const ledger = memoryLedger();
   const byId = new Map(agents.map((a) => [a.hostId, a]));
   const machine = campaignMachine.provide({
@@ -152,7 +188,17 @@ function campaignWith(agents: FakeAgent[], runs = [0, 1, 2, 3, 4, 5].map((i) => 
       analyse: fromPromise<unknown, { campaignId: string }>(async () => ({ analysed: true })),
     },
   });
-  return { machine, ledger, input: { campaignId: 'c1', serverHosts: agents.map((a) => a.hostId), agentFor: (h: string) => (byId.get(h)?.lost ? undefined : byId.get(h)), ledger: ledger.ops, hostWaitMs } };
+  return {
+    machine,
+    ledger,
+    input: {
+      campaignId: 'c1',
+      serverHosts: agents.map((a) => a.hostId),
+      agentFor: (h: string) => (byId.get(h)?.lost ? undefined : byId.get(h)),
+      ledger: ledger.ops,
+      hostWaitMs,
+    },
+  };
 }
 
 describe('campaign machine', () => {
@@ -218,7 +264,10 @@ describe('campaign machine: blocks and guards', () => {
     // three blocks of three runs each, queued block after block as the blocked design plans them
     const runs = [0, 1, 2].flatMap((b) => ['a', 'b', 'c'].map((x) => testRun({ runId: `${x}${b}`, repetition: b })));
     const { machine, input } = campaignWith(agents, runs);
-    const snap = await waitFor(createActor(machine, { input: { ...input, blockOf: (r: RunSpec) => `block-${r.repetition}` } }).start(), (s) => s.status === 'done');
+    const snap = await waitFor(
+      createActor(machine, { input: { ...input, blockOf: (r: RunSpec) => `block-${r.repetition}` } }).start(),
+      (s) => s.status === 'done',
+    );
     expect(snap.context.counts).toMatchObject({ done: 9, failed: 0 });
     const hostOf = new Map<string, string>();
     for (const a of agents) for (const c of (a.impl as FakeBackend).calls) if (c.startsWith('setup ')) hostOf.set(c.slice(6), a.hostId);
@@ -236,7 +285,10 @@ describe('campaign machine: blocks and guards', () => {
       return (ledger.attempts.get(r.runId) ?? 0) < 3 ? ('todo' as const) : ('done' as const);
     };
     const guardCheck = (_r: RunResult, run: RunSpec) => (run.runId === 'g' ? ['steal 12% on core 0'] : []);
-    const snap = await waitFor(createActor(machine, { input: { ...input, guardCheck, ledger: { ...input.ledger, guardRun } } }).start(), (s) => s.status === 'done');
+    const snap = await waitFor(
+      createActor(machine, { input: { ...input, guardCheck, ledger: { ...input.ledger, guardRun } } }).start(),
+      (s) => s.status === 'done',
+    );
     expect(guarded).toEqual(['g: steal 12% on core 0', 'g: steal 12% on core 0', 'g: steal 12% on core 0']);
     expect(snap.context.counts).toMatchObject({ total: 2, done: 2, failed: 0, retried: 2, guarded: 3 });
     // the repeated run went first in line, before the run queued after it
@@ -253,7 +305,19 @@ describe('campaign machine with peer hosts', () => {
     const c = campaignWith(agents, runs);
     const addresses: Record<string, string> = { s1: '169.254.0.11', p1: '169.254.0.12' };
     const blocks: Record<string, string> = { s1: '169.254.8.0/24', p1: '169.254.9.64/26' };
-    return { ...c, journal, backends, agents, input: { ...c.input, serverHosts: ['s1'], peerHosts: ['p1'], addressOf: (h: string) => addresses[h], containerBlockOf: (h: string) => blocks[h] } };
+    return {
+      ...c,
+      journal,
+      backends,
+      agents,
+      input: {
+        ...c.input,
+        serverHosts: ['s1'],
+        peerHosts: ['p1'],
+        addressOf: (h: string) => addresses[h],
+        containerBlockOf: (h: string) => blocks[h],
+      },
+    };
   }
   const network = (i: number) => testRun({ runId: `n${i}`, workload: 'tcp-receiver', scenarioId: 'tcp-receiver', repetition: i });
   const control = (i: number) => testRun({ runId: `s${i}`, repetition: i });
@@ -267,7 +331,14 @@ describe('campaign machine with peer hosts', () => {
     expect(snap.value).toBe('done');
     expect(ledger.done.sort()).toEqual(['n0', 'n1', 's0', 's1']);
     expect(backends[1].calls.filter((c) => c.startsWith('setup'))).toEqual(['setup n0', 'setup n1']);
-    expect(seen.find((r) => r.runId === 'n0')?.peer).toEqual({ cpus: [1], hostId: 'p1', address: '169.254.0.12', serverAddress: '169.254.0.11', block: '169.254.9.64/26', serverBlock: '169.254.8.0/24' });
+    expect(seen.find((r) => r.runId === 'n0')?.peer).toEqual({
+      cpus: [1],
+      hostId: 'p1',
+      address: '169.254.0.12',
+      serverAddress: '169.254.0.11',
+      block: '169.254.9.64/26',
+      serverBlock: '169.254.8.0/24',
+    });
     expect(seen.find((r) => r.runId === 's0')?.peer).toEqual({ cpus: [1] });
     expect(snap.context.busy).toEqual({});
   });

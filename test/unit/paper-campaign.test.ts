@@ -17,7 +17,15 @@ describe('the paper set-up, in one place', () => {
   it('gives the campaign the settings and the scenarios the simulator calibrates with', () => {
     const { spec } = loadCampaign('paper');
     const run = paperRunSpec({ workload: 'sysbench' });
-    expect(spec.defaults).toEqual({ warmupS: run.warmupS, durationS: run.durationS, neighbours: 2, victim: run.victim, neighbour: run.neighbour, peer: run.peer, nicCpus: run.nicCpus });
+    expect(spec.defaults).toEqual({
+      warmupS: run.warmupS,
+      durationS: run.durationS,
+      neighbours: 2,
+      victim: run.victim,
+      neighbour: run.neighbour,
+      peer: run.peer,
+      nicCpus: run.nicCpus,
+    });
     expect(spec.defaults.victim.quotaUs).toBe(33333);
     const cells = expandCells(spec).filter((c) => c.workload !== 'sysbench');
     // the campaign fills in each flood's defaults (flows, message size); the calibration leaves them to the simulator
@@ -28,6 +36,14 @@ describe('the paper set-up, in one place', () => {
 
   it('gives a campaign file that says nothing the same set-up with one neighbour: 50% quota each on core 0', () => {
     const { spec } = parseCampaign('name: t\nhosts: [{ id: h, backend: sim }]\nmatrix:\n  - workload: sysbench\n');
-    expect(spec.defaults).toEqual({ warmupS: 1, durationS: 5, neighbours: 1, victim: { quotaUs: 50000, periodUs: 100000, cpus: [0] }, neighbour: { quotaUs: 50000, periodUs: 100000, cpus: [0] }, peer: { cpus: [1] }, nicCpus: [0] });
+    expect(spec.defaults).toEqual({
+      warmupS: 1,
+      durationS: 5,
+      neighbours: 1,
+      victim: { quotaUs: 50000, periodUs: 100000, cpus: [0] },
+      neighbour: { quotaUs: 50000, periodUs: 100000, cpus: [0] },
+      peer: { cpus: [1] },
+      nicCpus: [0],
+    });
   });
 });

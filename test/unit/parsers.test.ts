@@ -92,7 +92,9 @@ describe('/proc and cgroup parsers', () => {
   });
 
   it('reads a namespace snmp table and net/dev counters', () => {
-    const snmp = parseSnmp('Ip: Forwarding DefaultTTL\nIp: 1 64\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors\nUdp: 10 0 1 20 3\n');
+    const snmp = parseSnmp(
+      'Ip: Forwarding DefaultTTL\nIp: 1 64\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors\nUdp: 10 0 1 20 3\n',
+    );
     expect(snmp.Udp).toEqual({ InDatagrams: 10, NoPorts: 0, InErrors: 1, OutDatagrams: 20, RcvbufErrors: 3 });
     const dev = parseNetDev(
       'Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0\n  eth0: 1000      10    0    2    0     0          0         0     5000      50    0    1    0     0       0          0\n',
@@ -101,7 +103,8 @@ describe('/proc and cgroup parsers', () => {
   });
 
   it('reads qdisc drops and the default route device', () => {
-    const tc = 'qdisc htb 1: root refcnt 2 r2q 10 default 0x10 direct_packets_stat 0\n Sent 123 bytes 4 pkt (dropped 5, overlimits 6 requeues 0)\n';
+    const tc =
+      'qdisc htb 1: root refcnt 2 r2q 10 default 0x10 direct_packets_stat 0\n Sent 123 bytes 4 pkt (dropped 5, overlimits 6 requeues 0)\n';
     expect(parseQdiscDrops(tc, 'htb')).toBe(5);
     expect(parseQdiscDrops(tc, 'fq')).toBe(0);
     expect(defaultRouteDev('Iface\tDestination\tGateway\neth0\t00000000\t0101A8C0\n')).toBe('eth0');
@@ -110,7 +113,12 @@ describe('/proc and cgroup parsers', () => {
 
 describe('workload output parsers', () => {
   it('cuts sysbench interval reports to the measurement window', () => {
-    const lines = ['2026-01-01T00:00:01.000Z [ 1s ] thds: 1 eps: 100.00 lat (ms,95%): 1', '2026-01-01T00:00:02.010Z [ 2s ] thds: 1 eps: 200.00 lat (ms,95%): 1', '2026-01-01T00:00:03.005Z [ 3s ] thds: 1 eps: 300.00 lat (ms,95%): 1', '2026-01-01T00:00:04.000Z [ 4s ] thds: 1 eps: 999.00 lat (ms,95%): 1'];
+    const lines = [
+      '2026-01-01T00:00:01.000Z [ 1s ] thds: 1 eps: 100.00 lat (ms,95%): 1',
+      '2026-01-01T00:00:02.010Z [ 2s ] thds: 1 eps: 200.00 lat (ms,95%): 1',
+      '2026-01-01T00:00:03.005Z [ 3s ] thds: 1 eps: 300.00 lat (ms,95%): 1',
+      '2026-01-01T00:00:04.000Z [ 4s ] thds: 1 eps: 999.00 lat (ms,95%): 1',
+    ];
     const iv = parseSysbenchIntervals(lines.join('\n'));
     expect(iv).toHaveLength(4);
     // window [1.0 s, 3.1 s]: the warm-up interval (0-1 s) and the one after the window are left out
@@ -138,10 +146,13 @@ describe('workload output parsers', () => {
 
 describe('image recipe and workload argv', () => {
   it('reads the mirror from apt configuration in both formats', () => {
-    const deb822 = 'Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\n';
+    const deb822 =
+      'Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\n';
     expect(mirrorFromDeb822(deb822, 'bookworm')).toBe('http://mirror.invalid/debian');
     expect(mirrorFromDeb822(deb822, 'trixie')).toBeNull();
-    expect(mirrorFromSourcesList('# c\ndeb [arch=amd64] http://mirror.invalid/debian bookworm main\n', 'bookworm')).toBe('http://mirror.invalid/debian');
+    expect(mirrorFromSourcesList('# c\ndeb [arch=amd64] http://mirror.invalid/debian bookworm main\n', 'bookworm')).toBe(
+      'http://mirror.invalid/debian',
+    );
   });
 
   it('tags the image with a hash of its recipe', () => {
@@ -151,7 +162,23 @@ describe('image recipe and workload argv', () => {
 
   it('builds flood argv from the catalog only, bounded in time, to link-local servers', () => {
     const argv = iperf3ClientArgv('udp-receiver', { rateGbps: 2, messageBytes: 1200 }, '169.254.7.10', 5);
-    expect(argv).toEqual(['iperf3', '--client', '169.254.7.10', '--port', '5201', '--json', '--time', '5', '--length', '1200', '--parallel', '1', '--bitrate', '2000000000', '--udp']);
+    expect(argv).toEqual([
+      'iperf3',
+      '--client',
+      '169.254.7.10',
+      '--port',
+      '5201',
+      '--json',
+      '--time',
+      '5',
+      '--length',
+      '1200',
+      '--parallel',
+      '1',
+      '--bitrate',
+      '2000000000',
+      '--udp',
+    ]);
     expect(floodPlan('udp-sender', { rateGbps: 1 })).toEqual({ clientSide: 'neighbour', htbRateBps: 1e9 });
     expect(iperf3ClientArgv('udp-sender', { rateGbps: 1 }, '169.254.7.100', 3)).toContain('0'); // -b 0: HTB does the limiting
     expect(() => iperf3ClientArgv('tcp-sender', {}, '10.0.0.1', 3)).toThrow(/link-local/);

@@ -37,7 +37,10 @@ describe('IRON kernel series', () => {
   });
 
   it('reads what the fragment switches off, so that a select turning one back on stops the build', () => {
-    expect(unwantedOptions('CONFIG_A=y\n# CONFIG_IPV6 is not set\n# a comment\n# CONFIG_VT is not set\n')).toEqual(['CONFIG_IPV6', 'CONFIG_VT']);
+    expect(unwantedOptions('CONFIG_A=y\n# CONFIG_IPV6 is not set\n# a comment\n# CONFIG_VT is not set\n')).toEqual([
+      'CONFIG_IPV6',
+      'CONFIG_VT',
+    ]);
     expect(unwantedOptions(readFileSync(join(KERNEL_DIR, 'guest.config'), 'utf8'))).toContain('CONFIG_IRQ_TIME_ACCOUNTING');
   });
 

@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { METRIC, sample, type Sample } from '../../agents/samples.ts';
 import { controllerSeries, controllerSvg, controllerTimelines } from '../../orchestrator/report/controller-timeline.ts';
 
-function period(container: string, t: string, v: { charged: number; credited: number; debt: number; quota: number; drops: number }): Sample[] {
+function period(
+  container: string,
+  t: string,
+  v: { charged: number; credited: number; debt: number; quota: number; drops: number },
+): Sample[] {
   const l = { container, t };
   return [
     sample(METRIC.controllerChargedS, v.charged, 's', l),
@@ -25,11 +29,26 @@ const samples = [
 describe('controller timeline (HTML report)', () => {
   it('turns the per-period samples into ordered series in ms', () => {
     const [s] = controllerSeries(samples);
-    expect(s).toEqual({ container: 'neighbour-0', t: [0.1, 0.2, 0.3], chargedMs: [30, 60, 1], creditedMs: [1, 0, 0], debtMs: [0, 12, 0], quotaMs: [20, 5, 49], drops: [0, 0, 1234] });
+    expect(s).toEqual({
+      container: 'neighbour-0',
+      t: [0.1, 0.2, 0.3],
+      chargedMs: [30, 60, 1],
+      creditedMs: [1, 0, 0],
+      debtMs: [0, 12, 0],
+      quotaMs: [20, 5, 49],
+      drops: [0, 0, 1234],
+    });
   });
 
   it('takes the first completed ebpf repetition per scenario, none of the none runs', () => {
-    const run = (runId: string, enforcement: string, repetition: number, status = 'done') => ({ runId, scenarioId: 'udp-receiver', enforcement, status, repetition, samples });
+    const run = (runId: string, enforcement: string, repetition: number, status = 'done') => ({
+      runId,
+      scenarioId: 'udp-receiver',
+      enforcement,
+      status,
+      repetition,
+      samples,
+    });
     const tl = controllerTimelines([run('r3', 'ebpf', 1), run('r1', 'none', 0), run('r2', 'ebpf', 0, 'failed'), run('r4', 'ebpf', 0)]);
     expect(tl.map((x) => x.runId)).toEqual(['r4']);
     expect(controllerTimelines([run('r1', 'none', 0)])).toEqual([]);

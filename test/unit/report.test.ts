@@ -4,16 +4,36 @@ import { summarizePenalties, type RunRecord } from '../../orchestrator/analysis/
 import { ReportJson, reportCsv, reportJson, reportTable, type CsvRunRecord } from '../../orchestrator/report/index.ts';
 
 let seq = 0;
-function rec(scenarioId: string, workload: RunRecord['workload'], params: RunRecord['params'], enforcement: RunRecord['enforcement'], events: number, extra: Partial<CsvRunRecord> = {}): CsvRunRecord {
+function rec(
+  scenarioId: string,
+  workload: RunRecord['workload'],
+  params: RunRecord['params'],
+  enforcement: RunRecord['enforcement'],
+  events: number,
+  extra: Partial<CsvRunRecord> = {},
+): CsvRunRecord {
   return {
-    runId: `r${++seq}`, scenarioId, workload, params, enforcement, repetition: seq % 3, status: 'done', victimCore: 0, hostId: 'sim-1',
-    samples: [sample('victim_events_per_sec', events, 'events/s', { container: 'victim' }), sample('ksoftirqd_share', 0.54, 'ratio', { core: '0' })],
+    runId: `r${++seq}`,
+    scenarioId,
+    workload,
+    params,
+    enforcement,
+    repetition: seq % 3,
+    status: 'done',
+    victimCore: 0,
+    hostId: 'sim-1',
+    samples: [
+      sample('victim_events_per_sec', events, 'events/s', { container: 'victim' }),
+      sample('ksoftirqd_share', 0.54, 'ratio', { core: '0' }),
+    ],
     ...extra,
   };
 }
 const tcpRx9 = { rateGbps: 9, flows: 1 };
 const records: CsvRunRecord[] = [
-  ...['none', 'iron-kernel', 'ebpf'].flatMap((e) => [100, 102, 98].map((v) => rec('sysbench', 'sysbench', {}, e as RunRecord['enforcement'], v))),
+  ...['none', 'iron-kernel', 'ebpf'].flatMap((e) =>
+    [100, 102, 98].map((v) => rec('sysbench', 'sysbench', {}, e as RunRecord['enforcement'], v)),
+  ),
   ...[50, 51, 49].map((v) => rec('tcp-receiver rateGbps=9', 'tcp-receiver', tcpRx9, 'none', v)),
   ...[99, 100, 101].map((v) => rec('tcp-receiver rateGbps=9', 'tcp-receiver', tcpRx9, 'iron-kernel', v)),
   rec('tcp-receiver rateGbps=9', 'tcp-receiver', tcpRx9, 'ebpf', 90),
@@ -39,7 +59,15 @@ describe('reportTable', () => {
   });
 
   it('orders rows by catalog workload, then parameters, then none, iron-kernel, ebpf', () => {
-    const order = lines.filter((l) => l.startsWith('│ ') && !l.includes('scenario')).map((l) => l.split('│').slice(1, 3).map((c) => c.trim()).join(' / '));
+    const order = lines
+      .filter((l) => l.startsWith('│ ') && !l.includes('scenario'))
+      .map((l) =>
+        l
+          .split('│')
+          .slice(1, 3)
+          .map((c) => c.trim())
+          .join(' / '),
+      );
     expect(order).toEqual([
       'udp-sender unlimited / none',
       'udp-sender rateGbps=2 / none',
@@ -60,21 +88,33 @@ describe('reportJson', () => {
 
   it('carries penalty, CI, n, victim means and ksoftirqd share per scenario', () => {
     const s = json.scenarios.find((x) => x.id === 'tcp-receiver rateGbps=9' && x.enforcement === 'none')!;
-    expect(s).toMatchObject({ workload: 'tcp-receiver', params: { rateGbps: 9, flows: 1 }, penalty: { mean: 2, n: 3 }, victim: { controlEventsPerSec: 100, interferenceEventsPerSec: 50 }, ksoftirqdShare: 0.54 });
+    expect(s).toMatchObject({
+      workload: 'tcp-receiver',
+      params: { rateGbps: 9, flows: 1 },
+      penalty: { mean: 2, n: 3 },
+      victim: { controlEventsPerSec: 100, interferenceEventsPerSec: 50 },
+      ksoftirqdShare: 0.54,
+    });
     expect(s.penalty.ci95![0]).toBeCloseTo(1.91131, 5);
     expect(json.scenarios.find((x) => x.id === 'udp-sender unlimited')!.params).not.toHaveProperty('rateGbps');
     expect(json.scenarios.find((x) => x.enforcement === 'ebpf')!.penalty.ci95).toBeNull();
   });
 
-  it('names the victim\'s primary metric, its unit and direction beside the sysbench-era field names', () => {
+  it("names the victim's primary metric, its unit and direction beside the sysbench-era field names", () => {
     const s = json.scenarios.find((x) => x.id === 'tcp-receiver rateGbps=9' && x.enforcement === 'none')!;
     expect(s.victim).toEqual({
-      controlEventsPerSec: 100, interferenceEventsPerSec: 50,
-      metric: 'victim_events_per_sec', unit: 'events/s', direction: 'higher-is-better', controlValue: 100, interferenceValue: 50,
+      controlEventsPerSec: 100,
+      interferenceEventsPerSec: 50,
+      metric: 'victim_events_per_sec',
+      unit: 'events/s',
+      direction: 'higher-is-better',
+      controlValue: 100,
+      interferenceValue: 50,
     });
     // a report written before these names existed still reads (a --baseline file)
     const old = JSON.parse(JSON.stringify(json));
-    for (const x of old.scenarios) x.victim = { controlEventsPerSec: x.victim.controlEventsPerSec, interferenceEventsPerSec: x.victim.interferenceEventsPerSec };
+    for (const x of old.scenarios)
+      x.victim = { controlEventsPerSec: x.victim.controlEventsPerSec, interferenceEventsPerSec: x.victim.interferenceEventsPerSec };
     expect(ReportJson.safeParse(old).success).toBe(true);
   });
 });
@@ -83,15 +123,22 @@ describe('reportCsv', () => {
   it('writes one RFC 4180 row per sample of each done run', () => {
     const odd: CsvRunRecord = {
       ...rec('tcp-receiver rateGbps=9', 'tcp-receiver', tcpRx9, 'none', 1),
-      runId: 'r-odd', hostId: 'host,"a"',
+      runId: 'r-odd',
+      hostId: 'host,"a"',
       samples: [sample('packets_dropped', 3, 'packets', { reason: 'nic_throttled', container: 'neighbour-0' })],
     };
     const failed: CsvRunRecord = { ...rec('sysbench', 'sysbench', {}, 'none', 5), status: 'failed' };
     const csv = reportCsv(campaign, [records[0], odd, failed]);
     const lines = csv.split('\r\n');
-    expect(lines[0]).toBe('campaign,run,scenario,workload,rateGbps,flows,messageBytes,enforcement,repetition,host,metric,value,unit,labels');
-    expect(lines[1]).toBe(`c-2024,${records[0].runId},sysbench,sysbench,,,,none,${records[0].repetition},sim-1,victim_events_per_sec,100,events/s,container=victim`);
-    expect(lines).toContain(`c-2024,r-odd,tcp-receiver rateGbps=9,tcp-receiver,9,1,,none,${odd.repetition},"host,""a""",packets_dropped,3,packets,container=neighbour-0;reason=nic_throttled`);
+    expect(lines[0]).toBe(
+      'campaign,run,scenario,workload,rateGbps,flows,messageBytes,enforcement,repetition,host,metric,value,unit,labels',
+    );
+    expect(lines[1]).toBe(
+      `c-2024,${records[0].runId},sysbench,sysbench,,,,none,${records[0].repetition},sim-1,victim_events_per_sec,100,events/s,container=victim`,
+    );
+    expect(lines).toContain(
+      `c-2024,r-odd,tcp-receiver rateGbps=9,tcp-receiver,9,1,,none,${odd.repetition},"host,""a""",packets_dropped,3,packets,container=neighbour-0;reason=nic_throttled`,
+    );
     expect(lines).toHaveLength(1 + 2 + 1 + 1); // header, 2 samples, 1 sample, trailing empty
     expect(lines.at(-1)).toBe('');
   });

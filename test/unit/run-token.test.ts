@@ -10,7 +10,10 @@ import { CHECKOUT, runAsNobody } from '../fakes/as-nobody.ts';
 
 const MODULE = resolve('orchestrator/run-token.ts');
 const node = (code: string, opts: { tmp: string }) =>
-  spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { env: { ...process.env, TMPDIR: opts.tmp }, encoding: 'utf8' });
+  spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    env: { ...process.env, TMPDIR: opts.tmp },
+    encoding: 'utf8',
+  });
 
 function sharedTmp(): string {
   const tmp = mkdtempSync(join(tmpdir(), 'ironlab-tokens-'));
@@ -34,8 +37,12 @@ describe('run token directory', () => {
     const stale = join(tmp, 'ironlab-run-999999999-abc');
     mkdirSync(stale);
     writeFileSync(join(stale, 'token'), 'x', { mode: 0o600 });
-    const code = (view: string) => `import { createRunToken } from '${join(view, relative(CHECKOUT, MODULE))}'; const t = createRunToken(); console.log(t.file); t.remove();`;
-    const r = runAsNobody((view) => [process.execPath, '--import', 'tsx', '--input-type=module', '-e', code(view)], { ...process.env, TMPDIR: tmp });
+    const code = (view: string) =>
+      `import { createRunToken } from '${join(view, relative(CHECKOUT, MODULE))}'; const t = createRunToken(); console.log(t.file); t.remove();`;
+    const r = runAsNobody((view) => [process.execPath, '--import', 'tsx', '--input-type=module', '-e', code(view)], {
+      ...process.env,
+      TMPDIR: tmp,
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(existsSync(stale)).toBe(true);
   });

@@ -21,13 +21,30 @@ const TOKEN = 'a-test-token-of-24-chars';
 
 function run(status: RunTimes['status'], startedS: number | null, finishedS: number | null): RunTimes {
   const at = (s: number | null) => (s === null ? null : new Date(s * 1000).toISOString());
-  return { runId: `r${Math.random()}`, scenarioId: 's', enforcement: 'none', status, attempts: startedS === null ? 0 : 1, hostId: 'h', startedAt: at(startedS), finishedAt: at(finishedS) };
+  return {
+    runId: `r${Math.random()}`,
+    scenarioId: 's',
+    enforcement: 'none',
+    status,
+    attempts: startedS === null ? 0 : 1,
+    hostId: 'h',
+    startedAt: at(startedS),
+    finishedAt: at(finishedS),
+  };
 }
 
 describe('progress and ETA', () => {
   it('counts the runs and projects the end from the recent pace (runs per wall second, hosts in parallel)', () => {
     // two hosts, one run each per 10 s: 4 finished in the 20 s since the first started, 6 left -> 30 s
-    const runs = [run('done', 0, 10), run('done', 0, 10), run('done', 10, 20), run('failed', 10, 20), run('running', 20, null), run('running', 20, null), ...Array.from({ length: 4 }, () => run('todo', null, null))];
+    const runs = [
+      run('done', 0, 10),
+      run('done', 0, 10),
+      run('done', 10, 20),
+      run('failed', 10, 20),
+      run('running', 20, null),
+      run('running', 20, null),
+      ...Array.from({ length: 4 }, () => run('todo', null, null)),
+    ];
     const p = progressOf(runs, 20_000, true);
     expect(p).toMatchObject({ total: 10, done: 3, failed: 1, running: 2, todo: 4, startedAt: new Date(0).toISOString(), runsPerMin: 12 });
     expect(p.etaAt).toBe(new Date(20_000 + 30_000).toISOString());
@@ -52,7 +69,17 @@ describe('running, queued or stale', () => {
   });
 
   it('derives the state from the stored status, the ledger and the orchestrator', () => {
-    const activity = (attempts: number) => ({ campaignId: 'c', status: 'running' as const, total: 4, done: 0, failed: 0, running: attempts ? 1 : 0, attempts, lastChangeAt: null, orchestrator: null });
+    const activity = (attempts: number) => ({
+      campaignId: 'c',
+      status: 'running' as const,
+      total: 4,
+      done: 0,
+      failed: 0,
+      running: attempts ? 1 : 0,
+      attempts,
+      lastChangeAt: null,
+      orchestrator: null,
+    });
     expect(stateOf('running', activity(0), true)).toBe('queued');
     expect(stateOf('running', activity(1), true)).toBe('running');
     expect(stateOf('running', activity(1), null)).toBe('running');
@@ -112,7 +139,10 @@ describe('the dashboard server on loopback, without a token', () => {
   let url: string;
 
   beforeAll(async () => {
-    built = await buildReportStore([{ id: 'c-old', createdAt: '2024-05-01T10:00:00.000Z' }, { id: 'c-fail', createdAt: '2024-05-02T10:00:00.000Z', failures: [['sysbench', 'none', 0]] }]);
+    built = await buildReportStore([
+      { id: 'c-old', createdAt: '2024-05-01T10:00:00.000Z' },
+      { id: 'c-fail', createdAt: '2024-05-02T10:00:00.000Z', failures: [['sysbench', 'none', 0]] },
+    ]);
     server = new DashboardServer({ store: sqliteDashboardStore(built.path), host: '127.0.0.1', port: 0, token: null, tickMs: 50 });
     url = await server.listen();
   });
@@ -136,7 +166,9 @@ describe('the dashboard server on loopback, without a token', () => {
     const expected = (await campaignSummary(store, 'c-old')).json.scenarios;
     await store.close();
     expect(detail.penalties).toHaveLength(expected.length);
-    expect(detail.penalties.map((p: any) => [p.scenario, p.enforcement, p.mean, p.ci95, p.n])).toEqual(expected.map((s) => [s.id, s.enforcement, s.penalty.mean, s.penalty.ci95, s.penalty.n]));
+    expect(detail.penalties.map((p: any) => [p.scenario, p.enforcement, p.mean, p.ci95, p.n])).toEqual(
+      expected.map((s) => [s.id, s.enforcement, s.penalty.mean, s.penalty.ci95, s.penalty.n]),
+    );
     expect(detail.reportUrl).toBe('/campaigns/c-old/report.html');
     expect((await fetch(`${url}/api/campaigns/nope`)).status).toBe(404);
   });
@@ -177,22 +209,52 @@ describe('the dashboard server on loopback, without a token', () => {
     try {
       await events.next((e) => e.event === 'campaigns');
       await events.next((e) => e.event === 'campaign' && e.data === null);
-      await store.createCampaign({ id, name: 'smoke', mode: 'sim', createdAt: new Date().toISOString(), spec: loaded.spec, specHash: hashSpec(loaded.spec), sourcePath: 'builtin:smoke', sourceText: '', seed: 1, provenance: {} }, plan);
+      await store.createCampaign(
+        {
+          id,
+          name: 'smoke',
+          mode: 'sim',
+          createdAt: new Date().toISOString(),
+          spec: loaded.spec,
+          specHash: hashSpec(loaded.spec),
+          sourcePath: 'builtin:smoke',
+          sourceText: '',
+          seed: 1,
+          provenance: {},
+        },
+        plan,
+      );
       await store.heartbeat(id, orchestratorIdentity());
       const queued = await events.next((e) => e.event === 'campaigns' && e.data[0]?.id === id);
-      expect(queued.data[0]).toMatchObject({ state: 'queued', hosts: [{ id: 'sim-1', backend: 'sim' }], progress: { total: plan.length, done: 0 } });
+      expect(queued.data[0]).toMatchObject({
+        state: 'queued',
+        hosts: [{ id: 'sim-1', backend: 'sim' }],
+        progress: { total: plan.length, done: 0 },
+      });
       expect(queued.data[0].startedBy).toBe(`${orchestratorIdentity().user}@${orchestratorIdentity().host}`);
 
       const control = plan.find((r) => r.workload === 'sysbench' && r.enforcement === 'none')!;
       const flood = plan.find((r) => r.workload === 'tcp-receiver' && r.enforcement === 'none')!;
-      for (const [r, eps] of [[control, 1000], [flood, 400]] as const) {
+      for (const [r, eps] of [
+        [control, 1000],
+        [flood, 400],
+      ] as const) {
         await store.startRun(id, r.runId, 'sim-1');
-        await store.completeRun(id, r.runId, [{ metric: 'victim_events_per_sec', value: eps, unit: 'events/s', labels: { container: 'victim' } }], {});
+        await store.completeRun(
+          id,
+          r.runId,
+          [{ metric: 'victim_events_per_sec', value: eps, unit: 'events/s', labels: { container: 'victim' } }],
+          {},
+        );
       }
       const two = await events.next((e) => e.event === 'campaign' && e.data?.progress.done === 2);
       expect(two.data.state).toBe('running');
       expect(two.data.progress.etaAt).not.toBeNull();
-      expect(two.data.penalties.find((p: any) => p.scenario === flood.scenarioId && p.enforcement === 'none')).toMatchObject({ mean: 2.5, n: 1, ci95: null });
+      expect(two.data.penalties.find((p: any) => p.scenario === flood.scenarioId && p.enforcement === 'none')).toMatchObject({
+        mean: 2.5,
+        n: 1,
+        ci95: null,
+      });
 
       // an orchestrator on this host whose process is gone: stale at once, not at the next beat
       await store.heartbeat(id, { ...orchestratorIdentity(), pid: 2 ** 22 + 1 });

@@ -30,7 +30,10 @@ describe('slurm: which hosts a campaign asks for', () => {
   it('any N nodes when the campaign names none of the cluster, host i on node i with its roles', () => {
     expect(hostRequest(spec, ['lab-1', 'lab-2', 'lab-3'])).toEqual({ nodelist: null, count: 2 });
     const on = onNodes(spec, ['lab-3', 'lab-4']);
-    expect(on.hosts.map((h) => [h.id, h.roles])).toEqual([['lab-3', ['server']], ['lab-4', ['peer']]]);
+    expect(on.hosts.map((h) => [h.id, h.roles])).toEqual([
+      ['lab-3', ['server']],
+      ['lab-4', ['peer']],
+    ]);
   });
   it('exactly its nodes when it names them all; a mix is refused naming both sides', () => {
     const named = parseCampaign(text('[{ id: lab-2, backend: sim }, { id: lab-1, backend: sim, roles: [peer] }]')).spec;
@@ -40,7 +43,7 @@ describe('slurm: which hosts a campaign asks for', () => {
   });
 });
 
-describe('slurm: the emulated lab\'s configuration', () => {
+describe("slurm: the emulated lab's configuration", () => {
   const state = localLabPlan(3, '/tmp/tb');
   const nodes: SlurmNode[] = state.hosts.map((h) => ({ host: h, cpus: 2, features: ['veth', 'docker'], dockerSocket: h.dockerd!.socket }));
   const f = slurmFiles('/tmp/tb');
@@ -51,10 +54,15 @@ describe('slurm: the emulated lab\'s configuration', () => {
     expect(conf).toContain('PartitionName=lab Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=EXCLUSIVE');
     expect(conf).toContain('AuthInfo=socket=/tmp/tb/slurm/munge/munge.socket');
     // Everything Slurm writes stays in the testbed's directory.
-    for (const line of conf.split('\n').filter((l) => /(File|Dir|Location|Prolog|Epilog)=/.test(l))) expect(line).toContain('=/tmp/tb/slurm/');
+    for (const line of conf.split('\n').filter((l) => /(File|Dir|Location|Prolog|Epilog)=/.test(l)))
+      expect(line).toContain('=/tmp/tb/slurm/');
   });
-  it('a job step gets its node\'s dockerd, NIC and container block; the epilog reaps with the node\'s dockerd', () => {
-    expect(taskProlog(nodes)).toContain(`lab-3) echo "export DOCKER_HOST=unix://${state.hosts[2].dockerd!.socket}"; echo "export IRONLAB_NIC=eth0"; echo "export IRONLAB_CONTAINER_BLOCK=169.254.0.96/28" ;;`);
-    expect(epilog(nodes, '/usr/bin/node')).toMatch(/lab-1\) DOCKER_HOST=unix:\/\/\S+lab-1\.sock \/usr\/bin\/node \S+ironlab\.mjs reap --backend docker --host-id "\$SLURMD_NODENAME"/);
+  it("a job step gets its node's dockerd, NIC and container block; the epilog reaps with the node's dockerd", () => {
+    expect(taskProlog(nodes)).toContain(
+      `lab-3) echo "export DOCKER_HOST=unix://${state.hosts[2].dockerd!.socket}"; echo "export IRONLAB_NIC=eth0"; echo "export IRONLAB_CONTAINER_BLOCK=169.254.0.96/28" ;;`,
+    );
+    expect(epilog(nodes, '/usr/bin/node')).toMatch(
+      /lab-1\) DOCKER_HOST=unix:\/\/\S+lab-1\.sock \/usr\/bin\/node \S+ironlab\.mjs reap --backend docker --host-id "\$SLURMD_NODENAME"/,
+    );
   });
 });

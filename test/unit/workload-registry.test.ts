@@ -15,7 +15,7 @@ import { summarizePenalties, type RunRecord } from '../../orchestrator/analysis/
 import { testRun } from '../fakes/fake-backend.ts';
 
 describe('the workload registry', () => {
-  it('lists victims and neighbours, and the image installs every workload\'s packages', () => {
+  it("lists victims and neighbours, and the image installs every workload's packages", () => {
     expect(VICTIM_KINDS).toEqual(['sysbench', 'redis']);
     expect(NEIGHBOUR_KINDS).toEqual(['sysbench', 'udp-sender', 'udp-receiver', 'tcp-sender', 'tcp-receiver', 'sockperf-pingpong']);
     expect(IMAGE_PACKAGES).toEqual(['iperf3', 'perl', 'redis-server', 'sockperf', 'sysbench']);
@@ -33,15 +33,20 @@ describe('the workload registry', () => {
     expect(simRefusal(['sysbench', 'udp-receiver'])).toBeNull();
     expect(simRefusal(['redis'])).toMatch(/workload 'redis' cannot run on a simulated host/);
     const sim = new SimBackend({ hostId: 'sim-1' });
-    await expect(sim.setup(testRun({ workload: 'sockperf-pingpong', params: { flows: 1, messageBytes: 64 } }), new AbortController().signal)).rejects.toThrow(/workload 'sockperf-pingpong' cannot run on a simulated host/);
-    await expect(sim.setup(testRun({ victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: 'redis' } }), new AbortController().signal)).rejects.toThrow(/workload 'redis'/);
+    await expect(
+      sim.setup(testRun({ workload: 'sockperf-pingpong', params: { flows: 1, messageBytes: 64 } }), new AbortController().signal),
+    ).rejects.toThrow(/workload 'sockperf-pingpong' cannot run on a simulated host/);
+    await expect(
+      sim.setup(testRun({ victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: 'redis' } }), new AbortController().signal),
+    ).rejects.toThrow(/workload 'redis'/);
   });
 });
 
 describe('redis victim', () => {
   // The driver's ticks as `docker logs --timestamps` shows them: from, to (ms since the epoch), completed, buckets.
   const at = (iso: string) => Date.parse(iso);
-  const tick = (from: string, to: string, completed: number, buckets: string) => `${to} rtt ${at(from)}.000 ${at(to)}.250 ${completed} ${buckets}`;
+  const tick = (from: string, to: string, completed: number, buckets: string) =>
+    `${to} rtt ${at(from)}.000 ${at(to)}.250 ${completed} ${buckets}`;
   const log = [
     tick('2026-11-30T20:00:00.800Z', '2026-11-30T20:00:00.900Z', 500, '300:500'), // before the window
     tick('2026-11-30T20:00:01.000Z', '2026-11-30T20:00:01.100Z', 1000, '300:990,400:10'),
@@ -60,14 +65,27 @@ describe('redis victim', () => {
     // so p99 is 2^(400.5/32) us; the 1000th lies in bucket 320
     expect(w.p99Ms).toBeCloseTo(2 ** (400.5 / 32) / 1000, 6);
     expect(w.p50Ms).toBeCloseTo(2 ** (320.5 / 32) / 1000, 6);
-    expect(quantileMs(new Map([[300, 98], [480, 2]]), 0.99)).toBeCloseTo(2 ** (480.5 / 32) / 1000, 6);
+    expect(
+      quantileMs(
+        new Map([
+          [300, 98],
+          [480, 2],
+        ]),
+        0.99,
+      ),
+    ).toBeCloseTo(2 ** (480.5 / 32) / 1000, 6);
     // a window no tick lies in, or one where nothing completed: no result
     expect(redisWindow(ticks, { startMs: at('2026-11-30T20:00:03Z'), endMs: at('2026-11-30T20:00:04Z') })).toBeNull();
     expect(redisWindow(ticks, { startMs: at('2026-11-30T20:00:01.100Z'), endMs: at('2026-11-30T20:00:01.200Z') })).toBeNull();
   });
 
-  it('runs redis-server on the victim\'s shape and its load generator on the peer cores, bounded, link-local', () => {
-    const run = testRun({ victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: 'redis' }, neighbours: 1, warmupS: 1, durationS: 3 });
+  it("runs redis-server on the victim's shape and its load generator on the peer cores, bounded, link-local", () => {
+    const run = testRun({
+      victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: 'redis' },
+      neighbours: 1,
+      warmupS: 1,
+      durationS: 3,
+    });
     const p = plan(run, bridgeAddresses('169.254.7.'));
     expect(p.map((c) => `${c.name} ${c.shape} ${c.spec.ip} ${c.spec.cpus} ${c.spec.quotaUs ?? '-'} ${c.program}`)).toEqual([
       'victim victim 169.254.7.2 0 50000 redis-server',
@@ -81,19 +99,38 @@ describe('redis victim', () => {
   });
 
   it('is named in the campaign file, checked with line:col, and its penalty is p99 with neighbours / p99 with the control', () => {
-    const text = (victim: string, backend = 'docker') => `name: t\nhosts: [{ id: h, backend: ${backend} }]\ndefaults:\n  victim: { workload: ${victim} }\nmatrix:\n  - workload: sysbench\n  - workload: sockperf-pingpong\n`;
+    const text = (victim: string, backend = 'docker') =>
+      `name: t\nhosts: [{ id: h, backend: ${backend} }]\ndefaults:\n  victim: { workload: ${victim} }\nmatrix:\n  - workload: sysbench\n  - workload: sockperf-pingpong\n`;
     const cells = expandCells(parseCampaign(text('redis')).spec);
     expect(cells.map((c) => c.scenarioId)).toEqual(['redis: sysbench', 'redis: sockperf-pingpong']);
     expect(() => parseCampaign(text('memcached'))).toThrow(/campaign.yaml:4:\d+.*expected one of sysbench, redis/);
     expect(() => parseCampaign(text('redis', 'sim'))).toThrow(/workload 'redis' cannot run on a simulated host/);
     // a file naming sysbench means what one without a victim workload does
-    expect(parseCampaign(text('sysbench')).hash).toBe(parseCampaign(text('sysbench').replace('  victim: { workload: sysbench }\n', '  victim: {}\n')).hash);
+    expect(parseCampaign(text('sysbench')).hash).toBe(
+      parseCampaign(text('sysbench').replace('  victim: { workload: sysbench }\n', '  victim: {}\n')).hash,
+    );
 
     const rec = (runId: string, workload: RunRecord['workload'], repetition: number, p99: number): RunRecord => ({
-      runId, scenarioId: workload, workload, params: {}, enforcement: 'none', repetition, status: 'done', victimCore: 0, victimWorkload: 'redis',
+      runId,
+      scenarioId: workload,
+      workload,
+      params: {},
+      enforcement: 'none',
+      repetition,
+      status: 'done',
+      victimCore: 0,
+      victimWorkload: 'redis',
       samples: [{ metric: 'victim_p99_latency_ms', value: p99, unit: 'ms', labels: { container: 'victim' } }],
     });
-    const [s] = summarizePenalties([rec('a', 'sysbench', 0, 0.5), rec('b', 'sysbench', 1, 0.5), rec('c', 'sockperf-pingpong', 0, 1.0), rec('d', 'sockperf-pingpong', 1, 1.5)], { design: 'shuffled' });
+    const [s] = summarizePenalties(
+      [
+        rec('a', 'sysbench', 0, 0.5),
+        rec('b', 'sysbench', 1, 0.5),
+        rec('c', 'sockperf-pingpong', 0, 1.0),
+        rec('d', 'sockperf-pingpong', 1, 1.5),
+      ],
+      { design: 'shuffled' },
+    );
     expect(s.victimMetric.higherIsBetter).toBe(false);
     expect(s.penalty.mean).toBeCloseTo(2.5); // (1.0 + 1.5) / 2 over 0.5: slower under the neighbour, > 1
   });
@@ -101,7 +138,10 @@ describe('redis victim', () => {
 
 describe('sockperf ping-pong neighbour', () => {
   it('answers in the neighbour, pings from the peer with small messages, and reports transactions/s', () => {
-    const p = plan(testRun({ workload: 'sockperf-pingpong', params: { flows: 1 }, warmupS: 1, durationS: 3 }), bridgeAddresses('169.254.7.'));
+    const p = plan(
+      testRun({ workload: 'sockperf-pingpong', params: { flows: 1 }, warmupS: 1, durationS: 3 }),
+      bridgeAddresses('169.254.7.'),
+    );
     expect(p.map((c) => `${c.name} ${c.shape} ${c.program} ${c.network}`)).toEqual([
       'victim victim sysbench false',
       'neighbour-0 neighbour sockperf-server true',
@@ -109,9 +149,12 @@ describe('sockperf ping-pong neighbour', () => {
     ]);
     expect(p[2].spec.argv).toEqual(sockperfClientArgv('169.254.7.10', 7, 64));
     expect(p[2].stopAtWindowEnd).toBe(true);
-    const out = 'sockperf: ========= Printing statistics for Server No: 0\nsockperf: [Valid Duration] RunTime=4.000 sec; SentMessages=200000; ReceivedMessages=199996\n';
+    const out =
+      'sockperf: ========= Printing statistics for Server No: 0\nsockperf: [Valid Duration] RunTime=4.000 sec; SentMessages=200000; ReceivedMessages=199996\n';
     expect(parseSockperfSummary(out)).toEqual({ transactionsPerSec: 49999, runTimeS: 4 });
-    expect(p[2].collect!('peer-0', out, { startMs: 0, endMs: 1 })).toEqual([{ metric: 'neighbour_transactions_per_sec', value: 49999, unit: 'transactions/s', labels: { container: 'neighbour-0' } }]);
+    expect(p[2].collect!('peer-0', out, { startMs: 0, endMs: 1 })).toEqual([
+      { metric: 'neighbour_transactions_per_sec', value: 49999, unit: 'transactions/s', labels: { container: 'neighbour-0' } },
+    ]);
     expect(parseSockperfSummary('sockperf: Warmup stage')).toBeNull();
   });
 });

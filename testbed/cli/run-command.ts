@@ -13,7 +13,15 @@ import { expandCampaign } from '../../orchestrator/campaign/matrix.ts';
 import { campaignDriver } from '../../orchestrator/machines/campaign-driver.ts';
 import { AgentHub } from '../../orchestrator/hub/hub.ts';
 import type { Store } from '../../orchestrator/store/store.ts';
-import { openStore, removeSqliteFiles, storeExists, storeFlag, storeLocation, storeTarget, type StoreTarget } from '../../orchestrator/store/open-store.ts';
+import {
+  openStore,
+  removeSqliteFiles,
+  storeExists,
+  storeFlag,
+  storeLocation,
+  storeTarget,
+  type StoreTarget,
+} from '../../orchestrator/store/open-store.ts';
 import { LocalAgents } from '../local-agents.ts';
 import { testbedFor } from '../testbed-for.ts';
 import { leaseHosts } from '../slurm-lease.ts';
@@ -80,10 +88,12 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
     await store.close();
     if (!dbExisted) removeSqliteFiles(target);
   };
-  const planned = loaded ? planNew(loaded) : await planResume(store, opts.resume!, target).catch(async (err) => {
-    await store.close();
-    throw err;
-  });
+  const planned = loaded
+    ? planNew(loaded)
+    : await planResume(store, opts.resume!, target).catch(async (err) => {
+        await store.close();
+        throw err;
+      });
   const { campaignId, plan, source } = planned;
   // another orchestrator on this campaign (a shared store): refused before anything starts
   await store.claimCampaign(campaignId).catch(async (err) => {
@@ -91,9 +101,20 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
     throw err;
   });
   // ---- Slurm: the hosts are leased (queued behind other campaigns) and the campaign runs on the granted nodes.
-  const slurmReq = opts.slurm || opts.partition || planned.spec.slurm ? { ...planned.spec.slurm, ...(opts.partition ? { partition: opts.partition } : {}) } : null;
+  const slurmReq =
+    opts.slurm || opts.partition || planned.spec.slurm
+      ? { ...planned.spec.slurm, ...(opts.partition ? { partition: opts.partition } : {}) }
+      : null;
   const lease = slurmReq
-    ? await leaseHosts(planned.spec, { ...slurmReq, timeLimitMin: slurmReq.timeLimitMin ?? timeLimitMin(planned.spec, plan?.length ?? (await store.ledger(campaignId)).length) }, campaignId, out).catch(async (err) => {
+    ? await leaseHosts(
+        planned.spec,
+        {
+          ...slurmReq,
+          timeLimitMin: slurmReq.timeLimitMin ?? timeLimitMin(planned.spec, plan?.length ?? (await store.ledger(campaignId)).length),
+        },
+        campaignId,
+        out,
+      ).catch(async (err) => {
         await discardStore();
         throw err;
       })
@@ -113,19 +134,33 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   if (testbed) out(`using the ${testbed.description}`);
   const runToken = createRunToken();
   const auth = testbed ?? runToken;
-  const hub = new AgentHub({ token: auth.token, expectedHosts: new Set(hostIds), bindHost: lease?.bindHost ?? testbed?.bindHost, port: testbed?.port });
+  const hub = new AgentHub({
+    token: auth.token,
+    expectedHosts: new Set(hostIds),
+    bindHost: lease?.bindHost ?? testbed?.bindHost,
+    port: testbed?.port,
+  });
   const listened = await hub.listen().catch(async (err: NodeJS.ErrnoException) => {
     runToken.remove();
     await lease?.release();
     await discardStore();
     if (err.code === 'EADDRINUSE' && testbed)
-      throw new UserInputError(`another ironlab run is using this testbed (its address ${testbed.bindHost}:${testbed.port} is taken); wait for it to end`, testbed.description);
+      throw new UserInputError(
+        `another ironlab run is using this testbed (its address ${testbed.bindHost}:${testbed.port} is taken); wait for it to end`,
+        testbed.description,
+      );
     throw err;
   });
   // Slurm's agents dial the address the nodes reach this machine at, on the port the hub took.
   const url = lease ? `ws://${lease.dialHost}:${new URL(listened).port}` : listened;
   const localHosts = lease ? [] : spec.hosts.filter((h) => !testbed?.hostIds.has(h.id));
-  const agents = new LocalAgents({ url, tokenFile: auth.file, hosts: localHosts.map((h) => ({ id: h.id, backend: h.backend })), stderr: log, extraArgs: opts.agentArgs });
+  const agents = new LocalAgents({
+    url,
+    tokenFile: auth.file,
+    hosts: localHosts.map((h) => ({ id: h.id, backend: h.backend })),
+    stderr: log,
+    extraArgs: opts.agentArgs,
+  });
   hub.on('refused', (reason) => say(`hub refused a connection: ${reason}`));
   say(`campaign ${campaignId}: hub at ${url}, agents for ${hostIds.join(', ')}`);
 
@@ -216,7 +251,8 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
     if (ctx.failures.length) out(describeFailures(ctx.failures));
     const checkLines = checks ? renderChecks(checks, true) : '';
     if (checkLines) out(checkLines);
-    if (state === 'aborted') out(`aborted after ${ctx.counts.done} of ${ctx.counts.total} runs; continue with: ironlab run --resume ${campaignId} ${again}`);
+    if (state === 'aborted')
+      out(`aborted after ${ctx.counts.done} of ${ctx.counts.total} runs; continue with: ironlab run --resume ${campaignId} ${again}`);
     out(`results: ${store.location} (campaign ${campaignId}); log: ${logPath}${checks && opts.junit ? `; JUnit: ${opts.junit}` : ''}`);
   }
   await store.close();
@@ -246,7 +282,10 @@ export function withSimProfile(loaded: LoadedCampaign, file: string | undefined)
   try {
     loadProfile(path);
   } catch (err) {
-    throw new UserInputError((err as Error).message.replace(`host profile file ${path}: `, '').replace(`host profile '${path}': `, ''), file);
+    throw new UserInputError(
+      (err as Error).message.replace(`host profile file ${path}: `, '').replace(`host profile '${path}': `, ''),
+      file,
+    );
   }
   const spec: CampaignSpec = { ...loaded.spec, hosts: loaded.spec.hosts.map((h) => ({ ...h, backend: 'sim' as const, profile: path })) };
   return { ...loaded, spec, hash: hashSpec(spec) };
@@ -259,10 +298,18 @@ function planNew(loaded: LoadedCampaign): Plan {
 
 async function planResume(store: Store, id: string, target: StoreTarget): Promise<Plan> {
   const row = await store.campaign(id);
-  if (!row) throw new UserInputError(`no campaign '${id}' in ${store.location} (ironlab report --list ${storeFlag(target)} lists them)`, '--resume');
+  if (!row)
+    throw new UserInputError(
+      `no campaign '${id}' in ${store.location} (ironlab report --list ${storeFlag(target)} lists them)`,
+      '--resume',
+    );
   // a campaign stored before designs and guards existed ran shuffled, without guards
   const stored = row.spec as Partial<CampaignSpec>;
-  const spec = { ...stored, design: stored.design ?? 'shuffled', guards: stored.guards ?? { achievedLoadTolerance: null, maxStealShare: null, maxForeignCpuShare: null } } as CampaignSpec;
+  const spec = {
+    ...stored,
+    design: stored.design ?? 'shuffled',
+    guards: stored.guards ?? { achievedLoadTolerance: null, maxStealShare: null, maxForeignCpuShare: null },
+  } as CampaignSpec;
   return { spec, campaignId: row.id, plan: null, source: { path: row.sourcePath, text: '' } };
 }
 
@@ -270,7 +317,10 @@ async function planResume(store: Store, id: string, target: StoreTarget): Promis
 function describeFailures(failures: { runId: string; error: string }[]): string {
   const byError = new Map<string, string[]>();
   for (const f of failures) byError.set(f.error, [...(byError.get(f.error) ?? []), f.runId]);
-  const lines = [...byError].map(([error, runs]) => `  ${runs.length} run(s): ${error}\n    (${runs.slice(0, 5).join(', ')}${runs.length > 5 ? `, and ${runs.length - 5} more` : ''})`);
+  const lines = [...byError].map(
+    ([error, runs]) =>
+      `  ${runs.length} run(s): ${error}\n    (${runs.slice(0, 5).join(', ')}${runs.length > 5 ? `, and ${runs.length - 5} more` : ''})`,
+  );
   return `${failures.length} run(s) failed for good:\n${lines.join('\n')}`;
 }
 

@@ -51,11 +51,18 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
     .option('--hosts <n>', 'number of hosts (emulated or simulated lab)', wholeNumber, 2)
     .option('--sim', 'simulated hosts (no root needed)')
     .option('--inventory <file>', 'a real lab: hosts reached over SSH (YAML)')
-    .option('--slurm', "emulated lab: bring up a Slurm of its own (munged, slurmctld here, a slurmd per host); campaigns lease its hosts with `ironlab run --slurm`")
-    .option('--kernel <name>', "QEMU lab: boot each host as a QEMU guest with this kernel (only `iron`: Debian's linux-source-6.1 with testbed/kernel/iron/*.patch, built and cached)", (v: string) => {
-      if (v !== 'iron') throw new InvalidArgumentError('--kernel takes `iron`');
-      return v as 'iron';
-    })
+    .option(
+      '--slurm',
+      'emulated lab: bring up a Slurm of its own (munged, slurmctld here, a slurmd per host); campaigns lease its hosts with `ironlab run --slurm`',
+    )
+    .option(
+      '--kernel <name>',
+      "QEMU lab: boot each host as a QEMU guest with this kernel (only `iron`: Debian's linux-source-6.1 with testbed/kernel/iron/*.patch, built and cached)",
+      (v: string) => {
+        if (v !== 'iron') throw new InvalidArgumentError('--kernel takes `iron`');
+        return v as 'iron';
+      },
+    )
     .option('--json', 'print the testbed as JSON')
     .action(async (o) => {
       const { testbedUp } = await import('../testbed.ts');
@@ -63,16 +70,31 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
       const t0 = Date.now();
       const say = (line: string) => process.stderr.write(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s  ${line}\n`);
       // Ctrl-C: finish the step in progress, then tear down (a second Ctrl-C quits at once; `down` cleans up).
-      const onSigint = () => (interruptUp.signal.aborted ? process.exit(130) : (say('interrupted: tearing down after the current step'), interruptUp.abort()));
+      const onSigint = () =>
+        interruptUp.signal.aborted ? process.exit(130) : (say('interrupted: tearing down after the current step'), interruptUp.abort());
       process.on('SIGINT', onSigint);
       try {
-        const r = await testbedUp({ hosts: o.hosts, sim: Boolean(o.sim), inventory: o.inventory, slurm: Boolean(o.slurm), kernel: o.kernel, say });
+        const r = await testbedUp({
+          hosts: o.hosts,
+          sim: Boolean(o.sim),
+          inventory: o.inventory,
+          slurm: Boolean(o.slurm),
+          kernel: o.kernel,
+          say,
+        });
         const facts = r.probe.kind === 'probed' ? r.probe.facts : new Map<string, HostFacts>();
         if (o.json) return void process.stdout.write(JSON.stringify({ ...r.state, facts: Object.fromEntries(facts) }, null, 2) + '\n');
         const secs = ((Date.now() - t0) / 1000).toFixed(1);
         process.stdout.write(`${header(r.state)}: ${r.unchanged ? 'already up, nothing changed' : 'up'} (${secs} s)\n`);
         if (r.state.kind === 'qemu') {
-          const rows = r.state.hosts.map((h) => [h.id, h.roles.join(','), h.address ?? '-', h.vm?.release ?? '-', h.vm?.bootSeconds != null ? `${h.vm.bootSeconds.toFixed(1)} s` : '-', `${h.nic} (virtio_net)`]);
+          const rows = r.state.hosts.map((h) => [
+            h.id,
+            h.roles.join(','),
+            h.address ?? '-',
+            h.vm?.release ?? '-',
+            h.vm?.bootSeconds != null ? `${h.vm.bootSeconds.toFixed(1)} s` : '-',
+            `${h.nic} (virtio_net)`,
+          ]);
           return void process.stdout.write(table([['host', 'roles', 'address', 'kernel', 'boot', 'nic'], ...rows]) + '\n');
         }
         process.stdout.write(table(upRows(r.state, facts, r.probe.kind === 'busy')) + '\n');
@@ -100,7 +122,13 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
       if (o.json) return void process.stdout.write(JSON.stringify(s, null, 2) + '\n');
       process.stdout.write(`${header(s.state)}\n`);
       if (s.state.kind === 'qemu') {
-        const rows = s.hosts.map((h) => [h.host.id, h.host.address ?? '-', h.agentRunning ? `running (${h.host.vm?.bootSeconds?.toFixed(1) ?? '?'} s boot)` : 'NOT RUNNING', h.kernel ?? '-', h.ironVersion ?? '-']);
+        const rows = s.hosts.map((h) => [
+          h.host.id,
+          h.host.address ?? '-',
+          h.agentRunning ? `running (${h.host.vm?.bootSeconds?.toFixed(1) ?? '?'} s boot)` : 'NOT RUNNING',
+          h.kernel ?? '-',
+          h.ironVersion ?? '-',
+        ]);
         process.stdout.write(table([['host', 'address', 'vm', 'kernel', 'iron_version'], ...rows]) + '\n');
         return;
       }
@@ -109,17 +137,27 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
         h.host.roles.join(','),
         h.host.backend,
         h.host.address ?? '-',
-        s.state.slurm ? 'per campaign (Slurm job step)' : !h.agentRunning ? 'NOT RUNNING' : (h.agent?.state ?? 'starting') + (h.agent?.pid ? ` (pid ${h.agent.pid})` : ''),
+        s.state.slurm
+          ? 'per campaign (Slurm job step)'
+          : !h.agentRunning
+            ? 'NOT RUNNING'
+            : (h.agent?.state ?? 'starting') + (h.agent?.pid ? ` (pid ${h.agent.pid})` : ''),
         h.agent?.lastHeartbeat ? `${ago(h.agent.lastHeartbeat)} ago` : 'never',
         h.dockerd,
         h.image ? h.image.replace('sha256:', '').slice(0, 12) : '-',
         h.nicRps ?? '-',
       ]);
-      process.stdout.write(table([['host', 'roles', 'backend', 'address', 'agent', 'last heartbeat', 'dockerd', 'image', 'nic rps'], ...rows]) + '\n');
+      process.stdout.write(
+        table([['host', 'roles', 'backend', 'address', 'agent', 'last heartbeat', 'dockerd', 'image', 'nic rps'], ...rows]) + '\n',
+      );
       if (s.state.slurm) {
         const { nodeStates, slurmEnv } = await import('../slurm-daemons.ts');
         const nodes = await nodeStates(slurmEnv(s.state.slurm.conf));
-        process.stdout.write(nodes.length ? `slurm nodes: ${nodes.map((n) => `${n.node} ${n.state} (${n.features})`).join(', ')}\n` : 'slurm: the controller does not answer\n');
+        process.stdout.write(
+          nodes.length
+            ? `slurm nodes: ${nodes.map((n) => `${n.node} ${n.state} (${n.features})`).join(', ')}\n`
+            : 'slurm: the controller does not answer\n',
+        );
       }
       for (const w of s.warnings) process.stdout.write(`warning: ${w}\n`);
     });
@@ -132,13 +170,23 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
       const t0 = Date.now();
       const removed = await testbedDown();
       const secs = ((Date.now() - t0) / 1000).toFixed(1);
-      process.stdout.write(removed.length ? `testbed down (${secs} s): removed ${removed.join(', ')}\n` : `no testbed to take down (${testbedDir()})\n`);
+      process.stdout.write(
+        removed.length ? `testbed down (${secs} s): removed ${removed.join(', ')}\n` : `no testbed to take down (${testbedDir()})\n`,
+      );
     });
 }
 
 function header(s: TestbedState): string {
-  const kind = s.kind === 'local' ? 'emulated lab' : s.kind === 'sim' ? 'simulated lab' : s.kind === 'qemu' ? `QEMU lab (IRON kernel, ${existsSync('/dev/kvm') ? 'KVM' : 'TCG'})` : 'inventory lab';
-  if (s.slurm) return `testbed: ${kind} under Slurm (partition lab, SLURM_CONF=${s.slurm.conf}), ${s.hosts.length} host(s); \`ironlab run CAMPAIGN --slurm\` leases them (state ${stateFile()})`;
+  const kind =
+    s.kind === 'local'
+      ? 'emulated lab'
+      : s.kind === 'sim'
+        ? 'simulated lab'
+        : s.kind === 'qemu'
+          ? `QEMU lab (IRON kernel, ${existsSync('/dev/kvm') ? 'KVM' : 'TCG'})`
+          : 'inventory lab';
+  if (s.slurm)
+    return `testbed: ${kind} under Slurm (partition lab, SLURM_CONF=${s.slurm.conf}), ${s.hosts.length} host(s); \`ironlab run CAMPAIGN --slurm\` leases them (state ${stateFile()})`;
   return `testbed: ${kind}, ${s.hosts.length} host(s), orchestrator address ws://${s.hub.host}:${s.hub.port} (state ${stateFile()})`;
 }
 
@@ -149,9 +197,17 @@ function upRows(s: TestbedState, facts: Map<string, HostFacts>, busy: boolean): 
     const nic = f && f.nic.name !== 'veth' ? `${f.nic.name} (${f.nic.driver})` : h.netns ? 'eth0 (veth)' : (f?.nic.name ?? '-');
     const steering = f?.extra.nicIrqAffinity ?? f?.extra.nicRps ?? (h.netns ? `rps->cpu${c.nic.join(',')}` : '-');
     return [
-      h.id, h.roles.join(','), h.backend, h.address ?? '-', `${c.victim}/${c.neighbours}/${c.peers}/${c.nic}`,
+      h.id,
+      h.roles.join(','),
+      h.backend,
+      h.address ?? '-',
+      `${c.victim}/${c.neighbours}/${c.peers}/${c.nic}`,
       f ? 'authenticated' : s.slurm ? `slurmd (pid ${s.slurm.slurmd[h.id] ?? '-'})` : busy ? 'busy with a run' : 'not connected',
-      f?.kernel ?? '-', f ? `${f.cores} x ${f.cpuModel}` : '-', nic, String(steering), h.image ? h.image.id.replace('sha256:', '').slice(0, 12) : '-',
+      f?.kernel ?? '-',
+      f ? `${f.cores} x ${f.cpuModel}` : '-',
+      nic,
+      String(steering),
+      h.image ? h.image.id.replace('sha256:', '').slice(0, 12) : '-',
     ];
   });
   return [['host', 'roles', 'backend', 'address', 'cores v/n/p/nic', 'agent', 'kernel', 'cpu', 'nic', 'irq/rps', 'image'], ...rows];
@@ -159,7 +215,14 @@ function upRows(s: TestbedState, facts: Map<string, HostFacts>, busy: boolean): 
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function ago(iso: string): string {

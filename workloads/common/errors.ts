@@ -20,7 +20,10 @@ export class PrerequisiteError extends UserInputError {
 /** A failure that may pass on another attempt (agent lost, timeout, transient docker error). */
 export class RetryableError extends Error {
   override name = 'RetryableError';
-  constructor(message: string, readonly code = 'RETRYABLE') {
+  constructor(
+    message: string,
+    readonly code = 'RETRYABLE',
+  ) {
     super(message);
   }
 }
@@ -28,7 +31,10 @@ export class RetryableError extends Error {
 /** A failure that will not pass by retrying (invalid run, unsupported enforcement on this host). */
 export class FatalError extends Error {
   override name = 'FatalError';
-  constructor(message: string, readonly code = 'FATAL') {
+  constructor(
+    message: string,
+    readonly code = 'FATAL',
+  ) {
     super(message);
   }
 }

@@ -19,7 +19,10 @@ export interface Location {
 export function refusal(unsorted: Problem[]): UserInputError {
   const [first, ...rest] = [...unsorted].sort((a, b) => compareWhere(a.where, b.where));
   if (!first) return new UserInputError('invalid campaign');
-  const shown = rest.slice(0, 9).map((p) => `\n  ${p.where}: ${p.message}`).join('');
+  const shown = rest
+    .slice(0, 9)
+    .map((p) => `\n  ${p.where}: ${p.message}`)
+    .join('');
   const more = rest.length > 9 ? `\n  ... and ${rest.length - 9} more` : '';
   const err = new UserInputError(`${first.message}${shown}${more}`, first.where);
   return err;
@@ -110,7 +113,8 @@ function unwrap(schema: unknown): unknown {
   for (;;) {
     const def = (schema as { _zod: { def: { type: string; innerType?: unknown; out?: unknown; in?: unknown } } })._zod.def;
     if ((def.type === 'optional' || def.type === 'default' || def.type === 'nullable') && def.innerType) schema = def.innerType;
-    else if (def.type === 'pipe') schema = def.in && (def.in as { _zod: { def: { type: string } } })._zod.def.type !== 'transform' ? def.in : def.out;
+    else if (def.type === 'pipe')
+      schema = def.in && (def.in as { _zod: { def: { type: string } } })._zod.def.type !== 'transform' ? def.in : def.out;
     else return schema;
   }
 }

@@ -8,14 +8,17 @@ import { ENFORCEMENTS } from '../../../agents/enforcement/modes.ts';
 import { PAPER_MATRIX, PAPER_PROFILE, paperSettings } from '../../../agents/sim/paper-defaults.ts';
 
 const list = (xs: readonly (number | null)[]) => `[${xs.map((x) => (x === null ? 'unlimited' : String(x))).join(', ')}]`;
-const shape = (s: { quotaUs: number; periodUs: number; cpus: number[] }) => `{ quotaUs: ${s.quotaUs}, periodUs: ${s.periodUs}, cpus: ${list(s.cpus)} }`;
+const shape = (s: { quotaUs: number; periodUs: number; cpus: number[] }) =>
+  `{ quotaUs: ${s.quotaUs}, periodUs: ${s.periodUs}, cpus: ${list(s.cpus)} }`;
 const pad = (text: string, comment: string) => (comment ? `${text.padEnd(27)} # ${comment}` : text).trimEnd();
 
 export function paperCampaignYaml(): string {
   const d = paperSettings();
   const matrix = PAPER_MATRIX.flatMap((e, i) => [
     pad(`  - workload: ${e.workload}`, i === 0 ? 'the control arm: penalties divide by it' : ''),
-    ...(e.rateGbps ? [pad(`    rateGbps: ${list(e.rateGbps)}`, e.rateGbps.includes(null) ? '`unlimited` (or null) = no rate limit' : '')] : []),
+    ...(e.rateGbps
+      ? [pad(`    rateGbps: ${list(e.rateGbps)}`, e.rateGbps.includes(null) ? '`unlimited` (or null) = no rate limit' : '')]
+      : []),
     ...(e.flows ? [`    flows: ${list(e.flows)}`] : []),
   ]);
   return [

@@ -52,7 +52,13 @@ function renderList(data) {
         el('td', {}, stateBadge(c.state)),
         el('td', {}, c.startedBy ?? '?'),
         el('td', {}, c.hosts.map((h) => h.id).join(', ')),
-        el('td', { class: 'progress' }, el('progress', { max: Math.max(1, p.total), value: p.done + p.failed }), ' ', el('span', { class: 'progress-text' }, progressText(p))),
+        el(
+          'td',
+          { class: 'progress' },
+          el('progress', { max: Math.max(1, p.total), value: p.done + p.failed }),
+          ' ',
+          el('span', { class: 'progress-text' }, progressText(p)),
+        ),
         el('td', { class: 'eta', 'data-eta': '' }, etaText(c)),
         el('td', {}, new Date(c.createdAt).toLocaleString()),
       );
@@ -84,13 +90,19 @@ function renderDetail(d) {
   const o = d.orchestrator;
   $('#detail-who').textContent =
     `${d.mode} on ${d.hosts.map((h) => `${h.id} (${h.backend})`).join(', ')}; ` +
-    (o ? `orchestrator ${o.user}@${o.host} pid ${o.pid}${o.alive === false ? ', gone (resume it with ironlab run --resume ' + d.id + ')' : ''}` : `started on ${d.startedBy ?? '?'}`);
+    (o
+      ? `orchestrator ${o.user}@${o.host} pid ${o.pid}${o.alive === false ? ', gone (resume it with ironlab run --resume ' + d.id + ')' : ''}`
+      : `started on ${d.startedBy ?? '?'}`);
   const p = d.progress;
   $('#detail-bar').max = Math.max(1, p.total);
   $('#detail-bar').value = p.done + p.failed;
   $('#detail-progress').textContent = progressText(p) + (p.runsPerMin ? `, ${p.runsPerMin.toFixed(1)} runs/min` : '');
   $('#detail-eta').textContent = etaText(d) ? `ETA ${etaText(d)}` : '';
-  $('#running').replaceChildren(...(d.runningOn.length ? d.runningOn.map((r) => el('li', {}, `${r.hostId ?? '?'}: ${r.scenario} (${r.enforcement})`)) : [el('li', { class: 'note' }, 'none')]));
+  $('#running').replaceChildren(
+    ...(d.runningOn.length
+      ? d.runningOn.map((r) => el('li', {}, `${r.hostId ?? '?'}: ${r.scenario} (${r.enforcement})`))
+      : [el('li', { class: 'note' }, 'none')]),
+  );
   $('#detail-interval').textContent = d.interval;
   const next = new Map();
   $('#penalties tbody').replaceChildren(
@@ -107,7 +119,11 @@ function renderDetail(d) {
         el('td', {}, s.enforcement),
         el('td', {}, s.host ?? ''),
         el('td', { class: `num penalty${s.mean === null ? ' pending' : ''}` }, fmt(s.mean)),
-        el('td', { class: `num ci${s.ci95 ? '' : ' pending'}` }, s.ci95 ? `[${fmt(s.ci95[0])}, ${fmt(s.ci95[1])}]` : s.n < 2 ? 'needs 2 runs' : '–'),
+        el(
+          'td',
+          { class: `num ci${s.ci95 ? '' : ' pending'}` },
+          s.ci95 ? `[${fmt(s.ci95[0])}, ${fmt(s.ci95[1])}]` : s.n < 2 ? 'needs 2 runs' : '–',
+        ),
         el('td', { class: 'num' }, half === null ? '' : `${half.toFixed(1)}%`),
         el('td', { class: 'num n' }, `${s.n}${s.controlN !== s.n ? ` / ${s.controlN} ctl` : ''}`),
       );

@@ -6,7 +6,10 @@ import { ReportJson } from '../../../orchestrator/report/json.ts';
 import { ledger, runCli, tempDb } from '../../e2e/helpers.ts';
 
 /** A scenario as the report prints it: the contract, and beside it the bootstrap interval and the penalty's note. */
-export type ReportedScenario = ReportJson['scenarios'][number] & { bootstrap: { ci95: [number, number] } | null; penalty: { note?: string } };
+export type ReportedScenario = ReportJson['scenarios'][number] & {
+  bootstrap: { ci95: [number, number] } | null;
+  penalty: { note?: string };
+};
 
 export async function runDockerCampaign(name: string): Promise<{ db: string; json: ReportJson; scenarios: ReportedScenario[] }> {
   const db = tempDb();

@@ -6,7 +6,14 @@ import { testRun } from '../../fakes/fake-backend.ts';
 
 const [hostId, workload, enforcement = 'none'] = process.argv.slice(2);
 const backend = new DockerBackend({ hostId });
-const run = testRun({ runId: 'held', campaignId: 'c-crash', workload: workload as 'tcp-receiver', enforcement: enforcement as 'none', warmupS: 0, durationS: 30 });
+const run = testRun({
+  runId: 'held',
+  campaignId: 'c-crash',
+  workload: workload as 'tcp-receiver',
+  enforcement: enforcement as 'none',
+  warmupS: 0,
+  durationS: 30,
+});
 await backend.setup(run, new AbortController().signal);
 await backend.warmup(run.runId, new AbortController().signal, () => {});
 process.stdout.write('ready\n');

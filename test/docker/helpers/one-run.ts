@@ -26,4 +26,5 @@ export async function measureOnce(backend: DockerBackend, run: RunSpec): Promise
 }
 
 /** The test host's containers still on the engine (none once the backend has reaped: a campaign's containers outlive its runs). */
-export const containersLeft = (hostId: string) => new Docker().listContainers({ all: true, filters: { label: [`ironlab.host=${hostId}`] } });
+export const containersLeft = (hostId: string) =>
+  new Docker().listContainers({ all: true, filters: { label: [`ironlab.host=${hostId}`] } });
