@@ -66,9 +66,29 @@ export class PeriodClock {
   static async start(cgroupCpuPath: string, fn: () => void, opts: PeriodClockOptions): Promise<PeriodClock> {
     const o = { delayUs: 2000, searchMs: 2.5 * (opts.periodUs / 1000), now: nowNs, ...opts };
     const c = new PeriodClock(o);
-    c.boundaryNs = await findPeriodBoundary(o.read ?? (() => nrPeriods(cgroupCpuPath)), o.searchMs, o.now);
-    if (!c.stopped) c.schedule(fn);
+    const read = o.read ?? (() => nrPeriods(cgroupCpuPath));
+    c.boundaryNs = await findPeriodBoundary(read, o.searchMs, o.now);
+    if (c.stopped) return c;
+    c.schedule(fn);
+    // A group whose workload has not started yet (it starts beside the enforcer) has no running period timer:
+    // run unaligned meanwhile and keep looking, then switch to the boundary once the timer runs.
+    if (c.boundaryNs === null) void c.keepLooking(read, fn);
     return c;
+  }
+
+  private async keepLooking(read: () => number | null, fn: () => void): Promise<void> {
+    // Bounded, with pauses: the search polls every millisecond, and an idle group must not cost a core that.
+    for (let tries = 0; tries < 8 && !this.stopped && this.boundaryNs === null; tries++) {
+      if (read() === null) return; // the group is gone: nothing to align to
+      const found = await findPeriodBoundary(read, this.o.searchMs, this.o.now);
+      if (found === null || this.stopped) {
+        await sleep(this.o.searchMs);
+        continue;
+      }
+      this.boundaryNs = found;
+      if (this.timer) clearTimeout(this.timer);
+      this.schedule(fn);
+    }
   }
 
   private schedule(fn: () => void): void {
