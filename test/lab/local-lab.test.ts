@@ -141,7 +141,7 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
       expect(await run(['docker', '-H', sock, 'network', 'ls', '-q', '--filter', 'label=ironlab.run'])).toBe('');
       expect(await run(['ip', '-n', `ironlab-${host}`, '-o', 'link', 'show', 'type', 'macvlan'])).toBe('');
     }
-  });
+  }, 300_000); // nine runs; the guards may repeat some (each attempt ~10 s)
 
   it('shows agents, engines and the image in status', async () => {
     const s = await runCli(['testbed', 'status']);
