@@ -10,9 +10,9 @@
 // So a control run and a flood run of one block see the same containers, networks and veths.
 //
 // Every container and network carries the campaign and host labels and, as its run label, the pool's id, so
-// the reaper (removeLabelled by host or campaign) removes them as it removed a run's. A pool is removed when it
-// has been idle for POOL_IDLE_MS, when a run of another campaign takes this host, by reap, and when a teardown
-// could not bring it back to idle.
+// the reaper (removeLabelled by host or campaign) removes them as it removed a run's. A pool is removed when its
+// campaign ends (the orchestrator's `reap` for it), when it has been idle for POOL_IDLE_MS, when a run of another
+// campaign takes this host, by reap, and when a teardown could not bring it back to idle.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';

@@ -1,16 +1,18 @@
 // Run guards: a run measured under conditions that would bias its penalty is marked with the reason and
 // repeated (the campaign's maxAttempts bounds it). Out of guard: a flood whose achieved load misses its offered
 // rate by more than the tolerance, or steal time / foreign CPU on a victim core above its share of the window.
-// The load guard is for open-loop floods from an unconstrained generator (the UDP receiver's peer): a TCP flood
-// is paced by its receiver and a sender by its own quota, so what they reach is the measurement, not a condition.
+// The load guard is for floods whose rate is set by an unconstrained generator, the receiver floods' peer (iperf3
+// -b): a UDP receiver flood, and a TCP receiver flood given a rate (paced below what its receiver drains, so its
+// load is the scenario's, not whatever the window lets through). A TCP receiver flood without a rate is paced by
+// its receiver and a sender by its own quota: what they reach is the measurement, not a condition.
 // A guard whose metric the backend did not report does not fire. Pure: the run machine asks it after collect.
 import { METRIC, type Sample } from '../../agents/samples.ts';
 import type { GuardSpec } from '../campaign/spec.ts';
 import type { WorkloadKind } from '../../workloads/catalog.ts';
 import { floodLoads, perCoreShare, windowOf } from './conditions.ts';
 
-/** Floods whose offered rate is up to the testbed to deliver (see the note at the top). */
-const OPEN_LOOP: readonly WorkloadKind[] = ['udp-receiver'];
+/** Floods whose offered rate is up to the testbed to deliver (see the note at the top; only those given a rate). */
+const OPEN_LOOP: readonly WorkloadKind[] = ['udp-receiver', 'tcp-receiver'];
 
 const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
 

@@ -38,7 +38,12 @@ export interface DriverOptions {
 export type HostReport = { facts: HostFacts; capabilities: EnforcementSupport[] };
 
 /** The campaign machine with its actors provided, and the input that binds it to this campaign's hub and store. */
-export function campaignDriver(o: DriverOptions): { machine: typeof campaignMachine; input: CampaignInput; stop: () => void } {
+export function campaignDriver(o: DriverOptions): {
+  machine: typeof campaignMachine;
+  input: CampaignInput;
+  stop: () => void;
+  end: () => Promise<void>;
+} {
   const { campaignId, spec, store, hub, say } = o;
   const hostIds = spec.hosts.map((h) => h.id);
   const facts = new Map<string, HostReport>();
@@ -135,7 +140,40 @@ export function campaignDriver(o: DriverOptions): { machine: typeof campaignMach
       },
     },
   };
-  return { machine, input, stop: () => stopHeartbeat() };
+  return { machine, input, stop: () => stopHeartbeat(), end: () => endCampaign(hub, campaignId, hostIds, say) };
+}
+
+/** Ends told in this process (with the time, a new op id each time). */
+let campaignEnds = 0;
+
+/**
+ * Tells every connected host the campaign is over: `reap` with the campaign's id, so a host's campaign-lived
+ * containers and networks go now, not after the pool's idle timeout (a testbed's agents outlive the run). A
+ * host that does not answer within a few seconds is left to that timeout and its reaper; the run goes on.
+ */
+export async function endCampaign(
+  hub: Pick<AgentHub, 'connection'>,
+  campaignId: string,
+  hostIds: string[],
+  say: (line: string) => void,
+): Promise<void> {
+  await Promise.all(
+    hostIds.map(async (hostId) => {
+      const agent = hub.connection(hostId);
+      if (!agent) return;
+      try {
+        // a resumed campaign ends again under the same id: the op id must be new each time (agents answer a known id from cache)
+        const removed = await agent.request(
+          'reap',
+          { campaignId },
+          { id: `${campaignId}/${hostId}/end-${Date.now()}-${++campaignEnds}`, timeoutMs: 15_000 },
+        );
+        if (removed.length) say(`campaign end: ${hostId} removed ${removed.length}: ${removed.join(', ')}`);
+      } catch (err) {
+        say(`campaign end: ${hostId} did not reap (${(err as Error).message}); its pool goes after its idle timeout`);
+      }
+    }),
+  );
 }
 
 /**

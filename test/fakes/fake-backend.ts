@@ -9,6 +9,8 @@ export class FakeBackend implements Backend {
   readonly calls: string[] = [];
   readonly runs = new Map<string, RunSpec>();
   reaped = 0;
+  /** The campaign each reap named (undefined: every campaign). */
+  readonly reapedCampaigns: (string | undefined)[] = [];
   /** Milliseconds each of warmup and measure takes (real time). */
   phaseMs = 0;
   /** Make the named phase throw (once per run id unless `always`). */
@@ -84,8 +86,9 @@ export class FakeBackend implements Backend {
     this.runs.delete(runId);
   }
 
-  async reap(): Promise<string[]> {
+  async reap(campaignId?: string): Promise<string[]> {
     this.reaped++;
+    this.reapedCampaigns.push(campaignId);
     const ids = [...this.runs.keys()];
     this.runs.clear();
     return ids;

@@ -95,13 +95,13 @@ describe('expandCampaign', () => {
     const { spec } = loadCampaign('local-docker');
     expect(spec.design).toBe('blocked');
     const runs = expandCampaign(spec, 'c1');
-    const blocks = [0, 1, 2, 3].map((b) => runs.filter((r) => r.repetition === b));
+    const blocks = [0, 1, 2, 3, 4, 5].map((b) => runs.filter((r) => r.repetition === b));
     // blocks run in order, each one back to back
     expect(runs.map((r) => r.repetition)).toEqual([...runs.map((r) => r.repetition)].sort((a, b) => a - b));
     for (const block of blocks)
       expect(block.map((r) => r.scenarioId).sort()).toEqual([
         'sysbench',
-        'tcp-receiver',
+        'tcp-receiver rateGbps=1',
         'tcp-sender flows=2',
         'udp-receiver rateGbps=1',
         'udp-sender rateGbps=0.15',

@@ -220,6 +220,7 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
   progress.stop();
   driver.stop();
 
+  await driver.end(); // the hosts' campaign-lived containers go now, not after their idle timeout
   await agents.stop();
   await lease?.release();
   await hub.close();
