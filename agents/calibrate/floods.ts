@@ -76,7 +76,7 @@ export async function runFloods(
     const retry: RetryRule = (err, attempts) => !opts.signal?.aborted && (opts.retry?.(err, attempts) ?? false);
     for (const [i, spec] of specs.entries()) {
       opts.onRun?.(spec, i);
-      out.push(await withRetries(() => floodOnce(backend, docker, spec, opts.signal), retry));
+      out.push(await withRetries(() => floodOnce(backend, docker, spec, opts.hostId, opts.signal), retry));
     }
   } finally {
     await backend.reap(specs[0]?.campaignId);
@@ -89,7 +89,13 @@ export async function runFloods(
 }
 
 /** One attempt of one flood: set up, warm up, measure between our counters, collect, always tear down. */
-async function floodOnce(backend: DockerBackend, docker: Docker, spec: RunSpec, outer: AbortSignal | undefined): Promise<FloodRun> {
+async function floodOnce(
+  backend: DockerBackend,
+  docker: Docker,
+  spec: RunSpec,
+  hostId: string,
+  outer: AbortSignal | undefined,
+): Promise<FloodRun> {
   const quiet = () => undefined;
   // One signal per run: the backend's waits each add an abort listener to it.
   const run = new AbortController();
@@ -99,7 +105,10 @@ async function floodOnce(backend: DockerBackend, docker: Docker, spec: RunSpec, 
   try {
     await backend.setup(spec, signal);
     await backend.warmup(spec.runId, signal, quiet);
-    const pids = await neighbourPids(docker, spec);
+    const pids = await neighbourPids(docker, spec, hostId);
+    // No neighbour found means no counters: say so rather than print n/a for every figure.
+    if (!pids.length)
+      throw new Error(`calibrate: no neighbour container of campaign ${spec.campaignId} on ${hostId} to read counters from`);
     const rx0 = rxCounters(pids);
     const loc0 = readLoc();
     const t0 = Date.now();
@@ -143,8 +152,9 @@ async function leftBehind(docker: Docker, hostId: string): Promise<string[]> {
   return [...containers, ...networks, ...cgroups];
 }
 
-async function neighbourPids(docker: Docker, spec: RunSpec): Promise<number[]> {
-  const list = await docker.listContainers({ filters: { label: [`${LABELS.run}=${spec.runId}`] } });
+async function neighbourPids(docker: Docker, spec: RunSpec, hostId: string): Promise<number[]> {
+  // The containers live for the campaign (container-pool.ts), labelled by campaign and host, not by run.
+  const list = await docker.listContainers({ filters: { label: [`${LABELS.campaign}=${spec.campaignId}`, `${LABELS.host}=${hostId}`] } });
   const neighbours = list.filter((c) => (c.Labels[LABELS.role] ?? '').startsWith('neighbour-'));
   return Promise.all(neighbours.map(async (c) => (await docker.getContainer(c.Id).inspect()).State.Pid));
 }
