@@ -159,6 +159,10 @@ export class HostKernel {
   private readonly txFrac: Float64Array; // per core: NET_TX part of softirq
   private readonly ownerNs: Float64Array;
   private anyRamp = false;
+  private readonly aheadIds: number[] = [];
+  private readonly behindIds: number[] = [];
+  /** Set once: the policy's IRON switch and the profile's switches read at every event. */
+  private readonly ironSwitch: boolean;
   private solvedAtNs = -1;
   private pendingDt = 0;
   private readonly sigIn: Float64Array;
@@ -204,6 +208,7 @@ export class HostKernel {
     }
 
     this.policy = this.makePolicy();
+    this.ironSwitch = this.policy.kernelSwitch;
     for (let c = 0; c < this.cores; c++) {
       this.onCore.push([]);
       this.nicRecv.push([]);
@@ -363,8 +368,9 @@ export class HostKernel {
 
   /** Compute every rate for the next interval, switching NAPI modes where the load says so. */
   private solve(): void {
-    this.prevShare.set(this.share);
-    this.prevIdle.set(this.idleShare);
+    // Plain loops: TypedArray.prototype.set costs more than copying a handful of elements.
+    for (let i = 0; i < this.share.length; i++) this.prevShare[i] = this.share[i];
+    for (let c = 0; c < this.cores; c++) this.prevIdle[c] = this.idleShare[c];
     const sIn = this.sigIn;
     for (let pass = 0; pass < 4; pass++) {
       // Fixed point on each core's interrupt-mode softirq fraction: it sets the tasks' shares, which set what
@@ -374,7 +380,7 @@ export class HostKernel {
         this.secHave[c] = 0;
       }
       for (let it = 0; it < 16; it++) {
-        for (let c = 0; c < this.cores; c++) if (this.coreActive[c]) this.allocateCore(c, sIn[c]);
+        for (let c = 0; c < this.cores; c++) if (this.coreActive[c]) this.allocateCore(c);
         this.updateTraffic();
         let done = true;
         for (let c = 0; c < this.cores; c++) {
@@ -418,9 +424,10 @@ export class HostKernel {
     return d + r + hard;
   }
 
-  /** Split core `c` among softirq (interrupt mode or an episode), ksoftirqd, the tasks and idle. */
-  private allocateCore(c: number, sigmaIn: number): void {
+  /** Split core `c` among softirq (interrupt mode or an episode), ksoftirqd, the tasks and idle, at interrupt-mode softirq sigIn[c]. */
+  private allocateCore(c: number): void {
     const prof = this.prof;
+    const sigmaIn = this.sigIn[c];
     let cap: number;
     let ksoftirqdRunnable = false;
     let kDemand = 0; // ksoftirqd's demand when it is not CPU-bound (deferred calls in interrupt mode)
@@ -529,8 +536,11 @@ export class HostKernel {
       this.waterfill(ids, cap);
       return;
     }
-    const ahead: number[] = [];
-    const behind: number[] = [];
+    // Scratch lists (no allocation per call: this runs in every secant iteration).
+    const ahead = this.aheadIds;
+    const behind = this.behindIds;
+    ahead.length = 0;
+    behind.length = 0;
     for (let j = 0; j < ids.length; j++) (this.lagNs[ids[j]] > 0 ? ahead : behind).push(ids[j]);
     this.waterfill(behind, cap);
     let used = 0;
@@ -673,7 +683,10 @@ export class HostKernel {
           svc = Math.max(0, this.kShare[n] + bh - this.dFixed[n]) / nr;
         } else ppp = Math.max(1, t.groPpns() * this.moderationNs);
       }
-      t.update(this.share[t.owner] - this.bh[t.owner], svc, ppp);
+      t.inAppShare = this.share[t.owner] - this.bh[t.owner];
+      t.inRingSvcNs = svc;
+      t.inPacketsPerPoll = ppp;
+      t.updateRates();
     }
   }
 
@@ -772,8 +785,8 @@ export class HostKernel {
   /** Idle shares, charge rates and owner fractions for the interval (after the rates are final). */
   private finishRates(): void {
     const nC = this.nContainers;
-    this.ownerFrac.fill(0);
-    this.txFrac.fill(0);
+    for (let k = 0; k < this.ownerFrac.length; k++) this.ownerFrac[k] = 0;
+    for (let c = 0; c < this.cores; c++) this.txFrac[c] = 0;
     this.anyRamp = false;
     for (let c = 0; c < this.cores; c++) {
       const list = this.coreTraffic[c];
@@ -809,7 +822,7 @@ export class HostKernel {
       this.idleShare[c] = Math.max(0, this.capTask[c] - this.kShare[c] - used);
     }
     // Runtime each container draws per ns (for the event at which it runs out).
-    const iron = this.policy.kernelSwitch;
+    const iron = this.ironSwitch;
     const bhCharged = !iron && !this.prof.irqTimeAccounting;
     for (let i = 0; i < nC; i++) this.chargeRate[i] = this.share[i] + (bhCharged ? this.bh[i] : 0);
     for (let c = 0; c < this.cores; c++) {

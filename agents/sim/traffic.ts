@@ -123,6 +123,10 @@ export class Traffic {
    * backlog processed at release_sock) instead of softirq: non-zero while the reader owns the socket.
    */
   private cBacklog = 0;
+  /** Inputs of update() (see there). */
+  inAppShare = 0;
+  inRingSvcNs = 0;
+  inPacketsPerPoll = 0;
 
   constructor(
     p: TrafficParams,
@@ -193,6 +197,10 @@ export class Traffic {
    * tcp_v4_rcv puts each segment on the socket backlog and tcp_rcv_established and the ACK run in the reader's
    * context at release_sock; only the driver, GRO and IP/TCP demultiplexing stay in softirq.
    */
+  private setRxCost(): void {
+    this.ringCostNs = this.rxCostNs(this.inPacketsPerPoll);
+  }
+
   private rxCostNs(packetsPerPoll: number): number {
     this.cBacklog = 0;
     const p = this.prof;
@@ -285,14 +293,27 @@ export class Traffic {
    * come); `packetsPerPoll`: how many packets one poll finds (GRO batching).
    */
   update(appShare: number, ringSvcNs: number, packetsPerPoll: number): void {
+    this.inAppShare = appShare;
+    this.inRingSvcNs = ringSvcNs;
+    this.inPacketsPerPoll = packetsPerPoll;
+    this.updateRates();
+  }
+
+  /**
+   * update() with its inputs already in inAppShare, inRingSvcNs, inPacketsPerPoll: the engine calls this, so no
+   * double is passed as an argument (each would be boxed into a fresh heap number at every call).
+   */
+  updateRates(): void {
+    const appShare = this.inAppShare;
+    const ringSvcNs = this.inRingSvcNs;
     this.sqNic = this.sqApp = this.sqPackets = 0;
     this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rSockDrop = this.rApp = this.rWire = 0;
     this.qNet = 0;
     const j = this.costJitter;
     const ja = this.appJitter;
     if (this.isReceiver) {
-      const c = this.rxCostNs(packetsPerPoll);
-      this.ringCostNs = c;
+      this.setRxCost();
+      const c = this.ringCostNs;
       const cApp = this.cApp * ja + this.cBacklog;
       const appPpns = appShare / cApp;
       let A: number;
