@@ -167,10 +167,14 @@ export class Traffic {
 
     const acct = policy.overheadNsPerPacket;
     this.cCompl = prof.txCompletionNsPerPacket + acct;
-    this.cDirect = prof.udpTxSyscallNsPerPacket + prof.driverTxNsPerPacket;
+    // On a veth host every transmit also runs the peer's receive path on this CPU (veth_xmit -> netif_rx raises
+    // NET_RX here): in the sender's own context after sendmsg's local_bh_enable, or inside the NET_TX / NET_RX
+    // softirq that transmitted (HTB watchdog, ACK-clocked tcp_write_xmit). So it is part of each transmit's cost.
+    const peerRx = prof.vethPeerRxNsPerPacket ?? 0;
+    this.cDirect = prof.udpTxSyscallNsPerPacket + prof.driverTxNsPerPacket + peerRx;
     const ppw = this.htbPpns < Infinity ? Math.max(1, this.htbPpns * prof.htbTimerMinUs * 1000) : 1;
-    this.cDeq = prof.htbDequeueNsPerPacket + prof.driverTxNsPerPacket + prof.htbWatchdogNsPerWakeup / ppw + acct;
-    this.cTsoPerByte = prof.tcpTxNsPerTsoSegment / prof.tcpTsoMaxBytes;
+    this.cDeq = prof.htbDequeueNsPerPacket + prof.driverTxNsPerPacket + prof.htbWatchdogNsPerWakeup / ppw + acct + peerRx;
+    this.cTsoPerByte = prof.tcpTxNsPerTsoSegment / prof.tcpTsoMaxBytes + (prof.vethPeerRxNsPerByte ?? 0);
     this.cAckRx = prof.tcpAckRxNsPerPacket + acct;
     // The sink across the link coalesces our segments with GRO and ACKs each super-packet.
     this.ackBytes =
