@@ -159,6 +159,7 @@ export class HostKernel {
   private readonly txFrac: Float64Array; // per core: NET_TX part of softirq
   private readonly ownerNs: Float64Array;
   private anyRamp = false;
+  private readonly activeCores: number[] = [];
   private readonly aheadIds: number[] = [];
   private readonly behindIds: number[] = [];
   /** Set once: the policy's IRON switch and the profile's switches read at every event. */
@@ -255,6 +256,8 @@ export class HostKernel {
     this.secHave = new Uint8Array(this.cores);
     this.coreActive = new Uint8Array(this.cores);
     for (let c = 0; c < this.cores; c++) this.coreActive[c] = this.onCore[c].length > 0 || this.coreTraffic[c].length > 0 ? 1 : 0;
+    // A core with nothing on it is idle for the whole run: its rates never change, so the per-event loops skip it.
+    for (let c = 0; c < this.cores; c++) if (this.coreActive[c]) this.activeCores.push(c);
     this.coreCatNs = new Float64Array(this.cores * N_CATS);
     this.softirqVecNs = new Float64Array(this.cores * 2);
     this.poll = new Uint8Array(this.cores);
@@ -281,6 +284,7 @@ export class HostKernel {
     this.lagRate = new Float64Array(this.nContainers);
     this.capTask = new Float64Array(this.cores).fill(1);
     this.idleShare = new Float64Array(this.cores);
+    for (let c = 0; c < this.cores; c++) if (!this.coreActive[c]) this.idleShare[c] = 1; // finishRates skips it
     this.prevIdle = new Float64Array(this.cores);
     this.dFixed = new Float64Array(this.cores);
     this.chargeRate = new Float64Array(this.nContainers);
@@ -788,7 +792,7 @@ export class HostKernel {
     for (let k = 0; k < this.ownerFrac.length; k++) this.ownerFrac[k] = 0;
     for (let c = 0; c < this.cores; c++) this.txFrac[c] = 0;
     this.anyRamp = false;
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       const list = this.coreTraffic[c];
       let tot = 0;
       let tx = 0;
@@ -809,7 +813,7 @@ export class HostKernel {
       } else if (list.length > 0) this.ownerFrac[c * nC + list[0].owner] = 1;
     }
     // Tasks' real use (a demand-limited application may use a little less than its share), idle.
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       let used = 0;
       const here = this.onCore[c];
       for (let j = 0; j < here.length; j++) {
@@ -825,11 +829,11 @@ export class HostKernel {
     const iron = this.ironSwitch;
     const bhCharged = !iron && !this.prof.irqTimeAccounting;
     for (let i = 0; i < nC; i++) this.chargeRate[i] = this.share[i] + (bhCharged ? this.bh[i] : 0);
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       this.multiRound[c] = this.poll[c] || this.epCtx[c] !== NONE ? 0 : this.nonFinalFraction(c);
       this.jiffyRate[c] = this.softirqJiffies === 1 ? (this.sigma[c] * this.multiRound[c]) / this.tickNs : 0;
     }
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       const sig = this.sigma[c];
       let bh = 0;
       const on = this.onCore[c];
@@ -849,7 +853,7 @@ export class HostKernel {
     }
     // ksoftirqd's vruntime against the docker group's: each advances by the time it runs (softirq at irq exit
     // on a docker task is that task's runtime unless IRQ time is accounted apart; episodes: accrueLag).
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       const here = this.onCore[c];
       let tasks = 0;
       let d = 0;
@@ -878,7 +882,7 @@ export class HostKernel {
       }
     }
     dt = Math.min(dt, this.policy.nextEventNs() - now, this.nextJitterNs - now, this.nextBucketNs - now);
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       if (this.epCtx[c] !== NONE) {
         dt = Math.min(dt, this.epEndNs[c] - now);
         let pk = 0;
