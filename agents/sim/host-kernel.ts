@@ -379,16 +379,16 @@ export class HostKernel {
     for (let pass = 0; pass < 4; pass++) {
       // Fixed point on each core's interrupt-mode softirq fraction: it sets the tasks' shares, which set what
       // arrives (a window-limited reader paces its peer) and so the softirq fraction. Secant iteration.
-      for (let c = 0; c < this.cores; c++) {
+      for (const c of this.activeCores) {
         sIn[c] = Math.min(1, this.sigmaDemand(c));
         this.secHave[c] = 0;
       }
       for (let it = 0; it < 16; it++) {
-        for (let c = 0; c < this.cores; c++) if (this.coreActive[c]) this.allocateCore(c);
+        for (const c of this.activeCores) this.allocateCore(c);
         this.updateTraffic();
         let done = true;
-        for (let c = 0; c < this.cores; c++) {
-          if (!this.coreActive[c] || this.poll[c] || this.epCtx[c] !== NONE) continue;
+        for (const c of this.activeCores) {
+          if (this.poll[c] || this.epCtx[c] !== NONE) continue;
           const out = Math.min(1, this.sigmaDemand(c));
           const r = out - sIn[c];
           if (Math.abs(r) <= 1e-10) continue;
@@ -1017,7 +1017,7 @@ export class HostKernel {
     for (let i = 0; i < this.nContainers; i++) this.groups[i].tick(now + tiny);
     this.policy.onTick(now + tiny);
     for (let i = 0; i < this.nContainers; i++) this.groups[i].throttleIfSpent(this.homeCpu[i], now);
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       let swallowed = false;
       if (this.epCtx[c] !== NONE && (now >= this.epEndNs[c] - tiny || this.epPkLeft[c] <= 1e-6)) {
         // Budget or jiffy deadline spent with work left: wakeup_softirqd; NAPI stays scheduled.
