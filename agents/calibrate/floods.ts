@@ -144,7 +144,9 @@ async function leftBehind(docker: Docker, hostId: string): Promise<string[]> {
 }
 
 async function neighbourPids(docker: Docker, spec: RunSpec): Promise<number[]> {
-  const list = await docker.listContainers({ filters: { label: [`${LABELS.run}=${spec.runId}`] } });
+  // The docker backend keeps containers for the campaign (a pool per host side, labelled with the pool's own run
+  // id), so the run's neighbours are found by campaign and role; an idle pool's neighbours add no traffic.
+  const list = await docker.listContainers({ filters: { label: [`${LABELS.campaign}=${spec.campaignId}`] } });
   const neighbours = list.filter((c) => (c.Labels[LABELS.role] ?? '').startsWith('neighbour-'));
   return Promise.all(neighbours.map(async (c) => (await docker.getContainer(c.Id).inspect()).State.Pid));
 }
