@@ -198,6 +198,12 @@ export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile)
       htb.map(() => 0),
     );
     add(
+      'vethPeerRxNsPerPacket',
+      'ns',
+      "NET_RX time owned by the HTB-limited UDP senders (eBPF accounting: the backlog softirq after veth_xmit has the enqueuer as owner) per datagram sent: the peer's receive path (bridge, the peer's veth, its UDP receive) that a veth runs on the sender's core.",
+      htb.map((f) => (f.netRxS * 1e9) / f.sent),
+    );
+    add(
       'udpTxSyscallNsPerPacket',
       'ns',
       'HTB-limited UDP sender task CPU per datagram sent: its cgroup usage minus the softirq that ran on its time (accounting), / Udp OutDatagrams (sendmsg with the enqueue; the dequeue is NET_TX).',
@@ -216,6 +222,12 @@ export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile)
       'ns',
       'NET_TX time owned by the TCP senders (accounting) per skb their eth0 transmitted (a veth frees the skb at the peer; NET_TX here is what is left of TX completion and requeues).',
       tcpTx.filter((f) => f.txSkbs > 0).map((f) => (f.netTxS * 1e9) / f.txSkbs),
+    );
+    add(
+      'vethPeerRxNsPerByte',
+      'ns/byte',
+      "NET_RX time owned by the TCP senders (eBPF accounting) per byte sent: the peer's receive path of the data, which a veth runs on the sender's core (the peer's ACKs to the sender, a small part, included).",
+      tcpTx.map((f) => (f.netRxS * 1e9) / f.appBytes),
     );
     // Not tcpAckRxNsPerPacket: on a veth host the NET_RX time owned by a sender is mostly the peer's receive
     // path of its data (the backlog softirq after veth_xmit starts with the enqueuer as owner), not its ACKs

@@ -4,7 +4,10 @@
 import { HostProfile } from '../sim/profile.ts';
 
 /** Numeric profile keys (the ones a measurement can replace). */
-export type NumericKey = Exclude<{ [K in keyof HostProfile]-?: HostProfile[K] extends number ? K : never }[keyof HostProfile], undefined>;
+export type NumericKey = Exclude<
+  { [K in keyof HostProfile]-?: NonNullable<HostProfile[K]> extends number ? K : never }[keyof HostProfile],
+  undefined
+>;
 
 /** One measured profile value: a figure per repetition and how it was obtained. */
 export interface Measurement {

@@ -159,6 +159,11 @@ export class HostKernel {
   private readonly txFrac: Float64Array; // per core: NET_TX part of softirq
   private readonly ownerNs: Float64Array;
   private anyRamp = false;
+  private readonly activeCores: number[] = [];
+  private readonly aheadIds: number[] = [];
+  private readonly behindIds: number[] = [];
+  /** Set once: the policy's IRON switch and the profile's switches read at every event. */
+  private readonly ironSwitch: boolean;
   private solvedAtNs = -1;
   private pendingDt = 0;
   private readonly sigIn: Float64Array;
@@ -204,6 +209,7 @@ export class HostKernel {
     }
 
     this.policy = this.makePolicy();
+    this.ironSwitch = this.policy.kernelSwitch;
     for (let c = 0; c < this.cores; c++) {
       this.onCore.push([]);
       this.nicRecv.push([]);
@@ -250,6 +256,8 @@ export class HostKernel {
     this.secHave = new Uint8Array(this.cores);
     this.coreActive = new Uint8Array(this.cores);
     for (let c = 0; c < this.cores; c++) this.coreActive[c] = this.onCore[c].length > 0 || this.coreTraffic[c].length > 0 ? 1 : 0;
+    // A core with nothing on it is idle for the whole run: its rates never change, so the per-event loops skip it.
+    for (let c = 0; c < this.cores; c++) if (this.coreActive[c]) this.activeCores.push(c);
     this.coreCatNs = new Float64Array(this.cores * N_CATS);
     this.softirqVecNs = new Float64Array(this.cores * 2);
     this.poll = new Uint8Array(this.cores);
@@ -276,6 +284,7 @@ export class HostKernel {
     this.lagRate = new Float64Array(this.nContainers);
     this.capTask = new Float64Array(this.cores).fill(1);
     this.idleShare = new Float64Array(this.cores);
+    for (let c = 0; c < this.cores; c++) if (!this.coreActive[c]) this.idleShare[c] = 1; // finishRates skips it
     this.prevIdle = new Float64Array(this.cores);
     this.dFixed = new Float64Array(this.cores);
     this.chargeRate = new Float64Array(this.nContainers);
@@ -363,22 +372,23 @@ export class HostKernel {
 
   /** Compute every rate for the next interval, switching NAPI modes where the load says so. */
   private solve(): void {
-    this.prevShare.set(this.share);
-    this.prevIdle.set(this.idleShare);
+    // Plain loops: TypedArray.prototype.set costs more than copying a handful of elements.
+    for (let i = 0; i < this.share.length; i++) this.prevShare[i] = this.share[i];
+    for (let c = 0; c < this.cores; c++) this.prevIdle[c] = this.idleShare[c];
     const sIn = this.sigIn;
     for (let pass = 0; pass < 4; pass++) {
       // Fixed point on each core's interrupt-mode softirq fraction: it sets the tasks' shares, which set what
       // arrives (a window-limited reader paces its peer) and so the softirq fraction. Secant iteration.
-      for (let c = 0; c < this.cores; c++) {
+      for (const c of this.activeCores) {
         sIn[c] = Math.min(1, this.sigmaDemand(c));
         this.secHave[c] = 0;
       }
       for (let it = 0; it < 16; it++) {
-        for (let c = 0; c < this.cores; c++) if (this.coreActive[c]) this.allocateCore(c, sIn[c]);
+        for (const c of this.activeCores) this.allocateCore(c);
         this.updateTraffic();
         let done = true;
-        for (let c = 0; c < this.cores; c++) {
-          if (!this.coreActive[c] || this.poll[c] || this.epCtx[c] !== NONE) continue;
+        for (const c of this.activeCores) {
+          if (this.poll[c] || this.epCtx[c] !== NONE) continue;
           const out = Math.min(1, this.sigmaDemand(c));
           const r = out - sIn[c];
           if (Math.abs(r) <= 1e-10) continue;
@@ -418,9 +428,10 @@ export class HostKernel {
     return d + r + hard;
   }
 
-  /** Split core `c` among softirq (interrupt mode or an episode), ksoftirqd, the tasks and idle. */
-  private allocateCore(c: number, sigmaIn: number): void {
+  /** Split core `c` among softirq (interrupt mode or an episode), ksoftirqd, the tasks and idle, at interrupt-mode softirq sigIn[c]. */
+  private allocateCore(c: number): void {
     const prof = this.prof;
+    const sigmaIn = this.sigIn[c];
     let cap: number;
     let ksoftirqdRunnable = false;
     let kDemand = 0; // ksoftirqd's demand when it is not CPU-bound (deferred calls in interrupt mode)
@@ -529,8 +540,11 @@ export class HostKernel {
       this.waterfill(ids, cap);
       return;
     }
-    const ahead: number[] = [];
-    const behind: number[] = [];
+    // Scratch lists (no allocation per call: this runs in every secant iteration).
+    const ahead = this.aheadIds;
+    const behind = this.behindIds;
+    ahead.length = 0;
+    behind.length = 0;
     for (let j = 0; j < ids.length; j++) (this.lagNs[ids[j]] > 0 ? ahead : behind).push(ids[j]);
     this.waterfill(behind, cap);
     let used = 0;
@@ -673,7 +687,10 @@ export class HostKernel {
           svc = Math.max(0, this.kShare[n] + bh - this.dFixed[n]) / nr;
         } else ppp = Math.max(1, t.groPpns() * this.moderationNs);
       }
-      t.update(this.share[t.owner] - this.bh[t.owner], svc, ppp);
+      t.inAppShare = this.share[t.owner] - this.bh[t.owner];
+      t.inRingSvcNs = svc;
+      t.inPacketsPerPoll = ppp;
+      t.updateRates();
     }
   }
 
@@ -772,10 +789,10 @@ export class HostKernel {
   /** Idle shares, charge rates and owner fractions for the interval (after the rates are final). */
   private finishRates(): void {
     const nC = this.nContainers;
-    this.ownerFrac.fill(0);
-    this.txFrac.fill(0);
+    for (let k = 0; k < this.ownerFrac.length; k++) this.ownerFrac[k] = 0;
+    for (let c = 0; c < this.cores; c++) this.txFrac[c] = 0;
     this.anyRamp = false;
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       const list = this.coreTraffic[c];
       let tot = 0;
       let tx = 0;
@@ -796,7 +813,7 @@ export class HostKernel {
       } else if (list.length > 0) this.ownerFrac[c * nC + list[0].owner] = 1;
     }
     // Tasks' real use (a demand-limited application may use a little less than its share), idle.
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       let used = 0;
       const here = this.onCore[c];
       for (let j = 0; j < here.length; j++) {
@@ -809,14 +826,14 @@ export class HostKernel {
       this.idleShare[c] = Math.max(0, this.capTask[c] - this.kShare[c] - used);
     }
     // Runtime each container draws per ns (for the event at which it runs out).
-    const iron = this.policy.kernelSwitch;
+    const iron = this.ironSwitch;
     const bhCharged = !iron && !this.prof.irqTimeAccounting;
     for (let i = 0; i < nC; i++) this.chargeRate[i] = this.share[i] + (bhCharged ? this.bh[i] : 0);
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       this.multiRound[c] = this.poll[c] || this.epCtx[c] !== NONE ? 0 : this.nonFinalFraction(c);
       this.jiffyRate[c] = this.softirqJiffies === 1 ? (this.sigma[c] * this.multiRound[c]) / this.tickNs : 0;
     }
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       const sig = this.sigma[c];
       let bh = 0;
       const on = this.onCore[c];
@@ -836,7 +853,7 @@ export class HostKernel {
     }
     // ksoftirqd's vruntime against the docker group's: each advances by the time it runs (softirq at irq exit
     // on a docker task is that task's runtime unless IRQ time is accounted apart; episodes: accrueLag).
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       const here = this.onCore[c];
       let tasks = 0;
       let d = 0;
@@ -865,7 +882,7 @@ export class HostKernel {
       }
     }
     dt = Math.min(dt, this.policy.nextEventNs() - now, this.nextJitterNs - now, this.nextBucketNs - now);
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       if (this.epCtx[c] !== NONE) {
         dt = Math.min(dt, this.epEndNs[c] - now);
         let pk = 0;
@@ -1000,7 +1017,7 @@ export class HostKernel {
     for (let i = 0; i < this.nContainers; i++) this.groups[i].tick(now + tiny);
     this.policy.onTick(now + tiny);
     for (let i = 0; i < this.nContainers; i++) this.groups[i].throttleIfSpent(this.homeCpu[i], now);
-    for (let c = 0; c < this.cores; c++) {
+    for (const c of this.activeCores) {
       let swallowed = false;
       if (this.epCtx[c] !== NONE && (now >= this.epEndNs[c] - tiny || this.epPkLeft[c] <= 1e-6)) {
         // Budget or jiffy deadline spent with work left: wakeup_softirqd; NAPI stays scheduled.

@@ -65,6 +65,13 @@ export const HostProfile = z
     htbTimerMinUs: pos,
     htbBurstUs: pos,
     qdiscQueuePackets: int,
+    /**
+     * veth hosts: the peer's receive path (veth_xmit -> netif_rx on the transmitting CPU, bridge, the peer's veth,
+     * its IP/UDP/TCP receive) runs as NET_RX on the sender's own core, per datagram / per TCP byte sent. 0 with a
+     * NIC (the peer is another host). Optional so profiles written before it still load.
+     */
+    vethPeerRxNsPerPacket: ns.optional(),
+    vethPeerRxNsPerByte: ns.optional(),
     // TCP
     tcpRxGroNsPerPacket: ns,
     tcpRxStackNsPerSuperPacket: ns,

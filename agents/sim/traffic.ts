@@ -123,6 +123,10 @@ export class Traffic {
    * backlog processed at release_sock) instead of softirq: non-zero while the reader owns the socket.
    */
   private cBacklog = 0;
+  /** Inputs of update() (see there). */
+  inAppShare = 0;
+  inRingSvcNs = 0;
+  inPacketsPerPoll = 0;
 
   constructor(
     p: TrafficParams,
@@ -163,10 +167,14 @@ export class Traffic {
 
     const acct = policy.overheadNsPerPacket;
     this.cCompl = prof.txCompletionNsPerPacket + acct;
-    this.cDirect = prof.udpTxSyscallNsPerPacket + prof.driverTxNsPerPacket;
+    // On a veth host every transmit also runs the peer's receive path on this CPU (veth_xmit -> netif_rx raises
+    // NET_RX here): in the sender's own context after sendmsg's local_bh_enable, or inside the NET_TX / NET_RX
+    // softirq that transmitted (HTB watchdog, ACK-clocked tcp_write_xmit). So it is part of each transmit's cost.
+    const peerRx = prof.vethPeerRxNsPerPacket ?? 0;
+    this.cDirect = prof.udpTxSyscallNsPerPacket + prof.driverTxNsPerPacket + peerRx;
     const ppw = this.htbPpns < Infinity ? Math.max(1, this.htbPpns * prof.htbTimerMinUs * 1000) : 1;
-    this.cDeq = prof.htbDequeueNsPerPacket + prof.driverTxNsPerPacket + prof.htbWatchdogNsPerWakeup / ppw + acct;
-    this.cTsoPerByte = prof.tcpTxNsPerTsoSegment / prof.tcpTsoMaxBytes;
+    this.cDeq = prof.htbDequeueNsPerPacket + prof.driverTxNsPerPacket + prof.htbWatchdogNsPerWakeup / ppw + acct + peerRx;
+    this.cTsoPerByte = prof.tcpTxNsPerTsoSegment / prof.tcpTsoMaxBytes + (prof.vethPeerRxNsPerByte ?? 0);
     this.cAckRx = prof.tcpAckRxNsPerPacket + acct;
     // The sink across the link coalesces our segments with GRO and ACKs each super-packet.
     this.ackBytes =
@@ -193,6 +201,10 @@ export class Traffic {
    * tcp_v4_rcv puts each segment on the socket backlog and tcp_rcv_established and the ACK run in the reader's
    * context at release_sock; only the driver, GRO and IP/TCP demultiplexing stay in softirq.
    */
+  private setRxCost(): void {
+    this.ringCostNs = this.rxCostNs(this.inPacketsPerPoll);
+  }
+
   private rxCostNs(packetsPerPoll: number): number {
     this.cBacklog = 0;
     const p = this.prof;
@@ -285,14 +297,27 @@ export class Traffic {
    * come); `packetsPerPoll`: how many packets one poll finds (GRO batching).
    */
   update(appShare: number, ringSvcNs: number, packetsPerPoll: number): void {
+    this.inAppShare = appShare;
+    this.inRingSvcNs = ringSvcNs;
+    this.inPacketsPerPoll = packetsPerPoll;
+    this.updateRates();
+  }
+
+  /**
+   * update() with its inputs already in inAppShare, inRingSvcNs, inPacketsPerPoll: the engine calls this, so no
+   * double is passed as an argument (each would be boxed into a fresh heap number at every call).
+   */
+  updateRates(): void {
+    const appShare = this.inAppShare;
+    const ringSvcNs = this.inRingSvcNs;
     this.sqNic = this.sqApp = this.sqPackets = 0;
     this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rSockDrop = this.rApp = this.rWire = 0;
     this.qNet = 0;
     const j = this.costJitter;
     const ja = this.appJitter;
     if (this.isReceiver) {
-      const c = this.rxCostNs(packetsPerPoll);
-      this.ringCostNs = c;
+      this.setRxCost();
+      const c = this.ringCostNs;
       const cApp = this.cApp * ja + this.cBacklog;
       const appPpns = appShare / cApp;
       let A: number;

@@ -34,6 +34,8 @@ describe.skipIf(!ready)('ironlab calibrate', () => {
       'htbDequeueNsPerPacket',
       'udpTxSyscallNsPerPacket',
       'tcpTxCopyNsPerByte',
+      'vethPeerRxNsPerPacket',
+      'vethPeerRxNsPerByte',
     ] as const)
       expect(p._kind[k], k).toBe('measured');
     // Physical ranges on any x86 core from this decade, loaded or not: a datagram's receive path costs
@@ -50,6 +52,11 @@ describe.skipIf(!ready)('ironlab calibrate', () => {
     expect(p.htbDequeueNsPerPacket).toBeLessThan(100_000);
     expect(p.udpTxSyscallNsPerPacket).toBeGreaterThan(300);
     expect(p.udpTxSyscallNsPerPacket).toBeLessThan(100_000);
+    // The peer's receive path a veth runs on the sender's core: 0.1-100 us per datagram, under 20 ns per byte.
+    expect(p.vethPeerRxNsPerPacket).toBeGreaterThan(100);
+    expect(p.vethPeerRxNsPerPacket).toBeLessThan(100_000);
+    expect(p.vethPeerRxNsPerByte).toBeGreaterThan(0);
+    expect(p.vethPeerRxNsPerByte).toBeLessThan(20);
 
     // nothing left behind
     const left = await new Docker().listContainers({ all: true, filters: { label: ['ironlab.campaign'] } });

@@ -347,3 +347,29 @@ describe("rateGbps is the neighbours' total offered rate", () => {
     for (const g of gbps) expect(g).toBeCloseTo(2, 1);
   });
 });
+
+describe("veth: the peer's receive path runs on the sender's core", () => {
+  // veth_xmit -> netif_rx raises NET_RX on the transmitting CPU, so each datagram an HTB-limited sender's watchdog
+  // dequeues in NET_TX softirq also runs the peer's receive path there: softirq on the core grows by rate x cost.
+  it('an HTB-limited UDP sender: softirq on its core grows by datagrams/s x vethPeerRxNsPerPacket', () => {
+    const o = { workload: 'udp-sender' as const, params: { rateGbps: 1 } };
+    const nic = coreShares(kernel(o), 0.5, 2);
+    const veth = coreShares(kernel(o, { vethPeerRxNsPerPacket: 2000 }), 0.5, 2);
+    const datagramsPerNs = 1 / 8 / (paper.mtuBytes - 28);
+    const softirq = (s: Float64Array) => s[CAT_SOFTIRQ_TASK] + s[CAT_KSOFTIRQD];
+    expect(softirq(veth) - softirq(nic)).toBeCloseTo(datagramsPerNs * 2000, 2);
+    expect(veth[CAT_VICTIM]).toBeLessThan(nic[CAT_VICTIM]);
+  });
+  it('a TCP sender pays it per byte (in its own context or in the softirq that transmitted): CPU-bound, it sends less', () => {
+    const o = { workload: 'tcp-sender' as const, params: { flows: 2 } };
+    const gbps = (k: HostKernel) => {
+      k.run(0.5e9);
+      const a = k.snapshot().containers[1]!.goodputBytes;
+      k.run(2e9);
+      return ((k.snapshot().containers[1]!.goodputBytes - a) * 8) / 2e9;
+    };
+    const nic = gbps(kernel(o));
+    const veth = gbps(kernel(o, { vethPeerRxNsPerByte: 0.5 }));
+    expect(veth).toBeLessThan(nic * 0.8);
+  });
+});
