@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_VICTIM, WORKLOAD_KINDS } from '../../workloads/catalog.ts';
-import { simRefusal, VICTIM_KINDS } from '../../workloads/registry.ts';
+import { controlOf, neighbourRoleOf, simRefusal, VICTIM_KINDS } from '../../workloads/registry.ts';
 import { ENFORCEMENTS } from '../../agents/enforcement/modes.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
 import { expandCells, type Cell } from './matrix.ts';
@@ -447,8 +447,8 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
       const neighbourRefused = simRefusal([entry.workload]);
       if (neighbourRefused) problem(['matrix', i, 'workload'], neighbourRefused);
     }
-    if (entry.workload === 'sysbench' && (entry.rateGbps || entry.flows || entry.messageBytes))
-      problem(['matrix', i], 'sysbench takes no rateGbps, flows or messageBytes');
+    if (neighbourRoleOf(entry.workload).network === null && (entry.rateGbps || entry.flows || entry.messageBytes))
+      problem(['matrix', i], `${entry.workload} takes no rateGbps, flows or messageBytes`);
     entry.messageBytes?.forEach((bytes, j) => {
       if (entry.workload.startsWith('udp') && bytes > 65507)
         problem(['matrix', i, 'messageBytes', j], `a UDP datagram holds at most 65507 bytes, got ${bytes}`);
@@ -469,26 +469,46 @@ function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { p
     else byScenario.set(cell.scenarioId, cell);
   }
   const kept = (enf: string, pred: (c: Cell) => boolean) => cells.some((c) => pred(c) && !c.excludedFor.includes(enf as never));
-  if (!spec.matrix.some((m) => m.workload === 'sysbench')) {
-    problem(['matrix'], 'no sysbench entry: penalties need the sysbench-neighbour control (add `- workload: sysbench`)');
-  } else {
+  // Each victim's penalties divide by its control arm (workloads/registry.ts controlOf: sysbench, or idle for a
+  // latency victim), run beside the same victim.
+  const victimOf = (c: Cell) => c.settings.victim.workload ?? DEFAULT_VICTIM;
+  const isControl = (c: Cell) => c.workload === controlOf(victimOf(c));
+  const controlFor = (cell: Cell) => (c: Cell) => isControl(c) && victimOf(c) === victimOf(cell);
+  for (const victim of new Set(cells.map(victimOf))) {
+    const control = controlOf(victim);
+    const ofVictim = (pred: (c: Cell) => boolean) => (c: Cell) => victimOf(c) === victim && pred(c);
+    const named = victim === DEFAULT_VICTIM ? '' : ` of the ${victim} victim`;
+    if (!cells.some(ofVictim(isControl))) {
+      problem(['matrix'], `no ${control} entry: penalties${named} need the ${control}-neighbour control (add \`- workload: ${control}\`)`);
+      continue;
+    }
     for (const enf of spec.enforcement) {
-      if (kept(enf, (c) => c.workload !== 'sysbench') && !kept(enf, (c) => c.workload === 'sysbench'))
-        problem(['exclude'], `the filters drop every sysbench control run with enforcement ${enf}: its penalties could not be computed`);
+      if (
+        kept(
+          enf,
+          ofVictim((c) => !isControl(c)),
+        ) &&
+        !kept(enf, ofVictim(isControl))
+      )
+        problem(
+          ['exclude'],
+          `the filters drop every ${control} control run${named} with enforcement ${enf}: its penalties could not be computed`,
+        );
     }
   }
   // Every scenario's penalty divides by a control with the same run settings (quotas, cores, neighbours,
   // durations): a scenario without one is refused, naming it, rather than compared with another control.
   const missing = new Set<string>();
   for (const cell of cells) {
-    if (cell.workload === 'sysbench' || missing.has(cell.scenarioId)) continue;
+    if (isControl(cell) || missing.has(cell.scenarioId)) continue;
+    const control = controlOf(victimOf(cell));
     for (const enf of spec.enforcement) {
-      if (cell.excludedFor.includes(enf) || !kept(enf, (c) => c.workload === 'sysbench')) continue;
-      if (kept(enf, (c) => c.workload === 'sysbench' && sameSettings(c.settings, cell.settings))) continue;
+      if (cell.excludedFor.includes(enf) || !kept(enf, controlFor(cell))) continue;
+      if (kept(enf, (c) => controlFor(cell)(c) && sameSettings(c.settings, cell.settings))) continue;
       missing.add(cell.scenarioId);
       problem(
         ['matrix', cell.entryIndex],
-        `scenario '${cell.scenarioId}' has no sysbench control with the same run settings${spec.enforcement.length > 1 ? ` under enforcement ${enf}` : ''} (quotas, cores, neighbours, durations): add a \`- workload: sysbench\` entry with the same settings and a \`label:\``,
+        `scenario '${cell.scenarioId}' has no ${control} control with the same run settings${spec.enforcement.length > 1 ? ` under enforcement ${enf}` : ''} (quotas, cores, neighbours, durations): add a \`- workload: ${control}\` entry with the same settings and a \`label:\``,
       );
       break;
     }
