@@ -116,7 +116,7 @@ ${provenanceBlock(input)}
 
 <section id="runs">
 <h2>Runs</h2>
-${runsTable(input.runs)}
+${runsTable(input.runs, summaries)}
 </section>
 
 <script type="application/json" id="ironlab-data">${jsonForScript(data)}</script>
@@ -277,9 +277,10 @@ function provenanceBlock(input: HtmlReportInput): string {
   return campaignTable + runTable;
 }
 
-function runsTable(runs: readonly HtmlRun[]): string {
-  const head =
-    '<tr><th>run</th><th>scenario</th><th>enforcement</th><th>rep</th><th>status</th><th>host</th><th>attempts</th><th>victim events/s</th><th>ksoftirqd</th><th>guard</th><th>error</th></tr>';
+function runsTable(runs: readonly HtmlRun[], summaries: readonly ScenarioSummary[]): string {
+  // the victim's primary metric (events/s for sysbench, p99 ms for a latency victim)
+  const primary = summaries[0]?.victimMetric.metric ?? METRIC.victimEventsPerSec;
+  const head = `<tr><th>run</th><th>scenario</th><th>enforcement</th><th>rep</th><th>status</th><th>host</th><th>attempts</th><th>${esc(victimValueHeader(summaries))}</th><th>ksoftirqd</th><th>guard</th><th>error</th></tr>`;
   const sorted = [...runs].sort(
     (a, b) =>
       (a.scenarioId < b.scenarioId ? -1 : a.scenarioId > b.scenarioId ? 1 : 0) ||
@@ -287,12 +288,12 @@ function runsTable(runs: readonly HtmlRun[]): string {
       a.repetition - b.repetition,
   );
   const body = sorted.map((r) => {
-    const events = r.samples.filter((s) => s.metric === METRIC.victimEventsPerSec).reduce((a, s) => a + s.value, 0);
+    const events = r.samples.filter((s) => s.metric === primary).reduce((a, s) => a + s.value, 0);
     const shares = r.samples.filter(
       (s) => s.metric === METRIC.ksoftirqdShare && (s.labels.core === undefined || s.labels.core === String(r.victimCore)),
     );
     const share = shares.length ? shares.reduce((a, s) => a + s.value, 0) / shares.length : null;
-    const has = r.samples.some((s) => s.metric === METRIC.victimEventsPerSec);
+    const has = r.samples.some((s) => s.metric === primary);
     return `<tr class="run-${esc(r.status)}"><td><code>${esc(r.runId)}</code></td><td>${esc(r.scenarioId)}</td><td>${esc(r.enforcement)}</td><td class="num">${r.repetition}</td><td>${esc(r.status)}</td><td>${esc(r.hostId ?? '-')}</td><td class="num">${r.attempts ?? '-'}</td><td class="num">${has ? num(events) : '-'}</td><td class="num">${formatShare(share)}</td><td><small>${esc([...(r.guardRepeats ?? []).map((g) => `repeated: ${g}`), ...(r.guardReason ? [`kept out of guard: ${r.guardReason}`] : [])].join('; '))}</small></td><td><small>${esc(r.lastError ?? '')}</small></td></tr>`;
   });
   return `<table class="runs">${head}\n${body.join('\n')}</table>`;
