@@ -177,3 +177,21 @@ describe('sockperf ping-pong neighbour', () => {
     expect(parseSockperfSummary('sockperf: Warmup stage')).toBeNull();
   });
 });
+
+describe('idle neighbour (a latency victim control)', () => {
+  it('is one sleeping container on the neighbour shape, off the network, that outlasts the run and reports nothing', () => {
+    const p = plan(
+      testRun({ workload: 'idle', warmupS: 1, durationS: 3, victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: 'redis' } }),
+      bridgeAddresses('169.254.7.'),
+    );
+    expect(p.map((c) => `${c.name} ${c.shape} ${c.program} ${c.network}`)).toEqual([
+      'victim victim redis-server true',
+      'victim-load peer redis-driver true',
+      'neighbour-0 neighbour sleep false',
+    ]);
+    expect(p[2].spec.argv[0]).toBe('sleep');
+    expect(Number(p[2].spec.argv[1])).toBeGreaterThan(1 + 3); // warm-up + window, and a margin
+    expect(p[2].collect).toBeUndefined();
+    expect(simRefusal(['idle'])).toMatch(/workload 'idle' cannot run on a simulated host/);
+  });
+});
