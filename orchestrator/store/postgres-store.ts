@@ -234,14 +234,8 @@ export class PostgresStore implements Store {
     return row.attempts;
   }
 
-  async completeRun(
-    campaignId: string,
-    runId: string,
-    samples: Sample[],
-    provenance: Record<string, unknown>,
-    kept?: { guardReason: string },
-  ): Promise<boolean> {
-    return this.tx((db) => complete(db, campaignId, runId, samples, provenance, kept));
+  async completeRun(...args: Parameters<Store['completeRun']>): Promise<boolean> {
+    return this.tx((db) => complete(db, ...args));
   }
 
   async failRun(campaignId: string, runId: string, error: string, retryable: boolean, maxAttempts: number): Promise<RunStatus> {
