@@ -15,7 +15,7 @@ import { sleep } from './processes.ts';
 import { closeSsh, sshCopyTree, sshRun, type SshTarget } from './ssh.ts';
 import type { Inventory } from './inventory.ts';
 import { blockProblem, FINDINGS_SCRIPT, nodeProblem, parseFindings, type HostFindings } from './inventory-preflight.ts';
-import { ensureToken, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
+import { ensureToken, newAgent, newState, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
 
 /** The marker of a directory ironlab made for its agent: `down` removes only a directory that carries it
@@ -40,19 +40,10 @@ export function inventoryLabPlan(inv: Inventory, _dir = testbedDir()): TestbedSt
     nic: h.nic,
     ...(h.containerBlock ? { containerBlock: h.containerBlock } : {}),
     ssh: { user: h.ssh.user, key: h.ssh.key, port: h.ssh.port, installDir: h.installDir },
-    agent: { pid: null, statusFile: join(h.installDir, 'agent-status.json'), log: join(h.installDir, 'agent.log') },
+    agent: newAgent(h.installDir),
     image: null,
   }));
-  return {
-    version: 1,
-    kind: 'inventory',
-    createdAt: new Date().toISOString(),
-    hub: { host: inv.orchestrator.address, port: inv.orchestrator.port },
-    bridge: null,
-    iptablesRule: false,
-    hosts,
-    slurm: null,
-  };
+  return newState('inventory', hosts, { host: inv.orchestrator.address, port: inv.orchestrator.port });
 }
 
 export const targetOf = (h: TestbedHost): SshTarget => ({ address: h.address!, user: h.ssh!.user, key: h.ssh!.key, port: h.ssh!.port });

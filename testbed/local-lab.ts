@@ -27,7 +27,7 @@ import {
   vethName,
 } from './lab-network.ts';
 import { pidsWith, runsOurs, terminate } from './processes.ts';
-import { hostDir, testbedDir, tokenFile, writeState, type TestbedHost, type TestbedState } from './state.ts';
+import { hostDir, newAgent, newState, testbedDir, tokenFile, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
 
 export function localLabPlan(n: number, dir = testbedDir()): TestbedState {
@@ -46,20 +46,11 @@ export function localLabPlan(n: number, dir = testbedDir()): TestbedState {
       netns: netnsName(id),
       veth: vethName(i + 1),
       dockerd: dockerdPaths(id, dir),
-      agent: { pid: null, statusFile: join(hostDir(id, dir), 'agent-status.json'), log: join(hostDir(id, dir), 'agent.log') },
+      agent: newAgent(hostDir(id, dir)),
       image: null,
     };
   });
-  return {
-    version: 1,
-    kind: 'local',
-    createdAt: new Date().toISOString(),
-    hub: { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT },
-    bridge: LAB_BRIDGE,
-    iptablesRule: false,
-    hosts,
-    slurm: null,
-  };
+  return newState('local', hosts, { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT }, LAB_BRIDGE);
 }
 
 /** Bring every host up (or find it up). The state file is written before anything is created, so `down`

@@ -17,7 +17,7 @@ import { ensureIronKernel } from './kernel-build.ts';
 import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, ensureBridge, hostAddress } from './lab-network.ts';
 import { runsOurs, sleep, terminate } from './processes.ts';
 import { closeSsh, sshRun, type SshTarget } from './ssh.ts';
-import { hostDir, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
+import { hostDir, newAgent, newState, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
 
 export const PROJECT_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
@@ -62,20 +62,11 @@ export function qemuLabPlan(n: number, dir = testbedDir()): TestbedState {
         release: null,
         bootSeconds: null,
       },
-      agent: { pid: null, statusFile: join(hd, 'agent-status.json'), log: join(hd, 'agent.log') },
+      agent: newAgent(hd),
       image: null,
     };
   });
-  return {
-    version: 1,
-    kind: 'qemu',
-    createdAt: new Date().toISOString(),
-    hub: { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT },
-    bridge: LAB_BRIDGE,
-    iptablesRule: false,
-    hosts,
-    slurm: null,
-  };
+  return newState('qemu', hosts, { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT }, LAB_BRIDGE);
 }
 
 export function qemuArgv(h: TestbedHost, index: number, bzImage: string, rootfs: string): string[] {

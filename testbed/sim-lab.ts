@@ -1,9 +1,18 @@
 // A simulated lab: N long-lived `--backend sim` agents on this machine, dialing 127.0.0.1 at a fixed port.
 // No root, no namespaces: the same campaign files that run on the emulated lab run here, on the simulated
 // host kernel.
-import { join } from 'node:path';
 import { agentAlive, startAgent, stopAgent } from './agent-process.ts';
-import { ensureToken, hostDir, testbedDir, tokenFile, writeState, type TestbedHost, type TestbedState } from './state.ts';
+import {
+  ensureToken,
+  hostDir,
+  newAgent,
+  newState,
+  testbedDir,
+  tokenFile,
+  writeState,
+  type TestbedHost,
+  type TestbedState,
+} from './state.ts';
 import { step, type Say } from './steps.ts';
 
 export const SIM_HUB = { host: '127.0.0.1', port: 7788 };
@@ -15,23 +24,10 @@ export function simLabPlan(n: number, dir = testbedDir()): TestbedState {
     backend: 'sim',
     address: null,
     cores: { victim: [0], neighbours: [0], peers: [1], nic: [0] },
-    agent: {
-      pid: null,
-      statusFile: join(hostDir(`lab-${i + 1}`, dir), 'agent-status.json'),
-      log: join(hostDir(`lab-${i + 1}`, dir), 'agent.log'),
-    },
+    agent: newAgent(hostDir(`lab-${i + 1}`, dir)),
     image: null,
   }));
-  return {
-    version: 1,
-    kind: 'sim',
-    createdAt: new Date().toISOString(),
-    hub: SIM_HUB,
-    bridge: null,
-    iptablesRule: false,
-    hosts,
-    slurm: null,
-  };
+  return newState('sim', hosts, SIM_HUB);
 }
 
 /** Start every host's agent that is not running; the state file records the pids. */

@@ -109,3 +109,20 @@ export function ensureToken(dir = testbedDir()): string {
 export function removeStateDir(dir = testbedDir()): void {
   rmSync(dir, { recursive: true, force: true });
 }
+
+/** A host's agent before it is started: its status file and log in the folder it runs from. */
+export const newAgent = (folder: string): TestbedHost['agent'] => ({
+  pid: null,
+  statusFile: join(folder, 'agent-status.json'),
+  log: join(folder, 'agent.log'),
+});
+
+/** A testbed's state before anything is created (every lab kind starts from this). */
+export function newState(
+  kind: TestbedState['kind'],
+  hosts: TestbedHost[],
+  hub: TestbedState['hub'],
+  bridge: string | null = null,
+): TestbedState {
+  return { version: 1, kind, createdAt: new Date().toISOString(), hub, bridge, iptablesRule: false, hosts, slurm: null };
+}

@@ -161,6 +161,7 @@ export const redis = {
       { metric: 'victim_ops_per_sec', unit: 'ops/s', higherIsBetter: true },
       { metric: 'victim_completed_requests', unit: 'requests', higherIsBetter: true },
     ],
+    control: 'idle',
     collect(container: string, log: string, window: Window): WorkloadSample[] | null {
       if (container !== 'victim-load') return [];
       const w = redisWindow(parseRedisTicks(log), window);

@@ -1,12 +1,13 @@
 // Every workload an agent will ever run, one module each. Schemas, CLI choices, reports, the image recipe and
 // the simulator take their lists from here; adding a workload is a module plus its line below.
+import { idle } from './idle.ts';
 import { iperf3Floods } from './iperf3.ts';
 import { redis } from './redis.ts';
 import { sockperf } from './sockperf.ts';
 import { sysbench } from './sysbench.ts';
 import type { NeighbourRole, VictimRole, Workload } from './workload.ts';
 
-export const WORKLOADS = [sysbench, ...iperf3Floods, sockperf, redis] as const;
+export const WORKLOADS = [sysbench, ...iperf3Floods, sockperf, idle, redis] as const;
 
 export type AnyWorkloadKind = (typeof WORKLOADS)[number]['kind'];
 type Kinds<W> = W extends { kind: infer K; neighbour: NeighbourRole } ? K : never;
@@ -45,6 +46,9 @@ export function neighbourRoleOf(kind: string): NeighbourRole {
 
 /** The victim's primary metric (the penalty's) and its direction. */
 export const primaryMetricOf = (victim: string = DEFAULT_VICTIM) => victimRoleOf(victim).metrics[0];
+
+/** The neighbour workload a victim's penalty divides by (its control arm). */
+export const controlOf = (victim: string = DEFAULT_VICTIM) => victimRoleOf(victim).control as NeighbourKind;
 
 /** Why the simulated kernel cannot run these workloads, naming each; null when it models them all. */
 export function simRefusal(kinds: readonly string[]): string | null {

@@ -30,6 +30,7 @@ export const sysbench = {
   victim: {
     plan: (ctx) => [one('victim', 'victim', ctx.runS)],
     metrics: [{ metric: 'victim_events_per_sec', unit: 'events/s', higherIsBetter: true }],
+    control: 'sysbench',
     collect,
   },
   neighbour: {

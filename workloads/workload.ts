@@ -87,6 +87,8 @@ export interface VictimRole {
   plan(ctx: PlanContext): ContainerPlan[];
   /** The victim's primary metric first; metrics named victim_*. */
   metrics: PrimaryMetric[];
+  /** The neighbour workload of its control arm, the penalty's reference (sysbench for a CPU-bound victim, idle for a latency one). */
+  control: string;
   /** Samples over the window from a container's log (`docker logs --timestamps`); null = nothing inside the window. */
   collect(container: string, log: string, window: Window): WorkloadSample[] | null;
 }

@@ -1,7 +1,7 @@
 // Adaptive repetitions (campaign file: `until: { ciHalfWidth: 0.05, maxRepetitions: 10 }`): after the planned
 // repetitions, a scenario gets more only while its penalty interval is wider than asked and the cap allows.
 // Pure decisions over summaries: the campaign machine asks, appends ledger rows, runs them, asks again.
-import { CONTROL_WORKLOAD, type WorkloadKind } from '../../workloads/catalog.ts';
+import { type WorkloadKind } from '../../workloads/catalog.ts';
 import { type Enforcement } from '../../agents/enforcement/modes.ts';
 import type { ScenarioSummary } from './penalty.ts';
 
@@ -67,7 +67,7 @@ export function repetitionPlan(
   options: { paired?: boolean } = {},
 ): RepetitionRequest[] {
   const plan = new Map<string, RepetitionRequest>();
-  const controlTarget = new Map<string, { scenarioId: string; enforcement: Enforcement; extra: number }>();
+  const controlTarget = new Map<string, { scenarioId: string; workload: WorkloadKind; enforcement: Enforcement; extra: number }>();
   const add = (r: RepetitionRequest) => {
     const key = `${r.scenarioId}\0${r.enforcement}`;
     const prior = plan.get(key);
@@ -78,14 +78,19 @@ export function repetitionPlan(
     if (extra === 0) continue;
     add({ scenarioId: s.scenarioId, workload: s.workload, enforcement: s.enforcement, extra });
     if (s.control) {
-      const controlId = s.controlScenarioId ?? CONTROL_WORKLOAD;
+      const controlId = s.controlScenarioId ?? s.controlWorkload;
       const wanted = options.paired ? extra : Math.min(until.maxRepetitions, (s.interference?.n ?? 0) + s.notDone + extra) - s.control.n;
       const key = `${controlId}\0${s.enforcement}`;
       const prior = controlTarget.get(key);
-      controlTarget.set(key, { scenarioId: controlId, enforcement: s.enforcement, extra: Math.max(prior?.extra ?? 0, wanted) });
+      controlTarget.set(key, {
+        scenarioId: controlId,
+        workload: s.controlWorkload,
+        enforcement: s.enforcement,
+        extra: Math.max(prior?.extra ?? 0, wanted),
+      });
     }
   }
-  for (const { scenarioId, enforcement, extra } of controlTarget.values())
-    if (extra > 0) add({ scenarioId, workload: CONTROL_WORKLOAD, enforcement, extra });
+  for (const { scenarioId, workload, enforcement, extra } of controlTarget.values())
+    if (extra > 0) add({ scenarioId, workload, enforcement, extra });
   return [...plan.values()];
 }

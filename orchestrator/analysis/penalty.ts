@@ -1,17 +1,18 @@
 // The penalty factor (IRON section 2.3) per report scenario (scenarioId, enforcement, host), with its uncertainty.
-// penalty = victim events/s with sysbench neighbours (the control arm: same enforcement, run settings and host)
+// penalty = victim events/s with sysbench neighbours (the control arm: same victim, enforcement, run settings and host)
 //         / victim events/s with this scenario's neighbours (the interference arm).
 // That is for a victim whose primary metric is higher-is-better (sysbench's events/s). For a lower-is-better one
 // (a latency victim's p99) the ratio is the other way up, interference / control: > 1 always means worse.
+// The control arm's neighbour is the victim's (workloads/registry.ts controlOf): sysbench for sysbench, idle for redis.
 // `eventsPerSec` fields hold the victim's primary metric, whatever its unit (`victimMetric` says which).
 // Unpaired (shuffled design): ratio of the arms' means, Fieller interval. Paired (blocked design): geometric mean
 // of the within-block ratios, t interval on their logs. 1.0 = perfect isolation. Only runs with status 'done'
 // count; a run without a victim sample is left out.
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
-import { CONTROL_WORKLOAD, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
+import { type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
 import { type Enforcement } from '../../agents/enforcement/modes.ts';
 import { CORE_CATEGORIES, METRIC, type CoreCategory, type Sample } from '../../agents/samples.ts';
-import { primaryMetricOf } from '../../workloads/registry.ts';
+import { controlOf, primaryMetricOf } from '../../workloads/registry.ts';
 import type { PrimaryMetric } from '../../workloads/workload.ts';
 import { conditionNotes, conditionsSpread, runConditions, windowOf, type ConditionsSpread } from './conditions.ts';
 import {
@@ -131,6 +132,8 @@ export interface ScenarioSummary {
   disagreement: { flagged: boolean; reasons: string[] };
   /** The control scenario the penalty divides by (same settings, enforcement and host); null without one. */
   controlScenarioId: string | null;
+  /** The control arm's neighbour workload (the victim's control: sysbench, or idle for a latency victim). */
+  controlWorkload: WorkloadKind;
   /** The host (or simulated-host profile) of this row's runs; runs of different hosts are never pooled. */
   stratum: string | null;
   /** Why the repetitions may differ, from their own counters (steal, foreign CPU, load, ksoftirqd regime). */
@@ -190,11 +193,12 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
   }
   const level = 1 - (1 - (options.level ?? 0.95)) / Math.max(1, options.looks ?? 1);
   const paired = options.design === 'blocked';
-  // A scenario's control: sysbench runs with the same enforcement, the same run settings and the same host.
+  // A scenario's control: its victim's control neighbour with the same enforcement, run settings and host.
+  const isControl = (r: RunRecord) => r.workload === controlOf(r.victimWorkload);
   const controlRunsOf = (r: RunRecord) =>
     records.filter(
       (c) =>
-        c.workload === CONTROL_WORKLOAD &&
+        isControl(c) &&
         (c.victimWorkload ?? '') === (r.victimWorkload ?? '') &&
         c.enforcement === r.enforcement &&
         (c.stratum ?? '') === (r.stratum ?? '') &&
@@ -204,7 +208,7 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
   const out: ScenarioSummary[] = [];
   for (const runs of groups.values()) {
     const first = runs[0];
-    if (first.workload === CONTROL_WORKLOAD) continue;
+    if (isControl(first)) continue;
     const controlRuns = controlRunsOf(first);
     const victimMetric = primaryMetricOf(first.victimWorkload);
     const control = armStats(controlRuns, options);
@@ -241,6 +245,7 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
       bootstrap,
       disagreement: disagreementOf(control, interference, options),
       controlScenarioId: controlRuns[0]?.scenarioId ?? null,
+      controlWorkload: controlOf(first.victimWorkload),
       stratum: first.stratum ?? null,
       conditionNotes: [
         ...(control ? conditionNotes('control', control.conditions, thresholds) : []),

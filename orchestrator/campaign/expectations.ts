@@ -6,7 +6,8 @@
 //   inconclusive it does not, but the interval straddles the bound (or there is no interval / no data).
 // So `upper: { max: 1.10 }` passes only when the penalty is confidently at most 1.10, and fails only when it is
 // confidently above; `mean: { max: 1.10 }` passes on the point estimate and fails only beyond the interval.
-import { CONTROL_WORKLOAD } from '../../workloads/catalog.ts';
+import { DEFAULT_VICTIM } from '../../workloads/catalog.ts';
+import { controlOf } from '../../workloads/registry.ts';
 import { type Enforcement } from '../../agents/enforcement/modes.ts';
 import { expandCells, matches, type Cell } from './matrix.ts';
 import type { CampaignSpec, ExcludeFilter, ExpectationSpec, PenaltyBound } from './model.ts';
@@ -49,7 +50,7 @@ export interface ExpectationResult {
   scenarios: ScenarioCheck[];
 }
 
-/** The scenarios (cell x enforcement, excluded ones left out, the sysbench control has no penalty) a selector picks. */
+/** The scenarios (cell x enforcement, excluded ones left out, the victim's control has no penalty) a selector picks. */
 export function selectedScenarios(
   selector: ExcludeFilter,
   cells: readonly Cell[],
@@ -57,7 +58,7 @@ export function selectedScenarios(
 ): { cell: Cell; enforcement: Enforcement }[] {
   const out: { cell: Cell; enforcement: Enforcement }[] = [];
   for (const cell of cells) {
-    if (cell.workload === CONTROL_WORKLOAD) continue;
+    if (cell.workload === controlOf(cell.settings.victim.workload ?? DEFAULT_VICTIM)) continue;
     for (const enforcement of enforcements)
       if (!cell.excludedFor.includes(enforcement) && matches(selector, cell, enforcement)) out.push({ cell, enforcement });
   }

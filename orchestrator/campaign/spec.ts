@@ -2,34 +2,32 @@
 // starts. Every mistake in a file is refused with ONE UserInputError that says file:line:col and what is wrong.
 // Shape: a host pool, run defaults, a matrix of workloads x parameter lists, filters, enforcement modes,
 // repetitions, a seed. The loader fills every default, so the validated spec (and its hash) says everything.
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { DEFAULT_VICTIM, WORKLOAD_KINDS } from '../../workloads/catalog.ts';
-import { simRefusal, VICTIM_KINDS } from '../../workloads/registry.ts';
+import { WORKLOAD_KINDS } from '../../workloads/catalog.ts';
+import { VICTIM_KINDS } from '../../workloads/registry.ts';
 import { ENFORCEMENTS } from '../../agents/enforcement/modes.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
-import { expandCells, type Cell } from './matrix.ts';
+import { checkSemantics } from './checks.ts';
+import { hashSpec } from './hash.ts';
 import { HOST_ID_PATTERN } from '../../agents/protocol.ts';
 import {
   BUILTIN_DEFAULTS,
   DEFAULT_GUARDS,
   DEFAULT_SIM_PROFILE,
   DESIGNS,
-  isDedicatedPeer,
   isServer,
   mergeSettings,
   type CampaignSpec,
   type ExpectationSpec,
   type LoadedCampaign,
   type MatrixEntry,
-  type RunSettings,
 } from './model.ts';
-import { describeIssue, formatPath, locator, refusal, type Path, type Problem } from '../../workloads/common/yaml-problems.ts';
-import { describeExpectation, selectedScenarios, selectorText } from './expectations.ts';
+import { describeIssue, locator, refusal } from '../../workloads/common/yaml-problems.ts';
+import { describeExpectation } from './expectations.ts';
 import { BACKEND_KINDS, type BackendKind } from '../../agents/backends/registry.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -234,8 +232,11 @@ const CampaignFile = z
   })
   .strict();
 
-// The validated spec's types and defaults live in model.ts; importers of the loader see them here too.
+// The validated spec's types and defaults live in model.ts, the checks a schema cannot say in checks.ts, the
+// hash in hash.ts; importers of the loader see them here too.
 export * from './model.ts';
+export { sameSettings } from './checks.ts';
+export { canonicalJson, hashSpec } from './hash.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Loading.
@@ -330,28 +331,8 @@ export function parseCampaign(text: string, path = 'campaign.yaml'): LoadedCampa
   return { spec, source: { path, text }, hash: hashSpec(spec), warnings };
 }
 
-export function hashSpec(spec: CampaignSpec): string {
-  return createHash('sha256').update(canonicalJson(spec)).digest('hex');
-}
-
-/** JSON with object keys sorted at every level and undefined dropped: one text per meaning. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = sortKeys(v);
-    }
-    return out;
-  }
-  return value;
-}
-
 type FileCampaign = z.infer<typeof CampaignFile>;
+
 const toRates = (rates: ('unlimited' | null | number)[] | undefined) => rates?.map((r) => (r === 'unlimited' ? null : r));
 
 function normalize(file: FileCampaign): CampaignSpec {
@@ -397,116 +378,6 @@ function normalizeExpectation(e: z.infer<typeof ExpectFile>, index: number): Exp
   const out: ExpectationSpec = { name: '', ...rest, ...(rateGbps !== undefined ? { rateGbps: toRates(rateGbps) } : {}) };
   out.name = name ?? describeExpectation(out, index);
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Semantic checks: things a schema cannot say.
-
-function checkSemantics(spec: CampaignSpec, locate: (path: Path) => string): { problems: Problem[]; warnings: string[] } {
-  const problems: Problem[] = [];
-  const warnings: string[] = [];
-  const problem = (path: Path, message: string) => problems.push({ where: locate(path), message: `${formatPath(path)}: ${message}` });
-
-  const seen = new Map<string, number>();
-  spec.hosts.forEach((h, i) => {
-    const first = seen.get(h.id);
-    if (first !== undefined) problem(['hosts', i, 'id'], `host id '${h.id}' is already used by hosts[${first}]`);
-    else seen.set(h.id, i);
-    if (h.backend === 'docker' && h.profile !== null)
-      problem(['hosts', i, 'profile'], 'a profile is for simulated hosts only (backend: sim)');
-  });
-  const servers = spec.hosts.filter(isServer);
-  if (servers.length === 0) problem(['hosts'], "no host has the role 'server': every run needs one server host");
-  const backends = new Set(servers.map((h) => h.backend));
-  if (backends.size > 1) problem(['hosts'], 'server hosts mix sim and docker backends: runs on them would not be comparable');
-  const profiles = new Set(servers.filter((h) => h.backend === 'sim').map((h) => h.profile));
-  if (profiles.size > 1)
-    problem(['hosts'], `server hosts use different sim profiles (${[...profiles].join(', ')}): runs on them would not be comparable`);
-  // A dedicated peer host takes the traffic peers off the server; a host that is both may lease as either.
-  const hasPeerHost = spec.hosts.some(isDedicatedPeer);
-  if (spec.until && spec.until.maxRepetitions < spec.repetitions)
-    problem(
-      ['until', 'maxRepetitions'],
-      `is ${spec.until.maxRepetitions}, below the ${spec.repetitions} planned repetitions (maxRepetitions caps them all)`,
-    );
-
-  // Settings per matrix entry: the merged shapes must make sense on one host.
-  spec.matrix.forEach((entry, i) => {
-    const s = mergeSettings(spec.defaults, entry.overrides);
-    const at: Path = entry.overrides.peer || entry.overrides.victim ? ['matrix', i] : ['defaults'];
-    if (!hasPeerHost && s.peer.cpus.some((c) => s.victim.cpus.includes(c)))
-      problem(
-        [...at],
-        `peer cpus [${s.peer.cpus}] overlap the victim's cpus [${s.victim.cpus}]; with no 'peer' host the traffic peers run beside the victim and must stay off its cores`,
-      );
-    // Simulated servers run only what the simulated kernel models; the workload module says why not.
-    if (backends.has('sim')) {
-      const victimAt: Path = entry.overrides.victim?.workload ? ['matrix', i, 'victim', 'workload'] : ['defaults', 'victim', 'workload'];
-      const victimRefused = simRefusal([s.victim.workload ?? DEFAULT_VICTIM]);
-      if (victimRefused) problem(victimAt, victimRefused);
-      const neighbourRefused = simRefusal([entry.workload]);
-      if (neighbourRefused) problem(['matrix', i, 'workload'], neighbourRefused);
-    }
-    if (entry.workload === 'sysbench' && (entry.rateGbps || entry.flows || entry.messageBytes))
-      problem(['matrix', i], 'sysbench takes no rateGbps, flows or messageBytes');
-    entry.messageBytes?.forEach((bytes, j) => {
-      if (entry.workload.startsWith('udp') && bytes > 65507)
-        problem(['matrix', i, 'messageBytes', j], `a UDP datagram holds at most 65507 bytes, got ${bytes}`);
-    });
-  });
-
-  // The expanded matrix: duplicates, emptiness, and a control arm for every enforcement mode.
-  const cells = expandCells(spec);
-  const byScenario = new Map<string, Cell>();
-  for (const cell of cells) {
-    const prior = byScenario.get(cell.scenarioId);
-    if (prior && prior.entryIndex !== cell.entryIndex)
-      problem(
-        ['matrix', cell.entryIndex],
-        `repeats the scenario '${cell.scenarioId}' of matrix[${prior.entryIndex}] (add a distinct \`label:\` if the settings differ)`,
-      );
-    else if (prior) problem(['matrix', cell.entryIndex], `lists the scenario '${cell.scenarioId}' twice`);
-    else byScenario.set(cell.scenarioId, cell);
-  }
-  const kept = (enf: string, pred: (c: Cell) => boolean) => cells.some((c) => pred(c) && !c.excludedFor.includes(enf as never));
-  if (!spec.matrix.some((m) => m.workload === 'sysbench')) {
-    problem(['matrix'], 'no sysbench entry: penalties need the sysbench-neighbour control (add `- workload: sysbench`)');
-  } else {
-    for (const enf of spec.enforcement) {
-      if (kept(enf, (c) => c.workload !== 'sysbench') && !kept(enf, (c) => c.workload === 'sysbench'))
-        problem(['exclude'], `the filters drop every sysbench control run with enforcement ${enf}: its penalties could not be computed`);
-    }
-  }
-  // Every scenario's penalty divides by a control with the same run settings (quotas, cores, neighbours,
-  // durations): a scenario without one is refused, naming it, rather than compared with another control.
-  const missing = new Set<string>();
-  for (const cell of cells) {
-    if (cell.workload === 'sysbench' || missing.has(cell.scenarioId)) continue;
-    for (const enf of spec.enforcement) {
-      if (cell.excludedFor.includes(enf) || !kept(enf, (c) => c.workload === 'sysbench')) continue;
-      if (kept(enf, (c) => c.workload === 'sysbench' && sameSettings(c.settings, cell.settings))) continue;
-      missing.add(cell.scenarioId);
-      problem(
-        ['matrix', cell.entryIndex],
-        `scenario '${cell.scenarioId}' has no sysbench control with the same run settings${spec.enforcement.length > 1 ? ` under enforcement ${enf}` : ''} (quotas, cores, neighbours, durations): add a \`- workload: sysbench\` entry with the same settings and a \`label:\``,
-      );
-      break;
-    }
-  }
-  if (!spec.enforcement.some((enf) => kept(enf, () => true))) problem(['exclude'], 'the filters drop every run');
-  spec.expect?.forEach((e, i) => {
-    if (selectedScenarios(e, cells, spec.enforcement).length === 0)
-      problem(
-        ['expect', i],
-        `selects no scenario with a penalty (the matrix, its exclude filters and enforcement modes leave none matching ${selectorText(e)})`,
-      );
-  });
-  return { problems, warnings };
-}
-
-/** Two cells run with the same settings: what a penalty's two arms must share. */
-export function sameSettings(a: RunSettings, b: RunSettings): boolean {
-  return canonicalJson(a) === canonicalJson(b);
 }
 
 /** Where a campaign's runs run: the backend of its server hosts (`sim` | `docker`). */

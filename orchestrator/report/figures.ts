@@ -2,7 +2,7 @@
 // the verdict per workload, the figures of IRON section 2.3 (penalty vs rate per network workload, penalty vs
 // flows for the TCP sender), and where the victim core's time went per scenario.
 import { CORE_CATEGORIES, type CoreCategory } from '../../agents/samples.ts';
-import { CONTROL_WORKLOAD, type WorkloadKind } from '../../workloads/catalog.ts';
+import { type WorkloadKind } from '../../workloads/catalog.ts';
 import { ENFORCEMENTS, type Enforcement } from '../../agents/enforcement/modes.ts';
 import type { ScenarioSummary } from '../analysis/penalty.ts';
 import { sortScenarios } from './order.ts';
@@ -193,8 +193,15 @@ export function timeBreakdownRows(summaries: readonly ScenarioSummary[]): TimeRo
   };
   const sorted = sortScenarios(summaries);
   for (const mode of orderedModes(sorted.map((s) => s.enforcement))) {
-    const control = sorted.find((s) => s.enforcement === mode && s.control?.timeBreakdown)?.control;
-    if (control?.timeBreakdown) push(`${CONTROL_WORKLOAD} (control) · ${mode}`, CONTROL_WORKLOAD, mode, control.timeBreakdown);
+    const withControl = sorted.find((s) => s.enforcement === mode && s.control?.timeBreakdown);
+    const control = withControl?.control;
+    if (withControl && control?.timeBreakdown)
+      push(
+        `${withControl.controlWorkload} (control) · ${mode}`,
+        withControl.controlScenarioId ?? withControl.controlWorkload,
+        mode,
+        control.timeBreakdown,
+      );
   }
   for (const s of sorted) if (s.timeBreakdown) push(`${s.scenarioId} · ${s.enforcement}`, s.scenarioId, s.enforcement, s.timeBreakdown);
   return rows;

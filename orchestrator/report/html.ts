@@ -12,6 +12,7 @@ import type { ScenarioSummary } from '../analysis/penalty.ts';
 import { ISOLATION_TARGET, paperFigures, timeBreakdownRows, timeCategories, verdictOf, type Figure } from './figures.ts';
 import type { CampaignInfo } from './json.ts';
 import { sortScenarios } from './order.ts';
+import { penaltyDefinitions, victimValueHeader } from './penalty-words.ts';
 import type { CsvRunRecord } from './rows.ts';
 import { formatCi, formatCv, formatPenalty, formatShare } from './table.ts';
 import type { Spread } from '../analysis/conditions.ts';
@@ -75,7 +76,7 @@ export function reportHtml(input: HtmlReportInput): string {
 <header>
 <h1>Campaign ${esc(campaign.name)} <small>${esc(campaign.id)}</small></h1>
 <p class="meta">${esc(campaign.mode)} hosts · ${campaign.status ? `${esc(campaign.status)} · ` : ''}${done}/${input.runs.length} runs done · created ${esc(campaign.createdAt)} · report made ${esc(input.generatedAt ?? new Date().toISOString())}</p>
-<p class="meta">Penalty factor = victim sysbench events/s with sysbench neighbours ÷ with the scenario's neighbours (1.00 = perfect isolation; IRON's target is ${ISOLATION_TARGET.toFixed(2)}). ${methodSentence(campaign.statistics)}</p>
+<p class="meta">${esc(penaltyDefinitions(summaries).join('; '))} (IRON's target is ${ISOLATION_TARGET.toFixed(2)}). ${methodSentence(campaign.statistics)}</p>
 </header>
 
 <section id="verdict">
@@ -93,7 +94,7 @@ ${figures.map(figureBlock).join('\n')}
 
 <section id="time">
 <h2>Where the victim core's time went</h2>
-<p class="meta">Mean share of the victim's core over the measurement window, interference arm of each scenario, with each enforcement mode's sysbench control first.</p>
+<p class="meta">Mean share of the victim's core over the measurement window, interference arm of each scenario, with each enforcement mode's control first.</p>
 ${timeRows.length ? `<div class="chart" id="chart-time" role="img" aria-label="where the victim core's time went" style="height:${Math.max(220, 26 * timeRows.length + 90)}px"></div>` : '<p class="missing">No run reported core_time_s on the victim core.</p>'}
 </section>
 
@@ -115,7 +116,7 @@ ${provenanceBlock(input)}
 
 <section id="runs">
 <h2>Runs</h2>
-${runsTable(input.runs)}
+${runsTable(input.runs, summaries)}
 </section>
 
 <script type="application/json" id="ironlab-data">${jsonForScript(data)}</script>
@@ -181,8 +182,7 @@ function spread(s: Spread | null | undefined, f: (x: number) => string): string 
 }
 
 function statisticsTable(summaries: readonly ScenarioSummary[]): string {
-  const head =
-    '<tr><th>scenario</th><th>enforcement</th><th>host</th><th>penalty</th><th>95% CI</th><th>95% CI (bootstrap)</th><th>n</th><th>CV control</th><th>CV interference</th><th>ksoftirqd</th><th>victim events/s control / interference</th><th>check</th></tr>';
+  const head = `<tr><th>scenario</th><th>enforcement</th><th>host</th><th>penalty</th><th>95% CI</th><th>95% CI (bootstrap)</th><th>n</th><th>CV control</th><th>CV interference</th><th>ksoftirqd</th><th>${esc(victimValueHeader(summaries))} control / interference</th><th>check</th></tr>`;
   const body = summaries.map((s) => {
     const g = [s.control?.guards, s.interference?.guards].filter((x) => x && (x.repeated || x.kept));
     const guard = g.length
@@ -277,9 +277,10 @@ function provenanceBlock(input: HtmlReportInput): string {
   return campaignTable + runTable;
 }
 
-function runsTable(runs: readonly HtmlRun[]): string {
-  const head =
-    '<tr><th>run</th><th>scenario</th><th>enforcement</th><th>rep</th><th>status</th><th>host</th><th>attempts</th><th>victim events/s</th><th>ksoftirqd</th><th>guard</th><th>error</th></tr>';
+function runsTable(runs: readonly HtmlRun[], summaries: readonly ScenarioSummary[]): string {
+  // the victim's primary metric (events/s for sysbench, p99 ms for a latency victim)
+  const primary = summaries[0]?.victimMetric.metric ?? METRIC.victimEventsPerSec;
+  const head = `<tr><th>run</th><th>scenario</th><th>enforcement</th><th>rep</th><th>status</th><th>host</th><th>attempts</th><th>${esc(victimValueHeader(summaries))}</th><th>ksoftirqd</th><th>guard</th><th>error</th></tr>`;
   const sorted = [...runs].sort(
     (a, b) =>
       (a.scenarioId < b.scenarioId ? -1 : a.scenarioId > b.scenarioId ? 1 : 0) ||
@@ -287,12 +288,12 @@ function runsTable(runs: readonly HtmlRun[]): string {
       a.repetition - b.repetition,
   );
   const body = sorted.map((r) => {
-    const events = r.samples.filter((s) => s.metric === METRIC.victimEventsPerSec).reduce((a, s) => a + s.value, 0);
+    const events = r.samples.filter((s) => s.metric === primary).reduce((a, s) => a + s.value, 0);
     const shares = r.samples.filter(
       (s) => s.metric === METRIC.ksoftirqdShare && (s.labels.core === undefined || s.labels.core === String(r.victimCore)),
     );
     const share = shares.length ? shares.reduce((a, s) => a + s.value, 0) / shares.length : null;
-    const has = r.samples.some((s) => s.metric === METRIC.victimEventsPerSec);
+    const has = r.samples.some((s) => s.metric === primary);
     return `<tr class="run-${esc(r.status)}"><td><code>${esc(r.runId)}</code></td><td>${esc(r.scenarioId)}</td><td>${esc(r.enforcement)}</td><td class="num">${r.repetition}</td><td>${esc(r.status)}</td><td>${esc(r.hostId ?? '-')}</td><td class="num">${r.attempts ?? '-'}</td><td class="num">${has ? num(events) : '-'}</td><td class="num">${formatShare(share)}</td><td><small>${esc([...(r.guardRepeats ?? []).map((g) => `repeated: ${g}`), ...(r.guardReason ? [`kept out of guard: ${r.guardReason}`] : [])].join('; '))}</small></td><td><small>${esc(r.lastError ?? '')}</small></td></tr>`;
   });
   return `<table class="runs">${head}\n${body.join('\n')}</table>`;

@@ -7,6 +7,7 @@ import type { ScenarioSummary } from '../analysis/penalty.ts';
 import type { ConditionsSpread, Spread } from '../analysis/conditions.ts';
 import type { StatisticsInfo } from './json.ts';
 import { sortScenarios } from './order.ts';
+import { penaltyDefinitions } from './penalty-words.ts';
 
 export interface TableOptions {
   /** Bold headers and grey borders (for a TTY). Default false: plain text. */
@@ -61,8 +62,8 @@ export function reportTable(summaries: readonly ScenarioSummary[], options: Tabl
   const st = options.statistics;
   const paired = st?.design === 'blocked';
   const legend =
-    'penalty = victim events/s with sysbench neighbours / with these neighbours (1.00 = perfect isolation); ' +
-    latencyLegend(summaries) +
+    penaltyDefinitions(summaries).join('; ') +
+    '; ' +
     (paired
       ? 'design: blocked (control and scenarios back to back per repetition, one host); penalty and 95% CI: paired, geometric mean of the within-block ratios with a t interval on their logs; '
       : `${st ? 'design: shuffled; ' : ''}95% CI: Fieller (unpaired); `) +
@@ -76,14 +77,6 @@ export function reportTable(summaries: readonly ScenarioSummary[], options: Tabl
   const rule = lines[0].replace('┌', '├').replaceAll('┬', '┼').replace('┐', '┤');
   lines.splice(2, 0, rule);
   return [...lines, legend, ...notes.map((n, i) => `(${i + 1}) ${n}`)].join('\n');
-}
-
-/** A latency victim's penalty is the other way up; said once when the table has one. */
-function latencyLegend(summaries: readonly ScenarioSummary[]): string {
-  const lower = [...new Set(summaries.filter((s) => s.victimMetric && !s.victimMetric.higherIsBetter).map((s) => s.victimMetric.metric))];
-  return lower.length
-    ? `for a latency victim (${lower.join(', ')}): its value with these neighbours / with sysbench neighbours, so > 1 = slower; `
-    : '';
 }
 
 function guardNote(s: ScenarioSummary): string | undefined {

@@ -27,32 +27,21 @@ import {
   type StoredRun,
 } from './store.ts';
 import { redactUrl } from './redact-url.ts';
-import { ACTIVITY_SQL, RUN_TIMES_SQL, toActivity, toRunTimes, PROGRESS_SQL, toAttempt, toCampaign, toLedger, toProgress } from './rows.ts';
+import {
+  ACTIVITY_SQL,
+  campaignInsert,
+  RUN_TIMES_SQL,
+  schemaSql,
+  toActivity,
+  toRunTimes,
+  PROGRESS_SQL,
+  toAttempt,
+  toCampaign,
+  toLedger,
+  toProgress,
+} from './rows.ts';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS campaigns (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, mode TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT,
-  status TEXT NOT NULL, spec_json TEXT NOT NULL, spec_hash TEXT NOT NULL, source_path TEXT NOT NULL,
-  source_text TEXT NOT NULL, seed BIGINT NOT NULL, provenance_json TEXT NOT NULL, orchestrator_json TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-  campaign_id TEXT NOT NULL REFERENCES campaigns(id), run_id TEXT NOT NULL, seq INTEGER NOT NULL,
-  scenario_id TEXT NOT NULL, workload TEXT NOT NULL, enforcement TEXT NOT NULL, repetition INTEGER NOT NULL,
-  spec_json TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('todo','running','done','failed')),
-  attempts INTEGER NOT NULL DEFAULT 0, host_id TEXT, last_error TEXT, started_at TEXT, finished_at TEXT,
-  provenance_json TEXT NOT NULL DEFAULT '{}', budget_base INTEGER NOT NULL DEFAULT 0, guard_reason TEXT,
-  PRIMARY KEY (campaign_id, run_id));
-CREATE TABLE IF NOT EXISTS run_attempts (
-  id BIGSERIAL PRIMARY KEY, campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, attempt INTEGER NOT NULL,
-  host_id TEXT, outcome TEXT NOT NULL, error TEXT, at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS run_attempts_by_run ON run_attempts (campaign_id, run_id, attempt);
-CREATE TABLE IF NOT EXISTS samples (
-  campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, metric TEXT NOT NULL, value DOUBLE PRECISION NOT NULL, unit TEXT NOT NULL,
-  labels_json TEXT NOT NULL, FOREIGN KEY (campaign_id, run_id) REFERENCES runs(campaign_id, run_id));
-CREATE INDEX IF NOT EXISTS samples_by_run ON samples (campaign_id, run_id);
-CREATE TABLE IF NOT EXISTS host_facts (
-  campaign_id TEXT NOT NULL, host_id TEXT NOT NULL, facts_json TEXT NOT NULL, capabilities_json TEXT NOT NULL,
-  recorded_at TEXT NOT NULL, PRIMARY KEY (campaign_id, host_id));
-`;
+const SCHEMA = schemaSql({ bigint: 'BIGINT', real: 'DOUBLE PRECISION', serialKey: 'BIGSERIAL PRIMARY KEY' });
 /** Advisory lock keys: the schema (one constant), and a campaign's claim (hashed with this prefix). */
 const SCHEMA_LOCK = 0x1a0b1ab;
 const CLAIM_SPACE = 0x1a0b1ac;
@@ -126,22 +115,8 @@ export class PostgresStore implements Store {
 
   async createCampaign(c: NewCampaign, runs: RunSpec[]): Promise<void> {
     await this.tx(async (db) => {
-      await db.query(
-        `INSERT INTO campaigns (id, name, mode, created_at, status, spec_json, spec_hash, source_path, source_text, seed, provenance_json)
-         VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10)`,
-        [
-          c.id,
-          c.name,
-          c.mode,
-          c.createdAt,
-          JSON.stringify(c.spec),
-          c.specHash,
-          c.sourcePath,
-          c.sourceText,
-          c.seed,
-          JSON.stringify(c.provenance),
-        ],
-      );
+      const insert = campaignInsert(c, (n) => `$${n}`);
+      await db.query(insert.text, insert.values);
       await insertRuns(db, c.id, runs, 0);
     });
   }
@@ -259,14 +234,8 @@ export class PostgresStore implements Store {
     return row.attempts;
   }
 
-  async completeRun(
-    campaignId: string,
-    runId: string,
-    samples: Sample[],
-    provenance: Record<string, unknown>,
-    kept?: { guardReason: string },
-  ): Promise<boolean> {
-    return this.tx((db) => complete(db, campaignId, runId, samples, provenance, kept));
+  async completeRun(...args: Parameters<Store['completeRun']>): Promise<boolean> {
+    return this.tx((db) => complete(db, ...args));
   }
 
   async failRun(campaignId: string, runId: string, error: string, retryable: boolean, maxAttempts: number): Promise<RunStatus> {

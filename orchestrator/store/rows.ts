@@ -1,8 +1,67 @@
 // Both backends keep the same tables and columns (snake_case, JSON as text): one mapping from a row to what
 // the store's API returns.
-import type { AttemptRow, CampaignActivity, CampaignProgress, CampaignRow, LedgerRow, RunTimes } from './store.ts';
+import type { AttemptRow, CampaignActivity, CampaignProgress, CampaignRow, LedgerRow, NewCampaign, RunTimes } from './store.ts';
 
 type Row = Record<string, any>;
+
+/** The column types that differ between the backends' SQL dialects. */
+export interface SchemaTypes {
+  /** A 64-bit integer (the seed). */
+  bigint: string;
+  /** A double (a sample's value). */
+  real: string;
+  /** The history's own key: an auto-incremented primary key. */
+  serialKey: string;
+}
+
+/** The tables, one text for both backends. Columns added later (guard_reason, orchestrator_json) are here for new stores; old SQLite files get them by migration. */
+export function schemaSql(t: SchemaTypes): string {
+  return `
+CREATE TABLE IF NOT EXISTS campaigns (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, mode TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT,
+  status TEXT NOT NULL, spec_json TEXT NOT NULL, spec_hash TEXT NOT NULL, source_path TEXT NOT NULL,
+  source_text TEXT NOT NULL, seed ${t.bigint} NOT NULL, provenance_json TEXT NOT NULL, orchestrator_json TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+  campaign_id TEXT NOT NULL REFERENCES campaigns(id), run_id TEXT NOT NULL, seq INTEGER NOT NULL,
+  scenario_id TEXT NOT NULL, workload TEXT NOT NULL, enforcement TEXT NOT NULL, repetition INTEGER NOT NULL,
+  spec_json TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('todo','running','done','failed')),
+  attempts INTEGER NOT NULL DEFAULT 0, host_id TEXT, last_error TEXT, started_at TEXT, finished_at TEXT,
+  provenance_json TEXT NOT NULL DEFAULT '{}', budget_base INTEGER NOT NULL DEFAULT 0, guard_reason TEXT,
+  PRIMARY KEY (campaign_id, run_id));
+CREATE TABLE IF NOT EXISTS run_attempts (
+  id ${t.serialKey}, campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+  host_id TEXT, outcome TEXT NOT NULL, error TEXT, at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS run_attempts_by_run ON run_attempts (campaign_id, run_id, attempt);
+CREATE TABLE IF NOT EXISTS samples (
+  campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, metric TEXT NOT NULL, value ${t.real} NOT NULL, unit TEXT NOT NULL,
+  labels_json TEXT NOT NULL, FOREIGN KEY (campaign_id, run_id) REFERENCES runs(campaign_id, run_id));
+CREATE INDEX IF NOT EXISTS samples_by_run ON samples (campaign_id, run_id);
+CREATE TABLE IF NOT EXISTS host_facts (
+  campaign_id TEXT NOT NULL, host_id TEXT NOT NULL, facts_json TEXT NOT NULL, capabilities_json TEXT NOT NULL,
+  recorded_at TEXT NOT NULL, PRIMARY KEY (campaign_id, host_id));
+`;
+}
+
+/** A new campaign's row (status running): the INSERT with the backend's placeholders ($1 or ?) and its values. */
+export function campaignInsert(c: NewCampaign, placeholder: (n: number) => string): { text: string; values: unknown[] } {
+  const values = [
+    c.id,
+    c.name,
+    c.mode,
+    c.createdAt,
+    JSON.stringify(c.spec),
+    c.specHash,
+    c.sourcePath,
+    c.sourceText,
+    c.seed,
+    JSON.stringify(c.provenance),
+  ];
+  const columns = 'id, name, mode, created_at, spec_json, spec_hash, source_path, source_text, seed, provenance_json';
+  return {
+    text: `INSERT INTO campaigns (${columns}, status) VALUES (${values.map((_, i) => placeholder(i + 1)).join(', ')}, 'running')`,
+    values,
+  };
+}
 
 export function toCampaign(r: Row): CampaignRow {
   return {

@@ -27,31 +27,21 @@ import {
   type Store,
   type StoredRun,
 } from './store.ts';
-import { ACTIVITY_SQL, RUN_TIMES_SQL, toActivity, toRunTimes, PROGRESS_SQL, toAttempt, toCampaign, toLedger, toProgress } from './rows.ts';
+import {
+  ACTIVITY_SQL,
+  campaignInsert,
+  RUN_TIMES_SQL,
+  schemaSql,
+  toActivity,
+  toRunTimes,
+  PROGRESS_SQL,
+  toAttempt,
+  toCampaign,
+  toLedger,
+  toProgress,
+} from './rows.ts';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS campaigns (
-  id TEXT PRIMARY KEY, name TEXT NOT NULL, mode TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT,
-  status TEXT NOT NULL, spec_json TEXT NOT NULL, spec_hash TEXT NOT NULL, source_path TEXT NOT NULL,
-  source_text TEXT NOT NULL, seed INTEGER NOT NULL, provenance_json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-  campaign_id TEXT NOT NULL REFERENCES campaigns(id), run_id TEXT NOT NULL, seq INTEGER NOT NULL,
-  scenario_id TEXT NOT NULL, workload TEXT NOT NULL, enforcement TEXT NOT NULL, repetition INTEGER NOT NULL,
-  spec_json TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('todo','running','done','failed')),
-  attempts INTEGER NOT NULL DEFAULT 0, host_id TEXT, last_error TEXT, started_at TEXT, finished_at TEXT,
-  provenance_json TEXT NOT NULL DEFAULT '{}', budget_base INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (campaign_id, run_id));
-CREATE TABLE IF NOT EXISTS run_attempts (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, attempt INTEGER NOT NULL,
-  host_id TEXT, outcome TEXT NOT NULL, error TEXT, at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS run_attempts_by_run ON run_attempts (campaign_id, run_id, attempt);
-CREATE TABLE IF NOT EXISTS samples (
-  campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL,
-  labels_json TEXT NOT NULL, FOREIGN KEY (campaign_id, run_id) REFERENCES runs(campaign_id, run_id));
-CREATE INDEX IF NOT EXISTS samples_by_run ON samples (campaign_id, run_id);
-CREATE TABLE IF NOT EXISTS host_facts (
-  campaign_id TEXT NOT NULL, host_id TEXT NOT NULL, facts_json TEXT NOT NULL, capabilities_json TEXT NOT NULL,
-  recorded_at TEXT NOT NULL, PRIMARY KEY (campaign_id, host_id));
-`;
+const SCHEMA = schemaSql({ bigint: 'INTEGER', real: 'REAL', serialKey: 'INTEGER PRIMARY KEY AUTOINCREMENT' });
 
 type Budget = { attempts: number; budget_base: number; host_id: string | null; status: RunStatus };
 
@@ -153,21 +143,8 @@ export class SqliteStore implements Store {
 
   async createCampaign(c: NewCampaign, runs: RunSpec[]): Promise<void> {
     this.db.transaction(() => {
-      this.sql(
-        `INSERT INTO campaigns (id, name, mode, created_at, status, spec_json, spec_hash, source_path, source_text, seed, provenance_json)
-         VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        c.id,
-        c.name,
-        c.mode,
-        c.createdAt,
-        JSON.stringify(c.spec),
-        c.specHash,
-        c.sourcePath,
-        c.sourceText,
-        c.seed,
-        JSON.stringify(c.provenance),
-      );
+      const insert = campaignInsert(c, () => '?');
+      this.sql(insert.text).run(...insert.values);
       this.insertRuns(c.id, runs, 0);
     })();
   }

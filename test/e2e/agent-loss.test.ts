@@ -4,37 +4,49 @@ import { describe, expect, it } from 'vitest';
 import { runCampaign } from '../../testbed/cli/run-command.ts';
 import { fixture, ledger, query, tempDb, until } from './helpers.ts';
 
+/**
+ * Run the long e2e campaign and, once a run is in flight on sim-1, send its agent `signal`: how long the hub
+ * took to declare it lost (and why), which run it held, and the agent's pid.
+ */
+async function loseAgentMidRun(signal: NodeJS.Signals) {
+  const db = tempDb();
+  let signalledAt = 0;
+  let lostAfterMs = -1;
+  let lostReason = '';
+  let runId = '';
+  let pid = 0;
+  const result = await runCampaign({
+    campaign: fixture('e2e-long.yaml'),
+    db,
+    json: true,
+    progress: false,
+    onStarted: ({ agents, hub }) => {
+      hub.on('lost', (hostId, reason) => {
+        if (hostId !== 'sim-1' || !signalledAt || lostAfterMs >= 0) return;
+        lostAfterMs = Date.now() - signalledAt;
+        lostReason = String(reason);
+      });
+      void until('a run in flight on sim-1', () => ledger(db).find((r) => r.status === 'running' && r.host_id === 'sim-1')).then((row) => {
+        runId = row.run_id;
+        pid = agents.pid('sim-1')!;
+        signalledAt = Date.now();
+        process.kill(pid, signal);
+      });
+    },
+  });
+  return { db, result, lostAfterMs, lostReason, runId, pid };
+}
+
 describe('losing an agent mid-run', () => {
   it('declares it lost within 10 s, retries its run, and completes the campaign', async () => {
-    const db = tempDb();
-    let killedAt = 0;
-    let lostAfterMs = -1;
-    let victimRun = '';
-    const result = await runCampaign({
-      campaign: fixture('e2e-long.yaml'),
-      db,
-      json: true,
-      progress: false,
-      onStarted: ({ agents, hub }) => {
-        hub.on('lost', (hostId) => {
-          if (hostId === 'sim-1' && killedAt && lostAfterMs < 0) lostAfterMs = Date.now() - killedAt;
-        });
-        void until('a run in flight on sim-1', () => ledger(db).find((r) => r.status === 'running' && r.host_id === 'sim-1')).then(
-          (row) => {
-            victimRun = row.run_id;
-            killedAt = Date.now();
-            process.kill(agents.pid('sim-1')!, 'SIGKILL');
-          },
-        );
-      },
-    });
+    const { db, result, lostAfterMs, runId } = await loseAgentMidRun('SIGKILL');
     expect(result.exitCode).toBe(0);
     expect(lostAfterMs).toBeGreaterThanOrEqual(0);
     expect(lostAfterMs).toBeLessThan(10_000);
     const attempts = query<{ run_id: string; attempt: number; outcome: string; error: string }>(
       db,
       'SELECT * FROM run_attempts WHERE run_id = ? ORDER BY attempt',
-      victimRun,
+      runId,
     );
     expect(attempts[0]).toMatchObject({ attempt: 1, outcome: 'retryable-failure' });
     expect(attempts[0].error).toMatch(/lost/);
@@ -43,29 +55,7 @@ describe('losing an agent mid-run', () => {
   });
 
   it('declares a hung agent (SIGSTOP) lost by missed heartbeats within 10 s, and finishes on the other host', async () => {
-    const db = tempDb();
-    let stoppedAt = 0;
-    let lostAfterMs = -1;
-    let pid = 0;
-    const result = await runCampaign({
-      campaign: fixture('e2e-long.yaml'),
-      db,
-      json: true,
-      progress: false,
-      onStarted: ({ agents, hub }) => {
-        hub.on('lost', (hostId, reason) => {
-          if (hostId === 'sim-1' && stoppedAt && lostAfterMs < 0) {
-            lostAfterMs = Date.now() - stoppedAt;
-            expect(reason).toMatch(/heartbeats missed/);
-          }
-        });
-        void until('a run in flight on sim-1', () => ledger(db).find((r) => r.status === 'running' && r.host_id === 'sim-1')).then(() => {
-          pid = agents.pid('sim-1')!;
-          stoppedAt = Date.now();
-          process.kill(pid, 'SIGSTOP');
-        });
-      },
-    });
+    const { db, result, lostAfterMs, lostReason, pid } = await loseAgentMidRun('SIGSTOP');
     try {
       if (pid) process.kill(pid, 'SIGCONT'); // normally already gone: teardown kills what does not stop
     } catch {
@@ -74,6 +64,7 @@ describe('losing an agent mid-run', () => {
     expect(result.exitCode).toBe(0);
     expect(lostAfterMs).toBeGreaterThan(0);
     expect(lostAfterMs).toBeLessThan(10_000);
+    expect(lostReason).toMatch(/heartbeats missed/);
     expect(ledger(db).every((r) => r.status === 'done')).toBe(true);
   });
 });

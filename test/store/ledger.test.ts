@@ -7,20 +7,9 @@ import { OpDispatcher } from '../../agents/dispatcher.ts';
 import { openStore } from '../../orchestrator/store/open-store.ts';
 import { FakeBackend, testRun } from '../fakes/fake-backend.ts';
 import { useBackends } from './backends.ts';
+import { testCampaign } from './test-campaign.ts';
 
 const samples = [{ metric: 'victim_events_per_sec', value: 10, unit: 'events/s', labels: { container: 'victim' } }];
-const campaign = (id = 'c1') => ({
-  id,
-  name: 'test',
-  mode: 'sim',
-  createdAt: new Date().toISOString(),
-  spec: {},
-  specHash: 'h',
-  sourcePath: 'x.yaml',
-  sourceText: '',
-  seed: 1,
-  provenance: {},
-});
 /** What the run machine sends as the setup's operation id (orchestrator/machines/run-machine.ts). */
 const setupOpId = (attempt: number) => `c1/a/a${attempt}/run.setup`;
 
@@ -28,7 +17,7 @@ for (const backend of useBackends()) {
   describe.skipIf(backend.skip !== null)(`store (${backend.name})`, () => {
     async function freshStore() {
       const { target, store } = await backend.fresh();
-      await store.createCampaign(campaign(), [testRun({ runId: 'a' }), testRun({ runId: 'b', repetition: 1 })]);
+      await store.createCampaign(testCampaign(), [testRun({ runId: 'a' }), testRun({ runId: 'b', repetition: 1 })]);
       return { store, reopen: () => openStore(target) };
     }
 
@@ -194,7 +183,7 @@ for (const backend of useBackends()) {
         ['b', 1],
         ['x', 2],
       ]);
-      await store.createCampaign({ ...campaign('c2'), createdAt: '2999-01-01T00:00:00.000Z' }, [testRun({ runId: 'a' })]);
+      await store.createCampaign({ ...testCampaign('c2'), createdAt: '2999-01-01T00:00:00.000Z' }, [testRun({ runId: 'a' })]);
       await store.startRun('c1', 'a', 'h1');
       await store.completeRun('c1', 'a', samples, {});
       await store.startRun('c1', 'b', 'h1');

@@ -10,6 +10,7 @@ import { ReportJson } from '../../orchestrator/report/json.ts';
 import { openStore } from '../../orchestrator/store/open-store.ts';
 import { runCli, startCli, until } from '../e2e/helpers.ts';
 import { testRun } from '../fakes/fake-backend.ts';
+import { testCampaign } from './test-campaign.ts';
 import { pgSkip, postgresCluster, useBackends } from './backends.ts';
 
 useBackends();
@@ -68,18 +69,7 @@ describe.skipIf(pgSkip !== null)('PostgreSQL store, end to end', () => {
     const [one, two] = [await openStore({ kind: 'postgres', url }), await openStore({ kind: 'postgres', url })];
     const ids = Array.from({ length: 40 }, (_, i) => `r${i}`);
     await one.createCampaign(
-      {
-        id: 'c1',
-        name: 't',
-        mode: 'sim',
-        createdAt: new Date().toISOString(),
-        spec: {},
-        specHash: 'h',
-        sourcePath: 'x',
-        sourceText: '',
-        seed: 1,
-        provenance: {},
-      },
+      testCampaign(),
       ids.map((runId) => testRun({ runId })),
     );
     const starts = await Promise.allSettled(ids.flatMap((id) => [one.startRun('c1', id, 'h1'), two.startRun('c1', id, 'h2')]));

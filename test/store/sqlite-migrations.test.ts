@@ -7,26 +7,13 @@ import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../orchestrator/store/sqlite-store.ts';
 import { testRun } from '../fakes/fake-backend.ts';
+import { testCampaign } from './test-campaign.ts';
 
 describe('SQLite stores of earlier versions', () => {
   it('opens a store made before run guards, adding the column', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'ironlab-store-')), 'test.db');
     const store = SqliteStore.open(path);
-    await store.createCampaign(
-      {
-        id: 'c1',
-        name: 'test',
-        mode: 'sim',
-        createdAt: new Date().toISOString(),
-        spec: {},
-        specHash: 'h',
-        sourcePath: 'x.yaml',
-        sourceText: '',
-        seed: 1,
-        provenance: {},
-      },
-      [testRun({ runId: 'a' })],
-    );
+    await store.createCampaign(testCampaign(), [testRun({ runId: 'a' })]);
     await store.close();
     const raw = new Database(path);
     raw.exec('ALTER TABLE runs DROP COLUMN guard_reason');

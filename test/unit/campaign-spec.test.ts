@@ -97,7 +97,7 @@ repetitions: 0
     const lines = err.message.split('\n');
     expect(lines[0]).toBe('x.yaml:3:24: hosts[0].backend: expected sim or docker, got "vm"');
     expect(err.message).toContain(
-      'x.yaml:6:15: matrix[1].workload: expected one of sysbench, udp-sender, udp-receiver, tcp-sender, tcp-receiver, sockperf-pingpong, got "tcp-recever" (did you mean \'tcp-receiver\'?)',
+      'x.yaml:6:15: matrix[1].workload: expected one of sysbench, udp-sender, udp-receiver, tcp-sender, tcp-receiver, sockperf-pingpong, idle, got "tcp-recever" (did you mean \'tcp-receiver\'?)',
     );
     expect(err.message).toContain(
       'x.yaml:7:21: enforcement[1]: expected one of none, iron-kernel, ebpf, got "iron" (did you mean \'iron-kernel\'?)',

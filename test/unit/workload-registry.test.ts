@@ -2,7 +2,7 @@
 // what the image installs, what the containers run and where, how their output becomes samples, the campaign
 // file's victim workload, the penalty's direction for a latency victim, and the simulator's refusal.
 import { describe, expect, it } from 'vitest';
-import { IMAGE_PACKAGES, NEIGHBOUR_KINDS, primaryMetricOf, simRefusal, VICTIM_KINDS } from '../../workloads/registry.ts';
+import { controlOf, IMAGE_PACKAGES, NEIGHBOUR_KINDS, primaryMetricOf, simRefusal, VICTIM_KINDS } from '../../workloads/registry.ts';
 import { RECIPE, imageTag } from '../../workloads/image.ts';
 import { parseRedisTicks, quantileMs, redisDriverArgv, redisWindow } from '../../workloads/redis.ts';
 import { parseSockperfSummary, sockperfClientArgv } from '../../workloads/sockperf.ts';
@@ -12,12 +12,13 @@ import { SimBackend } from '../../agents/backends/sim-backend.ts';
 import { parseCampaign } from '../../orchestrator/campaign/spec.ts';
 import { expandCells } from '../../orchestrator/campaign/matrix.ts';
 import { summarizePenalties, type RunRecord } from '../../orchestrator/analysis/penalty.ts';
+import { reportTable } from '../../orchestrator/report/table.ts';
 import { testRun } from '../fakes/fake-backend.ts';
 
 describe('the workload registry', () => {
   it("lists victims and neighbours, and the image installs every workload's packages", () => {
     expect(VICTIM_KINDS).toEqual(['sysbench', 'redis']);
-    expect(NEIGHBOUR_KINDS).toEqual(['sysbench', 'udp-sender', 'udp-receiver', 'tcp-sender', 'tcp-receiver', 'sockperf-pingpong']);
+    expect(NEIGHBOUR_KINDS).toEqual(['sysbench', 'udp-sender', 'udp-receiver', 'tcp-sender', 'tcp-receiver', 'sockperf-pingpong', 'idle']);
     expect(IMAGE_PACKAGES).toEqual(['iperf3', 'perl', 'redis-server', 'sockperf', 'sysbench']);
     expect(RECIPE.packages).toBe(IMAGE_PACKAGES);
     // the tag is the recipe's hash: a new workload's packages make a new image
@@ -98,11 +99,17 @@ describe('redis victim', () => {
     expect(() => redisDriverArgv('10.0.0.1', 5)).toThrow(/non-link-local/);
   });
 
-  it('is named in the campaign file, checked with line:col, and its penalty is p99 with neighbours / p99 with the control', () => {
-    const text = (victim: string, backend = 'docker') =>
-      `name: t\nhosts: [{ id: h, backend: ${backend} }]\ndefaults:\n  victim: { workload: ${victim} }\nmatrix:\n  - workload: sysbench\n  - workload: sockperf-pingpong\n`;
-    const cells = expandCells(parseCampaign(text('redis')).spec);
-    expect(cells.map((c) => c.scenarioId)).toEqual(['redis: sysbench', 'redis: sockperf-pingpong']);
+  it('is named in the campaign file, checked with line:col, and its penalty is p99 with neighbours / p99 with the idle control', () => {
+    const text = (victim: string, backend = 'docker', control = 'sysbench') =>
+      `name: t\nhosts: [{ id: h, backend: ${backend} }]\ndefaults:\n  victim: { workload: ${victim} }\nmatrix:\n  - workload: ${control}\n  - workload: sockperf-pingpong\n`;
+    expect(controlOf('redis')).toBe('idle');
+    expect(controlOf()).toBe('sysbench');
+    const cells = expandCells(parseCampaign(text('redis', 'docker', 'idle')).spec);
+    expect(cells.map((c) => c.scenarioId)).toEqual(['redis: idle', 'redis: sockperf-pingpong']);
+    // a latency victim's control is the idle neighbour: a file without one is refused, naming it
+    expect(() => parseCampaign(text('redis'))).toThrow(
+      /campaign.yaml:\d+:\d+: matrix: no idle entry: penalties of the redis victim need the idle-neighbour control/,
+    );
     expect(() => parseCampaign(text('memcached'))).toThrow(/campaign.yaml:4:\d+.*expected one of sysbench, redis/);
     expect(() => parseCampaign(text('redis', 'sim'))).toThrow(/workload 'redis' cannot run on a simulated host/);
     // a file naming sysbench means what one without a victim workload does
@@ -122,17 +129,29 @@ describe('redis victim', () => {
       victimWorkload: 'redis',
       samples: [{ metric: 'victim_p99_latency_ms', value: p99, unit: 'ms', labels: { container: 'victim' } }],
     });
-    const [s] = summarizePenalties(
+    const summaries = summarizePenalties(
       [
-        rec('a', 'sysbench', 0, 0.5),
-        rec('b', 'sysbench', 1, 0.5),
+        rec('a', 'idle', 0, 0.5),
+        rec('b', 'idle', 1, 0.5),
         rec('c', 'sockperf-pingpong', 0, 1.0),
         rec('d', 'sockperf-pingpong', 1, 1.5),
+        rec('e', 'sysbench', 0, 20),
+        rec('f', 'sysbench', 1, 30),
       ],
       { design: 'shuffled' },
     );
+    const [s, cpu] = summaries;
     expect(s.victimMetric.higherIsBetter).toBe(false);
+    expect(s.controlWorkload).toBe('idle');
     expect(s.penalty.mean).toBeCloseTo(2.5); // (1.0 + 1.5) / 2 over 0.5: slower under the neighbour, > 1
+    // the CPU-bound neighbour is a scenario beside a latency victim, compared with the idle control too
+    expect(cpu.scenarioId).toBe('sysbench');
+    expect(cpu.penalty.mean).toBeCloseTo(50);
+    // the table's footer names the victim's metric, its unit and its control
+    expect(reportTable(summaries)).toContain(
+      'penalty = victim p99 latency (ms) with these neighbours / with idle neighbours (lower is better, so > 1 = slower',
+    );
+    expect(reportTable(summaries)).not.toContain('events/s');
   });
 });
 
@@ -156,5 +175,23 @@ describe('sockperf ping-pong neighbour', () => {
       { metric: 'neighbour_transactions_per_sec', value: 49999, unit: 'transactions/s', labels: { container: 'neighbour-0' } },
     ]);
     expect(parseSockperfSummary('sockperf: Warmup stage')).toBeNull();
+  });
+});
+
+describe('idle neighbour (a latency victim control)', () => {
+  it('is one sleeping container on the neighbour shape, off the network, that outlasts the run and reports nothing', () => {
+    const p = plan(
+      testRun({ workload: 'idle', warmupS: 1, durationS: 3, victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: 'redis' } }),
+      bridgeAddresses('169.254.7.'),
+    );
+    expect(p.map((c) => `${c.name} ${c.shape} ${c.program} ${c.network}`)).toEqual([
+      'victim victim redis-server true',
+      'victim-load peer redis-driver true',
+      'neighbour-0 neighbour sleep false',
+    ]);
+    expect(p[2].spec.argv[0]).toBe('sleep');
+    expect(Number(p[2].spec.argv[1])).toBeGreaterThan(1 + 3); // warm-up + window, and a margin
+    expect(p[2].collect).toBeUndefined();
+    expect(simRefusal(['idle'])).toMatch(/workload 'idle' cannot run on a simulated host/);
   });
 });

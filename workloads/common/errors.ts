@@ -17,27 +17,24 @@ export class PrerequisiteError extends UserInputError {
   override name = 'PrerequisiteError';
 }
 
-/** A failure that may pass on another attempt (agent lost, timeout, transient docker error). */
-export class RetryableError extends Error {
-  override name = 'RetryableError';
-  constructor(
-    message: string,
-    readonly code = 'RETRYABLE',
-  ) {
-    super(message);
-  }
+/** An Error class with its name and a code (`defaultCode` unless given) that an agent's answer carries. */
+function codedError(name: string, defaultCode: string) {
+  return class extends Error {
+    override name = name;
+    constructor(
+      message: string,
+      readonly code = defaultCode,
+    ) {
+      super(message);
+    }
+  };
 }
 
+/** A failure that may pass on another attempt (agent lost, timeout, transient docker error). */
+export class RetryableError extends codedError('RetryableError', 'RETRYABLE') {}
+
 /** A failure that will not pass by retrying (invalid run, unsupported enforcement on this host). */
-export class FatalError extends Error {
-  override name = 'FatalError';
-  constructor(
-    message: string,
-    readonly code = 'FATAL',
-  ) {
-    super(message);
-  }
-}
+export class FatalError extends codedError('FatalError', 'FATAL') {}
 
 /** A campaign that ended in its `failed` state (no host, a step that failed): not a bug, so no stack trace. Exit 1. */
 export class CampaignFailedError extends Error {
