@@ -14,7 +14,7 @@ import { LAB_PACKAGES, ensurePackages } from './prerequisites.ts';
 import { sleep } from './processes.ts';
 import { closeSsh, sshCopyTree, sshRun, type SshTarget } from './ssh.ts';
 import type { Inventory } from './inventory.ts';
-import { blockProblem, FINDINGS_SCRIPT, nodeProblem, parseFindings, type HostFindings } from './inventory-preflight.ts';
+import { blockProblem, FINDINGS_SCRIPT, nodeProblem, parseFindings, sudoProblem, type HostFindings } from './inventory-preflight.ts';
 import { ensureToken, newAgent, newState, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
 
@@ -46,7 +46,14 @@ export function inventoryLabPlan(inv: Inventory, _dir = testbedDir()): TestbedSt
   return newState('inventory', hosts, { host: inv.orchestrator.address, port: inv.orchestrator.port });
 }
 
-export const targetOf = (h: TestbedHost): SshTarget => ({ address: h.address!, user: h.ssh!.user, key: h.ssh!.key, port: h.ssh!.port });
+/** How commands reach the host: as its SSH user, through `sudo -n` when that user is not root. */
+export const targetOf = (h: TestbedHost): SshTarget => ({
+  address: h.address!,
+  user: h.ssh!.user,
+  key: h.ssh!.key,
+  port: h.ssh!.port,
+  sudo: h.ssh!.user !== 'root',
+});
 
 /** What the copy on a host is (commit + uncommitted changes + lockfile): when it matches, `up` copies nothing. */
 function installStamp(): string {
@@ -86,11 +93,20 @@ async function preflight(state: TestbedState, say: Say): Promise<Map<string, Hos
   const found = await Promise.all(
     state.hosts.map(
       async (h) =>
-        [h, parseFindings(await step(h.id, 'ssh', say, () => sshRun(targetOf(h), ['sh', '-c', FINDINGS_SCRIPT, 'sh', h.nic!])))] as const,
+        // as the SSH user itself (not through sudo): what it may do is one of the findings
+        [
+          h,
+          parseFindings(
+            await step(h.id, 'ssh', say, () => sshRun({ ...targetOf(h), sudo: false }, ['sh', '-c', FINDINGS_SCRIPT, 'sh', h.nic!])),
+          ),
+        ] as const,
     ),
   );
   for (const [h, f] of found) {
-    const problem = nodeProblem(h.id, targetOf(h), f, false) ?? (h.containerBlock ? blockProblem(h.id, h.nic!, h.containerBlock, f) : null);
+    const problem =
+      sudoProblem(h.id, targetOf(h), f) ??
+      nodeProblem(h.id, targetOf(h), f, f.uid !== 0) ??
+      (h.containerBlock ? blockProblem(h.id, h.nic!, h.containerBlock, f) : null);
     if (problem) throw problem;
   }
   return new Map(found.map(([h, f]) => [h.id, f]));
@@ -103,7 +119,7 @@ async function hostUp(state: TestbedState, h: TestbedHost, token: string, stamp:
   await step(h.id, 'prerequisites', say, async () => {
     // Node.js was checked by the preflight (Debian bookworm's is 18: it is checked, not installed).
     await ensurePackages(at, {
-      root: found.uid === 0,
+      root: found.uid === 0 || found.sudo === 'yes', // through sudo -n (targetOf)
       where: `host ${h.id}`,
       say,
       packages: h.backend === 'docker' ? LAB_PACKAGES : ['iproute2'],

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { machine } from 'node:os';
 import { blockHolds, blockOf, intToIp, ipToInt } from '../agents/container-block.ts';
 import { PrerequisiteError } from '../workloads/common/errors.ts';
-import { shellQuote, type SshTarget } from './ssh.ts';
+import { REMOTE_COMMANDS, shellQuote, type SshTarget } from './ssh.ts';
 
 export const MIN_NODE_MAJOR = 20;
 
@@ -18,10 +18,12 @@ export interface HostFindings {
   node: string | null;
   /** The traffic NIC's IPv4 address/prefix (`169.254.0.11/24`), or null when it has none (or does not exist). */
   nicCidr: string | null;
+  /** For a user other than root: `yes` (sudo -n works), `password` (sudo asks for one), `missing` (no sudo). */
+  sudo: 'root' | 'yes' | 'password' | 'missing';
 }
 
-/** One shell line, one round trip ($1 = the traffic NIC): uid, architecture, Node's version, the NIC's address. */
-export const FINDINGS_SCRIPT = `printf 'uid=%s\\narch=%s\\nnode=%s\\nnic=%s\\n' "$(id -u)" "$(uname -m)" "$(node --version 2>/dev/null || echo none)" "$(ip -4 -o addr show dev "$1" 2>/dev/null | awk '{print $4; exit}')"`;
+/** One shell line, one round trip ($1 = the traffic NIC): uid, architecture, Node's version, the NIC's address, sudo. */
+export const FINDINGS_SCRIPT = `printf 'uid=%s\\narch=%s\\nnode=%s\\nnic=%s\\nsudo=%s\\n' "$(id -u)" "$(uname -m)" "$(node --version 2>/dev/null || echo none)" "$(ip -4 -o addr show dev "$1" 2>/dev/null | awk '{print $4; exit}')" "$(if [ "$(id -u)" -eq 0 ]; then echo root; elif ! command -v sudo >/dev/null 2>&1; then echo missing; elif sudo -n true 2>/dev/null; then echo yes; else echo password; fi)"`;
 
 export function parseFindings(out: string): HostFindings {
   const v = Object.fromEntries(
@@ -36,7 +38,28 @@ export function parseFindings(out: string): HostFindings {
     arch: v.arch ?? '',
     node: !v.node || v.node === 'none' ? null : v.node,
     nicCidr: v.nic || null,
+    sudo: v.sudo === 'root' || v.sudo === 'yes' || v.sudo === 'password' ? v.sudo : 'missing',
   };
+}
+
+/**
+ * The refusal for an SSH user other than root who cannot run ironlab's commands through `sudo -n`, or null.
+ * The agent runs as root (containers, cgroups, tc, sysfs): such a user needs passwordless sudo for them.
+ */
+export function sudoProblem(hostId: string, t: SshTarget, f: HostFindings): PrerequisiteError | null {
+  if (f.uid === 0 || f.sudo === 'yes' || f.sudo === 'root') return null;
+  const allow = `${t.user} ALL=(root) NOPASSWD: ${REMOTE_COMMANDS.map((c) => `/usr/bin/${c}`).join(', ')}`.replace(
+    '/usr/bin/sh',
+    '/bin/sh',
+  );
+  const why =
+    f.sudo === 'missing'
+      ? `sudo is not installed there (as root: apt-get install -y sudo), and`
+      : `sudo asks ${t.user} for a password there (sudo -n true failed):`;
+  return new PrerequisiteError(
+    `SSH user ${t.user} is not root; ${why} ironlab runs its commands through sudo -n. Allow them in /etc/sudoers.d/ironlab: ${allow}`,
+    `host ${hostId}`,
+  );
 }
 
 /** The Node.js refusal for a host, or null when its Node will do. `target` goes into the fix command. */

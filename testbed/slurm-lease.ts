@@ -12,6 +12,7 @@ import type { CampaignSpec } from '../orchestrator/campaign/spec.ts';
 import { PrerequisiteError, UserInputError } from '../workloads/common/errors.ts';
 import { IRONLAB_BIN } from './local-agents.ts';
 import { readState, testbedDir } from './state.ts';
+import type { QueuedJob } from '../orchestrator/serve/scheduler-queue.ts';
 
 export const JOB_NAME = 'ironlab';
 
@@ -290,18 +291,6 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals | null, graceMs: 
       }
     }, graceMs).unref();
   });
-}
-
-export interface QueuedJob {
-  jobId: string;
-  user: string;
-  state: string;
-  elapsed: string;
-  timeLimit: string;
-  nodes: string;
-  /** Node list when running, Slurm's reason when pending. */
-  where: string;
-  campaign: string;
 }
 
 /** ironlab's jobs in the Slurm queue (squeue), oldest first. */

@@ -14,14 +14,20 @@ export interface SshTarget {
   user: string;
   key: string;
   port: number;
+  /** Run every command through `sudo -n` (an SSH user other than root; the preflight checked it may). */
+  sudo?: boolean;
 }
+
+/** The commands ironlab runs on an inventory host (through `sudo -n` for a user other than root). */
+export const REMOTE_COMMANDS = ['sh', 'cat', 'env', 'docker', 'dpkg-query', 'apt-get'] as const;
 
 export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_./=:@%+,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 export function sshArgv(t: SshTarget, remote: string[], dir = testbedDir()): string[] {
-  return [...sshOptions(t, dir), '--', destination(t), remote.map(shellQuote).join(' ')];
+  const argv = t.sudo ? ['sudo', '-n', '--', ...remote] : remote;
+  return [...sshOptions(t, dir), '--', destination(t), argv.map(shellQuote).join(' ')];
 }
 
 function destination(t: SshTarget): string {

@@ -4,7 +4,7 @@
 import { findImage } from '../workloads/image.ts';
 import { agentAlive, readAgentStatus } from './agent-process.ts';
 import { dockerOf, dockerdAlive, dockerdResponds } from './host-dockerd.ts';
-import { closeInventorySsh, remoteAgentStatus } from './inventory-lab.ts';
+import { closeInventorySsh, remoteAgentStatus, targetOf } from './inventory-lab.ts';
 import { forwardRuleMissing, nicRps } from './lab-network.ts';
 import { guestStatus } from './qemu-lab.ts';
 import type { AgentStatus } from './lab-agent.ts';
@@ -51,7 +51,7 @@ async function hostStatus(state: TestbedState, h: TestbedHost): Promise<HostStat
     };
   }
   if (state.kind === 'inventory') {
-    const t = { address: h.address!, user: h.ssh!.user, key: h.ssh!.key, port: h.ssh!.port };
+    const t = targetOf(h);
     const agent = await remoteAgentStatus(h);
     const running = agent ? (await sshRun(t, ['cat', `/proc/${agent.pid}/cmdline`]).catch(() => '')).includes('lab-agent.ts') : false;
     const docker =

@@ -1,6 +1,6 @@
 // One agent's session, from the socket's first byte to its end. Nothing but a hello is accepted until the
 // agent has proved the token; then heartbeats (sealed beat frames, echoed) keep it alive, and a few missed beats or a
-// closed socket declare it lost. The socket work is done by named actions the hub provides (`.provide()`),
+// closed socket declare it lost. A beat is skipped when authentic frames went both ways since the last one. The socket work is done by named actions the hub provides (`.provide()`),
 // so tests drive this machine with a fake socket and a simulated clock.
 import { assign, setup } from 'xstate';
 
@@ -39,6 +39,11 @@ export const agentSessionMachine = setup({
   },
   guards: {
     tooManyMissed: ({ context }) => context.missed >= context.maxMissedBeats,
+    /**
+     * Replaced by the hub: authentic frames went both ways within the last beat interval (requests out, answers in), so
+     * each side knows the other is there without a beat; a busy campaign then sends none.
+     */
+    trafficBothWays: () => false,
   },
 }).createMachine({
   id: 'agentSession',
@@ -68,6 +73,7 @@ export const agentSessionMachine = setup({
         beating: {
           after: {
             heartbeat: [
+              { guard: 'trafficBothWays', target: 'beating', reenter: true, actions: assign({ missed: 0 }) },
               {
                 guard: 'tooManyMissed',
                 target: '#agentSession.lost',

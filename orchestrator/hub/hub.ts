@@ -102,8 +102,16 @@ export class AgentHub extends EventEmitter<HubEvents> {
     let connection: AgentConnection | null = null;
     let channel: SecureChannel | null = null;
     let beats = 0;
+    // when an authentic frame last went each way (a busy link needs no beats)
+    let sentAt = 0;
+    let heardAt = 0;
+    const heartbeatMs = this.opts.heartbeatMs ?? 2000;
     /** Plain before the handshake completes, sealed after. */
-    const send = (msg: unknown) => ws.readyState === ws.OPEN && ws.send(channel ? channel.seal(msg) : JSON.stringify(msg));
+    const send = (msg: unknown) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (channel) sentAt = Date.now();
+      ws.send(channel ? channel.seal(msg) : JSON.stringify(msg));
+    };
     const max = this.opts.maxPendingSockets ?? 64;
     for (const old of this.pending) {
       if (this.pending.size < max) break;
@@ -114,6 +122,9 @@ export class AgentHub extends EventEmitter<HubEvents> {
 
     const session = createActor(
       agentSessionMachine.provide({
+        guards: {
+          trafficBothWays: () => Date.now() - sentAt < heartbeatMs && Date.now() - heardAt < heartbeatMs,
+        },
         actions: {
           sendChallenge: () => send({ type: 'challenge', nonce, protocol: PROTOCOL_VERSION }),
           // sealed like every frame after the handshake: a WebSocket ping would let anyone on the path fake an answer
@@ -146,7 +157,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
       {
         input: {
           helloTimeoutMs: this.opts.helloTimeoutMs ?? 5000,
-          heartbeatMs: this.opts.heartbeatMs ?? 2000,
+          heartbeatMs,
           maxMissedBeats: this.opts.maxMissedBeats ?? 3,
         },
       },
@@ -199,6 +210,7 @@ export class AgentHub extends EventEmitter<HubEvents> {
       const opened = channel.open(raw);
       // Only the agent holding the key can produce a frame that opens: anything else is an attack on the link.
       if (!opened.ok) return ws.close(CLOSE.protocol, opened.reason.slice(0, 120));
+      heardAt = Date.now();
       const parsed = parseMessage(AgentMessage, opened.json);
       if (!parsed.ok) return void send({ type: 'error', error: { code: 'INVALID_MESSAGE', message: parsed.reason, retryable: false } });
       const msg = parsed.value;

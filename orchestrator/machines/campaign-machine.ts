@@ -5,11 +5,11 @@
 // because its peer host was lost, goes back to the queue (to any hosts) until its attempts are used up. Hosts
 // come and go through HOST_READY / HOST_LOST events from the agent hub. The provisioning, preparation, ledger and analysis steps are named actors that the
 // driver provides (`.provide()`), so tests run this machine with fake agents and a simulated clock.
-import { assign, enqueueActions, fromPromise, setup, stopChild, type DoneActorEvent } from 'xstate';
+import { assign, createActor, enqueueActions, fromPromise, setup, type ActorRefFrom, type DoneActorEvent } from 'xstate';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import type { RunResult } from '../../agents/backend.ts';
 import type { AgentClient } from '../hub/agent-connection.ts';
-import { runMachine, type Awaitable, type RunOutcome } from './run-machine.ts';
+import { runMachine, type Awaitable, type RunInput, type RunOutcome } from './run-machine.ts';
 import { UserInputError, messageOf } from '../../workloads/common/errors.ts';
 import { LeasePlanner } from './lease-planner.ts';
 
@@ -82,6 +82,8 @@ interface Ctx extends CampaignInput {
   summary: unknown;
   /** Run machines spawned so far (their actor ids are run:<runId>:<n>). */
   launched: number;
+  /** The run machines in flight, by actor id (changed in place, see `dispatch`). */
+  runs: Map<string, ActorRefFrom<typeof runMachine>>;
 }
 
 type Events =
@@ -109,7 +111,6 @@ export const campaignMachine = setup({
     analyse: required<unknown>('analyse'),
     /** Adaptive repetitions: runs to add once the ledger is done (none = go on to the analysis). */
     extendLedger: fromPromise<RunSpec[], { campaignId: string }>(async () => []),
-    runMachine,
   },
   delays: {
     hostWait: ({ context }) => context.hostWaitMs,
@@ -131,23 +132,29 @@ export const campaignMachine = setup({
       let launched = context.launched;
       const ledger = context.ledger;
       for (const { run, server, peer } of leases) {
-        enqueue.spawnChild('runMachine', {
-          id: `run:${run.runId}:${++launched}`,
-          input: {
-            run: peer ? withPeerHost(run, server, peer, context.addressOf, context.containerBlockOf) : run,
-            agent: context.agentFor(server)!,
-            peerAgent: peer ? context.agentFor(peer) : undefined,
-            slackMs: context.slackMs,
-            guardCheck: context.guardCheck,
-            // the run machine books its own start and outcome, awaiting each
-            recorder: {
-              start: () => ledger.startRun(run.runId, server),
-              complete: (result: RunResult, host: string) => ledger.completeRun(result, host),
-              fail: (error: string, retryable: boolean) => ledger.failRun(run.runId, error, retryable),
-              release: () => ledger.releaseRun(run.runId),
-              ...(ledger.guardRun ? { guard: ledger.guardRun.bind(ledger) } : {}),
-            },
+        const id = `run:${run.runId}:${++launched}`;
+        const input: RunInput = {
+          run: peer ? withPeerHost(run, server, peer, context.addressOf, context.containerBlockOf) : run,
+          agent: context.agentFor(server)!,
+          peerAgent: peer ? context.agentFor(peer) : undefined,
+          slackMs: context.slackMs,
+          guardCheck: context.guardCheck,
+          // the run machine books its own start and outcome, awaiting each
+          recorder: {
+            start: () => ledger.startRun(run.runId, server),
+            complete: (result: RunResult, host: string) => ledger.completeRun(result, host),
+            fail: (error: string, retryable: boolean) => ledger.failRun(run.runId, error, retryable),
+            release: () => ledger.releaseRun(run.runId),
+            ...(ledger.guardRun ? { guard: ledger.guardRun.bind(ledger) } : {}),
           },
+        };
+        // A run machine with this machine as its parent (its done event arrives here as a child's would), but
+        // not spawned into the snapshot's children: xstate copies that record on every spawn and stop, which
+        // with a run per host in flight was the campaign machine's largest cost per run.
+        enqueue(({ self }) => {
+          const actor = createActor(runMachine, { id, parent: self, input });
+          context.runs.set(id, actor);
+          actor.start();
         });
       }
       enqueue.assign({ launched });
@@ -184,14 +191,14 @@ export const campaignMachine = setup({
       planner.release(out.runId);
       if (out.outcome === 'done' || (out.outcome === 'guarded' && !out.retry) || (out.outcome === 'failed' && out.status !== 'todo'))
         context.specs.delete(out.runId);
-      enqueue(stopChild(done.actorId));
+      context.runs.delete(done.actorId);
       enqueue.assign({ counts, failures });
     }),
     hostReady: ({ context, event }) => context.planner.hostReady((event as { hostId: string }).hostId),
     hostLost: ({ context, event }) => context.planner.hostLost((event as { hostId: string }).hostId),
-    abortRuns: enqueueActions(({ enqueue, self }) => {
-      for (const id of Object.keys(self.getSnapshot().children)) if (id.startsWith('run:')) enqueue.sendTo(id, { type: 'ABORT' });
-    }),
+    abortRuns: ({ context }) => {
+      for (const run of context.runs.values()) run.send({ type: 'ABORT' });
+    },
   },
 }).createMachine({
   id: 'campaign',
@@ -213,6 +220,7 @@ export const campaignMachine = setup({
       errorKind: null,
       summary: null,
       launched: 0,
+      runs: new Map(),
     };
   },
   initial: 'provisioning',

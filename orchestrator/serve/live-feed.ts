@@ -7,6 +7,7 @@ import type { CampaignActivity, CampaignRow } from '../store/store.ts';
 import type { DashboardStore } from './dashboard-store.ts';
 import { campaignDetail, campaignItem, type CampaignDetail, type CampaignItem } from './campaign-view.ts';
 import { orchestratorAlive, THIS_HOST, type Here } from './liveness.ts';
+import { QUEUE_EVERY_MS, readQueueView, type QueueView, type ReadQueue } from './scheduler-queue.ts';
 
 export const TICK_MS = 400;
 /** A campaign's analysis is redone at most once per this many times its last duration. */
@@ -15,7 +16,9 @@ const ANALYSIS_DUTY = 4;
 export type FeedEvent =
   | { event: 'campaigns'; data: CampaignItem[] }
   | { event: 'campaign'; data: CampaignDetail | null }
-  | { event: 'trouble'; data: { message: string } };
+  | { event: 'trouble'; data: { message: string } }
+  /** The batch scheduler's queue (only when the command gave a reader). */
+  | { event: 'queue'; data: QueueView };
 
 interface Watcher {
   campaignId: string | null;
@@ -30,11 +33,31 @@ export class LiveFeed {
   private readonly items = new Map<string, { key: string; item: CampaignItem }>();
   private readonly details = new Map<string, { key: string; json: string; at: number; tookMs: number }>();
   private trouble: string | null = null;
+  private queueView: { json: string; view: QueueView; at: number } | null = null;
 
   constructor(
     private readonly store: DashboardStore,
-    private readonly opts: { tickMs?: number; now?: () => number; here?: Here } = {},
+    private readonly opts: { tickMs?: number; now?: () => number; here?: Here; queue?: ReadQueue; queueEveryMs?: number } = {},
   ) {}
+
+  /** The scheduler's queue, read at most every queueEveryMs; null when there is no scheduler to ask. */
+  async queue(): Promise<QueueView | null> {
+    return (await this.refreshQueue())?.view ?? null;
+  }
+
+  /** Reads the queue when the last read is old enough, and pushes it to every watcher when it changed. */
+  private async refreshQueue(): Promise<{ view: QueueView; pushed: boolean } | null> {
+    if (!this.opts.queue) return null;
+    const now = this.now();
+    if (this.queueView && now - this.queueView.at < (this.opts.queueEveryMs ?? QUEUE_EVERY_MS))
+      return { view: this.queueView.view, pushed: false };
+    const view = await readQueueView(this.opts.queue);
+    const json = JSON.stringify(view);
+    const pushed = json !== this.queueView?.json;
+    this.queueView = { json, view, at: now };
+    if (pushed) this.broadcast(() => true, { event: 'queue', data: view });
+    return { view, pushed };
+  }
 
   private now(): number {
     return this.opts.now?.() ?? Date.now();
@@ -82,6 +105,8 @@ export class LiveFeed {
   private async greet(w: Watcher): Promise<void> {
     try {
       w.send({ event: 'campaigns', data: await this.list() });
+      const queue = await this.refreshQueue();
+      if (queue && !queue.pushed) w.send({ event: 'queue', data: queue.view });
       if (w.campaignId) w.send({ event: 'campaign', data: (await this.detail(w.campaignId)) ?? null });
     } catch (err) {
       w.send({ event: 'trouble', data: { message: (err as Error).message } });
@@ -101,6 +126,7 @@ export class LiveFeed {
       }
       const watched = new Set([...this.watchers].map((w) => w.campaignId).filter((id): id is string => id !== null));
       for (const id of watched) await this.refreshDetail(id);
+      await this.refreshQueue();
       if (this.trouble) this.broadcast(() => true, { event: 'trouble', data: { message: '' } });
       this.trouble = null;
     } catch (err) {

@@ -9,6 +9,7 @@ import { DashboardServer } from './server.ts';
 import { sqliteDashboardStore, storeDashboard, type DashboardStore } from './dashboard-store.ts';
 import { storeTarget } from '../store/open-store.ts';
 import { LOOPBACK_ADDRESSES, MIN_TOKEN_LENGTH, generateToken } from './access.ts';
+import type { ReadQueue } from './scheduler-queue.ts';
 
 export const TOKEN_ENV = 'IRONLAB_SERVE_TOKEN';
 
@@ -18,6 +19,8 @@ export interface ServeOptions {
   port: number;
   host: string;
   token?: string;
+  /** The lab's Slurm queue reader (the CLI passes the testbed's when Slurm is configured here). */
+  queue?: ReadQueue;
 }
 
 /** Runs until SIGINT/SIGTERM; resolves with the exit code. */
@@ -33,7 +36,7 @@ export async function serveCommand(o: ServeOptions, env: NodeJS.ProcessEnv = pro
     store.close();
     throw new UserInputError(`not a result store (${err.message.replace(/^.*?: /, '')})`, store.description);
   });
-  const server = new DashboardServer({ store, host: o.host, port: o.port, token: token?.value ?? null });
+  const server = new DashboardServer({ store, host: o.host, port: o.port, token: token?.value ?? null, queue: o.queue });
   const url = await server.listen().catch((err: NodeJS.ErrnoException) => {
     store.close();
     if (err.code === 'EADDRINUSE')
@@ -46,6 +49,7 @@ export async function serveCommand(o: ServeOptions, env: NodeJS.ProcessEnv = pro
   out(
     `ironlab dashboard of ${store.description}${existsSync(store.description) ? '' : ' (no campaign yet: it appears when `ironlab run` creates it)'}`,
   );
+  if (o.queue) out('with the Slurm queue (ironlab jobs, read every few seconds)');
   if (!token) out(`open ${url}/  (this machine only; Ctrl-C stops it)`);
   else if (token.generated) out(`open ${url}/?token=${token.value}  (the token is shown only now; Ctrl-C stops it)`);
   else out(`open ${url}/?token=...  (the token you gave; Ctrl-C stops it)`);

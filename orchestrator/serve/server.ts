@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Access } from './access.ts';
 import { LiveFeed, type FeedEvent } from './live-feed.ts';
 import type { DashboardStore } from './dashboard-store.ts';
+import type { ReadQueue } from './scheduler-queue.ts';
 
 const PAGE_DIR = join(import.meta.dirname, 'page');
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -31,6 +32,9 @@ export interface DashboardServerOptions {
   /** null: no token (loopback only). */
   token: string | null;
   tickMs?: number;
+  /** The lab's batch scheduler queue (Slurm's `squeue`), when there is one: shown on the page. */
+  queue?: ReadQueue;
+  queueEveryMs?: number;
 }
 
 export class DashboardServer {
@@ -40,7 +44,7 @@ export class DashboardServer {
   private access: Access | null = null;
 
   constructor(private readonly opts: DashboardServerOptions) {
-    this.feed = new LiveFeed(opts.store, { tickMs: opts.tickMs });
+    this.feed = new LiveFeed(opts.store, { tickMs: opts.tickMs, queue: opts.queue, queueEveryMs: opts.queueEveryMs });
     this.server = createServer((req, res) => void this.handle(req, res));
   }
 
@@ -102,6 +106,10 @@ export class DashboardServer {
       return void res.end(readFileSync(join(PAGE_DIR, page.file)));
     }
     if (path === '/api/campaigns') return json(res, 200, { store: this.opts.store.description, campaigns: await this.feed.list() });
+    if (path === '/api/queue') {
+      const queue = await this.feed.queue();
+      return queue ? json(res, 200, queue) : json(res, 404, { error: 'no batch scheduler here (ironlab serve found no Slurm)' });
+    }
     let m = /^\/api\/campaigns\/([^/]+)$/.exec(path);
     if (m) {
       const detail = await this.feed.detail(decodeURIComponent(m[1]));
@@ -121,7 +129,7 @@ export class DashboardServer {
     text(res, 404, `404: nothing at ${path}\n`);
   }
 
-  /** Server-sent events: `campaigns`, `campaign` (when ?campaign=ID) and `trouble`, each a JSON object. */
+  /** Server-sent events: `campaigns`, `campaign` (when ?campaign=ID), `queue` (with a scheduler) and `trouble`, each a JSON object. */
   private stream(campaignId: string | null, req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
     res.write('retry: 1000\n\n');

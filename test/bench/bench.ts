@@ -3,7 +3,8 @@
 // Parts: sim (simulated kernel speed, paper campaign wall time), wire (the agent channel's handshake and frame
 // cost), docker (run overhead, agent CPU), ebpf (accounting cost per packet event, throughput loss with
 // accounting on), repro (a real campaign run twice: interval widths, agreement, wall time; `--campaign NAME`,
-// default local-docker), lab (one orchestrator, 64 simulated hosts, 5,120 runs). docker, ebpf and repro need root.
+// default local-docker), lab (one orchestrator, 64 simulated hosts, 5,120 runs), machines (the campaign and run
+// machines alone, in one process). docker, ebpf and repro need root.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,6 +49,12 @@ const PARTS: Record<string, Part> = {
       'one orchestrator at lab scale: 64 simulated hosts (agent processes), a campaign of 5,120 runs into SQLite; runs per wall second, orchestrator CPU per run and peak RSS, store bytes per run',
     targets: { orchestratorCpuMsPerRun: ['<=', 2], orchestratorRssMb: ['<=', 300] },
     run: async () => (await import('./lab-bench.ts')).benchLab(),
+  },
+  machines: {
+    describe:
+      'the campaign and run machines alone, in one process: 64 hosts answering at once, 5,120 runs, no wire and no store; their CPU per run',
+    targets: {},
+    run: async () => (await import('./machines-bench.ts')).benchMachines(),
   },
   ebpf: {
     describe:

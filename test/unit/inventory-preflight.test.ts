@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { blockProblem, FINDINGS_SCRIPT, nodeProblem, parseFindings } from '../../testbed/inventory-preflight.ts';
+import { blockProblem, FINDINGS_SCRIPT, nodeProblem, parseFindings, sudoProblem } from '../../testbed/inventory-preflight.ts';
+import { sshArgv } from '../../testbed/ssh.ts';
 
 const target = { address: '169.254.0.11', user: 'alice', key: '/home/me/.ssh/lab key', port: 2222 };
 
@@ -22,19 +23,19 @@ describe('inventory preflight: Node.js on a lab host', () => {
       symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
     const none = parseFindings(execFileSync('/bin/sh', ['-c', FINDINGS_SCRIPT, 'sh', 'lo'], { encoding: 'utf8', env: { PATH: bin } }));
     rmSync(bin, { recursive: true });
-    expect(none).toEqual({ uid: f.uid, arch: f.arch, node: null, nicCidr: null });
+    expect(none).toEqual({ uid: f.uid, arch: f.arch, node: null, nicCidr: null, sudo: f.sudo });
   });
 
   it('passes Node 20 and later', () => {
     for (const node of ['v20.0.0', 'v22.11.0', 'v100.1.0'])
-      expect(nodeProblem('lab-a', target, { uid: 0, arch: 'x86_64', node, nicCidr: null }, false)).toBeNull();
+      expect(nodeProblem('lab-a', target, { uid: 0, arch: 'x86_64', node, nicCidr: null, sudo: 'root' }, false)).toBeNull();
   });
 
   it('refuses an older or missing Node with exit 2, naming the host, what it found and the command to run', () => {
-    const old = nodeProblem('lab-a', target, { uid: 1000, arch: 'x86_64', node: 'v18.19.0', nicCidr: null }, true)!;
+    const old = nodeProblem('lab-a', target, { uid: 1000, arch: 'x86_64', node: 'v18.19.0', nicCidr: null, sudo: 'yes' }, true)!;
     expect(old.name).toBe('PrerequisiteError'); // the CLI's exit 2
     expect(old.message).toMatch(/^host lab-a: needs Node\.js 20 or later, found v18\.19\.0; install it there, e\.g\. /);
-    const none = nodeProblem('lab-b', target, { uid: 0, arch: 'riscv64', node: null, nicCidr: null }, false)!;
+    const none = nodeProblem('lab-b', target, { uid: 0, arch: 'riscv64', node: null, nicCidr: null, sudo: 'root' }, false)!;
     expect(none.message).toMatch(
       /^host lab-b: needs Node\.js 20 or later, found none on the SSH session's PATH; install it there, e\.g\. a nodejs package of version 20 or later for riscv64/,
     );
@@ -44,7 +45,7 @@ describe('inventory preflight: Node.js on a lab host', () => {
     const same = nodeProblem(
       'lab-a',
       target,
-      { uid: 1000, arch: process.arch === 'x64' ? 'x86_64' : process.arch, node: 'v18.19.0', nicCidr: null },
+      { uid: 1000, arch: process.arch === 'x64' ? 'x86_64' : process.arch, node: 'v18.19.0', nicCidr: null, sudo: 'yes' },
       true,
     )!;
     const ldd = execFileSync('ldd', [process.execPath], { encoding: 'utf8' });
@@ -56,7 +57,7 @@ describe('inventory preflight: Node.js on a lab host', () => {
 });
 
 describe("inventory preflight: the container block on the host's traffic NIC", () => {
-  const at = (nicCidr: string | null) => ({ uid: 0, arch: 'x86_64', node: 'v20.1.0', nicCidr });
+  const at = (nicCidr: string | null) => ({ uid: 0, arch: 'x86_64', node: 'v20.1.0', nicCidr, sudo: 'root' as const });
   it('accepts a block inside the NIC subnet that does not hold the NIC address', () => {
     expect(blockProblem('lab-a', 'ens1f0', '169.254.0.64/28', at('169.254.0.11/24'))).toBeNull();
     expect(blockProblem('lab-a', 'ens1f0', '169.254.12.0/22', at('169.254.1.5/16'))).toBeNull();
@@ -73,5 +74,44 @@ describe("inventory preflight: the container block on the host's traffic NIC", (
     expect(blockProblem('lab-b', 'eth9', '169.254.0.64/28', at(null))!.message).toMatch(
       /^host lab-b: its traffic NIC eth9 has no IPv4 address/,
     );
+  });
+});
+
+describe('inventory preflight: an SSH user other than root', () => {
+  const findings = (uid: number, sudo: 'root' | 'yes' | 'password' | 'missing') => ({
+    uid,
+    arch: 'x86_64',
+    node: 'v20.1.0',
+    nicCidr: null,
+    sudo,
+  });
+
+  it("reads whether sudo -n works from the script as this machine's shell runs it", () => {
+    const f = parseFindings(execFileSync('sh', ['-c', FINDINGS_SCRIPT, 'sh', 'lo'], { encoding: 'utf8' }));
+    if (process.getuid!() === 0) expect(f.sudo).toBe('root');
+    else expect(['yes', 'password', 'missing']).toContain(f.sudo);
+  });
+
+  it('passes root, and a user whose sudo -n works', () => {
+    expect(sudoProblem('lab-a', { ...target, user: 'root' }, findings(0, 'root'))).toBeNull();
+    expect(sudoProblem('lab-a', target, findings(1000, 'yes'))).toBeNull();
+  });
+
+  it('refuses a user without passwordless sudo (exit 2), naming the host, why, and the sudoers line to add', () => {
+    const line = 'alice ALL=(root) NOPASSWD: /bin/sh, /usr/bin/cat, /usr/bin/env, /usr/bin/docker, /usr/bin/dpkg-query, /usr/bin/apt-get';
+    const password = sudoProblem('lab-a', target, findings(1000, 'password'))!;
+    expect(password.name).toBe('PrerequisiteError');
+    expect(password.message).toBe(
+      `host lab-a: SSH user alice is not root; sudo asks alice for a password there (sudo -n true failed): ironlab runs its commands through sudo -n. Allow them in /etc/sudoers.d/ironlab: ${line}`,
+    );
+    expect(sudoProblem('lab-b', target, findings(1000, 'missing'))!.message).toMatch(
+      /^host lab-b: SSH user alice is not root; sudo is not installed there \(as root: apt-get install -y sudo\), and ironlab runs/,
+    );
+  });
+
+  it("sends a user other than root's commands through sudo -n, each argument still quoted", () => {
+    const argv = sshArgv({ ...target, sudo: true }, ['sh', '-c', 'echo "$1"', 'sh', "it's"], '/tmp/tb');
+    expect(argv.at(-1)).toBe(`sudo -n -- sh -c 'echo "$1"' sh 'it'\\''s'`);
+    expect(sshArgv(target, ['cat', '/x'], '/tmp/tb').at(-1)).toBe('cat /x');
   });
 });

@@ -377,9 +377,10 @@ describe('campaign machine with peer hosts', () => {
 });
 
 describe('agent session machine', () => {
-  function session(clock: SimulatedClock) {
+  function session(clock: SimulatedClock, traffic = () => false) {
     const log: string[] = [];
     const machine = agentSessionMachine.provide({
+      guards: { trafficBothWays: traffic },
       actions: {
         sendChallenge: () => void log.push('challenge'),
         sendPing: () => void log.push('ping'),
@@ -414,6 +415,22 @@ describe('agent session machine', () => {
     expect(actor.getSnapshot().value).toEqual({ ready: 'beating' });
     clock.increment(2000);
     expect(actor.getSnapshot().value).toBe('lost');
+    expect(log.at(-1)).toBe('lost h1: 3 heartbeats missed');
+  });
+
+  it('sends no beat while frames go both ways, and counts missed beats again once they stop', () => {
+    const clock = new SimulatedClock();
+    let busy = true;
+    const { actor, log } = session(clock, () => busy);
+    actor.send({ type: 'AUTHENTICATED', hostId: 'h1' });
+    for (let i = 0; i < 10; i++) clock.increment(2000);
+    expect(log.filter((l) => l === 'ping')).toHaveLength(0);
+    expect(actor.getSnapshot().value).toEqual({ ready: 'beating' });
+    busy = false; // the agent went silent mid-run: pinged, then lost after 3 missed beats
+    for (let i = 0; i < 3; i++) clock.increment(2000);
+    expect(log.filter((l) => l === 'ping')).toHaveLength(3);
+    expect(actor.getSnapshot().value).toEqual({ ready: 'beating' });
+    clock.increment(2000);
     expect(log.at(-1)).toBe('lost h1: 3 heartbeats missed');
   });
 

@@ -332,3 +332,76 @@ describe('a store that does not exist yet', () => {
     }
   });
 });
+
+describe('the Slurm queue on the dashboard', () => {
+  const job = (jobId: string, state: string, where: string) => ({
+    jobId,
+    user: 'ana',
+    state,
+    elapsed: '0:05',
+    timeLimit: '1:00:00',
+    nodes: '2',
+    where,
+    campaign: `campaign c-${jobId}`,
+  });
+
+  it("pushes ironlab's jobs as the scheduler's reader gives them, and again when they change", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'ironlab-serve-')), 'q.db');
+    let jobs = [job('41', 'RUNNING', 'node[1-2]'), job('42', 'PENDING', '(Resources)')];
+    let reads = 0;
+    const queue = () => (reads++, jobs);
+    const server = new DashboardServer({
+      store: sqliteDashboardStore(path),
+      host: '127.0.0.1',
+      port: 0,
+      token: null,
+      tickMs: 20,
+      queue,
+      queueEveryMs: 50,
+    });
+    const url = await server.listen();
+    const events = eventStream(`${url}/api/events`);
+    try {
+      const first = await events.next((e) => e.event === 'queue');
+      expect(first.data).toEqual({ scheduler: 'slurm', jobs, error: null });
+      jobs = [job('42', 'RUNNING', 'node[1-2]')];
+      const next = await events.next((e) => e.event === 'queue' && e.data.jobs.length === 1);
+      expect(next.data.jobs[0]).toMatchObject({ jobId: '42', state: 'RUNNING', where: 'node[1-2]' });
+      expect((await (await fetch(`${url}/api/queue`)).json()).jobs).toEqual(jobs);
+      // unchanged reads are not pushed again
+      const pushed = events.events.filter((e) => e.event === 'queue').length;
+      const readsBefore = reads;
+      while (reads < readsBefore + 3) await new Promise((r) => setTimeout(r, 20));
+      expect(events.events.filter((e) => e.event === 'queue')).toHaveLength(pushed);
+    } finally {
+      events.close();
+      await server.close();
+    }
+  });
+
+  it("says why the queue cannot be read (the reader's error), and there is no queue without a reader", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'ironlab-serve-')), 'q.db');
+    const queue = () => {
+      throw new Error('slurm: squeue failed: Unable to contact slurm controller');
+    };
+    const server = new DashboardServer({ store: sqliteDashboardStore(path), host: '127.0.0.1', port: 0, token: null, queue });
+    const plain = new DashboardServer({ store: sqliteDashboardStore(path), host: '127.0.0.1', port: 0, token: null, tickMs: 20 });
+    const [url, plainUrl] = [await server.listen(), await plain.listen()];
+    const events = eventStream(`${plainUrl}/api/events`);
+    try {
+      expect(await (await fetch(`${url}/api/queue`)).json()).toEqual({
+        scheduler: 'slurm',
+        jobs: [],
+        error: 'slurm: squeue failed: Unable to contact slurm controller',
+      });
+      expect((await fetch(`${plainUrl}/api/queue`)).status).toBe(404);
+      await events.next((e) => e.event === 'campaigns');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(events.events.map((e) => e.event)).not.toContain('queue');
+    } finally {
+      events.close();
+      await server.close();
+      await plain.close();
+    }
+  });
+});

@@ -210,7 +210,9 @@ program
 
 program
   .command('serve')
-  .description('a live dashboard of a result store: campaigns, their progress and penalties as they come, their HTML reports')
+  .description(
+    'a live dashboard of a result store: campaigns, their progress and penalties as they come, their HTML reports, and the Slurm queue when Slurm is configured here',
+  )
   .option('--db <file>', 'result store (SQLite; default ironlab.db, or $IRONLAB_STORE)')
   .option('--store <url>', 'result store as a URL or file (same as --db for a SQLite file)')
   .option('--port <n>', 'port (0: any free one)', portNumber, 7790)
@@ -221,7 +223,10 @@ program
   )
   .action(async (o) => {
     const { serveCommand } = await import('../../orchestrator/serve/serve-command.ts');
-    process.exitCode = await serveCommand({ db: o.db, store: o.store, port: o.port, host: o.host, token: o.token });
+    // the lab's Slurm queue on the page when Slurm is configured here (the testbed's, $SLURM_CONF or /etc/slurm)
+    const { slurmConfigured, slurmQueue } = await import('../slurm-lease.ts');
+    const queue = slurmConfigured() ? slurmQueue : undefined;
+    process.exitCode = await serveCommand({ db: o.db, store: o.store, port: o.port, host: o.host, token: o.token, queue });
   });
 
 registerSimCommand(program);

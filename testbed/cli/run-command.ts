@@ -28,7 +28,7 @@ import { leaseHosts } from '../slurm-lease.ts';
 import { CampaignFailedError, UserInputError } from '../../workloads/common/errors.ts';
 import { createRunToken } from '../../orchestrator/run-token.ts';
 import { ProgressView } from '../../orchestrator/progress.ts';
-import { campaignSummary, renderSummary } from '../../orchestrator/commands/summary.ts';
+import { campaignSummary, renderSummary, type CampaignSummary } from '../../orchestrator/commands/summary.ts';
 import { loadBaseline, type Baseline } from '../../orchestrator/commands/baseline.ts';
 import { buildChecks, checkCases, checkCounts, checksJson, renderChecks, EXIT_CHECKS_FAILED } from '../../orchestrator/report/checks.ts';
 import { junitXml } from '../../orchestrator/report/junit.ts';
@@ -240,7 +240,9 @@ export async function runCampaign(opts: RunOptions): Promise<RunReport> {
       ? new UserInputError(ctx.error ?? 'failed')
       : new CampaignFailedError(`campaign ${campaignId} failed: ${ctx.error} (agents and orchestrator log: ${logPath})`);
   }
-  const summary = await campaignSummary(store, campaignId);
+  // a done campaign's last step analysed it (the machine's `analyse`): the same summary, with the status just set
+  const analysed = state === 'done' ? (ctx.summary as CampaignSummary | null) : null;
+  const summary = analysed ? { ...analysed, campaign: { ...analysed.campaign, status: state } } : await campaignSummary(store, campaignId);
   // an aborted campaign is not judged: its missing runs would read as inconclusive checks
   const checks = state === 'done' ? buildChecks(spec, summary, baseline, Boolean(opts.allowInconclusive)) : null;
   const checksFailed = checks ? checkCounts(checkCases(checks)).notOk > 0 : false;

@@ -133,6 +133,21 @@ function renderDetail(d) {
   $('#report-link').href = d.reportUrl;
 }
 
+/** The lab's Slurm queue (sent only when the server has a scheduler to ask): ironlab's jobs, running or pending. */
+function renderQueue(q) {
+  $('#queue').hidden = false;
+  $('#jobs tbody').replaceChildren(
+    ...q.jobs.map((j) =>
+      el(
+        'tr',
+        { 'data-job': j.jobId, 'data-state': j.state },
+        ...[j.jobId, j.user, j.state, j.elapsed, j.timeLimit, j.nodes, j.where, j.campaign].map((v) => el('td', {}, v)),
+      ),
+    ),
+  );
+  $('#queue-note').textContent = q.error ? `cannot read the queue: ${q.error}` : q.jobs.length ? '' : 'no ironlab job in the queue';
+}
+
 let source = null;
 
 function connect() {
@@ -143,6 +158,7 @@ function connect() {
   source.addEventListener('error', () => setConnection('reconnecting', 'reconnecting…'));
   source.addEventListener('campaigns', (e) => renderList(JSON.parse(e.data)));
   source.addEventListener('campaign', (e) => renderDetail(JSON.parse(e.data)));
+  source.addEventListener('queue', (e) => renderQueue(JSON.parse(e.data)));
   source.addEventListener('trouble', (e) => {
     const { message } = JSON.parse(e.data);
     $('#trouble').hidden = !message;
