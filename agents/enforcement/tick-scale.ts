@@ -4,12 +4,13 @@
 // traced, yet it is taken from the interrupted task all the same. The kernel's tick accounting samples it: a tick
 // that lands while the CPU serves an interrupt or a softirq counts as irq/softirq time in /proc/stat (no
 // IRQ_TIME_ACCOUNTING here). On the 2-core VM under local-ebpf's UDP flood (RPS to core 0, one IPI per 1-4
-// packets) the ticks saw 1.4 s of core 0's 3 s window where the tracepoints saw 0.7 s, and the victim lost
-// 0.9 s of its own work against 0.33 s credited (agents/enforcement/README.md). So each CPU's attributed time is
-// scaled by (irq + softirq ticks, network share) / (tracepoint network softirq time) over the last second: the
-// owner is charged, and the interrupted credited, at the kernel's measure. Never below 1 (where the tracepoints see
-// it all, as for a TCP flood, their bracket is the finer measure), and 1 where the network softirq time on the CPU
-// is too small for ticks (10 ms each) to say anything.
+// packets; the lead's quiet run of 2026-11-30 22:35) the ticks saw 2.6-2.9 s of NET_RX in core 0's 3 s window where
+// the tracepoints saw 0.67-0.82 s (3.4-4.2x), and the victim lost 0.93 s of its own work against 0.33 s seen on
+// its time (2.8x): the ticks oversample, the tracepoints undersample. Under a TCP flood the two agree (0.9-1.0x).
+// So the owner's charge is scaled, per CPU, by (irq + softirq ticks, network share) / (tracepoint network softirq
+// time) over the last second: it is throttled and dropped for what its packets cost. The interrupted task's credit
+// stays as traced: never more than it paid. Never below 1 (where the tracepoints see it all their bracket is the
+// finer measure), and 1 where the network softirq time on the CPU is too small for ticks (10 ms each) to say anything.
 import { readFileSync } from 'node:fs';
 import type { AcctSnapshot } from './accounting.ts';
 import { parseProcStat, parseSoftirqs } from '../docker/proc-parsers.ts';
