@@ -105,30 +105,59 @@ describe.runIf(REAL)('charging a busy loop in a real cgroup', () => {
     cg.remove();
   });
 
+  // Counters, not wall time: what the group ran per CFS period of its own (cpuacct usage / cpu.stat nr_periods) and
+  // how often the kernel throttled it. On a loaded VM the loop may get less than its quota, so the test gives its
+  // cgroup the most CPU weight the kernel allows (it competes with others only for what the quota leaves) and
+  // asserts what the quota bounds: usage per period, and that the quota was reached (throttled periods).
   const usage = () => Number(readFileSync(`${cg.cpuacct}/cpuacct.usage`, 'utf8'));
-  async function share(ms: number): Promise<number> {
+  const stat = (): Record<string, number> =>
+    Object.fromEntries(
+      readFileSync(`${cg.cpu}/cpu.stat`, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '))
+        .map(([k, v]) => [k!, Number(v)]),
+    );
+  async function perPeriod(ms: number): Promise<{ usPerPeriod: number; periods: number; throttledShare: number }> {
     const u0 = usage();
+    const s0 = stat();
     await new Promise((r) => setTimeout(r, ms));
-    return (usage() - u0) / (ms * 1e6);
+    const s1 = stat();
+    const periods = s1.nr_periods! - s0.nr_periods!;
+    return {
+      usPerPeriod: (usage() - u0) / 1000 / Math.max(1, periods),
+      periods,
+      throttledShare: (s1.nr_throttled! - s0.nr_throttled!) / Math.max(1, periods),
+    };
   }
 
   it('a fake charge lowers the quota once, the loop slows, stop restores the quota', async () => {
     writeFileSync(`${cg.cpu}/cpu.cfs_period_us`, '100000');
     writeFileSync(`${cg.cpu}/cpu.cfs_quota_us`, '50000');
+    writeFileSync(`${cg.cpu}/cpu.shares`, '262144'); // the largest weight: the quota, not the load, limits it
     loop = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
     cg.add(loop.pid!);
-    const before = await share(1000);
+    const before = await perPeriod(1000);
     const writes: string[] = [];
     const io: QuotaIo = { read: fsQuotaIo.read, write: (f, v) => (writes.push(v), fsQuotaIo.write(f, v)) };
     const c = new ChargingController([{ name: 'n', cgroupCpuPath: cg.cpu }], { io });
     c.period(inp('n', { usedUs: 20_000, chargeUs: 30_000 })); // its packets cost 30 ms on others' time: 20 ms left
     expect(readFileSync(`${cg.cpu}/cpu.cfs_quota_us`, 'utf8').trim()).toBe('20000');
-    const during = await share(1000);
+    await new Promise((r) => setTimeout(r, 150)); // the write's own refill and the period it falls in
+    const during = await perPeriod(1000);
     c.period(inp('n', { usedUs: 20_000, chargeUs: 30_000 })); // same value: no write
-    console.log(`busy loop CPU share: ${before.toFixed(2)} before, ${during.toFixed(2)} while charged; writes ${writes.join(',')}`);
+    const fmt = (x: typeof before) =>
+      `${(x.usPerPeriod / 1000).toFixed(1)} ms/period over ${x.periods}, throttled in ${(x.throttledShare * 100).toFixed(0)}%`;
+    console.log(`busy loop: ${fmt(before)} before; ${fmt(during)} while charged; writes ${writes.join(',')}`);
     expect(writes).toEqual(['20000']);
-    expect(before).toBeGreaterThan(0.4);
-    expect(during).toBeLessThan(0.3);
+    expect(before.periods).toBeGreaterThanOrEqual(5);
+    expect(during.periods).toBeGreaterThanOrEqual(5);
+    // Before: bounded by 50 ms and reaching it; while charged: bounded by 20 ms and throttled there. Slack of 5 ms:
+    // the kernel hands out runtime in 5 ms slices and notices an overrun at the next tick.
+    expect(before.usPerPeriod).toBeLessThan(50_000 + 5_000);
+    expect(before.usPerPeriod).toBeGreaterThan(20_000 + 5_000);
+    expect(during.usPerPeriod).toBeLessThan(20_000 + 5_000);
+    expect(during.throttledShare).toBeGreaterThan(0.5);
     c.restore();
     expect(readFileSync(`${cg.cpu}/cpu.cfs_quota_us`, 'utf8').trim()).toBe('50000');
   });
