@@ -74,6 +74,24 @@ type Side = { agent: AgentClient; op: (name: string) => string };
 const opId = (ctx: Ctx, op: string) => `${ctx.run.campaignId}/${ctx.run.runId}/a${ctx.attempt}/${op}`;
 const deadline = (ctx: Ctx, seconds: number) => seconds * 1000 + (ctx.slackMs ?? 60_000);
 /** The agents of the run, server first; the peer's op ids are its own (`.../peer-setup`). */
+/** A phase that lasts `seconds` on every side at once; the first side's progress is the run's. */
+async function timedPhase(ctx: Ctx, phase: 'warmup' | 'measure', seconds: number, signal: AbortSignal): Promise<void> {
+  await Promise.all(
+    sides(ctx).map((s, i) =>
+      s.agent.request(
+        `run.${phase}`,
+        { runId: ctx.run.runId },
+        {
+          id: s.op(phase),
+          timeoutMs: deadline(ctx, seconds),
+          signal,
+          onProgress: i === 0 ? (d) => ctx.onPhase?.(phase, Number(d.fraction) || 0) : undefined,
+        },
+      ),
+    ),
+  );
+}
+
 const sides = (ctx: Ctx): Side[] => [
   { agent: ctx.agent, op: (name) => opId(ctx, name) },
   ...(ctx.peerAgent ? [{ agent: ctx.peerAgent, op: (name: string) => opId(ctx, `peer-${name}`) }] : []),
@@ -100,38 +118,8 @@ export const runMachine = setup({
       for (const s of sides(ctx))
         await s.agent.request('run.setup', { run: ctx.run }, { id: s.op('setup'), timeoutMs: deadline(ctx, 120), signal });
     }),
-    warmupRun: fromPromise<void, PhaseInput>(async ({ input: { ctx }, signal }) => {
-      await Promise.all(
-        sides(ctx).map((s, i) =>
-          s.agent.request(
-            'run.warmup',
-            { runId: ctx.run.runId },
-            {
-              id: s.op('warmup'),
-              timeoutMs: deadline(ctx, ctx.run.warmupS),
-              signal,
-              onProgress: i === 0 ? (d) => ctx.onPhase?.('warmup', Number(d.fraction) || 0) : undefined,
-            },
-          ),
-        ),
-      );
-    }),
-    measureRun: fromPromise<void, PhaseInput>(async ({ input: { ctx }, signal }) => {
-      await Promise.all(
-        sides(ctx).map((s, i) =>
-          s.agent.request(
-            'run.measure',
-            { runId: ctx.run.runId },
-            {
-              id: s.op('measure'),
-              timeoutMs: deadline(ctx, ctx.run.durationS),
-              signal,
-              onProgress: i === 0 ? (d) => ctx.onPhase?.('measure', Number(d.fraction) || 0) : undefined,
-            },
-          ),
-        ),
-      );
-    }),
+    warmupRun: fromPromise<void, PhaseInput>(({ input: { ctx }, signal }) => timedPhase(ctx, 'warmup', ctx.run.warmupS, signal)),
+    measureRun: fromPromise<void, PhaseInput>(({ input: { ctx }, signal }) => timedPhase(ctx, 'measure', ctx.run.durationS, signal)),
     collectRun: fromPromise<RunResult, PhaseInput>(async ({ input: { ctx }, signal }) => {
       const [server, peer] = await Promise.all(
         sides(ctx).map(async (s) => {
