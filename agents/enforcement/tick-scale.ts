@@ -29,23 +29,35 @@ interface Point {
   traceNs: number[];
 }
 
-/** Per CPU: irq and softirq ticks (ns) from /proc/stat, and the network share of /proc/softirqs' counts. */
-export function readTicks(procRoot = '/proc'): { irqNs: number; softirqNs: number; netShare: number }[] {
+/** Per CPU, since boot: irq and softirq ticks (ns) from /proc/stat, and /proc/softirqs' counts (network, all). */
+export interface CpuTicks {
+  irqNs: number;
+  softirqNs: number;
+  netCount: number;
+  allCount: number;
+}
+export function readTicks(procRoot = '/proc'): CpuTicks[] {
   const stat = parseProcStat(readFileSync(`${procRoot}/stat`, 'utf8'));
   const counts = Object.entries(parseSoftirqs(readFileSync(`${procRoot}/softirqs`, 'utf8')));
-  const out: { irqNs: number; softirqNs: number; netShare: number }[] = [];
+  const out: CpuTicks[] = [];
   for (const [cpu, t] of stat) {
-    const all = counts.reduce((s, [, v]) => s + (v[cpu] ?? 0), 0);
-    const net = counts.filter(([vec]) => vec === 'NET_RX' || vec === 'NET_TX').reduce((s, [, v]) => s + (v[cpu] ?? 0), 0);
-    out[cpu] = { irqNs: (t.irq * 1e9) / USER_HZ, softirqNs: (t.softirq * 1e9) / USER_HZ, netShare: all ? net / all : 0 };
+    const allCount = counts.reduce((s, [, v]) => s + (v[cpu] ?? 0), 0);
+    const netCount = counts.filter(([vec]) => vec === 'NET_RX' || vec === 'NET_TX').reduce((s, [, v]) => s + (v[cpu] ?? 0), 0);
+    out[cpu] = { irqNs: (t.irq * 1e9) / USER_HZ, softirqNs: (t.softirq * 1e9) / USER_HZ, netCount, allCount };
   }
   return out;
+}
+
+/** The network share of a CPU's softirqs between two readings (since-boot totals would weigh all of its past). */
+function netShareBetween(p: CpuTicks, c: CpuTicks): number {
+  const all = c.allCount - p.allCount;
+  return all > 0 ? (c.netCount - p.netCount) / all : 0;
 }
 
 /** The per-CPU scale over the last second, from points taken at each controller step. */
 export class TickScale {
   private points: Point[] = [];
-  private last: ReturnType<typeof readTicks> | null = null;
+  private last: CpuTicks[] | null = null;
   /** Sum and count of the factors handed out per CPU, for the provenance. */
   readonly used = new Map<number, { sum: number; n: number }>();
 
@@ -63,8 +75,8 @@ export class TickScale {
     const before = this.points.at(-1);
     const tickNs = ticks.map((c, cpu) => {
       const p = prev?.[cpu];
-      const d = p ? c.irqNs + c.softirqNs - p.irqNs - p.softirqNs : 0;
-      return (before?.tickNs[cpu] ?? 0) + d * c.netShare;
+      const d = p ? (c.irqNs + c.softirqNs - p.irqNs - p.softirqNs) * netShareBetween(p, c) : 0;
+      return (before?.tickNs[cpu] ?? 0) + d;
     });
     this.points.push({ at, tickNs, traceNs });
     while (this.points.length > 2 && at - this.points[1]!.at >= WINDOW_NS) this.points.shift();

@@ -33,8 +33,8 @@ describe('tick scale', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ticks-'));
     proc(dir, [50, 7], { net: [900, 10], timer: [100, 30] });
     const t = readTicks(dir);
-    expect(t[0]).toEqual({ irqNs: 0, softirqNs: 500e6, netShare: 0.9 });
-    expect(t[1]!.netShare).toBeCloseTo(0.25);
+    expect(t[0]).toEqual({ irqNs: 0, softirqNs: 500e6, netCount: 900, allCount: 1000 });
+    expect(t[1]).toMatchObject({ netCount: 10, allCount: 40 });
   });
 
   it('scales a CPU whose ticks saw twice the traced time, leaves one the tracepoints saw in full, never below 1', () => {
@@ -65,5 +65,18 @@ describe('tick scale', () => {
     }
     expect(f.get(0)).toBeCloseTo(1.25);
     expect(f.get(1)).toBe(1);
+  });
+
+  it('takes the network share per interval, not from the counts since boot', () => {
+    // A CPU that served a million timer softirqs before the run and only network softirqs during it: all of its
+    // softirq ticks in the window are network (since-boot totals would say 0.1%).
+    const dir = mkdtempSync(join(tmpdir(), 'ticks-'));
+    const s = new TickScale(dir);
+    let f = new Map<number, number>();
+    for (let i = 0; i <= 12; i++) {
+      proc(dir, [4 * i, 0], { net: [1000 * i, 0], timer: [1e6, 0] });
+      f = s.step(ms(100 * i), snap([20e6 * i, 0]));
+    }
+    expect(f.get(0)).toBeCloseTo(2);
   });
 });
