@@ -71,9 +71,9 @@ export interface KernelOptions {
 }
 
 export class HostKernel {
-  readonly cores: number;
+  readonly cores: number = 0;
   nowNs = 0;
-  readonly nContainers: number;
+  readonly nContainers: number = 0;
   readonly groups: CfsBandwidth[] = [];
   readonly homeCpu: number[] = [];
   readonly traffic: (Traffic | null)[] = [];
@@ -93,18 +93,18 @@ export class HostKernel {
   private readonly nicRecv: Traffic[][] = []; // receivers whose NIC queue interrupts each core
   private readonly coreTraffic: Traffic[][] = []; // traffic creating softirq work on each core
   private readonly rng: Rng;
-  private readonly tickNs: number;
+  private readonly tickNs: number = 0;
   private readonly tickPhaseNs: Float64Array;
   private readonly nextTickNs: Float64Array;
-  private readonly softirqJiffies: number;
+  private readonly softirqJiffies: number = 0;
   /** CFS at the top of a core's run queue (two entities, ksoftirqd and the docker group): sched_slice = latency / 2. */
-  private readonly topSliceNs: number;
-  private readonly minGranNs: number;
-  private readonly wakeupGranNs: number;
-  private readonly moderationNs: number;
-  private readonly maxAdvanceNs: number;
-  private readonly gridNs: number;
-  private readonly jitterIntervalNs: number;
+  private readonly topSliceNs: number = 0;
+  private readonly minGranNs: number = 0;
+  private readonly wakeupGranNs: number = 0;
+  private readonly moderationNs: number = 0;
+  private readonly maxAdvanceNs: number = 0;
+  private readonly gridNs: number = 0;
+  private readonly jitterIntervalNs: number = 0;
   private nextJitterNs = 0;
   // NAPI / softirq state per core
   private readonly poll: Uint8Array; // NAPI scheduled with the interrupt masked: ksoftirqd is runnable
@@ -149,7 +149,7 @@ export class HostKernel {
   readonly turnSwitches = { tick: 0, wakeup: 0 };
   /** Tick episodes while NAPI polls (before 4.9): one round (need_resched set by the tick) or up to the limits. */
   readonly tickEpisodes = { oneRound: 0, full: 0 };
-  private readonly maxLagNs: number;
+  private readonly maxLagNs: number = 0;
   private readonly capTask: Float64Array;
   private readonly idleShare: Float64Array;
   private readonly prevIdle: Float64Array;
@@ -163,7 +163,7 @@ export class HostKernel {
   private readonly aheadIds: number[] = [];
   private readonly behindIds: number[] = [];
   /** Set once: the policy's IRON switch and the profile's switches read at every event. */
-  private readonly ironSwitch: boolean;
+  private readonly ironSwitch: boolean = false;
   private solvedAtNs = -1;
   private pendingDt = 0;
   private readonly sigIn: Float64Array;
@@ -171,9 +171,9 @@ export class HostKernel {
   private readonly secR: Float64Array;
   private readonly secHave: Uint8Array;
   private readonly coreActive: Uint8Array; // anything lives on this core (else it is idle for the whole run)
-  private readonly messageBytes: number;
+  private readonly messageBytes: number = 0;
   // Timeline
-  private readonly timelineBucketNs: number;
+  private readonly timelineBucketNs: number = 0;
   private nextBucketNs = 0;
   private lastBucketCat: Float64Array;
   readonly timeline: TimelineBucket[] = [];
@@ -379,15 +379,17 @@ export class HostKernel {
     for (let pass = 0; pass < 4; pass++) {
       // Fixed point on each core's interrupt-mode softirq fraction: it sets the tasks' shares, which set what
       // arrives (a window-limited reader paces its peer) and so the softirq fraction. Secant iteration.
-      for (const c of this.activeCores) {
+      for (let a = 0; a < this.activeCores.length; a++) {
+        const c = this.activeCores[a];
         sIn[c] = Math.min(1, this.sigmaDemand(c));
         this.secHave[c] = 0;
       }
       for (let it = 0; it < 16; it++) {
-        for (const c of this.activeCores) this.allocateCore(c);
+        for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
         this.updateTraffic();
         let done = true;
-        for (const c of this.activeCores) {
+        for (let a = 0; a < this.activeCores.length; a++) {
+          const c = this.activeCores[a];
           if (this.poll[c] || this.epCtx[c] !== NONE) continue;
           const out = Math.min(1, this.sigmaDemand(c));
           const r = out - sIn[c];
@@ -745,7 +747,7 @@ export class HostKernel {
     }
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
-      if (t.kind !== 'tcp-receiver') continue;
+      if (!t.isTcpReceiver) continue;
       if ((t.rRingDrop > 0 || t.dropping) && t.onLoss(now)) changed = true;
     }
     return changed;
@@ -792,7 +794,8 @@ export class HostKernel {
     for (let k = 0; k < this.ownerFrac.length; k++) this.ownerFrac[k] = 0;
     for (let c = 0; c < this.cores; c++) this.txFrac[c] = 0;
     this.anyRamp = false;
-    for (const c of this.activeCores) {
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
       const list = this.coreTraffic[c];
       let tot = 0;
       let tx = 0;
@@ -813,7 +816,8 @@ export class HostKernel {
       } else if (list.length > 0) this.ownerFrac[c * nC + list[0].owner] = 1;
     }
     // Tasks' real use (a demand-limited application may use a little less than its share), idle.
-    for (const c of this.activeCores) {
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
       let used = 0;
       const here = this.onCore[c];
       for (let j = 0; j < here.length; j++) {
@@ -829,11 +833,13 @@ export class HostKernel {
     const iron = this.ironSwitch;
     const bhCharged = !iron && !this.prof.irqTimeAccounting;
     for (let i = 0; i < nC; i++) this.chargeRate[i] = this.share[i] + (bhCharged ? this.bh[i] : 0);
-    for (const c of this.activeCores) {
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
       this.multiRound[c] = this.poll[c] || this.epCtx[c] !== NONE ? 0 : this.nonFinalFraction(c);
       this.jiffyRate[c] = this.softirqJiffies === 1 ? (this.sigma[c] * this.multiRound[c]) / this.tickNs : 0;
     }
-    for (const c of this.activeCores) {
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
       const sig = this.sigma[c];
       let bh = 0;
       const on = this.onCore[c];
@@ -853,7 +859,8 @@ export class HostKernel {
     }
     // ksoftirqd's vruntime against the docker group's: each advances by the time it runs (softirq at irq exit
     // on a docker task is that task's runtime unless IRQ time is accounted apart; episodes: accrueLag).
-    for (const c of this.activeCores) {
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
       const here = this.onCore[c];
       let tasks = 0;
       let d = 0;
@@ -882,7 +889,8 @@ export class HostKernel {
       }
     }
     dt = Math.min(dt, this.policy.nextEventNs() - now, this.nextJitterNs - now, this.nextBucketNs - now);
-    for (const c of this.activeCores) {
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
       if (this.epCtx[c] !== NONE) {
         dt = Math.min(dt, this.epEndNs[c] - now);
         let pk = 0;
@@ -899,7 +907,7 @@ export class HostKernel {
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
       dt = Math.min(dt, t.nextThresholdNs());
-      if (t.rRingDrop > 0 && t.kind === 'tcp-receiver') dt = Math.min(dt, t.lastCutNs + t.rttNs() - now);
+      if (t.rRingDrop > 0 && t.isTcpReceiver) dt = Math.min(dt, t.lastCutNs + t.rttNs() - now);
     }
     if (this.anyRamp) dt = Math.min(dt, this.maxAdvanceNs);
     if (this.gridNs > 0) dt = Math.min(dt, (Math.floor(now / this.gridNs + 1e-9) + 1) * this.gridNs - now);
@@ -1017,7 +1025,8 @@ export class HostKernel {
     for (let i = 0; i < this.nContainers; i++) this.groups[i].tick(now + tiny);
     this.policy.onTick(now + tiny);
     for (let i = 0; i < this.nContainers; i++) this.groups[i].throttleIfSpent(this.homeCpu[i], now);
-    for (const c of this.activeCores) {
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
       let swallowed = false;
       if (this.epCtx[c] !== NONE && (now >= this.epEndNs[c] - tiny || this.epPkLeft[c] <= 1e-6)) {
         // Budget or jiffy deadline spent with work left: wakeup_softirqd; NAPI stays scheduled.

@@ -29,25 +29,29 @@ export interface TrafficParams {
 
 export class Traffic {
   readonly kind: WorkloadKind;
-  readonly owner: number;
-  readonly appCore: number;
-  readonly nicCore: number;
-  readonly isReceiver: boolean;
-  readonly isTcp: boolean;
-  readonly flows: number;
-  readonly payloadBytes: number;
-  readonly wireBytesPerPacket: number;
+  readonly owner: number = 0;
+  readonly appCore: number = 0;
+  readonly nicCore: number = 0;
+  readonly isReceiver: boolean = false;
+  readonly isTcp: boolean = false;
+  // The kind as flags: the hot paths test these instead of comparing strings.
+  readonly isTcpReceiver: boolean = false;
+  readonly isUdpSender: boolean = false;
+  readonly isTcpSender: boolean = false;
+  readonly flows: number = 0;
+  readonly payloadBytes: number = 0;
+  readonly wireBytesPerPacket: number = 0;
   /** Packets per ns the link carries at most for this neighbour (its share is set by the engine). */
   linePpns = 0;
   /** Packets per ns of the whole link in this neighbour's direction (a lone sender gets all of it). */
-  readonly linkPpns: number;
+  readonly linkPpns: number = 0;
   // ---- Receiver state ----
   ring = 0;
   /** Socket receive queue: datagrams (UDP) or MSS segments (TCP) not yet read. */
   socket = 0;
-  readonly socketCap: number;
+  readonly socketCap: number = 0;
   /** The peer's offered rate limit (packets/ns): iperf3 -b, the peer's own CPU (UDP), the link. */
-  readonly peerCapPpns: number;
+  readonly peerCapPpns: number = 0;
   /** TCP peer: congestion-controlled sending rate (packets/ns), cut on loss, grown per RTT. */
   tcpRatePpns = 0;
   lastCutNs = -Infinity;
@@ -60,24 +64,24 @@ export class Traffic {
   private rDeficit = 0;
   ringCap = 0;
   // ---- Sender state ----
-  readonly htbPpns: number; // Infinity without a rate limit
+  readonly htbPpns: number = 0; // Infinity without a rate limit
   /** TCP sender: bytes written by the application, not yet transmitted. */
   sendQueueBytes = 0;
-  readonly sndbufBytes: number;
+  readonly sndbufBytes: number = 0;
   // ---- Jitter (redrawn by the engine every arrivalJitterIntervalUs) ----
   arrivalJitter = 1;
   /** Softirq (kernel path) cost factor and the application's own cost factor: separate code, separate draws. */
   costJitter = 1;
   appJitter = 1;
   // ---- Costs (ns) ----
-  private readonly cApp: number; // per packet (receivers, UDP sender queued), per byte (TCP sender copy)
-  private readonly cDirect: number; // UDP sender: syscall + driver per packet
-  private readonly cDeq: number; // HTB dequeue + driver per packet, in NET_TX softirq
-  private readonly cCompl: number; // TX completion per skb
-  private readonly cTsoPerByte: number; // TCP transmit per byte (TSO super-segment cost / size)
-  private readonly cAckRx: number; // TCP sender: per ACK received
-  private readonly ackBytes: number; // TCP sender: payload bytes per ACK from the sink (GRO batch)
-  private readonly tsoBytes: number;
+  private readonly cApp: number = 0; // per packet (receivers, UDP sender queued), per byte (TCP sender copy)
+  private readonly cDirect: number = 0; // UDP sender: syscall + driver per packet
+  private readonly cDeq: number = 0; // HTB dequeue + driver per packet, in NET_TX softirq
+  private readonly cCompl: number = 0; // TX completion per skb
+  private readonly cTsoPerByte: number = 0; // TCP transmit per byte (TSO super-segment cost / size)
+  private readonly cAckRx: number = 0; // TCP sender: per ACK received
+  private readonly ackBytes: number = 0; // TCP sender: payload bytes per ACK from the sink (GRO batch)
+  private readonly tsoBytes: number = 0;
   // ---- Rates of the current interval (per ns), set by update() ----
   rArrive = 0; // offered by the peer (receivers) / sent by the application (senders)
   rNicDrop = 0;
@@ -102,7 +106,7 @@ export class Traffic {
   windowBurst = false;
   private lastArrivalPpns = 0;
   /** Free space (segments) a closed window needs before __tcp_select_window returns non-zero. */
-  readonly reopenSegments: number;
+  readonly reopenSegments: number = 0;
   dropping = false; // NIC/eBPF drops for this owner (IRON / eBPF enforcement)
   /** Softirq work this neighbour creates, ns per ns, on its NIC core (NET_RX) and on its app core (NET_TX). */
   sqNic = 0;
@@ -117,7 +121,7 @@ export class Traffic {
   goodputBytes = 0;
   retransmits = 0;
   readonly dropped = new Float64Array(DROP_REASONS.length);
-  private readonly rwndSegments: number;
+  private readonly rwndSegments: number = 0;
   /**
    * TCP receiver, ns per segment of tcp_rcv_established + ACK that the reader runs in its own context (socket
    * backlog processed at release_sock) instead of softirq: non-zero while the reader owns the socket.
@@ -140,6 +144,9 @@ export class Traffic {
     this.flows = p.flows;
     this.isReceiver = p.kind.endsWith('-receiver');
     this.isTcp = p.kind.startsWith('tcp');
+    this.isTcpReceiver = p.kind === 'tcp-receiver';
+    this.isUdpSender = p.kind === 'udp-sender';
+    this.isTcpSender = p.kind === 'tcp-sender';
     if (!this.isTcp) {
       this.payloadBytes = Math.min(p.messageBytes, prof.mtuBytes - 28);
       this.wireBytesPerPacket = this.payloadBytes + 28 + 14 + prof.wireOverheadBytesPerFrame;
@@ -218,7 +225,7 @@ export class Traffic {
     const stack = superPacketStackNs(p, batch) / batch;
     const tcpLayer = (stack + perAck / Math.max(batch, p.tcpAckEverySegments)) * this.costJitter;
     const driver = (p.driverRxNsPerPacket + p.tcpRxGroNsPerPacket + acct) * this.costJitter;
-    if (p.tcpBacklogInReaderContext && this.kind === 'tcp-receiver' && this.socket > EPS) {
+    if (p.tcpBacklogInReaderContext && this.isTcpReceiver && this.socket > EPS) {
       this.cBacklog = tcpLayer;
       return driver;
     }
@@ -228,15 +235,9 @@ export class Traffic {
   /** The application's own work per system call (ns): one datagram, or one message for TCP. */
   syscallNs(messageBytes: number): number {
     const p = this.prof;
-    switch (this.kind) {
-      case 'udp-receiver':
-      case 'udp-sender':
-        return this.cApp;
-      case 'tcp-receiver':
-        return (this.cApp / p.tcpMssBytes) * messageBytes;
-      default:
-        return this.cApp * messageBytes;
-    }
+    if (this.isTcpReceiver) return (this.cApp / p.tcpMssBytes) * messageBytes;
+    if (this.isTcpSender) return this.cApp * messageBytes;
+    return this.cApp;
   }
 
   /**
@@ -280,15 +281,9 @@ export class Traffic {
   /** The application's demand for CPU (fraction of its core): Infinity when it is CPU-bound. */
   appDemand(): number {
     const j = this.appJitter;
-    switch (this.kind) {
-      case 'udp-receiver':
-      case 'tcp-receiver':
-        return this.socket > EPS ? Infinity : this.rSockIn * this.cApp * j;
-      case 'udp-sender':
-        return this.htbPpns < Infinity ? this.htbPpns * this.cApp * j : this.linePpns * this.cDirect * j;
-      default:
-        return this.sendQueueBytes >= this.sndbufBytes - EPS ? this.linePpns * this.payloadBytes * this.cApp * j : Infinity;
-    }
+    if (this.isReceiver) return this.socket > EPS ? Infinity : this.rSockIn * this.cApp * j;
+    if (this.isUdpSender) return this.htbPpns < Infinity ? this.htbPpns * this.cApp * j : this.linePpns * this.cDirect * j;
+    return this.sendQueueBytes >= this.sndbufBytes - EPS ? this.linePpns * this.payloadBytes * this.cApp * j : Infinity;
   }
 
   /**
@@ -353,7 +348,7 @@ export class Traffic {
       this.sqPackets = this.rServe;
       return;
     }
-    if (this.kind === 'udp-sender') {
+    if (this.isUdpSender) {
       const need = this.htbPpns * this.cApp * ja;
       let sent: number;
       if (this.htbPpns < Infinity && appShare >= need * (1 - 1e-9)) {
@@ -400,20 +395,15 @@ export class Traffic {
   /** Application CPU actually used at `appShare` (a demand-limited app uses less than its share). */
   appUse(appShare: number): number {
     const j = this.appJitter;
-    switch (this.kind) {
-      case 'udp-receiver':
-      case 'tcp-receiver':
-        return Math.min(appShare, this.rApp * (this.cApp * j + this.cBacklog));
-      case 'udp-sender':
-        return this.htbPpns < Infinity && this.sqApp > 0
-          ? Math.min(appShare, this.rApp * this.cApp * j)
-          : Math.min(appShare, this.rApp * this.cDirect * j);
-      default:
-        return Math.min(
-          appShare,
-          this.sendQueueBytes > EPS || this.qNet > 0 ? this.rApp * this.cApp * j : this.rApp * (this.cApp + this.cTsoPerByte) * j,
-        );
-    }
+    if (this.isReceiver) return Math.min(appShare, this.rApp * (this.cApp * j + this.cBacklog));
+    if (this.isUdpSender)
+      return this.htbPpns < Infinity && this.sqApp > 0
+        ? Math.min(appShare, this.rApp * this.cApp * j)
+        : Math.min(appShare, this.rApp * this.cDirect * j);
+    return Math.min(
+      appShare,
+      this.sendQueueBytes > EPS || this.qNet > 0 ? this.rApp * this.cApp * j : this.rApp * (this.cApp + this.cTsoPerByte) * j,
+    );
   }
 
   /** Time (ns) until a buffer level crosses a threshold at the current rates. */
@@ -432,7 +422,7 @@ export class Traffic {
       if (this.isTcp && this.windowClosed && dSock + dRing < -1e-15)
         t = Math.min(t, Math.max(0, this.socket + this.ring - (this.rwndSegments - this.reopenSegments)) / -(dSock + dRing));
       if (this.isTcp && this.peerDeficit > EPS && this.rDeficit < -1e-15) t = Math.min(t, this.peerDeficit / -this.rDeficit);
-    } else if (this.kind === 'tcp-sender') {
+    } else if (this.isTcpSender) {
       if (this.qNet < -1e-12) t = Math.min(t, this.sendQueueBytes / -this.qNet);
       else if (this.qNet > 1e-12 && this.sendQueueBytes < this.sndbufBytes - EPS)
         t = Math.min(t, (this.sndbufBytes - this.sendQueueBytes) / this.qNet);
@@ -457,7 +447,7 @@ export class Traffic {
       this.goodputBytes += this.rApp * dt * this.payloadBytes;
       return;
     }
-    if (this.kind === 'udp-sender') {
+    if (this.isUdpSender) {
       this.offered += this.rApp * dt;
       this.delivered += this.rApp * dt;
       this.goodputBytes += this.rApp * dt * this.payloadBytes;
@@ -479,9 +469,7 @@ export class Traffic {
 
   /** The peer's rate may grow (congestion avoidance: one MSS per flow per RTT). */
   ramping(): boolean {
-    return (
-      this.kind === 'tcp-receiver' && !this.dropping && !this.windowClosed && this.rRingDrop <= 0 && this.tcpRatePpns < this.rateCeiling()
-    );
+    return this.isTcpReceiver && !this.dropping && !this.windowClosed && this.rRingDrop <= 0 && this.tcpRatePpns < this.rateCeiling();
   }
 
   /** Grow the peer's rate over `dt` (cwnd += flows * MSS per RTT, rate = cwnd / RTT). */
@@ -515,7 +503,7 @@ export class Traffic {
 
   queued(): number {
     if (this.isReceiver) return this.ring + this.socket;
-    if (this.kind === 'tcp-sender') return this.sendQueueBytes / this.payloadBytes;
+    if (this.isTcpSender) return this.sendQueueBytes / this.payloadBytes;
     return 0;
   }
 
