@@ -157,6 +157,7 @@ export class HostKernel {
   private readonly chargeRate: Float64Array; // per container: runtime drawn per ns on its home core
   private readonly ownerFrac: Float64Array; // cores x containers: who owns the softirq work on each core
   private readonly txFrac: Float64Array; // per core: NET_TX part of softirq
+  private readonly coreBh: Float64Array; // per core: softirq run at local_bh_enable by its tasks (finishRates)
   private readonly ownerNs: Float64Array;
   private anyRamp = false;
   private readonly activeCores: number[] = [];
@@ -164,6 +165,13 @@ export class HostKernel {
   private readonly behindIds: number[] = [];
   /** Set once: the policy's IRON switch and the profile's switches read at every event. */
   private readonly ironSwitch: boolean = false;
+  private readonly irqTimeAccounting: boolean = false;
+  private readonly deferWhilePending: boolean = false;
+  private readonly napiWeight: number = 0;
+  private readonly hardIrqNs: number = 0;
+  /** Per core: packets one net_rx_action round polls, and one __do_softirq call at most (fixed by the set-up). */
+  private readonly roundPk: Float64Array;
+  private readonly callPk: Float64Array;
   private solvedAtNs = -1;
   private pendingDt = 0;
   private readonly sigIn: Float64Array;
@@ -210,6 +218,10 @@ export class HostKernel {
 
     this.policy = this.makePolicy();
     this.ironSwitch = this.policy.kernelSwitch;
+    this.irqTimeAccounting = prof.irqTimeAccounting;
+    this.deferWhilePending = prof.softirqDeferToKsoftirqdWhilePending;
+    this.napiWeight = prof.napiWeightPackets;
+    this.hardIrqNs = prof.hardIrqNsPerInterrupt;
     for (let c = 0; c < this.cores; c++) {
       this.onCore.push([]);
       this.nicRecv.push([]);
@@ -250,6 +262,12 @@ export class HostKernel {
     const nSend = this.allTraffic.length - nRecv;
     for (const t of this.allTraffic) t.linePpns /= t.isReceiver ? nRecv : nSend; // receivers: re-shared per interval (updateTraffic)
 
+    this.roundPk = new Float64Array(this.cores);
+    this.callPk = new Float64Array(this.cores);
+    for (let c = 0; c < this.cores; c++) {
+      this.roundPk[c] = Math.min(prof.netdevBudgetPackets, prof.napiWeightPackets * Math.max(1, this.rxNapis(c)));
+      this.callPk[c] = prof.softirqMaxRestarts * this.roundPk[c];
+    }
     this.sigIn = new Float64Array(this.cores);
     this.secS = new Float64Array(this.cores);
     this.secR = new Float64Array(this.cores);
@@ -290,6 +308,7 @@ export class HostKernel {
     this.chargeRate = new Float64Array(this.nContainers);
     this.ownerFrac = new Float64Array(this.cores * this.nContainers);
     this.txFrac = new Float64Array(this.cores);
+    this.coreBh = new Float64Array(this.cores);
     this.ownerNs = new Float64Array(this.nContainers);
     // The scheduler tick of each core, at a random phase.
     this.tickNs = 1e9 / prof.timerTickHz;
@@ -426,7 +445,7 @@ export class HostKernel {
     }
     this.dFixed[c] = d;
     // One interrupt per moderation interval (or per packet at low rates).
-    const hard = pk > 0 ? this.prof.hardIrqNsPerInterrupt * Math.min(1 / this.moderationNs, pk) : 0;
+    const hard = pk > 0 ? this.hardIrqNs * Math.min(1 / this.moderationNs, pk) : 0;
     return d + r + hard;
   }
 
@@ -458,7 +477,7 @@ export class HostKernel {
     this.capTask[c] = cap;
     // Before 4.9 every local_bh_enable() with NET_RX pending runs do_softirq in the caller's context: a network
     // application on the NIC core (socket locks in each send/recv call) runs the pending softirq too.
-    const bhSoftirq = ksoftirqdRunnable && !prof.softirqDeferToKsoftirqdWhilePending;
+    const bhSoftirq = ksoftirqdRunnable && !this.deferWhilePending;
     // Fair share: ksoftirqd (root cgroup) and the docker group entity at the top, containers inside the group
     // (or everybody at the top with a flat hierarchy). Equal weights (nice 0 = cpu.shares 1024) everywhere.
     const here = this.onCore[c];
@@ -576,12 +595,12 @@ export class HostKernel {
    * napi_weight = 64), and netdev_budget bounds the round only with 5+ active NAPIs.
    */
   roundPackets(c: number): number {
-    return Math.min(this.prof.netdevBudgetPackets, this.prof.napiWeightPackets * Math.max(1, this.rxNapis(c)));
+    return this.roundPk[c];
   }
 
   /** The most packets one __do_softirq call polls: MAX_SOFTIRQ_RESTART rounds. */
   callPacketLimit(c: number): number {
-    return this.prof.softirqMaxRestarts * this.roundPackets(c);
+    return this.callPk[c];
   }
 
   /** Packets one interrupt finds on core `c` in interrupt mode (one per moderation interval, or per packet). */
@@ -606,7 +625,7 @@ export class HostKernel {
   /** A blocked reader on core `c` is woken by this core's receive softirq (so it sets need_resched). */
   private wakesBlockedReader(c: number): boolean {
     // Before 4.9 a reader on a polling NIC core is kept busy in do_softirq at local_bh_enable, not asleep.
-    if (this.poll[c] && !this.prof.softirqDeferToKsoftirqdWhilePending) return false;
+    if (this.poll[c] && !this.deferWhilePending) return false;
     const recv = this.nicRecv[c];
     for (let k = 0; k < recv.length; k++) {
       const t = recv[k];
@@ -678,7 +697,7 @@ export class HostKernel {
       const t = all[k];
       const n = t.nicCore;
       let svc = Infinity;
-      let ppp = this.prof.napiWeightPackets;
+      let ppp = this.napiWeight;
       if (t.isReceiver) {
         const nr = this.nicRecv[n].length;
         if (this.epCtx[n] !== NONE) svc = Math.max(0, 1 - this.dFixed[n]) / nr;
@@ -791,12 +810,19 @@ export class HostKernel {
   /** Idle shares, charge rates and owner fractions for the interval (after the rates are final). */
   private finishRates(): void {
     const nC = this.nContainers;
-    for (let k = 0; k < this.ownerFrac.length; k++) this.ownerFrac[k] = 0;
+    const own = this.ownerFrac;
+    const share = this.share;
+    const bhOf = this.bh;
+    const active = this.activeCores;
+    const iron = this.ironSwitch;
+    const irqAcct = this.irqTimeAccounting;
+    for (let k = 0; k < own.length; k++) own[k] = 0;
     for (let c = 0; c < this.cores; c++) this.txFrac[c] = 0;
-    this.anyRamp = false;
-    for (let a = 0; a < this.activeCores.length; a++) {
-      const c = this.activeCores[a];
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
+      // Who owns the softirq work on the core.
       const list = this.coreTraffic[c];
+      const base = c * nC;
       let tot = 0;
       let tx = 0;
       for (let k = 0; k < list.length; k++) {
@@ -807,71 +833,62 @@ export class HostKernel {
           w += t.sqApp;
           tx += t.sqApp;
         }
-        this.ownerFrac[c * nC + t.owner] += w;
+        own[base + t.owner] += w;
         tot += w;
       }
       if (tot > 0) {
-        for (let i = 0; i < nC; i++) this.ownerFrac[c * nC + i] /= tot;
+        for (let i = 0; i < nC; i++) own[base + i] /= tot;
         this.txFrac[c] = tx / tot;
-      } else if (list.length > 0) this.ownerFrac[c * nC + list[0].owner] = 1;
-    }
-    // Tasks' real use (a demand-limited application may use a little less than its share), idle.
-    for (let a = 0; a < this.activeCores.length; a++) {
-      const c = this.activeCores[a];
+      } else if (list.length > 0) own[base + list[0].owner] = 1;
+      // Tasks' real use (a demand-limited application may use a little less than its share), idle.
+      const here = this.onCore[c];
       let used = 0;
-      const here = this.onCore[c];
-      for (let j = 0; j < here.length; j++) {
-        const i = here[j];
-        const t = this.traffic[i];
-        const u = t === null ? this.share[i] : t.appUse(this.share[i] - this.bh[i]);
-        this.share[i] = u;
-        used += u + this.bh[i];
-      }
-      this.idleShare[c] = Math.max(0, this.capTask[c] - this.kShare[c] - used);
-    }
-    // Runtime each container draws per ns (for the event at which it runs out).
-    const iron = this.ironSwitch;
-    const bhCharged = !iron && !this.prof.irqTimeAccounting;
-    for (let i = 0; i < nC; i++) this.chargeRate[i] = this.share[i] + (bhCharged ? this.bh[i] : 0);
-    for (let a = 0; a < this.activeCores.length; a++) {
-      const c = this.activeCores[a];
-      this.multiRound[c] = this.poll[c] || this.epCtx[c] !== NONE ? 0 : this.nonFinalFraction(c);
-      this.jiffyRate[c] = this.softirqJiffies === 1 ? (this.sigma[c] * this.multiRound[c]) / this.tickNs : 0;
-    }
-    for (let a = 0; a < this.activeCores.length; a++) {
-      const c = this.activeCores[a];
-      const sig = this.sigma[c];
-      let bh = 0;
-      const on = this.onCore[c];
-      for (let j = 0; j < on.length; j++) bh += this.bh[on[j]];
-      if (sig <= 0 && this.kShare[c] <= 0 && bh <= 0) continue;
-      if (iron) {
-        const total = sig + this.kShare[c] + bh;
-        for (let i = 0; i < nC; i++) this.chargeRate[i] += total * this.ownerFrac[c * nC + i];
-      } else if (this.prof.irqTimeAccounting) {
-        continue; // irq time is not task time: the interrupted task's runtime is not charged
-      } else if (this.epCtx[c] !== NONE) {
-        if (this.epCtx[c] >= 0) this.chargeRate[this.epCtx[c]] += 1;
-      } else if (this.capTask[c] > 0) {
-        const here = this.onCore[c];
-        for (let j = 0; j < here.length; j++) this.chargeRate[here[j]] += (sig * this.share[here[j]]) / this.capTask[c];
-      }
-    }
-    // ksoftirqd's vruntime against the docker group's: each advances by the time it runs (softirq at irq exit
-    // on a docker task is that task's runtime unless IRQ time is accounted apart; episodes: accrueLag).
-    for (let a = 0; a < this.activeCores.length; a++) {
-      const c = this.activeCores[a];
-      const here = this.onCore[c];
+      let bhSum = 0;
       let tasks = 0;
       let d = 0;
       for (let j = 0; j < here.length; j++) {
-        tasks += this.share[here[j]];
-        d += this.share[here[j]] + this.bh[here[j]];
+        const i = here[j];
+        const t = this.traffic[i];
+        const u = t === null ? share[i] : t.appUse(share[i] - bhOf[i]);
+        share[i] = u;
+        used += u + bhOf[i];
+        bhSum += bhOf[i];
+        tasks += u;
+        d += u + bhOf[i];
       }
-      if (!this.prof.irqTimeAccounting && this.epCtx[c] === NONE && this.capTask[c] > 0) d += (this.sigma[c] * tasks) / this.capTask[c];
+      this.idleShare[c] = Math.max(0, this.capTask[c] - this.kShare[c] - used);
+      this.coreBh[c] = bhSum;
+      const mr = this.poll[c] || this.epCtx[c] !== NONE ? 0 : this.nonFinalFraction(c);
+      this.multiRound[c] = mr;
+      this.jiffyRate[c] = this.softirqJiffies === 1 ? (this.sigma[c] * mr) / this.tickNs : 0;
+      // ksoftirqd's vruntime against the docker group's: each advances by the time it runs (softirq at irq exit
+      // on a docker task is that task's runtime unless IRQ time is accounted apart; episodes: accrueLag).
+      if (!irqAcct && this.epCtx[c] === NONE && this.capTask[c] > 0) d += (this.sigma[c] * tasks) / this.capTask[c];
       this.kvLeadRate[c] = this.kShare[c] - d;
     }
-    for (let k = 0; k < this.allTraffic.length; k++) if (this.allTraffic[k].ramping()) this.anyRamp = true;
+    // Runtime each container draws per ns (for the event at which it runs out).
+    const bhCharged = !iron && !irqAcct;
+    for (let i = 0; i < nC; i++) this.chargeRate[i] = share[i] + (bhCharged ? bhOf[i] : 0);
+    // irq time is not task time under IRQ time accounting: the interrupted task's runtime is not charged.
+    if (iron || !irqAcct)
+      for (let a = 0; a < active.length; a++) {
+        const c = active[a];
+        const sig = this.sigma[c];
+        const bh = this.coreBh[c];
+        if (sig <= 0 && this.kShare[c] <= 0 && bh <= 0) continue;
+        if (iron) {
+          const total = sig + this.kShare[c] + bh;
+          for (let i = 0; i < nC; i++) this.chargeRate[i] += total * own[c * nC + i];
+        } else if (this.epCtx[c] !== NONE) {
+          if (this.epCtx[c] >= 0) this.chargeRate[this.epCtx[c]] += 1;
+        } else if (this.capTask[c] > 0) {
+          const here = this.onCore[c];
+          for (let j = 0; j < here.length; j++) this.chargeRate[here[j]] += (sig * share[here[j]]) / this.capTask[c];
+        }
+      }
+    let ramp = false;
+    for (let k = 0; k < this.allTraffic.length; k++) if (this.allTraffic[k].ramping()) ramp = true;
+    this.anyRamp = ramp;
   }
 
   // ---- Events ---------------------------------------------------------------------------------------
@@ -945,7 +962,7 @@ export class HostKernel {
       if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], this.bh[here[j]] * dt, now);
       if (sig > 0) {
         if (this.epCtx[c] >= 0) this.episodeNs[this.epCtx[c]] += sig;
-        if (this.epCtx[c] >= 0 && !this.prof.irqTimeAccounting) this.accrueLag(c, this.epCtx[c], sig);
+        if (this.epCtx[c] >= 0 && !this.irqTimeAccounting) this.accrueLag(c, this.epCtx[c], sig);
         if (this.epCtx[c] !== NONE) this.pay(c, this.epCtx[c], sig, now);
         else if (this.capTask[c] > 0) {
           for (let j = 0; j < here.length; j++) this.pay(c, here[j], (sig * this.share[here[j]]) / this.capTask[c], now);
@@ -1011,7 +1028,7 @@ export class HostKernel {
   private pay(c: number, ctx: number, ns: number, now: number): void {
     if (ns <= 0) return;
     // CONFIG_IRQ_TIME_ACCOUNTING: softirq time at irq exit is irq time, not the interrupted task's runtime.
-    if (this.prof.irqTimeAccounting && ctx >= 0) ctx = IDLE;
+    if (this.irqTimeAccounting && ctx >= 0) ctx = IDLE;
     const nC = this.nContainers;
     const owners = this.ownerNs;
     for (let i = 0; i < nC; i++) owners[i] = ns * this.ownerFrac[c * nC + i];
@@ -1040,7 +1057,7 @@ export class HostKernel {
         // deadline, or after one round when need_resched is set.
         if (this.poll[c]) {
           const resched = this.topTick(c, now) || this.groupTick(c);
-          if (this.epCtx[c] === NONE && !swallowed && !this.prof.softirqDeferToKsoftirqdWhilePending) {
+          if (this.epCtx[c] === NONE && !swallowed && !this.deferWhilePending) {
             const rounds = this.episodeRounds(c, resched ? 1 : this.prof.softirqMaxRestarts);
             if (rounds === 1) this.tickEpisodes.oneRound++;
             else this.tickEpisodes.full++;

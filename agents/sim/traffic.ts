@@ -7,7 +7,7 @@
 import type { WorkloadKind } from '../../workloads/catalog.ts';
 import type { AccountingPolicy } from './accounting.ts';
 import type { HostProfile } from './profile.ts';
-import { groBatch, superPacketStackNs } from './tcp.ts';
+import { groBatch, groBatchOf, groFlowDivisor, superPacketStackNs } from './tcp.ts';
 
 export const DROP_REASONS = ['socket_buffer', 'nic_throttled', 'ebpf_throttled', 'qdisc', 'ring'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -82,6 +82,24 @@ export class Traffic {
   private readonly cAckRx: number = 0; // TCP sender: per ACK received
   private readonly ackBytes: number = 0; // TCP sender: payload bytes per ACK from the sink (GRO batch)
   private readonly tsoBytes: number = 0;
+  // Receive-path constants (profile sums, read at every rate update): same operands in the same order as the
+  // formulas they stand for, so the results are the same to the bit.
+  private readonly cRxDrop: number = 0; // eBPF drop after the driver, + accounting
+  private readonly cRxUdp: number = 0; // driver + UDP stack, + accounting
+  private readonly cRxTcpDriver: number = 0; // driver + GRO, + accounting
+  private readonly cAckTx: number = 0; // an ACK sent + its TX completion
+  private readonly groDivisor: number = 0; // groFlowDivisor(flows, interleave penalty)
+  private readonly napiWeight: number = 0;
+  private readonly groMaxSegments: number = 0;
+  private readonly ackEverySegments: number = 0;
+  private readonly backlogInReader: boolean = false;
+  // The last rxCost inputs and results: a secant iteration often asks again with the same inputs.
+  private memoPpp = -1;
+  private memoJitter = 0;
+  private memoQueued = false;
+  private memoDrop = false;
+  private memoCost = 0;
+  private memoBacklog = 0;
   // ---- Rates of the current interval (per ns), set by update() ----
   rArrive = 0; // offered by the peer (receivers) / sent by the application (senders)
   rNicDrop = 0;
@@ -183,6 +201,15 @@ export class Traffic {
     this.cDeq = prof.htbDequeueNsPerPacket + prof.driverTxNsPerPacket + prof.htbWatchdogNsPerWakeup / ppw + acct + peerRx;
     this.cTsoPerByte = prof.tcpTxNsPerTsoSegment / prof.tcpTsoMaxBytes + (prof.vethPeerRxNsPerByte ?? 0);
     this.cAckRx = prof.tcpAckRxNsPerPacket + acct;
+    this.cRxDrop = prof.ebpfDropNsPerPacket + acct;
+    this.cRxUdp = prof.driverRxNsPerPacket + prof.udpRxStackNsPerPacket + acct;
+    this.cRxTcpDriver = prof.driverRxNsPerPacket + prof.tcpRxGroNsPerPacket + acct;
+    this.cAckTx = prof.tcpAckTxNsPerPacket + prof.txCompletionNsPerPacket;
+    this.groDivisor = groFlowDivisor(p.flows, prof.groFlowInterleavePenalty);
+    this.napiWeight = prof.napiWeightPackets;
+    this.groMaxSegments = prof.groMaxSegments;
+    this.ackEverySegments = prof.tcpAckEverySegments;
+    this.backlogInReader = prof.tcpBacklogInReaderContext;
     // The sink across the link coalesces our segments with GRO and ACKs each super-packet.
     this.ackBytes =
       prof.tcpMssBytes *
@@ -209,27 +236,46 @@ export class Traffic {
    * context at release_sock; only the driver, GRO and IP/TCP demultiplexing stay in softirq.
    */
   private setRxCost(): void {
-    this.ringCostNs = this.rxCostNs(this.inPacketsPerPoll);
+    const ppp = this.inPacketsPerPoll;
+    const drop = this.policy.dropAfterDriver(this.owner);
+    const queued = this.socket > EPS;
+    if (ppp === this.memoPpp && this.costJitter === this.memoJitter && queued === this.memoQueued && drop === this.memoDrop) {
+      this.ringCostNs = this.memoCost;
+      this.cBacklog = this.memoBacklog;
+      return;
+    }
+    this.rxCost(ppp, drop, queued);
+    this.memoPpp = ppp;
+    this.memoJitter = this.costJitter;
+    this.memoQueued = queued;
+    this.memoDrop = drop;
+    this.memoCost = this.ringCostNs;
+    this.memoBacklog = this.cBacklog;
   }
 
-  private rxCostNs(packetsPerPoll: number): number {
+  /** Sets ringCostNs and cBacklog for `packetsPerPoll` (what one poll finds), the drop flag and whether data is queued. */
+  private rxCost(packetsPerPoll: number, drop: boolean, queued: boolean): void {
     this.cBacklog = 0;
-    const p = this.prof;
-    const acct = this.policy.overheadNsPerPacket;
-    if (this.policy.dropAfterDriver(this.owner)) return (p.ebpfDropNsPerPacket + acct) * this.costJitter;
-    if (!this.isTcp) return (p.driverRxNsPerPacket + p.udpRxStackNsPerPacket + acct) * this.costJitter;
+    if (drop) {
+      this.ringCostNs = this.cRxDrop * this.costJitter;
+      return;
+    }
+    if (!this.isTcp) {
+      this.ringCostNs = this.cRxUdp * this.costJitter;
+      return;
+    }
     // GRO merges what one poll finds of each flow; each super-packet goes up the stack once (a + b x segments)
     // and is ACKed (a GRO skb of >= 2 MSS triggers an immediate ACK; single segments are ACKed every second one).
-    const batch = groBatch(Math.min(packetsPerPoll, p.napiWeightPackets), this.flows, p.groMaxSegments, p.groFlowInterleavePenalty);
-    const perAck = p.tcpAckTxNsPerPacket + p.txCompletionNsPerPacket;
-    const stack = superPacketStackNs(p, batch) / batch;
-    const tcpLayer = (stack + perAck / Math.max(batch, p.tcpAckEverySegments)) * this.costJitter;
-    const driver = (p.driverRxNsPerPacket + p.tcpRxGroNsPerPacket + acct) * this.costJitter;
-    if (p.tcpBacklogInReaderContext && this.isTcpReceiver && this.socket > EPS) {
+    const batch = groBatchOf(Math.min(packetsPerPoll, this.napiWeight), this.groDivisor, this.groMaxSegments);
+    const stack = superPacketStackNs(this.prof, batch) / batch;
+    const tcpLayer = (stack + this.cAckTx / Math.max(batch, this.ackEverySegments)) * this.costJitter;
+    const driver = this.cRxTcpDriver * this.costJitter;
+    if (this.backlogInReader && this.isTcpReceiver && queued) {
       this.cBacklog = tcpLayer;
-      return driver;
+      this.ringCostNs = driver;
+      return;
     }
-    return driver + tcpLayer;
+    this.ringCostNs = driver + tcpLayer;
   }
 
   /** The application's own work per system call (ns): one datagram, or one message for TCP. */
