@@ -175,6 +175,7 @@ export class HostKernel {
   private solvedAtNs = -1;
   private pendingDt = 0;
   private readonly sigIn: Float64Array;
+  private readonly rInBefore: Float64Array; // per neighbour: rIn when solve() started a pass
   private readonly secS: Float64Array;
   private readonly secR: Float64Array;
   private readonly secHave: Uint8Array;
@@ -269,6 +270,7 @@ export class HostKernel {
       this.callPk[c] = prof.softirqMaxRestarts * this.roundPk[c];
     }
     this.sigIn = new Float64Array(this.cores);
+    this.rInBefore = new Float64Array(this.allTraffic.length);
     this.secS = new Float64Array(this.cores);
     this.secR = new Float64Array(this.cores);
     this.secHave = new Uint8Array(this.cores);
@@ -403,8 +405,12 @@ export class HostKernel {
         sIn[c] = Math.min(1, this.sigmaDemand(c));
         this.secHave[c] = 0;
       }
+      // When the allocation cannot feed back into the softirq demand, the first iteration's allocation is only
+      // needed if that iteration is also the last: skip it and redo the iteration exactly if so.
+      const lite = this.demandIgnoresShares();
+      if (lite) for (let k = 0; k < this.allTraffic.length; k++) this.rInBefore[k] = this.allTraffic[k].rIn;
       for (let it = 0; it < 16; it++) {
-        for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
+        if (!(lite && it === 0)) for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
         this.updateTraffic();
         let done = true;
         for (let a = 0; a < this.activeCores.length; a++) {
@@ -421,11 +427,34 @@ export class HostKernel {
           this.secHave[c] = 1;
           sIn[c] = next < 0 ? 0 : next > 1 ? 1 : next;
         }
-        if (done) break;
+        if (done) {
+          if (lite && it === 0) {
+            // Converged at once: the same iteration with its allocation (rIn back as it was: it sets the GRO batch).
+            for (let k = 0; k < this.allTraffic.length; k++) this.allTraffic[k].rIn = this.rInBefore[k];
+            for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
+            this.updateTraffic();
+            for (let a = 0; a < this.activeCores.length; a++) this.sigmaDemand(this.activeCores[a]);
+          }
+          break;
+        }
       }
       if (!this.transitions()) break;
     }
     this.finishRates();
+  }
+
+  /**
+   * Whether no softirq demand depends on the tasks' shares: every neighbour is a receiver and every core is in
+   * interrupt mode (rings served as packets come). Then a receiver's ring, GRO and stack rates, hence sigmaDemand,
+   * do not depend on the allocation; only what its reader takes from the socket does.
+   */
+  private demandIgnoresShares(): boolean {
+    for (let k = 0; k < this.allTraffic.length; k++) if (!this.allTraffic[k].isReceiver) return false;
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
+      if (this.poll[c] || this.epCtx[c] !== NONE) return false;
+    }
+    return true;
   }
 
   /** Softirq work the traffic now asks of core `c` (ns/ns) in interrupt mode, hard interrupts included. */
