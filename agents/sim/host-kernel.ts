@@ -407,6 +407,7 @@ export class HostKernel {
       }
       // When the allocation cannot feed back into the softirq demand, the first iteration's allocation is only
       // needed if that iteration is also the last: skip it and redo the iteration exactly if so.
+      for (let k = 0; k < this.allTraffic.length; k++) this.allTraffic[k].levelsChanged();
       const lite = this.demandIgnoresShares();
       if (lite) for (let k = 0; k < this.allTraffic.length; k++) this.rInBefore[k] = this.allTraffic[k].rIn;
       for (let it = 0; it < 16; it++) {

@@ -149,6 +149,10 @@ export class Traffic {
   inAppShare = 0;
   inRingSvcNs = 0;
   inPacketsPerPoll = 0;
+  /** The receive side (updateReceiveSide) is up to date for these inputs in this solve pass. */
+  private receiveFresh = false;
+  private receiveSvcAt = 0;
+  private receivePppAt = 0;
 
   constructor(
     p: TrafficParams,
@@ -341,7 +345,16 @@ export class Traffic {
     this.inAppShare = appShare;
     this.inRingSvcNs = ringSvcNs;
     this.inPacketsPerPoll = packetsPerPoll;
+    this.levelsChanged();
     this.updateRates();
+  }
+
+  /**
+   * The levels, jitter, TCP rate or enforcement state may have changed since the last updateRates (the engine
+   * calls this once per solve pass): the receive side is recomputed at the next call even for the same inputs.
+   */
+  levelsChanged(): void {
+    this.receiveFresh = false;
   }
 
   /**
@@ -351,49 +364,26 @@ export class Traffic {
   updateRates(): void {
     const appShare = this.inAppShare;
     const ringSvcNs = this.inRingSvcNs;
+    if (this.isReceiver) {
+      // The receive side depends on the ring's service and the poll size, not on the reader's share: within one
+      // solve pass, the same inputs give the same rates, so only the reader's side is recomputed.
+      if (!this.receiveFresh || ringSvcNs !== this.receiveSvcAt || this.inPacketsPerPoll !== this.receivePppAt) {
+        this.updateReceiveSide(ringSvcNs);
+        this.receiveFresh = true;
+        this.receiveSvcAt = ringSvcNs;
+        this.receivePppAt = this.inPacketsPerPoll;
+      }
+      const appPpns = appShare / (this.cApp * this.appJitter + this.cBacklog);
+      this.rSockDrop = 0;
+      this.rApp = this.socket <= EPS && appPpns >= this.rSockIn ? this.rSockIn : appPpns;
+      if (!this.isTcp && this.socket >= this.socketCap - EPS && this.rSockIn > this.rApp) this.rSockDrop = this.rSockIn - this.rApp;
+      return;
+    }
     this.sqNic = this.sqApp = this.sqPackets = 0;
     this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rSockDrop = this.rApp = this.rWire = 0;
     this.qNet = 0;
     const j = this.costJitter;
     const ja = this.appJitter;
-    if (this.isReceiver) {
-      this.setRxCost();
-      const c = this.ringCostNs;
-      const cApp = this.cApp * ja + this.cBacklog;
-      const appPpns = appShare / cApp;
-      let A: number;
-      if (this.isTcp) {
-        A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, appLimitOf(this));
-      } else A = this.peerCapPpns * this.arrivalJitter;
-      if (this.isTcp) {
-        this.windowState();
-        // Zero window: the peer is silent (its deficit grows). After the window update it sends as fast as its
-        // congestion window and iperf3 let it (the line while iperf3 catches up), not at the reader's pace.
-        if (this.windowClosed) A = 0;
-      }
-      this.windowLimited = this.windowClosed || this.windowBurst;
-      this.rArrive = A;
-      if (this.isTcp) {
-        this.rDeficit = this.peerCapPpns - A;
-        if (this.peerDeficit <= EPS && this.rDeficit < 0) this.rDeficit = 0;
-      }
-      this.dropping = this.policy.dropAtNic(this.owner) || this.policy.dropAfterDriver(this.owner);
-      if (this.policy.dropAtNic(this.owner)) this.rNicDrop = A;
-      else this.rIn = A;
-      if (ringSvcNs === Infinity) this.rServe = this.rIn;
-      else {
-        const cap = ringSvcNs / c;
-        this.rServe = this.ring <= EPS && cap >= this.rIn ? this.rIn : cap;
-      }
-      if (this.ring >= this.ringCap - EPS && this.rIn > this.rServe) this.rRingDrop = this.rIn - this.rServe;
-      if (this.policy.dropAfterDriver(this.owner)) this.rEbpfDrop = this.rServe;
-      else this.rSockIn = this.rServe;
-      this.rApp = this.socket <= EPS && appPpns >= this.rSockIn ? this.rSockIn : appPpns;
-      if (!this.isTcp && this.socket >= this.socketCap - EPS && this.rSockIn > this.rApp) this.rSockDrop = this.rSockIn - this.rApp;
-      this.sqNic = this.rServe * c;
-      this.sqPackets = this.rServe;
-      return;
-    }
     if (this.isUdpSender) {
       const need = this.htbPpns * this.cApp * ja;
       let sent: number;
@@ -436,6 +426,44 @@ export class Traffic {
     const skbs = this.rWire / this.tsoBytes;
     this.sqNic = acks * this.cAckRx * j + skbs * this.cCompl * j + (fromSoftirq ? this.rWire * cTso : 0);
     this.sqPackets = acks + skbs;
+  }
+
+  /** A receiver's rates up to its socket (all but what its reader takes), for ring service `ringSvcNs`. */
+  private updateReceiveSide(ringSvcNs: number): void {
+    this.sqNic = this.sqApp = this.sqPackets = 0;
+    this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rWire = 0;
+    this.qNet = 0;
+    this.setRxCost();
+    const c = this.ringCostNs;
+    let A: number;
+    if (this.isTcp) {
+      A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, appLimitOf(this));
+    } else A = this.peerCapPpns * this.arrivalJitter;
+    if (this.isTcp) {
+      this.windowState();
+      // Zero window: the peer is silent (its deficit grows). After the window update it sends as fast as its
+      // congestion window and iperf3 let it (the line while iperf3 catches up), not at the reader's pace.
+      if (this.windowClosed) A = 0;
+    }
+    this.windowLimited = this.windowClosed || this.windowBurst;
+    this.rArrive = A;
+    if (this.isTcp) {
+      this.rDeficit = this.peerCapPpns - A;
+      if (this.peerDeficit <= EPS && this.rDeficit < 0) this.rDeficit = 0;
+    }
+    this.dropping = this.policy.dropAtNic(this.owner) || this.policy.dropAfterDriver(this.owner);
+    if (this.policy.dropAtNic(this.owner)) this.rNicDrop = A;
+    else this.rIn = A;
+    if (ringSvcNs === Infinity) this.rServe = this.rIn;
+    else {
+      const cap = ringSvcNs / c;
+      this.rServe = this.ring <= EPS && cap >= this.rIn ? this.rIn : cap;
+    }
+    if (this.ring >= this.ringCap - EPS && this.rIn > this.rServe) this.rRingDrop = this.rIn - this.rServe;
+    if (this.policy.dropAfterDriver(this.owner)) this.rEbpfDrop = this.rServe;
+    else this.rSockIn = this.rServe;
+    this.sqNic = this.rServe * c;
+    this.sqPackets = this.rServe;
   }
 
   /** Application CPU actually used at `appShare` (a demand-limited app uses less than its share). */
