@@ -158,7 +158,6 @@ export class HostKernel {
   private readonly ownerFrac: Float64Array; // cores x containers: who owns the softirq work on each core
   private readonly txFrac: Float64Array; // per core: NET_TX part of softirq
   private readonly coreBh: Float64Array; // per core: softirq run at local_bh_enable by its tasks (finishRates)
-  private readonly ownerNs: Float64Array;
   private anyRamp = false;
   private readonly activeCores: number[] = [];
   private readonly aheadIds: number[] = [];
@@ -311,7 +310,6 @@ export class HostKernel {
     this.ownerFrac = new Float64Array(this.cores * this.nContainers);
     this.txFrac = new Float64Array(this.cores);
     this.coreBh = new Float64Array(this.cores);
-    this.ownerNs = new Float64Array(this.nContainers);
     // The scheduler tick of each core, at a random phase.
     this.tickNs = 1e9 / prof.timerTickHz;
     this.tickPhaseNs = new Float64Array(this.cores);
@@ -953,7 +951,8 @@ export class HostKernel {
     for (let i = 0; i < this.nContainers; i++) if (this.lagRate[i] > 0) dt = Math.min(dt, this.lagNs[i] / this.lagRate[i]);
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
-      dt = Math.min(dt, t.nextThresholdNs());
+      t.updateThreshold();
+      dt = Math.min(dt, t.thresholdNs);
       if (t.rRingDrop > 0 && t.isTcpReceiver) dt = Math.min(dt, t.lastCutNs + t.rttNs() - now);
     }
     if (this.anyRamp) dt = Math.min(dt, this.maxAdvanceNs);
@@ -1059,10 +1058,7 @@ export class HostKernel {
     if (ns <= 0) return;
     // CONFIG_IRQ_TIME_ACCOUNTING: softirq time at irq exit is irq time, not the interrupted task's runtime.
     if (this.irqTimeAccounting && ctx >= 0) ctx = IDLE;
-    const nC = this.nContainers;
-    const owners = this.ownerNs;
-    for (let i = 0; i < nC; i++) owners[i] = ns * this.ownerFrac[c * nC + i];
-    this.policy.onSoftirq(c, ctx, ns, owners, now);
+    this.policy.onSoftirq(c, ctx, ns, this.ownerFrac, c * this.nContainers, now);
   }
 
   /** Timed events due at the current instant. */

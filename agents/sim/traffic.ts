@@ -2,7 +2,7 @@
 // its qdisc, its TCP state, and the CPU work each of these creates in softirq or in the application's own
 // system calls. Between two events of the engine (host-kernel.ts) every rate here is constant; the engine
 // asks for the rates (`update`), advances the levels (`advance`) and asks when a level next crosses a
-// threshold (`nextThresholdNs`: ring empty/full, socket empty/full, send queue empty/full).
+// threshold (`updateThreshold`: ring empty/full, socket empty/full, send queue empty/full).
 // Every packet is offered, then delivered, dropped with a reason, or still queued (see `queued`).
 import type { WorkloadKind } from '../../workloads/catalog.ts';
 import type { AccountingPolicy } from './accounting.ts';
@@ -149,6 +149,8 @@ export class Traffic {
   inAppShare = 0;
   inRingSvcNs = 0;
   inPacketsPerPoll = 0;
+  /** Set by updateThreshold. */
+  thresholdNs = 0;
   /** The receive side (updateReceiveSide) is up to date for these inputs in this solve pass. */
   private receiveFresh = false;
   private receiveSvcAt = 0;
@@ -480,8 +482,11 @@ export class Traffic {
     );
   }
 
-  /** Time (ns) until a buffer level crosses a threshold at the current rates. */
-  nextThresholdNs(): number {
+  /**
+   * Time (ns) until a buffer level crosses a threshold at the current rates, into thresholdNs (a field, not a
+   * return value: a double returned from a call that is not inlined is boxed on the heap).
+   */
+  updateThreshold(): void {
     let t = Infinity;
     if (this.isReceiver) {
       const dRing = this.rIn - this.rServe - this.rRingDrop;
@@ -501,7 +506,7 @@ export class Traffic {
       else if (this.qNet > 1e-12 && this.sendQueueBytes < this.sndbufBytes - EPS)
         t = Math.min(t, (this.sndbufBytes - this.sendQueueBytes) / this.qNet);
     }
-    return t;
+    this.thresholdNs = t;
   }
 
   /** Advance levels and counters by `dt` ns at the current rates. */
