@@ -173,6 +173,7 @@ export class HostKernel {
   private readonly callPk: Float64Array;
   private solvedAtNs = -1;
   private pendingDt = 0;
+  private stepNs = 0;
   private readonly sigIn: Float64Array;
   private readonly rInBefore: Float64Array; // per neighbour: rIn when solve() started a pass
   private readonly secS: Float64Array;
@@ -374,13 +375,14 @@ export class HostKernel {
     while (this.nowNs < targetNs - 1e-6 && this.nowNs < hardEndNs - 1e-6) {
       if (this.solvedAtNs !== this.nowNs) {
         this.solve();
-        this.pendingDt = this.nextEventDt();
+        this.nextEventDt();
         this.solvedAtNs = this.nowNs;
       }
       let dt = this.pendingDt;
       if (!(dt > 0.5)) dt = 0.5; // floating-point guard: never stall
       if (this.nowNs + dt > hardEndNs) dt = hardEndNs - this.nowNs;
-      this.advance(dt);
+      this.stepNs = dt;
+      this.advance();
       this.nowNs += dt;
       this.handleEvents();
       this.events++;
@@ -921,7 +923,8 @@ export class HostKernel {
 
   // ---- Events ---------------------------------------------------------------------------------------
 
-  private nextEventDt(): number {
+  /** Time to the next event, into pendingDt (a field: a double returned from a call is boxed on the heap). */
+  private nextEventDt(): void {
     const now = this.nowNs;
     let dt = Infinity;
     for (let i = 0; i < this.nContainers; i++) {
@@ -957,11 +960,12 @@ export class HostKernel {
     }
     if (this.anyRamp) dt = Math.min(dt, this.maxAdvanceNs);
     if (this.gridNs > 0) dt = Math.min(dt, (Math.floor(now / this.gridNs + 1e-9) + 1) * this.gridNs - now);
-    return dt;
+    this.pendingDt = dt;
   }
 
-  /** Integrate every rate over `dt`. */
-  private advance(dt: number): void {
+  /** Integrate every rate over stepNs (a field, like the inputs of Traffic.updateRates: no boxed argument). */
+  private advance(): void {
+    const dt = this.stepNs;
     const cat = this.coreCatNs;
     const now = this.nowNs + dt;
     for (let c = 0; c < this.cores; c++) {
@@ -1018,8 +1022,9 @@ export class HostKernel {
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
       const ramp = t.ramping();
-      t.advance(dt);
-      if (ramp) t.grow(dt);
+      t.stepNs = dt;
+      t.advanceStep();
+      if (ramp) t.growStep();
     }
   }
 

@@ -151,6 +151,8 @@ export class Traffic {
   inPacketsPerPoll = 0;
   /** Set by updateThreshold. */
   thresholdNs = 0;
+  /** The interval advanceStep and growStep integrate over (ns). */
+  stepNs = 0;
   /** The receive side (updateReceiveSide) is up to date for these inputs in this solve pass. */
   private receiveFresh = false;
   private receiveSvcAt = 0;
@@ -250,7 +252,7 @@ export class Traffic {
       this.cBacklog = this.memoBacklog;
       return;
     }
-    this.rxCost(ppp, drop, queued);
+    this.rxCost(drop, queued);
     this.memoPpp = ppp;
     this.memoJitter = this.costJitter;
     this.memoQueued = queued;
@@ -259,8 +261,9 @@ export class Traffic {
     this.memoBacklog = this.cBacklog;
   }
 
-  /** Sets ringCostNs and cBacklog for `packetsPerPoll` (what one poll finds), the drop flag and whether data is queued. */
-  private rxCost(packetsPerPoll: number, drop: boolean, queued: boolean): void {
+  /** Sets ringCostNs and cBacklog for inPacketsPerPoll (what one poll finds), the drop flag and whether data is queued. */
+  private rxCost(drop: boolean, queued: boolean): void {
+    const packetsPerPoll = this.inPacketsPerPoll;
     this.cBacklog = 0;
     if (drop) {
       this.ringCostNs = this.cRxDrop * this.costJitter;
@@ -370,7 +373,7 @@ export class Traffic {
       // The receive side depends on the ring's service and the poll size, not on the reader's share: within one
       // solve pass, the same inputs give the same rates, so only the reader's side is recomputed.
       if (!this.receiveFresh || ringSvcNs !== this.receiveSvcAt || this.inPacketsPerPoll !== this.receivePppAt) {
-        this.updateReceiveSide(ringSvcNs);
+        this.updateReceiveSide();
         this.receiveFresh = true;
         this.receiveSvcAt = ringSvcNs;
         this.receivePppAt = this.inPacketsPerPoll;
@@ -430,8 +433,9 @@ export class Traffic {
     this.sqPackets = acks + skbs;
   }
 
-  /** A receiver's rates up to its socket (all but what its reader takes), for ring service `ringSvcNs`. */
-  private updateReceiveSide(ringSvcNs: number): void {
+  /** A receiver's rates up to its socket (all but what its reader takes), for ring service inRingSvcNs. */
+  private updateReceiveSide(): void {
+    const ringSvcNs = this.inRingSvcNs;
     this.sqNic = this.sqApp = this.sqPackets = 0;
     this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rWire = 0;
     this.qNet = 0;
@@ -511,6 +515,13 @@ export class Traffic {
 
   /** Advance levels and counters by `dt` ns at the current rates. */
   advance(dt: number): void {
+    this.stepNs = dt;
+    this.advanceStep();
+  }
+
+  /** advance() by stepNs, set by the engine (no double argument to box at every call). */
+  advanceStep(): void {
+    const dt = this.stepNs;
     if (this.isReceiver) {
       this.offered += this.rArrive * dt;
       if (this.rIn > 0) this.lastArrivalPpns = this.rIn;
@@ -553,6 +564,13 @@ export class Traffic {
 
   /** Grow the peer's rate over `dt` (cwnd += flows * MSS per RTT, rate = cwnd / RTT). */
   grow(dt: number): void {
+    this.stepNs = dt;
+    this.growStep();
+  }
+
+  /** grow() by stepNs. */
+  growStep(): void {
+    const dt = this.stepNs;
     const rtt = this.rttNs();
     this.tcpRatePpns = Math.min(this.rateCeiling(), this.tcpRatePpns + (this.flows * dt) / (rtt * rtt));
   }
