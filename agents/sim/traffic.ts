@@ -525,11 +525,14 @@ export class Traffic {
     if (this.isReceiver) {
       this.offered += this.rArrive * dt;
       if (this.rIn > 0) this.lastArrivalPpns = this.rIn;
-      this.dropped[R_NIC] += this.rNicDrop * dt;
-      this.dropped[R_RING] += this.rRingDrop * dt;
-      this.dropped[R_EBPF] += this.rEbpfDrop * dt;
-      this.dropped[R_SOCK] += this.rSockDrop * dt;
-      if (this.isTcp) this.retransmits += (this.rNicDrop + this.rRingDrop + this.rEbpfDrop) * dt;
+      // Drops are rare: adding zeros would leave every counter as it is, so skip them.
+      if (this.rNicDrop + this.rRingDrop + this.rEbpfDrop + this.rSockDrop > 0) {
+        this.dropped[R_NIC] += this.rNicDrop * dt;
+        this.dropped[R_RING] += this.rRingDrop * dt;
+        this.dropped[R_EBPF] += this.rEbpfDrop * dt;
+        this.dropped[R_SOCK] += this.rSockDrop * dt;
+        if (this.isTcp) this.retransmits += (this.rNicDrop + this.rRingDrop + this.rEbpfDrop) * dt;
+      }
       this.ring = clamp(this.ring + (this.rIn - this.rServe - this.rRingDrop) * dt, this.ringCap);
       this.socket = clamp(this.socket + (this.rSockIn - this.rApp - this.rSockDrop) * dt, Infinity);
       if (this.isTcp) this.peerDeficit = clamp(this.peerDeficit + this.rDeficit * dt, Infinity);
