@@ -42,8 +42,11 @@ export abstract class AccountingPolicy {
   /** Extra per-packet cost of the accounting itself (timestamps, owner lookup). */
   abstract readonly overheadNsPerPacket: number;
 
-  /** `totalNs` of softirq ran on `cpu` in the context of container `ctx` (-1: idle or ksoftirqd). */
-  abstract onSoftirq(cpu: number, ctx: number, totalNs: number, ownerNs: Float64Array, now: number): void;
+  /**
+   * `totalNs` of softirq ran on `cpu` in the context of container `ctx` (-1: idle or ksoftirqd); owner i's part is
+   * totalNs x ownerFrac[base + i] (the engine's per-core owner fractions, read in place).
+   */
+  abstract onSoftirq(cpu: number, ctx: number, totalNs: number, ownerFrac: Float64Array, base: number, now: number): void;
   /** Drop this owner's incoming packets at the NIC, before any CPU is spent (IRON). */
   dropAtNic(_owner: number): boolean {
     return false;
@@ -59,16 +62,16 @@ export abstract class AccountingPolicy {
     return Infinity;
   }
 
-  protected attribute(ownerNs: Float64Array): void {
-    for (let i = 0; i < ownerNs.length; i++) this.attributedNs[i] += ownerNs[i];
+  protected attribute(totalNs: number, ownerFrac: Float64Array, base: number): void {
+    for (let i = 0; i < this.attributedNs.length; i++) this.attributedNs[i] += totalNs * ownerFrac[base + i];
   }
 }
 
 export class VanillaAccounting extends AccountingPolicy {
   readonly mode = 'none' as const;
   readonly overheadNsPerPacket = 0;
-  onSoftirq(cpu: number, ctx: number, totalNs: number, ownerNs: Float64Array, now: number): void {
-    this.attribute(ownerNs);
+  onSoftirq(cpu: number, ctx: number, totalNs: number, ownerFrac: Float64Array, base: number, now: number): void {
+    this.attribute(totalNs, ownerFrac, base);
     if (ctx >= 0) this.groups[ctx].charge(cpu, totalNs, now);
   }
 }
@@ -82,10 +85,10 @@ export class IronAccounting extends AccountingPolicy {
   ) {
     super(groups, homeCpu);
   }
-  onSoftirq(_cpu: number, ctx: number, totalNs: number, ownerNs: Float64Array, now: number): void {
-    this.attribute(ownerNs);
-    for (let i = 0; i < ownerNs.length; i++) {
-      const ns = ownerNs[i];
+  onSoftirq(_cpu: number, ctx: number, totalNs: number, ownerFrac: Float64Array, base: number, now: number): void {
+    this.attribute(totalNs, ownerFrac, base);
+    for (let i = 0; i < this.attributedNs.length; i++) {
+      const ns = totalNs * ownerFrac[base + i];
       if (ns <= 0) continue;
       this.chargedNs[i] += ns;
       this.groups[i].charge(this.homeCpu[i], ns, now);
@@ -142,15 +145,16 @@ export class EbpfAccounting extends AccountingPolicy {
     this.dropping = new Uint8Array(n);
   }
 
-  onSoftirq(cpu: number, ctx: number, totalNs: number, ownerNs: Float64Array, now: number): void {
-    this.attribute(ownerNs);
+  onSoftirq(cpu: number, ctx: number, totalNs: number, ownerFrac: Float64Array, base: number, now: number): void {
+    this.attribute(totalNs, ownerFrac, base);
     // The accounting programs' view (summarize() in agents/enforcement/accounting.ts): an owner is charged for
     // its packets' time that ran outside its own cgroup; the interrupted container is credited the time of
     // packets that are not its own.
     let own = 0;
-    for (let i = 0; i < ownerNs.length; i++) {
-      if (i === ctx) own = ownerNs[i];
-      else this.chargeNs[i] += ownerNs[i];
+    for (let i = 0; i < this.attributedNs.length; i++) {
+      const ns = totalNs * ownerFrac[base + i];
+      if (i === ctx) own = ns;
+      else this.chargeNs[i] += ns;
     }
     if (ctx >= 0) {
       this.creditNs[ctx] += totalNs - own;

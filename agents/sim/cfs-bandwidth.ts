@@ -6,8 +6,8 @@
 
 export class CfsBandwidth {
   quotaNs = 0;
-  readonly periodNs: number;
-  readonly sliceNs: number;
+  readonly periodNs: number = 0;
+  readonly sliceNs: number = 0;
   /** Global pool for the current period. */
   pool = 0;
   /** Per-CPU runtime_remaining. */

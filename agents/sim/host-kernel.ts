@@ -71,9 +71,9 @@ export interface KernelOptions {
 }
 
 export class HostKernel {
-  readonly cores: number;
+  readonly cores: number = 0;
   nowNs = 0;
-  readonly nContainers: number;
+  readonly nContainers: number = 0;
   readonly groups: CfsBandwidth[] = [];
   readonly homeCpu: number[] = [];
   readonly traffic: (Traffic | null)[] = [];
@@ -93,18 +93,18 @@ export class HostKernel {
   private readonly nicRecv: Traffic[][] = []; // receivers whose NIC queue interrupts each core
   private readonly coreTraffic: Traffic[][] = []; // traffic creating softirq work on each core
   private readonly rng: Rng;
-  private readonly tickNs: number;
+  private readonly tickNs: number = 0;
   private readonly tickPhaseNs: Float64Array;
   private readonly nextTickNs: Float64Array;
-  private readonly softirqJiffies: number;
+  private readonly softirqJiffies: number = 0;
   /** CFS at the top of a core's run queue (two entities, ksoftirqd and the docker group): sched_slice = latency / 2. */
-  private readonly topSliceNs: number;
-  private readonly minGranNs: number;
-  private readonly wakeupGranNs: number;
-  private readonly moderationNs: number;
-  private readonly maxAdvanceNs: number;
-  private readonly gridNs: number;
-  private readonly jitterIntervalNs: number;
+  private readonly topSliceNs: number = 0;
+  private readonly minGranNs: number = 0;
+  private readonly wakeupGranNs: number = 0;
+  private readonly moderationNs: number = 0;
+  private readonly maxAdvanceNs: number = 0;
+  private readonly gridNs: number = 0;
+  private readonly jitterIntervalNs: number = 0;
   private nextJitterNs = 0;
   // NAPI / softirq state per core
   private readonly poll: Uint8Array; // NAPI scheduled with the interrupt masked: ksoftirqd is runnable
@@ -149,7 +149,7 @@ export class HostKernel {
   readonly turnSwitches = { tick: 0, wakeup: 0 };
   /** Tick episodes while NAPI polls (before 4.9): one round (need_resched set by the tick) or up to the limits. */
   readonly tickEpisodes = { oneRound: 0, full: 0 };
-  private readonly maxLagNs: number;
+  private readonly maxLagNs: number = 0;
   private readonly capTask: Float64Array;
   private readonly idleShare: Float64Array;
   private readonly prevIdle: Float64Array;
@@ -157,23 +157,32 @@ export class HostKernel {
   private readonly chargeRate: Float64Array; // per container: runtime drawn per ns on its home core
   private readonly ownerFrac: Float64Array; // cores x containers: who owns the softirq work on each core
   private readonly txFrac: Float64Array; // per core: NET_TX part of softirq
-  private readonly ownerNs: Float64Array;
+  private readonly coreBh: Float64Array; // per core: softirq run at local_bh_enable by its tasks (finishRates)
   private anyRamp = false;
   private readonly activeCores: number[] = [];
   private readonly aheadIds: number[] = [];
   private readonly behindIds: number[] = [];
   /** Set once: the policy's IRON switch and the profile's switches read at every event. */
-  private readonly ironSwitch: boolean;
+  private readonly ironSwitch: boolean = false;
+  private readonly irqTimeAccounting: boolean = false;
+  private readonly deferWhilePending: boolean = false;
+  private readonly napiWeight: number = 0;
+  private readonly hardIrqNs: number = 0;
+  /** Per core: packets one net_rx_action round polls, and one __do_softirq call at most (fixed by the set-up). */
+  private readonly roundPk: Float64Array;
+  private readonly callPk: Float64Array;
   private solvedAtNs = -1;
   private pendingDt = 0;
+  private stepNs = 0;
   private readonly sigIn: Float64Array;
+  private readonly rInBefore: Float64Array; // per neighbour: rIn when solve() started a pass
   private readonly secS: Float64Array;
   private readonly secR: Float64Array;
   private readonly secHave: Uint8Array;
   private readonly coreActive: Uint8Array; // anything lives on this core (else it is idle for the whole run)
-  private readonly messageBytes: number;
+  private readonly messageBytes: number = 0;
   // Timeline
-  private readonly timelineBucketNs: number;
+  private readonly timelineBucketNs: number = 0;
   private nextBucketNs = 0;
   private lastBucketCat: Float64Array;
   readonly timeline: TimelineBucket[] = [];
@@ -210,6 +219,10 @@ export class HostKernel {
 
     this.policy = this.makePolicy();
     this.ironSwitch = this.policy.kernelSwitch;
+    this.irqTimeAccounting = prof.irqTimeAccounting;
+    this.deferWhilePending = prof.softirqDeferToKsoftirqdWhilePending;
+    this.napiWeight = prof.napiWeightPackets;
+    this.hardIrqNs = prof.hardIrqNsPerInterrupt;
     for (let c = 0; c < this.cores; c++) {
       this.onCore.push([]);
       this.nicRecv.push([]);
@@ -250,7 +263,14 @@ export class HostKernel {
     const nSend = this.allTraffic.length - nRecv;
     for (const t of this.allTraffic) t.linePpns /= t.isReceiver ? nRecv : nSend; // receivers: re-shared per interval (updateTraffic)
 
+    this.roundPk = new Float64Array(this.cores);
+    this.callPk = new Float64Array(this.cores);
+    for (let c = 0; c < this.cores; c++) {
+      this.roundPk[c] = Math.min(prof.netdevBudgetPackets, prof.napiWeightPackets * Math.max(1, this.rxNapis(c)));
+      this.callPk[c] = prof.softirqMaxRestarts * this.roundPk[c];
+    }
     this.sigIn = new Float64Array(this.cores);
+    this.rInBefore = new Float64Array(this.allTraffic.length);
     this.secS = new Float64Array(this.cores);
     this.secR = new Float64Array(this.cores);
     this.secHave = new Uint8Array(this.cores);
@@ -290,7 +310,7 @@ export class HostKernel {
     this.chargeRate = new Float64Array(this.nContainers);
     this.ownerFrac = new Float64Array(this.cores * this.nContainers);
     this.txFrac = new Float64Array(this.cores);
-    this.ownerNs = new Float64Array(this.nContainers);
+    this.coreBh = new Float64Array(this.cores);
     // The scheduler tick of each core, at a random phase.
     this.tickNs = 1e9 / prof.timerTickHz;
     this.tickPhaseNs = new Float64Array(this.cores);
@@ -355,13 +375,14 @@ export class HostKernel {
     while (this.nowNs < targetNs - 1e-6 && this.nowNs < hardEndNs - 1e-6) {
       if (this.solvedAtNs !== this.nowNs) {
         this.solve();
-        this.pendingDt = this.nextEventDt();
+        this.nextEventDt();
         this.solvedAtNs = this.nowNs;
       }
       let dt = this.pendingDt;
       if (!(dt > 0.5)) dt = 0.5; // floating-point guard: never stall
       if (this.nowNs + dt > hardEndNs) dt = hardEndNs - this.nowNs;
-      this.advance(dt);
+      this.stepNs = dt;
+      this.advance();
       this.nowNs += dt;
       this.handleEvents();
       this.events++;
@@ -379,15 +400,22 @@ export class HostKernel {
     for (let pass = 0; pass < 4; pass++) {
       // Fixed point on each core's interrupt-mode softirq fraction: it sets the tasks' shares, which set what
       // arrives (a window-limited reader paces its peer) and so the softirq fraction. Secant iteration.
-      for (const c of this.activeCores) {
+      for (let a = 0; a < this.activeCores.length; a++) {
+        const c = this.activeCores[a];
         sIn[c] = Math.min(1, this.sigmaDemand(c));
         this.secHave[c] = 0;
       }
+      // When the allocation cannot feed back into the softirq demand, the first iteration's allocation is only
+      // needed if that iteration is also the last: skip it and redo the iteration exactly if so.
+      for (let k = 0; k < this.allTraffic.length; k++) this.allTraffic[k].levelsChanged();
+      const lite = this.demandIgnoresShares();
+      if (lite) for (let k = 0; k < this.allTraffic.length; k++) this.rInBefore[k] = this.allTraffic[k].rIn;
       for (let it = 0; it < 16; it++) {
-        for (const c of this.activeCores) this.allocateCore(c);
+        if (!(lite && it === 0)) for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
         this.updateTraffic();
         let done = true;
-        for (const c of this.activeCores) {
+        for (let a = 0; a < this.activeCores.length; a++) {
+          const c = this.activeCores[a];
           if (this.poll[c] || this.epCtx[c] !== NONE) continue;
           const out = Math.min(1, this.sigmaDemand(c));
           const r = out - sIn[c];
@@ -400,11 +428,34 @@ export class HostKernel {
           this.secHave[c] = 1;
           sIn[c] = next < 0 ? 0 : next > 1 ? 1 : next;
         }
-        if (done) break;
+        if (done) {
+          if (lite && it === 0) {
+            // Converged at once: the same iteration with its allocation (rIn back as it was: it sets the GRO batch).
+            for (let k = 0; k < this.allTraffic.length; k++) this.allTraffic[k].rIn = this.rInBefore[k];
+            for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
+            this.updateTraffic();
+            for (let a = 0; a < this.activeCores.length; a++) this.sigmaDemand(this.activeCores[a]);
+          }
+          break;
+        }
       }
       if (!this.transitions()) break;
     }
     this.finishRates();
+  }
+
+  /**
+   * Whether no softirq demand depends on the tasks' shares: every neighbour is a receiver and every core is in
+   * interrupt mode (rings served as packets come). Then a receiver's ring, GRO and stack rates, hence sigmaDemand,
+   * do not depend on the allocation; only what its reader takes from the socket does.
+   */
+  private demandIgnoresShares(): boolean {
+    for (let k = 0; k < this.allTraffic.length; k++) if (!this.allTraffic[k].isReceiver) return false;
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
+      if (this.poll[c] || this.epCtx[c] !== NONE) return false;
+    }
+    return true;
   }
 
   /** Softirq work the traffic now asks of core `c` (ns/ns) in interrupt mode, hard interrupts included. */
@@ -424,7 +475,7 @@ export class HostKernel {
     }
     this.dFixed[c] = d;
     // One interrupt per moderation interval (or per packet at low rates).
-    const hard = pk > 0 ? this.prof.hardIrqNsPerInterrupt * Math.min(1 / this.moderationNs, pk) : 0;
+    const hard = pk > 0 ? this.hardIrqNs * Math.min(1 / this.moderationNs, pk) : 0;
     return d + r + hard;
   }
 
@@ -456,7 +507,7 @@ export class HostKernel {
     this.capTask[c] = cap;
     // Before 4.9 every local_bh_enable() with NET_RX pending runs do_softirq in the caller's context: a network
     // application on the NIC core (socket locks in each send/recv call) runs the pending softirq too.
-    const bhSoftirq = ksoftirqdRunnable && !prof.softirqDeferToKsoftirqdWhilePending;
+    const bhSoftirq = ksoftirqdRunnable && !this.deferWhilePending;
     // Fair share: ksoftirqd (root cgroup) and the docker group entity at the top, containers inside the group
     // (or everybody at the top with a flat hierarchy). Equal weights (nice 0 = cpu.shares 1024) everywhere.
     const here = this.onCore[c];
@@ -574,12 +625,12 @@ export class HostKernel {
    * napi_weight = 64), and netdev_budget bounds the round only with 5+ active NAPIs.
    */
   roundPackets(c: number): number {
-    return Math.min(this.prof.netdevBudgetPackets, this.prof.napiWeightPackets * Math.max(1, this.rxNapis(c)));
+    return this.roundPk[c];
   }
 
   /** The most packets one __do_softirq call polls: MAX_SOFTIRQ_RESTART rounds. */
   callPacketLimit(c: number): number {
-    return this.prof.softirqMaxRestarts * this.roundPackets(c);
+    return this.callPk[c];
   }
 
   /** Packets one interrupt finds on core `c` in interrupt mode (one per moderation interval, or per packet). */
@@ -604,7 +655,7 @@ export class HostKernel {
   /** A blocked reader on core `c` is woken by this core's receive softirq (so it sets need_resched). */
   private wakesBlockedReader(c: number): boolean {
     // Before 4.9 a reader on a polling NIC core is kept busy in do_softirq at local_bh_enable, not asleep.
-    if (this.poll[c] && !this.prof.softirqDeferToKsoftirqdWhilePending) return false;
+    if (this.poll[c] && !this.deferWhilePending) return false;
     const recv = this.nicRecv[c];
     for (let k = 0; k < recv.length; k++) {
       const t = recv[k];
@@ -676,7 +727,7 @@ export class HostKernel {
       const t = all[k];
       const n = t.nicCore;
       let svc = Infinity;
-      let ppp = this.prof.napiWeightPackets;
+      let ppp = this.napiWeight;
       if (t.isReceiver) {
         const nr = this.nicRecv[n].length;
         if (this.epCtx[n] !== NONE) svc = Math.max(0, 1 - this.dFixed[n]) / nr;
@@ -745,7 +796,7 @@ export class HostKernel {
     }
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
-      if (t.kind !== 'tcp-receiver') continue;
+      if (!t.isTcpReceiver) continue;
       if ((t.rRingDrop > 0 || t.dropping) && t.onLoss(now)) changed = true;
     }
     return changed;
@@ -789,11 +840,19 @@ export class HostKernel {
   /** Idle shares, charge rates and owner fractions for the interval (after the rates are final). */
   private finishRates(): void {
     const nC = this.nContainers;
-    for (let k = 0; k < this.ownerFrac.length; k++) this.ownerFrac[k] = 0;
+    const own = this.ownerFrac;
+    const share = this.share;
+    const bhOf = this.bh;
+    const active = this.activeCores;
+    const iron = this.ironSwitch;
+    const irqAcct = this.irqTimeAccounting;
+    for (let k = 0; k < own.length; k++) own[k] = 0;
     for (let c = 0; c < this.cores; c++) this.txFrac[c] = 0;
-    this.anyRamp = false;
-    for (const c of this.activeCores) {
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
+      // Who owns the softirq work on the core.
       const list = this.coreTraffic[c];
+      const base = c * nC;
       let tot = 0;
       let tx = 0;
       for (let k = 0; k < list.length; k++) {
@@ -804,72 +863,68 @@ export class HostKernel {
           w += t.sqApp;
           tx += t.sqApp;
         }
-        this.ownerFrac[c * nC + t.owner] += w;
+        own[base + t.owner] += w;
         tot += w;
       }
       if (tot > 0) {
-        for (let i = 0; i < nC; i++) this.ownerFrac[c * nC + i] /= tot;
+        for (let i = 0; i < nC; i++) own[base + i] /= tot;
         this.txFrac[c] = tx / tot;
-      } else if (list.length > 0) this.ownerFrac[c * nC + list[0].owner] = 1;
-    }
-    // Tasks' real use (a demand-limited application may use a little less than its share), idle.
-    for (const c of this.activeCores) {
+      } else if (list.length > 0) own[base + list[0].owner] = 1;
+      // Tasks' real use (a demand-limited application may use a little less than its share), idle.
+      const here = this.onCore[c];
       let used = 0;
-      const here = this.onCore[c];
-      for (let j = 0; j < here.length; j++) {
-        const i = here[j];
-        const t = this.traffic[i];
-        const u = t === null ? this.share[i] : t.appUse(this.share[i] - this.bh[i]);
-        this.share[i] = u;
-        used += u + this.bh[i];
-      }
-      this.idleShare[c] = Math.max(0, this.capTask[c] - this.kShare[c] - used);
-    }
-    // Runtime each container draws per ns (for the event at which it runs out).
-    const iron = this.ironSwitch;
-    const bhCharged = !iron && !this.prof.irqTimeAccounting;
-    for (let i = 0; i < nC; i++) this.chargeRate[i] = this.share[i] + (bhCharged ? this.bh[i] : 0);
-    for (const c of this.activeCores) {
-      this.multiRound[c] = this.poll[c] || this.epCtx[c] !== NONE ? 0 : this.nonFinalFraction(c);
-      this.jiffyRate[c] = this.softirqJiffies === 1 ? (this.sigma[c] * this.multiRound[c]) / this.tickNs : 0;
-    }
-    for (const c of this.activeCores) {
-      const sig = this.sigma[c];
-      let bh = 0;
-      const on = this.onCore[c];
-      for (let j = 0; j < on.length; j++) bh += this.bh[on[j]];
-      if (sig <= 0 && this.kShare[c] <= 0 && bh <= 0) continue;
-      if (iron) {
-        const total = sig + this.kShare[c] + bh;
-        for (let i = 0; i < nC; i++) this.chargeRate[i] += total * this.ownerFrac[c * nC + i];
-      } else if (this.prof.irqTimeAccounting) {
-        continue; // irq time is not task time: the interrupted task's runtime is not charged
-      } else if (this.epCtx[c] !== NONE) {
-        if (this.epCtx[c] >= 0) this.chargeRate[this.epCtx[c]] += 1;
-      } else if (this.capTask[c] > 0) {
-        const here = this.onCore[c];
-        for (let j = 0; j < here.length; j++) this.chargeRate[here[j]] += (sig * this.share[here[j]]) / this.capTask[c];
-      }
-    }
-    // ksoftirqd's vruntime against the docker group's: each advances by the time it runs (softirq at irq exit
-    // on a docker task is that task's runtime unless IRQ time is accounted apart; episodes: accrueLag).
-    for (const c of this.activeCores) {
-      const here = this.onCore[c];
+      let bhSum = 0;
       let tasks = 0;
       let d = 0;
       for (let j = 0; j < here.length; j++) {
-        tasks += this.share[here[j]];
-        d += this.share[here[j]] + this.bh[here[j]];
+        const i = here[j];
+        const t = this.traffic[i];
+        const u = t === null ? share[i] : t.appUse(share[i] - bhOf[i]);
+        share[i] = u;
+        used += u + bhOf[i];
+        bhSum += bhOf[i];
+        tasks += u;
+        d += u + bhOf[i];
       }
-      if (!this.prof.irqTimeAccounting && this.epCtx[c] === NONE && this.capTask[c] > 0) d += (this.sigma[c] * tasks) / this.capTask[c];
+      this.idleShare[c] = Math.max(0, this.capTask[c] - this.kShare[c] - used);
+      this.coreBh[c] = bhSum;
+      const mr = this.poll[c] || this.epCtx[c] !== NONE ? 0 : this.nonFinalFraction(c);
+      this.multiRound[c] = mr;
+      this.jiffyRate[c] = this.softirqJiffies === 1 ? (this.sigma[c] * mr) / this.tickNs : 0;
+      // ksoftirqd's vruntime against the docker group's: each advances by the time it runs (softirq at irq exit
+      // on a docker task is that task's runtime unless IRQ time is accounted apart; episodes: accrueLag).
+      if (!irqAcct && this.epCtx[c] === NONE && this.capTask[c] > 0) d += (this.sigma[c] * tasks) / this.capTask[c];
       this.kvLeadRate[c] = this.kShare[c] - d;
     }
-    for (let k = 0; k < this.allTraffic.length; k++) if (this.allTraffic[k].ramping()) this.anyRamp = true;
+    // Runtime each container draws per ns (for the event at which it runs out).
+    const bhCharged = !iron && !irqAcct;
+    for (let i = 0; i < nC; i++) this.chargeRate[i] = share[i] + (bhCharged ? bhOf[i] : 0);
+    // irq time is not task time under IRQ time accounting: the interrupted task's runtime is not charged.
+    if (iron || !irqAcct)
+      for (let a = 0; a < active.length; a++) {
+        const c = active[a];
+        const sig = this.sigma[c];
+        const bh = this.coreBh[c];
+        if (sig <= 0 && this.kShare[c] <= 0 && bh <= 0) continue;
+        if (iron) {
+          const total = sig + this.kShare[c] + bh;
+          for (let i = 0; i < nC; i++) this.chargeRate[i] += total * own[c * nC + i];
+        } else if (this.epCtx[c] !== NONE) {
+          if (this.epCtx[c] >= 0) this.chargeRate[this.epCtx[c]] += 1;
+        } else if (this.capTask[c] > 0) {
+          const here = this.onCore[c];
+          for (let j = 0; j < here.length; j++) this.chargeRate[here[j]] += (sig * share[here[j]]) / this.capTask[c];
+        }
+      }
+    let ramp = false;
+    for (let k = 0; k < this.allTraffic.length; k++) if (this.allTraffic[k].ramping()) ramp = true;
+    this.anyRamp = ramp;
   }
 
   // ---- Events ---------------------------------------------------------------------------------------
 
-  private nextEventDt(): number {
+  /** Time to the next event, into pendingDt (a field: a double returned from a call is boxed on the heap). */
+  private nextEventDt(): void {
     const now = this.nowNs;
     let dt = Infinity;
     for (let i = 0; i < this.nContainers; i++) {
@@ -882,7 +937,8 @@ export class HostKernel {
       }
     }
     dt = Math.min(dt, this.policy.nextEventNs() - now, this.nextJitterNs - now, this.nextBucketNs - now);
-    for (const c of this.activeCores) {
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
       if (this.epCtx[c] !== NONE) {
         dt = Math.min(dt, this.epEndNs[c] - now);
         let pk = 0;
@@ -898,16 +954,18 @@ export class HostKernel {
     for (let i = 0; i < this.nContainers; i++) if (this.lagRate[i] > 0) dt = Math.min(dt, this.lagNs[i] / this.lagRate[i]);
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
-      dt = Math.min(dt, t.nextThresholdNs());
-      if (t.rRingDrop > 0 && t.kind === 'tcp-receiver') dt = Math.min(dt, t.lastCutNs + t.rttNs() - now);
+      t.updateThreshold();
+      dt = Math.min(dt, t.thresholdNs);
+      if (t.rRingDrop > 0 && t.isTcpReceiver) dt = Math.min(dt, t.lastCutNs + t.rttNs() - now);
     }
     if (this.anyRamp) dt = Math.min(dt, this.maxAdvanceNs);
     if (this.gridNs > 0) dt = Math.min(dt, (Math.floor(now / this.gridNs + 1e-9) + 1) * this.gridNs - now);
-    return dt;
+    this.pendingDt = dt;
   }
 
-  /** Integrate every rate over `dt`. */
-  private advance(dt: number): void {
+  /** Integrate every rate over stepNs (a field, like the inputs of Traffic.updateRates: no boxed argument). */
+  private advance(): void {
+    const dt = this.stepNs;
     const cat = this.coreCatNs;
     const now = this.nowNs + dt;
     for (let c = 0; c < this.cores; c++) {
@@ -937,7 +995,7 @@ export class HostKernel {
       if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], this.bh[here[j]] * dt, now);
       if (sig > 0) {
         if (this.epCtx[c] >= 0) this.episodeNs[this.epCtx[c]] += sig;
-        if (this.epCtx[c] >= 0 && !this.prof.irqTimeAccounting) this.accrueLag(c, this.epCtx[c], sig);
+        if (this.epCtx[c] >= 0 && !this.irqTimeAccounting) this.accrueLag(c, this.epCtx[c], sig);
         if (this.epCtx[c] !== NONE) this.pay(c, this.epCtx[c], sig, now);
         else if (this.capTask[c] > 0) {
           for (let j = 0; j < here.length; j++) this.pay(c, here[j], (sig * this.share[here[j]]) / this.capTask[c], now);
@@ -964,8 +1022,9 @@ export class HostKernel {
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
       const ramp = t.ramping();
-      t.advance(dt);
-      if (ramp) t.grow(dt);
+      t.stepNs = dt;
+      t.advanceStep();
+      if (ramp) t.growStep();
     }
   }
 
@@ -1003,11 +1062,8 @@ export class HostKernel {
   private pay(c: number, ctx: number, ns: number, now: number): void {
     if (ns <= 0) return;
     // CONFIG_IRQ_TIME_ACCOUNTING: softirq time at irq exit is irq time, not the interrupted task's runtime.
-    if (this.prof.irqTimeAccounting && ctx >= 0) ctx = IDLE;
-    const nC = this.nContainers;
-    const owners = this.ownerNs;
-    for (let i = 0; i < nC; i++) owners[i] = ns * this.ownerFrac[c * nC + i];
-    this.policy.onSoftirq(c, ctx, ns, owners, now);
+    if (this.irqTimeAccounting && ctx >= 0) ctx = IDLE;
+    this.policy.onSoftirq(c, ctx, ns, this.ownerFrac, c * this.nContainers, now);
   }
 
   /** Timed events due at the current instant. */
@@ -1017,7 +1073,8 @@ export class HostKernel {
     for (let i = 0; i < this.nContainers; i++) this.groups[i].tick(now + tiny);
     this.policy.onTick(now + tiny);
     for (let i = 0; i < this.nContainers; i++) this.groups[i].throttleIfSpent(this.homeCpu[i], now);
-    for (const c of this.activeCores) {
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
       let swallowed = false;
       if (this.epCtx[c] !== NONE && (now >= this.epEndNs[c] - tiny || this.epPkLeft[c] <= 1e-6)) {
         // Budget or jiffy deadline spent with work left: wakeup_softirqd; NAPI stays scheduled.
@@ -1031,7 +1088,7 @@ export class HostKernel {
         // deadline, or after one round when need_resched is set.
         if (this.poll[c]) {
           const resched = this.topTick(c, now) || this.groupTick(c);
-          if (this.epCtx[c] === NONE && !swallowed && !this.prof.softirqDeferToKsoftirqdWhilePending) {
+          if (this.epCtx[c] === NONE && !swallowed && !this.deferWhilePending) {
             const rounds = this.episodeRounds(c, resched ? 1 : this.prof.softirqMaxRestarts);
             if (rounds === 1) this.tickEpisodes.oneRound++;
             else this.tickEpisodes.full++;

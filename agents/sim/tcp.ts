@@ -4,8 +4,17 @@
 
 /** Segments merged per GRO super-packet when `packetsInPoll` packets of `flows` interleaved flows arrive in one poll. */
 export function groBatch(packetsInPoll: number, flows: number, maxSegments: number, interleavePenalty: number): number {
-  const perFlow = packetsInPoll / (flows * (1 + interleavePenalty * (flows - 1)));
-  return Math.max(1, Math.min(maxSegments, perFlow));
+  return groBatchOf(packetsInPoll, groFlowDivisor(flows, interleavePenalty), maxSegments);
+}
+
+/** Packets of a poll per GRO flow slot: flows, widened by the interleaving penalty. */
+export function groFlowDivisor(flows: number, interleavePenalty: number): number {
+  return flows * (1 + interleavePenalty * (flows - 1));
+}
+
+/** groBatch with the flows' divisor computed once (groFlowDivisor). */
+export function groBatchOf(packetsInPoll: number, divisor: number, maxSegments: number): number {
+  return Math.max(1, Math.min(maxSegments, packetsInPoll / divisor));
 }
 
 /**

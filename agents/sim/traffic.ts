@@ -2,12 +2,12 @@
 // its qdisc, its TCP state, and the CPU work each of these creates in softirq or in the application's own
 // system calls. Between two events of the engine (host-kernel.ts) every rate here is constant; the engine
 // asks for the rates (`update`), advances the levels (`advance`) and asks when a level next crosses a
-// threshold (`nextThresholdNs`: ring empty/full, socket empty/full, send queue empty/full).
+// threshold (`updateThreshold`: ring empty/full, socket empty/full, send queue empty/full).
 // Every packet is offered, then delivered, dropped with a reason, or still queued (see `queued`).
 import type { WorkloadKind } from '../../workloads/catalog.ts';
 import type { AccountingPolicy } from './accounting.ts';
 import type { HostProfile } from './profile.ts';
-import { groBatch, superPacketStackNs } from './tcp.ts';
+import { groBatch, groBatchOf, groFlowDivisor, superPacketStackNs } from './tcp.ts';
 
 export const DROP_REASONS = ['socket_buffer', 'nic_throttled', 'ebpf_throttled', 'qdisc', 'ring'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -29,25 +29,29 @@ export interface TrafficParams {
 
 export class Traffic {
   readonly kind: WorkloadKind;
-  readonly owner: number;
-  readonly appCore: number;
-  readonly nicCore: number;
-  readonly isReceiver: boolean;
-  readonly isTcp: boolean;
-  readonly flows: number;
-  readonly payloadBytes: number;
-  readonly wireBytesPerPacket: number;
+  readonly owner: number = 0;
+  readonly appCore: number = 0;
+  readonly nicCore: number = 0;
+  readonly isReceiver: boolean = false;
+  readonly isTcp: boolean = false;
+  // The kind as flags: the hot paths test these instead of comparing strings.
+  readonly isTcpReceiver: boolean = false;
+  readonly isUdpSender: boolean = false;
+  readonly isTcpSender: boolean = false;
+  readonly flows: number = 0;
+  readonly payloadBytes: number = 0;
+  readonly wireBytesPerPacket: number = 0;
   /** Packets per ns the link carries at most for this neighbour (its share is set by the engine). */
   linePpns = 0;
   /** Packets per ns of the whole link in this neighbour's direction (a lone sender gets all of it). */
-  readonly linkPpns: number;
+  readonly linkPpns: number = 0;
   // ---- Receiver state ----
   ring = 0;
   /** Socket receive queue: datagrams (UDP) or MSS segments (TCP) not yet read. */
   socket = 0;
-  readonly socketCap: number;
+  readonly socketCap: number = 0;
   /** The peer's offered rate limit (packets/ns): iperf3 -b, the peer's own CPU (UDP), the link. */
-  readonly peerCapPpns: number;
+  readonly peerCapPpns: number = 0;
   /** TCP peer: congestion-controlled sending rate (packets/ns), cut on loss, grown per RTT. */
   tcpRatePpns = 0;
   lastCutNs = -Infinity;
@@ -60,24 +64,42 @@ export class Traffic {
   private rDeficit = 0;
   ringCap = 0;
   // ---- Sender state ----
-  readonly htbPpns: number; // Infinity without a rate limit
+  readonly htbPpns: number = 0; // Infinity without a rate limit
   /** TCP sender: bytes written by the application, not yet transmitted. */
   sendQueueBytes = 0;
-  readonly sndbufBytes: number;
+  readonly sndbufBytes: number = 0;
   // ---- Jitter (redrawn by the engine every arrivalJitterIntervalUs) ----
   arrivalJitter = 1;
   /** Softirq (kernel path) cost factor and the application's own cost factor: separate code, separate draws. */
   costJitter = 1;
   appJitter = 1;
   // ---- Costs (ns) ----
-  private readonly cApp: number; // per packet (receivers, UDP sender queued), per byte (TCP sender copy)
-  private readonly cDirect: number; // UDP sender: syscall + driver per packet
-  private readonly cDeq: number; // HTB dequeue + driver per packet, in NET_TX softirq
-  private readonly cCompl: number; // TX completion per skb
-  private readonly cTsoPerByte: number; // TCP transmit per byte (TSO super-segment cost / size)
-  private readonly cAckRx: number; // TCP sender: per ACK received
-  private readonly ackBytes: number; // TCP sender: payload bytes per ACK from the sink (GRO batch)
-  private readonly tsoBytes: number;
+  private readonly cApp: number = 0; // per packet (receivers, UDP sender queued), per byte (TCP sender copy)
+  private readonly cDirect: number = 0; // UDP sender: syscall + driver per packet
+  private readonly cDeq: number = 0; // HTB dequeue + driver per packet, in NET_TX softirq
+  private readonly cCompl: number = 0; // TX completion per skb
+  private readonly cTsoPerByte: number = 0; // TCP transmit per byte (TSO super-segment cost / size)
+  private readonly cAckRx: number = 0; // TCP sender: per ACK received
+  private readonly ackBytes: number = 0; // TCP sender: payload bytes per ACK from the sink (GRO batch)
+  private readonly tsoBytes: number = 0;
+  // Receive-path constants (profile sums, read at every rate update): same operands in the same order as the
+  // formulas they stand for, so the results are the same to the bit.
+  private readonly cRxDrop: number = 0; // eBPF drop after the driver, + accounting
+  private readonly cRxUdp: number = 0; // driver + UDP stack, + accounting
+  private readonly cRxTcpDriver: number = 0; // driver + GRO, + accounting
+  private readonly cAckTx: number = 0; // an ACK sent + its TX completion
+  private readonly groDivisor: number = 0; // groFlowDivisor(flows, interleave penalty)
+  private readonly napiWeight: number = 0;
+  private readonly groMaxSegments: number = 0;
+  private readonly ackEverySegments: number = 0;
+  private readonly backlogInReader: boolean = false;
+  // The last rxCost inputs and results: a secant iteration often asks again with the same inputs.
+  private memoPpp = -1;
+  private memoJitter = 0;
+  private memoQueued = false;
+  private memoDrop = false;
+  private memoCost = 0;
+  private memoBacklog = 0;
   // ---- Rates of the current interval (per ns), set by update() ----
   rArrive = 0; // offered by the peer (receivers) / sent by the application (senders)
   rNicDrop = 0;
@@ -102,7 +124,7 @@ export class Traffic {
   windowBurst = false;
   private lastArrivalPpns = 0;
   /** Free space (segments) a closed window needs before __tcp_select_window returns non-zero. */
-  readonly reopenSegments: number;
+  readonly reopenSegments: number = 0;
   dropping = false; // NIC/eBPF drops for this owner (IRON / eBPF enforcement)
   /** Softirq work this neighbour creates, ns per ns, on its NIC core (NET_RX) and on its app core (NET_TX). */
   sqNic = 0;
@@ -117,7 +139,7 @@ export class Traffic {
   goodputBytes = 0;
   retransmits = 0;
   readonly dropped = new Float64Array(DROP_REASONS.length);
-  private readonly rwndSegments: number;
+  private readonly rwndSegments: number = 0;
   /**
    * TCP receiver, ns per segment of tcp_rcv_established + ACK that the reader runs in its own context (socket
    * backlog processed at release_sock) instead of softirq: non-zero while the reader owns the socket.
@@ -127,6 +149,14 @@ export class Traffic {
   inAppShare = 0;
   inRingSvcNs = 0;
   inPacketsPerPoll = 0;
+  /** Set by updateThreshold. */
+  thresholdNs = 0;
+  /** The interval advanceStep and growStep integrate over (ns). */
+  stepNs = 0;
+  /** The receive side (updateReceiveSide) is up to date for these inputs in this solve pass. */
+  private receiveFresh = false;
+  private receiveSvcAt = 0;
+  private receivePppAt = 0;
 
   constructor(
     p: TrafficParams,
@@ -140,6 +170,9 @@ export class Traffic {
     this.flows = p.flows;
     this.isReceiver = p.kind.endsWith('-receiver');
     this.isTcp = p.kind.startsWith('tcp');
+    this.isTcpReceiver = p.kind === 'tcp-receiver';
+    this.isUdpSender = p.kind === 'udp-sender';
+    this.isTcpSender = p.kind === 'tcp-sender';
     if (!this.isTcp) {
       this.payloadBytes = Math.min(p.messageBytes, prof.mtuBytes - 28);
       this.wireBytesPerPacket = this.payloadBytes + 28 + 14 + prof.wireOverheadBytesPerFrame;
@@ -176,6 +209,15 @@ export class Traffic {
     this.cDeq = prof.htbDequeueNsPerPacket + prof.driverTxNsPerPacket + prof.htbWatchdogNsPerWakeup / ppw + acct + peerRx;
     this.cTsoPerByte = prof.tcpTxNsPerTsoSegment / prof.tcpTsoMaxBytes + (prof.vethPeerRxNsPerByte ?? 0);
     this.cAckRx = prof.tcpAckRxNsPerPacket + acct;
+    this.cRxDrop = prof.ebpfDropNsPerPacket + acct;
+    this.cRxUdp = prof.driverRxNsPerPacket + prof.udpRxStackNsPerPacket + acct;
+    this.cRxTcpDriver = prof.driverRxNsPerPacket + prof.tcpRxGroNsPerPacket + acct;
+    this.cAckTx = prof.tcpAckTxNsPerPacket + prof.txCompletionNsPerPacket;
+    this.groDivisor = groFlowDivisor(p.flows, prof.groFlowInterleavePenalty);
+    this.napiWeight = prof.napiWeightPackets;
+    this.groMaxSegments = prof.groMaxSegments;
+    this.ackEverySegments = prof.tcpAckEverySegments;
+    this.backlogInReader = prof.tcpBacklogInReaderContext;
     // The sink across the link coalesces our segments with GRO and ACKs each super-packet.
     this.ackBytes =
       prof.tcpMssBytes *
@@ -202,41 +244,55 @@ export class Traffic {
    * context at release_sock; only the driver, GRO and IP/TCP demultiplexing stay in softirq.
    */
   private setRxCost(): void {
-    this.ringCostNs = this.rxCostNs(this.inPacketsPerPoll);
+    const ppp = this.inPacketsPerPoll;
+    const drop = this.policy.dropAfterDriver(this.owner);
+    const queued = this.socket > EPS;
+    if (ppp === this.memoPpp && this.costJitter === this.memoJitter && queued === this.memoQueued && drop === this.memoDrop) {
+      this.ringCostNs = this.memoCost;
+      this.cBacklog = this.memoBacklog;
+      return;
+    }
+    this.rxCost(drop, queued);
+    this.memoPpp = ppp;
+    this.memoJitter = this.costJitter;
+    this.memoQueued = queued;
+    this.memoDrop = drop;
+    this.memoCost = this.ringCostNs;
+    this.memoBacklog = this.cBacklog;
   }
 
-  private rxCostNs(packetsPerPoll: number): number {
+  /** Sets ringCostNs and cBacklog for inPacketsPerPoll (what one poll finds), the drop flag and whether data is queued. */
+  private rxCost(drop: boolean, queued: boolean): void {
+    const packetsPerPoll = this.inPacketsPerPoll;
     this.cBacklog = 0;
-    const p = this.prof;
-    const acct = this.policy.overheadNsPerPacket;
-    if (this.policy.dropAfterDriver(this.owner)) return (p.ebpfDropNsPerPacket + acct) * this.costJitter;
-    if (!this.isTcp) return (p.driverRxNsPerPacket + p.udpRxStackNsPerPacket + acct) * this.costJitter;
+    if (drop) {
+      this.ringCostNs = this.cRxDrop * this.costJitter;
+      return;
+    }
+    if (!this.isTcp) {
+      this.ringCostNs = this.cRxUdp * this.costJitter;
+      return;
+    }
     // GRO merges what one poll finds of each flow; each super-packet goes up the stack once (a + b x segments)
     // and is ACKed (a GRO skb of >= 2 MSS triggers an immediate ACK; single segments are ACKed every second one).
-    const batch = groBatch(Math.min(packetsPerPoll, p.napiWeightPackets), this.flows, p.groMaxSegments, p.groFlowInterleavePenalty);
-    const perAck = p.tcpAckTxNsPerPacket + p.txCompletionNsPerPacket;
-    const stack = superPacketStackNs(p, batch) / batch;
-    const tcpLayer = (stack + perAck / Math.max(batch, p.tcpAckEverySegments)) * this.costJitter;
-    const driver = (p.driverRxNsPerPacket + p.tcpRxGroNsPerPacket + acct) * this.costJitter;
-    if (p.tcpBacklogInReaderContext && this.kind === 'tcp-receiver' && this.socket > EPS) {
+    const batch = groBatchOf(Math.min(packetsPerPoll, this.napiWeight), this.groDivisor, this.groMaxSegments);
+    const stack = superPacketStackNs(this.prof, batch) / batch;
+    const tcpLayer = (stack + this.cAckTx / Math.max(batch, this.ackEverySegments)) * this.costJitter;
+    const driver = this.cRxTcpDriver * this.costJitter;
+    if (this.backlogInReader && this.isTcpReceiver && queued) {
       this.cBacklog = tcpLayer;
-      return driver;
+      this.ringCostNs = driver;
+      return;
     }
-    return driver + tcpLayer;
+    this.ringCostNs = driver + tcpLayer;
   }
 
   /** The application's own work per system call (ns): one datagram, or one message for TCP. */
   syscallNs(messageBytes: number): number {
     const p = this.prof;
-    switch (this.kind) {
-      case 'udp-receiver':
-      case 'udp-sender':
-        return this.cApp;
-      case 'tcp-receiver':
-        return (this.cApp / p.tcpMssBytes) * messageBytes;
-      default:
-        return this.cApp * messageBytes;
-    }
+    if (this.isTcpReceiver) return (this.cApp / p.tcpMssBytes) * messageBytes;
+    if (this.isTcpSender) return this.cApp * messageBytes;
+    return this.cApp;
   }
 
   /**
@@ -280,15 +336,9 @@ export class Traffic {
   /** The application's demand for CPU (fraction of its core): Infinity when it is CPU-bound. */
   appDemand(): number {
     const j = this.appJitter;
-    switch (this.kind) {
-      case 'udp-receiver':
-      case 'tcp-receiver':
-        return this.socket > EPS ? Infinity : this.rSockIn * this.cApp * j;
-      case 'udp-sender':
-        return this.htbPpns < Infinity ? this.htbPpns * this.cApp * j : this.linePpns * this.cDirect * j;
-      default:
-        return this.sendQueueBytes >= this.sndbufBytes - EPS ? this.linePpns * this.payloadBytes * this.cApp * j : Infinity;
-    }
+    if (this.isReceiver) return this.socket > EPS ? Infinity : this.rSockIn * this.cApp * j;
+    if (this.isUdpSender) return this.htbPpns < Infinity ? this.htbPpns * this.cApp * j : this.linePpns * this.cDirect * j;
+    return this.sendQueueBytes >= this.sndbufBytes - EPS ? this.linePpns * this.payloadBytes * this.cApp * j : Infinity;
   }
 
   /**
@@ -300,7 +350,16 @@ export class Traffic {
     this.inAppShare = appShare;
     this.inRingSvcNs = ringSvcNs;
     this.inPacketsPerPoll = packetsPerPoll;
+    this.levelsChanged();
     this.updateRates();
+  }
+
+  /**
+   * The levels, jitter, TCP rate or enforcement state may have changed since the last updateRates (the engine
+   * calls this once per solve pass): the receive side is recomputed at the next call even for the same inputs.
+   */
+  levelsChanged(): void {
+    this.receiveFresh = false;
   }
 
   /**
@@ -310,50 +369,27 @@ export class Traffic {
   updateRates(): void {
     const appShare = this.inAppShare;
     const ringSvcNs = this.inRingSvcNs;
+    if (this.isReceiver) {
+      // The receive side depends on the ring's service and the poll size, not on the reader's share: within one
+      // solve pass, the same inputs give the same rates, so only the reader's side is recomputed.
+      if (!this.receiveFresh || ringSvcNs !== this.receiveSvcAt || this.inPacketsPerPoll !== this.receivePppAt) {
+        this.updateReceiveSide();
+        this.receiveFresh = true;
+        this.receiveSvcAt = ringSvcNs;
+        this.receivePppAt = this.inPacketsPerPoll;
+      }
+      const appPpns = appShare / (this.cApp * this.appJitter + this.cBacklog);
+      this.rSockDrop = 0;
+      this.rApp = this.socket <= EPS && appPpns >= this.rSockIn ? this.rSockIn : appPpns;
+      if (!this.isTcp && this.socket >= this.socketCap - EPS && this.rSockIn > this.rApp) this.rSockDrop = this.rSockIn - this.rApp;
+      return;
+    }
     this.sqNic = this.sqApp = this.sqPackets = 0;
     this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rSockDrop = this.rApp = this.rWire = 0;
     this.qNet = 0;
     const j = this.costJitter;
     const ja = this.appJitter;
-    if (this.isReceiver) {
-      this.setRxCost();
-      const c = this.ringCostNs;
-      const cApp = this.cApp * ja + this.cBacklog;
-      const appPpns = appShare / cApp;
-      let A: number;
-      if (this.isTcp) {
-        A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, appLimitOf(this));
-      } else A = this.peerCapPpns * this.arrivalJitter;
-      if (this.isTcp) {
-        this.windowState();
-        // Zero window: the peer is silent (its deficit grows). After the window update it sends as fast as its
-        // congestion window and iperf3 let it (the line while iperf3 catches up), not at the reader's pace.
-        if (this.windowClosed) A = 0;
-      }
-      this.windowLimited = this.windowClosed || this.windowBurst;
-      this.rArrive = A;
-      if (this.isTcp) {
-        this.rDeficit = this.peerCapPpns - A;
-        if (this.peerDeficit <= EPS && this.rDeficit < 0) this.rDeficit = 0;
-      }
-      this.dropping = this.policy.dropAtNic(this.owner) || this.policy.dropAfterDriver(this.owner);
-      if (this.policy.dropAtNic(this.owner)) this.rNicDrop = A;
-      else this.rIn = A;
-      if (ringSvcNs === Infinity) this.rServe = this.rIn;
-      else {
-        const cap = ringSvcNs / c;
-        this.rServe = this.ring <= EPS && cap >= this.rIn ? this.rIn : cap;
-      }
-      if (this.ring >= this.ringCap - EPS && this.rIn > this.rServe) this.rRingDrop = this.rIn - this.rServe;
-      if (this.policy.dropAfterDriver(this.owner)) this.rEbpfDrop = this.rServe;
-      else this.rSockIn = this.rServe;
-      this.rApp = this.socket <= EPS && appPpns >= this.rSockIn ? this.rSockIn : appPpns;
-      if (!this.isTcp && this.socket >= this.socketCap - EPS && this.rSockIn > this.rApp) this.rSockDrop = this.rSockIn - this.rApp;
-      this.sqNic = this.rServe * c;
-      this.sqPackets = this.rServe;
-      return;
-    }
-    if (this.kind === 'udp-sender') {
+    if (this.isUdpSender) {
       const need = this.htbPpns * this.cApp * ja;
       let sent: number;
       if (this.htbPpns < Infinity && appShare >= need * (1 - 1e-9)) {
@@ -397,27 +433,64 @@ export class Traffic {
     this.sqPackets = acks + skbs;
   }
 
+  /** A receiver's rates up to its socket (all but what its reader takes), for ring service inRingSvcNs. */
+  private updateReceiveSide(): void {
+    const ringSvcNs = this.inRingSvcNs;
+    this.sqNic = this.sqApp = this.sqPackets = 0;
+    this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rWire = 0;
+    this.qNet = 0;
+    this.setRxCost();
+    const c = this.ringCostNs;
+    let A: number;
+    if (this.isTcp) {
+      A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, appLimitOf(this));
+    } else A = this.peerCapPpns * this.arrivalJitter;
+    if (this.isTcp) {
+      this.windowState();
+      // Zero window: the peer is silent (its deficit grows). After the window update it sends as fast as its
+      // congestion window and iperf3 let it (the line while iperf3 catches up), not at the reader's pace.
+      if (this.windowClosed) A = 0;
+    }
+    this.windowLimited = this.windowClosed || this.windowBurst;
+    this.rArrive = A;
+    if (this.isTcp) {
+      this.rDeficit = this.peerCapPpns - A;
+      if (this.peerDeficit <= EPS && this.rDeficit < 0) this.rDeficit = 0;
+    }
+    this.dropping = this.policy.dropAtNic(this.owner) || this.policy.dropAfterDriver(this.owner);
+    if (this.policy.dropAtNic(this.owner)) this.rNicDrop = A;
+    else this.rIn = A;
+    if (ringSvcNs === Infinity) this.rServe = this.rIn;
+    else {
+      const cap = ringSvcNs / c;
+      this.rServe = this.ring <= EPS && cap >= this.rIn ? this.rIn : cap;
+    }
+    if (this.ring >= this.ringCap - EPS && this.rIn > this.rServe) this.rRingDrop = this.rIn - this.rServe;
+    if (this.policy.dropAfterDriver(this.owner)) this.rEbpfDrop = this.rServe;
+    else this.rSockIn = this.rServe;
+    this.sqNic = this.rServe * c;
+    this.sqPackets = this.rServe;
+  }
+
   /** Application CPU actually used at `appShare` (a demand-limited app uses less than its share). */
   appUse(appShare: number): number {
     const j = this.appJitter;
-    switch (this.kind) {
-      case 'udp-receiver':
-      case 'tcp-receiver':
-        return Math.min(appShare, this.rApp * (this.cApp * j + this.cBacklog));
-      case 'udp-sender':
-        return this.htbPpns < Infinity && this.sqApp > 0
-          ? Math.min(appShare, this.rApp * this.cApp * j)
-          : Math.min(appShare, this.rApp * this.cDirect * j);
-      default:
-        return Math.min(
-          appShare,
-          this.sendQueueBytes > EPS || this.qNet > 0 ? this.rApp * this.cApp * j : this.rApp * (this.cApp + this.cTsoPerByte) * j,
-        );
-    }
+    if (this.isReceiver) return Math.min(appShare, this.rApp * (this.cApp * j + this.cBacklog));
+    if (this.isUdpSender)
+      return this.htbPpns < Infinity && this.sqApp > 0
+        ? Math.min(appShare, this.rApp * this.cApp * j)
+        : Math.min(appShare, this.rApp * this.cDirect * j);
+    return Math.min(
+      appShare,
+      this.sendQueueBytes > EPS || this.qNet > 0 ? this.rApp * this.cApp * j : this.rApp * (this.cApp + this.cTsoPerByte) * j,
+    );
   }
 
-  /** Time (ns) until a buffer level crosses a threshold at the current rates. */
-  nextThresholdNs(): number {
+  /**
+   * Time (ns) until a buffer level crosses a threshold at the current rates, into thresholdNs (a field, not a
+   * return value: a double returned from a call that is not inlined is boxed on the heap).
+   */
+  updateThreshold(): void {
     let t = Infinity;
     if (this.isReceiver) {
       const dRing = this.rIn - this.rServe - this.rRingDrop;
@@ -432,24 +505,34 @@ export class Traffic {
       if (this.isTcp && this.windowClosed && dSock + dRing < -1e-15)
         t = Math.min(t, Math.max(0, this.socket + this.ring - (this.rwndSegments - this.reopenSegments)) / -(dSock + dRing));
       if (this.isTcp && this.peerDeficit > EPS && this.rDeficit < -1e-15) t = Math.min(t, this.peerDeficit / -this.rDeficit);
-    } else if (this.kind === 'tcp-sender') {
+    } else if (this.isTcpSender) {
       if (this.qNet < -1e-12) t = Math.min(t, this.sendQueueBytes / -this.qNet);
       else if (this.qNet > 1e-12 && this.sendQueueBytes < this.sndbufBytes - EPS)
         t = Math.min(t, (this.sndbufBytes - this.sendQueueBytes) / this.qNet);
     }
-    return t;
+    this.thresholdNs = t;
   }
 
   /** Advance levels and counters by `dt` ns at the current rates. */
   advance(dt: number): void {
+    this.stepNs = dt;
+    this.advanceStep();
+  }
+
+  /** advance() by stepNs, set by the engine (no double argument to box at every call). */
+  advanceStep(): void {
+    const dt = this.stepNs;
     if (this.isReceiver) {
       this.offered += this.rArrive * dt;
       if (this.rIn > 0) this.lastArrivalPpns = this.rIn;
-      this.dropped[R_NIC] += this.rNicDrop * dt;
-      this.dropped[R_RING] += this.rRingDrop * dt;
-      this.dropped[R_EBPF] += this.rEbpfDrop * dt;
-      this.dropped[R_SOCK] += this.rSockDrop * dt;
-      if (this.isTcp) this.retransmits += (this.rNicDrop + this.rRingDrop + this.rEbpfDrop) * dt;
+      // Drops are rare: adding zeros would leave every counter as it is, so skip them.
+      if (this.rNicDrop + this.rRingDrop + this.rEbpfDrop + this.rSockDrop > 0) {
+        this.dropped[R_NIC] += this.rNicDrop * dt;
+        this.dropped[R_RING] += this.rRingDrop * dt;
+        this.dropped[R_EBPF] += this.rEbpfDrop * dt;
+        this.dropped[R_SOCK] += this.rSockDrop * dt;
+        if (this.isTcp) this.retransmits += (this.rNicDrop + this.rRingDrop + this.rEbpfDrop) * dt;
+      }
       this.ring = clamp(this.ring + (this.rIn - this.rServe - this.rRingDrop) * dt, this.ringCap);
       this.socket = clamp(this.socket + (this.rSockIn - this.rApp - this.rSockDrop) * dt, Infinity);
       if (this.isTcp) this.peerDeficit = clamp(this.peerDeficit + this.rDeficit * dt, Infinity);
@@ -457,7 +540,7 @@ export class Traffic {
       this.goodputBytes += this.rApp * dt * this.payloadBytes;
       return;
     }
-    if (this.kind === 'udp-sender') {
+    if (this.isUdpSender) {
       this.offered += this.rApp * dt;
       this.delivered += this.rApp * dt;
       this.goodputBytes += this.rApp * dt * this.payloadBytes;
@@ -479,13 +562,18 @@ export class Traffic {
 
   /** The peer's rate may grow (congestion avoidance: one MSS per flow per RTT). */
   ramping(): boolean {
-    return (
-      this.kind === 'tcp-receiver' && !this.dropping && !this.windowClosed && this.rRingDrop <= 0 && this.tcpRatePpns < this.rateCeiling()
-    );
+    return this.isTcpReceiver && !this.dropping && !this.windowClosed && this.rRingDrop <= 0 && this.tcpRatePpns < this.rateCeiling();
   }
 
   /** Grow the peer's rate over `dt` (cwnd += flows * MSS per RTT, rate = cwnd / RTT). */
   grow(dt: number): void {
+    this.stepNs = dt;
+    this.growStep();
+  }
+
+  /** grow() by stepNs. */
+  growStep(): void {
+    const dt = this.stepNs;
     const rtt = this.rttNs();
     this.tcpRatePpns = Math.min(this.rateCeiling(), this.tcpRatePpns + (this.flows * dt) / (rtt * rtt));
   }
@@ -515,7 +603,7 @@ export class Traffic {
 
   queued(): number {
     if (this.isReceiver) return this.ring + this.socket;
-    if (this.kind === 'tcp-sender') return this.sendQueueBytes / this.payloadBytes;
+    if (this.isTcpSender) return this.sendQueueBytes / this.payloadBytes;
     return 0;
   }
 

@@ -16,7 +16,7 @@ function run(dropsOwners: boolean, ownerNs: number, periods = 4): { dropped: boo
   let now = 0;
   for (let p = 0; p < periods; p++) {
     now += PERIOD_NS / 2;
-    policy.onSoftirq(0, 0, ownerNs, Float64Array.from([0, ownerNs]), now);
+    policy.onSoftirq(0, 0, ownerNs, Float64Array.from([0, 1]), 0, now); // all of it is the owner's
     now = groups[0]!.nextRefillNs + 1;
     for (const g of groups) g.tick(now);
     policy.onTick(now);
