@@ -103,7 +103,7 @@ describe('expandCampaign', () => {
         'sysbench',
         'tcp-receiver rateGbps=1',
         'tcp-sender flows=2',
-        'udp-receiver rateGbps=1',
+        'udp-receiver rateGbps=0.4',
         'udp-sender rateGbps=0.15',
       ]);
     const orders = blocks.map((b) => b.map((r) => r.scenarioId).join('|'));
