@@ -51,7 +51,10 @@ describe.skipIf(!ready)('ironlab run local-docker', () => {
         return Math.abs(achieved - offered) / offered;
       });
       if (off.every((o) => o < 0.15)) withinTolerance++;
-      else expect(x.guardReason, `${x.runId}: ${off.map((o) => o.toFixed(2))} off, not marked`).toMatch(new RegExp(`achieved .* of ${offered} Gbit/s offered`));
+      else
+        expect(x.guardReason, `${x.runId}: ${off.map((o) => o.toFixed(2))} off, not marked`).toMatch(
+          new RegExp(`achieved .* of ${offered} Gbit/s offered`),
+        );
     }
     expect(withinTolerance, 'receiver flood runs within 15% of their offered load').toBeGreaterThanOrEqual(receivers.length / 2); // the rest marked by the guards (2 of 4 in one CI run)
     // The HTB udp-sender offers what the neighbour's share of core 0 can send (0.15 Gbit/s, see the campaign file),
