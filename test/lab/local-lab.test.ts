@@ -71,6 +71,7 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     const db = join(work, 'ironlab.db');
     const r = await runCli(['run', campaign, '--db', db, '--no-progress']);
     const after = nicBytes('ironlab-lab-2');
+    console.log(r.stdout); // the table, with each scenario's CV and conditions: what a failure below is read against
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('provides lab-1, lab-2');
     expect(r.stdout).toMatch(/16\/16 runs done/);
