@@ -41,7 +41,7 @@ describe('simulated lab: testbed up --sim, run, down', () => {
     const r = await runCli(['run', 'lab-2host', '--db', join(work, 'ironlab.db'), '--no-progress']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('using the testbed (sim');
-    expect(r.stdout).toMatch(/\(lab-2host, sim, done\): 16\/16 runs done/);
+    expect(r.stdout).toMatch(/\(lab-2host, sim, done\): 48\/48 runs done/);
   });
 
   it('names a testbed whose agents are gone instead of waiting for them, and up brings them back', async () => {
