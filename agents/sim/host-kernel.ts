@@ -166,7 +166,6 @@ export class HostKernel {
   private readonly ironSwitch: boolean = false;
   private readonly irqTimeAccounting: boolean = false;
   private readonly deferWhilePending: boolean = false;
-  private readonly napiWeight: number = 0;
   private readonly hardIrqNs: number = 0;
   /** Per core: packets one net_rx_action round polls, and one __do_softirq call at most (fixed by the set-up). */
   private readonly roundPk: Float64Array;
@@ -175,7 +174,6 @@ export class HostKernel {
   private pendingDt = 0;
   private stepNs = 0;
   private readonly sigIn: Float64Array;
-  private readonly rInBefore: Float64Array; // per neighbour: rIn when solve() started a pass
   private readonly secS: Float64Array;
   private readonly secR: Float64Array;
   private readonly secHave: Uint8Array;
@@ -221,7 +219,6 @@ export class HostKernel {
     this.ironSwitch = this.policy.kernelSwitch;
     this.irqTimeAccounting = prof.irqTimeAccounting;
     this.deferWhilePending = prof.softirqDeferToKsoftirqdWhilePending;
-    this.napiWeight = prof.napiWeightPackets;
     this.hardIrqNs = prof.hardIrqNsPerInterrupt;
     for (let c = 0; c < this.cores; c++) {
       this.onCore.push([]);
@@ -270,7 +267,6 @@ export class HostKernel {
       this.callPk[c] = prof.softirqMaxRestarts * this.roundPk[c];
     }
     this.sigIn = new Float64Array(this.cores);
-    this.rInBefore = new Float64Array(this.allTraffic.length);
     this.secS = new Float64Array(this.cores);
     this.secR = new Float64Array(this.cores);
     this.secHave = new Uint8Array(this.cores);
@@ -396,52 +392,64 @@ export class HostKernel {
     // Plain loops: TypedArray.prototype.set costs more than copying a handful of elements.
     for (let i = 0; i < this.share.length; i++) this.prevShare[i] = this.share[i];
     for (let c = 0; c < this.cores; c++) this.prevIdle[c] = this.idleShare[c];
-    const sIn = this.sigIn;
     for (let pass = 0; pass < 4; pass++) {
-      // Fixed point on each core's interrupt-mode softirq fraction: it sets the tasks' shares, which set what
-      // arrives (a window-limited reader paces its peer) and so the softirq fraction. Secant iteration.
-      for (let a = 0; a < this.activeCores.length; a++) {
-        const c = this.activeCores[a];
-        sIn[c] = Math.min(1, this.sigmaDemand(c));
-        this.secHave[c] = 0;
-      }
-      // When the allocation cannot feed back into the softirq demand, the first iteration's allocation is only
-      // needed if that iteration is also the last: skip it and redo the iteration exactly if so.
-      for (let k = 0; k < this.allTraffic.length; k++) this.allTraffic[k].levelsChanged();
-      const lite = this.demandIgnoresShares();
-      if (lite) for (let k = 0; k < this.allTraffic.length; k++) this.rInBefore[k] = this.allTraffic[k].rIn;
-      for (let it = 0; it < 16; it++) {
-        if (!(lite && it === 0)) for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
-        this.updateTraffic();
-        let done = true;
-        for (let a = 0; a < this.activeCores.length; a++) {
-          const c = this.activeCores[a];
-          if (this.poll[c] || this.epCtx[c] !== NONE) continue;
-          const out = Math.min(1, this.sigmaDemand(c));
-          const r = out - sIn[c];
-          if (Math.abs(r) <= 1e-10) continue;
-          done = false;
-          let next = out;
-          if (this.secHave[c] && Math.abs(r - this.secR[c]) > 1e-15) next = sIn[c] - (r * (sIn[c] - this.secS[c])) / (r - this.secR[c]);
-          this.secS[c] = sIn[c];
-          this.secR[c] = r;
-          this.secHave[c] = 1;
-          sIn[c] = next < 0 ? 0 : next > 1 ? 1 : next;
-        }
-        if (done) {
-          if (lite && it === 0) {
-            // Converged at once: the same iteration with its allocation (rIn back as it was: it sets the GRO batch).
-            for (let k = 0; k < this.allTraffic.length; k++) this.allTraffic[k].rIn = this.rInBefore[k];
-            for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
-            this.updateTraffic();
-            for (let a = 0; a < this.activeCores.length; a++) this.sigmaDemand(this.activeCores[a]);
-          }
-          break;
-        }
-      }
+      if (this.demandIgnoresShares()) this.solveDirect();
+      else this.solveSecant();
       if (!this.transitions()) break;
     }
     this.finishRates();
+  }
+
+  /**
+   * The rates when the softirq demand does not depend on the shares (demandIgnoresShares): the receive sides,
+   * then each core's softirq fraction, the allocation at that fraction, and what the readers take.
+   */
+  private solveDirect(): void {
+    this.updateTraffic(); // the readers' side again below, at the new shares
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
+      this.sigIn[c] = Math.min(1, this.sigmaDemand(c));
+      this.allocateCore(c);
+    }
+    const all = this.allTraffic;
+    for (let k = 0; k < all.length; k++) {
+      const t = all[k];
+      t.inAppShare = this.share[t.owner] - this.bh[t.owner];
+      t.updateReaderSide();
+    }
+  }
+
+  /**
+   * Fixed point on each core's interrupt-mode softirq fraction: it sets the tasks' shares, which set what the
+   * senders send and the rings' service while NAPI polls, and so the softirq fraction. Secant iteration.
+   */
+  private solveSecant(): void {
+    const sIn = this.sigIn;
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
+      sIn[c] = Math.min(1, this.sigmaDemand(c));
+      this.secHave[c] = 0;
+    }
+    for (let it = 0; it < 16; it++) {
+      for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
+      this.updateTraffic();
+      let done = true;
+      for (let a = 0; a < this.activeCores.length; a++) {
+        const c = this.activeCores[a];
+        if (this.poll[c] || this.epCtx[c] !== NONE) continue;
+        const out = Math.min(1, this.sigmaDemand(c));
+        const r = out - sIn[c];
+        if (Math.abs(r) <= 1e-10) continue;
+        done = false;
+        let next = out;
+        if (this.secHave[c] && Math.abs(r - this.secR[c]) > 1e-15) next = sIn[c] - (r * (sIn[c] - this.secS[c])) / (r - this.secR[c]);
+        this.secS[c] = sIn[c];
+        this.secR[c] = r;
+        this.secHave[c] = 1;
+        sIn[c] = next < 0 ? 0 : next > 1 ? 1 : next;
+      }
+      if (done) break;
+    }
   }
 
   /**
@@ -727,7 +735,6 @@ export class HostKernel {
       const t = all[k];
       const n = t.nicCore;
       let svc = Infinity;
-      let ppp = this.napiWeight;
       if (t.isReceiver) {
         const nr = this.nicRecv[n].length;
         if (this.epCtx[n] !== NONE) svc = Math.max(0, 1 - this.dFixed[n]) / nr;
@@ -736,11 +743,10 @@ export class HostKernel {
           const here = this.onCore[n];
           for (let j = 0; j < here.length; j++) bh += this.bh[here[j]];
           svc = Math.max(0, this.kShare[n] + bh - this.dFixed[n]) / nr;
-        } else ppp = Math.max(1, t.groPpns() * this.moderationNs);
+        }
       }
       t.inAppShare = this.share[t.owner] - this.bh[t.owner];
       t.inRingSvcNs = svc;
-      t.inPacketsPerPoll = ppp;
       t.updateRates();
     }
   }
