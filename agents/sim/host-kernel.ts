@@ -112,8 +112,8 @@ export class HostKernel {
   private readonly epEndNs: Float64Array;
   private readonly epPkLeft: Float64Array;
   // Allocation of the current interval
-  private readonly share: Float64Array; // per container: fraction of its home core its task uses
-  private readonly prevShare: Float64Array;
+  private share: Float64Array; // per container: fraction of its home core its task uses
+  private prevShare: Float64Array; // share as the last solve left it (swapped with share at each solve)
   private readonly demand: Float64Array;
   private readonly bh: Float64Array; // per container: softirq run at local_bh_enable in its own syscalls
   private readonly sigma: Float64Array; // per core: softirq fraction in task/idle context (interrupt mode or episode)
@@ -151,8 +151,8 @@ export class HostKernel {
   readonly tickEpisodes = { oneRound: 0, full: 0 };
   private readonly maxLagNs: number = 0;
   private readonly capTask: Float64Array;
-  private readonly idleShare: Float64Array;
-  private readonly prevIdle: Float64Array;
+  private idleShare: Float64Array;
+  private prevIdle: Float64Array;
   private readonly dFixed: Float64Array; // per core: softirq demand of senders (ns/ns)
   private readonly chargeRate: Float64Array; // per container: runtime drawn per ns on its home core
   private readonly ownerFrac: Float64Array; // cores x containers: who owns the softirq work on each core
@@ -300,8 +300,8 @@ export class HostKernel {
     this.lagRate = new Float64Array(this.nContainers);
     this.capTask = new Float64Array(this.cores).fill(1);
     this.idleShare = new Float64Array(this.cores);
-    for (let c = 0; c < this.cores; c++) if (!this.coreActive[c]) this.idleShare[c] = 1; // finishRates skips it
     this.prevIdle = new Float64Array(this.cores);
+    for (let c = 0; c < this.cores; c++) if (!this.coreActive[c]) this.idleShare[c] = this.prevIdle[c] = 1; // finishRates skips it
     this.dFixed = new Float64Array(this.cores);
     this.chargeRate = new Float64Array(this.nContainers);
     this.ownerFrac = new Float64Array(this.cores * this.nContainers);
@@ -389,9 +389,15 @@ export class HostKernel {
 
   /** Compute every rate for the next interval, switching NAPI modes where the load says so. */
   private solve(): void {
-    // Plain loops: TypedArray.prototype.set costs more than copying a handful of elements.
-    for (let i = 0; i < this.share.length; i++) this.prevShare[i] = this.share[i];
-    for (let c = 0; c < this.cores; c++) this.prevIdle[c] = this.idleShare[c];
+    // The last interval's shares become prevShare / prevIdle (an overload episode lands on what ran then). A swap, not
+    // a copy: allocateCore writes every container's share and finishRates every active core's idle share before
+    // they are read (an idle core's stays 1 in both).
+    const s = this.prevShare;
+    this.prevShare = this.share;
+    this.share = s;
+    const idle = this.prevIdle;
+    this.prevIdle = this.idleShare;
+    this.idleShare = idle;
     for (let pass = 0; pass < 4; pass++) {
       if (this.demandIgnoresShares()) this.solveDirect();
       else this.solveSecant();
@@ -405,13 +411,17 @@ export class HostKernel {
    * then each core's softirq fraction, the allocation at that fraction, and what the readers take.
    */
   private solveDirect(): void {
-    this.updateTraffic(); // the readers' side again below, at the new shares
+    const all = this.allTraffic;
+    this.shareLink();
+    for (let k = 0; k < all.length; k++) {
+      all[k].inRingSvcNs = Infinity;
+      all[k].updateReceiveSide();
+    }
     for (let a = 0; a < this.activeCores.length; a++) {
       const c = this.activeCores[a];
       this.sigIn[c] = Math.min(1, this.sigmaDemand(c));
       this.allocateCore(c);
     }
-    const all = this.allTraffic;
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
       t.inAppShare = this.share[t.owner] - this.bh[t.owner];
@@ -719,10 +729,12 @@ export class HostKernel {
     }
   }
 
-  private updateTraffic(): void {
+  /**
+   * The switch port serialises the peers' frames: the receivers whose peers are sending (window not closed)
+   * share the link equally; a peer alone on it (the other windows closed) bursts at the full line rate.
+   */
+  private shareLink(): void {
     const all = this.allTraffic;
-    // The switch port serialises the peers' frames: the receivers whose peers are sending (window not closed)
-    // share the link equally; a peer alone on it (the other windows closed) bursts at the full line rate.
     let sending = 0;
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
@@ -731,6 +743,11 @@ export class HostKernel {
       if (!t.windowClosed) sending++;
     }
     for (let k = 0; k < all.length; k++) if (all[k].isReceiver) all[k].linePpns = all[k].linkPpns / Math.max(1, sending);
+  }
+
+  private updateTraffic(): void {
+    const all = this.allTraffic;
+    this.shareLink();
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
       const n = t.nicCore;
@@ -923,7 +940,11 @@ export class HostKernel {
         }
       }
     let ramp = false;
-    for (let k = 0; k < this.allTraffic.length; k++) if (this.allTraffic[k].ramping()) ramp = true;
+    for (let k = 0; k < this.allTraffic.length; k++) {
+      const t = this.allTraffic[k];
+      t.rampingNow = t.ramping();
+      if (t.rampingNow) ramp = true;
+    }
     this.anyRamp = ramp;
   }
 
@@ -996,7 +1017,9 @@ export class HostKernel {
       if (soft <= 0) continue;
       this.softirqVecNs[c * 2] += soft * (1 - this.txFrac[c]);
       this.softirqVecNs[c * 2 + 1] += soft * this.txFrac[c];
-      // Who pays: the policy sees each context's softirq time with its owners.
+      // Whose work it was (one attribution per core: the same owner fractions for every context), then who pays:
+      // the policy sees each context's softirq time with its owners.
+      this.policy.attribute(soft, this.ownerFrac, c * this.nContainers);
       if (ks > 0) this.pay(c, IDLE, ks, now);
       if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], this.bh[here[j]] * dt, now);
       if (sig > 0) {
@@ -1027,10 +1050,9 @@ export class HostKernel {
     }
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
-      const ramp = t.ramping();
       t.stepNs = dt;
       t.advanceStep();
-      if (ramp) t.growStep();
+      if (t.rampingNow) t.growStep(); // as the rates were (finishRates), before the step
     }
   }
 
@@ -1076,9 +1098,12 @@ export class HostKernel {
   private handleEvents(): void {
     const now = this.nowNs;
     const tiny = 1e-3;
-    for (let i = 0; i < this.nContainers; i++) this.groups[i].tick(now + tiny);
-    this.policy.onTick(now + tiny);
-    for (let i = 0; i < this.nContainers; i++) this.groups[i].throttleIfSpent(this.homeCpu[i], now);
+    // Each call only when due: a double passed to a call that is not inlined is boxed on the heap at every event.
+    const due = now + tiny;
+    for (let i = 0; i < this.nContainers; i++) if (due >= this.groups[i].nextRefillNs) this.groups[i].tick(due);
+    if (due >= this.policy.nextEventNs()) this.policy.onTick(due);
+    for (let i = 0; i < this.nContainers; i++)
+      if (this.groups[i].spent(this.homeCpu[i])) this.groups[i].throttleIfSpent(this.homeCpu[i], now);
     for (let a = 0; a < this.activeCores.length; a++) {
       const c = this.activeCores[a];
       let swallowed = false;

@@ -154,6 +154,8 @@ export class Traffic {
   private packetsPerPoll = 0;
   /** Set by updateThreshold. */
   thresholdNs = 0;
+  /** ramping() for the interval's rates (set by the engine once they are final). */
+  rampingNow = false;
   /** The interval advanceStep and growStep integrate over (ns). */
   stepNs = 0;
 
