@@ -869,13 +869,13 @@ export class HostKernel {
     const active = this.activeCores;
     const iron = this.ironSwitch;
     const irqAcct = this.irqTimeAccounting;
-    for (let k = 0; k < own.length; k++) own[k] = 0;
-    for (let c = 0; c < this.cores; c++) this.txFrac[c] = 0;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
-      // Who owns the softirq work on the core.
+      // Who owns the softirq work on the core (an idle core's fractions stay 0).
       const list = this.coreTraffic[c];
       const base = c * nC;
+      for (let i = 0; i < nC; i++) own[base + i] = 0;
+      this.txFrac[c] = 0;
       let tot = 0;
       let tx = 0;
       for (let k = 0; k < list.length; k++) {

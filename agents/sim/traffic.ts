@@ -245,9 +245,8 @@ export class Traffic {
    * tcp_v4_rcv puts each segment on the socket backlog and tcp_rcv_established and the ACK run in the reader's
    * context at release_sock; only the driver, GRO and IP/TCP demultiplexing stay in softirq.
    */
-  private setRxCost(): void {
+  private setRxCost(drop: boolean): void {
     const ppp = this.packetsPerPoll;
-    const drop = this.policy.dropAfterDriver(this.owner);
     const queued = this.socket > EPS;
     if (ppp === this.memoPpp && this.costJitter === this.memoJitter && queued === this.memoQueued && drop === this.memoDrop) {
       this.ringCostNs = this.memoCost;
@@ -351,6 +350,7 @@ export class Traffic {
   update(appShare: number, ringSvcNs: number): void {
     this.inAppShare = appShare;
     this.inRingSvcNs = ringSvcNs;
+    if (this.isTcpReceiver) this.windowState();
     this.updateRates();
   }
 
@@ -435,25 +435,25 @@ export class Traffic {
     if (this.isTcp) {
       A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, this.peerLimitPpns());
     } else A = this.peerCapPpns * this.arrivalJitter;
-    if (this.isTcp) {
-      this.windowState();
-      // Zero window: the peer is silent (its deficit grows). After the window update it sends as fast as its
-      // congestion window and iperf3 let it (the line while iperf3 catches up), not at the reader's pace.
-      if (this.windowClosed) A = 0;
-    }
+    // Zero window (windowState, from the levels: the caller has set it): the peer is silent (its deficit grows).
+    // After the window update it sends as fast as its congestion window and iperf3 let it (the line while iperf3
+    // catches up), not at the reader's pace.
+    if (this.isTcp && this.windowClosed) A = 0;
     this.windowLimited = this.windowClosed || this.windowBurst;
     this.rArrive = A;
     if (this.isTcp) {
       this.rDeficit = this.peerCapPpns - A;
       if (this.peerDeficit <= EPS && this.rDeficit < 0) this.rDeficit = 0;
     }
-    this.dropping = this.policy.dropAtNic(this.owner) || this.policy.dropAfterDriver(this.owner);
-    if (this.policy.dropAtNic(this.owner)) this.rNicDrop = A;
+    const atNic = this.policy.dropAtNic(this.owner);
+    const afterDriver = this.policy.dropAfterDriver(this.owner);
+    this.dropping = atNic || afterDriver;
+    if (atNic) this.rNicDrop = A;
     else this.rIn = A;
     // What one poll finds: a full napi_weight when NAPI polls a backlog; in interrupt mode what arrived in one
     // moderation interval (at least the packet that raised it), at this interval's arrival rate.
     this.packetsPerPoll = ringSvcNs === Infinity ? Math.max(1, this.groPpns() * this.moderationNs) : this.napiWeight;
-    this.setRxCost();
+    this.setRxCost(afterDriver);
     const c = this.ringCostNs;
     if (ringSvcNs === Infinity) this.rServe = this.rIn;
     else {
@@ -461,7 +461,7 @@ export class Traffic {
       this.rServe = this.ring <= EPS && cap >= this.rIn ? this.rIn : cap;
     }
     if (this.ring >= this.ringCap - EPS && this.rIn > this.rServe) this.rRingDrop = this.rIn - this.rServe;
-    if (this.policy.dropAfterDriver(this.owner)) this.rEbpfDrop = this.rServe;
+    if (afterDriver) this.rEbpfDrop = this.rServe;
     else this.rSockIn = this.rServe;
     this.sqNic = this.rServe * c;
     this.sqPackets = this.rServe;
