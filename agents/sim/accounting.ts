@@ -100,7 +100,7 @@ export class IronAccounting extends AccountingPolicy {
   }
   override dropAtNic(owner: number): boolean {
     const g = this.groups[owner];
-    return g.isThrottled(this.homeCpu[owner]) || g.available(this.homeCpu[owner]) <= 0;
+    return g.available(this.homeCpu[owner]) <= 0; // throttled, or its runtime spent
   }
 }
 
