@@ -535,7 +535,8 @@ export class HostKernel {
       const g = this.groups[i];
       let dem: number;
       const t = this.traffic[i];
-      if (g.available(c) <= 0) dem = 0; // throttled, or its runtime spent
+      if (g.available(c) <= 0)
+        dem = 0; // throttled, or its runtime spent
       else if (t === null) dem = Infinity;
       else if (bhSoftirq && t.nicCore === c)
         dem = Infinity; // woken by deliveries, busy in do_softirq
