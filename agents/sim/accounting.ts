@@ -62,7 +62,12 @@ export abstract class AccountingPolicy {
     return Infinity;
   }
 
-  protected attribute(totalNs: number, ownerFrac: Float64Array, base: number): void {
+  /**
+   * `totalNs` of softirq ran on a core whose work owner i has the part ownerFrac[base + i] of: the engine calls
+   * this once per core and step with the core's whole softirq time (the contexts' onSoftirq calls split the same
+   * time among the contexts it ran on).
+   */
+  attribute(totalNs: number, ownerFrac: Float64Array, base: number): void {
     for (let i = 0; i < this.attributedNs.length; i++) this.attributedNs[i] += totalNs * ownerFrac[base + i];
   }
 }
@@ -71,7 +76,6 @@ export class VanillaAccounting extends AccountingPolicy {
   readonly mode = 'none' as const;
   readonly overheadNsPerPacket = 0;
   onSoftirq(cpu: number, ctx: number, totalNs: number, ownerFrac: Float64Array, base: number, now: number): void {
-    this.attribute(totalNs, ownerFrac, base);
     if (ctx >= 0) this.groups[ctx].charge(cpu, totalNs, now);
   }
 }
@@ -86,7 +90,6 @@ export class IronAccounting extends AccountingPolicy {
     super(groups, homeCpu);
   }
   onSoftirq(_cpu: number, ctx: number, totalNs: number, ownerFrac: Float64Array, base: number, now: number): void {
-    this.attribute(totalNs, ownerFrac, base);
     for (let i = 0; i < this.attributedNs.length; i++) {
       const ns = totalNs * ownerFrac[base + i];
       if (ns <= 0) continue;
@@ -97,7 +100,7 @@ export class IronAccounting extends AccountingPolicy {
   }
   override dropAtNic(owner: number): boolean {
     const g = this.groups[owner];
-    return g.isThrottled(this.homeCpu[owner]) || g.available(this.homeCpu[owner]) <= 0;
+    return g.available(this.homeCpu[owner]) <= 0; // throttled, or its runtime spent
   }
 }
 
@@ -146,7 +149,6 @@ export class EbpfAccounting extends AccountingPolicy {
   }
 
   onSoftirq(cpu: number, ctx: number, totalNs: number, ownerFrac: Float64Array, base: number, now: number): void {
-    this.attribute(totalNs, ownerFrac, base);
     // The accounting programs' view (summarize() in agents/enforcement/accounting.ts): an owner is charged for
     // its packets' time that ran outside its own cgroup; the interrupted container is credited the time of
     // packets that are not its own.

@@ -51,9 +51,14 @@ export class CfsBandwidth {
     if (this.remain[cpu] <= 0 && !this.throttled[cpu]) this.throttle(cpu, now);
   }
 
-  /** Throttle `cpu` if its runtime is spent (an exact exhaustion event may leave a rounding crumb). */
+  /** `cpu` runs unthrottled with its runtime spent (an exact exhaustion event may leave a rounding crumb). */
+  spent(cpu: number): boolean {
+    return !this.throttled[cpu] && this.remain[cpu] + this.pool <= 1e-3;
+  }
+
+  /** Throttle `cpu` if its runtime is spent. */
   throttleIfSpent(cpu: number, now: number): void {
-    if (this.throttled[cpu] || this.remain[cpu] + this.pool > 1e-3) return;
+    if (!this.spent(cpu)) return;
     this.acquire(cpu);
     if (this.remain[cpu] <= 1e-3) this.throttle(cpu, now);
   }

@@ -112,8 +112,8 @@ export class HostKernel {
   private readonly epEndNs: Float64Array;
   private readonly epPkLeft: Float64Array;
   // Allocation of the current interval
-  private readonly share: Float64Array; // per container: fraction of its home core its task uses
-  private readonly prevShare: Float64Array;
+  private share: Float64Array; // per container: fraction of its home core its task uses
+  private prevShare: Float64Array; // share as the last solve left it (swapped with share at each solve)
   private readonly demand: Float64Array;
   private readonly bh: Float64Array; // per container: softirq run at local_bh_enable in its own syscalls
   private readonly sigma: Float64Array; // per core: softirq fraction in task/idle context (interrupt mode or episode)
@@ -151,8 +151,8 @@ export class HostKernel {
   readonly tickEpisodes = { oneRound: 0, full: 0 };
   private readonly maxLagNs: number = 0;
   private readonly capTask: Float64Array;
-  private readonly idleShare: Float64Array;
-  private readonly prevIdle: Float64Array;
+  private idleShare: Float64Array;
+  private prevIdle: Float64Array;
   private readonly dFixed: Float64Array; // per core: softirq demand of senders (ns/ns)
   private readonly chargeRate: Float64Array; // per container: runtime drawn per ns on its home core
   private readonly ownerFrac: Float64Array; // cores x containers: who owns the softirq work on each core
@@ -166,7 +166,6 @@ export class HostKernel {
   private readonly ironSwitch: boolean = false;
   private readonly irqTimeAccounting: boolean = false;
   private readonly deferWhilePending: boolean = false;
-  private readonly napiWeight: number = 0;
   private readonly hardIrqNs: number = 0;
   /** Per core: packets one net_rx_action round polls, and one __do_softirq call at most (fixed by the set-up). */
   private readonly roundPk: Float64Array;
@@ -175,7 +174,6 @@ export class HostKernel {
   private pendingDt = 0;
   private stepNs = 0;
   private readonly sigIn: Float64Array;
-  private readonly rInBefore: Float64Array; // per neighbour: rIn when solve() started a pass
   private readonly secS: Float64Array;
   private readonly secR: Float64Array;
   private readonly secHave: Uint8Array;
@@ -221,7 +219,6 @@ export class HostKernel {
     this.ironSwitch = this.policy.kernelSwitch;
     this.irqTimeAccounting = prof.irqTimeAccounting;
     this.deferWhilePending = prof.softirqDeferToKsoftirqdWhilePending;
-    this.napiWeight = prof.napiWeightPackets;
     this.hardIrqNs = prof.hardIrqNsPerInterrupt;
     for (let c = 0; c < this.cores; c++) {
       this.onCore.push([]);
@@ -270,7 +267,6 @@ export class HostKernel {
       this.callPk[c] = prof.softirqMaxRestarts * this.roundPk[c];
     }
     this.sigIn = new Float64Array(this.cores);
-    this.rInBefore = new Float64Array(this.allTraffic.length);
     this.secS = new Float64Array(this.cores);
     this.secR = new Float64Array(this.cores);
     this.secHave = new Uint8Array(this.cores);
@@ -304,8 +300,8 @@ export class HostKernel {
     this.lagRate = new Float64Array(this.nContainers);
     this.capTask = new Float64Array(this.cores).fill(1);
     this.idleShare = new Float64Array(this.cores);
-    for (let c = 0; c < this.cores; c++) if (!this.coreActive[c]) this.idleShare[c] = 1; // finishRates skips it
     this.prevIdle = new Float64Array(this.cores);
+    for (let c = 0; c < this.cores; c++) if (!this.coreActive[c]) this.idleShare[c] = this.prevIdle[c] = 1; // finishRates skips it
     this.dFixed = new Float64Array(this.cores);
     this.chargeRate = new Float64Array(this.nContainers);
     this.ownerFrac = new Float64Array(this.cores * this.nContainers);
@@ -393,55 +389,77 @@ export class HostKernel {
 
   /** Compute every rate for the next interval, switching NAPI modes where the load says so. */
   private solve(): void {
-    // Plain loops: TypedArray.prototype.set costs more than copying a handful of elements.
-    for (let i = 0; i < this.share.length; i++) this.prevShare[i] = this.share[i];
-    for (let c = 0; c < this.cores; c++) this.prevIdle[c] = this.idleShare[c];
-    const sIn = this.sigIn;
+    // The last interval's shares become prevShare / prevIdle (an overload episode lands on what ran then). A swap, not
+    // a copy: allocateCore writes every container's share and finishRates every active core's idle share before
+    // they are read (an idle core's stays 1 in both).
+    const s = this.prevShare;
+    this.prevShare = this.share;
+    this.share = s;
+    const idle = this.prevIdle;
+    this.prevIdle = this.idleShare;
+    this.idleShare = idle;
     for (let pass = 0; pass < 4; pass++) {
-      // Fixed point on each core's interrupt-mode softirq fraction: it sets the tasks' shares, which set what
-      // arrives (a window-limited reader paces its peer) and so the softirq fraction. Secant iteration.
-      for (let a = 0; a < this.activeCores.length; a++) {
-        const c = this.activeCores[a];
-        sIn[c] = Math.min(1, this.sigmaDemand(c));
-        this.secHave[c] = 0;
-      }
-      // When the allocation cannot feed back into the softirq demand, the first iteration's allocation is only
-      // needed if that iteration is also the last: skip it and redo the iteration exactly if so.
-      for (let k = 0; k < this.allTraffic.length; k++) this.allTraffic[k].levelsChanged();
-      const lite = this.demandIgnoresShares();
-      if (lite) for (let k = 0; k < this.allTraffic.length; k++) this.rInBefore[k] = this.allTraffic[k].rIn;
-      for (let it = 0; it < 16; it++) {
-        if (!(lite && it === 0)) for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
-        this.updateTraffic();
-        let done = true;
-        for (let a = 0; a < this.activeCores.length; a++) {
-          const c = this.activeCores[a];
-          if (this.poll[c] || this.epCtx[c] !== NONE) continue;
-          const out = Math.min(1, this.sigmaDemand(c));
-          const r = out - sIn[c];
-          if (Math.abs(r) <= 1e-10) continue;
-          done = false;
-          let next = out;
-          if (this.secHave[c] && Math.abs(r - this.secR[c]) > 1e-15) next = sIn[c] - (r * (sIn[c] - this.secS[c])) / (r - this.secR[c]);
-          this.secS[c] = sIn[c];
-          this.secR[c] = r;
-          this.secHave[c] = 1;
-          sIn[c] = next < 0 ? 0 : next > 1 ? 1 : next;
-        }
-        if (done) {
-          if (lite && it === 0) {
-            // Converged at once: the same iteration with its allocation (rIn back as it was: it sets the GRO batch).
-            for (let k = 0; k < this.allTraffic.length; k++) this.allTraffic[k].rIn = this.rInBefore[k];
-            for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
-            this.updateTraffic();
-            for (let a = 0; a < this.activeCores.length; a++) this.sigmaDemand(this.activeCores[a]);
-          }
-          break;
-        }
-      }
+      if (this.demandIgnoresShares()) this.solveDirect();
+      else this.solveSecant();
       if (!this.transitions()) break;
     }
     this.finishRates();
+  }
+
+  /**
+   * The rates when the softirq demand does not depend on the shares (demandIgnoresShares): the receive sides,
+   * then each core's softirq fraction, the allocation at that fraction, and what the readers take.
+   */
+  private solveDirect(): void {
+    const all = this.allTraffic;
+    this.shareLink();
+    for (let k = 0; k < all.length; k++) {
+      all[k].inRingSvcNs = Infinity;
+      all[k].updateReceiveSide();
+    }
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
+      this.sigIn[c] = Math.min(1, this.sigmaDemand(c));
+      this.allocateCore(c);
+    }
+    for (let k = 0; k < all.length; k++) {
+      const t = all[k];
+      t.inAppShare = this.share[t.owner] - this.bh[t.owner];
+      t.updateReaderSide();
+    }
+  }
+
+  /**
+   * Fixed point on each core's interrupt-mode softirq fraction: it sets the tasks' shares, which set what the
+   * senders send and the rings' service while NAPI polls, and so the softirq fraction. Secant iteration.
+   */
+  private solveSecant(): void {
+    const sIn = this.sigIn;
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
+      sIn[c] = Math.min(1, this.sigmaDemand(c));
+      this.secHave[c] = 0;
+    }
+    for (let it = 0; it < 16; it++) {
+      for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
+      this.updateTraffic();
+      let done = true;
+      for (let a = 0; a < this.activeCores.length; a++) {
+        const c = this.activeCores[a];
+        if (this.poll[c] || this.epCtx[c] !== NONE) continue;
+        const out = Math.min(1, this.sigmaDemand(c));
+        const r = out - sIn[c];
+        if (Math.abs(r) <= 1e-10) continue;
+        done = false;
+        let next = out;
+        if (this.secHave[c] && Math.abs(r - this.secR[c]) > 1e-15) next = sIn[c] - (r * (sIn[c] - this.secS[c])) / (r - this.secR[c]);
+        this.secS[c] = sIn[c];
+        this.secR[c] = r;
+        this.secHave[c] = 1;
+        sIn[c] = next < 0 ? 0 : next > 1 ? 1 : next;
+      }
+      if (done) break;
+    }
   }
 
   /**
@@ -517,7 +535,8 @@ export class HostKernel {
       const g = this.groups[i];
       let dem: number;
       const t = this.traffic[i];
-      if (g.isThrottled(c) || g.available(c) <= 0) dem = 0;
+      if (g.available(c) <= 0)
+        dem = 0; // throttled, or its runtime spent
       else if (t === null) dem = Infinity;
       else if (bhSoftirq && t.nicCore === c)
         dem = Infinity; // woken by deliveries, busy in do_softirq
@@ -711,10 +730,12 @@ export class HostKernel {
     }
   }
 
-  private updateTraffic(): void {
+  /**
+   * The switch port serialises the peers' frames: the receivers whose peers are sending (window not closed)
+   * share the link equally; a peer alone on it (the other windows closed) bursts at the full line rate.
+   */
+  private shareLink(): void {
     const all = this.allTraffic;
-    // The switch port serialises the peers' frames: the receivers whose peers are sending (window not closed)
-    // share the link equally; a peer alone on it (the other windows closed) bursts at the full line rate.
     let sending = 0;
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
@@ -723,11 +744,15 @@ export class HostKernel {
       if (!t.windowClosed) sending++;
     }
     for (let k = 0; k < all.length; k++) if (all[k].isReceiver) all[k].linePpns = all[k].linkPpns / Math.max(1, sending);
+  }
+
+  private updateTraffic(): void {
+    const all = this.allTraffic;
+    this.shareLink();
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
       const n = t.nicCore;
       let svc = Infinity;
-      let ppp = this.napiWeight;
       if (t.isReceiver) {
         const nr = this.nicRecv[n].length;
         if (this.epCtx[n] !== NONE) svc = Math.max(0, 1 - this.dFixed[n]) / nr;
@@ -736,11 +761,10 @@ export class HostKernel {
           const here = this.onCore[n];
           for (let j = 0; j < here.length; j++) bh += this.bh[here[j]];
           svc = Math.max(0, this.kShare[n] + bh - this.dFixed[n]) / nr;
-        } else ppp = Math.max(1, t.groPpns() * this.moderationNs);
+        }
       }
       t.inAppShare = this.share[t.owner] - this.bh[t.owner];
       t.inRingSvcNs = svc;
-      t.inPacketsPerPoll = ppp;
       t.updateRates();
     }
   }
@@ -846,13 +870,13 @@ export class HostKernel {
     const active = this.activeCores;
     const iron = this.ironSwitch;
     const irqAcct = this.irqTimeAccounting;
-    for (let k = 0; k < own.length; k++) own[k] = 0;
-    for (let c = 0; c < this.cores; c++) this.txFrac[c] = 0;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
-      // Who owns the softirq work on the core.
+      // Who owns the softirq work on the core (an idle core's fractions stay 0).
       const list = this.coreTraffic[c];
       const base = c * nC;
+      for (let i = 0; i < nC; i++) own[base + i] = 0;
+      this.txFrac[c] = 0;
       let tot = 0;
       let tx = 0;
       for (let k = 0; k < list.length; k++) {
@@ -917,7 +941,11 @@ export class HostKernel {
         }
       }
     let ramp = false;
-    for (let k = 0; k < this.allTraffic.length; k++) if (this.allTraffic[k].ramping()) ramp = true;
+    for (let k = 0; k < this.allTraffic.length; k++) {
+      const t = this.allTraffic[k];
+      t.rampingNow = t.ramping();
+      if (t.rampingNow) ramp = true;
+    }
     this.anyRamp = ramp;
   }
 
@@ -990,7 +1018,9 @@ export class HostKernel {
       if (soft <= 0) continue;
       this.softirqVecNs[c * 2] += soft * (1 - this.txFrac[c]);
       this.softirqVecNs[c * 2 + 1] += soft * this.txFrac[c];
-      // Who pays: the policy sees each context's softirq time with its owners.
+      // Whose work it was (one attribution per core: the same owner fractions for every context), then who pays:
+      // the policy sees each context's softirq time with its owners.
+      this.policy.attribute(soft, this.ownerFrac, c * this.nContainers);
       if (ks > 0) this.pay(c, IDLE, ks, now);
       if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], this.bh[here[j]] * dt, now);
       if (sig > 0) {
@@ -1021,10 +1051,9 @@ export class HostKernel {
     }
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
-      const ramp = t.ramping();
       t.stepNs = dt;
       t.advanceStep();
-      if (ramp) t.growStep();
+      if (t.rampingNow) t.growStep(); // as the rates were (finishRates), before the step
     }
   }
 
@@ -1070,9 +1099,12 @@ export class HostKernel {
   private handleEvents(): void {
     const now = this.nowNs;
     const tiny = 1e-3;
-    for (let i = 0; i < this.nContainers; i++) this.groups[i].tick(now + tiny);
-    this.policy.onTick(now + tiny);
-    for (let i = 0; i < this.nContainers; i++) this.groups[i].throttleIfSpent(this.homeCpu[i], now);
+    // Each call only when due: a double passed to a call that is not inlined is boxed on the heap at every event.
+    const due = now + tiny;
+    for (let i = 0; i < this.nContainers; i++) if (due >= this.groups[i].nextRefillNs) this.groups[i].tick(due);
+    if (due >= this.policy.nextEventNs()) this.policy.onTick(due);
+    for (let i = 0; i < this.nContainers; i++)
+      if (this.groups[i].spent(this.homeCpu[i])) this.groups[i].throttleIfSpent(this.homeCpu[i], now);
     for (let a = 0; a < this.activeCores.length; a++) {
       const c = this.activeCores[a];
       let swallowed = false;

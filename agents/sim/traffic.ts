@@ -90,6 +90,8 @@ export class Traffic {
   private readonly cAckTx: number = 0; // an ACK sent + its TX completion
   private readonly groDivisor: number = 0; // groFlowDivisor(flows, interleave penalty)
   private readonly napiWeight: number = 0;
+  /** irqModerationUs in ns: in interrupt mode one poll finds what arrived in one moderation interval. */
+  private readonly moderationNs: number = 0;
   private readonly groMaxSegments: number = 0;
   private readonly ackEverySegments: number = 0;
   private readonly backlogInReader: boolean = false;
@@ -148,15 +150,14 @@ export class Traffic {
   /** Inputs of update() (see there). */
   inAppShare = 0;
   inRingSvcNs = 0;
-  inPacketsPerPoll = 0;
+  /** How many packets one poll finds (GRO batching), set by updateReceiveSide from the ring's service and rIn. */
+  private packetsPerPoll = 0;
   /** Set by updateThreshold. */
   thresholdNs = 0;
+  /** ramping() for the interval's rates (set by the engine once they are final). */
+  rampingNow = false;
   /** The interval advanceStep and growStep integrate over (ns). */
   stepNs = 0;
-  /** The receive side (updateReceiveSide) is up to date for these inputs in this solve pass. */
-  private receiveFresh = false;
-  private receiveSvcAt = 0;
-  private receivePppAt = 0;
 
   constructor(
     p: TrafficParams,
@@ -215,6 +216,7 @@ export class Traffic {
     this.cAckTx = prof.tcpAckTxNsPerPacket + prof.txCompletionNsPerPacket;
     this.groDivisor = groFlowDivisor(p.flows, prof.groFlowInterleavePenalty);
     this.napiWeight = prof.napiWeightPackets;
+    this.moderationNs = prof.irqModerationUs * 1000;
     this.groMaxSegments = prof.groMaxSegments;
     this.ackEverySegments = prof.tcpAckEverySegments;
     this.backlogInReader = prof.tcpBacklogInReaderContext;
@@ -243,9 +245,8 @@ export class Traffic {
    * tcp_v4_rcv puts each segment on the socket backlog and tcp_rcv_established and the ACK run in the reader's
    * context at release_sock; only the driver, GRO and IP/TCP demultiplexing stay in softirq.
    */
-  private setRxCost(): void {
-    const ppp = this.inPacketsPerPoll;
-    const drop = this.policy.dropAfterDriver(this.owner);
+  private setRxCost(drop: boolean): void {
+    const ppp = this.packetsPerPoll;
     const queued = this.socket > EPS;
     if (ppp === this.memoPpp && this.costJitter === this.memoJitter && queued === this.memoQueued && drop === this.memoDrop) {
       this.ringCostNs = this.memoCost;
@@ -261,9 +262,9 @@ export class Traffic {
     this.memoBacklog = this.cBacklog;
   }
 
-  /** Sets ringCostNs and cBacklog for inPacketsPerPoll (what one poll finds), the drop flag and whether data is queued. */
+  /** Sets ringCostNs and cBacklog for packetsPerPoll (what one poll finds), the drop flag and whether data is queued. */
   private rxCost(drop: boolean, queued: boolean): void {
-    const packetsPerPoll = this.inPacketsPerPoll;
+    const packetsPerPoll = this.packetsPerPoll;
     this.cBacklog = 0;
     if (drop) {
       this.ringCostNs = this.cRxDrop * this.costJitter;
@@ -344,44 +345,24 @@ export class Traffic {
   /**
    * Rates for the next interval. `appShare`: the application's fraction of its core; `ringSvcNs`: ns of
    * softirq per ns the NIC core grants this ring (Infinity in interrupt mode: the ring is served as packets
-   * come); `packetsPerPoll`: how many packets one poll finds (GRO batching).
+   * come).
    */
-  update(appShare: number, ringSvcNs: number, packetsPerPoll: number): void {
+  update(appShare: number, ringSvcNs: number): void {
     this.inAppShare = appShare;
     this.inRingSvcNs = ringSvcNs;
-    this.inPacketsPerPoll = packetsPerPoll;
-    this.levelsChanged();
+    if (this.isTcpReceiver) this.windowState();
     this.updateRates();
   }
 
   /**
-   * The levels, jitter, TCP rate or enforcement state may have changed since the last updateRates (the engine
-   * calls this once per solve pass): the receive side is recomputed at the next call even for the same inputs.
-   */
-  levelsChanged(): void {
-    this.receiveFresh = false;
-  }
-
-  /**
-   * update() with its inputs already in inAppShare, inRingSvcNs, inPacketsPerPoll: the engine calls this, so no
-   * double is passed as an argument (each would be boxed into a fresh heap number at every call).
+   * update() with its inputs already in inAppShare and inRingSvcNs: the engine calls this, so no double is passed
+   * as an argument (each would be boxed into a fresh heap number at every call).
    */
   updateRates(): void {
     const appShare = this.inAppShare;
-    const ringSvcNs = this.inRingSvcNs;
     if (this.isReceiver) {
-      // The receive side depends on the ring's service and the poll size, not on the reader's share: within one
-      // solve pass, the same inputs give the same rates, so only the reader's side is recomputed.
-      if (!this.receiveFresh || ringSvcNs !== this.receiveSvcAt || this.inPacketsPerPoll !== this.receivePppAt) {
-        this.updateReceiveSide();
-        this.receiveFresh = true;
-        this.receiveSvcAt = ringSvcNs;
-        this.receivePppAt = this.inPacketsPerPoll;
-      }
-      const appPpns = appShare / (this.cApp * this.appJitter + this.cBacklog);
-      this.rSockDrop = 0;
-      this.rApp = this.socket <= EPS && appPpns >= this.rSockIn ? this.rSockIn : appPpns;
-      if (!this.isTcp && this.socket >= this.socketCap - EPS && this.rSockIn > this.rApp) this.rSockDrop = this.rSockIn - this.rApp;
+      this.updateReceiveSide();
+      this.updateReaderSide();
       return;
     }
     this.sqNic = this.sqApp = this.sqPackets = 0;
@@ -433,40 +414,54 @@ export class Traffic {
     this.sqPackets = acks + skbs;
   }
 
-  /** A receiver's rates up to its socket (all but what its reader takes), for ring service inRingSvcNs. */
-  private updateReceiveSide(): void {
+  /** What a receiver's reader takes from its socket at inAppShare (after updateReceiveSide). */
+  updateReaderSide(): void {
+    const appPpns = this.inAppShare / (this.cApp * this.appJitter + this.cBacklog);
+    this.rSockDrop = 0;
+    this.rApp = this.socket <= EPS && appPpns >= this.rSockIn ? this.rSockIn : appPpns;
+    if (!this.isTcp && this.socket >= this.socketCap - EPS && this.rSockIn > this.rApp) this.rSockDrop = this.rSockIn - this.rApp;
+  }
+
+  /**
+   * A receiver's rates up to its socket (all but what its reader takes), for ring service inRingSvcNs. They do
+   * not depend on the reader's share.
+   */
+  updateReceiveSide(): void {
     const ringSvcNs = this.inRingSvcNs;
     this.sqNic = this.sqApp = this.sqPackets = 0;
     this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rWire = 0;
     this.qNet = 0;
-    this.setRxCost();
-    const c = this.ringCostNs;
     let A: number;
     if (this.isTcp) {
-      A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, appLimitOf(this));
+      A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, this.peerLimitPpns());
     } else A = this.peerCapPpns * this.arrivalJitter;
-    if (this.isTcp) {
-      this.windowState();
-      // Zero window: the peer is silent (its deficit grows). After the window update it sends as fast as its
-      // congestion window and iperf3 let it (the line while iperf3 catches up), not at the reader's pace.
-      if (this.windowClosed) A = 0;
-    }
+    // Zero window (windowState, from the levels: the caller has set it): the peer is silent (its deficit grows).
+    // After the window update it sends as fast as its congestion window and iperf3 let it (the line while iperf3
+    // catches up), not at the reader's pace.
+    if (this.isTcp && this.windowClosed) A = 0;
     this.windowLimited = this.windowClosed || this.windowBurst;
     this.rArrive = A;
     if (this.isTcp) {
       this.rDeficit = this.peerCapPpns - A;
       if (this.peerDeficit <= EPS && this.rDeficit < 0) this.rDeficit = 0;
     }
-    this.dropping = this.policy.dropAtNic(this.owner) || this.policy.dropAfterDriver(this.owner);
-    if (this.policy.dropAtNic(this.owner)) this.rNicDrop = A;
+    const atNic = this.policy.dropAtNic(this.owner);
+    const afterDriver = this.policy.dropAfterDriver(this.owner);
+    this.dropping = atNic || afterDriver;
+    if (atNic) this.rNicDrop = A;
     else this.rIn = A;
+    // What one poll finds: a full napi_weight when NAPI polls a backlog; in interrupt mode what arrived in one
+    // moderation interval (at least the packet that raised it), at this interval's arrival rate.
+    this.packetsPerPoll = ringSvcNs === Infinity ? Math.max(1, this.groPpns() * this.moderationNs) : this.napiWeight;
+    this.setRxCost(afterDriver);
+    const c = this.ringCostNs;
     if (ringSvcNs === Infinity) this.rServe = this.rIn;
     else {
       const cap = ringSvcNs / c;
       this.rServe = this.ring <= EPS && cap >= this.rIn ? this.rIn : cap;
     }
     if (this.ring >= this.ringCap - EPS && this.rIn > this.rServe) this.rRingDrop = this.rIn - this.rServe;
-    if (this.policy.dropAfterDriver(this.owner)) this.rEbpfDrop = this.rServe;
+    if (afterDriver) this.rEbpfDrop = this.rServe;
     else this.rSockIn = this.rServe;
     this.sqNic = this.rServe * c;
     this.sqPackets = this.rServe;
@@ -562,24 +557,21 @@ export class Traffic {
 
   /** The peer's rate may grow (congestion avoidance: one MSS per flow per RTT). */
   ramping(): boolean {
-    return this.isTcpReceiver && !this.dropping && !this.windowClosed && this.rRingDrop <= 0 && this.tcpRatePpns < this.rateCeiling();
+    return this.isTcpReceiver && !this.dropping && !this.windowClosed && this.rRingDrop <= 0 && this.tcpRatePpns < this.peerLimitPpns();
   }
 
-  /** Grow the peer's rate over `dt` (cwnd += flows * MSS per RTT, rate = cwnd / RTT). */
-  grow(dt: number): void {
-    this.stepNs = dt;
-    this.growStep();
-  }
-
-  /** grow() by stepNs. */
+  /** Grow the peer's rate over stepNs (cwnd += flows * MSS per RTT, rate = cwnd / RTT). */
   growStep(): void {
     const dt = this.stepNs;
     const rtt = this.rttNs();
-    this.tcpRatePpns = Math.min(this.rateCeiling(), this.tcpRatePpns + (this.flows * dt) / (rtt * rtt));
+    this.tcpRatePpns = Math.min(this.peerLimitPpns(), this.tcpRatePpns + (this.flows * dt) / (rtt * rtt));
   }
 
-  /** What the peer's congestion window needs to cover: the line while catching up, else the nominal rate. */
-  private rateCeiling(): number {
+  /**
+   * What the peer's application writes, and so what its congestion window needs to cover: the line while iperf3
+   * is behind its target (iperf_check_throttle), else its nominal rate.
+   */
+  private peerLimitPpns(): number {
     return this.peerDeficit > EPS ? this.linePpns : this.peerCapPpns;
   }
 
@@ -612,11 +604,6 @@ export class Traffic {
     for (let i = 0; i < this.dropped.length; i++) d += this.dropped[i];
     return d;
   }
-}
-
-/** What iperf3 writes: the line while it is behind its target (iperf_check_throttle), else its nominal rate. */
-function appLimitOf(t: Traffic): number {
-  return t.peerDeficit > EPS ? t.linePpns : t.peerCapPpns;
 }
 
 function clamp(x: number, max: number): number {

@@ -191,18 +191,18 @@ describe('bursty window-limited TCP arrivals: zero window, window update, line-r
     t.tcpRatePpns = t.linePpns;
     t.peerDeficit = 100; // iperf3 is behind its target: it writes at the line rate
     t.socket = rwnd;
-    t.update(0.05, Infinity, 64);
+    t.update(0.05, Infinity);
     expect(t.windowClosed).toBe(true);
     expect(t.rIn).toBe(0);
     // The reader has freed less than 1/16 of the window: __tcp_select_window still returns 0.
     t.socket = rwnd - t.reopenSegments + 1;
-    t.update(0.05, Infinity, 64);
+    t.update(0.05, Infinity);
     expect(t.windowClosed).toBe(true);
     expect(t.rIn).toBe(0);
     // One more segment read: tcp_cleanup_rbuf sends the window update and the peer sends it at the line rate,
     // not at the reader's pace (the reader's share here, 0.05 of a core, reads far less than the line).
     t.socket = rwnd - t.reopenSegments - 1;
-    t.update(0.05, Infinity, 64);
+    t.update(0.05, Infinity);
     expect(t.windowClosed).toBe(false);
     expect(t.windowBurst).toBe(true);
     expect(t.rIn).toBeCloseTo(t.linePpns, 12);
@@ -210,27 +210,27 @@ describe('bursty window-limited TCP arrivals: zero window, window update, line-r
     expect(t.rApp).toBeLessThan(t.linePpns * 0.5);
     // The burst goes on while the window has room, and ends when it is full again.
     t.socket = rwnd - 5;
-    t.update(0.05, Infinity, 64);
+    t.update(0.05, Infinity);
     expect(t.windowClosed).toBe(false);
     t.socket = rwnd;
-    t.update(0.05, Infinity, 64);
+    t.update(0.05, Infinity);
     expect(t.windowClosed).toBe(true);
   });
   it('a peer below its window sends a smooth stream', () => {
     const t = receiver();
     t.tcpRatePpns = t.peerCapPpns / 2;
-    t.update(0.5, Infinity, 64);
+    t.update(0.5, Infinity);
     expect(t.windowLimited).toBe(false);
     expect(t.burstPpns()).toBe(t.rIn);
   });
   it('while the window is closed the queued segments keep the GRO batches of the burst they came in', () => {
     const t = receiver();
     t.tcpRatePpns = t.linePpns;
-    t.update(0.05, Infinity, 64);
+    t.update(0.05, Infinity);
     const burst = t.rIn;
     t.advance(1000);
     t.socket = rwnd;
-    t.update(0.05, Infinity, 64);
+    t.update(0.05, Infinity);
     expect(t.rIn).toBe(0);
     expect(t.groPpns()).toBe(burst);
   });
@@ -273,10 +273,11 @@ describe('GRO super-packet stack cost a + b x segments', () => {
       paper,
       new VanillaAccounting([], []),
     );
-    t.tcpRatePpns = t.peerCapPpns;
-    t.update(0.5, Infinity, 1);
+    t.tcpRatePpns = 1e-9; // one segment a second: each interrupt finds one
+    t.update(0.5, Infinity);
     const lone = t.ringCostNs;
-    t.update(0.5, Infinity, 64);
+    t.tcpRatePpns = t.peerCapPpns; // 9 Gbit/s: one interrupt finds dozens
+    t.update(0.5, Infinity);
     const batched = t.ringCostNs;
     expect(batched).toBeLessThan(lone);
     expect(lone).toBeLessThan(3000);
@@ -292,7 +293,7 @@ describe("TCP socket backlog: processing in the reader's context", () => {
     );
     t.tcpRatePpns = t.peerCapPpns;
     t.socket = socket;
-    t.update(0.3, Infinity, 64);
+    t.update(0.3, Infinity);
     return { softirq: t.ringCostNs, reader: t.appUse(0.3) / t.rApp };
   }
   it('a reader with data queued owns the socket: tcp_rcv_established and the ACK move from softirq to it, nothing is lost', () => {
