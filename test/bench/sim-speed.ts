@@ -7,12 +7,18 @@ import { simulateRun } from '../../agents/sim/simulate.ts';
 export async function benchSimSpeed(): Promise<{ simSpeedup: number }> {
   const spec = (seed: number) =>
     paperRunSpec({ workload: 'tcp-receiver', params: { rateGbps: 9, flows: 8 }, enforcement: 'none', warmupS: 1, durationS: 5, seed });
-  // Let the JIT settle: an event engine runs few hundred events per simulated second, so warm up on whole runs.
-  for (let i = 0; i < 3; i++) simulateRun(spec(100 + i));
+  // Let the JIT settle on the very runs it measures: warmed on other seeds it still deoptimised in measured runs
+  // that took rare paths for the first time (episodes, a lagging container; 1.3-1.6x the others). The engine is
+  // deterministic, so a pass over the measured seeds first runs every path they take. Then 3 measured passes,
+  // the median one counts (a shared machine's bursts hit one pass, not the median).
   const reps = 10;
-  const t0 = performance.now();
-  for (let i = 1; i <= reps; i++) simulateRun(spec(i));
-  const wallS = (performance.now() - t0) / 1000;
+  const pass = () => {
+    const t0 = performance.now();
+    for (let i = 1; i <= reps; i++) simulateRun(spec(i));
+    return (performance.now() - t0) / 1000;
+  };
+  pass();
+  const wallS = [pass(), pass(), pass()].sort((a, b) => a - b)[1];
   return { simSpeedup: (reps * 6) / wallS };
 }
 
