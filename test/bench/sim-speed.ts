@@ -19,7 +19,7 @@ export async function benchSimSpeed(): Promise<{ simSpeedup: number }> {
   };
   pass();
   const wallS = [pass(), pass(), pass()].sort((a, b) => a - b)[1];
-  return { simSpeedup: (reps * 6) / wallS };
+  return { simSpeedup: Math.round(((reps * 6) / wallS) * 10) / 10 };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
