@@ -4,8 +4,8 @@
 // cost), docker (run overhead, agent CPU), ebpf (accounting cost per packet event, throughput loss with
 // accounting on), repro (a real campaign run twice: interval widths, agreement, wall time; `--campaign NAME`,
 // default local-docker), lab (one orchestrator, 64 simulated hosts, 5,120 runs), machines (the campaign and run
-// machines alone, in one process), slurm (two campaigns at once on the emulated lab under Slurm). docker, ebpf,
-// repro and slurm need root.
+// machines alone, in one process), orchestrator (the orchestrator's own CPU on lab's campaign, and a profile's
+// shares), slurm (two campaigns at once on the emulated lab under Slurm). docker, ebpf, repro and slurm need root.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,6 +57,12 @@ const PARTS: Record<string, Part> = {
     targets: { slurmHostOverlapViolations: ['<=', 0], slurmLeftoversAfterDown: ['<=', 0] },
     run: async () => (await import('./slurm-bench.ts')).benchSlurm(),
   },
+  orchestrator: {
+    describe:
+      "the orchestrator's own CPU per run on the lab part's campaign (process.cpuUsage around runCampaign, in a process of its own; its agents apart), beside that process's whole CPU, and where it goes: shares of a CPU profile of a 1,280-run campaign",
+    targets: { orchestratorCpuMsPerRun: ['<=', 2] },
+    run: async () => (await import('./orchestrator-bench.ts')).benchOrchestrator(),
+  },
   machines: {
     describe:
       'the campaign and run machines alone, in one process: 64 hosts answering at once, 5,120 runs, no wire and no store; their CPU per run',
@@ -102,8 +108,10 @@ if (unknown.length) {
   process.stderr.write(`bench: unknown part(s) ${unknown.join(', ')}; parts: ${Object.keys(PARTS).join(', ')}\n`);
   process.exit(2);
 }
-// repro runs two real campaigns (minutes), slurm a whole Slurm lab: only when asked for by name
-const chosen = wanted.length ? wanted : Object.keys(PARTS).filter((p) => p !== 'repro' && p !== 'slurm');
+// repro runs two real campaigns (minutes), slurm a whole Slurm lab, orchestrator lab's campaign again: only when
+// asked for by name
+const ON_REQUEST = ['repro', 'slurm', 'orchestrator'];
+const chosen = wanted.length ? wanted : Object.keys(PARTS).filter((p) => !ON_REQUEST.includes(p));
 const all: Figures = {};
 let failed = false;
 for (const name of chosen) {
