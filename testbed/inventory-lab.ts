@@ -125,6 +125,13 @@ async function hostUp(state: TestbedState, h: TestbedHost, token: string, stamp:
       packages: h.backend === 'docker' ? LAB_PACKAGES : ['iproute2'],
     });
   });
+  if (found.sudoUnchecked.length) {
+    // Commands sudo could not answer for before their packages were in (docker): asked again, refused as the
+    // preflight would have (exit 2, the missing ones named) before anything runs through them.
+    const again = await step(h.id, 'sudo', say, () => sshRun({ ...t, sudo: false }, ['sh', '-c', FINDINGS_SCRIPT, 'sh', h.nic!]));
+    const problem = sudoProblem(h.id, t, parseFindings(again));
+    if (problem) throw problem;
+  }
   await step(h.id, 'install', say, async () => {
     await at(['sh', '-c', CLAIM_INSTALL_DIR, 'sh', install]);
     const there = await at(['cat', join(install, '.ironlab-install')]).catch(() => '');

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { machine } from 'node:os';
 import { blockHolds, blockOf, intToIp, ipToInt } from '../agents/container-block.ts';
 import { PrerequisiteError } from '../workloads/common/errors.ts';
-import { REMOTE_COMMANDS, shellQuote, type SshTarget } from './ssh.ts';
+import { shellQuote, SUDO_COMMANDS, sudoersLine, type SshTarget } from './ssh.ts';
 
 export const MIN_NODE_MAJOR = 20;
 
@@ -18,12 +18,25 @@ export interface HostFindings {
   node: string | null;
   /** The traffic NIC's IPv4 address/prefix (`169.254.0.11/24`), or null when it has none (or does not exist). */
   nicCidr: string | null;
-  /** For a user other than root: `yes` (sudo -n works), `password` (sudo asks for one), `missing` (no sudo). */
-  sudo: 'root' | 'yes' | 'password' | 'missing';
+  /** For a user other than root: `yes` (sudo -n may run every command of SUDO_COMMANDS that is there), `refused`
+   *  (some it may not: sudoRefused), `missing` (no sudo). */
+  sudo: 'root' | 'yes' | 'refused' | 'missing';
+  /** Commands of SUDO_COMMANDS that `sudo -n -l` refused: not allowed, or allowed only with a password. */
+  sudoRefused: string[];
+  /** Commands of SUDO_COMMANDS not on the host yet (docker before docker.io is installed): sudo cannot say whether
+   *  it allows a command it does not find, so they are checked again once the packages are in. */
+  sudoUnchecked: string[];
 }
 
+/**
+ * Whether sudo -n lets the user run each of SUDO_COMMANDS, asked the way ironlab runs them (by name, as sudo
+ * finds them on its secure_path): `sudo -n -l CMD` answers without running anything, and without prompting.
+ * (`sudo -n true` would ask about a command ironlab never runs, and that the README's sudoers line does not allow.)
+ */
+const SUDO_CHECK = `if [ "$(id -u)" -eq 0 ]; then echo root; elif ! command -v sudo >/dev/null 2>&1; then echo missing; else r=; a=; for c in ${Object.keys(SUDO_COMMANDS).join(' ')}; do e=$(LC_ALL=C sudo -n -l "$c" 2>&1 >/dev/null) || case "$e" in *"command not found"*) a="$a,$c" ;; *) r="$r,$c" ;; esac; done; if [ -n "$r" ]; then echo "refused $r $a"; else echo "yes , $a"; fi; fi`;
+
 /** One shell line, one round trip ($1 = the traffic NIC): uid, architecture, Node's version, the NIC's address, sudo. */
-export const FINDINGS_SCRIPT = `printf 'uid=%s\\narch=%s\\nnode=%s\\nnic=%s\\nsudo=%s\\n' "$(id -u)" "$(uname -m)" "$(node --version 2>/dev/null || echo none)" "$(ip -4 -o addr show dev "$1" 2>/dev/null | awk '{print $4; exit}')" "$(if [ "$(id -u)" -eq 0 ]; then echo root; elif ! command -v sudo >/dev/null 2>&1; then echo missing; elif sudo -n true 2>/dev/null; then echo yes; else echo password; fi)"`;
+export const FINDINGS_SCRIPT = `printf 'uid=%s\\narch=%s\\nnode=%s\\nnic=%s\\nsudo=%s\\n' "$(id -u)" "$(uname -m)" "$(node --version 2>/dev/null || echo none)" "$(ip -4 -o addr show dev "$1" 2>/dev/null | awk '{print $4; exit}')" "$(${SUDO_CHECK})"`;
 
 export function parseFindings(out: string): HostFindings {
   const v = Object.fromEntries(
@@ -38,8 +51,16 @@ export function parseFindings(out: string): HostFindings {
     arch: v.arch ?? '',
     node: !v.node || v.node === 'none' ? null : v.node,
     nicCidr: v.nic || null,
-    sudo: v.sudo === 'root' || v.sudo === 'yes' || v.sudo === 'password' ? v.sudo : 'missing',
+    ...sudoFindings(v.sudo ?? ''),
   };
+}
+
+/** `root`, `missing`, or `yes|refused <refused,...> <absent,...>` (lists led by a comma) as SUDO_CHECK prints it. */
+function sudoFindings(line: string): Pick<HostFindings, 'sudo' | 'sudoRefused' | 'sudoUnchecked'> {
+  const [word, refused = '', absent = ''] = line.split(' ');
+  const list = (l: string) => l.split(',').filter(Boolean);
+  const sudo = word === 'root' || word === 'yes' || word === 'refused' ? word : 'missing';
+  return { sudo, sudoRefused: list(refused), sudoUnchecked: list(absent) };
 }
 
 /**
@@ -48,16 +69,12 @@ export function parseFindings(out: string): HostFindings {
  */
 export function sudoProblem(hostId: string, t: SshTarget, f: HostFindings): PrerequisiteError | null {
   if (f.uid === 0 || f.sudo === 'yes' || f.sudo === 'root') return null;
-  const allow = `${t.user} ALL=(root) NOPASSWD: ${REMOTE_COMMANDS.map((c) => `/usr/bin/${c}`).join(', ')}`.replace(
-    '/usr/bin/sh',
-    '/bin/sh',
-  );
   const why =
     f.sudo === 'missing'
       ? `sudo is not installed there (as root: apt-get install -y sudo), and`
-      : `sudo asks ${t.user} for a password there (sudo -n true failed):`;
+      : `sudo -n does not let ${t.user} run ${f.sudoRefused.join(', ')} there (sudo -n -l refused: not allowed as sudo finds it on its secure_path, or only with a password):`;
   return new PrerequisiteError(
-    `SSH user ${t.user} is not root; ${why} ironlab runs its commands through sudo -n. Allow them in /etc/sudoers.d/ironlab: ${allow}`,
+    `SSH user ${t.user} is not root; ${why} ironlab runs its commands through sudo -n. Allow them in /etc/sudoers.d/ironlab: ${sudoersLine(t.user)}`,
     `host ${hostId}`,
   );
 }

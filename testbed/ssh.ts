@@ -18,14 +18,37 @@ export interface SshTarget {
   sudo?: boolean;
 }
 
-/** The commands ironlab runs on an inventory host (through `sudo -n` for a user other than root). */
-export const REMOTE_COMMANDS = ['sh', 'cat', 'env', 'docker', 'dpkg-query', 'apt-get'] as const;
+/**
+ * The commands ironlab runs on an inventory host, and where Debian puts them. For an SSH user other than root
+ * each goes through `sudo -n`, so this is the list the host's sudoers must allow: the preflight checks each
+ * (`sudo -n -l`), sshArgv refuses to send anything else through sudo, and the README's sudoers line is
+ * sudoersLine (a unit test holds the README to it).
+ */
+export const SUDO_COMMANDS = {
+  sh: '/bin/sh',
+  cat: '/usr/bin/cat',
+  env: '/usr/bin/env',
+  docker: '/usr/bin/docker',
+  'dpkg-query': '/usr/bin/dpkg-query',
+  'apt-get': '/usr/bin/apt-get',
+} as const;
+export type SudoCommand = keyof typeof SUDO_COMMANDS;
+
+/** The /etc/sudoers.d line that lets user run SUDO_COMMANDS as root without a password. */
+export function sudoersLine(user: string): string {
+  return `${user} ALL=(root) NOPASSWD: ${Object.values(SUDO_COMMANDS).join(', ')}`;
+}
 
 export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_./=:@%+,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 export function sshArgv(t: SshTarget, remote: string[], dir = testbedDir()): string[] {
+  // A command the preflight did not check would fail on the host only, with sudo's own words: refused here.
+  if (t.sudo && !Object.hasOwn(SUDO_COMMANDS, remote[0]))
+    throw new Error(
+      `ironlab runs only ${Object.keys(SUDO_COMMANDS).join(', ')} through sudo -n, not ${JSON.stringify(remote[0])}: add it to SUDO_COMMANDS (testbed/ssh.ts) and to the README's sudoers line`,
+    );
   const argv = t.sudo ? ['sudo', '-n', '--', ...remote] : remote;
   return [...sshOptions(t, dir), '--', destination(t), argv.map(shellQuote).join(' ')];
 }

@@ -4,7 +4,8 @@
 // cost), docker (run overhead, agent CPU), ebpf (accounting cost per packet event, throughput loss with
 // accounting on), repro (a real campaign run twice: interval widths, agreement, wall time; `--campaign NAME`,
 // default local-docker), lab (one orchestrator, 64 simulated hosts, 5,120 runs), machines (the campaign and run
-// machines alone, in one process). docker, ebpf and repro need root.
+// machines alone, in one process), orchestrator (the orchestrator's own CPU on lab's campaign, and a profile's
+// shares), slurm (two campaigns at once on the emulated lab under Slurm). docker, ebpf, repro and slurm need root.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,6 +50,18 @@ const PARTS: Record<string, Part> = {
       'one orchestrator at lab scale: 64 simulated hosts (agent processes), a campaign of 5,120 runs into SQLite; runs per wall second, orchestrator CPU per run and peak RSS, store bytes per run',
     targets: { orchestratorCpuMsPerRun: ['<=', 2], orchestratorRssMb: ['<=', 300] },
     run: async () => (await import('./lab-bench.ts')).benchLab(),
+  },
+  slurm: {
+    describe:
+      'the emulated lab under Slurm (4 hosts): testbed up --slurm and down timed, two small campaigns submitted at once vs one after the other, hosts running runs of both at once (from the stores), what is left after down',
+    targets: { slurmHostOverlapViolations: ['<=', 0], slurmLeftoversAfterDown: ['<=', 0] },
+    run: async () => (await import('./slurm-bench.ts')).benchSlurm(),
+  },
+  orchestrator: {
+    describe:
+      "the orchestrator's own CPU per run on the lab part's campaign (process.cpuUsage around runCampaign, in a process of its own; its agents apart), beside that process's whole CPU, and where it goes: shares of a CPU profile of a 1,280-run campaign",
+    targets: { orchestratorCpuMsPerRun: ['<=', 2] },
+    run: async () => (await import('./orchestrator-bench.ts')).benchOrchestrator(),
   },
   machines: {
     describe:
@@ -95,8 +108,10 @@ if (unknown.length) {
   process.stderr.write(`bench: unknown part(s) ${unknown.join(', ')}; parts: ${Object.keys(PARTS).join(', ')}\n`);
   process.exit(2);
 }
-// repro runs two real campaigns (minutes): only when asked for by name
-const chosen = wanted.length ? wanted : Object.keys(PARTS).filter((p) => p !== 'repro');
+// repro runs two real campaigns (minutes), slurm a whole Slurm lab, orchestrator lab's campaign again: only when
+// asked for by name
+const ON_REQUEST = ['repro', 'slurm', 'orchestrator'];
+const chosen = wanted.length ? wanted : Object.keys(PARTS).filter((p) => !ON_REQUEST.includes(p));
 const all: Figures = {};
 let failed = false;
 for (const name of chosen) {

@@ -13,11 +13,12 @@ export const LAB_HOSTS = 64;
 /** 10 scenarios x 2 enforcement modes x 256 repetitions. */
 const REPETITIONS = 256;
 
-/** The campaign: short simulated windows, so the orchestrator's work per run (not the simulator) dominates. */
-function labCampaign(): string {
+/** The campaign: short simulated windows, so the orchestrator's work per run (not the simulator) dominates.
+ *  10 scenarios x 2 enforcement modes x `repetitions` runs (the orchestrator part profiles a smaller one). */
+export function labCampaign(repetitions = REPETITIONS): string {
   const hosts = Array.from({ length: LAB_HOSTS }, (_, i) => `  - { id: sim-${i + 1}, backend: sim, profile: paper }`).join('\n');
   return `name: lab-scale
-description: 64 simulated hosts, 5120 runs (npm run bench -- lab)
+description: 64 simulated hosts, ${repetitions * 20} runs (npm run bench -- lab)
 hosts:
 ${hosts}
 defaults:
@@ -34,14 +35,15 @@ matrix:
   - workload: tcp-receiver
     rateGbps: [1, 4, 9]
 enforcement: [none, iron-kernel]
-repetitions: ${REPETITIONS}
+repetitions: ${repetitions}
 seed: 11
 `;
 }
 
 const CLK_TCK = 100; // USER_HZ on Linux
 
-function cpuMs(pid: number): number | null {
+/** A process's own CPU so far (user + system, not its children's), from /proc/PID/stat; null once it is gone. */
+export function cpuMs(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

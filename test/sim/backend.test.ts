@@ -23,7 +23,7 @@ describe('SimBackend', () => {
   });
 
   it('setup -> warmup -> measure -> collect -> teardown gives the metrics', async () => {
-    const b = new SimBackend();
+    const b = new SimBackend({ progressEveryMs: 0 }); // progress at every chunk: short phases report too
     const spec = paperRunSpec({
       workload: 'tcp-receiver',
       params: { rateGbps: 4 },
