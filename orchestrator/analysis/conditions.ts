@@ -163,3 +163,42 @@ export function conditionNotes(arm: string, c: ConditionsSpread, thresholds: { s
     );
   return notes;
 }
+
+/**
+ * The penalty the network softirq time on the victim's core could cause at most: without
+ * CONFIG_IRQ_TIME_ACCOUNTING a softirq is charged to the task it interrupts, so a victim that ran V s in the
+ * control and paid for all S s of its core's network softirq in the interference arm keeps V − S s of its own
+ * work: V / (V − S). A victim that loses more has lost time to something else (contention with ksoftirqd or
+ * the neighbours, or costs its core's counters do not see). Null without both figures, or when S ≥ V.
+ */
+export function softirqCeiling(controlVictimS: number | null | undefined, interferenceSoftirqS: number | null | undefined): number | null {
+  if (controlVictimS == null || interferenceSoftirqS == null || controlVictimS <= 0) return null;
+  return interferenceSoftirqS < controlVictimS ? controlVictimS / (controlVictimS - interferenceSoftirqS) : null;
+}
+
+/** Below this ceiling a flood is light: the note says how far its softirq time alone could move the penalty. */
+export const LIGHT_FLOOD_CEILING = 1.5;
+
+/**
+ * What the ceiling says about a scenario's penalty: without enforcement, a light flood (its softirq time alone
+ * cannot move the penalty far: why a penalty stays small on this host); in any mode, a penalty clearly above
+ * what the softirq time explains. Empty otherwise.
+ */
+export function ceilingNotes(
+  ceiling: number | null,
+  penalty: { mean: number | null; ci95: [number, number] | null },
+  shares: { softirq: number; victim: number },
+  enforcement: string,
+): string[] {
+  if (ceiling === null) return [];
+  const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
+  const c = ceiling.toFixed(2);
+  const spent = `network softirq took ${pct(shares.softirq)} of the victim core and the victim ran ${pct(shares.victim)} of it in the control`;
+  if (penalty.ci95 && penalty.ci95[0] > ceiling * 1.05)
+    return [
+      `the victim lost more than its core's softirq time explains (${spent}: at most ${c} had it paid for all of it): contention with ksoftirqd or the neighbours, or costs its counters do not see`,
+    ];
+  if (enforcement === 'none' && ceiling < LIGHT_FLOOD_CEILING)
+    return [`a light flood: ${spent}, so even had it paid for all of it the penalty would be ${c}`];
+  return [];
+}

@@ -14,7 +14,15 @@ import { type Enforcement } from '../../agents/enforcement/modes.ts';
 import { CORE_CATEGORIES, METRIC, type CoreCategory, type Sample } from '../../agents/samples.ts';
 import { controlOf, primaryMetricOf } from '../../workloads/registry.ts';
 import type { PrimaryMetric } from '../../workloads/workload.ts';
-import { conditionNotes, conditionsSpread, runConditions, windowOf, type ConditionsSpread } from './conditions.ts';
+import {
+  ceilingNotes,
+  conditionNotes,
+  conditionsSpread,
+  runConditions,
+  softirqCeiling,
+  windowOf,
+  type ConditionsSpread,
+} from './conditions.ts';
 import {
   bootstrapMeanLogRatio,
   bootstrapRatioOfMeans,
@@ -136,7 +144,12 @@ export interface ScenarioSummary {
   controlWorkload: WorkloadKind;
   /** The host (or simulated-host profile) of this row's runs; runs of different hosts are never pooled. */
   stratum: string | null;
-  /** Why the repetitions may differ, from their own counters (steal, foreign CPU, load, ksoftirqd regime). */
+  /**
+   * The penalty the network softirq time on the victim's core could cause had the victim paid for all of it
+   * (control victim time / (that − interference softirq time), conditions.ts); null without core times.
+   */
+  softirqCeiling: number | null;
+  /** Why the repetitions may differ, from their own counters (steal, foreign CPU, load, ksoftirqd regime, the softirq ceiling). */
   conditionNotes: string[];
 }
 
@@ -228,6 +241,11 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
       if (top && bottom) bootstrap = bootstrapRatioOfMeans(top.eventsPerSec, bottom.eventsPerSec, resampleOpts);
     }
     const thresholds = options.noteThresholds ?? { steal: 0.02, foreign: 0.05, load: 0.1 };
+    const ctl = control?.timeBreakdown;
+    const int = interference?.timeBreakdown;
+    const softirqS = int ? int.softirq_task + int.ksoftirqd : null;
+    const ceiling = softirqCeiling(ctl?.victim, softirqS);
+    const total = (t: TimeBreakdown) => Object.values(t).reduce((a, b) => a + b, 0);
     out.push({
       scenarioId: first.scenarioId,
       workload: first.workload,
@@ -247,9 +265,13 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
       controlScenarioId: controlRuns[0]?.scenarioId ?? null,
       controlWorkload: controlOf(first.victimWorkload),
       stratum: first.stratum ?? null,
+      softirqCeiling: ceiling,
       conditionNotes: [
         ...(control ? conditionNotes('control', control.conditions, thresholds) : []),
         ...(interference ? conditionNotes('interference', interference.conditions, thresholds) : []),
+        ...(ctl && int
+          ? ceilingNotes(ceiling, penalty, { softirq: softirqS! / total(int), victim: ctl.victim / total(ctl) }, first.enforcement)
+          : []),
       ],
     });
   }

@@ -134,6 +134,8 @@ export function reportJson(campaign: CampaignInfo, summaries: readonly ScenarioS
       controlN: s.control?.n ?? 0,
       cv: s.cv,
       timeBreakdownS: s.timeBreakdown,
+      /** The penalty the network softirq time on the victim's core could cause had the victim paid for all of it. */
+      softirqCeiling: s.softirqCeiling,
       notDone: s.notDone,
       /** Percentile bootstrap 95% interval of the same ratio (seeded); `penalty.ci95` (Fieller) is the headline. */
       bootstrap: s.bootstrap

@@ -26,7 +26,7 @@ function run(over: Partial<RunRecord> & { events?: number; share?: number; times
     ...rest,
   };
 }
-const control = (events: number, over: Partial<RunRecord> = {}) =>
+const control = (events: number, over: Parameters<typeof run>[0] = {}) =>
   run({ scenarioId: 'sysbench', workload: 'sysbench', params: {}, events, ...over });
 
 describe('ratioOfMeans (Fieller, Welch df)', () => {
@@ -246,5 +246,35 @@ describe('controls, hosts and designs', () => {
       'interference: steal up to 10% of a victim core',
       'interference: achieved load down to 85% of the offered rate',
     ]);
+  });
+
+  it("says how far a flood's softirq time alone could move the penalty (the ceiling), and when a penalty goes beyond it", () => {
+    // 3 s windows on core 0: the victim ran 1.5 s (its 50% quota) in the control; the flood's softirq took 0.19 s
+    // of the core (0.18 in task context, 0.01 in ksoftirqd): had the victim paid for all of it, 1.5 / 1.31 = 1.145.
+    const ctlTimes = { victim: 1.5, neighbours: 1.4, softirq_task: 0, ksoftirqd: 0, idle: 0.1, other: 0 };
+    const intTimes = { victim: 1.4, neighbours: 0.3, softirq_task: 0.18, ksoftirqd: 0.01, idle: 1.11, other: 0 };
+    const light = (enforcement: 'none' | 'ebpf', ratio: number) =>
+      summarizePenalties(
+        [0, 1, 2].flatMap((b) => [
+          control(100 + b, { repetition: b, enforcement, times: ctlTimes }),
+          run({ events: (100 + b) / ratio, repetition: b, enforcement, times: intTimes }),
+        ]),
+        { design: 'blocked' },
+      )[0];
+    const none = light('none', 1.06);
+    expect(none.softirqCeiling).toBeCloseTo(1.5 / 1.31, 12);
+    expect(none.conditionNotes).toEqual([
+      'a light flood: network softirq took 6.3% of the victim core and the victim ran 50% of it in the control, so even had it paid for all of it the penalty would be 1.15',
+    ]);
+    // an enforcement mode is not asked why its penalty is small
+    expect(light('ebpf', 1.02).conditionNotes).toEqual([]);
+    // a penalty whose interval lies above the ceiling: the victim lost time to something else
+    const beyond = light('none', 1.5);
+    expect(beyond.penalty.ci95![0]).toBeGreaterThan(1.2);
+    expect(beyond.conditionNotes).toEqual([
+      "the victim lost more than its core's softirq time explains (network softirq took 6.3% of the victim core and the victim ran 50% of it in the control: at most 1.15 had it paid for all of it): contention with ksoftirqd or the neighbours, or costs its counters do not see",
+    ]);
+    // no core times (a backend that does not report them): no ceiling, no note
+    expect(summarizePenalties([control(100), run({ events: 50 })])[0].softirqCeiling).toBeNull();
   });
 });

@@ -283,7 +283,7 @@ describe('ironlab report', () => {
     const text = renderSummary(sim, false);
     expect(text.split('\n')[0]).toBe('campaign c-sim (paper, sim, failed): 134/135 runs done, 1 failed');
     expect(text).toMatch(/│ scenario\s+│ enforcement │\s+penalty │\s+95% CI │ n │ ksoftirqd │ bootstrap CI │ CV ctl\/int │/);
-    expect(text).toMatch(/udp-receiver rateGbps=4\s+│ none\s+│ \d\.\d\d \(\d\) │/);
+    expect(text).toMatch(/udp-receiver rateGbps=4\s+│ none\s+│ \d\.\d\d \(\d+\) │/);
     expect(text).toMatch(
       /\(\d\) repetitions disagree: interference arm varies by [\d.]+% \(CV above 5%\); interference arm has outlier run c-sim-udp-receiver-rateGbps-4-none-2/,
     );
