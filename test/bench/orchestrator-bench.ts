@@ -39,10 +39,10 @@ async function child(campaign: string, db: string, out: string, profile: boolean
   const shares = session ? profileShares(((await session.post('Profiler.stop')) as { profile: CpuProfile }).profile) : {};
   session?.disconnect();
   if (report.exitCode !== 0) throw new Error(`the campaign ended with exit ${report.exitCode}`);
-  const { default: Database } = await import('better-sqlite3');
-  const store = new Database(db, { readonly: true });
-  const runs = (store.prepare("SELECT count(*) AS n FROM runs WHERE status = 'done'").get() as { n: number }).n;
-  store.close();
+  const { SqliteStore } = await import('../../orchestrator/store/sqlite-store.ts');
+  const store = SqliteStore.open(db);
+  const runs = (await store.ledger(report.campaignId!)).filter((r) => r.status === 'done').length;
+  await store.close();
   writeFileSync(out, JSON.stringify({ runs, cpuMs: (used.user + used.system) / 1000, shares } satisfies ChildResult));
 }
 
