@@ -52,13 +52,14 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** Node's own code, by what it does for the orchestrator. */
+/** Node's own code, by what it does for the orchestrator (first match; task_queues, the promise and nextTick
+ *  queue, is events and timers, not child processes). */
 const NODE_PARTS: [RegExp, string][] = [
   [/^node:internal\/(modules|vm|process\/esm_loader)/, 'module loading'],
   [/crypto/, 'crypto'],
+  [/^node:(events|internal\/(event_target|timers|process\/task_queues))|^node:timers/, 'events and timers'],
   [/child_process|internal\/process/, 'child processes'],
   [/^node:(net|stream|internal\/(streams|stream_base_commons|net|http|tls|dns|socket))/, 'sockets and streams'],
-  [/^node:(events|internal\/(event_target|timers|process\/task_queues))|^node:timers/, 'events and timers'],
   [/^node:(fs|internal\/fs)/, 'files'],
   [/^node:(buffer|internal\/buffer|internal\/util|util)/, 'buffers and util'],
 ];
