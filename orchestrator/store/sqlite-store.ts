@@ -51,6 +51,8 @@ const SAMPLES_PER_INSERT = 64;
 /** How long a ledger write waits for others to share its commit (runs last seconds; this is noise to them). */
 const GROUP_COMMIT_MS = 10;
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 interface QueuedWrite {
   work: () => unknown;
   resolve: (v: any) => void;
@@ -63,11 +65,25 @@ export class SqliteStore implements Store {
   private readonly sampleInserts: Database.Statement[] = [];
   private queued: QueuedWrite[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
+  /** One group of ledger writes in one commit, each in its own savepoint (a nested transaction is a savepoint:
+   *  a write that throws is undone alone). Made once: better-sqlite3 builds a wrapper per `transaction()` call. */
+  private readonly commitGroup: (writes: QueuedWrite[]) => Outcome[];
 
   private constructor(
     private readonly db: Database.Database,
     readonly location: string,
-  ) {}
+  ) {
+    const savepoint = db.transaction((w: QueuedWrite) => w.work());
+    this.commitGroup = db.transaction((writes: QueuedWrite[]) =>
+      writes.map((w): Outcome => {
+        try {
+          return { ok: true, value: savepoint(w) };
+        } catch (error) {
+          return { ok: false, error };
+        }
+      }),
+    );
+  }
 
   static open(path: string): SqliteStore {
     let db: Database.Database;
@@ -117,18 +133,9 @@ export class SqliteStore implements Store {
     const writes = this.queued;
     this.queued = [];
     if (!writes.length) return;
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    let outcomes: Outcome[];
     try {
-      this.db.transaction(() => {
-        // a nested transaction is a savepoint: a write that throws is undone alone
-        for (const w of writes) {
-          try {
-            outcomes.push({ ok: true, value: this.db.transaction(w.work)() });
-          } catch (error) {
-            outcomes.push({ ok: false, error });
-          }
-        }
-      })();
+      outcomes = this.commitGroup(writes);
     } catch (error) {
       // the commit itself failed: none of them happened
       for (const w of writes) w.reject(error);

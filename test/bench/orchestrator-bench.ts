@@ -39,10 +39,10 @@ async function child(campaign: string, db: string, out: string, profile: boolean
   const shares = session ? profileShares(((await session.post('Profiler.stop')) as { profile: CpuProfile }).profile) : {};
   session?.disconnect();
   if (report.exitCode !== 0) throw new Error(`the campaign ended with exit ${report.exitCode}`);
-  const { default: Database } = await import('better-sqlite3');
-  const store = new Database(db, { readonly: true });
-  const runs = (store.prepare("SELECT count(*) AS n FROM runs WHERE status = 'done'").get() as { n: number }).n;
-  store.close();
+  const { SqliteStore } = await import('../../orchestrator/store/sqlite-store.ts');
+  const store = SqliteStore.open(db);
+  const runs = (await store.ledger(report.campaignId!)).filter((r) => r.status === 'done').length;
+  await store.close();
   writeFileSync(out, JSON.stringify({ runs, cpuMs: (used.user + used.system) / 1000, shares } satisfies ChildResult));
 }
 
@@ -52,13 +52,14 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** Node's own code, by what it does for the orchestrator. */
+/** Node's own code, by what it does for the orchestrator (first match; task_queues, the promise and nextTick
+ *  queue, is events and timers, not child processes). */
 const NODE_PARTS: [RegExp, string][] = [
   [/^node:internal\/(modules|vm|process\/esm_loader)/, 'module loading'],
   [/crypto/, 'crypto'],
+  [/^node:(events|internal\/(event_target|timers|process\/task_queues))|^node:timers/, 'events and timers'],
   [/child_process|internal\/process/, 'child processes'],
   [/^node:(net|stream|internal\/(streams|stream_base_commons|net|http|tls|dns|socket))/, 'sockets and streams'],
-  [/^node:(events|internal\/(event_target|timers|process\/task_queues))|^node:timers/, 'events and timers'],
   [/^node:(fs|internal\/fs)/, 'files'],
   [/^node:(buffer|internal\/buffer|internal\/util|util)/, 'buffers and util'],
 ];
