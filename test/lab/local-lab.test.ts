@@ -133,17 +133,14 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     }
     const tcp = receivers.find((s) => s.workload === 'tcp-receiver')!;
     expect(tcp.penalty.ci95![0], `${tcp.id} lower bound (mean ${tcp.penalty.mean})`).toBeGreaterThan(1);
-    // The UDP flood this lab's sender can send (0.3 Gbit/s, its core shared with the NIC's NAPI) is light: its
-    // softirq takes ~6% of lab-1's victim core, so even a victim that paid for all of it would lose at most ~15%
-    // (the report's softirq ceiling); quiet CI runs measured 1.04 [0.99, 1.09] and 1.08 [1.04, 1.12] at 4 blocks.
-    // Where its interval reaches 1, the report must say why from the run's own counters: a light flood, with the
-    // ceiling. And the penalty stays within what the softirq time on the core explains.
+    // The UDP flood this lab's sender can send (0.3 Gbit/s, its core shared with the NIC's NAPI) costs the victim
+    // 4-10% (agents/enforcement/README.md, "what a UDP receive flood can cost core 0 here"): quiet CI runs measured
+    // 1.04 [0.99, 1.09] and 1.08 [1.04, 1.12] at 4 blocks, 1.06 [1.00, 1.12] at 8. Its mean is above 1; its interval
+    // is not asserted. It stays within what the softirq time on the victim's core could cost (the report's softirq
+    // ceiling; /proc/stat's tick-sampled softirq time over-counts in this VM, 0.64 s of a 2 s window in one run, so
+    // the ceiling is loose here, not a light-flood note).
     const udp = receivers.find((s) => s.workload === 'udp-receiver')!;
     expect(udp.softirqCeiling, `${udp.id}: a softirq ceiling from the core times`).not.toBeNull();
-    if (udp.penalty.ci95![0] <= 1)
-      expect(udp.conditionNotes.join('; '), `${udp.id}: ${udp.penalty.mean} ${JSON.stringify(udp.penalty.ci95)}`).toMatch(
-        /a light flood: network softirq took [\d.]+% of the victim core .* the penalty would be 1\.[0-4]\d/,
-      );
     expect(udp.penalty.mean, `${udp.id} against its softirq ceiling`).toBeLessThanOrEqual(udp.softirqCeiling! * 1.05);
     // lab-2 -> lab-1 (receiver scenarios) left through lab-2's NIC; lab-1 -> lab-2 (sender scenarios) came in through it
     expect(delivered('udp-receiver')).toBeGreaterThan(1e7);
