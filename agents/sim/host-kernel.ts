@@ -159,6 +159,8 @@ export class HostKernel {
   private readonly txFrac: Float64Array; // per core: NET_TX part of softirq
   private readonly coreBh: Float64Array; // per core: softirq run at local_bh_enable by its tasks (finishRates)
   private anyRamp = false;
+  /** Every network neighbour is a receiver (fixed by the set-up; demandIgnoresShares asks at every pass). */
+  private readonly onlyReceivers: boolean = false;
   private readonly activeCores: number[] = [];
   private readonly aheadIds: number[] = [];
   private readonly behindIds: number[] = [];
@@ -258,6 +260,7 @@ export class HostKernel {
     // The link: receivers share the receive direction, senders the transmit direction.
     const nRecv = this.allTraffic.filter((t) => t.isReceiver).length;
     const nSend = this.allTraffic.length - nRecv;
+    this.onlyReceivers = nSend === 0;
     for (const t of this.allTraffic) t.linePpns /= t.isReceiver ? nRecv : nSend; // receivers: re-shared per interval (updateTraffic)
 
     this.roundPk = new Float64Array(this.cores);
@@ -468,7 +471,7 @@ export class HostKernel {
    * do not depend on the allocation; only what its reader takes from the socket does.
    */
   private demandIgnoresShares(): boolean {
-    for (let k = 0; k < this.allTraffic.length; k++) if (!this.allTraffic[k].isReceiver) return false;
+    if (!this.onlyReceivers) return false;
     for (let a = 0; a < this.activeCores.length; a++) {
       const c = this.activeCores[a];
       if (this.poll[c] || this.epCtx[c] !== NONE) return false;
@@ -772,7 +775,6 @@ export class HostKernel {
   /** NAPI mode changes, TCP loss reactions and finished episodes; returns true if anything changed. */
   private transitions(): boolean {
     let changed = false;
-    const now = this.nowNs;
     for (let c = 0; c < this.cores; c++) {
       const recv = this.nicRecv[c];
       if (recv.length === 0) continue;
@@ -792,7 +794,7 @@ export class HostKernel {
         if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
           this.epCtx[c] = NONE;
           this.poll[c] = 0;
-          this.ksoftirqdSleeps(c, now);
+          this.ksoftirqdSleeps(c);
           changed = true;
         }
       } else if (!this.poll[c]) {
@@ -802,26 +804,21 @@ export class HostKernel {
           // stays scheduled with the interrupt masked.
           this.poll[c] = 1;
           this.pollEntries.overload++;
-          this.ksoftirqdWakes(c, now);
-          this.nextTickNs[c] = this.tickAfter(c, now);
-          this.startEpisode(
-            c,
-            this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c),
-            this.softirqDeadline(c, now),
-            true,
-          );
+          this.ksoftirqdWakes(c);
+          this.nextTickNs[c] = this.tickAfter(c, this.nowNs);
+          this.startEpisode(c, this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c), this.softirqDeadline(c), true);
           changed = true;
         }
       } else if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
         this.poll[c] = 0; // ksoftirqd caught up: napi_complete
-        this.ksoftirqdSleeps(c, now);
+        this.ksoftirqdSleeps(c);
         changed = true;
       }
     }
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
       if (!t.isTcpReceiver) continue;
-      if ((t.rRingDrop > 0 || t.dropping) && t.onLoss(now)) changed = true;
+      if ((t.rRingDrop > 0 || t.dropping) && t.onLoss(this.nowNs)) changed = true;
     }
     return changed;
   }
@@ -1034,7 +1031,10 @@ export class HostKernel {
       }
     }
     this.repayLag(dt);
-    for (let c = 0; c < this.cores; c++) {
+    // Vruntime lead, jiffy clock and episode budget: an idle core has none of them (rates 0, no episode).
+    const active = this.activeCores;
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
       if (this.kvLeadRate[c] === 0) continue;
       let v = this.kvLeadNs[c] + this.kvLeadRate[c] * dt;
       // place_entity: a sleeping entity is re-placed at most sched_latency/2 behind the one that ran meanwhile.
@@ -1042,9 +1042,12 @@ export class HostKernel {
       if (!this.dockerRunnable[c]) v = Math.min(this.maxLagNs, v);
       this.kvLeadNs[c] = Math.abs(v) < 1e-3 ? 0 : v;
     }
-    for (let c = 0; c < this.cores; c++)
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
       if (this.jiffyRate[c] > 0) this.jiffyClock[c] = Math.max(0, this.jiffyClock[c] - this.jiffyRate[c] * dt);
-    for (let c = 0; c < this.cores; c++) {
+    }
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
       if (this.epCtx[c] === NONE) continue;
       const recv = this.nicRecv[c];
       for (let k = 0; k < recv.length; k++) this.epPkLeft[c] -= recv[k].rServe * dt;
@@ -1100,11 +1103,13 @@ export class HostKernel {
     const now = this.nowNs;
     const tiny = 1e-3;
     // Each call only when due: a double passed to a call that is not inlined is boxed on the heap at every event.
+    // The time passed is read at the call (this.nowNs), not a local: a local double that several calls in
+    // different branches take is boxed once where they meet, i.e. at every event.
     const due = now + tiny;
-    for (let i = 0; i < this.nContainers; i++) if (due >= this.groups[i].nextRefillNs) this.groups[i].tick(due);
-    if (due >= this.policy.nextEventNs()) this.policy.onTick(due);
+    for (let i = 0; i < this.nContainers; i++) if (due >= this.groups[i].nextRefillNs) this.groups[i].tick(this.nowNs + tiny);
+    if (due >= this.policy.nextEventNs()) this.policy.onTick(this.nowNs + tiny);
     for (let i = 0; i < this.nContainers; i++)
-      if (this.groups[i].spent(this.homeCpu[i])) this.groups[i].throttleIfSpent(this.homeCpu[i], now);
+      if (this.groups[i].spent(this.homeCpu[i])) this.groups[i].throttleIfSpent(this.homeCpu[i], this.nowNs);
     for (let a = 0; a < this.activeCores.length; a++) {
       const c = this.activeCores[a];
       let swallowed = false;
@@ -1119,15 +1124,15 @@ export class HostKernel {
         // (before 4.9; since 4.9 it is left to ksoftirqd), until the work is done, 10 restarts or the jiffy
         // deadline, or after one round when need_resched is set.
         if (this.poll[c]) {
-          const resched = this.topTick(c, now) || this.groupTick(c);
+          const resched = this.topTick(c) || this.groupTick(c);
           if (this.epCtx[c] === NONE && !swallowed && !this.deferWhilePending) {
             const rounds = this.episodeRounds(c, resched ? 1 : this.prof.softirqMaxRestarts);
             if (rounds === 1) this.tickEpisodes.oneRound++;
             else this.tickEpisodes.full++;
-            this.startEpisode(c, rounds * this.roundPackets(c), this.softirqDeadline(c, now), false);
+            this.startEpisode(c, rounds * this.roundPackets(c), this.softirqDeadline(c), false);
           }
         }
-        this.nextTickNs[c] = this.tickAfter(c, now + tiny);
+        this.nextTickNs[c] = this.tickAfter(c, this.nowNs + tiny);
       }
       if (this.jiffyRate[c] > 0 && this.jiffyClock[c] <= 1e-9) {
         // The jiffy deadline in interrupt mode: a tick landed inside a call's round that has another round after
@@ -1136,8 +1141,8 @@ export class HostKernel {
         if (!this.poll[c] && this.epCtx[c] === NONE) {
           this.poll[c] = 1;
           this.pollEntries.jiffy++;
-          this.ksoftirqdWakes(c, now);
-          this.nextTickNs[c] = this.tickAfter(c, now);
+          this.ksoftirqdWakes(c);
+          this.nextTickNs[c] = this.tickAfter(c, this.nowNs);
         }
       }
     }
@@ -1159,20 +1164,20 @@ export class HostKernel {
    * docker group at once only if it is more than wakeup_granularity behind it in vruntime (after a sleep it was
    * placed up to sched_latency/2 behind); otherwise it waits for a tick to end the group's turn.
    */
-  private ksoftirqdWakes(c: number, now: number): void {
+  private ksoftirqdWakes(c: number): void {
     if (this.kTurn[c]) return;
     if (-this.kvLeadNs[c] > this.wakeupGranNs) {
       this.kTurn[c] = 1;
-      this.turnStartNs[c] = now;
+      this.turnStartNs[c] = this.nowNs;
       this.turnSwitches.wakeup++;
     }
   }
 
   /** napi_complete: ksoftirqd has nothing left and sleeps; the docker group is picked. */
-  private ksoftirqdSleeps(c: number, now: number): void {
+  private ksoftirqdSleeps(c: number): void {
     if (!this.kTurn[c]) return;
     this.kTurn[c] = 0;
-    this.turnStartNs[c] = now;
+    this.turnStartNs[c] = this.nowNs;
   }
 
   /**
@@ -1181,8 +1186,9 @@ export class HostKernel {
    * its vruntime is more than a slice ahead of the other's; pick_next_entity then takes the one with the smaller
    * vruntime. Returns whether need_resched was set.
    */
-  private topTick(c: number, now: number): boolean {
+  private topTick(c: number): boolean {
     if (!this.prof.containersUnderDockerCgroup) return false;
+    const now = this.nowNs;
     const exec = now - this.turnStartNs[c];
     const ahead = this.kTurn[c] ? this.kvLeadNs[c] : -this.kvLeadNs[c];
     if (!(exec > this.topSliceNs || (exec >= this.minGranNs && ahead > this.topSliceNs))) return false;
@@ -1216,9 +1222,9 @@ export class HostKernel {
     return phase + (Math.floor((t - phase) / T) + 1) * T;
   }
 
-  /** When __do_softirq started at `startNs` on core `c` stops restarting: the jiffy deadline (a tick instant). */
-  private softirqDeadline(c: number, startNs: number): number {
-    return this.tickAfter(c, startNs) + (this.softirqJiffies - 1) * this.tickNs;
+  /** When __do_softirq started now on core `c` stops restarting: the jiffy deadline (a tick instant). */
+  private softirqDeadline(c: number): number {
+    return this.tickAfter(c, this.nowNs) + (this.softirqJiffies - 1) * this.tickNs;
   }
 
   private closeBucket(): void {
