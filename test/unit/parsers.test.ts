@@ -89,7 +89,7 @@ describe('/proc and cgroup parsers', () => {
     expect(queueIrqs(rows, 'eth0', '0000:00:03.0')).toEqual([]);
   });
 
-  it('finds multiqueue virtio-net input and output vectors and leaves config, control and other devices alone', () => {
+  it('finds multiqueue virtio-net input and output vectors and leaves the config vector and other devices alone', () => {
     const rows = parseInterrupts(fx('interrupts-virtio-net-mq.txt'));
     expect(queueIrqs(rows, 'eth0', 'virtio0')).toEqual([
       { irq: 25, queue: 0, kind: 'rx' },
