@@ -6,15 +6,14 @@
 //   serve Q P      iperf3 -s in cgroup /sys/fs/cgroup/ironlab-rx with cpu.max "Q P", owner of this host's address
 //   stats          /proc/iron_stats, /proc/iron_owners and nic-irqs eth0 as JSON
 //   nic-irqs DEV   the MSI-X vectors of DEV's virtio device (/proc/interrupts) and each one's smp_affinity_list
-//   irq-pin DEV CPUS   the agent's pinQueueIrqs (agents/docker/steering.ts) through its restore ledger
-//   irq-reap       the agent's ledger puts back everything it recorded (what its reaper does after a crash)
+//   irq-pin DEV CPUS   the agent's pinQueueIrqs (agents/docker/steering.ts) through its restore ledger; then nic-irqs DEV
+//   irq-reap DEV   the agent's ledger puts back everything it recorded (what its reaper does after a crash); then nic-irqs DEV
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { IronKernelSwitch, detectIronKernel, restoreIronSwitch } from '../agents/enforcement/iron-kernel.ts';
 import { parseCpuList, parseInterrupts } from '../agents/docker/proc-parsers.ts';
 import { RestoreLedger } from '../agents/docker/restore-ledger.ts';
-import { pinQueueIrqs } from '../agents/docker/steering.ts';
+import { nicDevice, pinQueueIrqs } from '../agents/docker/steering.ts';
 
 const STATE = '/run/ironlab-iron.json';
 const CG = '/sys/fs/cgroup/ironlab-rx';
@@ -49,7 +48,8 @@ function myAddress(): string {
 
 /** virtio_pci names its MSI-X vectors after the virtio device, not the interface: virtio0-input.0, -output.0, -config. */
 function nicIrqs(dev: string) {
-  const vdev = basename(realpathSync(`/sys/class/net/${dev}/device`));
+  const vdev = nicDevice(dev);
+  if (!vdev) throw new Error(`${dev} has no device (not a NIC)`);
   const rows = parseInterrupts(readFileSync('/proc/interrupts', 'utf8')).filter((r) => r.name.startsWith(`${vdev}-`));
   return {
     device: vdev,
@@ -131,12 +131,13 @@ function main(argv: string[]): unknown {
         ledger: ledger()
           .entries()
           .map((e) => e.path),
+        nic: nicIrqs(rest[0]),
       };
     case 'irq-reap':
-      return { restored: ledger().restore(() => true) };
+      return { restored: ledger().restore(() => true), nic: nicIrqs(rest[0] ?? 'eth0') };
     default:
       throw new Error(
-        `unknown command ${JSON.stringify(cmd)}: on | off | restore | serve QUOTA PERIOD | stats | nic-irqs DEV | irq-pin DEV CPUS | irq-reap`,
+        `unknown command ${JSON.stringify(cmd)}: on | off | restore | serve QUOTA PERIOD | stats | nic-irqs DEV | irq-pin DEV CPUS | irq-reap DEV`,
       );
   }
 }

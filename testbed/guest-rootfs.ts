@@ -4,9 +4,11 @@
 // the hash of its recipe, never changed by a guest: each VM boots it with snapshot=on, so writes go to QEMU's
 // temporary overlay and vanish with the VM). PID 1 is a small shell script (testbed/kernel/guest-init.sh):
 // no init system, so a TCG guest is up in seconds.
+//   npx tsx testbed/guest-rootfs.ts            build (or reuse) and print the image path
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { aptMirror } from '../workloads/image.ts';
 import { run } from './exec.ts';
 import { KERNEL_DIR } from './kernel-build.ts';
@@ -65,4 +67,16 @@ export async function ensureGuestRootfs(say: Say): Promise<string> {
   } finally {
     rmSync(tree, { recursive: true, force: true });
   }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const t0 = Date.now();
+  const say = (l: string) => process.stderr.write(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${l}\n`);
+  ensureGuestRootfs(say).then(
+    (image) => process.stdout.write(`${image}\n(wall ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`),
+    (err) => {
+      process.stderr.write(`guest-rootfs: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -37,7 +37,20 @@ export const guestSsh = (h: TestbedHost, dir = testbedDir()): SshTarget => ({
   key: guestKey(dir),
   port: 22,
 });
-export const accel = () => (existsSync('/dev/kvm') ? 'kvm' : 'tcg');
+/**
+ * KVM where /dev/kvm exists and the CPU advertises VMX/SVM, TCG otherwise: on this development VM /dev/kvm exists
+ * without either flag, and a KVM guest hangs before its firmware prints a line. IRONLAB_QEMU_ACCEL=kvm|tcg decides.
+ */
+export function accel(cpuinfo = '/proc/cpuinfo'): 'kvm' | 'tcg' {
+  const forced = process.env.IRONLAB_QEMU_ACCEL;
+  if (forced === 'kvm' || forced === 'tcg') return forced;
+  if (!existsSync('/dev/kvm')) return 'tcg';
+  try {
+    return /^flags\s*:.*\b(vmx|svm)\b/m.test(readFileSync(cpuinfo, 'utf8')) ? 'kvm' : 'tcg';
+  } catch {
+    return 'tcg';
+  }
+}
 
 export function qemuLabPlan(n: number, dir = testbedDir()): TestbedState {
   const ncpu = cpus().length;

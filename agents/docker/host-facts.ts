@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import si from 'systeminformation';
 import type { HostFacts } from '../backend.ts';
 import { nicIpv4 } from './traffic-network.ts';
-import { parseInterrupts, queueIrqs } from './proc-parsers.ts';
+import { nicQueueIrqs } from './steering.ts';
 
 const read = (p: string) => {
   try {
@@ -45,11 +45,11 @@ export function cgroupVersion(root = '/sys/fs/cgroup'): 1 | 2 | null {
 }
 
 function irqAffinity(dev: string): string | null {
-  const text = read('/proc/interrupts');
-  if (!text) return null;
-  const irqs = queueIrqs(parseInterrupts(text), dev);
+  const irqs = existsSync('/proc/interrupts') ? nicQueueIrqs(dev) : [];
   if (!irqs.length) return null;
-  return irqs.map(({ irq, queue }) => `q${queue}:irq${irq}->${read(`/proc/irq/${irq}/smp_affinity_list`)}`).join(' ');
+  return irqs
+    .map(({ irq, queue, kind }) => `${kind === 'txrx' ? 'q' : kind}${queue}:irq${irq}->${read(`/proc/irq/${irq}/smp_affinity_list`)}`)
+    .join(' ');
 }
 
 function rpsOf(dev: string): string | null {

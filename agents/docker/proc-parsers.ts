@@ -107,16 +107,28 @@ export function parseInterrupts(text: string): IrqRow[] {
   return rows;
 }
 
+/** A queue vector: `txrx` carries both directions (ixgbe, ice, i40e); virtio-net has one per direction. */
+export interface QueueIrq {
+  irq: number;
+  queue: number;
+  kind: 'txrx' | 'rx' | 'tx';
+}
+
 /**
  * The queue IRQs of interface `dev`: ixgbe names them `<dev>-TxRx-<n>`, ice and i40e `<driver>-<dev>-TxRx-<n>`.
- * The misc/link vector (`<dev>` alone, `ice-<pci>:misc`) carries no packets and is left alone.
+ * virtio-net names them after its virtio device, not the interface (`virtio0-input.<n>`, `virtio0-output.<n>`):
+ * `device` is that name, the basename of /sys/class/net/<dev>/device (null for a virtual interface).
+ * The misc/link/config vectors (`<dev>` alone, `ice-<pci>:misc`, `virtio0-config`) carry no packets and are left alone.
  */
-export function queueIrqs(rows: IrqRow[], dev: string): { irq: number; queue: number }[] {
-  const esc = dev.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const re = new RegExp(`^(?:[a-z0-9_]+-)?${esc}-TxRx-(\\d+)$`);
-  return rows.flatMap((r) => {
-    const m = r.name.match(re);
-    return m ? [{ irq: r.irq, queue: Number(m[1]) }] : [];
+export function queueIrqs(rows: IrqRow[], dev: string, device: string | null = null): QueueIrq[] {
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const txrx = new RegExp(`^(?:[a-z0-9_]+-)?${esc(dev)}-TxRx-(\\d+)$`);
+  const virtio = device && /^virtio\d+$/.test(device) ? new RegExp(`^${device}-(input|output)\\.(\\d+)$`) : null;
+  return rows.flatMap((r): QueueIrq[] => {
+    const m = r.name.match(txrx);
+    if (m) return [{ irq: r.irq, queue: Number(m[1]), kind: 'txrx' }];
+    const v = virtio && r.name.match(virtio);
+    return v ? [{ irq: r.irq, queue: Number(v[2]), kind: v[1] === 'input' ? 'rx' : 'tx' }] : [];
   });
 }
 

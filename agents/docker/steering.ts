@@ -2,11 +2,11 @@
 // whose IRQs are pinned there would. On veth (this project's Docker networks) there is no IRQ: receive
 // processing runs on the CPU that sent the packet unless RPS on the receiving device moves it; once it runs
 // on the target core, the rest of the path (bridge, the other veth, the socket) stays there. On a real NIC
-// the queue IRQs are pinned with /proc/irq/N/smp_affinity_list. Every original value goes through the
-// restore ledger first.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { cpuMask, formatCpuList, parseInterrupts, queueIrqs } from './proc-parsers.ts';
+// (and virtio-net, whose MSI-X vectors are real interrupts in a guest) the queue IRQs are pinned with
+// /proc/irq/N/smp_affinity_list. Every original value goes through the restore ledger first.
+import { readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { cpuMask, formatCpuList, parseInterrupts, queueIrqs, type QueueIrq } from './proc-parsers.ts';
 import type { RestoreLedger } from './restore-ledger.ts';
 
 export interface SteeringScope {
@@ -32,9 +32,30 @@ export function steerRps(ledger: RestoreLedger, scope: SteeringScope, dev: strin
   return files;
 }
 
-/** Real NIC: pin every queue IRQ of `dev` (`<dev>-TxRx-<n>`) to `cpus`. Returns the IRQs pinned. */
-export function pinQueueIrqs(ledger: RestoreLedger, scope: SteeringScope, dev: string, cpus: number[], proc = '/proc'): number[] {
-  const irqs = queueIrqs(parseInterrupts(readFileSync(join(proc, 'interrupts'), 'utf8')), dev);
+/** The device behind interface `dev` (`virtio0`, `0000:03:00.0`), or null for a virtual one (veth, bridge). */
+export function nicDevice(dev: string, sysNet = '/sys/class/net'): string | null {
+  try {
+    return basename(realpathSync(join(sysNet, dev, 'device')));
+  } catch {
+    return null;
+  }
+}
+
+/** The queue IRQs of `dev` in /proc/interrupts (virtio-net's are named after its device: see queueIrqs). */
+export function nicQueueIrqs(dev: string, proc = '/proc', sysNet = '/sys/class/net'): QueueIrq[] {
+  return queueIrqs(parseInterrupts(readFileSync(join(proc, 'interrupts'), 'utf8')), dev, nicDevice(dev, sysNet));
+}
+
+/** Real NIC: pin every queue IRQ of `dev` (both directions) to `cpus`. Returns the IRQs pinned. */
+export function pinQueueIrqs(
+  ledger: RestoreLedger,
+  scope: SteeringScope,
+  dev: string,
+  cpus: number[],
+  proc = '/proc',
+  sysNet = '/sys/class/net',
+): number[] {
+  const irqs = nicQueueIrqs(dev, proc, sysNet);
   for (const { irq } of irqs) {
     const f = join(proc, 'irq', String(irq), 'smp_affinity_list');
     ledger.remember(f, scope.runId, scope.campaignId);

@@ -1,6 +1,6 @@
 // The docker backend's parsers against real samples of the files they read (test/fixtures/proc: /proc and
-// cgroup files captured on a CI machine, tool output captured from the workload image; the ixgbe and ice
-// /proc/interrupts samples follow those drivers' queue naming).
+// cgroup files captured on a CI machine, tool output captured from the workload image; the ixgbe, ice and
+// multiqueue virtio-net /proc/interrupts samples follow those drivers' queue naming).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -60,10 +60,10 @@ describe('/proc and cgroup parsers', () => {
   it('finds ixgbe queue IRQs (<if>-TxRx-<n>) and leaves the link vector and other NICs alone', () => {
     const rows = parseInterrupts(fx('interrupts-ixgbe.txt'));
     expect(queueIrqs(rows, 'eth2')).toEqual([
-      { irq: 104, queue: 0 },
-      { irq: 105, queue: 1 },
-      { irq: 106, queue: 2 },
-      { irq: 107, queue: 3 },
+      { irq: 104, queue: 0, kind: 'txrx' },
+      { irq: 105, queue: 1, kind: 'txrx' },
+      { irq: 106, queue: 2, kind: 'txrx' },
+      { irq: 107, queue: 3, kind: 'txrx' },
     ]);
     expect(queueIrqs(rows, 'eth3').map((q) => q.irq)).toEqual([109, 110]);
     expect(rows.find((r) => r.irq === 104)?.counts).toEqual([873115, 0, 0, 0]);
@@ -76,10 +76,29 @@ describe('/proc and cgroup parsers', () => {
     expect(queueIrqs(rows, 'ens785f10').map((q) => q.irq)).toEqual([166]);
   });
 
-  it('finds no queue IRQs on a virtio machine', () => {
+  it("finds virtio-net queue IRQs only by the interface's virtio device, not by its name", () => {
     const rows = parseInterrupts(fx('interrupts-virtio.txt'));
     expect(rows.length).toBeGreaterThan(5);
     expect(queueIrqs(rows, 'eth0')).toEqual([]);
+    // virtio2 is the NIC: virtio3's rx/tx (vsock) and virtio4-input (an input device) are no queue vectors.
+    expect(queueIrqs(rows, 'eth0', 'virtio2')).toEqual([
+      { irq: 38, queue: 0, kind: 'rx' },
+      { irq: 39, queue: 0, kind: 'tx' },
+    ]);
+    expect(queueIrqs(rows, 'eth0', 'virtio4')).toEqual([]);
+    expect(queueIrqs(rows, 'eth0', '0000:00:03.0')).toEqual([]);
+  });
+
+  it('finds multiqueue virtio-net input and output vectors and leaves the config vector and other devices alone', () => {
+    const rows = parseInterrupts(fx('interrupts-virtio-net-mq.txt'));
+    expect(queueIrqs(rows, 'eth0', 'virtio0')).toEqual([
+      { irq: 25, queue: 0, kind: 'rx' },
+      { irq: 26, queue: 0, kind: 'tx' },
+      { irq: 27, queue: 1, kind: 'rx' },
+      { irq: 28, queue: 1, kind: 'tx' },
+    ]);
+    expect(queueIrqs(rows, 'eth1', 'virtio1')).toEqual([]);
+    expect(queueIrqs(rows, 'eth2', 'virtio10').map((q) => q.irq)).toEqual([33, 34]);
   });
 
   it('converts cpu lists and rps masks both ways', () => {
