@@ -138,13 +138,15 @@ export function conditionsSpread(runs: readonly RunConditions[]): ConditionsSpre
   };
 }
 
+/** A share as a percentage: one decimal below 10%. */
+const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
+
 /**
  * Sentences that say why an arm's repetitions may differ, from its own counters (empty when nothing stands
  * out): steal or foreign CPU on a victim core, a load that missed its rate or varied, a ksoftirqd share that
  * moved between regimes.
  */
 export function conditionNotes(arm: string, c: ConditionsSpread, thresholds: { steal: number; foreign: number; load: number }): string[] {
-  const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
   const notes: string[] = [];
   if (c.stealShare && c.stealShare.max > thresholds.steal) notes.push(`${arm}: steal up to ${pct(c.stealShare.max)} of a victim core`);
   if (c.foreignCpuShare && c.foreignCpuShare.max > thresholds.foreign) {
@@ -191,7 +193,6 @@ export function ceilingNotes(
   enforcement: string,
 ): string[] {
   if (ceiling === null) return [];
-  const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
   const c = ceiling.toFixed(2);
   const spent = `network softirq took ${pct(shares.softirq)} of the victim core and the victim ran ${pct(shares.victim)} of it in the control`;
   if (penalty.ci95 && penalty.ci95[0] > ceiling * 1.05)
