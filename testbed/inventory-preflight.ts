@@ -35,8 +35,9 @@ export interface HostFindings {
  */
 const SUDO_CHECK = `if [ "$(id -u)" -eq 0 ]; then echo root; elif ! command -v sudo >/dev/null 2>&1; then echo missing; else r=; a=; for c in ${Object.keys(SUDO_COMMANDS).join(' ')}; do e=$(LC_ALL=C sudo -n -l "$c" 2>&1 >/dev/null) || case "$e" in *"command not found"*) a="$a,$c" ;; *) r="$r,$c" ;; esac; done; if [ -n "$r" ]; then echo "refused $r $a"; else echo "yes , $a"; fi; fi`;
 
-/** One shell line, one round trip ($1 = the traffic NIC): uid, architecture, Node's version, the NIC's address, sudo. */
-export const FINDINGS_SCRIPT = `printf 'uid=%s\\narch=%s\\nnode=%s\\nnic=%s\\nsudo=%s\\n' "$(id -u)" "$(uname -m)" "$(node --version 2>/dev/null || echo none)" "$(ip -4 -o addr show dev "$1" 2>/dev/null | awk '{print $4; exit}')" "$(${SUDO_CHECK})"`;
+/** One shell line, one round trip ($1 = the traffic NIC): uid, architecture, Node's version, the NIC's address (the
+ *  first IPv4 line's fourth field, read by the shell: a lab host may lack awk), sudo. */
+export const FINDINGS_SCRIPT = `printf 'uid=%s\\narch=%s\\nnode=%s\\nnic=%s\\nsudo=%s\\n' "$(id -u)" "$(uname -m)" "$(node --version 2>/dev/null || echo none)" "$(ip -4 -o addr show dev "$1" 2>/dev/null | { read -r _ _ _ a _; echo "$a"; })" "$(${SUDO_CHECK})"`;
 
 export function parseFindings(out: string): HostFindings {
   const v = Object.fromEntries(

@@ -24,8 +24,12 @@ describe('inventory preflight: Node.js on a lab host', () => {
     for (const tool of ['id', 'uname'])
       symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
     const none = parseFindings(execFileSync('/bin/sh', ['-c', FINDINGS_SCRIPT, 'sh', 'lo'], { encoding: 'utf8', env: { PATH: bin } }));
+    // ... and one with ip but no awk (a minimal lab host): the NIC's address is still read
+    symlinkSync(execFileSync('sh', ['-c', 'command -v ip'], { encoding: 'utf8' }).trim(), join(bin, 'ip'));
+    const noAwk = parseFindings(execFileSync('/bin/sh', ['-c', FINDINGS_SCRIPT, 'sh', 'lo'], { encoding: 'utf8', env: { PATH: bin } }));
     rmSync(bin, { recursive: true });
     expect(none).toEqual({ ...f, node: null, nicCidr: null });
+    expect(noAwk.nicCidr).toBe('127.0.0.1/8');
   });
 
   it('passes Node 20 and later', () => {
