@@ -63,7 +63,11 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
         // shared core can send; a lab of real hosts has no such limit.
         'matrix: [{ workload: sysbench }, { workload: udp-receiver, rateGbps: [0.3] }, { workload: tcp-receiver }, { workload: tcp-sender }]',
         'enforcement: [none]',
-        'repetitions: 4', // blocks: a paired interval has n - 1 degrees of freedom (t = 12.7 at n = 2, 4.3 at n = 3, 3.2 at n = 4)
+        // blocks: a paired interval has n - 1 degrees of freedom (t = 3.18 at n = 4, 2.26 at n = 10) and narrows with
+        // sqrt(n). The UDP flood costs the victim 4-10% here (below), and quiet CI runs measured a block CV of 3-4%:
+        // half-width ~2.5% at 10 blocks (6.7% at 4, where its lower bound sat at 0.99-1.04)
+        'repetitions: 10',
+        'maxAttempts: 2', // a run out of guard (steal, foreign CPU) is repeated once: at most 80 runs
         '',
       ].join('\n'),
     );
@@ -74,7 +78,7 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     console.log(r.stdout); // the table, with each scenario's CV and conditions: what a failure below is read against
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('provides lab-1, lab-2');
-    expect(r.stdout).toMatch(/16\/16 runs done/);
+    expect(r.stdout).toMatch(/40\/40 runs done/);
 
     const store = SqliteStore.open(db);
     const runs = await store.runs((await store.latestCampaign())!.id);
@@ -127,18 +131,17 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     }[];
     const receivers = scenarios.filter((s) => s.workload.endsWith('-receiver'));
     expect(receivers.map((s) => s.workload).sort()).toEqual(['tcp-receiver', 'udp-receiver']);
+    // The UDP flood this lab's sender can send (0.3 Gbit/s, its core shared with the NIC's NAPI) costs the victim
+    // 4-10% (agents/enforcement/README.md, "what a UDP receive flood can cost core 0 here"): quiet CI runs measured
+    // 1.04 [0.99, 1.09] and 1.08 [1.04, 1.12] at 4 blocks, 1.07 [1.00, 1.14] at 4, 1.06 [1.00, 1.12] at 8; hence 10.
     for (const s of receivers) {
       expect(s.penalty.mean, s.id).toBeGreaterThan(1);
       expect(s.penalty.ci95, `${s.id}: an interval`).not.toBeNull();
+      expect(s.penalty.ci95![0], `${s.id} lower bound (mean ${s.penalty.mean}, ${s.conditionNotes.join('; ')})`).toBeGreaterThan(1);
     }
-    const tcp = receivers.find((s) => s.workload === 'tcp-receiver')!;
-    expect(tcp.penalty.ci95![0], `${tcp.id} lower bound (mean ${tcp.penalty.mean})`).toBeGreaterThan(1);
-    // The UDP flood this lab's sender can send (0.3 Gbit/s, its core shared with the NIC's NAPI) costs the victim
-    // 4-10% (agents/enforcement/README.md, "what a UDP receive flood can cost core 0 here"): quiet CI runs measured
-    // 1.04 [0.99, 1.09] and 1.08 [1.04, 1.12] at 4 blocks, 1.06 [1.00, 1.12] at 8. Its mean is above 1; its interval
-    // is not asserted. It stays within what the softirq time on the victim's core could cost (the report's softirq
-    // ceiling; /proc/stat's tick-sampled softirq time over-counts in this VM, 0.64 s of a 2 s window in one run, so
-    // the ceiling is loose here, not a light-flood note).
+    // The UDP flood stays within what the softirq time on the victim's core could cost (the report's softirq ceiling;
+    // /proc/stat's tick-sampled softirq time over-counts in this VM, 0.64 s of a 2 s window in one run, so the ceiling
+    // is loose here).
     const udp = receivers.find((s) => s.workload === 'udp-receiver')!;
     expect(udp.softirqCeiling, `${udp.id}: a softirq ceiling from the core times`).not.toBeNull();
     expect(udp.penalty.mean, `${udp.id} against its softirq ceiling`).toBeLessThanOrEqual(udp.softirqCeiling! * 1.05);
