@@ -13,6 +13,7 @@ import { aptMirror } from '../workloads/image.ts';
 import { run } from './exec.ts';
 import { KERNEL_DIR } from './kernel-build.ts';
 import type { Say } from './steps.ts';
+import { sweepDeadScratch } from './cache-scratch.ts';
 
 export const GUEST_RECIPE = {
   recipeVersion: 1,
@@ -36,6 +37,8 @@ export async function ensureGuestRootfs(say: Say): Promise<string> {
   const image = join(guestCacheDir(), hash, 'rootfs.ext4');
   if (existsSync(image)) return image;
   const dir = join(image, '..');
+  for (const name of [...sweepDeadScratch(guestCacheDir()), ...sweepDeadScratch(dir)])
+    say(`guest cache: removed ${name}, left by a build that was killed`);
   const tree = `${dir}.tree.${process.pid}`;
   rmSync(tree, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });

@@ -13,6 +13,7 @@ import { PrerequisiteError } from '../workloads/common/errors.ts';
 import { run } from './exec.ts';
 import { ensurePackages } from './prerequisites.ts';
 import type { Say } from './steps.ts';
+import { sweepDeadScratch } from './cache-scratch.ts';
 
 export const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), 'kernel');
 export const SOURCE_PACKAGE = 'linux-source-6.1';
@@ -112,6 +113,7 @@ export async function ensureIronKernel(say: Say): Promise<KernelBuild> {
     const m = JSON.parse(readFileSync(meta, 'utf8')) as { release: string };
     return { bzImage, hash, built: false, seconds: 0, load: [loadavg()[0], loadavg()[0]], release: m.release, cpuSeconds: 0 };
   }
+  for (const name of sweepDeadScratch(kernelCacheDir())) say(`kernel cache: removed ${name}, left by a build that was killed`);
   const work = `${dir}.build.${process.pid}`;
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
