@@ -169,6 +169,7 @@ export class HostKernel {
   private readonly irqTimeAccounting: boolean = false;
   private readonly deferWhilePending: boolean = false;
   private readonly hardIrqNs: number = 0;
+  private readonly payNoContext: boolean = true; // policy.chargesNoContext
   /** Per core: packets one net_rx_action round polls, and one __do_softirq call at most (fixed by the set-up). */
   private readonly roundPk: Float64Array;
   private readonly callPk: Float64Array;
@@ -219,6 +220,7 @@ export class HostKernel {
 
     this.policy = this.makePolicy();
     this.ironSwitch = this.policy.kernelSwitch;
+    this.payNoContext = this.policy.chargesNoContext;
     this.irqTimeAccounting = prof.irqTimeAccounting;
     this.deferWhilePending = prof.softirqDeferToKsoftirqdWhilePending;
     this.hardIrqNs = prof.hardIrqNsPerInterrupt;
@@ -993,7 +995,11 @@ export class HostKernel {
     const dt = this.stepNs;
     const cat = this.coreCatNs;
     const now = this.nowNs + dt;
-    for (let c = 0; c < this.cores; c++) {
+    // A core with nothing on it only idles (idleShare 1).
+    for (let c = 0; c < this.cores; c++) if (!this.coreActive[c]) cat[c * N_CATS + CAT_IDLE] += this.idleShare[c] * dt;
+    const active = this.activeCores;
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
       const base = c * N_CATS;
       const here = this.onCore[c];
       for (let j = 0; j < here.length; j++) {
@@ -1008,7 +1014,8 @@ export class HostKernel {
       const sig = this.sigma[c] * dt;
       const ks = this.kShare[c] * dt;
       let bh = 0;
-      for (let j = 0; j < here.length; j++) bh += this.bh[here[j]] * dt;
+      // coreBh is their sum (finishRates): 0 only when every part is 0.
+      if (this.coreBh[c] > 0) for (let j = 0; j < here.length; j++) bh += this.bh[here[j]] * dt;
       if (ks > 0) cat[base + CAT_KSOFTIRQD] += ks;
       if (sig + bh > 0) cat[base + CAT_SOFTIRQ_TASK] += sig + bh;
       const soft = sig + ks + bh;
@@ -1032,7 +1039,6 @@ export class HostKernel {
     }
     this.repayLag(dt);
     // Vruntime lead, jiffy clock and episode budget: an idle core has none of them (rates 0, no episode).
-    const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       if (this.kvLeadRate[c] === 0) continue;
@@ -1095,6 +1101,7 @@ export class HostKernel {
     if (ns <= 0) return;
     // CONFIG_IRQ_TIME_ACCOUNTING: softirq time at irq exit is irq time, not the interrupted task's runtime.
     if (this.irqTimeAccounting && ctx >= 0) ctx = IDLE;
+    if (ctx < 0 && !this.payNoContext) return;
     this.policy.onSoftirq(c, ctx, ns, this.ownerFrac, c * this.nContainers, now);
   }
 
