@@ -707,10 +707,24 @@ export class HostKernel {
   /** Max-min fair split of `cap` among containers `ids` with demands in this.demand (equal weights). */
   private waterfill(ids: number[], cap: number): void {
     const n = ids.length;
-    for (let j = 0; j < n; j++) this.share[ids[j]] = 0;
-    let left = cap;
     let open = 0;
-    for (let j = 0; j < n; j++) if (this.demand[ids[j]] > 0) open++;
+    let bounded = false;
+    for (let j = 0; j < n; j++) {
+      const d = this.demand[ids[j]];
+      this.share[ids[j]] = 0;
+      if (d > 0) open++;
+      if (d > 0 && d !== Infinity) bounded = true;
+    }
+    // Every runnable task CPU-bound (nearly every pass of the paper's receivers): equal parts, which is what the
+    // first round of the loop below gives (0 + left / open each), without its checks.
+    if (!bounded) {
+      if (open > 0 && cap > 1e-15) {
+        const each = cap / open;
+        for (let j = 0; j < n; j++) if (this.demand[ids[j]] > 0) this.share[ids[j]] = each;
+      }
+      return;
+    }
+    let left = cap;
     while (open > 0 && left > 1e-15) {
       const each = left / open;
       let satisfied = false;
