@@ -794,6 +794,24 @@ export class HostKernel {
     for (let c = 0; c < this.cores; c++) {
       const recv = this.nicRecv[c];
       if (recv.length === 0) continue;
+      if (this.epCtx[c] === NONE && !this.poll[c]) {
+        // Interrupt mode: only an overload changes the mode (the rings' state matters to the other two).
+        if (this.sigma[c] < 1 - 1e-9) continue;
+        let inflow = 0;
+        for (let k = 0; k < recv.length; k++) inflow += recv[k].rIn;
+        if (inflow > 0) {
+          // More softirq work than the core can run at irq exit: the episode on the interrupted task runs into
+          // its limits (10 restarts x netdev_budget, or the jiffy deadline), then ksoftirqd takes over and NAPI
+          // stays scheduled with the interrupt masked.
+          this.poll[c] = 1;
+          this.pollEntries.overload++;
+          this.ksoftirqdWakes(c);
+          this.nextTickNs[c] = this.tickAfter(c, this.nowNs);
+          this.startEpisode(c, this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c), this.softirqDeadline(c), true);
+          changed = true;
+        }
+        continue;
+      }
       let ringsEmpty = true;
       let inflow = 0;
       let served = 0;
@@ -811,18 +829,6 @@ export class HostKernel {
           this.epCtx[c] = NONE;
           this.poll[c] = 0;
           this.ksoftirqdSleeps(c);
-          changed = true;
-        }
-      } else if (!this.poll[c]) {
-        if (this.sigma[c] >= 1 - 1e-9 && inflow > 0) {
-          // More softirq work than the core can run at irq exit: the episode on the interrupted task runs into
-          // its limits (10 restarts x netdev_budget, or the jiffy deadline), then ksoftirqd takes over and NAPI
-          // stays scheduled with the interrupt masked.
-          this.poll[c] = 1;
-          this.pollEntries.overload++;
-          this.ksoftirqdWakes(c);
-          this.nextTickNs[c] = this.tickAfter(c, this.nowNs);
-          this.startEpisode(c, this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c), this.softirqDeadline(c), true);
           changed = true;
         }
       } else if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
