@@ -35,6 +35,8 @@ export abstract class AccountingPolicy {
   }
 
   abstract readonly mode: Enforcement;
+  /** onSoftirq acts on time that ran in no container's context (idle, ksoftirqd): the engine skips the call if not. */
+  abstract readonly chargesNoContext: boolean;
   /** The kernel's IRON switch is on (modes.ts): softirq time is charged to its owner, not to the interrupted task. */
   get kernelSwitch(): boolean {
     return enforcementMode(this.mode).kernelSwitch;
@@ -74,6 +76,7 @@ export abstract class AccountingPolicy {
 
 export class VanillaAccounting extends AccountingPolicy {
   readonly mode = 'none' as const;
+  readonly chargesNoContext = false;
   readonly overheadNsPerPacket = 0;
   onSoftirq(cpu: number, ctx: number, totalNs: number, ownerFrac: Float64Array, base: number, now: number): void {
     if (ctx >= 0) this.groups[ctx].charge(cpu, totalNs, now);
@@ -82,6 +85,7 @@ export class VanillaAccounting extends AccountingPolicy {
 
 export class IronAccounting extends AccountingPolicy {
   readonly mode = 'iron-kernel' as const;
+  readonly chargesNoContext = true;
   constructor(
     groups: CfsBandwidth[],
     homeCpu: number[],
@@ -106,6 +110,7 @@ export class IronAccounting extends AccountingPolicy {
 
 export class EbpfAccounting extends AccountingPolicy {
   readonly mode = 'ebpf' as const;
+  readonly chargesNoContext = true;
   /** The shipped controller (agents/enforcement/controller.ts), one per group: same tick, floor, drop rule. */
   private readonly ctl: GroupController[];
   /** Since the last step: its packets' time run on others' contexts (charge), others' time run on it (credit). */

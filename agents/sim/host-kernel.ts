@@ -169,6 +169,7 @@ export class HostKernel {
   private readonly irqTimeAccounting: boolean = false;
   private readonly deferWhilePending: boolean = false;
   private readonly hardIrqNs: number = 0;
+  private readonly payNoContext: boolean = true; // policy.chargesNoContext
   /** Per core: packets one net_rx_action round polls, and one __do_softirq call at most (fixed by the set-up). */
   private readonly roundPk: Float64Array;
   private readonly callPk: Float64Array;
@@ -219,6 +220,7 @@ export class HostKernel {
 
     this.policy = this.makePolicy();
     this.ironSwitch = this.policy.kernelSwitch;
+    this.payNoContext = this.policy.chargesNoContext;
     this.irqTimeAccounting = prof.irqTimeAccounting;
     this.deferWhilePending = prof.softirqDeferToKsoftirqdWhilePending;
     this.hardIrqNs = prof.hardIrqNsPerInterrupt;
@@ -705,10 +707,24 @@ export class HostKernel {
   /** Max-min fair split of `cap` among containers `ids` with demands in this.demand (equal weights). */
   private waterfill(ids: number[], cap: number): void {
     const n = ids.length;
-    for (let j = 0; j < n; j++) this.share[ids[j]] = 0;
-    let left = cap;
     let open = 0;
-    for (let j = 0; j < n; j++) if (this.demand[ids[j]] > 0) open++;
+    let bounded = false;
+    for (let j = 0; j < n; j++) {
+      const d = this.demand[ids[j]];
+      this.share[ids[j]] = 0;
+      if (d > 0) open++;
+      if (d > 0 && d !== Infinity) bounded = true;
+    }
+    // Every runnable task CPU-bound (nearly every pass of the paper's receivers): equal parts, which is what the
+    // first round of the loop below gives (0 + left / open each), without its checks.
+    if (!bounded) {
+      if (open > 0 && cap > 1e-15) {
+        const each = cap / open;
+        for (let j = 0; j < n; j++) if (this.demand[ids[j]] > 0) this.share[ids[j]] = each;
+      }
+      return;
+    }
+    let left = cap;
     while (open > 0 && left > 1e-15) {
       const each = left / open;
       let satisfied = false;
@@ -778,6 +794,24 @@ export class HostKernel {
     for (let c = 0; c < this.cores; c++) {
       const recv = this.nicRecv[c];
       if (recv.length === 0) continue;
+      if (this.epCtx[c] === NONE && !this.poll[c]) {
+        // Interrupt mode: only an overload changes the mode (the rings' state matters to the other two).
+        if (this.sigma[c] < 1 - 1e-9) continue;
+        let inflow = 0;
+        for (let k = 0; k < recv.length; k++) inflow += recv[k].rIn;
+        if (inflow > 0) {
+          // More softirq work than the core can run at irq exit: the episode on the interrupted task runs into
+          // its limits (10 restarts x netdev_budget, or the jiffy deadline), then ksoftirqd takes over and NAPI
+          // stays scheduled with the interrupt masked.
+          this.poll[c] = 1;
+          this.pollEntries.overload++;
+          this.ksoftirqdWakes(c);
+          this.nextTickNs[c] = this.tickAfter(c, this.nowNs);
+          this.startEpisode(c, this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c), this.softirqDeadline(c), true);
+          changed = true;
+        }
+        continue;
+      }
       let ringsEmpty = true;
       let inflow = 0;
       let served = 0;
@@ -795,18 +829,6 @@ export class HostKernel {
           this.epCtx[c] = NONE;
           this.poll[c] = 0;
           this.ksoftirqdSleeps(c);
-          changed = true;
-        }
-      } else if (!this.poll[c]) {
-        if (this.sigma[c] >= 1 - 1e-9 && inflow > 0) {
-          // More softirq work than the core can run at irq exit: the episode on the interrupted task runs into
-          // its limits (10 restarts x netdev_budget, or the jiffy deadline), then ksoftirqd takes over and NAPI
-          // stays scheduled with the interrupt masked.
-          this.poll[c] = 1;
-          this.pollEntries.overload++;
-          this.ksoftirqdWakes(c);
-          this.nextTickNs[c] = this.tickAfter(c, this.nowNs);
-          this.startEpisode(c, this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c), this.softirqDeadline(c), true);
           changed = true;
         }
       } else if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
@@ -993,7 +1015,11 @@ export class HostKernel {
     const dt = this.stepNs;
     const cat = this.coreCatNs;
     const now = this.nowNs + dt;
-    for (let c = 0; c < this.cores; c++) {
+    // A core with nothing on it only idles (idleShare 1).
+    for (let c = 0; c < this.cores; c++) if (!this.coreActive[c]) cat[c * N_CATS + CAT_IDLE] += this.idleShare[c] * dt;
+    const active = this.activeCores;
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
       const base = c * N_CATS;
       const here = this.onCore[c];
       for (let j = 0; j < here.length; j++) {
@@ -1008,7 +1034,8 @@ export class HostKernel {
       const sig = this.sigma[c] * dt;
       const ks = this.kShare[c] * dt;
       let bh = 0;
-      for (let j = 0; j < here.length; j++) bh += this.bh[here[j]] * dt;
+      // coreBh is their sum (finishRates): 0 only when every part is 0.
+      if (this.coreBh[c] > 0) for (let j = 0; j < here.length; j++) bh += this.bh[here[j]] * dt;
       if (ks > 0) cat[base + CAT_KSOFTIRQD] += ks;
       if (sig + bh > 0) cat[base + CAT_SOFTIRQ_TASK] += sig + bh;
       const soft = sig + ks + bh;
@@ -1032,7 +1059,6 @@ export class HostKernel {
     }
     this.repayLag(dt);
     // Vruntime lead, jiffy clock and episode budget: an idle core has none of them (rates 0, no episode).
-    const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       if (this.kvLeadRate[c] === 0) continue;
@@ -1095,6 +1121,7 @@ export class HostKernel {
     if (ns <= 0) return;
     // CONFIG_IRQ_TIME_ACCOUNTING: softirq time at irq exit is irq time, not the interrupted task's runtime.
     if (this.irqTimeAccounting && ctx >= 0) ctx = IDLE;
+    if (ctx < 0 && !this.payNoContext) return;
     this.policy.onSoftirq(c, ctx, ns, this.ownerFrac, c * this.nContainers, now);
   }
 
