@@ -111,8 +111,10 @@ export async function benchIronKernel(opts: { pairs?: number; seconds?: number }
   const seconds = opts.seconds ?? 3;
   if (process.getuid?.() !== 0) throw new Error('needs root (sudo npm run bench -- --json iron)');
   return withBenchTestbed('iron', async (dir) => {
-    // The tap's name is fixed (ironlab-t1): another QEMU lab on this machine would share it.
-    if (existsSync(`/sys/class/net/${tapName(1)}`)) throw new Error(`${tapName(1)} exists: a QEMU lab is up (ironlab testbed down first)`);
+    // The tap's name is fixed (ironlab-t1) and the lab bridge is shared: another lab on this machine would collide,
+    // and a QEMU lab's `down` removes every lab network it finds.
+    for (const l of [`/sys/class/net/${tapName(1)}`, '/var/run/netns/ironlab-lab-1'])
+      if (existsSync(l)) throw new Error(`${l} exists: a lab is up on this machine (ironlab testbed down first)`);
     const u = await runCli(['testbed', 'up', '--kernel', 'iron', '--hosts', '1']);
     if (u.code !== 0) throw cliFailed('testbed up --kernel iron --hosts 1', u);
     const h = readState(dir)!.hosts[0]!;
