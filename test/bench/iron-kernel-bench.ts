@@ -15,7 +15,7 @@
 // accounting and charging, not of enforcement. Needs root; holds /tmp/ironlab-real.lock from before `up` to
 // after `down`. `sudo npx tsx test/bench/iron-kernel-bench.ts`, or `sudo npm run bench -- --json iron`.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { runCli } from '../e2e/helpers.ts';
 import { ironLeftovers } from '../lab/helpers.ts';
 import { cliFailed, withBenchTestbed } from './bench-testbed.ts';
@@ -23,7 +23,7 @@ import { guestRun, tapName } from '../../testbed/qemu-lab.ts';
 import { LAB_HUB_ADDRESS } from '../../testbed/lab-network.ts';
 import { readState, type TestbedHost } from '../../testbed/state.ts';
 import { IRON_STATS, IRON_SWITCH, parseIronStats } from '../../agents/enforcement/iron-kernel.ts';
-import { parseNetDev, parseProcStat, parseSoftirqs, totalTicks } from '../../agents/docker/proc-parsers.ts';
+import { parseNetDev, parsePidStat, parseProcStat, parseSoftirqs, totalTicks } from '../../agents/docker/proc-parsers.ts';
 
 const USER_HZ_NS = 1e7; // /proc/stat counts in USER_HZ (100 per second)
 const CG = '/sys/fs/cgroup/ironlab-bench';
@@ -40,12 +40,15 @@ interface Snapshot {
   busy: number; // ticks, all CPUs, neither idle nor iowait
   softirq: number; // ticks, all CPUs
   rxPackets: number; // eth0
+  rxBytes: number;
 }
 
 interface Flood {
   on: boolean;
   gbps: number;
   packets: number;
+  bytesPerPacket: number;
+  qemuNsPerPacket: number;
   busyNsPerPacket: number;
   softirqNsPerPacket: number;
   ironNsPerPacket: number;
@@ -70,6 +73,7 @@ async function snapshot(h: TestbedHost, dir: string, set?: boolean): Promise<Sna
     busy: sum((c) => totalTicks(c) - c.idle - c.iowait),
     softirq: sum((c) => c.softirq),
     rxPackets: eth0.rxPackets,
+    rxBytes: eth0.rxBytes,
   };
 }
 
@@ -81,10 +85,19 @@ function iperf3(address: string, seconds: number): number {
   return JSON.parse(out).end.sum_received.bits_per_second / 1e9;
 }
 
+/** CPU time (user + system, USER_HZ ticks, all threads) of the guest's QEMU on this machine. */
+function qemuCpuTicks(h: TestbedHost): number {
+  const pid = readFileSync(h.vm!.pidFile, 'utf8').trim();
+  const st = parsePidStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  return st.utime + st.stime;
+}
+
 async function flood(h: TestbedHost, dir: string, on: boolean, seconds: number): Promise<Flood> {
   const a = await snapshot(h, dir, on);
   if (a.enabled !== (on ? '1' : '0')) throw new Error(`iron_enabled reads ${a.enabled} after writing ${on ? 1 : 0}`);
+  const q0 = qemuCpuTicks(h);
   const gbps = iperf3(h.address!, seconds);
+  const q1 = qemuCpuTicks(h);
   const b = await snapshot(h, dir);
   const packets = b.rxPackets - a.rxPackets;
   if (packets <= 0) throw new Error('no packet reached the guest');
@@ -93,6 +106,8 @@ async function flood(h: TestbedHost, dir: string, on: boolean, seconds: number):
     on,
     gbps,
     packets,
+    bytesPerPacket: (b.rxBytes - a.rxBytes) / packets,
+    qemuNsPerPacket: ((q1 - q0) * USER_HZ_NS) / packets,
     busyNsPerPacket: ((b.busy - a.busy) * USER_HZ_NS) / packets,
     softirqNsPerPacket: ((b.softirq - a.softirq) * USER_HZ_NS) / packets,
     ironNsPerPacket: (d('charged_ns') + d('self_ns') + d('unowned_ns')) / packets,
@@ -102,7 +117,7 @@ async function flood(h: TestbedHost, dir: string, on: boolean, seconds: number):
 }
 
 const line = (f: Flood) =>
-  `  ${f.on ? 'on ' : 'off'} ${f.gbps.toFixed(3)} Gbit/s, ${f.packets} packets, busy ${f.busyNsPerPacket.toFixed(0)} ns/packet, softirq ${f.softirqNsPerPacket.toFixed(0)} ns/packet, ` +
+  `  ${f.on ? 'on ' : 'off'} ${f.gbps.toFixed(3)} Gbit/s, ${f.packets} packets of ${f.bytesPerPacket.toFixed(0)} B, QEMU ${f.qemuNsPerPacket.toFixed(0)} ns/packet, guest busy ${f.busyNsPerPacket.toFixed(0)} ns/packet, softirq ${f.softirqNsPerPacket.toFixed(0)} ns/packet, ` +
   `NET_RX ${f.netRxPerPacket.toFixed(3)}/packet; iron: rx_marks +${f.d('rx_marks')}, tx_marks +${f.d('tx_marks')}, timed ${f.ironNsPerPacket.toFixed(0)} ns/packet ` +
   `(charged ${(f.d('charged_ns') / 1e6).toFixed(1)} ms, self ${(f.d('self_ns') / 1e6).toFixed(1)} ms, unowned ${(f.d('unowned_ns') / 1e6).toFixed(1)} ms, credited ${(f.d('credited_ns') / 1e6).toFixed(1)} ms), drops +${f.d('drops')}\n`;
 
@@ -136,6 +151,7 @@ export async function benchIronKernel(opts: { pairs?: number; seconds?: number }
     const floods: Flood[] = [];
     const ratios: number[] = [];
     const costs: number[] = [];
+    const guestCosts: number[] = [];
     for (let i = 0; i < pairs; i++) {
       const onFirst = i % 2 === 1;
       const x = await flood(h, dir, onFirst, seconds);
@@ -144,7 +160,8 @@ export async function benchIronKernel(opts: { pairs?: number; seconds?: number }
       for (const f of [x, y]) process.stderr.write(line(f));
       floods.push(off, on);
       ratios.push(on.gbps / off.gbps);
-      costs.push(on.busyNsPerPacket - off.busyNsPerPacket);
+      costs.push(on.qemuNsPerPacket - off.qemuNsPerPacket);
+      guestCosts.push(on.busyNsPerPacket - off.busyNsPerPacket);
     }
     await snapshot(h, dir, false);
     const offs = floods.filter((f) => !f.on);
@@ -152,7 +169,7 @@ export async function benchIronKernel(opts: { pairs?: number; seconds?: number }
     const drops = ons.reduce((a, f) => a + f.d('drops'), 0);
     if (drops) process.stderr.write(`  iron bench: ${drops} packets dropped with the switch on (the owner ran out of quota)\n`);
     process.stderr.write(
-      `  on/off per pair ${ratios.map((r) => r.toFixed(3)).join(' ')}; busy ns/packet on - off per pair ${costs.map((c) => c.toFixed(0)).join(' ')}\n`,
+      `  on/off per pair ${ratios.map((r) => r.toFixed(3)).join(' ')}; QEMU ns/packet on - off per pair ${costs.map((c) => c.toFixed(0)).join(' ')}; guest busy ns/packet on - off ${guestCosts.map((c) => c.toFixed(0)).join(' ')}\n`,
     );
     const d = await runCli(['testbed', 'down']);
     if (d.code !== 0) throw cliFailed('testbed down', d);
@@ -168,7 +185,10 @@ export async function benchIronKernel(opts: { pairs?: number; seconds?: number }
       ironAccountingNsPerPacket: Math.round(median(costs)),
       ironAccountingNsPerPacketMin: Math.round(Math.min(...costs)),
       ironAccountingNsPerPacketMax: Math.round(Math.max(...costs)),
-      ironBusyNsPerPacketOff: Math.round(median(offs.map((f) => f.busyNsPerPacket))),
+      ironQemuNsPerPacketOff: Math.round(median(offs.map((f) => f.qemuNsPerPacket))),
+      ironGuestBusyNsPerPacketAdded: Math.round(median(guestCosts)),
+      ironGuestBusyNsPerPacketOff: Math.round(median(offs.map((f) => f.busyNsPerPacket))),
+      ironBytesPerPacket: Math.round(median(floods.map((f) => f.bytesPerPacket))),
       ironSoftirqNsPerPacketOff: Math.round(median(offs.map((f) => f.softirqNsPerPacket))),
       ironSoftirqNsPerPacketOn: Math.round(median(ons.map((f) => f.softirqNsPerPacket))),
       ironMeasuredNsPerPacket: Math.round(median(ons.map((f) => f.ironNsPerPacket))),
