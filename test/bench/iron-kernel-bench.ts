@@ -3,9 +3,12 @@
 // received packet is marked, timed and charged), and bounded 3 s TCP floods from the lab bridge (169.254.0.1)
 // into it in off/on pairs, alternated (odd pairs "on" first: drift on a shared machine hits both sides alike).
 // Per flood, around it in the guest: /proc/stat (CPU ticks), /proc/softirqs, /proc/net/dev (eth0's received
-// packets, before GRO) and /proc/iron_stats. Figures, medians over the pairs:
+// packets: the tap's TSO super-packets, tens of KB each) and /proc/iron_stats; on this machine the CPU time of the
+// guest's QEMU. Figures, medians over the pairs (testbed/kernel/README.md):
+//   ironAccountingNsPerPacket   QEMU's CPU per received packet, on - off: what the hooks add. Under TCG the guest's
+//                               clock is this machine's wall clock, so the guest's own busy time also grows while
+//                               a vCPU thread waits for a host CPU (kept as ironGuestBusyNsPerPacketAdded)
 //   ironThroughputLoss          1 - median of (Gbit/s on / Gbit/s off); Min/Max: the pairs' extremes
-//   ironAccountingNsPerPacket   median of (guest busy CPU ns per received packet, on - off): what the hooks add
 //   ironSoftirqNsPerPacketOff/On  the guest's softirq CPU per received packet (/proc/stat, tick-sampled)
 //   ironMeasuredNsPerPacket     the network softirq time IRON itself timed (charged+self+unowned) per packet, on
 //   ironGuestBootS              QEMU start to SSH answering
