@@ -10,7 +10,7 @@
 //   irq-reap DEV   the agent's ledger puts back everything it recorded (what its reaper does after a crash); then nic-irqs DEV
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
-import { IronKernelSwitch, detectIronKernel, restoreIronSwitch } from '../agents/enforcement/iron-kernel.ts';
+import { IronKernelSwitch, detectIronKernel, parseIronStats, restoreIronSwitch } from '../agents/enforcement/iron-kernel.ts';
 import { parseCpuList, parseInterrupts } from '../agents/docker/proc-parsers.ts';
 import { RestoreLedger } from '../agents/docker/restore-ledger.ts';
 import { nicDevice, pinQueueIrqs } from '../agents/docker/steering.ts';
@@ -27,17 +27,6 @@ const ledger = () => new RestoreLedger('guest', '/run/ironlab');
 const LEDGER_SCOPE = { runId: 'kernel-suite', campaignId: 'kernel-suite' };
 const load = (): GuestState => (existsSync(STATE) ? JSON.parse(readFileSync(STATE, 'utf8')) : {});
 const save = (s: GuestState) => writeFileSync(STATE, JSON.stringify(s));
-
-function parseIronStats(text: string): Record<string, number> {
-  return Object.fromEntries(
-    text
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' '))
-      .filter((p) => p.length === 2)
-      .map(([k, v]) => [k, Number(v)]),
-  );
-}
 
 function myAddress(): string {
   const out = execFileSync('ip', ['-o', '-4', 'addr', 'show', 'dev', 'eth0'], { encoding: 'utf8' });

@@ -8,6 +8,8 @@ import { PrerequisiteError } from '../../workloads/common/errors.ts';
 
 export const IRON_SWITCH = 'sys/kernel/iron_enabled';
 export const IRON_VERSION = 'sys/kernel/iron_version';
+/** The kernel's own counters (testbed/kernel/README.md): one `name value` a line, since boot, summed over CPUs. */
+export const IRON_STATS = 'iron_stats';
 
 export interface IronKernelInfo {
   present: boolean;
@@ -68,4 +70,16 @@ export class IronKernelSwitch {
 export function restoreIronSwitch(procRoot: string, value: '0' | '1'): void {
   const f = join(procRoot, IRON_SWITCH);
   if (existsSync(f)) writeFileSync(f, value);
+}
+
+/** /proc/iron_stats as numbers by name (enabled softirqs rx_marks tx_marks charged_ns credited_ns self_ns unowned_ns drops). */
+export function parseIronStats(text: string): Record<string, number> {
+  return Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+      .filter((p) => p.length === 2)
+      .map(([k, v]) => [k, Number(v)]),
+  );
 }

@@ -5,7 +5,8 @@
 // accounting on), repro (a real campaign run twice: interval widths, agreement, wall time; `--campaign NAME`,
 // default local-docker), lab (one orchestrator, 64 simulated hosts, 5,120 runs), machines (the campaign and run
 // machines alone, in one process), orchestrator (the orchestrator's own CPU on lab's campaign, and a profile's
-// shares), slurm (two campaigns at once on the emulated lab under Slurm). docker, ebpf, repro and slurm need root.
+// shares), slurm (two campaigns at once on the emulated lab under Slurm), iron (the IRON kernel's accounting cost
+// in a QEMU lab host). docker, ebpf, repro, slurm and iron need root.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,6 +76,12 @@ const PARTS: Record<string, Part> = {
     targets: { ebpfNsPerPacket: ['<=', 250], ebpfThroughputLoss: ['<=', 0.03], ebpfVictimCoreDropCostShare: ['<=', 0.1] },
     run: async () => (await import('./ebpf-bench.ts')).benchEbpf(),
   },
+  iron: {
+    describe:
+      'the IRON kernel in a QEMU lab host: iperf3 TCP floods into the guest with kernel.iron_enabled off and on, alternated pairs; throughput lost, guest CPU per packet added by the accounting, boot time',
+    targets: {},
+    run: async () => (await import('./iron-kernel-bench.ts')).benchIronKernel(),
+  },
 };
 
 /** Wall seconds of `ironlab run` (the built-in paper campaign) from process start to exit. */
@@ -108,9 +115,9 @@ if (unknown.length) {
   process.stderr.write(`bench: unknown part(s) ${unknown.join(', ')}; parts: ${Object.keys(PARTS).join(', ')}\n`);
   process.exit(2);
 }
-// repro runs two real campaigns (minutes), slurm a whole Slurm lab, orchestrator lab's campaign again: only when
-// asked for by name
-const ON_REQUEST = ['repro', 'slurm', 'orchestrator'];
+// repro runs two real campaigns (minutes), slurm a whole Slurm lab, orchestrator lab's campaign again, iron a QEMU
+// guest (and a kernel build when the cache misses): only when asked for by name
+const ON_REQUEST = ['repro', 'slurm', 'orchestrator', 'iron'];
 const chosen = wanted.length ? wanted : Object.keys(PARTS).filter((p) => !ON_REQUEST.includes(p));
 const all: Figures = {};
 let failed = false;

@@ -3,30 +3,19 @@
 // other, the store's check that no host ran runs of both at the same time, `down` timed, and what is left after
 // it. Needs root and testbed/prereqs-lab.sh; holds /tmp/ironlab-real.lock (as repro does) from before `up` to
 // after `down`. Run alone with `sudo npx tsx test/bench/slurm-bench.ts`, or `sudo npm run bench -- --json slurm`.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { runCli, until } from '../e2e/helpers.ts';
 import { labLeftovers } from '../lab/helpers.ts';
 import { hostOverlaps, leasedHosts, runBoth, runSpans, SLURM_CAMPAIGN_RUNS, slurmProcesses } from '../lab/slurm-lab.ts';
-import { holdLock, lockHeldAbove, REAL_LOCK } from './repro-bench.ts';
+import { cliFailed as failed, withBenchTestbed } from './bench-testbed.ts';
 
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
 export async function benchSlurm(): Promise<Record<string, number>> {
   if (process.getuid?.() !== 0) throw new Error('needs root (sudo npm run bench -- --json slurm)');
   if (existsSync('/var/run/netns/ironlab-lab-1')) throw new Error('a testbed is up on this machine (ironlab testbed down first)');
-  const work = mkdtempSync(join(tmpdir(), 'ironlab-bench-slurm-'));
-  const dir = join(work, 'testbed');
-  const before = process.env.IRONLAB_TESTBED_DIR;
-  process.env.IRONLAB_TESTBED_DIR = dir; // the CLI processes' testbed: this bench's own
-  const lock = lockHeldAbove(REAL_LOCK) ? null : await holdLock(REAL_LOCK);
-  let up = false;
-  try {
-    const failed = (what: string, r: { code: number | null; stdout: string; stderr: string }) =>
-      new Error(`${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+  return withBenchTestbed('slurm', async (dir, work) => {
     let t0 = Date.now();
-    up = true; // a failed `up` tears itself down; `down` again is harmless
     const u = await runCli(['testbed', 'up', '--slurm', '--hosts', '4']);
     const slurmUpS = (Date.now() - t0) / 1000;
     if (u.code !== 0) throw failed('testbed up --slurm --hosts 4', u);
@@ -47,7 +36,6 @@ export async function benchSlurm(): Promise<Record<string, number>> {
     t0 = Date.now();
     const d = await runCli(['testbed', 'down']);
     const slurmDownS = (Date.now() - t0) / 1000;
-    up = false;
     if (d.code !== 0) throw failed('testbed down', d);
     const left = [...Object.values(labLeftovers(dir)).flat(), ...slurmProcesses()];
     for (const l of left) process.stderr.write(`slurm bench: left after down: ${l}\n`);
@@ -60,13 +48,7 @@ export async function benchSlurm(): Promise<Record<string, number>> {
       slurmDownS: round(slurmDownS),
       slurmLeftoversAfterDown: left.length,
     };
-  } finally {
-    if (up) await runCli(['testbed', 'down']);
-    lock?.release();
-    if (before === undefined) delete process.env.IRONLAB_TESTBED_DIR;
-    else process.env.IRONLAB_TESTBED_DIR = before;
-    rmSync(work, { recursive: true, force: true });
-  }
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await benchSlurm()));

@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { detectIronKernel, IronKernelSwitch, IRON_SWITCH } from '../../agents/enforcement/iron-kernel.ts';
+import { detectIronKernel, IronKernelSwitch, IRON_STATS, IRON_SWITCH, parseIronStats } from '../../agents/enforcement/iron-kernel.ts';
 import { createEnforcer, reapEnforcement } from '../../agents/enforcement/enforcer.ts';
 import { PrerequisiteError } from '../../workloads/common/errors.ts';
 
@@ -21,6 +21,12 @@ afterEach(() => {
 const value = (root: string) => readFileSync(join(root, IRON_SWITCH), 'utf8').trim();
 
 describe('iron-kernel switch', () => {
+  it("reads the kernel's counters from /proc/iron_stats by name", () => {
+    const stats = parseIronStats(readFileSync(join(fakeProc('patched'), IRON_STATS), 'utf8'));
+    expect(stats).toMatchObject({ enabled: 1, rx_marks: 7576, charged_ns: 29611025, self_ns: 499012877, drops: 0 });
+    expect(Object.keys(stats)).toHaveLength(9);
+  });
+
   it('detects the switch and its version', () => {
     expect(detectIronKernel(fakeProc('patched'))).toEqual({
       present: true,

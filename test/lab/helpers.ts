@@ -33,20 +33,8 @@ export function useTempTestbedDir(): string {
 /** Everything of an emulated lab that could be left behind: empty lists when nothing is. */
 export function labLeftovers(dir: string): Record<string, string[]> {
   const netns = existsSync('/var/run/netns') ? readdirSync('/var/run/netns').filter((n) => /^ironlab-lab-\d+$/.test(n)) : [];
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.split(': ')[1]?.split('@')[0])
-    .filter((n): n is string => !!n && /^ironlab-(br0|v\d+)$/.test(n));
-  const processes: string[] = [];
-  for (const d of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes('/run/ironlab-testbed') || cmd.includes('lab-agent.ts') || cmd.includes(dir))
-        processes.push(`${d}: ${cmd.slice(0, 120)}`);
-    } catch {
-      /* gone */
-    }
-  }
+  const links = linkNames(/^ironlab-(br0|v\d+)$/);
+  const processes = processesMatching((cmd) => cmd.includes('/run/ironlab-testbed') || cmd.includes('lab-agent.ts') || cmd.includes(dir));
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4])
@@ -63,4 +51,33 @@ export function labLeftovers(dir: string): Record<string, string[]> {
   return { netns, links, processes, mounts, rules, files };
 }
 
+/** `pid: command line` (its first 120 characters) of every process whose command line passes. */
+function processesMatching(wanted: (cmd: string) => boolean): string[] {
+  const out: string[] = [];
+  for (const d of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (wanted(cmd)) out.push(`${d}: ${cmd.slice(0, 120)}`);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** This machine's network interfaces whose names match. */
+function linkNames(pattern: RegExp): string[] {
+  return execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(': ')[1]?.split('@')[0])
+    .filter((n): n is string => !!n && pattern.test(n));
+}
+
 export const NOTHING_LEFT = { netns: [], links: [], processes: [], mounts: [], rules: [], files: [] };
+
+/** What a QEMU lab (testbed up --kernel iron) could leave behind: its taps and bridge, its QEMUs, its directory. */
+export function ironLeftovers(dir: string): Record<string, string[]> {
+  const links = linkNames(/^ironlab-(br0|t\d+)$/);
+  const processes = processesMatching((cmd) => cmd.includes('qemu-system') && cmd.includes(dir));
+  return { links, processes, files: existsSync(dir) ? [dir] : [] };
+}

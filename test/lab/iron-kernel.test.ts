@@ -9,10 +9,10 @@
 // runs last, waits for that build and fails if it failed.
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../e2e/helpers.ts';
-import { labSkipReason, useTempTestbedDir } from './helpers.ts';
+import { ironLeftovers, labSkipReason, useTempTestbedDir } from './helpers.ts';
 import { GUEST_PROJECT, guestRun } from '../../testbed/qemu-lab.ts';
 import { readState } from '../../testbed/state.ts';
 import { SOURCE_TARBALL } from '../../testbed/kernel-build.ts';
@@ -54,24 +54,6 @@ interface Stats {
   nic: NicIrqs;
   stats: Record<string, number>;
   owners: string[];
-}
-
-function ironLeftovers(dir: string): Record<string, string[]> {
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.split(': ')[1]?.split('@')[0])
-    .filter((n): n is string => !!n && /^ironlab-(br0|t\d+)$/.test(n));
-  const processes = readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map((d) => {
-      try {
-        return `${d}: ${readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ')}`;
-      } catch {
-        return '';
-      }
-    })
-    .filter((c) => c.includes('qemu-system') && c.includes(dir));
-  return { links, processes, files: existsSync(dir) ? [dir] : [] };
 }
 
 /** .ci/run's background build (IRONLAB_PREBUILD_STATUS gets its exit status when it ends): wait, then its log. */
