@@ -81,7 +81,10 @@ export class OpDispatcher {
     }
   }
 
-  /** A run's phases up to its samples, each as its own op would run it (same checks, same outcome). */
+  /**
+   * A run's phases up to its samples, each as its own op would run it (same checks, same outcome), then its
+   * teardown whatever happened, as the orchestrator's would be (a failed teardown does not change the outcome).
+   */
   private async executeRun(id: string, run: RunSpec): Promise<Outcome> {
     const phases: [OpName, unknown][] = [
       ['run.setup', { run }],
@@ -92,8 +95,12 @@ export class OpDispatcher {
     let outcome: Outcome = ok(null);
     for (const [op, args] of phases) {
       outcome = await this.execute(id, op, args);
-      if (!outcome.ok) return { ok: false, error: { ...outcome.error, op } };
+      if (!outcome.ok) {
+        outcome = { ok: false, error: { ...outcome.error, op } };
+        break;
+      }
     }
+    await this.execute(id, 'run.teardown', { runId: run.runId });
     return outcome;
   }
 

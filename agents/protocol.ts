@@ -109,8 +109,9 @@ export const OPS = {
   'run.collect': { args: z.object({ runId: z.string() }).strict(), result: RunResultSchema },
   'run.teardown': { args: z.object({ runId: z.string() }).strict(), result: z.null() },
   /**
-   * run.setup, run.warmup, run.measure and run.collect in one request, in that order, answered with collect's
-   * result; the first that fails ends it, and its error names that op. One round trip instead of four.
+   * run.setup, run.warmup, run.measure and run.collect in one request, in that order, then run.teardown whatever
+   * happened; answered with collect's result, or the error of the first that failed, naming that op. One round
+   * trip instead of five.
    */
   'run.execute': { args: z.object({ run: RunSpec }).strict(), result: RunResultSchema },
   reap: { args: z.object({ campaignId: z.string().optional() }).strict(), result: z.array(z.string()) },

@@ -3,7 +3,8 @@
 // setup the server, then the peer (every iperf3 server listens before any client starts in the warm-up);
 // warm-up, measure, collect and teardown on both at once; the peer's samples join the server's.
 // An agent that takes a run in one request (a simulated host, no peer: AgentClient.runsInOneRequest) gets
-// setup to collect as one run.execute, then the teardown: two round trips instead of five.
+// it as one run.execute, setup to collect and the teardown: one round trip instead of five. Only when that
+// request fails without the agent's answer (timeout, lost agent, abort) does a teardown request follow.
 // Every failure and an abort lead through teardown (of both), so nothing a run created outlives it. Each phase
 // is a named actor (tests swap them with `.provide()`); each request carries an operation id derived from the
 // run, attempt and side, so a re-issued request is answered from the agent's memory instead of running twice.
@@ -193,6 +194,7 @@ export const runMachine = setup({
     failed: ({ context }) => context.error !== null,
     aborted: ({ context }) => context.aborted,
     outOfGuard: ({ context }) => context.guardReason !== null && context.recorder.guard !== undefined,
+    agentTornDown: ({ event }) => opOf((event as { error?: unknown }).error) !== undefined,
     inOneRequest: ({ context }) => context.agent.runsInOneRequest === true && !context.peerAgent,
   },
 }).createMachine({
@@ -232,12 +234,18 @@ export const runMachine = setup({
       invoke: {
         src: 'executeRun',
         input: ({ context }) => ({ ctx: context }),
-        onDone: { target: 'teardown', actions: 'keepResult' },
-        // the phase is the op the agent names (run.warmup -> warmup); none: the request as a whole (timeout, lost agent)
-        onError: {
-          target: 'teardown',
-          actions: { type: 'keepError', params: ({ event }) => ({ phase: phaseOfOp((event.error as { op?: string }).op) }) },
-        },
+        // the agent has torn the run down
+        onDone: { target: 'decide', actions: 'keepResult' },
+        // The phase is the op the agent names (run.warmup -> warmup), after which it tore the run down; none: the
+        // request failed as a whole (timeout, lost agent), and the teardown is ours to ask for.
+        onError: [
+          {
+            guard: 'agentTornDown',
+            target: 'decide',
+            actions: { type: 'keepError', params: ({ event }) => ({ phase: phaseOfOp(opOf(event.error)) }) },
+          },
+          { target: 'teardown', actions: { type: 'keepError', params: { phase: 'execute' } } },
+        ],
       },
     },
     setup: {
@@ -352,7 +360,12 @@ export function phaseError(phase: string, err: unknown) {
   return { message: messageOf(err), retryable: isRetryable(err), phase };
 }
 
-/** The run phase of an agent op (run.warmup -> warmup); 'execute' when the request failed as a whole. */
+/** The agent op a failure of run.execute names (the phase that failed); undefined when the request failed as a whole. */
+function opOf(err: unknown): string | undefined {
+  return (err as { op?: string } | null)?.op;
+}
+
+/** The run phase of an agent op: run.warmup -> warmup. */
 function phaseOfOp(op: string | undefined): string {
   return op?.startsWith('run.') ? op.slice(4) : 'execute';
 }

@@ -200,17 +200,18 @@ describe('ops', () => {
     expect(err.message).toContain('injected setup failure');
   });
 
-  it('runs a run to its samples in one run.execute, and names the op that failed', async () => {
+  it('runs a run to its samples and tears it down in one run.execute, and names the op that failed', async () => {
     const { conn, backend } = await connected();
     const result = await conn.request('run.execute', { run: testRun({ runId: 'x1' }) }, { id: 'e1', timeoutMs: 2000 });
     expect(result.runId).toBe('x1');
     expect(backend.calls).toContain('collect x1');
-    expect(backend.calls.filter((c) => c.endsWith(' x1'))).toEqual(['setup x1', 'warmup x1', 'measure x1', 'collect x1']);
+    expect(backend.calls.filter((c) => c.endsWith(' x1'))).toEqual(['setup x1', 'warmup x1', 'measure x1', 'collect x1', 'teardown x1']);
     backend.failIn = { phase: 'measure', retryable: true };
     const err = await conn.request('run.execute', { run: testRun({ runId: 'x2' }) }, { id: 'e2', timeoutMs: 2000 }).catch((e) => e);
     expect(err).toBeInstanceOf(RetryableError);
     expect(err.op).toBe('run.measure');
     expect(err.message).toContain('run.measure: injected measure failure');
+    expect(backend.calls.filter((c) => c.endsWith(' x2'))).toEqual(['setup x2', 'warmup x2', 'measure x2', 'teardown x2']);
   });
 
   it('sends a simulated agent that does not know run.execute (an older ironlab) its runs phase by phase', async () => {

@@ -82,7 +82,7 @@ describe('run machine with an agent that takes a run in one request (a simulated
     return { agent, ids };
   }
 
-  it('sends setup to collect as one run.execute, then the teardown, and records the same result', async () => {
+  it('sends the run as one run.execute (setup to teardown) and records the same result', async () => {
     const backend = new FakeBackend();
     const rec = recorder();
     const { agent, ids } = oneRequestAgent(backend);
@@ -91,7 +91,7 @@ describe('run machine with an agent that takes a run in one request (a simulated
       (s) => s.status === 'done',
     );
     expect(snap.output).toEqual({ runId: 'r1', hostId: 'h1', outcome: 'done' });
-    expect(ids).toEqual(['run.execute c1/r1/a1/execute', 'run.teardown c1/r1/a1/teardown']);
+    expect(ids).toEqual(['run.execute c1/r1/a1/execute']);
     expect(backend.calls).toEqual(['setup r1', 'warmup r1', 'measure r1', 'collect r1', 'teardown r1']);
     expect(rec.results.map((r) => r.runId)).toEqual(['r1']);
   });
