@@ -112,6 +112,19 @@ describe('run machine with an agent that takes a run in one request (a simulated
     }
   });
 
+  it('tears down on ABORT and reports the run aborted', async () => {
+    const backend = new FakeBackend();
+    backend.phaseMs = 10_000;
+    const { agent, ids } = oneRequestAgent(backend);
+    const actor = createActor(runMachine, { input: { run: testRun(), agent, attempt: 1, recorder: recorder() } }).start();
+    await waitFor(actor, (s) => s.matches('executing'));
+    actor.send({ type: 'ABORT' });
+    const snap = await waitFor(actor, (s) => s.status === 'done');
+    expect(snap.output?.outcome).toBe('aborted');
+    expect(ids).toEqual(['run.execute c1/r1/a1/execute', 'run.teardown c1/r1/a1/teardown']);
+    expect(backend.calls).toContain('teardown r1');
+  });
+
   it('goes phase by phase when the run has a peer host', async () => {
     const backend = new FakeBackend();
     const { agent, ids } = oneRequestAgent(backend);
