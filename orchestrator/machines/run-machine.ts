@@ -142,7 +142,7 @@ export const runMachine = setup({
       return mergeResults(server, peer, ctx.peerAgent?.hostId);
     }),
     executeRun: fromPromise<RunResult, PhaseInput>(async ({ input: { ctx }, signal }) => {
-      const seconds = [120, ctx.run.warmupS, ctx.run.durationS, 30]; // setup's, the windows, collect's
+      const seconds = [120, ctx.run.warmupS, ctx.run.durationS, 30, 60]; // setup's, the windows, collect's, teardown's
       const result = await ctx.agent.request(
         'run.execute',
         { run: ctx.run },
