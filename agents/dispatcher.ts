@@ -3,7 +3,7 @@
 // in-flight work after a reconnect or a restart never runs anything twice.
 import { z } from 'zod';
 import type { Backend } from './backend.ts';
-import { OPS, isOpName, describeZodError, type ErrorBody } from './protocol.ts';
+import { OPS, isOpName, describeZodError, type ErrorBody, type OpName } from './protocol.ts';
 import type { RunSpec } from './run-spec.ts';
 import { isRetryable, messageOf } from '../workloads/common/errors.ts';
 
@@ -65,6 +65,8 @@ export class OpDispatcher {
           return ok(null);
         case 'run.collect':
           return ok(await this.backend.collect(args.runId));
+        case 'run.execute':
+          return await this.executeRun(id, args.run);
         case 'run.teardown':
           this.runAborts.get(args.runId)?.abort();
           this.runAborts.delete(args.runId);
@@ -77,6 +79,29 @@ export class OpDispatcher {
       const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'BACKEND_ERROR';
       return fail(code, `${op}: ${messageOf(err)}`, isRetryable(err));
     }
+  }
+
+  /**
+   * A run's phases up to its samples, each as its own op would run it (same checks, same outcome), then its
+   * teardown whatever happened, as the orchestrator's would be (a failed teardown does not change the outcome).
+   */
+  private async executeRun(id: string, run: RunSpec): Promise<Outcome> {
+    const phases: [OpName, unknown][] = [
+      ['run.setup', { run }],
+      ['run.warmup', { runId: run.runId }],
+      ['run.measure', { runId: run.runId }],
+      ['run.collect', { runId: run.runId }],
+    ];
+    let outcome: Outcome = ok(null);
+    for (const [op, args] of phases) {
+      outcome = await this.execute(id, op, args);
+      if (!outcome.ok) {
+        outcome = { ok: false, error: { ...outcome.error, op } };
+        break;
+      }
+    }
+    await this.execute(id, 'run.teardown', { runId: run.runId });
+    return outcome;
   }
 
   /** Why a run cannot be this host's (cores it does not have, traffic addresses that are not its NIC's), or null. */

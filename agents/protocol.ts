@@ -31,7 +31,15 @@ const OpId = z.string().min(1).max(200);
 const Nonce = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits');
 const Proof = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits');
 
-export const ErrorBody = z.object({ code: z.string().max(64), message: z.string().max(4000), retryable: z.boolean() }).strict();
+export const ErrorBody = z
+  .object({
+    code: z.string().max(64),
+    message: z.string().max(4000),
+    retryable: z.boolean(),
+    /** The op that failed, when the request ran several (run.execute). */
+    op: z.string().max(64).optional(),
+  })
+  .strict();
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
 // ---- server -> agent
@@ -100,6 +108,12 @@ export const OPS = {
   'run.measure': { args: z.object({ runId: z.string() }).strict(), result: z.null() },
   'run.collect': { args: z.object({ runId: z.string() }).strict(), result: RunResultSchema },
   'run.teardown': { args: z.object({ runId: z.string() }).strict(), result: z.null() },
+  /**
+   * run.setup, run.warmup, run.measure and run.collect in one request, in that order, then run.teardown whatever
+   * happened; answered with collect's result, or the error of the first that failed, naming that op. One round
+   * trip instead of five.
+   */
+  'run.execute': { args: z.object({ run: RunSpec }).strict(), result: RunResultSchema },
   reap: { args: z.object({ campaignId: z.string().optional() }).strict(), result: z.array(z.string()) },
 } as const;
 export type OpName = keyof typeof OPS;

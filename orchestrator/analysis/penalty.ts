@@ -218,13 +218,24 @@ export function summarizePenalties(records: readonly RunRecord[], options: Analy
         (c.settingsKey === undefined || r.settingsKey === undefined || c.settingsKey === r.settingsKey),
     );
 
+  // Scenarios that share a control share its runs and statistics: made once per control, not once per scenario.
+  const controls = new Map<string, { runs: RunRecord[]; stats: ArmStats | null }>();
+  const controlOfRun = (r: RunRecord) => {
+    const key = `${r.victimWorkload ?? ''}\0${r.enforcement}\0${r.stratum ?? ''}\0${r.settingsKey ?? '\u0001'}`;
+    let c = controls.get(key);
+    if (!c) {
+      const runs = controlRunsOf(r);
+      controls.set(key, (c = { runs, stats: armStats(runs, options) }));
+    }
+    return c;
+  };
+
   const out: ScenarioSummary[] = [];
   for (const runs of groups.values()) {
     const first = runs[0];
     if (isControl(first)) continue;
-    const controlRuns = controlRunsOf(first);
+    const { runs: controlRuns, stats: control } = controlOfRun(first);
     const victimMetric = primaryMetricOf(first.victimWorkload);
-    const control = armStats(controlRuns, options);
     const interference = armStats(runs, options);
     // Numerator and denominator: the better arm's value on top, so that > 1 means the interference made it worse.
     const [top, bottom] = victimMetric.higherIsBetter ? [control, interference] : [interference, control];

@@ -5,13 +5,36 @@
 /** Mulberry32: a small, fast, well-mixed 32-bit PRNG; returns floats in [0, 1). */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return () => mulberryOut((a = (a + MULBERRY_STEP) >>> 0));
+}
+
+const MULBERRY_STEP = 0x6d2b79f5;
+
+/** Mulberry32's float for an (already advanced) state: shared with the bootstrap's draws, so the streams are one. */
+function mulberryOut(a: number): number {
+  let t = a;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+
+/** Mulberry32's state `draws` steps after `a`. */
+const advance = (a: number, draws: number) => (a + Math.imul(draws, MULBERRY_STEP)) >>> 0;
+
+/**
+ * The mean of |values| values drawn with replacement, with mulberry32 from state `a` (the same draws, in the same
+ * order, as calling mulberry32's function |values| times). A loop over typed values with the state in a local:
+ * a lab campaign's bootstrap draws about 90 million values, and through the closure over a plain array this was
+ * the largest part of the orchestrator's end-of-campaign analysis.
+ */
+function meanOfDraws(values: Float64Array, a: number): number {
+  const n = values.length;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    a = (a + MULBERRY_STEP) >>> 0;
+    total += values[Math.floor(mulberryOut(a) * n)];
+  }
+  return total / n;
 }
 
 /** A 32-bit seed for one key (FNV-1a over the key, mixed with a base seed): independent of iteration order. */
@@ -78,22 +101,19 @@ export function bootstrapRatioOfMeans(
   const level = options.level ?? 0.95;
   const seed = options.seed ?? 1;
   if (x.length < 2 || y.length < 2) return null;
-  const rand = mulberry32(seed);
-  const draw = (values: readonly number[]) => {
-    let total = 0;
-    for (let i = 0; i < values.length; i++) total += values[Math.floor(rand() * values.length)];
-    return total / values.length;
-  };
-  const ratios: number[] = [];
+  const [xs, ys] = [Float64Array.from(x), Float64Array.from(y)];
+  let a = seed >>> 0;
+  const ratios = new Float64Array(resamples);
+  let kept = 0;
   for (let b = 0; b < resamples; b++) {
-    const mx = draw(x);
-    const my = draw(y);
-    if (my > 0) ratios.push(mx / my);
+    const mx = meanOfDraws(xs, a);
+    a = advance(a, xs.length);
+    const my = meanOfDraws(ys, a);
+    a = advance(a, ys.length);
+    if (my > 0) ratios[kept++] = mx / my;
   }
-  if (ratios.length < resamples / 2) return null;
-  ratios.sort((a, b) => a - b);
-  const alpha = (1 - level) / 2;
-  return { ci: [quantileSorted(ratios, alpha), quantileSorted(ratios, 1 - alpha)], resamples, seed };
+  if (kept < resamples / 2) return null;
+  return percentileInterval(ratios.subarray(0, kept), level, resamples, seed);
 }
 
 /**
@@ -105,20 +125,25 @@ export function bootstrapMeanLogRatio(d: readonly number[], options: BootstrapOp
   const level = options.level ?? 0.95;
   const seed = options.seed ?? 1;
   if (d.length < 2) return null;
-  const rand = mulberry32(seed);
-  const ratios: number[] = [];
+  const ds = Float64Array.from(d);
+  let a = seed >>> 0;
+  const ratios = new Float64Array(resamples);
   for (let b = 0; b < resamples; b++) {
-    let total = 0;
-    for (let i = 0; i < d.length; i++) total += d[Math.floor(rand() * d.length)];
-    ratios.push(Math.exp(total / d.length));
+    ratios[b] = Math.exp(meanOfDraws(ds, a));
+    a = advance(a, ds.length);
   }
-  ratios.sort((a, b) => a - b);
+  return percentileInterval(ratios, level, resamples, seed);
+}
+
+/** The (1−level)/2 and (1+level)/2 quantiles of resampled values (sorted here: a typed array sorts numerically). */
+function percentileInterval(values: Float64Array, level: number, resamples: number, seed: number): BootstrapInterval {
+  const sorted = values.sort();
   const alpha = (1 - level) / 2;
-  return { ci: [quantileSorted(ratios, alpha), quantileSorted(ratios, 1 - alpha)], resamples, seed };
+  return { ci: [quantileSorted(sorted, alpha), quantileSorted(sorted, 1 - alpha)], resamples, seed };
 }
 
 /** Type-7 (linear interpolation) quantile of sorted values. */
-export function quantileSorted(sorted: readonly number[], p: number): number {
+export function quantileSorted(sorted: ArrayLike<number>, p: number): number {
   const h = (sorted.length - 1) * p;
   const lo = Math.floor(h);
   const hi = Math.min(lo + 1, sorted.length - 1);

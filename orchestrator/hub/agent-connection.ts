@@ -1,7 +1,7 @@
 // The orchestrator's handle on one authenticated agent: typed requests with deadlines, correlated by
 // operation id, results validated against the op's schema. When the agent is lost, every pending request
 // fails with a retryable error, so the run machine tears down and the ledger retries the run elsewhere.
-import { OPS, type OpArgs, type OpName, type OpResult, describeZodError } from '../../agents/protocol.ts';
+import { OPS, type ErrorBody, type OpArgs, type OpName, type OpResult, describeZodError } from '../../agents/protocol.ts';
 import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
 import type { BackendKind } from '../../agents/backends/registry.ts';
 
@@ -17,6 +17,12 @@ export interface RequestOptions {
 export interface AgentClient {
   readonly hostId: string;
   readonly backend: BackendKind;
+  /**
+   * Runs go to this agent as one run.execute (setup to collect) and a teardown, not an op per phase: a simulated
+   * host's phases take no wall time, and their round trips (sealed frames, syscalls, parsing) were most of the
+   * orchestrator's work per run. Absent: phase by phase.
+   */
+  readonly runsInOneRequest?: boolean;
   request<O extends OpName>(op: O, args: OpArgs<O>, opts: RequestOptions): Promise<OpResult<O>>;
 }
 
@@ -31,6 +37,8 @@ interface Pending {
 export class AgentConnection implements AgentClient {
   private readonly pending = new Map<string, Pending>();
   private lostReason: string | null = null;
+  /** Cleared when the agent refuses run.execute as unknown (an older ironlab): its runs then go phase by phase. */
+  private knowsExecute = true;
 
   constructor(
     readonly hostId: string,
@@ -39,6 +47,10 @@ export class AgentConnection implements AgentClient {
     /** Sends one message on the host's sealed channel. */
     private readonly link: { send(msg: unknown): void },
   ) {}
+
+  get runsInOneRequest(): boolean {
+    return this.backend === 'sim' && this.knowsExecute;
+  }
 
   get alive(): boolean {
     return this.lostReason === null;
@@ -67,17 +79,20 @@ export class AgentConnection implements AgentClient {
   }
 
   /** A response arrived: validate the result against the op's schema and settle the request. */
-  settle(
-    id: string,
-    outcome: { ok: true; result: unknown } | { ok: false; error: { code: string; message: string; retryable: boolean } },
-  ): void {
+  settle(id: string, outcome: { ok: true; result: unknown } | { ok: false; error: ErrorBody }): void {
     const p = this.pending.get(id);
     if (!p) return; // late answer to a request that timed out or was aborted
     this.pending.delete(id);
     clearTimeout(p.timer);
     if (!outcome.ok) {
-      const { code, message, retryable } = outcome.error;
-      p.reject(retryable ? new RetryableError(`${this.hostId}: ${message}`, code) : new FatalError(`${this.hostId}: ${message}`, code));
+      const { code, message, retryable, op } = outcome.error;
+      if (p.op === 'run.execute' && code === 'UNKNOWN_OP') {
+        this.knowsExecute = false; // the run goes back to the queue, and from now on this agent's runs go phase by phase
+        p.reject(new RetryableError(`${this.hostId}: ${message}; its runs go phase by phase from now on`, code));
+      } else
+        p.reject(
+          retryable ? new RetryableError(`${this.hostId}: ${message}`, code, op) : new FatalError(`${this.hostId}: ${message}`, code, op),
+        );
       return;
     }
     const parsed = OPS[p.op].result.safeParse(outcome.result);

@@ -2,6 +2,9 @@
 // setup -> warmup -> measure -> collect -> teardown -> record. With a peer agent every phase drives both:
 // setup the server, then the peer (every iperf3 server listens before any client starts in the warm-up);
 // warm-up, measure, collect and teardown on both at once; the peer's samples join the server's.
+// An agent that takes a run in one request (a simulated host, no peer: AgentClient.runsInOneRequest) gets
+// it as one run.execute, setup to collect and the teardown: one round trip instead of five. Only when that
+// request fails without the agent's answer (timeout, lost agent, abort) does a teardown request follow.
 // Every failure and an abort lead through teardown (of both), so nothing a run created outlives it. Each phase
 // is a named actor (tests swap them with `.provide()`); each request carries an operation id derived from the
 // run, attempt and side, so a re-issued request is answered from the agent's memory instead of running twice.
@@ -97,6 +100,12 @@ const sides = (ctx: Ctx): Side[] => [
   ...(ctx.peerAgent ? [{ agent: ctx.peerAgent, op: (name: string) => opId(ctx, `peer-${name}`) }] : []),
 ];
 
+/** A collected result, checked to be this run's. */
+function ofRun(ctx: Ctx, agent: AgentClient, result: RunResult): RunResult {
+  if (result.runId !== ctx.run.runId) throw new Error(`agent ${agent.hostId} answered collect for ${result.runId}, not ${ctx.run.runId}`);
+  return result;
+}
+
 /** One result for the run: the peer's samples (labelled peer-* as they come) and provenance (under `peer.`). */
 export function mergeResults(server: RunResult, peer: RunResult | undefined, peerHostId: string | undefined): RunResult {
   if (!peer) return server;
@@ -122,18 +131,29 @@ export const runMachine = setup({
     measureRun: fromPromise<void, PhaseInput>(({ input: { ctx }, signal }) => timedPhase(ctx, 'measure', ctx.run.durationS, signal)),
     collectRun: fromPromise<RunResult, PhaseInput>(async ({ input: { ctx }, signal }) => {
       const [server, peer] = await Promise.all(
-        sides(ctx).map(async (s) => {
-          const result = await s.agent.request(
-            'run.collect',
-            { runId: ctx.run.runId },
-            { id: s.op('collect'), timeoutMs: deadline(ctx, 30), signal },
-          );
-          if (result.runId !== ctx.run.runId)
-            throw new Error(`agent ${s.agent.hostId} answered collect for ${result.runId}, not ${ctx.run.runId}`);
-          return result;
-        }),
+        sides(ctx).map(async (s) =>
+          ofRun(
+            ctx,
+            s.agent,
+            await s.agent.request('run.collect', { runId: ctx.run.runId }, { id: s.op('collect'), timeoutMs: deadline(ctx, 30), signal }),
+          ),
+        ),
       );
       return mergeResults(server, peer, ctx.peerAgent?.hostId);
+    }),
+    executeRun: fromPromise<RunResult, PhaseInput>(async ({ input: { ctx }, signal }) => {
+      const seconds = [120, ctx.run.warmupS, ctx.run.durationS, 30, 60]; // setup's, the windows, collect's, teardown's
+      const result = await ctx.agent.request(
+        'run.execute',
+        { run: ctx.run },
+        {
+          id: opId(ctx, 'execute'),
+          timeoutMs: seconds.reduce((a, x) => a + deadline(ctx, x), 0),
+          signal,
+          onProgress: (d) => ctx.onPhase?.(String(d.phase), Number(d.fraction) || 0),
+        },
+      );
+      return ofRun(ctx, ctx.agent, result);
     }),
     teardownRun: fromPromise<void, PhaseInput>(async ({ input: { ctx } }) => {
       // No abort signal: teardown must run to its end even when the campaign is being aborted; on both
@@ -160,6 +180,11 @@ export const runMachine = setup({
     ),
   },
   actions: {
+    /** A collected result (collect's, or run.execute's) and whether it is out of guard. */
+    keepResult: assign(({ context, event }) => {
+      const result = (event as unknown as { output: RunResult }).output;
+      return { result, guardReason: context.guardCheck?.(result, context.run).join('; ') || null };
+    }),
     keepError: assign({
       error: ({ context, event }, params: { phase: string }) =>
         context.error ?? phaseError(params.phase, (event as { error?: unknown }).error),
@@ -169,6 +194,8 @@ export const runMachine = setup({
     failed: ({ context }) => context.error !== null,
     aborted: ({ context }) => context.aborted,
     outOfGuard: ({ context }) => context.guardReason !== null && context.recorder.guard !== undefined,
+    agentTornDown: ({ event }) => opOf((event as { error?: unknown }).error) !== undefined,
+    inOneRequest: ({ context }) => context.agent.runsInOneRequest === true && !context.peerAgent,
   },
 }).createMachine({
   id: 'run',
@@ -196,10 +223,29 @@ export const runMachine = setup({
         input: ({ context }) => ({ ctx: context }),
         onDone: [
           { guard: 'aborted', target: 'releasing', actions: assign({ attempt: ({ event }) => event.output }) },
+          { guard: 'inOneRequest', target: 'executing', actions: assign({ attempt: ({ event }) => event.output }) },
           { target: 'setup', actions: assign({ attempt: ({ event }) => event.output }) },
         ],
         // not booked (the store refused or is gone): nothing to undo, nothing to book
         onError: { target: 'unbooked', actions: { type: 'keepError', params: { phase: 'start' } } },
+      },
+    },
+    executing: {
+      invoke: {
+        src: 'executeRun',
+        input: ({ context }) => ({ ctx: context }),
+        // the agent has torn the run down
+        onDone: { target: 'decide', actions: 'keepResult' },
+        // The phase is the op the agent names (run.warmup -> warmup), after which it tore the run down; none: the
+        // request failed as a whole (timeout, lost agent), and the teardown is ours to ask for.
+        onError: [
+          {
+            guard: 'agentTornDown',
+            target: 'decide',
+            actions: { type: 'keepError', params: ({ event }) => ({ phase: phaseOfOp(opOf(event.error)) }) },
+          },
+          { target: 'teardown', actions: { type: 'keepError', params: { phase: 'execute' } } },
+        ],
       },
     },
     setup: {
@@ -230,13 +276,7 @@ export const runMachine = setup({
       invoke: {
         src: 'collectRun',
         input: ({ context }) => ({ ctx: context }),
-        onDone: {
-          target: 'teardown',
-          actions: assign({
-            result: ({ event }) => event.output,
-            guardReason: ({ context, event }) => context.guardCheck?.(event.output, context.run).join('; ') || null,
-          }),
-        },
+        onDone: { target: 'teardown', actions: 'keepResult' },
         onError: { target: 'teardown', actions: { type: 'keepError', params: { phase: 'collect' } } },
       },
     },
@@ -318,4 +358,14 @@ export const runMachine = setup({
 /** Remember the first failure and the phase it happened in (later ones are consequences). */
 export function phaseError(phase: string, err: unknown) {
   return { message: messageOf(err), retryable: isRetryable(err), phase };
+}
+
+/** The agent op a failure of run.execute names (the phase that failed); undefined when the request failed as a whole. */
+function opOf(err: unknown): string | undefined {
+  return (err as { op?: string } | null)?.op;
+}
+
+/** The run phase of an agent op: run.warmup -> warmup. */
+function phaseOfOp(op: string | undefined): string {
+  return op?.startsWith('run.') ? op.slice(4) : 'execute';
 }

@@ -53,7 +53,8 @@ export function cpuMs(pid: number): number | null {
   }
 }
 
-function peakRssMb(pid: number): number | null {
+/** A process's peak resident memory so far (VmHWM, MB); null once it is gone. */
+export function peakRssMb(pid: number): number | null {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : null;

@@ -21,14 +21,24 @@ function collected(runId: string): RunResult {
   return { runId, samples, provenance: {} };
 }
 
-/** An agent that answers on the next turn of the event loop: no backend, no wire. */
+/** An agent that answers on the next turn of the event loop: no backend, no wire. It takes a run in one
+ *  request (run.execute), as a simulated host's agent does. */
 function promptAgent(hostId: string): AgentClient {
   return {
     hostId,
     backend: 'sim',
+    runsInOneRequest: true,
     request: (op, args) =>
       new Promise<never>((resolve) =>
-        setImmediate(() => resolve((op === 'run.collect' ? collected((args as { runId: string }).runId) : null) as never)),
+        setImmediate(() =>
+          resolve(
+            (op === 'run.collect'
+              ? collected((args as { runId: string }).runId)
+              : op === 'run.execute'
+                ? collected((args as { run: { runId: string } }).run.runId)
+                : null) as never,
+          ),
+        ),
       ),
   };
 }

@@ -2,7 +2,7 @@
 // part's whole-process figure also counts: a child process runs `ironlab run`'s runCampaign in-process and
 // reads process.cpuUsage() around it, so the figure is the orchestrator's work for the campaign (its agents are
 // processes of their own; node's and tsx's start-up and module loading are left out). The same child's whole
-// process (/proc/PID/stat, as `lab` reads it) is printed beside it. A second, smaller campaign (64 hosts, 1,280
+// process (/proc/PID/stat, as `lab` reads it) is printed beside it, and its peak RSS (VmHWM). A second, smaller campaign (64 hosts, 1,280
 // runs) runs under V8's sampling CPU profiler (the one `node --cpu-prof` starts, here through node:inspector so
 // that it covers runCampaign alone) and its self time is printed as shares by where the code lives.
 // Run alone with `npx tsx test/bench/orchestrator-bench.ts`, or through `npm run bench -- --json orchestrator`.
@@ -12,7 +12,7 @@ import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PACKAGE_ROOT } from '../../workloads/common/version.ts';
-import { cpuMs, labCampaign } from './lab-bench.ts';
+import { cpuMs, labCampaign, peakRssMb } from './lab-bench.ts';
 
 /** Repetitions of the profiled campaign: 1,280 runs, a quarter of the measured one (profiling costs time). */
 const PROFILED_REPETITIONS = 64;
@@ -104,8 +104,13 @@ export function profileShares(p: CpuProfile): Record<string, number> {
   return { ...shares, 'the rest (each under 1%)': Math.round(rest * 1000) / 1000 };
 }
 
-/** One child: the lab campaign (with `repetitions`, else the lab part's), its result and its whole process's CPU as /proc says at its end. */
-async function runChild(dir: string, repetitions: number | undefined, profile: boolean): Promise<ChildResult & { processCpuMs: number }> {
+/** One child: the lab campaign (with `repetitions`, else the lab part's), its result, and its whole process's CPU
+ *  and peak RSS as /proc says at its end. */
+async function runChild(
+  dir: string,
+  repetitions: number | undefined,
+  profile: boolean,
+): Promise<ChildResult & { processCpuMs: number; peakRssMb: number }> {
   const tag = profile ? 'profiled' : 'measured';
   const campaign = join(dir, `${tag}.yaml`);
   writeFileSync(campaign, labCampaign(repetitions));
@@ -124,11 +129,15 @@ async function runChild(dir: string, repetitions: number | undefined, profile: b
   let err = '';
   c.stderr.on('data', (d) => (err += d));
   let processCpuMs = 0;
-  const timer = setInterval(() => (processCpuMs = cpuMs(c.pid!) ?? processCpuMs), 100);
+  let rss = 0;
+  const timer = setInterval(() => {
+    processCpuMs = cpuMs(c.pid!) ?? processCpuMs;
+    rss = peakRssMb(c.pid!) ?? rss;
+  }, 100);
   const code = await new Promise<number | null>((resolve) => c.on('exit', resolve));
   clearInterval(timer);
   if (code !== 0) throw new Error(`the ${tag} orchestrator failed (exit ${code}): ${err.slice(-2000)}`);
-  return { ...(JSON.parse(readFileSync(out, 'utf8')) as ChildResult), processCpuMs };
+  return { ...(JSON.parse(readFileSync(out, 'utf8')) as ChildResult), processCpuMs, peakRssMb: rss };
 }
 
 export async function benchOrchestrator(): Promise<Record<string, number>> {
@@ -141,6 +150,7 @@ export async function benchOrchestrator(): Promise<Record<string, number>> {
       orchestratorRuns: measured.runs,
       orchestratorCpuMsPerRun: round(measured.cpuMs / measured.runs),
       orchestratorProcessCpuMsPerRun: round(measured.processCpuMs / measured.runs),
+      orchestratorRssMb: Math.round(measured.peakRssMb),
       orchestratorProfiledRuns: profiled.runs,
       ...Object.fromEntries(Object.entries(profiled.shares).map(([k, v]) => [`orchestratorCpuShare:${k}`, v])),
     };

@@ -23,7 +23,9 @@ export class FakeAgent implements AgentClient {
     const out = await this.dispatcher.handle(opts.id, op, args);
     if (this.lost) throw new RetryableError(`agent ${this.hostId} lost during ${op}`, 'AGENT_LOST');
     if (!out.ok)
-      throw out.error.retryable ? new RetryableError(out.error.message, out.error.code) : new FatalError(out.error.message, out.error.code);
+      throw out.error.retryable
+        ? new RetryableError(out.error.message, out.error.code, out.error.op)
+        : new FatalError(out.error.message, out.error.code, out.error.op);
     return OPS[op].result.parse(out.result) as OpResult<O>;
   }
 }

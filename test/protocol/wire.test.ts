@@ -5,8 +5,8 @@ import WebSocket from 'ws';
 import { Agent } from '../../agents/agent.ts';
 import { CLOSE, MAX_MESSAGE_BYTES } from '../../agents/protocol.ts';
 import { AgentHub } from '../../orchestrator/hub/hub.ts';
-import type { AgentConnection } from '../../orchestrator/hub/agent-connection.ts';
-import { FatalError } from '../../workloads/common/errors.ts';
+import { AgentConnection } from '../../orchestrator/hub/agent-connection.ts';
+import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
 import { FakeBackend, testRun } from '../fakes/fake-backend.ts';
 import { hostKeyFile } from '../../agents/channel.ts';
 import { Frames, keyFor, proofOf, rawAgent, rawClient, rawOrchestrator, until } from '../hostile/raw-peer.ts';
@@ -198,6 +198,33 @@ describe('ops', () => {
     const err = await conn.request('run.setup', { run: testRun() }, { id: 's1', timeoutMs: 2000 }).catch((e) => e);
     expect(err.name).toBe('RetryableError');
     expect(err.message).toContain('injected setup failure');
+  });
+
+  it('runs a run to its samples and tears it down in one run.execute, and names the op that failed', async () => {
+    const { conn, backend } = await connected();
+    const result = await conn.request('run.execute', { run: testRun({ runId: 'x1' }) }, { id: 'e1', timeoutMs: 2000 });
+    expect(result.runId).toBe('x1');
+    expect(backend.calls).toContain('collect x1');
+    expect(backend.calls.filter((c) => c.endsWith(' x1'))).toEqual(['setup x1', 'warmup x1', 'measure x1', 'collect x1', 'teardown x1']);
+    backend.failIn = { phase: 'measure', retryable: true };
+    const err = await conn.request('run.execute', { run: testRun({ runId: 'x2' }) }, { id: 'e2', timeoutMs: 2000 }).catch((e) => e);
+    expect(err).toBeInstanceOf(RetryableError);
+    expect(err.op).toBe('run.measure');
+    expect(err.message).toContain('run.measure: injected measure failure');
+    expect(backend.calls.filter((c) => c.endsWith(' x2'))).toEqual(['setup x2', 'warmup x2', 'measure x2', 'teardown x2']);
+  });
+
+  it('sends a simulated agent that does not know run.execute (an older ironlab) its runs phase by phase', async () => {
+    const sent: { id: string }[] = [];
+    const conn = new AgentConnection('h1', 'sim', '0.0.1', { send: (m) => sent.push(m as { id: string }) });
+    expect(conn.runsInOneRequest).toBe(true);
+    const pending = conn.request('run.execute', { run: testRun() }, { id: 'e1', timeoutMs: 2000 }).catch((e) => e);
+    conn.settle(sent[0].id, { ok: false, error: { code: 'UNKNOWN_OP', message: "unknown op 'run.execute'", retryable: false } });
+    const err = await pending;
+    expect(err).toBeInstanceOf(RetryableError);
+    expect(err.message).toContain('phase by phase');
+    expect(conn.runsInOneRequest).toBe(false);
+    expect(new AgentConnection('h2', 'docker', '0.0.1', { send: () => {} }).runsInOneRequest).toBe(false);
   });
 });
 

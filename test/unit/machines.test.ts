@@ -72,6 +72,73 @@ describe('run machine', () => {
   });
 });
 
+describe('run machine with an agent that takes a run in one request (a simulated host)', () => {
+  /** A fake agent that says it takes run.execute, and the op ids it was sent. */
+  function oneRequestAgent(backend: FakeBackend) {
+    const ids: string[] = [];
+    const agent = Object.assign(new FakeAgent('h1', backend), { runsInOneRequest: true });
+    const request = agent.request.bind(agent);
+    agent.request = (op, args, opts) => (ids.push(`${op} ${opts.id}`), request(op, args, opts));
+    return { agent, ids };
+  }
+
+  it('sends the run as one run.execute (setup to teardown) and records the same result', async () => {
+    const backend = new FakeBackend();
+    const rec = recorder();
+    const { agent, ids } = oneRequestAgent(backend);
+    const snap = await waitFor(
+      createActor(runMachine, { input: { run: testRun(), agent, attempt: 1, recorder: rec } }).start(),
+      (s) => s.status === 'done',
+    );
+    expect(snap.output).toEqual({ runId: 'r1', hostId: 'h1', outcome: 'done' });
+    expect(ids).toEqual(['run.execute c1/r1/a1/execute']);
+    expect(backend.calls).toEqual(['setup r1', 'warmup r1', 'measure r1', 'collect r1', 'teardown r1']);
+    expect(rec.results.map((r) => r.runId)).toEqual(['r1']);
+  });
+
+  it('names the phase that failed, tears down, and says whether to retry', async () => {
+    for (const phase of ['setup', 'warmup', 'measure']) {
+      const backend = new FakeBackend();
+      backend.failIn = { phase, retryable: phase !== 'setup' };
+      const rec = recorder();
+      const { agent } = oneRequestAgent(backend);
+      const snap = await waitFor(
+        createActor(runMachine, { input: { run: testRun(), agent, attempt: 1, recorder: rec } }).start(),
+        (s) => s.status === 'done',
+      );
+      expect(snap.output).toMatchObject({ outcome: 'failed', phase, retryable: phase !== 'setup' });
+      expect(backend.calls.at(-1)).toBe('teardown r1');
+      expect(rec.results).toHaveLength(0);
+    }
+  });
+
+  it('tears down on ABORT and reports the run aborted', async () => {
+    const backend = new FakeBackend();
+    backend.phaseMs = 10_000;
+    const { agent, ids } = oneRequestAgent(backend);
+    const actor = createActor(runMachine, { input: { run: testRun(), agent, attempt: 1, recorder: recorder() } }).start();
+    await waitFor(actor, (s) => s.matches('executing'));
+    actor.send({ type: 'ABORT' });
+    const snap = await waitFor(actor, (s) => s.status === 'done');
+    expect(snap.output?.outcome).toBe('aborted');
+    expect(ids).toEqual(['run.execute c1/r1/a1/execute', 'run.teardown c1/r1/a1/teardown']);
+    expect(backend.calls).toContain('teardown r1');
+  });
+
+  it('goes phase by phase when the run has a peer host', async () => {
+    const backend = new FakeBackend();
+    const { agent, ids } = oneRequestAgent(backend);
+    const peerAgent = new FakeAgent('p1', new FakeBackend('p1'));
+    const run = testRun({ workload: 'udp-receiver', scenarioId: 'udp-receiver', peer: { cpus: [1], hostId: 'p1' } });
+    const snap = await waitFor(
+      createActor(runMachine, { input: { run, agent, peerAgent, attempt: 1, recorder: recorder() } }).start(),
+      (s) => s.status === 'done',
+    );
+    expect(snap.output).toMatchObject({ outcome: 'done' });
+    expect(ids.map((i) => i.split(' ')[0])).toEqual(['run.setup', 'run.warmup', 'run.measure', 'run.collect', 'run.teardown']);
+  });
+});
+
 describe('run machine with a peer host', () => {
   /** Server h1 and peer p1 sharing one journal; the requests' op ids as each agent saw them. */
   function pair() {

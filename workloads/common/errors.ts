@@ -24,6 +24,8 @@ function codedError(name: string, defaultCode: string) {
     constructor(
       message: string,
       readonly code = defaultCode,
+      /** The agent op that failed, when one request ran several (run.execute). */
+      readonly op?: string,
     ) {
       super(message);
     }
