@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import { defaultMessageBytes, isNetworkWorkload, type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
 import { type Enforcement } from '../../agents/enforcement/modes.ts';
+import { mulberry32 } from '../analysis/statistics.ts';
 import { DEFAULT_SIM_PROFILE, isServer, mergeSettings, type CampaignSpec, type ExcludeFilter, type RunSettings } from './model.ts';
 
 /** A run as planned: exactly what the run machine hands to an agent. The campaign machine fills
@@ -204,14 +205,7 @@ function hash32(text: string): number {
 /** Fisher-Yates with mulberry32: a small, well-known PRNG whose stream is identical on every platform. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
   const out = [...items];
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
     [out[i], out[j]] = [out[j], out[i]];

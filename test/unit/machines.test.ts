@@ -15,6 +15,21 @@ function recorder() {
   return { results, complete: (r: RunResult) => void results.push(r) };
 }
 
+/** A run whose backend fails in each phase in turn (phase by phase, or in one request): it is torn down, records
+ *  nothing, and names the phase and whether to retry. */
+async function failInEachPhase(agentFor: (backend: FakeBackend) => FakeAgent) {
+  for (const phase of ['setup', 'warmup', 'measure']) {
+    const backend = new FakeBackend();
+    backend.failIn = { phase, retryable: phase !== 'setup' };
+    const rec = recorder();
+    const actor = createActor(runMachine, { input: { run: testRun(), agent: agentFor(backend), attempt: 1, recorder: rec } }).start();
+    const snap = await waitFor(actor, (s) => s.status === 'done');
+    expect(snap.output).toMatchObject({ outcome: 'failed', phase, retryable: phase !== 'setup' });
+    expect(backend.calls.at(-1)).toBe('teardown r1');
+    expect(rec.results).toHaveLength(0);
+  }
+}
+
 describe('run machine', () => {
   it('goes setup -> warmup -> measure -> collect -> teardown -> record', async () => {
     const backend = new FakeBackend();
@@ -29,18 +44,7 @@ describe('run machine', () => {
   });
 
   it('reaches teardown from a failure in any phase, records nothing, and says whether to retry', async () => {
-    for (const phase of ['setup', 'warmup', 'measure']) {
-      const backend = new FakeBackend();
-      backend.failIn = { phase, retryable: phase !== 'setup' };
-      const rec = recorder();
-      const actor = createActor(runMachine, {
-        input: { run: testRun(), agent: new FakeAgent('h1', backend), attempt: 1, recorder: rec },
-      }).start();
-      const snap = await waitFor(actor, (s) => s.status === 'done');
-      expect(snap.output).toMatchObject({ outcome: 'failed', phase, retryable: phase !== 'setup' });
-      expect(backend.calls.at(-1)).toBe('teardown r1');
-      expect(rec.results).toHaveLength(0);
-    }
+    await failInEachPhase((backend) => new FakeAgent('h1', backend));
   });
 
   it('tears down on ABORT and reports the run aborted', async () => {
@@ -97,19 +101,7 @@ describe('run machine with an agent that takes a run in one request (a simulated
   });
 
   it('names the phase that failed, tears down, and says whether to retry', async () => {
-    for (const phase of ['setup', 'warmup', 'measure']) {
-      const backend = new FakeBackend();
-      backend.failIn = { phase, retryable: phase !== 'setup' };
-      const rec = recorder();
-      const { agent } = oneRequestAgent(backend);
-      const snap = await waitFor(
-        createActor(runMachine, { input: { run: testRun(), agent, attempt: 1, recorder: rec } }).start(),
-        (s) => s.status === 'done',
-      );
-      expect(snap.output).toMatchObject({ outcome: 'failed', phase, retryable: phase !== 'setup' });
-      expect(backend.calls.at(-1)).toBe('teardown r1');
-      expect(rec.results).toHaveLength(0);
-    }
+    await failInEachPhase((backend) => oneRequestAgent(backend).agent);
   });
 
   it('tears down on ABORT and reports the run aborted', async () => {
