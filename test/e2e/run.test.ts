@@ -79,6 +79,23 @@ describe('ironlab run', () => {
     expect(await agentsOf(cli.child.pid!)).toEqual([]);
   });
 
+  it('with its output gone (a killed parent closed the pipes), it still runs on and Ctrl-C still tears down', async () => {
+    const db = tempDb();
+    const cli = startCli(['run', fixture('e2e-long.yaml'), '--db', db]);
+    await until('a completed run', () => ledger(db).some((r) => r.status === 'done'));
+    // The reader of both pipes goes away: every later write of progress or log lines fails with EPIPE.
+    cli.child.stdout!.destroy();
+    cli.child.stderr!.destroy();
+    const doneBefore = ledger(db).filter((r) => r.status === 'done').length;
+    await until('another completed run (it runs on)', () => ledger(db).filter((r) => r.status === 'done').length > doneBefore);
+    cli.child.kill('SIGINT');
+    const r = await cli.done;
+    expect(r.code).toBe(130);
+    expect(ledger(db).some((x) => x.status === 'running')).toBe(false);
+    expect(query<{ status: string }>(db, 'SELECT status FROM campaigns')[0].status).toBe('aborted');
+    expect(await agentsOf(cli.child.pid!)).toEqual([]);
+  });
+
   it('--resume after the orchestrator was SIGKILLed completes the campaign without repeating a done run', async () => {
     const db = tempDb();
     const cli = startCli(['run', fixture('e2e-long.yaml'), '--db', db]);

@@ -7,11 +7,13 @@ import { registerSimCommand } from '../../orchestrator/commands/sim-command.ts';
 import { registerTestbedCommand } from './testbed-command.ts';
 import { BACKEND_KINDS } from '../../agents/backends/registry.ts';
 
-// `ironlab report | head`: a closed pipe ends the output, not the process with a stack trace.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
+// A closed pipe (`ironlab report | head`, or a parent that died mid-campaign) ends the output, never the work:
+// a campaign must still tear down, mark its status and keep what it measured, so the process is not ended here
+// and writes after it go nowhere.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  });
 
 const program = new Command('ironlab')
   .description('Measure and enforce CPU isolation between containers under network load (IRON, NSDI 2018)')
