@@ -35,8 +35,15 @@ async function ensureAddress(dev: string, cidr: string, netns?: string): Promise
   if (!shown.includes(` ${cidr} `)) await run(['ip', ...ns, 'addr', 'add', cidr, 'dev', dev]);
 }
 
-export async function ensureBridge(): Promise<void> {
-  if (!(await linkExists(LAB_BRIDGE))) await run(['ip', 'link', 'add', LAB_BRIDGE, 'type', 'bridge']);
+/** The bridge's alias names the testbed directory whose lab it is, so a `down` from another directory (with no
+ *  state file of its own) can tell a lost lab of its own from a live lab of someone else's. */
+const OWNER_ALIAS = 'ironlab-testbed:';
+
+export async function ensureBridge(ownerDir: string): Promise<void> {
+  if (!(await linkExists(LAB_BRIDGE))) {
+    await run(['ip', 'link', 'add', LAB_BRIDGE, 'type', 'bridge']);
+    await run(['ip', 'link', 'set', 'dev', LAB_BRIDGE, 'alias', `${OWNER_ALIAS}${ownerDir}`]);
+  }
   await ensureAddress(LAB_BRIDGE, `${LAB_HUB_ADDRESS}/24`);
   await run(['ip', 'link', 'set', LAB_BRIDGE, 'up']);
 }
@@ -103,6 +110,16 @@ export async function removeForwardRule(): Promise<boolean> {
     removed = true;
   }
   return removed;
+}
+
+/** The testbed directory the lab bridge was made for (its alias), or null: no bridge, or one made unlabelled. */
+export function labBridgeOwner(): string | null {
+  try {
+    const alias = readFileSync(`/sys/class/net/${LAB_BRIDGE}/ifalias`, 'utf8').trim();
+    return alias.startsWith(OWNER_ALIAS) ? alias.slice(OWNER_ALIAS.length) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Namespaces and links of a lab, from the state file or found by our exact names (a lost state file). */

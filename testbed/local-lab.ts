@@ -63,7 +63,7 @@ export async function localLabUp(
 ): Promise<TestbedState> {
   writeState(state, dir);
   const save = () => writeState(state, dir);
-  await step('lab', 'bridge', say, ensureBridge);
+  await step('lab', 'bridge', say, () => ensureBridge(dir));
   state.iptablesRule = await step('lab', 'iptables', say, ensureForwardRule);
   save();
   for (const [i, h] of state.hosts.entries()) await step(h.id, 'network', say, () => ensureHostNetwork(h.id, i + 1));

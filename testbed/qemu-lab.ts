@@ -140,7 +140,7 @@ export async function qemuLabUp(state: TestbedState, say: Say, dir = testbedDir(
   if (!kernel.built) say(`kernel ${kernel.hash}: cached (${kernel.bzImage})`);
   const rootfs = await step('lab', 'rootfs', say, () => ensureGuestRootfs(say));
   if (!existsSync(guestKey(dir))) await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'ironlab-testbed', '-f', guestKey(dir)]);
-  await step('lab', 'bridge', say, ensureBridge);
+  await step('lab', 'bridge', say, () => ensureBridge(dir));
   for (const [i, h] of state.hosts.entries()) {
     const vm = h.vm!;
     if (qemuPid(h)) continue;

@@ -1,6 +1,8 @@
 // `testbed up | status | down` for every kind of testbed (emulated lab, simulated lab, inventory lab): one state
 // file, one token, one fixed orchestrator address. `up` is all or nothing: a failing step tears the whole
 // testbed down and says which host failed at which step and why. `down` removes everything and is idempotent.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { PrerequisiteError, UserInputError } from '../workloads/common/errors.ts';
 import { probeAgents, type ProbeResult } from './agent-probe.ts';
 import { agentLogTail } from './agent-process.ts';
@@ -13,10 +15,10 @@ import { withTestbedLock } from './lock.ts';
 import { LAB_PACKAGES, ensurePackages } from './prerequisites.ts';
 import { pidAlive } from '../workloads/common/pid.ts';
 import { QEMU_PACKAGES, qemuLabDown, qemuLabPlan, qemuLabUp } from './qemu-lab.ts';
-import { removeLabNetwork } from './lab-network.ts';
+import { labBridgeOwner, removeLabNetwork } from './lab-network.ts';
 import { simLabDown, simLabPlan, simLabUp } from './sim-lab.ts';
 import { SLURM_PACKAGES, slurmDown, slurmUp } from './slurm-daemons.ts';
-import { ensureToken, readState, removeStateDir, testbedDir, writeState, type TestbedState } from './state.ts';
+import { ensureToken, readState, removeStateDir, stateFile, testbedDir, writeState, type TestbedState } from './state.ts';
 import { HostStepFailed, type Say } from './steps.ts';
 
 export interface UpOptions {
@@ -52,6 +54,12 @@ async function up(opts: UpOptions, dir: string): Promise<UpReport> {
   if (kind !== 'sim' && process.getuid?.() !== 0)
     throw new PrerequisiteError(
       `an ${kind === 'local' ? 'emulated lab (network namespaces, a dockerd per host)' : kind === 'qemu' ? 'QEMU lab (taps on the lab bridge, a kernel build)' : 'inventory lab'} needs root: run as root, or use --sim`,
+      'testbed up',
+    );
+  const other = kind === 'local' || kind === 'qemu' ? labOfAnotherDir(dir) : null;
+  if (other)
+    throw new UserInputError(
+      `the emulated lab on this machine belongs to the testbed in ${other}; take it down there first (IRONLAB_TESTBED_DIR=${other} ironlab testbed down)`,
       'testbed up',
     );
   const existing = readState(dir);
@@ -142,6 +150,13 @@ export function testbedDown(dir = testbedDir()): Promise<string[]> {
 
 async function down(dir: string): Promise<string[]> {
   const state = readState(dir);
+  // Without a state file the sweep finds labs by name; a lab another directory's testbed still runs is not ours.
+  const other = state ? null : labOfAnotherDir(dir);
+  if (other)
+    throw new UserInputError(
+      `no testbed is up in ${dir}, and the emulated lab on this machine belongs to the testbed in ${other}: to take it down, IRONLAB_TESTBED_DIR=${other} ironlab testbed down`,
+      'testbed down',
+    );
   const removed: string[] = [];
   if (state?.kind === 'sim') removed.push(...(await simLabDown(state)));
   if (state?.kind === 'inventory') removed.push(...(await inventoryLabDown(state)));
@@ -158,6 +173,12 @@ async function down(dir: string): Promise<string[]> {
   for (const m of mountsUnder([dir])) await run(['umount', '-l', m]).catch(() => undefined);
   removeStateDir(dir);
   return removed;
+}
+
+/** The testbed directory, other than `dir`, whose emulated or QEMU lab is up on this machine (it has a state file). */
+function labOfAnotherDir(dir: string): string | null {
+  const owner = labBridgeOwner();
+  return owner !== null && resolve(owner) !== resolve(dir) && existsSync(stateFile(owner)) ? owner : null;
 }
 
 /** Same hosts, reached the same way (what `up` made from an inventory, ignoring what it learnt: pids, images). */

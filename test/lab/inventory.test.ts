@@ -180,7 +180,7 @@ describe.skipIf(skip)('inventory lab over SSH into emulated hosts', () => {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'host_key')]);
     writeFileSync(join(work, 'authorized_keys'), readFileSync(join(work, 'id.pub')));
     mkdirSync('/run/sshd', { recursive: true }); // sshd's privilege separation directory
-    await ensureBridge();
+    await ensureBridge(dir);
     for (const [i, h] of hosts.entries()) {
       await ensureHostNetwork(h, i + 1);
       const config = join(work, `sshd-${h}.conf`);

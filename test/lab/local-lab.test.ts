@@ -168,6 +168,23 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     expect(s.stdout).toMatch(/lab-2\s.*running\s+[0-9a-f]{12}/);
   });
 
+  it('a testbed in another directory neither takes this lab down nor brings up a second one over it', async () => {
+    const elsewhere = join(mkdtempSync(join(tmpdir(), 'ironlab-other-')), 'testbed');
+    process.env.IRONLAB_TESTBED_DIR = elsewhere;
+    try {
+      for (const verb of ['down', 'up']) {
+        const r = await runCli(['testbed', verb]);
+        expect(r.code, `testbed ${verb}: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toContain(`belongs to the testbed in ${dir}`);
+      }
+    } finally {
+      process.env.IRONLAB_TESTBED_DIR = dir;
+    }
+    expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).toMatch(/ironlab-lab-1/);
+    const s = await runCli(['testbed', 'status']);
+    expect(s.stdout).toMatch(/lab-1\s.*running/);
+  });
+
   it('takes everything down, twice without complaint', async () => {
     const down = await runCli(['testbed', 'down']);
     expect(down.code, down.stderr).toBe(0);
