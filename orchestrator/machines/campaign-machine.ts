@@ -126,7 +126,7 @@ export const campaignMachine = setup({
       return { error: messageOf(err), errorKind: err instanceof UserInputError ? ('input' as const) : ('internal' as const) };
     }),
     /** Lease every free ready server host (and a free peer host, for a network run) to the next run that fits. */
-    dispatch: enqueueActions(({ context, enqueue }) => {
+    dispatch: enqueueActions(({ context, enqueue, self }) => {
       const leases = context.planner.lease();
       if (leases.length === 0) return;
       let launched = context.launched;
@@ -150,12 +150,11 @@ export const campaignMachine = setup({
         };
         // A run machine with this machine as its parent (its done event arrives here as a child's would), but
         // not spawned into the snapshot's children: xstate copies that record on every spawn and stop, which
-        // with a run per host in flight was the campaign machine's largest cost per run.
-        enqueue(({ self }) => {
-          const actor = createActor(runMachine, { id, parent: self, input });
-          context.runs.set(id, actor);
-          actor.start();
-        });
+        // with a run per host in flight was the campaign machine's largest cost per run. Created here, started
+        // by the action: created inside a custom action, xstate's own initial assign warns on every run.
+        const actor = createActor(runMachine, { id, parent: self, input });
+        context.runs.set(id, actor);
+        enqueue(() => actor.start());
       }
       enqueue.assign({ launched });
     }),
