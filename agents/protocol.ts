@@ -99,6 +99,42 @@ export const RunResultSchema: z.ZodType<RunResult> = z.object({
   provenance: z.record(z.string(), z.union([z.string(), z.number(), z.null()])),
 });
 
+/**
+ * True when `data` already is exactly what RunResultSchema would return (the keys it keeps, labels present, every
+ * field of its type and size): the orchestrator then takes it as it is, without zod's copy of every sample (a
+ * lab campaign's results were most of what it validated, and their copies much of its garbage). Anything else,
+ * also what the schema would accept after a change (extra keys stripped, labels defaulted), goes to the schema.
+ */
+export function isExactRunResult(data: unknown): data is RunResult {
+  if (!isRecord(data) || keyCount(data) !== 3 || typeof data.runId !== 'string' || !Array.isArray(data.samples)) return false;
+  const provenance = data.provenance;
+  if (!isRecord(provenance)) return false;
+  for (const k in provenance) {
+    const v = provenance[k];
+    if (v !== null && typeof v !== 'string' && !(typeof v === 'number' && Number.isFinite(v))) return false;
+  }
+  for (const s of data.samples as unknown[]) {
+    if (!isRecord(s) || keyCount(s) !== 4) return false;
+    const { metric, value, unit, labels } = s;
+    if (typeof metric !== 'string' || metric.length < 1 || metric.length > 100) return false;
+    if (typeof value !== 'number' || !Number.isFinite(value) || typeof unit !== 'string' || unit.length > 20) return false;
+    if (!isRecord(labels)) return false;
+    for (const k in labels) if (typeof labels[k] !== 'string') return false;
+  }
+  return true;
+}
+
+/** A plain object as JSON.parse makes them (not an array, no prototype of its own). */
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && Object.getPrototypeOf(x) === Object.prototype;
+}
+
+function keyCount(o: object): number {
+  let n = 0;
+  for (const k in o) if (Object.hasOwn(o, k)) n++;
+  return n;
+}
+
 /** The ops an agent answers: argument and result schemas. An op not listed here is refused. */
 export const OPS = {
   facts: { args: z.object({}).strict(), result: HostFactsSchema },

@@ -1,7 +1,7 @@
 // The orchestrator's handle on one authenticated agent: typed requests with deadlines, correlated by
 // operation id, results validated against the op's schema. When the agent is lost, every pending request
 // fails with a retryable error, so the run machine tears down and the ledger retries the run elsewhere.
-import { OPS, type ErrorBody, type OpArgs, type OpName, type OpResult, describeZodError } from '../../agents/protocol.ts';
+import { OPS, isExactRunResult, type ErrorBody, type OpArgs, type OpName, type OpResult, describeZodError } from '../../agents/protocol.ts';
 import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
 import type { BackendKind } from '../../agents/backends/registry.ts';
 
@@ -95,6 +95,8 @@ export class AgentConnection implements AgentClient {
         );
       return;
     }
+    // a run's result as the agent sent it when it is exactly what the schema would return (see isExactRunResult)
+    if ((p.op === 'run.execute' || p.op === 'run.collect') && isExactRunResult(outcome.result)) return void p.resolve(outcome.result);
     const parsed = OPS[p.op].result.safeParse(outcome.result);
     if (!parsed.success)
       p.reject(new FatalError(`${this.hostId}: invalid ${p.op} result: ${describeZodError(parsed.error)}`, 'INVALID_RESULT'));
