@@ -794,7 +794,8 @@ export class HostKernel {
   /** NAPI mode changes, TCP loss reactions and finished episodes; returns true if anything changed. */
   private transitions(): boolean {
     let changed = false;
-    for (let c = 0; c < this.cores; c++) {
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
       const recv = this.nicRecv[c];
       if (recv.length === 0) continue;
       if (this.epCtx[c] === NONE && !this.poll[c]) {
