@@ -119,9 +119,8 @@ export class HostKernel {
   private readonly sigma: Float64Array; // per core: softirq fraction in task/idle context (interrupt mode or episode)
   private readonly kShare: Float64Array; // per core: ksoftirqd
   private readonly kDefer: Float64Array; // per core, interrupt mode: fraction of the softirq work left to ksoftirqd
-  private readonly multiRound: Float64Array; // per core, interrupt mode: nonFinalFraction
   // The jiffy deadline in interrupt mode as a clock: per tick, the chance that it lands inside a round that has
-  // a successor is sigma x multiRound; the ticks that do are drawn as a Poisson process of that rate (one event
+  // a successor is sigma x nonFinalFraction; the ticks that do are drawn as a Poisson process of that rate (one event
   // per switch, not one per tick).
   private readonly jiffyRate: Float64Array; // per core, per ns
   private readonly jiffyClock: Float64Array; // per core: hazard left until the next switch (unit exponential)
@@ -159,9 +158,11 @@ export class HostKernel {
   private readonly txFrac: Float64Array; // per core: NET_TX part of softirq
   private readonly coreBh: Float64Array; // per core: softirq run at local_bh_enable by its tasks (finishRates)
   private anyRamp = false;
+  private linkSending = -1; // receivers whose peers were sending at the last shareLink
   /** Every network neighbour is a receiver (fixed by the set-up; demandIgnoresShares asks at every pass). */
   private readonly onlyReceivers: boolean = false;
   private readonly activeCores: number[] = [];
+  private readonly idleCores: number[] = []; // the others: they only idle
   private readonly aheadIds: number[] = [];
   private readonly behindIds: number[] = [];
   /** Set once: the policy's IRON switch and the profile's switches read at every event. */
@@ -278,7 +279,7 @@ export class HostKernel {
     this.coreActive = new Uint8Array(this.cores);
     for (let c = 0; c < this.cores; c++) this.coreActive[c] = this.onCore[c].length > 0 || this.coreTraffic[c].length > 0 ? 1 : 0;
     // A core with nothing on it is idle for the whole run: its rates never change, so the per-event loops skip it.
-    for (let c = 0; c < this.cores; c++) if (this.coreActive[c]) this.activeCores.push(c);
+    for (let c = 0; c < this.cores; c++) (this.coreActive[c] ? this.activeCores : this.idleCores).push(c);
     this.coreCatNs = new Float64Array(this.cores * N_CATS);
     this.softirqVecNs = new Float64Array(this.cores * 2);
     this.poll = new Uint8Array(this.cores);
@@ -292,7 +293,6 @@ export class HostKernel {
     this.sigma = new Float64Array(this.cores);
     this.kShare = new Float64Array(this.cores);
     this.kDefer = new Float64Array(this.cores);
-    this.multiRound = new Float64Array(this.cores);
     this.jiffyRate = new Float64Array(this.cores);
     this.jiffyClock = Float64Array.from({ length: this.cores }, () => -Math.log(1 - this.rng.next()));
     this.lagNs = new Float64Array(this.nContainers);
@@ -762,6 +762,9 @@ export class HostKernel {
       t.windowState();
       if (!t.windowClosed) sending++;
     }
+    // The split changes only when the number of sending peers does (a window closing or reopening).
+    if (sending === this.linkSending) return;
+    this.linkSending = sending;
     for (let k = 0; k < all.length; k++) if (all[k].isReceiver) all[k].linePpns = all[k].linkPpns / Math.max(1, sending);
   }
 
@@ -791,7 +794,8 @@ export class HostKernel {
   /** NAPI mode changes, TCP loss reactions and finished episodes; returns true if anything changed. */
   private transitions(): boolean {
     let changed = false;
-    for (let c = 0; c < this.cores; c++) {
+    for (let a = 0; a < this.activeCores.length; a++) {
+      const c = this.activeCores[a];
       const recv = this.nicRecv[c];
       if (recv.length === 0) continue;
       if (this.epCtx[c] === NONE && !this.poll[c]) {
@@ -931,9 +935,9 @@ export class HostKernel {
       }
       this.idleShare[c] = Math.max(0, this.capTask[c] - this.kShare[c] - used);
       this.coreBh[c] = bhSum;
-      const mr = this.poll[c] || this.epCtx[c] !== NONE ? 0 : this.nonFinalFraction(c);
-      this.multiRound[c] = mr;
-      this.jiffyRate[c] = this.softirqJiffies === 1 ? (this.sigma[c] * mr) / this.tickNs : 0;
+      // The multi-round fraction only matters in interrupt mode with a one-jiffy deadline (else the rate is 0).
+      const interruptMode = !this.poll[c] && this.epCtx[c] === NONE;
+      this.jiffyRate[c] = this.softirqJiffies === 1 && interruptMode ? (this.sigma[c] * this.nonFinalFraction(c)) / this.tickNs : 0;
       // ksoftirqd's vruntime against the docker group's: each advances by the time it runs (softirq at irq exit
       // on a docker task is that task's runtime unless IRQ time is accounted apart; episodes: accrueLag).
       if (!irqAcct && this.epCtx[c] === NONE && this.capTask[c] > 0) d += (this.sigma[c] * tasks) / this.capTask[c];
@@ -1016,7 +1020,7 @@ export class HostKernel {
     const cat = this.coreCatNs;
     const now = this.nowNs + dt;
     // A core with nothing on it only idles (idleShare 1).
-    for (let c = 0; c < this.cores; c++) if (!this.coreActive[c]) cat[c * N_CATS + CAT_IDLE] += this.idleShare[c] * dt;
+    for (let a = 0; a < this.idleCores.length; a++) cat[this.idleCores[a] * N_CATS + CAT_IDLE] += this.idleShare[this.idleCores[a]] * dt;
     const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
@@ -1045,7 +1049,8 @@ export class HostKernel {
       // Whose work it was (one attribution per core: the same owner fractions for every context), then who pays:
       // the policy sees each context's softirq time with its owners.
       this.policy.attribute(soft, this.ownerFrac, c * this.nContainers);
-      if (ks > 0) this.pay(c, IDLE, ks, now);
+      // Time outside any container only when the policy charges it (not vanilla's: skip the sums for it).
+      if (ks > 0 && this.payNoContext) this.pay(c, IDLE, ks, now);
       if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], this.bh[here[j]] * dt, now);
       if (sig > 0) {
         if (this.epCtx[c] >= 0) this.episodeNs[this.epCtx[c]] += sig;
@@ -1053,7 +1058,7 @@ export class HostKernel {
         if (this.epCtx[c] !== NONE) this.pay(c, this.epCtx[c], sig, now);
         else if (this.capTask[c] > 0) {
           for (let j = 0; j < here.length; j++) this.pay(c, here[j], (sig * this.share[here[j]]) / this.capTask[c], now);
-          this.pay(c, IDLE, (sig * (this.idleShare[c] + this.kShare[c])) / this.capTask[c], now);
+          if (this.payNoContext) this.pay(c, IDLE, (sig * (this.idleShare[c] + this.kShare[c])) / this.capTask[c], now);
         } else this.pay(c, IDLE, sig, now);
       }
     }
