@@ -99,6 +99,10 @@ export const RunResultSchema: z.ZodType<RunResult> = z.object({
   provenance: z.record(z.string(), z.union([z.string(), z.number(), z.null()])),
 });
 
+// The sample schema's own bounds, so the check below cannot drift from it.
+const METRIC_LEN = [Sample.shape.metric.minLength ?? 0, Sample.shape.metric.maxLength ?? Infinity] as const;
+const UNIT_MAX_LEN = Sample.shape.unit.maxLength ?? Infinity;
+
 /**
  * True when `data` already is exactly what RunResultSchema would return (the keys it keeps, labels present, every
  * field of its type and size): the orchestrator then takes it as it is, without zod's copy of every sample (a
@@ -116,8 +120,8 @@ export function isExactRunResult(data: unknown): data is RunResult {
   for (const s of data.samples as unknown[]) {
     if (!isRecord(s) || keyCount(s) !== 4) return false;
     const { metric, value, unit, labels } = s;
-    if (typeof metric !== 'string' || metric.length < 1 || metric.length > 100) return false;
-    if (typeof value !== 'number' || !Number.isFinite(value) || typeof unit !== 'string' || unit.length > 20) return false;
+    if (typeof metric !== 'string' || metric.length < METRIC_LEN[0] || metric.length > METRIC_LEN[1]) return false;
+    if (typeof value !== 'number' || !Number.isFinite(value) || typeof unit !== 'string' || unit.length > UNIT_MAX_LEN) return false;
     if (!isRecord(labels)) return false;
     for (const k in labels) if (typeof labels[k] !== 'string') return false;
   }
