@@ -1,33 +1,48 @@
 // The QEMU lab host's root filesystem: Debian (debootstrap minbase, mirror from this machine's apt configuration)
-// with what a lab host needs to be driven and measured (iperf3, sysbench, iproute2, sshd) and this machine's Node
-// binary, made into an ext4 image with `mkfs.ext4 -d`. It is a cache like the workload image archive (keyed by
-// the hash of its recipe, never changed by a guest: each VM boots it with snapshot=on, so writes go to QEMU's
-// temporary overlay and vanish with the VM). PID 1 is a small shell script (testbed/kernel/guest-init.sh):
-// no init system, so a TCG guest is up in seconds.
+// with what a lab host needs to be driven and measured (iperf3, sysbench, iproute2, sshd), to run containers
+// (docker.io with its containerd and runc; iptables switched to its legacy variant, which the guest kernel's
+// IP_NF_* tables serve: it has no nf_tables) and this machine's Node binary, made into an ext4 image with
+// `mkfs.ext4 -d`. It is a cache like the workload image archive (keyed by the hash of its recipe, never changed by
+// a guest: each VM boots it with snapshot=on, so writes go to QEMU's temporary overlay and vanish with the VM).
+// PID 1 is a stub that mounts the project's 9p share and runs testbed/kernel/guest-init.sh from it: no init
+// system, so a TCG guest is up in seconds, and a change to the init script needs no new image. The image carries
+// no SSH host keys: each guest gets its own from the testbed (qemu-lab.ts).
 //   npx tsx testbed/guest-rootfs.ts            build (or reuse) and print the image path
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aptMirror } from '../workloads/image.ts';
 import { run } from './exec.ts';
-import { KERNEL_DIR } from './kernel-build.ts';
 import type { Say } from './steps.ts';
 import { sweepDeadScratch } from './cache-scratch.ts';
 
 export const GUEST_RECIPE = {
-  recipeVersion: 1,
+  recipeVersion: 2,
   suite: 'bookworm',
   variant: 'minbase',
-  packages: ['iperf3', 'sysbench', 'iproute2', 'openssh-server', 'libstdc++6', 'procps'],
-  sizeMiB: 1536,
+  packages: ['iperf3', 'sysbench', 'iproute2', 'openssh-server', 'libstdc++6', 'procps', 'docker.io', 'iptables'],
+  /** Room for the workload image that each guest's dockerd loads (into the VM's throwaway overlay). */
+  sizeMiB: 3072,
+  /** PID 1 (as /sbin/ironlab-init): the real init is the project's, read from the share. */
+  init: [
+    '#!/bin/sh',
+    'mount -t proc proc /proc',
+    'mkdir -p /ironlab',
+    'mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 ironlab /ironlab',
+    'exec /bin/sh /ironlab/testbed/kernel/guest-init.sh',
+  ],
+  /** Run in the tree after debootstrap: the legacy iptables, and no host keys of the image's own. */
+  setup: [
+    'update-alternatives --set iptables /usr/sbin/iptables-legacy',
+    'update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy',
+    'rm -f /etc/ssh/ssh_host_*',
+  ],
 } as const;
 
 export const guestCacheDir = () => process.env.IRONLAB_GUEST_CACHE ?? '/var/cache/ironlab/guest';
-const INIT = join(KERNEL_DIR, 'guest-init.sh');
-
 export function guestRootfsHash(): string {
-  const h = createHash('sha256').update(JSON.stringify(GUEST_RECIPE)).update(readFileSync(INIT)).update(process.version);
+  const h = createHash('sha256').update(JSON.stringify(GUEST_RECIPE)).update(process.version);
   return h.digest('hex').slice(0, 16);
 }
 
@@ -56,8 +71,9 @@ export async function ensureGuestRootfs(say: Say): Promise<string> {
       ],
       { timeoutMs: 1_800_000 },
     );
+    for (const cmd of GUEST_RECIPE.setup) await run(['chroot', tree, 'sh', '-c', cmd], { timeoutMs: 60_000 });
     copyFileSync(process.execPath, join(tree, 'usr/local/bin/node'));
-    copyFileSync(INIT, join(tree, 'sbin/ironlab-init'));
+    writeFileSync(join(tree, 'sbin/ironlab-init'), GUEST_RECIPE.init.join('\n') + '\n');
     chmodSync(join(tree, 'sbin/ironlab-init'), 0o755);
     rmSync(join(tree, 'var/cache/apt/archives'), { recursive: true, force: true });
     mkdirSync(join(tree, 'var/cache/apt/archives/partial'), { recursive: true });

@@ -18,7 +18,8 @@ import { sweepDeadScratch } from './cache-scratch.ts';
 export const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), 'kernel');
 export const SOURCE_PACKAGE = 'linux-source-6.1';
 export const SOURCE_TARBALL = `/usr/src/${SOURCE_PACKAGE}.tar.xz`;
-/** Packages the build needs on this machine (compiler, kconfig's bison/flex, objtool's libelf, bzImage's bc). */
+/** Packages the build needs on this machine (compiler, kconfig's bison/flex, objtool's libelf, bzImage's bc, and
+ * pahole from dwarves: the kernel's BTF, without which kconfig silently drops CONFIG_DEBUG_INFO_BTF). */
 export const KERNEL_BUILD_PACKAGES = [
   SOURCE_PACKAGE,
   'build-essential',
@@ -30,6 +31,7 @@ export const KERNEL_BUILD_PACKAGES = [
   'xz-utils',
   'cpio',
   'git',
+  'dwarves',
 ];
 export const kernelCacheDir = () => process.env.IRONLAB_KERNEL_CACHE ?? '/var/cache/ironlab/kernel';
 

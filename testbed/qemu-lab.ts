@@ -3,21 +3,30 @@
 // virtio-net NIC (MSI-X, one vector per queue) on a tap cabled to the lab bridge (169.254.0.0/24, as the emulated
 // lab: the bridge is .1, host i is .(10+i)). KVM where /dev/kvm exists, TCG otherwise. The guest is reached over
 // SSH with a key of the testbed's own (authorized through a read-only 9p share of the host's testbed directory);
-// the project itself is shared read-only too, so the agent's code runs in the guest as it is here.
+// each guest has an SSH host key of its own, made here into its share and written into the testbed's known_hosts
+// (so a restarted VM is still recognised, and no two guests share a key). The project itself is shared read-only
+// too, so the agent's code runs in the guest as it is here: the guest's init (testbed/kernel/guest-init.sh) starts
+// dockerd on a second disk that holds the workload image (testbed/guest-docker-disk.ts: loaded here from its
+// `docker save` archive, never pulled) and starts the testbed's agent (testbed/lab-agent.ts), which dials the hub on the lab bridge like an emulated host's.
 // Everything is named in the state file before it is made: the tap, the pid file, the console log; the disk is
 // the cached image opened with snapshot=on (the guest's writes vanish with QEMU). `down` ends each QEMU by the
 // pid in its pid file, after checking that pid still runs QEMU with that pid file, and removes the taps.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
+import { findImage, imageTag } from '../workloads/image.ts';
+import type { AgentStatus } from './lab-agent.ts';
 import { run, succeeds } from './exec.ts';
 import { ensureGuestRootfs } from './guest-rootfs.ts';
+import { ensureArchive } from './host-image.ts';
+import { ensureGuestDockerDisk } from './guest-docker-disk.ts';
 import { ensureIronKernel } from './kernel-build.ts';
-import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, ensureBridge, hostAddress } from './lab-network.ts';
+import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, containerBlock, ensureBridge, hostAddress } from './lab-network.ts';
 import { runsOurs, sleep, terminate } from './processes.ts';
 import { closeSsh, sshRun, type SshTarget } from './ssh.ts';
-import { hostDir, newAgent, newState, testbedDir, writeState, type TestbedHost, type TestbedState } from './state.ts';
+import { hostDir, newState, testbedDir, tokenFile, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
 
 export const PROJECT_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
@@ -25,9 +34,14 @@ export const PROJECT_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
 export const GUEST_PROJECT = '/ironlab';
 export const QEMU_PACKAGES = ['qemu-system-x86', 'debootstrap', 'e2fsprogs', 'openssh-client', 'iperf3'];
 export const GUEST_QUEUES = 2;
-export const GUEST_MEMORY_MIB = 1024;
+/** dockerd, containerd, the agent (node) and a run's containers: 1 GiB was enough for SSH and iperf3 only. */
+export const GUEST_MEMORY_MIB = 2048;
+/** The agent inside a guest: its status file and log (tmpfs: they go with the VM). */
+export const GUEST_AGENT = { statusFile: '/run/ironlab/agent.json', log: '/run/ironlab/agent.log' } as const;
 export const tapName = (index: number) => `ironlab-t${index}`;
 const OUR_TAP = /^ironlab-t\d+$/;
+/** How long `up` waits for a guest's agent after SSH answers: dockerd, `docker load` and node + tsx under TCG. */
+export const QEMU_AGENT_STALL_MS = Number(process.env.IRONLAB_GUEST_AGENT_TIMEOUT_MS ?? 600_000);
 const BOOT_TIMEOUT_MS = Number(process.env.IRONLAB_GUEST_BOOT_TIMEOUT_MS ?? 300_000);
 
 export const guestKey = (dir = testbedDir()) => join(dir, 'guest_ed25519');
@@ -65,6 +79,7 @@ export function qemuLabPlan(n: number, dir = testbedDir()): TestbedState {
       // Inside the guest: its vCPU 0 takes the victim, neighbours and the NIC's interrupts, the last the peers.
       cores: { victim: [0], neighbours: [0], peers: [Math.min(ncpu, GUEST_QUEUES) - 1], nic: [0] },
       nic: 'eth0',
+      containerBlock: containerBlock(i + 1),
       ssh: { user: 'root', key: guestKey(dir), port: 22, installDir: GUEST_PROJECT },
       vm: {
         tap: tapName(i + 1),
@@ -75,14 +90,14 @@ export function qemuLabPlan(n: number, dir = testbedDir()): TestbedState {
         release: null,
         bootSeconds: null,
       },
-      agent: newAgent(hd),
+      agent: { pid: null, ...GUEST_AGENT },
       image: null,
     };
   });
   return newState('qemu', hosts, { host: LAB_HUB_ADDRESS, port: LAB_HUB_PORT }, LAB_BRIDGE);
 }
 
-export function qemuArgv(h: TestbedHost, index: number, bzImage: string, rootfs: string): string[] {
+export function qemuArgv(h: TestbedHost, index: number, bzImage: string, rootfs: string, dockerDisk: string): string[] {
   const vm = h.vm!;
   const mac = `52:54:00:1b:00:${index.toString(16).padStart(2, '0')}`;
   return [
@@ -107,6 +122,9 @@ export function qemuArgv(h: TestbedHost, index: number, bzImage: string, rootfs:
     `console=ttyS0 root=/dev/vda rw init=/sbin/ironlab-init ironlab.addr=${h.address}/24 ironlab.name=${h.id} quiet`,
     '-drive',
     `file=${rootfs},format=raw,if=virtio,snapshot=on`,
+    // /dev/vdb: /var/lib/docker with the workload image in it (testbed/guest-docker-disk.ts).
+    '-drive',
+    `file=${dockerDisk},format=raw,if=virtio,snapshot=on`,
     // Multiqueue virtio-net: a queue pair per vCPU, MSI-X vectors for each queue plus config and control.
     '-netdev',
     `tap,id=nic0,ifname=${vm.tap},script=no,downscript=no,queues=${GUEST_QUEUES}`,
@@ -139,6 +157,10 @@ export async function qemuLabUp(state: TestbedState, say: Say, dir = testbedDir(
   const kernel = await step('lab', 'kernel', say, () => ensureIronKernel(say));
   if (!kernel.built) say(`kernel ${kernel.hash}: cached (${kernel.bzImage})`);
   const rootfs = await step('lab', 'rootfs', say, () => ensureGuestRootfs(say));
+  const system = new Docker();
+  const archive = await step('lab', 'image', say, () => ensureArchive(system, say));
+  const dockerDisk = await step('lab', 'docker disk', say, () => ensureGuestDockerDisk(archive, say));
+  const image = { tag: imageTag(), id: (await findImage(system).catch(() => null))?.id ?? 'unknown' };
   if (!existsSync(guestKey(dir))) await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'ironlab-testbed', '-f', guestKey(dir)]);
   await step('lab', 'bridge', say, () => ensureBridge(dir));
   for (const [i, h] of state.hosts.entries()) {
@@ -146,22 +168,59 @@ export async function qemuLabUp(state: TestbedState, say: Say, dir = testbedDir(
     if (qemuPid(h)) continue;
     vm.kernel = kernel.bzImage;
     vm.release = kernel.release;
-    mkdirSync(vm.share, { recursive: true });
-    writeFileSync(join(vm.share, 'authorized_keys'), readFileSync(`${guestKey(dir)}.pub`));
+    h.image = image;
     save();
+    await step(h.id, 'share', say, () => fillShare(state, h, dir));
     await step(h.id, 'tap', say, async () => {
       if (!(await succeeds(['ip', 'link', 'show', 'dev', vm.tap])))
         await run(['ip', 'tuntap', 'add', 'dev', vm.tap, 'mode', 'tap', 'multi_queue']);
       await run(['ip', 'link', 'set', vm.tap, 'master', LAB_BRIDGE, 'up']);
     });
     const t0 = Date.now();
-    await step(h.id, `boot (${accel()})`, say, () => run(qemuArgv(h, i + 1, kernel.bzImage, rootfs), { timeoutMs: 60_000 }));
+    await step(h.id, `boot (${accel()})`, say, () => run(qemuArgv(h, i + 1, kernel.bzImage, rootfs, dockerDisk), { timeoutMs: 60_000 }));
     await step(h.id, 'ssh', say, () => waitForSsh(h, dir));
     vm.bootSeconds = (Date.now() - t0) / 1000;
+    await closeSsh(guestSsh(h, dir), dir);
     say(`${h.id}: up in ${vm.bootSeconds.toFixed(1)} s (${kernel.release}, ${accel()})`);
     save();
   }
   return state;
+}
+
+/**
+ * What a guest reads from its 9p share: the testbed key it authorizes, its own SSH host key (made once, kept while
+ * the testbed is up: a VM that `up` restarts presents the same key), the agent's settings and its token. The host key goes into the testbed's
+ * known_hosts under the guest's address, replacing what was there: SSH checks it strictly from the first call.
+ */
+async function fillShare(state: TestbedState, h: TestbedHost, dir: string): Promise<void> {
+  const share = h.vm!.share;
+  mkdirSync(share, { recursive: true, mode: 0o700 });
+  writeFileSync(join(share, 'authorized_keys'), readFileSync(`${guestKey(dir)}.pub`));
+  const hostKey = join(share, 'ssh_host_ed25519_key');
+  if (!existsSync(hostKey)) await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `ironlab-${h.id}`, '-f', hostKey]);
+  const [type, key] = readFileSync(`${hostKey}.pub`, 'utf8').trim().split(/\s+/);
+  const known = join(dir, 'known_hosts');
+  const others = existsSync(known)
+    ? readFileSync(known, 'utf8')
+        .split('\n')
+        .filter((l) => l && l.split(' ')[0] !== h.address)
+    : [];
+  writeFileSync(known, [...others, `${h.address} ${type} ${key}`].join('\n') + '\n', { mode: 0o600 });
+  copyFileSync(tokenFile(dir), join(share, 'token'));
+  writeFileSync(
+    join(share, 'agent.env'),
+    `IRONLAB_HUB=ws://${state.hub.host}:${state.hub.port}\nIRONLAB_CONTAINER_BLOCK=${h.containerBlock}\nIRONLAB_IMAGE=${h.image?.tag ?? ''}\n`,
+  );
+}
+
+/** False once the guest's init said its agent failed, or QEMU is gone: nobody waits for that agent. */
+export function guestAgentMayCome(h: TestbedHost): boolean {
+  if (!qemuPid(h)) return false;
+  try {
+    return !readFileSync(h.vm!.console, 'utf8').includes('ironlab-guest: agent failed');
+  } catch {
+    return true;
+  }
 }
 
 async function waitForSsh(h: TestbedHost, dir: string): Promise<void> {
@@ -194,25 +253,59 @@ export function guestRun(h: TestbedHost, argv: string[], timeoutMs = 120_000, di
   return sshRun(guestSsh(h, dir), argv, { timeoutMs });
 }
 
-/** What `status` shows for a guest: running, its kernel and IRON version (asked over SSH). */
-export async function guestStatus(
-  h: TestbedHost,
-  dir = testbedDir(),
-): Promise<{ running: boolean; kernel: string | null; ironVersion: string | null; ironEnabled: string | null }> {
-  if (!qemuPid(h)) return { running: false, kernel: null, ironVersion: null, ironEnabled: null };
-  const out = await guestRun(
-    h,
-    [
-      'sh',
-      '-c',
-      'uname -r; cat /proc/sys/kernel/iron_version 2>/dev/null || echo none; cat /proc/sys/kernel/iron_enabled 2>/dev/null || echo -',
-    ],
-    20_000,
-    dir,
-  ).catch(() => '');
+export interface GuestStatus {
+  running: boolean;
+  kernel: string | null;
+  ironVersion: string | null;
+  ironEnabled: string | null;
+  /** The agent's status file in the guest, and whether its process still runs. */
+  agent: AgentStatus | null;
+  agentRunning: boolean;
+  dockerd: 'running' | 'not answering' | 'n/a';
+  /** The workload image's id in the guest's engine. */
+  image: string | null;
+}
+
+/** What `status` shows for a guest, asked in one SSH call (each costs seconds under TCG). */
+export async function guestStatus(h: TestbedHost, dir = testbedDir()): Promise<GuestStatus> {
+  const none: GuestStatus = {
+    running: false,
+    kernel: null,
+    ironVersion: null,
+    ironEnabled: null,
+    agent: null,
+    agentRunning: false,
+    dockerd: 'n/a',
+    image: null,
+  };
+  if (!qemuPid(h)) return none;
+  const script = [
+    'uname -r',
+    'cat /proc/sys/kernel/iron_version 2>/dev/null || echo none',
+    'cat /proc/sys/kernel/iron_enabled 2>/dev/null || echo -',
+    'docker image inspect --format "{{.Id}}" "$1" 2>/dev/null || { docker version >/dev/null 2>&1 && echo no-image || echo no-dockerd; }',
+    'tr -d "\\n" < "$2" 2>/dev/null; echo',
+    'pid=$(sed -n "s/.*\\"pid\\":\\([0-9]*\\).*/\\1/p" "$2" 2>/dev/null); tr "\\0" " " < /proc/${pid:-0}/cmdline 2>/dev/null; echo',
+  ].join('; ');
+  const out = await guestRun(h, ['sh', '-c', script, 'sh', h.image?.tag ?? 'none', h.agent.statusFile], 90_000, dir).catch(() => '');
   await closeSsh(guestSsh(h, dir), dir);
-  const [kernel, ironVersion, ironEnabled] = out.trim().split('\n');
-  return { running: true, kernel: kernel || null, ironVersion: ironVersion || null, ironEnabled: ironEnabled || null };
+  const [kernel, ironVersion, ironEnabled, image, agentJson, cmdline] = out.split('\n');
+  let agent: AgentStatus | null = null;
+  try {
+    agent = agentJson ? (JSON.parse(agentJson) as AgentStatus) : null;
+  } catch {
+    agent = null;
+  }
+  return {
+    running: true,
+    kernel: kernel || null,
+    ironVersion: ironVersion || null,
+    ironEnabled: ironEnabled || null,
+    agent,
+    agentRunning: !!cmdline?.includes('lab-agent.ts'),
+    dockerd: !image ? 'n/a' : image === 'no-dockerd' ? 'not answering' : 'running',
+    image: image?.startsWith('sha256:') ? image : null,
+  };
 }
 
 /** QEMUs (by pid file, checked), then taps (ours by name), then the bridge when no other lab uses it. */

@@ -21,6 +21,8 @@ export interface HostStatus {
   /** QEMU lab: the guest's running kernel and /proc/sys/kernel/iron_version (`none` without the switch). */
   kernel?: string | null;
   ironVersion?: string | null;
+  /** QEMU lab: whether the guest's QEMU runs. */
+  vmRunning?: boolean;
 }
 
 export async function testbedStatus(dir = testbedDir()): Promise<{ state: TestbedState; hosts: HostStatus[]; warnings: string[] } | null> {
@@ -41,13 +43,14 @@ async function hostStatus(state: TestbedState, h: TestbedHost): Promise<HostStat
     const g = await guestStatus(h);
     return {
       host: h,
-      agentRunning: g.running,
-      agent: null,
-      dockerd: 'n/a',
-      image: null,
+      agentRunning: g.agentRunning,
+      agent: g.agent,
+      dockerd: g.running ? g.dockerd : 'not running',
+      image: g.image,
       nicRps: null,
       kernel: g.kernel,
       ironVersion: g.ironVersion,
+      vmRunning: g.running,
     };
   }
   if (state.kind === 'inventory') {

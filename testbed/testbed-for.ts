@@ -30,7 +30,7 @@ export function testbedFor(spec: CampaignSpec, dir = testbedDir()): TestbedForRu
     throw new UserInputError(`the hosts of the testbed in ${stateFile(dir)} are leased through its Slurm: run with --slurm`, 'testbed');
   if (state.kind === 'qemu')
     throw new UserInputError(
-      `the QEMU lab in ${stateFile(dir)} runs no agents yet (its guests are driven over SSH: testbed/kernel/README.md); campaigns cannot use its hosts`,
+      `the QEMU lab in ${stateFile(dir)} has agents, but its guests mount cgroup v2 (the IRON kernel suite's cgroups) and the docker backend reads cgroup v1 counters (agents/docker/counters.ts): campaigns cannot use its hosts yet (testbed/kernel/README.md)`,
       'testbed',
     );
   // Agents on this machine can be checked: a testbed whose agents are all gone (a reboot) is named, not waited for.

@@ -14,7 +14,16 @@ import { localLabDown, localLabPlan, localLabUp } from './local-lab.ts';
 import { withTestbedLock } from './lock.ts';
 import { LAB_PACKAGES, ensurePackages } from './prerequisites.ts';
 import { pidAlive } from '../workloads/common/pid.ts';
-import { QEMU_PACKAGES, qemuLabDown, qemuLabPlan, qemuLabUp } from './qemu-lab.ts';
+import {
+  GUEST_AGENT,
+  QEMU_AGENT_STALL_MS,
+  QEMU_PACKAGES,
+  consoleTail,
+  guestAgentMayCome,
+  qemuLabDown,
+  qemuLabPlan,
+  qemuLabUp,
+} from './qemu-lab.ts';
 import { labBridgeOwner, removeLabNetwork } from './lab-network.ts';
 import { simLabDown, simLabPlan, simLabUp } from './sim-lab.ts';
 import { SLURM_PACKAGES, slurmDown, slurmUp } from './slurm-daemons.ts';
@@ -109,23 +118,26 @@ async function up(opts: UpOptions, dir: string): Promise<UpReport> {
       await qemuLabUp(state, opts.say, dir);
     } else if (kind === 'sim') await simLabUp(state, opts.say, dir);
     else await inventoryLabUp(state, inventory!, opts.say, dir);
-    // Local agents are watched by pid (a crashed one fails the step at once); remote ones by the deadline.
-    // QEMU lab: no agent runs in the guests yet (they are driven over SSH; testbed/kernel/README.md).
-    const probe: ProbeResult =
-      state.slurm || kind === 'qemu'
-        ? { kind: 'probed', facts: new Map(), missing: [], errors: new Map() }
-        : await probeAgents(
-            state,
-            token,
-            (id) => kind === 'inventory' || pidAlive(state.hosts.find((h) => h.id === id)!.agent.pid),
-            kind === 'inventory' ? 30_000 : 120_000,
-          );
+    // Local agents are watched by pid (a crashed one fails the step at once); a QEMU guest's by its console (its
+    // init says when the agent could not start); remote ones by the deadline.
+    const hostOf = (id: string) => state.hosts.find((h) => h.id === id)!;
+    const probe: ProbeResult = state.slurm
+      ? { kind: 'probed', facts: new Map(), missing: [], errors: new Map() }
+      : await probeAgents(
+          state,
+          token,
+          (id) => kind === 'inventory' || (kind === 'qemu' ? guestAgentMayCome(hostOf(id)) : pidAlive(hostOf(id).agent.pid)),
+          kind === 'inventory' ? 30_000 : kind === 'qemu' ? QEMU_AGENT_STALL_MS : 120_000,
+        );
     if (probe.kind === 'probed') {
       const bad = [
         ...[...probe.errors.entries()].map(([id, e]) => ({ id, why: e })),
         ...probe.missing.map((id) => ({
           id,
-          why: `its agent did not connect (its log: ${agentLogTail(state.hosts.find((h) => h.id === id)!) || 'empty'})`,
+          why:
+            kind === 'qemu'
+              ? `its agent did not connect (the guest's console: ${consoleTail(hostOf(id))}; its log: ${GUEST_AGENT.log} in the guest)`
+              : `its agent did not connect (its log: ${agentLogTail(hostOf(id)) || 'empty'})`,
         })),
       ];
       if (bad.length) throw new HostStepFailed(bad[0].id, 'agent-connect', bad.map((b) => `${b.id}: ${b.why}`).join('; '));

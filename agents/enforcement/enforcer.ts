@@ -23,7 +23,7 @@ import type { PeriodInput } from './controller.ts';
 import { DropMap } from './dropping.ts';
 import { PeriodClock } from './period-clock.ts';
 import { scaleRows, TickScale } from './tick-scale.ts';
-import { IronKernelSwitch, detectIronKernel, restoreIronSwitch } from './iron-kernel.ts';
+import { IronKernelSwitch, detectIronKernel, registerIronOwners, removeIronOwners, restoreIronSwitch } from './iron-kernel.ts';
 import { pidAlive } from '../../workloads/common/pid.ts';
 import { DEFAULT_STATE_DIR, readStates, removeState, writeState, type EnforcementState } from './state.ts';
 import { attachDrop, detachDrop, ourFilters, TC_GLOBALS } from './tc.ts';
@@ -148,7 +148,14 @@ class EnforcerImpl implements Enforcer {
     this.state.ironSwitch = { procRoot: this.iron.procRoot, value: detectIronKernel(this.iron.procRoot).enabled ? '1' : '0' };
     writeState(this.stateDir, this.state);
     this.iron.set(true);
+    // Received packets are owned by address (the kernel cannot see a receiving socket's cgroup after a veth or a
+    // macvlan): each container's address, its cgroup.
+    this.state.ironOwners = this.o.containers.map((c) => c.ipv4);
     writeState(this.stateDir, this.state);
+    registerIronOwners(
+      this.iron.procRoot,
+      this.o.containers.map((c) => ({ ipv4: c.ipv4, cgroupPath: c.cgroupCpuPath })),
+    );
   }
 
   /** Accounting part, required: the mode acts on it, so a host without eBPF cannot run the mode. */
@@ -354,6 +361,7 @@ class EnforcerImpl implements Enforcer {
     this.charging?.restore();
     this.charging = null;
     this.scale = null;
+    if (this.iron && this.state.ironOwners) removeIronOwners(this.iron.procRoot, this.state.ironOwners);
     this.iron?.restore();
     this.iron = null;
     this.acct?.stop();
@@ -515,6 +523,10 @@ export async function reapEnforcement(opts: { stateDir?: string; spareLive?: boo
       if (t.aliased) quietIp(t, ['link', 'set', 'dev', t.dev, 'alias', '']);
     }
     if (s.ironSwitch) {
+      if (s.ironOwners?.length) {
+        removeIronOwners(s.ironSwitch.procRoot, s.ironOwners);
+        done.push(`iron owners -${s.ironOwners.join(', -')}`);
+      }
       restoreIronSwitch(s.ironSwitch.procRoot, s.ironSwitch.value);
       done.push(`iron switch = ${s.ironSwitch.value}`);
     }

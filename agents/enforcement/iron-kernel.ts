@@ -10,6 +10,8 @@ export const IRON_SWITCH = 'sys/kernel/iron_enabled';
 export const IRON_VERSION = 'sys/kernel/iron_version';
 /** The kernel's own counters (testbed/kernel/README.md): one `name value` a line, since boot, summed over CPUs. */
 export const IRON_STATS = 'iron_stats';
+/** Who owns a received packet: write `ADDR PID` (the cpu cgroup of PID owns IPv4 ADDR), `-ADDR` to remove. */
+export const IRON_OWNERS = 'iron_owners';
 
 export interface IronKernelInfo {
   present: boolean;
@@ -63,6 +65,30 @@ export class IronKernelSwitch {
     if (this.previous === null) return;
     if (existsSync(this.file)) writeFileSync(this.file, this.previous);
     this.previous = null;
+  }
+}
+
+/**
+ * Register each container's address as the owner of its received packets, naming the container's cpu cgroup by
+ * one of its processes (the first in `<cgroup>/cgroup.procs`, cgroup v2 as the IRON kernel reads it). A
+ * container with no process yet cannot be named: that is an error, not a silent skip.
+ */
+export function registerIronOwners(procRoot: string, owners: { ipv4: string; cgroupPath: string }[]): void {
+  for (const o of owners) {
+    const pid = readFileSync(join(o.cgroupPath, 'cgroup.procs'), 'utf8').split('\n')[0]?.trim();
+    if (!pid) throw new Error(`IRON owner ${o.ipv4}: no process in ${o.cgroupPath}/cgroup.procs to name its cgroup by`);
+    writeFileSync(join(procRoot, IRON_OWNERS), `${o.ipv4} ${pid}`);
+  }
+}
+
+/** Remove owners by address (idempotent: an address the kernel no longer has is ignored). */
+export function removeIronOwners(procRoot: string, addrs: string[]): void {
+  for (const a of addrs) {
+    try {
+      writeFileSync(join(procRoot, IRON_OWNERS), `-${a}`);
+    } catch {
+      /* not registered (any more) */
+    }
   }
 }
 

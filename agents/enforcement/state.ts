@@ -17,6 +17,8 @@ export interface EnforcementState {
   /** Devices given our XDP program (recorded before the attach). Absent in records of older agents. */
   xdp?: (XdpTarget & { aliased?: boolean })[];
   ironSwitch?: { procRoot: string; value: '0' | '1' };
+  /** Addresses registered in /proc/iron_owners (recorded before the write). */
+  ironOwners?: string[];
 }
 
 export function stateFile(dir: string, id: string): string {

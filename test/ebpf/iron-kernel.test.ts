@@ -1,10 +1,18 @@
 // The IRON switch against a fake /proc tree (test/fixtures/proc-iron): copied to a temp dir, so toggling
 // never changes the fixture.
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { detectIronKernel, IronKernelSwitch, IRON_STATS, IRON_SWITCH, parseIronStats } from '../../agents/enforcement/iron-kernel.ts';
+import {
+  detectIronKernel,
+  IronKernelSwitch,
+  IRON_OWNERS,
+  IRON_STATS,
+  IRON_SWITCH,
+  parseIronStats,
+  registerIronOwners,
+} from '../../agents/enforcement/iron-kernel.ts';
 import { createEnforcer, reapEnforcement } from '../../agents/enforcement/enforcer.ts';
 import { PrerequisiteError } from '../../workloads/common/errors.ts';
 
@@ -70,6 +78,30 @@ describe('iron-kernel switch', () => {
     const reaped = await reapEnforcement({ stateDir });
     expect(reaped.join('\n')).toContain('stopped');
     expect(value(root)).toBe('0');
+  });
+
+  it("registers each container's address as the owner of its packets, named by a process of its cgroup, and removes it", async () => {
+    if (process.getuid?.() !== 0) return console.log('[skip] enforcer part needs root (it writes a state file under /run)');
+    const root = fakeProc('patched');
+    const stateDir = mkdtempSync(join(tmpdir(), 'ironlab-state-'));
+    const cg = mkdtempSync(join(tmpdir(), 'ironlab-cg-'));
+    dirs.push(stateDir, cg);
+    writeFileSync(join(cg, 'cgroup.procs'), '4242\n4243\n');
+    // The fake /proc/iron_owners is a plain file: it keeps the last line written, as the kernel takes one per write.
+    const owners = () => readFileSync(join(root, IRON_OWNERS), 'utf8');
+    const containers = [{ name: 'n1', ipv4: '169.254.0.65', cgroupCpuPath: cg, cgroupCpuacctPath: cg }];
+    const e = createEnforcer('iron-kernel', { containers, periodUs: 100_000, procRoot: root, stateDir });
+    await e.start();
+    expect(owners()).toBe('169.254.0.65 4242');
+    await e.stop();
+    expect(owners()).toBe('-169.254.0.65');
+    const e2 = createEnforcer('iron-kernel', { containers, periodUs: 100_000, procRoot: root, stateDir });
+    await e2.start();
+    expect(owners()).toBe('169.254.0.65 4242');
+    expect((await reapEnforcement({ stateDir })).join('\n')).toContain('stopped'); // a live enforcer: stop() removes them
+    expect(owners()).toBe('-169.254.0.65');
+    writeFileSync(join(cg, 'cgroup.procs'), '');
+    expect(() => registerIronOwners(root, [{ ipv4: '169.254.0.66', cgroupPath: cg }])).toThrow(/no process in .*cgroup\.procs/);
   });
 
   it('the enforcer refuses iron-kernel on a stock kernel', async () => {

@@ -1,5 +1,7 @@
 // The IRON kernel for real: `ironlab testbed up --kernel iron --hosts 1` builds (or reuses) the patched kernel
 // and boots one QEMU guest on the lab bridge; `status` shows its kernel and iron_version; in the guest the agent's
+// engine answers and the testbed's agent connects (`up` waits for its facts; `status` shows dockerd running, the
+// workload image and the agent waiting for a run); the agent's
 // switch code (agents/enforcement/iron-kernel.ts, through testbed/guest-iron.ts) turns kernel.iron_enabled off
 // and on around a bounded iperf3 flood from this machine into the guest's link-local address, and the kernel's
 // own counters (/proc/iron_stats, the owner's line in /proc/iron_owners) stay still with the switch off and move
@@ -87,13 +89,15 @@ describe.skipIf(skip)('IRON kernel in a QEMU lab host', () => {
       console.log(
         up.stderr
           .split('\n')
-          .filter((l) => /kernel|up in|rootfs/.test(l))
+          .filter((l) => /kernel|up in|rootfs|docker disk/.test(l))
           .join('\n'),
       );
       expect(up.code, up.stderr).toBe(0);
       const status = await runCli(['testbed', 'status']);
       expect(status.code, status.stderr).toBe(0);
       expect(status.stdout).toMatch(/lab-1\s+169\.254\.0\.11\s+running .*\s6\.1\.\d+\S*\s+iron-1\.0/);
+      // In the guest: the agent (it connected during `up`, which waited for its facts) and dockerd with the image.
+      expect(status.stdout).toMatch(/iron-1\.0.*\s(waiting|connected) \(pid \d+\)\s.*\srunning\s+[0-9a-f]{12}\s*$/m);
     },
     BUILD_AND_BOOT_MS,
   );

@@ -18,11 +18,19 @@ describe('QEMU lab plan', () => {
     for (const h of state.hosts) expect(h.vm!.pidFile.startsWith('/tmp/ironlab-unit-testbed/hosts/')).toBe(true);
   });
 
-  it('boots a multiqueue MSI-X virtio NIC on the tap, the disk as a throw-away snapshot, the address on the command line', () => {
-    const argv = qemuArgv(state.hosts[0], 1, '/k/bzImage', '/r/rootfs.ext4').join(' ');
+  it('gives each guest its agent (status file in the guest) and a container block of its own on the lab wire', () => {
+    expect(state.hosts.map((h) => [h.containerBlock, h.agent.statusFile])).toEqual([
+      ['169.254.0.64/28', '/run/ironlab/agent.json'],
+      ['169.254.0.80/28', '/run/ironlab/agent.json'],
+    ]);
+  });
+
+  it('boots a multiqueue MSI-X virtio NIC on the tap, the disks as throw-away snapshots, the address on the command line', () => {
+    const argv = qemuArgv(state.hosts[0], 1, '/k/bzImage', '/r/rootfs.ext4', '/r/docker.ext4').join(' ');
     expect(argv).toContain('tap,id=nic0,ifname=ironlab-t1,script=no,downscript=no,queues=2');
     expect(argv).toContain('virtio-net-pci,netdev=nic0,mac=52:54:00:1b:00:01,mq=on,vectors=6');
     expect(argv).toContain('file=/r/rootfs.ext4,format=raw,if=virtio,snapshot=on');
+    expect(argv).toContain('file=/r/docker.ext4,format=raw,if=virtio,snapshot=on');
     expect(argv).toContain('ironlab.addr=169.254.0.11/24');
     expect(argv).toMatch(/-pidfile \/tmp\/ironlab-unit-testbed\/hosts\/lab-1\/qemu\.pid -daemonize/);
   });
@@ -33,6 +41,10 @@ describe('IRON kernel series', () => {
     expect(patchFiles().map((p) => p.split('/').pop()!.slice(0, 4))).toEqual(['0001', '0002', '0003', '0004']);
     const wanted = wantedOptions(readFileSync(join(KERNEL_DIR, 'guest.config'), 'utf8'));
     expect(wanted).toEqual(expect.arrayContaining(['CONFIG_IRON=y', 'CONFIG_CFS_BANDWIDTH=y', 'CONFIG_VIRTIO_NET=y', 'CONFIG_PCI_MSI=y']));
+    // What dockerd, lab-2host's macvlan networks and the ebpf arm's tp_btf programs need in a guest.
+    expect(wanted).toEqual(
+      expect.arrayContaining(['CONFIG_MACVLAN=y', 'CONFIG_IP_NF_IPTABLES=y', 'CONFIG_BPF_EVENTS=y', 'CONFIG_DEBUG_INFO_BTF=y']),
+    );
     expect(wanted.some((o) => o.startsWith('CONFIG_IRQ_TIME_ACCOUNTING'))).toBe(false);
   });
 

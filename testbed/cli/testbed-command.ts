@@ -7,6 +7,7 @@ import type { HostFacts } from '../../agents/backend.ts';
 import { HostStepFailed, interruptUp } from '../steps.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
 import { stateFile, testbedDir, type TestbedState } from '../state.ts';
+import type { HostStatus } from '../status.ts';
 
 const wholeNumber = (v: string) => {
   const n = Number(v);
@@ -125,11 +126,17 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
         const rows = s.hosts.map((h) => [
           h.host.id,
           h.host.address ?? '-',
-          h.agentRunning ? `running (${h.host.vm?.bootSeconds?.toFixed(1) ?? '?'} s boot)` : 'NOT RUNNING',
+          h.vmRunning ? `running (${h.host.vm?.bootSeconds?.toFixed(1) ?? '?'} s boot)` : 'NOT RUNNING',
           h.kernel ?? '-',
           h.ironVersion ?? '-',
+          agentCell(h),
+          h.agent?.lastHeartbeat ? `${ago(h.agent.lastHeartbeat)} ago` : 'never',
+          h.dockerd,
+          h.image ? h.image.replace('sha256:', '').slice(0, 12) : '-',
         ]);
-        process.stdout.write(table([['host', 'address', 'vm', 'kernel', 'iron_version'], ...rows]) + '\n');
+        process.stdout.write(
+          table([['host', 'address', 'vm', 'kernel', 'iron_version', 'agent', 'last heartbeat', 'dockerd', 'image'], ...rows]) + '\n',
+        );
         return;
       }
       const rows = s.hosts.map((h) => [
@@ -137,11 +144,7 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
         h.host.roles.join(','),
         h.host.backend,
         h.host.address ?? '-',
-        s.state.slurm
-          ? 'per campaign (Slurm job step)'
-          : !h.agentRunning
-            ? 'NOT RUNNING'
-            : (h.agent?.state ?? 'starting') + (h.agent?.pid ? ` (pid ${h.agent.pid})` : ''),
+        s.state.slurm ? 'per campaign (Slurm job step)' : agentCell(h),
         h.agent?.lastHeartbeat ? `${ago(h.agent.lastHeartbeat)} ago` : 'never',
         h.dockerd,
         h.image ? h.image.replace('sha256:', '').slice(0, 12) : '-',
@@ -174,6 +177,11 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
         removed.length ? `testbed down (${secs} s): removed ${removed.join(', ')}\n` : `no testbed to take down (${testbedDir()})\n`,
       );
     });
+}
+
+/** An agent as `status` shows it: NOT RUNNING, or its state (connected, waiting, ...) and pid. */
+function agentCell(h: HostStatus): string {
+  return !h.agentRunning ? 'NOT RUNNING' : (h.agent?.state ?? 'starting') + (h.agent?.pid ? ` (pid ${h.agent.pid})` : '');
 }
 
 function header(s: TestbedState): string {
