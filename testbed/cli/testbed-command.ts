@@ -95,8 +95,12 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
             h.vm?.release ?? '-',
             h.vm?.bootSeconds != null ? `${h.vm.bootSeconds.toFixed(1)} s` : '-',
             `${h.nic} (virtio_net)`,
+            facts.has(h.id) ? 'authenticated' : r.probe.kind === 'busy' ? 'busy with a run' : 'not connected',
+            h.image ? h.image.id.replace('sha256:', '').slice(0, 12) : '-',
           ]);
-          return void process.stdout.write(table([['host', 'roles', 'address', 'kernel', 'boot', 'nic'], ...rows]) + '\n');
+          return void process.stdout.write(
+            table([['host', 'roles', 'address', 'kernel', 'boot', 'nic', 'agent', 'image'], ...rows]) + '\n',
+          );
         }
         process.stdout.write(table(upRows(r.state, facts, r.probe.kind === 'busy')) + '\n');
       } catch (err) {
