@@ -180,6 +180,7 @@ export async function qemuLabUp(state: TestbedState, say: Say, dir = testbedDir(
     await step(h.id, `boot (${accel()})`, say, () => run(qemuArgv(h, i + 1, kernel.bzImage, rootfs, dockerDisk), { timeoutMs: 60_000 }));
     await step(h.id, 'ssh', say, () => waitForSsh(h, dir));
     vm.bootSeconds = (Date.now() - t0) / 1000;
+    vm.accel = accel();
     await closeSsh(guestSsh(h, dir), dir);
     say(`${h.id}: up in ${vm.bootSeconds.toFixed(1)} s (${kernel.release}, ${accel()})`);
     save();

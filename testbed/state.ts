@@ -51,6 +51,8 @@ export const TestbedHost = z.object({
       kernel: z.string().nullable(),
       release: z.string().nullable(),
       bootSeconds: z.number().nullable(),
+      /** How QEMU ran it (testbed/qemu-lab.ts accel()), once booted. */
+      accel: z.enum(['kvm', 'tcg']).optional(),
     })
     .optional(),
   agent: z.object({ pid: z.number().int().nullable(), statusFile: z.string(), log: z.string() }),

@@ -1,7 +1,6 @@
 // `ironlab testbed up | status | down`: one command to a ready testbed — an emulated lab on this machine
 // (default), a simulated lab (--sim), or a real lab from an inventory (--inventory FILE) — and one to remove it.
 // After `up`, `ironlab run CAMPAIGN` uses the testbed's hosts with no further step (see testbed/testbed-for.ts).
-import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import type { HostFacts } from '../../agents/backend.ts';
 import { HostStepFailed, interruptUp } from '../steps.ts';
@@ -195,7 +194,7 @@ function header(s: TestbedState): string {
       : s.kind === 'sim'
         ? 'simulated lab'
         : s.kind === 'qemu'
-          ? `QEMU lab (IRON kernel, ${existsSync('/dev/kvm') ? 'KVM' : 'TCG'})`
+          ? `QEMU lab (IRON kernel, ${(s.hosts.find((h) => h.vm?.accel)?.vm?.accel ?? 'not booted').toUpperCase()})`
           : 'inventory lab';
   if (s.slurm)
     return `testbed: ${kind} under Slurm (partition lab, SLURM_CONF=${s.slurm.conf}), ${s.hosts.length} host(s); \`ironlab run CAMPAIGN --slurm\` leases them (state ${stateFile()})`;
