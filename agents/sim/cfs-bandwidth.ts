@@ -46,8 +46,11 @@ export class CfsBandwidth {
   charge(cpu: number, ns: number, now: number): void {
     this.usageNs += ns;
     this.usedThisPeriodNs += ns;
-    this.remain[cpu] -= ns;
-    if (this.remain[cpu] <= 0) this.acquire(cpu);
+    // Read once (this runs several times per event): runtime left, and only when it is spent the pool and the throttle.
+    const left = this.remain[cpu] - ns;
+    this.remain[cpu] = left;
+    if (left > 0) return;
+    this.acquire(cpu);
     if (this.remain[cpu] <= 0 && !this.throttled[cpu]) this.throttle(cpu, now);
   }
 

@@ -165,7 +165,10 @@ export class HostKernel {
   private readonly idleCores: number[] = []; // the others: they only idle
   private readonly aheadIds: number[] = [];
   private readonly behindIds: number[] = [];
-  /** Set once: the policy's IRON switch and the profile's switches read at every event. */
+  /**
+   * Set once: the policy's IRON switch and the profile's switches read at every event. Boolean fields (here and in
+   * Traffic) are tested as `=== true` on the per-event paths: one compare instead of V8's generic truth test.
+   */
   private readonly ironSwitch: boolean = false;
   private readonly irqTimeAccounting: boolean = false;
   private readonly deferWhilePending: boolean = false;
@@ -473,7 +476,7 @@ export class HostKernel {
    * do not depend on the allocation; only what its reader takes from the socket does.
    */
   private demandIgnoresShares(): boolean {
-    if (!this.onlyReceivers) return false;
+    if (this.onlyReceivers !== true) return false;
     for (let a = 0; a < this.activeCores.length; a++) {
       const c = this.activeCores[a];
       if (this.poll[c] || this.epCtx[c] !== NONE) return false;
@@ -490,7 +493,7 @@ export class HostKernel {
     for (let k = 0; k < list.length; k++) {
       const t = list[k];
       if (t.nicCore === c) {
-        if (t.isReceiver) r += t.sqNic;
+        if (t.isReceiver === true) r += t.sqNic;
         else d += t.sqNic;
         pk += t.sqPackets;
       }
@@ -523,14 +526,15 @@ export class HostKernel {
       // core stops after its first round (need_resched) and leaves the rest to ksoftirqd.
       const f = this.deferFraction(c, sigmaIn);
       this.kDefer[c] = f;
-      this.sigma[c] = sigmaIn * (1 - f);
+      const sigma = sigmaIn * (1 - f);
+      this.sigma[c] = sigma;
       kDemand = sigmaIn * f;
-      cap = 1 - this.sigma[c];
+      cap = 1 - sigma;
     }
     this.capTask[c] = cap;
     // Before 4.9 every local_bh_enable() with NET_RX pending runs do_softirq in the caller's context: a network
     // application on the NIC core (socket locks in each send/recv call) runs the pending softirq too.
-    const bhSoftirq = ksoftirqdRunnable && !this.deferWhilePending;
+    const bhSoftirq = ksoftirqdRunnable && this.deferWhilePending !== true;
     // Fair share: ksoftirqd (root cgroup) and the docker group entity at the top, containers inside the group
     // (or everybody at the top with a flat hierarchy). Equal weights (nice 0 = cpu.shares 1024) everywhere.
     const here = this.onCore[c];
@@ -553,7 +557,7 @@ export class HostKernel {
     let k = 0;
     const KS = this.nContainers; // ksoftirqd's slot in share/demand
     if (ksoftirqdRunnable) kDemand = Infinity;
-    if (prof.containersUnderDockerCgroup) {
+    if (prof.containersUnderDockerCgroup === true) {
       // Two CFS entities at the top: ksoftirqd and the docker group.
       let dockerShare: number;
       if (ksoftirqdRunnable) {
@@ -580,11 +584,14 @@ export class HostKernel {
       k = this.share[KS];
     } else this.waterfillRepaying(here, cap);
     this.kShare[c] = k;
-    for (let j = 0; j < here.length; j++) {
-      const i = here[j];
-      const t = this.traffic[i];
-      this.bh[i] = bhSoftirq && t !== null && t.nicCore === c ? this.share[i] * this.bhFraction(c, t) : 0;
-    }
+    const bh = this.bh;
+    if (!bhSoftirq) for (let j = 0; j < here.length; j++) bh[here[j]] = 0;
+    else
+      for (let j = 0; j < here.length; j++) {
+        const i = here[j];
+        const t = this.traffic[i];
+        bh[i] = t !== null && t.nicCore === c ? this.share[i] * this.bhFraction(c, t) : 0;
+      }
   }
 
   /**
@@ -607,9 +614,11 @@ export class HostKernel {
    */
   private waterfillRepaying(ids: number[], cap: number): void {
     let lagging = 0;
+    const lagRate = this.lagRate;
+    const lagNs = this.lagNs;
     for (let j = 0; j < ids.length; j++) {
-      this.lagRate[ids[j]] = 0;
-      if (this.lagNs[ids[j]] > 0) lagging++;
+      lagRate[ids[j]] = 0;
+      if (lagNs[ids[j]] > 0) lagging++;
     }
     if (lagging === 0 || lagging === ids.length) {
       this.waterfill(ids, cap);
@@ -679,7 +688,7 @@ export class HostKernel {
   /** A blocked reader on core `c` is woken by this core's receive softirq (so it sets need_resched). */
   private wakesBlockedReader(c: number): boolean {
     // Before 4.9 a reader on a polling NIC core is kept busy in do_softirq at local_bh_enable, not asleep.
-    if (this.poll[c] && !this.deferWhilePending) return false;
+    if (this.poll[c] && this.deferWhilePending !== true) return false;
     const recv = this.nicRecv[c];
     for (let k = 0; k < recv.length; k++) {
       const t = recv[k];
@@ -707,23 +716,25 @@ export class HostKernel {
   /** Max-min fair split of `cap` among containers `ids` with demands in this.demand (equal weights). */
   private waterfill(ids: number[], cap: number): void {
     const n = ids.length;
+    const demand = this.demand;
+    const share = this.share;
     let open = 0;
     let bounded = false;
     for (let j = 0; j < n; j++) {
-      const d = this.demand[ids[j]];
-      this.share[ids[j]] = 0;
-      if (d > 0) open++;
-      if (d > 0 && d !== Infinity) bounded = true;
+      const d = demand[ids[j]];
+      if (d > 0) {
+        open++;
+        if (d !== Infinity) bounded = true;
+      }
     }
     // Every runnable task CPU-bound (nearly every pass of the paper's receivers): equal parts, which is what the
     // first round of the loop below gives (0 + left / open each), without its checks.
     if (!bounded) {
-      if (open > 0 && cap > 1e-15) {
-        const each = cap / open;
-        for (let j = 0; j < n; j++) if (this.demand[ids[j]] > 0) this.share[ids[j]] = each;
-      }
+      const each = open > 0 && cap > 1e-15 ? cap / open : 0;
+      for (let j = 0; j < n; j++) share[ids[j]] = demand[ids[j]] > 0 ? each : 0;
       return;
     }
+    for (let j = 0; j < n; j++) share[ids[j]] = 0;
     let left = cap;
     while (open > 0 && left > 1e-15) {
       const each = left / open;
@@ -758,14 +769,14 @@ export class HostKernel {
     let sending = 0;
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
-      if (!t.isReceiver) continue;
+      if (t.isReceiver !== true) continue;
       t.windowState();
-      if (!t.windowClosed) sending++;
+      if (t.windowClosed !== true) sending++;
     }
     // The split changes only when the number of sending peers does (a window closing or reopening).
     if (sending === this.linkSending) return;
     this.linkSending = sending;
-    for (let k = 0; k < all.length; k++) if (all[k].isReceiver) all[k].linePpns = all[k].linkPpns / Math.max(1, sending);
+    for (let k = 0; k < all.length; k++) if (all[k].isReceiver === true) all[k].linePpns = all[k].linkPpns / Math.max(1, sending);
   }
 
   private updateTraffic(): void {
@@ -775,7 +786,7 @@ export class HostKernel {
       const t = all[k];
       const n = t.nicCore;
       let svc = Infinity;
-      if (t.isReceiver) {
+      if (t.isReceiver === true) {
         const nr = this.nicRecv[n].length;
         if (this.epCtx[n] !== NONE) svc = Math.max(0, 1 - this.dFixed[n]) / nr;
         else if (this.poll[n]) {
@@ -843,8 +854,8 @@ export class HostKernel {
     }
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
-      if (!t.isTcpReceiver) continue;
-      if ((t.rRingDrop > 0 || t.dropping) && t.onLoss(this.nowNs)) changed = true;
+      if (t.isTcpReceiver !== true) continue;
+      if ((t.rRingDrop > 0 || t.dropping === true) && t.onLoss(this.nowNs)) changed = true;
     }
     return changed;
   }
@@ -884,22 +895,27 @@ export class HostKernel {
     this.epPkLeft[c] = packets;
   }
 
-  /** Idle shares, charge rates and owner fractions for the interval (after the rates are final). */
+  /**
+   * Idle shares, charge rates and owner fractions for the interval (after the rates are final). Per-core values are
+   * read once into locals: every typed-array read is a map check, a bounds check and three loads in V8's code, and
+   * a store to one Float64Array makes it reload the others.
+   */
   private finishRates(): void {
     const nC = this.nContainers;
     const own = this.ownerFrac;
     const share = this.share;
     const bhOf = this.bh;
+    const chargeRate = this.chargeRate;
     const active = this.activeCores;
-    const iron = this.ironSwitch;
-    const irqAcct = this.irqTimeAccounting;
+    const iron = this.ironSwitch === true;
+    const irqAcct = this.irqTimeAccounting === true;
+    const bhCharged = !iron && !irqAcct;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       // Who owns the softirq work on the core (an idle core's fractions stay 0).
       const list = this.coreTraffic[c];
       const base = c * nC;
       for (let i = 0; i < nC; i++) own[base + i] = 0;
-      this.txFrac[c] = 0;
       let tot = 0;
       let tx = 0;
       for (let k = 0; k < list.length; k++) {
@@ -913,11 +929,14 @@ export class HostKernel {
         own[base + t.owner] += w;
         tot += w;
       }
+      let txFrac = 0;
       if (tot > 0) {
         for (let i = 0; i < nC; i++) own[base + i] /= tot;
-        this.txFrac[c] = tx / tot;
+        txFrac = tx / tot;
       } else if (list.length > 0) own[base + list[0].owner] = 1;
-      // Tasks' real use (a demand-limited application may use a little less than its share), idle.
+      this.txFrac[c] = txFrac;
+      // Tasks' real use (a demand-limited application may use a little less than its share), idle; each container's
+      // runtime drawn per ns from its share (every container is on one active core).
       const here = this.onCore[c];
       let used = 0;
       let bhSum = 0;
@@ -926,48 +945,48 @@ export class HostKernel {
       for (let j = 0; j < here.length; j++) {
         const i = here[j];
         const t = this.traffic[i];
-        const u = t === null ? share[i] : t.appUse(share[i] - bhOf[i]);
+        const b = bhOf[i];
+        const u = t === null ? share[i] : t.appUse(share[i] - b);
         share[i] = u;
-        used += u + bhOf[i];
-        bhSum += bhOf[i];
+        chargeRate[i] = u + (bhCharged ? b : 0);
+        used += u + b;
+        bhSum += b;
         tasks += u;
-        d += u + bhOf[i];
+        d += u + b;
       }
-      this.idleShare[c] = Math.max(0, this.capTask[c] - this.kShare[c] - used);
+      const cap = this.capTask[c];
+      const kShare = this.kShare[c];
+      const sigma = this.sigma[c];
+      const ep = this.epCtx[c];
+      this.idleShare[c] = Math.max(0, cap - kShare - used);
       this.coreBh[c] = bhSum;
       // The multi-round fraction only matters in interrupt mode with a one-jiffy deadline (else the rate is 0).
-      const interruptMode = !this.poll[c] && this.epCtx[c] === NONE;
-      this.jiffyRate[c] = this.softirqJiffies === 1 && interruptMode ? (this.sigma[c] * this.nonFinalFraction(c)) / this.tickNs : 0;
+      const interruptMode = !this.poll[c] && ep === NONE;
+      this.jiffyRate[c] = this.softirqJiffies === 1 && interruptMode ? (sigma * this.nonFinalFraction(c)) / this.tickNs : 0;
       // ksoftirqd's vruntime against the docker group's: each advances by the time it runs (softirq at irq exit
       // on a docker task is that task's runtime unless IRQ time is accounted apart; episodes: accrueLag).
-      if (!irqAcct && this.epCtx[c] === NONE && this.capTask[c] > 0) d += (this.sigma[c] * tasks) / this.capTask[c];
-      this.kvLeadRate[c] = this.kShare[c] - d;
+      if (!irqAcct && ep === NONE && cap > 0) d += (sigma * tasks) / cap;
+      this.kvLeadRate[c] = kShare - d;
+      // Without IRON the core's softirq is charged to the contexts it ran on, all on this core. irq time is not
+      // task time under IRQ time accounting: the interrupted task's runtime is not charged.
+      if (iron || irqAcct || (sigma <= 0 && kShare <= 0 && bhSum <= 0)) continue;
+      if (ep !== NONE) {
+        if (ep >= 0) chargeRate[ep] += 1;
+      } else if (cap > 0) for (let j = 0; j < here.length; j++) chargeRate[here[j]] += (sigma * share[here[j]]) / cap;
     }
-    // Runtime each container draws per ns (for the event at which it runs out).
-    const bhCharged = !iron && !irqAcct;
-    for (let i = 0; i < nC; i++) this.chargeRate[i] = share[i] + (bhCharged ? bhOf[i] : 0);
-    // irq time is not task time under IRQ time accounting: the interrupted task's runtime is not charged.
-    if (iron || !irqAcct)
+    // IRON charges the owners wherever they run: after every container's own rate is set.
+    if (iron)
       for (let a = 0; a < active.length; a++) {
         const c = active[a];
-        const sig = this.sigma[c];
-        const bh = this.coreBh[c];
-        if (sig <= 0 && this.kShare[c] <= 0 && bh <= 0) continue;
-        if (iron) {
-          const total = sig + this.kShare[c] + bh;
-          for (let i = 0; i < nC; i++) this.chargeRate[i] += total * own[c * nC + i];
-        } else if (this.epCtx[c] !== NONE) {
-          if (this.epCtx[c] >= 0) this.chargeRate[this.epCtx[c]] += 1;
-        } else if (this.capTask[c] > 0) {
-          const here = this.onCore[c];
-          for (let j = 0; j < here.length; j++) this.chargeRate[here[j]] += (sig * share[here[j]]) / this.capTask[c];
-        }
+        const total = this.sigma[c] + this.kShare[c] + this.coreBh[c];
+        if (this.sigma[c] <= 0 && this.kShare[c] <= 0 && this.coreBh[c] <= 0) continue;
+        for (let i = 0; i < nC; i++) chargeRate[i] += total * own[c * nC + i];
       }
     let ramp = false;
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
       t.rampingNow = t.ramping();
-      if (t.rampingNow) ramp = true;
+      if (t.rampingNow === true) ramp = true;
     }
     this.anyRamp = ramp;
   }
@@ -990,26 +1009,31 @@ export class HostKernel {
     dt = Math.min(dt, this.policy.nextEventNs() - now, this.nextJitterNs - now, this.nextBucketNs - now);
     for (let a = 0; a < this.activeCores.length; a++) {
       const c = this.activeCores[a];
+      const polling = this.poll[c];
       if (this.epCtx[c] !== NONE) {
         dt = Math.min(dt, this.epEndNs[c] - now);
         let pk = 0;
         const recv = this.nicRecv[c];
         for (let k = 0; k < recv.length; k++) pk += recv[k].rServe;
         if (pk > 0) dt = Math.min(dt, this.epPkLeft[c] / pk);
-      } else if (this.poll[c]) dt = Math.min(dt, this.nextTickNs[c] - now); // tick episodes (before 4.9), turns
-      if (this.jiffyRate[c] > 0) dt = Math.min(dt, this.jiffyClock[c] / this.jiffyRate[c]);
+      } else if (polling) dt = Math.min(dt, this.nextTickNs[c] - now); // tick episodes (before 4.9), turns
+      const jr = this.jiffyRate[c];
+      if (jr > 0) dt = Math.min(dt, this.jiffyClock[c] / jr);
       // A ksoftirqd behind the docker group runs deferred work at once until it has caught up.
-      if (!this.poll[c] && this.kShare[c] > 0 && this.kvLeadNs[c] < 0 && this.kvLeadRate[c] > 0)
-        dt = Math.min(dt, -this.kvLeadNs[c] / this.kvLeadRate[c]);
+      if (!polling && this.kShare[c] > 0) {
+        const lead = this.kvLeadNs[c];
+        const rate = this.kvLeadRate[c];
+        if (lead < 0 && rate > 0) dt = Math.min(dt, -lead / rate);
+      }
     }
     for (let i = 0; i < this.nContainers; i++) if (this.lagRate[i] > 0) dt = Math.min(dt, this.lagNs[i] / this.lagRate[i]);
     for (let k = 0; k < this.allTraffic.length; k++) {
       const t = this.allTraffic[k];
       t.updateThreshold();
       dt = Math.min(dt, t.thresholdNs);
-      if (t.rRingDrop > 0 && t.isTcpReceiver) dt = Math.min(dt, t.lastCutNs + t.rttNs() - now);
+      if (t.rRingDrop > 0 && t.isTcpReceiver === true) dt = Math.min(dt, t.lastCutNs + t.rttNs() - now);
     }
-    if (this.anyRamp) dt = Math.min(dt, this.maxAdvanceNs);
+    if (this.anyRamp === true) dt = Math.min(dt, this.maxAdvanceNs);
     if (this.gridNs > 0) dt = Math.min(dt, (Math.floor(now / this.gridNs + 1e-9) + 1) * this.gridNs - now);
     this.pendingDt = dt;
   }
@@ -1019,8 +1043,11 @@ export class HostKernel {
     const dt = this.stepNs;
     const cat = this.coreCatNs;
     const now = this.nowNs + dt;
+    const share = this.share;
+    const bhOf = this.bh;
+    const idleShare = this.idleShare;
     // A core with nothing on it only idles (idleShare 1).
-    for (let a = 0; a < this.idleCores.length; a++) cat[this.idleCores[a] * N_CATS + CAT_IDLE] += this.idleShare[this.idleCores[a]] * dt;
+    for (let a = 0; a < this.idleCores.length; a++) cat[this.idleCores[a] * N_CATS + CAT_IDLE] += idleShare[this.idleCores[a]] * dt;
     const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
@@ -1028,57 +1055,62 @@ export class HostKernel {
       const here = this.onCore[c];
       for (let j = 0; j < here.length; j++) {
         const i = here[j];
-        const ns = this.share[i] * dt;
+        const ns = share[i] * dt;
         if (ns <= 0) continue;
         cat[base + (i === 0 ? CAT_VICTIM : CAT_NEIGHBOURS)] += ns;
         this.groups[i].charge(c, ns, now);
         if (this.traffic[i] === null) this.sysbenchEvents[i] += ns * this.eventsPerNs[i];
       }
-      cat[base + CAT_IDLE] += this.idleShare[c] * dt;
+      // Per-core values read once (see finishRates).
+      const idle = idleShare[c];
+      const kShare = this.kShare[c];
+      cat[base + CAT_IDLE] += idle * dt;
       const sig = this.sigma[c] * dt;
-      const ks = this.kShare[c] * dt;
+      const ks = kShare * dt;
       let bh = 0;
       // coreBh is their sum (finishRates): 0 only when every part is 0.
-      if (this.coreBh[c] > 0) for (let j = 0; j < here.length; j++) bh += this.bh[here[j]] * dt;
+      if (this.coreBh[c] > 0) for (let j = 0; j < here.length; j++) bh += bhOf[here[j]] * dt;
       if (ks > 0) cat[base + CAT_KSOFTIRQD] += ks;
       if (sig + bh > 0) cat[base + CAT_SOFTIRQ_TASK] += sig + bh;
       const soft = sig + ks + bh;
       if (soft <= 0) continue;
-      this.softirqVecNs[c * 2] += soft * (1 - this.txFrac[c]);
-      this.softirqVecNs[c * 2 + 1] += soft * this.txFrac[c];
+      const tx = this.txFrac[c];
+      this.softirqVecNs[c * 2] += soft * (1 - tx);
+      this.softirqVecNs[c * 2 + 1] += soft * tx;
       // Whose work it was (one attribution per core: the same owner fractions for every context), then who pays:
       // the policy sees each context's softirq time with its owners.
       this.policy.attribute(soft, this.ownerFrac, c * this.nContainers);
       // Time outside any container only when the policy charges it (not vanilla's: skip the sums for it).
-      if (ks > 0 && this.payNoContext) this.pay(c, IDLE, ks, now);
-      if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], this.bh[here[j]] * dt, now);
+      if (ks > 0 && this.payNoContext === true) this.pay(c, IDLE, ks, now);
+      if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], bhOf[here[j]] * dt, now);
       if (sig > 0) {
-        if (this.epCtx[c] >= 0) this.episodeNs[this.epCtx[c]] += sig;
-        if (this.epCtx[c] >= 0 && !this.irqTimeAccounting) this.accrueLag(c, this.epCtx[c], sig);
-        if (this.epCtx[c] !== NONE) this.pay(c, this.epCtx[c], sig, now);
-        else if (this.capTask[c] > 0) {
-          for (let j = 0; j < here.length; j++) this.pay(c, here[j], (sig * this.share[here[j]]) / this.capTask[c], now);
-          if (this.payNoContext) this.pay(c, IDLE, (sig * (this.idleShare[c] + this.kShare[c])) / this.capTask[c], now);
+        const ctx = this.epCtx[c];
+        if (ctx >= 0) {
+          this.episodeNs[ctx] += sig;
+          if (this.irqTimeAccounting !== true) this.accrueLag(c, ctx, sig);
+        }
+        const cap = this.capTask[c];
+        if (ctx !== NONE) this.pay(c, ctx, sig, now);
+        else if (cap > 0) {
+          for (let j = 0; j < here.length; j++) this.pay(c, here[j], (sig * share[here[j]]) / cap, now);
+          if (this.payNoContext === true) this.pay(c, IDLE, (sig * (idle + kShare)) / cap, now);
         } else this.pay(c, IDLE, sig, now);
       }
     }
     this.repayLag(dt);
-    // Vruntime lead, jiffy clock and episode budget: an idle core has none of them (rates 0, no episode).
+    // Vruntime lead, jiffy clock and episode budget, in one pass (each core's own; an idle core has none of them).
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
-      if (this.kvLeadRate[c] === 0) continue;
-      let v = this.kvLeadNs[c] + this.kvLeadRate[c] * dt;
-      // place_entity: a sleeping entity is re-placed at most sched_latency/2 behind the one that ran meanwhile.
-      if (!this.ksoftirqdRunnable(c)) v = Math.max(-this.maxLagNs, v);
-      if (!this.dockerRunnable[c]) v = Math.min(this.maxLagNs, v);
-      this.kvLeadNs[c] = Math.abs(v) < 1e-3 ? 0 : v;
-    }
-    for (let a = 0; a < active.length; a++) {
-      const c = active[a];
-      if (this.jiffyRate[c] > 0) this.jiffyClock[c] = Math.max(0, this.jiffyClock[c] - this.jiffyRate[c] * dt);
-    }
-    for (let a = 0; a < active.length; a++) {
-      const c = active[a];
+      const kvRate = this.kvLeadRate[c];
+      if (kvRate !== 0) {
+        let v = this.kvLeadNs[c] + kvRate * dt;
+        // place_entity: a sleeping entity is re-placed at most sched_latency/2 behind the one that ran meanwhile.
+        if (!this.ksoftirqdRunnable(c)) v = Math.max(-this.maxLagNs, v);
+        if (!this.dockerRunnable[c]) v = Math.min(this.maxLagNs, v);
+        this.kvLeadNs[c] = Math.abs(v) < 1e-3 ? 0 : v;
+      }
+      const jr = this.jiffyRate[c];
+      if (jr > 0) this.jiffyClock[c] = Math.max(0, this.jiffyClock[c] - jr * dt);
       if (this.epCtx[c] === NONE) continue;
       const recv = this.nicRecv[c];
       for (let k = 0; k < recv.length; k++) this.epPkLeft[c] -= recv[k].rServe * dt;
@@ -1087,7 +1119,7 @@ export class HostKernel {
       const t = this.allTraffic[k];
       t.stepNs = dt;
       t.advanceStep();
-      if (t.rampingNow) t.growStep(); // as the rates were (finishRates), before the step
+      if (t.rampingNow === true) t.growStep(); // as the rates were (finishRates), before the step
     }
   }
 
@@ -1125,8 +1157,8 @@ export class HostKernel {
   private pay(c: number, ctx: number, ns: number, now: number): void {
     if (ns <= 0) return;
     // CONFIG_IRQ_TIME_ACCOUNTING: softirq time at irq exit is irq time, not the interrupted task's runtime.
-    if (this.irqTimeAccounting && ctx >= 0) ctx = IDLE;
-    if (ctx < 0 && !this.payNoContext) return;
+    if (this.irqTimeAccounting === true && ctx >= 0) ctx = IDLE;
+    if (ctx < 0 && this.payNoContext !== true) return;
     this.policy.onSoftirq(c, ctx, ns, this.ownerFrac, c * this.nContainers, now);
   }
 
@@ -1145,10 +1177,13 @@ export class HostKernel {
     for (let a = 0; a < this.activeCores.length; a++) {
       const c = this.activeCores[a];
       let swallowed = false;
-      if (this.epCtx[c] !== NONE && (now >= this.epEndNs[c] - tiny || this.epPkLeft[c] <= 1e-6)) {
-        // Budget or jiffy deadline spent with work left: wakeup_softirqd; NAPI stays scheduled.
-        if (now >= this.epEndNs[c] - tiny) swallowed = true; // the deadline tick came inside softirq
-        this.epCtx[c] = NONE;
+      if (this.epCtx[c] !== NONE) {
+        const deadline = now >= this.epEndNs[c] - tiny;
+        if (deadline || this.epPkLeft[c] <= 1e-6) {
+          // Budget or jiffy deadline spent with work left: wakeup_softirqd; NAPI stays scheduled.
+          swallowed = deadline; // the deadline tick came inside softirq
+          this.epCtx[c] = NONE;
+        }
       }
       if (now >= this.nextTickNs[c] - tiny) {
         // A scheduler tick. scheduler_tick runs check_preempt_tick at each level of the running task (it may set
@@ -1157,7 +1192,7 @@ export class HostKernel {
         // deadline, or after one round when need_resched is set.
         if (this.poll[c]) {
           const resched = this.topTick(c) || this.groupTick(c);
-          if (this.epCtx[c] === NONE && !swallowed && !this.deferWhilePending) {
+          if (this.epCtx[c] === NONE && !swallowed && this.deferWhilePending !== true) {
             const rounds = this.episodeRounds(c, resched ? 1 : this.prof.softirqMaxRestarts);
             if (rounds === 1) this.tickEpisodes.oneRound++;
             else this.tickEpisodes.full++;
@@ -1219,7 +1254,7 @@ export class HostKernel {
    * vruntime. Returns whether need_resched was set.
    */
   private topTick(c: number): boolean {
-    if (!this.prof.containersUnderDockerCgroup) return false;
+    if (this.prof.containersUnderDockerCgroup !== true) return false;
     const now = this.nowNs;
     const exec = now - this.turnStartNs[c];
     const ahead = this.kTurn[c] ? this.kvLeadNs[c] : -this.kvLeadNs[c];
@@ -1242,7 +1277,7 @@ export class HostKernel {
     let n = 0;
     for (let j = 0; j < here.length; j++) if (this.demand[here[j]] > 0) n++;
     if (n < 2) return false;
-    const slice = this.prof.containersUnderDockerCgroup ? (this.topSliceNs * 2) / n / 2 : (this.topSliceNs * 2) / (n + 1);
+    const slice = this.prof.containersUnderDockerCgroup === true ? (this.topSliceNs * 2) / n / 2 : (this.topSliceNs * 2) / (n + 1);
     const ticks = Math.ceil(slice / this.tickNs - 1e-9);
     return ticks <= 1 || this.rng.next() * ticks < 1;
   }

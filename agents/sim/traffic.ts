@@ -34,7 +34,9 @@ export class Traffic {
   readonly nicCore: number = 0;
   readonly isReceiver: boolean = false;
   readonly isTcp: boolean = false;
-  // The kind as flags: the hot paths test these instead of comparing strings.
+  // The kind as flags: the hot paths test these instead of comparing strings. Every boolean field here is tested as
+  // `=== true` / `!== true` on the per-event paths: V8 does not track that a field holds a boolean, so `if (this.flag)`
+  // compiles to the generic truth test (false, '', undetectable, number, bigint), `=== true` to one compare.
   readonly isTcpReceiver: boolean = false;
   readonly isUdpSender: boolean = false;
   readonly isTcpSender: boolean = false;
@@ -270,7 +272,7 @@ export class Traffic {
       this.ringCostNs = this.cRxDrop * this.costJitter;
       return;
     }
-    if (!this.isTcp) {
+    if (this.isTcp !== true) {
       this.ringCostNs = this.cRxUdp * this.costJitter;
       return;
     }
@@ -280,7 +282,7 @@ export class Traffic {
     const stack = superPacketStackNs(this.prof, batch) / batch;
     const tcpLayer = (stack + this.cAckTx / Math.max(batch, this.ackEverySegments)) * this.costJitter;
     const driver = this.cRxTcpDriver * this.costJitter;
-    if (this.backlogInReader && this.isTcpReceiver && queued) {
+    if (this.backlogInReader === true && this.isTcpReceiver === true && queued) {
       this.cBacklog = tcpLayer;
       this.ringCostNs = driver;
       return;
@@ -291,8 +293,8 @@ export class Traffic {
   /** The application's own work per system call (ns): one datagram, or one message for TCP. */
   syscallNs(messageBytes: number): number {
     const p = this.prof;
-    if (this.isTcpReceiver) return (this.cApp / p.tcpMssBytes) * messageBytes;
-    if (this.isTcpSender) return this.cApp * messageBytes;
+    if (this.isTcpReceiver === true) return (this.cApp / p.tcpMssBytes) * messageBytes;
+    if (this.isTcpSender === true) return this.cApp * messageBytes;
     return this.cApp;
   }
 
@@ -323,22 +325,22 @@ export class Traffic {
     if (fill >= this.rwndSegments - EPS) {
       this.windowClosed = true;
       this.windowBurst = false;
-    } else if (this.windowClosed && fill <= this.rwndSegments - this.reopenSegments + EPS) {
+    } else if (this.windowClosed === true && fill <= this.rwndSegments - this.reopenSegments + EPS) {
       this.windowClosed = false;
       this.windowBurst = true;
-    } else if (this.windowBurst && fill <= EPS) this.windowBurst = false;
+    } else if (this.windowBurst === true && fill <= EPS) this.windowBurst = false;
   }
 
   /** A receiver whose socket is empty sleeps in recvmsg and is woken by each delivery. */
   readerBlocked(): boolean {
-    return this.isReceiver && this.socket <= EPS;
+    return this.isReceiver === true && this.socket <= EPS;
   }
 
   /** The application's demand for CPU (fraction of its core): Infinity when it is CPU-bound. */
   appDemand(): number {
     const j = this.appJitter;
-    if (this.isReceiver) return this.socket > EPS ? Infinity : this.rSockIn * this.cApp * j;
-    if (this.isUdpSender) return this.htbPpns < Infinity ? this.htbPpns * this.cApp * j : this.linePpns * this.cDirect * j;
+    if (this.isReceiver === true) return this.socket > EPS ? Infinity : this.rSockIn * this.cApp * j;
+    if (this.isUdpSender === true) return this.htbPpns < Infinity ? this.htbPpns * this.cApp * j : this.linePpns * this.cDirect * j;
     return this.sendQueueBytes >= this.sndbufBytes - EPS ? this.linePpns * this.payloadBytes * this.cApp * j : Infinity;
   }
 
@@ -350,7 +352,7 @@ export class Traffic {
   update(appShare: number, ringSvcNs: number): void {
     this.inAppShare = appShare;
     this.inRingSvcNs = ringSvcNs;
-    if (this.isTcpReceiver) this.windowState();
+    if (this.isTcpReceiver === true) this.windowState();
     this.updateRates();
   }
 
@@ -360,7 +362,7 @@ export class Traffic {
    */
   updateRates(): void {
     const appShare = this.inAppShare;
-    if (this.isReceiver) {
+    if (this.isReceiver === true) {
       this.updateReceiveSide();
       this.updateReaderSide();
       return;
@@ -370,7 +372,7 @@ export class Traffic {
     this.qNet = 0;
     const j = this.costJitter;
     const ja = this.appJitter;
-    if (this.isUdpSender) {
+    if (this.isUdpSender === true) {
       const need = this.htbPpns * this.cApp * ja;
       let sent: number;
       if (this.htbPpns < Infinity && appShare >= need * (1 - 1e-9)) {
@@ -419,7 +421,7 @@ export class Traffic {
     const appPpns = this.inAppShare / (this.cApp * this.appJitter + this.cBacklog);
     this.rSockDrop = 0;
     this.rApp = this.socket <= EPS && appPpns >= this.rSockIn ? this.rSockIn : appPpns;
-    if (!this.isTcp && this.socket >= this.socketCap - EPS && this.rSockIn > this.rApp) this.rSockDrop = this.rSockIn - this.rApp;
+    if (this.isTcp !== true && this.socket >= this.socketCap - EPS && this.rSockIn > this.rApp) this.rSockDrop = this.rSockIn - this.rApp;
   }
 
   /**
@@ -432,16 +434,16 @@ export class Traffic {
     this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rWire = 0;
     this.qNet = 0;
     let A: number;
-    if (this.isTcp) {
+    if (this.isTcp === true) {
       A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, this.peerLimitPpns());
     } else A = this.peerCapPpns * this.arrivalJitter;
     // Zero window (windowState, from the levels: the caller has set it): the peer is silent (its deficit grows).
     // After the window update it sends as fast as its congestion window and iperf3 let it (the line while iperf3
     // catches up), not at the reader's pace.
-    if (this.isTcp && this.windowClosed) A = 0;
-    this.windowLimited = this.windowClosed || this.windowBurst;
+    if (this.isTcp === true && this.windowClosed === true) A = 0;
+    this.windowLimited = this.windowClosed === true || this.windowBurst === true;
     this.rArrive = A;
-    if (this.isTcp) {
+    if (this.isTcp === true) {
       this.rDeficit = this.peerCapPpns - A;
       if (this.peerDeficit <= EPS && this.rDeficit < 0) this.rDeficit = 0;
     }
@@ -470,8 +472,8 @@ export class Traffic {
   /** Application CPU actually used at `appShare` (a demand-limited app uses less than its share). */
   appUse(appShare: number): number {
     const j = this.appJitter;
-    if (this.isReceiver) return Math.min(appShare, this.rApp * (this.cApp * j + this.cBacklog));
-    if (this.isUdpSender)
+    if (this.isReceiver === true) return Math.min(appShare, this.rApp * (this.cApp * j + this.cBacklog));
+    if (this.isUdpSender === true)
       return this.htbPpns < Infinity && this.sqApp > 0
         ? Math.min(appShare, this.rApp * this.cApp * j)
         : Math.min(appShare, this.rApp * this.cDirect * j);
@@ -487,20 +489,20 @@ export class Traffic {
    */
   updateThreshold(): void {
     let t = Infinity;
-    if (this.isReceiver) {
+    if (this.isReceiver === true) {
       const dRing = this.rIn - this.rServe - this.rRingDrop;
       if (dRing < -1e-15) t = Math.min(t, this.ring / -dRing);
       else if (dRing > 1e-15 && this.ring < this.ringCap - EPS) t = Math.min(t, (this.ringCap - this.ring) / dRing);
       const dSock = this.rSockIn - this.rApp - this.rSockDrop;
       if (dSock < -1e-15) t = Math.min(t, this.socket / -dSock);
       else if (dSock > 1e-15 && this.socket < this.socketCap - EPS) t = Math.min(t, (this.socketCap - this.socket) / dSock);
-      if (this.isTcp && !this.windowClosed && dSock + dRing > 1e-15)
+      if (this.isTcp === true && this.windowClosed !== true && dSock + dRing > 1e-15)
         t = Math.min(t, Math.max(0, this.rwndSegments - this.socket - this.ring) / (dSock + dRing));
       // A closed window reopens when the reader has freed reopenSegments (the window update).
-      if (this.isTcp && this.windowClosed && dSock + dRing < -1e-15)
+      if (this.isTcp === true && this.windowClosed === true && dSock + dRing < -1e-15)
         t = Math.min(t, Math.max(0, this.socket + this.ring - (this.rwndSegments - this.reopenSegments)) / -(dSock + dRing));
-      if (this.isTcp && this.peerDeficit > EPS && this.rDeficit < -1e-15) t = Math.min(t, this.peerDeficit / -this.rDeficit);
-    } else if (this.isTcpSender) {
+      if (this.isTcp === true && this.peerDeficit > EPS && this.rDeficit < -1e-15) t = Math.min(t, this.peerDeficit / -this.rDeficit);
+    } else if (this.isTcpSender === true) {
       if (this.qNet < -1e-12) t = Math.min(t, this.sendQueueBytes / -this.qNet);
       else if (this.qNet > 1e-12 && this.sendQueueBytes < this.sndbufBytes - EPS)
         t = Math.min(t, (this.sndbufBytes - this.sendQueueBytes) / this.qNet);
@@ -517,7 +519,7 @@ export class Traffic {
   /** advance() by stepNs, set by the engine (no double argument to box at every call). */
   advanceStep(): void {
     const dt = this.stepNs;
-    if (this.isReceiver) {
+    if (this.isReceiver === true) {
       this.offered += this.rArrive * dt;
       if (this.rIn > 0) this.lastArrivalPpns = this.rIn;
       // Drops are rare: adding zeros would leave every counter as it is, so skip them.
@@ -526,16 +528,16 @@ export class Traffic {
         this.dropped[R_RING] += this.rRingDrop * dt;
         this.dropped[R_EBPF] += this.rEbpfDrop * dt;
         this.dropped[R_SOCK] += this.rSockDrop * dt;
-        if (this.isTcp) this.retransmits += (this.rNicDrop + this.rRingDrop + this.rEbpfDrop) * dt;
+        if (this.isTcp === true) this.retransmits += (this.rNicDrop + this.rRingDrop + this.rEbpfDrop) * dt;
       }
       this.ring = clamp(this.ring + (this.rIn - this.rServe - this.rRingDrop) * dt, this.ringCap);
       this.socket = clamp(this.socket + (this.rSockIn - this.rApp - this.rSockDrop) * dt, Infinity);
-      if (this.isTcp) this.peerDeficit = clamp(this.peerDeficit + this.rDeficit * dt, Infinity);
+      if (this.isTcp === true) this.peerDeficit = clamp(this.peerDeficit + this.rDeficit * dt, Infinity);
       this.delivered += this.rApp * dt;
       this.goodputBytes += this.rApp * dt * this.payloadBytes;
       return;
     }
-    if (this.isUdpSender) {
+    if (this.isUdpSender === true) {
       this.offered += this.rApp * dt;
       this.delivered += this.rApp * dt;
       this.goodputBytes += this.rApp * dt * this.payloadBytes;
@@ -557,7 +559,13 @@ export class Traffic {
 
   /** The peer's rate may grow (congestion avoidance: one MSS per flow per RTT). */
   ramping(): boolean {
-    return this.isTcpReceiver && !this.dropping && !this.windowClosed && this.rRingDrop <= 0 && this.tcpRatePpns < this.peerLimitPpns();
+    return (
+      this.isTcpReceiver === true &&
+      this.dropping !== true &&
+      this.windowClosed !== true &&
+      this.rRingDrop <= 0 &&
+      this.tcpRatePpns < this.peerLimitPpns()
+    );
   }
 
   /** Grow the peer's rate over stepNs (cwnd += flows * MSS per RTT, rate = cwnd / RTT). */
@@ -579,7 +587,7 @@ export class Traffic {
   onLoss(now: number): boolean {
     const rtt = this.rttNs();
     const floor = (2 * this.flows) / rtt;
-    if (this.dropping) {
+    if (this.dropping === true) {
       // Every packet is dropped: repeated cuts collapse the window to its floor.
       const changed = this.tcpRatePpns > floor;
       this.tcpRatePpns = Math.min(this.tcpRatePpns, floor);
@@ -594,8 +602,8 @@ export class Traffic {
   // ---- Bookkeeping ----------------------------------------------------------------------------------
 
   queued(): number {
-    if (this.isReceiver) return this.ring + this.socket;
-    if (this.isTcpSender) return this.sendQueueBytes / this.payloadBytes;
+    if (this.isReceiver === true) return this.ring + this.socket;
+    if (this.isTcpSender === true) return this.sendQueueBytes / this.payloadBytes;
     return 0;
   }
 
