@@ -251,15 +251,15 @@ export const runMachine = setup({
     ),
   },
   actions: {
-    /** A collected result (collect's, or run.execute's) and whether it is out of guard. */
+    /** A collected result (phase by phase) and whether it is out of guard. */
     keepResult: assign(({ context, event }) => {
       const result = (event as unknown as { output: RunResult }).output;
       return { result, guardReason: guardReasonOf(context, result) };
     }),
-    /** What the one-request path measured: its attempt, result and whether it is out of guard. */
+    /** What the one-request path measured: its attempt, result, whether it is out of guard and booked done. */
     keepMeasured: assign(({ event }) => {
       const out = (event as unknown as { output: InOneRequest & { aborted: false } }).output;
-      return { attempt: out.attempt, result: out.result, guardReason: out.guardReason };
+      return { attempt: out.attempt, result: out.result, guardReason: out.guardReason, recorded: out.recorded };
     }),
     /** A failure of the one-request path: its attempt and result so far, whether it was aborted, and its phase. */
     keepFailure: assign(({ context, event }, params: { phase: string }) => {
@@ -350,7 +350,7 @@ export const runMachine = setup({
           },
           // out of guard: the guard's booking, as the phase-by-phase path does it
           { guard: 'measuredOutOfGuard', target: 'guarded', actions: 'keepMeasured' },
-          { target: 'done', actions: ['keepMeasured', assign({ recorded: true })] },
+          { target: 'done', actions: 'keepMeasured' },
         ],
         onError: [
           // not booked (the store refused or is gone): nothing to undo, nothing to book
