@@ -4,7 +4,12 @@
 // warm-up, measure, collect and teardown on both at once; the peer's samples join the server's.
 // An agent that takes a run in one request (a simulated host, no peer: AgentClient.runsInOneRequest) gets
 // it as one run.execute, setup to collect and the teardown: one round trip instead of five. Only when that
-// request fails without the agent's answer (timeout, lost agent, abort) does a teardown request follow.
+// request fails without the agent's answer (timeout, lost agent, abort) does a teardown request follow. On that
+// path one actor (runInOneRequest) books the attempt, sends the request and books the run done: a simulated
+// run's bookings were most of the machine's work per run as actors of their own. A failure in each of its
+// three steps goes where the phase-by-phase states would send it, and an abort is honoured as there: while
+// booking, the run is released once booked; while the request is out, it is aborted, torn down and released;
+// once measured, the measurement is kept.
 // Every failure and an abort lead through teardown (of both), so nothing a run created outlives it. Each phase
 // is a named actor (tests swap them with `.provide()`); each request carries an operation id derived from the
 // run, attempt and side, so a re-issued request is answered from the agent's memory instead of running twice.
@@ -70,6 +75,9 @@ type Ctx = Omit<RunInput, 'attempt'> & {
   guarded: 'todo' | 'done' | null;
   /** What the ledger did with a failed run. */
   failStatus: 'todo' | 'failed' | null;
+  /** How far the one-request path's actor is (it changes this in place, the machine's ABORT reads it); null:
+   *  phase by phase. */
+  inOneRequest: OneRequestStep | null;
 };
 type PhaseInput = { ctx: Ctx };
 
@@ -114,6 +122,82 @@ export function mergeResults(server: RunResult, peer: RunResult | undefined, pee
   return { runId: server.runId, samples: [...server.samples, ...peer.samples], provenance };
 }
 
+/** The one-request path's step and the attempt it booked; `aborted`: an ABORT came while it was booking. */
+interface OneRequestStep {
+  step: 'start' | 'execute' | 'record';
+  attempt: number;
+  aborted: boolean;
+}
+
+/** How the one-request path ended when it did not throw: measured (and booked done, unless out of guard and
+ *  left to the guard's booking), or aborted while its attempt was being booked. */
+type InOneRequest =
+  | { attempt: number; aborted: true }
+  | { attempt: number; aborted: false; result: RunResult; guardReason: string | null; recorded: boolean };
+
+/** A failure of the one-request path and the step it happened in: booking the attempt (`start`), the request
+ *  (`execute`: `error.op` names the phase the agent tore the run down after) or booking it done (`record`). */
+class InOneRequestFailure {
+  constructor(
+    readonly step: 'start' | 'execute' | 'record',
+    readonly error: unknown,
+    readonly attempt: number,
+    readonly result: RunResult | null,
+  ) {}
+}
+
+/** Why a collected run is out of guard, or null (in guard, or not checked). */
+const guardReasonOf = (ctx: Ctx, result: RunResult) => ctx.guardCheck?.(result, ctx.run).join('; ') || null;
+
+/** The run as one run.execute, setup to collect and the agent's teardown. */
+async function execute(ctx: Ctx, signal: AbortSignal): Promise<RunResult> {
+  const seconds = [120, ctx.run.warmupS, ctx.run.durationS, 30, 60]; // setup's, the windows, collect's, teardown's
+  const result = await ctx.agent.request(
+    'run.execute',
+    { run: ctx.run },
+    {
+      id: opId(ctx, 'execute'),
+      timeoutMs: seconds.reduce((a, x) => a + deadline(ctx, x), 0),
+      signal,
+      onProgress: (d) => ctx.onPhase?.(String(d.phase), Number(d.fraction) || 0),
+    },
+  );
+  return ofRun(ctx, ctx.agent, result);
+}
+
+/** The one-request path: book the attempt, run it in one request, book it done (see the header). */
+async function runInOneRequest(ctx: Ctx, signal: AbortSignal): Promise<InOneRequest> {
+  const at = ctx.inOneRequest!;
+  if (at.attempt === 0) {
+    try {
+      at.attempt = await ctx.recorder.start!();
+    } catch (err) {
+      throw new InOneRequestFailure('start', err, 0, null);
+    }
+  }
+  const attempt = at.attempt;
+  if (at.aborted) return { attempt, aborted: true };
+  at.step = 'execute'; // an ABORT from here stops this actor (and its request) and tears the run down
+  let result: RunResult;
+  try {
+    result = await execute({ ...ctx, attempt }, signal);
+  } catch (err) {
+    throw new InOneRequestFailure('execute', err, attempt, null);
+  }
+  at.step = 'record'; // measured: an ABORT from here keeps it
+  const guardReason = guardReasonOf(ctx, result);
+  if (guardReason !== null && ctx.recorder.guard) return { attempt, aborted: false, result, guardReason, recorded: false };
+  try {
+    await ctx.recorder.complete(result, ctx.agent.hostId);
+  } catch (err) {
+    throw new InOneRequestFailure('record', err, attempt, result);
+  }
+  return { attempt, aborted: false, result, guardReason, recorded: true };
+}
+
+/** The one-request path's failure, from an xstate error event. */
+const failureOf = (event: unknown) => (event as { error: InOneRequestFailure }).error;
+
 export const runMachine = setup({
   types: {
     context: {} as Ctx,
@@ -141,20 +225,7 @@ export const runMachine = setup({
       );
       return mergeResults(server, peer, ctx.peerAgent?.hostId);
     }),
-    executeRun: fromPromise<RunResult, PhaseInput>(async ({ input: { ctx }, signal }) => {
-      const seconds = [120, ctx.run.warmupS, ctx.run.durationS, 30, 60]; // setup's, the windows, collect's, teardown's
-      const result = await ctx.agent.request(
-        'run.execute',
-        { run: ctx.run },
-        {
-          id: opId(ctx, 'execute'),
-          timeoutMs: seconds.reduce((a, x) => a + deadline(ctx, x), 0),
-          signal,
-          onProgress: (d) => ctx.onPhase?.(String(d.phase), Number(d.fraction) || 0),
-        },
-      );
-      return ofRun(ctx, ctx.agent, result);
-    }),
+    runInOneRequest: fromPromise<InOneRequest, PhaseInput>(({ input: { ctx }, signal }) => runInOneRequest(ctx, signal)),
     teardownRun: fromPromise<void, PhaseInput>(async ({ input: { ctx } }) => {
       // No abort signal: teardown must run to its end even when the campaign is being aborted; on both
       // hosts, even when one of them fails (or is lost).
@@ -180,10 +251,25 @@ export const runMachine = setup({
     ),
   },
   actions: {
-    /** A collected result (collect's, or run.execute's) and whether it is out of guard. */
+    /** A collected result (phase by phase) and whether it is out of guard. */
     keepResult: assign(({ context, event }) => {
       const result = (event as unknown as { output: RunResult }).output;
-      return { result, guardReason: context.guardCheck?.(result, context.run).join('; ') || null };
+      return { result, guardReason: guardReasonOf(context, result) };
+    }),
+    /** What the one-request path measured: its attempt, result, whether it is out of guard and booked done. */
+    keepMeasured: assign(({ event }) => {
+      const out = (event as unknown as { output: InOneRequest & { aborted: false } }).output;
+      return { attempt: out.attempt, result: out.result, guardReason: out.guardReason, recorded: out.recorded };
+    }),
+    /** A failure of the one-request path: its attempt and result so far, whether it was aborted, and its phase. */
+    keepFailure: assign(({ context, event }, params: { phase: string }) => {
+      const f = failureOf(event);
+      return {
+        attempt: f.attempt,
+        result: f.result,
+        aborted: context.inOneRequest!.aborted,
+        error: context.error ?? phaseError(params.phase, f.error),
+      };
     }),
     keepError: assign({
       error: ({ context, event }, params: { phase: string }) =>
@@ -194,8 +280,13 @@ export const runMachine = setup({
     failed: ({ context }) => context.error !== null,
     aborted: ({ context }) => context.aborted,
     outOfGuard: ({ context }) => context.guardReason !== null && context.recorder.guard !== undefined,
-    agentTornDown: ({ event }) => opOf((event as { error?: unknown }).error) !== undefined,
-    inOneRequest: ({ context }) => context.agent.runsInOneRequest === true && !context.peerAgent,
+    inOneRequest: ({ context }) => context.inOneRequest !== null,
+    requestOut: ({ context }) => context.inOneRequest?.step === 'execute',
+    failedIn: ({ event }, step: InOneRequestFailure['step']) => failureOf(event).step === step,
+    /** run.execute failed with the agent's answer: it names the phase after which it tore the run down. */
+    agentTornDown: ({ event }) => failureOf(event).step === 'execute' && opOf(failureOf(event).error) !== undefined,
+    abortedWhileBooking: ({ event }) => (event as unknown as { output: InOneRequest }).output.aborted,
+    measuredOutOfGuard: ({ event }) => !(event as unknown as { output: { recorded?: boolean } }).output.recorded,
   },
 }).createMachine({
   id: 'run',
@@ -209,12 +300,18 @@ export const runMachine = setup({
     guardReason: null,
     guarded: null,
     failStatus: null,
+    // the one-request path (an agent that takes a run in one request, no peer host)
+    inOneRequest:
+      input.agent.runsInOneRequest === true && !input.peerAgent ? { step: 'start', attempt: input.attempt ?? 0, aborted: false } : null,
   }),
-  initial: 'starting',
+  initial: 'routing',
   on: {
     ABORT: { target: '.teardown', actions: assign({ aborted: true }) },
   },
   states: {
+    routing: {
+      always: [{ guard: 'inOneRequest', target: 'executing' }, { target: 'starting' }],
+    },
     starting: {
       // nothing is set up yet: an abort waits for the booking, then releases the run
       on: { ABORT: { actions: assign({ aborted: true }) } },
@@ -223,7 +320,6 @@ export const runMachine = setup({
         input: ({ context }) => ({ ctx: context }),
         onDone: [
           { guard: 'aborted', target: 'releasing', actions: assign({ attempt: ({ event }) => event.output }) },
-          { guard: 'inOneRequest', target: 'executing', actions: assign({ attempt: ({ event }) => event.output }) },
           { target: 'setup', actions: assign({ attempt: ({ event }) => event.output }) },
         ],
         // not booked (the store refused or is gone): nothing to undo, nothing to book
@@ -231,20 +327,51 @@ export const runMachine = setup({
       },
     },
     executing: {
+      on: {
+        ABORT: [
+          // the request is out: stop it, tear the run down and release it, as the phase-by-phase path does
+          {
+            guard: 'requestOut',
+            target: 'teardown',
+            actions: assign({ aborted: true, attempt: ({ context }) => context.inOneRequest!.attempt }),
+          },
+          // booking: released once booked (or, not booked, nothing to release); measured: kept
+          { actions: ({ context }) => void (context.inOneRequest!.aborted = context.inOneRequest!.step === 'start') },
+        ],
+      },
       invoke: {
-        src: 'executeRun',
+        src: 'runInOneRequest',
         input: ({ context }) => ({ ctx: context }),
-        // the agent has torn the run down
-        onDone: { target: 'decide', actions: 'keepResult' },
-        // The phase is the op the agent names (run.warmup -> warmup), after which it tore the run down; none: the
-        // request failed as a whole (timeout, lost agent), and the teardown is ours to ask for.
+        onDone: [
+          {
+            guard: 'abortedWhileBooking',
+            target: 'releasing',
+            actions: assign({ attempt: ({ event }) => event.output.attempt, aborted: true }),
+          },
+          // out of guard: the guard's booking, as the phase-by-phase path does it
+          { guard: 'measuredOutOfGuard', target: 'guarded', actions: 'keepMeasured' },
+          { target: 'done', actions: 'keepMeasured' },
+        ],
         onError: [
+          // not booked (the store refused or is gone): nothing to undo, nothing to book
+          {
+            guard: { type: 'failedIn', params: 'start' },
+            target: 'unbooked',
+            actions: { type: 'keepFailure', params: { phase: 'start' } },
+          },
+          // the agent has torn the run down after the phase it names (run.warmup -> warmup)
           {
             guard: 'agentTornDown',
             target: 'decide',
-            actions: { type: 'keepError', params: ({ event }) => ({ phase: phaseOfOp(opOf(event.error)) }) },
+            actions: { type: 'keepFailure', params: ({ event }) => ({ phase: phaseOfOp(opOf(failureOf(event).error)) }) },
           },
-          { target: 'teardown', actions: { type: 'keepError', params: { phase: 'execute' } } },
+          // the request failed as a whole (timeout, lost agent): the teardown is ours to ask for
+          {
+            guard: { type: 'failedIn', params: 'execute' },
+            target: 'teardown',
+            actions: { type: 'keepFailure', params: { phase: 'execute' } },
+          },
+          { target: 'failing', actions: { type: 'keepFailure', params: { phase: 'record' } } },
         ],
       },
     },

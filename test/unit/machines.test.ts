@@ -2,7 +2,7 @@
 // matters, XState's simulated clock.
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock, createActor, fromPromise, waitFor } from 'xstate';
-import { runMachine } from '../../orchestrator/machines/run-machine.ts';
+import { runMachine, type RunRecorder } from '../../orchestrator/machines/run-machine.ts';
 import { campaignMachine, type LedgerOps } from '../../orchestrator/machines/campaign-machine.ts';
 import { agentSessionMachine } from '../../orchestrator/hub/agent-session.ts';
 import type { RunResult } from '../../agents/backend.ts';
@@ -128,6 +128,96 @@ describe('run machine with an agent that takes a run in one request (a simulated
     );
     expect(snap.output).toMatchObject({ outcome: 'done' });
     expect(ids.map((i) => i.split(' ')[0])).toEqual(['run.setup', 'run.warmup', 'run.measure', 'run.collect', 'run.teardown']);
+  });
+
+  /** A ledger recorder whose bookings are written down and, when `hold` names one, wait to be let go. */
+  function bookings(hold?: 'start' | 'complete') {
+    const booked: string[] = [];
+    let release: () => void = () => {};
+    let reach: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    const reached = new Promise<void>((r) => (reach = r));
+    const wait = async (what: string) => {
+      booked.push(what);
+      if (hold === what) await (reach(), held);
+    };
+    const rec: RunRecorder = {
+      start: async () => (await wait('start'), 7),
+      complete: (r) => wait('complete').then(() => void booked.push(`done ${r.runId}`)),
+      fail: async (error, retryable) => (booked.push(`fail ${error}`), retryable ? 'todo' : 'failed'),
+      release: async () => void booked.push('release'),
+    };
+    return { booked, rec, reached, letGo: () => release() };
+  }
+
+  it('books the attempt before the request (its op id carries it) and the run done after, in one actor', async () => {
+    const { agent, ids } = oneRequestAgent(new FakeBackend());
+    const { booked, rec } = bookings();
+    const snap = await waitFor(
+      createActor(runMachine, { input: { run: testRun(), agent, recorder: rec } }).start(),
+      (s) => s.status === 'done',
+    );
+    expect(snap.output).toEqual({ runId: 'r1', hostId: 'h1', outcome: 'done' });
+    expect(ids).toEqual(['run.execute c1/r1/a7/execute']);
+    expect(booked).toEqual(['start', 'complete', 'done r1']);
+  });
+
+  it('a failure in each booking: refused start sends nothing; a failed done mark books the measured run failed', async () => {
+    const refused = oneRequestAgent(new FakeBackend());
+    const start: RunRecorder = { start: () => Promise.reject(new Error('store gone')), complete: () => {}, fail: () => 'todo' };
+    const unbooked = await waitFor(
+      createActor(runMachine, { input: { run: testRun(), agent: refused.agent, recorder: start } }).start(),
+      (s) => s.status === 'done',
+    );
+    expect(unbooked.output).toMatchObject({ outcome: 'failed', phase: 'start', error: 'store gone' });
+    expect(refused.ids).toEqual([]);
+
+    const { agent, ids } = oneRequestAgent(new FakeBackend());
+    const { booked, rec } = bookings();
+    rec.complete = () => Promise.reject(new Error('disk full'));
+    const snap = await waitFor(
+      createActor(runMachine, { input: { run: testRun(), agent, recorder: rec } }).start(),
+      (s) => s.status === 'done',
+    );
+    expect(snap.output).toMatchObject({ outcome: 'failed', phase: 'record', error: 'disk full', status: 'failed' });
+    expect(ids).toEqual(['run.execute c1/r1/a7/execute']); // the agent tore the run down itself
+    expect(booked).toEqual(['start', 'fail record: disk full']);
+  });
+
+  /** Ctrl-C (ABORT) while `hold` is being booked: the run's outcome, the requests sent and the bookings. */
+  async function abortWhileBooking(hold: 'start' | 'complete') {
+    const { agent, ids } = oneRequestAgent(new FakeBackend());
+    const { booked, rec, reached, letGo } = bookings(hold);
+    const actor = createActor(runMachine, { input: { run: testRun(), agent, recorder: rec } }).start();
+    await reached;
+    actor.send({ type: 'ABORT' });
+    letGo();
+    const snap = await waitFor(actor, (s) => s.status === 'done');
+    return { outcome: snap.output?.outcome, ids, booked };
+  }
+
+  it('Ctrl-C while booking: nothing is sent and the run is released once booked', async () => {
+    expect(await abortWhileBooking('start')).toEqual({ outcome: 'aborted', ids: [], booked: ['start', 'release'] });
+  });
+
+  it('Ctrl-C while the done mark is written: the measured run is kept, once, and not released', async () => {
+    expect(await abortWhileBooking('complete')).toEqual({
+      outcome: 'done',
+      ids: ['run.execute c1/r1/a7/execute'],
+      booked: ['start', 'complete', 'done r1'],
+    });
+  });
+
+  it('a run out of guard goes to the guard booking, not the done mark', async () => {
+    const { agent } = oneRequestAgent(new FakeBackend());
+    const { booked, rec } = bookings();
+    rec.guard = async (r, _h, reason) => (booked.push(`guard ${r.runId} ${reason}`), 'todo' as const);
+    const snap = await waitFor(
+      createActor(runMachine, { input: { run: testRun(), agent, recorder: rec, guardCheck: () => ['too hot'] } }).start(),
+      (s) => s.status === 'done',
+    );
+    expect(snap.output).toMatchObject({ outcome: 'guarded', reason: 'too hot', retry: true });
+    expect(booked).toEqual(['start', 'guard r1 too hot']);
   });
 });
 
