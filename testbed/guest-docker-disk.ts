@@ -5,15 +5,14 @@
 // version as the guest's) with its data root in scratch loads the cached archive (testbed/host-image.ts), stops,
 // and the data root becomes the image (`mkfs.ext4 -d`). Nothing is pulled. The throwaway dockerd has no network
 // (no bridge, no iptables) and its own socket and pid file under the scratch directory, its exec root in /run.
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import Docker from 'dockerode';
 import { findImage, imageTag } from '../workloads/image.ts';
 import { sweepDeadScratch } from './cache-scratch.ts';
-import { run, startDetached } from './exec.ts';
+import { run } from './exec.ts';
 import { guestCacheDir } from './guest-rootfs.ts';
-import { mountsUnder } from './host-dockerd.ts';
-import { sleep, terminate } from './processes.ts';
+import { dockerOf, mountsUnder, startDockerd } from './host-dockerd.ts';
+import { pidsWith, terminate } from './processes.ts';
 import type { Say } from './steps.ts';
 
 /** Room for the image and what a campaign's containers write (into the VM's overlay, not this file). */
@@ -31,55 +30,18 @@ export async function ensureGuestDockerDisk(archive: string, say: Say): Promise<
   const root = join(tree, 'data');
   // Short: containerd's sockets live under the exec root, and a unix socket's path has 107 bytes at most.
   const exec = `/run/ironlab-dd.${process.pid}`;
-  mkdirSync(root, { recursive: true });
-  mkdirSync(exec, { recursive: true });
-  const socket = join(tree, 'd.sock');
-  const pidFile = join(tree, 'd.pid');
+  const engine = { dataRoot: root, execRoot: exec, socket: join(tree, 'd.sock'), pidFile: join(tree, 'd.pid') };
   const t0 = Date.now();
   say(`guest docker disk ${tag}: loading ${archive} into a throwaway dockerd`);
-  const fd = openSync(join(tree, 'dockerd.log'), 'a');
-  let engine: ReturnType<typeof startDetached>;
   try {
-    engine = startDetached(
-      [
-        'dockerd',
-        '--data-root',
-        root,
-        '--exec-root',
-        exec,
-        '-H',
-        `unix://${socket}`,
-        '--pidfile',
-        pidFile,
-        '--bridge=none',
-        '--iptables=false',
-        '--ip6tables=false',
-        '--storage-driver=overlay2',
-      ],
-      { logFd: fd },
-    );
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    const docker = new Docker({ socketPath: socket });
-    for (let i = 0; ; i++) {
-      if (
-        await docker.ping().then(
-          () => true,
-          () => false,
-        )
-      )
-        break;
-      if (engine.exited() || i > 600) throw new Error(`the throwaway dockerd did not answer (log: ${join(tree, 'dockerd.log')})`);
-      await sleep(100);
-    }
+    await startDockerd(engine, join(tree, 'dockerd.log'), { flags: ['--storage-driver=overlay2'], waitMs: 60_000 });
+    const docker = dockerOf(engine);
     const stream = await docker.loadImage(createReadStream(archive));
     await new Promise<void>((resolve, reject) =>
       docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
     );
     if (!(await findImage(docker))) throw new Error(`loaded ${archive} but ${tag} is not there`);
-    await terminate(engine.pid, root, 30_000);
+    await stopEngine(root);
     for (const m of mountsUnder([tree])) await run(['umount', '-l', m]);
     const tmp = `${disk}.${process.pid}.tmp`;
     await run(['mkfs.ext4', '-q', '-F', '-L', 'ironlab-docker', '-d', root, tmp, `${SIZE_MIB}M`], { timeoutMs: 600_000 });
@@ -87,9 +49,14 @@ export async function ensureGuestDockerDisk(archive: string, say: Say): Promise<
     say(`guest docker disk ${tag}: made in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     return disk;
   } finally {
-    await terminate(engine.pid, root, 30_000);
+    await stopEngine(root);
     for (const m of mountsUnder([tree, exec])) await run(['umount', '-l', m]).catch(() => undefined);
     rmSync(tree, { recursive: true, force: true });
     rmSync(exec, { recursive: true, force: true });
   }
+}
+
+/** The throwaway dockerd, found by its data root on its command line (also when it never answered). */
+async function stopEngine(root: string): Promise<void> {
+  for (const pid of pidsWith(root)) await terminate(pid, root, 30_000);
 }

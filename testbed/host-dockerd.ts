@@ -47,11 +47,23 @@ export async function dockerdResponds(d: NonNullable<TestbedHost['dockerd']>): P
 export async function ensureDockerd(host: TestbedHost, logFile: string): Promise<void> {
   const d = host.dockerd!;
   if (dockerdAlive(d) && (await dockerdResponds(d))) return;
+  await startDockerd(d, logFile, { prefix: ['nsenter', `--net=/var/run/netns/${host.netns}`] });
+}
+
+/**
+ * Start a dockerd on its own data root, exec root, socket and pid file, with no default bridge and no iptables
+ * changes, and wait until it answers. `prefix`: what runs it (nsenter into a host's namespace); `flags`: more
+ * dockerd flags; `waitMs`: how long it may take to answer.
+ */
+export async function startDockerd(
+  d: NonNullable<TestbedHost['dockerd']>,
+  logFile: string,
+  opts: { prefix?: string[]; flags?: string[]; waitMs?: number } = {},
+): Promise<void> {
   mkdirSync(d.dataRoot, { recursive: true });
   mkdirSync(d.execRoot, { recursive: true });
   const argv = [
-    'nsenter',
-    `--net=/var/run/netns/${host.netns}`,
+    ...(opts.prefix ?? []),
     'dockerd',
     '--data-root',
     d.dataRoot,
@@ -64,6 +76,7 @@ export async function ensureDockerd(host: TestbedHost, logFile: string): Promise
     '--bridge=none',
     '--iptables=false',
     '--ip6tables=false',
+    ...(opts.flags ?? []),
   ];
   const fd = openSync(logFile, 'a');
   let engine: ReturnType<typeof startDetached>;
@@ -72,7 +85,7 @@ export async function ensureDockerd(host: TestbedHost, logFile: string): Promise
   } finally {
     closeSync(fd);
   }
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < (opts.waitMs ?? 30_000) / 100; i++) {
     if (await dockerdResponds(d)) return;
     // Not its command line: right after spawn the child may not have exec'd nsenter yet.
     if (engine.exited()) break;
