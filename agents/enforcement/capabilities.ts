@@ -10,6 +10,7 @@ import { PrerequisiteError } from '../../workloads/common/errors.ts';
 import { detectIronKernel } from './iron-kernel.ts';
 import { LIBBPF_PATH } from './libbpf.ts';
 import { ENFORCEMENTS, enforcementMode } from './modes.ts';
+import { hostCgroupVersion } from '../docker/cgroup-files.ts';
 
 const PREREQS = 'run testbed/prereqs-ebpf.sh as root';
 
@@ -66,7 +67,8 @@ export function ebpfMissing(opts: CapabilityOptions = {}): string[] {
   } catch {
     miss.push('the koffi npm package is not installed (npm ci)');
   }
-  if (!existsSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us')) miss.push('no cgroup v1 cpu controller with CFS bandwidth at /sys/fs/cgroup/cpu');
+  if (hostCgroupVersion() === null)
+    miss.push('no cgroup cpu controller with CFS bandwidth (v1 /sys/fs/cgroup/cpu or v2 cpu in cgroup.controllers)');
   return miss;
 }
 

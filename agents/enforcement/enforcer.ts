@@ -28,6 +28,7 @@ import { pidAlive } from '../../workloads/common/pid.ts';
 import { DEFAULT_STATE_DIR, readStates, removeState, writeState, type EnforcementState } from './state.ts';
 import { attachDrop, detachDrop, ourFilters, TC_GLOBALS } from './tc.ts';
 import { attachXdp, detachXdp, type XdpTarget } from './xdp.ts';
+import { formatQuota, parseQuotaUs, readUsageNs, type CgroupVersion } from '../docker/cgroup-files.ts';
 
 export const ENFORCEMENT_VERSION = 'ironlab-ebpf-2';
 export const ALIAS = 'ironlab-enforced';
@@ -37,6 +38,8 @@ export interface EnforcedContainer {
   ipv4: string;
   cgroupCpuPath: string;
   cgroupCpuacctPath: string;
+  /** Which hierarchy the paths are in (cgroup-files.ts); absent = 1. */
+  cgroupVersion?: CgroupVersion;
 }
 export interface EnforcerOptions {
   containers: EnforcedContainer[];
@@ -208,7 +211,7 @@ class EnforcerImpl implements Enforcer {
 
   private async startEnforcing(): Promise<void> {
     this.charging = new ChargingController(
-      this.o.containers.map((c) => ({ name: c.name, cgroupCpuPath: c.cgroupCpuPath })),
+      this.o.containers.map((c) => ({ name: c.name, cgroupCpuPath: c.cgroupCpuPath, cgroupVersion: c.cgroupVersion })),
       { io: this.o.quotaIo },
     );
     this.scale = new TickScale(this.o.procRoot);
@@ -229,7 +232,7 @@ class EnforcerImpl implements Enforcer {
     const m = new Map<string, number>();
     for (const c of this.o.containers) {
       try {
-        m.set(c.name, Number(readFileSync(join(c.cgroupCpuacctPath, 'cpuacct.usage'), 'utf8').trim()));
+        m.set(c.name, readUsageNs({ version: c.cgroupVersion ?? 1, cpu: c.cgroupCpuPath, cpuacct: c.cgroupCpuacctPath }));
       } catch {
         /* container gone */
       }
@@ -505,9 +508,9 @@ export async function reapEnforcement(opts: { stateDir?: string; spareLive?: boo
     if (liveIds.has(s.id)) continue; // spared: a run of this process still in progress
     for (const q of s.quotas) {
       try {
-        const cur = Number(readFileSync(q.file, 'utf8').trim());
+        const cur = parseQuotaUs(readFileSync(q.file, 'utf8'));
         if (cur !== q.quotaUs) {
-          writeFileSync(q.file, String(q.quotaUs));
+          writeFileSync(q.file, formatQuota(q.file, q.quotaUs));
           done.push(`quota ${q.file} = ${q.quotaUs}`);
         }
       } catch {
