@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cgroupPathsOf, cgroupVersion, formatQuota, parseQuotaUs, readCgroup, readUsageNs } from '../../agents/docker/cgroup-files.ts';
 import { ChargingController, fsQuotaIo } from '../../agents/enforcement/charging.ts';
+import { ebpfMissing, kernelTooOldForEbpf } from '../../agents/enforcement/capabilities.ts';
 import { windowSamples } from '../../agents/docker/window-samples.ts';
 import type { Snapshot } from '../../agents/docker/counters.ts';
 import { METRIC } from '../../agents/samples.ts';
@@ -113,5 +114,15 @@ describe('cgroup v1 (this machine)', () => {
   it('says which hierarchy a process lacks', () => {
     const bare = tree({ 'cg/x': '', 'proc/9/cgroup': '0::/\n' });
     expect(() => cgroupPathsOf(9, join(bare, 'cg'), join(bare, 'proc'))).toThrow(/no cgroup v1 cpu\/cpuacct group and no cgroup v2 group/);
+  });
+});
+
+describe('the ebpf arm on a kernel before 6.2', () => {
+  it('is refused with one reason', () => {
+    const proc = tree({ 'sys/kernel/osrelease': '6.1.0-iron\n' });
+    expect(ebpfMissing({ procRoot: proc, mount: false })).toEqual([
+      expect.stringMatching(/^Linux 6\.1\.0-iron is older than 6\.2: .*bpf_rdonly_cast/),
+    ]);
+    expect(kernelTooOldForEbpf(tree({ 'sys/kernel/osrelease': '6.12.5\n' }))).toBeNull();
   });
 });
