@@ -23,7 +23,15 @@ import type { PeriodInput } from './controller.ts';
 import { DropMap } from './dropping.ts';
 import { PeriodClock } from './period-clock.ts';
 import { scaleRows, TickScale } from './tick-scale.ts';
-import { IronKernelSwitch, detectIronKernel, registerIronOwners, removeIronOwners, restoreIronSwitch } from './iron-kernel.ts';
+import {
+  IRON_STATS,
+  IronKernelSwitch,
+  detectIronKernel,
+  parseIronStats,
+  registerIronOwners,
+  removeIronOwners,
+  restoreIronSwitch,
+} from './iron-kernel.ts';
 import { pidAlive } from '../../workloads/common/pid.ts';
 import { DEFAULT_STATE_DIR, readStates, removeState, writeState, type EnforcementState } from './state.ts';
 import { attachDrop, detachDrop, ourFilters, TC_GLOBALS } from './tc.ts';
@@ -82,6 +90,7 @@ class EnforcerImpl implements Enforcer {
   private charging: ChargingController | null = null;
   private drops: DropMap | null = null;
   private iron: IronKernelSwitch | null = null;
+  private ironAtWindow: Record<string, number> | null = null;
   /** One clock per charged group, aligned to its CFS period timer (period-clock.ts). */
   private clocks = new Map<string, PeriodClock>();
   /** What the tracepoints miss per CPU, from the kernel's tick accounting (tick-scale.ts): charges and credits are scaled by it. */
@@ -287,17 +296,19 @@ class EnforcerImpl implements Enforcer {
   }
 
   beginWindow(): void {
+    this.ironAtWindow = this.iron ? this.ironStats() : null;
     if (!this.acct) return;
     this.window = { at: process.hrtime.bigint(), snap: this.acct.snapshot(), dropped: this.droppedNow() };
     this.periods = []; // the per-period record covers the window
   }
 
   samples(windowS: number): Sample[] {
-    if (!this.acct || !this.window || !(windowS > 0)) return [];
+    const iron = this.ironSamples();
+    if (!this.acct || !this.window || !(windowS > 0)) return iron;
     const delta = diffSnapshots(this.window.snap, this.acct.snapshot());
     const sum = summarize(delta, this.owners);
     this.lastWindowCpu = netRxByCpu(delta, this.owners);
-    const out = accountingSamples(sum, this.parts.charging);
+    const out = [...iron, ...accountingSamples(sum, this.parts.charging)];
     if (this.drops) {
       const path = [...new Set(this.dropPaths.map((d) => d.path))].join('+');
       for (const c of this.o.containers) {
@@ -307,6 +318,25 @@ class EnforcerImpl implements Enforcer {
     }
     out.push(...controllerSamples(this.periods.filter((p) => p.tS <= windowS + 0.05)));
     return out;
+  }
+
+  /** The IRON kernel's own counters (/proc/iron_stats), read at the window's edges. */
+  private ironStats(): Record<string, number> | null {
+    try {
+      return parseIronStats(readFileSync(join(this.iron!.procRoot, IRON_STATS), 'utf8'));
+    } catch {
+      return null;
+    }
+  }
+
+  /** What the IRON kernel counted over the window (iron-kernel arm): softirqs, marks, charged/credited ns, drops. */
+  private ironSamples(): Sample[] {
+    const a = this.ironAtWindow;
+    const b = this.iron && a ? this.ironStats() : null;
+    if (!a || !b) return [];
+    return Object.keys(b)
+      .filter((k) => k !== 'enabled' && k in a)
+      .map((k) => sample(METRIC.ironKernelCounter, b[k] - a[k], k.endsWith('_ns') ? 'ns' : 'count', { counter: k }));
   }
 
   provenance(): Record<string, string | number | null> {
