@@ -47,6 +47,7 @@ import type { HostCpuSources } from '../docker/counters.ts';
 import { PhaseTimes } from '../docker/phase-times.ts';
 import { enforcementCapabilities } from '../enforcement/capabilities.ts';
 import { buildBpf } from '../enforcement/build.ts';
+import { enforcementMode } from '../enforcement/modes.ts';
 import { createEnforcer, reapEnforcement, type EnforcedContainer, type Enforcer } from '../enforcement/enforcer.ts';
 
 export { roleOf } from '../docker/run-side.ts';
@@ -210,13 +211,14 @@ export class DockerBackend implements Backend {
       await T('listening', () =>
         Promise.all(servers.map((c) => waitForOutput(() => c.proc!.output(false), c.plan.readyLine!, 10_000, signal))),
       );
-      // Compile the BPF objects now (cached per kernel), not inside the warm-up.
-      if (side.measuresVictim && (run.enforcement !== 'none' || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available)) {
+      // Compile the BPF objects now (cached per kernel), not inside the warm-up: where the mode needs eBPF, or
+      // where it would account with it (iron-kernel on the IRON guests, which have no eBPF, needs none).
+      const bpfRequired = enforcementMode(run.enforcement).accounting === 'required';
+      if (side.measuresVictim && (bpfRequired || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available)) {
         try {
           await T('bpf', () => buildBpf());
         } catch (err) {
-          if (run.enforcement !== 'none')
-            throw new FatalError(`building the BPF objects: ${(err as Error).message.slice(0, 300)}`, 'BPF_BUILD');
+          if (bpfRequired) throw new FatalError(`building the BPF objects: ${(err as Error).message.slice(0, 300)}`, 'BPF_BUILD');
         }
       }
     } catch (err) {
