@@ -45,6 +45,7 @@ export const METRIC = {
   controllerChargedS: 'controller_charged_s', // its packets' softirq time run on others' time in the period
   controllerCreditedS: 'controller_credited_s', // others' softirq time run on its tasks in the period
   controllerDebtS: 'controller_debt_s', // what it consumed beyond its quota, carried (> 0: its packets are dropped; < 0: owed to it)
+  ironKernelCounter: 'iron_kernel_counter', // {counter}: /proc/iron_stats over the window (iron-kernel arm)
   controllerQuotaUs: 'controller_quota_us', // cfs_quota_us it gets for the next period
   controllerDrops: 'controller_drops', // packets dropped for it in the period {on: 1 while flagged}
 } as const;

@@ -17,7 +17,6 @@
 // A run whose peers are on another host (RunSpec.peer.hostId) is split: this backend plays the server (victim
 // and neighbours) or, when the peer host is this host, the peer (only the peer-shaped containers, unconstrained
 // on peer.cpus, and their counters). What differs between the sides lives in one object per side (run-side.ts).
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Docker from 'dockerode';
 import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } from '../backend.ts';
@@ -32,7 +31,8 @@ import { FatalError, PrerequisiteError, RetryableError } from '../../workloads/c
 import { readOutput, removeLabelled, waitForOutput, type ContainerSpec, type Owner, type RunNetwork } from '../docker/containers.ts';
 import { ContainerPool, type Pool } from '../docker/container-pool.ts';
 import { WorkloadProcess } from '../docker/workload-process.ts';
-import { CGROUP_ROOT, cgroupPathsOf, findKsoftirqd, takeSnapshot, type CgroupPaths, type Snapshot } from '../docker/counters.ts';
+import { findKsoftirqd, takeSnapshot, type Snapshot } from '../docker/counters.ts';
+import { CGROUP_ROOT, cgroupPathsOf, readQuotaUs, type CgroupPaths } from '../docker/cgroup-files.ts';
 import { addHtb, htbDrops, removeHtb } from '../docker/htb.ts';
 import { hostFacts } from '../docker/host-facts.ts';
 import { RestoreLedger } from '../docker/restore-ledger.ts';
@@ -47,6 +47,7 @@ import type { HostCpuSources } from '../docker/counters.ts';
 import { PhaseTimes } from '../docker/phase-times.ts';
 import { enforcementCapabilities } from '../enforcement/capabilities.ts';
 import { buildBpf } from '../enforcement/build.ts';
+import { enforcementMode } from '../enforcement/modes.ts';
 import { createEnforcer, reapEnforcement, type EnforcedContainer, type Enforcer } from '../enforcement/enforcer.ts';
 
 export { roleOf } from '../docker/run-side.ts';
@@ -210,13 +211,14 @@ export class DockerBackend implements Backend {
       await T('listening', () =>
         Promise.all(servers.map((c) => waitForOutput(() => c.proc!.output(false), c.plan.readyLine!, 10_000, signal))),
       );
-      // Compile the BPF objects now (cached per kernel), not inside the warm-up.
-      if (side.measuresVictim && (run.enforcement !== 'none' || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available)) {
+      // Compile the BPF objects now (cached per kernel), not inside the warm-up: where the mode needs eBPF, or
+      // where it would account with it (iron-kernel on the IRON guests, which have no eBPF, needs none).
+      const bpfRequired = enforcementMode(run.enforcement).accounting === 'required';
+      if (side.measuresVictim && (bpfRequired || enforcementCapabilities().find((e) => e.mode === 'ebpf')?.available)) {
         try {
           await T('bpf', () => buildBpf());
         } catch (err) {
-          if (run.enforcement !== 'none')
-            throw new FatalError(`building the BPF objects: ${(err as Error).message.slice(0, 300)}`, 'BPF_BUILD');
+          if (bpfRequired) throw new FatalError(`building the BPF objects: ${(err as Error).message.slice(0, 300)}`, 'BPF_BUILD');
         }
       }
     } catch (err) {
@@ -385,7 +387,7 @@ export class DockerBackend implements Backend {
         .filter((c) => c.pid)
         .map((c) => {
           const cg = state.cgroups.get(c.name) ?? cgroupPathsOf(c.pid!);
-          return { name: c.name, ipv4: c.ip, cgroupCpuPath: cg.cpu, cgroupCpuacctPath: cg.cpuacct };
+          return { name: c.name, ipv4: c.ip, cgroupCpuPath: cg.cpu, cgroupCpuacctPath: cg.cpuacct, cgroupVersion: cg.version };
         });
       // The drop program goes where the neighbours' packets arrive, before RPS moves them to the victim's core:
       // the traffic NIC across hosts; here the host-side veths of the peers (their NAPI runs on the peers' core).
@@ -418,7 +420,7 @@ export class DockerBackend implements Backend {
       const cg = state.cgroups.get(c.name);
       if (!cg || c.quotaUs === null) continue;
       try {
-        const now = Number(readFileSync(join(cg.cpu, 'cpu.cfs_quota_us'), 'utf8').trim());
+        const now = readQuotaUs(cg);
         if (now !== c.quotaUs) wrong.push(`${c.name} ${now} != ${c.quotaUs}`);
       } catch {
         // the container (and its cgroup) is already gone
@@ -525,8 +527,9 @@ export class DockerBackend implements Backend {
     if (!state.side.measuresVictim) return undefined;
     const victim = state.cgroups.get(victimName);
     return {
-      cpuacctRoot: join(CGROUP_ROOT, 'cpuacct'),
-      dockerCpuacct: victim ? dirname(victim.cpuacct) : null,
+      // cgroup v2 has no per-CPU usage: no root or Docker figures, so no `other` foreign CPU (host-cpu-samples.ts)
+      cpuacctRoot: victim?.version === 2 ? null : join(CGROUP_ROOT, 'cpuacct'),
+      dockerCpuacct: victim && victim.version === 1 ? dirname(victim.cpuacct) : null,
       who: state.quiet?.accounting ?? new Map(),
     };
   }

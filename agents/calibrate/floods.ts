@@ -11,7 +11,8 @@ import { DockerBackend } from '../backends/docker-backend.ts';
 import type { RunSpec } from '../run-spec.ts';
 import type { Sample } from '../samples.ts';
 import { LABELS } from '../docker/containers.ts';
-import { CGROUP_ROOT, readNetns } from '../docker/counters.ts';
+import { readNetns } from '../docker/counters.ts';
+import { CGROUP_ROOT } from '../docker/cgroup-files.ts';
 import { quietCgroupName } from '../docker/quiet-cores.ts';
 
 export interface FloodRun {

@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { createContainer, removeLabelled, type ContainerSpec, type Owner, type RunNetwork } from './containers.ts';
-import { cgroupPathsOf } from './counters.ts';
+import { cgroupPathsOf } from './cgroup-files.ts';
 import type { RunAddresses } from './traffic-network.ts';
 
 /** A pool unused for this long is removed (a campaign's next run on this host comes within seconds). */

@@ -1,11 +1,10 @@
 // Kernel counters read at the edges of the measurement window (never in between: reading costs the host CPU
 // we are measuring). One snapshot = /proc/stat per core, /proc/softirqs, each core's ksoftirqd time, and each
-// container's cgroup v1 cpu.stat and cpuacct usage. samples.ts turns two snapshots into samples.
+// container's cgroup counters (cgroup-files.ts: v1 or v2). samples.ts turns two snapshots into samples.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { readCgroup, type CgroupCounters, type CgroupPaths } from './cgroup-files.ts';
 import {
-  cgroupPathFor,
-  parseKeyValues,
   parseNetDev,
   parsePidStat,
   parseSnmp,
@@ -19,21 +18,6 @@ import {
   type SoftnetRow,
   type DevCounters,
 } from './proc-parsers.ts';
-
-export const CGROUP_ROOT = '/sys/fs/cgroup';
-
-export interface CgroupPaths {
-  cpu: string;
-  cpuacct: string;
-}
-
-export interface CgroupCounters {
-  nrPeriods: number;
-  nrThrottled: number;
-  throttledNs: number;
-  usageNs: number;
-  usagePercpuNs: number[];
-}
 
 export interface Snapshot {
   atMs: number;
@@ -51,7 +35,8 @@ export interface Snapshot {
 /** Where the cores' time went outside the containers, and how receive work moved between cores. */
 export interface HostCpuCounters {
   /** cpuacct.usage_percpu (ns) of: the hierarchy's root (every task), Docker's parent of all containers, and
-   *  each of the experiment's own groups made for the window (quiet-cores.ts). */
+   *  each of the experiment's own groups made for the window (quiet-cores.ts). Empty where absent (cgroup v2
+   *  has no per-CPU usage: the `other` foreign CPU is then not measured, host-cpu-samples.ts). */
   rootPercpuNs: number[];
   dockerPercpuNs: number[];
   whoPercpuNs: Map<string, number[]>;
@@ -62,15 +47,15 @@ export interface HostCpuCounters {
   ipis: Record<string, number[]>;
 }
 
-/** Where to read HostCpuCounters: cpuacct directories (absent ones read as zeros). */
+/** Where to read HostCpuCounters: cpuacct directories (absent ones read as empty). */
 export interface HostCpuSources {
-  cpuacctRoot: string;
+  cpuacctRoot: string | null;
   dockerCpuacct: string | null;
   who: Map<string, string>;
 }
 
 export function readHostCpu(src: HostCpuSources, ksoftirqd: Map<number, number>): HostCpuCounters {
-  const percpu = (dir: string | null) => {
+  const percpu = (dir: string | null | undefined) => {
     try {
       return dir ? parseUsagePercpu(readFileSync(join(dir, 'cpuacct.usage_percpu'), 'utf8')) : [];
     } catch {
@@ -122,28 +107,6 @@ export function findKsoftirqd(proc = '/proc'): Map<number, number> {
     }
   }
   return out;
-}
-
-/** The v1 cpu and cpuacct directories of a process (Docker's cgroupfs driver: .../docker/<id>). */
-export function cgroupPathsOf(pid: number, root = CGROUP_ROOT): CgroupPaths {
-  const text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-  const cpu = cgroupPathFor(text, 'cpu');
-  const cpuacct = cgroupPathFor(text, 'cpuacct');
-  if (cpu === null || cpuacct === null)
-    throw new Error(`process ${pid} has no cgroup v1 cpu/cpuacct hierarchy (cgroup v2 is not supported yet)`);
-  // cpu and cpuacct may be co-mounted (cpu,cpuacct) or separate (this machine): both names resolve.
-  return { cpu: join(root, 'cpu', cpu), cpuacct: join(root, 'cpuacct', cpuacct) };
-}
-
-export function readCgroup(p: CgroupPaths): CgroupCounters {
-  const stat = parseKeyValues(readFileSync(join(p.cpu, 'cpu.stat'), 'utf8'));
-  return {
-    nrPeriods: stat.nr_periods ?? 0,
-    nrThrottled: stat.nr_throttled ?? 0,
-    throttledNs: stat.throttled_time ?? 0,
-    usageNs: Number(readFileSync(join(p.cpuacct, 'cpuacct.usage'), 'utf8').trim()),
-    usagePercpuNs: parseUsagePercpu(readFileSync(join(p.cpuacct, 'cpuacct.usage_percpu'), 'utf8')),
-  };
 }
 
 export function takeSnapshot(

@@ -6,6 +6,7 @@ import si from 'systeminformation';
 import type { HostFacts } from '../backend.ts';
 import { nicIpv4 } from './traffic-network.ts';
 import { nicQueueIrqs } from './steering.ts';
+import { hostCgroupVersion } from './cgroup-files.ts';
 
 const read = (p: string) => {
   try {
@@ -36,12 +37,6 @@ export function nicDriver(dev: string, sysNet = '/sys/class/net'): string {
     const lower = existsSync(join(sysNet, dev)) && readdirSync(join(sysNet, dev)).some((e) => e.startsWith('lower_'));
     return dev.startsWith('veth') || (linked && !lower) ? 'veth' : 'virtual';
   }
-}
-
-export function cgroupVersion(root = '/sys/fs/cgroup'): 1 | 2 | null {
-  if (existsSync(join(root, 'cpu', 'cpu.cfs_quota_us'))) return 1;
-  if ((read(join(root, 'cgroup.controllers')) ?? '').split(' ').includes('cpu')) return 2;
-  return null;
 }
 
 function irqAffinity(dev: string): string | null {
@@ -78,7 +73,7 @@ export async function hostFacts(hostId: string, trafficNic: string | null): Prom
     cpuModel: `${cpu.manufacturer} ${cpu.brand}`.trim(),
     cores: cpu.cores,
     nic,
-    cgroupVersion: cgroupVersion(),
+    cgroupVersion: hostCgroupVersion(),
     extra: {
       steering: trafficNic && irqAffinity(trafficNic) ? 'irq-affinity' : 'rps',
       uplinkNic: uplink,

@@ -17,7 +17,7 @@ import { EXPERIMENT_WHO, experimentProcesses, type ExperimentWho, type HostProce
 import { cgroupPathFor, formatCpuList, parseCpuList } from './proc-parsers.ts';
 import type { RestoreLedger } from './restore-ledger.ts';
 import type { SteeringScope } from './steering.ts';
-import { CGROUP_ROOT } from './counters.ts';
+import { CGROUP_ROOT } from './cgroup-files.ts';
 
 export interface QuietWindow {
   /** cpuacct directory of each who's group, read at the window's edges; empty when accounting is off. */
@@ -52,7 +52,8 @@ export function beginQuietWindow(
   const notes: string[] = [];
   try {
     const cpuacct = join(root, 'cpuacct');
-    if (!existsSync(join(cpuacct, 'cpuacct.usage_percpu'))) notes.push('foreign cpu: no cgroup v1 cpuacct');
+    if (!existsSync(join(cpuacct, 'cpuacct.usage_percpu')))
+      notes.push('foreign cpu: no cgroup v1 cpuacct (cgroup v2 has no per-CPU usage)');
     else {
       for (const who of EXPERIMENT_WHO) {
         const dir = makeCgroup(ledger, scope, join(cpuacct, quietCgroupName(hostId, who)));
@@ -63,7 +64,7 @@ export function beginQuietWindow(
     const cpuset = join(root, 'cpuset');
     const online = existsSync(join(cpuset, 'cpuset.cpus')) ? parseCpuList(readFileSync(join(cpuset, 'cpuset.cpus'), 'utf8')) : null;
     const spare = online?.filter((c) => !keepOff.includes(c)) ?? [];
-    if (!online) notes.push('quiet cores off: no cgroup v1 cpuset');
+    if (!online) notes.push('quiet cores off: no cgroup v1 cpuset (not done on cgroup v2)');
     else if (!spare.length) notes.push(`quiet cores off: no core outside ${formatCpuList(keepOff)} (the victim's and NIC's)`);
     else {
       const dir = makeCgroup(ledger, scope, join(cpuset, quietCgroupName(hostId, 'quiet')));

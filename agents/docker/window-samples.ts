@@ -3,6 +3,8 @@
 //
 // What is exact and what is approximate on a kernel without CONFIG_IRQ_TIME_ACCOUNTING (this machine's):
 // - cgroup usage, nr_periods, nr_throttled, throttled_time, ksoftirqd thread time: exact kernel counters.
+// - cgroup v2 has no per-CPU usage (cgroup-files.ts): a container pinned to one core has its usage there; for
+//   one on several cores the victim / neighbours / other split of core_time_s is not emitted.
 // - /proc/stat's softirq column is tick-sampled: a tick that lands while a softirq is served counts as
 //   softirq time, whether in ksoftirqd or in the context of an interrupted task. Good to ~10 ms per second.
 // - core_time_s partition: softirq_task = stat softirq - ksoftirqd time (ticks in ksoftirqd are also softirq
@@ -41,7 +43,10 @@ export function windowSamples(run: RunSpec, a: Snapshot, b: Snapshot, containers
     if (!ta) continue;
     const c = String(core);
     const cat = coreCategories(core, a, b, containers);
-    for (const category of CORE_CATEGORIES) out.push(sample(METRIC.coreTimeS, cat[category], 's', { core: c, category }));
+    // Without per-CPU usage (cgroup v2, a group on several cores) victim, neighbours and other are not known: left out.
+    const known = containers.every((n) => !a.cgroups.has(n) || (a.cgroups.get(n)!.usagePercpuNs && b.cgroups.get(n)?.usagePercpuNs));
+    for (const category of CORE_CATEGORIES)
+      if (known || !CONTAINER_SPLIT.includes(category)) out.push(sample(METRIC.coreTimeS, cat[category], 's', { core: c, category }));
     const softirqS = (tb.softirq - ta.softirq) / USER_HZ;
     const rx = countDelta(a, b, 'NET_RX', core);
     const tx = countDelta(a, b, 'NET_TX', core);
@@ -58,6 +63,9 @@ function countDelta(a: Snapshot, b: Snapshot, vec: string, core: number): number
   return (b.softirqs[vec]?.[core] ?? 0) - (a.softirqs[vec]?.[core] ?? 0);
 }
 
+/** The categories that need each container's per-CPU usage. */
+const CONTAINER_SPLIT: CoreCategory[] = ['victim', 'neighbours', 'other'];
+
 /** One core's window split into the categories (seconds); see the header for what is approximate. */
 export function coreCategories(core: number, a: Snapshot, b: Snapshot, containers: string[]): Record<CoreCategory, number> {
   const ta = a.cores.get(core)!;
@@ -67,7 +75,7 @@ export function coreCategories(core: number, a: Snapshot, b: Snapshot, container
   const ksoftirqd = ((b.ksoftirqdTicks.get(core) ?? 0) - (a.ksoftirqdTicks.get(core) ?? 0)) / USER_HZ;
   const softirqTask = Math.max(0, (tb.softirq - ta.softirq) / USER_HZ - ksoftirqd);
   const usageOn = (name: string) =>
-    ((b.cgroups.get(name)?.usagePercpuNs[core] ?? 0) - (a.cgroups.get(name)?.usagePercpuNs[core] ?? 0)) / 1e9;
+    ((b.cgroups.get(name)?.usagePercpuNs?.[core] ?? 0) - (a.cgroups.get(name)?.usagePercpuNs?.[core] ?? 0)) / 1e9;
   const victimRaw = usageOn(victimName);
   const neighboursRaw = containers.filter((n) => n.startsWith('neighbour-')).reduce((s, n) => s + usageOn(n), 0);
   const charged = victimRaw + neighboursRaw;

@@ -10,6 +10,7 @@ import { PrerequisiteError } from '../../workloads/common/errors.ts';
 import { detectIronKernel } from './iron-kernel.ts';
 import { LIBBPF_PATH } from './libbpf.ts';
 import { ENFORCEMENTS, enforcementMode } from './modes.ts';
+import { hostCgroupVersion } from '../docker/cgroup-files.ts';
 
 const PREREQS = 'run testbed/prereqs-ebpf.sh as root';
 
@@ -43,6 +44,9 @@ function tryMount(fstype: string, src: string, at: string): boolean {
 
 /** Everything eBPF enforcement needs that is missing, as short reasons. */
 export function ebpfMissing(opts: CapabilityOptions = {}): string[] {
+  // One reason that no tool install fixes comes alone (the IRON kernel's 6.1 guests: testbed/kernel/README.md).
+  const tooOld = kernelTooOldForEbpf(opts.procRoot);
+  if (tooOld) return [tooOld];
   const miss: string[] = [];
   const root = process.getuid?.() === 0;
   if (!root) miss.push('not root (loading BPF programs and writing cgroup quotas need root)');
@@ -66,8 +70,25 @@ export function ebpfMissing(opts: CapabilityOptions = {}): string[] {
   } catch {
     miss.push('the koffi npm package is not installed (npm ci)');
   }
-  if (!existsSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us')) miss.push('no cgroup v1 cpu controller with CFS bandwidth at /sys/fs/cgroup/cpu');
+  if (hostCgroupVersion() === null)
+    miss.push('no cgroup cpu controller with CFS bandwidth (v1 /sys/fs/cgroup/cpu or v2 cpu in cgroup.controllers)');
   return miss;
+}
+
+/**
+ * The accounting program calls the kfunc bpf_rdonly_cast (Linux 6.2+), and kfuncs run only in JITed programs;
+ * an older kernel cannot load it whatever else is installed.
+ */
+export function kernelTooOldForEbpf(procRoot = '/proc'): string | null {
+  let release: string;
+  try {
+    release = readFileSync(join(procRoot, 'sys/kernel/osrelease'), 'utf8').trim();
+  } catch {
+    return null;
+  }
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m || Number(m[1]) * 1000 + Number(m[2]) >= 6002) return null;
+  return `Linux ${release} is older than 6.2: the accounting program's kfunc bpf_rdonly_cast does not exist before 6.2 (and kfuncs need the BPF JIT)`;
 }
 
 /** Each mode of the registry (modes.ts), available when this host has the parts it needs. */

@@ -1,9 +1,10 @@
 // Charging through CFS bandwidth (research/ebpf-iron.md §5): no BPF helper can take runtime from a cgroup, so
-// the controller (controller.ts) moves each container's cpu.cfs_quota_us instead. This is its I/O side: read
+// the controller (controller.ts) moves each container's quota instead (cgroup v1 cpu.cfs_quota_us, v2 cpu.max). This is its I/O side: read
 // the original quotas (recorded for the reaper), run one controller step per group per CFS period, write a
 // quota only when it changed (every write refills the group's runtime, even the same value), put the
 // originals back at the end.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { formatQuota, parseQuotaUs, quotaFileOf, readPeriodUs, type CgroupVersion } from '../docker/cgroup-files.ts';
 import { GroupController, type ControllerConfig, type PeriodDecision, type PeriodInput } from './controller.ts';
 
 export interface QuotaIo {
@@ -18,6 +19,8 @@ export const fsQuotaIo: QuotaIo = {
 export interface ChargedGroup {
   name: string;
   cgroupCpuPath: string;
+  /** absent = 1 */
+  cgroupVersion?: CgroupVersion;
 }
 export interface ChargingOptions extends Omit<ControllerConfig, 'baseUs' | 'periodUs'> {
   io?: QuotaIo;
@@ -31,9 +34,9 @@ export class ChargingController {
     const { io, ...cfg } = opts;
     this.io = io ?? fsQuotaIo;
     for (const g of groups) {
-      const file = `${g.cgroupCpuPath}/cpu.cfs_quota_us`;
-      const baseUs = Number(this.io.read(file).trim());
-      const periodUs = Number(this.io.read(`${g.cgroupCpuPath}/cpu.cfs_period_us`).trim());
+      const file = quotaFileOf(g.cgroupCpuPath, g.cgroupVersion ?? 1);
+      const baseUs = parseQuotaUs(this.io.read(file));
+      const periodUs = readPeriodUs(g.cgroupCpuPath, g.cgroupVersion ?? 1, this.io.read);
       this.groups.set(g.name, { file, ctl: new GroupController({ ...cfg, baseUs, periodUs }) });
     }
   }
@@ -50,7 +53,7 @@ export class ChargingController {
       const inp = inputs.get(name);
       if (!inp || !g.ctl.constrained) continue;
       const d = g.ctl.step(inp);
-      if (d.write) this.io.write(g.file, String(d.quotaUs));
+      if (d.write) this.io.write(g.file, formatQuota(g.file, d.quotaUs));
       out.set(name, d);
     }
     return out;
@@ -65,7 +68,7 @@ export class ChargingController {
     for (const g of this.groups.values()) {
       if (g.ctl.quotaUs === g.ctl.baseUs) continue;
       try {
-        this.io.write(g.file, String(g.ctl.baseUs));
+        this.io.write(g.file, formatQuota(g.file, g.ctl.baseUs));
       } catch {
         /* the cgroup is gone with its container */
       }

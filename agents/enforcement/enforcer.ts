@@ -23,11 +23,20 @@ import type { PeriodInput } from './controller.ts';
 import { DropMap } from './dropping.ts';
 import { PeriodClock } from './period-clock.ts';
 import { scaleRows, TickScale } from './tick-scale.ts';
-import { IronKernelSwitch, detectIronKernel, registerIronOwners, removeIronOwners, restoreIronSwitch } from './iron-kernel.ts';
+import {
+  IRON_STATS,
+  IronKernelSwitch,
+  detectIronKernel,
+  parseIronStats,
+  registerIronOwners,
+  removeIronOwners,
+  restoreIronSwitch,
+} from './iron-kernel.ts';
 import { pidAlive } from '../../workloads/common/pid.ts';
 import { DEFAULT_STATE_DIR, readStates, removeState, writeState, type EnforcementState } from './state.ts';
 import { attachDrop, detachDrop, ourFilters, TC_GLOBALS } from './tc.ts';
 import { attachXdp, detachXdp, type XdpTarget } from './xdp.ts';
+import { formatQuota, parseQuotaUs, readUsageNs, type CgroupVersion } from '../docker/cgroup-files.ts';
 
 export const ENFORCEMENT_VERSION = 'ironlab-ebpf-2';
 export const ALIAS = 'ironlab-enforced';
@@ -37,6 +46,8 @@ export interface EnforcedContainer {
   ipv4: string;
   cgroupCpuPath: string;
   cgroupCpuacctPath: string;
+  /** Which hierarchy the paths are in (cgroup-files.ts); absent = 1. */
+  cgroupVersion?: CgroupVersion;
 }
 export interface EnforcerOptions {
   containers: EnforcedContainer[];
@@ -79,6 +90,7 @@ class EnforcerImpl implements Enforcer {
   private charging: ChargingController | null = null;
   private drops: DropMap | null = null;
   private iron: IronKernelSwitch | null = null;
+  private ironAtWindow: Record<string, number> | null = null;
   /** One clock per charged group, aligned to its CFS period timer (period-clock.ts). */
   private clocks = new Map<string, PeriodClock>();
   /** What the tracepoints miss per CPU, from the kernel's tick accounting (tick-scale.ts): charges and credits are scaled by it. */
@@ -208,7 +220,7 @@ class EnforcerImpl implements Enforcer {
 
   private async startEnforcing(): Promise<void> {
     this.charging = new ChargingController(
-      this.o.containers.map((c) => ({ name: c.name, cgroupCpuPath: c.cgroupCpuPath })),
+      this.o.containers.map((c) => ({ name: c.name, cgroupCpuPath: c.cgroupCpuPath, cgroupVersion: c.cgroupVersion })),
       { io: this.o.quotaIo },
     );
     this.scale = new TickScale(this.o.procRoot);
@@ -229,7 +241,7 @@ class EnforcerImpl implements Enforcer {
     const m = new Map<string, number>();
     for (const c of this.o.containers) {
       try {
-        m.set(c.name, Number(readFileSync(join(c.cgroupCpuacctPath, 'cpuacct.usage'), 'utf8').trim()));
+        m.set(c.name, readUsageNs({ version: c.cgroupVersion ?? 1, cpu: c.cgroupCpuPath, cpuacct: c.cgroupCpuacctPath }));
       } catch {
         /* container gone */
       }
@@ -284,17 +296,19 @@ class EnforcerImpl implements Enforcer {
   }
 
   beginWindow(): void {
+    this.ironAtWindow = this.iron ? this.ironStats() : null;
     if (!this.acct) return;
     this.window = { at: process.hrtime.bigint(), snap: this.acct.snapshot(), dropped: this.droppedNow() };
     this.periods = []; // the per-period record covers the window
   }
 
   samples(windowS: number): Sample[] {
-    if (!this.acct || !this.window || !(windowS > 0)) return [];
+    const iron = this.ironSamples();
+    if (!this.acct || !this.window || !(windowS > 0)) return iron;
     const delta = diffSnapshots(this.window.snap, this.acct.snapshot());
     const sum = summarize(delta, this.owners);
     this.lastWindowCpu = netRxByCpu(delta, this.owners);
-    const out = accountingSamples(sum, this.parts.charging);
+    const out = [...iron, ...accountingSamples(sum, this.parts.charging)];
     if (this.drops) {
       const path = [...new Set(this.dropPaths.map((d) => d.path))].join('+');
       for (const c of this.o.containers) {
@@ -304,6 +318,25 @@ class EnforcerImpl implements Enforcer {
     }
     out.push(...controllerSamples(this.periods.filter((p) => p.tS <= windowS + 0.05)));
     return out;
+  }
+
+  /** The IRON kernel's own counters (/proc/iron_stats), read at the window's edges. */
+  private ironStats(): Record<string, number> | null {
+    try {
+      return parseIronStats(readFileSync(join(this.iron!.procRoot, IRON_STATS), 'utf8'));
+    } catch {
+      return null;
+    }
+  }
+
+  /** What the IRON kernel counted over the window (iron-kernel arm): softirqs, marks, charged/credited ns, drops. */
+  private ironSamples(): Sample[] {
+    const a = this.ironAtWindow;
+    const b = this.iron && a ? this.ironStats() : null;
+    if (!a || !b) return [];
+    return Object.keys(b)
+      .filter((k) => k !== 'enabled' && k in a)
+      .map((k) => sample(METRIC.ironKernelCounter, b[k] - a[k], k.endsWith('_ns') ? 'ns' : 'count', { counter: k }));
   }
 
   provenance(): Record<string, string | number | null> {
@@ -505,9 +538,9 @@ export async function reapEnforcement(opts: { stateDir?: string; spareLive?: boo
     if (liveIds.has(s.id)) continue; // spared: a run of this process still in progress
     for (const q of s.quotas) {
       try {
-        const cur = Number(readFileSync(q.file, 'utf8').trim());
+        const cur = parseQuotaUs(readFileSync(q.file, 'utf8'));
         if (cur !== q.quotaUs) {
-          writeFileSync(q.file, String(q.quotaUs));
+          writeFileSync(q.file, formatQuota(q.file, q.quotaUs));
           done.push(`quota ${q.file} = ${q.quotaUs}`);
         }
       } catch {

@@ -104,6 +104,29 @@ describe('iron-kernel switch', () => {
     expect(() => registerIronOwners(root, [{ ipv4: '169.254.0.66', cgroupPath: cg }])).toThrow(/no process in .*cgroup\.procs/);
   });
 
+  it("samples the kernel's own counters over the window under the iron-kernel arm", async () => {
+    if (process.getuid?.() !== 0) return console.log('[skip] enforcer part needs root (it writes a state file under /run)');
+    const root = fakeProc('patched');
+    const stateDir = mkdtempSync(join(tmpdir(), 'ironlab-state-'));
+    const cg = mkdtempSync(join(tmpdir(), 'ironlab-cg-'));
+    dirs.push(stateDir, cg);
+    writeFileSync(join(cg, 'cgroup.procs'), '4242\n');
+    const containers = [{ name: 'n1', ipv4: '169.254.0.65', cgroupCpuPath: cg, cgroupCpuacctPath: cg }];
+    const e = createEnforcer('iron-kernel', { containers, periodUs: 100_000, procRoot: root, stateDir });
+    await e.start();
+    e.beginWindow();
+    const stats = readFileSync(join(root, IRON_STATS), 'utf8');
+    writeFileSync(
+      join(root, IRON_STATS),
+      stats.replace(/^rx_marks (\d+)$/m, (_, n) => `rx_marks ${Number(n) + 100}`),
+    );
+    const got = e.samples(1).filter((s) => s.metric === 'iron_kernel_counter');
+    await e.stop();
+    expect(got.find((s) => s.labels.counter === 'rx_marks')?.value).toBe(100);
+    expect(got.find((s) => s.labels.counter === 'charged_ns')).toMatchObject({ value: 0, unit: 'ns' });
+    expect(got.map((s) => s.labels.counter)).not.toContain('enabled');
+  });
+
   it('the enforcer refuses iron-kernel on a stock kernel', async () => {
     const e = createEnforcer('iron-kernel', {
       containers: [],
