@@ -23,7 +23,7 @@ import { ensureGuestRootfs } from './guest-rootfs.ts';
 import { ensureArchive } from './host-image.ts';
 import { ensureGuestDockerDisk } from './guest-docker-disk.ts';
 import { ensureIronKernel } from './kernel-build.ts';
-import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, containerBlock, ensureBridge, hostAddress } from './lab-network.ts';
+import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, containerBlock, ensureBridge, ensureForwardRule, hostAddress } from './lab-network.ts';
 import { runsOurs, sleep, terminate } from './processes.ts';
 import { closeSsh, sshRun, type SshTarget } from './ssh.ts';
 import { hostDir, newState, testbedDir, tokenFile, writeState, type TestbedHost, type TestbedState } from './state.ts';
@@ -163,6 +163,10 @@ export async function qemuLabUp(state: TestbedState, say: Say, dir = testbedDir(
   const image = { tag: imageTag(), id: (await findImage(system).catch(() => null))?.id ?? 'unknown' };
   if (!existsSync(guestKey(dir))) await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'ironlab-testbed', '-f', guestKey(dir)]);
   await step('lab', 'bridge', say, () => ensureBridge(dir));
+  // Guest-to-guest frames (the floods between lab hosts) cross the bridge and, with br_netfilter loaded, iptables'
+  // FORWARD chain, which the machine's dockerd sets to DROP: the emulated lab's one ACCEPT rule, recorded first.
+  state.iptablesRule = await step('lab', 'iptables', say, ensureForwardRule);
+  save();
   for (const [i, h] of state.hosts.entries()) {
     const vm = h.vm!;
     if (qemuPid(h)) continue;

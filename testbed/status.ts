@@ -31,7 +31,7 @@ export async function testbedStatus(dir = testbedDir()): Promise<{ state: Testbe
   const hosts = await Promise.all(state.hosts.map((h) => hostStatus(state, h)));
   if (state.kind === 'inventory') await closeInventorySsh(state);
   const warnings: string[] = [];
-  if (state.kind === 'local' && (await forwardRuleMissing()))
+  if ((state.kind === 'local' || state.kind === 'qemu') && (await forwardRuleMissing()))
     warnings.push(
       "iptables now drops the lab's bridged traffic (a dockerd started since up): run `ironlab testbed up` again to add the ACCEPT rule",
     );

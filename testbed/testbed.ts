@@ -24,7 +24,7 @@ import {
   qemuLabPlan,
   qemuLabUp,
 } from './qemu-lab.ts';
-import { labBridgeOwner, removeLabNetwork } from './lab-network.ts';
+import { labBridgeOwner, removeForwardRule, removeLabNetwork } from './lab-network.ts';
 import { simLabDown, simLabPlan, simLabUp } from './sim-lab.ts';
 import { SLURM_PACKAGES, slurmDown, slurmUp } from './slurm-daemons.ts';
 import { ensureToken, readState, removeStateDir, stateFile, testbedDir, writeState, type TestbedState } from './state.ts';
@@ -173,7 +173,10 @@ async function down(dir: string): Promise<string[]> {
   if (state?.kind === 'sim') removed.push(...(await simLabDown(state)));
   if (state?.kind === 'inventory') removed.push(...(await inventoryLabDown(state)));
   if (state?.kind === 'qemu' || (!state && process.getuid?.() === 0)) removed.push(...(await qemuLabDown(state, dir)));
-  if (state?.kind === 'qemu') removed.push(...(await removeLabNetwork([])));
+  if (state?.kind === 'qemu') {
+    removed.push(...(await removeLabNetwork([])));
+    if (await removeForwardRule()) removed.push('iptables rule (comment ironlab)');
+  }
   // Slurm first: cancelling its jobs stops their agents, and their epilogs reap the nodes while the engines live.
   if (process.getuid?.() === 0 && state?.kind !== 'sim' && state?.kind !== 'inventory' && state?.kind !== 'qemu')
     removed.push(...(await slurmDown(state, dir)));
