@@ -425,14 +425,17 @@ export class HostKernel {
       all[k].inRingSvcNs = Infinity;
       all[k].updateReceiveSide();
     }
-    for (let a = 0; a < this.activeCores.length; a++) {
-      const c = this.activeCores[a];
+    const active = this.activeCores;
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
       this.sigIn[c] = Math.min(1, this.sigmaDemand(c));
       this.allocateCore(c);
     }
+    const share = this.share;
+    const bh = this.bh;
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
-      t.inAppShare = this.share[t.owner] - this.bh[t.owner];
+      t.inAppShare = share[t.owner] - bh[t.owner];
       t.updateReaderSide();
     }
   }
@@ -538,19 +541,22 @@ export class HostKernel {
     // Fair share: ksoftirqd (root cgroup) and the docker group entity at the top, containers inside the group
     // (or everybody at the top with a flat hierarchy). Equal weights (nice 0 = cpu.shares 1024) everywhere.
     const here = this.onCore[c];
+    const groups = this.groups;
+    const traffic = this.traffic;
+    const demand = this.demand;
     let dockerDemand = 0;
     for (let k = 0; k < here.length; k++) {
       const i = here[k];
-      const g = this.groups[i];
+      const g = groups[i];
       let dem: number;
-      const t = this.traffic[i];
+      const t = traffic[i];
       if (g.available(c) <= 0)
         dem = 0; // throttled, or its runtime spent
       else if (t === null) dem = Infinity;
       else if (bhSoftirq && t.nicCore === c)
         dem = Infinity; // woken by deliveries, busy in do_softirq
       else dem = t.appDemand();
-      this.demand[i] = dem;
+      demand[i] = dem;
       dockerDemand += dem;
     }
     this.dockerRunnable[c] = dockerDemand > 0 ? 1 : 0;
@@ -577,7 +583,7 @@ export class HostKernel {
       this.waterfillRepaying(here, dockerShare);
     } else if (kDemand > 0) {
       // ksoftirqd is one more equal entity beside the containers.
-      this.demand[KS] = kDemand;
+      demand[KS] = kDemand;
       here.push(KS);
       this.waterfill(here, cap);
       here.pop();
@@ -589,7 +595,7 @@ export class HostKernel {
     else
       for (let j = 0; j < here.length; j++) {
         const i = here[j];
-        const t = this.traffic[i];
+        const t = traffic[i];
         bh[i] = t !== null && t.nicCore === c ? this.share[i] * this.bhFraction(c, t) : 0;
       }
   }
@@ -620,24 +626,33 @@ export class HostKernel {
       lagRate[ids[j]] = 0;
       if (lagNs[ids[j]] > 0) lagging++;
     }
-    if (lagging === 0 || lagging === ids.length) {
-      this.waterfill(ids, cap);
-      return;
-    }
+    if (lagging === 0 || lagging === ids.length) this.waterfill(ids, cap);
+    else this.waterfillLagging(ids, cap);
+  }
+
+  /**
+   * waterfillRepaying when some containers lag and others do not (rare): the others first, then the laggers. A
+   * function of its own so that the common path stays small enough for V8 to inline into allocateCore.
+   */
+  private waterfillLagging(ids: number[], cap: number): void {
+    const lagRate = this.lagRate;
+    const lagNs = this.lagNs;
     // Scratch lists (no allocation per call: this runs in every secant iteration).
     const ahead = this.aheadIds;
     const behind = this.behindIds;
     ahead.length = 0;
     behind.length = 0;
-    for (let j = 0; j < ids.length; j++) (this.lagNs[ids[j]] > 0 ? ahead : behind).push(ids[j]);
+    for (let j = 0; j < ids.length; j++) (lagNs[ids[j]] > 0 ? ahead : behind).push(ids[j]);
     this.waterfill(behind, cap);
+    const share = this.share;
+    const demand = this.demand;
     let used = 0;
     let catchUp = 0;
     let running = 0;
     for (let j = 0; j < behind.length; j++) {
-      used += this.share[behind[j]];
-      if (this.demand[behind[j]] > 0) {
-        catchUp += this.share[behind[j]];
+      used += share[behind[j]];
+      if (demand[behind[j]] > 0) {
+        catchUp += share[behind[j]];
         running++;
       }
     }
@@ -645,7 +660,7 @@ export class HostKernel {
     // The gap closes as fast as the others' vruntime advances beyond this one's; with nobody else runnable it
     // stays (a sleeper is re-placed at most maxLagNs behind when it wakes).
     const others = running > 0 ? catchUp / running : 0;
-    for (let j = 0; j < ahead.length; j++) this.lagRate[ahead[j]] = Math.max(0, others - this.share[ahead[j]]);
+    for (let j = 0; j < ahead.length; j++) lagRate[ahead[j]] = Math.max(0, others - share[ahead[j]]);
   }
 
   /** NAPI instances polled on core `c`: one RX queue per NIC core (all receivers' packets share it). */
@@ -728,12 +743,18 @@ export class HostKernel {
       }
     }
     // Every runnable task CPU-bound (nearly every pass of the paper's receivers): equal parts, which is what the
-    // first round of the loop below gives (0 + left / open each), without its checks.
+    // first round of waterfillBounded's loop gives (0 + left / open each), without its checks.
     if (!bounded) {
       const each = open > 0 && cap > 1e-15 ? cap / open : 0;
       for (let j = 0; j < n; j++) share[ids[j]] = demand[ids[j]] > 0 ? each : 0;
-      return;
-    }
+    } else this.waterfillBounded(ids, cap, open);
+  }
+
+  /** waterfill's max-min loop, for when some runnable task wants less than an equal part (`open`: the runnable ones). */
+  private waterfillBounded(ids: number[], cap: number, open: number): void {
+    const n = ids.length;
+    const demand = this.demand;
+    const share = this.share;
     for (let j = 0; j < n; j++) share[ids[j]] = 0;
     let left = cap;
     while (open > 0 && left > 1e-15) {
@@ -741,10 +762,10 @@ export class HostKernel {
       let satisfied = false;
       for (let j = 0; j < n; j++) {
         const i = ids[j];
-        const want = this.demand[i] - this.share[i];
+        const want = demand[i] - share[i];
         if (want <= 0) continue;
         if (want <= each) {
-          this.share[i] += want;
+          share[i] += want;
           left -= want;
           open--;
           satisfied = true;
@@ -753,7 +774,7 @@ export class HostKernel {
       if (!satisfied) {
         for (let j = 0; j < n; j++) {
           const i = ids[j];
-          if (this.demand[i] - this.share[i] > 0) this.share[i] += each;
+          if (demand[i] - share[i] > 0) share[i] += each;
         }
         left = 0;
       }
@@ -910,6 +931,10 @@ export class HostKernel {
     const iron = this.ironSwitch === true;
     const irqAcct = this.irqTimeAccounting === true;
     const bhCharged = !iron && !irqAcct;
+    const traffic = this.traffic;
+    const sigmaOf = this.sigma;
+    const kShareOf = this.kShare;
+    const coreBh = this.coreBh;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       // Who owns the softirq work on the core (an idle core's fractions stay 0).
@@ -944,7 +969,7 @@ export class HostKernel {
       let d = 0;
       for (let j = 0; j < here.length; j++) {
         const i = here[j];
-        const t = this.traffic[i];
+        const t = traffic[i];
         const b = bhOf[i];
         const u = t === null ? share[i] : t.appUse(share[i] - b);
         share[i] = u;
@@ -955,11 +980,11 @@ export class HostKernel {
         d += u + b;
       }
       const cap = this.capTask[c];
-      const kShare = this.kShare[c];
-      const sigma = this.sigma[c];
+      const kShare = kShareOf[c];
+      const sigma = sigmaOf[c];
       const ep = this.epCtx[c];
       this.idleShare[c] = Math.max(0, cap - kShare - used);
-      this.coreBh[c] = bhSum;
+      coreBh[c] = bhSum;
       // The multi-round fraction only matters in interrupt mode with a one-jiffy deadline (else the rate is 0).
       const interruptMode = !this.poll[c] && ep === NONE;
       this.jiffyRate[c] = this.softirqJiffies === 1 && interruptMode ? (sigma * this.nonFinalFraction(c)) / this.tickNs : 0;
@@ -978,13 +1003,14 @@ export class HostKernel {
     if (iron)
       for (let a = 0; a < active.length; a++) {
         const c = active[a];
-        const total = this.sigma[c] + this.kShare[c] + this.coreBh[c];
-        if (this.sigma[c] <= 0 && this.kShare[c] <= 0 && this.coreBh[c] <= 0) continue;
+        const total = sigmaOf[c] + kShareOf[c] + coreBh[c];
+        if (sigmaOf[c] <= 0 && kShareOf[c] <= 0 && coreBh[c] <= 0) continue;
         for (let i = 0; i < nC; i++) chargeRate[i] += total * own[c * nC + i];
       }
     let ramp = false;
-    for (let k = 0; k < this.allTraffic.length; k++) {
-      const t = this.allTraffic[k];
+    const all = this.allTraffic;
+    for (let k = 0; k < all.length; k++) {
+      const t = all[k];
       t.rampingNow = t.ramping();
       if (t.rampingNow === true) ramp = true;
     }
@@ -996,39 +1022,49 @@ export class HostKernel {
   /** Time to the next event, into pendingDt (a field: a double returned from a call is boxed on the heap). */
   private nextEventDt(): void {
     const now = this.nowNs;
+    const groups = this.groups;
+    const chargeRate = this.chargeRate;
+    const homeCpu = this.homeCpu;
+    const nC = this.nContainers;
     let dt = Infinity;
-    for (let i = 0; i < this.nContainers; i++) {
-      const g = this.groups[i];
+    for (let i = 0; i < nC; i++) {
+      const g = groups[i];
       dt = Math.min(dt, g.nextRefillNs - now);
-      const rate = this.chargeRate[i];
+      const rate = chargeRate[i];
       if (rate > 1e-12) {
-        const avail = g.available(this.homeCpu[i]);
+        const avail = g.available(homeCpu[i]);
         if (avail > 0) dt = Math.min(dt, avail / rate);
       }
     }
     dt = Math.min(dt, this.policy.nextEventNs() - now, this.nextJitterNs - now, this.nextBucketNs - now);
-    for (let a = 0; a < this.activeCores.length; a++) {
-      const c = this.activeCores[a];
+    const active = this.activeCores;
+    const epCtx = this.epCtx;
+    const jiffyRate = this.jiffyRate;
+    const kShare = this.kShare;
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
       const polling = this.poll[c];
-      if (this.epCtx[c] !== NONE) {
+      if (epCtx[c] !== NONE) {
         dt = Math.min(dt, this.epEndNs[c] - now);
         let pk = 0;
         const recv = this.nicRecv[c];
         for (let k = 0; k < recv.length; k++) pk += recv[k].rServe;
         if (pk > 0) dt = Math.min(dt, this.epPkLeft[c] / pk);
       } else if (polling) dt = Math.min(dt, this.nextTickNs[c] - now); // tick episodes (before 4.9), turns
-      const jr = this.jiffyRate[c];
+      const jr = jiffyRate[c];
       if (jr > 0) dt = Math.min(dt, this.jiffyClock[c] / jr);
       // A ksoftirqd behind the docker group runs deferred work at once until it has caught up.
-      if (!polling && this.kShare[c] > 0) {
+      if (!polling && kShare[c] > 0) {
         const lead = this.kvLeadNs[c];
         const rate = this.kvLeadRate[c];
         if (lead < 0 && rate > 0) dt = Math.min(dt, -lead / rate);
       }
     }
-    for (let i = 0; i < this.nContainers; i++) if (this.lagRate[i] > 0) dt = Math.min(dt, this.lagNs[i] / this.lagRate[i]);
-    for (let k = 0; k < this.allTraffic.length; k++) {
-      const t = this.allTraffic[k];
+    const lagRate = this.lagRate;
+    for (let i = 0; i < nC; i++) if (lagRate[i] > 0) dt = Math.min(dt, this.lagNs[i] / lagRate[i]);
+    const all = this.allTraffic;
+    for (let k = 0; k < all.length; k++) {
+      const t = all[k];
       t.updateThreshold();
       dt = Math.min(dt, t.thresholdNs);
       if (t.rRingDrop > 0 && t.isTcpReceiver === true) dt = Math.min(dt, t.lastCutNs + t.rttNs() - now);
@@ -1038,7 +1074,11 @@ export class HostKernel {
     this.pendingDt = dt;
   }
 
-  /** Integrate every rate over stepNs (a field, like the inputs of Traffic.updateRates: no boxed argument). */
+  /**
+   * Integrate every rate over stepNs (a field, like the inputs of Traffic.updateRates: no boxed argument). The
+   * engine's arrays are read into locals once: a field read through `this` is a map check and a load, and V8 redoes
+   * both after every call in a loop (charge, pay, advanceStep).
+   */
   private advance(): void {
     const dt = this.stepNs;
     const cat = this.coreCatNs;
@@ -1046,26 +1086,35 @@ export class HostKernel {
     const share = this.share;
     const bhOf = this.bh;
     const idleShare = this.idleShare;
+    const groups = this.groups;
+    const traffic = this.traffic;
+    const onCore = this.onCore;
+    const kShareOf = this.kShare;
+    const sigmaOf = this.sigma;
+    const epCtx = this.epCtx;
+    const policy = this.policy;
+    const payNoContext = this.payNoContext === true;
     // A core with nothing on it only idles (idleShare 1).
-    for (let a = 0; a < this.idleCores.length; a++) cat[this.idleCores[a] * N_CATS + CAT_IDLE] += idleShare[this.idleCores[a]] * dt;
+    const idleCores = this.idleCores;
+    for (let a = 0; a < idleCores.length; a++) cat[idleCores[a] * N_CATS + CAT_IDLE] += idleShare[idleCores[a]] * dt;
     const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       const base = c * N_CATS;
-      const here = this.onCore[c];
+      const here = onCore[c];
       for (let j = 0; j < here.length; j++) {
         const i = here[j];
         const ns = share[i] * dt;
         if (ns <= 0) continue;
         cat[base + (i === 0 ? CAT_VICTIM : CAT_NEIGHBOURS)] += ns;
-        this.groups[i].charge(c, ns, now);
-        if (this.traffic[i] === null) this.sysbenchEvents[i] += ns * this.eventsPerNs[i];
+        groups[i].charge(c, ns, now);
+        if (traffic[i] === null) this.sysbenchEvents[i] += ns * this.eventsPerNs[i];
       }
       // Per-core values read once (see finishRates).
       const idle = idleShare[c];
-      const kShare = this.kShare[c];
+      const kShare = kShareOf[c];
       cat[base + CAT_IDLE] += idle * dt;
-      const sig = this.sigma[c] * dt;
+      const sig = sigmaOf[c] * dt;
       const ks = kShare * dt;
       let bh = 0;
       // coreBh is their sum (finishRates): 0 only when every part is 0.
@@ -1075,16 +1124,17 @@ export class HostKernel {
       const soft = sig + ks + bh;
       if (soft <= 0) continue;
       const tx = this.txFrac[c];
-      this.softirqVecNs[c * 2] += soft * (1 - tx);
-      this.softirqVecNs[c * 2 + 1] += soft * tx;
+      const vec = this.softirqVecNs;
+      vec[c * 2] += soft * (1 - tx);
+      vec[c * 2 + 1] += soft * tx;
       // Whose work it was (one attribution per core: the same owner fractions for every context), then who pays:
       // the policy sees each context's softirq time with its owners.
-      this.policy.attribute(soft, this.ownerFrac, c * this.nContainers);
+      policy.attribute(soft, this.ownerFrac, c * this.nContainers);
       // Time outside any container only when the policy charges it (not vanilla's: skip the sums for it).
-      if (ks > 0 && this.payNoContext === true) this.pay(c, IDLE, ks, now);
+      if (ks > 0 && payNoContext) this.pay(c, IDLE, ks, now);
       if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], bhOf[here[j]] * dt, now);
       if (sig > 0) {
-        const ctx = this.epCtx[c];
+        const ctx = epCtx[c];
         if (ctx >= 0) {
           this.episodeNs[ctx] += sig;
           if (this.irqTimeAccounting !== true) this.accrueLag(c, ctx, sig);
@@ -1093,30 +1143,36 @@ export class HostKernel {
         if (ctx !== NONE) this.pay(c, ctx, sig, now);
         else if (cap > 0) {
           for (let j = 0; j < here.length; j++) this.pay(c, here[j], (sig * share[here[j]]) / cap, now);
-          if (this.payNoContext === true) this.pay(c, IDLE, (sig * (idle + kShare)) / cap, now);
+          if (payNoContext) this.pay(c, IDLE, (sig * (idle + kShare)) / cap, now);
         } else this.pay(c, IDLE, sig, now);
       }
     }
     this.repayLag(dt);
     // Vruntime lead, jiffy clock and episode budget, in one pass (each core's own; an idle core has none of them).
+    const kvLeadRate = this.kvLeadRate;
+    const kvLeadNs = this.kvLeadNs;
+    const jiffyRate = this.jiffyRate;
+    const jiffyClock = this.jiffyClock;
+    const maxLag = this.maxLagNs;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
-      const kvRate = this.kvLeadRate[c];
+      const kvRate = kvLeadRate[c];
       if (kvRate !== 0) {
-        let v = this.kvLeadNs[c] + kvRate * dt;
+        let v = kvLeadNs[c] + kvRate * dt;
         // place_entity: a sleeping entity is re-placed at most sched_latency/2 behind the one that ran meanwhile.
-        if (!this.ksoftirqdRunnable(c)) v = Math.max(-this.maxLagNs, v);
-        if (!this.dockerRunnable[c]) v = Math.min(this.maxLagNs, v);
-        this.kvLeadNs[c] = Math.abs(v) < 1e-3 ? 0 : v;
+        if (!this.ksoftirqdRunnable(c)) v = Math.max(-maxLag, v);
+        if (!this.dockerRunnable[c]) v = Math.min(maxLag, v);
+        kvLeadNs[c] = Math.abs(v) < 1e-3 ? 0 : v;
       }
-      const jr = this.jiffyRate[c];
-      if (jr > 0) this.jiffyClock[c] = Math.max(0, this.jiffyClock[c] - jr * dt);
-      if (this.epCtx[c] === NONE) continue;
+      const jr = jiffyRate[c];
+      if (jr > 0) jiffyClock[c] = Math.max(0, jiffyClock[c] - jr * dt);
+      if (epCtx[c] === NONE) continue;
       const recv = this.nicRecv[c];
       for (let k = 0; k < recv.length; k++) this.epPkLeft[c] -= recv[k].rServe * dt;
     }
-    for (let k = 0; k < this.allTraffic.length; k++) {
-      const t = this.allTraffic[k];
+    const all = this.allTraffic;
+    for (let k = 0; k < all.length; k++) {
+      const t = all[k];
       t.stepNs = dt;
       t.advanceStep();
       if (t.rampingNow === true) t.growStep(); // as the rates were (finishRates), before the step
@@ -1170,12 +1226,15 @@ export class HostKernel {
     // The time passed is read at the call (this.nowNs), not a local: a local double that several calls in
     // different branches take is boxed once where they meet, i.e. at every event.
     const due = now + tiny;
-    for (let i = 0; i < this.nContainers; i++) if (due >= this.groups[i].nextRefillNs) this.groups[i].tick(this.nowNs + tiny);
+    const groups = this.groups;
+    const homeCpu = this.homeCpu;
+    const nC = this.nContainers;
+    for (let i = 0; i < nC; i++) if (due >= groups[i].nextRefillNs) groups[i].tick(this.nowNs + tiny);
     if (due >= this.policy.nextEventNs()) this.policy.onTick(this.nowNs + tiny);
-    for (let i = 0; i < this.nContainers; i++)
-      if (this.groups[i].spent(this.homeCpu[i])) this.groups[i].throttleIfSpent(this.homeCpu[i], this.nowNs);
-    for (let a = 0; a < this.activeCores.length; a++) {
-      const c = this.activeCores[a];
+    for (let i = 0; i < nC; i++) if (groups[i].spent(homeCpu[i])) groups[i].throttleIfSpent(homeCpu[i], this.nowNs);
+    const active = this.activeCores;
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
       let swallowed = false;
       if (this.epCtx[c] !== NONE) {
         const deadline = now >= this.epEndNs[c] - tiny;
