@@ -16,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { createContainer, removeLabelled, type ContainerSpec, type Owner, type RunNetwork } from './containers.ts';
+import { createContainer, removeContainer, removeLabelled, type ContainerSpec, type Owner, type RunNetwork } from './containers.ts';
 import { cgroupPathsOf } from './cgroup-files.ts';
 import type { RunAddresses } from './traffic-network.ts';
 
@@ -90,7 +90,7 @@ export class ContainerPool {
         .filter((s) => wanted.get(s.name)?.ip !== s.spec.ip)
         .map(async (s) => {
           pool.slots.delete(s.name);
-          await s.container.remove({ force: true });
+          await removeContainer(this.docker, s.container.id);
         }),
     );
     await Promise.all(

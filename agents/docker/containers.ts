@@ -145,17 +145,33 @@ function labelFilter(f: Filter): string[] {
 }
 
 /** Remove the containers, then the networks, that match; returns their names. A missing one is not an error. */
+/**
+ * Remove a container (forced). One already gone is fine; one whose removal another call started (a pool's idle
+ * timer, an earlier teardown) is waited for until it is gone: a slow engine (a TCG guest's) is still removing
+ * it when the next run's setup looks, and answers 409. True when this call removed it.
+ */
+export async function removeContainer(docker: Docker, id: string): Promise<boolean> {
+  const container = docker.getContainer(id);
+  try {
+    await container.remove({ force: true });
+    return true;
+  } catch (err) {
+    const e = err as { statusCode?: number; message?: string };
+    if (e.statusCode === 404) return false;
+    if (e.statusCode !== 409 || !/already in progress/.test(e.message ?? '')) throw err;
+    await container.wait({ condition: 'removed' }).catch((w: { statusCode?: number }) => {
+      if (w.statusCode !== 404) throw w;
+    });
+    return false;
+  }
+}
+
 export async function removeLabelled(docker: Docker, f: Filter): Promise<string[]> {
   const removed: string[] = [];
   const containers = await docker.listContainers({ all: true, filters: { label: labelFilter(f) } });
   await Promise.all(
     containers.map(async (c) => {
-      try {
-        await docker.getContainer(c.Id).remove({ force: true });
-        removed.push(`container ${(c.Names[0] ?? c.Id).replace(/^\//, '')}`);
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode !== 404) throw err;
-      }
+      if (await removeContainer(docker, c.Id)) removed.push(`container ${(c.Names[0] ?? c.Id).replace(/^\//, '')}`);
     }),
   );
   const networks = await docker.listNetworks({ filters: { label: labelFilter(f) } });
