@@ -39,16 +39,19 @@ export function labLeftovers(dir: string): Record<string, string[]> {
     .split('\n')
     .map((l) => l.split(' ')[4])
     .filter((m): m is string => !!m && (m.startsWith('/run/ironlab-testbed') || m.startsWith(dir) || /\/netns\/ironlab-lab-\d+$/.test(m)));
-  let rules: string[] = [];
+  const files = [dir, '/run/ironlab-testbed'].filter((p) => existsSync(p));
+  return { netns, links, processes, mounts, rules: ourForwardRules(), files };
+}
+
+/** The lab bridge's FORWARD rules (comment ironlab) that are in place. */
+function ourForwardRules(): string[] {
   try {
-    rules = execFileSync('iptables', ['-S', 'FORWARD'], { encoding: 'utf8' })
+    return execFileSync('iptables', ['-S', 'FORWARD'], { encoding: 'utf8' })
       .split('\n')
       .filter((r) => r.includes('"ironlab"') || r.includes('comment ironlab'));
   } catch {
-    /* no iptables: no rule */
+    return []; // no iptables: no rule
   }
-  const files = [dir, '/run/ironlab-testbed'].filter((p) => existsSync(p));
-  return { netns, links, processes, mounts, rules, files };
 }
 
 /** `pid: command line` (its first 120 characters) of every process whose command line passes. */
@@ -75,9 +78,10 @@ function linkNames(pattern: RegExp): string[] {
 
 export const NOTHING_LEFT = { netns: [], links: [], processes: [], mounts: [], rules: [], files: [] };
 
-/** What a QEMU lab (testbed up --kernel iron) could leave behind: its taps and bridge, its QEMUs, its directory. */
+/** What a QEMU lab (testbed up --kernel iron) could leave behind: its taps and bridge, its FORWARD rule, its QEMUs,
+ *  its directory. */
 export function ironLeftovers(dir: string): Record<string, string[]> {
   const links = linkNames(/^ironlab-(br0|t\d+)$/);
   const processes = processesMatching((cmd) => cmd.includes('qemu-system') && cmd.includes(dir));
-  return { links, processes, files: existsSync(dir) ? [dir] : [] };
+  return { links, rules: ourForwardRules(), processes, files: existsSync(dir) ? [dir] : [] };
 }
