@@ -38,13 +38,13 @@ export function windowSamples(run: RunSpec, a: Snapshot, b: Snapshot, containers
     out.push(sample(METRIC.cgroupThrottledTimeS, (y.throttledNs - x.throttledNs) / 1e9, 's', labels));
   }
 
+  // Without per-CPU usage (cgroup v2, a group on several cores) victim, neighbours and other are not known: left out.
+  const known = containers.every((n) => !a.cgroups.has(n) || (a.cgroups.get(n)!.usagePercpuNs && b.cgroups.get(n)?.usagePercpuNs));
   for (const [core, tb] of b.cores) {
     const ta = a.cores.get(core);
     if (!ta) continue;
     const c = String(core);
     const cat = coreCategories(core, a, b, containers);
-    // Without per-CPU usage (cgroup v2, a group on several cores) victim, neighbours and other are not known: left out.
-    const known = containers.every((n) => !a.cgroups.has(n) || (a.cgroups.get(n)!.usagePercpuNs && b.cgroups.get(n)?.usagePercpuNs));
     for (const category of CORE_CATEGORIES)
       if (known || !CONTAINER_SPLIT.includes(category)) out.push(sample(METRIC.coreTimeS, cat[category], 's', { core: c, category }));
     const softirqS = (tb.softirq - ta.softirq) / USER_HZ;
