@@ -385,10 +385,7 @@ export class DockerBackend implements Backend {
     try {
       const containers: EnforcedContainer[] = state.containers
         .filter((c) => c.pid)
-        .map((c) => {
-          const cg = state.cgroups.get(c.name) ?? cgroupPathsOf(c.pid!);
-          return { name: c.name, ipv4: c.ip, cgroupCpuPath: cg.cpu, cgroupCpuacctPath: cg.cpuacct, cgroupVersion: cg.version };
-        });
+        .map((c) => ({ name: c.name, ipv4: c.ip, cgroup: state.cgroups.get(c.name) ?? cgroupPathsOf(c.pid!) }));
       // The drop program goes where the neighbours' packets arrive, before RPS moves them to the victim's core:
       // the traffic NIC across hosts; here the host-side veths of the peers (their NAPI runs on the peers' core).
       const dropAt = state.side.dropAt(

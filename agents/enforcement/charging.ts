@@ -4,7 +4,7 @@
 // quota only when it changed (every write refills the group's runtime, even the same value), put the
 // originals back at the end.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { formatQuota, parseQuotaUs, quotaFileOf, readPeriodUs, type CgroupVersion } from '../docker/cgroup-files.ts';
+import { formatQuota, parseQuotaUs, quotaFileOf, readPeriodUs, type CgroupPaths } from '../docker/cgroup-files.ts';
 import { GroupController, type ControllerConfig, type PeriodDecision, type PeriodInput } from './controller.ts';
 
 export interface QuotaIo {
@@ -18,9 +18,8 @@ export const fsQuotaIo: QuotaIo = {
 
 export interface ChargedGroup {
   name: string;
-  cgroupCpuPath: string;
-  /** absent = 1 */
-  cgroupVersion?: CgroupVersion;
+  /** Its cgroup's version and cpu directory (where the quota and the period are). */
+  cgroup: Pick<CgroupPaths, 'version' | 'cpu'>;
 }
 export interface ChargingOptions extends Omit<ControllerConfig, 'baseUs' | 'periodUs'> {
   io?: QuotaIo;
@@ -34,9 +33,9 @@ export class ChargingController {
     const { io, ...cfg } = opts;
     this.io = io ?? fsQuotaIo;
     for (const g of groups) {
-      const file = quotaFileOf(g.cgroupCpuPath, g.cgroupVersion ?? 1);
+      const file = quotaFileOf(g.cgroup.cpu, g.cgroup.version);
       const baseUs = parseQuotaUs(this.io.read(file));
-      const periodUs = readPeriodUs(g.cgroupCpuPath, g.cgroupVersion ?? 1, this.io.read);
+      const periodUs = readPeriodUs(g.cgroup.cpu, g.cgroup.version, this.io.read);
       this.groups.set(g.name, { file, ctl: new GroupController({ ...cfg, baseUs, periodUs }) });
     }
   }

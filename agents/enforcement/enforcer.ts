@@ -36,7 +36,7 @@ import { pidAlive } from '../../workloads/common/pid.ts';
 import { DEFAULT_STATE_DIR, readStates, removeState, writeState, type EnforcementState } from './state.ts';
 import { attachDrop, detachDrop, ourFilters, TC_GLOBALS } from './tc.ts';
 import { attachXdp, detachXdp, type XdpTarget } from './xdp.ts';
-import { formatQuota, parseQuotaUs, readUsageNs, type CgroupVersion } from '../docker/cgroup-files.ts';
+import { formatQuota, parseQuotaUs, readUsageNs, type CgroupPaths } from '../docker/cgroup-files.ts';
 
 export const ENFORCEMENT_VERSION = 'ironlab-ebpf-2';
 export const ALIAS = 'ironlab-enforced';
@@ -44,10 +44,8 @@ export const ALIAS = 'ironlab-enforced';
 export interface EnforcedContainer {
   name: string;
   ipv4: string;
-  cgroupCpuPath: string;
-  cgroupCpuacctPath: string;
-  /** Which hierarchy the paths are in (cgroup-files.ts); absent = 1. */
-  cgroupVersion?: CgroupVersion;
+  /** Its cgroup: the hierarchy's version and the cpu and cpuacct directories (cgroup-files.ts). */
+  cgroup: CgroupPaths;
 }
 export interface EnforcerOptions {
   containers: EnforcedContainer[];
@@ -166,7 +164,7 @@ class EnforcerImpl implements Enforcer {
     writeState(this.stateDir, this.state);
     registerIronOwners(
       this.iron.procRoot,
-      this.o.containers.map((c) => ({ ipv4: c.ipv4, cgroupPath: c.cgroupCpuPath })),
+      this.o.containers.map((c) => ({ ipv4: c.ipv4, cgroupPath: c.cgroup.cpu })),
     );
   }
 
@@ -185,7 +183,7 @@ class EnforcerImpl implements Enforcer {
 
   private startAccounting(): void {
     this.objs = buildBpf(this.o.cacheDir ?? DEFAULT_CACHE_DIR);
-    this.owners = this.o.containers.map((c) => ({ name: c.name, ipv4: c.ipv4, cgroupIno: cgroupInode(c.cgroupCpuPath) }));
+    this.owners = this.o.containers.map((c) => ({ name: c.name, ipv4: c.ipv4, cgroupIno: cgroupInode(c.cgroup.cpu) }));
     this.acct = Accounting.start(this.objs.acct);
     this.accounting = true;
     this.lastTick = { at: process.hrtime.bigint(), snap: this.acct.snapshot(), usedNs: this.readUsage(), dropped: new Map() };
@@ -219,10 +217,7 @@ class EnforcerImpl implements Enforcer {
   }
 
   private async startEnforcing(): Promise<void> {
-    this.charging = new ChargingController(
-      this.o.containers.map((c) => ({ name: c.name, cgroupCpuPath: c.cgroupCpuPath, cgroupVersion: c.cgroupVersion })),
-      { io: this.o.quotaIo },
-    );
+    this.charging = new ChargingController(this.o.containers, { io: this.o.quotaIo });
     this.scale = new TickScale(this.o.procRoot);
     this.state.quotas = this.charging.originals();
     writeState(this.stateDir, this.state); // before the first quota write
@@ -230,7 +225,7 @@ class EnforcerImpl implements Enforcer {
     // write hands out (almost) no second refill (period-clock.ts).
     const charged = this.o.containers.filter((c) => this.charging!.state(c.name)?.constrained);
     const clocks = await Promise.all(
-      charged.map((c) => PeriodClock.start(c.cgroupCpuPath, () => this.tick(c.name), { periodUs: this.charging!.state(c.name)!.periodUs })),
+      charged.map((c) => PeriodClock.start(c.cgroup.cpu, () => this.tick(c.name), { periodUs: this.charging!.state(c.name)!.periodUs })),
     );
     if (!this.charging) return void clocks.forEach((c) => c.stop()); // stopped while looking for the boundaries
     charged.forEach((c, i) => this.clocks.set(c.name, clocks[i]!));
@@ -241,7 +236,7 @@ class EnforcerImpl implements Enforcer {
     const m = new Map<string, number>();
     for (const c of this.o.containers) {
       try {
-        m.set(c.name, readUsageNs({ version: c.cgroupVersion ?? 1, cpu: c.cgroupCpuPath, cpuacct: c.cgroupCpuacctPath }));
+        m.set(c.name, readUsageNs(c.cgroup));
       } catch {
         /* container gone */
       }

@@ -72,7 +72,7 @@ describe('charging (fake cgroup files)', () => {
 
   it('writes only on change, restores the original', () => {
     const io = fakeIo(files());
-    const c = new ChargingController([{ name: 'n', cgroupCpuPath: '/cg' }], { io });
+    const c = new ChargingController([{ name: 'n', cgroup: { version: 1, cpu: '/cg' } }], { io });
     expect(c.period(inp('n', { usedUs: 20_000, chargeUs: 30_000 })).get('n')!.quotaUs).toBe(20_000); // consumed 50 of 50
     expect(io.writes).toEqual(['/cg/cpu.cfs_quota_us=20000']);
     c.period(inp('n', { usedUs: 20_000, chargeUs: 30_000 })); // same value: no write
@@ -85,7 +85,7 @@ describe('charging (fake cgroup files)', () => {
 
   it('leaves unlimited groups alone', () => {
     const io = fakeIo({ '/cg/cpu.cfs_quota_us': '-1', '/cg/cpu.cfs_period_us': '100000' });
-    const c = new ChargingController([{ name: 'n', cgroupCpuPath: '/cg' }], { io });
+    const c = new ChargingController([{ name: 'n', cgroup: { version: 1, cpu: '/cg' } }], { io });
     c.period(inp('n', { chargeUs: 300_000 }));
     c.restore();
     expect(io.writes).toEqual([]);
@@ -140,7 +140,7 @@ describe.runIf(REAL)('charging a busy loop in a real cgroup', () => {
     const before = await perPeriod(1000);
     const writes: string[] = [];
     const io: QuotaIo = { read: fsQuotaIo.read, write: (f, v) => (writes.push(v), fsQuotaIo.write(f, v)) };
-    const c = new ChargingController([{ name: 'n', cgroupCpuPath: cg.cpu }], { io });
+    const c = new ChargingController([{ name: 'n', cgroup: { version: 1, cpu: cg.cpu } }], { io });
     c.period(inp('n', { usedUs: 20_000, chargeUs: 30_000 })); // its packets cost 30 ms on others' time: 20 ms left
     expect(readFileSync(`${cg.cpu}/cpu.cfs_quota_us`, 'utf8').trim()).toBe('20000');
     await new Promise((r) => setTimeout(r, 150)); // the write's own refill and the period it falls in

@@ -30,8 +30,8 @@ describe.runIf(REAL)('enforcer (real, netns + veth)', () => {
       writeFileSync(`${c.cpu}/cpu.cfs_quota_us`, '100000');
     }
     containers = [
-      { name: 'sender', ipv4: T.IP_A, cgroupCpuPath: ca.cpu, cgroupCpuacctPath: ca.cpuacct },
-      { name: 'receiver', ipv4: T.IP_B, cgroupCpuPath: cb.cpu, cgroupCpuacctPath: cb.cpuacct },
+      { name: 'sender', ipv4: T.IP_A, cgroup: { version: 1, cpu: ca.cpu, cpuacct: ca.cpuacct } },
+      { name: 'receiver', ipv4: T.IP_B, cgroup: { version: 1, cpu: cb.cpu, cpuacct: cb.cpuacct } },
     ];
   });
   afterAll(async () => {

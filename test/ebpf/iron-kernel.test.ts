@@ -13,7 +13,7 @@ import {
   parseIronStats,
   registerIronOwners,
 } from '../../agents/enforcement/iron-kernel.ts';
-import { createEnforcer, reapEnforcement } from '../../agents/enforcement/enforcer.ts';
+import { createEnforcer, reapEnforcement, type EnforcedContainer } from '../../agents/enforcement/enforcer.ts';
 import { PrerequisiteError } from '../../workloads/common/errors.ts';
 
 const dirs: string[] = [];
@@ -89,7 +89,7 @@ describe('iron-kernel switch', () => {
     writeFileSync(join(cg, 'cgroup.procs'), '4242\n4243\n');
     // The fake /proc/iron_owners is a plain file: it keeps the last line written, as the kernel takes one per write.
     const owners = () => readFileSync(join(root, IRON_OWNERS), 'utf8');
-    const containers = [{ name: 'n1', ipv4: '169.254.0.65', cgroupCpuPath: cg, cgroupCpuacctPath: cg }];
+    const containers: EnforcedContainer[] = [{ name: 'n1', ipv4: '169.254.0.65', cgroup: { version: 1, cpu: cg, cpuacct: cg } }];
     const e = createEnforcer('iron-kernel', { containers, periodUs: 100_000, procRoot: root, stateDir });
     await e.start();
     expect(owners()).toBe('169.254.0.65 4242');
@@ -111,7 +111,7 @@ describe('iron-kernel switch', () => {
     const cg = mkdtempSync(join(tmpdir(), 'ironlab-cg-'));
     dirs.push(stateDir, cg);
     writeFileSync(join(cg, 'cgroup.procs'), '4242\n');
-    const containers = [{ name: 'n1', ipv4: '169.254.0.65', cgroupCpuPath: cg, cgroupCpuacctPath: cg }];
+    const containers: EnforcedContainer[] = [{ name: 'n1', ipv4: '169.254.0.65', cgroup: { version: 1, cpu: cg, cpuacct: cg } }];
     const e = createEnforcer('iron-kernel', { containers, periodUs: 100_000, procRoot: root, stateDir });
     await e.start();
     e.beginWindow();

@@ -61,7 +61,7 @@ describe('cgroup v2 (unified)', () => {
 
   it('charges through cpu.max: writes the quota alone (the period stays), restores it, says max for unlimited', () => {
     const dir = join(cg, 'system.slice/docker-abc.scope');
-    const c = new ChargingController([{ name: 'n', cgroupCpuPath: dir, cgroupVersion: 2 }], { io: fsQuotaIo });
+    const c = new ChargingController([{ name: 'n', cgroup: { version: 2, cpu: dir } }], { io: fsQuotaIo });
     expect(c.originals()).toEqual([{ file: join(dir, 'cpu.max'), quotaUs: 50_000 }]);
     expect(c.state('n')!.periodUs).toBe(100_000);
     const d = c.period(new Map([['n', { elapsedUs: 100_000, usedUs: 20_000, chargeUs: 30_000, creditUs: 0 }]]));
