@@ -10,7 +10,9 @@
 // `docker save` archive, never pulled) and starts the testbed's agent (testbed/lab-agent.ts), which dials the hub on the lab bridge like an emulated host's.
 // Everything is named in the state file before it is made: the tap, the pid file, the console log; the disk is
 // the cached image opened with snapshot=on (the guest's writes vanish with QEMU). `down` ends each QEMU by the
-// pid in its pid file, after checking that pid still runs QEMU with that pid file, and removes the taps.
+// pid in its pid file, after checking that pid still runs QEMU with that pid file, and removes the taps. After boot
+// `up` pins the emulator threads to host cores (testbed/qemu-pinning.ts: lab-1's vCPU 0 gets one to itself); the
+// affinity ends with each QEMU, so `down` has nothing of it to undo.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,6 +27,7 @@ import { ensureGuestDockerDisk } from './guest-docker-disk.ts';
 import { ensureIronKernel } from './kernel-build.ts';
 import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, containerBlock, ensureBridge, ensureForwardRule, hostAddress } from './lab-network.ts';
 import { runsOurs, sleep, terminate } from './processes.ts';
+import { describePinning, pinQemu, planPinning, qemuThreads } from './qemu-pinning.ts';
 import { closeSsh, sshRun, type SshTarget } from './ssh.ts';
 import { hostDir, newState, testbedDir, tokenFile, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
@@ -189,7 +192,24 @@ export async function qemuLabUp(state: TestbedState, say: Say, dir = testbedDir(
     say(`${h.id}: up in ${vm.bootSeconds.toFixed(1)} s (${kernel.release}, ${accel()})`);
     save();
   }
+  await step('lab', 'pin emulator threads', say, () => pinGuests(state, say));
+  save();
   return state;
+}
+
+/** Every running guest's QEMU threads onto the host cores of testbed/qemu-pinning.ts's plan (again on a re-up). */
+async function pinGuests(state: TestbedState, say: Say): Promise<void> {
+  const plan = planPinning(
+    state.hosts.map((h) => ({ id: h.id, vcpus: GUEST_QUEUES })),
+    cpus().length,
+  );
+  if (!plan) return say('one host core: the emulator threads share it, not pinned');
+  for (const h of state.hosts) {
+    const pid = qemuPid(h);
+    if (!pid) continue;
+    h.vm!.pinning = await pinQemu(pid, plan.vcpus[h.id], plan.others);
+    say(`${h.id}: host cores ${describePinning(h.vm!.pinning)}`);
+  }
 }
 
 /**
@@ -260,6 +280,8 @@ export function guestRun(h: TestbedHost, argv: string[], timeoutMs = 120_000, di
 
 export interface GuestStatus {
   running: boolean;
+  /** Its QEMU threads' host cores, read now (testbed/qemu-pinning.ts describePinning). */
+  hostCores: string | null;
   kernel: string | null;
   ironVersion: string | null;
   ironEnabled: string | null;
@@ -275,6 +297,7 @@ export interface GuestStatus {
 export async function guestStatus(h: TestbedHost, dir = testbedDir()): Promise<GuestStatus> {
   const none: GuestStatus = {
     running: false,
+    hostCores: null,
     kernel: null,
     ironVersion: null,
     ironEnabled: null,
@@ -283,7 +306,8 @@ export async function guestStatus(h: TestbedHost, dir = testbedDir()): Promise<G
     dockerd: 'n/a',
     image: null,
   };
-  if (!qemuPid(h)) return none;
+  const pid = qemuPid(h);
+  if (!pid) return none;
   const script = [
     'uname -r',
     'cat /proc/sys/kernel/iron_version 2>/dev/null || echo none',
@@ -303,6 +327,7 @@ export async function guestStatus(h: TestbedHost, dir = testbedDir()): Promise<G
   }
   return {
     running: true,
+    hostCores: describePinning(qemuThreads(pid)),
     kernel: kernel || null,
     ironVersion: ironVersion || null,
     ironEnabled: ironEnabled || null,
