@@ -105,8 +105,9 @@ export function qemuArgv(h: TestbedHost, index: number, bzImage: string, rootfs:
   const mac = `52:54:00:1b:00:${index.toString(16).padStart(2, '0')}`;
   return [
     'qemu-system-x86_64',
+    // debug-threads: the vCPU threads are named "CPU n/TCG" (or /KVM), which testbed/qemu-pinning.ts looks for.
     '-name',
-    `ironlab-${h.id}`,
+    `ironlab-${h.id},debug-threads=on`,
     '-machine',
     `q35,accel=${accel()}`,
     '-cpu',

@@ -33,6 +33,7 @@ describe('QEMU lab plan', () => {
     expect(argv).toContain('file=/r/rootfs.ext4,format=raw,if=virtio,snapshot=on');
     expect(argv).toContain('file=/r/docker.ext4,format=raw,if=virtio,snapshot=on');
     expect(argv).toContain('ironlab.addr=169.254.0.11/24');
+    expect(argv).toContain('-name ironlab-lab-1,debug-threads=on');
     expect(argv).toMatch(/-pidfile \/tmp\/ironlab-unit-testbed\/hosts\/lab-1\/qemu\.pid -daemonize/);
   });
 });
