@@ -27,7 +27,7 @@ import { ensureGuestDockerDisk } from './guest-docker-disk.ts';
 import { ensureIronKernel } from './kernel-build.ts';
 import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, containerBlock, ensureBridge, ensureForwardRule, hostAddress } from './lab-network.ts';
 import { runsOurs, sleep, terminate } from './processes.ts';
-import { describePinning, favourQemu, pinQemu, planPinning, QEMU_SESSION_NICE, qemuThreads } from './qemu-pinning.ts';
+import { describePinning, favourQemu, pinQemu, planPinning, qemuThreads } from './qemu-pinning.ts';
 import { closeSsh, sshRun, type SshTarget } from './ssh.ts';
 import { hostDir, newState, testbedDir, tokenFile, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
@@ -209,8 +209,8 @@ async function pinGuests(state: TestbedState, say: Say): Promise<void> {
     const pid = qemuPid(h);
     if (!pid) continue;
     h.vm!.pinning = await pinQemu(pid, plan.vcpus[h.id], plan.others);
-    const favoured = favourQemu(pid);
-    say(`${h.id}: host cores ${describePinning(h.vm!.pinning)}${favoured ? `, session nice ${QEMU_SESSION_NICE}` : ''}`);
+    const favoured = favourQemu(pid, plan.nice[h.id]);
+    say(`${h.id}: host cores ${describePinning(h.vm!.pinning)}${favoured ? `, session nice ${plan.nice[h.id]}` : ''}`);
   }
 }
 

@@ -8,17 +8,23 @@
 // then orders tasks only within a session, and an engineer's `nice -n 19` callgrind in its session shares a core
 // half and half with a QEMU in its own (QEMU -daemonize starts a session). Measured on lab-iron, 2 Dec: lab-1's
 // vCPU 0 got 31-32% of host core 0 and waited on its run queue 54-66% of the time. So `up` also gives each lab
-// QEMU's session a nice of QEMU_SESSION_NICE (/proc/PID/autogroup): the lab comes before work outside the lock.
+// QEMU's session a nice (/proc/PID/autogroup): the lab comes before work outside the lock. The other guests get a
+// lower one than lab-1: on 2 cores they share core 1 with lab-1's vCPU 1, which otherwise took it (lab-2's vCPUs
+// waited on the run queue ~100% of the time and its agent missed its heartbeats: every flood run failed).
 // Both belong to the process (affinity to its threads, the nice to its session): they end with QEMU at `down`,
 // nothing is left to undo.
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { run } from './exec.ts';
 
-/** Host cores per guest vCPU (`vcpus[hostId][n]`, vCPU n), and the cores of every other QEMU thread. */
+/** Host cores per guest vCPU (`vcpus[hostId][n]`, vCPU n), the cores of every other QEMU thread, each QEMU's session nice. */
 export interface PinPlan {
   vcpus: Record<string, number[][]>;
   others: number[];
+  nice: Record<string, number>;
 }
+
+/** The session nice of the first guest's QEMU (the victim's), and of the others'. */
+export const QEMU_SESSION_NICE = { first: -10, others: -15 } as const;
 
 const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
 
@@ -35,7 +41,8 @@ export function planPinning(guests: { id: string; vcpus: number }[], hostCores: 
   const vcpus = Object.fromEntries(
     guests.map((g, gi) => [g.id, range(0, g.vcpus).map((v) => (hostCores > total ? [next++] : gi === 0 && v === 0 ? [0] : rest))]),
   );
-  return { vcpus, others: hostCores > total ? range(total, hostCores) : rest };
+  const nice = Object.fromEntries(guests.map((g, gi) => [g.id, gi === 0 ? QEMU_SESSION_NICE.first : QEMU_SESSION_NICE.others]));
+  return { vcpus, others: hostCores > total ? range(total, hostCores) : rest, nice };
 }
 
 export interface QemuThread {
@@ -79,10 +86,8 @@ export async function pinQemu(pid: number, vcpuCores: number[][], others: number
   return qemuThreads(pid);
 }
 
-export const QEMU_SESSION_NICE = -10;
-
 /** The nice of QEMU `pid`'s autogroup (its session), where the kernel groups by session; false where it does not. */
-export function favourQemu(pid: number, nice = QEMU_SESSION_NICE): boolean {
+export function favourQemu(pid: number, nice: number): boolean {
   const f = `/proc/${pid}/autogroup`;
   if (!existsSync(f) || readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() !== '1') return false;
   writeFileSync(f, String(nice));

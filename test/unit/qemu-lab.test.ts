@@ -45,15 +45,20 @@ describe("QEMU lab's emulator threads on the host's cores", () => {
   ];
 
   it('on 2 cores gives lab-1 vCPU 0 (victim, neighbour, NIC) core 0 alone, everything else core 1', () => {
-    expect(planPinning(guests, 2)).toEqual({ vcpus: { 'lab-1': [[0], [1]], 'lab-2': [[1], [1]] }, others: [1] });
+    expect(planPinning(guests, 2)).toEqual({
+      vcpus: { 'lab-1': [[0], [1]], 'lab-2': [[1], [1]] },
+      others: [1],
+      // before work outside the lock; lab-2 before lab-1's vCPU 1 on the core they share
+      nice: { 'lab-1': -10, 'lab-2': -15 },
+    });
   });
 
   it('on 8 cores gives each vCPU a core of its own and the I/O threads the rest', () => {
-    expect(planPinning(guests, 8)).toEqual({ vcpus: { 'lab-1': [[0], [1]], 'lab-2': [[2], [3]] }, others: [4, 5, 6, 7] });
+    expect(planPinning(guests, 8)).toMatchObject({ vcpus: { 'lab-1': [[0], [1]], 'lab-2': [[2], [3]] }, others: [4, 5, 6, 7] });
   });
 
   it('without a core to spare for the I/O threads keeps only lab-1 vCPU 0 alone; one core: nothing to pin', () => {
-    expect(planPinning(guests, 4)).toEqual({
+    expect(planPinning(guests, 4)).toMatchObject({
       vcpus: {
         'lab-1': [[0], [1, 2, 3]],
         'lab-2': [
