@@ -35,7 +35,8 @@ import { step, type Say } from './steps.ts';
 export const PROJECT_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
 /** Where the project appears inside a guest (9p, read-only). */
 export const GUEST_PROJECT = '/ironlab';
-export const QEMU_PACKAGES = ['qemu-system-x86', 'debootstrap', 'e2fsprogs', 'openssh-client', 'iperf3'];
+/** util-linux: taskset, which pins the emulator threads (testbed/qemu-pinning.ts). */
+export const QEMU_PACKAGES = ['qemu-system-x86', 'debootstrap', 'e2fsprogs', 'openssh-client', 'iperf3', 'util-linux'];
 export const GUEST_QUEUES = 2;
 /** dockerd, containerd, the agent (node) and a run's containers: 1 GiB was enough for SSH and iperf3 only. */
 export const GUEST_MEMORY_MIB = 2048;
