@@ -7,7 +7,7 @@
 // A core of its own is not enough where the scheduler groups tasks by session (sched_autogroup, on here): nice
 // then orders tasks only within a session, and an engineer's `nice -n 19` callgrind in its session shares a core
 // half and half with a QEMU in its own (QEMU -daemonize starts a session). Measured on lab-iron, 2 Dec: lab-1's
-// vCPU 0 got 31-32% of host core 0 and waited on its run queue 54-66% of the time. So `up` also gives each lab
+// vCPU 0 got 25-32% of host core 0 and waited on its run queue 54-72% of the time. So `up` also gives each lab
 // QEMU's session a nice (/proc/PID/autogroup): the lab comes before work outside the lock. The other guests get a
 // lower one than lab-1: on 2 cores they share core 1 with lab-1's vCPU 1, which otherwise took it (lab-2's vCPUs
 // waited on the run queue ~100% of the time and its agent missed its heartbeats: every flood run failed).
