@@ -3,13 +3,14 @@
 # Debian machine, as root. Idempotent: installs only what is missing.
 #   - linux-source-6.1 (the tarball in /usr/src the IRON patches apply to) and what building it needs (dwarves:
 #     pahole, for the kernel's BTF);
-#   - qemu-system-x86 (TCG without /dev/kvm), e2fsprogs (mkfs.ext4 -d), debootstrap, openssh-client, iperf3.
+#   - qemu-system-x86 (TCG without /dev/kvm), e2fsprogs (mkfs.ext4 -d), debootstrap, openssh-client, iperf3,
+#     util-linux (taskset: `up` pins the emulator threads, testbed/qemu-pinning.ts).
 set -eu
 
 if [ "$(id -u)" != 0 ]; then echo "testbed/prereqs-kernel.sh: run as root" >&2; exit 2; fi
 
 missing=""
-for pkg in linux-source-6.1 build-essential bc bison flex libelf-dev libssl-dev xz-utils cpio git dwarves qemu-system-x86 e2fsprogs debootstrap openssh-client iperf3; do
+for pkg in linux-source-6.1 build-essential bc bison flex libelf-dev libssl-dev xz-utils cpio git dwarves qemu-system-x86 e2fsprogs debootstrap openssh-client iperf3 util-linux; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null | grep -q '^ii' || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then

@@ -10,7 +10,9 @@
 // `docker save` archive, never pulled) and starts the testbed's agent (testbed/lab-agent.ts), which dials the hub on the lab bridge like an emulated host's.
 // Everything is named in the state file before it is made: the tap, the pid file, the console log; the disk is
 // the cached image opened with snapshot=on (the guest's writes vanish with QEMU). `down` ends each QEMU by the
-// pid in its pid file, after checking that pid still runs QEMU with that pid file, and removes the taps.
+// pid in its pid file, after checking that pid still runs QEMU with that pid file, and removes the taps. After boot
+// `up` pins the emulator threads to host cores (testbed/qemu-pinning.ts: lab-1's vCPU 0 gets one to itself); the
+// affinity ends with each QEMU, so `down` has nothing of it to undo.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,6 +27,7 @@ import { ensureGuestDockerDisk } from './guest-docker-disk.ts';
 import { ensureIronKernel } from './kernel-build.ts';
 import { LAB_BRIDGE, LAB_HUB_ADDRESS, LAB_HUB_PORT, containerBlock, ensureBridge, ensureForwardRule, hostAddress } from './lab-network.ts';
 import { runsOurs, sleep, terminate } from './processes.ts';
+import { describePinning, favourQemu, pinQemu, planPinning, qemuThreads } from './qemu-pinning.ts';
 import { closeSsh, sshRun, type SshTarget } from './ssh.ts';
 import { hostDir, newState, testbedDir, tokenFile, writeState, type TestbedHost, type TestbedState } from './state.ts';
 import { step, type Say } from './steps.ts';
@@ -32,7 +35,8 @@ import { step, type Say } from './steps.ts';
 export const PROJECT_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
 /** Where the project appears inside a guest (9p, read-only). */
 export const GUEST_PROJECT = '/ironlab';
-export const QEMU_PACKAGES = ['qemu-system-x86', 'debootstrap', 'e2fsprogs', 'openssh-client', 'iperf3'];
+/** util-linux: taskset, which pins the emulator threads (testbed/qemu-pinning.ts). */
+export const QEMU_PACKAGES = ['qemu-system-x86', 'debootstrap', 'e2fsprogs', 'openssh-client', 'iperf3', 'util-linux'];
 export const GUEST_QUEUES = 2;
 /** dockerd, containerd, the agent (node) and a run's containers: 1 GiB was enough for SSH and iperf3 only. */
 export const GUEST_MEMORY_MIB = 2048;
@@ -102,8 +106,9 @@ export function qemuArgv(h: TestbedHost, index: number, bzImage: string, rootfs:
   const mac = `52:54:00:1b:00:${index.toString(16).padStart(2, '0')}`;
   return [
     'qemu-system-x86_64',
+    // debug-threads: the vCPU threads are named "CPU n/TCG" (or /KVM), which testbed/qemu-pinning.ts looks for.
     '-name',
-    `ironlab-${h.id}`,
+    `ironlab-${h.id},debug-threads=on`,
     '-machine',
     `q35,accel=${accel()}`,
     '-cpu',
@@ -189,7 +194,25 @@ export async function qemuLabUp(state: TestbedState, say: Say, dir = testbedDir(
     say(`${h.id}: up in ${vm.bootSeconds.toFixed(1)} s (${kernel.release}, ${accel()})`);
     save();
   }
+  await step('lab', 'pin emulator threads', say, () => pinGuests(state, say));
+  save();
   return state;
+}
+
+/** Every running guest's QEMU threads onto the host cores of testbed/qemu-pinning.ts's plan (again on a re-up). */
+async function pinGuests(state: TestbedState, say: Say): Promise<void> {
+  const plan = planPinning(
+    state.hosts.map((h) => ({ id: h.id, vcpus: GUEST_QUEUES })),
+    cpus().length,
+  );
+  if (!plan) return say('one host core: the emulator threads share it, not pinned');
+  for (const h of state.hosts) {
+    const pid = qemuPid(h);
+    if (!pid) continue;
+    h.vm!.pinning = await pinQemu(pid, plan.vcpus[h.id], plan.others);
+    const favoured = favourQemu(pid, plan.nice[h.id]);
+    say(`${h.id}: host cores ${describePinning(h.vm!.pinning)}${favoured ? `, session nice ${plan.nice[h.id]}` : ''}`);
+  }
 }
 
 /**
@@ -260,6 +283,8 @@ export function guestRun(h: TestbedHost, argv: string[], timeoutMs = 120_000, di
 
 export interface GuestStatus {
   running: boolean;
+  /** Its QEMU threads' host cores, read now (testbed/qemu-pinning.ts describePinning). */
+  hostCores: string | null;
   kernel: string | null;
   ironVersion: string | null;
   ironEnabled: string | null;
@@ -275,6 +300,7 @@ export interface GuestStatus {
 export async function guestStatus(h: TestbedHost, dir = testbedDir()): Promise<GuestStatus> {
   const none: GuestStatus = {
     running: false,
+    hostCores: null,
     kernel: null,
     ironVersion: null,
     ironEnabled: null,
@@ -283,7 +309,8 @@ export async function guestStatus(h: TestbedHost, dir = testbedDir()): Promise<G
     dockerd: 'n/a',
     image: null,
   };
-  if (!qemuPid(h)) return none;
+  const pid = qemuPid(h);
+  if (!pid) return none;
   const script = [
     'uname -r',
     'cat /proc/sys/kernel/iron_version 2>/dev/null || echo none',
@@ -303,6 +330,7 @@ export async function guestStatus(h: TestbedHost, dir = testbedDir()): Promise<G
   }
   return {
     running: true,
+    hostCores: describePinning(qemuThreads(pid)),
     kernel: kernel || null,
     ironVersion: ironVersion || null,
     ironEnabled: ironEnabled || null,

@@ -53,6 +53,10 @@ export const TestbedHost = z.object({
       bootSeconds: z.number().nullable(),
       /** How QEMU ran it (testbed/qemu-lab.ts accel()), once booted. */
       accel: z.enum(['kvm', 'tcg']).optional(),
+      /** Its threads' host cores as `up` left them (testbed/qemu-pinning.ts); `status` reads them live. */
+      pinning: z
+        .array(z.object({ tid: z.number().int(), name: z.string(), vcpu: z.number().int().nullable(), cores: z.string() }))
+        .optional(),
     })
     .optional(),
   agent: z.object({ pid: z.number().int().nullable(), statusFile: z.string(), log: z.string() }),

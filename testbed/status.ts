@@ -21,8 +21,9 @@ export interface HostStatus {
   /** QEMU lab: the guest's running kernel and /proc/sys/kernel/iron_version (`none` without the switch). */
   kernel?: string | null;
   ironVersion?: string | null;
-  /** QEMU lab: whether the guest's QEMU runs. */
+  /** QEMU lab: whether the guest's QEMU runs, and its threads' host cores now (testbed/qemu-pinning.ts). */
   vmRunning?: boolean;
+  hostCores?: string | null;
 }
 
 export async function testbedStatus(dir = testbedDir()): Promise<{ state: TestbedState; hosts: HostStatus[]; warnings: string[] } | null> {
@@ -51,6 +52,7 @@ async function hostStatus(state: TestbedState, h: TestbedHost): Promise<HostStat
       kernel: g.kernel,
       ironVersion: g.ironVersion,
       vmRunning: g.running,
+      hostCores: g.hostCores,
     };
   }
   if (state.kind === 'inventory') {

@@ -1,5 +1,6 @@
 // The IRON kernel for real: `ironlab testbed up --kernel iron --hosts 1` builds (or reuses) the patched kernel
-// and boots one QEMU guest on the lab bridge; `status` shows its kernel and iron_version; in the guest the agent's
+// and boots one QEMU guest on the lab bridge; `status` shows its kernel and iron_version, and its vCPU 0's thread
+// alone on host core 0; in the guest the agent's
 // engine answers and the testbed's agent connects (`up` waits for its facts; `status` shows dockerd running, the
 // workload image and the agent waiting for a run); the agent's
 // switch code (agents/enforcement/iron-kernel.ts, through testbed/guest-iron.ts) turns kernel.iron_enabled off
@@ -99,6 +100,8 @@ describe.skipIf(skip)('IRON kernel in a QEMU lab host', () => {
       const status = await runCli(['testbed', 'status']);
       expect(status.code, status.stderr).toBe(0);
       expect(status.stdout).toMatch(/lab-1\s+169\.254\.0\.11\s+running .*\s6\.1\.\d+\S*\s+iron-1\.0/);
+      // Its vCPU 0 (victim, neighbour, NIC) has a host core to itself (testbed/qemu-pinning.ts).
+      expect(status.stdout).toMatch(/running .*\sCPU 0\/(TCG|KVM):0\s/);
       // In the guest: the agent (it connected during `up`, which waited for its facts) and dockerd with the image.
       expect(status.stdout).toMatch(/iron-1\.0.*\s(waiting|connected) \(pid \d+\)\s.*\srunning\s+[0-9a-f]{12}\s*$/m);
     },

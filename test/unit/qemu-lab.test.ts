@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { qemuArgv, qemuLabPlan } from '../../testbed/qemu-lab.ts';
+import { describePinning, planPinning } from '../../testbed/qemu-pinning.ts';
 import { KERNEL_DIR, parseTimes, patchFiles, unwantedOptions, wantedOptions } from '../../testbed/kernel-build.ts';
 
 describe('QEMU lab plan', () => {
@@ -32,7 +33,54 @@ describe('QEMU lab plan', () => {
     expect(argv).toContain('file=/r/rootfs.ext4,format=raw,if=virtio,snapshot=on');
     expect(argv).toContain('file=/r/docker.ext4,format=raw,if=virtio,snapshot=on');
     expect(argv).toContain('ironlab.addr=169.254.0.11/24');
+    expect(argv).toContain('-name ironlab-lab-1,debug-threads=on');
     expect(argv).toMatch(/-pidfile \/tmp\/ironlab-unit-testbed\/hosts\/lab-1\/qemu\.pid -daemonize/);
+  });
+});
+
+describe("QEMU lab's emulator threads on the host's cores", () => {
+  const guests = [
+    { id: 'lab-1', vcpus: 2 },
+    { id: 'lab-2', vcpus: 2 },
+  ];
+
+  it('on 2 cores gives lab-1 vCPU 0 (victim, neighbour, NIC) core 0 alone, everything else core 1', () => {
+    expect(planPinning(guests, 2)).toEqual({
+      vcpus: { 'lab-1': [[0], [1]], 'lab-2': [[1], [1]] },
+      others: [1],
+      // before work outside the lock; lab-2 before lab-1's vCPU 1 on the core they share
+      nice: { 'lab-1': -10, 'lab-2': -15 },
+    });
+  });
+
+  it('on 8 cores gives each vCPU a core of its own and the I/O threads the rest', () => {
+    expect(planPinning(guests, 8)).toMatchObject({ vcpus: { 'lab-1': [[0], [1]], 'lab-2': [[2], [3]] }, others: [4, 5, 6, 7] });
+  });
+
+  it('without a core to spare for the I/O threads keeps only lab-1 vCPU 0 alone; one core: nothing to pin', () => {
+    expect(planPinning(guests, 4)).toMatchObject({
+      vcpus: {
+        'lab-1': [[0], [1, 2, 3]],
+        'lab-2': [
+          [1, 2, 3],
+          [1, 2, 3],
+        ],
+      },
+      others: [1, 2, 3],
+    });
+    expect(planPinning(guests, 1)).toBeNull();
+  });
+
+  it("shows each vCPU thread's cores and the other threads grouped", () => {
+    const t = (tid: number, name: string, vcpu: number | null, cores: string) => ({ tid, name, vcpu, cores });
+    expect(
+      describePinning([
+        t(10, 'qemu-system-x86', null, '1'),
+        t(11, 'call_rcu', null, '1'),
+        t(12, 'CPU 0/TCG', 0, '0'),
+        t(13, 'CPU 1/TCG', 1, '1'),
+      ]),
+    ).toBe('CPU 0/TCG:0 CPU 1/TCG:1 +2 others:1');
   });
 });
 

@@ -6,6 +6,7 @@ import type { HostFacts } from '../../agents/backend.ts';
 import { HostStepFailed, interruptUp } from '../steps.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
 import { stateFile, testbedDir, type TestbedState } from '../state.ts';
+import { describePinning } from '../qemu-pinning.ts';
 import type { HostStatus } from '../status.ts';
 
 const wholeNumber = (v: string) => {
@@ -93,12 +94,13 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
             h.address ?? '-',
             h.vm?.release ?? '-',
             h.vm?.bootSeconds != null ? `${h.vm.bootSeconds.toFixed(1)} s` : '-',
+            h.vm?.pinning ? describePinning(h.vm.pinning) : '-',
             `${h.nic} (virtio_net)`,
             facts.has(h.id) ? 'authenticated' : r.probe.kind === 'busy' ? 'busy with a run' : 'not connected',
             h.image ? h.image.id.replace('sha256:', '').slice(0, 12) : '-',
           ]);
           return void process.stdout.write(
-            table([['host', 'roles', 'address', 'kernel', 'boot', 'nic', 'agent', 'image'], ...rows]) + '\n',
+            table([['host', 'roles', 'address', 'kernel', 'boot', 'host cores', 'nic', 'agent', 'image'], ...rows]) + '\n',
           );
         }
         process.stdout.write(table(upRows(r.state, facts, r.probe.kind === 'busy')) + '\n');
@@ -130,6 +132,7 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
           h.host.id,
           h.host.address ?? '-',
           h.vmRunning ? `running (${h.host.vm?.bootSeconds?.toFixed(1) ?? '?'} s boot)` : 'NOT RUNNING',
+          h.hostCores ?? '-',
           h.kernel ?? '-',
           h.ironVersion ?? '-',
           agentCell(h),
@@ -138,7 +141,10 @@ NIC's subnet; a host that falls short is refused (exit 2) with what to run.`,
           h.image ? h.image.replace('sha256:', '').slice(0, 12) : '-',
         ]);
         process.stdout.write(
-          table([['host', 'address', 'vm', 'kernel', 'iron_version', 'agent', 'last heartbeat', 'dockerd', 'image'], ...rows]) + '\n',
+          table([
+            ['host', 'address', 'vm', 'host cores', 'kernel', 'iron_version', 'agent', 'last heartbeat', 'dockerd', 'image'],
+            ...rows,
+          ]) + '\n',
         );
         return;
       }
