@@ -77,7 +77,7 @@ export interface KernelOptions {
  * core's object once (`const cs = this.core[c]`).
  */
 class CoreState {
-  readonly here: number[] = []; // containers homed on this core
+  readonly here: ContainerState[] = []; // containers homed on this core
   readonly recv: Traffic[] = []; // receivers whose NIC queue interrupts this core
   readonly traffic: Traffic[] = []; // traffic creating softirq work on this core
   /** Anything lives on this core (else it is idle for the whole run). */
@@ -127,6 +127,30 @@ class CoreState {
   secHave = 0;
 }
 
+/**
+ * One container's allocation and CFS state, as fields for the same reason as CoreState. The ksoftirqd entity of a
+ * flat hierarchy's waterfill is one too (demand and share only).
+ */
+class ContainerState {
+  share = 0; // fraction of its home core its task uses
+  prevShare = 0; // share as the last solve left it
+  demand = 0;
+  bh = 0; // softirq run at local_bh_enable in its own syscalls
+  /**
+   * CFS vruntime memory: how far its vruntime is ahead of its siblings' in the docker group (it ran a softirq
+   * episode on its time). A lagging entity waits until the others have caught up (it repays the episode).
+   */
+  lagNs = 0;
+  lagRate = 0; // how fast its lag is being repaid (ns/ns)
+  chargeRate = 0; // runtime drawn per ns on its home core
+  sysbenchEvents = 0;
+  eventsPerNs = 0;
+  constructor(
+    readonly id: number,
+    readonly traffic: Traffic | null,
+  ) {}
+}
+
 /** ksoftirqd is runnable on a core: NAPI polls, or it runs calls deferred in interrupt mode. */
 function ksoftirqdRunnable(cs: CoreState): boolean {
   return cs.poll === 1 || cs.kShare > 0;
@@ -148,8 +172,8 @@ export class HostKernel {
   readonly pollEntries = { overload: 0, jiffy: 0 };
   /** Per container: softirq episode time (ns) that ran in its context with the core held (ticks, overload). */
   readonly episodeNs: Float64Array;
-  private readonly sysbenchEvents: Float64Array;
-  private readonly eventsPerNs: Float64Array;
+  private readonly ct: ContainerState[] = []; // per container
+  private readonly ksSlot: ContainerState; // ksoftirqd's demand and share in a flat hierarchy's waterfill
   private readonly allTraffic: Traffic[] = [];
   private readonly core: CoreState[] = [];
   private readonly rng: Rng;
@@ -164,24 +188,11 @@ export class HostKernel {
   private readonly gridNs: number = 0;
   private readonly jitterIntervalNs: number = 0;
   private nextJitterNs = 0;
-  // Allocation of the current interval
-  private share: Float64Array; // per container: fraction of its home core its task uses
-  private prevShare: Float64Array; // share as the last solve left it (swapped with share at each solve)
-  private readonly demand: Float64Array;
-  private readonly bh: Float64Array; // per container: softirq run at local_bh_enable in its own syscalls
-  /**
-   * CFS vruntime memory. lagNs[i]: how far container i's vruntime is ahead of its siblings' in the docker group
-   * (it ran a softirq episode on its time). A lagging entity waits until the others have caught up (it repays
-   * the episode).
-   */
-  readonly lagNs: Float64Array;
-  private readonly lagRate: Float64Array; // per container: how fast its lag is being repaid (ns/ns)
   /** How often each core switched its top-level turn (ksoftirqd <-> docker group), and woken-ksoftirqd preemptions. */
   readonly turnSwitches = { tick: 0, wakeup: 0 };
   /** Tick episodes while NAPI polls (before 4.9): one round (need_resched set by the tick) or up to the limits. */
   readonly tickEpisodes = { oneRound: 0, full: 0 };
   private readonly maxLagNs: number = 0;
-  private readonly chargeRate: Float64Array; // per container: runtime drawn per ns on its home core
   private readonly ownerFrac: Float64Array; // cores x containers: who owns the softirq work on each core
   private anyRamp = false;
   private linkSending = -1; // receivers whose peers were sending at the last shareLink
@@ -189,8 +200,8 @@ export class HostKernel {
   private readonly onlyReceivers: boolean = false;
   private readonly activeCores: number[] = [];
   private readonly idleCores: number[] = []; // the others: they only idle
-  private readonly aheadIds: number[] = [];
-  private readonly behindIds: number[] = [];
+  private readonly aheadIds: ContainerState[] = [];
+  private readonly behindIds: ContainerState[] = [];
   /**
    * Set once: the policy's IRON switch and the profile's switches read at every event. Boolean fields (here and in
    * Traffic) are tested as `=== true` on the per-event paths: one compare instead of V8's generic truth test.
@@ -234,10 +245,9 @@ export class HostKernel {
       this.groups.push(new CfsBandwidth(shape.quotaUs * 1000, period, slice, this.cores, Math.floor(this.rng.next() * period) + 1));
       this.homeCpu.push(shape.cpus[(i === 0 ? 0 : i - 1) % shape.cpus.length]);
     }
-    this.sysbenchEvents = new Float64Array(this.nContainers);
-    this.eventsPerNs = new Float64Array(this.nContainers);
+    const eventsPerNs: number[] = [];
     for (let i = 0; i < this.nContainers; i++) {
-      this.eventsPerNs[i] = (prof.sysbenchEventsPerCpuSecond / 1e9) * (1 + prof.cpuSpeedJitterFraction * this.rng.centered());
+      eventsPerNs.push((prof.sysbenchEventsPerCpuSecond / 1e9) * (1 + prof.cpuSpeedJitterFraction * this.rng.centered()));
     }
 
     this.policy = this.makePolicy();
@@ -249,7 +259,6 @@ export class HostKernel {
     for (let c = 0; c < this.cores; c++) {
       this.core.push(new CoreState());
     }
-    for (let i = 0; i < this.nContainers; i++) this.core[this.homeCpu[i]].here.push(i);
     this.traffic.push(null);
     // A scenario's rateGbps is the total offered rate: the K network neighbours share it equally.
     const perNeighbourGbps = floodRateGbps(spec.params, K);
@@ -279,6 +288,13 @@ export class HostKernel {
       this.core[nicCore].traffic.push(t);
       if (home !== nicCore) this.core[home].traffic.push(t);
     }
+    for (let i = 0; i < this.nContainers; i++) {
+      const ct = new ContainerState(i, this.traffic[i]);
+      ct.eventsPerNs = eventsPerNs[i];
+      this.ct.push(ct);
+      this.core[this.homeCpu[i]].here.push(ct);
+    }
+    this.ksSlot = new ContainerState(this.nContainers, null);
     // The link: receivers share the receive direction, senders the transmit direction.
     const nRecv = this.allTraffic.filter((t) => t.isReceiver).length;
     const nSend = this.allTraffic.length - nRecv;
@@ -295,16 +311,9 @@ export class HostKernel {
     }
     this.coreCatNs = new Float64Array(this.cores * N_CATS);
     this.softirqVecNs = new Float64Array(this.cores * 2);
-    this.share = new Float64Array(this.nContainers + 1);
-    this.prevShare = new Float64Array(this.nContainers + 1);
-    this.demand = new Float64Array(this.nContainers + 1);
-    this.bh = new Float64Array(this.nContainers);
     for (let c = 0; c < this.cores; c++) this.core[c].jiffyClock = -Math.log(1 - this.rng.next());
-    this.lagNs = new Float64Array(this.nContainers);
     this.episodeNs = new Float64Array(this.nContainers);
-    this.lagRate = new Float64Array(this.nContainers);
     for (const cs of this.core) if (!cs.active) cs.idleShare = cs.prevIdle = 1; // finishRates skips it
-    this.chargeRate = new Float64Array(this.nContainers);
     this.ownerFrac = new Float64Array(this.cores * this.nContainers);
     // The scheduler tick of each core, at a random phase.
     this.tickNs = 1e9 / prof.timerTickHz;
@@ -386,12 +395,11 @@ export class HostKernel {
 
   /** Compute every rate for the next interval, switching NAPI modes where the load says so. */
   private solve(): void {
-    // The last interval's shares become prevShare / prevIdle (an overload episode lands on what ran then). The shares
-    // are swapped, not copied: allocateCore writes every container's share before it is read; finishRates writes every
-    // active core's idle share (an idle core's stays 1 in both).
-    const s = this.prevShare;
-    this.prevShare = this.share;
-    this.share = s;
+    // The last interval's shares become prevShare / prevIdle (an overload episode lands on what ran then);
+    // allocateCore writes every container's share and finishRates every active core's idle share (an idle core's
+    // stays 1 in both).
+    const cts = this.ct;
+    for (let i = 0; i < cts.length; i++) cts[i].prevShare = cts[i].share;
     const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const cs = this.core[active[a]];
@@ -422,11 +430,11 @@ export class HostKernel {
       this.core[c].sigIn = Math.min(1, this.sigmaDemand(c));
       this.allocateCore(c);
     }
-    const share = this.share;
-    const bh = this.bh;
+    const cts = this.ct;
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
-      t.inAppShare = share[t.owner] - bh[t.owner];
+      const ct = cts[t.owner];
+      t.inAppShare = ct.share - ct.bh;
       t.updateReaderSide();
     }
   }
@@ -537,26 +545,23 @@ export class HostKernel {
     // (or everybody at the top with a flat hierarchy). Equal weights (nice 0 = cpu.shares 1024) everywhere.
     const here = cs.here;
     const groups = this.groups;
-    const traffic = this.traffic;
-    const demand = this.demand;
     let dockerDemand = 0;
     for (let k = 0; k < here.length; k++) {
-      const i = here[k];
-      const g = groups[i];
+      const ct = here[k];
+      const g = groups[ct.id];
       let dem: number;
-      const t = traffic[i];
+      const t = ct.traffic;
       if (g.available(c) <= 0)
         dem = 0; // throttled, or its runtime spent
       else if (t === null) dem = Infinity;
       else if (bhSoftirq && t.nicCore === c)
         dem = Infinity; // woken by deliveries, busy in do_softirq
       else dem = t.appDemand();
-      demand[i] = dem;
+      ct.demand = dem;
       dockerDemand += dem;
     }
     cs.dockerRunnable = dockerDemand > 0 ? 1 : 0;
     let k = 0;
-    const KS = this.nContainers; // ksoftirqd's slot in share/demand
     if (ksoftirqdRunnable) kDemand = Infinity;
     if (prof.containersUnderDockerCgroup === true) {
       // Two CFS entities at the top: ksoftirqd and the docker group.
@@ -578,20 +583,20 @@ export class HostKernel {
       this.waterfillRepaying(here, dockerShare);
     } else if (kDemand > 0) {
       // ksoftirqd is one more equal entity beside the containers.
-      demand[KS] = kDemand;
-      here.push(KS);
+      const ks = this.ksSlot;
+      ks.demand = kDemand;
+      here.push(ks);
       this.waterfill(here, cap);
       here.pop();
-      k = this.share[KS];
+      k = ks.share;
     } else this.waterfillRepaying(here, cap);
     cs.kShare = k;
-    const bh = this.bh;
-    if (!bhSoftirq) for (let j = 0; j < here.length; j++) bh[here[j]] = 0;
+    if (!bhSoftirq) for (let j = 0; j < here.length; j++) here[j].bh = 0;
     else
       for (let j = 0; j < here.length; j++) {
-        const i = here[j];
-        const t = traffic[i];
-        bh[i] = t !== null && t.nicCore === c ? this.share[i] * this.bhFraction(c, t) : 0;
+        const ct = here[j];
+        const t = ct.traffic;
+        ct.bh = t !== null && t.nicCore === c ? ct.share * this.bhFraction(c, t) : 0;
       }
   }
 
@@ -613,41 +618,36 @@ export class HostKernel {
    * CFS with vruntime memory: containers whose vruntime is ahead (lagNs > 0, they ran a softirq episode on
    * their time) get only what the others leave until the others have caught up; lagRate says how fast.
    */
-  private waterfillRepaying(ids: number[], cap: number): void {
+  private waterfillRepaying(list: ContainerState[], cap: number): void {
     let lagging = 0;
-    const lagRate = this.lagRate;
-    const lagNs = this.lagNs;
-    for (let j = 0; j < ids.length; j++) {
-      lagRate[ids[j]] = 0;
-      if (lagNs[ids[j]] > 0) lagging++;
+    for (let j = 0; j < list.length; j++) {
+      const ct = list[j];
+      ct.lagRate = 0;
+      if (ct.lagNs > 0) lagging++;
     }
-    if (lagging === 0 || lagging === ids.length) this.waterfill(ids, cap);
-    else this.waterfillLagging(ids, cap);
+    if (lagging === 0 || lagging === list.length) this.waterfill(list, cap);
+    else this.waterfillLagging(list, cap);
   }
 
   /**
    * waterfillRepaying when some containers lag and others do not (rare): the others first, then the laggers. A
    * function of its own so that the common path stays small enough for V8 to inline into allocateCore.
    */
-  private waterfillLagging(ids: number[], cap: number): void {
-    const lagRate = this.lagRate;
-    const lagNs = this.lagNs;
+  private waterfillLagging(list: ContainerState[], cap: number): void {
     // Scratch lists (no allocation per call: this runs in every secant iteration).
     const ahead = this.aheadIds;
     const behind = this.behindIds;
     ahead.length = 0;
     behind.length = 0;
-    for (let j = 0; j < ids.length; j++) (lagNs[ids[j]] > 0 ? ahead : behind).push(ids[j]);
+    for (let j = 0; j < list.length; j++) (list[j].lagNs > 0 ? ahead : behind).push(list[j]);
     this.waterfill(behind, cap);
-    const share = this.share;
-    const demand = this.demand;
     let used = 0;
     let catchUp = 0;
     let running = 0;
     for (let j = 0; j < behind.length; j++) {
-      used += share[behind[j]];
-      if (demand[behind[j]] > 0) {
-        catchUp += share[behind[j]];
+      used += behind[j].share;
+      if (behind[j].demand > 0) {
+        catchUp += behind[j].share;
         running++;
       }
     }
@@ -655,7 +655,7 @@ export class HostKernel {
     // The gap closes as fast as the others' vruntime advances beyond this one's; with nobody else runnable it
     // stays (a sleeper is re-placed at most maxLagNs behind when it wakes).
     const others = running > 0 ? catchUp / running : 0;
-    for (let j = 0; j < ahead.length; j++) lagRate[ahead[j]] = Math.max(0, others - share[ahead[j]]);
+    for (let j = 0; j < ahead.length; j++) ahead[j].lagRate = Math.max(0, others - ahead[j].share);
   }
 
   /** NAPI instances polled on core `c`: one RX queue per NIC core (all receivers' packets share it). */
@@ -724,15 +724,13 @@ export class HostKernel {
     return Math.min(1, (((ppp - R) / ppp) * rx) / sigmaIn);
   }
 
-  /** Max-min fair split of `cap` among containers `ids` with demands in this.demand (equal weights). */
-  private waterfill(ids: number[], cap: number): void {
-    const n = ids.length;
-    const demand = this.demand;
-    const share = this.share;
+  /** Max-min fair split of `cap` among the entities of `list` by their demands (equal weights). */
+  private waterfill(list: ContainerState[], cap: number): void {
+    const n = list.length;
     let open = 0;
     let bounded = false;
     for (let j = 0; j < n; j++) {
-      const d = demand[ids[j]];
+      const d = list[j].demand;
       if (d > 0) {
         open++;
         if (d !== Infinity) bounded = true;
@@ -742,26 +740,24 @@ export class HostKernel {
     // first round of waterfillBounded's loop gives (0 + left / open each), without its checks.
     if (!bounded) {
       const each = open > 0 && cap > 1e-15 ? cap / open : 0;
-      for (let j = 0; j < n; j++) share[ids[j]] = demand[ids[j]] > 0 ? each : 0;
-    } else this.waterfillBounded(ids, cap, open);
+      for (let j = 0; j < n; j++) list[j].share = list[j].demand > 0 ? each : 0;
+    } else this.waterfillBounded(list, cap, open);
   }
 
   /** waterfill's max-min loop, for when some runnable task wants less than an equal part (`open`: the runnable ones). */
-  private waterfillBounded(ids: number[], cap: number, open: number): void {
-    const n = ids.length;
-    const demand = this.demand;
-    const share = this.share;
-    for (let j = 0; j < n; j++) share[ids[j]] = 0;
+  private waterfillBounded(list: ContainerState[], cap: number, open: number): void {
+    const n = list.length;
+    for (let j = 0; j < n; j++) list[j].share = 0;
     let left = cap;
     while (open > 0 && left > 1e-15) {
       const each = left / open;
       let satisfied = false;
       for (let j = 0; j < n; j++) {
-        const i = ids[j];
-        const want = demand[i] - share[i];
+        const e = list[j];
+        const want = e.demand - e.share;
         if (want <= 0) continue;
         if (want <= each) {
-          share[i] += want;
+          e.share += want;
           left -= want;
           open--;
           satisfied = true;
@@ -769,8 +765,8 @@ export class HostKernel {
       }
       if (!satisfied) {
         for (let j = 0; j < n; j++) {
-          const i = ids[j];
-          if (demand[i] - share[i] > 0) share[i] += each;
+          const e = list[j];
+          if (e.demand - e.share > 0) e.share += each;
         }
         left = 0;
       }
@@ -810,11 +806,12 @@ export class HostKernel {
         else if (ns.poll !== 0) {
           let bh = 0;
           const here = ns.here;
-          for (let j = 0; j < here.length; j++) bh += this.bh[here[j]];
+          for (let j = 0; j < here.length; j++) bh += here[j].bh;
           svc = Math.max(0, ns.kShare + bh - ns.dFixed) / nr;
         }
       }
-      t.inAppShare = this.share[t.owner] - this.bh[t.owner];
+      const owner = this.ct[t.owner];
+      t.inAppShare = owner.share - owner.bh;
       t.inRingSvcNs = svc;
       t.updateRates();
     }
@@ -886,15 +883,14 @@ export class HostKernel {
 
   /** Start a softirq episode on core `c` in the context of whatever runs there now (drawn by shares). */
   private startEpisode(c: number, packets: number, deadlineNs: number, usePrev: boolean): void {
-    const share = usePrev ? this.prevShare : this.share;
     const cs = this.core[c];
     const here = cs.here;
     let total = usePrev ? cs.prevIdle : cs.idleShare;
     // Time already in softirq (ksoftirqd, an application inside do_softirq) takes no tick episode: softirqs
     // are being served there and irq_exit finds them disabled.
     let busy = usePrev ? 0 : cs.kShare;
-    if (!usePrev) for (let j = 0; j < here.length; j++) busy += this.bh[here[j]];
-    for (let j = 0; j < here.length; j++) total += share[here[j]];
+    if (!usePrev) for (let j = 0; j < here.length; j++) busy += here[j].bh;
+    for (let j = 0; j < here.length; j++) total += usePrev ? here[j].prevShare : here[j].share;
     total += busy;
     let ctx = IDLE;
     if (total > 0) {
@@ -902,9 +898,9 @@ export class HostKernel {
       if (x < busy) return;
       x -= busy;
       for (let j = 0; j < here.length; j++) {
-        const s = share[here[j]];
+        const s = usePrev ? here[j].prevShare : here[j].share;
         if (x < s) {
-          ctx = here[j];
+          ctx = here[j].id;
           break;
         }
         x -= s;
@@ -916,21 +912,18 @@ export class HostKernel {
   }
 
   /**
-   * Idle shares, charge rates and owner fractions for the interval (after the rates are final). Per-container values
-   * are read once into locals: every typed-array read is a map check, a bounds check and three loads in V8's code,
-   * and a store to one Float64Array makes it reload the others.
+   * Idle shares, charge rates and owner fractions for the interval (after the rates are final). The owner fractions'
+   * array is read once into a local: every typed-array read is a map check, a bounds check and three loads in V8's
+   * code, and a store to one Float64Array makes it reload the others.
    */
   private finishRates(): void {
     const nC = this.nContainers;
     const own = this.ownerFrac;
-    const share = this.share;
-    const bhOf = this.bh;
-    const chargeRate = this.chargeRate;
+    const cts = this.ct;
     const active = this.activeCores;
     const iron = this.ironSwitch === true;
     const irqAcct = this.irqTimeAccounting === true;
     const bhCharged = !iron && !irqAcct;
-    const traffic = this.traffic;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       const cs = this.core[c];
@@ -965,12 +958,12 @@ export class HostKernel {
       let tasks = 0;
       let d = 0;
       for (let j = 0; j < here.length; j++) {
-        const i = here[j];
-        const t = traffic[i];
-        const b = bhOf[i];
-        const u = t === null ? share[i] : t.appUse(share[i] - b);
-        share[i] = u;
-        chargeRate[i] = u + (bhCharged ? b : 0);
+        const ct = here[j];
+        const t = ct.traffic;
+        const b = ct.bh;
+        const u = t === null ? ct.share : t.appUse(ct.share - b);
+        ct.share = u;
+        ct.chargeRate = u + (bhCharged ? b : 0);
         used += u + b;
         bhSum += b;
         tasks += u;
@@ -993,8 +986,8 @@ export class HostKernel {
       // task time under IRQ time accounting: the interrupted task's runtime is not charged.
       if (iron || irqAcct || (sigma <= 0 && kShare <= 0 && bhSum <= 0)) continue;
       if (ep !== NONE) {
-        if (ep >= 0) chargeRate[ep] += 1;
-      } else if (cap > 0) for (let j = 0; j < here.length; j++) chargeRate[here[j]] += (sigma * share[here[j]]) / cap;
+        if (ep >= 0) cts[ep].chargeRate += 1;
+      } else if (cap > 0) for (let j = 0; j < here.length; j++) here[j].chargeRate += (sigma * here[j].share) / cap;
     }
     // IRON charges the owners wherever they run: after every container's own rate is set.
     if (iron)
@@ -1003,7 +996,7 @@ export class HostKernel {
         const cs = this.core[c];
         const total = cs.sigma + cs.kShare + cs.coreBh;
         if (cs.sigma <= 0 && cs.kShare <= 0 && cs.coreBh <= 0) continue;
-        for (let i = 0; i < nC; i++) chargeRate[i] += total * own[c * nC + i];
+        for (let i = 0; i < nC; i++) cts[i].chargeRate += total * own[c * nC + i];
       }
     let ramp = false;
     const all = this.allTraffic;
@@ -1021,14 +1014,14 @@ export class HostKernel {
   private nextEventDt(): void {
     const now = this.nowNs;
     const groups = this.groups;
-    const chargeRate = this.chargeRate;
+    const cts = this.ct;
     const homeCpu = this.homeCpu;
     const nC = this.nContainers;
     let dt = Infinity;
     for (let i = 0; i < nC; i++) {
       const g = groups[i];
       dt = Math.min(dt, g.nextRefillNs - now);
-      const rate = chargeRate[i];
+      const rate = cts[i].chargeRate;
       if (rate > 1e-12) {
         const avail = g.available(homeCpu[i]);
         if (avail > 0) dt = Math.min(dt, avail / rate);
@@ -1055,8 +1048,10 @@ export class HostKernel {
         if (lead < 0 && rate > 0) dt = Math.min(dt, -lead / rate);
       }
     }
-    const lagRate = this.lagRate;
-    for (let i = 0; i < nC; i++) if (lagRate[i] > 0) dt = Math.min(dt, this.lagNs[i] / lagRate[i]);
+    for (let i = 0; i < nC; i++) {
+      const ct = cts[i];
+      if (ct.lagRate > 0) dt = Math.min(dt, ct.lagNs / ct.lagRate);
+    }
     const all = this.allTraffic;
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
@@ -1078,10 +1073,7 @@ export class HostKernel {
     const dt = this.stepNs;
     const cat = this.coreCatNs;
     const now = this.nowNs + dt;
-    const share = this.share;
-    const bhOf = this.bh;
     const groups = this.groups;
-    const traffic = this.traffic;
     const policy = this.policy;
     const payNoContext = this.payNoContext === true;
     // A core with nothing on it only idles (idleShare 1).
@@ -1094,12 +1086,13 @@ export class HostKernel {
       const base = c * N_CATS;
       const here = cs.here;
       for (let j = 0; j < here.length; j++) {
-        const i = here[j];
-        const ns = share[i] * dt;
+        const ct = here[j];
+        const i = ct.id;
+        const ns = ct.share * dt;
         if (ns <= 0) continue;
         cat[base + (i === 0 ? CAT_VICTIM : CAT_NEIGHBOURS)] += ns;
         groups[i].charge(c, ns, now);
-        if (traffic[i] === null) this.sysbenchEvents[i] += ns * this.eventsPerNs[i];
+        if (ct.traffic === null) ct.sysbenchEvents += ns * ct.eventsPerNs;
       }
       const idle = cs.idleShare;
       const kShare = cs.kShare;
@@ -1108,7 +1101,7 @@ export class HostKernel {
       const ks = kShare * dt;
       let bh = 0;
       // coreBh is their sum (finishRates): 0 only when every part is 0.
-      if (cs.coreBh > 0) for (let j = 0; j < here.length; j++) bh += bhOf[here[j]] * dt;
+      if (cs.coreBh > 0) for (let j = 0; j < here.length; j++) bh += here[j].bh * dt;
       if (ks > 0) cat[base + CAT_KSOFTIRQD] += ks;
       if (sig + bh > 0) cat[base + CAT_SOFTIRQ_TASK] += sig + bh;
       const soft = sig + ks + bh;
@@ -1122,7 +1115,7 @@ export class HostKernel {
       policy.attribute(soft, this.ownerFrac, c * this.nContainers);
       // Time outside any container only when the policy charges it (not vanilla's: skip the sums for it).
       if (ks > 0 && payNoContext) this.pay(c, IDLE, ks, now);
-      if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], bhOf[here[j]] * dt, now);
+      if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j].id, here[j].bh * dt, now);
       if (sig > 0) {
         const ctx = cs.epCtx;
         if (ctx >= 0) {
@@ -1132,7 +1125,7 @@ export class HostKernel {
         const cap = cs.capTask;
         if (ctx !== NONE) this.pay(c, ctx, sig, now);
         else if (cap > 0) {
-          for (let j = 0; j < here.length; j++) this.pay(c, here[j], (sig * share[here[j]]) / cap, now);
+          for (let j = 0; j < here.length; j++) this.pay(c, here[j].id, (sig * here[j].share) / cap, now);
           if (payNoContext) this.pay(c, IDLE, (sig * (idle + kShare)) / cap, now);
         } else this.pay(c, IDLE, sig, now);
       }
@@ -1170,25 +1163,27 @@ export class HostKernel {
    * docker group's advanced while ksoftirqd's did not. Relative vruntimes only: the smallest lag on a core is 0.
    */
   private accrueLag(c: number, i: number, ns: number): void {
-    this.lagNs[i] += ns;
+    this.ct[i].lagNs += ns;
     const cs = this.core[c];
     const here = cs.here;
     // No cap between runnable entities; a sleeping one is placed at most sched_latency/2 behind min_vruntime when
     // it wakes (place_entity), so it never holds a larger claim on the runnable ones.
     let minRun = Infinity;
-    for (let j = 0; j < here.length; j++) if (here[j] === i || this.demand[here[j]] > 0) minRun = Math.min(minRun, this.lagNs[here[j]]);
+    for (let j = 0; j < here.length; j++) if (here[j].id === i || here[j].demand > 0) minRun = Math.min(minRun, here[j].lagNs);
     for (let j = 0; j < here.length; j++)
-      if (here[j] !== i && !(this.demand[here[j]] > 0)) this.lagNs[here[j]] = Math.max(this.lagNs[here[j]], minRun - this.maxLagNs);
+      if (here[j].id !== i && !(here[j].demand > 0)) here[j].lagNs = Math.max(here[j].lagNs, minRun - this.maxLagNs);
     let min = Infinity;
-    for (let j = 0; j < here.length; j++) min = Math.min(min, this.lagNs[here[j]]);
-    for (let j = 0; j < here.length; j++) this.lagNs[here[j]] -= min;
+    for (let j = 0; j < here.length; j++) min = Math.min(min, here[j].lagNs);
+    for (let j = 0; j < here.length; j++) here[j].lagNs -= min;
     cs.kvLeadNs -= ns;
     if (!ksoftirqdRunnable(cs)) cs.kvLeadNs = Math.max(-this.maxLagNs, cs.kvLeadNs);
   }
 
   private repayLag(dt: number): void {
-    for (let i = 0; i < this.nContainers; i++) {
-      if (this.lagRate[i] > 0) this.lagNs[i] = this.lagNs[i] - this.lagRate[i] * dt > 1e-3 ? this.lagNs[i] - this.lagRate[i] * dt : 0;
+    const cts = this.ct;
+    for (let i = 0; i < cts.length; i++) {
+      const ct = cts[i];
+      if (ct.lagRate > 0) ct.lagNs = ct.lagNs - ct.lagRate * dt > 1e-3 ? ct.lagNs - ct.lagRate * dt : 0;
     }
   }
 
@@ -1321,7 +1316,7 @@ export class HostKernel {
     if (cs.kTurn !== 0) return false;
     const here = cs.here;
     let n = 0;
-    for (let j = 0; j < here.length; j++) if (this.demand[here[j]] > 0) n++;
+    for (let j = 0; j < here.length; j++) if (here[j].demand > 0) n++;
     if (n < 2) return false;
     const slice = this.prof.containersUnderDockerCgroup === true ? (this.topSliceNs * 2) / n / 2 : (this.topSliceNs * 2) / (n + 1);
     const ticks = Math.ceil(slice / this.tickNs - 1e-9);
@@ -1363,7 +1358,7 @@ export class HostKernel {
       g.settle(this.nowNs);
       const t = this.traffic[i];
       containers.push({
-        sysbenchEvents: this.sysbenchEvents[i],
+        sysbenchEvents: this.ct[i].sysbenchEvents,
         usageNs: g.usageNs,
         nrPeriods: g.nrPeriods,
         nrThrottled: g.nrThrottled,
