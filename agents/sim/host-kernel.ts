@@ -93,7 +93,7 @@ class CoreState {
   kDefer = 0; // interrupt mode: fraction of the softirq work left to ksoftirqd
   capTask = 1;
   idleShare = 0;
-  prevIdle = 0; // idleShare as the last solve left it
+  prevIdle = 0; // idleShare as the last solve left it (finishRates sets both)
   dFixed = 0; // softirq demand of senders (ns/ns)
   txFrac = 0; // NET_TX part of softirq
   coreBh = 0; // softirq run at local_bh_enable by its tasks (finishRates)
@@ -133,7 +133,7 @@ class CoreState {
  */
 class ContainerState {
   share = 0; // fraction of its home core its task uses
-  prevShare = 0; // share as the last solve left it
+  prevShare = 0; // share as the last solve left it (finishRates sets both)
   demand = 0;
   bh = 0; // softirq run at local_bh_enable in its own syscalls
   /**
@@ -395,16 +395,8 @@ export class HostKernel {
 
   /** Compute every rate for the next interval, switching NAPI modes where the load says so. */
   private solve(): void {
-    // The last interval's shares become prevShare / prevIdle (an overload episode lands on what ran then);
-    // allocateCore writes every container's share and finishRates every active core's idle share (an idle core's
-    // stays 1 in both).
-    const cts = this.ct;
-    for (let i = 0; i < cts.length; i++) cts[i].prevShare = cts[i].share;
-    const active = this.activeCores;
-    for (let a = 0; a < active.length; a++) {
-      const cs = this.core[active[a]];
-      cs.prevIdle = cs.idleShare;
-    }
+    // prevShare / prevIdle hold the last interval's shares (finishRates set them with share / idleShare): an overload
+    // episode lands on what ran then.
     for (let pass = 0; pass < 4; pass++) {
       if (this.demandIgnoresShares()) this.solveDirect();
       else this.solveSecant();
@@ -962,7 +954,7 @@ export class HostKernel {
         const t = ct.traffic;
         const b = ct.bh;
         const u = t === null ? ct.share : t.appUse(ct.share - b);
-        ct.share = u;
+        ct.share = ct.prevShare = u;
         ct.chargeRate = u + (bhCharged ? b : 0);
         used += u + b;
         bhSum += b;
@@ -973,7 +965,7 @@ export class HostKernel {
       const kShare = cs.kShare;
       const sigma = cs.sigma;
       const ep = cs.epCtx;
-      cs.idleShare = Math.max(0, cap - kShare - used);
+      cs.idleShare = cs.prevIdle = Math.max(0, cap - kShare - used);
       cs.coreBh = bhSum;
       // The multi-round fraction only matters in interrupt mode with a one-jiffy deadline (else the rate is 0).
       const interruptMode = cs.poll === 0 && ep === NONE;
