@@ -19,14 +19,21 @@ import type { HostProfile } from './profile.ts';
 import { createRng, type Rng } from './rng.ts';
 import { Traffic } from './traffic.ts';
 
-/** Per-core time categories, in the order of CORE_CATEGORIES in agents/samples.ts. */
-export const CAT_VICTIM = 0,
-  CAT_NEIGHBOURS = 1,
-  CAT_SOFTIRQ_TASK = 2,
-  CAT_KSOFTIRQD = 3,
-  CAT_IDLE = 4,
+// Per-core time categories, in the order of CORE_CATEGORIES in agents/samples.ts. The engine uses the module's own
+// names: V8 reads an exported binding through a cell, with a hole check, at each use; a module const is an immediate.
+const VICTIM = 0,
+  NEIGHBOURS = 1,
+  SOFTIRQ_TASK = 2,
+  KSOFTIRQD = 3,
+  IDLE_TIME = 4,
+  CATS = 6;
+export const CAT_VICTIM = VICTIM,
+  CAT_NEIGHBOURS = NEIGHBOURS,
+  CAT_SOFTIRQ_TASK = SOFTIRQ_TASK,
+  CAT_KSOFTIRQD = KSOFTIRQD,
+  CAT_IDLE = IDLE_TIME,
   CAT_OTHER = 5;
-export const N_CATS = 6;
+export const N_CATS = CATS;
 const IDLE = -1;
 const NONE = -2;
 const RING_EPS = 1e-6;
@@ -1070,32 +1077,32 @@ export class HostKernel {
     const payNoContext = this.payNoContext === true;
     // A core with nothing on it only idles (idleShare 1).
     const idleCores = this.idleCores;
-    for (let a = 0; a < idleCores.length; a++) cat[idleCores[a] * N_CATS + CAT_IDLE] += this.core[idleCores[a]].idleShare * dt;
+    for (let a = 0; a < idleCores.length; a++) cat[idleCores[a] * CATS + IDLE_TIME] += this.core[idleCores[a]].idleShare * dt;
     const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       const cs = this.core[c];
-      const base = c * N_CATS;
+      const base = c * CATS;
       const here = cs.here;
       for (let j = 0; j < here.length; j++) {
         const ct = here[j];
         const i = ct.id;
         const ns = ct.share * dt;
         if (ns <= 0) continue;
-        cat[base + (i === 0 ? CAT_VICTIM : CAT_NEIGHBOURS)] += ns;
+        cat[base + (i === 0 ? VICTIM : NEIGHBOURS)] += ns;
         groups[i].charge(c, ns, now);
         if (ct.traffic === null) ct.sysbenchEvents += ns * ct.eventsPerNs;
       }
       const idle = cs.idleShare;
       const kShare = cs.kShare;
-      cat[base + CAT_IDLE] += idle * dt;
+      cat[base + IDLE_TIME] += idle * dt;
       const sig = cs.sigma * dt;
       const ks = kShare * dt;
       let bh = 0;
       // coreBh is their sum (finishRates): 0 only when every part is 0.
       if (cs.coreBh > 0) for (let j = 0; j < here.length; j++) bh += here[j].bh * dt;
-      if (ks > 0) cat[base + CAT_KSOFTIRQD] += ks;
-      if (sig + bh > 0) cat[base + CAT_SOFTIRQ_TASK] += sig + bh;
+      if (ks > 0) cat[base + KSOFTIRQD] += ks;
+      if (sig + bh > 0) cat[base + SOFTIRQ_TASK] += sig + bh;
       const soft = sig + ks + bh;
       if (soft <= 0) continue;
       const tx = cs.txFrac;
