@@ -155,6 +155,8 @@ class ContainerState {
   constructor(
     readonly id: number,
     readonly traffic: Traffic | null,
+    readonly group: CfsBandwidth,
+    readonly home: number, // its task's core
   ) {}
 }
 
@@ -296,12 +298,13 @@ export class HostKernel {
       if (home !== nicCore) this.core[home].traffic.push(t);
     }
     for (let i = 0; i < this.nContainers; i++) {
-      const ct = new ContainerState(i, this.traffic[i]);
+      const ct = new ContainerState(i, this.traffic[i], this.groups[i], this.homeCpu[i]);
       ct.eventsPerNs = eventsPerNs[i];
       this.ct.push(ct);
       this.core[this.homeCpu[i]].here.push(ct);
     }
-    this.ksSlot = new ContainerState(this.nContainers, null);
+    // ksoftirqd runs in the root cgroup, without a quota (this group is never charged).
+    this.ksSlot = new ContainerState(this.nContainers, null, new CfsBandwidth(Infinity, slice, slice, this.cores, 1), -1);
     // The link: receivers share the receive direction, senders the transmit direction.
     const nRecv = this.allTraffic.filter((t) => t.isReceiver).length;
     const nSend = this.allTraffic.length - nRecv;
@@ -543,14 +546,12 @@ export class HostKernel {
     // Fair share: ksoftirqd (root cgroup) and the docker group entity at the top, containers inside the group
     // (or everybody at the top with a flat hierarchy). Equal weights (nice 0 = cpu.shares 1024) everywhere.
     const here = cs.here;
-    const groups = this.groups;
     let dockerDemand = 0;
     for (let k = 0; k < here.length; k++) {
       const ct = here[k];
-      const g = groups[ct.id];
       let dem: number;
       const t = ct.traffic;
-      if (g.available(c) <= 0)
+      if (ct.group.available(c) <= 0)
         dem = 0; // throttled, or its runtime spent
       else if (t === null) dem = Infinity;
       else if (bhSoftirq && t.nicCore === c)
@@ -1012,17 +1013,16 @@ export class HostKernel {
   /** Time to the next event, into pendingDt (a field: a double returned from a call is boxed on the heap). */
   private nextEventDt(): void {
     const now = this.nowNs;
-    const groups = this.groups;
     const cts = this.ct;
-    const homeCpu = this.homeCpu;
     const nC = this.nContainers;
     let dt = Infinity;
     for (let i = 0; i < nC; i++) {
-      const g = groups[i];
+      const ct = cts[i];
+      const g = ct.group;
       dt = Math.min(dt, g.nextRefillNs - now);
-      const rate = cts[i].chargeRate;
+      const rate = ct.chargeRate;
       if (rate > 1e-12) {
-        const avail = g.available(homeCpu[i]);
+        const avail = g.available(ct.home);
         if (avail > 0) dt = Math.min(dt, avail / rate);
       }
     }
@@ -1072,7 +1072,6 @@ export class HostKernel {
     const dt = this.stepNs;
     const cat = this.coreCatNs;
     const now = this.nowNs + dt;
-    const groups = this.groups;
     const policy = this.policy;
     const payNoContext = this.payNoContext === true;
     // A core with nothing on it only idles (idleShare 1).
@@ -1090,7 +1089,7 @@ export class HostKernel {
         const ns = ct.share * dt;
         if (ns <= 0) continue;
         cat[base + (i === 0 ? VICTIM : NEIGHBOURS)] += ns;
-        groups[i].charge(c, ns, now);
+        ct.group.charge(c, ns, now);
         if (ct.traffic === null) ct.sysbenchEvents += ns * ct.eventsPerNs;
       }
       const idle = cs.idleShare;
@@ -1202,12 +1201,13 @@ export class HostKernel {
     // The time passed is read at the call (this.nowNs), not a local: a local double that several calls in
     // different branches take is boxed once where they meet, i.e. at every event.
     const due = now + tiny;
-    const groups = this.groups;
-    const homeCpu = this.homeCpu;
-    const nC = this.nContainers;
-    for (let i = 0; i < nC; i++) if (due >= groups[i].nextRefillNs) groups[i].tick(this.nowNs + tiny);
+    const cts = this.ct;
+    for (let i = 0; i < cts.length; i++) if (due >= cts[i].group.nextRefillNs) cts[i].group.tick(this.nowNs + tiny);
     if (due >= this.policy.nextEventNs()) this.policy.onTick(this.nowNs + tiny);
-    for (let i = 0; i < nC; i++) if (groups[i].spent(homeCpu[i])) groups[i].throttleIfSpent(homeCpu[i], this.nowNs);
+    for (let i = 0; i < cts.length; i++) {
+      const ct = cts[i];
+      if (ct.group.spent(ct.home)) ct.group.throttleIfSpent(ct.home, this.nowNs);
+    }
     const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
