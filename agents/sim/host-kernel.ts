@@ -197,6 +197,7 @@ export class HostKernel {
   private readonly gridNs: number = 0;
   private readonly jitterIntervalNs: number = 0;
   private nextJitterNs = 0;
+  private nextRefillNs = -Infinity; // the groups' earliest period refill (handleEvents keeps it)
   /** How often each core switched its top-level turn (ksoftirqd <-> docker group), and woken-ksoftirqd preemptions. */
   readonly turnSwitches = { tick: 0, wakeup: 0 };
   /** Tick episodes while NAPI polls (before 4.9): one round (need_resched set by the tick) or up to the limits. */
@@ -1015,11 +1016,11 @@ export class HostKernel {
     const now = this.nowNs;
     const cts = this.ct;
     const nC = this.nContainers;
-    let dt = Infinity;
+    // The earliest refill (min(a - now, b - now) is min(a, b) - now exactly: the rounding is monotonic).
+    let dt = this.nextRefillNs - now;
     for (let i = 0; i < nC; i++) {
       const ct = cts[i];
       const g = ct.group;
-      dt = Math.min(dt, g.nextRefillNs - now);
       const rate = ct.chargeRate;
       if (rate > 1e-12) {
         const avail = g.available(ct.home);
@@ -1202,7 +1203,11 @@ export class HostKernel {
     // different branches take is boxed once where they meet, i.e. at every event.
     const due = now + tiny;
     const cts = this.ct;
-    for (let i = 0; i < cts.length; i++) if (due >= cts[i].group.nextRefillNs) cts[i].group.tick(this.nowNs + tiny);
+    if (due >= this.nextRefillNs) {
+      for (let i = 0; i < cts.length; i++) if (due >= cts[i].group.nextRefillNs) cts[i].group.tick(this.nowNs + tiny);
+      this.nextRefillNs = Infinity;
+      for (let i = 0; i < cts.length; i++) this.nextRefillNs = Math.min(this.nextRefillNs, cts[i].group.nextRefillNs);
+    }
     if (due >= this.policy.nextEventNs()) this.policy.onTick(this.nowNs + tiny);
     for (let i = 0; i < cts.length; i++) {
       const ct = cts[i];
