@@ -160,6 +160,14 @@ class ContainerState {
   ) {}
 }
 
+/** The softirq work neighbour `t` creates on core `c` (ns/ns): NET_RX on its NIC core, NET_TX on its app core. */
+function ownerWeight(t: Traffic, c: number): number {
+  let w = 0;
+  if (t.nicCore === c) w += t.sqNic;
+  if (t.appCore === c) w += t.sqApp;
+  return w;
+}
+
 /** ksoftirqd is runnable on a core: NAPI polls, or it runs calls deferred in interrupt mode. */
 function ksoftirqdRunnable(cs: CoreState): boolean {
   return cs.poll === 1 || cs.kShare > 0;
@@ -928,7 +936,8 @@ export class HostKernel {
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       const cs = this.core[c];
-      // Who owns the softirq work on the core (an idle core's fractions stay 0).
+      // Who owns the softirq work on the core (an idle core's fractions stay 0). A neighbour is in a core's list once,
+      // so its fraction is its weight / the total, written once (the typed-array element accesses are what costs).
       const list = cs.traffic;
       const base = c * nC;
       for (let i = 0; i < nC; i++) own[base + i] = 0;
@@ -936,18 +945,12 @@ export class HostKernel {
       let tx = 0;
       for (let k = 0; k < list.length; k++) {
         const t = list[k];
-        let w = 0;
-        if (t.nicCore === c) w += t.sqNic;
-        if (t.appCore === c) {
-          w += t.sqApp;
-          tx += t.sqApp;
-        }
-        own[base + t.owner] += w;
-        tot += w;
+        if (t.appCore === c) tx += t.sqApp;
+        tot += ownerWeight(t, c);
       }
       let txFrac = 0;
       if (tot > 0) {
-        for (let i = 0; i < nC; i++) own[base + i] /= tot;
+        for (let k = 0; k < list.length; k++) own[base + list[k].owner] = ownerWeight(list[k], c) / tot;
         txFrac = tx / tot;
       } else if (list.length > 0) own[base + list[0].owner] = 1;
       cs.txFrac = txFrac;
