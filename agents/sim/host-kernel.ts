@@ -19,14 +19,21 @@ import type { HostProfile } from './profile.ts';
 import { createRng, type Rng } from './rng.ts';
 import { Traffic } from './traffic.ts';
 
-/** Per-core time categories, in the order of CORE_CATEGORIES in agents/samples.ts. */
-export const CAT_VICTIM = 0,
-  CAT_NEIGHBOURS = 1,
-  CAT_SOFTIRQ_TASK = 2,
-  CAT_KSOFTIRQD = 3,
-  CAT_IDLE = 4,
+// Per-core time categories, in the order of CORE_CATEGORIES in agents/samples.ts. The engine uses the module's own
+// names: V8 reads an exported binding through a cell, with a hole check, at each use; a module const is an immediate.
+const VICTIM = 0,
+  NEIGHBOURS = 1,
+  SOFTIRQ_TASK = 2,
+  KSOFTIRQD = 3,
+  IDLE_TIME = 4,
+  CATS = 6;
+export const CAT_VICTIM = VICTIM,
+  CAT_NEIGHBOURS = NEIGHBOURS,
+  CAT_SOFTIRQ_TASK = SOFTIRQ_TASK,
+  CAT_KSOFTIRQD = KSOFTIRQD,
+  CAT_IDLE = IDLE_TIME,
   CAT_OTHER = 5;
-export const N_CATS = 6;
+export const N_CATS = CATS;
 const IDLE = -1;
 const NONE = -2;
 const RING_EPS = 1e-6;
@@ -70,6 +77,102 @@ export interface KernelOptions {
   eventGridUs?: number;
 }
 
+/**
+ * One core's state as the fields of one object. In V8's optimised code a double field is two loads once the object's
+ * map is checked, where an element of a per-core typed array costs ~9 instructions at every access (map, length and
+ * bounds checks, base pointers), and the per-event functions read a few dozen of them per core. Each function takes a
+ * core's object once (`const cs = this.core[c]`).
+ */
+class CoreState {
+  readonly here: ContainerState[] = []; // containers homed on this core
+  readonly recv: Traffic[] = []; // receivers whose NIC queue interrupts this core
+  readonly traffic: Traffic[] = []; // traffic creating softirq work on this core
+  /** Anything lives on this core (else it is idle for the whole run). */
+  active = false;
+  // NAPI / softirq state
+  poll = 0; // 1: NAPI scheduled with the interrupt masked, ksoftirqd is runnable
+  epCtx = NONE; // a softirq episode holds the core in this context (NONE: no episode)
+  epEndNs = 0;
+  epPkLeft = 0;
+  // Allocation of the current interval
+  sigma = 0; // softirq fraction in task/idle context (interrupt mode or episode)
+  kShare = 0; // ksoftirqd
+  kDefer = 0; // interrupt mode: fraction of the softirq work left to ksoftirqd
+  capTask = 1;
+  idleShare = 0;
+  prevIdle = 0; // idleShare as the last solve left it (finishRates sets both)
+  dFixed = 0; // softirq demand of senders (ns/ns)
+  txFrac = 0; // NET_TX part of softirq
+  coreBh = 0; // softirq run at local_bh_enable by its tasks (finishRates)
+  dockerRunnable = 0; // 1: a container here has a runnable task
+  // The jiffy deadline in interrupt mode as a clock: per tick, the chance that it lands inside a round that has a
+  // successor is sigma x nonFinalFraction; the ticks that do are drawn as a Poisson process of that rate (one event
+  // per switch, not one per tick).
+  jiffyRate = 0; // per ns
+  jiffyClock = 0; // hazard left until the next switch (unit exponential)
+  /**
+   * ksoftirqd as a normal CFS task at the top of the core's run queue, beside the docker group entity. kvLeadNs:
+   * ksoftirqd's vruntime minus the docker group's (signed; an episode on a docker task advances the group's,
+   * ksoftirqd's sleep lets the group's run ahead, at most sched_latency/2: place_entity). While NAPI polls (ksoftirqd
+   * CPU-bound) the two take turns: kTurn = 1 while ksoftirqd holds the core; a turn ends at a tick
+   * (check_preempt_tick) and a woken ksoftirqd preempts at once only when it is more than the wakeup granularity
+   * behind (check_preempt_wakeup).
+   */
+  kvLeadNs = 0;
+  kTurn = 0;
+  turnStartNs = 0;
+  kvLeadRate = 0; // d(kvLead)/dt in this interval
+  /** Packets one net_rx_action round polls, and one __do_softirq call at most (fixed by the set-up). */
+  roundPk = 0;
+  callPk = 0;
+  tickPhaseNs = 0;
+  nextTickNs = 0;
+  // Secant iteration on the interrupt-mode softirq fraction (solveSecant)
+  sigIn = 0;
+  secS = 0;
+  secR = 0;
+  secHave = 0;
+}
+
+/**
+ * One container's allocation and CFS state, as fields for the same reason as CoreState. The ksoftirqd entity of a
+ * flat hierarchy's waterfill is one too (demand and share only).
+ */
+class ContainerState {
+  share = 0; // fraction of its home core its task uses
+  prevShare = 0; // share as the last solve left it (finishRates sets both)
+  demand = 0;
+  bh = 0; // softirq run at local_bh_enable in its own syscalls
+  /**
+   * CFS vruntime memory: how far its vruntime is ahead of its siblings' in the docker group (it ran a softirq
+   * episode on its time). A lagging entity waits until the others have caught up (it repays the episode).
+   */
+  lagNs = 0;
+  lagRate = 0; // how fast its lag is being repaid (ns/ns)
+  chargeRate = 0; // runtime drawn per ns on its home core
+  sysbenchEvents = 0;
+  eventsPerNs = 0;
+  constructor(
+    readonly id: number,
+    readonly traffic: Traffic | null,
+    readonly group: CfsBandwidth,
+    readonly home: number, // its task's core
+  ) {}
+}
+
+/** The softirq work neighbour `t` creates on core `c` (ns/ns): NET_RX on its NIC core, NET_TX on its app core. */
+function ownerWeight(t: Traffic, c: number): number {
+  let w = 0;
+  if (t.nicCore === c) w += t.sqNic;
+  if (t.appCore === c) w += t.sqApp;
+  return w;
+}
+
+/** ksoftirqd is runnable on a core: NAPI polls, or it runs calls deferred in interrupt mode. */
+function ksoftirqdRunnable(cs: CoreState): boolean {
+  return cs.poll === 1 || cs.kShare > 0;
+}
+
 export class HostKernel {
   readonly cores: number = 0;
   nowNs = 0;
@@ -86,16 +189,12 @@ export class HostKernel {
   readonly pollEntries = { overload: 0, jiffy: 0 };
   /** Per container: softirq episode time (ns) that ran in its context with the core held (ticks, overload). */
   readonly episodeNs: Float64Array;
-  private readonly sysbenchEvents: Float64Array;
-  private readonly eventsPerNs: Float64Array;
+  private readonly ct: ContainerState[] = []; // per container
+  private readonly ksSlot: ContainerState; // ksoftirqd's demand and share in a flat hierarchy's waterfill
   private readonly allTraffic: Traffic[] = [];
-  private readonly onCore: number[][] = []; // containers homed on each core
-  private readonly nicRecv: Traffic[][] = []; // receivers whose NIC queue interrupts each core
-  private readonly coreTraffic: Traffic[][] = []; // traffic creating softirq work on each core
+  private readonly core: CoreState[] = [];
   private readonly rng: Rng;
   private readonly tickNs: number = 0;
-  private readonly tickPhaseNs: Float64Array;
-  private readonly nextTickNs: Float64Array;
   private readonly softirqJiffies: number = 0;
   /** CFS at the top of a core's run queue (two entities, ksoftirqd and the docker group): sched_slice = latency / 2. */
   private readonly topSliceNs: number = 0;
@@ -106,65 +205,21 @@ export class HostKernel {
   private readonly gridNs: number = 0;
   private readonly jitterIntervalNs: number = 0;
   private nextJitterNs = 0;
-  // NAPI / softirq state per core
-  private readonly poll: Uint8Array; // NAPI scheduled with the interrupt masked: ksoftirqd is runnable
-  private readonly epCtx: Int32Array; // a softirq episode holds the core (NONE: no episode)
-  private readonly epEndNs: Float64Array;
-  private readonly epPkLeft: Float64Array;
-  // Allocation of the current interval
-  private share: Float64Array; // per container: fraction of its home core its task uses
-  private prevShare: Float64Array; // share as the last solve left it (swapped with share at each solve)
-  private readonly demand: Float64Array;
-  private readonly bh: Float64Array; // per container: softirq run at local_bh_enable in its own syscalls
-  private readonly sigma: Float64Array; // per core: softirq fraction in task/idle context (interrupt mode or episode)
-  private readonly kShare: Float64Array; // per core: ksoftirqd
-  private readonly kDefer: Float64Array; // per core, interrupt mode: fraction of the softirq work left to ksoftirqd
-  // The jiffy deadline in interrupt mode as a clock: per tick, the chance that it lands inside a round that has
-  // a successor is sigma x nonFinalFraction; the ticks that do are drawn as a Poisson process of that rate (one event
-  // per switch, not one per tick).
-  private readonly jiffyRate: Float64Array; // per core, per ns
-  private readonly jiffyClock: Float64Array; // per core: hazard left until the next switch (unit exponential)
-  /**
-   * CFS vruntime memory. lagNs[i]: how far container i's vruntime is ahead of its siblings' in the docker group
-   * (it ran a softirq episode on its time). A lagging entity waits until the others have caught up (it repays
-   * the episode).
-   */
-  readonly lagNs: Float64Array;
-  private readonly lagRate: Float64Array; // per container: how fast its lag is being repaid (ns/ns)
-  /**
-   * ksoftirqd as a normal CFS task at the top of each core's run queue, beside the docker group entity.
-   * kvLeadNs[c]: ksoftirqd's vruntime minus the docker group's (signed; an episode on a docker task advances the
-   * group's, ksoftirqd's sleep lets the group's run ahead, at most sched_latency/2: place_entity). While NAPI
-   * polls (ksoftirqd CPU-bound) the two take turns: kTurn[c] = 1 while ksoftirqd holds the core; a turn ends at
-   * a tick (check_preempt_tick) and a woken ksoftirqd preempts at once only when it is more than the wakeup
-   * granularity behind (check_preempt_wakeup).
-   */
-  readonly kvLeadNs: Float64Array;
-  readonly kTurn: Uint8Array;
-  private readonly turnStartNs: Float64Array;
-  private readonly kvLeadRate: Float64Array; // per core: d(kvLead)/dt in this interval
-  private readonly dockerRunnable: Uint8Array; // per core: a container there has a runnable task
+  private nextRefillNs = -Infinity; // the groups' earliest period refill (handleEvents keeps it)
   /** How often each core switched its top-level turn (ksoftirqd <-> docker group), and woken-ksoftirqd preemptions. */
   readonly turnSwitches = { tick: 0, wakeup: 0 };
   /** Tick episodes while NAPI polls (before 4.9): one round (need_resched set by the tick) or up to the limits. */
   readonly tickEpisodes = { oneRound: 0, full: 0 };
   private readonly maxLagNs: number = 0;
-  private readonly capTask: Float64Array;
-  private idleShare: Float64Array;
-  private prevIdle: Float64Array;
-  private readonly dFixed: Float64Array; // per core: softirq demand of senders (ns/ns)
-  private readonly chargeRate: Float64Array; // per container: runtime drawn per ns on its home core
   private readonly ownerFrac: Float64Array; // cores x containers: who owns the softirq work on each core
-  private readonly txFrac: Float64Array; // per core: NET_TX part of softirq
-  private readonly coreBh: Float64Array; // per core: softirq run at local_bh_enable by its tasks (finishRates)
   private anyRamp = false;
   private linkSending = -1; // receivers whose peers were sending at the last shareLink
   /** Every network neighbour is a receiver (fixed by the set-up; demandIgnoresShares asks at every pass). */
   private readonly onlyReceivers: boolean = false;
   private readonly activeCores: number[] = [];
   private readonly idleCores: number[] = []; // the others: they only idle
-  private readonly aheadIds: number[] = [];
-  private readonly behindIds: number[] = [];
+  private readonly aheadIds: ContainerState[] = [];
+  private readonly behindIds: ContainerState[] = [];
   /**
    * Set once: the policy's IRON switch and the profile's switches read at every event. Boolean fields (here and in
    * Traffic) are tested as `=== true` on the per-event paths: one compare instead of V8's generic truth test.
@@ -174,17 +229,9 @@ export class HostKernel {
   private readonly deferWhilePending: boolean = false;
   private readonly hardIrqNs: number = 0;
   private readonly payNoContext: boolean = true; // policy.chargesNoContext
-  /** Per core: packets one net_rx_action round polls, and one __do_softirq call at most (fixed by the set-up). */
-  private readonly roundPk: Float64Array;
-  private readonly callPk: Float64Array;
   private solvedAtNs = -1;
   private pendingDt = 0;
   private stepNs = 0;
-  private readonly sigIn: Float64Array;
-  private readonly secS: Float64Array;
-  private readonly secR: Float64Array;
-  private readonly secHave: Uint8Array;
-  private readonly coreActive: Uint8Array; // anything lives on this core (else it is idle for the whole run)
   private readonly messageBytes: number = 0;
   // Timeline
   private readonly timelineBucketNs: number = 0;
@@ -216,10 +263,9 @@ export class HostKernel {
       this.groups.push(new CfsBandwidth(shape.quotaUs * 1000, period, slice, this.cores, Math.floor(this.rng.next() * period) + 1));
       this.homeCpu.push(shape.cpus[(i === 0 ? 0 : i - 1) % shape.cpus.length]);
     }
-    this.sysbenchEvents = new Float64Array(this.nContainers);
-    this.eventsPerNs = new Float64Array(this.nContainers);
+    const eventsPerNs: number[] = [];
     for (let i = 0; i < this.nContainers; i++) {
-      this.eventsPerNs[i] = (prof.sysbenchEventsPerCpuSecond / 1e9) * (1 + prof.cpuSpeedJitterFraction * this.rng.centered());
+      eventsPerNs.push((prof.sysbenchEventsPerCpuSecond / 1e9) * (1 + prof.cpuSpeedJitterFraction * this.rng.centered()));
     }
 
     this.policy = this.makePolicy();
@@ -229,11 +275,8 @@ export class HostKernel {
     this.deferWhilePending = prof.softirqDeferToKsoftirqdWhilePending;
     this.hardIrqNs = prof.hardIrqNsPerInterrupt;
     for (let c = 0; c < this.cores; c++) {
-      this.onCore.push([]);
-      this.nicRecv.push([]);
-      this.coreTraffic.push([]);
+      this.core.push(new CoreState());
     }
-    for (let i = 0; i < this.nContainers; i++) this.onCore[this.homeCpu[i]].push(i);
     this.traffic.push(null);
     // A scenario's rateGbps is the total offered rate: the K network neighbours share it equally.
     const perNeighbourGbps = floodRateGbps(spec.params, K);
@@ -259,67 +302,41 @@ export class HostKernel {
       );
       this.traffic.push(t);
       this.allTraffic.push(t);
-      if (t.isReceiver) this.nicRecv[nicCore].push(t);
-      this.coreTraffic[nicCore].push(t);
-      if (home !== nicCore) this.coreTraffic[home].push(t);
+      if (t.isReceiver) this.core[nicCore].recv.push(t);
+      this.core[nicCore].traffic.push(t);
+      if (home !== nicCore) this.core[home].traffic.push(t);
     }
+    for (let i = 0; i < this.nContainers; i++) {
+      const ct = new ContainerState(i, this.traffic[i], this.groups[i], this.homeCpu[i]);
+      ct.eventsPerNs = eventsPerNs[i];
+      this.ct.push(ct);
+      this.core[this.homeCpu[i]].here.push(ct);
+    }
+    // ksoftirqd runs in the root cgroup, without a quota (this group is never charged).
+    this.ksSlot = new ContainerState(this.nContainers, null, new CfsBandwidth(Infinity, slice, slice, this.cores, 1), -1);
     // The link: receivers share the receive direction, senders the transmit direction.
     const nRecv = this.allTraffic.filter((t) => t.isReceiver).length;
     const nSend = this.allTraffic.length - nRecv;
     this.onlyReceivers = nSend === 0;
     for (const t of this.allTraffic) t.linePpns /= t.isReceiver ? nRecv : nSend; // receivers: re-shared per interval (updateTraffic)
 
-    this.roundPk = new Float64Array(this.cores);
-    this.callPk = new Float64Array(this.cores);
     for (let c = 0; c < this.cores; c++) {
-      this.roundPk[c] = Math.min(prof.netdevBudgetPackets, prof.napiWeightPackets * Math.max(1, this.rxNapis(c)));
-      this.callPk[c] = prof.softirqMaxRestarts * this.roundPk[c];
+      const cs = this.core[c];
+      cs.roundPk = Math.min(prof.netdevBudgetPackets, prof.napiWeightPackets * Math.max(1, this.rxNapis(c)));
+      cs.callPk = prof.softirqMaxRestarts * cs.roundPk;
+      cs.active = cs.here.length > 0 || cs.traffic.length > 0;
+      // A core with nothing on it is idle for the whole run: its rates never change, so the per-event loops skip it.
+      (cs.active ? this.activeCores : this.idleCores).push(c);
     }
-    this.sigIn = new Float64Array(this.cores);
-    this.secS = new Float64Array(this.cores);
-    this.secR = new Float64Array(this.cores);
-    this.secHave = new Uint8Array(this.cores);
-    this.coreActive = new Uint8Array(this.cores);
-    for (let c = 0; c < this.cores; c++) this.coreActive[c] = this.onCore[c].length > 0 || this.coreTraffic[c].length > 0 ? 1 : 0;
-    // A core with nothing on it is idle for the whole run: its rates never change, so the per-event loops skip it.
-    for (let c = 0; c < this.cores; c++) (this.coreActive[c] ? this.activeCores : this.idleCores).push(c);
     this.coreCatNs = new Float64Array(this.cores * N_CATS);
     this.softirqVecNs = new Float64Array(this.cores * 2);
-    this.poll = new Uint8Array(this.cores);
-    this.epCtx = new Int32Array(this.cores).fill(NONE);
-    this.epEndNs = new Float64Array(this.cores);
-    this.epPkLeft = new Float64Array(this.cores);
-    this.share = new Float64Array(this.nContainers + 1);
-    this.prevShare = new Float64Array(this.nContainers + 1);
-    this.demand = new Float64Array(this.nContainers + 1);
-    this.bh = new Float64Array(this.nContainers);
-    this.sigma = new Float64Array(this.cores);
-    this.kShare = new Float64Array(this.cores);
-    this.kDefer = new Float64Array(this.cores);
-    this.jiffyRate = new Float64Array(this.cores);
-    this.jiffyClock = Float64Array.from({ length: this.cores }, () => -Math.log(1 - this.rng.next()));
-    this.lagNs = new Float64Array(this.nContainers);
+    for (let c = 0; c < this.cores; c++) this.core[c].jiffyClock = -Math.log(1 - this.rng.next());
     this.episodeNs = new Float64Array(this.nContainers);
-    this.kvLeadNs = new Float64Array(this.cores);
-    this.kTurn = new Uint8Array(this.cores);
-    this.turnStartNs = new Float64Array(this.cores);
-    this.kvLeadRate = new Float64Array(this.cores);
-    this.dockerRunnable = new Uint8Array(this.cores);
-    this.lagRate = new Float64Array(this.nContainers);
-    this.capTask = new Float64Array(this.cores).fill(1);
-    this.idleShare = new Float64Array(this.cores);
-    this.prevIdle = new Float64Array(this.cores);
-    for (let c = 0; c < this.cores; c++) if (!this.coreActive[c]) this.idleShare[c] = this.prevIdle[c] = 1; // finishRates skips it
-    this.dFixed = new Float64Array(this.cores);
-    this.chargeRate = new Float64Array(this.nContainers);
+    for (const cs of this.core) if (!cs.active) cs.idleShare = cs.prevIdle = 1; // finishRates skips it
     this.ownerFrac = new Float64Array(this.cores * this.nContainers);
-    this.txFrac = new Float64Array(this.cores);
-    this.coreBh = new Float64Array(this.cores);
     // The scheduler tick of each core, at a random phase.
     this.tickNs = 1e9 / prof.timerTickHz;
-    this.tickPhaseNs = new Float64Array(this.cores);
-    for (let c = 0; c < this.cores; c++) this.tickPhaseNs[c] = this.rng.next() * this.tickNs;
-    this.nextTickNs = Float64Array.from(this.tickPhaseNs);
+    for (const cs of this.core) cs.nextTickNs = cs.tickPhaseNs = this.rng.next() * this.tickNs;
     // MAX_SOFTIRQ_TIME = msecs_to_jiffies(2): __do_softirq restarts only while jiffies < start + that many jiffies.
     this.softirqJiffies = Math.max(1, Math.ceil((prof.softirqMaxTimeUs * 1000) / this.tickNs - 1e-9));
     this.moderationNs = prof.irqModerationUs * 1000;
@@ -397,15 +414,8 @@ export class HostKernel {
 
   /** Compute every rate for the next interval, switching NAPI modes where the load says so. */
   private solve(): void {
-    // The last interval's shares become prevShare / prevIdle (an overload episode lands on what ran then). A swap, not
-    // a copy: allocateCore writes every container's share and finishRates every active core's idle share before
-    // they are read (an idle core's stays 1 in both).
-    const s = this.prevShare;
-    this.prevShare = this.share;
-    this.share = s;
-    const idle = this.prevIdle;
-    this.prevIdle = this.idleShare;
-    this.idleShare = idle;
+    // prevShare / prevIdle hold the last interval's shares (finishRates set them with share / idleShare): an overload
+    // episode lands on what ran then.
     for (let pass = 0; pass < 4; pass++) {
       if (this.demandIgnoresShares()) this.solveDirect();
       else this.solveSecant();
@@ -428,14 +438,14 @@ export class HostKernel {
     const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
-      this.sigIn[c] = Math.min(1, this.sigmaDemand(c));
+      this.core[c].sigIn = Math.min(1, this.sigmaDemand(c));
       this.allocateCore(c);
     }
-    const share = this.share;
-    const bh = this.bh;
+    const cts = this.ct;
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
-      t.inAppShare = share[t.owner] - bh[t.owner];
+      const ct = cts[t.owner];
+      t.inAppShare = ct.share - ct.bh;
       t.updateReaderSide();
     }
   }
@@ -445,11 +455,11 @@ export class HostKernel {
    * senders send and the rings' service while NAPI polls, and so the softirq fraction. Secant iteration.
    */
   private solveSecant(): void {
-    const sIn = this.sigIn;
     for (let a = 0; a < this.activeCores.length; a++) {
       const c = this.activeCores[a];
-      sIn[c] = Math.min(1, this.sigmaDemand(c));
-      this.secHave[c] = 0;
+      const cs = this.core[c];
+      cs.sigIn = Math.min(1, this.sigmaDemand(c));
+      cs.secHave = 0;
     }
     for (let it = 0; it < 16; it++) {
       for (let a = 0; a < this.activeCores.length; a++) this.allocateCore(this.activeCores[a]);
@@ -457,17 +467,19 @@ export class HostKernel {
       let done = true;
       for (let a = 0; a < this.activeCores.length; a++) {
         const c = this.activeCores[a];
-        if (this.poll[c] || this.epCtx[c] !== NONE) continue;
+        const cs = this.core[c];
+        if (cs.poll !== 0 || cs.epCtx !== NONE) continue;
         const out = Math.min(1, this.sigmaDemand(c));
-        const r = out - sIn[c];
+        const sIn = cs.sigIn;
+        const r = out - sIn;
         if (Math.abs(r) <= 1e-10) continue;
         done = false;
         let next = out;
-        if (this.secHave[c] && Math.abs(r - this.secR[c]) > 1e-15) next = sIn[c] - (r * (sIn[c] - this.secS[c])) / (r - this.secR[c]);
-        this.secS[c] = sIn[c];
-        this.secR[c] = r;
-        this.secHave[c] = 1;
-        sIn[c] = next < 0 ? 0 : next > 1 ? 1 : next;
+        if (cs.secHave !== 0 && Math.abs(r - cs.secR) > 1e-15) next = sIn - (r * (sIn - cs.secS)) / (r - cs.secR);
+        cs.secS = sIn;
+        cs.secR = r;
+        cs.secHave = 1;
+        cs.sigIn = next < 0 ? 0 : next > 1 ? 1 : next;
       }
       if (done) break;
     }
@@ -481,15 +493,16 @@ export class HostKernel {
   private demandIgnoresShares(): boolean {
     if (this.onlyReceivers !== true) return false;
     for (let a = 0; a < this.activeCores.length; a++) {
-      const c = this.activeCores[a];
-      if (this.poll[c] || this.epCtx[c] !== NONE) return false;
+      const cs = this.core[this.activeCores[a]];
+      if (cs.poll !== 0 || cs.epCtx !== NONE) return false;
     }
     return true;
   }
 
   /** Softirq work the traffic now asks of core `c` (ns/ns) in interrupt mode, hard interrupts included. */
   private sigmaDemand(c: number): number {
-    const list = this.coreTraffic[c];
+    const cs = this.core[c];
+    const list = cs.traffic;
     let d = 0;
     let r = 0;
     let pk = 0;
@@ -502,7 +515,7 @@ export class HostKernel {
       }
       if (t.appCore === c) d += t.sqApp;
     }
-    this.dFixed[c] = d;
+    cs.dFixed = d;
     // One interrupt per moderation interval (or per packet at low rates).
     const hard = pk > 0 ? this.hardIrqNs * Math.min(1 / this.moderationNs, pk) : 0;
     return d + r + hard;
@@ -511,57 +524,53 @@ export class HostKernel {
   /** Split core `c` among softirq (interrupt mode or an episode), ksoftirqd, the tasks and idle, at interrupt-mode softirq sigIn[c]. */
   private allocateCore(c: number): void {
     const prof = this.prof;
-    const sigmaIn = this.sigIn[c];
+    const cs = this.core[c];
+    const sigmaIn = cs.sigIn;
     let cap: number;
     let ksoftirqdRunnable = false;
     let kDemand = 0; // ksoftirqd's demand when it is not CPU-bound (deferred calls in interrupt mode)
-    this.kDefer[c] = 0;
-    if (this.epCtx[c] !== NONE) {
+    cs.kDefer = 0;
+    if (cs.epCtx !== NONE) {
       cap = 0;
-      this.sigma[c] = 1;
-    } else if (this.poll[c]) {
+      cs.sigma = 1;
+    } else if (cs.poll !== 0) {
       cap = 1;
-      this.sigma[c] = 0;
+      cs.sigma = 0;
       ksoftirqdRunnable = true;
     } else {
       // Interrupt mode: each interrupt is followed by __do_softirq at irq exit on whatever runs; as a fluid
       // that is a fixed fraction of the core, ahead of every task. A call that wakes a blocked reader on this
       // core stops after its first round (need_resched) and leaves the rest to ksoftirqd.
       const f = this.deferFraction(c, sigmaIn);
-      this.kDefer[c] = f;
+      cs.kDefer = f;
       const sigma = sigmaIn * (1 - f);
-      this.sigma[c] = sigma;
+      cs.sigma = sigma;
       kDemand = sigmaIn * f;
       cap = 1 - sigma;
     }
-    this.capTask[c] = cap;
+    cs.capTask = cap;
     // Before 4.9 every local_bh_enable() with NET_RX pending runs do_softirq in the caller's context: a network
     // application on the NIC core (socket locks in each send/recv call) runs the pending softirq too.
     const bhSoftirq = ksoftirqdRunnable && this.deferWhilePending !== true;
     // Fair share: ksoftirqd (root cgroup) and the docker group entity at the top, containers inside the group
     // (or everybody at the top with a flat hierarchy). Equal weights (nice 0 = cpu.shares 1024) everywhere.
-    const here = this.onCore[c];
-    const groups = this.groups;
-    const traffic = this.traffic;
-    const demand = this.demand;
+    const here = cs.here;
     let dockerDemand = 0;
     for (let k = 0; k < here.length; k++) {
-      const i = here[k];
-      const g = groups[i];
+      const ct = here[k];
       let dem: number;
-      const t = traffic[i];
-      if (g.available(c) <= 0)
+      const t = ct.traffic;
+      if (ct.group.available(c) <= 0)
         dem = 0; // throttled, or its runtime spent
       else if (t === null) dem = Infinity;
       else if (bhSoftirq && t.nicCore === c)
         dem = Infinity; // woken by deliveries, busy in do_softirq
       else dem = t.appDemand();
-      demand[i] = dem;
+      ct.demand = dem;
       dockerDemand += dem;
     }
-    this.dockerRunnable[c] = dockerDemand > 0 ? 1 : 0;
+    cs.dockerRunnable = dockerDemand > 0 ? 1 : 0;
     let k = 0;
-    const KS = this.nContainers; // ksoftirqd's slot in share/demand
     if (ksoftirqdRunnable) kDemand = Infinity;
     if (prof.containersUnderDockerCgroup === true) {
       // Two CFS entities at the top: ksoftirqd and the docker group.
@@ -569,9 +578,9 @@ export class HostKernel {
       if (ksoftirqdRunnable) {
         // NAPI polls, ksoftirqd is CPU-bound: turns. The docker group, when it holds the turn, leaves the core to
         // ksoftirqd only while none of its tasks is runnable.
-        dockerShare = this.kTurn[c] ? 0 : Math.min(dockerDemand, cap);
+        dockerShare = cs.kTurn !== 0 ? 0 : Math.min(dockerDemand, cap);
         k = cap - dockerShare;
-      } else if (kDemand > 0 && this.kvLeadNs[c] < 0) {
+      } else if (kDemand > 0 && cs.kvLeadNs < 0) {
         // Calls deferred in interrupt mode: a ksoftirqd behind the group in vruntime (it slept: placed up to
         // sched_latency/2 behind) runs its short work at once.
         k = Math.min(kDemand, cap);
@@ -583,20 +592,20 @@ export class HostKernel {
       this.waterfillRepaying(here, dockerShare);
     } else if (kDemand > 0) {
       // ksoftirqd is one more equal entity beside the containers.
-      demand[KS] = kDemand;
-      here.push(KS);
+      const ks = this.ksSlot;
+      ks.demand = kDemand;
+      here.push(ks);
       this.waterfill(here, cap);
       here.pop();
-      k = this.share[KS];
+      k = ks.share;
     } else this.waterfillRepaying(here, cap);
-    this.kShare[c] = k;
-    const bh = this.bh;
-    if (!bhSoftirq) for (let j = 0; j < here.length; j++) bh[here[j]] = 0;
+    cs.kShare = k;
+    if (!bhSoftirq) for (let j = 0; j < here.length; j++) here[j].bh = 0;
     else
       for (let j = 0; j < here.length; j++) {
-        const i = here[j];
-        const t = traffic[i];
-        bh[i] = t !== null && t.nicCore === c ? this.share[i] * this.bhFraction(c, t) : 0;
+        const ct = here[j];
+        const t = ct.traffic;
+        ct.bh = t !== null && t.nicCore === c ? ct.share * this.bhFraction(c, t) : 0;
       }
   }
 
@@ -606,7 +615,7 @@ export class HostKernel {
    * average half a tick away) against the application's own work per system call.
    */
   private bhFraction(c: number, t: Traffic): number {
-    const recv = this.nicRecv[c];
+    const recv = this.core[c].recv;
     let cost = 0;
     for (let k = 0; k < recv.length; k++) cost = Math.max(cost, recv[k].ringCostNs);
     const episode = Math.min(this.callPacketLimit(c) * cost, this.tickNs / 2);
@@ -618,41 +627,36 @@ export class HostKernel {
    * CFS with vruntime memory: containers whose vruntime is ahead (lagNs > 0, they ran a softirq episode on
    * their time) get only what the others leave until the others have caught up; lagRate says how fast.
    */
-  private waterfillRepaying(ids: number[], cap: number): void {
+  private waterfillRepaying(list: ContainerState[], cap: number): void {
     let lagging = 0;
-    const lagRate = this.lagRate;
-    const lagNs = this.lagNs;
-    for (let j = 0; j < ids.length; j++) {
-      lagRate[ids[j]] = 0;
-      if (lagNs[ids[j]] > 0) lagging++;
+    for (let j = 0; j < list.length; j++) {
+      const ct = list[j];
+      ct.lagRate = 0;
+      if (ct.lagNs > 0) lagging++;
     }
-    if (lagging === 0 || lagging === ids.length) this.waterfill(ids, cap);
-    else this.waterfillLagging(ids, cap);
+    if (lagging === 0 || lagging === list.length) this.waterfill(list, cap);
+    else this.waterfillLagging(list, cap);
   }
 
   /**
    * waterfillRepaying when some containers lag and others do not (rare): the others first, then the laggers. A
    * function of its own so that the common path stays small enough for V8 to inline into allocateCore.
    */
-  private waterfillLagging(ids: number[], cap: number): void {
-    const lagRate = this.lagRate;
-    const lagNs = this.lagNs;
+  private waterfillLagging(list: ContainerState[], cap: number): void {
     // Scratch lists (no allocation per call: this runs in every secant iteration).
     const ahead = this.aheadIds;
     const behind = this.behindIds;
     ahead.length = 0;
     behind.length = 0;
-    for (let j = 0; j < ids.length; j++) (lagNs[ids[j]] > 0 ? ahead : behind).push(ids[j]);
+    for (let j = 0; j < list.length; j++) (list[j].lagNs > 0 ? ahead : behind).push(list[j]);
     this.waterfill(behind, cap);
-    const share = this.share;
-    const demand = this.demand;
     let used = 0;
     let catchUp = 0;
     let running = 0;
     for (let j = 0; j < behind.length; j++) {
-      used += share[behind[j]];
-      if (demand[behind[j]] > 0) {
-        catchUp += share[behind[j]];
+      used += behind[j].share;
+      if (behind[j].demand > 0) {
+        catchUp += behind[j].share;
         running++;
       }
     }
@@ -660,12 +664,12 @@ export class HostKernel {
     // The gap closes as fast as the others' vruntime advances beyond this one's; with nobody else runnable it
     // stays (a sleeper is re-placed at most maxLagNs behind when it wakes).
     const others = running > 0 ? catchUp / running : 0;
-    for (let j = 0; j < ahead.length; j++) lagRate[ahead[j]] = Math.max(0, others - share[ahead[j]]);
+    for (let j = 0; j < ahead.length; j++) ahead[j].lagRate = Math.max(0, others - ahead[j].share);
   }
 
   /** NAPI instances polled on core `c`: one RX queue per NIC core (all receivers' packets share it). */
   private rxNapis(c: number): number {
-    return this.nicRecv[c].length > 0 ? 1 : 0;
+    return this.core[c].recv.length > 0 ? 1 : 0;
   }
 
   /**
@@ -673,17 +677,17 @@ export class HostKernel {
    * napi_weight = 64), and netdev_budget bounds the round only with 5+ active NAPIs.
    */
   roundPackets(c: number): number {
-    return this.roundPk[c];
+    return this.core[c].roundPk;
   }
 
   /** The most packets one __do_softirq call polls: MAX_SOFTIRQ_RESTART rounds. */
   callPacketLimit(c: number): number {
-    return this.callPk[c];
+    return this.core[c].callPk;
   }
 
   /** Packets one interrupt finds on core `c` in interrupt mode (one per moderation interval, or per packet). */
   packetsPerInterrupt(c: number): number {
-    const recv = this.nicRecv[c];
+    const recv = this.core[c].recv;
     let inflow = 0;
     for (let k = 0; k < recv.length; k++) inflow += recv[k].burstPpns();
     return Math.max(inflow > 0 ? 1 : 0, inflow * this.moderationNs);
@@ -703,8 +707,9 @@ export class HostKernel {
   /** A blocked reader on core `c` is woken by this core's receive softirq (so it sets need_resched). */
   private wakesBlockedReader(c: number): boolean {
     // Before 4.9 a reader on a polling NIC core is kept busy in do_softirq at local_bh_enable, not asleep.
-    if (this.poll[c] && this.deferWhilePending !== true) return false;
-    const recv = this.nicRecv[c];
+    const cs = this.core[c];
+    if (cs.poll !== 0 && this.deferWhilePending !== true) return false;
+    const recv = cs.recv;
     for (let k = 0; k < recv.length; k++) {
       const t = recv[k];
       if (t.appCore === c && t.rIn > 0 && t.readerBlocked()) return true;
@@ -722,21 +727,19 @@ export class HostKernel {
     const ppp = this.packetsPerInterrupt(c);
     const R = this.roundPackets(c);
     if (ppp <= R) return 0;
-    const recv = this.nicRecv[c];
+    const recv = this.core[c].recv;
     let rx = 0;
     for (let k = 0; k < recv.length; k++) rx += recv[k].rIn * recv[k].ringCostNs;
     return Math.min(1, (((ppp - R) / ppp) * rx) / sigmaIn);
   }
 
-  /** Max-min fair split of `cap` among containers `ids` with demands in this.demand (equal weights). */
-  private waterfill(ids: number[], cap: number): void {
-    const n = ids.length;
-    const demand = this.demand;
-    const share = this.share;
+  /** Max-min fair split of `cap` among the entities of `list` by their demands (equal weights). */
+  private waterfill(list: ContainerState[], cap: number): void {
+    const n = list.length;
     let open = 0;
     let bounded = false;
     for (let j = 0; j < n; j++) {
-      const d = demand[ids[j]];
+      const d = list[j].demand;
       if (d > 0) {
         open++;
         if (d !== Infinity) bounded = true;
@@ -746,26 +749,24 @@ export class HostKernel {
     // first round of waterfillBounded's loop gives (0 + left / open each), without its checks.
     if (!bounded) {
       const each = open > 0 && cap > 1e-15 ? cap / open : 0;
-      for (let j = 0; j < n; j++) share[ids[j]] = demand[ids[j]] > 0 ? each : 0;
-    } else this.waterfillBounded(ids, cap, open);
+      for (let j = 0; j < n; j++) list[j].share = list[j].demand > 0 ? each : 0;
+    } else this.waterfillBounded(list, cap, open);
   }
 
   /** waterfill's max-min loop, for when some runnable task wants less than an equal part (`open`: the runnable ones). */
-  private waterfillBounded(ids: number[], cap: number, open: number): void {
-    const n = ids.length;
-    const demand = this.demand;
-    const share = this.share;
-    for (let j = 0; j < n; j++) share[ids[j]] = 0;
+  private waterfillBounded(list: ContainerState[], cap: number, open: number): void {
+    const n = list.length;
+    for (let j = 0; j < n; j++) list[j].share = 0;
     let left = cap;
     while (open > 0 && left > 1e-15) {
       const each = left / open;
       let satisfied = false;
       for (let j = 0; j < n; j++) {
-        const i = ids[j];
-        const want = demand[i] - share[i];
+        const e = list[j];
+        const want = e.demand - e.share;
         if (want <= 0) continue;
         if (want <= each) {
-          share[i] += want;
+          e.share += want;
           left -= want;
           open--;
           satisfied = true;
@@ -773,8 +774,8 @@ export class HostKernel {
       }
       if (!satisfied) {
         for (let j = 0; j < n; j++) {
-          const i = ids[j];
-          if (demand[i] - share[i] > 0) share[i] += each;
+          const e = list[j];
+          if (e.demand - e.share > 0) e.share += each;
         }
         left = 0;
       }
@@ -808,16 +809,18 @@ export class HostKernel {
       const n = t.nicCore;
       let svc = Infinity;
       if (t.isReceiver === true) {
-        const nr = this.nicRecv[n].length;
-        if (this.epCtx[n] !== NONE) svc = Math.max(0, 1 - this.dFixed[n]) / nr;
-        else if (this.poll[n]) {
+        const ns = this.core[n];
+        const nr = ns.recv.length;
+        if (ns.epCtx !== NONE) svc = Math.max(0, 1 - ns.dFixed) / nr;
+        else if (ns.poll !== 0) {
           let bh = 0;
-          const here = this.onCore[n];
-          for (let j = 0; j < here.length; j++) bh += this.bh[here[j]];
-          svc = Math.max(0, this.kShare[n] + bh - this.dFixed[n]) / nr;
+          const here = ns.here;
+          for (let j = 0; j < here.length; j++) bh += here[j].bh;
+          svc = Math.max(0, ns.kShare + bh - ns.dFixed) / nr;
         }
       }
-      t.inAppShare = this.share[t.owner] - this.bh[t.owner];
+      const owner = this.ct[t.owner];
+      t.inAppShare = owner.share - owner.bh;
       t.inRingSvcNs = svc;
       t.updateRates();
     }
@@ -828,21 +831,22 @@ export class HostKernel {
     let changed = false;
     for (let a = 0; a < this.activeCores.length; a++) {
       const c = this.activeCores[a];
-      const recv = this.nicRecv[c];
+      const cs = this.core[c];
+      const recv = cs.recv;
       if (recv.length === 0) continue;
-      if (this.epCtx[c] === NONE && !this.poll[c]) {
+      if (cs.epCtx === NONE && cs.poll === 0) {
         // Interrupt mode: only an overload changes the mode (the rings' state matters to the other two).
-        if (this.sigma[c] < 1 - 1e-9) continue;
+        if (cs.sigma < 1 - 1e-9) continue;
         let inflow = 0;
         for (let k = 0; k < recv.length; k++) inflow += recv[k].rIn;
         if (inflow > 0) {
           // More softirq work than the core can run at irq exit: the episode on the interrupted task runs into
           // its limits (10 restarts x netdev_budget, or the jiffy deadline), then ksoftirqd takes over and NAPI
           // stays scheduled with the interrupt masked.
-          this.poll[c] = 1;
+          cs.poll = 1;
           this.pollEntries.overload++;
           this.ksoftirqdWakes(c);
-          this.nextTickNs[c] = this.tickAfter(c, this.nowNs);
+          cs.nextTickNs = this.tickAfter(c, this.nowNs);
           this.startEpisode(c, this.episodeRounds(c, this.prof.softirqMaxRestarts) * this.roundPackets(c), this.softirqDeadline(c), true);
           changed = true;
         }
@@ -851,7 +855,7 @@ export class HostKernel {
       let ringsEmpty = true;
       let inflow = 0;
       let served = 0;
-      let irqDemand = this.dFixed[c];
+      let irqDemand = cs.dFixed;
       for (let k = 0; k < recv.length; k++) {
         const t = recv[k];
         if (t.ring > RING_EPS) ringsEmpty = false;
@@ -859,16 +863,16 @@ export class HostKernel {
         served += t.rServe;
         irqDemand += t.rIn * t.ringCostNs;
       }
-      if (this.epCtx[c] !== NONE) {
+      if (cs.epCtx !== NONE) {
         // The episode's polls emptied the ring: napi_complete, the interrupt is unmasked again.
         if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
-          this.epCtx[c] = NONE;
-          this.poll[c] = 0;
+          cs.epCtx = NONE;
+          cs.poll = 0;
           this.ksoftirqdSleeps(c);
           changed = true;
         }
       } else if (ringsEmpty && served >= inflow - 1e-12 && irqDemand < 1 - 1e-6) {
-        this.poll[c] = 0; // ksoftirqd caught up: napi_complete
+        cs.poll = 0; // ksoftirqd caught up: napi_complete
         this.ksoftirqdSleeps(c);
         changed = true;
       }
@@ -888,14 +892,14 @@ export class HostKernel {
 
   /** Start a softirq episode on core `c` in the context of whatever runs there now (drawn by shares). */
   private startEpisode(c: number, packets: number, deadlineNs: number, usePrev: boolean): void {
-    const share = usePrev ? this.prevShare : this.share;
-    const here = this.onCore[c];
-    let total = usePrev ? this.prevIdle[c] : this.idleShare[c];
+    const cs = this.core[c];
+    const here = cs.here;
+    let total = usePrev ? cs.prevIdle : cs.idleShare;
     // Time already in softirq (ksoftirqd, an application inside do_softirq) takes no tick episode: softirqs
     // are being served there and irq_exit finds them disabled.
-    let busy = usePrev ? 0 : this.kShare[c];
-    if (!usePrev) for (let j = 0; j < here.length; j++) busy += this.bh[here[j]];
-    for (let j = 0; j < here.length; j++) total += share[here[j]];
+    let busy = usePrev ? 0 : cs.kShare;
+    if (!usePrev) for (let j = 0; j < here.length; j++) busy += here[j].bh;
+    for (let j = 0; j < here.length; j++) total += usePrev ? here[j].prevShare : here[j].share;
     total += busy;
     let ctx = IDLE;
     if (total > 0) {
@@ -903,109 +907,100 @@ export class HostKernel {
       if (x < busy) return;
       x -= busy;
       for (let j = 0; j < here.length; j++) {
-        const s = share[here[j]];
+        const s = usePrev ? here[j].prevShare : here[j].share;
         if (x < s) {
-          ctx = here[j];
+          ctx = here[j].id;
           break;
         }
         x -= s;
       }
     }
-    this.epCtx[c] = ctx;
-    this.epEndNs[c] = deadlineNs;
-    this.epPkLeft[c] = packets;
+    cs.epCtx = ctx;
+    cs.epEndNs = deadlineNs;
+    cs.epPkLeft = packets;
   }
 
   /**
-   * Idle shares, charge rates and owner fractions for the interval (after the rates are final). Per-core values are
-   * read once into locals: every typed-array read is a map check, a bounds check and three loads in V8's code, and
-   * a store to one Float64Array makes it reload the others.
+   * Idle shares, charge rates and owner fractions for the interval (after the rates are final). The owner fractions'
+   * array is read once into a local: every typed-array read is a map check, a bounds check and three loads in V8's
+   * code, and a store to one Float64Array makes it reload the others.
    */
   private finishRates(): void {
     const nC = this.nContainers;
     const own = this.ownerFrac;
-    const share = this.share;
-    const bhOf = this.bh;
-    const chargeRate = this.chargeRate;
+    const cts = this.ct;
     const active = this.activeCores;
     const iron = this.ironSwitch === true;
     const irqAcct = this.irqTimeAccounting === true;
     const bhCharged = !iron && !irqAcct;
-    const traffic = this.traffic;
-    const sigmaOf = this.sigma;
-    const kShareOf = this.kShare;
-    const coreBh = this.coreBh;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
-      // Who owns the softirq work on the core (an idle core's fractions stay 0).
-      const list = this.coreTraffic[c];
+      const cs = this.core[c];
+      // Who owns the softirq work on the core (an idle core's fractions stay 0). A neighbour is in a core's list once,
+      // so its fraction is its weight / the total, written once (the typed-array element accesses are what costs).
+      const list = cs.traffic;
       const base = c * nC;
       for (let i = 0; i < nC; i++) own[base + i] = 0;
       let tot = 0;
       let tx = 0;
       for (let k = 0; k < list.length; k++) {
         const t = list[k];
-        let w = 0;
-        if (t.nicCore === c) w += t.sqNic;
-        if (t.appCore === c) {
-          w += t.sqApp;
-          tx += t.sqApp;
-        }
-        own[base + t.owner] += w;
-        tot += w;
+        if (t.appCore === c) tx += t.sqApp;
+        tot += ownerWeight(t, c);
       }
       let txFrac = 0;
       if (tot > 0) {
-        for (let i = 0; i < nC; i++) own[base + i] /= tot;
+        for (let k = 0; k < list.length; k++) own[base + list[k].owner] = ownerWeight(list[k], c) / tot;
         txFrac = tx / tot;
       } else if (list.length > 0) own[base + list[0].owner] = 1;
-      this.txFrac[c] = txFrac;
+      cs.txFrac = txFrac;
       // Tasks' real use (a demand-limited application may use a little less than its share), idle; each container's
       // runtime drawn per ns from its share (every container is on one active core).
-      const here = this.onCore[c];
+      const here = cs.here;
       let used = 0;
       let bhSum = 0;
       let tasks = 0;
       let d = 0;
       for (let j = 0; j < here.length; j++) {
-        const i = here[j];
-        const t = traffic[i];
-        const b = bhOf[i];
-        const u = t === null ? share[i] : t.appUse(share[i] - b);
-        share[i] = u;
-        chargeRate[i] = u + (bhCharged ? b : 0);
+        const ct = here[j];
+        const t = ct.traffic;
+        const b = ct.bh;
+        const u = t === null ? ct.share : t.appUse(ct.share - b);
+        ct.share = ct.prevShare = u;
+        ct.chargeRate = u + (bhCharged ? b : 0);
         used += u + b;
         bhSum += b;
         tasks += u;
         d += u + b;
       }
-      const cap = this.capTask[c];
-      const kShare = kShareOf[c];
-      const sigma = sigmaOf[c];
-      const ep = this.epCtx[c];
-      this.idleShare[c] = Math.max(0, cap - kShare - used);
-      coreBh[c] = bhSum;
+      const cap = cs.capTask;
+      const kShare = cs.kShare;
+      const sigma = cs.sigma;
+      const ep = cs.epCtx;
+      cs.idleShare = cs.prevIdle = Math.max(0, cap - kShare - used);
+      cs.coreBh = bhSum;
       // The multi-round fraction only matters in interrupt mode with a one-jiffy deadline (else the rate is 0).
-      const interruptMode = !this.poll[c] && ep === NONE;
-      this.jiffyRate[c] = this.softirqJiffies === 1 && interruptMode ? (sigma * this.nonFinalFraction(c)) / this.tickNs : 0;
+      const interruptMode = cs.poll === 0 && ep === NONE;
+      cs.jiffyRate = this.softirqJiffies === 1 && interruptMode ? (sigma * this.nonFinalFraction(c)) / this.tickNs : 0;
       // ksoftirqd's vruntime against the docker group's: each advances by the time it runs (softirq at irq exit
       // on a docker task is that task's runtime unless IRQ time is accounted apart; episodes: accrueLag).
       if (!irqAcct && ep === NONE && cap > 0) d += (sigma * tasks) / cap;
-      this.kvLeadRate[c] = kShare - d;
+      cs.kvLeadRate = kShare - d;
       // Without IRON the core's softirq is charged to the contexts it ran on, all on this core. irq time is not
       // task time under IRQ time accounting: the interrupted task's runtime is not charged.
       if (iron || irqAcct || (sigma <= 0 && kShare <= 0 && bhSum <= 0)) continue;
       if (ep !== NONE) {
-        if (ep >= 0) chargeRate[ep] += 1;
-      } else if (cap > 0) for (let j = 0; j < here.length; j++) chargeRate[here[j]] += (sigma * share[here[j]]) / cap;
+        if (ep >= 0) cts[ep].chargeRate += 1;
+      } else if (cap > 0) for (let j = 0; j < here.length; j++) here[j].chargeRate += (sigma * here[j].share) / cap;
     }
     // IRON charges the owners wherever they run: after every container's own rate is set.
     if (iron)
       for (let a = 0; a < active.length; a++) {
         const c = active[a];
-        const total = sigmaOf[c] + kShareOf[c] + coreBh[c];
-        if (sigmaOf[c] <= 0 && kShareOf[c] <= 0 && coreBh[c] <= 0) continue;
-        for (let i = 0; i < nC; i++) chargeRate[i] += total * own[c * nC + i];
+        const cs = this.core[c];
+        const total = cs.sigma + cs.kShare + cs.coreBh;
+        if (cs.sigma <= 0 && cs.kShare <= 0 && cs.coreBh <= 0) continue;
+        for (let i = 0; i < nC; i++) cts[i].chargeRate += total * own[c * nC + i];
       }
     let ramp = false;
     const all = this.allTraffic;
@@ -1022,46 +1017,44 @@ export class HostKernel {
   /** Time to the next event, into pendingDt (a field: a double returned from a call is boxed on the heap). */
   private nextEventDt(): void {
     const now = this.nowNs;
-    const groups = this.groups;
-    const chargeRate = this.chargeRate;
-    const homeCpu = this.homeCpu;
+    const cts = this.ct;
     const nC = this.nContainers;
-    let dt = Infinity;
+    // The earliest refill (min(a - now, b - now) is min(a, b) - now exactly: the rounding is monotonic).
+    let dt = this.nextRefillNs - now;
     for (let i = 0; i < nC; i++) {
-      const g = groups[i];
-      dt = Math.min(dt, g.nextRefillNs - now);
-      const rate = chargeRate[i];
+      const ct = cts[i];
+      const g = ct.group;
+      const rate = ct.chargeRate;
       if (rate > 1e-12) {
-        const avail = g.available(homeCpu[i]);
+        const avail = g.available(ct.home);
         if (avail > 0) dt = Math.min(dt, avail / rate);
       }
     }
     dt = Math.min(dt, this.policy.nextEventNs() - now, this.nextJitterNs - now, this.nextBucketNs - now);
     const active = this.activeCores;
-    const epCtx = this.epCtx;
-    const jiffyRate = this.jiffyRate;
-    const kShare = this.kShare;
     for (let a = 0; a < active.length; a++) {
-      const c = active[a];
-      const polling = this.poll[c];
-      if (epCtx[c] !== NONE) {
-        dt = Math.min(dt, this.epEndNs[c] - now);
+      const cs = this.core[active[a]];
+      const polling = cs.poll !== 0;
+      if (cs.epCtx !== NONE) {
+        dt = Math.min(dt, cs.epEndNs - now);
         let pk = 0;
-        const recv = this.nicRecv[c];
+        const recv = cs.recv;
         for (let k = 0; k < recv.length; k++) pk += recv[k].rServe;
-        if (pk > 0) dt = Math.min(dt, this.epPkLeft[c] / pk);
-      } else if (polling) dt = Math.min(dt, this.nextTickNs[c] - now); // tick episodes (before 4.9), turns
-      const jr = jiffyRate[c];
-      if (jr > 0) dt = Math.min(dt, this.jiffyClock[c] / jr);
+        if (pk > 0) dt = Math.min(dt, cs.epPkLeft / pk);
+      } else if (polling) dt = Math.min(dt, cs.nextTickNs - now); // tick episodes (before 4.9), turns
+      const jr = cs.jiffyRate;
+      if (jr > 0) dt = Math.min(dt, cs.jiffyClock / jr);
       // A ksoftirqd behind the docker group runs deferred work at once until it has caught up.
-      if (!polling && kShare[c] > 0) {
-        const lead = this.kvLeadNs[c];
-        const rate = this.kvLeadRate[c];
+      if (!polling && cs.kShare > 0) {
+        const lead = cs.kvLeadNs;
+        const rate = cs.kvLeadRate;
         if (lead < 0 && rate > 0) dt = Math.min(dt, -lead / rate);
       }
     }
-    const lagRate = this.lagRate;
-    for (let i = 0; i < nC; i++) if (lagRate[i] > 0) dt = Math.min(dt, this.lagNs[i] / lagRate[i]);
+    for (let i = 0; i < nC; i++) {
+      const ct = cts[i];
+      if (ct.lagRate > 0) dt = Math.min(dt, ct.lagNs / ct.lagRate);
+    }
     const all = this.allTraffic;
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
@@ -1083,47 +1076,39 @@ export class HostKernel {
     const dt = this.stepNs;
     const cat = this.coreCatNs;
     const now = this.nowNs + dt;
-    const share = this.share;
-    const bhOf = this.bh;
-    const idleShare = this.idleShare;
-    const groups = this.groups;
-    const traffic = this.traffic;
-    const onCore = this.onCore;
-    const kShareOf = this.kShare;
-    const sigmaOf = this.sigma;
-    const epCtx = this.epCtx;
     const policy = this.policy;
     const payNoContext = this.payNoContext === true;
     // A core with nothing on it only idles (idleShare 1).
     const idleCores = this.idleCores;
-    for (let a = 0; a < idleCores.length; a++) cat[idleCores[a] * N_CATS + CAT_IDLE] += idleShare[idleCores[a]] * dt;
+    for (let a = 0; a < idleCores.length; a++) cat[idleCores[a] * CATS + IDLE_TIME] += this.core[idleCores[a]].idleShare * dt;
     const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
-      const base = c * N_CATS;
-      const here = onCore[c];
+      const cs = this.core[c];
+      const base = c * CATS;
+      const here = cs.here;
       for (let j = 0; j < here.length; j++) {
-        const i = here[j];
-        const ns = share[i] * dt;
+        const ct = here[j];
+        const i = ct.id;
+        const ns = ct.share * dt;
         if (ns <= 0) continue;
-        cat[base + (i === 0 ? CAT_VICTIM : CAT_NEIGHBOURS)] += ns;
-        groups[i].charge(c, ns, now);
-        if (traffic[i] === null) this.sysbenchEvents[i] += ns * this.eventsPerNs[i];
+        cat[base + (i === 0 ? VICTIM : NEIGHBOURS)] += ns;
+        ct.group.charge(c, ns, now);
+        if (ct.traffic === null) ct.sysbenchEvents += ns * ct.eventsPerNs;
       }
-      // Per-core values read once (see finishRates).
-      const idle = idleShare[c];
-      const kShare = kShareOf[c];
-      cat[base + CAT_IDLE] += idle * dt;
-      const sig = sigmaOf[c] * dt;
+      const idle = cs.idleShare;
+      const kShare = cs.kShare;
+      cat[base + IDLE_TIME] += idle * dt;
+      const sig = cs.sigma * dt;
       const ks = kShare * dt;
       let bh = 0;
       // coreBh is their sum (finishRates): 0 only when every part is 0.
-      if (this.coreBh[c] > 0) for (let j = 0; j < here.length; j++) bh += bhOf[here[j]] * dt;
-      if (ks > 0) cat[base + CAT_KSOFTIRQD] += ks;
-      if (sig + bh > 0) cat[base + CAT_SOFTIRQ_TASK] += sig + bh;
+      if (cs.coreBh > 0) for (let j = 0; j < here.length; j++) bh += here[j].bh * dt;
+      if (ks > 0) cat[base + KSOFTIRQD] += ks;
+      if (sig + bh > 0) cat[base + SOFTIRQ_TASK] += sig + bh;
       const soft = sig + ks + bh;
       if (soft <= 0) continue;
-      const tx = this.txFrac[c];
+      const tx = cs.txFrac;
       const vec = this.softirqVecNs;
       vec[c * 2] += soft * (1 - tx);
       vec[c * 2 + 1] += soft * tx;
@@ -1132,43 +1117,39 @@ export class HostKernel {
       policy.attribute(soft, this.ownerFrac, c * this.nContainers);
       // Time outside any container only when the policy charges it (not vanilla's: skip the sums for it).
       if (ks > 0 && payNoContext) this.pay(c, IDLE, ks, now);
-      if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j], bhOf[here[j]] * dt, now);
+      if (bh > 0) for (let j = 0; j < here.length; j++) this.pay(c, here[j].id, here[j].bh * dt, now);
       if (sig > 0) {
-        const ctx = epCtx[c];
+        const ctx = cs.epCtx;
         if (ctx >= 0) {
           this.episodeNs[ctx] += sig;
           if (this.irqTimeAccounting !== true) this.accrueLag(c, ctx, sig);
         }
-        const cap = this.capTask[c];
+        const cap = cs.capTask;
         if (ctx !== NONE) this.pay(c, ctx, sig, now);
         else if (cap > 0) {
-          for (let j = 0; j < here.length; j++) this.pay(c, here[j], (sig * share[here[j]]) / cap, now);
+          for (let j = 0; j < here.length; j++) this.pay(c, here[j].id, (sig * here[j].share) / cap, now);
           if (payNoContext) this.pay(c, IDLE, (sig * (idle + kShare)) / cap, now);
         } else this.pay(c, IDLE, sig, now);
       }
     }
     this.repayLag(dt);
     // Vruntime lead, jiffy clock and episode budget, in one pass (each core's own; an idle core has none of them).
-    const kvLeadRate = this.kvLeadRate;
-    const kvLeadNs = this.kvLeadNs;
-    const jiffyRate = this.jiffyRate;
-    const jiffyClock = this.jiffyClock;
     const maxLag = this.maxLagNs;
     for (let a = 0; a < active.length; a++) {
-      const c = active[a];
-      const kvRate = kvLeadRate[c];
+      const cs = this.core[active[a]];
+      const kvRate = cs.kvLeadRate;
       if (kvRate !== 0) {
-        let v = kvLeadNs[c] + kvRate * dt;
+        let v = cs.kvLeadNs + kvRate * dt;
         // place_entity: a sleeping entity is re-placed at most sched_latency/2 behind the one that ran meanwhile.
-        if (!this.ksoftirqdRunnable(c)) v = Math.max(-maxLag, v);
-        if (!this.dockerRunnable[c]) v = Math.min(maxLag, v);
-        kvLeadNs[c] = Math.abs(v) < 1e-3 ? 0 : v;
+        if (!ksoftirqdRunnable(cs)) v = Math.max(-maxLag, v);
+        if (cs.dockerRunnable === 0) v = Math.min(maxLag, v);
+        cs.kvLeadNs = Math.abs(v) < 1e-3 ? 0 : v;
       }
-      const jr = jiffyRate[c];
-      if (jr > 0) jiffyClock[c] = Math.max(0, jiffyClock[c] - jr * dt);
-      if (epCtx[c] === NONE) continue;
-      const recv = this.nicRecv[c];
-      for (let k = 0; k < recv.length; k++) this.epPkLeft[c] -= recv[k].rServe * dt;
+      const jr = cs.jiffyRate;
+      if (jr > 0) cs.jiffyClock = Math.max(0, cs.jiffyClock - jr * dt);
+      if (cs.epCtx === NONE) continue;
+      const recv = cs.recv;
+      for (let k = 0; k < recv.length; k++) cs.epPkLeft -= recv[k].rServe * dt;
     }
     const all = this.allTraffic;
     for (let k = 0; k < all.length; k++) {
@@ -1184,29 +1165,27 @@ export class HostKernel {
    * docker group's advanced while ksoftirqd's did not. Relative vruntimes only: the smallest lag on a core is 0.
    */
   private accrueLag(c: number, i: number, ns: number): void {
-    this.lagNs[i] += ns;
-    const here = this.onCore[c];
+    this.ct[i].lagNs += ns;
+    const cs = this.core[c];
+    const here = cs.here;
     // No cap between runnable entities; a sleeping one is placed at most sched_latency/2 behind min_vruntime when
     // it wakes (place_entity), so it never holds a larger claim on the runnable ones.
     let minRun = Infinity;
-    for (let j = 0; j < here.length; j++) if (here[j] === i || this.demand[here[j]] > 0) minRun = Math.min(minRun, this.lagNs[here[j]]);
+    for (let j = 0; j < here.length; j++) if (here[j].id === i || here[j].demand > 0) minRun = Math.min(minRun, here[j].lagNs);
     for (let j = 0; j < here.length; j++)
-      if (here[j] !== i && !(this.demand[here[j]] > 0)) this.lagNs[here[j]] = Math.max(this.lagNs[here[j]], minRun - this.maxLagNs);
+      if (here[j].id !== i && !(here[j].demand > 0)) here[j].lagNs = Math.max(here[j].lagNs, minRun - this.maxLagNs);
     let min = Infinity;
-    for (let j = 0; j < here.length; j++) min = Math.min(min, this.lagNs[here[j]]);
-    for (let j = 0; j < here.length; j++) this.lagNs[here[j]] -= min;
-    this.kvLeadNs[c] -= ns;
-    if (!this.ksoftirqdRunnable(c)) this.kvLeadNs[c] = Math.max(-this.maxLagNs, this.kvLeadNs[c]);
-  }
-
-  /** ksoftirqd is runnable on core `c`: NAPI polls, or it runs calls deferred in interrupt mode. */
-  private ksoftirqdRunnable(c: number): boolean {
-    return this.poll[c] === 1 || this.kShare[c] > 0;
+    for (let j = 0; j < here.length; j++) min = Math.min(min, here[j].lagNs);
+    for (let j = 0; j < here.length; j++) here[j].lagNs -= min;
+    cs.kvLeadNs -= ns;
+    if (!ksoftirqdRunnable(cs)) cs.kvLeadNs = Math.max(-this.maxLagNs, cs.kvLeadNs);
   }
 
   private repayLag(dt: number): void {
-    for (let i = 0; i < this.nContainers; i++) {
-      if (this.lagRate[i] > 0) this.lagNs[i] = this.lagNs[i] - this.lagRate[i] * dt > 1e-3 ? this.lagNs[i] - this.lagRate[i] * dt : 0;
+    const cts = this.ct;
+    for (let i = 0; i < cts.length; i++) {
+      const ct = cts[i];
+      if (ct.lagRate > 0) ct.lagNs = ct.lagNs - ct.lagRate * dt > 1e-3 ? ct.lagNs - ct.lagRate * dt : 0;
     }
   }
 
@@ -1226,49 +1205,55 @@ export class HostKernel {
     // The time passed is read at the call (this.nowNs), not a local: a local double that several calls in
     // different branches take is boxed once where they meet, i.e. at every event.
     const due = now + tiny;
-    const groups = this.groups;
-    const homeCpu = this.homeCpu;
-    const nC = this.nContainers;
-    for (let i = 0; i < nC; i++) if (due >= groups[i].nextRefillNs) groups[i].tick(this.nowNs + tiny);
+    const cts = this.ct;
+    if (due >= this.nextRefillNs) {
+      for (let i = 0; i < cts.length; i++) if (due >= cts[i].group.nextRefillNs) cts[i].group.tick(this.nowNs + tiny);
+      this.nextRefillNs = Infinity;
+      for (let i = 0; i < cts.length; i++) this.nextRefillNs = Math.min(this.nextRefillNs, cts[i].group.nextRefillNs);
+    }
     if (due >= this.policy.nextEventNs()) this.policy.onTick(this.nowNs + tiny);
-    for (let i = 0; i < nC; i++) if (groups[i].spent(homeCpu[i])) groups[i].throttleIfSpent(homeCpu[i], this.nowNs);
+    for (let i = 0; i < cts.length; i++) {
+      const ct = cts[i];
+      if (ct.group.spent(ct.home)) ct.group.throttleIfSpent(ct.home, this.nowNs);
+    }
     const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
+      const cs = this.core[c];
       let swallowed = false;
-      if (this.epCtx[c] !== NONE) {
-        const deadline = now >= this.epEndNs[c] - tiny;
-        if (deadline || this.epPkLeft[c] <= 1e-6) {
+      if (cs.epCtx !== NONE) {
+        const deadline = now >= cs.epEndNs - tiny;
+        if (deadline || cs.epPkLeft <= 1e-6) {
           // Budget or jiffy deadline spent with work left: wakeup_softirqd; NAPI stays scheduled.
           swallowed = deadline; // the deadline tick came inside softirq
-          this.epCtx[c] = NONE;
+          cs.epCtx = NONE;
         }
       }
-      if (now >= this.nextTickNs[c] - tiny) {
+      if (now >= cs.nextTickNs - tiny) {
         // A scheduler tick. scheduler_tick runs check_preempt_tick at each level of the running task (it may set
         // need_resched), then its irq_exit runs pending NET_RX on the interrupted task while NAPI is polling
         // (before 4.9; since 4.9 it is left to ksoftirqd), until the work is done, 10 restarts or the jiffy
         // deadline, or after one round when need_resched is set.
-        if (this.poll[c]) {
+        if (cs.poll !== 0) {
           const resched = this.topTick(c) || this.groupTick(c);
-          if (this.epCtx[c] === NONE && !swallowed && this.deferWhilePending !== true) {
+          if (cs.epCtx === NONE && !swallowed && this.deferWhilePending !== true) {
             const rounds = this.episodeRounds(c, resched ? 1 : this.prof.softirqMaxRestarts);
             if (rounds === 1) this.tickEpisodes.oneRound++;
             else this.tickEpisodes.full++;
             this.startEpisode(c, rounds * this.roundPackets(c), this.softirqDeadline(c), false);
           }
         }
-        this.nextTickNs[c] = this.tickAfter(c, this.nowNs + tiny);
+        cs.nextTickNs = this.tickAfter(c, this.nowNs + tiny);
       }
-      if (this.jiffyRate[c] > 0 && this.jiffyClock[c] <= 1e-9) {
+      if (cs.jiffyRate > 0 && cs.jiffyClock <= 1e-9) {
         // The jiffy deadline in interrupt mode: a tick landed inside a call's round that has another round after
         // it (the first poll was full): the call ends there, NAPI stays scheduled and ksoftirqd takes over.
-        this.jiffyClock[c] = -Math.log(1 - this.rng.next());
-        if (!this.poll[c] && this.epCtx[c] === NONE) {
-          this.poll[c] = 1;
+        cs.jiffyClock = -Math.log(1 - this.rng.next());
+        if (cs.poll === 0 && cs.epCtx === NONE) {
+          cs.poll = 1;
           this.pollEntries.jiffy++;
           this.ksoftirqdWakes(c);
-          this.nextTickNs[c] = this.tickAfter(c, this.nowNs);
+          cs.nextTickNs = this.tickAfter(c, this.nowNs);
         }
       }
     }
@@ -1291,19 +1276,21 @@ export class HostKernel {
    * placed up to sched_latency/2 behind); otherwise it waits for a tick to end the group's turn.
    */
   private ksoftirqdWakes(c: number): void {
-    if (this.kTurn[c]) return;
-    if (-this.kvLeadNs[c] > this.wakeupGranNs) {
-      this.kTurn[c] = 1;
-      this.turnStartNs[c] = this.nowNs;
+    const cs = this.core[c];
+    if (cs.kTurn !== 0) return;
+    if (-cs.kvLeadNs > this.wakeupGranNs) {
+      cs.kTurn = 1;
+      cs.turnStartNs = this.nowNs;
       this.turnSwitches.wakeup++;
     }
   }
 
   /** napi_complete: ksoftirqd has nothing left and sleeps; the docker group is picked. */
   private ksoftirqdSleeps(c: number): void {
-    if (!this.kTurn[c]) return;
-    this.kTurn[c] = 0;
-    this.turnStartNs[c] = this.nowNs;
+    const cs = this.core[c];
+    if (cs.kTurn === 0) return;
+    cs.kTurn = 0;
+    cs.turnStartNs = this.nowNs;
   }
 
   /**
@@ -1315,13 +1302,14 @@ export class HostKernel {
   private topTick(c: number): boolean {
     if (this.prof.containersUnderDockerCgroup !== true) return false;
     const now = this.nowNs;
-    const exec = now - this.turnStartNs[c];
-    const ahead = this.kTurn[c] ? this.kvLeadNs[c] : -this.kvLeadNs[c];
+    const cs = this.core[c];
+    const exec = now - cs.turnStartNs;
+    const ahead = cs.kTurn !== 0 ? cs.kvLeadNs : -cs.kvLeadNs;
     if (!(exec > this.topSliceNs || (exec >= this.minGranNs && ahead > this.topSliceNs))) return false;
-    const next = this.kvLeadNs[c] < 0 ? 1 : this.kvLeadNs[c] > 0 ? 0 : 1 - this.kTurn[c];
-    if (next !== this.kTurn[c]) this.turnSwitches.tick++;
-    this.kTurn[c] = next;
-    this.turnStartNs[c] = now;
+    const next = cs.kvLeadNs < 0 ? 1 : cs.kvLeadNs > 0 ? 0 : 1 - cs.kTurn;
+    if (next !== cs.kTurn) this.turnSwitches.tick++;
+    cs.kTurn = next;
+    cs.turnStartNs = now;
     return true;
   }
 
@@ -1331,10 +1319,11 @@ export class HostKernel {
    * slice shorter than a tick is over at every tick; a longer one at one tick in ceil(slice / tick).
    */
   private groupTick(c: number): boolean {
-    if (this.kTurn[c]) return false;
-    const here = this.onCore[c];
+    const cs = this.core[c];
+    if (cs.kTurn !== 0) return false;
+    const here = cs.here;
     let n = 0;
-    for (let j = 0; j < here.length; j++) if (this.demand[here[j]] > 0) n++;
+    for (let j = 0; j < here.length; j++) if (here[j].demand > 0) n++;
     if (n < 2) return false;
     const slice = this.prof.containersUnderDockerCgroup === true ? (this.topSliceNs * 2) / n / 2 : (this.topSliceNs * 2) / (n + 1);
     const ticks = Math.ceil(slice / this.tickNs - 1e-9);
@@ -1344,7 +1333,7 @@ export class HostKernel {
   /** The first tick of core `c` strictly after `t`. */
   private tickAfter(c: number, t: number): number {
     const T = this.tickNs;
-    const phase = this.tickPhaseNs[c];
+    const phase = this.core[c].tickPhaseNs;
     return phase + (Math.floor((t - phase) / T) + 1) * T;
   }
 
@@ -1376,7 +1365,7 @@ export class HostKernel {
       g.settle(this.nowNs);
       const t = this.traffic[i];
       containers.push({
-        sysbenchEvents: this.sysbenchEvents[i],
+        sysbenchEvents: this.ct[i].sysbenchEvents,
         usageNs: g.usageNs,
         nrPeriods: g.nrPeriods,
         nrThrottled: g.nrThrottled,
