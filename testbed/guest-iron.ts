@@ -73,8 +73,14 @@ function main(argv: string[]): unknown {
       writeFileSync(`${CG}/cpu.max`, `${quota} ${period}`);
       // The shell moves itself into the cgroup, then becomes iperf3 (bounded: it ends after one test).
       execFileSync('sh', ['-c', `echo $$ > ${CG}/cgroup.procs && exec iperf3 -s -D -1 -B ${addr} -I ${PIDFILE}`]);
-      for (let i = 0; i < 50 && !existsSync(PIDFILE); i++) execFileSync('sleep', ['0.1']);
-      const pid = readFileSync(PIDFILE, 'utf8').trim();
+      // iperf3 creates its pid file before it writes the pid: wait for the number (an empty read made the owner
+      // line "ADDR " and the kernel refused it, EINVAL, on a loaded host).
+      let pid = '';
+      for (let i = 0; i < 100 && !/^\d+$/.test(pid); i++) {
+        if (i) execFileSync('sleep', ['0.1']);
+        pid = existsSync(PIDFILE) ? readFileSync(PIDFILE, 'utf8').replace(/\0/g, '').trim() : '';
+      }
+      if (!/^\d+$/.test(pid)) throw new Error(`iperf3 wrote no pid to ${PIDFILE} within 10 s`);
       writeFileSync('/proc/iron_owners', `${addr} ${pid}`);
       return { owner: addr, pid: Number(pid), cgroup: CG, cpuMax: readFileSync(`${CG}/cpu.max`, 'utf8').trim() };
     }
