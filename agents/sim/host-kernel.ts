@@ -936,11 +936,11 @@ export class HostKernel {
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       const cs = this.core[c];
-      // Who owns the softirq work on the core (an idle core's fractions stay 0). A neighbour is in a core's list once,
-      // so its fraction is its weight / the total, written once (the typed-array element accesses are what costs).
+      // Who owns the softirq work on the core. A neighbour is in a core's list once, so its fraction is its weight / the
+      // total, written once (the typed-array element accesses are what costs); only the list's owners are ever written
+      // (the others' fractions, an idle core's included, stay 0).
       const list = cs.traffic;
       const base = c * nC;
-      for (let i = 0; i < nC; i++) own[base + i] = 0;
       let tot = 0;
       let tx = 0;
       for (let k = 0; k < list.length; k++) {
@@ -952,7 +952,10 @@ export class HostKernel {
       if (tot > 0) {
         for (let k = 0; k < list.length; k++) own[base + list[k].owner] = ownerWeight(list[k], c) / tot;
         txFrac = tx / tot;
-      } else if (list.length > 0) own[base + list[0].owner] = 1;
+      } else if (list.length > 0) {
+        for (let k = 1; k < list.length; k++) own[base + list[k].owner] = 0;
+        own[base + list[0].owner] = 1;
+      }
       cs.txFrac = txFrac;
       // Tasks' real use (a demand-limited application may use a little less than its share), idle; each container's
       // runtime drawn per ns from its share (every container is on one active core).
@@ -1185,7 +1188,10 @@ export class HostKernel {
     const cts = this.ct;
     for (let i = 0; i < cts.length; i++) {
       const ct = cts[i];
-      if (ct.lagRate > 0) ct.lagNs = ct.lagNs - ct.lagRate * dt > 1e-3 ? ct.lagNs - ct.lagRate * dt : 0;
+      if (ct.lagRate > 0) {
+        const left = ct.lagNs - ct.lagRate * dt;
+        ct.lagNs = left > 1e-3 ? left : 0;
+      }
     }
   }
 
