@@ -104,6 +104,7 @@ class CoreState {
   dFixed = 0; // softirq demand of senders (ns/ns)
   txFrac = 0; // NET_TX part of softirq
   coreBh = 0; // softirq run at local_bh_enable by its tasks (finishRates)
+  bhSet = false; // the last allocateCore set its containers' bh (else they are all 0)
   dockerRunnable = 0; // 1: a container here has a runnable task
   // The jiffy deadline in interrupt mode as a clock: per tick, the chance that it lands inside a round that has a
   // successor is sigma x nonFinalFraction; the ticks that do are drawn as a Poisson process of that rate (one event
@@ -600,13 +601,18 @@ export class HostKernel {
       k = ks.share;
     } else this.waterfillRepaying(here, cap);
     cs.kShare = k;
-    if (!bhSoftirq) for (let j = 0; j < here.length; j++) here[j].bh = 0;
-    else
+    // Zeroed only after a pass that set them (bhSet): they are 0 in most passes.
+    if (!bhSoftirq) {
+      if (cs.bhSet === true) for (let j = 0; j < here.length; j++) here[j].bh = 0;
+      cs.bhSet = false;
+    } else {
+      cs.bhSet = true;
       for (let j = 0; j < here.length; j++) {
         const ct = here[j];
         const t = ct.traffic;
         ct.bh = t !== null && t.nicCore === c ? ct.share * this.bhFraction(c, t) : 0;
       }
+    }
   }
 
   /**
@@ -1022,16 +1028,18 @@ export class HostKernel {
     const now = this.nowNs;
     const cts = this.ct;
     const nC = this.nContainers;
-    // The earliest refill (min(a - now, b - now) is min(a, b) - now exactly: the rounding is monotonic).
+    // The earliest refill (min(a - now, b - now) is min(a, b) - now exactly: the rounding is monotonic). Math.min is
+    // exact, so the candidates may come in any order: one pass over the containers for their runtime running out and
+    // their lag repaid.
     let dt = this.nextRefillNs - now;
     for (let i = 0; i < nC; i++) {
       const ct = cts[i];
-      const g = ct.group;
       const rate = ct.chargeRate;
       if (rate > 1e-12) {
-        const avail = g.available(ct.home);
+        const avail = ct.group.available(ct.home);
         if (avail > 0) dt = Math.min(dt, avail / rate);
       }
+      if (ct.lagRate > 0) dt = Math.min(dt, ct.lagNs / ct.lagRate);
     }
     dt = Math.min(dt, this.policy.nextEventNs() - now, this.nextJitterNs - now, this.nextBucketNs - now);
     const active = this.activeCores;
@@ -1053,10 +1061,6 @@ export class HostKernel {
         const rate = cs.kvLeadRate;
         if (lead < 0 && rate > 0) dt = Math.min(dt, -lead / rate);
       }
-    }
-    for (let i = 0; i < nC; i++) {
-      const ct = cts[i];
-      if (ct.lagRate > 0) dt = Math.min(dt, ct.lagNs / ct.lagRate);
     }
     const all = this.allTraffic;
     for (let k = 0; k < all.length; k++) {
