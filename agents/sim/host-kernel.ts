@@ -128,6 +128,15 @@ class CoreState {
   callPk = 0;
   tickPhaseNs = 0;
   nextTickNs = 0;
+  // Time per category (CORE_CATEGORIES; "other" is never accrued) and softirq time per vector, as fields for the same
+  // reason: advance adds to them at every event (coreCatNow lays them out as the snapshot's arrays).
+  victimNs = 0;
+  neighboursNs = 0;
+  softirqTaskNs = 0;
+  ksoftirqdNs = 0;
+  idleNs = 0;
+  netRxNs = 0;
+  netTxNs = 0;
   // Secant iteration on the interrupt-mode softirq fraction (solveSecant)
   sigIn = 0;
   secS = 0;
@@ -182,8 +191,6 @@ export class HostKernel {
   readonly homeCpu: number[] = [];
   readonly traffic: (Traffic | null)[] = [];
   readonly policy: AccountingPolicy;
-  readonly coreCatNs: Float64Array;
-  readonly softirqVecNs: Float64Array;
   /** Events handled so far (for the speed benchmark and the convergence report). */
   events = 0;
   /** How often NAPI went from interrupt mode to polling (ksoftirqd woken), by the rule that did it. */
@@ -329,8 +336,6 @@ export class HostKernel {
       // A core with nothing on it is idle for the whole run: its rates never change, so the per-event loops skip it.
       (cs.active ? this.activeCores : this.idleCores).push(c);
     }
-    this.coreCatNs = new Float64Array(this.cores * N_CATS);
-    this.softirqVecNs = new Float64Array(this.cores * 2);
     for (let c = 0; c < this.cores; c++) this.core[c].jiffyClock = -Math.log(1 - this.rng.next());
     this.episodeNs = new Float64Array(this.nContainers);
     for (const cs of this.core) if (!cs.active) cs.idleShare = cs.prevIdle = 1; // finishRates skips it
@@ -1081,44 +1086,45 @@ export class HostKernel {
    */
   private advance(): void {
     const dt = this.stepNs;
-    const cat = this.coreCatNs;
     const now = this.nowNs + dt;
     const policy = this.policy;
     const payNoContext = this.payNoContext === true;
     // A core with nothing on it only idles (idleShare 1).
     const idleCores = this.idleCores;
-    for (let a = 0; a < idleCores.length; a++) cat[idleCores[a] * CATS + IDLE_TIME] += this.core[idleCores[a]].idleShare * dt;
+    for (let a = 0; a < idleCores.length; a++) {
+      const cs = this.core[idleCores[a]];
+      cs.idleNs += cs.idleShare * dt;
+    }
     const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       const cs = this.core[c];
-      const base = c * CATS;
       const here = cs.here;
       for (let j = 0; j < here.length; j++) {
         const ct = here[j];
         const i = ct.id;
         const ns = ct.share * dt;
         if (ns <= 0) continue;
-        cat[base + (i === 0 ? VICTIM : NEIGHBOURS)] += ns;
+        if (i === 0) cs.victimNs += ns;
+        else cs.neighboursNs += ns;
         ct.group.charge(c, ns, now);
         if (ct.traffic === null) ct.sysbenchEvents += ns * ct.eventsPerNs;
       }
       const idle = cs.idleShare;
       const kShare = cs.kShare;
-      cat[base + IDLE_TIME] += idle * dt;
+      cs.idleNs += idle * dt;
       const sig = cs.sigma * dt;
       const ks = kShare * dt;
       let bh = 0;
       // coreBh is their sum (finishRates): 0 only when every part is 0.
       if (cs.coreBh > 0) for (let j = 0; j < here.length; j++) bh += here[j].bh * dt;
-      if (ks > 0) cat[base + KSOFTIRQD] += ks;
-      if (sig + bh > 0) cat[base + SOFTIRQ_TASK] += sig + bh;
+      if (ks > 0) cs.ksoftirqdNs += ks;
+      if (sig + bh > 0) cs.softirqTaskNs += sig + bh;
       const soft = sig + ks + bh;
       if (soft <= 0) continue;
       const tx = cs.txFrac;
-      const vec = this.softirqVecNs;
-      vec[c * 2] += soft * (1 - tx);
-      vec[c * 2 + 1] += soft * tx;
+      cs.netRxNs += soft * (1 - tx);
+      cs.netTxNs += soft * tx;
       // Whose work it was (one attribution per core: the same owner fractions for every context), then who pays:
       // the policy sees each context's softirq time with its owners.
       policy.attribute(soft, this.ownerFrac, c * this.nContainers);
@@ -1353,18 +1359,44 @@ export class HostKernel {
   }
 
   private closeBucket(): void {
+    const cat = this.coreCatNow();
     const cores: number[][] = [];
     for (let c = 0; c < this.cores; c++) {
       const row: number[] = [];
       for (let k = 0; k < N_CATS; k++) {
         const idx = c * N_CATS + k;
-        row.push((this.coreCatNs[idx] - this.lastBucketCat[idx]) / 1e9);
+        row.push((cat[idx] - this.lastBucketCat[idx]) / 1e9);
       }
       cores.push(row);
     }
     this.timeline.push({ tS: (this.nextBucketNs - this.timelineBucketNs) / 1e9, cores });
-    this.lastBucketCat = Float64Array.from(this.coreCatNs);
+    this.lastBucketCat = cat;
     this.nextBucketNs += this.timelineBucketNs;
+  }
+
+  /** Each core's time per category (cores x N_CATS, CORE_CATEGORIES order). */
+  coreCatNow(): Float64Array {
+    const cat = new Float64Array(this.cores * CATS);
+    for (let c = 0; c < this.cores; c++) {
+      const cs = this.core[c];
+      const base = c * CATS;
+      cat[base + VICTIM] = cs.victimNs;
+      cat[base + NEIGHBOURS] = cs.neighboursNs;
+      cat[base + SOFTIRQ_TASK] = cs.softirqTaskNs;
+      cat[base + KSOFTIRQD] = cs.ksoftirqdNs;
+      cat[base + IDLE_TIME] = cs.idleNs;
+    }
+    return cat;
+  }
+
+  /** Each core's softirq time per vector (cores x 2: NET_RX, NET_TX). */
+  softirqVecNow(): Float64Array {
+    const vec = new Float64Array(this.cores * 2);
+    for (let c = 0; c < this.cores; c++) {
+      vec[c * 2] = this.core[c].netRxNs;
+      vec[c * 2 + 1] = this.core[c].netTxNs;
+    }
+    return vec;
   }
 
   /** Counters now; the measurement window is the difference of two snapshots. */
@@ -1392,8 +1424,8 @@ export class HostKernel {
     }
     return {
       nowNs: this.nowNs,
-      coreCatNs: Float64Array.from(this.coreCatNs),
-      softirqVecNs: Float64Array.from(this.softirqVecNs),
+      coreCatNs: this.coreCatNow(),
+      softirqVecNs: this.softirqVecNow(),
       containers,
     };
   }
