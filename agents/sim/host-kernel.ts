@@ -840,8 +840,11 @@ export class HostKernel {
   /** NAPI mode changes, TCP loss reactions and finished episodes; returns true if anything changed. */
   private transitions(): boolean {
     let changed = false;
-    for (let a = 0; a < this.activeCores.length; a++) {
-      const c = this.activeCores[a];
+    // The engine's lists in locals: V8 reloads a field read through `this` at each iteration of a loop that calls out.
+    const active = this.activeCores;
+    const all = this.allTraffic;
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
       const cs = this.core[c];
       const recv = cs.recv;
       if (recv.length === 0) continue;
@@ -888,8 +891,8 @@ export class HostKernel {
         changed = true;
       }
     }
-    for (let k = 0; k < this.allTraffic.length; k++) {
-      const t = this.allTraffic[k];
+    for (let k = 0; k < all.length; k++) {
+      const t = all[k];
       if (t.isTcpReceiver !== true) continue;
       if ((t.rRingDrop > 0 || t.dropping === true) && t.onLoss(this.nowNs)) changed = true;
     }
