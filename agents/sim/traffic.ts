@@ -430,9 +430,9 @@ export class Traffic {
    */
   updateReceiveSide(): void {
     const ringSvcNs = this.inRingSvcNs;
-    this.sqNic = this.sqApp = this.sqPackets = 0;
-    this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rWire = 0;
-    this.qNet = 0;
+    // Only the rates set on some paths below are reset (sqNic, sqPackets and rServe are always set; sqApp, rWire and
+    // qNet are a sender's and stay 0 for a receiver).
+    this.rNicDrop = this.rIn = this.rRingDrop = this.rEbpfDrop = this.rSockIn = 0;
     let A: number;
     if (this.isTcp === true) {
       A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, this.peerLimitPpns());
