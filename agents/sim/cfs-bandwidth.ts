@@ -58,7 +58,11 @@ export class CfsBandwidth {
     const q = this.cpu[cpu];
     const left = q.remain - ns;
     q.remain = left;
-    if (left > 0) return;
+    if (!(left > 0)) this.refillOrThrottle(q, now);
+  }
+
+  /** charge's rare part (its own function: the engine's advance inlines charge, and V8's inlining budget is small). */
+  private refillOrThrottle(q: CpuRuntime, now: number): void {
     this.acquire(q);
     if (q.remain <= 0 && q.throttled !== true) this.throttle(q, now);
   }

@@ -104,6 +104,7 @@ class CoreState {
   dFixed = 0; // softirq demand of senders (ns/ns)
   txFrac = 0; // NET_TX part of softirq
   coreBh = 0; // softirq run at local_bh_enable by its tasks (finishRates)
+  bhSet = false; // the last allocateCore set its containers' bh (else they are all 0)
   dockerRunnable = 0; // 1: a container here has a runnable task
   // The jiffy deadline in interrupt mode as a clock: per tick, the chance that it lands inside a round that has a
   // successor is sigma x nonFinalFraction; the ticks that do are drawn as a Poisson process of that rate (one event
@@ -127,6 +128,15 @@ class CoreState {
   callPk = 0;
   tickPhaseNs = 0;
   nextTickNs = 0;
+  // Time per category (CORE_CATEGORIES; "other" is never accrued) and softirq time per vector, as fields for the same
+  // reason: advance adds to them at every event (coreCatNow lays them out as the snapshot's arrays).
+  victimNs = 0;
+  neighboursNs = 0;
+  softirqTaskNs = 0;
+  ksoftirqdNs = 0;
+  idleNs = 0;
+  netRxNs = 0;
+  netTxNs = 0;
   // Secant iteration on the interrupt-mode softirq fraction (solveSecant)
   sigIn = 0;
   secS = 0;
@@ -181,8 +191,6 @@ export class HostKernel {
   readonly homeCpu: number[] = [];
   readonly traffic: (Traffic | null)[] = [];
   readonly policy: AccountingPolicy;
-  readonly coreCatNs: Float64Array;
-  readonly softirqVecNs: Float64Array;
   /** Events handled so far (for the speed benchmark and the convergence report). */
   events = 0;
   /** How often NAPI went from interrupt mode to polling (ksoftirqd woken), by the rule that did it. */
@@ -328,8 +336,6 @@ export class HostKernel {
       // A core with nothing on it is idle for the whole run: its rates never change, so the per-event loops skip it.
       (cs.active ? this.activeCores : this.idleCores).push(c);
     }
-    this.coreCatNs = new Float64Array(this.cores * N_CATS);
-    this.softirqVecNs = new Float64Array(this.cores * 2);
     for (let c = 0; c < this.cores; c++) this.core[c].jiffyClock = -Math.log(1 - this.rng.next());
     this.episodeNs = new Float64Array(this.nContainers);
     for (const cs of this.core) if (!cs.active) cs.idleShare = cs.prevIdle = 1; // finishRates skips it
@@ -600,13 +606,18 @@ export class HostKernel {
       k = ks.share;
     } else this.waterfillRepaying(here, cap);
     cs.kShare = k;
-    if (!bhSoftirq) for (let j = 0; j < here.length; j++) here[j].bh = 0;
-    else
+    // Zeroed only after a pass that set them (bhSet): they are 0 in most passes.
+    if (!bhSoftirq) {
+      if (cs.bhSet === true) for (let j = 0; j < here.length; j++) here[j].bh = 0;
+      cs.bhSet = false;
+    } else {
+      cs.bhSet = true;
       for (let j = 0; j < here.length; j++) {
         const ct = here[j];
         const t = ct.traffic;
         ct.bh = t !== null && t.nicCore === c ? ct.share * this.bhFraction(c, t) : 0;
       }
+    }
   }
 
   /**
@@ -829,8 +840,11 @@ export class HostKernel {
   /** NAPI mode changes, TCP loss reactions and finished episodes; returns true if anything changed. */
   private transitions(): boolean {
     let changed = false;
-    for (let a = 0; a < this.activeCores.length; a++) {
-      const c = this.activeCores[a];
+    // The engine's lists in locals: V8 reloads a field read through `this` at each iteration of a loop that calls out.
+    const active = this.activeCores;
+    const all = this.allTraffic;
+    for (let a = 0; a < active.length; a++) {
+      const c = active[a];
       const cs = this.core[c];
       const recv = cs.recv;
       if (recv.length === 0) continue;
@@ -877,8 +891,8 @@ export class HostKernel {
         changed = true;
       }
     }
-    for (let k = 0; k < this.allTraffic.length; k++) {
-      const t = this.allTraffic[k];
+    for (let k = 0; k < all.length; k++) {
+      const t = all[k];
       if (t.isTcpReceiver !== true) continue;
       if ((t.rRingDrop > 0 || t.dropping === true) && t.onLoss(this.nowNs)) changed = true;
     }
@@ -936,11 +950,11 @@ export class HostKernel {
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       const cs = this.core[c];
-      // Who owns the softirq work on the core (an idle core's fractions stay 0). A neighbour is in a core's list once,
-      // so its fraction is its weight / the total, written once (the typed-array element accesses are what costs).
+      // Who owns the softirq work on the core. A neighbour is in a core's list once, so its fraction is its weight / the
+      // total, written once (the typed-array element accesses are what costs); only the list's owners are ever written
+      // (the others' fractions, an idle core's included, stay 0).
       const list = cs.traffic;
       const base = c * nC;
-      for (let i = 0; i < nC; i++) own[base + i] = 0;
       let tot = 0;
       let tx = 0;
       for (let k = 0; k < list.length; k++) {
@@ -952,7 +966,10 @@ export class HostKernel {
       if (tot > 0) {
         for (let k = 0; k < list.length; k++) own[base + list[k].owner] = ownerWeight(list[k], c) / tot;
         txFrac = tx / tot;
-      } else if (list.length > 0) own[base + list[0].owner] = 1;
+      } else if (list.length > 0) {
+        for (let k = 1; k < list.length; k++) own[base + list[k].owner] = 0;
+        own[base + list[0].owner] = 1;
+      }
       cs.txFrac = txFrac;
       // Tasks' real use (a demand-limited application may use a little less than its share), idle; each container's
       // runtime drawn per ns from its share (every container is on one active core).
@@ -1019,16 +1036,18 @@ export class HostKernel {
     const now = this.nowNs;
     const cts = this.ct;
     const nC = this.nContainers;
-    // The earliest refill (min(a - now, b - now) is min(a, b) - now exactly: the rounding is monotonic).
+    // The earliest refill (min(a - now, b - now) is min(a, b) - now exactly: the rounding is monotonic). Math.min is
+    // exact, so the candidates may come in any order: one pass over the containers for their runtime running out and
+    // their lag repaid.
     let dt = this.nextRefillNs - now;
     for (let i = 0; i < nC; i++) {
       const ct = cts[i];
-      const g = ct.group;
       const rate = ct.chargeRate;
       if (rate > 1e-12) {
-        const avail = g.available(ct.home);
+        const avail = ct.group.available(ct.home);
         if (avail > 0) dt = Math.min(dt, avail / rate);
       }
+      if (ct.lagRate > 0) dt = Math.min(dt, ct.lagNs / ct.lagRate);
     }
     dt = Math.min(dt, this.policy.nextEventNs() - now, this.nextJitterNs - now, this.nextBucketNs - now);
     const active = this.activeCores;
@@ -1051,10 +1070,6 @@ export class HostKernel {
         if (lead < 0 && rate > 0) dt = Math.min(dt, -lead / rate);
       }
     }
-    for (let i = 0; i < nC; i++) {
-      const ct = cts[i];
-      if (ct.lagRate > 0) dt = Math.min(dt, ct.lagNs / ct.lagRate);
-    }
     const all = this.allTraffic;
     for (let k = 0; k < all.length; k++) {
       const t = all[k];
@@ -1074,44 +1089,45 @@ export class HostKernel {
    */
   private advance(): void {
     const dt = this.stepNs;
-    const cat = this.coreCatNs;
     const now = this.nowNs + dt;
     const policy = this.policy;
     const payNoContext = this.payNoContext === true;
     // A core with nothing on it only idles (idleShare 1).
     const idleCores = this.idleCores;
-    for (let a = 0; a < idleCores.length; a++) cat[idleCores[a] * CATS + IDLE_TIME] += this.core[idleCores[a]].idleShare * dt;
+    for (let a = 0; a < idleCores.length; a++) {
+      const cs = this.core[idleCores[a]];
+      cs.idleNs += cs.idleShare * dt;
+    }
     const active = this.activeCores;
     for (let a = 0; a < active.length; a++) {
       const c = active[a];
       const cs = this.core[c];
-      const base = c * CATS;
       const here = cs.here;
       for (let j = 0; j < here.length; j++) {
         const ct = here[j];
         const i = ct.id;
         const ns = ct.share * dt;
         if (ns <= 0) continue;
-        cat[base + (i === 0 ? VICTIM : NEIGHBOURS)] += ns;
+        if (i === 0) cs.victimNs += ns;
+        else cs.neighboursNs += ns;
         ct.group.charge(c, ns, now);
         if (ct.traffic === null) ct.sysbenchEvents += ns * ct.eventsPerNs;
       }
       const idle = cs.idleShare;
       const kShare = cs.kShare;
-      cat[base + IDLE_TIME] += idle * dt;
+      cs.idleNs += idle * dt;
       const sig = cs.sigma * dt;
       const ks = kShare * dt;
       let bh = 0;
       // coreBh is their sum (finishRates): 0 only when every part is 0.
       if (cs.coreBh > 0) for (let j = 0; j < here.length; j++) bh += here[j].bh * dt;
-      if (ks > 0) cat[base + KSOFTIRQD] += ks;
-      if (sig + bh > 0) cat[base + SOFTIRQ_TASK] += sig + bh;
+      if (ks > 0) cs.ksoftirqdNs += ks;
+      if (sig + bh > 0) cs.softirqTaskNs += sig + bh;
       const soft = sig + ks + bh;
       if (soft <= 0) continue;
       const tx = cs.txFrac;
-      const vec = this.softirqVecNs;
-      vec[c * 2] += soft * (1 - tx);
-      vec[c * 2 + 1] += soft * tx;
+      cs.netRxNs += soft * (1 - tx);
+      cs.netTxNs += soft * tx;
       // Whose work it was (one attribution per core: the same owner fractions for every context), then who pays:
       // the policy sees each context's softirq time with its owners.
       policy.attribute(soft, this.ownerFrac, c * this.nContainers);
@@ -1185,7 +1201,10 @@ export class HostKernel {
     const cts = this.ct;
     for (let i = 0; i < cts.length; i++) {
       const ct = cts[i];
-      if (ct.lagRate > 0) ct.lagNs = ct.lagNs - ct.lagRate * dt > 1e-3 ? ct.lagNs - ct.lagRate * dt : 0;
+      if (ct.lagRate > 0) {
+        const left = ct.lagNs - ct.lagRate * dt;
+        ct.lagNs = left > 1e-3 ? left : 0;
+      }
     }
   }
 
@@ -1343,18 +1362,44 @@ export class HostKernel {
   }
 
   private closeBucket(): void {
+    const cat = this.coreCatNow();
     const cores: number[][] = [];
     for (let c = 0; c < this.cores; c++) {
       const row: number[] = [];
       for (let k = 0; k < N_CATS; k++) {
         const idx = c * N_CATS + k;
-        row.push((this.coreCatNs[idx] - this.lastBucketCat[idx]) / 1e9);
+        row.push((cat[idx] - this.lastBucketCat[idx]) / 1e9);
       }
       cores.push(row);
     }
     this.timeline.push({ tS: (this.nextBucketNs - this.timelineBucketNs) / 1e9, cores });
-    this.lastBucketCat = Float64Array.from(this.coreCatNs);
+    this.lastBucketCat = cat;
     this.nextBucketNs += this.timelineBucketNs;
+  }
+
+  /** Each core's time per category (cores x N_CATS, CORE_CATEGORIES order). */
+  coreCatNow(): Float64Array {
+    const cat = new Float64Array(this.cores * CATS);
+    for (let c = 0; c < this.cores; c++) {
+      const cs = this.core[c];
+      const base = c * CATS;
+      cat[base + VICTIM] = cs.victimNs;
+      cat[base + NEIGHBOURS] = cs.neighboursNs;
+      cat[base + SOFTIRQ_TASK] = cs.softirqTaskNs;
+      cat[base + KSOFTIRQD] = cs.ksoftirqdNs;
+      cat[base + IDLE_TIME] = cs.idleNs;
+    }
+    return cat;
+  }
+
+  /** Each core's softirq time per vector (cores x 2: NET_RX, NET_TX). */
+  softirqVecNow(): Float64Array {
+    const vec = new Float64Array(this.cores * 2);
+    for (let c = 0; c < this.cores; c++) {
+      vec[c * 2] = this.core[c].netRxNs;
+      vec[c * 2 + 1] = this.core[c].netTxNs;
+    }
+    return vec;
   }
 
   /** Counters now; the measurement window is the difference of two snapshots. */
@@ -1382,8 +1427,8 @@ export class HostKernel {
     }
     return {
       nowNs: this.nowNs,
-      coreCatNs: Float64Array.from(this.coreCatNs),
-      softirqVecNs: Float64Array.from(this.softirqVecNs),
+      coreCatNs: this.coreCatNow(),
+      softirqVecNs: this.softirqVecNow(),
       containers,
     };
   }

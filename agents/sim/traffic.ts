@@ -430,9 +430,9 @@ export class Traffic {
    */
   updateReceiveSide(): void {
     const ringSvcNs = this.inRingSvcNs;
-    this.sqNic = this.sqApp = this.sqPackets = 0;
-    this.rNicDrop = this.rIn = this.rServe = this.rRingDrop = this.rEbpfDrop = this.rSockIn = this.rWire = 0;
-    this.qNet = 0;
+    // Only the rates set on some paths below are reset (sqNic, sqPackets and rServe are always set; sqApp, rWire and
+    // qNet are a sender's and stay 0 for a receiver).
+    this.rNicDrop = this.rIn = this.rRingDrop = this.rEbpfDrop = this.rSockIn = 0;
     let A: number;
     if (this.isTcp === true) {
       A = Math.min(this.tcpRatePpns * this.arrivalJitter, this.linePpns, this.peerLimitPpns());
@@ -488,26 +488,40 @@ export class Traffic {
    * return value: a double returned from a call that is not inlined is boxed on the heap).
    */
   updateThreshold(): void {
+    // By kind, each part small enough for V8 to inline into the engine's nextEventDt (see advanceStep).
+    if (this.isReceiver === true) this.thresholdNs = this.receiverThresholdNs();
+    else if (this.isTcpSender === true) this.thresholdNs = this.sendQueueThresholdNs();
+    else this.thresholdNs = Infinity;
+  }
+
+  /** A receiver's: ring empty or full, socket empty or full, then TCP's own (Math.min is exact, so in any order). */
+  private receiverThresholdNs(): number {
     let t = Infinity;
-    if (this.isReceiver === true) {
-      const dRing = this.rIn - this.rServe - this.rRingDrop;
-      if (dRing < -1e-15) t = Math.min(t, this.ring / -dRing);
-      else if (dRing > 1e-15 && this.ring < this.ringCap - EPS) t = Math.min(t, (this.ringCap - this.ring) / dRing);
-      const dSock = this.rSockIn - this.rApp - this.rSockDrop;
-      if (dSock < -1e-15) t = Math.min(t, this.socket / -dSock);
-      else if (dSock > 1e-15 && this.socket < this.socketCap - EPS) t = Math.min(t, (this.socketCap - this.socket) / dSock);
-      if (this.isTcp === true && this.windowClosed !== true && dSock + dRing > 1e-15)
-        t = Math.min(t, Math.max(0, this.rwndSegments - this.socket - this.ring) / (dSock + dRing));
-      // A closed window reopens when the reader has freed reopenSegments (the window update).
-      if (this.isTcp === true && this.windowClosed === true && dSock + dRing < -1e-15)
-        t = Math.min(t, Math.max(0, this.socket + this.ring - (this.rwndSegments - this.reopenSegments)) / -(dSock + dRing));
-      if (this.isTcp === true && this.peerDeficit > EPS && this.rDeficit < -1e-15) t = Math.min(t, this.peerDeficit / -this.rDeficit);
-    } else if (this.isTcpSender === true) {
-      if (this.qNet < -1e-12) t = Math.min(t, this.sendQueueBytes / -this.qNet);
-      else if (this.qNet > 1e-12 && this.sendQueueBytes < this.sndbufBytes - EPS)
-        t = Math.min(t, (this.sndbufBytes - this.sendQueueBytes) / this.qNet);
-    }
-    this.thresholdNs = t;
+    const dRing = this.rIn - this.rServe - this.rRingDrop;
+    if (dRing < -1e-15) t = Math.min(t, this.ring / -dRing);
+    else if (dRing > 1e-15 && this.ring < this.ringCap - EPS) t = Math.min(t, (this.ringCap - this.ring) / dRing);
+    const dSock = this.rSockIn - this.rApp - this.rSockDrop;
+    if (dSock < -1e-15) t = Math.min(t, this.socket / -dSock);
+    else if (dSock > 1e-15 && this.socket < this.socketCap - EPS) t = Math.min(t, (this.socketCap - this.socket) / dSock);
+    return this.isTcp === true ? Math.min(t, this.tcpThresholdNs(dSock + dRing)) : t;
+  }
+
+  /** TCP receiver, socket + ring filling at `dFill`: the window closing or reopening, the peer caught up. */
+  private tcpThresholdNs(dFill: number): number {
+    let t = Infinity;
+    if (this.windowClosed !== true && dFill > 1e-15) t = Math.max(0, this.rwndSegments - this.socket - this.ring) / dFill;
+    // A closed window reopens when the reader has freed reopenSegments (the window update).
+    if (this.windowClosed === true && dFill < -1e-15)
+      t = Math.max(0, this.socket + this.ring - (this.rwndSegments - this.reopenSegments)) / -dFill;
+    if (this.peerDeficit > EPS && this.rDeficit < -1e-15) t = Math.min(t, this.peerDeficit / -this.rDeficit);
+    return t;
+  }
+
+  /** A TCP sender's: its send queue empty or full. */
+  private sendQueueThresholdNs(): number {
+    if (this.qNet < -1e-12) return this.sendQueueBytes / -this.qNet;
+    if (this.qNet > 1e-12 && this.sendQueueBytes < this.sndbufBytes - EPS) return (this.sndbufBytes - this.sendQueueBytes) / this.qNet;
+    return Infinity;
   }
 
   /** Advance levels and counters by `dt` ns at the current rates. */
@@ -516,27 +530,40 @@ export class Traffic {
     this.advanceStep();
   }
 
-  /** advance() by stepNs, set by the engine (no double argument to box at every call). */
+  /**
+   * advance() by stepNs, set by the engine (no double argument to box at every call). One small function per kind:
+   * V8 never inlines a function of more than 460 bytes of bytecode, and this is called for each neighbour at every
+   * event of the engine's advance.
+   */
   advanceStep(): void {
+    if (this.isReceiver === true) this.advanceReceiver();
+    else this.advanceSender();
+  }
+
+  private advanceReceiver(): void {
     const dt = this.stepNs;
-    if (this.isReceiver === true) {
-      this.offered += this.rArrive * dt;
-      if (this.rIn > 0) this.lastArrivalPpns = this.rIn;
-      // Drops are rare: adding zeros would leave every counter as it is, so skip them.
-      if (this.rNicDrop + this.rRingDrop + this.rEbpfDrop + this.rSockDrop > 0) {
-        this.dropped[R_NIC] += this.rNicDrop * dt;
-        this.dropped[R_RING] += this.rRingDrop * dt;
-        this.dropped[R_EBPF] += this.rEbpfDrop * dt;
-        this.dropped[R_SOCK] += this.rSockDrop * dt;
-        if (this.isTcp === true) this.retransmits += (this.rNicDrop + this.rRingDrop + this.rEbpfDrop) * dt;
-      }
-      this.ring = clamp(this.ring + (this.rIn - this.rServe - this.rRingDrop) * dt, this.ringCap);
-      this.socket = clamp(this.socket + (this.rSockIn - this.rApp - this.rSockDrop) * dt, Infinity);
-      if (this.isTcp === true) this.peerDeficit = clamp(this.peerDeficit + this.rDeficit * dt, Infinity);
-      this.delivered += this.rApp * dt;
-      this.goodputBytes += this.rApp * dt * this.payloadBytes;
-      return;
-    }
+    this.offered += this.rArrive * dt;
+    if (this.rIn > 0) this.lastArrivalPpns = this.rIn;
+    // Drops are rare: adding zeros would leave every counter as it is, so skip them.
+    if (this.rNicDrop + this.rRingDrop + this.rEbpfDrop + this.rSockDrop > 0) this.countDrops();
+    this.ring = clamp(this.ring + (this.rIn - this.rServe - this.rRingDrop) * dt, this.ringCap);
+    this.socket = clamp(this.socket + (this.rSockIn - this.rApp - this.rSockDrop) * dt, Infinity);
+    if (this.isTcp === true) this.peerDeficit = clamp(this.peerDeficit + this.rDeficit * dt, Infinity);
+    this.delivered += this.rApp * dt;
+    this.goodputBytes += this.rApp * dt * this.payloadBytes;
+  }
+
+  private countDrops(): void {
+    const dt = this.stepNs;
+    this.dropped[R_NIC] += this.rNicDrop * dt;
+    this.dropped[R_RING] += this.rRingDrop * dt;
+    this.dropped[R_EBPF] += this.rEbpfDrop * dt;
+    this.dropped[R_SOCK] += this.rSockDrop * dt;
+    if (this.isTcp === true) this.retransmits += (this.rNicDrop + this.rRingDrop + this.rEbpfDrop) * dt;
+  }
+
+  private advanceSender(): void {
+    const dt = this.stepNs;
     if (this.isUdpSender === true) {
       this.offered += this.rApp * dt;
       this.delivered += this.rApp * dt;
