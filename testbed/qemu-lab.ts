@@ -15,10 +15,11 @@
 // affinity ends with each QEMU, so `down` has nothing of it to undo.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { findImage, imageTag } from '../workloads/image.ts';
+import { ACCT_OBJECT, DROP_OBJECT, PREBUILT_ENV, acctVariant, buildBpf, type BpfObjects } from '../agents/enforcement/build.ts';
 import type { AgentStatus } from './lab-agent.ts';
 import { run, succeeds } from './exec.ts';
 import { ensureGuestRootfs } from './guest-rootfs.ts';
@@ -35,6 +36,8 @@ import { step, type Say } from './steps.ts';
 export const PROJECT_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
 /** Where the project appears inside a guest (9p, read-only). */
 export const GUEST_PROJECT = '/ironlab';
+/** Where a guest finds the BPF objects built here for its kernel (its 9p share `host`, read-only). */
+export const GUEST_BPF_DIR = '/ironlab-host/bpf';
 /** util-linux: taskset, which pins the emulator threads (testbed/qemu-pinning.ts). */
 export const QEMU_PACKAGES = ['qemu-system-x86', 'debootstrap', 'e2fsprogs', 'openssh-client', 'iperf3', 'util-linux'];
 export const GUEST_QUEUES = 2;
@@ -166,6 +169,7 @@ export async function qemuLabUp(state: TestbedState, say: Say, dir = testbedDir(
   const archive = await step('lab', 'image', say, () => ensureArchive(system, say));
   const dockerDisk = await step('lab', 'docker disk', say, () => ensureGuestDockerDisk(archive, say));
   const image = { tag: imageTag(), id: (await findImage(system).catch(() => null))?.id ?? 'unknown' };
+  const bpf = await step('lab', 'bpf objects', say, () => guestBpf(kernel.release, kernel.bzImage, say));
   if (!existsSync(guestKey(dir))) await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'ironlab-testbed', '-f', guestKey(dir)]);
   await step('lab', 'bridge', say, () => ensureBridge(dir));
   // Guest-to-guest frames (the floods between lab hosts) cross the bridge and, with br_netfilter loaded, iptables'
@@ -179,7 +183,7 @@ export async function qemuLabUp(state: TestbedState, say: Say, dir = testbedDir(
     vm.release = kernel.release;
     h.image = image;
     save();
-    await step(h.id, 'share', say, () => fillShare(state, h, dir));
+    await step(h.id, 'share', say, () => fillShare(state, h, dir, bpf));
     await step(h.id, 'tap', say, async () => {
       if (!(await succeeds(['ip', 'link', 'show', 'dev', vm.tap])))
         await run(['ip', 'tuntap', 'add', 'dev', vm.tap, 'mode', 'tap', 'multi_queue']);
@@ -216,11 +220,36 @@ async function pinGuests(state: TestbedState, say: Say): Promise<void> {
 }
 
 /**
+ * The ebpf arm's objects for the guests' kernel, built here: the guest has no clang, bpftool or libbpf headers, only
+ * libbpf itself (iproute2's dependency) and tc. Its kernel has no BPF JIT (6.1's BPF_JIT needs MODULES), so the
+ * accounting is the bpf_probe_read_kernel variant (build.ts, acctVariant), CO-RE against this machine's BTF and
+ * relocated by the guest's libbpf against its own. Null (the guests then name what their ebpf arm lacks) where this
+ * machine cannot build them.
+ */
+async function guestBpf(release: string, bzImage: string, say: Say): Promise<BpfObjects | null> {
+  let jit = false;
+  try {
+    jit = /^CONFIG_BPF_JIT=y$/m.test(readFileSync(join(dirname(bzImage), 'config'), 'utf8'));
+  } catch {
+    /* no config beside the image: assume the interpreter, whose variant loads everywhere */
+  }
+  const variant = acctVariant(release, jit);
+  try {
+    const objs = buildBpf(undefined, { variant });
+    say(`bpf objects for ${release} (${variant}${jit ? '' : ', no BPF JIT'}): ${dirname(objs.acct)}`);
+    return objs;
+  } catch (err) {
+    say(`bpf objects: not built here, the guests have no ebpf arm (${(err as Error).message.split('\n')[0]})`);
+    return null;
+  }
+}
+
+/**
  * What a guest reads from its 9p share: the testbed key it authorizes, its own SSH host key (made once, kept while
  * the testbed is up: a VM that `up` restarts presents the same key), the agent's settings and its token. The host key goes into the testbed's
  * known_hosts under the guest's address, replacing what was there: SSH checks it strictly from the first call.
  */
-async function fillShare(state: TestbedState, h: TestbedHost, dir: string): Promise<void> {
+async function fillShare(state: TestbedState, h: TestbedHost, dir: string, bpf: BpfObjects | null): Promise<void> {
   const share = h.vm!.share;
   mkdirSync(share, { recursive: true, mode: 0o700 });
   writeFileSync(join(share, 'authorized_keys'), readFileSync(`${guestKey(dir)}.pub`));
@@ -235,9 +264,16 @@ async function fillShare(state: TestbedState, h: TestbedHost, dir: string): Prom
     : [];
   writeFileSync(known, [...others, `${h.address} ${type} ${key}`].join('\n') + '\n', { mode: 0o600 });
   copyFileSync(tokenFile(dir), join(share, 'token'));
+  rmSync(join(share, 'bpf'), { recursive: true, force: true });
+  if (bpf) {
+    mkdirSync(join(share, 'bpf'));
+    copyFileSync(bpf.acct, join(share, 'bpf', ACCT_OBJECT));
+    copyFileSync(bpf.drop, join(share, 'bpf', DROP_OBJECT));
+  }
   writeFileSync(
     join(share, 'agent.env'),
-    `IRONLAB_HUB=ws://${state.hub.host}:${state.hub.port}\nIRONLAB_CONTAINER_BLOCK=${h.containerBlock}\nIRONLAB_IMAGE=${h.image?.tag ?? ''}\n`,
+    `IRONLAB_HUB=ws://${state.hub.host}:${state.hub.port}\nIRONLAB_CONTAINER_BLOCK=${h.containerBlock}\nIRONLAB_IMAGE=${h.image?.tag ?? ''}\n` +
+      (bpf ? `${PREBUILT_ENV}=${GUEST_BPF_DIR}\n` : ''),
   );
 }
 

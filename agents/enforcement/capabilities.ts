@@ -9,6 +9,7 @@ import type { EnforcementSupport } from '../backend.ts';
 import { PrerequisiteError } from '../../workloads/common/errors.ts';
 import { detectIronKernel } from './iron-kernel.ts';
 import { LIBBPF_PATH } from './libbpf.ts';
+import { PREBUILT_ENV, prebuiltBpf } from './build.ts';
 import { ENFORCEMENTS, enforcementMode } from './modes.ts';
 import { hostCgroupVersion } from '../docker/cgroup-files.ts';
 
@@ -44,7 +45,7 @@ function tryMount(fstype: string, src: string, at: string): boolean {
 
 /** Everything eBPF enforcement needs that is missing, as short reasons. */
 export function ebpfMissing(opts: CapabilityOptions = {}): string[] {
-  // One reason that no tool install fixes comes alone (the IRON kernel's 6.1 guests: testbed/kernel/README.md).
+  // One reason that no tool install fixes comes alone.
   const tooOld = kernelTooOldForEbpf(opts.procRoot);
   if (tooOld) return [tooOld];
   const miss: string[] = [];
@@ -60,11 +61,21 @@ export function ebpfMissing(opts: CapabilityOptions = {}): string[] {
   if (!mounted('bpf', '/sys/fs/bpf') && !(root && opts.mount !== false && tryMount('bpf', 'bpf', '/sys/fs/bpf'))) {
     miss.push('no bpffs at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)');
   }
-  const tools = ['clang', 'bpftool', 'tc', 'ip', 'nsenter'].filter((t) => !onPath(t));
+  // Objects built elsewhere for this kernel (the QEMU lab's guests: IRONLAB_BPF_OBJECTS) need no compiler or headers here.
+  const given = !!process.env[PREBUILT_ENV];
+  if (given) {
+    try {
+      prebuiltBpf();
+    } catch (e) {
+      miss.push((e as Error).message);
+    }
+  }
+  const tools = [...(given ? [] : ['clang', 'bpftool']), 'tc', 'ip', 'nsenter'].filter((t) => !onPath(t));
   if (tools.length) miss.push(`missing ${tools.join(', ')} (${PREREQS})`);
   if (!existsSync(LIBBPF_PATH)) miss.push(`no libbpf at ${LIBBPF_PATH} (apt-get install libbpf1)`);
-  if (!existsSync('/usr/include/bpf/bpf_helpers.h')) miss.push('no libbpf headers (apt-get install libbpf-dev)');
-  if (!existsSync('/usr/include/x86_64-linux-gnu/asm/types.h')) miss.push('no kernel UAPI headers (apt-get install linux-libc-dev)');
+  if (!given && !existsSync('/usr/include/bpf/bpf_helpers.h')) miss.push('no libbpf headers (apt-get install libbpf-dev)');
+  if (!given && !existsSync('/usr/include/x86_64-linux-gnu/asm/types.h'))
+    miss.push('no kernel UAPI headers (apt-get install linux-libc-dev)');
   try {
     createRequire(import.meta.url).resolve('koffi');
   } catch {
@@ -76,8 +87,9 @@ export function ebpfMissing(opts: CapabilityOptions = {}): string[] {
 }
 
 /**
- * The accounting program calls the kfunc bpf_rdonly_cast (Linux 6.2+), and kfuncs run only in JITed programs;
- * an older kernel cannot load it whatever else is installed.
+ * The accounting programs are tp_btf programs that call bpf_get_current_task_btf (Linux 5.11+). Where the kfunc
+ * bpf_rdonly_cast is missing (before 6.2, or without a BPF JIT, like the QEMU lab's 6.1 guests) build.ts picks the
+ * bpf_probe_read_kernel variant, so that is no reason to refuse; an older kernel cannot load either variant.
  */
 export function kernelTooOldForEbpf(procRoot = '/proc'): string | null {
   let release: string;
@@ -87,8 +99,8 @@ export function kernelTooOldForEbpf(procRoot = '/proc'): string | null {
     return null;
   }
   const m = /^(\d+)\.(\d+)/.exec(release);
-  if (!m || Number(m[1]) * 1000 + Number(m[2]) >= 6002) return null;
-  return `Linux ${release} is older than 6.2: the accounting program's kfunc bpf_rdonly_cast does not exist before 6.2 (and kfuncs need the BPF JIT)`;
+  if (!m || Number(m[1]) * 1000 + Number(m[2]) >= 5011) return null;
+  return `Linux ${release} is older than 5.11: the accounting programs' helper bpf_get_current_task_btf does not exist before 5.11`;
 }
 
 /** Each mode of the registry (modes.ts), available when this host has the parts it needs. */

@@ -3,7 +3,7 @@
 // least 80% of the NET_RX time the softirq tracepoints measure must be attributed to B's IP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Accounting, cgroupInode, diffSnapshots, summarize } from '../../agents/enforcement/accounting.ts';
-import { buildBpf } from '../../agents/enforcement/build.ts';
+import { buildBpf, type AcctVariant } from '../../agents/enforcement/build.ts';
 import { announceSkip, REAL } from './real.ts';
 import * as T from './topology.ts';
 
@@ -11,7 +11,9 @@ announceSkip('ebpf accuracy');
 const CPU_A = 0;
 const CPU_B = 1;
 
-describe.runIf(REAL)('eBPF softirq accounting accuracy (real, netns + veth)', () => {
+const VARIANTS: AcctVariant[] = ['rdonly-cast', 'probe-read'];
+
+describe.runIf(REAL).each(VARIANTS)('eBPF softirq accounting accuracy (real, netns + veth), %s', (variant) => {
   let ca: ReturnType<typeof T.makeCgroup>;
   let cb: ReturnType<typeof T.makeCgroup>;
   beforeAll(() => {
@@ -27,7 +29,7 @@ describe.runIf(REAL)('eBPF softirq accounting accuracy (real, netns + veth)', ()
   });
 
   it('attributes >= 80% of the receiver CPU NET_RX time to the receiver', async () => {
-    const acct = Accounting.start(buildBpf().acct);
+    const acct = Accounting.start(buildBpf(undefined, { variant }).acct);
     try {
       const s0 = acct.snapshot();
       const gbps = await T.tcpFlood(

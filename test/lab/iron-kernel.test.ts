@@ -185,9 +185,10 @@ describe.skipIf(skip)('IRON kernel in a QEMU lab host', () => {
     expect(reap.nic.irqs.map((i) => [i.name, i.affinity])).toEqual(before.irqs.map((i) => [i.name, i.affinity]));
   }, 600_000);
 
-  it('runs a campaign on the guest: the docker backend reads its cgroup v2 counters, the iron-kernel arm its /proc/iron_stats', async () => {
-    // One sysbench run (victim and neighbour at 50% of vCPU 0) under iron-kernel, through the guest's agent and
-    // dockerd: what `ironlab run lab-iron` does per run, without a flood (each run is a minute or more under TCG).
+  it('runs a campaign on the guest: the docker backend reads its cgroup v2 counters, the iron-kernel arm its /proc/iron_stats, the ebpf arm accounts and charges', async () => {
+    // One sysbench run (victim and neighbour at 50% of vCPU 0) under iron-kernel and one under ebpf, through the
+    // guest's agent and dockerd: what `ironlab run lab-iron` does per run, without a flood (each run is a minute or
+    // more under TCG). The guest has no clang: `up` built the BPF objects here (the bpf_probe_read_kernel variant).
     const work = mkdtempSync(join(tmpdir(), 'ironlab-kernel-run-'));
     const campaign = join(work, 'guest-run.yaml');
     const db = join(work, 'ironlab.db');
@@ -205,27 +206,39 @@ describe.skipIf(skip)('IRON kernel in a QEMU lab host', () => {
         '  neighbour: { quotaUs: 50000, periodUs: 100000, cpus: [0] }',
         'matrix:',
         '  - workload: sysbench',
-        'enforcement: [iron-kernel]',
+        'enforcement: [iron-kernel, ebpf]',
         'repetitions: 1',
         '',
       ].join('\n'),
     );
     const r = await runCli(['run', campaign, '--db', db, '--no-progress']);
     expect(r.code, r.stderr).toBe(0);
-    const samples = query<{ metric: string; value: number; labels_json: string }>(
+    const samples = query<{ metric: string; value: number; labels_json: string; enforcement: string }>(
       db,
-      `SELECT metric, value, labels_json FROM samples WHERE metric IN ('cgroup_usage_s', 'cgroup_nr_periods', 'iron_kernel_counter')`,
+      `SELECT s.metric, s.value, s.labels_json, r.enforcement FROM samples s JOIN runs r USING (campaign_id, run_id)
+       WHERE s.metric IN ('cgroup_usage_s', 'cgroup_nr_periods', 'iron_kernel_counter', 'attributed_softirq_s', 'controller_quota_us')`,
     );
-    const victim = (metric: string) =>
-      samples.find((x) => x.metric === metric && JSON.parse(x.labels_json).container === 'victim')?.value ?? 0;
+    const victim = (metric: string, arm = 'iron-kernel') =>
+      samples.find((x) => x.metric === metric && x.enforcement === arm && JSON.parse(x.labels_json).container === 'victim')?.value ?? 0;
+    const ebpfRun = query<{ provenance_json: string }>(db, `SELECT provenance_json FROM runs WHERE enforcement = 'ebpf'`)[0];
+    const ebpfSamples = samples.filter((x) => x.enforcement === 'ebpf');
+    const quotaSteps = ebpfSamples.filter((x) => x.metric === 'controller_quota_us' && JSON.parse(x.labels_json).container === 'victim');
+    console.log(
+      `  ebpf run: accounting ${JSON.stringify(JSON.parse(ebpfRun?.provenance_json ?? '{}').ebpfAccounting ?? null)}, ${ebpfSamples.filter((x) => x.metric === 'attributed_softirq_s').length} attributed_softirq_s samples, ${quotaSteps.length} controller steps of the victim's quota`,
+    );
     console.log(
       `  guest run: victim cgroup_usage_s ${victim('cgroup_usage_s').toFixed(3)}, nr_periods ${victim('cgroup_nr_periods')}; ${samples.filter((x) => x.metric === 'iron_kernel_counter').length} iron_kernel_counter samples`,
     );
-    // cpu.stat of a v2 group (usage_usec, nr_periods) moved over the window; the iron-kernel arm set up (no BPF
-    // build in a guest without clang) and recorded the kernel's counters.
+    // cpu.stat of a v2 group (usage_usec, nr_periods) moved over the window; the iron-kernel arm set up and
+    // recorded the kernel's counters.
     expect(victim('cgroup_usage_s')).toBeGreaterThan(0);
     expect(victim('cgroup_nr_periods')).toBeGreaterThan(0);
     expect(samples.some((x) => x.metric === 'iron_kernel_counter')).toBe(true);
+    // The ebpf arm ran in the 6.1 guest: its accounting loaded (the interpreter runs it: no JIT), it reported the
+    // window's attribution, and the controller stepped the victim's quota once per CFS period.
+    expect(ebpfRun?.provenance_json).toMatch(/"ebpfAccounting":"on"/);
+    expect(ebpfSamples.some((x) => x.metric === 'attributed_softirq_s' && JSON.parse(x.labels_json).container === 'victim')).toBe(true);
+    expect(quotaSteps.length).toBeGreaterThan(0);
     rmSync(work, { recursive: true, force: true });
   }, 600_000);
 

@@ -1,7 +1,6 @@
 // The docker backend's cgroup files under both hierarchies, against fake trees: v1 (this machine) and v2
 // (Debian 12, the QEMU lab's guests), and what a run's samples say when v2 gives no per-CPU usage.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cgroupPathsOf, cgroupVersion, formatQuota, parseQuotaUs, readCgroup, readUsageNs } from '../../agents/docker/cgroup-files.ts';
@@ -11,15 +10,9 @@ import { windowSamples } from '../../agents/docker/window-samples.ts';
 import type { Snapshot } from '../../agents/docker/counters.ts';
 import { METRIC } from '../../agents/samples.ts';
 import { testRun } from '../fakes/fake-backend.ts';
+import { fileTree } from '../fakes/file-tree.ts';
 
-function tree(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'ironlab-cg-'));
-  for (const [f, text] of Object.entries(files)) {
-    mkdirSync(join(root, f, '..'), { recursive: true });
-    writeFileSync(join(root, f), text);
-  }
-  return root;
-}
+const tree = (files: Record<string, string>) => fileTree(files, 'ironlab-cg-');
 
 const V2_STAT = 'usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\nnr_periods 40\nnr_throttled 7\nthrottled_usec 120000\n';
 
@@ -117,12 +110,13 @@ describe('cgroup v1 (this machine)', () => {
   });
 });
 
-describe('the ebpf arm on a kernel before 6.2', () => {
-  it('is refused with one reason', () => {
-    const proc = tree({ 'sys/kernel/osrelease': '6.1.0-iron\n' });
+describe('the ebpf arm on old kernels', () => {
+  it('is refused with one reason before 5.11, and not for lacking bpf_rdonly_cast (6.1: the probe-read variant)', () => {
+    const proc = tree({ 'sys/kernel/osrelease': '5.10.0-28\n' });
     expect(ebpfMissing({ procRoot: proc, mount: false })).toEqual([
-      expect.stringMatching(/^Linux 6\.1\.0-iron is older than 6\.2: .*bpf_rdonly_cast/),
+      expect.stringMatching(/^Linux 5\.10\.0-28 is older than 5\.11: .*bpf_get_current_task_btf/),
     ]);
+    expect(kernelTooOldForEbpf(tree({ 'sys/kernel/osrelease': '6.1.0-iron\n' }))).toBeNull();
     expect(kernelTooOldForEbpf(tree({ 'sys/kernel/osrelease': '6.12.5\n' }))).toBeNull();
   });
 });

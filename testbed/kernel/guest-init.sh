@@ -54,6 +54,8 @@ if [ -f /ironlab-host/agent.env ]; then
   (
     fail() { echo "ironlab-guest: agent failed: $*" > /dev/ttyS0; exit 1; }
     . /ironlab-host/agent.env
+    # The ebpf arm's objects, built by the testbed for this kernel (the guest has no clang): for the agent.
+    [ -n "$IRONLAB_BPF_OBJECTS" ] && export IRONLAB_BPF_OBJECTS
     mkdir -p /var/lib/docker
     mount /dev/vdb /var/lib/docker || fail "no docker disk (/dev/vdb)"
     # containerd first, on its own: under TCG it can take longer to answer than dockerd waits for a managed one.

@@ -17,13 +17,18 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
-// A no-op cast the verifier inlines: it turns a raw kernel pointer (skb->data) into a typed one we may read
-// with plain fault-safe loads, instead of a bpf_probe_read_kernel call per packet (kernel >= 6.2).
+// IP_FIELD(p, f): field f of the IPv4 header at raw kernel pointer p (skb->data is not a typed pointer).
+// Two variants of this one source (build.ts picks one per kernel, acctVariant):
+#ifndef IRONLAB_PROBE_READ
+// the kfunc bpf_rdonly_cast, a no-op cast the verifier inlines: plain fault-safe loads, no helper call per packet
+// (Linux 6.2+, and kfuncs run only in JITed programs);
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
-static __always_inline const struct iphdr *ip_at(const void *p) {
-  return bpf_rdonly_cast(p, bpf_core_type_id_kernel(struct iphdr));
-}
+#define IP_FIELD(p, f) (((const struct iphdr *)bpf_rdonly_cast((p), bpf_core_type_id_kernel(struct iphdr)))->f)
+#else
+// else one bpf_probe_read_kernel per field (CO-RE relocated), which also runs in the interpreter: the QEMU lab's
+// 6.1 guests, whose kernel has no BPF JIT (testbed/kernel/README.md).
+#define IP_FIELD(p, f) BPF_CORE_READ((const struct iphdr *)(p), f)
+#endif
 
 #define NET_TX 2
 #define NET_RX 3
@@ -221,7 +226,7 @@ int BPF_PROG(ironlab_rx, struct sk_buff *skb) {
   if (!st || st->vec != NET_RX) return 0;
   __u32 daddr = 0;
   // skb->data already points at L3 here (after eth_type_trans); network_header is not reset yet.
-  if (skb->protocol == bpf_htons(ETH_P_IP)) daddr = ip_at(skb->data)->daddr;
+  if (skb->protocol == bpf_htons(ETH_P_IP)) daddr = IP_FIELD(skb->data, daddr);
   mark(st, daddr);
   return 0;
 }
@@ -236,7 +241,7 @@ int BPF_PROG(ironlab_enqueue, struct sk_buff *skb) {
   struct cpu_state *st = state();
   if (!st) return 0;
   __u32 saddr = 0;
-  if (skb->protocol == bpf_htons(ETH_P_IP)) saddr = ip_at(skb->data)->saddr;
+  if (skb->protocol == bpf_htons(ETH_P_IP)) saddr = IP_FIELD(skb->data, saddr);
   if (st->vec == NET_RX) mark(st, saddr);
   else st->enq_owner = saddr; // also from NET_TX (a qdisc dequeue into a veth): its IPI comes in a NET_RX later
   return 0;
@@ -247,7 +252,7 @@ int BPF_PROG(ironlab_tx, const struct sk_buff *skb, const struct net_device *dev
   struct cpu_state *st = state();
   if (!st || st->vec != NET_TX) return 0; // transmits outside NET_TX are paid by the sender's own context
   __u32 saddr = 0;
-  if (skb->protocol == bpf_htons(ETH_P_IP)) saddr = ip_at(skb->head + skb->network_header)->saddr;
+  if (skb->protocol == bpf_htons(ETH_P_IP)) saddr = IP_FIELD(skb->head + skb->network_header, saddr);
   mark(st, saddr);
   return 0;
 }
