@@ -8,7 +8,7 @@
 // Fresh means no source it was built from is newer than it (the inputs come from esbuild's metafile). Anything
 // that goes wrong (no esbuild, a read-only checkout, a build error) returns null and the caller uses tsx.
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -47,7 +47,7 @@ export async function buildBundle() {
       outdir: join(CACHE, dir),
       metafile: true,
       logLevel: 'silent',
-      plugins: [ownLocation],
+      plugins: [ownLocation(join(CACHE, dir))],
     });
     const inputs = Object.keys(result.metafile.inputs);
     const tmp = `${LATEST}.${process.pid}`;
@@ -61,19 +61,26 @@ export async function buildBundle() {
 }
 
 /** Modules find their files next to themselves (import.meta.url, import.meta.dirname): in the bundle each keeps
- *  its own source location, so they read what they read under tsx. */
-const ownLocation = {
-  name: 'own-location',
-  setup(b) {
-    b.onLoad({ filter: /\.ts$/ }, (args) => {
-      if (args.path.includes('/node_modules/')) return undefined;
-      const src = readFileSync(args.path, 'utf8')
-        .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href))
-        .replaceAll('import.meta.dirname', JSON.stringify(dirname(args.path)));
-      return { contents: src, loader: 'ts' };
-    });
-  },
-};
+ *  its own source location, so they read what they read under tsx. The location is relative to the chunk that holds
+ *  the module (chunks sit flat in the build's directory), not absolute: the same checkout seen at another path (a
+ *  bind mount, a moved clone) still finds its own files. */
+function ownLocation(outdir) {
+  return {
+    name: 'own-location',
+    setup(b) {
+      b.onLoad({ filter: /\.ts$/ }, (args) => {
+        if (args.path.includes('/node_modules/')) return undefined;
+        const url = `new URL(${JSON.stringify(relative(outdir, args.path))}, import.meta.url).href`;
+        let src = readFileSync(args.path, 'utf8');
+        const usesDirname = src.includes('import.meta.dirname');
+        src = src.replaceAll('import.meta.url', url).replaceAll('import.meta.dirname', `__ironlabDirname(__ironlabPath(${url}))`);
+        if (usesDirname)
+          src = `import { dirname as __ironlabDirname } from 'node:path';\nimport { fileURLToPath as __ironlabPath } from 'node:url';\n${src}`;
+        return { contents: src, loader: 'ts' };
+      });
+    },
+  };
+}
 
 function pruneOld(keep) {
   for (const d of readdirSync(CACHE)) {
