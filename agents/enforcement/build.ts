@@ -31,9 +31,13 @@ export interface BpfObjects {
 export type AcctVariant = 'rdonly-cast' | 'probe-read';
 
 export function acctVariant(kernelRelease: string, jit: boolean): AcctVariant {
-  const m = /^(\d+)\.(\d+)/.exec(kernelRelease);
-  const atLeast62 = !!m && Number(m[1]) * 1000 + Number(m[2]) >= 6002;
-  return atLeast62 && jit ? 'rdonly-cast' : 'probe-read';
+  return kernelAtLeast(kernelRelease, 6, 2) === true && jit ? 'rdonly-cast' : 'probe-read';
+}
+
+/** Whether a kernel release (`6.1.192`, `6.18.0-1-amd64`) is at least major.minor; undefined when it does not parse. */
+export function kernelAtLeast(release: string, major: number, minor: number): boolean | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  return m ? Number(m[1]) * 1000 + Number(m[2]) >= major * 1000 + minor : undefined;
 }
 
 /** The variant this kernel loads: its release, and whether it has a BPF JIT switched on (the sysctl exists only with CONFIG_BPF_JIT). */

@@ -9,7 +9,7 @@ import type { EnforcementSupport } from '../backend.ts';
 import { PrerequisiteError } from '../../workloads/common/errors.ts';
 import { detectIronKernel } from './iron-kernel.ts';
 import { LIBBPF_PATH } from './libbpf.ts';
-import { PREBUILT_ENV, prebuiltBpf } from './build.ts';
+import { PREBUILT_ENV, kernelAtLeast, prebuiltBpf } from './build.ts';
 import { ENFORCEMENTS, enforcementMode } from './modes.ts';
 import { hostCgroupVersion } from '../docker/cgroup-files.ts';
 
@@ -98,8 +98,7 @@ export function kernelTooOldForEbpf(procRoot = '/proc'): string | null {
   } catch {
     return null;
   }
-  const m = /^(\d+)\.(\d+)/.exec(release);
-  if (!m || Number(m[1]) * 1000 + Number(m[2]) >= 5011) return null;
+  if (kernelAtLeast(release, 5, 11) !== false) return null;
   return `Linux ${release} is older than 5.11: the accounting programs' helper bpf_get_current_task_btf does not exist before 5.11`;
 }
 
