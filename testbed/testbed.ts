@@ -172,7 +172,10 @@ async function down(dir: string): Promise<string[]> {
   const removed: string[] = [];
   if (state?.kind === 'sim') removed.push(...(await simLabDown(state)));
   if (state?.kind === 'inventory') removed.push(...(await inventoryLabDown(state)));
-  if (state?.kind === 'qemu' || (!state && process.getuid?.() === 0)) removed.push(...(await qemuLabDown(state, dir)));
+  // Taps are swept by name for an emulated lab too: only one lab owns the lab bridge, so a tap found beside ours
+  // is a dead QEMU lab's (a killed `up`), cabled to our bridge.
+  if (state?.kind === 'qemu' || ((!state || state.kind === 'local') && process.getuid?.() === 0))
+    removed.push(...(await qemuLabDown(state?.kind === 'qemu' ? state : null, dir)));
   if (state?.kind === 'qemu') {
     removed.push(...(await removeLabNetwork([])));
     if (await removeForwardRule()) removed.push('iptables rule (comment ironlab)');

@@ -33,7 +33,8 @@ export function useTempTestbedDir(): string {
 /** Everything of an emulated lab that could be left behind: empty lists when nothing is. */
 export function labLeftovers(dir: string): Record<string, string[]> {
   const netns = existsSync('/var/run/netns') ? readdirSync('/var/run/netns').filter((n) => /^ironlab-lab-\d+$/.test(n)) : [];
-  const links = linkNames(/^ironlab-(br0|v\d+)$/);
+  // taps too: a dead QEMU lab's tap cabled to the lab bridge is the emulated lab's to sweep
+  const links = linkNames(/^ironlab-(br0|v\d+|t\d+)$/);
   const processes = processesMatching((cmd) => cmd.includes('/run/ironlab-testbed') || cmd.includes('lab-agent.ts') || cmd.includes(dir));
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')

@@ -194,10 +194,14 @@ describe.skipIf(skip)('emulated lab: testbed up, run, status, down', () => {
     expect(s.stdout).toMatch(/lab-1\s.*running/);
   });
 
-  it('takes everything down, twice without complaint', async () => {
+  it("takes everything down, twice without complaint, with a dead QEMU lab's tap on its bridge", async () => {
+    // what a QEMU lab killed during `up` leaves: its tap, cabled to the lab bridge
+    execFileSync('ip', ['tuntap', 'add', 'dev', 'ironlab-t9', 'mode', 'tap']);
+    execFileSync('ip', ['link', 'set', 'ironlab-t9', 'master', 'ironlab-br0']);
     const down = await runCli(['testbed', 'down']);
     expect(down.code, down.stderr).toBe(0);
     expect(down.stdout).toContain('netns ironlab-lab-1');
+    expect(down.stdout).toContain('tap ironlab-t9');
     expect(labLeftovers(dir)).toEqual(NOTHING_LEFT);
     const again = await runCli(['testbed', 'down']);
     expect(again.code).toBe(0);
