@@ -12,49 +12,52 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CACHE = join(PACKAGE_ROOT, 'node_modules', '.cache', 'ironlab');
-const LATEST = join(CACHE, 'latest.json');
+const cacheOf = (root) => join(root, 'node_modules', '.cache', 'ironlab');
+const latestOf = (root) => join(cacheOf(root), 'latest.json');
 /** Builds other than the latest are removed once this old: a long campaign may still load chunks from its own. */
 const KEEP_OLD_MS = 7 * 24 * 3600 * 1000;
 
-/** The bundle's entry (a file: URL) when it is fresh, else null. A few ms: one stat per source file. */
-export function freshBundle() {
+/** The bundle's entry (a file: URL) when it is fresh, else null. A few ms: one stat per source file. `root`: the
+ *  package (tests point it elsewhere). */
+export function freshBundle(root = PACKAGE_ROOT) {
   try {
-    const latest = JSON.parse(readFileSync(LATEST, 'utf8'));
-    for (const input of latest.inputs) if (statSync(join(PACKAGE_ROOT, input)).mtimeMs > latest.builtAtMs) return null;
-    return pathToFileURL(join(CACHE, latest.dir, 'cli.js')).href;
+    const latest = JSON.parse(readFileSync(latestOf(root), 'utf8'));
+    for (const input of latest.inputs) if (statSync(join(root, input)).mtimeMs > latest.builtAtMs) return null;
+    return pathToFileURL(join(cacheOf(root), latest.dir, 'cli.js')).href;
   } catch {
     return null;
   }
 }
 
 /** Build the bundle and make it the latest; its entry URL, or null when it cannot be built here. */
-export async function buildBundle() {
+export async function buildBundle(root = PACKAGE_ROOT) {
+  const cache = cacheOf(root);
+  const latestFile = latestOf(root);
   try {
     const { build } = await import('esbuild');
-    mkdirSync(CACHE, { recursive: true });
+    mkdirSync(cache, { recursive: true });
     const builtAtMs = Date.now();
     const dir = `cli-${builtAtMs}-${process.pid}`;
     const result = await build({
-      entryPoints: [join(PACKAGE_ROOT, 'testbed', 'cli', 'cli.ts')],
-      absWorkingDir: PACKAGE_ROOT,
+      entryPoints: [join(root, 'testbed', 'cli', 'cli.ts')],
+      absWorkingDir: root,
       bundle: true,
       splitting: true, // the commands' dynamic imports stay lazy: each is a chunk
       format: 'esm',
       platform: 'node',
       target: 'node20',
       packages: 'external',
-      outdir: join(CACHE, dir),
+      outdir: join(cache, dir),
       metafile: true,
       logLevel: 'silent',
-      plugins: [ownLocation(join(CACHE, dir))],
+      plugins: [ownLocation(join(cache, dir))],
     });
     const inputs = Object.keys(result.metafile.inputs);
-    const tmp = `${LATEST}.${process.pid}`;
+    const tmp = `${latestFile}.${process.pid}`;
     writeFileSync(tmp, JSON.stringify({ dir, builtAtMs, inputs }));
-    renameSync(tmp, LATEST);
-    pruneOld(dir);
-    return pathToFileURL(join(CACHE, dir, 'cli.js')).href;
+    renameSync(tmp, latestFile);
+    pruneOld(cache, dir);
+    return pathToFileURL(join(cache, dir, 'cli.js')).href;
   } catch {
     return null;
   }
@@ -82,10 +85,10 @@ function ownLocation(outdir) {
   };
 }
 
-function pruneOld(keep) {
-  for (const d of readdirSync(CACHE)) {
+function pruneOld(cache, keep) {
+  for (const d of readdirSync(cache)) {
     if (!d.startsWith('cli-') || d === keep) continue;
-    const path = join(CACHE, d);
+    const path = join(cache, d);
     try {
       if (Date.now() - statSync(path).mtimeMs > KEEP_OLD_MS) rmSync(path, { recursive: true, force: true });
     } catch {
