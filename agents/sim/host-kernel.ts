@@ -597,11 +597,13 @@ export class HostKernel {
       }
       this.waterfillRepaying(here, dockerShare);
     } else if (kDemand > 0) {
-      // ksoftirqd is one more equal entity beside the containers.
+      // ksoftirqd is one more equal entity beside the containers (never lagging: its runtime is not charged), and
+      // a container that ran an episode on its time still repays it (its lagRate set here, not left from a pass
+      // that took another branch).
       const ks = this.ksSlot;
       ks.demand = kDemand;
       here.push(ks);
-      this.waterfill(here, cap);
+      this.waterfillRepaying(here, cap);
       here.pop();
       k = ks.share;
     } else this.waterfillRepaying(here, cap);

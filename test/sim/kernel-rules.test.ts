@@ -124,6 +124,14 @@ describe('CFS vruntime memory', () => {
     // At the top: ksoftirqd = the whole docker group, episodes included.
     expect(r.ksoftirqd).toBeCloseTo(r.victim + r.receiver + r.episodes, 2);
   });
+  it('in a flat hierarchy (containers beside ksoftirqd at the top) the victim repays its episodes too', () => {
+    const r = flooded({ containersUnderDockerCgroup: false });
+    expect(r.victimEpisodes).toBeGreaterThan(0.004);
+    // Three equal entities: ksoftirqd, the receiver, and the victim whose third includes its episodes.
+    expect(r.victim + r.victimEpisodes).toBeCloseTo(r.receiver, 3);
+    expect(r.ksoftirqd).toBeCloseTo(r.receiver, 3);
+    expect(r.victim).toBeLessThan(r.receiver - 0.004);
+  });
   it('with CONFIG_IRQ_TIME_ACCOUNTING the episodes are not task time and are not repaid', () => {
     const r = flooded({ irqTimeAccounting: true });
     expect(r.episodes).toBeGreaterThan(0.004);
