@@ -60,7 +60,8 @@ export function iperf3ClientArgv(kind: FloodKind, params: ScenarioParams, server
 function floodContainers(kind: FloodKind, ctx: PlanContext, i: number): ContainerPlan[] {
   const params = { ...ctx.params, rateGbps: floodRateGbps(ctx.params, ctx.neighbours) };
   const flood = floodPlan(kind, params);
-  const floodS = Math.ceil(ctx.runS) + 3;
+  // Interrupted at the window's end, which opens when every host has warmed up: bounded by the latest it can end.
+  const floodS = Math.ceil(ctx.boundS);
   const server: Omit<ContainerPlan, 'name' | 'shape'> = {
     argv: iperf3ServerArgv(),
     program: 'iperf3-server',

@@ -23,10 +23,15 @@ export function parseSysbenchIntervals(text: string, lengthS = 1): SysbenchInter
 
 /**
  * Events per second over [startMs, endMs]: the mean of the intervals that lie inside the window (a small
- * tolerance for the time between sysbench's write and Docker's timestamp). Null when none lies inside.
+ * tolerance for the time between sysbench's write and Docker's timestamp). Null when none lies inside, or when
+ * the reports stop more than one interval before the window's end (sysbench ended or was killed inside it): a
+ * mean over part of the window would pass for the whole. One missing report is let pass: a throttled or emulated
+ * sysbench prints late, and is stopped just after the window's end.
  */
 export function eventsPerSecondIn(intervals: SysbenchInterval[], startMs: number, endMs: number, toleranceMs = 150): number | null {
   const inside = intervals.filter((i) => i.atMs - i.lengthS * 1000 >= startMs - toleranceMs && i.atMs <= endMs + toleranceMs);
   if (!inside.length) return null;
+  const lastMs = Math.max(...intervals.map((i) => i.atMs));
+  if (lastMs < endMs - 2 * inside[0].lengthS * 1000 - toleranceMs) return null;
   return inside.reduce((s, i) => s + i.eps, 0) / inside.length;
 }

@@ -9,11 +9,15 @@ export function sysbenchArgv(timeS: number): string[] {
   return ['sysbench', 'cpu', '--threads=1', `--time=${wholeSeconds(timeS)}`, '--report-interval=1', 'run'];
 }
 
-const one = (name: string, shape: 'victim' | 'neighbour', runS: number): ContainerPlan => ({
+// It must report over the whole window, which opens when every host of the run has warmed up: on an emulated
+// lab tens of seconds after this sysbench starts. So it runs until the agent stops it at the window's end; its own
+// --time is only the bound for an agent gone (a fixed margin past warm-up + window ended it before a late window).
+const one = (name: string, shape: 'victim' | 'neighbour', boundS: number): ContainerPlan => ({
   name,
   shape,
-  argv: sysbenchArgv(runS + 5),
+  argv: sysbenchArgv(boundS),
   program: 'sysbench',
+  stopAtWindowEnd: true,
 });
 
 function collect(container: string, log: string, window: Window): WorkloadSample[] | null {
@@ -28,13 +32,13 @@ export const sysbench = {
   description: 'sysbench cpu, one thread (CPU-bound victim; the control neighbour)',
   packages: ['sysbench'],
   victim: {
-    plan: (ctx) => [one('victim', 'victim', ctx.runS)],
+    plan: (ctx) => [one('victim', 'victim', ctx.boundS)],
     metrics: [{ metric: 'victim_events_per_sec', unit: 'events/s', higherIsBetter: true }],
     control: 'sysbench',
     collect,
   },
   neighbour: {
-    plan: (ctx, i) => [one(`neighbour-${i}`, 'neighbour', ctx.runS)],
+    plan: (ctx, i) => [one(`neighbour-${i}`, 'neighbour', ctx.boundS)],
     collect,
     network: null,
   },

@@ -51,7 +51,8 @@ export interface ContainerPlan {
   readyLine?: string;
   /** Rate of an HTB qdisc on its eth0 (a rate-limited sender), bits/s. */
   htbRateBps?: number | null;
-  /** Interrupted (SIGINT) at the window's end so that it prints its report; the samples are cut to the window anyway. */
+  /** Interrupted (SIGINT) at the window's end so that it prints its report, or does not run on to its bound
+   *  (boundS); the samples are cut to the window anyway. */
   stopAtWindowEnd?: boolean;
 }
 
@@ -60,8 +61,14 @@ export interface PlanContext {
   params: ScenarioParams;
   /** Number of neighbours (K): a flood's rate is shared among them. */
   neighbours: number;
-  /** Seconds the workloads must outlast (warm-up + window + a margin); every client is bounded by it. */
+  /** Seconds of warm-up + window as planned; a workload that ends by itself outlasts it by a margin. */
   runS: number;
+  /**
+   * The latest the window can end, in seconds after the warm-up starts (the orchestrator's allowance for a slow
+   * warm-up included). A workload that must cover the window is stopped at its end (stopAtWindowEnd) and bounded
+   * by this, not by runS: the window opens when every host of the run has warmed up, which can be long after.
+   */
+  boundS: number;
   victimIp: string;
   neighbourIp: (i: number) => string;
   peerIp: (i: number) => string;

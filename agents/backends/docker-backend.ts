@@ -23,6 +23,7 @@ import type { Backend, EnforcementSupport, HostFacts, ProgressFn, RunResult } fr
 import type { RunSpec } from '../run-spec.ts';
 import { METRIC, neighbourName, sample, victimName, type Sample } from '../samples.ts';
 import { victimWorkloadOf } from '../run-spec.ts';
+import { latestWindowEndS } from '../phase-allowance.ts';
 import { neighbourRoleOf, victimRoleOf } from '../../workloads/registry.ts';
 import type { ContainerPlan, PlanContext, Shape, Window, WorkloadSample } from '../../workloads/workload.ts';
 import { buildImage, checkBuildPrerequisites, findImage, imageTag, type ImageInfo } from '../../workloads/image.ts';
@@ -433,7 +434,7 @@ export class DockerBackend implements Backend {
 
   /**
    * What each workload makes of its containers' logs over the window. A container stopped at the window's end
-   * prints its report then: its log is read until the workload finds the report (at most 1.5 s).
+   * prints its report then (or its last interval's): its log is read until the workload finds it (at most 1.5 s).
    */
   private async workloadSamples(state: RunState, window: Window): Promise<Sample[]> {
     const out: Sample[] = [];
@@ -506,7 +507,8 @@ export class DockerBackend implements Backend {
     return samples;
   }
 
-  /** SIGINT to every client stopped at the window's end: iperf3 then prints its JSON report at once and exits. */
+  /** SIGINT to every process stopped at the window's end: iperf3 then prints its JSON report at once and exits,
+   *  sysbench (its reports through the window already printed) ends instead of running on to its bound. */
   private stopFloods(state: RunState): Promise<unknown> {
     const clients = state.containers.filter((c) => c.plan.stopAtWindowEnd);
     for (const c of clients) c.proc?.signal('SIGINT'); // already exited: fine
@@ -542,12 +544,14 @@ export interface PlannedContainer extends ContainerPlan {
 
 /** The run's containers, from the workload modules only: argv arrays built there, nothing taken from the wire. */
 export function plan(run: RunSpec, addr: RunAddresses): PlannedContainer[] {
-  // Workloads outlast the window by a margin, so that no edge of the window races with their end; collect
-  // interrupts the clients stopped at the window's end and teardown removes everything; every client is bounded.
+  // Workloads outlast the window, so that no edge of the window races with their end: those that must cover it
+  // run until collect interrupts them at its end (bounded by boundS), the others by a margin past runS; teardown
+  // removes everything; every client is bounded.
   const ctx: PlanContext = {
     params: run.params,
     neighbours: run.neighbours,
     runS: run.warmupS + run.durationS,
+    boundS: latestWindowEndS(run),
     victimIp: addr.victim,
     neighbourIp: addr.neighbour,
     peerIp: addr.peer,

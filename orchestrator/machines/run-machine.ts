@@ -18,6 +18,7 @@
 // out of guard, failed, aborted) before it ends.
 import { assign, fromPromise, setup } from 'xstate';
 import type { RunSpec } from '../../agents/run-spec.ts';
+import { PHASE_ALLOWANCE_MS } from '../../agents/phase-allowance.ts';
 import type { RunResult } from '../../agents/backend.ts';
 import type { AgentClient } from '../hub/agent-connection.ts';
 import { isRetryable, messageOf } from '../../workloads/common/errors.ts';
@@ -83,7 +84,7 @@ type PhaseInput = { ctx: Ctx };
 
 type Side = { agent: AgentClient; op: (name: string) => string };
 const opId = (ctx: Ctx, op: string) => `${ctx.run.campaignId}/${ctx.run.runId}/a${ctx.attempt}/${op}`;
-const deadline = (ctx: Ctx, seconds: number) => seconds * 1000 + (ctx.slackMs ?? 60_000);
+const deadline = (ctx: Ctx, seconds: number) => seconds * 1000 + (ctx.slackMs ?? PHASE_ALLOWANCE_MS);
 /** The agents of the run, server first; the peer's op ids are its own (`.../peer-setup`). */
 /** A phase that lasts `seconds` on every side at once; the first side's progress is the run's. */
 async function timedPhase(ctx: Ctx, phase: 'warmup' | 'measure', seconds: number, signal: AbortSignal): Promise<void> {
