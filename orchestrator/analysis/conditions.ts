@@ -24,6 +24,17 @@ export interface RunConditions {
   ksoftirqdShare: number | null;
 }
 
+/** Every metric this file reads from a run's samples (a reader may fetch only these: see ANALYSIS_METRICS). */
+export const CONDITION_METRICS: readonly string[] = [
+  METRIC.windowS,
+  METRIC.offeredGbps,
+  METRIC.achievedGbps,
+  METRIC.stealTimeS,
+  METRIC.foreignCpuTimeS,
+  METRIC.softirqCount,
+  METRIC.ksoftirqdShare,
+];
+
 /** The window of a run: its window_s sample, else the planned duration. */
 export function windowOf(samples: readonly Sample[], plannedS: number): number {
   const w = samples.find((s) => s.metric === METRIC.windowS)?.value;

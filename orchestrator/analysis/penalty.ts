@@ -12,9 +12,10 @@ import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import { type ScenarioParams, type WorkloadKind } from '../../workloads/catalog.ts';
 import { type Enforcement } from '../../agents/enforcement/modes.ts';
 import { CORE_CATEGORIES, METRIC, type CoreCategory, type Sample } from '../../agents/samples.ts';
-import { controlOf, primaryMetricOf } from '../../workloads/registry.ts';
+import { controlOf, primaryMetricOf, VICTIM_KINDS } from '../../workloads/registry.ts';
 import type { PrimaryMetric } from '../../workloads/workload.ts';
 import {
+  CONDITION_METRICS,
   ceilingNotes,
   conditionNotes,
   conditionsSpread,
@@ -450,6 +451,15 @@ export function ratioOfMeans(
   const root = Math.sqrt(Math.max(0, disc));
   return { mean, ci95: [(qb - root) / qa, (qb + root) / qa], df };
 }
+
+/**
+ * Every metric the analysis reads from a run's samples: any victim's primary metric, the victim core's times and
+ * ksoftirqd share, and the run conditions. A reader that summarises a campaign fetches only these (a lab
+ * campaign's runs carry about 45 samples each, fewer than half of them these); the summary comes out the same.
+ */
+export const ANALYSIS_METRICS: readonly string[] = [
+  ...new Set([...VICTIM_KINDS.map((v) => primaryMetricOf(v).metric), METRIC.ksoftirqdShare, METRIC.coreTimeS, ...CONDITION_METRICS]),
+];
 
 /** Statistics of the done runs in `runs` that carry a victim sample; null if there are none. */
 export function armStats(runs: readonly RunRecord[], options: DisagreementOptions = {}): ArmStats | null {

@@ -74,7 +74,7 @@ async function fromStore(target: StoreTarget, id: string | undefined, campaignNa
         WHERE,
       );
     }
-    const s = await campaignSummary(store, chosen.id);
+    const s = await campaignSummary(store, chosen.id, { analysisSamples: true });
     return { campaign: s.campaign, summaries: s.summaries };
   } finally {
     await store.close();

@@ -44,7 +44,7 @@ export async function reportCommand(o: ReportOptions): Promise<void> {
       return;
     }
     if (o.compare) {
-      const [a, b] = await Promise.all(o.compare.map((id) => campaignSummary(store, id)));
+      const [a, b] = await Promise.all(o.compare.map((id) => campaignSummary(store, id, { analysisSamples: true })));
       const c = compareCampaigns({ campaign: a.campaign, summaries: a.summaries }, { campaign: b.campaign, summaries: b.summaries });
       emit(
         o.format === 'json'
@@ -56,7 +56,8 @@ export async function reportCommand(o: ReportOptions): Promise<void> {
     }
     const id = o.campaign ?? (await store.latestCampaign())?.id;
     if (!id) throw new UserInputError('the store holds no campaign yet', store.location);
-    const s = await campaignSummary(store, id);
+    // CSV, NDJSON and HTML list every sample; the table and JSON only what the analysis reads
+    const s = await campaignSummary(store, id, { analysisSamples: !['csv', 'ndjson', 'html'].includes(o.format) });
     // the expectations of the stored campaign file, judged as `ironlab run` judged them
     const checks = buildChecks((await store.campaign(id))!.spec as CampaignSpec, s, null, false);
     switch (o.format) {

@@ -104,7 +104,8 @@ export function campaignDriver(o: DriverOptions): {
         if (runs.length) say(`until ${JSON.stringify(spec.until)}: round ${rounds} adds ${runs.length} run(s)`);
         return runs;
       }),
-      analyse: fromPromise<unknown, { campaignId: string }>(async () => campaignSummary(store, campaignId)),
+      // what `ironlab run` prints and judges: the summaries, not every sample (CSV and HTML come from `report`)
+      analyse: fromPromise<unknown, { campaignId: string }>(async () => campaignSummary(store, campaignId, { analysisSamples: true })),
     },
   });
   const input: CampaignInput = {
@@ -221,7 +222,7 @@ function checkEnforcement(spec: CampaignSpec, hosts: Map<string, { capabilities:
  */
 async function extraRepetitions(store: Store, spec: CampaignSpec, campaignId: string, round: number): Promise<RunSpec[]> {
   const paired = spec.design === 'blocked';
-  const plan = repetitionPlan((await campaignSummary(store, campaignId)).summaries, spec.until!, { paired });
+  const plan = repetitionPlan((await campaignSummary(store, campaignId, { analysisSamples: true })).summaries, spec.until!, { paired });
   if (plan.length === 0) return [];
   const ledger = await store.ledger(campaignId);
   // blocked: new blocks after the last one (a control and its scenarios share a repetition number)

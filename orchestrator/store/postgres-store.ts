@@ -293,12 +293,16 @@ export class PostgresStore implements Store {
     });
   }
 
-  async runs(campaignId: string): Promise<StoredRun[]> {
+  async runs(campaignId: string, only?: { metrics: readonly string[] }): Promise<StoredRun[]> {
     // one snapshot for both reads: a run marked done in between cannot show without its samples
     return this.tx(async (db) => {
       await db.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const samples = (await db.query(`SELECT run_id, metric, value, unit, labels_json FROM samples WHERE campaign_id = $1`, [campaignId]))
-        .rows;
+      const samples = (
+        await db.query(
+          `SELECT run_id, metric, value, unit, labels_json FROM samples WHERE campaign_id = $1${only ? ' AND metric = ANY($2::text[])' : ''}`,
+          only ? [campaignId, only.metrics] : [campaignId],
+        )
+      ).rows;
       const byRun = new Map<string, Sample[]>();
       for (const s of samples) {
         let list = byRun.get(s.run_id);

@@ -350,16 +350,18 @@ export class SqliteStore implements Store {
     });
   }
 
-  async runs(campaignId: string): Promise<StoredRun[]> {
+  async runs(campaignId: string, only?: { metrics: readonly string[] }): Promise<StoredRun[]> {
     // Streamed, not all rows at once, and each distinct text (metric, unit, labels) made once: a lab campaign has
     // hundreds of thousands of samples but a few dozen distinct labels, and this read was the orchestrator's peak memory.
     const byRun = new Map<string, Sample[]>();
     const texts = new Map<string, string>();
     const labels = new Map<string, Sample['labels']>();
     const text = (t: string) => texts.get(t) ?? (texts.set(t, t), t);
-    const rows = this.sql(`SELECT run_id, metric, value, unit, labels_json FROM samples WHERE campaign_id = ?`)
+    // the same index walk with or without a metric filter, so a run's samples keep their order
+    const metrics = only ? ` AND metric IN (${only.metrics.map(() => '?').join(', ') || 'NULL'})` : '';
+    const rows = this.sql(`SELECT run_id, metric, value, unit, labels_json FROM samples WHERE campaign_id = ?${metrics}`)
       .raw(true)
-      .iterate(campaignId) as IterableIterator<[string, string, number, string, string]>;
+      .iterate(campaignId, ...(only?.metrics ?? [])) as IterableIterator<[string, string, number, string, string]>;
     for (const [runId, metric, value, unit, labelsJson] of rows) {
       let list = byRun.get(runId);
       if (!list) byRun.set(runId, (list = []));

@@ -135,8 +135,11 @@ export interface StoreReader {
   hosts(campaignId: string): Promise<HostRecord[]>;
   /** The ledger without samples, in run order. */
   ledger(campaignId: string): Promise<LedgerRow[]>;
-  /** Every run with its samples (for analysis and reports), in run order. */
-  runs(campaignId: string): Promise<StoredRun[]>;
+  /**
+   * Every run with its samples (for analysis and reports), in run order; with `only`, each run's samples of those
+   * metrics alone (in the same order as without it).
+   */
+  runs(campaignId: string, only?: { metrics: readonly string[] }): Promise<StoredRun[]>;
   /** The attempt history, by run then attempt. */
   attempts(campaignId: string): Promise<AttemptRow[]>;
   /** Every campaign's ledger in counts, with its orchestrator's last heartbeat: one query. */

@@ -41,6 +41,25 @@ for (const backend of useBackends()) {
       await store.close();
     });
 
+    it("reads a run's samples of some metrics alone, in their stored order", async () => {
+      const { store } = await freshStore();
+      const mixed = [
+        { metric: 'core_time_s', value: 0.1, unit: 's', labels: { core: '0', category: 'victim' } },
+        { metric: 'packets_sent', value: 5, unit: 'packets', labels: { container: 'neighbour-0' } },
+        ...samples,
+        { metric: 'core_time_s', value: 0.2, unit: 's', labels: { core: '0', category: 'idle' } },
+      ];
+      await store.startRun('c1', 'a', 'h1');
+      await store.completeRun('c1', 'a', mixed, { k: 1 });
+      const [a, b] = await store.runs('c1', { metrics: ['core_time_s', 'victim_events_per_sec'] });
+      expect(a).toMatchObject({ runId: 'a', status: 'done', provenance: { k: 1 } });
+      expect(a.samples).toEqual(mixed.filter((s) => s.metric !== 'packets_sent'));
+      expect(b).toMatchObject({ runId: 'b', status: 'todo', samples: [] });
+      expect((await store.runs('c1'))[0].samples).toEqual(mixed);
+      expect((await store.runs('c1', { metrics: [] }))[0].samples).toEqual([]);
+      await store.close();
+    });
+
     it('a failed write leaves no samples and no done mark (one transaction)', async () => {
       const { store } = await freshStore();
       await store.startRun('c1', 'a', 'h1');

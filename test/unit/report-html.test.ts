@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { reportCommand } from '../../orchestrator/commands/report-command.ts';
 import { campaignReportInput, campaignSummary, renderSummary } from '../../orchestrator/commands/summary.ts';
 import { SqliteStore } from '../../orchestrator/store/sqlite-store.ts';
+import { ANALYSIS_METRICS } from '../../orchestrator/analysis/penalty.ts';
 import { UserInputError } from '../../workloads/common/errors.ts';
 import {
   CSV_COLUMNS,
@@ -233,6 +234,21 @@ describe('NDJSON export', () => {
       labels: { container: 'victim' },
     });
     expect(lines.some((l) => l.run.includes('tcp-receiver-rateGbps-9-ebpf-1'))).toBe(false); // the failed run
+  });
+});
+
+describe('a summary from the samples the analysis reads', () => {
+  it('is the same summary, its records without the other samples; the CSV still lists them all', async () => {
+    const s = SqliteStore.open(built.path);
+    const lean = await campaignSummary(s, 'c-sim', { analysisSamples: true });
+    await s.close();
+    expect(lean.summaries).toEqual(sim.summaries);
+    expect(lean.json).toEqual(sim.json);
+    expect(renderSummary(lean, false)).toBe(renderSummary(sim, false));
+    const metrics = (x: typeof sim) => new Set(x.records.flatMap((r) => r.samples.map((m) => m.metric)));
+    expect([...metrics(lean)].every((m) => ANALYSIS_METRICS.includes(m))).toBe(true);
+    expect(metrics(sim).has('cgroup_usage_s')).toBe(true);
+    expect(reportCsv(sim.campaign, sim.records)).toContain('cgroup_usage_s');
   });
 });
 
