@@ -1,7 +1,7 @@
 // The CLI's bundle (testbed/cli/bundle.mjs): used only while fresh, rebuilt when a source it was built from
 // changes, and where it cannot be built the CLI still runs from the sources through tsx.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,9 +22,7 @@ function copyOfPackage(): string {
     cpSync(join(ROOT, d), join(root, d), { recursive: true });
   mkdirSync(join(root, 'node_modules'));
   // the packages, but a cache of this copy's own
-  for (const entry of spawnSync('ls', ['-A', join(ROOT, 'node_modules')], { encoding: 'utf8' })
-    .stdout.split('\n')
-    .filter(Boolean))
+  for (const entry of readdirSync(join(ROOT, 'node_modules')))
     if (entry !== '.cache') symlinkSync(join(ROOT, 'node_modules', entry), join(root, 'node_modules', entry));
   return root;
 }
