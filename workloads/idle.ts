@@ -11,7 +11,16 @@ export const idle = {
   description: 'an idle neighbour (sleeps through the run): the control of a latency victim',
   packages: [],
   neighbour: {
-    plan: (ctx, i) => [{ name: `neighbour-${i}`, shape: 'neighbour', argv: ['sleep', String(Math.ceil(ctx.runS) + 5)], program: 'sleep' }],
+    // Asleep through the window however late it opens: interrupted at its end, bounded by boundS.
+    plan: (ctx, i) => [
+      {
+        name: `neighbour-${i}`,
+        shape: 'neighbour',
+        argv: ['sleep', String(Math.ceil(ctx.boundS))],
+        program: 'sleep',
+        stopAtWindowEnd: true,
+      },
+    ],
     network: null,
   },
   sim: { refusal: 'the simulated kernel compares with the sysbench control only (no idle neighbour model)' },

@@ -1,7 +1,7 @@
 // redis: a latency-sensitive victim. redis-server runs in the victim's container (its cores and quota); the
 // load comes from a small closed-loop driver in a `victim-load` container on the peer's cores: a fixed number of
-// connections, each sending a GET as soon as its previous reply arrived, for the whole run (warm-up, window and
-// a margin). Every tick it prints how many requests completed and a histogram of their latencies, so a run
+// connections, each sending a GET as soon as its previous reply arrived, from the warm-up until the agent
+// interrupts it at the window's end. Every tick it prints how many requests completed and a histogram of their latencies, so a run
 // reports by time, not after a fixed number of requests: under heavy interference fewer requests complete, and
 // the window still has a result. The window keeps the ticks that lie inside it: primary metric the p99 latency
 // of the requests that completed there (lower is better, so a penalty > 1 means slower), requests/s and the
@@ -153,7 +153,14 @@ export const redis = {
   victim: {
     plan: (ctx) => [
       { name: 'victim', shape: 'victim', argv: redisServerArgv(), program: 'redis-server', readyLine: 'Ready to accept connections' },
-      { name: 'victim-load', shape: 'peer', argv: redisDriverArgv(ctx.victimIp, ctx.runS + 5), program: 'redis-driver' },
+      // It must report through the whole window, however late it opens: interrupted at its end, bounded by boundS.
+      {
+        name: 'victim-load',
+        shape: 'peer',
+        argv: redisDriverArgv(ctx.victimIp, ctx.boundS),
+        program: 'redis-driver',
+        stopAtWindowEnd: true,
+      },
     ],
     metrics: [
       { metric: 'victim_p99_latency_ms', unit: 'ms', higherIsBetter: false },

@@ -52,7 +52,8 @@ export const sockperf = {
         shape: 'peer',
         program: 'sockperf-client',
         stopAtWindowEnd: true,
-        argv: sockperfClientArgv(ctx.neighbourIp(i), Math.ceil(ctx.runS) + 3, ctx.params.messageBytes ?? SOCKPERF_MESSAGE_BYTES),
+        // Bounded by the latest the window can end (the agent interrupts it at the window's end), like a flood.
+        argv: sockperfClientArgv(ctx.neighbourIp(i), ctx.boundS, ctx.params.messageBytes ?? SOCKPERF_MESSAGE_BYTES),
       },
     ],
     collect(container: string, log: string): WorkloadSample[] | null {

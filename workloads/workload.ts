@@ -61,12 +61,11 @@ export interface PlanContext {
   params: ScenarioParams;
   /** Number of neighbours (K): a flood's rate is shared among them. */
   neighbours: number;
-  /** Seconds of warm-up + window as planned; a workload that ends by itself outlasts it by a margin. */
-  runS: number;
   /**
    * The latest the window can end, in seconds after the warm-up starts (the orchestrator's allowance for a slow
-   * warm-up included). A workload that must cover the window is stopped at its end (stopAtWindowEnd) and bounded
-   * by this, not by runS: the window opens when every host of the run has warmed up, which can be long after.
+   * warm-up included). Every workload process that must cover the window is stopped at its end (stopAtWindowEnd)
+   * and bounded by this, not by warm-up + window: the window opens when every host of the run has warmed up, which
+   * can be long after (under TCG tens of seconds).
    */
   boundS: number;
   victimIp: string;

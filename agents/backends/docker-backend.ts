@@ -544,13 +544,12 @@ export interface PlannedContainer extends ContainerPlan {
 
 /** The run's containers, from the workload modules only: argv arrays built there, nothing taken from the wire. */
 export function plan(run: RunSpec, addr: RunAddresses): PlannedContainer[] {
-  // Workloads outlast the window, so that no edge of the window races with their end: those that must cover it
-  // run until collect interrupts them at its end (bounded by boundS), the others by a margin past runS; teardown
-  // removes everything; every client is bounded.
+  // Workloads outlast the window, so that no edge of the window races with their end: they run until the agent
+  // interrupts them at its end, bounded by boundS (the latest it can end) should the agent be gone; servers run
+  // until teardown removes them.
   const ctx: PlanContext = {
     params: run.params,
     neighbours: run.neighbours,
-    runS: run.warmupS + run.durationS,
     boundS: latestWindowEndS(run),
     victimIp: addr.victim,
     neighbourIp: addr.neighbour,

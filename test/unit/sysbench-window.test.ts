@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { plan } from '../../agents/backends/docker-backend.ts';
 import { bridgeAddresses } from '../../agents/docker/traffic-network.ts';
 import { testRun } from '../fakes/fake-backend.ts';
+import { NEIGHBOUR_KINDS, VICTIM_KINDS } from '../../workloads/registry.ts';
+import { latestWindowEndS } from '../../agents/phase-allowance.ts';
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -45,5 +47,37 @@ describe("the victim's sysbench and a window that opens late", () => {
     const timeS = Number(client.spec.argv[client.spec.argv.indexOf('--time') + 1]);
     expect(at('2026-12-02T10:50:51.000Z') + timeS * 1000).toBeGreaterThanOrEqual(window.endMs);
     expect(client.stopAtWindowEnd).toBe(true);
+  });
+});
+
+/** The seconds a process bounds itself by, as each program spells it: sysbench --time=N, iperf3 --time N,
+ *  sockperf -t N, coreutils' timeout N (the redis driver's backstop), sleep N. */
+function ownBoundS(argv: string[]): number {
+  const eq = argv.find((a) => a.startsWith('--time='));
+  if (eq) return Number(eq.slice('--time='.length));
+  const flag = argv.findIndex((a) => a === '--time' || a === '-t');
+  if (flag >= 0) return Number(argv[flag + 1]);
+  if (argv[0] === 'timeout' || argv[0] === 'sleep') return Number(argv[1]);
+  throw new Error(`no time bound in ${argv.join(' ')}`);
+}
+
+describe('every workload against a window that opens late', () => {
+  // Every victim with every neighbour: each process that is not a server (a server runs until teardown) is
+  // stopped by the agent at the window's end, and bounds itself no earlier than the latest the window can end.
+  const cases = VICTIM_KINDS.flatMap((v) => NEIGHBOUR_KINDS.map((n) => [v, n] as const));
+  it.each(cases)('victim %s, neighbour %s: its clients run through the latest window', (victimKind, neighbourKind) => {
+    const run = testRun({
+      workload: neighbourKind,
+      params: neighbourKind === 'sysbench' || neighbourKind === 'idle' ? {} : { rateGbps: 0.02, flows: 1 },
+      warmupS: 1,
+      durationS: 4,
+      victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: victimKind },
+    });
+    const clients = plan(run, bridgeAddresses('169.254.7.')).filter((c) => !c.readyLine);
+    expect(clients.length).toBeGreaterThan(0);
+    for (const c of clients) {
+      expect(c.stopAtWindowEnd, `${c.name} (${c.program}) is stopped at the window's end`).toBe(true);
+      expect(ownBoundS(c.spec.argv), `${c.name} (${c.program})`).toBeGreaterThanOrEqual(latestWindowEndS(run));
+    }
   });
 });

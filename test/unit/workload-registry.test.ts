@@ -93,9 +93,11 @@ describe('redis victim', () => {
       'victim-load peer 169.254.7.101 1 - redis-driver',
       'neighbour-0 neighbour 169.254.7.10 0 50000 sysbench',
     ]);
-    // the driver runs for the run (warm-up + window + margins) and ends by itself; timeout is its backstop
-    expect(p[1].spec.argv.slice(0, 4)).toEqual(['timeout', '14', 'perl', '-e']);
-    expect(p[1].spec.argv.slice(5)).toEqual(['169.254.7.2', '6379', '4', '9', '100', '64', '32']);
+    // the driver runs until the agent stops it at the window's end, bounded by the latest that can be (1 + 3 +
+    // 2 x 60 s = 124 s); timeout is its backstop should the driver hang
+    expect(p[1].stopAtWindowEnd).toBe(true);
+    expect(p[1].spec.argv.slice(0, 4)).toEqual(['timeout', '129', 'perl', '-e']);
+    expect(p[1].spec.argv.slice(5)).toEqual(['169.254.7.2', '6379', '4', '124', '100', '64', '32']);
     expect(() => redisDriverArgv('10.0.0.1', 5)).toThrow(/non-link-local/);
   });
 
@@ -166,7 +168,8 @@ describe('sockperf ping-pong neighbour', () => {
       'neighbour-0 neighbour sockperf-server true',
       'peer-0 peer sockperf-client true',
     ]);
-    expect(p[2].spec.argv).toEqual(sockperfClientArgv('169.254.7.10', 7, 64));
+    // bounded by the latest the window can end (warm-up 1 + window 3 + twice the 60 s allowance), stopped at its end
+    expect(p[2].spec.argv).toEqual(sockperfClientArgv('169.254.7.10', 124, 64));
     expect(p[2].stopAtWindowEnd).toBe(true);
     const out =
       'sockperf: ========= Printing statistics for Server No: 0\nsockperf: [Valid Duration] RunTime=4.000 sec; SentMessages=200000; ReceivedMessages=199996\n';
@@ -179,7 +182,7 @@ describe('sockperf ping-pong neighbour', () => {
 });
 
 describe('idle neighbour (a latency victim control)', () => {
-  it('is one sleeping container on the neighbour shape, off the network, that outlasts the run and reports nothing', () => {
+  it('is one sleeping container on the neighbour shape, off the network, asleep through the window, that reports nothing', () => {
     const p = plan(
       testRun({ workload: 'idle', warmupS: 1, durationS: 3, victim: { quotaUs: 50000, periodUs: 100000, cpus: [0], workload: 'redis' } }),
       bridgeAddresses('169.254.7.'),
@@ -190,7 +193,8 @@ describe('idle neighbour (a latency victim control)', () => {
       'neighbour-0 neighbour sleep false',
     ]);
     expect(p[2].spec.argv[0]).toBe('sleep');
-    expect(Number(p[2].spec.argv[1])).toBeGreaterThan(1 + 3); // warm-up + window, and a margin
+    expect(p[2].spec.argv).toEqual(['sleep', '124']); // the latest the window can end
+    expect(p[2].stopAtWindowEnd).toBe(true);
     expect(p[2].collect).toBeUndefined();
     expect(simRefusal(['idle'])).toMatch(/workload 'idle' cannot run on a simulated host/);
   });
