@@ -1,8 +1,9 @@
 // sockperf ping-pong: a request-response neighbour. The neighbour runs `sockperf server` (it answers), its traffic
 // peer `sockperf ping-pong` with small UDP messages as fast as the round trips allow: many transactions per
-// second, so per byte the most packets, the most softirq on the NIC's cores (the victim's). The client is
-// interrupted at the window's end and prints its summary; transactions/s are over its whole run (warm-up
-// included). Not modelled by the simulated kernel (its traffic model is one-way floods).
+// second, so per byte the most packets, the most softirq on the NIC's cores (the victim's). Its load begins 2 s
+// after it starts (sockperf sleeps after its own warm-up messages): the run's warm-up counts from then. The
+// client is interrupted at the window's end and prints its summary; transactions/s are over sockperf's valid
+// duration (its test minus the first 0.4 s and the last 50 ms). Not modelled by the simulated kernel (its traffic model is one-way floods).
 import { assertLinkLocal, timestamped, wholeSeconds, type Workload, type WorkloadSample } from './workload.ts';
 
 export const SOCKPERF_PORT = 11111;
@@ -52,8 +53,12 @@ export const sockperf = {
         shape: 'peer',
         program: 'sockperf-client',
         stopAtWindowEnd: true,
-        // Bounded by the latest the window can end (the agent interrupts it at the window's end), like a flood.
-        argv: sockperfClientArgv(ctx.neighbourIp(i), ctx.boundS, ctx.params.messageBytes ?? SOCKPERF_MESSAGE_BYTES),
+        // sockperf sleeps 2 s after its warm-up messages (client.cpp, unconditionally), then starts its -t timer
+        loadStartsLine: 'sockperf: Starting test',
+        // Bounded by the planned run plus a margin, not by boundS like a flood: sockperf allocates and touches a
+        // record per message for its whole -t at 600 k messages/s (MPS_MAX_PP): 1.2 GB resident at -t 124, 80 MB
+        // at -t 7 (measured in the workload image). A window that opens later than the margin misses its load.
+        argv: sockperfClientArgv(ctx.neighbourIp(i), ctx.runS + 3, ctx.params.messageBytes ?? SOCKPERF_MESSAGE_BYTES),
       },
     ],
     collect(container: string, log: string): WorkloadSample[] | null {

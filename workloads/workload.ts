@@ -51,6 +51,9 @@ export interface ContainerPlan {
   readyLine?: string;
   /** Rate of an HTB qdisc on its eth0 (a rate-limited sender), bits/s. */
   htbRateBps?: number | null;
+  /** A client whose load begins only once it prints this line (sockperf sleeps 2 s after its own warm-up
+   *  messages): the run's warm-up counts from then, so that the window has its load from the first second. */
+  loadStartsLine?: string;
   /** Interrupted (SIGINT) at the window's end so that it prints its report, or does not run on to its bound
    *  (boundS); the samples are cut to the window anyway. */
   stopAtWindowEnd?: boolean;
@@ -61,6 +64,8 @@ export interface PlanContext {
   params: ScenarioParams;
   /** Number of neighbours (K): a flood's rate is shared among them. */
   neighbours: number;
+  /** Seconds of warm-up + window as planned: the bound of a process that cannot run to boundS (sockperf). */
+  runS: number;
   /**
    * The latest the window can end, in seconds after the warm-up starts (the orchestrator's allowance for a slow
    * warm-up included). Every workload process that must cover the window is stopped at its end (stopAtWindowEnd)

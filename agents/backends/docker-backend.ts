@@ -234,10 +234,12 @@ export class DockerBackend implements Backend {
     const T = <R>(step: string, f: () => Promise<R> | R) => this.phaseTimes.time(runId, `warmup.${step}`, f);
     // The enforcer needs only the containers (their cgroups, addresses, veths), not their workloads: both start
     // together, and the enforcer's accounting is on before the first packet of a flood.
+    const starting = state.containers.filter((c) => c.proc === null);
     await Promise.all([
-      T('start', () => Promise.all(state.containers.filter((c) => c.proc === null).map((c) => this.startOne(c)))),
+      T('start', () => Promise.all(starting.map((c) => this.startOne(c)))),
       state.side.measuresVictim ? T('enforcer', () => this.startEnforcer(state)) : null, // the peers are nobody's to enforce
     ]);
+    await T('load', () => this.loadStarted(state, starting, signal));
     if (state.side.measuresVictim) await T('quiet', () => this.beginQuiet(state));
     await sleep(state.spec.warmupS * 1000, signal, (f) => progress('warmup', f));
   }
@@ -457,6 +459,18 @@ export class DockerBackend implements Backend {
     return out;
   }
 
+  /** Until every client that says when its load begins has said so (ContainerPlan.loadStartsLine), at most 10 s. */
+  private async loadStarted(state: RunState, started: RunContainer[], signal: AbortSignal): Promise<void> {
+    const late = started.filter((c) => c.plan.loadStartsLine);
+    try {
+      await Promise.all(late.map((c) => waitForOutput(() => c.proc!.output(false), c.plan.loadStartsLine!, 10_000, signal)));
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const why = await this.diagnose(state, err);
+      throw why instanceof RetryableError ? why : new RetryableError(`${late.map((c) => c.name).join(', ')}: ${why.message}`, 'NO_LOAD');
+    }
+  }
+
   /** Why a run cannot be measured: a workload that exited early, with the end of its output. */
   private async diagnose(state: RunState, err: unknown): Promise<Error> {
     for (const c of state.containers) {
@@ -545,11 +559,12 @@ export interface PlannedContainer extends ContainerPlan {
 /** The run's containers, from the workload modules only: argv arrays built there, nothing taken from the wire. */
 export function plan(run: RunSpec, addr: RunAddresses): PlannedContainer[] {
   // Workloads outlast the window, so that no edge of the window races with their end: they run until the agent
-  // interrupts them at its end, bounded by boundS (the latest it can end) should the agent be gone; servers run
-  // until teardown removes them.
+  // interrupts them at its end, bounded by boundS (the latest it can end) should the agent be gone (sockperf by a
+  // margin past runS); servers run until teardown removes them.
   const ctx: PlanContext = {
     params: run.params,
     neighbours: run.neighbours,
+    runS: run.warmupS + run.durationS,
     boundS: latestWindowEndS(run),
     victimIp: addr.victim,
     neighbourIp: addr.neighbour,

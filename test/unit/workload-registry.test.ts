@@ -168,9 +168,10 @@ describe('sockperf ping-pong neighbour', () => {
       'neighbour-0 neighbour sockperf-server true',
       'peer-0 peer sockperf-client true',
     ]);
-    // bounded by the latest the window can end (warm-up 1 + window 3 + twice the 60 s allowance), stopped at its end
-    expect(p[2].spec.argv).toEqual(sockperfClientArgv('169.254.7.10', 124, 64));
+    // bounded by warm-up + window + 3 s (its per-message record is sized by -t), stopped at the window's end
+    expect(p[2].spec.argv).toEqual(sockperfClientArgv('169.254.7.10', 7, 64));
     expect(p[2].stopAtWindowEnd).toBe(true);
+    expect(p[2].loadStartsLine).toBe('sockperf: Starting test'); // the warm-up counts from its load
     const out =
       'sockperf: ========= Printing statistics for Server No: 0\nsockperf: [Valid Duration] RunTime=4.000 sec; SentMessages=200000; ReceivedMessages=199996\n';
     expect(parseSockperfSummary(out)).toEqual({ transactionsPerSec: 49999, runTimeS: 4 });
