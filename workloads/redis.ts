@@ -1,12 +1,12 @@
 // redis: a latency-sensitive victim. redis-server runs in the victim's container (its cores and quota); the
 // load comes from a small closed-loop driver in a `victim-load` container on the peer's cores: a fixed number of
 // connections, each sending a GET as soon as its previous reply arrived, from the warm-up until the agent
-// interrupts it at the window's end. Every tick it prints how many requests completed and a histogram of their latencies, so a run
-// reports by time, not after a fixed number of requests: under heavy interference fewer requests complete, and
-// the window still has a result. The window keeps the ticks that lie inside it: primary metric the p99 latency
-// of the requests that completed there (lower is better, so a penalty > 1 means slower), requests/s and the
-// completed count beside it. Closed loop: a slower server also sees fewer requests.
-// Not modelled by the simulated kernel (it has no request/response server model).
+// interrupts it at the window's end. Every tick it prints how many requests completed and a histogram of their
+// latencies, so a run reports by time, not after a fixed number of requests: under heavy interference fewer requests
+// complete, and the window still has a result. The window keeps the ticks that lie inside it: primary metric the p99
+// latency of the requests that completed there (lower is better, so a penalty > 1 means slower), requests/s and the
+// completed count beside it. Closed loop: a slower server also sees fewer requests. Not modelled by the simulated
+// kernel (it has no request/response server model).
 //
 // Why a driver of our own: redis-benchmark reports only after a fixed number of requests (-n), and under a TCP
 // receiver flood not even batches of 1000 ended inside a 3 s window; memtier_benchmark (time-bounded) is not in

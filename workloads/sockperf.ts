@@ -3,7 +3,8 @@
 // second, so per byte the most packets, the most softirq on the NIC's cores (the victim's). Its load begins 2 s
 // after it starts (sockperf sleeps after its own warm-up messages): the run's warm-up counts from then. The
 // client is interrupted at the window's end and prints its summary; transactions/s are over sockperf's valid
-// duration (its test minus the first 0.4 s and the last 50 ms). Not modelled by the simulated kernel (its traffic model is one-way floods).
+// duration (its test minus the first 0.4 s and the last 50 ms). Not modelled by the simulated kernel (its traffic
+// model is one-way floods).
 import { assertLinkLocal, timestamped, wholeSeconds, type Workload, type WorkloadSample } from './workload.ts';
 
 export const SOCKPERF_PORT = 11111;
