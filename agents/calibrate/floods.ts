@@ -14,6 +14,15 @@ import { LABELS } from '../docker/containers.ts';
 import { readNetns } from '../docker/counters.ts';
 import { CGROUP_ROOT } from '../docker/cgroup-files.ts';
 import { quietCgroupName } from '../docker/quiet-cores.ts';
+import { armTimerInterrupts } from './timer-interrupts.ts';
+import { RetryableError } from '../../workloads/common/errors.ts';
+
+/** One calibration run: a run spec for the docker backend, and optionally timer interrupts on the victim's core over its window. */
+export interface CalibrationFlood {
+  spec: RunSpec;
+  /** Arm a cpu-clock hrtimer on the victim's core firing every this many ns during the window (timer-interrupts.ts). */
+  timerPeriodNs?: number;
+}
 
 export interface FloodRun {
   spec: RunSpec;
@@ -28,6 +37,8 @@ export interface FloodRun {
   txBytes: number;
   /** Local timer interrupts on each core over the window. */
   locPerCore: number[];
+  /** The timer stimulus's period over the window (ns), or null without one. */
+  timerPeriodNs: number | null;
 }
 
 /** /proc/interrupts: the LOC (local timer) line, per CPU. */
@@ -44,7 +55,6 @@ export function parseLocalTimerInterrupts(text: string): number[] {
 
 const readLoc = () => parseLocalTimerInterrupts(readFileSync('/proc/interrupts', 'utf8'));
 
-/** Run each spec once, in order, through a docker backend; everything is torn down after each run. */
 /** Whether a failed attempt is tried again: the caller's rule (the run ledger's), given the attempts made so far. */
 export type RetryRule = (err: unknown, attempts: number) => boolean;
 
@@ -60,13 +70,24 @@ export async function withRetries<R>(once: (attempt: number) => Promise<R>, retr
 }
 
 /**
- * Run each spec in order through a docker backend; everything is torn down after each attempt. A failed
+ * Run each flood in order through a docker backend; everything is torn down after each attempt. A failed
  * attempt is repeated while `retry` allows (default: never), as `ironlab run` repeats a run: under load a
  * workload that exits early is one bad attempt, not the end of the calibration.
  */
+/**
+ * The campaign's run guards for a flood: why its conditions would bias its figures (steal or foreign CPU on the
+ * victim core, a flood off its rate), empty when in guard. An out-of-guard attempt is repeated as a retryable
+ * failure while attempts remain, and the last one is kept with `onKept` told why, as `ironlab run` keeps a run.
+ */
+export interface FloodGuard {
+  check: (run: FloodRun) => string[];
+  maxAttempts: number;
+  onKept: (run: FloodRun, reasons: string[]) => void;
+}
+
 export async function runFloods(
-  specs: readonly RunSpec[],
-  opts: { hostId: string; onRun?: (spec: RunSpec, i: number) => void; signal?: AbortSignal; retry?: RetryRule },
+  floods: readonly CalibrationFlood[],
+  opts: { hostId: string; onRun?: (spec: RunSpec, i: number) => void; signal?: AbortSignal; retry?: RetryRule; guard?: FloodGuard },
 ): Promise<FloodRun[]> {
   const docker = new Docker();
   const backend = new DockerBackend({ hostId: opts.hostId, docker });
@@ -75,12 +96,20 @@ export async function runFloods(
   await backend.reap();
   try {
     const retry: RetryRule = (err, attempts) => !opts.signal?.aborted && (opts.retry?.(err, attempts) ?? false);
-    for (const [i, spec] of specs.entries()) {
-      opts.onRun?.(spec, i);
-      out.push(await withRetries(() => floodOnce(backend, docker, spec, opts.hostId, opts.signal), retry));
+    for (const [i, flood] of floods.entries()) {
+      opts.onRun?.(flood.spec, i);
+      const guarded = async (attempt: number) => {
+        const run = await floodOnce(backend, docker, flood, opts.hostId, opts.signal);
+        const reasons = opts.guard?.check(run) ?? [];
+        if (!reasons.length) return run;
+        if (attempt < opts.guard!.maxAttempts) throw new RetryableError(`out of guard: ${reasons.join('; ')}`);
+        opts.guard!.onKept(run, reasons);
+        return run;
+      };
+      out.push(await withRetries(guarded, retry));
     }
   } finally {
-    await backend.reap(specs[0]?.campaignId);
+    await backend.reap(floods[0]?.spec.campaignId);
   }
   // The backend's teardown and reaper are meant to leave nothing; a calibration that did leave something
   // says what, instead of exiting 0 beside it.
@@ -93,10 +122,11 @@ export async function runFloods(
 async function floodOnce(
   backend: DockerBackend,
   docker: Docker,
-  spec: RunSpec,
+  flood: CalibrationFlood,
   hostId: string,
   outer: AbortSignal | undefined,
 ): Promise<FloodRun> {
+  const { spec } = flood;
   const quiet = () => undefined;
   // One signal per run: the backend's waits each add an abort listener to it.
   const run = new AbortController();
@@ -110,13 +140,19 @@ async function floodOnce(
     // No neighbour found means no counters: say so rather than print n/a for every figure.
     if (!pids.length)
       throw new Error(`calibrate: no neighbour container of campaign ${spec.campaignId} on ${hostId} to read counters from`);
-    const rx0 = rxCounters(pids);
-    const loc0 = readLoc();
-    const t0 = Date.now();
-    await backend.measure(spec.runId, signal, quiet);
-    const t1 = Date.now();
-    const rx1 = rxCounters(pids);
-    const loc1 = readLoc();
+    const disarm = flood.timerPeriodNs ? armTimerInterrupts(spec.victim.cpus[0] ?? 0, flood.timerPeriodNs) : () => undefined;
+    let rx0, rx1, loc0, loc1, t0, t1;
+    try {
+      rx0 = rxCounters(pids);
+      loc0 = readLoc();
+      t0 = Date.now();
+      await backend.measure(spec.runId, signal, quiet);
+      t1 = Date.now();
+      rx1 = rxCounters(pids);
+      loc1 = readLoc();
+    } finally {
+      disarm();
+    }
     const result = await backend.collect(spec.runId);
     return {
       spec,
@@ -127,6 +163,7 @@ async function floodOnce(
       txSkbs: rx1.txPackets - rx0.txPackets,
       txBytes: rx1.txBytes - rx0.txBytes,
       locPerCore: loc1.map((v, c) => v - (loc0[c] ?? v)),
+      timerPeriodNs: flood.timerPeriodNs ?? null,
     };
   } finally {
     outer?.removeEventListener('abort', onAbort);

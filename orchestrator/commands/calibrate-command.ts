@@ -1,20 +1,22 @@
 // `ironlab calibrate [CAMPAIGN] --out host.json`: measure this host's receive costs through the docker
 // backend's own runs (agents/calibrate/floods.ts) and write a simulator profile: the paper profile with the
 // measured keys replaced (`_kind: measured`, host/kernel/date in `_measured`). The floods are the campaign's
-// receive cells (its message sizes and rates) plus its sysbench control, each repeated, under `none` (eBPF
-// accounting on where the host allows it). Prints every figure as median [min-max].
+// receive cells (its message sizes and rates) plus its sysbench control, and the control again with timer
+// interrupts on the victim's core (what a timer interrupt costs the task it lands on), each repeated, under `none`
+// (eBPF accounting on where the host allows it). Prints every figure as median [min-max].
 import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { RunSpec } from '../../agents/run-spec.ts';
-import { runFloods, type RetryRule } from '../../agents/calibrate/floods.ts';
-import { measurementsFrom, mssSegments, runFigures, type RunFigures } from '../../agents/calibrate/figures.ts';
+import { runFloods, type CalibrationFlood, type RetryRule } from '../../agents/calibrate/floods.ts';
+import { measurementsFrom, mssSegments, runFigures, timerInterruptNs, type RunFigures } from '../../agents/calibrate/figures.ts';
 import { buildHostProfile, fmt, spread } from '../../agents/calibrate/host-profile.ts';
 import { readKernelConfig } from '../../agents/calibrate/kernel-config.ts';
 import { loadProfile } from '../../agents/sim/profile.ts';
 import { expandCampaign } from '../campaign/matrix.ts';
 import { loadCampaign } from '../campaign/spec.ts';
 import { ledgerRules } from '../store/store.ts';
+import { guardViolations } from '../analysis/guards.ts';
 import { isRetryable, messageOf, PrerequisiteError, UserInputError } from '../../workloads/common/errors.ts';
 
 export interface CalibrateOptions {
@@ -26,6 +28,12 @@ export interface CalibrateOptions {
 
 const CALIBRATED = new Set(['sysbench', 'udp-receiver', 'tcp-receiver', 'udp-sender', 'tcp-sender']);
 export const DEFAULT_CALIBRATION_CAMPAIGN = 'local-docker';
+/**
+ * The timer stimulus's period: 10 k interrupts/s, the order of the HTB watchdog wakeups a rate-limited sender
+ * makes here (12.4 k/s at 0.15 Gbit/s), enough to cost a measurable share of the core (12-25% on a VM host
+ * where an interrupt costs ~15 us), not so many that the core does little else.
+ */
+export const TIMER_STIMULUS_PERIOD_NS = 100_000;
 
 /**
  * When a failed flood is tried again: the rule `ironlab run`'s ledger applies to a run (retryable and fewer
@@ -42,8 +50,11 @@ export function calibrationRetry(maxAttempts: number, say: (line: string) => voi
   };
 }
 
-/** The runs of a calibration: one per receive cell (and the control) of the campaign, per repetition. */
-export function calibrationRuns(campaign: string, repetitions: number, durationS: number, stamp: string): RunSpec[] {
+/**
+ * The runs of a calibration: one per receive and send cell of the campaign, its control, and the control with the
+ * timer stimulus, per repetition.
+ */
+export function calibrationRuns(campaign: string, repetitions: number, durationS: number, stamp: string): CalibrationFlood[] {
   const { spec } = loadCampaign(campaign);
   const campaignId = `calibrate-${stamp}`;
   const cells = new Map<string, RunSpec>();
@@ -60,19 +71,24 @@ export function calibrationRuns(campaign: string, repetitions: number, durationS
   for (const [id, r] of cells) if (r.workload === 'udp-sender' && r.params.rateGbps === undefined) cells.delete(id);
   if (![...cells.values()].some((r) => r.workload === 'tcp-sender'))
     cells.set('tcp-sender', { ...control, workload: 'tcp-sender', scenarioId: 'tcp-sender', params: {} });
-  const out: RunSpec[] = [];
+  const out: CalibrationFlood[] = [];
+  const list = [...cells.values()].map((spec) => ({ spec, timerPeriodNs: undefined as number | undefined }));
+  list.push({ spec: { ...control, scenarioId: 'timer-interrupts' }, timerPeriodNs: TIMER_STIMULUS_PERIOD_NS });
   for (let rep = 0; rep < repetitions; rep++)
-    for (const [i, cell] of [...cells.values()].entries())
+    for (const [i, { spec: cell, timerPeriodNs }] of list.entries())
       out.push({
-        ...cell,
-        campaignId,
-        runId: `cal-${rep}-${i}`,
-        repetition: rep,
-        enforcement: 'none',
-        durationS,
-        warmupS: 1,
-        peer: { cpus: cell.peer.cpus },
-        profile: 'paper',
+        spec: {
+          ...cell,
+          campaignId,
+          runId: `cal-${rep}-${i}`,
+          repetition: rep,
+          enforcement: 'none',
+          durationS,
+          warmupS: 1,
+          peer: { cpus: cell.peer.cpus },
+          profile: 'paper',
+        },
+        ...(timerPeriodNs ? { timerPeriodNs } : {}),
       });
   return out;
 }
@@ -100,10 +116,18 @@ export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
   );
 
   const say = (line: string) => void process.stdout.write(`${line}\n`);
-  const retry = calibrationRetry(loadCampaign(campaign).spec.maxAttempts, say);
+  const cspec = loadCampaign(campaign).spec;
+  const retry = calibrationRetry(cspec.maxAttempts, say);
   const floods = await runFloods(runs, {
     hostId: `calibrate-${host}`,
     retry,
+    // The campaign's own guards: steal or foreign CPU on the victim core, or a flood off its rate, would bias the
+    // figure as it biases a penalty.
+    guard: {
+      check: (r) => guardViolations(r.samples, r.spec, cspec.guards),
+      maxAttempts: cspec.maxAttempts,
+      onKept: (r, reasons) => say(`  kept out of guard after ${cspec.maxAttempts} attempts: ${r.spec.scenarioId}: ${reasons.join('; ')}`),
+    },
     onRun: (s, i) => say(`  run ${i + 1}/${runs.length}: ${s.scenarioId} (repetition ${s.repetition + 1})`),
   });
   const figs = floods.map(runFigures);
@@ -143,7 +167,7 @@ export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
     [
       `CONFIG_IRQ_TIME_ACCOUNTING: ${kcfg.irqTimeAccounting === 'unknown' ? 'unknown (no /proc/config.gz or /boot/config-*)' : kcfg.irqTimeAccounting ? 'on' : 'off'}${kcfg.source ? ` (${kcfg.source})` : ''}`,
       `timer: CONFIG_HZ ${kcfg.hz ?? 'unknown'}; tick cost: not measured (needs kprobes on the tick handler; this host has none)`,
-      'not measured: the HTB watchdog wakeup apart from the dequeue (folded in, measured per datagram), the direct UDP send path (veth_xmit in sendmsg)',
+      'not measured: the direct UDP send path (veth_xmit in sendmsg); a NIC interrupt (hardIrqNsPerInterrupt: on a veth host an RPS IPI, not a timer)',
       `load average ${loadBefore} before, ${loadAfter} after: other work on the host inflates the spreads`,
       `wrote ${out}: ${measurements.length} measured keys (${measurements.map((m) => m.key).join(', ')}); use it with: ironlab run CAMPAIGN --sim-profile ${o.out}`,
       '',
@@ -156,7 +180,7 @@ export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
 export function renderFigures(figs: readonly RunFigures[], mssBytes: number): string {
   const groups = new Map<string, RunFigures[]>();
   for (const f of figs) {
-    const k = `${f.workload}${f.rateGbps ? ` ${f.rateGbps} Gbit/s` : ''}${f.messageBytes ? ` ${f.messageBytes} B` : ''}`;
+    const k = `${f.workload}${f.timerPeriodNs ? ` + timer interrupts every ${f.timerPeriodNs / 1000} us` : ''}${f.rateGbps ? ` ${f.rateGbps} Gbit/s` : ''}${f.messageBytes ? ` ${f.messageBytes} B` : ''}`;
     groups.set(k, [...(groups.get(k) ?? []), f]);
   }
   const s = (xs: number[]) => {
@@ -168,7 +192,15 @@ export function renderFigures(figs: readonly RunFigures[], mssBytes: number): st
   const lines = ['measured (median [min-max] over repetitions):'];
   for (const [k, g] of groups) {
     if (g[0]!.workload === 'sysbench') {
-      lines.push(`  ${k}: victim ${s(g.map((f) => f.victimEventsPerCpuS ?? NaN))} events per CPU-second`);
+      const timer = g[0]!.timerPeriodNs
+        ? `, ${s(g.map((f) => f.victimTicksPerS))} timer irq/s on the victim core, ${s(
+            g.map((f) => {
+              const c = figs.find((x) => x.workload === 'sysbench' && x.timerPeriodNs === null && x.repetition === f.repetition);
+              return c?.victimEventsPerCpuS ? timerInterruptNs(f, c.victimEventsPerCpuS) : NaN;
+            }),
+          )} ns per interrupt`
+        : '';
+      lines.push(`  ${k}: victim ${s(g.map((f) => f.victimEventsPerCpuS ?? NaN))} events per CPU-second${timer}`);
       continue;
     }
     if (g[0]!.workload === 'udp-sender' || g[0]!.workload === 'tcp-sender') {

@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { buildHostProfile, spread } from '../../agents/calibrate/host-profile.ts';
-import { measurementsFrom, runFigures } from '../../agents/calibrate/figures.ts';
+import { measurementsFrom, runFigures, timerInterruptNs } from '../../agents/calibrate/figures.ts';
 import { parseLocalTimerInterrupts, withRetries } from '../../agents/calibrate/floods.ts';
-import { calibrationRetry } from '../../orchestrator/commands/calibrate-command.ts';
+import { cpuClockAttr } from '../../agents/calibrate/timer-interrupts.ts';
+import { calibrationRetry, calibrationRuns, TIMER_STIMULUS_PERIOD_NS } from '../../orchestrator/commands/calibrate-command.ts';
 import { FatalError, RetryableError } from '../../workloads/common/errors.ts';
 import { parseKernelConfig } from '../../agents/calibrate/kernel-config.ts';
 import { loadProfile } from '../../agents/sim/profile.ts';
@@ -81,6 +82,7 @@ describe('figures from a flood run', () => {
     txSkbs: 0,
     txBytes: 0,
     locPerCore: [500, 10],
+    timerPeriodNs: null as number | null,
     samples: [
       ...accounted({ netRxS: 0.8, netTxS: 0, chargedS: 0.6, cgroupS: 0.9 }),
       sample(METRIC.packetsReceived, 350_000, 'packets', { container: 'neighbour-0' }),
@@ -138,7 +140,7 @@ describe('figures from a flood run', () => {
     expect(htb.netTxSoftirqs / htb.sent).toBeCloseTo(150 / 170, 9);
     const m = new Map(measurementsFrom([htb], paper).map((x) => [x.key, x.values[0]]));
     expect(m.get('htbDequeueNsPerPacket')).toBeCloseTo(1200, 6);
-    expect(m.get('htbWatchdogNsPerWakeup')).toBe(0);
+    expect(m.has('htbWatchdogNsPerWakeup')).toBe(false); // measured by the timer stimulus, not from the HTB cell
     expect(m.get('driverTxNsPerPacket')).toBe(0);
     expect(m.get('udpTxSyscallNsPerPacket')).toBeCloseTo(((0.35 - 0.01) * 1e9) / 170_000, 6);
     const tcpSpec = { ...spec, workload: 'tcp-sender' as const, params: { flows: 2, messageBytes: 131072 } };
@@ -161,6 +163,35 @@ describe('figures from a flood run', () => {
     expect(t.has('tcpAckRxNsPerPacket')).toBe(false); // on a veth host that NET_RX time is the peer's receive path
   });
 
+  it("a timer interrupt's cost: the events per CPU-second the stimulus took, times its period, against the control of the same repetition", () => {
+    const ctl = (rep: number, eps: number, timerPeriodNs: number | null, loc = 500) =>
+      runFigures({
+        ...run,
+        spec: { ...spec, workload: 'sysbench' as const, repetition: rep, params: {} },
+        locPerCore: [loc, 10],
+        timerPeriodNs,
+        samples: [
+          sample(METRIC.windowS, 2, 's'),
+          sample(METRIC.cgroupUsageS, 1, 's', { container: 'victim' }),
+          sample(METRIC.victimEventsPerSec, eps, 'events/s'),
+          sample(METRIC.cgroupUsageS, 0, 's', { container: 'neighbour-0' }),
+        ],
+      });
+    // Repetition 0: 4000 -> 3400 events per CPU-second at 10 k interrupts/s: 15% of the victim's time, 15 us each.
+    // Repetition 1 has a slower control (drift): paired, it gives the same cost.
+    const figs = [ctl(0, 2000, null), ctl(0, 1700, 100_000, 10_500), ctl(1, 1800, null), ctl(1, 1530, 100_000, 10_400)];
+    expect(figs[1]!.victimTicksPerS).toBe(5250);
+    expect(timerInterruptNs(figs[1]!, 4000)).toBeCloseTo(15_000, 6);
+    const m = measurementsFrom(figs, loadProfile('paper'));
+    expect(m.find((x) => x.key === 'htbWatchdogNsPerWakeup')?.values.map((v) => Math.round(v))).toEqual([15_000, 15_000]);
+    // The stimulus runs are not controls.
+    expect(m.find((x) => x.key === 'sysbenchEventsPerCpuSecond')?.values).toEqual([4000, 3600]);
+    // A stimulus that cost nothing measurable (noise above the control) is dropped, not written as a negative cost.
+    expect(
+      measurementsFrom([ctl(0, 2000, null), ctl(0, 2050, 100_000)], loadProfile('paper')).some((x) => x.key === 'htbWatchdogNsPerWakeup'),
+    ).toBe(false);
+  });
+
   it('falls back to the tick-sampled softirq time without accounting', () => {
     const f = runFigures({
       ...run,
@@ -171,6 +202,28 @@ describe('figures from a flood run', () => {
     });
     expect(f.netRxSource).toBe('stat');
     expect(f.netRxS).toBe(0.5);
+  });
+});
+
+describe('the timer stimulus', () => {
+  it('asks for a cpu-clock event (struct perf_event_attr, VER0) at the period, and refuses a period under the kernel floor', () => {
+    const b = cpuClockAttr(100_000);
+    expect([b.readUInt32LE(0), b.readUInt32LE(4), Number(b.readBigUInt64LE(8)), Number(b.readBigUInt64LE(16))]).toEqual([
+      1, 64, 0, 100_000,
+    ]);
+    expect(b.subarray(24).every((x) => x === 0)).toBe(true); // no sample written, enabled at open
+    expect(() => cpuClockAttr(5000)).toThrow(/>= 10000/);
+  });
+  it('runs the control again with the stimulus in every repetition', () => {
+    const runs = calibrationRuns('local-docker', 2, 2, 'x');
+    const timed = runs.filter((r) => r.timerPeriodNs);
+    expect(timed.map((r) => [r.spec.workload, r.spec.repetition, r.timerPeriodNs])).toEqual([
+      ['sysbench', 0, TIMER_STIMULUS_PERIOD_NS],
+      ['sysbench', 1, TIMER_STIMULUS_PERIOD_NS],
+    ]);
+    for (const rep of [0, 1])
+      expect(runs.some((r) => r.spec.workload === 'sysbench' && r.spec.repetition === rep && !r.timerPeriodNs)).toBe(true);
+    expect(new Set(runs.map((r) => r.spec.runId)).size).toBe(runs.length);
   });
 });
 
