@@ -163,10 +163,11 @@ export async function calibrateCommand(o: CalibrateOptions): Promise<number> {
     },
   );
   writeFileSync(out, `${JSON.stringify(profile, null, 2)}\n`);
+  const irqCost = measurements.find((m) => m.key === 'htbWatchdogNsPerWakeup');
   process.stdout.write(
     [
       `CONFIG_IRQ_TIME_ACCOUNTING: ${kcfg.irqTimeAccounting === 'unknown' ? 'unknown (no /proc/config.gz or /boot/config-*)' : kcfg.irqTimeAccounting ? 'on' : 'off'}${kcfg.source ? ` (${kcfg.source})` : ''}`,
-      `timer: CONFIG_HZ ${kcfg.hz ?? 'unknown'}; tick cost: not measured (needs kprobes on the tick handler; this host has none)`,
+      `timer: CONFIG_HZ ${kcfg.hz ?? 'unknown'}; a timer interrupt costs the task it lands on ${irqCost ? `${fmt(spread(irqCost.values).median)} ns` : 'n/a'} (the stimulus above: a tick's interrupt without the tick handler's own work, which is not separated)`,
       'not measured: the direct UDP send path (veth_xmit in sendmsg); a NIC interrupt (hardIrqNsPerInterrupt: on a veth host an RPS IPI, not a timer)',
       `load average ${loadBefore} before, ${loadAfter} after: other work on the host inflates the spreads`,
       `wrote ${out}: ${measurements.length} measured keys (${measurements.map((m) => m.key).join(', ')}); use it with: ironlab run CAMPAIGN --sim-profile ${o.out}`,

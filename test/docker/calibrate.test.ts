@@ -22,6 +22,7 @@ describe.skipIf(!ready)('ironlab calibrate', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/udp-receiver.*NET_RX \d.* ns\/skb/);
     expect(r.stdout).toMatch(/CONFIG_IRQ_TIME_ACCOUNTING: (on|off|unknown)/);
+    expect(r.stdout).toMatch(/timer: CONFIG_HZ \d+; a timer interrupt costs the task it lands on (\d+ ns|n\/a)/);
 
     const p = loadProfile(out);
     expect(p._measured?.host).toBe(hostname());
