@@ -130,6 +130,14 @@ export function timerInterruptNs(
   return (1 - (stimulus.victimEventsPerCpuS ?? NaN) / controlEventsPerCpuS) * (stimulus.timerPeriodNs ?? NaN);
 }
 
+const isControl = (f: RunFigures) => f.workload === 'sysbench' && !!f.victimEventsPerCpuS && f.timerPeriodNs === null;
+
+/** timerInterruptNs of a stimulus run against the control of its repetition among `figs`; NaN without one. */
+export function pairedTimerInterruptNs(stimulus: RunFigures, figs: readonly RunFigures[]): number {
+  const c = figs.find((x) => isControl(x) && x.repetition === stimulus.repetition);
+  return c ? timerInterruptNs(stimulus, c.victimEventsPerCpuS!) : NaN;
+}
+
 /** Figures of every run -> the profile measurements (each key: one value per repetition). */
 export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile): Measurement[] {
   const out: Measurement[] = [];
@@ -139,7 +147,7 @@ export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile)
   };
   const udp = figs.filter((f) => f.workload === 'udp-receiver' && f.skbs > 0 && f.netRxS > 0);
   const tcp = figs.filter((f) => f.workload === 'tcp-receiver' && mssSegments(f, base.tcpMssBytes) > 0 && f.netRxS > 0);
-  const ctl = figs.filter((f) => f.workload === 'sysbench' && f.victimEventsPerCpuS && f.timerPeriodNs === null);
+  const ctl = figs.filter(isControl);
   const timed = figs.filter((f) => f.workload === 'sysbench' && f.victimEventsPerCpuS && f.timerPeriodNs !== null);
   const htb = figs.filter((f) => f.workload === 'udp-sender' && f.rateGbps !== null && f.sent > 0);
   const tcpTx = figs.filter((f) => f.workload === 'tcp-sender' && f.appBytes > 0);
@@ -253,10 +261,7 @@ export function measurementsFrom(figs: readonly RunFigures[], base: HostProfile)
     // path of its data (the backlog softirq after veth_xmit starts with the enqueuer as owner), not its ACKs
     // (60 us per ACK skb measured here); a NIC host's figure would be. Printed, not written.
   }
-  const pairs = timed.flatMap((t) => {
-    const c = ctl.find((x) => x.repetition === t.repetition);
-    return c ? [timerInterruptNs(t, c.victimEventsPerCpuS!)] : [];
-  });
+  const pairs = timed.map((t) => pairedTimerInterruptNs(t, figs)).filter(Number.isFinite);
   if (pairs.length)
     // Not clamped at 0 by add(): a negative value (noise over a small cost) is dropped there, not written as 0.
     add(

@@ -70,11 +70,6 @@ export async function withRetries<R>(once: (attempt: number) => Promise<R>, retr
 }
 
 /**
- * Run each flood in order through a docker backend; everything is torn down after each attempt. A failed
- * attempt is repeated while `retry` allows (default: never), as `ironlab run` repeats a run: under load a
- * workload that exits early is one bad attempt, not the end of the calibration.
- */
-/**
  * The campaign's run guards for a flood: why its conditions would bias its figures (steal or foreign CPU on the
  * victim core, a flood off its rate), empty when in guard. An out-of-guard attempt is repeated as a retryable
  * failure while attempts remain, and the last one is kept with `onKept` told why, as `ironlab run` keeps a run.
@@ -85,6 +80,11 @@ export interface FloodGuard {
   onKept: (run: FloodRun, reasons: string[]) => void;
 }
 
+/**
+ * Run each flood in order through a docker backend; everything is torn down after each attempt. A failed
+ * attempt is repeated while `retry` allows (default: never), as `ironlab run` repeats a run: under load a
+ * workload that exits early is one bad attempt, not the end of the calibration.
+ */
 export async function runFloods(
   floods: readonly CalibrationFlood[],
   opts: { hostId: string; onRun?: (spec: RunSpec, i: number) => void; signal?: AbortSignal; retry?: RetryRule; guard?: FloodGuard },
@@ -140,19 +140,18 @@ async function floodOnce(
     // No neighbour found means no counters: say so rather than print n/a for every figure.
     if (!pids.length)
       throw new Error(`calibrate: no neighbour container of campaign ${spec.campaignId} on ${hostId} to read counters from`);
+    const rx0 = rxCounters(pids);
+    const loc0 = readLoc();
+    const t0 = Date.now();
     const disarm = flood.timerPeriodNs ? armTimerInterrupts(spec.victim.cpus[0] ?? 0, flood.timerPeriodNs) : () => undefined;
-    let rx0, rx1, loc0, loc1, t0, t1;
     try {
-      rx0 = rxCounters(pids);
-      loc0 = readLoc();
-      t0 = Date.now();
       await backend.measure(spec.runId, signal, quiet);
-      t1 = Date.now();
-      rx1 = rxCounters(pids);
-      loc1 = readLoc();
     } finally {
       disarm();
     }
+    const t1 = Date.now();
+    const rx1 = rxCounters(pids);
+    const loc1 = readLoc();
     const result = await backend.collect(spec.runId);
     return {
       spec,

@@ -33,15 +33,16 @@ export function cpuClockAttr(periodNs: number): Buffer {
 }
 
 type Fn = (...args: unknown[]) => any;
-let libc: { syscall: Fn; close: Fn; errno: Fn } | null = null;
+let libc: { syscall: Fn; close: Fn; errno: () => number } | null = null;
 function bind() {
   if (libc) return libc;
   const koffi = createRequire(import.meta.url)('koffi');
   const c = koffi.load('libc.so.6');
+  const errnoLocation = c.func('int *__errno_location()');
   libc = {
     syscall: c.func('long syscall(long number, ...)'),
     close: c.func('int close(int fd)'),
-    errno: c.func('int *__errno_location()'),
+    errno: () => koffi.decode(errnoLocation(), 'int') as number,
   };
   return libc;
 }
@@ -52,8 +53,7 @@ export function armTimerInterrupts(cpu: number, periodNs: number): () => void {
   const c = bind();
   const fd = Number(c.syscall(SYS_PERF_EVENT_OPEN, 'void *', attr, 'int', -1, 'int', cpu, 'int', -1, 'unsigned long', 0));
   if (fd < 0) {
-    const koffi = createRequire(import.meta.url)('koffi');
-    const errno = koffi.decode(c.errno(), 'int') as number;
+    const errno = c.errno();
     throw new Error(
       `perf_event_open(cpu-clock, cpu ${cpu}, every ${periodNs} ns) failed: errno ${errno}${errno === 13 || errno === 1 ? ' (needs root or CAP_PERFMON; see /proc/sys/kernel/perf_event_paranoid)' : ''}`,
     );

@@ -9,7 +9,7 @@ import { cpus, hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { RunSpec } from '../../agents/run-spec.ts';
 import { runFloods, type CalibrationFlood, type RetryRule } from '../../agents/calibrate/floods.ts';
-import { measurementsFrom, mssSegments, runFigures, timerInterruptNs, type RunFigures } from '../../agents/calibrate/figures.ts';
+import { measurementsFrom, mssSegments, pairedTimerInterruptNs, runFigures, type RunFigures } from '../../agents/calibrate/figures.ts';
 import { buildHostProfile, fmt, spread } from '../../agents/calibrate/host-profile.ts';
 import { readKernelConfig } from '../../agents/calibrate/kernel-config.ts';
 import { loadProfile } from '../../agents/sim/profile.ts';
@@ -71,12 +71,13 @@ export function calibrationRuns(campaign: string, repetitions: number, durationS
   for (const [id, r] of cells) if (r.workload === 'udp-sender' && r.params.rateGbps === undefined) cells.delete(id);
   if (![...cells.values()].some((r) => r.workload === 'tcp-sender'))
     cells.set('tcp-sender', { ...control, workload: 'tcp-sender', scenarioId: 'tcp-sender', params: {} });
-  const out: CalibrationFlood[] = [];
-  const list = [...cells.values()].map((spec) => ({ spec, timerPeriodNs: undefined as number | undefined }));
+  const list: CalibrationFlood[] = [...cells.values()].map((spec) => ({ spec }));
   list.push({ spec: { ...control, scenarioId: 'timer-interrupts' }, timerPeriodNs: TIMER_STIMULUS_PERIOD_NS });
+  const out: CalibrationFlood[] = [];
   for (let rep = 0; rep < repetitions; rep++)
-    for (const [i, { spec: cell, timerPeriodNs }] of list.entries())
+    for (const [i, { spec: cell, ...stimulus }] of list.entries())
       out.push({
+        ...stimulus,
         spec: {
           ...cell,
           campaignId,
@@ -88,7 +89,6 @@ export function calibrationRuns(campaign: string, repetitions: number, durationS
           peer: { cpus: cell.peer.cpus },
           profile: 'paper',
         },
-        ...(timerPeriodNs ? { timerPeriodNs } : {}),
       });
   return out;
 }
@@ -194,12 +194,7 @@ export function renderFigures(figs: readonly RunFigures[], mssBytes: number): st
   for (const [k, g] of groups) {
     if (g[0]!.workload === 'sysbench') {
       const timer = g[0]!.timerPeriodNs
-        ? `, ${s(g.map((f) => f.victimTicksPerS))} timer irq/s on the victim core, ${s(
-            g.map((f) => {
-              const c = figs.find((x) => x.workload === 'sysbench' && x.timerPeriodNs === null && x.repetition === f.repetition);
-              return c?.victimEventsPerCpuS ? timerInterruptNs(f, c.victimEventsPerCpuS) : NaN;
-            }),
-          )} ns per interrupt`
+        ? `, ${s(g.map((f) => f.victimTicksPerS))} timer irq/s on the victim core, ${s(g.map((f) => pairedTimerInterruptNs(f, figs)))} ns per interrupt`
         : '';
       lines.push(`  ${k}: victim ${s(g.map((f) => f.victimEventsPerCpuS ?? NaN))} events per CPU-second${timer}`);
       continue;
